@@ -1,0 +1,65 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "Vigil",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "vigil", targets: ["vigil"]),
+        .library(name: "Bus", targets: ["Bus"]),
+        .library(name: "Incidents", targets: ["Incidents"]),
+        .library(name: "Geo", targets: ["Geo"]),
+        .library(name: "Streams", targets: ["Streams"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
+    ],
+    targets: [
+        // MARK: C libraries (Debian 12 -dev packages; see scripts/setup)
+        // libzmq's pkg-config adds flags SwiftPM refuses, so it is linked without pkgConfig.
+        .systemLibrary(name: "CZeroMQ", path: "Sources/CZeroMQ"),
+        .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", pkgConfig: "sqlite3"),
+        .systemLibrary(name: "CFFmpeg", path: "Sources/CFFmpeg", pkgConfig: "libavformat"),
+        .systemLibrary(name: "CGEOS", path: "Sources/CGEOS", pkgConfig: "geos"),
+        .systemLibrary(name: "CPROJ", path: "Sources/CPROJ", pkgConfig: "proj"),
+
+        // MARK: Modules
+        .target(
+            name: "Geo",
+            dependencies: ["CGEOS", "CPROJ"]
+        ),
+        .target(
+            name: "Incidents",
+            dependencies: ["CSQLite", "Geo", .product(name: "Logging", package: "swift-log")]
+        ),
+        .target(
+            name: "Bus",
+            dependencies: ["CZeroMQ", .product(name: "Logging", package: "swift-log")]
+        ),
+        .target(
+            name: "Streams",
+            dependencies: ["CFFmpeg"]
+        ),
+
+        // MARK: Executable
+        .executableTarget(
+            name: "vigil",
+            dependencies: [
+                "Bus", "Incidents", "Geo", "Streams",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+
+        // MARK: Tests
+        .testTarget(name: "GeoTests", dependencies: ["Geo"], resources: []),
+        .testTarget(name: "IncidentsTests", dependencies: ["Incidents", "Geo"]),
+        .testTarget(name: "BusTests", dependencies: ["Bus"]),
+        .testTarget(name: "StreamsTests", dependencies: ["Streams"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["Bus"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,12 @@
+#include <libavformat/avformat.h>
+#include <libavcodec/avcodec.h>
+#include <libavutil/avutil.h>
+#include <libavutil/error.h>
+#include <libswscale/swscale.h>
+
+// Replaces AVERROR(e): FFmpeg's negative error code for a POSIX errno.
+static inline int vigil_averror(int e) { return AVERROR(e); }
+// Replaces AVERROR_EOF: end of file.
+static inline int vigil_averror_eof(void) { return AVERROR_EOF; }
+// Replaces AVERROR_INVALIDDATA: invalid data found when processing input.
+static inline int vigil_averror_invaliddata(void) { return AVERROR_INVALIDDATA; }
