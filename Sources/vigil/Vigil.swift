@@ -1,0 +1,9 @@
+import ArgumentParser
+
+@main
+struct Vigil: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vigil",
+        abstract: "Real-time incident coordination: incidents, the cameras around them, and the agencies that follow them.",
+        subcommands: [FixturesCommand.self])
+}
