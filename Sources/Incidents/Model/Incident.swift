@@ -1,0 +1,97 @@
+import Foundation
+import Geo
+
+/// What an incident is about (the brief's kinds; CAP categories are mapped on export).
+public enum IncidentKind: String, Sendable, Codable, CaseIterable {
+    case fire, medical, traffic
+    case publicOrder = "public-order"
+    case demonstration, crisis, other
+}
+
+/// Where an incident is in its life. This slice has `open` and `closed`; the full life cycle
+/// (draft, on hold, archived, cancelled) comes with the incidents issue.
+public enum IncidentStatus: String, Sendable, Codable {
+    case open, closed
+}
+
+/// An incident as stored: a point and radius, the agency that leads it, and the sequence
+/// number of its last journal entry (the channel sequence late joiners resume from).
+public struct Incident: Sendable, Codable, Equatable {
+    public var id: Int64
+    public var kind: IncidentKind
+    public var status: IncidentStatus
+    public var title: String?
+    /// A training incident, kept apart from real ones.
+    public var exercise: Bool
+    public var center: GeoPoint
+    public var radiusMeters: Double
+    public var leadAgency: String
+    public var openedAt: Date
+    public var closedAt: Date?
+    public var sequence: Int64
+}
+
+/// A camera of an incident's selection, as agencies receive it.
+///
+/// A confidential camera's position is withheld (`position` is nil) and its distance is
+/// coarsened to 500 m steps, so the exact location cannot be recovered from several incidents.
+public struct SelectedCamera: Sendable, Codable, Equatable {
+    public var id: String
+    public var owner: String
+    public var kind: CameraKind
+    public var placeType: String
+    public var position: GeoPoint?
+    public var distanceMeters: Double
+    public var reason: String
+
+    public static let confidentialDistanceStep = 500.0
+
+    init(_ match: CameraMatch) {
+        let camera = match.camera
+        id = camera.id
+        owner = camera.owner
+        kind = camera.kind
+        placeType = camera.placeType
+        reason = match.reason
+        if camera.confidentiality == .confidential {
+            position = nil
+            distanceMeters = (match.distanceMeters / Self.confidentialDistanceStep).rounded(.up) * Self.confidentialDistanceStep
+        } else {
+            position = camera.position
+            distanceMeters = match.distanceMeters
+        }
+    }
+
+    init(id: String, owner: String, kind: CameraKind, placeType: String, position: GeoPoint?, distanceMeters: Double, reason: String) {
+        self.id = id
+        self.owner = owner
+        self.kind = kind
+        self.placeType = placeType
+        self.position = position
+        self.distanceMeters = distanceMeters
+        self.reason = reason
+    }
+}
+
+/// The full current state of an incident: what a late joiner starts from.
+public struct IncidentSnapshot: Sendable, Codable, Equatable {
+    public var incident: Incident
+    public var cameras: [SelectedCamera]
+}
+
+/// One journalled change, as published on the incident's channel: the cameras added and
+/// removed, never the whole list again.
+public struct IncidentChange: Sendable, Codable, Equatable {
+    public enum Kind: String, Sendable, Codable {
+        case opened, closed
+    }
+
+    public var incidentId: Int64
+    public var sequence: Int64
+    public var at: Date
+    public var actor: String
+    public var change: Kind
+    public var incident: Incident
+    public var added: [SelectedCamera]
+    public var removed: [String]
+}

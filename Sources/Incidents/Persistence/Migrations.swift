@@ -1,0 +1,79 @@
+/// The schema, as an append-only list of migrations applied in order and recorded in
+/// `PRAGMA user_version`. A migration that has shipped is never edited: add a new one.
+enum Migrations {
+    static let all: [String] = [
+        // 1: registry, agencies, incidents with their camera selection and journal.
+        """
+        CREATE TABLE owners (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            country TEXT NOT NULL,
+            regime TEXT NOT NULL,
+            retention_days INTEGER NOT NULL CHECK (retention_days > 0)
+        );
+        CREATE TABLE agencies (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            region TEXT NOT NULL,
+            public_key TEXT UNIQUE
+        );
+        CREATE TABLE cameras (
+            id TEXT PRIMARY KEY,
+            owner TEXT NOT NULL REFERENCES owners(id),
+            kind TEXT NOT NULL,
+            place_type TEXT NOT NULL,
+            lat REAL NOT NULL CHECK (lat BETWEEN -90 AND 90),
+            lon REAL NOT NULL CHECK (lon BETWEEN -180 AND 180),
+            heading_deg REAL,
+            fov_deg REAL,
+            range_m REAL NOT NULL,
+            stream TEXT NOT NULL,
+            confidentiality TEXT NOT NULL CHECK (confidentiality IN ('public', 'confidential')),
+            tags TEXT NOT NULL DEFAULT '[]'
+        );
+        CREATE TABLE incidents (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            kind TEXT NOT NULL,
+            status TEXT NOT NULL,
+            title TEXT,
+            exercise INTEGER NOT NULL DEFAULT 0,
+            lat REAL NOT NULL,
+            lon REAL NOT NULL,
+            radius_m REAL NOT NULL,
+            lead_agency TEXT NOT NULL REFERENCES agencies(id),
+            opened_at TEXT NOT NULL,
+            closed_at TEXT,
+            sequence INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE TABLE incident_cameras (
+            incident_id INTEGER NOT NULL REFERENCES incidents(id),
+            camera_id TEXT NOT NULL REFERENCES cameras(id),
+            distance_m REAL NOT NULL,
+            reason TEXT NOT NULL,
+            PRIMARY KEY (incident_id, camera_id)
+        );
+        CREATE TABLE incident_journal (
+            incident_id INTEGER NOT NULL REFERENCES incidents(id),
+            sequence INTEGER NOT NULL,
+            at TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            change TEXT NOT NULL,
+            PRIMARY KEY (incident_id, sequence)
+        );
+        """,
+    ]
+
+    static func apply(to connection: SQLiteConnection) throws {
+        let current = Int(try connection.userVersion)
+        guard current <= all.count else {
+            throw SQLiteError(code: 0, message: "database schema \(current) is newer than this vigil (\(all.count)); upgrade vigil", sql: nil)
+        }
+        for (offset, migration) in all.enumerated().dropFirst(current) {
+            try connection.transaction {
+                try connection.execute(migration)
+                try connection.execute("PRAGMA user_version = \(offset + 1)")
+            }
+        }
+    }
+}

@@ -1,0 +1,74 @@
+import Foundation
+import Geo
+
+/// Reads and loads the camera registry, owners and agencies.
+public struct RegistryStore: Sendable {
+    public let database: Database
+
+    public init(database: Database) {
+        self.database = database
+    }
+
+    /// Loads the registry into an empty database, in one transaction; a database that
+    /// already has cameras is left untouched. Returns whether it loaded.
+    public func loadIfEmpty(cameras: [Camera], fixture: RegistryFixture) throws -> Bool {
+        try database.runSync { db in
+            guard try db.query("SELECT COUNT(*) FROM cameras").first?.integer(0) == 0 else { return false }
+            try db.transaction {
+                for owner in fixture.owners {
+                    try db.query(
+                        "INSERT INTO owners (id, name, country, regime, retention_days) VALUES (?, ?, ?, ?, ?)",
+                        [.text(owner.id), .text(owner.name), .text(owner.country), .text(owner.regime), .integer(Int64(owner.retentionDays))])
+                }
+                for agency in fixture.agencies {
+                    try db.query(
+                        "INSERT INTO agencies (id, name, kind, region) VALUES (?, ?, ?, ?)",
+                        [.text(agency.id), .text(agency.name), .text(agency.kind), .text(agency.region)])
+                }
+                for camera in cameras {
+                    let tags = String(decoding: try JSONEncoder().encode(camera.tags), as: UTF8.self)
+                    try db.query(
+                        """
+                        INSERT INTO cameras (id, owner, kind, place_type, lat, lon, heading_deg, fov_deg, range_m,
+                                             stream, confidentiality, tags)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        """,
+                        [.text(camera.id), .text(camera.owner), .text(camera.kind.rawValue), .text(camera.placeType),
+                         .real(camera.position.lat), .real(camera.position.lon),
+                         camera.headingDegrees.map(SQLValue.real) ?? .null, camera.fieldOfViewDegrees.map(SQLValue.real) ?? .null,
+                         .real(camera.rangeMeters), .text(camera.stream), .text(camera.confidentiality.rawValue), .text(tags)])
+                }
+            }
+            return true
+        }
+    }
+
+    /// Every camera of the registry, ordered by id.
+    public func cameras() throws -> [Camera] {
+        try database.runSync { db in
+            try db.query(
+                """
+                SELECT id, owner, kind, place_type, lat, lon, heading_deg, fov_deg, range_m, stream, confidentiality, tags
+                FROM cameras ORDER BY id
+                """
+            ).map { row in
+                let tags = try JSONDecoder().decode([String].self, from: Data((row.text(11) ?? "[]").utf8))
+                return Camera(
+                    id: row.text(0)!, owner: row.text(1)!, kind: CameraKind(rawValue: row.text(2)!) ?? .street,
+                    placeType: row.text(3)!, position: try GeoPoint(lat: row.real(4)!, lon: row.real(5)!),
+                    headingDegrees: row.real(6), fieldOfViewDegrees: row.real(7), rangeMeters: row.real(8)!,
+                    stream: row.text(9)!, confidentiality: LocationConfidentiality(rawValue: row.text(10)!) ?? .confidential,
+                    tags: tags)
+            }
+        }
+    }
+
+    /// Every agency, ordered by id.
+    public func agencies() throws -> [Agency] {
+        try database.runSync { db in
+            try db.query("SELECT id, name, kind, region FROM agencies ORDER BY id").map { row in
+                Agency(id: row.text(0)!, name: row.text(1)!, kind: row.text(2)!, region: row.text(3)!)
+            }
+        }
+    }
+}

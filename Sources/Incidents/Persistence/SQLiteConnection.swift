@@ -1,0 +1,124 @@
+internal import CSQLite
+import Foundation
+
+/// A value bound to or read from an SQLite statement.
+enum SQLValue: Sendable, Equatable {
+    case null
+    case integer(Int64)
+    case real(Double)
+    case text(String)
+}
+
+/// One SQLite connection, owned by exactly this object and closed with it.
+///
+/// - Important: Not thread-safe. ``Database`` confines each connection to its own queue.
+final class SQLiteConnection {
+    private let handle: OpaquePointer
+
+    /// Opens (and creates) the database file in WAL mode with foreign keys on, a busy timeout,
+    /// and `synchronous=FULL`, so that a committed change survives a crash of the process or the host.
+    init(path: String) throws(SQLiteError) {
+        var raw: OpaquePointer?
+        let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX
+        let status = sqlite3_open_v2(path, &raw, flags, nil)
+        guard status == SQLITE_OK, let raw else {
+            let message = raw.map { String(cString: sqlite3_errmsg($0)) } ?? "cannot open"
+            sqlite3_close_v2(raw)
+            throw SQLiteError(code: status, message: "\(message): \(path)", sql: nil)
+        }
+        handle = raw
+        sqlite3_extended_result_codes(handle, 1)
+        try execute("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000;")
+    }
+
+    deinit {
+        // close_v2 defers the close until every statement is finalised; statements finalise in their own deinit.
+        sqlite3_close_v2(handle)
+    }
+
+    private func error(_ status: Int32, sql: String?) -> SQLiteError {
+        SQLiteError(code: status, message: String(cString: sqlite3_errmsg(handle)), sql: sql)
+    }
+
+    /// Runs one or more statements that return no rows.
+    func execute(_ sql: String) throws(SQLiteError) {
+        let status = sqlite3_exec(handle, sql, nil, nil, nil)
+        guard status == SQLITE_OK else { throw error(status, sql: sql) }
+    }
+
+    /// Runs one statement with arguments and returns every row.
+    @discardableResult
+    func query(_ sql: String, _ arguments: [SQLValue] = []) throws(SQLiteError) -> [Row] {
+        var raw: OpaquePointer?
+        let prepared = sqlite3_prepare_v2(handle, sql, -1, &raw, nil)
+        guard prepared == SQLITE_OK, let statement = raw else { throw error(prepared, sql: sql) }
+        defer { sqlite3_finalize(statement) }
+        for (offset, argument) in arguments.enumerated() {
+            let index = Int32(offset + 1)
+            let bound: Int32 = switch argument {
+            case .null: sqlite3_bind_null(statement, index)
+            case .integer(let value): sqlite3_bind_int64(statement, index, value)
+            case .real(let value): sqlite3_bind_double(statement, index, value)
+            case .text(let value): sqlite3_bind_text(statement, index, value, -1, vigil_sqlite_transient())
+            }
+            guard bound == SQLITE_OK else { throw error(bound, sql: sql) }
+        }
+        var rows: [Row] = []
+        while true {
+            let status = sqlite3_step(statement)
+            if status == SQLITE_DONE { break }
+            guard status == SQLITE_ROW else { throw error(status, sql: sql) }
+            let count = sqlite3_column_count(statement)
+            rows.append(Row(values: (0..<count).map { column in
+                switch sqlite3_column_type(statement, column) {
+                case SQLITE_INTEGER: .integer(sqlite3_column_int64(statement, column))
+                case SQLITE_FLOAT: .real(sqlite3_column_double(statement, column))
+                case SQLITE_NULL: .null
+                default: .text(String(cString: sqlite3_column_text(statement, column)))
+                }
+            }))
+        }
+        return rows
+    }
+
+    /// Runs `body` in an immediate transaction: committed if it returns, rolled back if it throws.
+    func transaction<T>(_ body: () throws -> T) throws -> T {
+        try execute("BEGIN IMMEDIATE")
+        do {
+            let result = try body()
+            try execute("COMMIT")
+            return result
+        } catch {
+            try? execute("ROLLBACK")
+            throw error
+        }
+    }
+
+    /// The `PRAGMA user_version` that migrations advance.
+    var userVersion: Int64 {
+        get throws(SQLiteError) { try query("PRAGMA user_version").first?.integer(0) ?? 0 }
+    }
+}
+
+/// One result row, read by column position.
+struct Row: Sendable {
+    let values: [SQLValue]
+
+    func integer(_ column: Int) -> Int64? {
+        if case .integer(let value) = values[column] { return value }
+        return nil
+    }
+
+    func real(_ column: Int) -> Double? {
+        switch values[column] {
+        case .real(let value): value
+        case .integer(let value): Double(value)
+        default: nil
+        }
+    }
+
+    func text(_ column: Int) -> String? {
+        if case .text(let value) = values[column] { return value }
+        return nil
+    }
+}
