@@ -1,0 +1,76 @@
+import Foundation
+
+/// What a follower does after handling an update.
+public enum FollowDecision: Sendable {
+    case keepFollowing, stop
+}
+
+extension BusClient {
+    /// Follows one channel in the ZeroMQ Guide's Clone pattern: subscribe, wait for a heartbeat
+    /// (which proves the subscription is live), take a snapshot, then apply updates in sequence.
+    ///
+    /// Updates already contained in the snapshot are dropped; a gap in the sequence triggers a
+    /// new snapshot; missing heartbeats for `heartbeatTimeout` trigger a reconnection. The
+    /// follower returns when `onUpdate` says `.stop`.
+    ///
+    /// - Parameters:
+    ///   - snapshot: takes and handles a snapshot of the channel, returning its sequence number.
+    ///   - onUpdate: handles the next update in sequence.
+    ///   - onResync: told why the follower is taking a new snapshot.
+    public func follow(
+        topic: String,
+        heartbeatTimeout: Duration = .seconds(3),
+        snapshot: () throws -> Int64,
+        onUpdate: (BusEvent) throws -> FollowDecision,
+        onResync: (String) -> Void
+    ) throws {
+        var pending: [BusEvent] = []
+        var last = try synchronise(topic: topic, heartbeatTimeout: heartbeatTimeout, snapshot: snapshot, pending: &pending)
+        while true {
+            let event: BusEvent
+            if !pending.isEmpty {
+                event = pending.removeFirst()
+            } else if let received = try nextEvent(timeout: heartbeatTimeout) {
+                event = received
+            } else {
+                onResync("no heartbeat for \(heartbeatTimeout.seconds) s; reconnecting")
+                last = try synchronise(topic: topic, heartbeatTimeout: heartbeatTimeout, snapshot: snapshot, pending: &pending)
+                continue
+            }
+            guard event.topic == topic else { continue }  // heartbeats
+            if event.seq <= last { continue }  // already in the snapshot
+            if event.seq > last + 1 {
+                onResync("gap on \(event.channel): expected \(last + 1), received \(event.seq)")
+                last = try snapshot()
+                if event.seq <= last { continue }
+            }
+            last = event.seq
+            if try onUpdate(event) == .stop { return }
+        }
+    }
+
+    /// (Re)subscribes, waits for the first heartbeat, then snapshots; retries while the server is unreachable.
+    private func synchronise(
+        topic: String, heartbeatTimeout: Duration, snapshot: () throws -> Int64, pending: inout [BusEvent]
+    ) throws -> Int64 {
+        while true {
+            resetSubscriptions()
+            pending.removeAll()
+            // The channel first: once a heartbeat arrives, the earlier subscription is active too.
+            try subscribe(topic)
+            try subscribe(BusProtocol.heartbeatTopic)
+            var live = false
+            let deadline = ContinuousClock.now.advanced(by: heartbeatTimeout)
+            while !live, ContinuousClock.now < deadline {
+                guard let event = try nextEvent(timeout: ContinuousClock.now.duration(to: deadline)) else { break }
+                if event.topic == topic { pending.append(event) } else { live = true }
+            }
+            guard live else { continue }
+            do {
+                return try snapshot()
+            } catch BusClientError.serverUnreachable {
+                continue
+            }
+        }
+    }
+}

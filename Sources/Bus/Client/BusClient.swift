@@ -1,0 +1,242 @@
+internal import CZeroMQ
+import Foundation
+
+/// Where a client connects and with which keys.
+public struct BusClientConfiguration: Sendable {
+    public var commandEndpoint: String
+    public var eventEndpoint: String
+    /// The server's Z85 public key, from its public certificate.
+    public var serverPublicKey: String
+    /// This agency's key pair, from its secret certificate.
+    public var keys: CurveKeyPair
+
+    public init(commandEndpoint: String, eventEndpoint: String, serverPublicKey: String, keys: CurveKeyPair) {
+        self.commandEndpoint = commandEndpoint
+        self.eventEndpoint = eventEndpoint
+        self.serverPublicKey = serverPublicKey
+        self.keys = keys
+    }
+}
+
+/// A synchronous client of the bus, for the CLI, scripts and tests: requests on a DEALER,
+/// events on a SUB, both over CURVE.
+///
+/// - Important: Not thread-safe: use one client from one thread. Call ``close()`` when done.
+public final class BusClient {
+    private let configuration: BusClientConfiguration
+    private let context: ZMQContext
+    private let command: ZMQSocket
+    private let commandMonitor: ZMQSocket
+    private var subscriber: ZMQSocket?
+    private var subscriberMonitor: ZMQSocket?
+    private var nextRequestNumber = 0
+
+    public init(configuration: BusClientConfiguration) throws(BusClientError) {
+        self.configuration = configuration
+        guard let secret = configuration.keys.secretKey else {
+            throw .protocolViolation("the client certificate has no secret-key")
+        }
+        do {
+            context = try ZMQContext()
+            command = try ZMQSocket(context: context, type: .dealer)
+            try command.makeCurveClient(serverKey: configuration.serverPublicKey, publicKey: configuration.keys.publicKey, secretKey: secret)
+            try command.set(ZMQ_MAXMSGSIZE, Int64(16 * 1024 * 1024))
+            commandMonitor = try Self.monitor(command, context: context)
+            try command.connect(configuration.commandEndpoint)
+        } catch {
+            throw .transport(error)
+        }
+    }
+
+    deinit {
+        close()
+    }
+
+    /// Closes the sockets and the context.
+    public func close() {
+        [command, commandMonitor, subscriber, subscriberMonitor].forEach { $0?.close() }
+        subscriber = nil
+        subscriberMonitor = nil
+        context.shutdown()
+        context.terminate()
+    }
+
+    // MARK: Commands
+
+    /// Sends one request and waits for its reply.
+    ///
+    /// - Returns: the decoded `result` member of a successful reply.
+    /// - Throws: ``BusClientError/remote(_:)`` for an error reply; `serverUnreachable` after `timeout`;
+    ///   `authenticationRefused` when the server refuses this agency's key.
+    public func request<Body: Encodable, Result: Decodable>(
+        _ operation: String, body: Body, as: Result.Type, timeout: Duration = .seconds(5)
+    ) throws(BusClientError) -> Result {
+        nextRequestNumber += 1
+        let id = "\(ProcessInfo.processInfo.processIdentifier)-\(nextRequestNumber)"
+        let payload: Data
+        do {
+            payload = try BusProtocol.encoder.encode(BusProtocol.Request(id: id, op: operation, body: body))
+        } catch {
+            throw .protocolViolation("cannot encode \(operation): \(error)")
+        }
+        let reply = try exchange(payload, id: id, timeout: timeout)
+        if reply.ok, let result = try? BusProtocol.decoder.decode(ReplyEnvelope<Result>.self, from: reply.payload).result {
+            return result
+        }
+        if !reply.ok, let error = reply.error { throw .remote(error) }
+        throw .protocolViolation("the reply to \(operation) has neither a valid result nor an error")
+    }
+
+    /// Sends raw bytes as one request frame and returns the raw reply frame (for tests of bad input).
+    public func requestRaw(_ frames: [Data], timeout: Duration = .seconds(5)) throws(BusClientError) -> Data {
+        do {
+            try command.send(frames, wait: false)
+        } catch {
+            throw .transport(error)
+        }
+        guard let reply = try waitForReply(timeout: timeout) else {
+            throw .serverUnreachable(endpoint: configuration.commandEndpoint, seconds: timeout.seconds)
+        }
+        return reply
+    }
+
+    private struct ReplyHeader: Decodable {
+        var v: Int
+        var id: String?
+        var ok: Bool
+        var error: BusProtocol.ErrorBody?
+    }
+
+    private struct ReplyEnvelope<Result: Decodable>: Decodable {
+        var result: Result?
+    }
+
+    private func exchange(_ payload: Data, id: String, timeout: Duration) throws(BusClientError) -> (ok: Bool, error: BusProtocol.ErrorBody?, payload: Data) {
+        do {
+            try command.send([payload], wait: false)
+        } catch {
+            throw .transport(error)
+        }
+        let deadline = ContinuousClock.now.advanced(by: timeout)
+        while true {
+            let remaining = ContinuousClock.now.duration(to: deadline)
+            guard remaining > .zero, let reply = try waitForReply(timeout: remaining) else {
+                throw .serverUnreachable(endpoint: configuration.commandEndpoint, seconds: timeout.seconds)
+            }
+            guard let header = try? BusProtocol.decoder.decode(ReplyHeader.self, from: reply) else {
+                throw .protocolViolation("a reply is not a valid envelope")
+            }
+            // A reply to an earlier, timed-out request on this connection: skip it.
+            if let replyID = header.id, replyID != id { continue }
+            return (header.ok, header.error, reply)
+        }
+    }
+
+    private func waitForReply(timeout: Duration) throws(BusClientError) -> Data? {
+        let deadline = ContinuousClock.now.advanced(by: timeout)
+        while true {
+            let remaining = ContinuousClock.now.duration(to: deadline)
+            guard remaining > .zero else { return nil }
+            let ready: [Bool]
+            do {
+                ready = try zmqPoll([command, commandMonitor], timeoutMilliseconds: max(1, remaining.milliseconds))
+                if ready[1] { try checkMonitor(commandMonitor, endpoint: configuration.commandEndpoint) }
+                if ready[0], let frames = try command.receive() {
+                    guard frames.count == 1 else { throw BusClientError.protocolViolation("a reply has \(frames.count) frames") }
+                    return frames[0].data
+                }
+            } catch let error as BusClientError {
+                throw error
+            } catch let error as ZMQError {
+                throw .transport(error)
+            } catch {
+                throw .protocolViolation("\(error)")
+            }
+        }
+    }
+
+    // MARK: Events
+
+    /// Subscribes to a topic prefix on the event endpoint (connecting on first use).
+    public func subscribe(_ topic: String) throws(BusClientError) {
+        do {
+            let socket = try subscriberSocket()
+            try socket.set(ZMQ_SUBSCRIBE, topic)
+        } catch {
+            throw .transport(error)
+        }
+    }
+
+    /// Drops the subscriber connection; the next ``subscribe(_:)`` makes a new one.
+    public func resetSubscriptions() {
+        subscriber?.close()
+        subscriberMonitor?.close()
+        subscriber = nil
+        subscriberMonitor = nil
+    }
+
+    /// The next event, or nil when none arrives within `timeout`.
+    public func nextEvent(timeout: Duration) throws(BusClientError) -> BusEvent? {
+        guard let subscriber, let subscriberMonitor else { throw .protocolViolation("not subscribed") }
+        let deadline = ContinuousClock.now.advanced(by: timeout)
+        while true {
+            let remaining = ContinuousClock.now.duration(to: deadline)
+            guard remaining > .zero else { return nil }
+            do {
+                let ready = try zmqPoll([subscriber, subscriberMonitor], timeoutMilliseconds: max(1, remaining.milliseconds))
+                if ready[1] { try checkMonitor(subscriberMonitor, endpoint: configuration.eventEndpoint) }
+                if ready[0], let frames = try subscriber.receive() {
+                    guard frames.count == 2 else { throw BusClientError.protocolViolation("an event has \(frames.count) frames") }
+                    return try BusEvent(topic: String(decoding: frames[0].data, as: UTF8.self), payload: frames[1].data)
+                }
+            } catch let error as BusClientError {
+                throw error
+            } catch let error as ZMQError {
+                throw .transport(error)
+            } catch {
+                throw .protocolViolation("\(error)")
+            }
+        }
+    }
+
+    private func subscriberSocket() throws(ZMQError) -> ZMQSocket {
+        if let subscriber { return subscriber }
+        let socket = try ZMQSocket(context: context, type: .sub)
+        try socket.makeCurveClient(
+            serverKey: configuration.serverPublicKey, publicKey: configuration.keys.publicKey, secretKey: configuration.keys.secretKey ?? "")
+        try socket.set(ZMQ_MAXMSGSIZE, Int64(16 * 1024 * 1024))
+        subscriberMonitor = try Self.monitor(socket, context: context)
+        try socket.connect(configuration.eventEndpoint)
+        subscriber = socket
+        return socket
+    }
+
+    // MARK: Handshake monitoring
+
+    private static func monitor(_ socket: ZMQSocket, context: ZMQContext) throws(ZMQError) -> ZMQSocket {
+        let endpoint = "inproc://vigil.client.monitor.\(UUID().uuidString)"
+        try socket.monitor(endpoint, events: ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL)
+        let monitor = try ZMQSocket(context: context, type: .pair)
+        try monitor.connect(endpoint)
+        return monitor
+    }
+
+    /// Reads monitor events; a failed handshake means the server will never answer this key.
+    private func checkMonitor(_ monitor: ZMQSocket, endpoint: String) throws {
+        while let frames = try monitor.receive() {
+            // Frame 1: a 16-bit event id and a 32-bit value, in host byte order; frame 2: the endpoint.
+            guard let first = frames.first?.data, first.count >= 2 else { continue }
+            let event = UInt16(first[first.startIndex]) | UInt16(first[first.startIndex + 1]) << 8
+            if Int32(event) & (ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) != 0 {
+                throw BusClientError.authenticationRefused(endpoint: endpoint)
+            }
+        }
+    }
+}
+
+extension Duration {
+    var seconds: Double {
+        let (seconds, attoseconds) = components
+        return Double(seconds) + Double(attoseconds) / 1e18
+    }
+}

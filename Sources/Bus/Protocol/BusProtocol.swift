@@ -1,0 +1,173 @@
+import Foundation
+
+/// The envelope of every message on the bus, version 1 (see docs/protocol.md).
+///
+/// Requests and replies are one UTF-8 JSON frame each; events are two frames, the topic and
+/// the JSON. Member names are snake_case and times are ISO 8601 UTC.
+public enum BusProtocol {
+    public static let version = 1
+    /// The largest message a network-facing socket accepts (`ZMQ_MAXMSGSIZE`).
+    public static let maximumMessageSize = 64 * 1024
+    /// The longest correlation id a client may use.
+    public static let maximumRequestIDLength = 64
+
+    /// The heartbeat topic; every agency may subscribe to it.
+    public static let heartbeatTopic = "heartbeat/"
+
+    /// The topic of an incident's channel. The trailing slash keeps `incident/1/` from
+    /// prefix-matching `incident/12/` (ZeroMQ subscriptions are prefixes).
+    public static func incidentTopic(_ id: Int64) -> String { "incident/\(id)/" }
+
+    public static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.dateEncodingStrategy = .iso8601
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }()
+
+    public static let decoder: JSONDecoder = {
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        decoder.dateDecodingStrategy = .iso8601
+        return decoder
+    }()
+
+    /// The header every request carries.
+    public struct RequestHeader: Sendable, Codable {
+        public var v: Int
+        public var id: String
+        public var op: String
+    }
+
+    /// A request as a client sends it.
+    public struct Request<Body: Encodable>: Encodable {
+        public var v = BusProtocol.version
+        public var id: String
+        public var op: String
+        public var body: Body
+    }
+
+    /// An error as it travels in a reply: a stable code, a message, the field at fault.
+    public struct ErrorBody: Sendable, Codable, Error, Equatable, CustomStringConvertible {
+        public var code: String
+        public var message: String
+        public var field: String?
+
+        public init(code: String, message: String, field: String? = nil) {
+            self.code = code
+            self.message = message
+            self.field = field
+        }
+
+        public var description: String { field.map { "\(code): \($0): \(message)" } ?? "\(code): \(message)" }
+    }
+
+    struct Reply<Result: Encodable>: Encodable {
+        var v = BusProtocol.version
+        var id: String?
+        var ok: Bool
+        var result: Result?
+        var error: ErrorBody?
+    }
+
+    struct Event<Body: Encodable>: Encodable {
+        var v = BusProtocol.version
+        var channel: String
+        var seq: Int64
+        var type: String
+        var at: Date
+        var body: Body
+    }
+
+    struct Empty: Codable {}
+
+    private struct BodyWrapper<Body: Decodable>: Decodable {
+        var body: Body
+    }
+
+    /// Reads a request's header, refusing anything that is not a well-formed version-1 request.
+    public static func decodeHeader(_ payload: Data) throws(ErrorBody) -> RequestHeader {
+        let header: RequestHeader
+        do {
+            header = try decoder.decode(RequestHeader.self, from: payload)
+        } catch let error as DecodingError {
+            throw ErrorBody(code: "bad_request", message: "not a request envelope: \(describe(error))", field: field(of: error))
+        } catch {
+            throw ErrorBody(code: "bad_request", message: "not a request envelope: \(error)")
+        }
+        guard header.v == version else {
+            throw ErrorBody(code: "unsupported_version", message: "this server speaks protocol version \(version)", field: "v")
+        }
+        guard !header.id.isEmpty, header.id.utf8.count <= maximumRequestIDLength else {
+            throw ErrorBody(code: "bad_request", message: "id must be 1 to \(maximumRequestIDLength) bytes", field: "id")
+        }
+        return header
+    }
+
+    /// Decodes the request's `body` member as `Body`.
+    public static func decodeBody<Body: Decodable>(_ type: Body.Type, from payload: Data) throws(ErrorBody) -> Body {
+        do {
+            return try decoder.decode(BodyWrapper<Body>.self, from: payload).body
+        } catch let error as DecodingError {
+            throw ErrorBody(code: "bad_request", message: describe(error), field: field(of: error))
+        } catch {
+            throw ErrorBody(code: "bad_request", message: "\(error)", field: "body")
+        }
+    }
+
+    public static func successReply<Result: Encodable>(id: String, result: Result) -> Data {
+        encode(Reply(id: id, ok: true, result: result, error: nil))
+    }
+
+    public static func errorReply(id: String?, _ error: ErrorBody) -> Data {
+        encode(Reply<Empty>(id: id, ok: false, result: nil, error: error))
+    }
+
+    public static func event<Body: Encodable>(channel: String, seq: Int64, type: String, at: Date = Date(), body: Body) -> Data {
+        encode(Event(channel: channel, seq: seq, type: type, at: at, body: body))
+    }
+
+    private static func encode<T: Encodable>(_ value: T) -> Data {
+        do {
+            return try encoder.encode(value)
+        } catch {
+            // Only non-finite doubles fail to encode, and the models never hold them.
+            preconditionFailure("bus message failed to encode: \(error)")
+        }
+    }
+
+    static func field(of error: DecodingError) -> String? {
+        let context: DecodingError.Context? = switch error {
+        case .typeMismatch(_, let context), .valueNotFound(_, let context), .dataCorrupted(let context): context
+        case .keyNotFound(let key, let context): DecodingError.Context(codingPath: context.codingPath + [key], debugDescription: "")
+        @unknown default: nil
+        }
+        guard let path = context?.codingPath, !path.isEmpty else { return nil }
+        return path.map { key in key.intValue.map { "[\($0)]" } ?? ".\(snakeCase(key.stringValue))" }
+            .joined().trimmingCharacters(in: CharacterSet(charactersIn: "."))
+    }
+
+    static func describe(_ error: DecodingError) -> String {
+        switch error {
+        case .keyNotFound(let key, _): "missing member '\(snakeCase(key.stringValue))'"
+        case .typeMismatch(let type, _): "wrong type, expected \(type)"
+        case .valueNotFound(let type, _): "expected \(type), found null"
+        case .dataCorrupted(let context): context.underlyingError.map { "invalid JSON: \($0.localizedDescription)" } ?? context.debugDescription
+        @unknown default: "\(error)"
+        }
+    }
+
+    private static func snakeCase(_ name: String) -> String {
+        var result = ""
+        for character in name {
+            if character.isUppercase {
+                result.append("_")
+                result.append(contentsOf: character.lowercased())
+            } else {
+                result.append(character)
+            }
+        }
+        return result
+    }
+}

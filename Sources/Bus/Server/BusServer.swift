@@ -1,0 +1,316 @@
+internal import CZeroMQ
+import Foundation
+import Logging
+import Synchronization
+
+/// A command received on the command endpoint from an authenticated agency.
+public struct BusRequest: Sendable {
+    /// The ROUTER routing id of the client connection; pass it back to ``BusServer/reply(to:payload:)``.
+    public let peer: Data
+    /// The agency the client's CURVE key belongs to, as the ZAP handler established it.
+    public let agency: String
+    /// The request frame (JSON).
+    public let payload: Data
+}
+
+/// An authentication decision of the ZAP handler.
+public struct AuthenticationEvent: Sendable {
+    public let accepted: Bool
+    /// The agency of an accepted key.
+    public let agency: String?
+    /// The client's Z85 public key, when it presented one.
+    public let publicKey: String?
+    /// The client's IP address as libzmq reports it.
+    public let address: String
+    public let mechanism: String
+}
+
+/// Where and how the bus listens.
+public struct BusServerConfiguration: Sendable {
+    /// For example `tcp://127.0.0.1:7710`; port 0 lets the system choose.
+    public var commandEndpoint: String
+    public var eventEndpoint: String
+    public var serverKeys: CurveKeyPair
+    public var heartbeatInterval: Duration
+
+    public init(commandEndpoint: String, eventEndpoint: String, serverKeys: CurveKeyPair, heartbeatInterval: Duration = .seconds(1)) {
+        self.commandEndpoint = commandEndpoint
+        self.eventEndpoint = eventEndpoint
+        self.serverKeys = serverKeys
+        self.heartbeatInterval = heartbeatInterval
+    }
+}
+
+/// The server side of the bus: a command endpoint (ROUTER), an event endpoint (XPUB), both
+/// CURVE-secured, and the ZAP handler that maps client keys to agencies.
+///
+/// One dedicated thread owns every socket and runs a `zmq_poll` loop. Requests leave it
+/// through ``requests``; replies and events enter it through a locked queue and a wake-up
+/// message on an `inproc://` pair.
+///
+/// - Important: Thread-safe. ``stop()`` must be called before the server is released.
+public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are confined to the bus thread; shared state is in Mutexes.
+    public static let zapDomain = "vigil"
+    private static let zapEndpoint = "inproc://zeromq.zap.01"
+
+    public let requests: AsyncStream<BusRequest>
+    public let authentications: AsyncStream<AuthenticationEvent>
+    /// The endpoints actually bound (ports resolved).
+    public private(set) var boundCommandEndpoint = ""
+    public private(set) var boundEventEndpoint = ""
+
+    private let configuration: BusServerConfiguration
+    private let authorize: @Sendable (String) -> String?
+    private let logger: Logger
+    private let context: ZMQContext
+    private let requestSink: AsyncStream<BusRequest>.Continuation
+    private let authenticationSink: AsyncStream<AuthenticationEvent>.Continuation
+
+    private enum Outbound {
+        case reply(peer: Data, payload: Data)
+        case publish(topic: String, payload: Data)
+    }
+
+    private struct SharedState {
+        var outbound: [Outbound] = []
+        var stopping = false
+    }
+
+    private let shared = Mutex(SharedState())
+    /// The sending end of the wake-up pair, used by any thread under its own lock.
+    private let wakeSender: Mutex<ZMQSocketBox?>
+    private let finished = DispatchSemaphore(value: 0)
+    private var sockets: LoopSockets?
+
+    /// - Parameter authorize: maps a client's Z85 public key to its agency, or nil to refuse it.
+    public init(configuration: BusServerConfiguration, logger: Logger, authorize: @escaping @Sendable (String) -> String?) throws(ZMQError) {
+        self.configuration = configuration
+        self.logger = logger
+        self.authorize = authorize
+        context = try ZMQContext()
+        (requests, requestSink) = AsyncStream.makeStream(of: BusRequest.self, bufferingPolicy: .bufferingOldest(1024))
+        (authentications, authenticationSink) = AsyncStream.makeStream(of: AuthenticationEvent.self, bufferingPolicy: .bufferingNewest(1024))
+        wakeSender = Mutex(nil)
+    }
+
+    /// Binds the endpoints (ZAP handler first, so no client is ever let in unchecked) and starts the bus thread.
+    public func start() throws(ZMQError) {
+        let zap = try ZMQSocket(context: context, type: .rep)
+        try zap.bind(Self.zapEndpoint)
+
+        let wakeEndpoint = "inproc://vigil.bus.wake"
+        let wake = try ZMQSocket(context: context, type: .pair)
+        try wake.bind(wakeEndpoint)
+        let sender = try ZMQSocket(context: context, type: .pair)
+        try sender.connect(wakeEndpoint)
+        wakeSender.withLock { $0 = ZMQSocketBox(socket: sender) }
+
+        let secret = configuration.serverKeys.secretKey ?? ""
+        let command = try ZMQSocket(context: context, type: .router)
+        try command.makeCurveServer(secretKey: secret, domain: Self.zapDomain)
+        try command.set(ZMQ_MAXMSGSIZE, Int64(BusProtocol.maximumMessageSize))
+        try command.set(ZMQ_ROUTER_MANDATORY, Int32(1))
+        try command.set(ZMQ_SNDHWM, Int32(10_000))
+        try command.set(ZMQ_RCVHWM, Int32(10_000))
+        try command.bind(configuration.commandEndpoint)
+
+        let events = try ZMQSocket(context: context, type: .xpub)
+        try events.makeCurveServer(secretKey: secret, domain: Self.zapDomain)
+        try events.set(ZMQ_MAXMSGSIZE, Int64(BusProtocol.maximumMessageSize))
+        try events.set(ZMQ_SNDHWM, Int32(10_000))
+        try events.bind(configuration.eventEndpoint)
+
+        boundCommandEndpoint = try command.lastEndpoint()
+        boundEventEndpoint = try events.lastEndpoint()
+        sockets = LoopSockets(zap: zap, wake: wake, command: command, events: events)
+
+        let thread = Thread { [self] in
+            runLoop()
+            finished.signal()
+        }
+        thread.name = "vigil.bus"
+        thread.start()
+    }
+
+    /// Sends a reply to the client connection `peer`.
+    public func reply(to peer: Data, payload: Data) {
+        enqueue(.reply(peer: peer, payload: payload))
+    }
+
+    /// Publishes an event on `topic`.
+    public func publish(topic: String, payload: Data) {
+        enqueue(.publish(topic: topic, payload: payload))
+    }
+
+    /// Stops the bus thread, closes every socket and terminates the context. Idempotent.
+    public func stop() {
+        let alreadyStopping = shared.withLock { state in
+            defer { state.stopping = true }
+            return state.stopping
+        }
+        guard !alreadyStopping else { return }
+        if sockets != nil {
+            wake()
+            finished.wait()
+        }
+        wakeSender.withLock { box in
+            box?.socket.close()
+            box = nil
+        }
+        requestSink.finish()
+        authenticationSink.finish()
+        context.shutdown()
+        context.terminate()
+    }
+
+    private func enqueue(_ message: Outbound) {
+        let wasEmpty = shared.withLock { state in
+            state.outbound.append(message)
+            return state.outbound.count == 1
+        }
+        // One wake-up per batch: the loop drains the whole queue when it wakes.
+        if wasEmpty { wake() }
+    }
+
+    private func wake() {
+        wakeSender.withLock { box in
+            try? box?.socket.send([Data()])
+        }
+    }
+
+    // MARK: The bus thread
+
+    private struct LoopSockets {
+        let zap: ZMQSocket
+        let wake: ZMQSocket
+        let command: ZMQSocket
+        let events: ZMQSocket
+
+        func closeAll() {
+            [zap, wake, command, events].forEach { $0.close() }
+        }
+    }
+
+    private func runLoop() {
+        guard let sockets else { return }
+        defer { sockets.closeAll() }
+        let interval = configuration.heartbeatInterval
+        let clock = ContinuousClock()
+        var nextHeartbeat = clock.now
+        var heartbeatSequence: Int64 = 0
+        do {
+            while true {
+                let untilHeartbeat = max(0, clock.now.duration(to: nextHeartbeat).milliseconds)
+                let ready = try zmqPoll([sockets.zap, sockets.wake, sockets.command, sockets.events], timeoutMilliseconds: untilHeartbeat)
+                if ready[0] { try handleZAP(sockets.zap) }
+                if ready[1] { while try sockets.wake.receive() != nil {} }
+                if ready[2] { try receiveRequests(sockets.command) }
+                if ready[3] { try receiveSubscriptions(sockets.events) }
+                let (outbound, stopping) = shared.withLock { state in
+                    defer { state.outbound.removeAll(keepingCapacity: true) }
+                    return (state.outbound, state.stopping)
+                }
+                if stopping { return }
+                send(outbound, sockets: sockets)
+                if clock.now >= nextHeartbeat {
+                    heartbeatSequence += 1
+                    let payload = BusProtocol.event(channel: "heartbeat", seq: heartbeatSequence, type: "heartbeat", body: BusProtocol.Empty())
+                    try? sockets.events.send([Data(BusProtocol.heartbeatTopic.utf8), payload])
+                    nextHeartbeat = clock.now.advanced(by: interval)
+                }
+            }
+        } catch {
+            if !error.isTerminated {
+                logger.critical("bus loop failed", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    /// Answers one ZAP request (RFC 27): frames version, request id, domain, address,
+    /// identity, mechanism, credentials; the reply carries the agency as the user id.
+    private func handleZAP(_ zap: ZMQSocket) throws(ZMQError) {
+        guard let frames = try zap.receive() else { return }
+        let text = frames.map { String(decoding: $0.data, as: UTF8.self) }
+        guard frames.count >= 6, text[0] == "1.0" else {
+            logger.warning("malformed ZAP request", metadata: ["zap.frames": "\(frames.count)"])
+            try zap.send([Data("1.0".utf8), frames.count > 1 ? frames[1].data : Data(), Data("500".utf8), Data("malformed".utf8), Data(), Data()])
+            return
+        }
+        let mechanism = text[5]
+        let publicKey = mechanism == "CURVE" && frames.count >= 7 ? CurveKeyPair.z85(frames[6].data) : nil
+        let agency = publicKey.flatMap(authorize)
+        let accepted = agency != nil && text[2] == Self.zapDomain
+        let event = AuthenticationEvent(accepted: accepted, agency: agency, publicKey: publicKey, address: text[3], mechanism: mechanism)
+        authenticationSink.yield(event)
+        if accepted {
+            logger.debug("client authenticated", metadata: ["agency": "\(agency ?? "")", "bus.peer": "\(text[3])"])
+        } else {
+            logger.warning("client refused: unknown key", metadata: [
+                "bus.peer": "\(text[3])", "bus.mechanism": "\(mechanism)", "bus.public_key": "\(publicKey ?? "none")",
+            ])
+        }
+        try zap.send([
+            Data("1.0".utf8), frames[1].data,
+            Data((accepted ? "200" : "400").utf8), Data((accepted ? "OK" : "unknown key").utf8),
+            Data((agency ?? "").utf8), Data(),
+        ])
+    }
+
+    private func receiveRequests(_ command: ZMQSocket) throws(ZMQError) {
+        // Bounded per wake-up so that a flood of requests cannot starve ZAP or replies.
+        for _ in 0..<256 {
+            guard let frames = try command.receive() else { return }
+            guard let peer = frames.first?.data else { continue }
+            guard frames.count == 2, let agency = frames[1].userID, !agency.isEmpty else {
+                let error = BusProtocol.ErrorBody(code: "bad_frames", message: "a request is exactly one JSON frame, got \(frames.count - 1)")
+                try? command.send([peer, BusProtocol.errorReply(id: nil, error)])
+                continue
+            }
+            let request = BusRequest(peer: peer, agency: agency, payload: frames[1].data)
+            if case .dropped = requestSink.yield(request) {
+                let error = BusProtocol.ErrorBody(code: "server_busy", message: "too many requests waiting; try again")
+                try? command.send([peer, BusProtocol.errorReply(id: nil, error)])
+            }
+        }
+    }
+
+    private func receiveSubscriptions(_ events: ZMQSocket) throws(ZMQError) {
+        while let frames = try events.receive() {
+            guard let data = frames.first?.data, let flag = data.first else { continue }
+            let topic = String(decoding: data.dropFirst(), as: UTF8.self)
+            logger.debug(flag == 1 ? "subscribed" : "unsubscribed", metadata: ["bus.topic": "\(topic)"])
+        }
+    }
+
+    private func send(_ outbound: [Outbound], sockets: LoopSockets) {
+        for message in outbound {
+            do {
+                switch message {
+                case .reply(let peer, let payload):
+                    try sockets.command.send([peer, payload])
+                case .publish(let topic, let payload):
+                    try sockets.events.send([Data(topic.utf8), payload])
+                }
+            } catch {
+                // EHOSTUNREACH: the client left before its reply; EAGAIN: its queue is full.
+                logger.warning("message dropped", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+}
+
+/// Carries a socket into a Mutex; only ever used under that Mutex's lock.
+private struct ZMQSocketBox: @unchecked Sendable {  // @unchecked: the enclosing Mutex serialises every use.
+    let socket: ZMQSocket
+}
+
+extension Duration {
+    var milliseconds: Int {
+        let (seconds, attoseconds) = components
+        return Int(seconds) * 1000 + Int(attoseconds / 1_000_000_000_000_000)
+    }
+}
+
+extension Error {
+    var isTerminated: Bool { (self as? ZMQError)?.isTerminated ?? false }
+}

@@ -1,0 +1,27 @@
+internal import CZeroMQ
+
+/// A libzmq context: the owner of every socket made from it.
+///
+/// Shut down in two steps: ``shutdown()`` makes every blocking call on its sockets fail with
+/// ETERM so their threads close them; ``terminate()`` then waits for those closes. Neither
+/// runs in `deinit`, which must never block.
+public final class ZMQContext: @unchecked Sendable {  // @unchecked: zmq contexts are thread-safe by design.
+    let handle: UnsafeMutableRawPointer
+
+    public init() throws(ZMQError) {
+        guard let handle = zmq_ctx_new() else { throw ZMQError.last("zmq_ctx_new") }
+        self.handle = handle
+    }
+
+    public func shutdown() {
+        zmq_ctx_shutdown(handle)
+    }
+
+    /// Blocks until every socket of this context is closed.
+    public func terminate() {
+        // Returns -1 with EINTR when a signal interrupts it; try again.
+        while zmq_ctx_term(handle) != 0 && zmq_errno() == EINTR {}
+    }
+}
+
+import Glibc

@@ -1,0 +1,167 @@
+internal import CZeroMQ
+import Foundation
+
+/// The socket types Vigil uses.
+enum ZMQSocketType {
+    case router, dealer, xpub, sub, rep, pair
+
+    var raw: Int32 {
+        switch self {
+        case .router: ZMQ_ROUTER
+        case .dealer: ZMQ_DEALER
+        case .xpub: ZMQ_XPUB
+        case .sub: ZMQ_SUB
+        case .rep: ZMQ_REP
+        case .pair: ZMQ_PAIR
+        }
+    }
+}
+
+/// One received frame, with the ZAP user id of the peer that sent it (set on authenticated connections).
+struct ZMQFrame {
+    var data: Data
+    var userID: String?
+}
+
+/// A libzmq socket, owned by exactly this object.
+///
+/// - Important: libzmq sockets are not thread-safe: a socket is used by one thread at a time,
+///   with a full memory barrier (a lock) between threads. It is closed by ``close()`` on the
+///   thread that uses it, or as a fallback in `deinit`. Linger is 0, so closing never blocks.
+final class ZMQSocket {
+    private(set) var handle: UnsafeMutableRawPointer?
+    /// A message buffer at a stable address, as `zmq_msg_recv` requires.
+    private let message = UnsafeMutablePointer<zmq_msg_t>.allocate(capacity: 1)
+
+    init(context: ZMQContext, type: ZMQSocketType) throws(ZMQError) {
+        guard let handle = zmq_socket(context.handle, type.raw) else { throw ZMQError.last("zmq_socket") }
+        self.handle = handle
+        try set(ZMQ_LINGER, Int32(0))
+    }
+
+    deinit {
+        close()
+        message.deallocate()
+    }
+
+    func close() {
+        if let handle { zmq_close(handle) }
+        handle = nil
+    }
+
+    // MARK: Options
+
+    func set(_ option: Int32, _ value: Int32) throws(ZMQError) {
+        var value = value
+        guard zmq_setsockopt(handle, option, &value, MemoryLayout<Int32>.size) == 0 else { throw ZMQError.last("zmq_setsockopt(\(option))") }
+    }
+
+    func set(_ option: Int32, _ value: Int64) throws(ZMQError) {
+        var value = value
+        guard zmq_setsockopt(handle, option, &value, MemoryLayout<Int64>.size) == 0 else { throw ZMQError.last("zmq_setsockopt(\(option))") }
+    }
+
+    func set(_ option: Int32, _ value: String) throws(ZMQError) {
+        let bytes = Array(value.utf8)
+        guard zmq_setsockopt(handle, option, bytes, bytes.count) == 0 else { throw ZMQError.last("zmq_setsockopt(\(option))") }
+    }
+
+    func set(_ option: Int32, bytes: Data) throws(ZMQError) {
+        let status = bytes.withUnsafeBytes { zmq_setsockopt(handle, option, $0.baseAddress, $0.count) }
+        guard status == 0 else { throw ZMQError.last("zmq_setsockopt(\(option))") }
+    }
+
+    /// Makes this socket a CURVE server with the given secret key (Z85).
+    func makeCurveServer(secretKey: String, domain: String) throws(ZMQError) {
+        try set(ZMQ_ZAP_DOMAIN, domain)
+        try set(ZMQ_CURVE_SERVER, Int32(1))
+        try set(ZMQ_CURVE_SECRETKEY, secretKey)
+    }
+
+    /// Makes this socket a CURVE client of the server whose public key is given (all keys Z85).
+    func makeCurveClient(serverKey: String, publicKey: String, secretKey: String) throws(ZMQError) {
+        try set(ZMQ_CURVE_SERVERKEY, serverKey)
+        try set(ZMQ_CURVE_PUBLICKEY, publicKey)
+        try set(ZMQ_CURVE_SECRETKEY, secretKey)
+    }
+
+    // MARK: Endpoints
+
+    func bind(_ endpoint: String) throws(ZMQError) {
+        guard zmq_bind(handle, endpoint) == 0 else { throw ZMQError.last("zmq_bind(\(endpoint))") }
+    }
+
+    func connect(_ endpoint: String) throws(ZMQError) {
+        guard zmq_connect(handle, endpoint) == 0 else { throw ZMQError.last("zmq_connect(\(endpoint))") }
+    }
+
+    /// The endpoint actually bound, with the port the system chose for `:0` or `:*`.
+    func lastEndpoint() throws(ZMQError) -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        var size = buffer.count
+        guard zmq_getsockopt(handle, ZMQ_LAST_ENDPOINT, &buffer, &size) == 0 else { throw ZMQError.last("zmq_getsockopt(ZMQ_LAST_ENDPOINT)") }
+        return String(zeroTerminated: buffer)
+    }
+
+    /// Asks libzmq to report the given events on a PAIR socket at `endpoint`.
+    func monitor(_ endpoint: String, events: Int32) throws(ZMQError) {
+        guard zmq_socket_monitor(handle, endpoint, events) == 0 else { throw ZMQError.last("zmq_socket_monitor") }
+    }
+
+    // MARK: Messages
+
+    /// Sends a multi-frame message. With `wait: false`, a full queue fails with EAGAIN.
+    func send(_ frames: [Data], wait: Bool = false) throws(ZMQError) {
+        for (index, frame) in frames.enumerated() {
+            var flags: Int32 = wait ? 0 : ZMQ_DONTWAIT
+            if index < frames.count - 1 { flags |= ZMQ_SNDMORE }
+            while true {
+                // Returns the byte count, or -1 with errno (EAGAIN when full, EINTR on a signal).
+                let sent = frame.withUnsafeBytes { zmq_send(handle, $0.baseAddress, $0.count, flags) }
+                if sent >= 0 { break }
+                let error = ZMQError.last("zmq_send")
+                if error.code == EINTR { continue }
+                throw error
+            }
+        }
+    }
+
+    /// Receives every frame of one message, or nil when none is waiting (`wait: false`).
+    func receive(wait: Bool = false) throws(ZMQError) -> [ZMQFrame]? {
+        var frames: [ZMQFrame] = []
+        while true {
+            zmq_msg_init(message)
+            defer { zmq_msg_close(message) }
+            // Returns the size, or -1 with errno: EAGAIN with nothing waiting, EINTR on a signal.
+            let size = zmq_msg_recv(message, handle, wait || !frames.isEmpty ? 0 : ZMQ_DONTWAIT)
+            if size < 0 {
+                let error = ZMQError.last("zmq_msg_recv")
+                if error.code == EINTR { continue }
+                if error.isWouldBlock && frames.isEmpty { return nil }
+                throw error
+            }
+            let data = Data(bytes: zmq_msg_data(message), count: Int(size))
+            // zmq_msg_gets returns NULL when the property is not set (unauthenticated peers).
+            let userID = zmq_msg_gets(message, "User-Id").map { String(cString: $0) }
+            frames.append(ZMQFrame(data: data, userID: userID))
+            if zmq_msg_more(message) == 0 { return frames }
+        }
+    }
+}
+
+/// Waits until one of `sockets` is readable, for at most `timeout` milliseconds (-1: forever).
+/// Returns the readable flags in the order of `sockets`.
+func zmqPoll(_ sockets: [ZMQSocket], timeoutMilliseconds: Int) throws(ZMQError) -> [Bool] {
+    var items = sockets.map { zmq_pollitem_t(socket: $0.handle, fd: 0, events: Int16(ZMQ_POLLIN), revents: 0) }
+    while true {
+        // Returns the number of ready items, or -1 with errno (EINTR on a signal, ETERM on shutdown).
+        let ready = zmq_poll(&items, Int32(items.count), timeoutMilliseconds)
+        if ready >= 0 { break }
+        let error = ZMQError.last("zmq_poll")
+        if error.code == EINTR { continue }
+        throw error
+    }
+    return items.map { $0.revents & Int16(ZMQ_POLLIN) != 0 }
+}
+
+import Glibc
