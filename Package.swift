@@ -55,10 +55,9 @@ let package = Package(
         ),
 
         // MARK: Tests
-        .testTarget(name: "GeoTests", dependencies: ["Geo"], resources: []),
+        .testTarget(name: "GeoTests", dependencies: ["Geo"]),
         .testTarget(name: "IncidentsTests", dependencies: ["Incidents", "Geo"]),
         .testTarget(name: "BusTests", dependencies: ["Bus"]),
-        .testTarget(name: "StreamsTests", dependencies: ["Streams"]),
         .testTarget(name: "EndToEndTests", dependencies: ["Bus"]),
     ],
     swiftLanguageModes: [.v6]

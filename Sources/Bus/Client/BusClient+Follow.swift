@@ -14,18 +14,21 @@ extension BusClient {
     /// follower returns when `onUpdate` says `.stop`.
     ///
     /// - Parameters:
-    ///   - snapshot: takes and handles a snapshot of the channel, returning its sequence number.
+    ///   - snapshot: takes and handles a snapshot of the channel, returning its sequence number,
+    ///     or nil when the channel has ended (the follower then returns).
     ///   - onUpdate: handles the next update in sequence.
     ///   - onResync: told why the follower is taking a new snapshot.
     public func follow(
         topic: String,
         heartbeatTimeout: Duration = .seconds(3),
-        snapshot: () throws -> Int64,
+        snapshot: () throws -> Int64?,
         onUpdate: (BusEvent) throws -> FollowDecision,
         onResync: (String) -> Void
     ) throws {
         var pending: [BusEvent] = []
-        var last = try synchronise(topic: topic, heartbeatTimeout: heartbeatTimeout, snapshot: snapshot, pending: &pending)
+        guard var last = try synchronise(topic: topic, heartbeatTimeout: heartbeatTimeout, snapshot: snapshot, pending: &pending) else {
+            return
+        }
         while true {
             let event: BusEvent
             if !pending.isEmpty {
@@ -34,14 +37,18 @@ extension BusClient {
                 event = received
             } else {
                 onResync("no heartbeat for \(heartbeatTimeout.seconds) s; reconnecting")
-                last = try synchronise(topic: topic, heartbeatTimeout: heartbeatTimeout, snapshot: snapshot, pending: &pending)
+                guard let resumed = try synchronise(topic: topic, heartbeatTimeout: heartbeatTimeout, snapshot: snapshot, pending: &pending) else {
+                    return
+                }
+                last = resumed
                 continue
             }
             guard event.topic == topic else { continue }  // heartbeats
             if event.seq <= last { continue }  // already in the snapshot
             if event.seq > last + 1 {
                 onResync("gap on \(event.channel): expected \(last + 1), received \(event.seq)")
-                last = try snapshot()
+                guard let resumed = try snapshot() else { return }
+                last = resumed
                 if event.seq <= last { continue }
             }
             last = event.seq
@@ -51,8 +58,8 @@ extension BusClient {
 
     /// (Re)subscribes, waits for the first heartbeat, then snapshots; retries while the server is unreachable.
     private func synchronise(
-        topic: String, heartbeatTimeout: Duration, snapshot: () throws -> Int64, pending: inout [BusEvent]
-    ) throws -> Int64 {
+        topic: String, heartbeatTimeout: Duration, snapshot: () throws -> Int64?, pending: inout [BusEvent]
+    ) throws -> Int64? {
         while true {
             resetSubscriptions()
             pending.removeAll()

@@ -77,6 +77,11 @@ public struct SelectedCamera: Sendable, Codable, Equatable {
 public struct IncidentSnapshot: Sendable, Codable, Equatable {
     public var incident: Incident
     public var cameras: [SelectedCamera]
+
+    public init(incident: Incident, cameras: [SelectedCamera]) {
+        self.incident = incident
+        self.cameras = cameras
+    }
 }
 
 /// One journalled change, as published on the incident's channel: the cameras added and

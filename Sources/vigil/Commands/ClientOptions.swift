@@ -1,0 +1,95 @@
+import ArgumentParser
+import Bus
+import Foundation
+import Incidents
+
+/// An error a client command reports: `error: CODE: message` on stderr, exit status 1.
+struct CommandFailure: Error, CustomStringConvertible {
+    let code: String
+    let message: String
+
+    var description: String { "\(code): \(message)" }
+}
+
+/// Options every client command shares: where the server's data folder is, who is asking.
+struct ClientOptions: ParsableArguments {
+    @Option(help: "The server's data folder (its server.json and keys).")
+    var data = "vigil-data"
+
+    @Option(help: "The agency to act as; its secret certificate is read from DATA/keys/agencies.")
+    var agency = "crisis-centre"
+
+    @Flag(help: "Print JSON for scripts instead of text.")
+    var json = false
+
+    @Option(help: "Seconds to wait for the server.")
+    var timeout = 5.0
+
+    func validate() throws {
+        guard timeout.isFinite, timeout > 0, timeout <= 300 else { throw ValidationError("--timeout must be in (0, 300] seconds") }
+        guard !agency.isEmpty, !agency.contains("/"), !agency.hasPrefix(".") else { throw ValidationError("--agency '\(agency)' is not an agency id") }
+    }
+
+    var requestTimeout: Duration { .milliseconds(Int(timeout * 1000)) }
+
+    /// A client connected as `agency` to the server recorded in the data folder.
+    func connect() throws -> BusClient {
+        let folder = DataFolder(path: data)
+        guard let infoData = try? Data(contentsOf: folder.serverInfo) else {
+            throw CommandFailure(
+                code: "server_not_running",
+                message: "no \(folder.serverInfo.path); start the server with `vigil serve --data \(data)`")
+        }
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        guard let info = try? decoder.decode(ServerInfo.self, from: infoData) else {
+            throw CommandFailure(code: "server_info_invalid", message: "\(folder.serverInfo.path) is not a Vigil server description")
+        }
+        let keys: CurveKeyPair
+        let serverKey: CurveKeyPair
+        do {
+            keys = try CurveCertificate.read(folder.agencyCertificate(agency, secret: true))
+            serverKey = try CurveCertificate.read(folder.serverCertificate(secret: false))
+        } catch {
+            throw CommandFailure(code: "key_missing", message: "\(error) (is '\(agency)' an agency of this server?)")
+        }
+        guard keys.secretKey != nil else {
+            throw CommandFailure(code: "key_missing", message: "the certificate of \(agency) has no secret-key")
+        }
+        do {
+            return try BusClient(configuration: BusClientConfiguration(
+                commandEndpoint: info.command, eventEndpoint: info.events, serverPublicKey: serverKey.publicKey, keys: keys))
+        } catch {
+            throw CommandFailure(code: error.code, message: error.description)
+        }
+    }
+
+    /// Runs a client call, turning bus errors into command failures.
+    func call<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let error as BusClientError {
+            if case .remote(let remote) = error {
+                throw CommandFailure(code: remote.code, message: remote.field.map { "\($0): \(remote.message)" } ?? remote.message)
+            }
+            let text = error.description
+            let message = text.hasPrefix("\(error.code): ") ? String(text.dropFirst(error.code.count + 2)) : text
+            throw CommandFailure(code: error.code, message: message)
+        }
+    }
+
+    /// Prints a value as one JSON line in the bus encoding.
+    func printJSON<T: Encodable>(_ value: T) throws {
+        FileHandle.standardOutput.write(try BusProtocol.encoder.encode(value) + Data("\n".utf8))
+    }
+}
+
+/// Runs a client command body and reports a failure the same way everywhere.
+func reportingFailures(_ body: () throws -> Void) throws {
+    do {
+        try body()
+    } catch let failure as CommandFailure {
+        FileHandle.standardError.write(Data("error: \(failure)\n".utf8))
+        throw ExitCode(1)
+    }
+}

@@ -1,0 +1,65 @@
+import ArgumentParser
+import Bus
+import Foundation
+import Incidents
+
+struct FollowCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "follow",
+        abstract: "Follow an incident's channel: print its current state, then each change, as JSON lines.",
+        discussion: """
+            The first line is {"type":"snapshot",...}; each later line is an event of the incident channel \
+            (see docs/protocol.md). Gaps and lost heartbeats trigger a new snapshot, announced on stderr. \
+            Ends when the incident closes.
+            """)
+
+    @Argument(help: "The incident id.")
+    var incident: Int64
+
+    @OptionGroup var client: ClientOptions
+
+    struct SnapshotLine: Encodable {
+        var type = "snapshot"
+        var seq: Int64
+        var incident: Incident
+        var cameras: [SelectedCamera]
+    }
+
+    func run() throws {
+        try reportingFailures {
+            let bus = try client.connect()
+            defer { bus.close() }
+            // The first snapshot is taken directly so that an unknown incident or a refused key fails at once.
+            let first = try client.call {
+                try bus.request("incident.snapshot", body: ["incident": incident], as: IncidentSnapshot.self, timeout: client.requestTimeout)
+            }
+            try emit(first)
+            guard first.incident.status == .open else { return }
+            var printed = first.incident.sequence
+            try client.call {
+                try bus.follow(
+                    topic: BusProtocol.incidentTopic(incident),
+                    snapshot: {
+                        let snapshot = try bus.request(
+                            "incident.snapshot", body: ["incident": incident], as: IncidentSnapshot.self, timeout: client.requestTimeout)
+                        // A resynchronisation prints the state again only when it changed since the last line printed.
+                        if snapshot.incident.sequence != printed { try emit(snapshot) }
+                        printed = snapshot.incident.sequence
+                        return snapshot.incident.status == .open ? snapshot.incident.sequence : nil
+                    },
+                    onUpdate: { event in
+                        FileHandle.standardOutput.write(event.payload + Data("\n".utf8))
+                        printed = event.seq
+                        return event.type == "incident.closed" ? .stop : .keepFollowing
+                    },
+                    onResync: { reason in
+                        FileHandle.standardError.write(Data("vigil follow: resynchronising: \(reason)\n".utf8))
+                    })
+            }
+        }
+    }
+
+    private func emit(_ snapshot: IncidentSnapshot) throws {
+        try client.printJSON(SnapshotLine(seq: snapshot.incident.sequence, incident: snapshot.incident, cameras: snapshot.cameras))
+    }
+}

@@ -1,0 +1,99 @@
+import ArgumentParser
+import Bus
+import Foundation
+import Geo
+import Incidents
+import Logging
+import ServiceLifecycle
+
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the Vigil server: the database, the geospatial engine and the CURVE-secured bus.",
+        discussion: """
+            On first start it creates the data folder, loads the region's camera registry, and creates \
+            the server's and each agency's CURVE certificates under DATA/keys. When ready it prints one \
+            JSON line naming both endpoints and writes the same to DATA/server.json.
+            """)
+
+    @Option(help: "The data folder.")
+    var data = "vigil-data"
+
+    @Option(help: "The deployment region: \(Deployment.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var region: Deployment = .brussels
+
+    @Option(help: "The fixtures folder (default: ./fixtures, else the checkout's).")
+    var fixtures: String?
+
+    @Option(help: "The address to bind (loopback by default).")
+    var host = "127.0.0.1"
+
+    @Option(help: "The command endpoint's TCP port (0: any free port).")
+    var commandPort = 7710
+
+    @Option(help: "The event endpoint's TCP port (0: any free port).")
+    var eventPort = 7711
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel = "info"
+
+    func validate() throws {
+        for (name, port) in [("--command-port", commandPort), ("--event-port", eventPort)] where !(0...65535).contains(port) {
+            throw ValidationError("\(name) must be 0 to 65535, got \(port)")
+        }
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
+    }
+
+    func run() async throws {
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "vigil")
+        let folder = DataFolder(path: data)
+        try folder.create()
+
+        let database = try Database(path: folder.database.path)
+        let registry = RegistryStore(database: database)
+        let fixturesFolder = try Deployment.fixturesFolder(fixtures)
+        let camerasFile = fixturesFolder.appendingPathComponent(region.rawValue).appendingPathComponent("cameras.geojson")
+        if try registry.loadIfEmpty(
+            cameras: try CameraRegistryFile.read(contentsOf: camerasFile),
+            fixture: try RegistryFixture.read(contentsOf: fixturesFolder.appendingPathComponent("agencies.json")))
+        {
+            logger.info("registry loaded", metadata: ["registry.file": "\(camerasFile.path)"])
+        }
+        let cameras = try registry.cameras()
+        let index = try CameraIndex(cameras: cameras, projection: try Projection(crs: region.crs))
+        let agencyKeys = try folder.agencyPublicKeys(for: try registry.agencies().map(\.id))
+
+        let bus = try BusServer(
+            configuration: BusServerConfiguration(
+                commandEndpoint: "tcp://\(host):\(commandPort)", eventEndpoint: "tcp://\(host):\(eventPort)",
+                serverKeys: try folder.serverKeys()),
+            logger: logger,
+            authorize: { agencyKeys[$0] })
+        try bus.start()
+
+        let info = ServerInfo(
+            command: bus.boundCommandEndpoint, events: bus.boundEventEndpoint,
+            serverKey: try folder.serverKeys().publicKey, data: folder.url.path, region: region.rawValue,
+            cameras: cameras.count, pid: ProcessInfo.processInfo.processIdentifier)
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let line = try encoder.encode(info)
+        try line.write(to: folder.serverInfo, options: .atomic)
+        FileHandle.standardOutput.write(line + Data("\n".utf8))
+
+        let service = VigilService(
+            bus: bus, dispatcher: CommandDispatcher(bus: bus, incidents: IncidentService(database: database, index: index, logger: logger), logger: logger),
+            logger: logger)
+        let group = ServiceGroup(services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        try await group.run()
+        try? FileManager.default.removeItem(at: folder.serverInfo)
+        logger.info("stopped")
+    }
+}

@@ -1,0 +1,95 @@
+import Bus
+import Foundation
+import Geo
+import Incidents
+import Logging
+
+/// Turns bus requests into incident operations, replies only after the change is committed,
+/// then publishes the change on the incident's channel.
+struct CommandDispatcher: Sendable {
+    let bus: BusServer
+    let incidents: IncidentService
+    let logger: Logger
+
+    /// The body of `incident.open` as it travels: coordinates are checked here so that a bad
+    /// one gets its own error code rather than a generic decoding error.
+    struct OpenBody: Decodable {
+        struct Point: Decodable {
+            var lat: Double
+            var lon: Double
+        }
+
+        var kind: String
+        var at: Point
+        var radiusMeters: Double
+        var title: String?
+        var exercise: Bool?
+    }
+
+    struct IncidentReference: Codable {
+        var incident: Int64
+    }
+
+    func handle(_ request: BusRequest) async {
+        let header: BusProtocol.RequestHeader
+        do {
+            header = try BusProtocol.decodeHeader(request.payload)
+        } catch {
+            bus.reply(to: request.peer, payload: BusProtocol.errorReply(id: nil, error))
+            return
+        }
+        let reply: Data
+        do {
+            reply = try await perform(header, request)
+        } catch let error as BusProtocol.ErrorBody {
+            reply = BusProtocol.errorReply(id: header.id, error)
+        } catch let error as IncidentError {
+            reply = BusProtocol.errorReply(id: header.id, .init(code: error.code, message: error.message, field: error.field))
+        } catch {
+            logger.error("request failed", metadata: ["bus.op": "\(header.op)", "error": "\(error)"])
+            reply = BusProtocol.errorReply(id: header.id, .init(code: "internal_error", message: "the server could not handle this request"))
+        }
+        bus.reply(to: request.peer, payload: reply)
+    }
+
+    private func perform(_ header: BusProtocol.RequestHeader, _ request: BusRequest) async throws -> Data {
+        switch header.op {
+        case "incident.open":
+            let body = try BusProtocol.decodeBody(OpenBody.self, from: request.payload)
+            guard let kind = IncidentKind(rawValue: body.kind) else {
+                throw BusProtocol.ErrorBody(
+                    code: "kind_invalid", message: "kind must be one of \(IncidentKind.allCases.map(\.rawValue).joined(separator: ", "))",
+                    field: "body.kind")
+            }
+            let at: GeoPoint
+            do {
+                at = try GeoPoint(lat: body.at.lat, lon: body.at.lon, field: "body.at")
+            } catch {
+                throw BusProtocol.ErrorBody(code: error.code, message: error.message, field: error.field)
+            }
+            let change = try await incidents.open(
+                OpenIncidentRequest(kind: kind, at: at, radiusMeters: body.radiusMeters, title: body.title, exercise: body.exercise),
+                by: request.agency)
+            publish(change)
+            return BusProtocol.successReply(id: header.id, result: IncidentSnapshot(incident: change.incident, cameras: change.added))
+        case "incident.close":
+            let body = try BusProtocol.decodeBody(IncidentReference.self, from: request.payload)
+            let change = try await incidents.close(body.incident, by: request.agency)
+            publish(change)
+            return BusProtocol.successReply(id: header.id, result: IncidentSnapshot(incident: change.incident, cameras: []))
+        case "incident.snapshot":
+            let body = try BusProtocol.decodeBody(IncidentReference.self, from: request.payload)
+            return BusProtocol.successReply(id: header.id, result: try await incidents.snapshot(body.incident))
+        default:
+            throw BusProtocol.ErrorBody(code: "unknown_operation", message: "unknown operation '\(header.op)'", field: "op")
+        }
+    }
+
+    private func publish(_ change: IncidentChange) {
+        bus.publish(
+            topic: BusProtocol.incidentTopic(change.incidentId),
+            payload: BusProtocol.event(
+                channel: "incident/\(change.incidentId)", seq: change.sequence, type: "incident.\(change.change.rawValue)",
+                at: change.at, body: change))
+    }
+}
