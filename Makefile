@@ -1,0 +1,25 @@
+# The two commands of the README: `make demo` and `make test`. Both install what is missing first.
+SWIFT ?= swift
+
+.PHONY: setup build test demo fixtures clean
+
+setup:
+	@scripts/setup
+
+build: setup
+	$(SWIFT) build
+
+# Builds the vigil binary with the tests: the end-to-end tests run it.
+test: setup
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+demo: build
+	@scripts/demo
+
+# Regenerates the committed camera registries from fixtures/sources (deterministic).
+fixtures: build
+	$(SWIFT) run vigil fixtures generate
+
+clean:
+	rm -rf .build vigil-data

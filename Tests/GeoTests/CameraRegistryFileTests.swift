@@ -1,0 +1,66 @@
+import Foundation
+import Testing
+@testable import Geo
+
+@Suite("Camera registry file")
+struct CameraRegistryFileTests {
+    @Test func roundTripsCameras() throws {
+        let cameras = [try camera("a-1", 50.85, 4.35), try camera("b-2", 50.86, 4.36, confidentiality: .confidential)]
+        let decoded = try CameraRegistryFile.decode(try CameraRegistryFile.encode(cameras, metadata: ["license": "test"]))
+        #expect(decoded == cameras)
+    }
+
+    @Test func readsTheBrusselsFixture() throws {
+        let cameras = try CameraRegistryFile.read(contentsOf: fixturesFolder.appendingPathComponent("brussels/cameras.geojson"))
+        #expect(cameras.count >= 4_500)
+        let owners = Dictionary(grouping: cameras, by: \.owner).mapValues(\.count)
+        #expect((owners["stib"] ?? 0) > 2_000)
+        #expect(Set(owners.keys).isSuperset(of: ["pz-5339", "pz-5340", "pz-5341", "pz-5342", "pz-5343", "pz-5344", "bruxelles-mobilite"]))
+        let marseille = try CameraRegistryFile.read(contentsOf: fixturesFolder.appendingPathComponent("marseille/cameras.geojson"))
+        #expect(marseille.allSatisfy { $0.confidentiality == .confidential && $0.kind == .estate })
+        #expect(Set(marseille.compactMap { $0.tags.first { $0.hasPrefix("estate:") } }).count == 10)
+    }
+
+    private func feature(_ id: String, lon: Double = 4.35, lat: Double = 50.85, range: Double = 100) -> String {
+        """
+        {"type":"Feature","geometry":{"type":"Point","coordinates":[\(lon),\(lat)]},
+         "properties":{"id":"\(id)","owner":"stib","kind":"metro","place_type":"hall","range_m":\(range),
+                       "stream":"sim://\(id)","confidentiality":"public"}}
+        """
+    }
+
+    @Test func reportsTheIndexAndReasonOfABadFeature() {
+        let text = #"{"type":"FeatureCollection","features":[\#(feature("ok")),\#(feature("bad", lat: 91))]}"#
+        do {
+            _ = try CameraRegistryFile.decode(Data(text.utf8))
+            Issue.record("accepted a latitude of 91")
+        } catch {
+            #expect(error.code == "coordinate_out_of_range")
+            #expect(error.field == "features[1].geometry.coordinates")
+        }
+    }
+
+    @Test func refusesDuplicateIdsAndBadRanges() {
+        let duplicate = #"{"type":"FeatureCollection","features":[\#(feature("x")),\#(feature("x"))]}"#
+        let error = #expect(throws: GeoError.self) { try CameraRegistryFile.decode(Data(duplicate.utf8)) }
+        #expect(error?.code == "registry_duplicate_id")
+        #expect(error?.field == "features[1].properties.id")
+        let badRange = #"{"type":"FeatureCollection","features":[\#(feature("x", range: -1))]}"#
+        do {
+            _ = try CameraRegistryFile.decode(Data(badRange.utf8))
+            Issue.record("accepted a negative range")
+        } catch {
+            #expect(error.field == "features[0].properties.range_m")
+        }
+    }
+
+    @Test(arguments: ["", "[]", #"{"type":"FeatureCollection"}"#, #"{"type":"Topology","features":[]}"#])
+    func refusesWhatIsNotAFeatureCollection(_ text: String) {
+        do {
+            _ = try CameraRegistryFile.decode(Data(text.utf8))
+            Issue.record("accepted \(text)")
+        } catch {
+            #expect(error.code == "registry_invalid")
+        }
+    }
+}
