@@ -1,0 +1,187 @@
+import Foundation
+import Logging
+import Synchronization
+import Testing
+@testable import Bus
+
+/// Runs `body` against a bus server on free loopback ports that echoes each request's body,
+/// with one authorised agency key; the server is always stopped afterwards.
+private func withEchoServer(_ body: (BusServer, BusClientConfiguration) async throws -> Void) async throws {
+    let serverKeys = try CurveKeyPair.generate()
+    let agencyKeys = try CurveKeyPair.generate()
+    let server = try BusServer(
+        configuration: BusServerConfiguration(
+            commandEndpoint: "tcp://127.0.0.1:0", eventEndpoint: "tcp://127.0.0.1:0", serverKeys: serverKeys,
+            heartbeatInterval: .milliseconds(100)),
+        logger: Logger(label: "test"),
+        authorize: { $0 == agencyKeys.publicKey ? "siamu" : nil })
+    try server.start()
+    let responder = Task {
+        for await request in server.requests {
+            let header = try BusProtocol.decodeHeader(request.payload)
+            struct Echo: Codable { var agency: String; var op: String }
+            server.reply(to: request.peer, payload: BusProtocol.successReply(id: header.id, result: Echo(agency: request.agency, op: header.op)))
+        }
+    }
+    defer {
+        server.stop()
+        responder.cancel()
+    }
+    try await body(server, BusClientConfiguration(
+        commandEndpoint: server.boundCommandEndpoint, eventEndpoint: server.boundEventEndpoint,
+        serverPublicKey: serverKeys.publicKey, keys: agencyKeys))
+}
+
+private struct Echo: Codable { var agency: String; var op: String }
+
+/// Runs blocking client code on a dispatch queue, off Swift's cooperative pool (whose few
+/// threads the server's responder task needs).
+private func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        DispatchQueue.global().async { continuation.resume(with: Result { try body() }) }
+    }
+}
+
+@Suite("Bus", .timeLimit(.minutes(1)))
+struct BusTests {
+    @Test func answersAnAuthenticatedClientWithItsAgency() async throws {
+        try await withEchoServer { _, configuration in
+            let echo = try await blocking {
+                let client = try BusClient(configuration: configuration)
+                defer { client.close() }
+                return try client.request("ping", body: ["n": 1], as: Echo.self)
+            }
+            #expect(echo.agency == "siamu")
+            #expect(echo.op == "ping")
+        }
+    }
+
+    @Test func refusesAnUnknownKey() async throws {
+        try await withEchoServer { server, configuration in
+            var stranger = configuration
+            stranger.keys = try CurveKeyPair.generate()
+            let strangerConfiguration = stranger
+            let code = try await blocking {
+                let client = try BusClient(configuration: strangerConfiguration)
+                defer { client.close() }
+                do {
+                    _ = try client.request("ping", body: ["n": 1], as: Echo.self, timeout: .seconds(5))
+                    return "answered"
+                } catch let error as BusClientError {
+                    return error.code
+                }
+            }
+            #expect(code == "authentication_refused")
+            var refusals = server.authentications.makeAsyncIterator()
+            let event = await refusals.next()
+            #expect(event?.accepted == false)
+            #expect(event?.publicKey == strangerConfiguration.keys.publicKey)
+        }
+    }
+
+    @Test func answersAWrongNumberOfFramesWithAnError() async throws {
+        try await withEchoServer { _, configuration in
+            let (reply, echo) = try await blocking {
+                let client = try BusClient(configuration: configuration)
+                defer { client.close() }
+                let reply = try client.requestRaw([Data("{}".utf8), Data("{}".utf8)])
+                // The server keeps serving.
+                return (reply, try client.request("ping", body: ["n": 2], as: Echo.self))
+            }
+            #expect(String(decoding: reply, as: UTF8.self).contains(#""code":"bad_frames""#))
+            #expect(echo.op == "ping")
+        }
+    }
+
+    @Test func followerDropsOldUpdatesAndResynchronisesOnAGap() async throws {
+        try await withEchoServer { server, configuration in
+            let (applied, snapshots, resyncs) = try await blocking { try follow(server, configuration) }
+            #expect(applied == [3, 6])
+            #expect(snapshots == 2)
+            #expect(resyncs.count == 1 && resyncs[0].contains("expected 4, received 5"))
+        }
+    }
+
+    private func follow(_ server: BusServer, _ configuration: BusClientConfiguration) throws -> ([Int64], Int, [String]) {
+            let client = try BusClient(configuration: configuration)
+            defer { client.close() }
+            let topic = "incident/7/"
+            func publish(_ seq: Int64) {
+                server.publish(topic: topic, payload: BusProtocol.event(channel: "incident/7", seq: seq, type: "test", body: ["seq": seq]))
+            }
+            var snapshots = 0
+            var applied: [Int64] = []
+            var resyncs: [String] = []
+            try client.follow(
+                topic: topic,
+                snapshot: {
+                    snapshots += 1
+                    if snapshots == 1 {
+                        // State at 2; then 1 and 2 (already in the snapshot), 3, a lost 4, and 5 arrive.
+                        for seq: Int64 in [1, 2, 3, 5] { publish(seq) }
+                        return 2
+                    }
+                    publish(6)
+                    return 5
+                },
+                onUpdate: { event in
+                    applied.append(event.seq)
+                    return event.seq == 6 ? .stop : .keepFollowing
+                },
+                onResync: { resyncs.append($0) })
+            return (applied, snapshots, resyncs)
+    }
+}
+
+@Suite("CURVE certificates")
+struct CurveCertificateTests {
+    @Test func roundTripsInTheZeroMQCertificateFormat() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-certs-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let keys = try CurveKeyPair.generate()
+        try CurveCertificate.write(keys, name: "siamu", to: folder)
+        #expect(try CurveCertificate.read(folder.appendingPathComponent("siamu.key_secret")) == keys)
+        let publicOnly = try CurveCertificate.read(folder.appendingPathComponent("siamu.key"))
+        #expect(publicOnly.publicKey == keys.publicKey)
+        #expect(publicOnly.secretKey == nil)
+        let attributes = try FileManager.default.attributesOfItem(atPath: folder.appendingPathComponent("siamu.key_secret").path)
+        #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o600)
+    }
+
+    @Test func refusesMissingAndCorruptCertificates() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-certs-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        #expect(throws: CertificateError.missing(folder.appendingPathComponent("none.key").path)) {
+            try CurveCertificate.read(folder.appendingPathComponent("none.key"))
+        }
+        let corrupt = folder.appendingPathComponent("bad.key")
+        try Data("curve\n    public-key = \"too-short\"\n".utf8).write(to: corrupt)
+        #expect(throws: CertificateError.invalidKey("public-key")) { try CurveCertificate.read(corrupt) }
+        try Data("metadata\n".utf8).write(to: corrupt)
+        #expect(throws: CertificateError.noPublicKey(corrupt.path)) { try CurveCertificate.read(corrupt) }
+    }
+}
+
+@Suite("Protocol envelope")
+struct BusProtocolTests {
+    @Test(arguments: [
+        ("not json", "bad_request"),
+        (#"{"v":1,"op":"x"}"#, "bad_request"),
+        (#"{"v":2,"id":"a","op":"x"}"#, "unsupported_version"),
+        (#"{"v":1,"id":"","op":"x"}"#, "bad_request"),
+        (#"{"v":"1","id":"a","op":"x"}"#, "bad_request"),
+    ])
+    func refusesMalformedHeaders(_ text: String, _ code: String) {
+        let error = #expect(throws: BusProtocol.ErrorBody.self) { try BusProtocol.decodeHeader(Data(text.utf8)) }
+        #expect(error?.code == code)
+    }
+
+    @Test func namesTheFieldAtFaultInABody() {
+        struct Body: Decodable { var radiusMeters: Double }
+        let error = #expect(throws: BusProtocol.ErrorBody.self) {
+            try BusProtocol.decodeBody(Body.self, from: Data(#"{"v":1,"id":"a","op":"x","body":{"radius_meters":"far"}}"#.utf8))
+        }
+        #expect(error?.field == "body.radius_meters")
+    }
+}
