@@ -13,6 +13,9 @@ extension BusClient {
     /// new snapshot; missing heartbeats for `heartbeatTimeout` trigger a reconnection. The
     /// follower returns when `onUpdate` says `.stop`.
     ///
+    /// The first synchronisation fails fast (`serverUnreachable` when no heartbeat arrives in
+    /// time; any error of `snapshot`); later ones retry while the server is unreachable.
+    ///
     /// - Parameters:
     ///   - snapshot: takes and handles a snapshot of the channel, returning its sequence number,
     ///     or nil when the channel has ended (the follower then returns).
@@ -26,9 +29,9 @@ extension BusClient {
         onResync: (String) -> Void
     ) throws {
         var pending: [BusEvent] = []
-        guard var last = try synchronise(topic: topic, heartbeatTimeout: heartbeatTimeout, snapshot: snapshot, pending: &pending) else {
-            return
-        }
+        guard var last = try synchronise(
+            topic: topic, heartbeatTimeout: heartbeatTimeout, retrying: false, snapshot: snapshot, pending: &pending)
+        else { return }
         while true {
             let event: BusEvent
             if !pending.isEmpty {
@@ -37,9 +40,9 @@ extension BusClient {
                 event = received
             } else {
                 onResync("no heartbeat for \(heartbeatTimeout.seconds) s; reconnecting")
-                guard let resumed = try synchronise(topic: topic, heartbeatTimeout: heartbeatTimeout, snapshot: snapshot, pending: &pending) else {
-                    return
-                }
+                guard let resumed = try synchronise(
+                    topic: topic, heartbeatTimeout: heartbeatTimeout, retrying: true, snapshot: snapshot, pending: &pending)
+                else { return }
                 last = resumed
                 continue
             }
@@ -56,9 +59,10 @@ extension BusClient {
         }
     }
 
-    /// (Re)subscribes, waits for the first heartbeat, then snapshots; retries while the server is unreachable.
+    /// (Re)subscribes, waits for the first heartbeat, then snapshots; when `retrying`, starts
+    /// over while the server is unreachable.
     private func synchronise(
-        topic: String, heartbeatTimeout: Duration, snapshot: () throws -> Int64?, pending: inout [BusEvent]
+        topic: String, heartbeatTimeout: Duration, retrying: Bool, snapshot: () throws -> Int64?, pending: inout [BusEvent]
     ) throws -> Int64? {
         while true {
             resetSubscriptions()
@@ -72,10 +76,13 @@ extension BusClient {
                 guard let event = try nextEvent(timeout: ContinuousClock.now.duration(to: deadline)) else { break }
                 if event.topic == topic { pending.append(event) } else { live = true }
             }
-            guard live else { continue }
+            guard live else {
+                if retrying { continue }
+                throw BusClientError.serverUnreachable(endpoint: eventEndpoint, seconds: heartbeatTimeout.seconds)
+            }
             do {
                 return try snapshot()
-            } catch BusClientError.serverUnreachable {
+            } catch BusClientError.serverUnreachable where retrying {
                 continue
             }
         }

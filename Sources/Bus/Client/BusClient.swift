@@ -31,6 +31,9 @@ public final class BusClient {
     private var subscriberMonitor: ZMQSocket?
     private var nextRequestNumber = 0
 
+    /// The event endpoint this client subscribes on.
+    public var eventEndpoint: String { configuration.eventEndpoint }
+
     public init(configuration: BusClientConfiguration) throws(BusClientError) {
         self.configuration = configuration
         guard let secret = configuration.keys.secretKey else {

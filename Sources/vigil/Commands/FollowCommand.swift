@@ -29,13 +29,7 @@ struct FollowCommand: ParsableCommand {
         try reportingFailures {
             let bus = try client.connect()
             defer { bus.close() }
-            // The first snapshot is taken directly so that an unknown incident or a refused key fails at once.
-            let first = try client.call {
-                try bus.request("incident.snapshot", body: ["incident": incident], as: IncidentSnapshot.self, timeout: client.requestTimeout)
-            }
-            try emit(first)
-            guard first.incident.status == .open else { return }
-            var printed = first.incident.sequence
+            var printed: Int64 = -1
             try client.call {
                 try bus.follow(
                     topic: BusProtocol.incidentTopic(incident),

@@ -1,0 +1,149 @@
+import Foundation
+import Testing
+
+@Suite("vigil end to end", .serialized, .timeLimit(.minutes(2)))
+struct SliceTests {
+    @Test func openFollowClose() async throws {
+        try await withServer { data, _ in
+            let opened = try await vigil("incident", "open", "--kind", "fire", "--at", "50.8467,4.3525", "--radius", "300",
+                                         "--data", data.path, "--agency", "siamu", "--json")
+            #expect(opened.status == 0, "\(opened.stderr)")
+            let snapshot = try json(opened.stdout)
+            let incident = try #require(snapshot["incident"] as? [String: Any])
+            let id = try #require(incident["id"] as? Int)
+            #expect(incident["lead_agency"] as? String == "siamu")
+            let cameras = try #require(snapshot["cameras"] as? [[String: Any]])
+            #expect(cameras.count > 10)
+            #expect(cameras.allSatisfy { ($0["distance_meters"] as? Double ?? 999) <= 300 })
+
+            let follower = try RunningProcess(vigilBinary, ["follow", "\(id)", "--data", data.path, "--agency", "pz-5339"])
+            defer { follower.kill(SIGKILL) }
+            let first = try json(try await follower.waitForLines(1)[0])
+            #expect(first["type"] as? String == "snapshot")
+            #expect(first["seq"] as? Int == 1)
+            #expect((first["cameras"] as? [Any])?.count == cameras.count)
+            // The follower prints its snapshot only once its subscription is live (it has seen a heartbeat),
+            // so the close below reaches it as a live update.
+
+            let closed = try await vigil("incident", "close", "\(id)", "--data", data.path)
+            #expect(closed.status == 0, "\(closed.stderr)")
+            #expect(try await follower.waitForExit() == 0)
+            let lines = follower.lines
+            let last = try json(try #require(lines.last))
+            #expect(last["type"] as? String == "incident.closed")
+            #expect(last["seq"] as? Int == 2)
+            let body = try #require(last["body"] as? [String: Any])
+            #expect((body["removed"] as? [String])?.count == cameras.count)
+        }
+    }
+
+    @Test func clientCommandsFailClearlyOnBadInput() async throws {
+        try await withServer { data, _ in
+            let outOfRange = try await vigil("incident", "open", "--kind", "fire", "--at", "95,4.35", "--radius", "300", "--data", data.path)
+            #expect(outOfRange.status != 0)
+            #expect(outOfRange.stderr.contains("outside -90...90"))
+
+            let outsideCRS = try await vigil("incident", "open", "--kind", "fire", "--at", "48.8566,2.3522", "--radius", "300", "--data", data.path)
+            #expect(outsideCRS.status == 1)
+            #expect(outsideCRS.stderr.contains("coordinate_outside_crs"))
+
+            let badRadius = try await vigil("incident", "open", "--kind", "fire", "--at", "50.85,4.35", "--radius=-1", "--data", data.path)
+            #expect(badRadius.status == 1)
+            #expect(badRadius.stderr.contains("radius_invalid"))
+
+            let badKind = try await vigil("incident", "open", "--kind", "party", "--at", "50.85,4.35", "--radius", "100", "--data", data.path)
+            #expect(badKind.stderr.contains("kind_invalid"))
+
+            let unknown = try await vigil("incident", "show", "4242", "--data", data.path)
+            #expect(unknown.status == 1)
+            #expect(unknown.stderr.contains("incident_not_found"))
+
+            let noKey = try await vigil("incident", "show", "1", "--data", data.path, "--agency", "martians")
+            #expect(noKey.status == 1)
+            #expect(noKey.stderr.contains("key_missing"))
+
+            let followUnknown = try await vigil("follow", "4242", "--data", data.path)
+            #expect(followUnknown.status == 1)
+            #expect(followUnknown.stderr.contains("incident_not_found"))
+        }
+        let noServer = try await vigil("incident", "show", "1", "--data", "/nonexistent/vigil-data")
+        #expect(noServer.status == 1)
+        #expect(noServer.stderr.contains("server_not_running"))
+    }
+
+    @Test func aServerKilledWithSIGKILLKeepsEveryAcknowledgedChange() async throws {
+        let data = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-e2e-kill-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: data) }
+        var ids: [Int] = []
+        try await withServer(data: data) { data, server in
+            for (index, kind) in ["fire", "medical", "traffic"].enumerated() {
+                let opened = try await vigil("incident", "open", "--kind", kind, "--at", "50.84\(index),4.35", "--radius", "200",
+                                             "--data", data.path, "--json")
+                #expect(opened.status == 0, "\(opened.stderr)")
+                ids.append(try #require((try json(opened.stdout)["incident"] as? [String: Any])?["id"] as? Int))
+            }
+            #expect(try await vigil("incident", "close", "\(ids[1])", "--data", data.path).status == 0)
+            server.kill(SIGKILL)
+            _ = try await server.waitForExit()
+        }
+        // The stale server.json now names a dead server: clients say so instead of hanging.
+        let stale = try await vigil("incident", "show", "\(ids[0])", "--data", data.path, "--timeout", "1")
+        #expect(stale.stderr.contains("server_unreachable"))
+
+        try await withServer(data: data) { data, _ in
+            let statuses = try await ids.asyncMap { id in
+                let shown = try await vigil("incident", "show", "\(id)", "--data", data.path, "--json")
+                return (try json(shown.stdout)["incident"] as? [String: Any])?["status"] as? String
+            }
+            #expect(statuses == ["open", "closed", "open"])
+            let next = try await vigil("incident", "open", "--kind", "other", "--at", "50.85,4.35", "--radius", "100", "--data", data.path, "--json")
+            #expect((try json(next.stdout)["incident"] as? [String: Any])?["id"] as? Int == ids[2] + 1)
+        }
+    }
+
+    @Test func aPythonClientWithAnUnknownKeyReceivesNothing() async throws {
+        try await withServer { data, _ in
+            let opened = try await vigil("incident", "open", "--kind", "fire", "--at", "50.8467,4.3525", "--radius", "300", "--data", data.path)
+            #expect(opened.status == 0)
+            let python = URL(fileURLWithPath: ProcessInfo.processInfo.environment["VIGIL_PYTHON"] ?? "/usr/bin/python3")
+            let probe = repositoryRoot.appendingPathComponent("Tests/python/curve_probe.py").path
+            let serverInfo = data.appendingPathComponent("server.json").path
+            let serverKey = data.appendingPathComponent("keys/server.key").path
+
+            let stranger = try await run(python, [probe, serverInfo, serverKey, "random"])
+            #expect(stranger.status == 0, "\(stranger.stderr)")
+            let nothing = try json(stranger.stdout)
+            #expect((nothing["replies"] as? [Any])?.isEmpty == true)
+            #expect((nothing["event_topics"] as? [Any])?.isEmpty == true)
+
+            // The same probe with a registered agency certificate, read by pyzmq's own loader, is served.
+            let agency = try await run(python, [probe, serverInfo, serverKey, data.appendingPathComponent("keys/agencies/siamu.key_secret").path])
+            #expect(agency.status == 0, "\(agency.stderr)")
+            let served = try json(agency.stdout)
+            let reply = try #require((served["replies"] as? [[String: Any]])?.first)
+            #expect(reply["ok"] as? Bool == true)
+            #expect(reply["id"] as? String == "probe-1")
+            #expect((served["event_topics"] as? [String])?.contains("heartbeat/") == true)
+        }
+    }
+
+    @Test func theFixtureGeneratorIsDeterministic() async throws {
+        let output = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-fixtures-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: output) }
+        let generated = try await vigil("fixtures", "generate", "--sources", "fixtures/sources", "--output", output.path)
+        #expect(generated.status == 0, "\(generated.stderr)")
+        for region in ["brussels", "marseille"] {
+            let committed = try Data(contentsOf: repositoryRoot.appendingPathComponent("fixtures/\(region)/cameras.geojson"))
+            let again = try Data(contentsOf: output.appendingPathComponent("\(region)/cameras.geojson"))
+            #expect(committed == again, "fixtures/\(region)/cameras.geojson differs from a fresh generation")
+        }
+    }
+}
+
+extension Sequence {
+    func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
+        var result: [T] = []
+        for element in self { result.append(try await transform(element)) }
+        return result
+    }
+}

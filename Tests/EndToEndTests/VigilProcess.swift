@@ -1,0 +1,127 @@
+import Foundation
+import Synchronization
+import Testing
+
+/// The `vigil` binary built beside the test bundle (or `VIGIL_BIN`).
+let vigilBinary: URL = {
+    if let explicit = ProcessInfo.processInfo.environment["VIGIL_BIN"] { return URL(fileURLWithPath: explicit) }
+    return Bundle.main.bundleURL.appendingPathComponent("vigil").standardizedFileURL
+}()
+
+let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+struct ProcessFailure: Error, CustomStringConvertible {
+    let description: String
+}
+
+/// A running child process whose output lines are collected as they arrive.
+final class RunningProcess: Sendable {
+    let process: Process
+    private let stdoutLines = Mutex<[String]>([])
+    private let stderrText = Mutex<String>("")
+
+    init(_ executable: URL, _ arguments: [String]) throws {
+        process = Process()
+        process.executableURL = executable
+        process.arguments = arguments
+        process.currentDirectoryURL = repositoryRoot
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = FileHandle.nullDevice
+        let partial = Mutex<String>("")
+        out.fileHandleForReading.readabilityHandler = { [weak self] handle in
+            let chunk = String(decoding: handle.availableData, as: UTF8.self)
+            partial.withLock { buffer in
+                buffer += chunk
+                while let newline = buffer.firstIndex(of: "\n") {
+                    let line = String(buffer[..<newline])
+                    buffer.removeSubrange(...newline)
+                    self?.stdoutLines.withLock { $0.append(line) }
+                }
+            }
+        }
+        err.fileHandleForReading.readabilityHandler = { [weak self] handle in
+            let chunk = String(decoding: handle.availableData, as: UTF8.self)
+            self?.stderrText.withLock { $0 += chunk }
+        }
+        try process.run()
+    }
+
+    deinit {
+        (process.standardOutput as? Pipe)?.fileHandleForReading.readabilityHandler = nil
+        (process.standardError as? Pipe)?.fileHandleForReading.readabilityHandler = nil
+    }
+
+    var lines: [String] { stdoutLines.withLock { $0 } }
+    var standardError: String { stderrText.withLock { $0 } }
+
+    /// Waits until at least `count` stdout lines arrived, or fails after `timeout`.
+    @discardableResult
+    func waitForLines(_ count: Int, timeout: Duration = .seconds(20)) async throws -> [String] {
+        let deadline = ContinuousClock.now.advanced(by: timeout)
+        while ContinuousClock.now < deadline {
+            let current = lines
+            if current.count >= count { return current }
+            if !process.isRunning && lines.count < count {
+                throw ProcessFailure(description: "process exited (\(process.terminationStatus)) after \(lines.count) lines; stderr: \(standardError)")
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw ProcessFailure(description: "timed out waiting for \(count) lines, got \(lines); stderr: \(standardError)")
+    }
+
+    /// Waits for the process to exit and returns its status.
+    func waitForExit(timeout: Duration = .seconds(20)) async throws -> Int32 {
+        let deadline = ContinuousClock.now.advanced(by: timeout)
+        while process.isRunning {
+            guard ContinuousClock.now < deadline else {
+                process.terminate()
+                throw ProcessFailure(description: "did not exit in time; stderr: \(standardError)")
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        return process.terminationStatus
+    }
+
+    func kill(_ signal: Int32) {
+        if process.isRunning { Foundation.kill(process.processIdentifier, signal) }
+    }
+}
+
+/// The outcome of a command that ran to completion.
+struct Completed {
+    let status: Int32
+    let stdout: String
+    let stderr: String
+}
+
+func run(_ executable: URL, _ arguments: [String], timeout: Duration = .seconds(30)) async throws -> Completed {
+    let child = try RunningProcess(executable, arguments)
+    let status = try await child.waitForExit(timeout: timeout)
+    // The readability handlers may still be delivering the last chunk.
+    try await Task.sleep(for: .milliseconds(50))
+    return Completed(status: status, stdout: child.lines.joined(separator: "\n"), stderr: child.standardError)
+}
+
+func vigil(_ arguments: String...) async throws -> Completed {
+    try await run(vigilBinary, arguments)
+}
+
+/// A `vigil serve` on free loopback ports over a fresh data folder; always stopped afterwards.
+func withServer(data: URL? = nil, _ body: (URL, RunningProcess) async throws -> Void) async throws {
+    let folder = data ?? FileManager.default.temporaryDirectory.appendingPathComponent("vigil-e2e-\(UUID().uuidString)")
+    defer { if data == nil { try? FileManager.default.removeItem(at: folder) } }
+    let server = try RunningProcess(vigilBinary, ["serve", "--data", folder.path, "--command-port", "0", "--event-port", "0"])
+    defer { server.kill(SIGKILL) }
+    let ready = try await server.waitForLines(1)
+    #expect(ready[0].contains(#""ready":true"#))
+    try await body(folder, server)
+}
+
+func json(_ line: String) throws -> [String: Any] {
+    guard let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
+        throw ProcessFailure(description: "not a JSON object: \(line)")
+    }
+    return object
+}

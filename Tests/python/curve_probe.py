@@ -1,0 +1,50 @@
+"""A pyzmq client written from docs/protocol.md, used by the end-to-end tests.
+
+    curve_probe.py SERVER_JSON SERVER_KEY CLIENT_CERT_OR_'random'
+
+Connects a DEALER and a SUB with CURVE, sends an `incident.snapshot` request for incident 1
+and subscribes to every topic, then prints one JSON line: what it received within 2 seconds.
+With 'random' it uses a fresh key pair the server has never seen.
+"""
+import json
+import sys
+import time
+
+import zmq
+import zmq.auth
+
+server = json.load(open(sys.argv[1]))
+server_public, _ = zmq.auth.load_certificate(sys.argv[2])
+if sys.argv[3] == "random":
+    client_public, client_secret = zmq.curve_keypair()
+else:
+    client_public, client_secret = zmq.auth.load_certificate(sys.argv[3])
+
+context = zmq.Context()
+sockets = []
+for kind, endpoint in ((zmq.DEALER, server["command"]), (zmq.SUB, server["events"])):
+    socket = context.socket(kind)
+    socket.setsockopt(zmq.LINGER, 0)
+    socket.curve_serverkey = server_public
+    socket.curve_publickey = client_public
+    socket.curve_secretkey = client_secret
+    socket.connect(endpoint)
+    sockets.append(socket)
+dealer, sub = sockets
+sub.setsockopt(zmq.SUBSCRIBE, b"")
+dealer.send(json.dumps({"v": 1, "id": "probe-1", "op": "incident.snapshot", "body": {"incident": 1}}).encode())
+
+poller = zmq.Poller()
+poller.register(dealer, zmq.POLLIN)
+poller.register(sub, zmq.POLLIN)
+replies, events = [], []
+deadline = time.monotonic() + 2.0
+while time.monotonic() < deadline:
+    for socket, _ in poller.poll(timeout=100):
+        frames = socket.recv_multipart()
+        if socket is dealer:
+            replies.append(json.loads(frames[0]))
+        else:
+            events.append(frames[0].decode())
+print(json.dumps({"replies": replies, "event_topics": events}))
+context.destroy(linger=0)
