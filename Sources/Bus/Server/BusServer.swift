@@ -245,7 +245,8 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
         if accepted {
             logger.debug("client authenticated", metadata: ["agency": "\(agency ?? "")", "bus.peer": "\(text[3])"])
         } else {
-            logger.warning("client refused: unknown key", metadata: [
+            // Debug only: the server reports refusals from ``authentications`` (and will audit them).
+            logger.debug("client refused: unknown key", metadata: [
                 "bus.peer": "\(text[3])", "bus.mechanism": "\(mechanism)", "bus.public_key": "\(publicKey ?? "none")",
             ])
         }
