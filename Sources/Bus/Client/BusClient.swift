@@ -136,18 +136,24 @@ public final class BusClient {
     }
 
     private func waitForReply(timeout: Duration) throws(BusClientError) -> Data? {
+        try receive(from: command, monitor: commandMonitor, endpoint: configuration.commandEndpoint, timeout: timeout) { frames in
+            guard frames.count == 1 else { throw BusClientError.protocolViolation("a reply has \(frames.count) frames") }
+            return frames[0].data
+        }
+    }
+
+    /// Waits for one message on `socket` (watching its handshake monitor) and converts it.
+    private func receive<T>(
+        from socket: ZMQSocket, monitor: ZMQSocket, endpoint: String, timeout: Duration, _ convert: ([ZMQFrame]) throws -> T
+    ) throws(BusClientError) -> T? {
         let deadline = ContinuousClock.now.advanced(by: timeout)
         while true {
             let remaining = ContinuousClock.now.duration(to: deadline)
             guard remaining > .zero else { return nil }
-            let ready: [Bool]
             do {
-                ready = try zmqPoll([command, commandMonitor], timeoutMilliseconds: max(1, remaining.milliseconds))
-                if ready[1] { try checkMonitor(commandMonitor, endpoint: configuration.commandEndpoint) }
-                if ready[0], let frames = try command.receive() {
-                    guard frames.count == 1 else { throw BusClientError.protocolViolation("a reply has \(frames.count) frames") }
-                    return frames[0].data
-                }
+                let ready = try zmqPoll([socket, monitor], timeoutMilliseconds: max(1, remaining.milliseconds))
+                if ready[1] { try checkMonitor(monitor, endpoint: endpoint) }
+                if ready[0], let frames = try socket.receive() { return try convert(frames) }
             } catch let error as BusClientError {
                 throw error
             } catch let error as ZMQError {
@@ -181,24 +187,9 @@ public final class BusClient {
     /// The next event, or nil when none arrives within `timeout`.
     public func nextEvent(timeout: Duration) throws(BusClientError) -> BusEvent? {
         guard let subscriber, let subscriberMonitor else { throw .protocolViolation("not subscribed") }
-        let deadline = ContinuousClock.now.advanced(by: timeout)
-        while true {
-            let remaining = ContinuousClock.now.duration(to: deadline)
-            guard remaining > .zero else { return nil }
-            do {
-                let ready = try zmqPoll([subscriber, subscriberMonitor], timeoutMilliseconds: max(1, remaining.milliseconds))
-                if ready[1] { try checkMonitor(subscriberMonitor, endpoint: configuration.eventEndpoint) }
-                if ready[0], let frames = try subscriber.receive() {
-                    guard frames.count == 2 else { throw BusClientError.protocolViolation("an event has \(frames.count) frames") }
-                    return try BusEvent(topic: String(decoding: frames[0].data, as: UTF8.self), payload: frames[1].data)
-                }
-            } catch let error as BusClientError {
-                throw error
-            } catch let error as ZMQError {
-                throw .transport(error)
-            } catch {
-                throw .protocolViolation("\(error)")
-            }
+        return try receive(from: subscriber, monitor: subscriberMonitor, endpoint: configuration.eventEndpoint, timeout: timeout) { frames in
+            guard frames.count == 2 else { throw BusClientError.protocolViolation("an event has \(frames.count) frames") }
+            return try BusEvent(topic: String(decoding: frames[0].data, as: UTF8.self), payload: frames[1].data)
         }
     }
 

@@ -48,28 +48,28 @@ public struct SelectedCamera: Sendable, Codable, Equatable {
 
     init(_ match: CameraMatch) {
         let camera = match.camera
-        id = camera.id
-        owner = camera.owner
-        kind = camera.kind
-        placeType = camera.placeType
-        reason = match.reason
-        if camera.confidentiality == .confidential {
-            position = nil
-            distanceMeters = (match.distanceMeters / Self.confidentialDistanceStep).rounded(.up) * Self.confidentialDistanceStep
-        } else {
-            position = camera.position
-            distanceMeters = match.distanceMeters
-        }
+        self.init(
+            id: camera.id, owner: camera.owner, kind: camera.kind, placeType: camera.placeType, position: camera.position,
+            confidentiality: camera.confidentiality, distanceMeters: match.distanceMeters, reason: match.reason)
     }
 
-    init(id: String, owner: String, kind: CameraKind, placeType: String, position: GeoPoint?, distanceMeters: Double, reason: String) {
+    /// Applies the confidentiality rule: the exact position and distance only for public cameras.
+    init(
+        id: String, owner: String, kind: CameraKind, placeType: String, position: GeoPoint,
+        confidentiality: LocationConfidentiality, distanceMeters: Double, reason: String
+    ) {
         self.id = id
         self.owner = owner
         self.kind = kind
         self.placeType = placeType
-        self.position = position
-        self.distanceMeters = distanceMeters
         self.reason = reason
+        if confidentiality == .confidential {
+            self.position = nil
+            self.distanceMeters = (distanceMeters / Self.confidentialDistanceStep).rounded(.up) * Self.confidentialDistanceStep
+        } else {
+            self.position = position
+            self.distanceMeters = distanceMeters
+        }
     }
 }
 

@@ -111,15 +111,11 @@ public final class IncidentService: Sendable {
                 WHERE s.incident_id = ? ORDER BY s.distance_m, c.id
                 """, [.integer(id)]
             ).map { row in
-                let confidential = row.text(6) != "public"
-                let distance = row.real(7)!
-                return SelectedCamera(
+                SelectedCamera(
                     id: row.text(0)!, owner: row.text(1)!, kind: CameraKind(rawValue: row.text(2)!) ?? .street, placeType: row.text(3)!,
-                    position: confidential ? nil : try GeoPoint(lat: row.real(4)!, lon: row.real(5)!),
-                    distanceMeters: confidential
-                        ? (distance / SelectedCamera.confidentialDistanceStep).rounded(.up) * SelectedCamera.confidentialDistanceStep
-                        : distance,
-                    reason: row.text(8)!)
+                    position: try GeoPoint(lat: row.real(4)!, lon: row.real(5)!),
+                    confidentiality: LocationConfidentiality(rawValue: row.text(6)!) ?? .confidential,
+                    distanceMeters: row.real(7)!, reason: row.text(8)!)
             }
             return IncidentSnapshot(incident: incident, cameras: cameras)
         }

@@ -78,6 +78,13 @@ struct ClientOptions: ParsableArguments {
         }
     }
 
+    /// Connects, sends one request and returns its decoded result.
+    func request<Body: Encodable, Result: Decodable>(_ operation: String, body: Body, as type: Result.Type) throws -> Result {
+        let bus = try connect()
+        defer { bus.close() }
+        return try call { try bus.request(operation, body: body, as: type, timeout: requestTimeout) }
+    }
+
     /// Prints a value as one JSON line in the bus encoding.
     func printJSON<T: Encodable>(_ value: T) throws {
         FileHandle.standardOutput.write(try BusProtocol.encoder.encode(value) + Data("\n".utf8))

@@ -43,11 +43,7 @@ struct IncidentCommand: ParsableCommand {
             try reportingFailures {
                 let point = try GeoPoint(parsing: at, field: "--at")
                 let body = OpenBody(kind: kind, at: point, radiusMeters: radius, title: title, exercise: exercise)
-                let bus = try client.connect()
-                defer { bus.close() }
-                let snapshot = try client.call {
-                    try bus.request("incident.open", body: body, as: IncidentSnapshot.self, timeout: client.requestTimeout)
-                }
+                let snapshot = try client.request("incident.open", body: body, as: IncidentSnapshot.self)
                 if client.json {
                     try client.printJSON(snapshot)
                 } else {
@@ -75,11 +71,7 @@ struct IncidentCommand: ParsableCommand {
 
         func run() throws {
             try reportingFailures {
-                let bus = try client.connect()
-                defer { bus.close() }
-                let snapshot = try client.call {
-                    try bus.request("incident.snapshot", body: ["incident": incident], as: IncidentSnapshot.self, timeout: client.requestTimeout)
-                }
+                let snapshot = try client.request("incident.snapshot", body: ["incident": incident], as: IncidentSnapshot.self)
                 if client.json {
                     try client.printJSON(snapshot)
                 } else {
@@ -99,11 +91,7 @@ struct IncidentCommand: ParsableCommand {
 
         func run() throws {
             try reportingFailures {
-                let bus = try client.connect()
-                defer { bus.close() }
-                let snapshot = try client.call {
-                    try bus.request("incident.close", body: ["incident": incident], as: IncidentSnapshot.self, timeout: client.requestTimeout)
-                }
+                let snapshot = try client.request("incident.close", body: ["incident": incident], as: IncidentSnapshot.self)
                 if client.json {
                     try client.printJSON(snapshot)
                 } else {
