@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Synchronization
 import Testing
+import Glibc
 @testable import Bus
 
 /// Runs `body` against a bus server on free loopback ports that echoes each request's body,
@@ -183,5 +184,39 @@ struct BusProtocolTests {
             try BusProtocol.decodeBody(Body.self, from: Data(#"{"v":1,"id":"a","op":"x","body":{"radius_meters":"far"}}"#.utf8))
         }
         #expect(error?.field == "body.radius_meters")
+    }
+}
+
+@Suite("ZeroMQ wrapper")
+struct ZMQSocketTests {
+    @Test func reportsBindFailuresWithTheirErrno() throws {
+        let context = try ZMQContext()
+        defer {
+            context.shutdown()
+            context.terminate()
+        }
+        let first = try ZMQSocket(context: context, type: .router)
+        defer { first.close() }
+        try first.bind("tcp://127.0.0.1:0")
+        let taken = try first.lastEndpoint()
+        let second = try ZMQSocket(context: context, type: .router)
+        defer { second.close() }
+        let inUse = #expect(throws: ZMQError.self) { try second.bind(taken) }
+        #expect(inUse?.code == EADDRINUSE)
+        #expect(inUse?.operation == "zmq_bind(\(taken))")
+        let malformed = #expect(throws: ZMQError.self) { try second.bind("carrier-pigeon://loft") }
+        #expect(malformed?.code == EPROTONOSUPPORT)
+    }
+
+    @Test func receivesNothingWithoutWaiting() throws {
+        let context = try ZMQContext()
+        defer {
+            context.shutdown()
+            context.terminate()
+        }
+        let socket = try ZMQSocket(context: context, type: .pair)
+        defer { socket.close() }
+        try socket.bind("inproc://idle")
+        #expect(try socket.receive() == nil)
     }
 }
