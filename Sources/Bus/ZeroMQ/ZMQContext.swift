@@ -1,4 +1,5 @@
 internal import CZeroMQ
+import Glibc
 
 /// A libzmq context: the owner of every socket made from it.
 ///
@@ -23,5 +24,3 @@ public final class ZMQContext: @unchecked Sendable {  // @unchecked: zmq context
         while zmq_ctx_term(handle) != 0 && zmq_errno() == EINTR {}
     }
 }
-
-import Glibc

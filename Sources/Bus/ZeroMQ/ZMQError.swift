@@ -1,4 +1,5 @@
 internal import CZeroMQ
+import Glibc
 
 /// An error from libzmq, keeping the raw `errno` and the operation that failed.
 public struct ZMQError: Error, Sendable, CustomStringConvertible, Equatable {
@@ -17,8 +18,6 @@ public struct ZMQError: Error, Sendable, CustomStringConvertible, Equatable {
     /// Non-blocking call with nothing to do (EAGAIN).
     var isWouldBlock: Bool { code == EAGAIN }
 }
-
-import Glibc
 
 extension String {
     /// The text of a NUL-terminated C buffer that libzmq filled.

@@ -1,5 +1,6 @@
 internal import CZeroMQ
 import Foundation
+import Glibc
 
 /// The socket types Vigil uses.
 enum ZMQSocketType {
@@ -163,5 +164,3 @@ func zmqPoll(_ sockets: [ZMQSocket], timeoutMilliseconds: Int) throws(ZMQError) 
     }
     return items.map { $0.revents & Int16(ZMQ_POLLIN) != 0 }
 }
-
-import Glibc

@@ -1,4 +1,5 @@
 import Geo
+import Foundation
 
 /// Builds fixture cameras with the conventions every generator shares.
 enum CameraFactory {
@@ -33,5 +34,3 @@ enum CameraFactory {
         return slug.trimmingCharacters(in: CharacterSet(charactersIn: "-"))
     }
 }
-
-import Foundation
