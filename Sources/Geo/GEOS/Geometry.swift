@@ -44,6 +44,60 @@ final class Geometry {
         return Geometry(context: context, taking: rectangle)
     }
 
+    /// A line string through `points` (at least two).
+    static func lineString(_ points: [MetricPoint], context: GEOSContext) throws(GEOSError) -> Geometry {
+        let sequence = try coordinateSequence(points, context: context)
+        // Takes ownership of the sequence, also on failure.
+        guard let line = GEOSGeom_createLineString_r(context.handle, sequence) else { throw context.error("GEOSGeom_createLineString_r") }
+        return Geometry(context: context, taking: line)
+    }
+
+    /// A polygon from closed rings: the shell first, then holes.
+    static func polygon(_ rings: [[MetricPoint]], context: GEOSContext) throws(GEOSError) -> Geometry {
+        var made: [OpaquePointer] = []
+        for ring in rings {
+            let sequence = try coordinateSequence(ring, context: context)
+            // Takes ownership of the sequence, also on failure.
+            guard let linearRing = GEOSGeom_createLinearRing_r(context.handle, sequence) else {
+                made.forEach { GEOSGeom_destroy_r(context.handle, $0) }
+                throw context.error("GEOSGeom_createLinearRing_r")
+            }
+            made.append(linearRing)
+        }
+        guard let shell = made.first else { throw GEOSError(operation: "polygon", messages: ["no rings"]) }
+        var holes: [OpaquePointer?] = made.dropFirst().map { $0 }
+        // Takes ownership of the shell and holes.
+        let polygon = holes.withUnsafeMutableBufferPointer { buffer in
+            GEOSGeom_createPolygon_r(context.handle, shell, buffer.baseAddress, UInt32(buffer.count))
+        }
+        guard let polygon else { throw context.error("GEOSGeom_createPolygon_r") }
+        return Geometry(context: context, taking: polygon)
+    }
+
+    /// A multi-polygon taking ownership of the handles of `polygons`' geometries.
+    static func multiPolygon(_ parts: [[[MetricPoint]]], context: GEOSContext) throws(GEOSError) -> Geometry {
+        var handles: [OpaquePointer?] = []
+        for rings in parts {
+            let polygon = try Geometry.polygon(rings, context: context)
+            // The collection takes the polygon: clone it so that `polygon` keeps owning its own handle.
+            guard let clone = GEOSGeom_clone_r(context.handle, polygon.handle) else { throw context.error("GEOSGeom_clone_r") }
+            handles.append(clone)
+        }
+        let collection = handles.withUnsafeMutableBufferPointer { buffer in
+            GEOSGeom_createCollection_r(context.handle, Int32(GEOS_MULTIPOLYGON.rawValue), buffer.baseAddress, UInt32(buffer.count))
+        }
+        guard let collection else { throw context.error("GEOSGeom_createCollection_r") }
+        return Geometry(context: context, taking: collection)
+    }
+
+    private static func coordinateSequence(_ points: [MetricPoint], context: GEOSContext) throws(GEOSError) -> OpaquePointer {
+        let flat = points.flatMap { [$0.x, $0.y] }
+        guard let sequence = GEOSCoordSeq_copyFromBuffer_r(context.handle, flat, UInt32(points.count), 0, 0) else {
+            throw context.error("GEOSCoordSeq_copyFromBuffer_r")
+        }
+        return sequence
+    }
+
     /// The bounding box (minX, minY, maxX, maxY).
     func bounds() throws(GEOSError) -> (minX: Double, minY: Double, maxX: Double, maxY: Double) {
         var minX = 0.0, minY = 0.0, maxX = 0.0, maxY = 0.0
@@ -59,15 +113,52 @@ final class Geometry {
     /// Whether `point` lies inside this geometry (boundary excluded), through a prepared
     /// geometry built on first use.
     func contains(x: Double, y: Double) throws(GEOSError) -> Bool {
-        if prepared == nil {
-            guard let made = GEOSPrepare_r(context.handle, handle) else { throw context.error("GEOSPrepare_r") }
-            prepared = made
-        }
         let point = try Geometry.point(x: x, y: y, context: context)
         // Returns 2 on exception, 1 for true, 0 for false.
-        let result = GEOSPreparedContains_r(context.handle, prepared, point.handle)
+        let result = GEOSPreparedContains_r(context.handle, try preparedHandle(), point.handle)
         guard result != 2 else { throw context.error("GEOSPreparedContains_r") }
         return result == 1
+    }
+
+    private func preparedHandle() throws(GEOSError) -> OpaquePointer {
+        if let prepared { return prepared }
+        guard let made = GEOSPrepare_r(context.handle, handle) else { throw context.error("GEOSPrepare_r") }
+        prepared = made
+        return made
+    }
+
+    /// Whether this geometry and `other` share any point, through the prepared form.
+    func intersects(_ other: Geometry) throws(GEOSError) -> Bool {
+        // Returns 2 on exception, 1 for true, 0 for false.
+        let result = GEOSPreparedIntersects_r(context.handle, try preparedHandle(), other.handle)
+        guard result != 2 else { throw context.error("GEOSPreparedIntersects_r") }
+        return result == 1
+    }
+
+    /// The planar distance to `other`, through the prepared form.
+    func distance(to other: Geometry) throws(GEOSError) -> Double {
+        var distance = 0.0
+        // Returns 1 on success, 0 on exception.
+        guard GEOSPreparedDistance_r(context.handle, try preparedHandle(), other.handle, &distance) == 1 else {
+            throw context.error("GEOSPreparedDistance_r")
+        }
+        return distance
+    }
+
+    /// For a line: the distance along it to the point of the line nearest `point` (linear referencing).
+    func project(_ point: Geometry) throws(GEOSError) -> Double {
+        // Returns -1 on exception.
+        let measure = GEOSProject_r(context.handle, handle, point.handle)
+        guard measure >= 0 else { throw context.error("GEOSProject_r") }
+        return measure
+    }
+
+    /// The length of a line, or the perimeter of a polygon.
+    func length() throws(GEOSError) -> Double {
+        var length = 0.0
+        // Returns 1 on success, 0 on exception.
+        guard GEOSLength_r(context.handle, handle, &length) == 1 else { throw context.error("GEOSLength_r") }
+        return length
     }
 
     /// Whether GEOS considers the geometry valid (closed rings, no self-intersection).

@@ -2,14 +2,15 @@ internal import CGEOS
 
 /// A GEOS STRtree whose items are the integer positions of the inserted geometries.
 ///
-/// The tree keeps the inserted geometries alive, since GEOS refers to their envelopes.
+/// Since GEOS 3.9 the tree copies each inserted envelope, so the geometries used to insert
+/// need not outlive the insertion (Debian 12 has GEOS 3.11).
 ///
 /// - Important: Confined to one thread at a time, like its ``GEOSContext``. GEOS builds the
 ///   tree on the first query, so even queries must not run concurrently.
 final class STRtree {
     private let context: GEOSContext
     private let handle: OpaquePointer
-    private var geometries: [Geometry] = []
+    private(set) var count = 0
 
     init(context: GEOSContext, nodeCapacity: Int = 10) throws(GEOSError) {
         guard let tree = GEOSSTRtree_create_r(context.handle, nodeCapacity) else {
@@ -23,15 +24,15 @@ final class STRtree {
         GEOSSTRtree_destroy_r(context.handle, handle)
     }
 
-    /// Inserts `geometry`; its item is its insertion position (0, 1, 2, …).
-    func insert(_ geometry: Geometry) {
+    /// Inserts an item covering the box; its item is its insertion position (0, 1, 2, …).
+    func insert(minX: Double, minY: Double, maxX: Double, maxY: Double) throws(GEOSError) {
+        let box = minX == maxX && minY == maxY
+            ? try Geometry.point(x: minX, y: minY, context: context)
+            : try Geometry.rectangle(minX: minX, minY: minY, maxX: maxX, maxY: maxY, context: context)
         // Item 0 would be a NULL pointer, so positions are stored plus one.
-        let item = UnsafeMutableRawPointer(bitPattern: geometries.count + 1)
-        GEOSSTRtree_insert_r(context.handle, handle, geometry.handle, item)
-        geometries.append(geometry)
+        GEOSSTRtree_insert_r(context.handle, handle, box.handle, UnsafeMutableRawPointer(bitPattern: count + 1))
+        count += 1
     }
-
-    var count: Int { geometries.count }
 
     /// The positions of the items whose envelopes intersect the given box, in no set order.
     func query(minX: Double, minY: Double, maxX: Double, maxY: Double) throws(GEOSError) -> [Int] {

@@ -3,83 +3,247 @@ import Foundation
 /// A camera chosen by a selection, with its distance and why it was picked.
 public struct CameraMatch: Sendable, Hashable, Codable {
     public var camera: Camera
-    /// Planar distance in the deployment's metric CRS, in metres, rounded to the centimetre.
+    /// Planar distance in the deployment's metric CRS, in metres, rounded to the centimetre:
+    /// to the query point, to the route line, or to the area (0 inside).
     public var distanceMeters: Double
-    /// Why it was picked, for example `within_radius`.
+    /// Why it was picked: `within_radius`, `nearest`, `sees_point`, `inside_area`, `covers_area`, `along_route`.
     public var reason: String
+    /// For a route: the distance along the route to the camera's nearest point on it.
+    public var alongMeters: Double?
 }
 
-/// The spatial index of a camera registry in one metric CRS: a GEOS STRtree over the
-/// projected camera positions.
+/// The spatial index of a camera registry in one metric CRS: two GEOS STRtrees, one over the
+/// projected camera positions and one over their coverage sectors.
+///
+/// Ranking (every answer is deterministic): by distance, then by camera id; for a route, by
+/// the distance along the route, then by id. A filter's `limit` keeps the first cameras of
+/// that order.
 ///
 /// - Important: Safe to share between threads: GEOS work runs under an internal lock,
-///   because the tree is built lazily on first query and GEOS contexts are single-threaded.
+///   because GEOS builds a tree lazily on its first query and a GEOS context is single-threaded.
 public final class CameraIndex: @unchecked Sendable {  // @unchecked: GEOS state is only touched under `lock`.
-    /// Largest radius accepted by ``within(radiusMeters:of:)``, so a typo cannot select a whole country.
+    /// Largest radius (and `max_meters`, and corridor width) accepted, so a typo cannot select a whole country.
     public static let maximumRadiusMeters = 50_000.0
+    /// Most cameras a `nearest` query may ask for.
+    public static let maximumNearestCount = 1_000
 
     public let projection: Projection
     public let cameras: [Camera]
     private let positions: [MetricPoint]
+    private let sectors: [CoverageSector]
     private let lock = NSLock()
     private let context: GEOSContext
-    private let tree: STRtree
+    private let positionTree: STRtree
+    private let sectorTree: STRtree
+    /// The widest sector range, by which a point query's box is widened on the sector tree.
+    private let maximumRange: Double
 
-    /// Projects every camera and builds the index.
+    /// Projects every camera, computes its coverage sector, and builds both trees.
     ///
     /// - Throws: ``GeoError`` `coordinate_outside_crs` naming the first camera outside the CRS.
     public init(cameras: [Camera], projection: Projection) throws(GeoError) {
         self.projection = projection
         self.cameras = cameras
         var positions: [MetricPoint] = []
+        var sectors: [CoverageSector] = []
         positions.reserveCapacity(cameras.count)
+        sectors.reserveCapacity(cameras.count)
         for camera in cameras {
-            positions.append(try projection.metric(camera.position, field: "cameras[\(camera.id)].position"))
+            let field = "cameras[\(camera.id)].position"
+            let apex = try projection.metric(camera.position, field: field)
+            positions.append(apex)
+            var gridHeading: Double?
+            if let heading = camera.headingDegrees {
+                // Headings are from true north; the sector is drawn from grid north. The
+                // difference (meridian convergence) is the grid bearing of true north here.
+                let north = try projection.metric(
+                    try GeoPoint(lat: min(90, camera.position.lat + 1e-4), lon: camera.position.lon), field: field)
+                gridHeading = heading + CoverageSector.bearing(from: apex, to: north)
+            }
+            sectors.append(CoverageSector(apex: apex, heading: gridHeading, fieldOfView: camera.fieldOfViewDegrees, range: camera.rangeMeters))
         }
         self.positions = positions
+        self.sectors = sectors
+        maximumRange = sectors.map(\.range).max() ?? 0
         context = GEOSContext()
         do {
-            tree = try STRtree(context: context)
-            for position in positions {
-                tree.insert(try Geometry.point(x: position.x, y: position.y, context: context))
+            positionTree = try STRtree(context: context)
+            sectorTree = try STRtree(context: context)
+            for (position, sector) in zip(positions, sectors) {
+                try positionTree.insert(minX: position.x, minY: position.y, maxX: position.x, maxY: position.y)
+                let box = sector.bounds
+                try sectorTree.insert(minX: box.minX, minY: box.minY, maxX: box.maxX, maxY: box.maxY)
             }
         } catch {
             throw GeoError(code: "geos_failure", message: error.description)
         }
     }
 
-    /// The cameras within `radiusMeters` of `center`, nearest first (ties by id).
-    ///
-    /// - Throws: ``GeoError`` `radius_invalid` for a radius that is not in (0, 50 km],
-    ///   `coordinate_outside_crs` for a centre outside the deployment's CRS.
-    public func within(radiusMeters: Double, of center: GeoPoint) throws(GeoError) -> [CameraMatch] {
-        guard radiusMeters.isFinite, radiusMeters > 0, radiusMeters <= Self.maximumRadiusMeters else {
-            throw GeoError(
-                code: "radius_invalid",
-                message: "radius must be a number of metres in (0, \(Int(Self.maximumRadiusMeters))]", field: "radius")
+    // MARK: Queries
+
+    /// Runs a query given in its wire form.
+    public func select(_ query: SelectionQuery) throws(GeoError) -> [CameraMatch] {
+        let filter = query.filter ?? SelectionFilter()
+        if let limit = filter.limit, limit < 1 || limit > 10_000 {
+            throw GeoError(code: "limit_invalid", message: "limit must be 1 to 10000", field: "filter.limit")
         }
+        switch query.type {
+        case .radius:
+            return try within(radiusMeters: required(query.meters, "meters"), of: required(query.at, "at"), filter: filter)
+        case .nearest:
+            return try nearest(
+                try required(query.count, "count"), to: try required(query.at, "at"),
+                maximumMeters: query.maxMeters ?? Self.maximumRadiusMeters, filter: filter)
+        case .sees:
+            return try seeing(try required(query.at, "at"), filter: filter)
+        case .area:
+            return try inArea(try required(query.geometry, "geometry"), filter: filter)
+        case .route:
+            return try alongRoute(try required(query.geometry, "geometry"), widthMeters: try required(query.widthMeters, "width_meters"), filter: filter)
+        }
+    }
+
+    /// The cameras within `radiusMeters` of `center`.
+    ///
+    /// - Throws: ``GeoError`` `radius_invalid` for a radius not in (0, 50 km],
+    ///   `coordinate_outside_crs` for a centre outside the deployment's CRS.
+    public func within(radiusMeters: Double, of center: GeoPoint, filter: SelectionFilter = SelectionFilter()) throws(GeoError) -> [CameraMatch] {
+        try Self.checkDistance(radiusMeters, field: "radius")
         let origin = try projection.metric(center, field: "at")
-        let candidates: [Int]
-        do {
-            candidates = try withLock {
-                try tree.query(
-                    minX: origin.x - radiusMeters, minY: origin.y - radiusMeters,
-                    maxX: origin.x + radiusMeters, maxY: origin.y + radiusMeters)
+        let candidates = try query(positionTree, around: origin, by: radiusMeters)
+        return ranked(candidates.compactMap { index in
+            let distance = positions[index].distance(to: origin)
+            return distance <= radiusMeters ? (index, distance, "within_radius", nil) : nil
+        }, filter: filter)
+    }
+
+    /// The `count` cameras nearest `center`, none farther than `maximumMeters` (for example
+    /// the four closest to a dispatch call).
+    public func nearest(_ count: Int, to center: GeoPoint, maximumMeters: Double, filter: SelectionFilter = SelectionFilter()) throws(GeoError) -> [CameraMatch] {
+        guard (1...Self.maximumNearestCount).contains(count) else {
+            throw GeoError(code: "count_invalid", message: "count must be 1 to \(Self.maximumNearestCount)", field: "count")
+        }
+        try Self.checkDistance(maximumMeters, field: "max_meters")
+        let origin = try projection.metric(center, field: "at")
+        // Widen a square search until it holds `count` admitted cameras within its inscribed
+        // circle: nothing outside that circle can be nearer than what is inside.
+        var radius = min(maximumMeters, 100)
+        while true {
+            let found = try query(positionTree, around: origin, by: radius).compactMap { index -> (Int, Double, String, Double?)? in
+                let distance = positions[index].distance(to: origin)
+                return distance <= radius && filter.admits(cameras[index]) ? (index, distance, "nearest", nil) : nil
             }
+            if found.count >= count || radius >= maximumMeters {
+                var capped = filter
+                capped.limit = min(count, filter.limit ?? count)
+                return ranked(found, filter: capped)
+            }
+            radius = min(maximumMeters, radius * 2)
+        }
+    }
+
+    /// The cameras that see `point`: it lies within their range and field of view.
+    public func seeing(_ point: GeoPoint, filter: SelectionFilter = SelectionFilter()) throws(GeoError) -> [CameraMatch] {
+        let target = try projection.metric(point, field: "at")
+        let candidates = try query(sectorTree, around: target, by: 0)
+        return ranked(candidates.compactMap { index in
+            sectors[index].contains(target) ? (index, positions[index].distance(to: target), "sees_point", nil) : nil
+        }, filter: filter)
+    }
+
+    /// The cameras inside an area (`inside_area`, distance 0) or whose coverage reaches into it
+    /// (`covers_area`, with the distance from the camera to the area).
+    public func inArea(_ area: GeoJSONGeometry, filter: SelectionFilter = SelectionFilter()) throws(GeoError) -> [CameraMatch] {
+        let parts = try PlanarShape.polygons(area, projection: projection, field: "geometry")
+        return try withGEOS { () throws -> [CameraMatch] in
+            let polygon = parts.count == 1
+                ? try Geometry.polygon(parts[0], context: context)
+                : try Geometry.multiPolygon(parts, context: context)
+            guard try polygon.isValid() else {
+                throw GeoError(code: "area_invalid", message: "the area is not a valid polygon (self-intersecting rings?)", field: "geometry")
+            }
+            let box = try polygon.bounds()
+            var matches: [(Int, Double, String, Double?)] = []
+            var inside = Set<Int>()
+            for index in try positionTree.query(minX: box.minX, minY: box.minY, maxX: box.maxX, maxY: box.maxY)
+            where try polygon.contains(x: positions[index].x, y: positions[index].y) {
+                inside.insert(index)
+                matches.append((index, 0, "inside_area", nil))
+            }
+            for index in try sectorTree.query(minX: box.minX, minY: box.minY, maxX: box.maxX, maxY: box.maxY) where !inside.contains(index) {
+                let sector = try Geometry.polygon([sectors[index].ring], context: context)
+                guard try polygon.intersects(sector) else { continue }
+                let apex = try Geometry.point(x: positions[index].x, y: positions[index].y, context: context)
+                matches.append((index, try polygon.distance(to: apex), "covers_area", nil))
+            }
+            return ranked(matches, filter: filter)
+        }
+    }
+
+    /// The cameras whose position lies within `widthMeters / 2` of the route line (a corridor
+    /// `widthMeters` wide), ordered along the route.
+    public func alongRoute(_ route: GeoJSONGeometry, widthMeters: Double, filter: SelectionFilter = SelectionFilter()) throws(GeoError) -> [CameraMatch] {
+        try Self.checkDistance(widthMeters, field: "width_meters")
+        let vertices = try PlanarShape.line(route, projection: projection, field: "geometry")
+        let halfWidth = widthMeters / 2
+        return try withGEOS { () throws -> [CameraMatch] in
+            let line = try Geometry.lineString(vertices, context: context)
+            let box = try line.bounds()
+            var matches: [(Int, Double, String, Double?)] = []
+            for index in try positionTree.query(
+                minX: box.minX - halfWidth, minY: box.minY - halfWidth, maxX: box.maxX + halfWidth, maxY: box.maxY + halfWidth)
+            {
+                let point = try Geometry.point(x: positions[index].x, y: positions[index].y, context: context)
+                let distance = try line.distance(to: point)
+                guard distance <= halfWidth else { continue }
+                matches.append((index, distance, "along_route", try line.project(point)))
+            }
+            return ranked(matches, filter: filter)
+        }
+    }
+
+    // MARK: Helpers
+
+    private func required<T>(_ value: T?, _ field: String) throws(GeoError) -> T {
+        guard let value else { throw GeoError(code: "query_incomplete", message: "this query needs '\(field)'", field: field) }
+        return value
+    }
+
+    private static func checkDistance(_ meters: Double, field: String) throws(GeoError) {
+        guard meters.isFinite, meters > 0, meters <= maximumRadiusMeters else {
+            throw GeoError(code: "radius_invalid", message: "\(field) must be a number of metres in (0, \(Int(maximumRadiusMeters))]", field: field)
+        }
+    }
+
+    /// Item positions in `tree` whose boxes meet the square of half-side `reach` around `center`
+    /// (for the sector tree, a point query needs no widening: sector boxes already hold their reach).
+    private func query(_ tree: STRtree, around center: MetricPoint, by reach: Double) throws(GeoError) -> [Int] {
+        try withGEOS { () throws(GEOSError) -> [Int] in
+            try tree.query(minX: center.x - reach, minY: center.y - reach, maxX: center.x + reach, maxY: center.y + reach)
+        }
+    }
+
+    private func withGEOS<T>(_ body: () throws -> T) throws(GeoError) -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        do {
+            return try body()
+        } catch let error as GeoError {
+            throw error
         } catch {
             throw GeoError(code: "geos_failure", message: "\(error)")
         }
-        return candidates.compactMap { index -> CameraMatch? in
-            let distance = positions[index].distance(to: origin)
-            guard distance <= radiusMeters else { return nil }
-            return CameraMatch(camera: cameras[index], distanceMeters: (distance * 100).rounded() / 100, reason: "within_radius")
-        }
-        .sorted { ($0.distanceMeters, $0.camera.id) < ($1.distanceMeters, $1.camera.id) }
     }
 
-    private func withLock<T>(_ body: () throws -> T) rethrows -> T {
-        lock.lock()
-        defer { lock.unlock() }
-        return try body()
+    private func ranked(_ found: [(index: Int, distance: Double, reason: String, along: Double?)], filter: SelectionFilter) -> [CameraMatch] {
+        let sorted = found.filter { filter.admits(cameras[$0.index]) }.sorted { a, b in
+            let keyA = a.along ?? a.distance, keyB = b.along ?? b.distance
+            return keyA != keyB ? keyA < keyB : cameras[a.index].id < cameras[b.index].id
+        }
+        return sorted.prefix(filter.limit ?? Int.max).map { entry in
+            CameraMatch(
+                camera: cameras[entry.index], distanceMeters: (entry.distance * 100).rounded() / 100, reason: entry.reason,
+                alongMeters: entry.along.map { ($0 * 100).rounded() / 100 })
+        }
     }
 }
