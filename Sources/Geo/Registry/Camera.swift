@@ -10,6 +10,9 @@ public enum LocationConfidentiality: String, Sendable, Codable {
 
 /// One camera of the registry, as the geospatial engine and the incident store see it.
 public struct Camera: Sendable, Hashable, Codable {
+    /// The range given to a camera whose registry entry names none.
+    public static let defaultRangeMeters = 50.0
+
     /// Stable identifier, for example `stib-8021-03` or `pz5339-street-0042`.
     public var id: String
     /// The owner's identifier (`pz-5339`, `stib`, `bruxelles-mobilite`, …).

@@ -4,7 +4,8 @@ import Foundation
 ///
 /// Each feature's `properties` hold the camera's fields in snake_case (`id`, `owner`, `kind`,
 /// `place_type`, `heading_deg`, `fov_deg`, `range_m`, `stream`, `confidentiality`, `tags`).
-/// Reading is all or nothing: the first bad feature is reported with its index and reason.
+/// Reading is all or nothing: ``read(contentsOf:)`` refuses a file with any bad feature;
+/// ``validate(_:)`` lists every bad feature with its index and reason.
 public enum CameraRegistryFile {
     /// Limits that keep a hostile file from exhausting memory.
     public static let maximumCameras = 1_000_000
@@ -19,7 +20,16 @@ public enum CameraRegistryFile {
         return try decode(data)
     }
 
+    /// Decodes a registry, refusing it with the first problem found.
     public static func decode(_ data: Data) throws(GeoError) -> [Camera] {
+        let (cameras, problems) = try validate(data)
+        if let first = problems.first { throw first }
+        return cameras
+    }
+
+    /// Decodes every feature it can and lists a problem for each one it cannot (with its index),
+    /// including duplicate ids. Throws only when the file is not a FeatureCollection at all.
+    public static func validate(_ data: Data) throws(GeoError) -> (cameras: [Camera], problems: [GeoError]) {
         let collection: FeatureCollection
         do {
             collection = try JSONDecoder().decode(FeatureCollection.self, from: data)
@@ -34,17 +44,30 @@ public enum CameraRegistryFile {
         guard collection.features.count <= maximumCameras else {
             throw GeoError(code: "registry_too_large", message: "more than \(maximumCameras) cameras", field: "features")
         }
-        var seen = Set<String>()
         var cameras: [Camera] = []
+        var problems: [GeoError] = []
         cameras.reserveCapacity(collection.features.count)
         for (index, feature) in collection.features.enumerated() {
-            let camera = try feature.camera(index: index)
-            guard seen.insert(camera.id).inserted else {
-                throw GeoError(code: "registry_duplicate_id", message: "camera id \(camera.id) appears twice", field: "features[\(index)].properties.id")
+            do throws(GeoError) {
+                switch feature.decoded {
+                case .success(let feature): cameras.append(try feature.camera(index: index))
+                case .failure(let error): throw error
+                }
+            } catch {
+                problems.append(error)
             }
-            cameras.append(camera)
         }
-        return cameras
+        problems += duplicateProblems(cameras) { "features[\($0)].properties.id" }
+        return (cameras, problems)
+    }
+
+    /// One problem for each camera whose id an earlier camera already has.
+    static func duplicateProblems(_ cameras: [Camera], field: (Int) -> String) -> [GeoError] {
+        var seen = Set<String>()
+        return cameras.enumerated().compactMap { index, camera in
+            seen.insert(camera.id).inserted
+                ? nil : GeoError(code: "registry_duplicate_id", message: "camera id \(camera.id) appears twice", field: field(index))
+        }
     }
 
     /// Encodes cameras as a FeatureCollection with sorted keys, so the same cameras give the same bytes.
@@ -58,7 +81,7 @@ public enum CameraRegistryFile {
         return try encoder.encode(collection)
     }
 
-    private static func path(of error: DecodingError) -> String? {
+    static func path(of error: DecodingError) -> String? {
         let context: DecodingError.Context? = switch error {
         case .typeMismatch(_, let context), .valueNotFound(_, let context), .keyNotFound(_, let context), .dataCorrupted(let context): context
         @unknown default: nil
@@ -68,7 +91,7 @@ public enum CameraRegistryFile {
             .joined().trimmingCharacters(in: CharacterSet(charactersIn: "."))
     }
 
-    private static func describe(_ error: DecodingError) -> String {
+    static func describe(_ error: DecodingError) -> String {
         switch error {
         case .keyNotFound(let key, _): "missing member '\(key.stringValue)'"
         case .typeMismatch(let type, let context): "expected \(type): \(context.debugDescription)"
@@ -81,11 +104,39 @@ public enum CameraRegistryFile {
 
 // MARK: - GeoJSON shapes
 
-private struct FeatureCollection: Codable {
+private struct FeatureCollection: Encodable, Decodable {
     var type: String
     /// Provenance and attribution carried with the file (foreign member, allowed by RFC 7946 §6.1).
     var metadata: [String: String]?
-    var features: [Feature]
+    var features: [Failable]
+
+    init(type: String, metadata: [String: String]?, features: [Feature]) {
+        self.type = type
+        self.metadata = metadata
+        self.features = features.map { Failable(decoded: .success($0)) }
+    }
+}
+
+/// A feature that failed to decode keeps its error, so the others can still be checked.
+private struct Failable: Codable {
+    var decoded: Result<Feature, GeoError>
+
+    init(decoded: Result<Feature, GeoError>) {
+        self.decoded = decoded
+    }
+
+    init(from decoder: any Decoder) throws {
+        do {
+            decoded = .success(try Feature(from: decoder))
+        } catch let error as DecodingError {
+            let path = CameraRegistryFile.path(of: error)
+            decoded = .failure(GeoError(code: "registry_invalid", message: CameraRegistryFile.describe(error), field: path))
+        }
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        if case .success(let feature) = decoded { try feature.encode(to: encoder) }
+    }
 }
 
 private struct Feature: Codable {
@@ -101,7 +152,7 @@ private struct Feature: Codable {
         var place_type: String
         var heading_deg: Double?
         var fov_deg: Double?
-        var range_m: Double
+        var range_m: Double?
         var stream: String
         var confidentiality: LocationConfidentiality
         var tags: [String]?
@@ -128,23 +179,50 @@ private struct Feature: Codable {
         guard geometry.type == "Point", geometry.coordinates.count >= 2 else {
             throw GeoError(code: "registry_invalid", message: "a camera is a Point with [lon, lat]", field: "\(field).geometry")
         }
-        let position = try GeoPoint(lat: geometry.coordinates[1], lon: geometry.coordinates[0], field: "\(field).geometry.coordinates")
         let p = properties
-        guard !p.id.isEmpty, p.id.count <= 64, p.id.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) else {
-            throw GeoError(code: "registry_invalid", message: "camera id must be 1-64 ASCII letters, digits, '-' or '_'", field: "\(field).properties.id")
+        return try RegistryFeature(
+            id: p.id, owner: p.owner, kind: p.kind, placeType: p.place_type, lat: geometry.coordinates[1], lon: geometry.coordinates[0],
+            heading: p.heading_deg, fieldOfView: p.fov_deg, range: p.range_m, stream: p.stream, confidentiality: p.confidentiality,
+            tags: p.tags ?? []
+        ).camera(field: field, positionField: "\(field).geometry.coordinates", propertiesPrefix: "\(field).properties")
+    }
+}
+
+/// One registry entry before validation, whatever file it came from.
+struct RegistryFeature {
+    var id: String
+    var owner: String
+    var kind: CameraKind
+    var placeType: String
+    var lat: Double
+    var lon: Double
+    var heading: Double?
+    var fieldOfView: Double?
+    var range: Double?
+    var stream: String
+    var confidentiality: LocationConfidentiality
+    var tags: [String]
+
+    /// Checks every field; a problem names `propertiesPrefix.column` (or `positionField`).
+    func camera(field: String, positionField: String? = nil, propertiesPrefix: String? = nil) throws(GeoError) -> Camera {
+        let prefix = propertiesPrefix ?? field
+        let position = try GeoPoint(lat: lat, lon: lon, field: positionField ?? "\(field).lat")
+        guard !id.isEmpty, id.count <= 64, id.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) else {
+            throw GeoError(code: "registry_invalid", message: "camera id must be 1-64 ASCII letters, digits, '-' or '_'", field: "\(prefix).id")
         }
-        if let heading = p.heading_deg, !(heading.isFinite && (0..<360).contains(heading)) {
-            throw GeoError(code: "registry_invalid", message: "heading must be in 0..<360 degrees", field: "\(field).properties.heading_deg")
+        guard !owner.isEmpty else { throw GeoError(code: "registry_invalid", message: "owner is required", field: "\(prefix).owner") }
+        if let heading, !(heading.isFinite && (0..<360).contains(heading)) {
+            throw GeoError(code: "registry_invalid", message: "heading must be in 0..<360 degrees", field: "\(prefix).heading_deg")
         }
-        if let fov = p.fov_deg, !(fov.isFinite && fov > 0 && fov <= 360) {
-            throw GeoError(code: "registry_invalid", message: "field of view must be in (0, 360] degrees", field: "\(field).properties.fov_deg")
+        if let fieldOfView, !(fieldOfView.isFinite && fieldOfView > 0 && fieldOfView <= 360) {
+            throw GeoError(code: "registry_invalid", message: "field of view must be in (0, 360] degrees", field: "\(prefix).fov_deg")
         }
-        guard p.range_m.isFinite, p.range_m > 0, p.range_m <= 5_000 else {
-            throw GeoError(code: "registry_invalid", message: "range must be in (0, 5000] metres", field: "\(field).properties.range_m")
+        let range = self.range ?? Camera.defaultRangeMeters
+        guard range.isFinite, range > 0, range <= 5_000 else {
+            throw GeoError(code: "registry_invalid", message: "range must be in (0, 5000] metres", field: "\(prefix).range_m")
         }
         return Camera(
-            id: p.id, owner: p.owner, kind: p.kind, placeType: p.place_type, position: position,
-            headingDegrees: p.heading_deg, fieldOfViewDegrees: p.fov_deg, rangeMeters: p.range_m,
-            stream: p.stream, confidentiality: p.confidentiality, tags: p.tags ?? [])
+            id: id, owner: owner, kind: kind, placeType: placeType, position: position, headingDegrees: heading,
+            fieldOfViewDegrees: fieldOfView, rangeMeters: range, stream: stream, confidentiality: confidentiality, tags: tags)
     }
 }

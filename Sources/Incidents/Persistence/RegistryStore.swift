@@ -25,22 +25,47 @@ public struct RegistryStore: Sendable {
                         "INSERT INTO agencies (id, name, kind, region) VALUES (?, ?, ?, ?)",
                         [.text(agency.id), .text(agency.name), .text(agency.kind), .text(agency.region)])
                 }
-                for camera in cameras {
-                    let tags = String(decoding: try JSONEncoder().encode(camera.tags), as: UTF8.self)
-                    try db.query(
-                        """
-                        INSERT INTO cameras (id, owner, kind, place_type, lat, lon, heading_deg, fov_deg, range_m,
-                                             stream, confidentiality, tags)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                        """,
-                        [.text(camera.id), .text(camera.owner), .text(camera.kind.rawValue), .text(camera.placeType),
-                         .real(camera.position.lat), .real(camera.position.lon),
-                         camera.headingDegrees.map(SQLValue.real) ?? .null, camera.fieldOfViewDegrees.map(SQLValue.real) ?? .null,
-                         .real(camera.rangeMeters), .text(camera.stream), .text(camera.confidentiality.rawValue), .text(tags)])
-                }
+                for camera in cameras { try Self.insert(camera, into: db) }
             }
             return true
         }
+    }
+
+    /// Adds cameras to the registry, all or nothing: when any camera's id already exists or its
+    /// owner is unknown, nothing is stored and every such problem is returned, with `field(index)`.
+    public func importCameras(_ cameras: [Camera], field: @escaping @Sendable (Int) -> String) throws -> [GeoError] {
+        try database.runSync { db in
+            let owners = Set(try db.query("SELECT id FROM owners").compactMap { $0.text(0) })
+            let existing = Set(try db.query("SELECT id FROM cameras").compactMap { $0.text(0) })
+            var problems: [GeoError] = []
+            for (index, camera) in cameras.enumerated() {
+                if existing.contains(camera.id) {
+                    problems.append(GeoError(code: "camera_exists", message: "camera \(camera.id) is already registered", field: field(index)))
+                }
+                if !owners.contains(camera.owner) {
+                    problems.append(GeoError(code: "owner_unknown", message: "no owner '\(camera.owner)'", field: field(index)))
+                }
+            }
+            guard problems.isEmpty else { return problems }
+            try db.transaction {
+                for camera in cameras { try Self.insert(camera, into: db) }
+            }
+            return []
+        }
+    }
+
+    private static func insert(_ camera: Camera, into db: SQLiteConnection) throws {
+        let tags = String(decoding: try JSONEncoder().encode(camera.tags), as: UTF8.self)
+        try db.query(
+            """
+            INSERT INTO cameras (id, owner, kind, place_type, lat, lon, heading_deg, fov_deg, range_m,
+                                 stream, confidentiality, tags)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """,
+            [.text(camera.id), .text(camera.owner), .text(camera.kind.rawValue), .text(camera.placeType),
+             .real(camera.position.lat), .real(camera.position.lon),
+             camera.headingDegrees.map(SQLValue.real) ?? .null, camera.fieldOfViewDegrees.map(SQLValue.real) ?? .null,
+             .real(camera.rangeMeters), .text(camera.stream), .text(camera.confidentiality.rawValue), .text(tags)])
     }
 
     /// Every camera of the registry, ordered by id.

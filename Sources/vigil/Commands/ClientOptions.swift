@@ -1,6 +1,7 @@
 import ArgumentParser
 import Bus
 import Foundation
+import Geo
 import Incidents
 
 /// An error a client command reports: `error: CODE: message` on stderr, exit status 1.
@@ -97,6 +98,12 @@ func reportingFailures(_ body: () throws -> Void) throws {
         try body()
     } catch let failure as CommandFailure {
         FileHandle.standardError.write(Data("error: \(failure)\n".utf8))
+        throw ExitCode(1)
+    } catch let problems as RegistryProblems {
+        FileHandle.standardError.write(Data("error: \(problems)\n".utf8))
+        throw ExitCode(1)
+    } catch let error as GeoError {
+        FileHandle.standardError.write(Data("error: \(error)\n".utf8))
         throw ExitCode(1)
     }
 }

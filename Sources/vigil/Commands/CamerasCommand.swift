@@ -1,0 +1,249 @@
+import ArgumentParser
+import Bus
+import Foundation
+import Geo
+import Incidents
+
+struct CamerasCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cameras",
+        abstract: "Select, import and export cameras, offline on a registry file or a data folder.",
+        subcommands: [Select.self, Import.self, Export.self])
+
+    struct Select: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Select cameras around a point, seeing a point, in an area or along a route.",
+            discussion: """
+                Answers are ranked by distance, then camera id (along a route: by distance along it). \
+                --batch FILE.jsonl reads one query per line (see docs/protocol.md, "Selection queries") \
+                and writes one answer per line.
+                """)
+
+        @Option(help: "A position LAT,LON: with --radius, or with --nearest.")
+        var near: String?
+        @Option(help: "Radius in metres around --near.")
+        var radius: Double?
+        @Option(help: "The K cameras nearest --near.")
+        var nearest: Int?
+        @Option(help: "With --nearest: the farthest a camera may be, in metres.")
+        var maxDistance: Double?
+        @Option(help: "The cameras whose field of view contains LAT,LON.")
+        var sees: String?
+        @Option(help: "A GeoJSON file with a Polygon or MultiPolygon (geometry, feature or collection).")
+        var area: String?
+        @Option(help: "A GeoJSON file with a LineString route.")
+        var route: String?
+        @Option(help: "With --route: the corridor width in metres.")
+        var width: Double?
+        @Option(help: "With --area or --route: which feature of a FeatureCollection (from 0).")
+        var feature = 0
+        @Option(help: "A file of JSON queries, one per line; answers are written one per line.")
+        var batch: String?
+
+        @Option(help: "Keep only cameras of this owner (repeatable).")
+        var owner: [String] = []
+        @Option(help: "Keep only cameras of this kind (repeatable).")
+        var kind: [CameraKind] = []
+        @Option(help: "Keep only cameras with this tag (repeatable; all must match).")
+        var tag: [String] = []
+        @Option(help: "At most this many cameras (the first of the ranking).")
+        var limit: Int?
+
+        @Flag(help: "Print JSON instead of text.")
+        var json = false
+
+        @OptionGroup var registry: RegistryOptions
+
+        func run() throws {
+            try reportingFailures {
+                let index = try registry.index()
+                if let batch {
+                    try runBatch(batch, index: index)
+                    return
+                }
+                let query = try singleQuery()
+                let matches = try index.select(query)
+                if json {
+                    FileHandle.standardOutput.write(try BusProtocol.encoder.encode(SelectionAnswer(matches)) + Data("\n".utf8))
+                } else {
+                    print("\(matches.count) camera\(matches.count == 1 ? "" : "s")")
+                    for match in matches {
+                        let along = match.alongMeters.map { String(format: "  at %.0f m along", $0) } ?? ""
+                        print("  \(match.camera.id.padding(toLength: 34, withPad: " ", startingAt: 0)) "
+                            + "\(match.camera.owner.padding(toLength: 19, withPad: " ", startingAt: 0)) "
+                            + "\(String(format: "%8.1f", match.distanceMeters)) m  \(match.reason)\(along)")
+                    }
+                }
+            }
+        }
+
+        private var filter: SelectionFilter? {
+            owner.isEmpty && kind.isEmpty && tag.isEmpty && limit == nil
+                ? nil
+                : SelectionFilter(owners: owner.isEmpty ? nil : owner, kinds: kind.isEmpty ? nil : kind, tags: tag.isEmpty ? nil : tag, limit: limit)
+        }
+
+        private func point(_ text: String, _ option: String) throws -> GeoPoint {
+            do {
+                return try GeoPoint(parsing: text, field: option)
+            } catch {
+                throw CommandFailure(code: error.code, message: "\(option): \(error.message)")
+            }
+        }
+
+        private func singleQuery() throws -> SelectionQuery {
+            let chosen = [near != nil && radius != nil, nearest != nil, sees != nil, area != nil, route != nil].filter { $0 }.count
+            guard chosen == 1 else {
+                throw ValidationError("give exactly one of --near with --radius, --nearest with --near, --sees, --area, --route, or --batch")
+            }
+            if let nearest {
+                guard let near else { throw ValidationError("--nearest needs --near LAT,LON") }
+                return SelectionQuery(type: .nearest, at: try point(near, "--near"), count: nearest, maxMeters: maxDistance, filter: filter)
+            }
+            if let near, let radius {
+                return SelectionQuery(type: .radius, at: try point(near, "--near"), meters: radius, filter: filter)
+            }
+            if let sees {
+                return SelectionQuery(type: .sees, at: try point(sees, "--sees"), filter: filter)
+            }
+            if let area {
+                return SelectionQuery(type: .area, geometry: try GeoJSONFile.geometry(area, feature: feature), filter: filter)
+            }
+            guard let route, let width else { throw ValidationError("--route needs --width METRES") }
+            return SelectionQuery(type: .route, geometry: try GeoJSONFile.geometry(route, feature: feature), widthMeters: width, filter: filter)
+        }
+
+        /// One answer line per query line; a bad line gets an error line and the batch goes on.
+        private func runBatch(_ path: String, index: CameraIndex) throws {
+            guard let input = FileHandle(forReadingAtPath: path) else {
+                throw CommandFailure(code: "batch_unreadable", message: "cannot read \(path)")
+            }
+            let output = FileHandle.standardOutput
+            var buffer = Data()
+            var lineNumber = 0
+            func answer(_ line: Data) throws {
+                lineNumber += 1
+                guard !line.isEmpty else { return }
+                let result: Data
+                do {
+                    let query = try BusProtocol.decoder.decode(SelectionQuery.self, from: line)
+                    result = try BusProtocol.encoder.encode(SelectionAnswer(try index.select(query), line: lineNumber))
+                } catch let error as GeoError {
+                    result = try BusProtocol.encoder.encode(SelectionAnswer(error: error, line: lineNumber))
+                } catch {
+                    let problem = GeoError(code: "query_invalid", message: "not a selection query: \(error)", field: nil)
+                    result = try BusProtocol.encoder.encode(SelectionAnswer(error: problem, line: lineNumber))
+                }
+                output.write(result + Data("\n".utf8))
+            }
+            while case let chunk = input.readData(ofLength: 1 << 20), !chunk.isEmpty {
+                buffer.append(chunk)
+                while let newline = buffer.firstIndex(of: UInt8(ascii: "\n")) {
+                    try answer(buffer[buffer.startIndex..<newline])
+                    buffer.removeSubrange(buffer.startIndex...newline)
+                }
+            }
+            if !buffer.isEmpty { try answer(buffer) }
+        }
+    }
+
+    struct Import: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Import cameras from a GeoJSON or CSV file into a data folder, all or nothing.",
+            discussion: "Every bad feature or row is reported with its index or line and the reason; then nothing is imported.")
+
+        @Argument(help: "The file (.geojson or .csv).")
+        var file: String
+
+        @Option(help: "The data folder whose database receives the cameras.")
+        var data = "vigil-data"
+
+        func run() throws {
+            try reportingFailures {
+                let url = URL(fileURLWithPath: file)
+                let (cameras, problems) = try RegistryOptions.read(url)
+                guard problems.isEmpty else { throw RegistryProblems(file: file, problems: problems) }
+                let database = try RegistryOptions.database(inDataFolder: data)
+                let isCSV = url.pathExtension.lowercased() == "csv"
+                let storeProblems = try RegistryStore(database: database)
+                    .importCameras(cameras) { isCSV ? "camera \($0 + 1) of the file" : "features[\($0)]" }
+                guard storeProblems.isEmpty else { throw RegistryProblems(file: file, problems: storeProblems) }
+                print("imported \(cameras.count) cameras into \(database.path); a running server sees them after a restart")
+            }
+        }
+    }
+
+    struct Export: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Export a data folder's cameras as RFC 7946 GeoJSON.")
+
+        @Option(help: "The data folder.")
+        var data = "vigil-data"
+
+        @Option(name: .shortAndLong, help: "The output file, or - for standard output.")
+        var output = "-"
+
+        func run() throws {
+            try reportingFailures {
+                let cameras = try RegistryOptions.cameras(inDataFolder: data)
+                let encoded = try CameraRegistryFile.encode(cameras)
+                if output == "-" {
+                    FileHandle.standardOutput.write(encoded + Data("\n".utf8))
+                } else {
+                    try encoded.write(to: URL(fileURLWithPath: output), options: .atomic)
+                }
+            }
+        }
+    }
+}
+
+/// One selection answer as `--json` and `--batch` print it.
+struct SelectionAnswer: Encodable {
+    struct Entry: Encodable {
+        var id: String
+        var owner: String
+        var kind: CameraKind
+        var distanceMeters: Double
+        var reason: String
+        var alongMeters: Double?
+    }
+
+    var line: Int?
+    var cameras: [Entry]?
+    var error: BusProtocol.ErrorBody?
+
+    init(_ matches: [CameraMatch], line: Int? = nil) {
+        self.line = line
+        cameras = matches.map {
+            Entry(id: $0.camera.id, owner: $0.camera.owner, kind: $0.camera.kind, distanceMeters: $0.distanceMeters,
+                  reason: $0.reason, alongMeters: $0.alongMeters)
+        }
+    }
+
+    init(error: GeoError, line: Int) {
+        self.line = line
+        self.error = BusProtocol.ErrorBody(code: error.code, message: error.message, field: error.field)
+    }
+}
+
+/// Reads the geometry of an area or route file: a bare geometry, a Feature, or one feature of a FeatureCollection.
+enum GeoJSONFile {
+    static func geometry(_ path: String, feature: Int) throws -> GeoJSONGeometry {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw CommandFailure(code: "geometry_unreadable", message: "cannot read \(path)")
+        }
+        struct Feature: Decodable { var geometry: GeoJSONGeometry }
+        struct Collection: Decodable { var features: [Feature] }
+        let decoder = JSONDecoder()
+        if let collection = try? decoder.decode(Collection.self, from: data) {
+            guard collection.features.indices.contains(feature) else {
+                throw CommandFailure(code: "geometry_invalid", message: "\(path) has \(collection.features.count) features; --feature \(feature) is not one")
+            }
+            return collection.features[feature].geometry
+        }
+        if let single = try? decoder.decode(Feature.self, from: data) { return single.geometry }
+        if let geometry = try? decoder.decode(GeoJSONGeometry.self, from: data) { return geometry }
+        throw CommandFailure(code: "geometry_invalid", message: "\(path) is not a GeoJSON geometry, feature or feature collection")
+    }
+}
+
+extension CameraKind: ExpressibleByArgument {}
