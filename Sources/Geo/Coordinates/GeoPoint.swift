@@ -10,15 +10,16 @@ public struct GeoPoint: Sendable, Hashable, Codable, CustomStringConvertible {
 
     /// - Throws: ``GeoError`` `coordinate_invalid` for NaN or infinite values,
     ///   `coordinate_out_of_range` outside ±90° latitude or ±180° longitude.
-    public init(lat: Double, lon: Double, field: String = "position") throws(GeoError) {
+    /// - Parameter field: names the input in an error; only evaluated when there is one.
+    public init(lat: Double, lon: Double, field: @autoclosure () -> String = "position") throws(GeoError) {
         guard lat.isFinite, lon.isFinite else {
-            throw GeoError(code: "coordinate_invalid", message: "latitude and longitude must be finite numbers", field: field)
+            throw GeoError(code: "coordinate_invalid", message: "latitude and longitude must be finite numbers", field: field())
         }
         guard (-90...90).contains(lat) else {
-            throw GeoError(code: "coordinate_out_of_range", message: "latitude \(lat) is outside -90...90", field: field)
+            throw GeoError(code: "coordinate_out_of_range", message: "latitude \(lat) is outside -90...90", field: field())
         }
         guard (-180...180).contains(lon) else {
-            throw GeoError(code: "coordinate_out_of_range", message: "longitude \(lon) is outside -180...180", field: field)
+            throw GeoError(code: "coordinate_out_of_range", message: "longitude \(lon) is outside -180...180", field: field())
         }
         self.lat = lat
         self.lon = lon

@@ -76,20 +76,43 @@ public final class Projection: @unchecked Sendable {  // @unchecked: all PROJ ac
     /// Projects a WGS84 point into the metric CRS.
     ///
     /// - Throws: ``GeoError`` `coordinate_outside_crs` when the point is outside the CRS's area of use.
-    public func metric(_ point: GeoPoint, field: String = "position") throws(GeoError) -> MetricPoint {
+    public func metric(_ point: GeoPoint, field: @autoclosure () -> String = "position") throws(GeoError) -> MetricPoint {
+        try checkAreaOfUse(point, field: field())
+        let output = run(PJ_FWD, proj_coord(point.lon, point.lat, 0, 0))
+        guard output.xy.x.isFinite, output.xy.y.isFinite else {
+            throw GeoError(code: "coordinate_outside_crs", message: "\(point) cannot be projected to \(crs.rawValue)", field: field())
+        }
+        return MetricPoint(x: output.xy.x, y: output.xy.y)
+    }
+
+    /// Projects many points in one PROJ call; `field(i)` names the input at fault.
+    public func metric(_ points: [GeoPoint], field: (Int) -> String) throws(GeoError) -> [MetricPoint] {
+        for (index, point) in points.enumerated() { try checkAreaOfUse(point, field: field(index)) }
+        var coordinates = points.map { proj_coord($0.lon, $0.lat, 0, 0) }
+        lock.lock()
+        // Returns 0 on success, else the number of points that failed (their coordinates become HUGE_VAL).
+        _ = proj_trans_array(transform, PJ_FWD, coordinates.count, &coordinates)
+        lock.unlock()
+        var result: [MetricPoint] = []
+        result.reserveCapacity(points.count)
+        for (index, coordinate) in coordinates.enumerated() {
+            guard coordinate.xy.x.isFinite, coordinate.xy.y.isFinite else {
+                throw GeoError(code: "coordinate_outside_crs", message: "\(points[index]) cannot be projected to \(crs.rawValue)", field: field(index))
+            }
+            result.append(MetricPoint(x: coordinate.xy.x, y: coordinate.xy.y))
+        }
+        return result
+    }
+
+    private func checkAreaOfUse(_ point: GeoPoint, field: @autoclosure () -> String) throws(GeoError) {
         let area = areaOfUse
         guard point.lon >= area.west, point.lon <= area.east, point.lat >= area.south, point.lat <= area.north else {
             throw GeoError(
                 code: "coordinate_outside_crs",
                 message: "\(point) is outside the area of use of \(crs.rawValue) "
                     + "(lat \(area.south)...\(area.north), lon \(area.west)...\(area.east))",
-                field: field)
+                field: field())
         }
-        let output = run(PJ_FWD, proj_coord(point.lon, point.lat, 0, 0))
-        guard output.xy.x.isFinite, output.xy.y.isFinite else {
-            throw GeoError(code: "coordinate_outside_crs", message: "\(point) cannot be projected to \(crs.rawValue)", field: field)
-        }
-        return MetricPoint(x: output.xy.x, y: output.xy.y)
     }
 
     /// Converts a metric point back to WGS84.

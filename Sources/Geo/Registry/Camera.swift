@@ -9,28 +9,31 @@ public enum LocationConfidentiality: String, Sendable, Codable {
 }
 
 /// One camera of the registry, as the geospatial engine and the incident store see it.
-public struct Camera: Sendable, Hashable, Codable {
+///
+/// Immutable and shared by reference: a selection hands out the registry's own camera
+/// objects (one retain each) rather than copies of their strings.
+public final class Camera: Sendable, Hashable, Codable {
     /// The range given to a camera whose registry entry names none.
     public static let defaultRangeMeters = 50.0
 
     /// Stable identifier, for example `stib-8021-03` or `pz5339-street-0042`.
-    public var id: String
+    public let id: String
     /// The owner's identifier (`pz-5339`, `stib`, `bruxelles-mobilite`, …).
-    public var owner: String
-    public var kind: CameraKind
+    public let owner: String
+    public let kind: CameraKind
     /// Where it hangs: `platform`, `access`, `metro-tunnel`, `road`, `square`, `road-tunnel`, `estate`, …
-    public var placeType: String
-    public var position: GeoPoint
-    /// Degrees clockwise from north; `nil` for an omnidirectional (dome) camera.
-    public var headingDegrees: Double?
+    public let placeType: String
+    public let position: GeoPoint
+    /// Degrees clockwise from true north; `nil` for an omnidirectional (dome) camera.
+    public let headingDegrees: Double?
     /// Horizontal field-of-view angle in degrees; `nil` for an omnidirectional camera.
-    public var fieldOfViewDegrees: Double?
+    public let fieldOfViewDegrees: Double?
     /// How far the camera usefully sees, in metres.
-    public var rangeMeters: Double
+    public let rangeMeters: Double
     /// Where the relay pulls the stream from (a placeholder URL until real sources are set).
-    public var stream: String
-    public var confidentiality: LocationConfidentiality
-    public var tags: [String]
+    public let stream: String
+    public let confidentiality: LocationConfidentiality
+    public let tags: [String]
 
     public init(
         id: String, owner: String, kind: CameraKind, placeType: String, position: GeoPoint,
@@ -48,5 +51,17 @@ public struct Camera: Sendable, Hashable, Codable {
         self.stream = stream
         self.confidentiality = confidentiality
         self.tags = tags
+    }
+
+    /// Two cameras are equal when every field is.
+    public static func == (a: Camera, b: Camera) -> Bool {
+        a === b
+            || (a.id == b.id && a.owner == b.owner && a.kind == b.kind && a.placeType == b.placeType && a.position == b.position
+                && a.headingDegrees == b.headingDegrees && a.fieldOfViewDegrees == b.fieldOfViewDegrees && a.rangeMeters == b.rangeMeters
+                && a.stream == b.stream && a.confidentiality == b.confidentiality && a.tags == b.tags)
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(id)
     }
 }

@@ -8,6 +8,12 @@ public struct CameraMatch: Sendable, Hashable, Codable {
     public var distanceMeters: Double
     /// Why it was picked: `within_radius`, `nearest`, `sees_point`, `inside_area`, `covers_area`, `along_route`.
     public var reason: String
+
+    /// The reasons a selection gives, as an enum so that ranking moves no strings around.
+    enum Reason: String {
+        case withinRadius = "within_radius", nearest, seesPoint = "sees_point", insideArea = "inside_area"
+        case coversArea = "covers_area", alongRoute = "along_route"
+    }
     /// For a route: the distance along the route to the camera's nearest point on it.
     public var alongMeters: Double?
 }
@@ -113,7 +119,7 @@ public final class CameraIndex: @unchecked Sendable {  // @unchecked: GEOS state
         let candidates = try query(positionTree, around: origin, by: radiusMeters)
         return ranked(candidates.compactMap { index in
             let distance = positions[index].distance(to: origin)
-            return distance <= radiusMeters ? (index, distance, "within_radius", nil) : nil
+            return distance <= radiusMeters ? (index, distance, .withinRadius, nil) : nil
         }, filter: filter)
     }
 
@@ -129,9 +135,9 @@ public final class CameraIndex: @unchecked Sendable {  // @unchecked: GEOS state
         // circle: nothing outside that circle can be nearer than what is inside.
         var radius = min(maximumMeters, 100)
         while true {
-            let found = try query(positionTree, around: origin, by: radius).compactMap { index -> (Int, Double, String, Double?)? in
+            let found = try query(positionTree, around: origin, by: radius).compactMap { index -> Candidate? in
                 let distance = positions[index].distance(to: origin)
-                return distance <= radius && filter.admits(cameras[index]) ? (index, distance, "nearest", nil) : nil
+                return distance <= radius && filter.admits(cameras[index]) ? (index, distance, .nearest, nil) : nil
             }
             if found.count >= count || radius >= maximumMeters {
                 var capped = filter
@@ -147,7 +153,7 @@ public final class CameraIndex: @unchecked Sendable {  // @unchecked: GEOS state
         let target = try projection.metric(point, field: "at")
         let candidates = try query(sectorTree, around: target, by: 0)
         return ranked(candidates.compactMap { index in
-            sectors[index].contains(target) ? (index, positions[index].distance(to: target), "sees_point", nil) : nil
+            sectors[index].contains(target) ? (index, positions[index].distance(to: target), .seesPoint, nil) : nil
         }, filter: filter)
     }
 
@@ -163,43 +169,52 @@ public final class CameraIndex: @unchecked Sendable {  // @unchecked: GEOS state
                 throw GeoError(code: "area_invalid", message: "the area is not a valid polygon (self-intersecting rings?)", field: "geometry")
             }
             let box = try polygon.bounds()
-            var matches: [(Int, Double, String, Double?)] = []
+            var matches: [Candidate] = []
             var inside = Set<Int>()
             for index in try positionTree.query(minX: box.minX, minY: box.minY, maxX: box.maxX, maxY: box.maxY)
             where try polygon.contains(x: positions[index].x, y: positions[index].y) {
                 inside.insert(index)
-                matches.append((index, 0, "inside_area", nil))
+                matches.append((index, 0, .insideArea, nil))
             }
             for index in try sectorTree.query(minX: box.minX, minY: box.minY, maxX: box.maxX, maxY: box.maxY) where !inside.contains(index) {
                 let sector = try Geometry.polygon([sectors[index].ring], context: context)
                 guard try polygon.intersects(sector) else { continue }
                 let apex = try Geometry.point(x: positions[index].x, y: positions[index].y, context: context)
-                matches.append((index, try polygon.distance(to: apex), "covers_area", nil))
+                matches.append((index, try polygon.distance(to: apex), .coversArea, nil))
             }
             return ranked(matches, filter: filter)
         }
     }
 
     /// The cameras whose position lies within `widthMeters / 2` of the route line (a corridor
-    /// `widthMeters` wide), ordered along the route.
+    /// `widthMeters` wide), ordered by the distance along the route of their nearest point on it.
+    ///
+    /// The route is cut into chunks of about 200 m; each chunk's box, widened by half the width,
+    /// is one STRtree query, and each candidate's distance to the chunk's segments is exact
+    /// planar arithmetic. No buffer polygon is built: the corridor is defined by distance.
     public func alongRoute(_ route: GeoJSONGeometry, widthMeters: Double, filter: SelectionFilter = SelectionFilter()) throws(GeoError) -> [CameraMatch] {
         try Self.checkDistance(widthMeters, field: "width_meters")
-        let vertices = try PlanarShape.line(route, projection: projection, field: "geometry")
+        let path = RoutePath(try PlanarShape.line(route, projection: projection, field: "geometry"))
         let halfWidth = widthMeters / 2
-        return try withGEOS { () throws -> [CameraMatch] in
-            let line = try Geometry.lineString(vertices, context: context)
-            let box = try line.bounds()
-            var matches: [(Int, Double, String, Double?)] = []
-            for index in try positionTree.query(
-                minX: box.minX - halfWidth, minY: box.minY - halfWidth, maxX: box.maxX + halfWidth, maxY: box.maxY + halfWidth)
-            {
-                let point = try Geometry.point(x: positions[index].x, y: positions[index].y, context: context)
-                let distance = try line.distance(to: point)
-                guard distance <= halfWidth else { continue }
-                matches.append((index, distance, "along_route", try line.project(point)))
+        var found: [Candidate] = []
+        for chunk in path.chunks(ofLength: 200) {
+            let box = path.bounds(of: chunk)
+            let candidates = try withGEOS { () throws(GEOSError) -> [Int] in
+                try positionTree.query(minX: box.minX - halfWidth, minY: box.minY - halfWidth, maxX: box.maxX + halfWidth, maxY: box.maxY + halfWidth)
             }
-            return ranked(matches, filter: filter)
+            for index in candidates {
+                let (distance, along) = path.nearestPoint(to: positions[index], segments: chunk)
+                if distance <= halfWidth { found.append((index, distance, .alongRoute, along)) }
+            }
         }
+        // Chunks overlap at their ends: keep each camera once, at its nearest point of the route.
+        found.sort { $0.index != $1.index ? $0.index < $1.index : $0.distance < $1.distance }
+        var previous = -1
+        found.removeAll { candidate in
+            defer { previous = candidate.index }
+            return candidate.index == previous
+        }
+        return ranked(found, filter: filter)
     }
 
     // MARK: Helpers
@@ -235,14 +250,17 @@ public final class CameraIndex: @unchecked Sendable {  // @unchecked: GEOS state
         }
     }
 
-    private func ranked(_ found: [(index: Int, distance: Double, reason: String, along: Double?)], filter: SelectionFilter) -> [CameraMatch] {
+    /// A camera found by a query, before ranking.
+    private typealias Candidate = (index: Int, distance: Double, reason: CameraMatch.Reason, along: Double?)
+
+    private func ranked(_ found: [Candidate], filter: SelectionFilter) -> [CameraMatch] {
         let sorted = found.filter { filter.admits(cameras[$0.index]) }.sorted { a, b in
             let keyA = a.along ?? a.distance, keyB = b.along ?? b.distance
             return keyA != keyB ? keyA < keyB : cameras[a.index].id < cameras[b.index].id
         }
         return sorted.prefix(filter.limit ?? Int.max).map { entry in
             CameraMatch(
-                camera: cameras[entry.index], distanceMeters: (entry.distance * 100).rounded() / 100, reason: entry.reason,
+                camera: cameras[entry.index], distanceMeters: (entry.distance * 100).rounded() / 100, reason: entry.reason.rawValue,
                 alongMeters: entry.along.map { ($0 * 100).rounded() / 100 })
         }
     }

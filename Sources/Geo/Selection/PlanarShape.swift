@@ -62,15 +62,14 @@ enum PlanarShape {
         guard case .list(let items) = coordinates else {
             throw GeoError(code: "geometry_invalid", message: "expected a list of [lon, lat] positions", field: field)
         }
-        var points: [MetricPoint] = []
+        var points: [GeoPoint] = []
         points.reserveCapacity(items.count)
         for (index, item) in items.enumerated() {
             guard case .position(let numbers) = item, numbers.count >= 2 else {
                 throw GeoError(code: "geometry_invalid", message: "a position is [lon, lat]", field: "\(field)[\(index)]")
             }
-            let point = try GeoPoint(lat: numbers[1], lon: numbers[0], field: "\(field)[\(index)]")
-            points.append(try projection.metric(point, field: "\(field)[\(index)]"))
+            points.append(try GeoPoint(lat: numbers[1], lon: numbers[0], field: "\(field)[\(index)]"))
         }
-        return points
+        return try projection.metric(points) { "\(field)[\($0)]" }
     }
 }

@@ -1,0 +1,102 @@
+import Foundation
+import Geo
+
+/// `vigil bench geo`: the geospatial engine's figures beside the targets of its issue.
+struct GeoBenchmark {
+    let fixtures: URL
+    let queries: Int
+    let largeCount: Int
+    let python: String
+
+    func run() throws {
+        var random = SystemRandomNumberGenerator()
+        let brussels = try CameraRegistryFile.read(contentsOf: fixtures.appendingPathComponent("brussels/cameras.geojson"))
+        let projection = try Projection(crs: .belgianLambert2008)
+        print("vigil bench geo: each figure is the median of 5 rounds of \(queries) queries; \(ProcessInfo.processInfo.activeProcessorCount) cores")
+
+        print("\nBrussels fixture, \(brussels.count) cameras")
+        let index = try CameraIndex(cameras: brussels, projection: projection)
+        let centres = (0..<queries).map { _ in
+            try! GeoPoint(lat: Double.random(in: 50.81...50.88, using: &random), lon: Double.random(in: 4.31...4.42, using: &random))
+        }
+        let radius = try Measurement.medianP50(centres) { _ = try index.within(radiusMeters: 300, of: $0) }
+        print(Measurement.row("radius 300 m, p50", radius.p50, unit: "µs", target: 5))
+        print(Measurement.row("radius 300 m, p99", radius.p99, unit: "µs", target: nil))
+        let sees = try Measurement.medianP50(centres) { _ = try index.seeing($0) }
+        print(Measurement.row("sees a point, p50", sees.p50, unit: "µs", target: 20))
+        let route = try demonstrationRoute()
+        let corridor = try Measurement.medianP50(Array(repeating: route, count: max(100, queries / 10))) {
+            _ = try index.alongRoute($0, widthMeters: 60)
+        }
+        print(Measurement.row("5.3 km route corridor, 60 m wide, p50", corridor.p50, unit: "µs", target: 150))
+        print("  march-window reselection after a head move          not built yet (target ≤ 200 µs)")
+
+        print("\nGenerated registry, \(largeCount) cameras uniform over 100 km × 100 km around Brussels (100 per km²)")
+        let large = generated(count: largeCount, around: try projection.metric(BrusselsRegistryGenerator.grandPlace), projection: projection)
+        let heapBefore = Measurement.residentBytes()
+        let buildStart = ContinuousClock.now
+        let largeIndex = try CameraIndex(cameras: large, projection: projection)
+        _ = try largeIndex.within(radiusMeters: 1, of: large[0].position)  // GEOS builds the trees on first query
+        let build = ContinuousClock.now - buildStart
+        let bytesPerCamera = Double(Measurement.residentBytes() - heapBefore) / Double(large.count)
+        print(Measurement.row("index build", Double(build.components.seconds) + Double(build.components.attoseconds) / 1e18, unit: "s", target: 3))
+        print(Measurement.row("index memory per camera", bytesPerCamera, unit: "bytes", target: 400))
+        let largeCentres = (0..<queries).map { _ in large[Int.random(in: 0..<large.count, using: &random)].position }
+        let largeRadius = try Measurement.medianP50(largeCentres) { _ = try largeIndex.within(radiusMeters: 300, of: $0) }
+        let vigilP50 = largeRadius.p50
+        print(Measurement.row("radius 300 m, p50", vigilP50, unit: "µs", target: 50))
+        print(Measurement.row("radius 300 m, p99", largeRadius.p99, unit: "µs", target: nil))
+
+        print("\nThe same \(largeCount)-camera radius queries through shapely's STRtree (Python, also GEOS)")
+        guard let shapely = try runShapely(cameras: large, centres: largeCentres, projection: projection) else {
+            print("  shapely not available (\(python) with shapely); skipped")
+            return
+        }
+        print(Measurement.row("shapely index build", shapely.build, unit: "s", target: nil))
+        print(Measurement.row("shapely radius 300 m, p50", shapely.p50, unit: "µs", target: nil))
+        print(String(format: "  vigil is %.1f× faster than shapely at p50", shapely.p50 / vigilP50))
+    }
+
+    private func demonstrationRoute() throws -> GeoJSONGeometry {
+        // Gare du Midi → Rond-point Schuman, 5.3 km, the third demonstration route.
+        try GeoJSONFile.geometry(fixtures.appendingPathComponent("sources/brussels_demo_routes_osm2013.geojson").path, feature: 2)
+    }
+
+    /// Cameras at uniformly random positions, with random headings and fields of view.
+    private func generated(count: Int, around centre: MetricPoint, projection: Projection) -> [Camera] {
+        var random = SeededRandom(seed: 1_000_000)
+        return (0..<count).map { number in
+            let point = MetricPoint(x: centre.x + random.uniform(-50_000...50_000), y: centre.y + random.uniform(-50_000...50_000))
+            let position = try! projection.geographic(point)
+            let omni = number % 5 == 0
+            return Camera(
+                id: "gen-\(number)", owner: "pz-5339", kind: .street, placeType: "road", position: position,
+                headingDegrees: omni ? nil : random.uniform(0...359), fieldOfViewDegrees: omni ? nil : random.uniform(40...100),
+                rangeMeters: random.uniform(30...150), stream: "", confidentiality: .public, tags: [])
+        }
+    }
+
+    private func runShapely(cameras: [Camera], centres: [GeoPoint], projection: Projection) throws -> (build: Double, p50: Double)? {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-bench-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let points = folder.appendingPathComponent("points.csv"), queries = folder.appendingPathComponent("queries.csv")
+        try cameras.map { let m = try projection.metric($0.position); return "\(m.x),\(m.y)" }.joined(separator: "\n")
+            .write(to: points, atomically: false, encoding: .utf8)
+        try centres.map { let m = try projection.metric($0); return "\(m.x),\(m.y),300" }.joined(separator: "\n")
+            .write(to: queries, atomically: false, encoding: .utf8)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: python)
+        process.arguments = [fixtures.deletingLastPathComponent().appendingPathComponent("Benchmarks/shapely_radius.py").path, points.path, queries.path]
+        let output = Pipe()
+        process.standardOutput = output
+        guard (try? process.run()) != nil else { return nil }
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0,
+              let result = try JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let build = result["build_s"] as? Double, let p50 = result["p50_us"] as? Double
+        else { return nil }
+        return (build, p50)
+    }
+}

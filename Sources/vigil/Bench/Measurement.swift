@@ -1,0 +1,54 @@
+import Foundation
+import Glibc
+
+/// Latency percentiles of repeated calls, and the table the benchmarks print.
+enum Measurement {
+    /// Runs `body` once per input and returns the sorted durations in microseconds.
+    static func latencies<Input>(_ inputs: [Input], _ body: (Input) throws -> Void) rethrows -> [Double] {
+        let clock = ContinuousClock()
+        var durations: [Double] = []
+        durations.reserveCapacity(inputs.count)
+        for input in inputs {
+            let start = clock.now
+            try body(input)
+            let elapsed = clock.now - start
+            durations.append(Double(elapsed.components.attoseconds) / 1e12 + Double(elapsed.components.seconds) * 1e6)
+        }
+        return durations.sorted()
+    }
+
+    /// The p50 of `rounds` separate runs over `inputs`, then the median of those: a burst of
+    /// load from a neighbour on a shared host spoils one round, not the figure.
+    static func medianP50<Input>(rounds: Int = 5, _ inputs: [Input], _ body: (Input) throws -> Void) rethrows -> (p50: Double, p99: Double) {
+        var p50s: [Double] = []
+        var p99s: [Double] = []
+        for _ in 0..<rounds {
+            let sorted = try latencies(inputs, body)
+            p50s.append(percentile(sorted, 0.5))
+            p99s.append(percentile(sorted, 0.99))
+        }
+        return (percentile(p50s.sorted(), 0.5), percentile(p99s.sorted(), 0.5))
+    }
+
+    static func percentile(_ sorted: [Double], _ fraction: Double) -> Double {
+        sorted.isEmpty ? .nan : sorted[min(sorted.count - 1, Int(Double(sorted.count) * fraction))]
+    }
+
+    /// The process's resident memory in bytes (from /proc/self/statm), for memory-per-item figures.
+    static func residentBytes() -> Int {
+        guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8),
+              let pages = text.split(separator: " ").dropFirst().first.flatMap({ Int($0) })
+        else { return 0 }
+        return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+    }
+
+    /// One printed line: the figure, the measurement, the target, and whether it is met.
+    static func row(_ figure: String, _ measured: Double, unit: String, target: Double?, lowerIsBetter: Bool = true) -> String {
+        let value = String(format: measured >= 100 ? "%.0f" : "%.2f", measured)
+        guard let target else { return "  \(figure.padding(toLength: 52, withPad: " ", startingAt: 0)) \(value) \(unit)" }
+        let met = lowerIsBetter ? measured <= target : measured >= target
+        let targetText = String(format: target >= 100 ? "%.0f" : "%.2f", target)
+        return "  \(figure.padding(toLength: 52, withPad: " ", startingAt: 0)) \(value.padding(toLength: 9, withPad: " ", startingAt: 0)) \(unit.padding(toLength: 6, withPad: " ", startingAt: 0)) "
+            + "target \(lowerIsBetter ? "≤" : "≥") \(targetText) \(unit)  \(met ? "met" : "NOT MET")"
+    }
+}
