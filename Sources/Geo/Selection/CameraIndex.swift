@@ -50,23 +50,19 @@ public final class CameraIndex: @unchecked Sendable {  // @unchecked: GEOS state
     public init(cameras: [Camera], projection: Projection) throws(GeoError) {
         self.projection = projection
         self.cameras = cameras
-        var positions: [MetricPoint] = []
+        // Two bulk projections: the positions, and a point 1e-4 degree north of each (to turn
+        // true-north headings into grid bearings: the meridian convergence varies across a CRS).
+        let positions = try projection.metric(cameras.map(\.position)) { "cameras[\(cameras[$0].id)].position" }
+        var northward: [GeoPoint] = []
+        northward.reserveCapacity(cameras.count)
+        for camera in cameras { northward.append(try GeoPoint(lat: min(90, camera.position.lat + 1e-4), lon: camera.position.lon)) }
+        let norths = try projection.metric(northward) { "cameras[\(cameras[$0].id)].position" }
         var sectors: [CoverageSector] = []
-        positions.reserveCapacity(cameras.count)
         sectors.reserveCapacity(cameras.count)
-        for camera in cameras {
-            let field = "cameras[\(camera.id)].position"
-            let apex = try projection.metric(camera.position, field: field)
-            positions.append(apex)
-            var gridHeading: Double?
-            if let heading = camera.headingDegrees {
-                // Headings are from true north; the sector is drawn from grid north. The
-                // difference (meridian convergence) is the grid bearing of true north here.
-                let north = try projection.metric(
-                    try GeoPoint(lat: min(90, camera.position.lat + 1e-4), lon: camera.position.lon), field: field)
-                gridHeading = heading + CoverageSector.bearing(from: apex, to: north)
-            }
-            sectors.append(CoverageSector(apex: apex, heading: gridHeading, fieldOfView: camera.fieldOfViewDegrees, range: camera.rangeMeters))
+        for (index, camera) in cameras.enumerated() {
+            let gridHeading = camera.headingDegrees.map { $0 + CoverageSector.bearing(from: positions[index], to: norths[index]) }
+            sectors.append(CoverageSector(
+                apex: positions[index], heading: gridHeading, fieldOfView: camera.fieldOfViewDegrees, range: camera.rangeMeters))
         }
         self.positions = positions
         self.sectors = sectors
