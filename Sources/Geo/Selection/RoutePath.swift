@@ -13,6 +13,18 @@ struct RoutePath {
 
     var length: Double { measures.last ?? 0 }
 
+    /// The point `measure` metres along the route (clamped to its ends).
+    func point(at measure: Double) -> MetricPoint {
+        guard measure > 0 else { return vertices[0] }
+        for segment in 0..<(vertices.count - 1) where measures[segment + 1] >= measure {
+            let length = measures[segment + 1] - measures[segment]
+            let t = length == 0 ? 0 : (measure - measures[segment]) / length
+            let a = vertices[segment], b = vertices[segment + 1]
+            return MetricPoint(x: a.x + t * (b.x - a.x), y: a.y + t * (b.y - a.y))
+        }
+        return vertices[vertices.count - 1]
+    }
+
     /// Consecutive segment index ranges (segment i joins vertex i and i + 1), each about `length` metres long.
     func chunks(ofLength length: Double) -> [Range<Int>] {
         var chunks: [Range<Int>] = []

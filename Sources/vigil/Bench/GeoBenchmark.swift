@@ -29,7 +29,19 @@ struct GeoBenchmark {
             _ = try index.alongRoute($0, widthMeters: 60)
         }
         print(Measurement.row("5.3 km route corridor, 60 m wide, p50", corridor.p50, unit: "µs", target: 150))
-        print("  march-window reselection after a head move          not built yet (target ≤ 200 µs)")
+        var march = try MarchTracker(
+            index: index, route: route,
+            roads: try RoadNetwork(contentsOf: fixtures.appendingPathComponent("sources/brussels_roads_major_osm2013.geojson"), projection: projection),
+            configuration: MarchConfiguration())
+        // The head walks the route in 5 m steps, a fix every 4 s, the tail 500 m behind it.
+        let steps = (0..<Int(march.routeLengthMeters / 5)).map { Double($0) * 5 }
+        var clock = Date(timeIntervalSince1970: 0)
+        let moves = try Measurement.medianP50(steps) { head in
+            clock.addTimeInterval(4)
+            _ = try march.update(head: .measure(head), tail: .measure(max(0, head - 500)), at: clock)
+        }
+        print(Measurement.row("march-window reselection after a head move, p50", moves.p50, unit: "µs", target: 200))
+        print(Measurement.row("march-window reselection, p99", moves.p99, unit: "µs", target: nil))
 
         print("\nGenerated registry, \(largeCount) cameras uniform over 100 km × 100 km around Brussels (100 per km²)")
         let large = generated(count: largeCount, around: try projection.metric(BrusselsRegistryGenerator.grandPlace), projection: projection)

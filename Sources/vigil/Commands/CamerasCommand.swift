@@ -35,6 +35,12 @@ struct CamerasCommand: ParsableCommand {
         var route: String?
         @Option(help: "With --route: the corridor width in metres.")
         var width: Double?
+        @Option(help: "With --route: the march head, LAT,LON (snapped onto the route) or a distance along it in metres.")
+        var head: String?
+        @Option(help: "With --route and --head: the march tail, LAT,LON or metres along the route.")
+        var tail: String?
+        @Option(help: "With --head: the road network for the side streets (default: the region's major roads).")
+        var roads: String?
         @Option(help: "With --area or --route: which feature of a FeatureCollection (from 0).")
         var feature = 0
         @Option(help: "A file of JSON queries, one per line; answers are written one per line.")
@@ -59,6 +65,10 @@ struct CamerasCommand: ParsableCommand {
                 let index = try registry.index()
                 if let batch {
                     try runBatch(batch, index: index)
+                    return
+                }
+                if head != nil || tail != nil {
+                    try runMarchWindow(index: index)
                     return
                 }
                 let query = try singleQuery()
@@ -111,6 +121,32 @@ struct CamerasCommand: ParsableCommand {
             }
             guard let route, let width else { throw ValidationError("--route needs --width METRES") }
             return SelectionQuery(type: .route, geometry: try GeoJSONFile.geometry(route, feature: feature), widthMeters: width, filter: filter)
+        }
+
+        /// The march window for one head and tail position on the route.
+        private func runMarchWindow(index: CameraIndex) throws {
+            guard let route, let head, let tail else { throw ValidationError("--head and --tail go together, with --route") }
+            var configuration = MarchConfiguration()
+            if let width { configuration.corridorWidthMeters = width }
+            configuration.limit = limit
+            let roadsFile = try roads.map { URL(fileURLWithPath: $0) }
+                ?? Deployment.fixturesFolder(registry.fixtures).appendingPathComponent("sources/brussels_roads_major_osm2013.geojson")
+            let network = registry.region == .brussels || roads != nil ? try RoadNetwork(contentsOf: roadsFile, projection: index.projection) : nil
+            var tracker = try MarchTracker(
+                index: index, route: try GeoJSONFile.geometry(route, feature: feature), roads: network, configuration: configuration)
+            let update = try tracker.update(head: try MarchArgument.position(head, "--head"), tail: try MarchArgument.position(tail, "--tail"), at: Date())
+            if json {
+                FileHandle.standardOutput.write(try BusProtocol.encoder.encode(MarchAnswer(update)) + Data("\n".utf8))
+                return
+            }
+            print(String(format: "head %.0f m, tail %.0f m of %.0f m%@; %d cameras",
+                         update.headMeters, update.tailMeters, update.routeLengthMeters,
+                         update.onRoute ? "" : String(format: " (head %.0f m off the route)", update.headOffsetMeters), update.cameras.count))
+            for camera in update.cameras {
+                let along = camera.alongMeters.map { String(format: "%6.0f m along", $0) } ?? "             "
+                print("  \(camera.section.rawValue.padding(toLength: 12, withPad: " ", startingAt: 0)) "
+                    + "\(camera.camera.id.padding(toLength: 34, withPad: " ", startingAt: 0)) \(along)  \(String(format: "%6.1f", camera.distanceMeters)) m")
+            }
         }
 
         /// One answer line per query line; a bad line gets an error line and the batch goes on.
@@ -222,6 +258,49 @@ struct SelectionAnswer: Encodable {
     init(error: GeoError, line: Int) {
         self.line = line
         self.error = BusProtocol.ErrorBody(code: error.code, message: error.message, field: error.field)
+    }
+}
+
+/// Parses a march position given on the command line: LAT,LON, or metres along the route.
+enum MarchArgument {
+    static func position(_ text: String, _ option: String) throws -> MarchPosition {
+        if !text.contains(","), let metres = Double(text) { return .measure(metres) }
+        do {
+            return .point(try GeoPoint(parsing: text, field: option))
+        } catch {
+            throw CommandFailure(code: error.code, message: "\(option): expected LAT,LON or metres along the route; \(error.message)")
+        }
+    }
+}
+
+/// A march window as `--json` prints it.
+struct MarchAnswer: Encodable {
+    struct Entry: Encodable {
+        var id: String
+        var owner: String
+        var section: MarchSection
+        var alongMeters: Double?
+        var distanceMeters: Double
+    }
+
+    var headMeters: Double
+    var tailMeters: Double
+    var routeLengthMeters: Double
+    var onRoute: Bool
+    var headOffsetMeters: Double
+    var events: [String]
+    var cameras: [Entry]
+
+    init(_ update: MarchUpdate) {
+        headMeters = update.headMeters
+        tailMeters = update.tailMeters
+        routeLengthMeters = update.routeLengthMeters
+        onRoute = update.onRoute
+        headOffsetMeters = update.headOffsetMeters
+        events = update.events
+        cameras = update.cameras.map {
+            Entry(id: $0.camera.id, owner: $0.camera.owner, section: $0.section, alongMeters: $0.alongMeters, distanceMeters: $0.distanceMeters)
+        }
     }
 }
 
