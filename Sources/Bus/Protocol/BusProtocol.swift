@@ -6,8 +6,9 @@ import Foundation
 /// the JSON. Member names are snake_case and times are ISO 8601 UTC.
 public enum BusProtocol {
     public static let version = 1
-    /// The largest message a network-facing socket accepts (`ZMQ_MAXMSGSIZE`).
-    public static let maximumMessageSize = 64 * 1024
+    /// The largest message a network-facing socket accepts (`ZMQ_MAXMSGSIZE`): room for a
+    /// march route of 5,000 vertices in a request.
+    public static let maximumMessageSize = 1024 * 1024
     /// The longest correlation id a client may use.
     public static let maximumRequestIDLength = 64
 

@@ -28,6 +28,30 @@ public struct MarchConfiguration: Sendable, Codable, Equatable {
 
     public init() {}
 
+    private enum CodingKeys: String, CodingKey {
+        case corridorWidthMeters, aheadMeters, aheadSeconds, behindMeters, marginMeters, dwellSeconds, sideStreetRadiusMeters
+        case arrivalTriggerMeters, arrivalRadiusMeters, offRouteToleranceMeters, fallbackRadiusMeters, limit
+    }
+
+    /// Every member is optional in JSON; a missing one keeps its default.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        func value(_ key: CodingKeys, _ fallback: Double) throws -> Double { try container.decodeIfPresent(Double.self, forKey: key) ?? fallback }
+        let defaults = MarchConfiguration()
+        corridorWidthMeters = try value(.corridorWidthMeters, defaults.corridorWidthMeters)
+        aheadMeters = try value(.aheadMeters, defaults.aheadMeters)
+        aheadSeconds = try container.decodeIfPresent(Double.self, forKey: .aheadSeconds)
+        behindMeters = try value(.behindMeters, defaults.behindMeters)
+        marginMeters = try value(.marginMeters, defaults.marginMeters)
+        dwellSeconds = try value(.dwellSeconds, defaults.dwellSeconds)
+        sideStreetRadiusMeters = try value(.sideStreetRadiusMeters, defaults.sideStreetRadiusMeters)
+        arrivalTriggerMeters = try value(.arrivalTriggerMeters, defaults.arrivalTriggerMeters)
+        arrivalRadiusMeters = try value(.arrivalRadiusMeters, defaults.arrivalRadiusMeters)
+        offRouteToleranceMeters = try value(.offRouteToleranceMeters, defaults.offRouteToleranceMeters)
+        fallbackRadiusMeters = try value(.fallbackRadiusMeters, defaults.fallbackRadiusMeters)
+        limit = try container.decodeIfPresent(Int.self, forKey: .limit)
+    }
+
     /// Checks every field; the first bad one is reported with its name.
     public func validate() throws(GeoError) {
         let distances: [(String, Double)] = [
@@ -84,6 +108,8 @@ public struct MarchCamera: Sendable, Equatable, Codable {
 public struct MarchUpdate: Sendable {
     public var headMeters: Double
     public var tailMeters: Double
+    /// Where the head is (as given, not snapped: off the route it is where the march went).
+    public var headPosition: GeoPoint
     public var routeLengthMeters: Double
     /// Smoothed head speed along the route in m/s, from successive head fixes (nil until two fixes).
     public var headSpeed: Double?

@@ -138,7 +138,8 @@ public struct MarchTracker: Sendable {
         let removed = shown.keys.filter { nextShown[$0] == nil }.sorted()
         shown = nextShown
         return MarchUpdate(
-            headMeters: headFix.measure, tailMeters: tailFix.measure, routeLengthMeters: routeLengthMeters, headSpeed: speed,
+            headMeters: headFix.measure, tailMeters: tailFix.measure, headPosition: headFix.position,
+            routeLengthMeters: routeLengthMeters, headSpeed: speed,
             headOffsetMeters: (headFix.offset * 100).rounded() / 100, onRoute: onRoute, cameras: ranked, added: added, removed: removed,
             relabelled: relabelled, events: events)
     }

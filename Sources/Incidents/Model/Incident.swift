@@ -29,6 +29,17 @@ public struct Incident: Sendable, Codable, Equatable {
     public var openedAt: Date
     public var closedAt: Date?
     public var sequence: Int64
+    /// For a march: where its head and tail stand on the route.
+    public var march: MarchStatus?
+}
+
+/// Where a march stands, as every change of a march incident reports it.
+public struct MarchStatus: Sendable, Codable, Equatable {
+    public var headMeters: Double
+    public var tailMeters: Double
+    public var routeLengthMeters: Double
+    public var onRoute: Bool
+    public var headOffsetMeters: Double
 }
 
 /// A camera of an incident's selection, as agencies receive it.
@@ -43,6 +54,10 @@ public struct SelectedCamera: Sendable, Codable, Equatable {
     public var position: GeoPoint?
     public var distanceMeters: Double
     public var reason: String
+    /// For a march: the window section (`ahead`, `occupied`, `behind`, `side_street`, `arrival`, `fallback`).
+    public var section: String?
+    /// For a march: the camera's (or its junction's) distance along the route.
+    public var alongMeters: Double?
 
     public static let confidentialDistanceStep = 500.0
 
@@ -54,11 +69,21 @@ public struct SelectedCamera: Sendable, Codable, Equatable {
     }
 
     /// Applies the confidentiality rule: the exact position and distance only for public cameras.
+    init(_ camera: MarchCamera) {
+        self.init(
+            id: camera.camera.id, owner: camera.camera.owner, kind: camera.camera.kind, placeType: camera.camera.placeType,
+            position: camera.camera.position, confidentiality: camera.camera.confidentiality, distanceMeters: camera.distanceMeters,
+            reason: "march_window", section: camera.section.rawValue, alongMeters: camera.alongMeters)
+    }
+
     init(
         id: String, owner: String, kind: CameraKind, placeType: String, position: GeoPoint,
-        confidentiality: LocationConfidentiality, distanceMeters: Double, reason: String
+        confidentiality: LocationConfidentiality, distanceMeters: Double, reason: String,
+        section: String? = nil, alongMeters: Double? = nil
     ) {
         self.id = id
+        self.section = section
+        self.alongMeters = alongMeters
         self.owner = owner
         self.kind = kind
         self.placeType = placeType
@@ -77,10 +102,13 @@ public struct SelectedCamera: Sendable, Codable, Equatable {
 public struct IncidentSnapshot: Sendable, Codable, Equatable {
     public var incident: Incident
     public var cameras: [SelectedCamera]
+    /// For a march: its declared route.
+    public var route: GeoJSONGeometry?
 
-    public init(incident: Incident, cameras: [SelectedCamera]) {
+    public init(incident: Incident, cameras: [SelectedCamera], route: GeoJSONGeometry? = nil) {
         self.incident = incident
         self.cameras = cameras
+        self.route = route
     }
 }
 
@@ -89,6 +117,8 @@ public struct IncidentSnapshot: Sendable, Codable, Equatable {
 public struct IncidentChange: Sendable, Codable, Equatable {
     public enum Kind: String, Sendable, Codable {
         case opened, closed
+        /// A march's head or tail moved.
+        case moved
     }
 
     public var incidentId: Int64
@@ -99,4 +129,8 @@ public struct IncidentChange: Sendable, Codable, Equatable {
     public var incident: Incident
     public var added: [SelectedCamera]
     public var removed: [String]
+    /// Cameras still selected whose march section changed.
+    public var relabelled: [SelectedCamera] = []
+    /// What the march engine noticed: `head_left_route`, `head_back_on_route`, `arrival_near`.
+    public var events: [String] = []
 }

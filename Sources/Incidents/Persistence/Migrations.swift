@@ -62,6 +62,12 @@ enum Migrations {
             PRIMARY KEY (incident_id, sequence)
         );
         """,
+        // 2: marches: the declared route, window settings and position (JSON); each selected camera's section.
+        """
+        ALTER TABLE incidents ADD COLUMN march TEXT;
+        ALTER TABLE incident_cameras ADD COLUMN section TEXT;
+        ALTER TABLE incident_cameras ADD COLUMN along_m REAL;
+        """,
     ]
 
     static func apply(to connection: SQLiteConnection) throws {

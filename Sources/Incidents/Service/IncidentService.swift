@@ -1,6 +1,7 @@
 import Foundation
 import Geo
 import Logging
+import Synchronization
 
 /// What an operator asks for when opening an incident.
 public struct OpenIncidentRequest: Sendable, Codable {
@@ -25,21 +26,24 @@ public struct OpenIncidentRequest: Sendable, Codable {
 public final class IncidentService: Sendable {
     public static let maximumTitleLength = 200
 
-    private let database: Database
-    private let index: CameraIndex
-    private let logger: Logger
+    let database: Database
+    let index: CameraIndex
+    let roads: RoadNetwork?
+    let logger: Logger
+    /// The march trackers of open march incidents, made on first use (also after a restart).
+    let trackers = Mutex<[Int64: MarchTracker]>([:])
 
-    public init(database: Database, index: CameraIndex, logger: Logger) {
+    /// - Parameter roads: the road network for the side streets of marches (nil: none).
+    public init(database: Database, index: CameraIndex, roads: RoadNetwork? = nil, logger: Logger) {
         self.database = database
         self.index = index
+        self.roads = roads
         self.logger = logger
     }
 
     /// Opens an incident led by `agency`, selecting the cameras within its radius.
     public func open(_ request: OpenIncidentRequest, by agency: String) async throws(IncidentError) -> IncidentChange {
-        if let title = request.title, title.count > Self.maximumTitleLength {
-            throw IncidentError(code: "title_too_long", message: "a title has at most \(Self.maximumTitleLength) characters", field: "title")
-        }
+        try Self.checkTitle(request.title)
         let matches: [CameraMatch]
         do {
             matches = try index.within(radiusMeters: request.radiusMeters, of: request.at)
@@ -75,6 +79,12 @@ public final class IncidentService: Sendable {
         return change
     }
 
+    static func checkTitle(_ title: String?) throws(IncidentError) {
+        if let title, title.count > maximumTitleLength {
+            throw IncidentError(code: "title_too_long", message: "a title has at most \(maximumTitleLength) characters", field: "title")
+        }
+    }
+
     /// Closes an open incident; its selection is released (the change lists every camera as removed).
     public func close(_ id: Int64, by agency: String) async throws(IncidentError) -> IncidentChange {
         let now = Date()
@@ -96,6 +106,7 @@ public final class IncidentService: Sendable {
             try Self.journal(change, in: db)
             return change
         }
+        trackers.withLock { $0[id] = nil }
         logger.info("incident closed", metadata: ["incident.id": "\(id)", "agency": "\(agency)"])
         return change
     }
@@ -106,28 +117,47 @@ public final class IncidentService: Sendable {
             let incident = try Self.incident(id, in: db)
             let cameras = try db.query(
                 """
-                SELECT c.id, c.owner, c.kind, c.place_type, c.lat, c.lon, c.confidentiality, s.distance_m, s.reason
+                SELECT c.id, c.owner, c.kind, c.place_type, c.lat, c.lon, c.confidentiality, s.distance_m, s.reason, s.section, s.along_m
                 FROM incident_cameras s JOIN cameras c ON c.id = s.camera_id
-                WHERE s.incident_id = ? ORDER BY s.distance_m, c.id
+                WHERE s.incident_id = ?
                 """, [.integer(id)]
             ).map { row in
                 SelectedCamera(
                     id: row.text(0)!, owner: row.text(1)!, kind: CameraKind(rawValue: row.text(2)!) ?? .street, placeType: row.text(3)!,
                     position: try GeoPoint(lat: row.real(4)!, lon: row.real(5)!),
                     confidentiality: LocationConfidentiality(rawValue: row.text(6)!) ?? .confidential,
-                    distanceMeters: row.real(7)!, reason: row.text(8)!)
+                    distanceMeters: row.real(7)!, reason: row.text(8)!, section: row.text(9), alongMeters: row.real(10))
             }
-            return IncidentSnapshot(incident: incident, cameras: cameras)
+            let march = try Self.storedMarch(id, in: db)
+            return IncidentSnapshot(incident: incident, cameras: Self.ranked(cameras), route: march?.route)
+        }
+    }
+
+    /// Selection order: march cameras by section, in the tracker's order within it (ahead nearest
+    /// the head first, then from the head back); others nearest first; ties by id.
+    static func ranked(_ cameras: [SelectedCamera]) -> [SelectedCamera] {
+        func key(_ camera: SelectedCamera) -> (Int, Double) {
+            guard let name = camera.section, let section = MarchSection(rawValue: name) else { return (0, camera.distanceMeters) }
+            let order = MarchSection.allCases.firstIndex(of: section)!
+            switch section {
+            case .ahead: return (order, camera.alongMeters ?? 0)
+            case .occupied, .behind, .sideStreet: return (order, -(camera.alongMeters ?? 0))
+            case .arrival, .fallback: return (order, camera.distanceMeters)
+            }
+        }
+        return cameras.sorted { a, b in
+            let keyA = key(a), keyB = key(b)
+            return keyA != keyB ? keyA < keyB : a.id < b.id
         }
     }
 
     // MARK: Storage helpers
 
-    private func write<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws(IncidentError) -> T {
+    func write<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws(IncidentError) -> T {
         try await read { db in try db.transaction { try body(db) } }
     }
 
-    private func read<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws(IncidentError) -> T {
+    func read<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws(IncidentError) -> T {
         do {
             return try await database.run(body)
         } catch let error as IncidentError {
@@ -140,21 +170,27 @@ public final class IncidentService: Sendable {
         }
     }
 
-    private static func incident(_ id: Int64, in db: SQLiteConnection) throws -> Incident {
+    static func incident(_ id: Int64, in db: SQLiteConnection) throws -> Incident {
         guard let row = try db.query(
             """
             SELECT id, kind, status, title, exercise, lat, lon, radius_m, lead_agency, opened_at, closed_at, sequence
             FROM incidents WHERE id = ?
             """, [.integer(id)]
         ).first else { throw IncidentError.notFound(id) }
+        let march = try storedMarch(id, in: db)
         return Incident(
             id: row.integer(0)!, kind: IncidentKind(rawValue: row.text(1)!) ?? .other,
             status: IncidentStatus(rawValue: row.text(2)!) ?? .closed, title: row.text(3), exercise: row.integer(4) == 1,
             center: try GeoPoint(lat: row.real(5)!, lon: row.real(6)!), radiusMeters: row.real(7)!, leadAgency: row.text(8)!,
-            openedAt: date(row.text(9)!), closedAt: row.text(10).map(date), sequence: row.integer(11)!)
+            openedAt: date(row.text(9)!), closedAt: row.text(10).map(date), sequence: row.integer(11)!, march: march?.status)
     }
 
-    private static func journal(_ change: IncidentChange, in db: SQLiteConnection) throws {
+    static func storedMarch(_ id: Int64, in db: SQLiteConnection) throws -> StoredMarch? {
+        guard let text = try db.query("SELECT march FROM incidents WHERE id = ?", [.integer(id)]).first?.text(0) else { return nil }
+        return try JSONDecoder().decode(StoredMarch.self, from: Data(text.utf8))
+    }
+
+    static func journal(_ change: IncidentChange, in db: SQLiteConnection) throws {
         let encoded = String(decoding: try JSONEncoder().encode(change), as: UTF8.self)
         try db.query(
             "INSERT INTO incident_journal (incident_id, sequence, at, actor, change) VALUES (?, ?, ?, ?, ?)",

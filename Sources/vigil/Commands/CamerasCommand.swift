@@ -39,7 +39,7 @@ struct CamerasCommand: ParsableCommand {
         var head: String?
         @Option(help: "With --route and --head: the march tail, LAT,LON or metres along the route.")
         var tail: String?
-        @Option(help: "With --head: the road network for the side streets (default: the region's major roads).")
+        @Option(help: "With --head: a GeoJSON road network for the side streets (default: the region's major roads).")
         var roads: String?
         @Option(help: "With --area or --route: which feature of a FeatureCollection (from 0).")
         var feature = 0
@@ -129,9 +129,8 @@ struct CamerasCommand: ParsableCommand {
             var configuration = MarchConfiguration()
             if let width { configuration.corridorWidthMeters = width }
             configuration.limit = limit
-            let roadsFile = try roads.map { URL(fileURLWithPath: $0) }
-                ?? Deployment.fixturesFolder(registry.fixtures).appendingPathComponent("sources/brussels_roads_major_osm2013.geojson")
-            let network = registry.region == .brussels || roads != nil ? try RoadNetwork(contentsOf: roadsFile, projection: index.projection) : nil
+            let network = try roads.map { try RoadNetwork(contentsOf: URL(fileURLWithPath: $0), projection: index.projection) }
+                ?? registry.region.roadNetwork(fixtures: try Deployment.fixturesFolder(registry.fixtures), projection: index.projection)
             var tracker = try MarchTracker(
                 index: index, route: try GeoJSONFile.geometry(route, feature: feature), roads: network, configuration: configuration)
             let update = try tracker.update(head: try MarchArgument.position(head, "--head"), tail: try MarchArgument.position(tail, "--tail"), at: Date())

@@ -8,20 +8,36 @@ struct IncidentCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "incident",
         abstract: "Open, show and close incidents.",
-        subcommands: [Open.self, Show.self, Close.self])
+        subcommands: [Open.self, Move.self, Show.self, Close.self])
 
     struct Open: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Open an incident around a point; the server selects the cameras within the radius.")
+            abstract: "Open an incident around a point (--at, --radius) or along a march route (--route, --head, --tail).",
+            discussion: "For a march, the server selects the march window: ahead of the head, the occupied stretch, behind the tail, side streets, arrival.")
 
         @Option(help: "The kind: \(IncidentKind.allCases.map(\.rawValue).joined(separator: ", ")).")
         var kind: String
 
         @Option(help: "The position, LAT,LON in WGS84 decimal degrees (for example 50.8467,4.3525).")
-        var at: String
+        var at: String?
 
         @Option(help: "The radius in metres.")
-        var radius: Double
+        var radius: Double?
+
+        @Option(help: "A GeoJSON file with the march's declared route (a LineString).")
+        var route: String?
+
+        @Option(help: "With --route: which feature of a FeatureCollection (from 0).")
+        var feature = 0
+
+        @Option(help: "With --route: the march head, LAT,LON or metres along the route.")
+        var head: String?
+
+        @Option(help: "With --route: the march tail, LAT,LON or metres along the route.")
+        var tail: String?
+
+        @Option(help: "With --route: the corridor width in metres (default 60).")
+        var width: Double?
 
         @Option(help: "A short title.")
         var title: String?
@@ -32,17 +48,34 @@ struct IncidentCommand: ParsableCommand {
         @OptionGroup var client: ClientOptions
 
         func validate() throws {
-            do {
-                _ = try GeoPoint(parsing: at, field: "--at")
-            } catch {
-                throw ValidationError("--at: \(error.message)")
+            if route == nil {
+                guard let at, radius != nil else { throw ValidationError("give --at and --radius, or --route with --head and --tail") }
+                do {
+                    _ = try GeoPoint(parsing: at, field: "--at")
+                } catch {
+                    throw ValidationError("--at: \(error.message)")
+                }
+            } else {
+                guard head != nil, tail != nil, at == nil, radius == nil else { throw ValidationError("--route goes with --head and --tail, not --at or --radius") }
             }
         }
 
         func run() throws {
             try reportingFailures {
-                let point = try GeoPoint(parsing: at, field: "--at")
-                let body = OpenBody(kind: kind, at: point, radiusMeters: radius, title: title, exercise: exercise)
+                var body = OpenBody(kind: kind, title: title, exercise: exercise)
+                if let route, let head, let tail {
+                    body.route = try GeoJSONFile.geometry(route, feature: feature)
+                    body.head = try WirePosition(try MarchArgument.position(head, "--head"))
+                    body.tail = try WirePosition(try MarchArgument.position(tail, "--tail"))
+                    if let width {
+                        var march = MarchConfiguration()
+                        march.corridorWidthMeters = width
+                        body.march = march
+                    }
+                } else if let at {
+                    body.at = try GeoPoint(parsing: at, field: "--at")
+                    body.radiusMeters = radius
+                }
                 let snapshot = try client.request("incident.open", body: body, as: IncidentSnapshot.self)
                 if client.json {
                     try client.printJSON(snapshot)
@@ -54,10 +87,68 @@ struct IncidentCommand: ParsableCommand {
 
         struct OpenBody: Encodable {
             var kind: String
-            var at: GeoPoint
-            var radiusMeters: Double
+            var at: GeoPoint?
+            var radiusMeters: Double?
+            var route: GeoJSONGeometry?
+            var head: WirePosition?
+            var tail: WirePosition?
+            var march: MarchConfiguration?
             var title: String?
             var exercise: Bool
+        }
+    }
+
+    struct Move: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Move a march's head and tail; followers receive the cameras added, removed and relabelled.")
+
+        @Argument(help: "The incident id.")
+        var incident: Int64
+
+        @Option(help: "The head, LAT,LON (snapped onto the route) or metres along the route.")
+        var head: String
+
+        @Option(help: "The tail, LAT,LON or metres along the route.")
+        var tail: String
+
+        @OptionGroup var client: ClientOptions
+
+        struct MoveBody: Encodable {
+            var incident: Int64
+            var head: WirePosition
+            var tail: WirePosition
+        }
+
+        func run() throws {
+            try reportingFailures {
+                let body = MoveBody(
+                    incident: incident, head: WirePosition(try MarchArgument.position(head, "--head")),
+                    tail: WirePosition(try MarchArgument.position(tail, "--tail")))
+                let change = try client.request("incident.move", body: body, as: IncidentChange.self)
+                if client.json {
+                    try client.printJSON(change)
+                    return
+                }
+                let march = change.incident.march
+                print(String(format: "Incident %lld moved: head %.0f m, tail %.0f m of %.0f m%@; +%d -%d cameras, %d relabelled%@",
+                             change.incidentId, march?.headMeters ?? 0, march?.tailMeters ?? 0, march?.routeLengthMeters ?? 0,
+                             march?.onRoute == false ? " (head off the route)" : "", change.added.count, change.removed.count,
+                             change.relabelled.count, change.events.isEmpty ? "" : "; " + change.events.joined(separator: ", ")))
+            }
+        }
+    }
+
+    /// A march position as it travels on the bus.
+    struct WirePosition: Encodable {
+        var lat: Double?
+        var lon: Double?
+        var alongMeters: Double?
+
+        init(_ position: MarchPosition) {
+            switch position {
+            case .point(let point): (lat, lon) = (point.lat, point.lon)
+            case .measure(let metres): alongMeters = metres
+            }
         }
     }
 
@@ -108,11 +199,16 @@ enum IncidentText {
         let incident = snapshot.incident
         var lines = [
             "Incident \(incident.id) \(verb): \(incident.kind.rawValue)\(incident.exercise ? " (exercise)" : "")"
-                + "\(incident.title.map { " \"\($0)\"" } ?? "") at \(incident.center), radius \(Int(incident.radiusMeters)) m, "
+                + "\(incident.title.map { " \"\($0)\"" } ?? "")"
+                + (incident.march == nil ? " at \(incident.center), radius \(Int(incident.radiusMeters)) m, " : " along its route, head at \(incident.center), ")
                 + "led by \(incident.leadAgency), \(snapshot.cameras.count) camera\(snapshot.cameras.count == 1 ? "" : "s")",
         ]
+        if let march = incident.march {
+            lines.append(String(format: "  march: head %.0f m, tail %.0f m of a %.0f m route%@", march.headMeters, march.tailMeters,
+                                march.routeLengthMeters, march.onRoute ? "" : String(format: ", head %.0f m off the route", march.headOffsetMeters)))
+        }
         for camera in snapshot.cameras {
-            let place = camera.position.map { "\($0)" } ?? "position withheld"
+            let place = (camera.section.map { "\($0)  " } ?? "") + (camera.position.map { "\($0)" } ?? "position withheld")
             lines.append("  \(camera.id.padding(toLength: 34, withPad: " ", startingAt: 0)) "
                 + "\(camera.owner.padding(toLength: 19, withPad: " ", startingAt: 0)) "
                 + "\("\(camera.kind.rawValue)/\(camera.placeType)".padding(toLength: 20, withPad: " ", startingAt: 0)) "

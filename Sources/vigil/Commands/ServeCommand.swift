@@ -66,7 +66,9 @@ struct ServeCommand: AsyncParsableCommand {
             logger.info("registry loaded", metadata: ["registry.file": "\(camerasFile.path)"])
         }
         let cameras = try registry.cameras()
-        let index = try CameraIndex(cameras: cameras, projection: try Projection(crs: region.crs))
+        let projection = try Projection(crs: region.crs)
+        let index = try CameraIndex(cameras: cameras, projection: projection)
+        let roads = try region.roadNetwork(fixtures: fixturesFolder, projection: projection)
         let agencyKeys = try folder.agencyPublicKeys(for: try registry.agencies().map(\.id))
 
         let bus = try BusServer(
@@ -89,7 +91,7 @@ struct ServeCommand: AsyncParsableCommand {
         FileHandle.standardOutput.write(line + Data("\n".utf8))
 
         let service = VigilService(
-            bus: bus, dispatcher: CommandDispatcher(bus: bus, incidents: IncidentService(database: database, index: index, logger: logger), logger: logger),
+            bus: bus, dispatcher: CommandDispatcher(bus: bus, incidents: IncidentService(database: database, index: index, roads: roads, logger: logger), logger: logger),
             logger: logger)
         let group = ServiceGroup(services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         try await group.run()

@@ -13,6 +13,16 @@ enum Deployment: String, ExpressibleByArgument, CaseIterable {
         }
     }
 
+    /// The road network the march window takes its side streets from (Brussels: the major roads of 2013 OSM).
+    func roadNetwork(fixtures: URL, projection: Projection) throws -> RoadNetwork? {
+        switch self {
+        case .brussels:
+            try RoadNetwork(contentsOf: fixtures.appendingPathComponent("sources/brussels_roads_major_osm2013.geojson"), projection: projection)
+        case .marseille:
+            nil
+        }
+    }
+
     /// The fixtures folder: `--fixtures`, else `./fixtures`, else the one of the checkout the binary was built in.
     static func fixturesFolder(_ explicit: String?) throws -> URL {
         if let explicit { return URL(fileURLWithPath: explicit) }

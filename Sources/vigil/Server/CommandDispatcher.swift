@@ -20,10 +20,35 @@ struct CommandDispatcher: Sendable {
         }
 
         var kind: String
-        var at: Point
-        var radiusMeters: Double
+        var at: Point?
+        var radiusMeters: Double?
+        var route: GeoJSONGeometry?
+        var head: WirePosition?
+        var tail: WirePosition?
+        var march: MarchConfiguration?
         var title: String?
         var exercise: Bool?
+    }
+
+    /// A march position as it travels: `{"lat": …, "lon": …}` or `{"along_meters": …}`.
+    struct WirePosition: Decodable {
+        var lat: Double?
+        var lon: Double?
+        var alongMeters: Double?
+
+        func position(field: String) throws -> MarchPosition {
+            if let alongMeters, lat == nil, lon == nil { return .measure(alongMeters) }
+            guard let lat, let lon, alongMeters == nil else {
+                throw BusProtocol.ErrorBody(code: "bad_request", message: "a position is {lat, lon} or {along_meters}", field: field)
+            }
+            return .point(try GeoPoint(lat: lat, lon: lon, field: field))
+        }
+    }
+
+    struct MoveBody: Decodable {
+        var incident: Int64
+        var head: WirePosition
+        var tail: WirePosition
     }
 
     struct IncidentReference: Codable {
@@ -45,6 +70,8 @@ struct CommandDispatcher: Sendable {
             reply = BusProtocol.errorReply(id: header.id, error)
         } catch let error as IncidentError {
             reply = BusProtocol.errorReply(id: header.id, .init(code: error.code, message: error.message, field: error.field))
+        } catch let error as GeoError {
+            reply = BusProtocol.errorReply(id: header.id, .init(code: error.code, message: error.message, field: error.field))
         } catch {
             logger.error("request failed", metadata: ["bus.op": "\(header.op)", "error": "\(error)"])
             reply = BusProtocol.errorReply(id: header.id, .init(code: "internal_error", message: "the server could not handle this request"))
@@ -61,17 +88,35 @@ struct CommandDispatcher: Sendable {
                     code: "kind_invalid", message: "kind must be one of \(IncidentKind.allCases.map(\.rawValue).joined(separator: ", "))",
                     field: "body.kind")
             }
-            let at: GeoPoint
-            do {
-                at = try GeoPoint(lat: body.at.lat, lon: body.at.lon, field: "body.at")
-            } catch {
-                throw BusProtocol.ErrorBody(code: error.code, message: error.message, field: error.field)
+            let change: IncidentChange
+            if let route = body.route {
+                guard let head = body.head, let tail = body.tail else {
+                    throw BusProtocol.ErrorBody(code: "bad_request", message: "a march needs head and tail", field: "body.head")
+                }
+                change = try await incidents.openMarch(
+                    OpenMarchRequest(
+                        kind: kind, route: route, head: try head.position(field: "body.head"), tail: try tail.position(field: "body.tail"),
+                        configuration: body.march ?? MarchConfiguration(), title: body.title, exercise: body.exercise),
+                    by: request.agency)
+            } else {
+                guard let at = body.at, let radius = body.radiusMeters else {
+                    throw BusProtocol.ErrorBody(code: "bad_request", message: "an incident needs at and radius_meters, or a route", field: "body.at")
+                }
+                change = try await incidents.open(
+                    OpenIncidentRequest(
+                        kind: kind, at: try GeoPoint(lat: at.lat, lon: at.lon, field: "body.at"), radiusMeters: radius,
+                        title: body.title, exercise: body.exercise),
+                    by: request.agency)
             }
-            let change = try await incidents.open(
-                OpenIncidentRequest(kind: kind, at: at, radiusMeters: body.radiusMeters, title: body.title, exercise: body.exercise),
+            publish(change)
+            return BusProtocol.successReply(id: header.id, result: IncidentSnapshot(incident: change.incident, cameras: change.added, route: body.route))
+        case "incident.move":
+            let body = try BusProtocol.decodeBody(MoveBody.self, from: request.payload)
+            let change = try await incidents.move(
+                body.incident, head: try body.head.position(field: "body.head"), tail: try body.tail.position(field: "body.tail"),
                 by: request.agency)
             publish(change)
-            return BusProtocol.successReply(id: header.id, result: IncidentSnapshot(incident: change.incident, cameras: change.added))
+            return BusProtocol.successReply(id: header.id, result: change)
         case "incident.close":
             let body = try BusProtocol.decodeBody(IncidentReference.self, from: request.payload)
             let change = try await incidents.close(body.incident, by: request.agency)

@@ -1,0 +1,153 @@
+import Foundation
+import Geo
+
+/// What is stored of a march (the `incidents.march` column): its route, window settings and position.
+struct StoredMarch: Codable {
+    var route: GeoJSONGeometry
+    var configuration: MarchConfiguration
+    var status: MarchStatus
+}
+
+/// What a commander asks for when opening a march: the declared route, where the head and tail are.
+public struct OpenMarchRequest: Sendable {
+    public var kind: IncidentKind
+    public var route: GeoJSONGeometry
+    public var head: MarchPosition
+    public var tail: MarchPosition
+    public var configuration: MarchConfiguration
+    public var title: String?
+    public var exercise: Bool?
+
+    public init(
+        kind: IncidentKind, route: GeoJSONGeometry, head: MarchPosition, tail: MarchPosition,
+        configuration: MarchConfiguration = MarchConfiguration(), title: String? = nil, exercise: Bool? = nil
+    ) {
+        self.kind = kind
+        self.route = route
+        self.head = head
+        self.tail = tail
+        self.configuration = configuration
+        self.title = title
+        self.exercise = exercise
+    }
+}
+
+extension IncidentService {
+    /// Opens an incident that follows a march along its route: the cameras of the march window.
+    public func openMarch(_ request: OpenMarchRequest, by agency: String) async throws(IncidentError) -> IncidentChange {
+        try Self.checkTitle(request.title)
+        var tracker: MarchTracker
+        let update: MarchUpdate
+        let now = Date()
+        do throws(GeoError) {
+            tracker = try MarchTracker(index: index, route: request.route, roads: roads, configuration: request.configuration)
+            update = try tracker.update(head: request.head, tail: request.tail, at: now)
+        } catch {
+            throw IncidentError(error)
+        }
+        let stored = StoredMarch(route: request.route, configuration: request.configuration, status: Self.status(update))
+        let selection = update.cameras.map(SelectedCamera.init)
+        let marchJSON = String(decoding: try Self.encode(stored), as: UTF8.self)
+        let change = try await write { db in
+            try db.query(
+                """
+                INSERT INTO incidents (kind, status, title, exercise, lat, lon, radius_m, lead_agency, opened_at, sequence, march)
+                VALUES (?, 'open', ?, ?, ?, ?, ?, ?, ?, 1, ?)
+                """,
+                [.text(request.kind.rawValue), request.title.map(SQLValue.text) ?? .null, .integer(request.exercise == true ? 1 : 0),
+                 .real(Self.rounded(update.headPosition.lat)), .real(Self.rounded(update.headPosition.lon)),
+                 .real(request.configuration.fallbackRadiusMeters),
+                 .text(agency), .text(Self.timestamp(now)), .text(marchJSON)])
+            let id = try db.query("SELECT last_insert_rowid()").first!.integer(0)!
+            try Self.replaceSelection(of: id, with: update.cameras, in: db)
+            let change = IncidentChange(
+                incidentId: id, sequence: 1, at: now, actor: agency, change: .opened, incident: try Self.incident(id, in: db),
+                added: selection, removed: [], events: update.events)
+            try Self.journal(change, in: db)
+            return change
+        }
+        trackers.withLock { $0[change.incidentId] = tracker }
+        logger.info("march opened", metadata: [
+            "incident.id": "\(change.incidentId)", "incident.cameras": "\(selection.count)", "agency": "\(agency)",
+        ])
+        return change
+    }
+
+    /// Moves a march's head and tail; the change carries only the cameras added, removed and relabelled.
+    public func move(_ id: Int64, head: MarchPosition, tail: MarchPosition, by agency: String) async throws(IncidentError) -> IncidentChange {
+        let (incident, stored) = try await read { db in (try Self.incident(id, in: db), try Self.storedMarch(id, in: db)) }
+        guard incident.status == .open else {
+            throw IncidentError(code: "incident_closed", message: "incident \(id) is closed", field: "incident")
+        }
+        guard let stored else {
+            throw IncidentError(code: "incident_not_march", message: "incident \(id) has no route to move along", field: "incident")
+        }
+        let now = Date()
+        var tracker: MarchTracker
+        let update: MarchUpdate
+        do throws(GeoError) {
+            // After a restart the tracker is rebuilt from the stored route; its hysteresis timers start afresh.
+            if let known = trackers.withLock({ $0[id] }) {
+                tracker = known
+            } else {
+                tracker = try MarchTracker(index: index, route: stored.route, roads: roads, configuration: stored.configuration)
+            }
+            update = try tracker.update(head: head, tail: tail, at: now)
+        } catch {
+            throw IncidentError(error)
+        }
+        var moved = stored
+        moved.status = Self.status(update)
+        let marchJSON = String(decoding: try Self.encode(moved), as: UTF8.self)
+        let change = try await write { db in
+            // The delta is taken against what is stored, so it is right whatever the tracker remembers.
+            let before = Dictionary(uniqueKeysWithValues: try db.query(
+                "SELECT camera_id, section FROM incident_cameras WHERE incident_id = ?", [.integer(id)]
+            ).map { ($0.text(0)!, $0.text(1)) })
+            try Self.replaceSelection(of: id, with: update.cameras, in: db)
+            try db.query(
+                "UPDATE incidents SET lat = ?, lon = ?, march = ?, sequence = sequence + 1 WHERE id = ?",
+                [.real(Self.rounded(update.headPosition.lat)), .real(Self.rounded(update.headPosition.lon)), .text(marchJSON), .integer(id)])
+            let after = update.cameras.map(SelectedCamera.init)
+            let current = Set(after.map(\.id))
+            let change = IncidentChange(
+                incidentId: id, sequence: incident.sequence + 1, at: now, actor: agency, change: .moved, incident: try Self.incident(id, in: db),
+                added: after.filter { before[$0.id] == nil },
+                removed: before.keys.filter { !current.contains($0) }.sorted(),
+                relabelled: after.filter { camera in before[camera.id].map { $0 != camera.section } ?? false },
+                events: update.events)
+            try Self.journal(change, in: db)
+            return change
+        }
+        trackers.withLock { $0[id] = tracker }
+        return change
+    }
+
+    private static func replaceSelection(of id: Int64, with cameras: [MarchCamera], in db: SQLiteConnection) throws {
+        try db.query("DELETE FROM incident_cameras WHERE incident_id = ?", [.integer(id)])
+        for camera in cameras {
+            try db.query(
+                "INSERT INTO incident_cameras (incident_id, camera_id, distance_m, reason, section, along_m) VALUES (?, ?, ?, 'march_window', ?, ?)",
+                [.integer(id), .text(camera.camera.id), .real(camera.distanceMeters), .text(camera.section.rawValue),
+                 camera.alongMeters.map(SQLValue.real) ?? .null])
+        }
+    }
+
+    /// Degrees to 7 decimals (about 1 cm), as the registry stores them.
+    private static func rounded(_ degrees: Double) -> Double { (degrees * 1e7).rounded() / 1e7 }
+
+    private static func status(_ update: MarchUpdate) -> MarchStatus {
+        MarchStatus(
+            headMeters: (update.headMeters * 10).rounded() / 10, tailMeters: (update.tailMeters * 10).rounded() / 10,
+            routeLengthMeters: (update.routeLengthMeters * 10).rounded() / 10, onRoute: update.onRoute,
+            headOffsetMeters: update.headOffsetMeters)
+    }
+
+    private static func encode(_ march: StoredMarch) throws(IncidentError) -> Data {
+        do {
+            return try JSONEncoder().encode(march)
+        } catch {
+            throw IncidentError(code: "march_invalid", message: "the march cannot be stored: \(error)")
+        }
+    }
+}
