@@ -49,6 +49,23 @@ struct CamerasCommandTests {
         #expect(marseille.status == 0, "\(marseille.stderr)")
     }
 
+    @Test func aRunningServerPicksUpImportedCamerasOnSIGHUP() async throws {
+        try await withServer { data, server in
+            let file = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-hup-\(UUID().uuidString).csv")
+            defer { try? FileManager.default.removeItem(at: file) }
+            try Data("""
+                id,owner,kind,place_type,lat,lon,heading_deg,fov_deg,range_m,stream,confidentiality,tags
+                forest-dome,pz-5342,street,square,50.8000,4.4100,,,80,rtsp://example/dome,public,
+                """.utf8).write(to: file)
+            #expect(try await vigil("cameras", "import", file.path, "--data", data.path).status == 0)
+            server.kill(SIGHUP)
+            try await server.waitForStandardError(containing: "registry reloaded")
+            let opened = try await vigil("incident", "open", "--kind", "fire", "--at", "50.8001,4.4100", "--radius", "50", "--data", data.path, "--json")
+            let cameras = try #require(try json(opened.stdout)["cameras"] as? [[String: Any]])
+            #expect(cameras.map { $0["id"] as? String } == ["forest-dome"])
+        }
+    }
+
     @Test func importIsAllOrNothingAndExportRoundTrips() async throws {
         try await withServer { data, server in
             server.kill(SIGTERM)

@@ -71,6 +71,17 @@ final class RunningProcess: Sendable {
         throw ProcessFailure(description: "timed out waiting for \(count) lines, got \(lines); stderr: \(standardError)")
     }
 
+    /// Waits until stderr contains `text`, or fails after `timeout`.
+    func waitForStandardError(containing text: String, timeout: Duration = .seconds(20)) async throws {
+        let deadline = ContinuousClock.now.advanced(by: timeout)
+        while !standardError.contains(text) {
+            guard ContinuousClock.now < deadline, process.isRunning else {
+                throw ProcessFailure(description: "stderr never contained '\(text)': \(standardError)")
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
     /// Waits for the process to exit and returns its status.
     func waitForExit(timeout: Duration = .seconds(20)) async throws -> Int32 {
         let deadline = ContinuousClock.now.advanced(by: timeout)

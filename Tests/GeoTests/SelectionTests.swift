@@ -133,3 +133,26 @@ struct SelectionTests {
         #expect(error?.code == "route_too_long")
     }
 }
+
+@Suite("Camera engine")
+struct CameraEngineTests {
+    @Test func swapsInANewIndexWhileQueriesRun() async throws {
+        let first = try (0..<50).map { try camera("old-\($0)", 50.8467 + Double($0) * 0.0001, 4.3525) }
+        let engine = CameraEngine(index: try CameraIndex(cameras: first, projection: try Projection(crs: .belgianLambert2008)))
+        let centre = try GeoPoint(lat: 50.8467, lon: 4.3525)
+        let replacement = try first + (0..<50).map { try camera("new-\($0)", 50.8467 - Double($0) * 0.0001, 4.3525) }
+        // Queries on another task see either the whole old or the whole new registry, never a mix or an error.
+        let reader = Task.detached {
+            var counts = Set<Int>()
+            for _ in 0..<2_000 { counts.insert(try engine.index.within(radiusMeters: 1_000, of: centre).count) }
+            return counts
+        }
+        try engine.replace(with: replacement)
+        let seen = try await reader.value
+        #expect(seen.isSubset(of: [50, 100]))
+        #expect(try engine.index.within(radiusMeters: 1_000, of: centre).count == 100)
+        // A bad registry leaves the current index in place.
+        #expect(throws: GeoError.self) { try engine.replace(with: [try camera("madrid", 40.4, -3.7)]) }
+        #expect(engine.index.cameras.count == 100)
+    }
+}

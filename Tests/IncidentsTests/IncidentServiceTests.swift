@@ -26,7 +26,7 @@ private func withService(_ body: (IncidentService, Database, URL) async throws -
     #expect(try registry.loadIfEmpty(cameras: cameras, fixture: fixture) == false)
     #expect(try registry.cameras() == cameras.sorted { $0.id < $1.id })
     let index = try CameraIndex(cameras: try registry.cameras(), projection: try Projection(crs: .belgianLambert2008))
-    try await body(IncidentService(database: database, index: index, logger: Logger(label: "test")), database, folder)
+    try await body(IncidentService(database: database, engine: CameraEngine(index: index), logger: Logger(label: "test")), database, folder)
 }
 
 @Suite("Incident service")
@@ -95,7 +95,7 @@ struct IncidentServiceTests {
             let opened = try await service.open(OpenIncidentRequest(kind: .medical, at: grandPlace, radiusMeters: 300, exercise: true), by: "crisis-centre")
             let reopened = try Database(path: database.path)
             let index = try CameraIndex(cameras: try RegistryStore(database: reopened).cameras(), projection: try Projection(crs: .belgianLambert2008))
-            let again = IncidentService(database: reopened, index: index, logger: Logger(label: "test"))
+            let again = IncidentService(database: reopened, engine: CameraEngine(index: index), logger: Logger(label: "test"))
             let snapshot = try await again.snapshot(opened.incidentId)
             #expect(snapshot.incident.exercise)
             #expect(snapshot.cameras.map(\.id) == opened.added.map(\.id))

@@ -22,7 +22,7 @@ private func withBrussels(_ body: (IncidentService, Database, GeoJSONGeometry) a
     struct Collection: Decodable { struct Feature: Decodable { var geometry: GeoJSONGeometry }; var features: [Feature] }
     let route = try JSONDecoder().decode(
         Collection.self, from: Data(contentsOf: fixtures.appendingPathComponent("sources/brussels_demo_routes_osm2013.geojson"))).features[2].geometry
-    try await body(IncidentService(database: database, index: index, roads: roads, logger: Logger(label: "test")), database, route)
+    try await body(IncidentService(database: database, engine: CameraEngine(index: index), roads: roads, logger: Logger(label: "test")), database, route)
 }
 
 /// Applies a change to the set of (camera, section) pairs a follower holds.
@@ -106,7 +106,8 @@ struct MarchIncidentTests {
             let cameras = try RegistryStore(database: database).cameras()
             let restarted = IncidentService(
                 database: try Database(path: database.path),
-                index: try CameraIndex(cameras: cameras, projection: try Projection(crs: .belgianLambert2008)), roads: nil, logger: Logger(label: "test"))
+                engine: CameraEngine(index: try CameraIndex(cameras: cameras, projection: try Projection(crs: .belgianLambert2008))),
+                roads: nil, logger: Logger(label: "test"))
             let change = try await restarted.move(opened.incidentId, head: .measure(1_500), tail: .measure(1_100), by: "pz-5341")
             apply(change, to: &state)
             let snapshot = try await restarted.snapshot(opened.incidentId)

@@ -70,21 +70,23 @@ public struct RegistryStore: Sendable {
 
     /// Every camera of the registry, ordered by id.
     public func cameras() throws -> [Camera] {
-        try database.runSync { db in
-            try db.query(
-                """
-                SELECT id, owner, kind, place_type, lat, lon, heading_deg, fov_deg, range_m, stream, confidentiality, tags
-                FROM cameras ORDER BY id
-                """
-            ).map { row in
-                let tags = try JSONDecoder().decode([String].self, from: Data((row.text(11) ?? "[]").utf8))
-                return Camera(
-                    id: row.text(0)!, owner: row.text(1)!, kind: CameraKind(rawValue: row.text(2)!) ?? .street,
-                    placeType: row.text(3)!, position: try GeoPoint(lat: row.real(4)!, lon: row.real(5)!),
-                    headingDegrees: row.real(6), fieldOfViewDegrees: row.real(7), rangeMeters: row.real(8)!,
-                    stream: row.text(9)!, confidentiality: LocationConfidentiality(rawValue: row.text(10)!) ?? .confidential,
-                    tags: tags)
-            }
+        try database.runSync { db in try Self.cameras(in: db) }
+    }
+
+    static func cameras(in db: SQLiteConnection) throws -> [Camera] {
+        try db.query(
+            """
+            SELECT id, owner, kind, place_type, lat, lon, heading_deg, fov_deg, range_m, stream, confidentiality, tags
+            FROM cameras ORDER BY id
+            """
+        ).map { row in
+            let tags = try JSONDecoder().decode([String].self, from: Data((row.text(11) ?? "[]").utf8))
+            return Camera(
+                id: row.text(0)!, owner: row.text(1)!, kind: CameraKind(rawValue: row.text(2)!) ?? .street,
+                placeType: row.text(3)!, position: try GeoPoint(lat: row.real(4)!, lon: row.real(5)!),
+                headingDegrees: row.real(6), fieldOfViewDegrees: row.real(7), rangeMeters: row.real(8)!,
+                stream: row.text(9)!, confidentiality: LocationConfidentiality(rawValue: row.text(10)!) ?? .confidential,
+                tags: tags)
         }
     }
 

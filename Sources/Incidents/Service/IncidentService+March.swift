@@ -40,7 +40,7 @@ extension IncidentService {
         let update: MarchUpdate
         let now = Date()
         do throws(GeoError) {
-            tracker = try MarchTracker(index: index, route: request.route, roads: roads, configuration: request.configuration)
+            tracker = try MarchTracker(index: engine.index, route: request.route, roads: roads, configuration: request.configuration)
             update = try tracker.update(head: request.head, tail: request.tail, at: now)
         } catch {
             throw IncidentError(error)
@@ -90,7 +90,7 @@ extension IncidentService {
             if let known = trackers.withLock({ $0[id] }) {
                 tracker = known
             } else {
-                tracker = try MarchTracker(index: index, route: stored.route, roads: roads, configuration: stored.configuration)
+                tracker = try MarchTracker(index: engine.index, route: stored.route, roads: roads, configuration: stored.configuration)
             }
             update = try tracker.update(head: head, tail: tail, at: now)
         } catch {

@@ -27,16 +27,16 @@ public final class IncidentService: Sendable {
     public static let maximumTitleLength = 200
 
     let database: Database
-    let index: CameraIndex
+    let engine: CameraEngine
     let roads: RoadNetwork?
     let logger: Logger
     /// The march trackers of open march incidents, made on first use (also after a restart).
     let trackers = Mutex<[Int64: MarchTracker]>([:])
 
     /// - Parameter roads: the road network for the side streets of marches (nil: none).
-    public init(database: Database, index: CameraIndex, roads: RoadNetwork? = nil, logger: Logger) {
+    public init(database: Database, engine: CameraEngine, roads: RoadNetwork? = nil, logger: Logger) {
         self.database = database
-        self.index = index
+        self.engine = engine
         self.roads = roads
         self.logger = logger
     }
@@ -46,7 +46,7 @@ public final class IncidentService: Sendable {
         try Self.checkTitle(request.title)
         let matches: [CameraMatch]
         do {
-            matches = try index.within(radiusMeters: request.radiusMeters, of: request.at)
+            matches = try engine.index.within(radiusMeters: request.radiusMeters, of: request.at)
         } catch {
             throw IncidentError(error)
         }
@@ -77,6 +77,16 @@ public final class IncidentService: Sendable {
             "incident.cameras": "\(selection.count)", "agency": "\(agency)",
         ])
         return change
+    }
+
+    /// Reloads the camera registry from the database and swaps in a new index; marches rebuild
+    /// their windows on their next move. Queries are not blocked while the index builds.
+    public func reloadRegistry() async throws -> Int {
+        let cameras = try await database.run { db in try RegistryStore.cameras(in: db) }
+        try engine.replace(with: cameras)
+        trackers.withLock { $0.removeAll() }
+        logger.info("registry reloaded", metadata: ["registry.cameras": "\(cameras.count)"])
+        return cameras.count
     }
 
     static func checkTitle(_ title: String?) throws(IncidentError) {

@@ -90,8 +90,23 @@ struct ServeCommand: AsyncParsableCommand {
         try line.write(to: folder.serverInfo, options: .atomic)
         FileHandle.standardOutput.write(line + Data("\n".utf8))
 
+        let incidents = IncidentService(database: database, engine: CameraEngine(index: index), roads: roads, logger: logger)
+        // SIGHUP: reload the registry from the database (after `vigil cameras import`) and swap in a new index.
+        signal(SIGHUP, SIG_IGN)
+        let reload = DispatchSource.makeSignalSource(signal: SIGHUP)
+        reload.setEventHandler {
+            Task {
+                do {
+                    _ = try await incidents.reloadRegistry()
+                } catch {
+                    logger.error("registry reload failed; the previous index stays", metadata: ["error": "\(error)"])
+                }
+            }
+        }
+        reload.resume()
+        defer { reload.cancel() }
         let service = VigilService(
-            bus: bus, dispatcher: CommandDispatcher(bus: bus, incidents: IncidentService(database: database, index: index, roads: roads, logger: logger), logger: logger),
+            bus: bus, dispatcher: CommandDispatcher(bus: bus, incidents: incidents, logger: logger),
             logger: logger)
         let group = ServiceGroup(services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         try await group.run()

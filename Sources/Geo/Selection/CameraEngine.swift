@@ -1,0 +1,24 @@
+import Synchronization
+
+/// The current camera index of a deployment, which can be replaced while queries run: a new
+/// index is built aside, then swapped in with one pointer store; queries that already hold the
+/// old one finish on it.
+public final class CameraEngine: Sendable {
+    private let current: Mutex<CameraIndex>
+
+    public init(index: CameraIndex) {
+        current = Mutex(index)
+    }
+
+    /// The index to query now.
+    public var index: CameraIndex {
+        current.withLock { $0 }
+    }
+
+    /// Builds an index of `cameras` in the same CRS and swaps it in. Queries are not blocked
+    /// while it builds; a failure leaves the current index in place.
+    public func replace(with cameras: [Camera]) throws(GeoError) {
+        let replacement = try CameraIndex(cameras: cameras, projection: index.projection)
+        current.withLock { $0 = replacement }
+    }
+}
