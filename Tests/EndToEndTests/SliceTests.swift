@@ -37,6 +37,51 @@ struct SliceTests {
         }
     }
 
+    /// A follower that applies only the deltas of `incident.moved` events ends with the server's own selection.
+    @Test func aMarchIsFollowedThroughItsDeltas() async throws {
+        try await withServer { data, _ in
+            let routes = repositoryRoot.appendingPathComponent("fixtures/sources/brussels_demo_routes_osm2013.geojson").path
+            let opened = try await vigil("incident", "open", "--kind", "demonstration", "--route", routes, "--feature", "2",
+                                         "--head", "1000", "--tail", "600", "--data", data.path, "--agency", "pz-5341", "--json")
+            #expect(opened.status == 0, "\(opened.stderr)")
+            let id = try #require((try json(opened.stdout)["incident"] as? [String: Any])?["id"] as? Int)
+
+            let follower = try RunningProcess(vigilBinary, ["follow", "\(id)", "--data", data.path, "--agency", "siamu"])
+            defer { follower.kill(SIGKILL) }
+            let snapshot = try json(try await follower.waitForLines(1)[0])
+            var state: [String: String] = [:]
+            for camera in try #require(snapshot["cameras"] as? [[String: Any]]) { state[camera["id"] as! String] = camera["section"] as? String }
+            #expect(!state.isEmpty)
+
+            for head in [1_200, 1_450, 1_800] {
+                let moved = try await vigil("incident", "move", "\(id)", "--head", "\(head)", "--tail", "\(head - 400)", "--data", data.path)
+                #expect(moved.status == 0, "\(moved.stderr)")
+            }
+            let off = try await vigil("incident", "move", "\(id)", "--head", "50.8500,4.3300", "--tail", "1400", "--data", data.path)
+            #expect(off.stdout.contains("head_left_route"))
+            let back = try await vigil("incident", "move", "\(id)", "--head", "1900", "--tail", "1500", "--data", data.path)
+            #expect(back.stdout.contains("head_back_on_route"))
+            let reversed = try await vigil("incident", "move", "\(id)", "--head", "100", "--tail", "900", "--data", data.path)
+            #expect(reversed.status == 1 && reversed.stderr.contains("march_invalid"))
+
+            let lines = try await follower.waitForLines(6)
+            for line in lines.dropFirst() {
+                let event = try json(line)
+                #expect(event["type"] as? String == "incident.moved")
+                let body = try #require(event["body"] as? [String: Any])
+                for removed in body["removed"] as? [String] ?? [] { state[removed] = nil }
+                for camera in (body["added"] as? [[String: Any]] ?? []) + (body["relabelled"] as? [[String: Any]] ?? []) {
+                    state[camera["id"] as! String] = camera["section"] as? String
+                }
+            }
+            let shown = try await vigil("incident", "show", "\(id)", "--data", data.path, "--json")
+            var final: [String: String] = [:]
+            for camera in try #require(try json(shown.stdout)["cameras"] as? [[String: Any]]) { final[camera["id"] as! String] = camera["section"] as? String }
+            #expect(state == final)
+            #expect(Set(final.values).isSuperset(of: ["ahead", "occupied", "behind"]))
+        }
+    }
+
     @Test func clientCommandsFailClearlyOnBadInput() async throws {
         try await withServer { data, _ in
             let outOfRange = try await vigil("incident", "open", "--kind", "fire", "--at", "95,4.35", "--radius", "300", "--data", data.path)

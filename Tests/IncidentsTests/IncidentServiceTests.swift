@@ -5,7 +5,7 @@ import Testing
 @testable import Incidents
 
 /// A service over a fresh database file in a temporary folder, with a few cameras around the Grand-Place.
-private func withService(_ body: (IncidentService, Database, URL) async throws -> Void) async throws {
+func withService(_ body: (IncidentService, Database, URL) async throws -> Void) async throws {
     let folder = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-incidents-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(at: folder) }
@@ -120,5 +120,50 @@ struct DatabaseTests {
         let database = try Database(path: file.path)
         #expect(try database.runSync { try $0.userVersion } == Int64(Migrations.all.count))
         #expect(try database.runSync { try $0.query("PRAGMA journal_mode").first?.text(0) } == "wal")
+    }
+}
+
+@Suite("Redrawing incidents")
+struct RedrawTests {
+    let grandPlace = try! GeoPoint(lat: 50.8467, lon: 4.3525)
+
+    private func square(_ lat: Double, _ lon: Double, _ half: Double) -> GeoJSONGeometry {
+        let ring = [(lat - half, lon - half), (lat + half, lon - half), (lat + half, lon + half), (lat - half, lon + half), (lat - half, lon - half)]
+        return GeoJSONGeometry(type: "Polygon", coordinates: .list([.list(ring.map { .position([$0.1, $0.0]) })]))
+    }
+
+    @Test func aWiderRadiusAddsOnlyTheNewCameras() async throws {
+        try await withService { service, _, _ in
+            let opened = try await service.open(OpenIncidentRequest(kind: .fire, at: grandPlace, radiusMeters: 20), by: "crisis-centre")
+            #expect(opened.added.map(\.id) == ["near"])  // "secret" is 34 m away
+            let wider = try await service.redraw(opened.incidentId, to: .circle(center: grandPlace, radiusMeters: 2_000), by: "crisis-centre")
+            #expect(wider.change == .redrawn && wider.sequence == 2)
+            #expect(Set(wider.added.map(\.id)) == ["secret", "far"])
+            #expect(wider.removed.isEmpty)
+            #expect(wider.incident.radiusMeters == 2_000)
+            let moved = try await service.redraw(opened.incidentId, to: .circle(center: try GeoPoint(lat: 50.8600, lon: 4.3525), radiusMeters: 30), by: "crisis-centre")
+            #expect(moved.added.isEmpty)
+            #expect(moved.removed == ["near", "secret"])
+            #expect(try await service.snapshot(opened.incidentId).cameras.map(\.id) == ["far"])
+        }
+    }
+
+    @Test func aPerimeterIncidentSelectsInsideAndIsRedrawn() async throws {
+        try await withService { service, _, _ in
+            let opened = try await service.open(OpenIncidentRequest(kind: .publicOrder, area: .perimeter(square(50.8469, 4.3525, 0.0005))), by: "crisis-centre")
+            #expect(Set(opened.added.map(\.id)) == ["near", "secret"])
+            #expect(opened.incident.radiusMeters > 40 && opened.incident.radiusMeters < 80)
+            let snapshot = try await service.snapshot(opened.incidentId)
+            #expect(snapshot.area == square(50.8469, 4.3525, 0.0005))
+            let redrawn = try await service.redraw(opened.incidentId, to: .perimeter(square(50.8600, 4.3525, 0.0005)), by: "crisis-centre")
+            #expect(redrawn.added.map(\.id) == ["far"])
+            #expect(redrawn.removed == ["near", "secret"])
+            let bowtie = GeoJSONGeometry(type: "Polygon", coordinates: .list([.list([
+                .position([4.30, 50.80]), .position([4.40, 50.90]), .position([4.40, 50.80]), .position([4.30, 50.90]), .position([4.30, 50.80]),
+            ])]))
+            let invalid = await #expect(throws: IncidentError.self) { try await service.redraw(opened.incidentId, to: .perimeter(bowtie), by: "crisis-centre") }
+            #expect(invalid?.code == "area_invalid")
+            #expect(try await service.snapshot(opened.incidentId).incident.sequence == 2)  // the refused redraw stored nothing
+        }
     }
 }

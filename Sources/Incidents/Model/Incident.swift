@@ -61,13 +61,6 @@ public struct SelectedCamera: Sendable, Codable, Equatable {
 
     public static let confidentialDistanceStep = 500.0
 
-    init(_ match: CameraMatch) {
-        let camera = match.camera
-        self.init(
-            id: camera.id, owner: camera.owner, kind: camera.kind, placeType: camera.placeType, position: camera.position,
-            confidentiality: camera.confidentiality, distanceMeters: match.distanceMeters, reason: match.reason)
-    }
-
     /// Applies the confidentiality rule: the exact position and distance only for public cameras.
     init(_ camera: MarchCamera) {
         self.init(
@@ -104,11 +97,14 @@ public struct IncidentSnapshot: Sendable, Codable, Equatable {
     public var cameras: [SelectedCamera]
     /// For a march: its declared route.
     public var route: GeoJSONGeometry?
+    /// For an incident defined by a perimeter: the polygon.
+    public var area: GeoJSONGeometry?
 
-    public init(incident: Incident, cameras: [SelectedCamera], route: GeoJSONGeometry? = nil) {
+    public init(incident: Incident, cameras: [SelectedCamera], route: GeoJSONGeometry? = nil, area: GeoJSONGeometry? = nil) {
         self.incident = incident
         self.cameras = cameras
         self.route = route
+        self.area = area
     }
 }
 
@@ -119,6 +115,8 @@ public struct IncidentChange: Sendable, Codable, Equatable {
         case opened, closed
         /// A march's head or tail moved.
         case moved
+        /// A point incident's centre or radius, or a perimeter, was redrawn.
+        case redrawn
     }
 
     public var incidentId: Int64

@@ -68,6 +68,10 @@ enum Migrations {
         ALTER TABLE incident_cameras ADD COLUMN section TEXT;
         ALTER TABLE incident_cameras ADD COLUMN along_m REAL;
         """,
+        // 3: incidents defined by a perimeter (a GeoJSON Polygon or MultiPolygon) rather than a radius.
+        """
+        ALTER TABLE incidents ADD COLUMN area TEXT;
+        """,
     ]
 
     static func apply(to connection: SQLiteConnection) throws {

@@ -46,7 +46,7 @@ extension IncidentService {
             throw IncidentError(error)
         }
         let stored = StoredMarch(route: request.route, configuration: request.configuration, status: Self.status(update))
-        let selection = update.cameras.map(SelectedCamera.init)
+        let rows = update.cameras.map(SelectionRow.init)
         let marchJSON = String(decoding: try Self.encode(stored), as: UTF8.self)
         let change = try await write { db in
             try db.query(
@@ -59,16 +59,16 @@ extension IncidentService {
                  .real(request.configuration.fallbackRadiusMeters),
                  .text(agency), .text(Self.timestamp(now)), .text(marchJSON)])
             let id = try db.query("SELECT last_insert_rowid()").first!.integer(0)!
-            try Self.replaceSelection(of: id, with: update.cameras, in: db)
+            try Self.replaceSelection(of: id, with: rows, in: db)
             let change = IncidentChange(
                 incidentId: id, sequence: 1, at: now, actor: agency, change: .opened, incident: try Self.incident(id, in: db),
-                added: selection, removed: [], events: update.events)
+                added: rows.map(\.selected), removed: [], events: update.events)
             try Self.journal(change, in: db)
             return change
         }
         trackers.withLock { $0[change.incidentId] = tracker }
         logger.info("march opened", metadata: [
-            "incident.id": "\(change.incidentId)", "incident.cameras": "\(selection.count)", "agency": "\(agency)",
+            "incident.id": "\(change.incidentId)", "incident.cameras": "\(rows.count)", "agency": "\(agency)",
         ])
         return change
     }
@@ -99,38 +99,13 @@ extension IncidentService {
         var moved = stored
         moved.status = Self.status(update)
         let marchJSON = String(decoding: try Self.encode(moved), as: UTF8.self)
-        let change = try await write { db in
-            // The delta is taken against what is stored, so it is right whatever the tracker remembers.
-            let before = Dictionary(uniqueKeysWithValues: try db.query(
-                "SELECT camera_id, section FROM incident_cameras WHERE incident_id = ?", [.integer(id)]
-            ).map { ($0.text(0)!, $0.text(1)) })
-            try Self.replaceSelection(of: id, with: update.cameras, in: db)
+        let change = try await reselect(id, by: agency, change: .moved, rows: update.cameras.map(SelectionRow.init), events: update.events) { db, _ in
             try db.query(
-                "UPDATE incidents SET lat = ?, lon = ?, march = ?, sequence = sequence + 1 WHERE id = ?",
+                "UPDATE incidents SET lat = ?, lon = ?, march = ? WHERE id = ?",
                 [.real(Self.rounded(update.headPosition.lat)), .real(Self.rounded(update.headPosition.lon)), .text(marchJSON), .integer(id)])
-            let after = update.cameras.map(SelectedCamera.init)
-            let current = Set(after.map(\.id))
-            let change = IncidentChange(
-                incidentId: id, sequence: incident.sequence + 1, at: now, actor: agency, change: .moved, incident: try Self.incident(id, in: db),
-                added: after.filter { before[$0.id] == nil },
-                removed: before.keys.filter { !current.contains($0) }.sorted(),
-                relabelled: after.filter { camera in before[camera.id].map { $0 != camera.section } ?? false },
-                events: update.events)
-            try Self.journal(change, in: db)
-            return change
         }
         trackers.withLock { $0[id] = tracker }
         return change
-    }
-
-    private static func replaceSelection(of id: Int64, with cameras: [MarchCamera], in db: SQLiteConnection) throws {
-        try db.query("DELETE FROM incident_cameras WHERE incident_id = ?", [.integer(id)])
-        for camera in cameras {
-            try db.query(
-                "INSERT INTO incident_cameras (incident_id, camera_id, distance_m, reason, section, along_m) VALUES (?, ?, ?, 'march_window', ?, ?)",
-                [.integer(id), .text(camera.camera.id), .real(camera.distanceMeters), .text(camera.section.rawValue),
-                 camera.alongMeters.map(SQLValue.real) ?? .null])
-        }
     }
 
     /// Degrees to 7 decimals (about 1 cm), as the registry stores them.

@@ -3,20 +3,29 @@ import Geo
 import Logging
 import Synchronization
 
+/// Where an incident is: a point and a radius, or a perimeter.
+public enum IncidentArea: Sendable, Equatable {
+    case circle(center: GeoPoint, radiusMeters: Double)
+    /// A GeoJSON Polygon or MultiPolygon: the cameras inside it, and those whose view reaches into it.
+    case perimeter(GeoJSONGeometry)
+}
+
 /// What an operator asks for when opening an incident.
-public struct OpenIncidentRequest: Sendable, Codable {
+public struct OpenIncidentRequest: Sendable {
     public var kind: IncidentKind
-    public var at: GeoPoint
-    public var radiusMeters: Double
+    public var area: IncidentArea
     public var title: String?
     public var exercise: Bool?
 
-    public init(kind: IncidentKind, at: GeoPoint, radiusMeters: Double, title: String? = nil, exercise: Bool? = nil) {
+    public init(kind: IncidentKind, area: IncidentArea, title: String? = nil, exercise: Bool? = nil) {
         self.kind = kind
-        self.at = at
-        self.radiusMeters = radiusMeters
+        self.area = area
         self.title = title
         self.exercise = exercise
+    }
+
+    public init(kind: IncidentKind, at: GeoPoint, radiusMeters: Double, title: String? = nil, exercise: Bool? = nil) {
+        self.init(kind: kind, area: .circle(center: at, radiusMeters: radiusMeters), title: title, exercise: exercise)
     }
 }
 
@@ -41,37 +50,28 @@ public final class IncidentService: Sendable {
         self.logger = logger
     }
 
-    /// Opens an incident led by `agency`, selecting the cameras within its radius.
+    /// Opens an incident led by `agency`, selecting the cameras of its area.
     public func open(_ request: OpenIncidentRequest, by agency: String) async throws(IncidentError) -> IncidentChange {
         try Self.checkTitle(request.title)
-        let matches: [CameraMatch]
-        do {
-            matches = try engine.index.within(radiusMeters: request.radiusMeters, of: request.at)
-        } catch {
-            throw IncidentError(error)
-        }
-        let selection = matches.map(SelectedCamera.init)
+        let (rows, geometry) = try select(request.area)
         let now = Date()
         let change = try await write { db in
             try db.query(
                 """
-                INSERT INTO incidents (kind, status, title, exercise, lat, lon, radius_m, lead_agency, opened_at, sequence)
-                VALUES (?, 'open', ?, ?, ?, ?, ?, ?, ?, 1)
+                INSERT INTO incidents (kind, status, title, exercise, lat, lon, radius_m, area, lead_agency, opened_at, sequence)
+                VALUES (?, 'open', ?, ?, ?, ?, ?, ?, ?, ?, 1)
                 """,
-                [.text(request.kind.rawValue), request.title.map(SQLValue.text) ?? .null, .integer(request.exercise == true ? 1 : 0),
-                 .real(request.at.lat), .real(request.at.lon), .real(request.radiusMeters), .text(agency), .text(Self.timestamp(now))])
+                [.text(request.kind.rawValue), request.title.map(SQLValue.text) ?? .null, .integer(request.exercise == true ? 1 : 0)]
+                    + geometry + [.text(agency), .text(Self.timestamp(now))])
             let id = try db.query("SELECT last_insert_rowid()").first!.integer(0)!
-            for match in matches {
-                try db.query(
-                    "INSERT INTO incident_cameras (incident_id, camera_id, distance_m, reason) VALUES (?, ?, ?, ?)",
-                    [.integer(id), .text(match.camera.id), .real(match.distanceMeters), .text(match.reason)])
-            }
-            let incident = try Self.incident(id, in: db)
+            try Self.replaceSelection(of: id, with: rows, in: db)
             let change = IncidentChange(
-                incidentId: id, sequence: 1, at: now, actor: agency, change: .opened, incident: incident, added: selection, removed: [])
+                incidentId: id, sequence: 1, at: now, actor: agency, change: .opened, incident: try Self.incident(id, in: db),
+                added: rows.map(\.selected), removed: [])
             try Self.journal(change, in: db)
             return change
         }
+        let selection = change.added
         logger.info("incident opened", metadata: [
             "incident.id": "\(change.incidentId)", "incident.kind": "\(request.kind.rawValue)",
             "incident.cameras": "\(selection.count)", "agency": "\(agency)",
@@ -92,6 +92,77 @@ public final class IncidentService: Sendable {
     static func checkTitle(_ title: String?) throws(IncidentError) {
         if let title, title.count > maximumTitleLength {
             throw IncidentError(code: "title_too_long", message: "a title has at most \(maximumTitleLength) characters", field: "title")
+        }
+    }
+
+    /// Redraws a point or perimeter incident (a new centre and radius, or a new perimeter); the
+    /// change carries only the cameras added and removed.
+    public func redraw(_ id: Int64, to area: IncidentArea, by agency: String) async throws(IncidentError) -> IncidentChange {
+        let (rows, geometry) = try select(area)
+        return try await reselect(id, by: agency, change: .redrawn, rows: rows, events: []) { db, incident in
+            guard incident.march == nil else {
+                throw IncidentError(code: "incident_is_march", message: "incident \(id) follows a route: move its head and tail instead", field: "incident")
+            }
+            try db.query("UPDATE incidents SET lat = ?, lon = ?, radius_m = ?, area = ? WHERE id = ?", geometry + [.integer(id)])
+        }
+    }
+
+    /// The selection for an area, and the `lat, lon, radius_m, area` column values that store it.
+    private func select(_ area: IncidentArea) throws(IncidentError) -> (rows: [SelectionRow], columns: [SQLValue]) {
+        do throws(GeoError) {
+            switch area {
+            case .circle(let center, let radius):
+                let rows = try engine.index.within(radiusMeters: radius, of: center).map(SelectionRow.init)
+                return (rows, [.real(center.lat), .real(center.lon), .real(radius), .null])
+            case .perimeter(let polygon):
+                let rows = try engine.index.inArea(polygon).map(SelectionRow.init)
+                let (center, radius) = try PerimeterExtent.of(polygon, projection: engine.index.projection)
+                let text = String(decoding: (try? JSONEncoder().encode(polygon)) ?? Data(), as: UTF8.self)
+                return (rows, [.real(center.lat), .real(center.lon), .real(radius), .text(text)])
+            }
+        } catch {
+            throw IncidentError(error)
+        }
+    }
+
+    /// Replaces an open incident's selection, bumps its sequence and journals the difference from
+    /// what was stored before (so the delta is right whatever happened in between, restarts included).
+    func reselect(
+        _ id: Int64, by agency: String, change kind: IncidentChange.Kind, rows: [SelectionRow], events: [String],
+        update: @escaping @Sendable (SQLiteConnection, Incident) throws -> Void
+    ) async throws(IncidentError) -> IncidentChange {
+        let now = Date()
+        return try await write { db in
+            let incident = try Self.incident(id, in: db)
+            guard incident.status == .open else {
+                throw IncidentError(code: "incident_closed", message: "incident \(id) is closed", field: "incident")
+            }
+            try update(db, incident)
+            let before = Dictionary(uniqueKeysWithValues: try db.query(
+                "SELECT camera_id, section FROM incident_cameras WHERE incident_id = ?", [.integer(id)]
+            ).map { ($0.text(0)!, $0.text(1)) })
+            try Self.replaceSelection(of: id, with: rows, in: db)
+            try db.query("UPDATE incidents SET sequence = sequence + 1 WHERE id = ?", [.integer(id)])
+            let after = rows.map(\.selected)
+            let current = Set(after.map(\.id))
+            let change = IncidentChange(
+                incidentId: id, sequence: incident.sequence + 1, at: now, actor: agency, change: kind, incident: try Self.incident(id, in: db),
+                added: after.filter { before[$0.id] == nil },
+                removed: before.keys.filter { !current.contains($0) }.sorted(),
+                relabelled: after.filter { camera in before[camera.id].map { $0 != camera.section } ?? false },
+                events: events)
+            try Self.journal(change, in: db)
+            return change
+        }
+    }
+
+    static func replaceSelection(of id: Int64, with rows: [SelectionRow], in db: SQLiteConnection) throws {
+        try db.query("DELETE FROM incident_cameras WHERE incident_id = ?", [.integer(id)])
+        for row in rows {
+            try db.query(
+                "INSERT INTO incident_cameras (incident_id, camera_id, distance_m, reason, section, along_m) VALUES (?, ?, ?, ?, ?, ?)",
+                [.integer(id), .text(row.camera.id), .real(row.distanceMeters), .text(row.reason),
+                 row.section.map(SQLValue.text) ?? .null, row.alongMeters.map(SQLValue.real) ?? .null])
         }
     }
 
@@ -139,7 +210,9 @@ public final class IncidentService: Sendable {
                     distanceMeters: row.real(7)!, reason: row.text(8)!, section: row.text(9), alongMeters: row.real(10))
             }
             let march = try Self.storedMarch(id, in: db)
-            return IncidentSnapshot(incident: incident, cameras: Self.ranked(cameras), route: march?.route)
+            let area = try db.query("SELECT area FROM incidents WHERE id = ?", [.integer(id)]).first?.text(0)
+                .map { try JSONDecoder().decode(GeoJSONGeometry.self, from: Data($0.utf8)) }
+            return IncidentSnapshot(incident: incident, cameras: Self.ranked(cameras), route: march?.route, area: area)
         }
     }
 

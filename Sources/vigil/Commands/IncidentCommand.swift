@@ -8,11 +8,11 @@ struct IncidentCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "incident",
         abstract: "Open, show and close incidents.",
-        subcommands: [Open.self, Move.self, Show.self, Close.self])
+        subcommands: [Open.self, Redraw.self, Move.self, Show.self, Close.self])
 
     struct Open: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Open an incident around a point (--at, --radius) or along a march route (--route, --head, --tail).",
+            abstract: "Open an incident around a point (--at, --radius), in a perimeter (--area) or along a march route (--route, --head, --tail).",
             discussion: "For a march, the server selects the march window: ahead of the head, the occupied stretch, behind the tail, side streets, arrival.")
 
         @Option(help: "The kind: \(IncidentKind.allCases.map(\.rawValue).joined(separator: ", ")).")
@@ -24,10 +24,13 @@ struct IncidentCommand: ParsableCommand {
         @Option(help: "The radius in metres.")
         var radius: Double?
 
+        @Option(help: "A GeoJSON file with the incident's perimeter (a Polygon or MultiPolygon).")
+        var area: String?
+
         @Option(help: "A GeoJSON file with the march's declared route (a LineString).")
         var route: String?
 
-        @Option(help: "With --route: which feature of a FeatureCollection (from 0).")
+        @Option(help: "With --area or --route: which feature of a FeatureCollection (from 0).")
         var feature = 0
 
         @Option(help: "With --route: the march head, LAT,LON or metres along the route.")
@@ -48,15 +51,16 @@ struct IncidentCommand: ParsableCommand {
         @OptionGroup var client: ClientOptions
 
         func validate() throws {
-            if route == nil {
-                guard let at, radius != nil else { throw ValidationError("give --at and --radius, or --route with --head and --tail") }
+            let shapes = [at != nil || radius != nil, area != nil, route != nil].filter { $0 }.count
+            guard shapes == 1 else { throw ValidationError("give --at and --radius, or --area, or --route with --head and --tail") }
+            if route != nil, head == nil || tail == nil { throw ValidationError("--route needs --head and --tail") }
+            if let at {
+                guard radius != nil else { throw ValidationError("--at needs --radius") }
                 do {
                     _ = try GeoPoint(parsing: at, field: "--at")
                 } catch {
                     throw ValidationError("--at: \(error.message)")
                 }
-            } else {
-                guard head != nil, tail != nil, at == nil, radius == nil else { throw ValidationError("--route goes with --head and --tail, not --at or --radius") }
             }
         }
 
@@ -72,6 +76,8 @@ struct IncidentCommand: ParsableCommand {
                         march.corridorWidthMeters = width
                         body.march = march
                     }
+                } else if let area {
+                    body.area = try GeoJSONFile.geometry(area, feature: feature)
                 } else if let at {
                     body.at = try GeoPoint(parsing: at, field: "--at")
                     body.radiusMeters = radius
@@ -89,12 +95,60 @@ struct IncidentCommand: ParsableCommand {
             var kind: String
             var at: GeoPoint?
             var radiusMeters: Double?
+            var area: GeoJSONGeometry?
             var route: GeoJSONGeometry?
             var head: WirePosition?
             var tail: WirePosition?
             var march: MarchConfiguration?
             var title: String?
             var exercise: Bool
+        }
+    }
+
+    struct Redraw: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Redraw an incident's circle (--at, --radius) or perimeter (--area); followers receive the cameras added and removed.")
+
+        @Argument(help: "The incident id.")
+        var incident: Int64
+        @Option(help: "The new centre, LAT,LON.")
+        var at: String?
+        @Option(help: "The new radius in metres.")
+        var radius: Double?
+        @Option(help: "A GeoJSON file with the new perimeter.")
+        var area: String?
+        @Option(help: "With --area: which feature of a FeatureCollection (from 0).")
+        var feature = 0
+
+        @OptionGroup var client: ClientOptions
+
+        struct RedrawBody: Encodable {
+            var incident: Int64
+            var at: GeoPoint?
+            var radiusMeters: Double?
+            var area: GeoJSONGeometry?
+        }
+
+        func validate() throws {
+            guard (at != nil && radius != nil) != (area != nil) else { throw ValidationError("give --at with --radius, or --area") }
+        }
+
+        func run() throws {
+            try reportingFailures {
+                var body = RedrawBody(incident: incident)
+                if let area {
+                    body.area = try GeoJSONFile.geometry(area, feature: feature)
+                } else if let at {
+                    body.at = try GeoPoint(parsing: at, field: "--at")
+                    body.radiusMeters = radius
+                }
+                let change = try client.request("incident.redraw", body: body, as: IncidentChange.self)
+                if client.json {
+                    try client.printJSON(change)
+                } else {
+                    print("Incident \(change.incidentId) redrawn: +\(change.added.count) -\(change.removed.count) cameras")
+                }
+            }
         }
     }
 
@@ -200,7 +254,9 @@ enum IncidentText {
         var lines = [
             "Incident \(incident.id) \(verb): \(incident.kind.rawValue)\(incident.exercise ? " (exercise)" : "")"
                 + "\(incident.title.map { " \"\($0)\"" } ?? "")"
-                + (incident.march == nil ? " at \(incident.center), radius \(Int(incident.radiusMeters)) m, " : " along its route, head at \(incident.center), ")
+                + (incident.march != nil ? " along its route, head at \(incident.center), "
+                    : snapshot.area != nil ? " in its perimeter (around \(incident.center), \(Int(incident.radiusMeters)) m across at most), "
+                    : " at \(incident.center), radius \(Int(incident.radiusMeters)) m, ")
                 + "led by \(incident.leadAgency), \(snapshot.cameras.count) camera\(snapshot.cameras.count == 1 ? "" : "s")",
         ]
         if let march = incident.march {

@@ -22,6 +22,7 @@ struct CommandDispatcher: Sendable {
         var kind: String
         var at: Point?
         var radiusMeters: Double?
+        var area: GeoJSONGeometry?
         var route: GeoJSONGeometry?
         var head: WirePosition?
         var tail: WirePosition?
@@ -42,6 +43,25 @@ struct CommandDispatcher: Sendable {
                 throw BusProtocol.ErrorBody(code: "bad_request", message: "a position is {lat, lon} or {along_meters}", field: field)
             }
             return .point(try GeoPoint(lat: lat, lon: lon, field: field))
+        }
+    }
+
+    struct RedrawBody: Decodable {
+        var incident: Int64
+        var at: OpenBody.Point?
+        var radiusMeters: Double?
+        var area: GeoJSONGeometry?
+    }
+
+    /// The area of an `incident.open` or `incident.redraw`: `at` with `radius_meters`, or `area`.
+    private func area(at: OpenBody.Point?, radiusMeters: Double?, perimeter: GeoJSONGeometry?) throws -> IncidentArea {
+        switch (at, radiusMeters, perimeter) {
+        case (let at?, let radius?, nil):
+            return .circle(center: try GeoPoint(lat: at.lat, lon: at.lon, field: "body.at"), radiusMeters: radius)
+        case (nil, nil, let polygon?):
+            return .perimeter(polygon)
+        default:
+            throw BusProtocol.ErrorBody(code: "bad_request", message: "give at with radius_meters, or area, or (to open a march) route", field: "body")
         }
     }
 
@@ -99,17 +119,21 @@ struct CommandDispatcher: Sendable {
                         configuration: body.march ?? MarchConfiguration(), title: body.title, exercise: body.exercise),
                     by: request.agency)
             } else {
-                guard let at = body.at, let radius = body.radiusMeters else {
-                    throw BusProtocol.ErrorBody(code: "bad_request", message: "an incident needs at and radius_meters, or a route", field: "body.at")
-                }
                 change = try await incidents.open(
                     OpenIncidentRequest(
-                        kind: kind, at: try GeoPoint(lat: at.lat, lon: at.lon, field: "body.at"), radiusMeters: radius,
+                        kind: kind, area: try area(at: body.at, radiusMeters: body.radiusMeters, perimeter: body.area),
                         title: body.title, exercise: body.exercise),
                     by: request.agency)
             }
             publish(change)
-            return BusProtocol.successReply(id: header.id, result: IncidentSnapshot(incident: change.incident, cameras: change.added, route: body.route))
+            return BusProtocol.successReply(
+                id: header.id, result: IncidentSnapshot(incident: change.incident, cameras: change.added, route: body.route, area: body.area))
+        case "incident.redraw":
+            let body = try BusProtocol.decodeBody(RedrawBody.self, from: request.payload)
+            let change = try await incidents.redraw(
+                body.incident, to: try area(at: body.at, radiusMeters: body.radiusMeters, perimeter: body.area), by: request.agency)
+            publish(change)
+            return BusProtocol.successReply(id: header.id, result: change)
         case "incident.move":
             let body = try BusProtocol.decodeBody(MoveBody.self, from: request.payload)
             let change = try await incidents.move(
