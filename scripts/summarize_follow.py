@@ -12,5 +12,13 @@ for line in sys.stdin:
               f"{incident['status']}, {len(cameras)} cameras: {names}, ...", flush=True)
     else:
         body = message["body"]
-        print(f"  [{who}] {message['type']} seq {message['seq']} by {body['actor']}: "
-              f"+{len(body['added'])} -{len(body['removed'])} cameras", flush=True)
+        march = body["incident"].get("march")
+        where = f" (head {march['head_meters']:.0f} m, tail {march['tail_meters']:.0f} m)" if march else ""
+        sections = {}
+        for camera in body["added"]:
+            sections[camera.get("section", "selected")] = sections.get(camera.get("section", "selected"), 0) + 1
+        detail = ", ".join(f"{count} {section}" for section, count in sorted(sections.items()))
+        events = f" [{', '.join(body['events'])}]" if body.get("events") else ""
+        print(f"  [{who}] {message['type']} seq {message['seq']} by {body['actor']}{where}: "
+              f"+{len(body['added'])} ({detail or 'none'}) -{len(body['removed'])}, {len(body.get('relabelled', []))} relabelled{events}",
+              flush=True)
