@@ -35,7 +35,7 @@ struct FollowCommand: ParsableCommand {
                     topic: BusProtocol.incidentTopic(incident),
                     snapshot: {
                         let snapshot = try bus.request(
-                            "incident.snapshot", body: ["incident": incident], as: IncidentSnapshot.self, timeout: client.requestTimeout)
+                            "incident.snapshot", body: IncidentReference(incident: incident), as: IncidentSnapshot.self, timeout: client.requestTimeout)
                         // A resynchronisation prints the state again only when it changed since the last line printed.
                         if snapshot.incident.sequence != printed { try emit(snapshot) }
                         printed = snapshot.incident.sequence

@@ -66,7 +66,7 @@ struct IncidentCommand: ParsableCommand {
 
         func run() throws {
             try reportingFailures {
-                var body = OpenBody(kind: kind, title: title, exercise: exercise)
+                var body = OpenIncidentBody(kind: kind, title: title, exercise: exercise)
                 if let route, let head, let tail {
                     body.route = try GeoJSONFile.geometry(route, feature: feature)
                     body.head = try WirePosition(try MarchArgument.position(head, "--head"))
@@ -79,7 +79,7 @@ struct IncidentCommand: ParsableCommand {
                 } else if let area {
                     body.area = try GeoJSONFile.geometry(area, feature: feature)
                 } else if let at {
-                    body.at = try GeoPoint(parsing: at, field: "--at")
+                    body.at = WirePoint(try GeoPoint(parsing: at, field: "--at"))
                     body.radiusMeters = radius
                 }
                 let snapshot = try client.request("incident.open", body: body, as: IncidentSnapshot.self)
@@ -89,19 +89,6 @@ struct IncidentCommand: ParsableCommand {
                     print(IncidentText.describe(snapshot, verb: "opened"))
                 }
             }
-        }
-
-        struct OpenBody: Encodable {
-            var kind: String
-            var at: GeoPoint?
-            var radiusMeters: Double?
-            var area: GeoJSONGeometry?
-            var route: GeoJSONGeometry?
-            var head: WirePosition?
-            var tail: WirePosition?
-            var march: MarchConfiguration?
-            var title: String?
-            var exercise: Bool
         }
     }
 
@@ -122,26 +109,16 @@ struct IncidentCommand: ParsableCommand {
 
         @OptionGroup var client: ClientOptions
 
-        struct RedrawBody: Encodable {
-            var incident: Int64
-            var at: GeoPoint?
-            var radiusMeters: Double?
-            var area: GeoJSONGeometry?
-        }
-
         func validate() throws {
             guard (at != nil && radius != nil) != (area != nil) else { throw ValidationError("give --at with --radius, or --area") }
         }
 
         func run() throws {
             try reportingFailures {
-                var body = RedrawBody(incident: incident)
-                if let area {
-                    body.area = try GeoJSONFile.geometry(area, feature: feature)
-                } else if let at {
-                    body.at = try GeoPoint(parsing: at, field: "--at")
-                    body.radiusMeters = radius
-                }
+                let body = RedrawIncidentBody(
+                    incident: incident,
+                    area: try area.map { .perimeter(try GeoJSONFile.geometry($0, feature: feature)) }
+                        ?? .circle(center: try GeoPoint(parsing: at ?? "", field: "--at"), radiusMeters: radius ?? 0))
                 let change = try client.request("incident.redraw", body: body, as: IncidentChange.self)
                 if client.json {
                     try client.printJSON(change)
@@ -167,17 +144,10 @@ struct IncidentCommand: ParsableCommand {
 
         @OptionGroup var client: ClientOptions
 
-        struct MoveBody: Encodable {
-            var incident: Int64
-            var head: WirePosition
-            var tail: WirePosition
-        }
-
         func run() throws {
             try reportingFailures {
-                let body = MoveBody(
-                    incident: incident, head: WirePosition(try MarchArgument.position(head, "--head")),
-                    tail: WirePosition(try MarchArgument.position(tail, "--tail")))
+                let body = MoveIncidentBody(
+                    incident: incident, head: try MarchArgument.position(head, "--head"), tail: try MarchArgument.position(tail, "--tail"))
                 let change = try client.request("incident.move", body: body, as: IncidentChange.self)
                 if client.json {
                     try client.printJSON(change)
@@ -192,20 +162,6 @@ struct IncidentCommand: ParsableCommand {
         }
     }
 
-    /// A march position as it travels on the bus.
-    struct WirePosition: Encodable {
-        var lat: Double?
-        var lon: Double?
-        var alongMeters: Double?
-
-        init(_ position: MarchPosition) {
-            switch position {
-            case .point(let point): (lat, lon) = (point.lat, point.lon)
-            case .measure(let metres): alongMeters = metres
-            }
-        }
-    }
-
     struct Show: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Show an incident and its cameras.")
 
@@ -216,7 +172,7 @@ struct IncidentCommand: ParsableCommand {
 
         func run() throws {
             try reportingFailures {
-                let snapshot = try client.request("incident.snapshot", body: ["incident": incident], as: IncidentSnapshot.self)
+                let snapshot = try client.request("incident.snapshot", body: IncidentReference(incident: incident), as: IncidentSnapshot.self)
                 if client.json {
                     try client.printJSON(snapshot)
                 } else {
@@ -236,7 +192,7 @@ struct IncidentCommand: ParsableCommand {
 
         func run() throws {
             try reportingFailures {
-                let snapshot = try client.request("incident.close", body: ["incident": incident], as: IncidentSnapshot.self)
+                let snapshot = try client.request("incident.close", body: IncidentReference(incident: incident), as: IncidentSnapshot.self)
                 if client.json {
                     try client.printJSON(snapshot)
                 } else {

@@ -1,0 +1,155 @@
+import Geo
+
+// The bodies of the incident operations on the bus (docs/protocol.md), shared by the server,
+// which decodes and checks them, and the clients, which encode them.
+
+/// A position as it travels: `{"lat": …, "lon": …}`, checked only when used so that a bad one
+/// gets its own error code rather than a generic decoding error.
+public struct WirePoint: Sendable, Codable {
+    public var lat: Double
+    public var lon: Double
+
+    public init(_ point: GeoPoint) {
+        lat = point.lat
+        lon = point.lon
+    }
+
+    func point(field: String) throws(IncidentError) -> GeoPoint {
+        do {
+            return try GeoPoint(lat: lat, lon: lon, field: field)
+        } catch {
+            throw IncidentError(error)
+        }
+    }
+}
+
+/// A march position as it travels: `{"lat": …, "lon": …}` or `{"along_meters": …}`.
+public struct WirePosition: Sendable, Codable {
+    public var lat: Double?
+    public var lon: Double?
+    public var alongMeters: Double?
+
+    public init(_ position: MarchPosition) {
+        switch position {
+        case .point(let point): (lat, lon) = (point.lat, point.lon)
+        case .measure(let metres): alongMeters = metres
+        }
+    }
+
+    public func position(field: String) throws(IncidentError) -> MarchPosition {
+        if let alongMeters, lat == nil, lon == nil { return .measure(alongMeters) }
+        guard let lat, let lon, alongMeters == nil else {
+            throw IncidentError(code: "bad_request", message: "a position is {lat, lon} or {along_meters}", field: field)
+        }
+        return .point(try WirePoint(lat: lat, lon: lon).point(field: field))
+    }
+}
+
+extension WirePoint {
+    init(lat: Double, lon: Double) {
+        self.lat = lat
+        self.lon = lon
+    }
+}
+
+/// The body of `incident.open`: a circle (`at`, `radius_meters`), a perimeter (`area`), or a
+/// march (`route`, `head`, `tail`, optional `march` settings).
+public struct OpenIncidentBody: Sendable, Codable {
+    public var kind: String
+    public var at: WirePoint?
+    public var radiusMeters: Double?
+    public var area: GeoJSONGeometry?
+    public var route: GeoJSONGeometry?
+    public var head: WirePosition?
+    public var tail: WirePosition?
+    public var march: MarchConfiguration?
+    public var title: String?
+    public var exercise: Bool?
+
+    public init(kind: String, title: String? = nil, exercise: Bool? = nil) {
+        self.kind = kind
+        self.title = title
+        self.exercise = exercise
+    }
+
+    /// What is asked for, checked: an incident in an area, or a march.
+    public func request() throws(IncidentError) -> Either {
+        guard let kind = IncidentKind(rawValue: kind) else {
+            throw IncidentError(
+                code: "kind_invalid", message: "kind must be one of \(IncidentKind.allCases.map(\.rawValue).joined(separator: ", "))",
+                field: "body.kind")
+        }
+        guard let route else {
+            return .area(OpenIncidentRequest(
+                kind: kind, area: try IncidentAreaBody(at: at, radiusMeters: radiusMeters, area: area).incidentArea(), title: title, exercise: exercise))
+        }
+        guard let head, let tail, at == nil, radiusMeters == nil, area == nil else {
+            throw IncidentError(code: "bad_request", message: "a march has route, head and tail, and no at, radius_meters or area", field: "body.head")
+        }
+        return .march(OpenMarchRequest(
+            kind: kind, route: route, head: try head.position(field: "body.head"), tail: try tail.position(field: "body.tail"),
+            configuration: march ?? MarchConfiguration(), title: title, exercise: exercise))
+    }
+
+    public enum Either: Sendable {
+        case area(OpenIncidentRequest)
+        case march(OpenMarchRequest)
+    }
+}
+
+/// The area members shared by `incident.open` and `incident.redraw`.
+struct IncidentAreaBody {
+    var at: WirePoint?
+    var radiusMeters: Double?
+    var area: GeoJSONGeometry?
+
+    func incidentArea() throws(IncidentError) -> IncidentArea {
+        switch (at, radiusMeters, area) {
+        case (let at?, let radius?, nil): return .circle(center: try at.point(field: "body.at"), radiusMeters: radius)
+        case (nil, nil, let polygon?): return .perimeter(polygon)
+        default: throw IncidentError(code: "bad_request", message: "give at with radius_meters, or area", field: "body")
+        }
+    }
+}
+
+/// The body of `incident.redraw`: a new circle or perimeter.
+public struct RedrawIncidentBody: Sendable, Codable {
+    public var incident: Int64
+    public var at: WirePoint?
+    public var radiusMeters: Double?
+    public var area: GeoJSONGeometry?
+
+    public init(incident: Int64, area: IncidentArea) {
+        self.incident = incident
+        switch area {
+        case .circle(let center, let radius): (at, radiusMeters) = (WirePoint(center), radius)
+        case .perimeter(let polygon): self.area = polygon
+        }
+    }
+
+    public func incidentArea() throws(IncidentError) -> IncidentArea {
+        try IncidentAreaBody(at: at, radiusMeters: radiusMeters, area: area).incidentArea()
+    }
+}
+
+/// The body of `incident.move`.
+public struct MoveIncidentBody: Sendable, Codable {
+    public var incident: Int64
+    public var head: WirePosition
+    public var tail: WirePosition
+
+    public init(incident: Int64, head: MarchPosition, tail: MarchPosition) {
+        self.incident = incident
+        self.head = WirePosition(head)
+        self.tail = WirePosition(tail)
+    }
+}
+
+/// The body of `incident.close` and `incident.snapshot`.
+public struct IncidentReference: Sendable, Codable {
+    public var incident: Int64
+
+    public init(incident: Int64) {
+        self.incident = incident
+    }
+}
