@@ -193,6 +193,8 @@ public final class CameraIndex: @unchecked Sendable {  // @unchecked: GEOS state
         let path = RoutePath(try PlanarShape.line(route, projection: projection, field: "geometry"))
         let halfWidth = widthMeters / 2
         var found: [Candidate] = []
+        // Chunks overlap at their ends: each camera is kept once, at its nearest point of the route.
+        var position: [Int: Int] = [:]
         for chunk in path.chunks(ofLength: 200) {
             let box = path.bounds(of: chunk)
             let candidates = try withGEOS { () throws(GEOSError) -> [Int] in
@@ -200,15 +202,14 @@ public final class CameraIndex: @unchecked Sendable {  // @unchecked: GEOS state
             }
             for index in candidates {
                 let (distance, along) = path.nearestPoint(to: positions[index], segments: chunk)
-                if distance <= halfWidth { found.append((index, distance, .alongRoute, along)) }
+                guard distance <= halfWidth else { continue }
+                if let known = position[index] {
+                    if distance < found[known].distance { found[known] = (index, distance, .alongRoute, along) }
+                } else {
+                    position[index] = found.count
+                    found.append((index, distance, .alongRoute, along))
+                }
             }
-        }
-        // Chunks overlap at their ends: keep each camera once, at its nearest point of the route.
-        found.sort { $0.index != $1.index ? $0.index < $1.index : $0.distance < $1.distance }
-        var previous = -1
-        found.removeAll { candidate in
-            defer { previous = candidate.index }
-            return candidate.index == previous
         }
         return ranked(found, filter: filter)
     }
@@ -250,7 +251,8 @@ public final class CameraIndex: @unchecked Sendable {  // @unchecked: GEOS state
     private typealias Candidate = (index: Int, distance: Double, reason: CameraMatch.Reason, along: Double?)
 
     private func ranked(_ found: [Candidate], filter: SelectionFilter) -> [CameraMatch] {
-        let sorted = found.filter { filter.admits(cameras[$0.index]) }.sorted { a, b in
+        var sorted = found.filter { filter.admits(cameras[$0.index]) }
+        sorted.sort { a, b in
             let keyA = a.along ?? a.distance, keyB = b.along ?? b.distance
             return keyA != keyB ? keyA < keyB : cameras[a.index].id < cameras[b.index].id
         }

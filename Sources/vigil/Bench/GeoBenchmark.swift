@@ -20,15 +20,15 @@ struct GeoBenchmark {
             try! GeoPoint(lat: Double.random(in: 50.81...50.88, using: &random), lon: Double.random(in: 4.31...4.42, using: &random))
         }
         let radius = try Measurement.medianP50(centres) { _ = try index.within(radiusMeters: 300, of: $0) }
-        print(Measurement.row("radius 300 m, p50", radius.p50, unit: "µs", target: 5))
+        print(Measurement.row("radius 300 m, p50", radius, unit: "µs", target: 5))
         print(Measurement.row("radius 300 m, p99", radius.p99, unit: "µs", target: nil))
         let sees = try Measurement.medianP50(centres) { _ = try index.seeing($0) }
-        print(Measurement.row("sees a point, p50", sees.p50, unit: "µs", target: 20))
+        print(Measurement.row("sees a point, p50", sees, unit: "µs", target: 20))
         let route = try demonstrationRoute()
         let corridor = try Measurement.medianP50(Array(repeating: route, count: max(100, queries / 10))) {
             _ = try index.alongRoute($0, widthMeters: 60)
         }
-        print(Measurement.row("5.3 km route corridor, 60 m wide, p50", corridor.p50, unit: "µs", target: 150))
+        print(Measurement.row("5.3 km route corridor, 60 m wide, p50", corridor, unit: "µs", target: 150))
         var march = try MarchTracker(
             index: index, route: route,
             roads: try RoadNetwork(contentsOf: fixtures.appendingPathComponent("sources/brussels_roads_major_osm2013.geojson"), projection: projection),
@@ -40,7 +40,7 @@ struct GeoBenchmark {
             clock.addTimeInterval(4)
             _ = try march.update(head: .measure(head), tail: .measure(max(0, head - 500)), at: clock)
         }
-        print(Measurement.row("march-window reselection after a head move, p50", moves.p50, unit: "µs", target: 200))
+        print(Measurement.row("march-window reselection after a head move, p50", moves, unit: "µs", target: 200))
         print(Measurement.row("march-window reselection, p99", moves.p99, unit: "µs", target: nil))
 
         print("\nGenerated registry, \(largeCount) cameras uniform over 100 km × 100 km around Brussels (100 per km²)")
@@ -56,7 +56,7 @@ struct GeoBenchmark {
         let largeCentres = (0..<queries).map { _ in large[Int.random(in: 0..<large.count, using: &random)].position }
         let largeRadius = try Measurement.medianP50(largeCentres) { _ = try largeIndex.within(radiusMeters: 300, of: $0) }
         let vigilP50 = largeRadius.p50
-        print(Measurement.row("radius 300 m, p50", vigilP50, unit: "µs", target: 50))
+        print(Measurement.row("radius 300 m, p50", largeRadius, unit: "µs", target: 50))
         print(Measurement.row("radius 300 m, p99", largeRadius.p99, unit: "µs", target: nil))
 
         print("\nThe same \(largeCount)-camera radius queries through shapely's STRtree (Python, also GEOS)")

@@ -19,7 +19,7 @@ enum Measurement {
 
     /// The p50 of `rounds` separate runs over `inputs`, then the median of those: a burst of
     /// load from a neighbour on a shared host spoils one round, not the figure.
-    static func medianP50<Input>(rounds: Int = 5, _ inputs: [Input], _ body: (Input) throws -> Void) rethrows -> (p50: Double, p99: Double) {
+    static func medianP50<Input>(rounds: Int = 5, _ inputs: [Input], _ body: (Input) throws -> Void) rethrows -> (p50: Double, p99: Double, best: Double) {
         var p50s: [Double] = []
         var p99s: [Double] = []
         for _ in 0..<rounds {
@@ -27,7 +27,7 @@ enum Measurement {
             p50s.append(percentile(sorted, 0.5))
             p99s.append(percentile(sorted, 0.99))
         }
-        return (percentile(p50s.sorted(), 0.5), percentile(p99s.sorted(), 0.5))
+        return (percentile(p50s.sorted(), 0.5), percentile(p99s.sorted(), 0.5), p50s.min() ?? .nan)
     }
 
     static func percentile(_ sorted: [Double], _ fraction: Double) -> Double {
@@ -40,6 +40,11 @@ enum Measurement {
               let pages = text.split(separator: " ").dropFirst().first.flatMap({ Int($0) })
         else { return 0 }
         return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+    }
+
+    /// One printed line: the figure, the measurement, the target, whether it is met, and the best round.
+    static func row(_ figure: String, _ measured: (p50: Double, p99: Double, best: Double), unit: String, target: Double?) -> String {
+        row(figure, measured.p50, unit: unit, target: target) + String(format: "  (best round %.2f)", measured.best)
     }
 
     /// One printed line: the figure, the measurement, the target, and whether it is met.
