@@ -39,8 +39,15 @@ public final class Projection: @unchecked Sendable {  // @unchecked: all PROJ ac
             throw error
         }
         // EPSG:4326 is latitude-first; normalising makes the pipeline take (lon, lat) like GeoJSON.
-        let normalized = proj_normalize_for_visualization(context, raw)
+        var normalized = proj_normalize_for_visualization(context, raw)
         proj_destroy(raw)
+        // crs_to_crs may wrap several candidate operations and choose one per coordinate by area
+        // of use; when the chosen operation has a plain PROJ pipeline, use it directly.
+        if let chosen = normalized, let pipeline = proj_as_proj_string(context, chosen, PJ_PROJ_5, nil),
+           let direct = proj_create(context, pipeline) {
+            proj_destroy(chosen)
+            normalized = direct
+        }
         guard let normalized else {
             let error = failure("proj_normalize_for_visualization")
             proj_context_destroy(context)
