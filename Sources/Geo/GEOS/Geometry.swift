@@ -44,14 +44,6 @@ final class Geometry {
         return Geometry(context: context, taking: rectangle)
     }
 
-    /// A line string through `points` (at least two).
-    static func lineString(_ points: [MetricPoint], context: GEOSContext) throws(GEOSError) -> Geometry {
-        let sequence = try coordinateSequence(points, context: context)
-        // Takes ownership of the sequence, also on failure.
-        guard let line = GEOSGeom_createLineString_r(context.handle, sequence) else { throw context.error("GEOSGeom_createLineString_r") }
-        return Geometry(context: context, taking: line)
-    }
-
     /// A polygon from closed rings: the shell first, then holes.
     static func polygon(_ rings: [[MetricPoint]], context: GEOSContext) throws(GEOSError) -> Geometry {
         var made: [OpaquePointer] = []
@@ -143,22 +135,6 @@ final class Geometry {
             throw context.error("GEOSPreparedDistance_r")
         }
         return distance
-    }
-
-    /// For a line: the distance along it to the point of the line nearest `point` (linear referencing).
-    func project(_ point: Geometry) throws(GEOSError) -> Double {
-        // Returns -1 on exception.
-        let measure = GEOSProject_r(context.handle, handle, point.handle)
-        guard measure >= 0 else { throw context.error("GEOSProject_r") }
-        return measure
-    }
-
-    /// The length of a line, or the perimeter of a polygon.
-    func length() throws(GEOSError) -> Double {
-        var length = 0.0
-        // Returns 1 on success, 0 on exception.
-        guard GEOSLength_r(context.handle, handle, &length) == 1 else { throw context.error("GEOSLength_r") }
-        return length
     }
 
     /// Whether GEOS considers the geometry valid (closed rings, no self-intersection).

@@ -11,7 +11,6 @@ public final class RoadNetwork: @unchecked Sendable {  // @unchecked: the GEOS t
         let road: Int
     }
 
-    public let names: [String]
     let segments: [Segment]
     private let lock = NSLock()
     private let context = GEOSContext()
@@ -21,13 +20,12 @@ public final class RoadNetwork: @unchecked Sendable {  // @unchecked: the GEOS t
     public init(contentsOf url: URL, projection: Projection) throws {
         struct Collection: Decodable {
             struct Feature: Decodable {
-                var properties: [String: JSONScalar]?
                 var geometry: GeoJSONGeometry?
             }
             var features: [Feature]
         }
         let collection = try JSONDecoder().decode(Collection.self, from: Data(contentsOf: url))
-        var names: [String] = []
+        var roads = 0
         var segments: [Segment] = []
         for feature in collection.features {
             guard let geometry = feature.geometry, geometry.type == "LineString", case .list(let items) = geometry.coordinates else { continue }
@@ -36,11 +34,10 @@ public final class RoadNetwork: @unchecked Sendable {  // @unchecked: the GEOS t
                 return try? GeoPoint(lat: numbers[1], lon: numbers[0])
             }
             guard let metric = try? projection.metric(points, field: { _ in "roads" }), metric.count >= 2 else { continue }
-            let road = names.count
-            names.append(feature.properties?["name"]?.text ?? "")
+            let road = roads
+            roads += 1
             for (a, b) in zip(metric, metric.dropFirst()) where a != b { segments.append(Segment(a: a, b: b, road: road)) }
         }
-        self.names = names
         self.segments = segments
         tree = try STRtree(context: context)
         for segment in segments {
@@ -90,20 +87,5 @@ public final class RoadNetwork: @unchecked Sendable {  // @unchecked: the GEOS t
         var angle = abs(first - second).truncatingRemainder(dividingBy: .pi) * 180 / .pi
         if angle > 90 { angle = 180 - angle }
         return angle
-    }
-}
-
-/// A GeoJSON property value that may be a string, a number, a boolean, null or nested (only strings are read).
-enum JSONScalar: Decodable {
-    case text(String), other
-
-    init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        self = (try? container.decode(String.self)).map(JSONScalar.text) ?? .other
-    }
-
-    var text: String? {
-        if case .text(let value) = self { return value }
-        return nil
     }
 }

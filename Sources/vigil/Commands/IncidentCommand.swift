@@ -69,8 +69,8 @@ struct IncidentCommand: ParsableCommand {
                 var body = OpenIncidentBody(kind: kind, title: title, exercise: exercise)
                 if let route, let head, let tail {
                     body.route = try GeoJSONFile.geometry(route, feature: feature)
-                    body.head = try WirePosition(try MarchArgument.position(head, "--head"))
-                    body.tail = try WirePosition(try MarchArgument.position(tail, "--tail"))
+                    body.head = WirePosition(try MarchArgument.position(head, "--head"))
+                    body.tail = WirePosition(try MarchArgument.position(tail, "--tail"))
                     if let width {
                         var march = MarchConfiguration()
                         march.corridorWidthMeters = width
