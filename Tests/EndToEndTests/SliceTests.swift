@@ -172,6 +172,43 @@ struct SliceTests {
         }
     }
 
+    /// Every change and every authentication decision is in the chain; an edit of the SQLite file is found.
+    @Test func theAuditLogRecordsAndRevealsTampering() async throws {
+        let data = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-e2e-audit-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: data) }
+        try await withServer(data: data) { data, server in
+            #expect(try await vigil("incident", "open", "--kind", "fire", "--at", "50.8453,4.3571", "--radius", "100", "--data", data.path).status == 0)
+            #expect(try await vigil("incident", "close", "1", "--data", data.path).status == 0)
+            let python = URL(fileURLWithPath: ProcessInfo.processInfo.environment["VIGIL_PYTHON"] ?? "/usr/bin/python3")
+            _ = try await run(python, [
+                repositoryRoot.appendingPathComponent("Tests/python/curve_probe.py").path, data.appendingPathComponent("server.json").path,
+                data.appendingPathComponent("keys/server.key").path, "random",
+            ])
+            try await server.waitForStandardError(containing: "authentication refused")
+            server.kill(SIGTERM)
+            _ = try await server.waitForExit()
+        }
+        let verified = try await vigil("audit", "verify", "--data", data.path)
+        #expect(verified.status == 0, "\(verified.stderr)")
+        let exported = try await vigil("audit", "export", "--data", data.path)
+        let actions = try exported.stdout.split(separator: "\n").map { try json(String($0)) }.compactMap { ($0["record"] as? [String: Any])?["action"] as? String }
+        #expect(Set(actions).isSuperset(of: ["auth.accepted", "auth.refused", "incident.opened", "incident.closed"]))
+
+        // Someone with the file removes the triggers and rewrites who opened the incident.
+        let tamper = try await run(URL(fileURLWithPath: "/usr/bin/python3"), ["-c", """
+            import sqlite3, sys
+            db = sqlite3.connect(sys.argv[1])
+            db.executescript("DROP TRIGGER audit_log_no_update; DROP TRIGGER audit_log_no_delete;")
+            db.execute("UPDATE audit_log SET entry = replace(entry, 'crisis-centre', 'nobody') WHERE action = 'incident.opened'")
+            db.commit()
+            """, data.appendingPathComponent("vigil.sqlite").path])
+        #expect(tamper.status == 0, "\(tamper.stderr)")
+        let broken = try await vigil("audit", "verify", "--data", data.path)
+        #expect(broken.status == 1)
+        let opened = actions.firstIndex(of: "incident.opened")! + 1
+        #expect(broken.stderr.contains("audit_broken: entry \(opened) is broken"), "\(broken.stderr)")
+    }
+
     @Test func theFixtureGeneratorIsDeterministic() async throws {
         let output = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-fixtures-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: output) }

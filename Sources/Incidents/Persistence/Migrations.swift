@@ -72,6 +72,25 @@ enum Migrations {
         """
         ALTER TABLE incidents ADD COLUMN area TEXT;
         """,
+        // 4: the append-only, hash-chained audit log. `entry` is the canonical JSON that is hashed;
+        // the other columns repeat some of its members for queries, and verification checks them.
+        """
+        CREATE TABLE audit_log (
+            sequence INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            action TEXT NOT NULL,
+            agency TEXT,
+            incident_id INTEGER,
+            entry TEXT NOT NULL,
+            previous_hash TEXT NOT NULL,
+            hash TEXT NOT NULL
+        );
+        CREATE INDEX audit_log_at ON audit_log(at);
+        CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+            BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+        CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+            BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+        """,
     ]
 
     static func apply(to connection: SQLiteConnection) throws {

@@ -273,11 +273,19 @@ public final class IncidentService: Sendable {
         return try JSONDecoder().decode(StoredMarch.self, from: Data(text.utf8))
     }
 
+    /// Journals a change and audits it, in the caller's transaction: both or neither are stored.
     static func journal(_ change: IncidentChange, in db: SQLiteConnection) throws {
         let encoded = String(decoding: try JSONEncoder().encode(change), as: UTF8.self)
         try db.query(
             "INSERT INTO incident_journal (incident_id, sequence, at, actor, change) VALUES (?, ?, ?, ?, ?)",
             [.integer(change.incidentId), .integer(change.sequence), .text(timestamp(change.at)), .text(change.actor), .text(encoded)])
+        var details = ["sequence": "\(change.sequence)", "added": "\(change.added.count)", "removed": "\(change.removed.count)"]
+        if !change.events.isEmpty { details["events"] = change.events.joined(separator: ",") }
+        try AuditLog.append(
+            AuditRecord(
+                action: "incident.\(change.change.rawValue)", at: change.at, agency: change.actor,
+                cameras: (change.added.map(\.id) + change.removed).sorted(), incident: change.incidentId, details: details),
+            in: db)
     }
 
     static func timestamp(_ date: Date) -> String {

@@ -107,7 +107,7 @@ struct ServeCommand: AsyncParsableCommand {
         defer { reload.cancel() }
         let service = VigilService(
             bus: bus, dispatcher: CommandDispatcher(bus: bus, incidents: incidents, logger: logger),
-            logger: logger)
+            audit: AuditStore(database: database), logger: logger)
         let group = ServiceGroup(services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         try await group.run()
         try? FileManager.default.removeItem(at: folder.serverInfo)

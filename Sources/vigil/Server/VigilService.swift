@@ -1,4 +1,5 @@
 import Bus
+import Incidents
 import Logging
 import ServiceLifecycle
 
@@ -7,16 +8,28 @@ import ServiceLifecycle
 struct VigilService: Service {
     let bus: BusServer
     let dispatcher: CommandDispatcher
+    let audit: AuditStore
     let logger: Logger
 
     func run() async throws {
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
                 group.addTask {
-                    for await event in bus.authentications where !event.accepted {
-                        logger.notice("authentication refused", metadata: [
-                            "bus.peer": "\(event.address)", "bus.public_key": "\(event.publicKey ?? "none")",
-                        ])
+                    // Every authentication decision is audited, refusals with the key that was presented.
+                    for await event in bus.authentications {
+                        if !event.accepted {
+                            logger.notice("authentication refused", metadata: [
+                                "bus.peer": "\(event.address)", "bus.public_key": "\(event.publicKey ?? "none")",
+                            ])
+                        }
+                        let record = AuditRecord(
+                            action: event.accepted ? "auth.accepted" : "auth.refused", agency: event.agency, source: event.address,
+                            details: ["mechanism": event.mechanism, "public_key": event.publicKey ?? "none"])
+                        do {
+                            try await audit.append(record)
+                        } catch {
+                            logger.error("audit append failed", metadata: ["error": "\(error)"])
+                        }
                     }
                 }
                 for await request in bus.requests {
