@@ -91,6 +91,28 @@ enum Migrations {
         CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
             BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
         """,
+        // 5: named users, and the owners' sharing grants (scope and condition as JSON).
+        """
+        CREATE TABLE users (
+            id TEXT PRIMARY KEY,
+            agency TEXT NOT NULL REFERENCES agencies(id),
+            name TEXT NOT NULL,
+            badge TEXT NOT NULL,
+            roles TEXT NOT NULL DEFAULT '[]',
+            clearance_expires TEXT
+        );
+        CREATE TABLE grants (
+            id TEXT PRIMARY KEY,
+            owner TEXT NOT NULL REFERENCES owners(id),
+            agency TEXT NOT NULL REFERENCES agencies(id),
+            definition TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            created_by TEXT NOT NULL,
+            revoked_at TEXT,
+            revoked_by TEXT
+        );
+        CREATE INDEX grants_owner_agency ON grants(owner, agency);
+        """,
     ]
 
     static func apply(to connection: SQLiteConnection) throws {

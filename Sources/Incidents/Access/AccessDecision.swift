@@ -1,0 +1,140 @@
+import Foundation
+import Geo
+
+/// A request for access: may `user` of `agency` use `camera` in `mode` for `incident` at `at`
+/// (for footage recorded at `footageTime`, when playing back or exporting)?
+public struct AccessRequest: Sendable, Equatable {
+    public var agency: String
+    public var user: String?
+    public var camera: String
+    public var mode: AccessMode
+    public var incident: Int64?
+    public var at: Date
+    public var footageTime: Date?
+
+    public init(agency: String, user: String? = nil, camera: String, mode: AccessMode, incident: Int64? = nil, at: Date = Date(), footageTime: Date? = nil) {
+        self.agency = agency
+        self.user = user
+        self.camera = camera
+        self.mode = mode
+        self.incident = incident
+        self.at = at
+        self.footageTime = footageTime
+    }
+}
+
+/// The answer: allowed under a grant (or as the camera's owner), or denied with a stable reason.
+public enum AccessDecision: Sendable, Equatable {
+    /// `grant` is the grant's id, or `owner` for an agency's own cameras.
+    case allow(grant: String)
+    case deny(code: String, message: String)
+
+    public var isAllowed: Bool {
+        if case .allow = self { return true }
+        return false
+    }
+}
+
+/// What the decision function needs to know of the world at the time of a request.
+public struct AccessFacts: Sendable {
+    public var camera: Camera?
+    /// The grants from the camera's owner to the requesting agency.
+    public var grants: [Grant]
+    /// The incident the request is made for, if any.
+    public var incident: Incident?
+    /// Whether the camera is in that incident's current selection.
+    public var cameraInIncidentSelection: Bool
+    /// Roles of the requesting user, when a user is named and known.
+    public var userRoles: [String]?
+    public var userAgency: String?
+    public var userClearanceExpiry: Date?
+
+    public init(camera: Camera?, grants: [Grant], incident: Incident?, cameraInIncidentSelection: Bool,
+                userRoles: [String]? = nil, userAgency: String? = nil, userClearanceExpiry: Date? = nil) {
+        self.camera = camera
+        self.grants = grants
+        self.incident = incident
+        self.cameraInIncidentSelection = cameraInIncidentSelection
+        self.userRoles = userRoles
+        self.userAgency = userAgency
+        self.userClearanceExpiry = userClearanceExpiry
+    }
+}
+
+/// The one decision function: nothing else decides access. Pure: it sees only `facts`.
+///
+/// An agency may use its own cameras. Otherwise some grant from the camera's owner to the
+/// agency must hold on every point: not revoked, inside its validity window, naming the user
+/// or one of the user's roles (when it names any), allowing the mode, covering the camera
+/// (scope), covering the footage time (playback and export), and meeting its condition. When
+/// none does, the answer is the reason of the grant that came closest (checks in that order),
+/// or `no_grant`. Grants are tried in id order, so the answer is deterministic.
+public enum AccessControl {
+    public static func decide(_ request: AccessRequest, facts: AccessFacts, areaContains: (GeoJSONGeometry, GeoPoint) -> Bool) -> AccessDecision {
+        guard let camera = facts.camera else {
+            return .deny(code: "camera_unknown", message: "no camera \(request.camera)")
+        }
+        if let user = request.user {
+            guard facts.userAgency == request.agency else {
+                return .deny(code: "user_unknown", message: "\(user) is not a user of \(request.agency)")
+            }
+            if let expiry = facts.userClearanceExpiry, expiry <= request.at {
+                return .deny(code: "clearance_expired", message: "the clearance of \(user) expired")
+            }
+        }
+        if camera.owner == request.agency { return .allow(grant: "owner") }
+
+        var closest: (depth: Int, code: String, message: String)?
+        func fail(_ depth: Int, _ code: String, _ message: String) {
+            if closest == nil || depth > closest!.depth { closest = (depth, code, message) }
+        }
+        for grant in facts.grants.sorted(by: { $0.id < $1.id }) where grant.owner == camera.owner && grant.agency == request.agency {
+            if let revoked = grant.revokedAt, revoked <= request.at { fail(0, "grant_revoked", "grant \(grant.id) was revoked"); continue }
+            if request.at < grant.validFrom { fail(1, "grant_not_yet_valid", "grant \(grant.id) starts later"); continue }
+            if let until = grant.validUntil, request.at >= until { fail(1, "grant_expired", "grant \(grant.id) expired"); continue }
+            if let users = grant.users {
+                let named = request.user.map { users.contains($0) } ?? false
+                let byRole = facts.userRoles?.contains(where: users.contains) ?? false
+                if !named && !byRole { fail(2, "user_not_granted", "grant \(grant.id) names other users"); continue }
+            }
+            if !grant.modes.contains(request.mode) { fail(3, "mode_not_granted", "grant \(grant.id) does not allow \(request.mode.rawValue)"); continue }
+            if !covers(grant.scope, camera, areaContains: areaContains) { fail(4, "outside_scope", "camera \(camera.id) is outside the scope of grant \(grant.id)"); continue }
+            if request.mode == .playback || request.mode == .export, let footage = request.footageTime {
+                if let from = grant.footageFrom, footage < from { fail(5, "footage_outside_window", "footage before the window of grant \(grant.id)"); continue }
+                if let until = grant.footageUntil, footage > until { fail(5, "footage_outside_window", "footage after the window of grant \(grant.id)"); continue }
+            }
+            if let problem = unmet(grant.condition, request: request, facts: facts) { fail(6, "condition_unmet", "grant \(grant.id): \(problem)"); continue }
+            return .allow(grant: grant.id)
+        }
+        guard let closest else {
+            return .deny(code: "no_grant", message: "\(camera.owner) has granted \(request.agency) no access to its cameras")
+        }
+        return .deny(code: closest.code, message: closest.message)
+    }
+
+    static func covers(_ scope: GrantScope, _ camera: Camera, areaContains: (GeoJSONGeometry, GeoPoint) -> Bool) -> Bool {
+        if let cameras = scope.cameras, !cameras.contains(camera.id) { return false }
+        if let tag = scope.tag, !camera.tags.contains(tag) { return false }
+        if let kinds = scope.kinds, !kinds.contains(camera.kind) { return false }
+        if let placeTypes = scope.placeTypes, !placeTypes.contains(camera.placeType) { return false }
+        if let area = scope.area, !areaContains(area, camera.position) { return false }
+        return true
+    }
+
+    /// Why a condition does not hold, or nil when it does.
+    static func unmet(_ condition: GrantCondition, request: AccessRequest, facts: AccessFacts) -> String? {
+        switch condition {
+        case .always:
+            return nil
+        case .whileIncidentOpen(let kinds, let inSelection):
+            guard let incident = facts.incident, incident.id == request.incident else { return "only for an open incident" }
+            guard incident.status == .open else { return "incident \(incident.id) is not open" }
+            if let kinds, !kinds.contains(incident.kind) { return "only for incidents of kind \(kinds.map(\.rawValue).joined(separator: ", "))" }
+            if inSelection && !facts.cameraInIncidentSelection { return "the camera is not selected by incident \(incident.id)" }
+            return nil
+        case .incident(let id):
+            guard let incident = facts.incident, incident.id == id, request.incident == id else { return "only for incident \(id)" }
+            return incident.status == .open ? nil : "incident \(id) is not open"
+        }
+    }
+}

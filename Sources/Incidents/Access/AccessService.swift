@@ -1,0 +1,142 @@
+import Foundation
+import Geo
+import Logging
+import Synchronization
+
+/// Stores grants and answers access requests with ``AccessControl/decide(_:facts:areaContains:)``,
+/// gathering the facts (camera, grants, incident, selection, user) from the database.
+public final class AccessService: Sendable {
+    private let database: Database
+    private let engine: CameraEngine
+    /// Polygons of grant scopes, prepared once (a police zone has thousands of vertices).
+    private let areas = Mutex<[String: Area]>([:])
+
+    public init(database: Database, engine: CameraEngine) {
+        self.database = database
+        self.engine = engine
+    }
+
+    /// Decides a request. The caller audits the decision with its justification.
+    public func decide(_ request: AccessRequest) async throws -> AccessDecision {
+        let camera = engine.index.cameras.first { $0.id == request.camera }
+        let facts = try await database.run { db in
+            let grants = try camera.map { camera in
+                try db.query(
+                    "SELECT definition, revoked_at FROM grants WHERE owner = ? AND agency = ? ORDER BY id",
+                    [.text(camera.owner), .text(request.agency)]
+                ).map { try Self.grant(from: $0) }
+            } ?? []
+            var incident: Incident?
+            var selected = false
+            if let id = request.incident {
+                incident = try? IncidentService.incident(id, in: db)
+                selected = try db.query(
+                    "SELECT 1 FROM incident_cameras WHERE incident_id = ? AND camera_id = ?", [.integer(id), .text(request.camera)]
+                ).isEmpty == false
+            }
+            var roles: [String]?
+            var userAgency: String?
+            var expiry: Date?
+            if let user = request.user, let row = try db.query("SELECT agency, roles, clearance_expires FROM users WHERE id = ?", [.text(user)]).first {
+                userAgency = row.text(0)
+                roles = try JSONDecoder().decode([String].self, from: Data((row.text(1) ?? "[]").utf8))
+                expiry = row.text(2).map(IncidentService.date)
+            }
+            return AccessFacts(
+                camera: camera, grants: grants, incident: incident, cameraInIncidentSelection: selected,
+                userRoles: roles, userAgency: userAgency, userClearanceExpiry: expiry)
+        }
+        return AccessControl.decide(request, facts: facts) { [self] polygon, point in area(polygon).contains(point) }
+    }
+
+    /// Stores a grant and audits its creation, in one transaction.
+    public func create(_ grant: Grant, by actor: String) async throws {
+        let text = String(decoding: try Self.encoder.encode(grant), as: UTF8.self)
+        try await database.run { db in
+            try db.transaction {
+                try db.query(
+                    "INSERT INTO grants (id, owner, agency, definition, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?)",
+                    [.text(grant.id), .text(grant.owner), .text(grant.agency), .text(text), .text(IncidentService.timestamp(Date())), .text(actor)])
+                try AuditLog.append(AuditRecord(
+                    action: "grant.created", agency: actor, reason: grant.purpose, recipient: grant.agency, grant: grant.id,
+                    details: ["owner": grant.owner, "modes": grant.modes.map(\.rawValue).joined(separator: ","), "legal_basis": grant.legalBasis]), in: db)
+            }
+        }
+    }
+
+    /// Revokes a grant from now on and audits it; only the grant's owner may revoke it.
+    public func revoke(_ id: String, by actor: String, reason: String) async throws(IncidentError) {
+        do {
+            try await database.run { db in
+                try db.transaction {
+                    guard let row = try db.query("SELECT owner, agency, revoked_at FROM grants WHERE id = ?", [.text(id)]).first else {
+                        throw IncidentError(code: "grant_not_found", message: "there is no grant \(id)", field: "grant")
+                    }
+                    guard row.text(0) == actor else {
+                        throw IncidentError(code: "not_owner", message: "only \(row.text(0) ?? "its owner") may revoke grant \(id)", field: "grant")
+                    }
+                    guard row.text(2) == nil else { throw IncidentError(code: "grant_revoked", message: "grant \(id) is already revoked", field: "grant") }
+                    try db.query("UPDATE grants SET revoked_at = ?, revoked_by = ? WHERE id = ?",
+                                 [.text(IncidentService.timestamp(Date())), .text(actor), .text(id)])
+                    try AuditLog.append(AuditRecord(action: "grant.revoked", agency: actor, reason: reason, recipient: row.text(1), grant: id), in: db)
+                }
+            }
+        } catch let error as IncidentError {
+            throw error
+        } catch {
+            throw IncidentError(code: "storage_failure", message: "\(error)")
+        }
+    }
+
+    /// Every grant, ordered by id, with its revocation time.
+    public func grants() async throws -> [Grant] {
+        try await database.run { db in try db.query("SELECT definition, revoked_at FROM grants ORDER BY id").map { try Self.grant(from: $0) } }
+    }
+
+    /// Loads the fixture agreements into a database that has no grant yet; returns how many.
+    public func loadIfEmpty(_ grants: [Grant]) throws -> Int {
+        try database.runSync { db in
+            guard try db.query("SELECT COUNT(*) FROM grants").first?.integer(0) == 0 else { return 0 }
+            try db.transaction {
+                for grant in grants {
+                    try db.query(
+                        "INSERT INTO grants (id, owner, agency, definition, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?)",
+                        [.text(grant.id), .text(grant.owner), .text(grant.agency), .text(String(decoding: try Self.encoder.encode(grant), as: UTF8.self)),
+                         .text(IncidentService.timestamp(Date())), .text("fixture")])
+                }
+            }
+            return grants.count
+        }
+    }
+
+    private func area(_ polygon: GeoJSONGeometry) -> Area {
+        let key = String(decoding: (try? Self.encoder.encode(polygon)) ?? Data(), as: UTF8.self)
+        if let known = areas.withLock({ $0[key] }) { return known }
+        // A scope area was checked when the grant was made; an unreadable one covers nothing.
+        let made = (try? Area(name: "grant scope", geoJSONGeometry: key))
+            ?? (try! Area(name: "empty", geoJSONGeometry: #"{"type":"Polygon","coordinates":[[[0,0],[0,0.000001],[0.000001,0],[0,0]]]}"#))
+        areas.withLock { $0[key] = made }
+        return made
+    }
+
+    static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.dateEncodingStrategy = .iso8601
+        encoder.outputFormatting = [.sortedKeys]
+        return encoder
+    }()
+
+    static let decoder: JSONDecoder = {
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        decoder.dateDecodingStrategy = .iso8601
+        return decoder
+    }()
+
+    private static func grant(from row: Row) throws -> Grant {
+        var grant = try decoder.decode(Grant.self, from: Data(row.text(0)!.utf8))
+        grant.revokedAt = row.text(1).map(IncidentService.date)
+        return grant
+    }
+}
