@@ -209,6 +209,31 @@ struct SliceTests {
         #expect(broken.stderr.contains("audit_broken: entry \(opened) is broken"), "\(broken.stderr)")
     }
 
+    /// The fixture agreements decide access over the bus; only the owner revokes, and the revocation is audited.
+    @Test func grantsDecideAccessAndOnlyOwnersRevokeThem() async throws {
+        try await withServer { data, _ in
+            let tunnel = "brumob-w12108126-01"
+            let allowed = try await vigil("grant", "check", "--camera", tunnel, "--data", data.path, "--agency", "siamu", "--json")
+            #expect(allowed.status == 0, "\(allowed.stderr)")
+            let grant = try #require(try json(allowed.stdout)["grant"] as? String)
+            let stranger = try await vigil("grant", "check", "--camera", tunnel, "--data", data.path, "--agency", "stib")
+            #expect(stranger.status == 3 && stranger.stdout.contains("no_grant"))
+
+            let notOwner = try await vigil("grant", "revoke", grant, "--reason", "test", "--data", data.path, "--agency", "siamu")
+            #expect(notOwner.status == 1 && notOwner.stderr.contains("not_owner"))
+            let revoked = try await vigil("grant", "revoke", grant, "--reason", "agreement ended", "--data", data.path, "--agency", "bruxelles-mobilite")
+            #expect(revoked.status == 0, "\(revoked.stderr)")
+            let denied = try await vigil("grant", "check", "--camera", tunnel, "--data", data.path, "--agency", "siamu")
+            #expect(denied.status == 3 && denied.stdout.contains("grant_revoked"))
+
+            let export = try await vigil("audit", "export", "--data", data.path)
+            let revocations = try export.stdout.split(separator: "\n").map { try json(String($0)) }
+                .compactMap { $0["record"] as? [String: Any] }.filter { $0["action"] as? String == "grant.revoked" }
+            #expect(revocations.count == 1)
+            #expect(revocations.first?["grant"] as? String == grant && revocations.first?["reason"] as? String == "agreement ended")
+        }
+    }
+
     @Test func theFixtureGeneratorIsDeterministic() async throws {
         let output = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-fixtures-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: output) }

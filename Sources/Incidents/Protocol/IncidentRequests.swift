@@ -1,3 +1,4 @@
+import Foundation
 import Geo
 
 // The bodies of the incident operations on the bus (docs/protocol.md), shared by the server,
@@ -151,5 +152,48 @@ public struct IncidentReference: Sendable, Codable {
 
     public init(incident: Int64) {
         self.incident = incident
+    }
+}
+
+/// The body of `grant.revoke`.
+public struct RevokeGrantBody: Sendable, Codable {
+    public var grant: String
+    public var reason: String
+
+    public init(grant: String, reason: String) {
+        self.grant = grant
+        self.reason = reason
+    }
+}
+
+/// The body of `access.check`: may the asking agency (and user) use this camera so?
+public struct AccessCheckBody: Sendable, Codable {
+    public var camera: String
+    public var mode: AccessMode
+    public var incident: Int64?
+    public var user: String?
+    public var footageTime: Date?
+
+    public init(camera: String, mode: AccessMode, incident: Int64? = nil, user: String? = nil, footageTime: Date? = nil) {
+        self.camera = camera
+        self.mode = mode
+        self.incident = incident
+        self.user = user
+        self.footageTime = footageTime
+    }
+}
+
+/// The result of `access.check`.
+public struct AccessCheckResult: Sendable, Codable, Equatable {
+    public var allowed: Bool
+    public var grant: String?
+    public var code: String?
+    public var message: String?
+
+    public init(_ decision: AccessDecision) {
+        switch decision {
+        case .allow(let grant): (allowed, self.grant) = (true, grant)
+        case .deny(let code, let message): (allowed, self.code, self.message) = (false, code, message)
+        }
     }
 }

@@ -90,7 +90,15 @@ struct ServeCommand: AsyncParsableCommand {
         try line.write(to: folder.serverInfo, options: .atomic)
         FileHandle.standardOutput.write(line + Data("\n".utf8))
 
-        let incidents = IncidentService(database: database, engine: CameraEngine(index: index), roads: roads, logger: logger)
+        let engine = CameraEngine(index: index)
+        let incidents = IncidentService(database: database, engine: engine, roads: roads, logger: logger)
+        let access = AccessService(database: database, engine: engine)
+        // The fixture agreements name agencies and owners of both regions; the territories are the Brussels police zones.
+        let loaded = try access.loadIfEmpty(try AgreementFixture.read(
+            contentsOf: fixturesFolder.appendingPathComponent("agreements.json"),
+            policeZones: try AgreementFixture.policeZones(contentsOf: fixturesFolder.appendingPathComponent("sources/brussels_police_zones.geojson")),
+            validFrom: Date()))
+        if loaded > 0 { logger.info("sharing agreements loaded", metadata: ["grants": "\(loaded)"]) }
         // SIGHUP: reload the registry from the database (after `vigil cameras import`) and swap in a new index.
         signal(SIGHUP, SIG_IGN)
         let reload = DispatchSource.makeSignalSource(signal: SIGHUP)
@@ -106,7 +114,7 @@ struct ServeCommand: AsyncParsableCommand {
         reload.resume()
         defer { reload.cancel() }
         let service = VigilService(
-            bus: bus, dispatcher: CommandDispatcher(bus: bus, incidents: incidents, logger: logger),
+            bus: bus, dispatcher: CommandDispatcher(bus: bus, incidents: incidents, access: access, logger: logger),
             audit: AuditStore(database: database), logger: logger)
         let group = ServiceGroup(services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         try await group.run()

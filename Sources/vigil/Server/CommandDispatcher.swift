@@ -9,6 +9,7 @@ import Logging
 struct CommandDispatcher: Sendable {
     let bus: BusServer
     let incidents: IncidentService
+    let access: AccessService
     let logger: Logger
 
     func handle(_ request: BusRequest) async {
@@ -67,6 +68,27 @@ struct CommandDispatcher: Sendable {
         case "incident.snapshot":
             let body = try BusProtocol.decodeBody(IncidentReference.self, from: request.payload)
             return BusProtocol.successReply(id: header.id, result: try await incidents.snapshot(body.incident))
+        case "grant.create":
+            let grant = try BusProtocol.decodeBody(Grant.self, from: request.payload)
+            guard grant.owner == request.agency else {
+                throw BusProtocol.ErrorBody(code: "not_owner", message: "only \(grant.owner) may share its cameras", field: "body.owner")
+            }
+            try await access.create(grant, by: request.agency)
+            return BusProtocol.successReply(id: header.id, result: grant)
+        case "grant.revoke":
+            let body = try BusProtocol.decodeBody(RevokeGrantBody.self, from: request.payload)
+            try await access.revoke(body.grant, by: request.agency, reason: body.reason)
+            return BusProtocol.successReply(id: header.id, result: ["grant": body.grant])
+        case "grant.list":
+            // An agency sees the grants it gives and the grants it receives.
+            let grants = try await access.grants().filter { $0.owner == request.agency || $0.agency == request.agency }
+            return BusProtocol.successReply(id: header.id, result: grants)
+        case "access.check":
+            let body = try BusProtocol.decodeBody(AccessCheckBody.self, from: request.payload)
+            let decision = try await access.decide(AccessRequest(
+                agency: request.agency, user: body.user, camera: body.camera, mode: body.mode, incident: body.incident,
+                footageTime: body.footageTime))
+            return BusProtocol.successReply(id: header.id, result: AccessCheckResult(decision))
         default:
             throw BusProtocol.ErrorBody(code: "unknown_operation", message: "unknown operation '\(header.op)'", field: "op")
         }
