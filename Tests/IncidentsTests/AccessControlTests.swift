@@ -20,7 +20,7 @@ private func withAgreements(_ body: (AccessService, IncidentService, [Camera]) a
     let zones = try AgreementFixture.policeZones(contentsOf: fixtures.appendingPathComponent("sources/brussels_police_zones.geojson"))
     // Only Brussels cameras go in the index (one CRS); Marseille's are decided from the registry too.
     let engine = CameraEngine(index: try CameraIndex(cameras: cameras.filter { $0.owner != "marseille-landlord" }, projection: try Projection(crs: .belgianLambert2008)))
-    let access = AccessService(database: database, engine: engine)
+    let access = AccessService(database: database)
     let grants = try AgreementFixture.read(contentsOf: fixtures.appendingPathComponent("agreements.json"), policeZones: zones, validFrom: Date(timeIntervalSince1970: 0))
     #expect(try access.loadIfEmpty(grants) == grants.count)
     try await body(access, IncidentService(database: database, engine: engine, logger: Logger(label: "test")), cameras)
@@ -115,6 +115,23 @@ struct AccessControlTests {
                 Issue.record("allowed after expiry"); return
             }
             #expect(expired == "grant_expired")
+        }
+    }
+
+    @Test func refusesBadGrants() async throws {
+        try await withAgreements { access, _, _ in
+            func grant(_ id: String, agency: String = "siamu", modes: [AccessMode] = [.live], area: GeoJSONGeometry? = nil) -> Grant {
+                Grant(id: id, owner: "stib", agency: agency, scope: GrantScope(area: area), modes: modes, validFrom: .distantPast,
+                      purpose: "p", legalBasis: "l", condition: .always)
+            }
+            let bowtie = GeoJSONGeometry(type: "Polygon", coordinates: .list([.list([
+                .position([4.30, 50.80]), .position([4.40, 50.90]), .position([4.40, 50.80]), .position([4.30, 50.90]), .position([4.30, 50.80]),
+            ])]))
+            for (bad, code) in [(grant("a", modes: []), "grant_invalid"), (grant("b", area: bowtie), "grant_invalid"),
+                                (grant("c", agency: "martians"), "agency_unknown"), (grant("fixture-1"), "grant_exists")] {
+                let error = await #expect(throws: IncidentError.self) { try await access.create(bad, by: "stib") }
+                #expect(error?.code == code)
+            }
         }
     }
 

@@ -70,7 +70,8 @@ public struct AccessFacts: Sendable {
 /// none does, the answer is the reason of the grant that came closest (checks in that order),
 /// or `no_grant`. Grants are tried in id order, so the answer is deterministic.
 public enum AccessControl {
-    public static func decide(_ request: AccessRequest, facts: AccessFacts, areaContains: (GeoJSONGeometry, GeoPoint) -> Bool) -> AccessDecision {
+    /// - Parameter areaContains: whether a grant's scope polygon contains a position.
+    public static func decide(_ request: AccessRequest, facts: AccessFacts, areaContains: (Grant, GeoPoint) -> Bool) -> AccessDecision {
         guard let camera = facts.camera else {
             return .deny(code: "camera_unknown", message: "no camera \(request.camera)")
         }
@@ -98,7 +99,7 @@ public enum AccessControl {
                 if !named && !byRole { fail(2, "user_not_granted", "grant \(grant.id) names other users"); continue }
             }
             if !grant.modes.contains(request.mode) { fail(3, "mode_not_granted", "grant \(grant.id) does not allow \(request.mode.rawValue)"); continue }
-            if !covers(grant.scope, camera, areaContains: areaContains) { fail(4, "outside_scope", "camera \(camera.id) is outside the scope of grant \(grant.id)"); continue }
+            if !covers(grant, camera, areaContains: areaContains) { fail(4, "outside_scope", "camera \(camera.id) is outside the scope of grant \(grant.id)"); continue }
             if request.mode == .playback || request.mode == .export, let footage = request.footageTime {
                 if let from = grant.footageFrom, footage < from { fail(5, "footage_outside_window", "footage before the window of grant \(grant.id)"); continue }
                 if let until = grant.footageUntil, footage > until { fail(5, "footage_outside_window", "footage after the window of grant \(grant.id)"); continue }
@@ -112,12 +113,13 @@ public enum AccessControl {
         return .deny(code: closest.code, message: closest.message)
     }
 
-    static func covers(_ scope: GrantScope, _ camera: Camera, areaContains: (GeoJSONGeometry, GeoPoint) -> Bool) -> Bool {
+    static func covers(_ grant: Grant, _ camera: Camera, areaContains: (Grant, GeoPoint) -> Bool) -> Bool {
+        let scope = grant.scope
         if let cameras = scope.cameras, !cameras.contains(camera.id) { return false }
         if let tag = scope.tag, !camera.tags.contains(tag) { return false }
         if let kinds = scope.kinds, !kinds.contains(camera.kind) { return false }
         if let placeTypes = scope.placeTypes, !placeTypes.contains(camera.placeType) { return false }
-        if let area = scope.area, !areaContains(area, camera.position) { return false }
+        if scope.area != nil, !areaContains(grant, camera.position) { return false }
         return true
     }
 

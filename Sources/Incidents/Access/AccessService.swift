@@ -7,19 +7,17 @@ import Synchronization
 /// gathering the facts (camera, grants, incident, selection, user) from the database.
 public final class AccessService: Sendable {
     private let database: Database
-    private let engine: CameraEngine
-    /// Polygons of grant scopes, prepared once (a police zone has thousands of vertices).
+    /// Polygons of grant scopes by grant id, prepared once (a police zone has thousands of vertices).
     private let areas = Mutex<[String: Area]>([:])
 
-    public init(database: Database, engine: CameraEngine) {
+    public init(database: Database) {
         self.database = database
-        self.engine = engine
     }
 
     /// Decides a request. The caller audits the decision with its justification.
     public func decide(_ request: AccessRequest) async throws -> AccessDecision {
-        let camera = engine.index.cameras.first { $0.id == request.camera }
         let facts = try await database.run { db in
+            let camera = try RegistryStore.camera(request.camera, in: db)
             let grants = try camera.map { camera in
                 try db.query(
                     "SELECT definition, revoked_at FROM grants WHERE owner = ? AND agency = ? ORDER BY id",
@@ -46,13 +44,38 @@ public final class AccessService: Sendable {
                 camera: camera, grants: grants, incident: incident, cameraInIncidentSelection: selected,
                 userRoles: roles, userAgency: userAgency, userClearanceExpiry: expiry)
         }
-        return AccessControl.decide(request, facts: facts) { [self] polygon, point in area(polygon).contains(point) }
+        return AccessControl.decide(request, facts: facts) { [self] grant, point in area(of: grant)?.contains(point) ?? false }
     }
 
     /// Stores a grant and audits its creation, in one transaction.
+    ///
+    /// - Throws: ``IncidentError`` `grant_invalid` (no mode, a bad scope polygon, an empty window),
+    ///   `grant_exists`, `owner_unknown`, `agency_unknown`.
     public func create(_ grant: Grant, by actor: String) async throws {
+        guard !grant.id.isEmpty, !grant.modes.isEmpty else {
+            throw IncidentError(code: "grant_invalid", message: "a grant needs an id and at least one mode", field: "modes")
+        }
+        if let until = grant.validUntil, until <= grant.validFrom {
+            throw IncidentError(code: "grant_invalid", message: "valid_until must be after valid_from", field: "valid_until")
+        }
+        if let polygon = grant.scope.area {
+            do {
+                _ = try Area(name: grant.id, geoJSONGeometry: String(decoding: try Self.encoder.encode(polygon), as: UTF8.self))
+            } catch {
+                throw IncidentError(code: "grant_invalid", message: "the scope area is not a valid polygon: \(error)", field: "scope.area")
+            }
+        }
         let text = String(decoding: try Self.encoder.encode(grant), as: UTF8.self)
         try await database.run { db in
+            guard try db.query("SELECT 1 FROM grants WHERE id = ?", [.text(grant.id)]).isEmpty else {
+                throw IncidentError(code: "grant_exists", message: "there is already a grant \(grant.id)", field: "id")
+            }
+            guard try !db.query("SELECT 1 FROM owners WHERE id = ?", [.text(grant.owner)]).isEmpty else {
+                throw IncidentError(code: "owner_unknown", message: "no owner \(grant.owner)", field: "owner")
+            }
+            guard try !db.query("SELECT 1 FROM agencies WHERE id = ?", [.text(grant.agency)]).isEmpty else {
+                throw IncidentError(code: "agency_unknown", message: "no agency \(grant.agency)", field: "agency")
+            }
             try db.transaction {
                 try db.query(
                     "INSERT INTO grants (id, owner, agency, definition, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?)",
@@ -109,13 +132,13 @@ public final class AccessService: Sendable {
         }
     }
 
-    private func area(_ polygon: GeoJSONGeometry) -> Area {
-        let key = String(decoding: (try? Self.encoder.encode(polygon)) ?? Data(), as: UTF8.self)
-        if let known = areas.withLock({ $0[key] }) { return known }
-        // A scope area was checked when the grant was made; an unreadable one covers nothing.
-        let made = (try? Area(name: "grant scope", geoJSONGeometry: key))
-            ?? (try! Area(name: "empty", geoJSONGeometry: #"{"type":"Polygon","coordinates":[[[0,0],[0,0.000001],[0.000001,0],[0,0]]]}"#))
-        areas.withLock { $0[key] = made }
+    /// The prepared polygon of a grant's scope (grants are immutable, so the id is a safe key).
+    private func area(of grant: Grant) -> Area? {
+        guard let polygon = grant.scope.area else { return nil }
+        if let known = areas.withLock({ $0[grant.id] }) { return known }
+        // An unreadable scope polygon covers nothing (nil), so the grant allows nothing.
+        let made = try? Area(name: grant.id, geoJSONGeometry: String(decoding: (try? Self.encoder.encode(polygon)) ?? Data(), as: UTF8.self))
+        if let made { areas.withLock { $0[grant.id] = made } }
         return made
     }
 

@@ -74,11 +74,20 @@ public struct RegistryStore: Sendable {
     }
 
     static func cameras(in db: SQLiteConnection) throws -> [Camera] {
+        try cameras(in: db, where: "1", [])
+    }
+
+    /// One camera by id (a primary-key lookup), or nil.
+    static func camera(_ id: String, in db: SQLiteConnection) throws -> Camera? {
+        try cameras(in: db, where: "id = ?", [.text(id)]).first
+    }
+
+    private static func cameras(in db: SQLiteConnection, where condition: String, _ arguments: [SQLValue]) throws -> [Camera] {
         try db.query(
             """
             SELECT id, owner, kind, place_type, lat, lon, heading_deg, fov_deg, range_m, stream, confidentiality, tags
-            FROM cameras ORDER BY id
-            """
+            FROM cameras WHERE \(condition) ORDER BY id
+            """, arguments
         ).map { row in
             let tags = try JSONDecoder().decode([String].self, from: Data((row.text(11) ?? "[]").utf8))
             return Camera(

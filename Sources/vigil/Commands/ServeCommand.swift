@@ -92,7 +92,7 @@ struct ServeCommand: AsyncParsableCommand {
 
         let engine = CameraEngine(index: index)
         let incidents = IncidentService(database: database, engine: engine, roads: roads, logger: logger)
-        let access = AccessService(database: database, engine: engine)
+        let access = AccessService(database: database)
         // The fixture agreements name agencies and owners of both regions; the territories are the Brussels police zones.
         let loaded = try access.loadIfEmpty(try AgreementFixture.read(
             contentsOf: fixturesFolder.appendingPathComponent("agreements.json"),
