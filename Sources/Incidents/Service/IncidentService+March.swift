@@ -75,7 +75,7 @@ extension IncidentService {
 
     /// Moves a march's head and tail; the change carries only the cameras added, removed and relabelled.
     public func move(_ id: Int64, head: MarchPosition, tail: MarchPosition, by agency: String) async throws(IncidentError) -> IncidentChange {
-        let (incident, stored) = try await read { db in (try Self.incident(id, in: db), try Self.storedMarch(id, in: db)) }
+        let (incident, stored, _) = try await read { db in try Self.stored(id, in: db) }
         guard incident.status == .open else {
             throw IncidentError(code: "incident_closed", message: "incident \(id) is closed", field: "incident")
         }

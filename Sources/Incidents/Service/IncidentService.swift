@@ -195,7 +195,7 @@ public final class IncidentService: Sendable {
     /// The incident's current state and selection, ranked as selected (nearest first).
     public func snapshot(_ id: Int64) async throws(IncidentError) -> IncidentSnapshot {
         try await read { db in
-            let incident = try Self.incident(id, in: db)
+            let (incident, march, area) = try Self.stored(id, in: db)
             let cameras = try db.query(
                 """
                 SELECT c.id, c.owner, c.kind, c.place_type, c.lat, c.lon, c.confidentiality, s.distance_m, s.reason, s.section, s.along_m
@@ -209,9 +209,6 @@ public final class IncidentService: Sendable {
                     confidentiality: LocationConfidentiality(rawValue: row.text(6)!) ?? .confidential,
                     distanceMeters: row.real(7)!, reason: row.text(8)!, section: row.text(9), alongMeters: row.real(10))
             }
-            let march = try Self.storedMarch(id, in: db)
-            let area = try db.query("SELECT area FROM incidents WHERE id = ?", [.integer(id)]).first?.text(0)
-                .map { try JSONDecoder().decode(GeoJSONGeometry.self, from: Data($0.utf8)) }
             return IncidentSnapshot(incident: incident, cameras: Self.ranked(cameras), route: march?.route, area: area)
         }
     }
@@ -254,23 +251,25 @@ public final class IncidentService: Sendable {
     }
 
     static func incident(_ id: Int64, in db: SQLiteConnection) throws -> Incident {
+        try stored(id, in: db).incident
+    }
+
+    /// An incident's row, read once: the incident, its march (route, settings, position) and its perimeter.
+    static func stored(_ id: Int64, in db: SQLiteConnection) throws -> (incident: Incident, march: StoredMarch?, area: GeoJSONGeometry?) {
         guard let row = try db.query(
             """
-            SELECT id, kind, status, title, exercise, lat, lon, radius_m, lead_agency, opened_at, closed_at, sequence
+            SELECT id, kind, status, title, exercise, lat, lon, radius_m, lead_agency, opened_at, closed_at, sequence, march, area
             FROM incidents WHERE id = ?
             """, [.integer(id)]
         ).first else { throw IncidentError.notFound(id) }
-        let march = try storedMarch(id, in: db)
-        return Incident(
+        let march = try row.text(12).map { try JSONDecoder().decode(StoredMarch.self, from: Data($0.utf8)) }
+        let area = try row.text(13).map { try JSONDecoder().decode(GeoJSONGeometry.self, from: Data($0.utf8)) }
+        let incident = Incident(
             id: row.integer(0)!, kind: IncidentKind(rawValue: row.text(1)!) ?? .other,
             status: IncidentStatus(rawValue: row.text(2)!) ?? .closed, title: row.text(3), exercise: row.integer(4) == 1,
             center: try GeoPoint(lat: row.real(5)!, lon: row.real(6)!), radiusMeters: row.real(7)!, leadAgency: row.text(8)!,
             openedAt: date(row.text(9)!), closedAt: row.text(10).map(date), sequence: row.integer(11)!, march: march?.status)
-    }
-
-    static func storedMarch(_ id: Int64, in db: SQLiteConnection) throws -> StoredMarch? {
-        guard let text = try db.query("SELECT march FROM incidents WHERE id = ?", [.integer(id)]).first?.text(0) else { return nil }
-        return try JSONDecoder().decode(StoredMarch.self, from: Data(text.utf8))
+        return (incident, march, area)
     }
 
     /// Journals a change and audits it, in the caller's transaction: both or neither are stored.
