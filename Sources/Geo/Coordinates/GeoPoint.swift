@@ -25,6 +25,12 @@ public struct GeoPoint: Sendable, Hashable, Codable, CustomStringConvertible {
         self.lon = lon
     }
 
+    /// This point with latitude and longitude rounded to 7 decimals (about 1 cm), as the registry stores them.
+    public func roundedToCentimetre() -> GeoPoint {
+        // Rounding a valid coordinate keeps it inside the WGS84 ranges.
+        try! GeoPoint(lat: (lat * 1e7).rounded() / 1e7, lon: (lon * 1e7).rounded() / 1e7)
+    }
+
     /// Parses `"LAT,LON"` as typed by an operator, for example `50.8467,4.3525`.
     public init(parsing text: String, field: String = "position") throws(GeoError) {
         let parts = text.split(separator: ",", omittingEmptySubsequences: false)

@@ -60,7 +60,7 @@ public final class CameraIndex: @unchecked Sendable {  // @unchecked: GEOS state
         var sectors: [CoverageSector] = []
         sectors.reserveCapacity(cameras.count)
         for (index, camera) in cameras.enumerated() {
-            let gridHeading = camera.headingDegrees.map { $0 + CoverageSector.bearing(from: positions[index], to: norths[index]) }
+            let gridHeading = camera.headingDegrees.map { $0 + positions[index].bearing(to: norths[index]) }
             sectors.append(CoverageSector(
                 apex: positions[index], heading: gridHeading, fieldOfView: camera.fieldOfViewDegrees, range: camera.rangeMeters))
         }

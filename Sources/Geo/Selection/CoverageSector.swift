@@ -18,7 +18,7 @@ struct CoverageSector: Sendable {
         let distance = apex.distance(to: point)
         guard distance <= range else { return false }
         guard !isOmnidirectional, distance > 0, let heading, let fieldOfView else { return true }
-        return Self.angularDifference(Self.bearing(from: apex, to: point), heading) <= fieldOfView / 2
+        return Self.angularDifference(apex.bearing(to: point), heading) <= fieldOfView / 2
     }
 
     /// The sector's bounding box: the apex, the two edge ends and the axis-aligned extremes of the arc.
@@ -48,11 +48,6 @@ struct CoverageSector: Sendable {
     private func point(at bearing: Double) -> MetricPoint {
         let radians = bearing * .pi / 180
         return MetricPoint(x: apex.x + range * sin(radians), y: apex.y + range * cos(radians))
-    }
-
-    static func bearing(from a: MetricPoint, to b: MetricPoint) -> Double {
-        let degrees = atan2(b.x - a.x, b.y - a.y) * 180 / .pi
-        return degrees < 0 ? degrees + 360 : degrees
     }
 
     /// The smallest angle between two bearings, in [0, 180].

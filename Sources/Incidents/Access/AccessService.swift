@@ -65,7 +65,6 @@ public final class AccessService: Sendable {
                 throw IncidentError(code: "grant_invalid", message: "the scope area is not a valid polygon: \(error)", field: "scope.area")
             }
         }
-        let text = String(decoding: try Self.encoder.encode(grant), as: UTF8.self)
         try await database.run { db in
             guard try db.query("SELECT 1 FROM grants WHERE id = ?", [.text(grant.id)]).isEmpty else {
                 throw IncidentError(code: "grant_exists", message: "there is already a grant \(grant.id)", field: "id")
@@ -77,9 +76,7 @@ public final class AccessService: Sendable {
                 throw IncidentError(code: "agency_unknown", message: "no agency \(grant.agency)", field: "agency")
             }
             try db.transaction {
-                try db.query(
-                    "INSERT INTO grants (id, owner, agency, definition, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?)",
-                    [.text(grant.id), .text(grant.owner), .text(grant.agency), .text(text), .text(IncidentService.timestamp(Date())), .text(actor)])
+                try Self.insert(grant, createdBy: actor, in: db)
                 try AuditLog.append(AuditRecord(
                     action: "grant.created", agency: actor, reason: grant.purpose, recipient: grant.agency, grant: grant.id,
                     details: ["owner": grant.owner, "modes": grant.modes.map(\.rawValue).joined(separator: ","), "legal_basis": grant.legalBasis]), in: db)
@@ -121,18 +118,20 @@ public final class AccessService: Sendable {
         try database.runSync { db in
             guard try db.query("SELECT COUNT(*) FROM grants").first?.integer(0) == 0 else { return 0 }
             try db.transaction {
-                for grant in grants {
-                    try db.query(
-                        "INSERT INTO grants (id, owner, agency, definition, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?)",
-                        [.text(grant.id), .text(grant.owner), .text(grant.agency), .text(String(decoding: try Self.encoder.encode(grant), as: UTF8.self)),
-                         .text(IncidentService.timestamp(Date())), .text("fixture")])
-                }
+                for grant in grants { try Self.insert(grant, createdBy: "fixture", in: db) }
             }
             return grants.count
         }
     }
 
     /// The prepared polygon of a grant's scope (grants are immutable, so the id is a safe key).
+    private static func insert(_ grant: Grant, createdBy actor: String, in db: SQLiteConnection) throws {
+        try db.query(
+            "INSERT INTO grants (id, owner, agency, definition, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?)",
+            [.text(grant.id), .text(grant.owner), .text(grant.agency), .text(String(decoding: try encoder.encode(grant), as: UTF8.self)),
+             .text(IncidentService.timestamp(Date())), .text(actor)])
+    }
+
     private func area(of grant: Grant) -> Area? {
         guard let polygon = grant.scope.area else { return nil }
         if let known = areas.withLock({ $0[grant.id] }) { return known }

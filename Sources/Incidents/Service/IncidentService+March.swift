@@ -55,7 +55,7 @@ extension IncidentService {
                 VALUES (?, 'open', ?, ?, ?, ?, ?, ?, ?, 1, ?)
                 """,
                 [.text(request.kind.rawValue), request.title.map(SQLValue.text) ?? .null, .integer(request.exercise == true ? 1 : 0),
-                 .real(Self.rounded(update.headPosition.lat)), .real(Self.rounded(update.headPosition.lon)),
+                 .real(update.headPosition.roundedToCentimetre().lat), .real(update.headPosition.roundedToCentimetre().lon),
                  .real(request.configuration.fallbackRadiusMeters),
                  .text(agency), .text(Self.timestamp(now)), .text(marchJSON)])
             let id = try db.query("SELECT last_insert_rowid()").first!.integer(0)!
@@ -102,14 +102,11 @@ extension IncidentService {
         let change = try await reselect(id, by: agency, change: .moved, rows: update.cameras.map(SelectionRow.init), events: update.events) { db, _ in
             try db.query(
                 "UPDATE incidents SET lat = ?, lon = ?, march = ? WHERE id = ?",
-                [.real(Self.rounded(update.headPosition.lat)), .real(Self.rounded(update.headPosition.lon)), .text(marchJSON), .integer(id)])
+                [.real(update.headPosition.roundedToCentimetre().lat), .real(update.headPosition.roundedToCentimetre().lon), .text(marchJSON), .integer(id)])
         }
         trackers.withLock { $0[id] = tracker }
         return change
     }
-
-    /// Degrees to 7 decimals (about 1 cm), as the registry stores them.
-    private static func rounded(_ degrees: Double) -> Double { (degrees * 1e7).rounded() / 1e7 }
 
     private static func status(_ update: MarchUpdate) -> MarchStatus {
         MarchStatus(

@@ -13,7 +13,7 @@ enum CameraFactory {
     ) throws -> Camera {
         Camera(
             id: id, owner: owner, kind: kind, placeType: placeType,
-            position: try MetricGeometry.rounded(position),
+            position: position.roundedToCentimetre(),
             headingDegrees: heading.map { (MetricGeometry.normalized($0) * 10).rounded() / 10 }.map { $0 >= 360 ? 0 : $0 },
             fieldOfViewDegrees: fieldOfView.map { $0.rounded() },
             rangeMeters: range.rounded(),

@@ -29,7 +29,7 @@ struct MetricGeometry {
             while next <= travelled + length {
                 let t = (next - travelled) / length
                 let point = MetricPoint(x: a.x + t * (b.x - a.x), y: a.y + t * (b.y - a.y))
-                result.append((try projection.geographic(point), Self.bearing(from: a, to: b)))
+                result.append((try projection.geographic(point), a.bearing(to: b)))
                 next += spacing()
             }
             travelled += length
@@ -37,18 +37,9 @@ struct MetricGeometry {
         return result
     }
 
-    static func bearing(from a: MetricPoint, to b: MetricPoint) -> Double {
-        let degrees = atan2(b.x - a.x, b.y - a.y) * 180 / .pi
-        return normalized(degrees)
-    }
-
     static func normalized(_ degrees: Double) -> Double {
         let value = degrees.truncatingRemainder(dividingBy: 360)
         return value < 0 ? value + 360 : value
     }
 
-    /// Rounds to 7 decimals (about 1 cm), the precision the fixtures are written with.
-    static func rounded(_ point: GeoPoint) throws -> GeoPoint {
-        try GeoPoint(lat: (point.lat * 1e7).rounded() / 1e7, lon: (point.lon * 1e7).rounded() / 1e7)
-    }
 }
