@@ -226,6 +226,14 @@ struct SliceTests {
             let denied = try await vigil("grant", "check", "--camera", tunnel, "--data", data.path, "--agency", "siamu")
             #expect(denied.status == 3 && denied.stdout.contains("grant_revoked"))
 
+            let badFile = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-bad-grant-\(UUID().uuidString).json")
+            defer { try? FileManager.default.removeItem(at: badFile) }
+            try Data(#"{"id": "g", "owner": "stib"}"#.utf8).write(to: badFile)
+            let badGrant = try await vigil("grant", "create", badFile.path, "--data", data.path, "--agency", "stib")
+            #expect(badGrant.status == 1 && badGrant.stderr.contains("grant_invalid"), "\(badGrant.stderr)")
+            let badDate = try await vigil("audit", "export", "--data", data.path, "--from", "yesterday")
+            #expect(badDate.status != 0 && badDate.stderr.contains("not an ISO 8601"), "\(badDate.stderr)")
+
             let export = try await vigil("audit", "export", "--data", data.path)
             let revocations = try export.stdout.split(separator: "\n").map { try json(String($0)) }
                 .compactMap { $0["record"] as? [String: Any] }.filter { $0["action"] as? String == "grant.revoked" }
