@@ -25,7 +25,9 @@ struct SliceTests {
             // The follower prints its snapshot only once its subscription is live (it has seen a heartbeat),
             // so the close below reaches it as a live update.
 
-            let closed = try await vigil("incident", "close", "\(id)", "--data", data.path)
+            let notLead = try await vigil("incident", "close", "\(id)", "--data", data.path, "--agency", "pz-5339")
+            #expect(notLead.status == 1 && notLead.stderr.contains("not_lead_agency"), "\(notLead.stderr)")
+            let closed = try await vigil("incident", "close", "\(id)", "--data", data.path, "--agency", "siamu")
             #expect(closed.status == 0, "\(closed.stderr)")
             #expect(try await follower.waitForExit() == 0)
             let lines = follower.lines
@@ -54,14 +56,14 @@ struct SliceTests {
             #expect(!state.isEmpty)
 
             for head in [1_200, 1_450, 1_800] {
-                let moved = try await vigil("incident", "move", "\(id)", "--head", "\(head)", "--tail", "\(head - 400)", "--data", data.path)
+                let moved = try await vigil("incident", "move", "\(id)", "--head", "\(head)", "--tail", "\(head - 400)", "--data", data.path, "--agency", "pz-5341")
                 #expect(moved.status == 0, "\(moved.stderr)")
             }
-            let off = try await vigil("incident", "move", "\(id)", "--head", "50.8500,4.3300", "--tail", "1400", "--data", data.path)
+            let off = try await vigil("incident", "move", "\(id)", "--head", "50.8500,4.3300", "--tail", "1400", "--data", data.path, "--agency", "pz-5341")
             #expect(off.stdout.contains("head_left_route"))
-            let back = try await vigil("incident", "move", "\(id)", "--head", "1900", "--tail", "1500", "--data", data.path)
+            let back = try await vigil("incident", "move", "\(id)", "--head", "1900", "--tail", "1500", "--data", data.path, "--agency", "pz-5341")
             #expect(back.stdout.contains("head_back_on_route"))
-            let reversed = try await vigil("incident", "move", "\(id)", "--head", "100", "--tail", "900", "--data", data.path)
+            let reversed = try await vigil("incident", "move", "\(id)", "--head", "100", "--tail", "900", "--data", data.path, "--agency", "pz-5341")
             #expect(reversed.status == 1 && reversed.stderr.contains("march_invalid"))
 
             let lines = try await follower.waitForLines(6)

@@ -19,7 +19,10 @@ func withService(_ body: (IncidentService, Database, URL) async throws -> Void) 
         camera("near", 50.8468, 4.3525), camera("secret", 50.8470, 4.3526, .confidential), camera("far", 50.8600, 4.3525),
     ]
     let fixture = RegistryFixture(
-        agencies: [Agency(id: "crisis-centre", name: "Crisis centre", kind: "crisis-centre", region: "brussels")],
+        agencies: [
+            Agency(id: "crisis-centre", name: "Crisis centre", kind: "crisis-centre", region: "brussels"),
+            Agency(id: "siamu", name: "Fire service", kind: "fire-ambulance", region: "brussels"),
+        ],
         owners: [Owner(id: "pz-5339", name: "Polbru", country: "BE", regime: "police", retentionDays: 365)])
     let registry = RegistryStore(database: database)
     #expect(try registry.loadIfEmpty(cameras: cameras, fixture: fixture))
@@ -82,7 +85,7 @@ struct IncidentServiceTests {
             let unknownAgency = await #expect(throws: IncidentError.self) {
                 try await service.open(OpenIncidentRequest(kind: .fire, at: grandPlace, radiusMeters: 10), by: "nobody")
             }
-            #expect(unknownAgency?.code == "storage_failure")
+            #expect(unknownAgency?.code == "agency_unknown")
             _ = try await service.close(opened.incidentId, by: "crisis-centre")
             let twice = await #expect(throws: IncidentError.self) { try await service.close(opened.incidentId, by: "crisis-centre") }
             #expect(twice?.code == "incident_closed")

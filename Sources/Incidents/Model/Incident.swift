@@ -8,13 +8,87 @@ public enum IncidentKind: String, Sendable, Codable, CaseIterable {
     case demonstration, crisis, other
 }
 
-/// Where an incident is in its life. This slice has `open` and `closed`; the full life cycle
-/// (draft, on hold, archived, cancelled) comes with the incidents issue.
-public enum IncidentStatus: String, Sendable, Codable {
-    case open, closed
+/// Where an incident is in its life: draft → open ⇄ on hold → closed → archived, and cancelled
+/// (from draft, open or on hold; a cancelled incident can still be archived).
+public enum IncidentStatus: String, Sendable, Codable, CaseIterable {
+    case draft, open
+    case onHold = "on-hold"
+    case closed, archived, cancelled
+
+    /// The statuses this one may change to; any other change is refused (`status_transition_invalid`).
+    public var next: [IncidentStatus] {
+        switch self {
+        case .draft: [.open, .cancelled]
+        case .open: [.onHold, .closed, .cancelled]
+        case .onHold: [.open, .closed, .cancelled]
+        case .closed, .cancelled: [.archived]
+        case .archived: []
+        }
+    }
+
+    /// Whether the incident still holds a camera selection that can be redrawn or moved. Only an
+    /// `open` incident makes event-bound grants apply: a draft is being prepared, and on hold the
+    /// sharing pauses (the conservative reading of "only while an incident is open").
+    public var holdsSelection: Bool { self == .draft || self == .open || self == .onHold }
 }
 
-/// An incident as stored: a point and radius, the agency that leads it, and the sequence
+/// CAP 1.2 `severity` values.
+public enum Severity: String, Sendable, Codable, CaseIterable {
+    case extreme = "Extreme", severe = "Severe", moderate = "Moderate", minor = "Minor", unknown = "Unknown"
+}
+
+/// CAP 1.2 `urgency` values.
+public enum Urgency: String, Sendable, Codable, CaseIterable {
+    case immediate = "Immediate", expected = "Expected", future = "Future", past = "Past", unknown = "Unknown"
+}
+
+/// CAP 1.2 `certainty` values.
+public enum Certainty: String, Sendable, Codable, CaseIterable {
+    case observed = "Observed", likely = "Likely", possible = "Possible", unlikely = "Unlikely", unknown = "Unknown"
+}
+
+/// What an incident is besides its place: CAP qualifiers, who takes part, who commands,
+/// references in other systems and the incident it split off from.
+public struct IncidentDetails: Sendable, Codable, Equatable {
+    public var severity: Severity
+    public var urgency: Urgency
+    public var certainty: Certainty
+    /// Agencies taking part besides the lead agency (they receive the incident's channel).
+    public var participants: [String]
+    /// The named user in command (a user of the lead agency).
+    public var commander: String?
+    /// Identifiers in other systems, by system: `{"dispatch": "CAD-2026-004211"}`.
+    public var externalReferences: [String: String]
+    /// The incident this one is part of (a group that split off a march).
+    public var parent: Int64?
+
+    public init(
+        severity: Severity = .unknown, urgency: Urgency = .unknown, certainty: Certainty = .unknown, participants: [String] = [],
+        commander: String? = nil, externalReferences: [String: String] = [:], parent: Int64? = nil
+    ) {
+        self.severity = severity
+        self.urgency = urgency
+        self.certainty = certainty
+        self.participants = participants
+        self.commander = commander
+        self.externalReferences = externalReferences
+        self.parent = parent
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            severity: try container.decodeIfPresent(Severity.self, forKey: .severity) ?? .unknown,
+            urgency: try container.decodeIfPresent(Urgency.self, forKey: .urgency) ?? .unknown,
+            certainty: try container.decodeIfPresent(Certainty.self, forKey: .certainty) ?? .unknown,
+            participants: try container.decodeIfPresent([String].self, forKey: .participants) ?? [],
+            commander: try container.decodeIfPresent(String.self, forKey: .commander),
+            externalReferences: try container.decodeIfPresent([String: String].self, forKey: .externalReferences) ?? [:],
+            parent: try container.decodeIfPresent(Int64.self, forKey: .parent))
+    }
+}
+
+/// An incident as stored: a point and radius, the agency that leads it, its details, and the sequence
 /// number of its last journal entry (the channel sequence late joiners resume from).
 public struct Incident: Sendable, Codable, Equatable {
     public var id: Int64
@@ -26,6 +100,7 @@ public struct Incident: Sendable, Codable, Equatable {
     public var center: GeoPoint
     public var radiusMeters: Double
     public var leadAgency: String
+    public var details: IncidentDetails
     public var openedAt: Date
     public var closedAt: Date?
     public var sequence: Int64
@@ -99,12 +174,17 @@ public struct IncidentSnapshot: Sendable, Codable, Equatable {
     public var route: GeoJSONGeometry?
     /// For an incident defined by a perimeter: the polygon.
     public var area: GeoJSONGeometry?
+    /// The incidents that split off this one.
+    public var children: [Int64]
 
-    public init(incident: Incident, cameras: [SelectedCamera], route: GeoJSONGeometry? = nil, area: GeoJSONGeometry? = nil) {
+    public init(
+        incident: Incident, cameras: [SelectedCamera], route: GeoJSONGeometry? = nil, area: GeoJSONGeometry? = nil, children: [Int64] = []
+    ) {
         self.incident = incident
         self.cameras = cameras
         self.route = route
         self.area = area
+        self.children = children
     }
 }
 
@@ -112,7 +192,13 @@ public struct IncidentSnapshot: Sendable, Codable, Equatable {
 /// removed, never the whole list again.
 public struct IncidentChange: Sendable, Codable, Equatable {
     public enum Kind: String, Sendable, Codable {
-        case opened, closed
+        case opened
+        /// The selection was released: the incident was closed or cancelled.
+        case closed
+        /// Details or status changed (`fields` says which).
+        case updated
+        /// The lead agency or the commander changed.
+        case handedOver = "handed-over"
         /// A march's head or tail moved.
         case moved
         /// A point incident's centre or radius, or a perimeter, was redrawn.
@@ -131,4 +217,6 @@ public struct IncidentChange: Sendable, Codable, Equatable {
     public var relabelled: [SelectedCamera] = []
     /// What the march engine noticed: `head_left_route`, `head_back_on_route`, `arrival_near`.
     public var events: [String] = []
+    /// For `updated` and `handed-over`: the members that changed (`status`, `severity`, `commander`, …).
+    public var fields: [String] = []
 }

@@ -113,6 +113,18 @@ enum Migrations {
         );
         CREATE INDEX grants_owner_agency ON grants(owner, agency);
         """,
+        // 6: incident details (CAP qualifiers, participants, commander, external references, as
+        // JSON) and the parent incident, a column of its own so that children can be found.
+        """
+        ALTER TABLE incidents ADD COLUMN details TEXT NOT NULL DEFAULT '{}';
+        ALTER TABLE incidents ADD COLUMN parent_id INTEGER REFERENCES incidents(id);
+        CREATE INDEX incidents_parent ON incidents(parent_id);
+        """,
+        // 7: a named user's own CURVE key, so that the bus knows who (not only which agency) asks.
+        """
+        ALTER TABLE users ADD COLUMN public_key TEXT;
+        CREATE UNIQUE INDEX users_public_key ON users(public_key) WHERE public_key IS NOT NULL;
+        """,
     ]
 
     static func apply(to connection: SQLiteConnection) throws {

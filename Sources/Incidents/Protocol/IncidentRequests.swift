@@ -66,6 +66,9 @@ public struct OpenIncidentBody: Sendable, Codable {
     public var march: MarchConfiguration?
     public var title: String?
     public var exercise: Bool?
+    /// Open as a draft (see ``OpenIncidentRequest/draft``).
+    public var draft: Bool?
+    public var details: IncidentDetailsBody?
 
     public init(kind: String, title: String? = nil, exercise: Bool? = nil) {
         self.kind = kind
@@ -80,16 +83,21 @@ public struct OpenIncidentBody: Sendable, Codable {
                 code: "kind_invalid", message: "kind must be one of \(IncidentKind.allCases.map(\.rawValue).joined(separator: ", "))",
                 field: "body.kind")
         }
+        let details = try (details ?? IncidentDetailsBody()).details()
         guard let route else {
-            return .area(OpenIncidentRequest(
-                kind: kind, area: try IncidentAreaBody(at: at, radiusMeters: radiusMeters, area: area).incidentArea(), title: title, exercise: exercise))
+            var request = OpenIncidentRequest(
+                kind: kind, area: try IncidentAreaBody(at: at, radiusMeters: radiusMeters, area: area).incidentArea(), title: title, exercise: exercise)
+            (request.details, request.draft) = (details, draft == true)
+            return .area(request)
         }
         guard let head, let tail, at == nil, radiusMeters == nil, area == nil else {
             throw IncidentError(code: "bad_request", message: "a march has route, head and tail, and no at, radius_meters or area", field: "body.head")
         }
-        return .march(OpenMarchRequest(
+        var request = OpenMarchRequest(
             kind: kind, route: route, head: try head.position(field: "body.head"), tail: try tail.position(field: "body.tail"),
-            configuration: march ?? MarchConfiguration(), title: title, exercise: exercise))
+            configuration: march ?? MarchConfiguration(), title: title, exercise: exercise)
+        (request.details, request.draft) = (details, draft == true)
+        return .march(request)
     }
 
     public enum Either: Sendable {
@@ -143,6 +151,107 @@ public struct MoveIncidentBody: Sendable, Codable {
         self.incident = incident
         self.head = WirePosition(head)
         self.tail = WirePosition(tail)
+    }
+}
+
+/// An incident's details as they travel: CAP words as strings, so that a wrong one gets its own
+/// error code (`severity_invalid`, …) naming the allowed values.
+public struct IncidentDetailsBody: Sendable, Codable, Equatable {
+    public var severity: String?
+    public var urgency: String?
+    public var certainty: String?
+    public var participants: [String]?
+    public var commander: String?
+    public var externalReferences: [String: String]?
+    public var parent: Int64?
+
+    public init(
+        severity: String? = nil, urgency: String? = nil, certainty: String? = nil, participants: [String]? = nil, commander: String? = nil,
+        externalReferences: [String: String]? = nil, parent: Int64? = nil
+    ) {
+        self.severity = severity
+        self.urgency = urgency
+        self.certainty = certainty
+        self.participants = participants
+        self.commander = commander
+        self.externalReferences = externalReferences
+        self.parent = parent
+    }
+
+    /// The details of a new incident (unset members take their defaults).
+    func details() throws(IncidentError) -> IncidentDetails {
+        let update = try update(status: nil, title: nil)
+        return IncidentDetails(
+            severity: update.severity ?? .unknown, urgency: update.urgency ?? .unknown, certainty: update.certainty ?? .unknown,
+            participants: Array(Set(update.participants ?? [])).sorted(), commander: update.commander,
+            externalReferences: (update.externalReferences ?? [:]).filter { !$0.value.isEmpty }, parent: update.parent)
+    }
+
+    func update(status: String?, title: String?) throws(IncidentError) -> IncidentUpdate {
+        func word<T: RawRepresentable & CaseIterable>(_ text: String?, _ type: T.Type, _ field: String) throws(IncidentError) -> T? where T.RawValue == String {
+            guard let text else { return nil }
+            guard let value = T(rawValue: text) else {
+                throw IncidentError(
+                    code: "\(field)_invalid", message: "\(field) must be one of \(T.allCases.map(\.rawValue).joined(separator: ", "))", field: "body.\(field)")
+            }
+            return value
+        }
+        return IncidentUpdate(
+            status: try word(status, IncidentStatus.self, "status"), title: title, severity: try word(severity, Severity.self, "severity"),
+            urgency: try word(urgency, Urgency.self, "urgency"), certainty: try word(certainty, Certainty.self, "certainty"),
+            participants: participants, commander: commander, externalReferences: externalReferences, parent: parent)
+    }
+}
+
+/// The body of `incident.update`: `incident`, and any of `status`, `title` and the detail members, flat.
+public struct UpdateIncidentBody: Sendable, Codable {
+    public var incident: Int64
+    public var status: String?
+    public var title: String?
+    public var details: IncidentDetailsBody
+
+    public init(incident: Int64, status: String? = nil, title: String? = nil, details: IncidentDetailsBody = IncidentDetailsBody()) {
+        self.incident = incident
+        self.status = status
+        self.title = title
+        self.details = details
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case incident, status, title
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        incident = try container.decode(Int64.self, forKey: .incident)
+        status = try container.decodeIfPresent(String.self, forKey: .status)
+        title = try container.decodeIfPresent(String.self, forKey: .title)
+        details = try IncidentDetailsBody(from: decoder)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(incident, forKey: .incident)
+        try container.encodeIfPresent(status, forKey: .status)
+        try container.encodeIfPresent(title, forKey: .title)
+        try details.encode(to: encoder)
+    }
+
+    public func update() throws(IncidentError) -> IncidentUpdate {
+        try details.update(status: status, title: title)
+    }
+}
+
+/// The body of `incident.handover`: a new lead agency, a new commander, or both.
+public struct HandOverIncidentBody: Sendable, Codable {
+    public var incident: Int64
+    public var leadAgency: String?
+    public var commander: String?
+
+    public init(incident: Int64, leadAgency: String?, commander: String?) {
+        self.incident = incident
+        self.leadAgency = leadAgency
+        self.commander = commander
     }
 }
 

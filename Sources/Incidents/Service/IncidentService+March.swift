@@ -17,6 +17,9 @@ public struct OpenMarchRequest: Sendable {
     public var configuration: MarchConfiguration
     public var title: String?
     public var exercise: Bool?
+    public var details = IncidentDetails()
+    /// Open it as a draft (see ``OpenIncidentRequest/draft``).
+    public var draft = false
 
     public init(
         kind: IncidentKind, route: GeoJSONGeometry, head: MarchPosition, tail: MarchPosition,
@@ -49,16 +52,11 @@ extension IncidentService {
         let rows = update.cameras.map(SelectionRow.init)
         let marchJSON = String(decoding: try Self.encode(stored), as: UTF8.self)
         let change = try await write { db in
-            try db.query(
-                """
-                INSERT INTO incidents (kind, status, title, exercise, lat, lon, radius_m, lead_agency, opened_at, sequence, march)
-                VALUES (?, 'open', ?, ?, ?, ?, ?, ?, ?, 1, ?)
-                """,
-                [.text(request.kind.rawValue), request.title.map(SQLValue.text) ?? .null, .integer(request.exercise == true ? 1 : 0),
-                 .real(update.headPosition.roundedToCentimetre().lat), .real(update.headPosition.roundedToCentimetre().lon),
-                 .real(request.configuration.fallbackRadiusMeters),
-                 .text(agency), .text(Self.timestamp(now)), .text(marchJSON)])
-            let id = try db.query("SELECT last_insert_rowid()").first!.integer(0)!
+            let head = update.headPosition.roundedToCentimetre()
+            let id = try Self.insertIncident(
+                kind: request.kind, title: request.title, exercise: request.exercise == true, draft: request.draft, details: request.details,
+                geometry: [.real(head.lat), .real(head.lon), .real(request.configuration.fallbackRadiusMeters), .null], march: marchJSON,
+                lead: agency, at: now, in: db)
             try Self.replaceSelection(of: id, with: rows, in: db)
             let change = IncidentChange(
                 incidentId: id, sequence: 1, at: now, actor: agency, change: .opened, incident: try Self.incident(id, in: db),
@@ -76,9 +74,7 @@ extension IncidentService {
     /// Moves a march's head and tail; the change carries only the cameras added, removed and relabelled.
     public func move(_ id: Int64, head: MarchPosition, tail: MarchPosition, by agency: String) async throws(IncidentError) -> IncidentChange {
         let (incident, stored, _) = try await read { db in try Self.stored(id, in: db) }
-        guard incident.status == .open else {
-            throw IncidentError(code: "incident_closed", message: "incident \(id) is closed", field: "incident")
-        }
+        try Self.checkChangeable(incident, by: agency)
         guard let stored else {
             throw IncidentError(code: "incident_not_march", message: "incident \(id) has no route to move along", field: "incident")
         }

@@ -16,6 +16,9 @@ public struct OpenIncidentRequest: Sendable {
     public var area: IncidentArea
     public var title: String?
     public var exercise: Bool?
+    public var details = IncidentDetails()
+    /// Open it as a draft: its selection is prepared, but event-bound grants do not apply yet.
+    public var draft = false
 
     public init(kind: IncidentKind, area: IncidentArea, title: String? = nil, exercise: Bool? = nil) {
         self.kind = kind
@@ -56,14 +59,9 @@ public final class IncidentService: Sendable {
         let (rows, geometry) = try select(request.area)
         let now = Date()
         let change = try await write { db in
-            try db.query(
-                """
-                INSERT INTO incidents (kind, status, title, exercise, lat, lon, radius_m, area, lead_agency, opened_at, sequence)
-                VALUES (?, 'open', ?, ?, ?, ?, ?, ?, ?, ?, 1)
-                """,
-                [.text(request.kind.rawValue), request.title.map(SQLValue.text) ?? .null, .integer(request.exercise == true ? 1 : 0)]
-                    + geometry + [.text(agency), .text(Self.timestamp(now))])
-            let id = try db.query("SELECT last_insert_rowid()").first!.integer(0)!
+            let id = try Self.insertIncident(
+                kind: request.kind, title: request.title, exercise: request.exercise == true, draft: request.draft, details: request.details,
+                geometry: geometry, march: nil, lead: agency, at: now, in: db)
             try Self.replaceSelection(of: id, with: rows, in: db)
             let change = IncidentChange(
                 incidentId: id, sequence: 1, at: now, actor: agency, change: .opened, incident: try Self.incident(id, in: db),
@@ -93,6 +91,26 @@ public final class IncidentService: Sendable {
         if let title, title.count > maximumTitleLength {
             throw IncidentError(code: "title_too_long", message: "a title has at most \(maximumTitleLength) characters", field: "title")
         }
+    }
+
+    /// Inserts a new incident (sequence 1) after checking its details; returns its id.
+    ///
+    /// - Parameter geometry: the `lat, lon, radius_m, area` column values.
+    static func insertIncident(
+        kind: IncidentKind, title: String?, exercise: Bool, draft: Bool, details: IncidentDetails, geometry: [SQLValue], march: String?,
+        lead: String, at now: Date, in db: SQLiteConnection
+    ) throws -> Int64 {
+        try checkDetails(details, lead: lead, incident: nil, in: db)
+        try db.query(
+            """
+            INSERT INTO incidents (kind, status, title, exercise, lat, lon, radius_m, area, march, lead_agency, opened_at, sequence, details, parent_id)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)
+            """,
+            [.text(kind.rawValue), .text((draft ? IncidentStatus.draft : .open).rawValue), title.map(SQLValue.text) ?? .null,
+             .integer(exercise ? 1 : 0)] + geometry
+                + [march.map(SQLValue.text) ?? .null, .text(lead), .text(timestamp(now)), .text(try encodeDetails(details)),
+                   details.parent.map(SQLValue.integer) ?? .null])
+        return try db.query("SELECT last_insert_rowid()").first!.integer(0)!
     }
 
     /// Redraws a point or perimeter incident (a new centre and radius, or a new perimeter); the
@@ -134,9 +152,7 @@ public final class IncidentService: Sendable {
         let now = Date()
         return try await write { db in
             let incident = try Self.incident(id, in: db)
-            guard incident.status == .open else {
-                throw IncidentError(code: "incident_closed", message: "incident \(id) is closed", field: "incident")
-            }
+            try Self.checkChangeable(incident, by: agency)
             try update(db, incident)
             let before = Dictionary(uniqueKeysWithValues: try db.query(
                 "SELECT camera_id, section FROM incident_cameras WHERE incident_id = ?", [.integer(id)]
@@ -166,30 +182,9 @@ public final class IncidentService: Sendable {
         }
     }
 
-    /// Closes an open incident; its selection is released (the change lists every camera as removed).
+    /// Closes an open or held incident; its selection is released (the change lists every camera as removed).
     public func close(_ id: Int64, by agency: String) async throws(IncidentError) -> IncidentChange {
-        let now = Date()
-        let change = try await write { db in
-            let incident = try Self.incident(id, in: db)
-            guard incident.status == .open else {
-                throw IncidentError(code: "incident_closed", message: "incident \(id) is already closed", field: "incident")
-            }
-            let removed = try db.query("SELECT camera_id FROM incident_cameras WHERE incident_id = ? ORDER BY camera_id", [.integer(id)])
-                .map { $0.text(0)! }
-            try db.query("DELETE FROM incident_cameras WHERE incident_id = ?", [.integer(id)])
-            try db.query(
-                "UPDATE incidents SET status = 'closed', closed_at = ?, sequence = sequence + 1 WHERE id = ?",
-                [.text(Self.timestamp(now)), .integer(id)])
-            let closed = try Self.incident(id, in: db)
-            let change = IncidentChange(
-                incidentId: id, sequence: closed.sequence, at: now, actor: agency, change: .closed, incident: closed,
-                added: [], removed: removed)
-            try Self.journal(change, in: db)
-            return change
-        }
-        trackers.withLock { $0[id] = nil }
-        logger.info("incident closed", metadata: ["incident.id": "\(id)", "agency": "\(agency)"])
-        return change
+        try await update(id, IncidentUpdate(status: .closed), by: agency)
     }
 
     /// The incident's current state and selection, ranked as selected (nearest first).
@@ -209,7 +204,8 @@ public final class IncidentService: Sendable {
                     confidentiality: LocationConfidentiality(rawValue: row.text(6)!) ?? .confidential,
                     distanceMeters: row.real(7)!, reason: row.text(8)!, section: row.text(9), alongMeters: row.real(10))
             }
-            return IncidentSnapshot(incident: incident, cameras: Self.ranked(cameras), route: march?.route, area: area)
+            let children = try db.query("SELECT id FROM incidents WHERE parent_id = ? ORDER BY id", [.integer(id)]).map { $0.integer(0)! }
+            return IncidentSnapshot(incident: incident, cameras: Self.ranked(cameras), route: march?.route, area: area, children: children)
         }
     }
 
@@ -258,17 +254,18 @@ public final class IncidentService: Sendable {
     static func stored(_ id: Int64, in db: SQLiteConnection) throws -> (incident: Incident, march: StoredMarch?, area: GeoJSONGeometry?) {
         guard let row = try db.query(
             """
-            SELECT id, kind, status, title, exercise, lat, lon, radius_m, lead_agency, opened_at, closed_at, sequence, march, area
+            SELECT id, kind, status, title, exercise, lat, lon, radius_m, lead_agency, opened_at, closed_at, sequence, march, area, details
             FROM incidents WHERE id = ?
             """, [.integer(id)]
         ).first else { throw IncidentError.notFound(id) }
         let march = try row.text(12).map { try JSONDecoder().decode(StoredMarch.self, from: Data($0.utf8)) }
         let area = try row.text(13).map { try JSONDecoder().decode(GeoJSONGeometry.self, from: Data($0.utf8)) }
+        let details = try JSONDecoder().decode(IncidentDetails.self, from: Data((row.text(14) ?? "{}").utf8))
         let incident = Incident(
             id: row.integer(0)!, kind: IncidentKind(rawValue: row.text(1)!) ?? .other,
             status: IncidentStatus(rawValue: row.text(2)!) ?? .closed, title: row.text(3), exercise: row.integer(4) == 1,
             center: try GeoPoint(lat: row.real(5)!, lon: row.real(6)!), radiusMeters: row.real(7)!, leadAgency: row.text(8)!,
-            openedAt: date(row.text(9)!), closedAt: row.text(10).map(date), sequence: row.integer(11)!, march: march?.status)
+            details: details, openedAt: date(row.text(9)!), closedAt: row.text(10).map(date), sequence: row.integer(11)!, march: march?.status)
         return (incident, march, area)
     }
 
@@ -280,6 +277,10 @@ public final class IncidentService: Sendable {
             [.integer(change.incidentId), .integer(change.sequence), .text(timestamp(change.at)), .text(change.actor), .text(encoded)])
         var details = ["sequence": "\(change.sequence)", "added": "\(change.added.count)", "removed": "\(change.removed.count)"]
         if !change.events.isEmpty { details["events"] = change.events.joined(separator: ",") }
+        if !change.fields.isEmpty {
+            details["fields"] = change.fields.joined(separator: ",")
+            details["status"] = change.incident.status.rawValue
+        }
         try AuditLog.append(
             AuditRecord(
                 action: "incident.\(change.change.rawValue)", at: change.at, agency: change.actor,

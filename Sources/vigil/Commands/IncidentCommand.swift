@@ -7,8 +7,8 @@ import Incidents
 struct IncidentCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "incident",
-        abstract: "Open, show and close incidents.",
-        subcommands: [Open.self, Redraw.self, Move.self, Show.self, Close.self])
+        abstract: "Open, change, hand over, show and close incidents.",
+        subcommands: [Open.self, Update.self, Redraw.self, Move.self, HandOver.self, Show.self, Close.self])
 
     struct Open: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -48,6 +48,11 @@ struct IncidentCommand: ParsableCommand {
         @Flag(help: "Mark the incident as a training exercise.")
         var exercise = false
 
+        @Flag(help: "Open it as a draft: cameras are selected, but event-bound grants apply only once it is open.")
+        var draft = false
+
+        @OptionGroup var details: IncidentDetailOptions
+
         @OptionGroup var client: ClientOptions
 
         func validate() throws {
@@ -67,6 +72,8 @@ struct IncidentCommand: ParsableCommand {
         func run() throws {
             try reportingFailures {
                 var body = OpenIncidentBody(kind: kind, title: title, exercise: exercise)
+                body.draft = draft ? true : nil
+                body.details = try details.body()
                 if let route, let head, let tail {
                     body.route = try GeoJSONFile.geometry(route, feature: feature)
                     body.head = WirePosition(try MarchArgument.position(head, "--head"))
@@ -87,6 +94,68 @@ struct IncidentCommand: ParsableCommand {
                     try client.printJSON(snapshot)
                 } else {
                     print(IncidentText.describe(snapshot, verb: "opened"))
+                }
+            }
+        }
+    }
+
+    struct Update: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Change an incident's status, title or details.",
+            discussion: """
+                Statuses: draft → open ⇄ on-hold → closed → archived; draft, open and on-hold can be cancelled, \
+                and cancelled incidents archived. Closing or cancelling releases the cameras.
+                """)
+
+        @Argument(help: "The incident id.")
+        var incident: Int64
+        @Option(help: "The new status: \(IncidentStatus.allCases.map(\.rawValue).joined(separator: ", ")).")
+        var status: String?
+        @Option(help: "A new title.")
+        var title: String?
+        @OptionGroup var details: IncidentDetailOptions
+        @OptionGroup var client: ClientOptions
+
+        func run() throws {
+            try reportingFailures {
+                let body = UpdateIncidentBody(incident: incident, status: status, title: title, details: try details.body() ?? IncidentDetailsBody())
+                let change = try client.request("incident.update", body: body, as: IncidentChange.self)
+                if client.json {
+                    try client.printJSON(change)
+                } else {
+                    print("Incident \(change.incidentId) \(change.incident.status.rawValue): changed \(change.fields.joined(separator: ", "))"
+                        + (change.removed.isEmpty ? "" : "; \(change.removed.count) cameras released"))
+                }
+            }
+        }
+    }
+
+    struct HandOver: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "handover",
+            abstract: "Hand an incident over to another lead agency (--to) and/or commander; the previous lead stays as a participant.")
+
+        @Argument(help: "The incident id.")
+        var incident: Int64
+        @Option(help: "The agency that takes the lead.")
+        var to: String?
+        @Option(help: "The named user who takes command (a user of the lead agency).")
+        var commander: String?
+        @OptionGroup var client: ClientOptions
+
+        func validate() throws {
+            guard to != nil || commander != nil else { throw ValidationError("give --to, --commander or both") }
+        }
+
+        func run() throws {
+            try reportingFailures {
+                let change = try client.request(
+                    "incident.handover", body: HandOverIncidentBody(incident: incident, leadAgency: to, commander: commander), as: IncidentChange.self)
+                if client.json {
+                    try client.printJSON(change)
+                } else {
+                    print("Incident \(change.incidentId) handed over: led by \(change.incident.leadAgency)"
+                        + (change.incident.details.commander.map { ", commanded by \($0)" } ?? ""))
                 }
             }
         }
@@ -203,6 +272,39 @@ struct IncidentCommand: ParsableCommand {
     }
 }
 
+/// The detail options shared by `incident open` and `incident update`.
+struct IncidentDetailOptions: ParsableArguments {
+    @Option(help: "CAP severity: \(Severity.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var severity: String?
+    @Option(help: "CAP urgency: \(Urgency.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var urgency: String?
+    @Option(help: "CAP certainty: \(Certainty.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var certainty: String?
+    @Option(name: .customLong("participant"), help: "A participating agency (repeat the option; on update it replaces the list).")
+    var participants: [String] = []
+    @Option(help: "The commander, a named user of the lead agency.")
+    var commander: String?
+    @Option(name: .customLong("ref"), help: "An external reference SYSTEM=ID, for example dispatch=CAD-2026-004211 (repeatable; ID empty removes it).")
+    var references: [String] = []
+    @Option(help: "The incident this one is part of (a group that split off a march).")
+    var parent: Int64?
+
+    /// The body members given, or nil when none is.
+    func body() throws -> IncidentDetailsBody? {
+        var refs: [String: String] = [:]
+        for reference in references {
+            guard let equals = reference.firstIndex(of: "=") else {
+                throw CommandFailure(code: "reference_invalid", message: "--ref \(reference): write SYSTEM=ID")
+            }
+            refs[String(reference[..<equals])] = String(reference[reference.index(after: equals)...])
+        }
+        let body = IncidentDetailsBody(
+            severity: severity, urgency: urgency, certainty: certainty, participants: participants.isEmpty ? nil : participants,
+            commander: commander, externalReferences: refs.isEmpty ? nil : refs, parent: parent)
+        return body == IncidentDetailsBody() ? nil : body
+    }
+}
+
 /// The human-readable rendering of an incident.
 enum IncidentText {
     static func describe(_ snapshot: IncidentSnapshot, verb: String) -> String {
@@ -215,6 +317,14 @@ enum IncidentText {
                     : " at \(incident.center), radius \(Int(incident.radiusMeters)) m, ")
                 + "led by \(incident.leadAgency), \(snapshot.cameras.count) camera\(snapshot.cameras.count == 1 ? "" : "s")",
         ]
+        let details = incident.details
+        lines.append("  \(incident.status.rawValue); severity \(details.severity.rawValue), urgency \(details.urgency.rawValue), "
+            + "certainty \(details.certainty.rawValue)"
+            + (details.commander.map { "; commander \($0)" } ?? "")
+            + (details.participants.isEmpty ? "" : "; with \(details.participants.joined(separator: ", "))")
+            + (details.externalReferences.isEmpty ? "" : "; refs " + details.externalReferences.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", "))
+            + (details.parent.map { "; part of incident \($0)" } ?? "")
+            + (snapshot.children.isEmpty ? "" : "; parts: " + snapshot.children.map(String.init).joined(separator: ", ")))
         if let march = incident.march {
             lines.append(String(format: "  march: head %.0f m, tail %.0f m of a %.0f m route%@", march.headMeters, march.tailMeters,
                                 march.routeLengthMeters, march.onRoute ? "" : String(format: ", head %.0f m off the route", march.headOffsetMeters)))

@@ -60,6 +60,16 @@ struct CommandDispatcher: Sendable {
                 by: request.agency)
             publish(change)
             return BusProtocol.successReply(id: header.id, result: change)
+        case "incident.update":
+            let body = try BusProtocol.decodeBody(UpdateIncidentBody.self, from: request.payload)
+            let change = try await incidents.update(body.incident, try body.update(), by: request.agency)
+            publish(change)
+            return BusProtocol.successReply(id: header.id, result: change)
+        case "incident.handover":
+            let body = try BusProtocol.decodeBody(HandOverIncidentBody.self, from: request.payload)
+            let change = try await incidents.handOver(body.incident, to: body.leadAgency, commander: body.commander, by: request.agency)
+            publish(change)
+            return BusProtocol.successReply(id: header.id, result: change)
         case "incident.close":
             let body = try BusProtocol.decodeBody(IncidentReference.self, from: request.payload)
             let change = try await incidents.close(body.incident, by: request.agency)

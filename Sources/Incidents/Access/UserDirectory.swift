@@ -1,0 +1,120 @@
+import Foundation
+
+/// What a named user may do (brief requirement 5).
+public enum UserRole: String, Sendable, Codable, CaseIterable {
+    /// Opens and follows incidents, consults cameras.
+    case `operator`
+    /// Commands incidents: updates, hand-overs, evidence holds.
+    case commander
+    /// Manages an owner's cameras and grants, and the agency's users.
+    case ownerAdmin = "owner-admin"
+    /// Reads the audit log.
+    case auditor
+}
+
+/// A named user: a person of an agency with a badge number, roles and a clearance that expires.
+public struct User: Sendable, Codable, Equatable {
+    public var id: String
+    public var agency: String
+    public var name: String
+    public var badge: String
+    public var roles: [UserRole]
+    public var clearanceExpires: Date?
+    /// The user's CURVE public key (Z85) when the user authenticates on the bus with a key of their own.
+    public var publicKey: String?
+
+    public init(
+        id: String, agency: String, name: String, badge: String, roles: [UserRole], clearanceExpires: Date? = nil, publicKey: String? = nil
+    ) {
+        self.id = id
+        self.agency = agency
+        self.name = name
+        self.badge = badge
+        self.roles = roles
+        self.clearanceExpires = clearanceExpires
+        self.publicKey = publicKey
+    }
+
+    /// Whether the user holds `role` with a clearance still valid at `date`.
+    public func may(_ role: UserRole, at date: Date = Date()) -> Bool {
+        roles.contains(role) && (clearanceExpires.map { $0 > date } ?? true)
+    }
+}
+
+/// The named users of every agency: added (audited), listed, found by id or by public key.
+public final class UserDirectory: Sendable {
+    /// Whether `id` is 1–64 of a-z, 0-9, '.', '_', '-', starting with a letter or digit (safe as a file name).
+    public static func isValidId(_ id: String) -> Bool {
+        let allowed = Set("abcdefghijklmnopqrstuvwxyz0123456789._-")
+        return (1...64).contains(id.count) && id.allSatisfy(allowed.contains) && id.first.map { $0.isLetter || $0.isNumber } == true
+    }
+
+    private let database: Database
+
+    public init(database: Database) {
+        self.database = database
+    }
+
+    /// Adds a user and audits it, in one transaction.
+    ///
+    /// - Throws: ``IncidentError`` `user_invalid`, `user_exists`, `agency_unknown`, `key_in_use`.
+    public func add(_ user: User, by actor: String) async throws {
+        guard Self.isValidId(user.id) else {
+            throw IncidentError(code: "user_invalid", message: "a user id is 1–64 of a-z, 0-9, '.', '_', '-', starting with a letter or digit", field: "id")
+        }
+        guard !user.name.trimmingCharacters(in: .whitespaces).isEmpty, !user.badge.trimmingCharacters(in: .whitespaces).isEmpty else {
+            throw IncidentError(code: "user_invalid", message: "a named user has a name and a badge number", field: "badge")
+        }
+        guard !user.roles.isEmpty else {
+            throw IncidentError(code: "user_invalid", message: "a user has at least one role", field: "roles")
+        }
+        if let key = user.publicKey, key.utf8.count != 40 {
+            throw IncidentError(code: "user_invalid", message: "a public key is 40 characters of Z85", field: "public_key")
+        }
+        try await database.run { db in
+            guard try db.query("SELECT 1 FROM users WHERE id = ?", [.text(user.id)]).isEmpty else {
+                throw IncidentError(code: "user_exists", message: "there is already a user \(user.id)", field: "id")
+            }
+            guard try !db.query("SELECT 1 FROM agencies WHERE id = ?", [.text(user.agency)]).isEmpty else {
+                throw IncidentError(code: "agency_unknown", message: "no agency \(user.agency)", field: "agency")
+            }
+            if let key = user.publicKey {
+                let used = try db.query("SELECT 1 FROM users WHERE public_key = ? UNION SELECT 1 FROM agencies WHERE public_key = ?", [.text(key), .text(key)])
+                guard used.isEmpty else { throw IncidentError(code: "key_in_use", message: "this public key already belongs to someone", field: "public_key") }
+            }
+            try db.transaction {
+                try db.query(
+                    "INSERT INTO users (id, agency, name, badge, roles, clearance_expires, public_key) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [.text(user.id), .text(user.agency), .text(user.name), .text(user.badge),
+                     .text(String(decoding: try JSONEncoder().encode(user.roles), as: UTF8.self)),
+                     user.clearanceExpires.map { .text(IncidentService.timestamp($0)) } ?? .null, user.publicKey.map(SQLValue.text) ?? .null])
+                try AuditLog.append(AuditRecord(
+                    action: "user.added", agency: actor, user: user.id,
+                    details: ["agency": user.agency, "badge": user.badge, "roles": user.roles.map(\.rawValue).joined(separator: ",")]), in: db)
+            }
+        }
+    }
+
+    /// The users of `agency` (every agency's when nil), ordered by id.
+    public func users(of agency: String? = nil) async throws -> [User] {
+        try await database.run { db in
+            try db.query(
+                "SELECT \(Self.columns) FROM users WHERE ?1 IS NULL OR agency = ?1 ORDER BY id", [agency.map(SQLValue.text) ?? .null]
+            ).map(Self.user)
+        }
+    }
+
+    /// The user holding a CURVE public key, if any.
+    public func user(withKey key: String) async throws -> User? {
+        try await database.run { db in try db.query("SELECT \(Self.columns) FROM users WHERE public_key = ?", [.text(key)]).first.map(Self.user) }
+    }
+
+    static let columns = "id, agency, name, badge, roles, clearance_expires, public_key"
+
+    static func user(_ row: Row) throws -> User {
+        User(
+            id: row.text(0)!, agency: row.text(1)!, name: row.text(2)!, badge: row.text(3)!,
+            roles: try JSONDecoder().decode([UserRole].self, from: Data((row.text(4) ?? "[]").utf8)),
+            clearanceExpires: row.text(5).map(IncidentService.date), publicKey: row.text(6))
+    }
+}
