@@ -15,7 +15,7 @@ private func withEchoServer(_ body: (BusServer, BusClientConfiguration) async th
             commandEndpoint: "tcp://127.0.0.1:0", eventEndpoint: "tcp://127.0.0.1:0", serverKeys: serverKeys,
             heartbeatInterval: .milliseconds(100)),
         logger: Logger(label: "test"),
-        authorize: { $0 == agencyKeys.publicKey ? "siamu" : nil })
+        authorize: { $0 == agencyKeys.publicKey ? BusIdentity(agency: "siamu") : nil })
     try server.start()
     let responder = Task {
         for await request in server.requests {

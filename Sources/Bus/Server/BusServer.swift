@@ -3,21 +3,47 @@ import Foundation
 import Logging
 import Synchronization
 
-/// A command received on the command endpoint from an authenticated agency.
+/// Who a client key belongs to: an agency (its own certificate, for systems) or a named user of it.
+public struct BusIdentity: Sendable, Equatable, Hashable {
+    public let agency: String
+    public let user: String?
+
+    public init(agency: String, user: String? = nil) {
+        self.agency = agency
+        self.user = user
+    }
+
+    /// The ZAP user id that carries the identity to each message: `agency` or `agency/user`
+    /// (neither id may contain a `/`).
+    var zapUserId: String { user.map { "\(agency)/\($0)" } ?? agency }
+
+    init?(zapUserId: String) {
+        let parts = zapUserId.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        guard (1...2).contains(parts.count), parts.allSatisfy({ !$0.isEmpty }) else { return nil }
+        self.init(agency: parts[0], user: parts.count == 2 ? parts[1] : nil)
+    }
+}
+
+/// A command received on the command endpoint from an authenticated agency or user.
 public struct BusRequest: Sendable {
     /// The ROUTER routing id of the client connection; pass it back to ``BusServer/reply(to:payload:)``.
     public let peer: Data
-    /// The agency the client's CURVE key belongs to, as the ZAP handler established it.
-    public let agency: String
+    /// Whose CURVE key the client presented, as the ZAP handler established it.
+    public let identity: BusIdentity
     /// The request frame (JSON).
     public let payload: Data
+
+    public var agency: String { identity.agency }
+    public var user: String? { identity.user }
 }
 
 /// An authentication decision of the ZAP handler.
 public struct AuthenticationEvent: Sendable {
     public let accepted: Bool
     /// The agency of an accepted key.
-    public let agency: String?
+    public var agency: String? { identity?.agency }
+    /// Whose key was accepted.
+    public let identity: BusIdentity?
     /// The client's Z85 public key, when it presented one.
     public let publicKey: String?
     /// The client's IP address as libzmq reports it.
@@ -60,7 +86,7 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
     public private(set) var boundEventEndpoint = ""
 
     private let configuration: BusServerConfiguration
-    private let authorize: @Sendable (String) -> String?
+    private let authorize: @Sendable (String) -> BusIdentity?
     private let logger: Logger
     private let context: ZMQContext
     private let requestSink: AsyncStream<BusRequest>.Continuation
@@ -82,8 +108,8 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
     private let finished = DispatchSemaphore(value: 0)
     private var sockets: LoopSockets?
 
-    /// - Parameter authorize: maps a client's Z85 public key to its agency, or nil to refuse it.
-    public init(configuration: BusServerConfiguration, logger: Logger, authorize: @escaping @Sendable (String) -> String?) throws(ZMQError) {
+    /// - Parameter authorize: maps a client's Z85 public key to its agency or user, or nil to refuse it.
+    public init(configuration: BusServerConfiguration, logger: Logger, authorize: @escaping @Sendable (String) -> BusIdentity?) throws(ZMQError) {
         self.configuration = configuration
         self.logger = logger
         self.authorize = authorize
@@ -227,7 +253,7 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
     }
 
     /// Answers one ZAP request (RFC 27): frames version, request id, domain, address,
-    /// identity, mechanism, credentials; the reply carries the agency as the user id.
+    /// identity, mechanism, credentials; the reply carries the identity (`agency` or `agency/user`) as the user id.
     private func handleZAP(_ zap: ZMQSocket) throws(ZMQError) {
         guard let frames = try zap.receive() else { return }
         let text = frames.map { String(decoding: $0.data, as: UTF8.self) }
@@ -238,12 +264,12 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
         }
         let mechanism = text[5]
         let publicKey = mechanism == "CURVE" && frames.count >= 7 ? CurveKeyPair.z85(frames[6].data) : nil
-        let agency = publicKey.flatMap(authorize)
-        let accepted = agency != nil && text[2] == Self.zapDomain
-        let event = AuthenticationEvent(accepted: accepted, agency: agency, publicKey: publicKey, address: text[3], mechanism: mechanism)
+        let identity = publicKey.flatMap(authorize)
+        let accepted = identity != nil && text[2] == Self.zapDomain
+        let event = AuthenticationEvent(accepted: accepted, identity: identity, publicKey: publicKey, address: text[3], mechanism: mechanism)
         authenticationSink.yield(event)
         if accepted {
-            logger.debug("client authenticated", metadata: ["agency": "\(agency ?? "")", "bus.peer": "\(text[3])"])
+            logger.debug("client authenticated", metadata: ["bus.identity": "\(identity?.zapUserId ?? "")", "bus.peer": "\(text[3])"])
         } else {
             // Debug only: the server reports refusals from ``authentications`` (and will audit them).
             logger.debug("client refused: unknown key", metadata: [
@@ -253,7 +279,7 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
         try zap.send([
             Data("1.0".utf8), frames[1].data,
             Data((accepted ? "200" : "400").utf8), Data((accepted ? "OK" : "unknown key").utf8),
-            Data((agency ?? "").utf8), Data(),
+            Data((identity?.zapUserId ?? "").utf8), Data(),
         ])
     }
 
@@ -262,12 +288,12 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
         for _ in 0..<256 {
             guard let frames = try command.receive() else { return }
             guard let peer = frames.first?.data else { continue }
-            guard frames.count == 2, let agency = frames[1].userID, !agency.isEmpty else {
+            guard frames.count == 2, let identity = frames[1].userID.flatMap(BusIdentity.init(zapUserId:)) else {
                 let error = BusProtocol.ErrorBody(code: "bad_frames", message: "a request is exactly one JSON frame, got \(frames.count - 1)")
                 try? command.send([peer, BusProtocol.errorReply(id: nil, error)])
                 continue
             }
-            let request = BusRequest(peer: peer, agency: agency, payload: frames[1].data)
+            let request = BusRequest(peer: peer, identity: identity, payload: frames[1].data)
             if case .dropped = requestSink.yield(request) {
                 let error = BusProtocol.ErrorBody(code: "server_busy", message: "too many requests waiting; try again")
                 try? command.send([peer, BusProtocol.errorReply(id: nil, error)])

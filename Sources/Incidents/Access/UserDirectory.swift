@@ -104,6 +104,11 @@ public final class UserDirectory: Sendable {
         }
     }
 
+    /// The user with this id, if any.
+    public func user(_ id: String) async throws -> User? {
+        try await database.run { db in try db.query("SELECT \(Self.columns) FROM users WHERE id = ?", [.text(id)]).first.map(Self.user) }
+    }
+
     /// The user holding a CURVE public key, if any.
     public func user(withKey key: String) async throws -> User? {
         try await database.run { db in try db.query("SELECT \(Self.columns) FROM users WHERE public_key = ?", [.text(key)]).first.map(Self.user) }

@@ -52,7 +52,7 @@ public struct AuditStore: Sendable {
     }
 
     /// What `verify` found: the number of entries checked, and the first broken one.
-    public struct Verification: Sendable, Equatable {
+    public struct Verification: Sendable, Equatable, Codable {
         public var entries: Int64
         public var firstBroken: Int64?
         public var problem: String?
@@ -89,14 +89,15 @@ public struct AuditStore: Sendable {
         }
     }
 
-    /// The entries whose time is in `from...to` (ISO 8601 text, inclusive), in order.
-    public func entries(from: String?, to: String?) throws -> [AuditEntry] {
+    /// The entries whose time is in `from...to` (ISO 8601 text, inclusive), in order: those
+    /// after sequence number `after`, at most `limit` of them (all when nil).
+    public func entries(from: String?, to: String?, after: Int64 = 0, limit: Int? = nil) throws -> [AuditEntry] {
         try database.runSync { db in
             let decoder = JSONDecoder()
             decoder.keyDecodingStrategy = .convertFromSnakeCase
             return try db.query(
-                "SELECT sequence, entry, previous_hash, hash FROM audit_log WHERE at >= ? AND at <= ? ORDER BY sequence",
-                [.text(from ?? ""), .text(to ?? "9999")]
+                "SELECT sequence, entry, previous_hash, hash FROM audit_log WHERE at >= ? AND at <= ? AND sequence > ? ORDER BY sequence LIMIT ?",
+                [.text(from ?? ""), .text(to ?? "9999"), .integer(after), .integer(Int64(limit ?? -1))]
             ).map { row in
                 AuditEntry(
                     sequence: row.integer(0)!, record: try decoder.decode(AuditRecord.self, from: Data(row.text(1)!.utf8)),

@@ -306,3 +306,41 @@ public struct AccessCheckResult: Sendable, Codable, Equatable {
         }
     }
 }
+
+/// The body of `audit.query`: entries in a time range (ISO 8601, inclusive), a page at a time.
+public struct AuditQueryBody: Sendable, Codable {
+    public static let maximumLimit = 500
+
+    public var from: String?
+    public var to: String?
+    /// Entries after this sequence number (the `next_after` of the previous page).
+    public var after: Int64?
+    public var limit: Int?
+
+    public init(from: String? = nil, to: String? = nil, after: Int64? = nil, limit: Int? = nil) {
+        self.from = from
+        self.to = to
+        self.after = after
+        self.limit = limit
+    }
+
+    /// The page size asked for, checked.
+    public func pageSize() throws(IncidentError) -> Int {
+        let limit = limit ?? 200
+        guard (1...Self.maximumLimit).contains(limit) else {
+            throw IncidentError(code: "limit_invalid", message: "limit is 1 to \(Self.maximumLimit)", field: "body.limit")
+        }
+        return limit
+    }
+}
+
+/// The result of `audit.query`: a page of entries, and where the next page starts (nil at the end).
+public struct AuditQueryResult: Sendable, Codable {
+    public var entries: [AuditEntry]
+    public var nextAfter: Int64?
+
+    public init(entries: [AuditEntry], nextAfter: Int64?) {
+        self.entries = entries
+        self.nextAfter = nextAfter
+    }
+}

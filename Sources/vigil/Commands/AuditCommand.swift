@@ -5,8 +5,8 @@ import Incidents
 struct AuditCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "audit",
-        abstract: "Verify and export the hash-chained audit log of a data folder (run on the server's host).",
-        subcommands: [Verify.self, Export.self])
+        abstract: "Verify and export the hash-chained audit log of a data folder (on the server's host), or read it over the bus as an auditor.",
+        subcommands: [Verify.self, Export.self, Read.self])
 
     struct Verify: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -67,6 +67,36 @@ struct AuditCommand: ParsableCommand {
                     FileHandle.standardOutput.write(text)
                 } else {
                     try text.write(to: URL(fileURLWithPath: output), options: .atomic)
+                }
+            }
+        }
+    }
+
+    struct Read: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Read audit entries over the bus as JSON lines; only a named user with the auditor role may (give --user).",
+            discussion: "Each read is itself audited. Pages of up to 500 entries are fetched until the end.")
+
+        @Option(help: "The first time to include, ISO 8601 UTC.")
+        var from: String?
+        @Option(help: "The last time to include, ISO 8601 UTC.")
+        var to: String?
+        @OptionGroup var client: ClientOptions
+
+        func run() throws {
+            try reportingFailures {
+                let bus = try client.connect()
+                defer { bus.close() }
+                var after: Int64 = 0
+                while true {
+                    let page = try client.call {
+                        try bus.request(
+                            "audit.query", body: AuditQueryBody(from: from, to: to, after: after, limit: AuditQueryBody.maximumLimit),
+                            as: AuditQueryResult.self, timeout: client.requestTimeout)
+                    }
+                    for entry in page.entries { try client.printJSON(entry) }
+                    guard let next = page.nextAfter else { break }
+                    after = next
                 }
             }
         }

@@ -20,6 +20,9 @@ struct ClientOptions: ParsableArguments {
     @Option(help: "The agency to act as; its secret certificate is read from DATA/keys/agencies.")
     var agency = "crisis-centre"
 
+    @Option(help: "Act as this named user instead of the agency; the certificate is read from DATA/keys/users (see `vigil user add`).")
+    var user: String?
+
     @Flag(help: "Print JSON for scripts instead of text.")
     var json = false
 
@@ -29,6 +32,7 @@ struct ClientOptions: ParsableArguments {
     func validate() throws {
         guard timeout.isFinite, timeout > 0, timeout <= 300 else { throw ValidationError("--timeout must be in (0, 300] seconds") }
         guard !agency.isEmpty, !agency.contains("/"), !agency.hasPrefix(".") else { throw ValidationError("--agency '\(agency)' is not an agency id") }
+        if let user, !UserDirectory.isValidId(user) { throw ValidationError("--user '\(user)' is not a user id") }
     }
 
     var requestTimeout: Duration { .milliseconds(Int(timeout * 1000)) }
@@ -49,13 +53,13 @@ struct ClientOptions: ParsableArguments {
         let keys: CurveKeyPair
         let serverKey: CurveKeyPair
         do {
-            keys = try CurveCertificate.read(folder.agencyCertificate(agency, secret: true))
+            keys = try CurveCertificate.read(user.map { folder.userCertificate($0, secret: true) } ?? folder.agencyCertificate(agency, secret: true))
             serverKey = try CurveCertificate.read(folder.serverCertificate(secret: false))
         } catch {
-            throw CommandFailure(code: "key_missing", message: "\(error) (is '\(agency)' an agency of this server?)")
+            throw CommandFailure(code: "key_missing", message: "\(error) (is '\(user ?? agency)' \(user == nil ? "an agency" : "a user") of this server?)")
         }
         guard keys.secretKey != nil else {
-            throw CommandFailure(code: "key_missing", message: "the certificate of \(agency) has no secret-key")
+            throw CommandFailure(code: "key_missing", message: "the certificate of \(user ?? agency) has no secret-key")
         }
         do {
             return try BusClient(configuration: BusClientConfiguration(

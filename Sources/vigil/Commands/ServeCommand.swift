@@ -69,14 +69,16 @@ struct ServeCommand: AsyncParsableCommand {
         let projection = try Projection(crs: region.crs)
         let index = try CameraIndex(cameras: cameras, projection: projection)
         let roads = try region.roadNetwork(fixtures: fixturesFolder, projection: projection)
-        let agencyKeys = try folder.agencyPublicKeys(for: try registry.agencies().map(\.id))
+        let users = UserDirectory(database: database)
+        let clientKeys = ClientKeys(
+            agencies: try folder.agencyPublicKeys(for: try registry.agencies().map(\.id)), users: try await users.users())
 
         let bus = try BusServer(
             configuration: BusServerConfiguration(
                 commandEndpoint: "tcp://\(host):\(commandPort)", eventEndpoint: "tcp://\(host):\(eventPort)",
                 serverKeys: try folder.serverKeys()),
             logger: logger,
-            authorize: { agencyKeys[$0] })
+            authorize: { clientKeys.identity(forKey: $0) })
         try bus.start()
 
         let info = ServerInfo(
@@ -113,9 +115,12 @@ struct ServeCommand: AsyncParsableCommand {
         }
         reload.resume()
         defer { reload.cancel() }
+        let audit = AuditStore(database: database)
         let service = VigilService(
-            bus: bus, dispatcher: CommandDispatcher(bus: bus, incidents: incidents, access: access, logger: logger),
-            audit: AuditStore(database: database), logger: logger)
+            bus: bus,
+            dispatcher: CommandDispatcher(
+                bus: bus, incidents: incidents, access: access, users: users, clientKeys: clientKeys, audit: audit, logger: logger),
+            audit: audit, logger: logger)
         let group = ServiceGroup(services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         try await group.run()
         try? FileManager.default.removeItem(at: folder.serverInfo)

@@ -7,6 +7,7 @@ import Foundation
 ///     server.json                   endpoints of the running server (removed when it stops)
 ///     keys/server.key[_secret]      the server's CURVE certificate
 ///     keys/agencies/ID.key[_secret] one CURVE certificate per agency
+///     keys/users/ID.key[_secret]    the certificates of named users made by `vigil user add`
 struct DataFolder {
     let url: URL
 
@@ -18,10 +19,14 @@ struct DataFolder {
     var serverInfo: URL { url.appendingPathComponent("server.json") }
     var keys: URL { url.appendingPathComponent("keys") }
     var agencyKeys: URL { keys.appendingPathComponent("agencies") }
+    var userKeys: URL { keys.appendingPathComponent("users") }
 
     func serverCertificate(secret: Bool) -> URL { keys.appendingPathComponent(secret ? "server.key_secret" : "server.key") }
     func agencyCertificate(_ agency: String, secret: Bool) -> URL {
         agencyKeys.appendingPathComponent(secret ? "\(agency).key_secret" : "\(agency).key")
+    }
+    func userCertificate(_ user: String, secret: Bool) -> URL {
+        userKeys.appendingPathComponent(secret ? "\(user).key_secret" : "\(user).key")
     }
 
     func create() throws {

@@ -10,6 +10,9 @@ struct CommandDispatcher: Sendable {
     let bus: BusServer
     let incidents: IncidentService
     let access: AccessService
+    let users: UserDirectory
+    let clientKeys: ClientKeys
+    let audit: AuditStore
     let logger: Logger
 
     func handle(_ request: BusRequest) async {
@@ -99,9 +102,49 @@ struct CommandDispatcher: Sendable {
                 agency: request.agency, user: body.user, camera: body.camera, mode: body.mode, incident: body.incident,
                 footageTime: body.footageTime))
             return BusProtocol.successReply(id: header.id, result: AccessCheckResult(decision))
+        case "user.add":
+            let user = try BusProtocol.decodeBody(User.self, from: request.payload)
+            guard user.agency == request.agency else {
+                throw BusProtocol.ErrorBody(code: "not_own_agency", message: "\(request.agency) adds users to itself only", field: "body.agency")
+            }
+            // The agency's own certificate, or one of its owner-admin users, manages its users.
+            if request.user != nil { _ = try await namedUser(request, role: .ownerAdmin, action: "user.add") }
+            try await users.add(user, by: request.agency)
+            clientKeys.admit(user)
+            return BusProtocol.successReply(id: header.id, result: user)
+        case "user.list":
+            return BusProtocol.successReply(id: header.id, result: try await users.users(of: request.agency))
+        case "audit.query":
+            let body = try BusProtocol.decodeBody(AuditQueryBody.self, from: request.payload)
+            let limit = try body.pageSize()
+            let auditor = try await namedUser(request, role: .auditor, action: "audit.read")
+            let entries = try audit.entries(from: body.from, to: body.to, after: body.after ?? 0, limit: limit)
+            try await audit.append(AuditRecord(
+                action: "audit.read", agency: auditor.agency, user: auditor.id, badge: auditor.badge,
+                details: ["entries": "\(entries.count)", "from": body.from ?? "", "to": body.to ?? "", "after": "\(body.after ?? 0)"]))
+            return BusProtocol.successReply(
+                id: header.id, result: AuditQueryResult(entries: entries, nextAfter: entries.count == limit ? entries.last?.sequence : nil))
+        case "audit.verify":
+            let auditor = try await namedUser(request, role: .auditor, action: "audit.verify")
+            let verification = try audit.verify()
+            try await audit.append(AuditRecord(
+                action: "audit.verified", agency: auditor.agency, user: auditor.id, badge: auditor.badge,
+                details: ["entries": "\(verification.entries)", "intact": "\(verification.intact)"]))
+            return BusProtocol.successReply(id: header.id, result: verification)
         default:
             throw BusProtocol.ErrorBody(code: "unknown_operation", message: "unknown operation '\(header.op)'", field: "op")
         }
+    }
+
+    /// The named user behind a request, who must hold `role` with a valid clearance; a refusal is audited.
+    private func namedUser(_ request: BusRequest, role: UserRole, action: String) async throws -> User {
+        if let id = request.user, let user = try await users.user(id), user.agency == request.agency, user.may(role) {
+            return user
+        }
+        try await audit.append(AuditRecord(
+            action: "\(action).refused", agency: request.agency, user: request.user, reason: "role_required", details: ["role": role.rawValue]))
+        throw BusProtocol.ErrorBody(
+            code: "role_required", message: "only a named user with the \(role.rawValue) role and a valid clearance may do this", field: "op")
     }
 
     private func publish(_ change: IncidentChange) {

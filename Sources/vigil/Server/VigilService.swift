@@ -23,7 +23,7 @@ struct VigilService: Service {
                             ])
                         }
                         let record = AuditRecord(
-                            action: event.accepted ? "auth.accepted" : "auth.refused", agency: event.agency, source: event.address,
+                            action: event.accepted ? "auth.accepted" : "auth.refused", agency: event.agency, user: event.identity?.user, source: event.address,
                             details: ["mechanism": event.mechanism, "public_key": event.publicKey ?? "none"])
                         do {
                             try await audit.append(record)

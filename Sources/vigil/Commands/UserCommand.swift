@@ -1,0 +1,93 @@
+import ArgumentParser
+import Bus
+import Foundation
+import Incidents
+
+struct UserCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "user",
+        abstract: "Named users: add one to your agency (with its own CURVE certificate), list them.",
+        subcommands: [Add.self, List.self])
+
+    struct Add: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Add a named user to the agency you act as; their certificate is written to DATA/keys/users/ID.key[_secret].",
+            discussion: """
+                The key pair is made here and only the public key is sent; hand the secret certificate to the user. \\
+                Act as the agency itself or as one of its owner-admin users.
+                """)
+
+        @Argument(help: "The user id (a-z, 0-9, '.', '_', '-'; for example cc.dupont).")
+        var id: String
+        @Option(help: "The user's full name.")
+        var name: String
+        @Option(help: "The badge number.")
+        var badge: String
+        @Option(name: .customLong("role"), help: "A role: \(UserRole.allCases.map(\.rawValue).joined(separator: ", ")) (repeatable).")
+        var roles: [String]
+        @Option(help: "When the user's clearance expires, ISO 8601 (for example 2027-06-30T00:00:00Z).")
+        var clearanceUntil: String?
+        @OptionGroup var client: ClientOptions
+
+        func validate() throws {
+            guard UserDirectory.isValidId(id) else { throw ValidationError("'\(id)' is not a user id") }
+            for role in roles where UserRole(rawValue: role) == nil {
+                throw ValidationError("--role \(role): use \(UserRole.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            if let clearanceUntil, (try? Date(clearanceUntil, strategy: .iso8601)) == nil {
+                throw ValidationError("--clearance-until \(clearanceUntil) is not an ISO 8601 time")
+            }
+        }
+
+        func run() throws {
+            try reportingFailures {
+                let folder = DataFolder(path: client.data)
+                guard !FileManager.default.fileExists(atPath: folder.userCertificate(id, secret: true).path) else {
+                    throw CommandFailure(code: "user_exists", message: "\(folder.userCertificate(id, secret: true).path) exists already")
+                }
+                let keys: CurveKeyPair
+                do {
+                    keys = try CurveKeyPair.generate()
+                } catch {
+                    throw CommandFailure(code: "key_generation_failed", message: "\(error)")
+                }
+                let user = User(
+                    id: id, agency: client.agency, name: name, badge: badge, roles: roles.compactMap(UserRole.init(rawValue:)),
+                    clearanceExpires: clearanceUntil.flatMap { try? Date($0, strategy: .iso8601) }, publicKey: keys.publicKey)
+                let added = try client.request("user.add", body: user, as: User.self)
+                do {
+                    try CurveCertificate.write(keys, name: id, to: folder.userKeys)
+                } catch {
+                    throw CommandFailure(code: "certificate_unwritable", message: "\(id) was added but its certificate could not be written: \(error)")
+                }
+                if client.json {
+                    try client.printJSON(added)
+                } else {
+                    print("User \(added.id) (\(added.name), badge \(added.badge)) added to \(added.agency) as \(added.roles.map(\.rawValue).joined(separator: ", ")); "
+                        + "certificate \(folder.userCertificate(id, secret: true).path)")
+                }
+            }
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "The named users of the agency you act as.")
+
+        @OptionGroup var client: ClientOptions
+
+        func run() throws {
+            try reportingFailures {
+                let users = try client.request("user.list", body: [String: String](), as: [User].self)
+                if client.json {
+                    try client.printJSON(users)
+                    return
+                }
+                for user in users {
+                    print("\(user.id.padding(toLength: 20, withPad: " ", startingAt: 0)) \(user.badge.padding(toLength: 10, withPad: " ", startingAt: 0)) "
+                        + "\(user.roles.map(\.rawValue).joined(separator: ",").padding(toLength: 28, withPad: " ", startingAt: 0)) \(user.name)"
+                        + (user.clearanceExpires.map { " (clearance until \($0.formatted(.iso8601)))" } ?? ""))
+                }
+            }
+        }
+    }
+}
