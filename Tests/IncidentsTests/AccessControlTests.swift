@@ -36,11 +36,11 @@ struct AccessControlTests {
         try await withAgreements { access, _, cameras in
             let street = try camera(cameras, owner: "pz-5339", kind: .street)
             #expect(try await access.decide(AccessRequest(agency: "pz-5344", camera: street.id, mode: .live)).isAllowed)
-            #expect(try await access.decide(AccessRequest(agency: "crisis-centre", camera: street.id, mode: .playback)).isAllowed)
-            #expect(try await access.decide(AccessRequest(agency: "pz-5339", camera: street.id, mode: .export)) == .allow(grant: "owner"))
+            #expect(try await access.decide(AccessRequest(agency: "crisis-centre", camera: street.id, mode: .playback, footageTime: Date() - 3600)).isAllowed)
+            #expect(try await access.decide(AccessRequest(agency: "pz-5339", camera: street.id, mode: .export, footageTime: Date() - 3600)) == .allow(grant: "owner"))
             let fire = try await access.decide(AccessRequest(agency: "siamu", camera: street.id, mode: .live))
             #expect(fire == .deny(code: "no_grant", message: "pz-5339 has granted siamu no access to its cameras"))
-            let export = try await access.decide(AccessRequest(agency: "pz-5344", camera: street.id, mode: .export))
+            let export = try await access.decide(AccessRequest(agency: "pz-5344", camera: street.id, mode: .export, footageTime: Date() - 3600))
             guard case .deny(let code, _) = export else { Issue.record("export allowed"); return }
             #expect(code == "mode_not_granted")
         }
@@ -75,7 +75,9 @@ struct AccessControlTests {
             #expect(code == "outside_scope")
             var playback = request
             playback.mode = .playback
-            #expect(!(try await access.decide(playback).isAllowed))
+            playback.footageTime = Date() - 60
+            guard case .deny(let playbackCode, _) = try await access.decide(playback) else { Issue.record("playback allowed"); return }
+            #expect(playbackCode == "mode_not_granted")
             // The crisis centre only during a crisis.
             var crisisCentre = request
             crisisCentre.agency = "crisis-centre"
@@ -90,7 +92,7 @@ struct AccessControlTests {
         try await withAgreements { access, _, cameras in
             let tunnel = try camera(cameras, owner: "bruxelles-mobilite", kind: .tunnel)
             #expect(try await access.decide(AccessRequest(agency: "siamu", camera: tunnel.id, mode: .live)).isAllowed)
-            #expect(try await access.decide(AccessRequest(agency: "pz-5343", camera: tunnel.id, mode: .playback)).isAllowed)
+            #expect(try await access.decide(AccessRequest(agency: "pz-5343", camera: tunnel.id, mode: .playback, footageTime: Date() - 3600)).isAllowed)
             #expect(!(try await access.decide(AccessRequest(agency: "stib", camera: tunnel.id, mode: .live)).isAllowed))
         }
     }
@@ -150,5 +152,136 @@ struct AccessControlTests {
         #expect(decide(user: "u1", roles: ["operator"]) != .allow(grant: "g"))
         #expect(decide(user: "u1", roles: ["commander"], agency: "pz-5339") == .deny(code: "user_unknown", message: "u1 is not a user of siamu"))
         #expect(decide(user: "u1", roles: ["commander"], expiry: .distantPast) == .deny(code: "clearance_expired", message: "the clearance of u1 expired"))
+    }
+}
+
+@Suite("Retention, evidence holds and justified consultations")
+struct RetentionAndConsultationTests {
+    private let day = RetentionPolicy.day
+
+    private func code(_ decision: AccessDecision) -> String? {
+        if case .deny(let code, _) = decision { return code }
+        return nil
+    }
+
+    @Test func retentionIsCappedByTheRegime() {
+        #expect(RetentionPolicy(regime: "police", declaredDays: 400).retentionDays == 365)
+        #expect(RetentionPolicy(regime: "police", declaredDays: 400).judicialOnlyAfterDays == 30)
+        #expect(RetentionPolicy(regime: "designated-place", declaredDays: 120).retentionDays == 90)
+        #expect(RetentionPolicy(regime: "public-place", declaredDays: 30).retentionDays == 30)
+        #expect(RetentionPolicy(regime: "fr-csi", declaredDays: 60).retentionDays == 30)
+        #expect(RetentionPolicy(regime: "designated-place", declaredDays: 90).judicialOnlyAfterDays == nil)
+    }
+
+    @Test func footageRulesHoldForEveryoneIncludingTheOwner() async throws {
+        try await withAgreements { access, _, cameras in
+            let street = try camera(cameras, owner: "pz-5339", kind: .street)
+            func playback(_ agency: String, daysAgo: Double?, prosecutor: String? = nil) async throws -> AccessDecision {
+                try await access.decide(AccessRequest(
+                    agency: agency, camera: street.id, mode: .playback, footageTime: daysAgo.map { Date() - $0 * day }, prosecutorReference: prosecutor))
+            }
+            #expect(try await playback("crisis-centre", daysAgo: 2).isAllowed)
+            #expect(code(try await playback("crisis-centre", daysAgo: 40)) == "prosecutor_decision_required")
+            #expect(code(try await playback("pz-5339", daysAgo: 40)) == "prosecutor_decision_required", "the owner too")
+            #expect(try await playback("crisis-centre", daysAgo: 40, prosecutor: "PK-BXL-2026/1234").isAllowed)
+            #expect(code(try await playback("crisis-centre", daysAgo: 400, prosecutor: "PK-1")) == "footage_expired")
+            #expect(code(try await playback("crisis-centre", daysAgo: nil)) == "footage_time_required")
+            #expect(code(try await playback("crisis-centre", daysAgo: -1)) == "footage_in_future")
+        }
+    }
+
+    @Test func holdsSendPreservationRequestsAndOverrideRetention() async throws {
+        try await withAgreements { access, incidents, cameras in
+            let holds = EvidenceHolds(database: access.database)
+            let street = try camera(cameras, owner: "pz-5339", kind: .street)
+            let tunnel = try camera(cameras, owner: "bruxelles-mobilite", kind: .tunnel)
+            let incident = try await incidents.open(OpenIncidentRequest(kind: .crisis, at: street.position, radiusMeters: 50), by: "crisis-centre")
+            let from = Date() - 31 * day
+            let tunnelPlayback = AccessRequest(agency: "pz-5343", camera: tunnel.id, mode: .playback, footageTime: from + 60)
+            #expect(code(try await access.decide(tunnelPlayback)) == "footage_expired")
+
+            let hold = try await holds.create(
+                HoldRequest(incident: incident.incidentId, cameras: [street.id, tunnel.id, tunnel.id], footageFrom: from, footageTo: Date() - 30 * day,
+                            legalReference: "PV BR.12.L3.004211/2026"),
+                agency: "crisis-centre", user: nil)
+            #expect(hold.cameras == [street.id, tunnel.id].sorted())
+            #expect(hold.preservationRequests.map(\.owner) == ["bruxelles-mobilite", "pz-5339"])
+            let police = try #require(hold.preservationRequests.first { $0.owner == "pz-5339" })
+            #expect(abs(police.deadline.timeIntervalSince(from + 365 * day)) < 1)
+            #expect(!police.footageMayBeLost)
+            let road = try #require(hold.preservationRequests.first { $0.owner == "bruxelles-mobilite" })
+            #expect(road.footageMayBeLost, "a 30-day retention has already overwritten footage from 31 days ago")
+            #expect(road.sequence == 1 && road.cameras == [tunnel.id])
+            #expect(try await access.decide(tunnelPlayback).isAllowed, "held footage is kept")
+
+            let second = try await holds.create(
+                HoldRequest(incident: incident.incidentId, cameras: [tunnel.id], footageFrom: Date() - 3600, footageTo: Date(), legalReference: "PV 2"),
+                agency: "crisis-centre", user: nil)
+            #expect(second.preservationRequests.map(\.sequence) == [2], "numbered per owner channel")
+            #expect(try await holds.holds(for: "bruxelles-mobilite").map(\.id) == [hold.id, second.id], "owners see the holds on their cameras")
+
+            await #expect(throws: IncidentError(code: "not_incident_agency", message: "siamu does not take part in incident \(incident.incidentId)", field: "incident")) {
+                _ = try await holds.create(HoldRequest(incident: incident.incidentId, cameras: [tunnel.id], footageFrom: from, footageTo: Date(), legalReference: "x"),
+                                           agency: "siamu", user: nil)
+            }
+            let badRange = await #expect(throws: IncidentError.self) {
+                _ = try await holds.create(HoldRequest(incident: incident.incidentId, cameras: [tunnel.id], footageFrom: Date(), footageTo: from, legalReference: "x"),
+                                           agency: "crisis-centre", user: nil)
+            }
+            #expect(badRange?.code == "hold_invalid")
+            let unknown = await #expect(throws: IncidentError.self) {
+                _ = try await holds.create(HoldRequest(incident: incident.incidentId, cameras: ["nope"], footageFrom: from, footageTo: Date(), legalReference: "x"),
+                                           agency: "crisis-centre", user: nil)
+            }
+            #expect(unknown?.code == "camera_unknown")
+            let notMine = await #expect(throws: IncidentError.self) { _ = try await holds.release(hold.id, agency: "pz-5339", user: nil, reason: "x") }
+            #expect(notMine?.code == "not_hold_agency")
+            let released = try await holds.release(hold.id, agency: "crisis-centre", user: nil, reason: "case closed")
+            #expect(released.releasedAt != nil)
+            #expect(code(try await access.decide(tunnelPlayback)) == "footage_expired", "a released hold no longer keeps footage")
+            let actions = try AuditStore(database: access.database).entries(from: nil, to: nil).map(\.record.action)
+            #expect(actions.filter { $0 == "preservation.requested" }.count == 3)
+            #expect(actions.contains("hold.created") && actions.contains("hold.released"))
+        }
+    }
+
+    @Test func consultationsNeedANamedUserAndAJustificationAndAreAudited() async throws {
+        try await withAgreements { access, incidents, cameras in
+            let users = UserDirectory(database: access.database)
+            try await users.add(User(id: "pz.agent", agency: "pz-5343", name: "F. Agent", badge: "P-77", roles: [.operator]), by: "pz-5343")
+            let tunnel = try camera(cameras, owner: "bruxelles-mobilite", kind: .tunnel)
+            let real = try await incidents.open(OpenIncidentRequest(kind: .traffic, at: tunnel.position, radiusMeters: 50), by: "pz-5343")
+            let drill = try await incidents.open(OpenIncidentRequest(kind: .traffic, at: tunnel.position, radiusMeters: 50, exercise: true), by: "pz-5343")
+            let why = Justification(reason: .trafficManagement, text: "Collision in the tunnel, checking the queue", incident: real.incidentId)
+            func start(user: String? = "pz.agent", _ justification: Justification?, agency: String = "pz-5343") async throws -> ViewTicket {
+                try await access.start(Consultation(
+                    request: AccessRequest(agency: agency, user: user, camera: tunnel.id, mode: .live), justification: justification, source: "test"))
+            }
+            for (user, justification, expected) in [
+                (nil, why, "named_user_required"), ("pz.agent", nil, "justification_required"),
+                ("pz.agent", Justification(reason: .rescue, text: "  ", incident: real.incidentId), "justification_required"),
+                ("pz.agent", Justification(reason: .training, text: "drill on a real one", incident: real.incidentId), "justification_invalid"),
+                ("pz.agent", Justification(reason: .rescue, text: "not a drill reason", incident: drill.incidentId), "justification_invalid"),
+            ] as [(String?, Justification?, String)] {
+                let error = await #expect(throws: IncidentError.self) { _ = try await start(user: user, justification) }
+                #expect(error?.code == expected)
+            }
+            let ticket = try await start(why)
+            #expect(ticket.grant.hasPrefix("fixture-"), "allowed by a fixture agreement, not as owner: \(ticket.grant)")
+            try await access.stop(view: ticket.view, agency: "pz-5343", user: "pz.agent")
+            let twice = await #expect(throws: IncidentError.self) { try await access.stop(view: ticket.view, agency: "pz-5343", user: "pz.agent") }
+            #expect(twice?.code == "view_stopped")
+            // A refusal by the decision function is audited too.
+            try await users.add(User(id: "stib.op", agency: "stib", name: "G. Op", badge: "S-1", roles: [.operator]), by: "stib")
+            let refused = await #expect(throws: IncidentError.self) { _ = try await start(user: "stib.op", why, agency: "stib") }
+            #expect(refused?.code == "no_grant")
+
+            let records = try AuditStore(database: access.database).entries(from: nil, to: nil).map(\.record)
+            let started = try #require(records.first { $0.action == "view.started" })
+            #expect(started.user == "pz.agent" && started.badge == "P-77" && started.reason == "traffic-management")
+            #expect(started.justification == why.text && started.incident == real.incidentId && started.cameras == [tunnel.id] && started.grant == ticket.grant)
+            #expect(records.contains { $0.action == "view.stopped" && $0.details?["view"] == ticket.view })
+            #expect(records.contains { $0.action == "view.refused" && $0.user == "stib.op" && $0.details?["code"] == "no_grant" })
+        }
     }
 }

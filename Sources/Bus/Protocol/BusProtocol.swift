@@ -19,6 +19,9 @@ public enum BusProtocol {
     /// prefix-matching `incident/12/` (ZeroMQ subscriptions are prefixes).
     public static func incidentTopic(_ id: Int64) -> String { "incident/\(id)/" }
 
+    /// The topic of an owner's channel (preservation requests for its cameras).
+    public static func ownerTopic(_ owner: String) -> String { "owner/\(owner)/" }
+
     public static let encoder: JSONEncoder = {
         let encoder = JSONEncoder()
         encoder.keyEncodingStrategy = .convertToSnakeCase

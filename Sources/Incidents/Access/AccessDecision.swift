@@ -11,8 +11,13 @@ public struct AccessRequest: Sendable, Equatable {
     public var incident: Int64?
     public var at: Date
     public var footageTime: Date?
+    /// The prosecutor's decision that allows reading police footage older than one month.
+    public var prosecutorReference: String?
 
-    public init(agency: String, user: String? = nil, camera: String, mode: AccessMode, incident: Int64? = nil, at: Date = Date(), footageTime: Date? = nil) {
+    public init(
+        agency: String, user: String? = nil, camera: String, mode: AccessMode, incident: Int64? = nil, at: Date = Date(),
+        footageTime: Date? = nil, prosecutorReference: String? = nil
+    ) {
         self.agency = agency
         self.user = user
         self.camera = camera
@@ -20,7 +25,11 @@ public struct AccessRequest: Sendable, Equatable {
         self.incident = incident
         self.at = at
         self.footageTime = footageTime
+        self.prosecutorReference = prosecutorReference
     }
+
+    /// Whether the request reads recorded footage (and so needs a footage time).
+    public var readsRecording: Bool { mode == .playback || mode == .export }
 }
 
 /// The answer: allowed under a grant (or as the camera's owner), or denied with a stable reason.
@@ -48,9 +57,16 @@ public struct AccessFacts: Sendable {
     public var userRoles: [String]?
     public var userAgency: String?
     public var userClearanceExpiry: Date?
+    /// The retention of the camera's owner.
+    public var retention: RetentionPolicy?
+    /// Whether an active evidence hold covers the camera at the footage time.
+    public var footageHeld: Bool
 
     public init(camera: Camera?, grants: [Grant], incident: Incident?, cameraInIncidentSelection: Bool,
-                userRoles: [String]? = nil, userAgency: String? = nil, userClearanceExpiry: Date? = nil) {
+                userRoles: [String]? = nil, userAgency: String? = nil, userClearanceExpiry: Date? = nil,
+                retention: RetentionPolicy? = nil, footageHeld: Bool = false) {
+        self.retention = retention
+        self.footageHeld = footageHeld
         self.camera = camera
         self.grants = grants
         self.incident = incident
@@ -63,7 +79,8 @@ public struct AccessFacts: Sendable {
 
 /// The one decision function: nothing else decides access. Pure: it sees only `facts`.
 ///
-/// An agency may use its own cameras. Otherwise some grant from the camera's owner to the
+/// First the footage rules hold for everyone (``footageDenial(_:facts:)``). Then an agency may
+/// use its own cameras. Otherwise some grant from the camera's owner to the
 /// agency must hold on every point: not revoked, inside its validity window, naming the user
 /// or one of the user's roles (when it names any), allowing the mode, covering the camera
 /// (scope), covering the footage time (playback and export), and meeting its condition. When
@@ -83,6 +100,7 @@ public enum AccessControl {
                 return .deny(code: "clearance_expired", message: "the clearance of \(user) expired")
             }
         }
+        if let denial = footageDenial(request, facts: facts) { return denial }
         if camera.owner == request.agency { return .allow(grant: "owner") }
 
         var closest: (depth: Int, code: String, message: String)?
@@ -111,6 +129,27 @@ public enum AccessControl {
             return .deny(code: "no_grant", message: "\(camera.owner) has granted \(request.agency) no access to its cameras")
         }
         return .deny(code: closest.code, message: closest.message)
+    }
+
+    /// The footage rules, for everyone including the owner: a recording needs its time; footage past
+    /// its retention no longer exists unless an evidence hold kept it; police footage older than a
+    /// month needs a prosecutor's decision.
+    static func footageDenial(_ request: AccessRequest, facts: AccessFacts) -> AccessDecision? {
+        guard request.readsRecording else { return nil }
+        guard let footage = request.footageTime else {
+            return .deny(code: "footage_time_required", message: "\(request.mode.rawValue) needs the footage time")
+        }
+        guard footage <= request.at else { return .deny(code: "footage_in_future", message: "footage cannot be recorded after now") }
+        guard let retention = facts.retention else { return nil }
+        if retention.deletion(of: footage) <= request.at && !facts.footageHeld {
+            return .deny(code: "footage_expired", message: "footage older than \(retention.retentionDays) days is deleted and no evidence hold kept it")
+        }
+        if retention.needsProsecutor(footage: footage, at: request.at), (request.prosecutorReference ?? "").trimmingCharacters(in: .whitespaces).isEmpty {
+            return .deny(
+                code: "prosecutor_decision_required",
+                message: "police footage older than \(retention.judicialOnlyAfterDays ?? 30) days is readable only with a prosecutor's decision reference")
+        }
+        return nil
     }
 
     static func covers(_ grant: Grant, _ camera: Camera, areaContains: (Grant, GeoPoint) -> Bool) -> Bool {

@@ -6,7 +6,7 @@ import Synchronization
 /// Stores grants and answers access requests with ``AccessControl/decide(_:facts:areaContains:)``,
 /// gathering the facts (camera, grants, incident, selection, user) from the database.
 public final class AccessService: Sendable {
-    private let database: Database
+    let database: Database
     /// Polygons of grant scopes by grant id, prepared once (a police zone has thousands of vertices).
     private let areas = Mutex<[String: Area]>([:])
 
@@ -14,37 +14,49 @@ public final class AccessService: Sendable {
         self.database = database
     }
 
-    /// Decides a request. The caller audits the decision with its justification.
+    /// Decides a request without recording it (a dry run: `access.check`). Consultations go
+    /// through ``start(_:)``, which also checks the justification and audits the decision.
     public func decide(_ request: AccessRequest) async throws -> AccessDecision {
-        let facts = try await database.run { db in
-            let camera = try RegistryStore.camera(request.camera, in: db)
-            let grants = try camera.map { camera in
-                try db.query(
-                    "SELECT definition, revoked_at FROM grants WHERE owner = ? AND agency = ? ORDER BY id",
-                    [.text(camera.owner), .text(request.agency)]
-                ).map { try Self.grant(from: $0) }
-            } ?? []
-            var incident: Incident?
-            var selected = false
-            if let id = request.incident {
-                incident = try? IncidentService.incident(id, in: db)
-                selected = try db.query(
-                    "SELECT 1 FROM incident_cameras WHERE incident_id = ? AND camera_id = ?", [.integer(id), .text(request.camera)]
-                ).isEmpty == false
-            }
-            var roles: [String]?
-            var userAgency: String?
-            var expiry: Date?
-            if let user = request.user, let row = try db.query("SELECT agency, roles, clearance_expires FROM users WHERE id = ?", [.text(user)]).first {
-                userAgency = row.text(0)
-                roles = try JSONDecoder().decode([String].self, from: Data((row.text(1) ?? "[]").utf8))
-                expiry = row.text(2).map(IncidentService.date)
-            }
-            return AccessFacts(
-                camera: camera, grants: grants, incident: incident, cameraInIncidentSelection: selected,
-                userRoles: roles, userAgency: userAgency, userClearanceExpiry: expiry)
+        try await database.run { [self] db in try decide(request, in: db) }
+    }
+
+    func decide(_ request: AccessRequest, in db: SQLiteConnection) throws -> AccessDecision {
+        AccessControl.decide(request, facts: try Self.facts(for: request, in: db)) { [self] grant, point in area(of: grant)?.contains(point) ?? false }
+    }
+
+    /// What the decision function needs, read from the database.
+    static func facts(for request: AccessRequest, in db: SQLiteConnection) throws -> AccessFacts {
+        let camera = try RegistryStore.camera(request.camera, in: db)
+        let grants = try camera.map { camera in
+            try db.query(
+                "SELECT definition, revoked_at FROM grants WHERE owner = ? AND agency = ? ORDER BY id",
+                [.text(camera.owner), .text(request.agency)]
+            ).map { try Self.grant(from: $0) }
+        } ?? []
+        var incident: Incident?
+        var selected = false
+        if let id = request.incident {
+            incident = try? IncidentService.incident(id, in: db)
+            selected = try db.query(
+                "SELECT 1 FROM incident_cameras WHERE incident_id = ? AND camera_id = ?", [.integer(id), .text(request.camera)]
+            ).isEmpty == false
         }
-        return AccessControl.decide(request, facts: facts) { [self] grant, point in area(of: grant)?.contains(point) ?? false }
+        var roles: [String]?
+        var userAgency: String?
+        var expiry: Date?
+        if let user = request.user, let row = try db.query("SELECT agency, roles, clearance_expires FROM users WHERE id = ?", [.text(user)]).first {
+            userAgency = row.text(0)
+            roles = try JSONDecoder().decode([String].self, from: Data((row.text(1) ?? "[]").utf8))
+            expiry = row.text(2).map(IncidentService.date)
+        }
+        let retention = try camera.flatMap { camera in
+            try db.query("SELECT regime, retention_days FROM owners WHERE id = ?", [.text(camera.owner)]).first
+                .map { RetentionPolicy(regime: $0.text(0)!, declaredDays: Int($0.integer(1)!)) }
+        }
+        let held = try request.footageTime.map { try EvidenceHolds.isHeld(camera: request.camera, at: $0, now: request.at, in: db) } ?? false
+        return AccessFacts(
+            camera: camera, grants: grants, incident: incident, cameraInIncidentSelection: selected,
+            userRoles: roles, userAgency: userAgency, userClearanceExpiry: expiry, retention: retention, footageHeld: held)
     }
 
     /// Stores a grant and audits its creation, in one transaction.
@@ -156,7 +168,7 @@ public final class AccessService: Sendable {
         return decoder
     }()
 
-    private static func grant(from row: Row) throws -> Grant {
+    static func grant(from row: Row) throws -> Grant {
         var grant = try decoder.decode(Grant.self, from: Data(row.text(0)!.utf8))
         grant.revokedAt = row.text(1).map(IncidentService.date)
         return grant

@@ -125,6 +125,51 @@ enum Migrations {
         ALTER TABLE users ADD COLUMN public_key TEXT;
         CREATE UNIQUE INDEX users_public_key ON users(public_key) WHERE public_key IS NOT NULL;
         """,
+        // 8: consultations (views and exports with their justification), evidence holds with the
+        // cameras they cover, and the preservation requests sent to owners (numbered per owner channel).
+        """
+        CREATE TABLE views (
+            id TEXT PRIMARY KEY,
+            agency TEXT NOT NULL,
+            user TEXT NOT NULL,
+            camera_id TEXT NOT NULL REFERENCES cameras(id),
+            mode TEXT NOT NULL,
+            incident_id INTEGER NOT NULL REFERENCES incidents(id),
+            grant_id TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            justification TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            stopped_at TEXT
+        );
+        CREATE TABLE evidence_holds (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            incident_id INTEGER NOT NULL REFERENCES incidents(id),
+            footage_from TEXT NOT NULL,
+            footage_to TEXT NOT NULL,
+            legal_reference TEXT NOT NULL,
+            requested_by TEXT NOT NULL,
+            requested_user TEXT,
+            created_at TEXT NOT NULL,
+            expires_at TEXT,
+            released_at TEXT,
+            released_by TEXT
+        );
+        CREATE TABLE hold_cameras (
+            hold_id INTEGER NOT NULL REFERENCES evidence_holds(id),
+            camera_id TEXT NOT NULL REFERENCES cameras(id),
+            PRIMARY KEY (hold_id, camera_id)
+        );
+        CREATE INDEX hold_cameras_camera ON hold_cameras(camera_id);
+        CREATE TABLE preservation_requests (
+            owner TEXT NOT NULL REFERENCES owners(id),
+            sequence INTEGER NOT NULL,
+            hold_id INTEGER NOT NULL REFERENCES evidence_holds(id),
+            cameras TEXT NOT NULL,
+            deadline TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (owner, sequence)
+        );
+        """,
     ]
 
     static func apply(to connection: SQLiteConnection) throws {

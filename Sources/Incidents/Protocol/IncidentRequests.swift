@@ -282,6 +282,7 @@ public struct AccessCheckBody: Sendable, Codable {
     public var incident: Int64?
     public var user: String?
     public var footageTime: Date?
+    public var prosecutorReference: String?
 
     public init(camera: String, mode: AccessMode, incident: Int64? = nil, user: String? = nil, footageTime: Date? = nil) {
         self.camera = camera
@@ -289,6 +290,86 @@ public struct AccessCheckBody: Sendable, Codable {
         self.incident = incident
         self.user = user
         self.footageTime = footageTime
+    }
+}
+
+/// The body of `view.start`: one camera in one mode, with the justification every consultation needs.
+public struct ViewStartBody: Sendable, Codable {
+    public var camera: String
+    public var mode: AccessMode
+    /// `{"reason": …, "text": …, "incident": …}`; a request without it is refused (`justification_required`).
+    public var justification: WireJustification?
+    public var footageTime: Date?
+    public var prosecutorReference: String?
+    /// Who receives a disclosure (an export handed to a prosecutor, a court).
+    public var recipient: String?
+
+    public init(camera: String, mode: AccessMode, justification: WireJustification?, footageTime: Date? = nil, prosecutorReference: String? = nil) {
+        self.camera = camera
+        self.mode = mode
+        self.justification = justification
+        self.footageTime = footageTime
+        self.prosecutorReference = prosecutorReference
+    }
+
+    /// The consultation asked for by `agency` and `user`.
+    public func consultation(agency: String, user: String?, source: String?) throws(IncidentError) -> Consultation {
+        Consultation(
+            request: AccessRequest(
+                agency: agency, user: user, camera: camera, mode: mode, incident: justification?.incident, footageTime: footageTime,
+                prosecutorReference: prosecutorReference),
+            justification: try justification?.justification(), recipient: recipient, source: source)
+    }
+}
+
+/// A justification as it travels, the reason as text so that a wrong one gets `reason_invalid`.
+public struct WireJustification: Sendable, Codable {
+    public var reason: String
+    public var text: String
+    public var incident: Int64
+
+    public init(reason: String, text: String, incident: Int64) {
+        self.reason = reason
+        self.text = text
+        self.incident = incident
+    }
+
+    func justification() throws(IncidentError) -> Justification {
+        guard let code = ReasonCode(rawValue: reason) else {
+            throw IncidentError(
+                code: "reason_invalid", message: "reason must be one of \(ReasonCode.allCases.map(\.rawValue).joined(separator: ", "))",
+                field: "body.justification.reason")
+        }
+        return Justification(reason: code, text: text, incident: incident)
+    }
+}
+
+/// The body of `view.stop`.
+public struct ViewStopBody: Sendable, Codable {
+    public var view: String
+
+    public init(view: String) {
+        self.view = view
+    }
+}
+
+/// The body of `hold.release`.
+public struct ReleaseHoldBody: Sendable, Codable {
+    public var hold: Int64
+    public var reason: String
+
+    public init(hold: Int64, reason: String) {
+        self.hold = hold
+        self.reason = reason
+    }
+}
+
+/// The body of `hold.list`: the holds of one incident, or all of the agency's.
+public struct HoldListBody: Sendable, Codable {
+    public var incident: Int64?
+
+    public init(incident: Int64? = nil) {
+        self.incident = incident
     }
 }
 

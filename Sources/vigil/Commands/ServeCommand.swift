@@ -119,7 +119,7 @@ struct ServeCommand: AsyncParsableCommand {
         let service = VigilService(
             bus: bus,
             dispatcher: CommandDispatcher(
-                bus: bus, incidents: incidents, access: access, users: users, clientKeys: clientKeys, audit: audit, logger: logger),
+                bus: bus, incidents: incidents, access: access, holds: EvidenceHolds(database: database), users: users, clientKeys: clientKeys, audit: audit, logger: logger),
             audit: audit, logger: logger)
         let group = ServiceGroup(services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         try await group.run()

@@ -10,6 +10,7 @@ struct CommandDispatcher: Sendable {
     let bus: BusServer
     let incidents: IncidentService
     let access: AccessService
+    let holds: EvidenceHolds
     let users: UserDirectory
     let clientKeys: ClientKeys
     let audit: AuditStore
@@ -99,9 +100,35 @@ struct CommandDispatcher: Sendable {
         case "access.check":
             let body = try BusProtocol.decodeBody(AccessCheckBody.self, from: request.payload)
             let decision = try await access.decide(AccessRequest(
-                agency: request.agency, user: body.user, camera: body.camera, mode: body.mode, incident: body.incident,
-                footageTime: body.footageTime))
+                agency: request.agency, user: body.user ?? request.user, camera: body.camera, mode: body.mode, incident: body.incident,
+                footageTime: body.footageTime, prosecutorReference: body.prosecutorReference))
             return BusProtocol.successReply(id: header.id, result: AccessCheckResult(decision))
+        case "view.start":
+            let body = try BusProtocol.decodeBody(ViewStartBody.self, from: request.payload)
+            let ticket = try await access.start(try body.consultation(agency: request.agency, user: request.user, source: "bus"))
+            return BusProtocol.successReply(id: header.id, result: ticket)
+        case "view.stop":
+            let body = try BusProtocol.decodeBody(ViewStopBody.self, from: request.payload)
+            try await access.stop(view: body.view, agency: request.agency, user: request.user)
+            return BusProtocol.successReply(id: header.id, result: ["view": body.view])
+        case "hold.create":
+            let body = try BusProtocol.decodeBody(HoldRequest.self, from: request.payload)
+            let hold = try await holds.create(body, agency: request.agency, user: request.user)
+            for preservation in hold.preservationRequests {
+                bus.publish(
+                    topic: BusProtocol.ownerTopic(preservation.owner),
+                    payload: BusProtocol.event(
+                        channel: "owner/\(preservation.owner)", seq: preservation.sequence, type: "preservation.requested", at: hold.createdAt,
+                        body: preservation))
+            }
+            return BusProtocol.successReply(id: header.id, result: hold)
+        case "hold.list":
+            let body = try BusProtocol.decodeBody(HoldListBody.self, from: request.payload)
+            return BusProtocol.successReply(id: header.id, result: try await holds.holds(for: request.agency, incident: body.incident))
+        case "hold.release":
+            let body = try BusProtocol.decodeBody(ReleaseHoldBody.self, from: request.payload)
+            return BusProtocol.successReply(
+                id: header.id, result: try await holds.release(body.hold, agency: request.agency, user: request.user, reason: body.reason))
         case "user.add":
             let user = try BusProtocol.decodeBody(User.self, from: request.payload)
             guard user.agency == request.agency else {

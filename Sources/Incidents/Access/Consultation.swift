@@ -1,0 +1,145 @@
+import Foundation
+
+/// Why a camera is consulted or footage disclosed (brief requirement 6).
+public enum ReasonCode: String, Sendable, Codable, CaseIterable {
+    case emergencyResponse = "emergency-response"
+    case rescue
+    case publicOrder = "public-order"
+    case trafficManagement = "traffic-management"
+    case criminalInvestigation = "criminal-investigation"
+    case evidencePreservation = "evidence-preservation"
+    /// The only reason for an exercise incident, and never for a real one.
+    case training
+}
+
+/// The justification every consultation and disclosure carries: a reason, a text, the incident.
+public struct Justification: Sendable, Codable, Equatable {
+    public static let textLength = 5...1000
+
+    public var reason: ReasonCode
+    public var text: String
+    public var incident: Int64
+
+    public init(reason: ReasonCode, text: String, incident: Int64) {
+        self.reason = reason
+        self.text = text
+        self.incident = incident
+    }
+}
+
+/// A consultation asked for: a live view, a playback, an export or PTZ control of one camera,
+/// by a named user, with its justification; `recipient` names who receives a disclosure.
+public struct Consultation: Sendable {
+    public var request: AccessRequest
+    public var justification: Justification?
+    public var recipient: String?
+    /// Where the request came from, for the audit log.
+    public var source: String?
+
+    public init(request: AccessRequest, justification: Justification?, recipient: String? = nil, source: String? = nil) {
+        self.request = request
+        self.justification = justification
+        self.recipient = recipient
+        self.source = source
+    }
+}
+
+/// An allowed consultation: the view to stop when done, and the grant that allowed it.
+public struct ViewTicket: Sendable, Codable, Equatable {
+    public var view: String
+    public var camera: String
+    public var mode: AccessMode
+    public var incident: Int64
+    public var grant: String
+    public var startedAt: Date
+}
+
+extension AccessService {
+    /// Starts a consultation: checks the justification, decides, and audits the decision (allowed
+    /// or refused) with who, when, what, why, to whom and from where, in one transaction with the
+    /// view it records.
+    ///
+    /// - Throws: ``IncidentError`` `named_user_required`, `justification_required`,
+    ///   `justification_invalid`, or the decision's refusal code.
+    public func start(_ consultation: Consultation) async throws -> ViewTicket {
+        var request = consultation.request
+        guard let user = request.user else {
+            throw IncidentError(code: "named_user_required", message: "consultations are made by named users; connect with a user's key", field: "user")
+        }
+        guard let justification = consultation.justification else {
+            throw IncidentError(code: "justification_required", message: "a consultation needs a reason code, a text and the incident", field: "justification")
+        }
+        let text = justification.text.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard Justification.textLength.contains(text.count) else {
+            throw IncidentError(
+                code: "justification_required", message: "the justification text has \(Justification.textLength.lowerBound) to "
+                    + "\(Justification.textLength.upperBound) characters", field: "justification.text")
+        }
+        request.incident = justification.incident
+        let now = request.at
+        return try await database.run { [self, request] db in
+            let incident = try IncidentService.incident(justification.incident, in: db)
+            guard incident.exercise == (justification.reason == .training) else {
+                throw IncidentError(
+                    code: "justification_invalid",
+                    message: incident.exercise ? "incident \(incident.id) is an exercise: the reason is training" : "training is a reason for exercises only",
+                    field: "justification.reason")
+            }
+            let decision = try decide(request, in: db)
+            let badge = try db.query("SELECT badge FROM users WHERE id = ?", [.text(user)]).first?.text(0)
+            let noun = request.mode == .export ? "export" : "view"
+            func record(_ action: String, grant: String?, details: [String: String]) -> AuditRecord {
+                AuditRecord(
+                    action: action, at: now, agency: request.agency, user: user, badge: badge, cameras: [request.camera],
+                    footageFrom: request.footageTime.map(AuditLog.timestamp), reason: justification.reason.rawValue, justification: text,
+                    recipient: consultation.recipient, incident: justification.incident, grant: grant, source: consultation.source,
+                    details: details.merging(["mode": request.mode.rawValue]) { a, _ in a })
+            }
+            switch decision {
+            case .deny(let code, let message):
+                // The refusal is kept even though the request fails.
+                try db.transaction { try AuditLog.append(record("\(noun).refused", grant: nil, details: ["code": code]), in: db) }
+                throw IncidentError(code: code, message: message, field: "camera")
+            case .allow(let grant):
+                let ticket = ViewTicket(
+                    view: UUID().uuidString.lowercased(), camera: request.camera, mode: request.mode, incident: justification.incident,
+                    grant: grant, startedAt: now)
+                try db.transaction {
+                    try db.query(
+                        """
+                        INSERT INTO views (id, agency, user, camera_id, mode, incident_id, grant_id, reason, justification, started_at)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        """,
+                        [.text(ticket.view), .text(request.agency), .text(user), .text(request.camera), .text(request.mode.rawValue),
+                         .integer(justification.incident), .text(grant), .text(justification.reason.rawValue), .text(text),
+                         .text(IncidentService.timestamp(now))])
+                    try AuditLog.append(record("\(noun).started", grant: grant, details: ["view": ticket.view]), in: db)
+                }
+                return ticket
+            }
+        }
+    }
+
+    /// Stops a consultation and audits it; only the user who started it (or their agency) may.
+    public func stop(view: String, agency: String, user: String?) async throws {
+        try await database.run { db in
+            guard let row = try db.query(
+                "SELECT agency, user, camera_id, mode, incident_id, grant_id, stopped_at FROM views WHERE id = ?", [.text(view)]
+            ).first else {
+                throw IncidentError(code: "view_not_found", message: "there is no view \(view)", field: "view")
+            }
+            guard row.text(0) == agency, user == nil || user == row.text(1) else {
+                throw IncidentError(code: "not_your_view", message: "view \(view) belongs to someone else", field: "view")
+            }
+            guard row.text(6) == nil else { throw IncidentError(code: "view_stopped", message: "view \(view) is already stopped", field: "view") }
+            let now = Date()
+            try db.transaction {
+                try db.query("UPDATE views SET stopped_at = ? WHERE id = ?", [.text(IncidentService.timestamp(now)), .text(view)])
+                try AuditLog.append(AuditRecord(
+                    action: row.text(3) == AccessMode.export.rawValue ? "export.stopped" : "view.stopped", at: now, agency: agency,
+                    user: row.text(1), cameras: [row.text(2)!], incident: row.integer(4), grant: row.text(5),
+                    details: ["view": view, "mode": row.text(3)!]), in: db)
+            }
+        }
+    }
+}
