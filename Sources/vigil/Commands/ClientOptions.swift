@@ -37,8 +37,8 @@ struct ClientOptions: ParsableArguments {
 
     var requestTimeout: Duration { .milliseconds(Int(timeout * 1000)) }
 
-    /// A client connected as `agency` to the server recorded in the data folder.
-    func connect() throws -> BusClient {
+    /// The running server's description from the data folder.
+    func serverInfo() throws -> ServerInfo {
         let folder = DataFolder(path: data)
         guard let infoData = try? Data(contentsOf: folder.serverInfo) else {
             throw CommandFailure(
@@ -50,6 +50,13 @@ struct ClientOptions: ParsableArguments {
         guard let info = try? decoder.decode(ServerInfo.self, from: infoData) else {
             throw CommandFailure(code: "server_info_invalid", message: "\(folder.serverInfo.path) is not a Vigil server description")
         }
+        return info
+    }
+
+    /// A client connected as `agency` (or `user`) to the server recorded in the data folder.
+    func connect() throws -> BusClient {
+        let folder = DataFolder(path: data)
+        let info = try serverInfo()
         let keys: CurveKeyPair
         let serverKey: CurveKeyPair
         do {

@@ -8,7 +8,7 @@ struct IncidentCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "incident",
         abstract: "Open, change, hand over, show and close incidents.",
-        subcommands: [Open.self, Update.self, Redraw.self, Move.self, HandOver.self, Show.self, Close.self])
+        subcommands: [Open.self, Update.self, Redraw.self, Move.self, HandOver.self, Show.self, Export.self, Close.self])
 
     struct Open: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -246,6 +246,44 @@ struct IncidentCommand: ParsableCommand {
                     try client.printJSON(snapshot)
                 } else {
                     print(IncidentText.describe(snapshot, verb: snapshot.incident.status.rawValue))
+                }
+            }
+        }
+    }
+
+    struct Export: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write an incident as CAP 1.2 XML (--cap) or as GeoJSON with its selected cameras (--geojson).",
+            discussion: "Confidential cameras keep their position withheld in the GeoJSON (null geometry).")
+
+        @Argument(help: "The incident id.")
+        var incident: Int64
+        @Flag(help: "CAP 1.2 XML (OASIS Common Alerting Protocol).")
+        var cap = false
+        @Flag(help: "A GeoJSON FeatureCollection: the incident, then its cameras.")
+        var geojson = false
+        @Option(name: .shortAndLong, help: "The output file, or - for standard output.")
+        var output = "-"
+        @OptionGroup var client: ClientOptions
+
+        func validate() throws {
+            guard cap != geojson else { throw ValidationError("give --cap or --geojson") }
+        }
+
+        func run() throws {
+            try reportingFailures {
+                let snapshot = try client.request("incident.snapshot", body: IncidentReference(incident: incident), as: IncidentSnapshot.self)
+                let document = cap
+                    ? Data(IncidentExport.cap(snapshot, sender: "vigil.\(try client.serverInfo().region)").utf8)
+                    : try IncidentExport.geoJSON(snapshot) + Data("\n".utf8)
+                if output == "-" {
+                    FileHandle.standardOutput.write(document)
+                } else {
+                    do {
+                        try document.write(to: URL(fileURLWithPath: output), options: .atomic)
+                    } catch {
+                        throw CommandFailure(code: "output_unwritable", message: "\(output): \(error.localizedDescription)")
+                    }
                 }
             }
         }

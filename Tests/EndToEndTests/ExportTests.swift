@@ -1,0 +1,60 @@
+import Foundation
+import Testing
+
+/// CAP 1.2 and GeoJSON exports of incidents, read back by independent parsers (Python's XML and JSON).
+@Suite("vigil incident export", .serialized, .timeLimit(.minutes(2)))
+struct ExportTests {
+    private let python = URL(fileURLWithPath: ProcessInfo.processInfo.environment["VIGIL_PYTHON"] ?? "/usr/bin/python3")
+
+    private func checkCAP(_ file: URL) async throws -> (status: Int32, report: [String: Any]) {
+        let checked = try await run(python, [repositoryRoot.appendingPathComponent("Tests/python/cap_check.py").path, file.path])
+        return (checked.status, try json(checked.stdout))
+    }
+
+    @Test func capAndGeoJSONExportsAreValid() async throws {
+        try await withServer { data, _ in
+            // A circle, with a title that needs escaping.
+            let opened = try await vigil(
+                "incident", "open", "--kind", "fire", "--at", "50.8467,4.3525", "--radius", "250", "--title", "Fire <Grand-Place> & \"Rue\"",
+                "--severity", "Severe", "--urgency", "Immediate", "--certainty", "Observed", "--ref", "dispatch=CAD-9", "--data", data.path, "--json")
+            #expect(opened.status == 0, "\(opened.stderr)")
+            let id = try #require((try json(opened.stdout)["incident"] as? [String: Any])?["id"] as? Int)
+            let capFile = data.appendingPathComponent("incident.xml")
+            #expect(try await vigil("incident", "export", "\(id)", "--cap", "-o", capFile.path, "--data", data.path).status == 0)
+            var (status, report) = try await checkCAP(capFile)
+            #expect(status == 0, "\(report)")
+            var summary = try #require(report["summary"] as? [String: Any])
+            #expect(summary["msgType"] as? String == "Alert" && summary["status"] as? String == "Actual")
+            #expect(summary["category"] as? String == "Fire" && summary["severity"] as? String == "Severe" && summary["urgency"] as? String == "Immediate")
+            #expect(summary["headline"] as? String == "Fire <Grand-Place> & \"Rue\"")
+            #expect((summary["areas"] as? [[String: Any]])?.first?["circle"] as? String == "50.8467,4.3525 0.25")
+
+            // An update of an exercise drawn as a perimeter.
+            let square = data.appendingPathComponent("square.geojson")
+            try Data(#"{"type":"Polygon","coordinates":[[[4.350,50.845],[4.356,50.845],[4.356,50.849],[4.350,50.849],[4.350,50.845]]]}"#.utf8).write(to: square)
+            let drill = try await vigil("incident", "open", "--kind", "crisis", "--area", square.path, "--exercise", "--data", data.path, "--json")
+            let drillId = try #require((try json(drill.stdout)["incident"] as? [String: Any])?["id"] as? Int)
+            #expect(try await vigil("incident", "update", "\(drillId)", "--status", "on-hold", "--data", data.path).status == 0)
+            #expect(try await vigil("incident", "export", "\(drillId)", "--cap", "-o", capFile.path, "--data", data.path).status == 0)
+            (status, report) = try await checkCAP(capFile)
+            #expect(status == 0, "\(report)")
+            summary = try #require(report["summary"] as? [String: Any])
+            #expect(summary["status"] as? String == "Exercise" && summary["msgType"] as? String == "Update" && summary["references"] != nil)
+            #expect((summary["areas"] as? [[String: Any]])?.first?["polygon"] as? Int == 5)
+
+            // The checker itself refuses a broken alert.
+            try Data(String(decoding: try Data(contentsOf: capFile), as: UTF8.self).replacingOccurrences(of: "<severity>Unknown</severity>", with: "<severity>Bad</severity>").utf8).write(to: capFile)
+            #expect(try await checkCAP(capFile).status == 1)
+
+            let geo = try await vigil("incident", "export", "\(id)", "--geojson", "--data", data.path)
+            #expect(geo.status == 0, "\(geo.stderr)")
+            let collection = try json(geo.stdout)
+            let features = try #require(collection["features"] as? [[String: Any]])
+            let snapshot = try json(try await vigil("incident", "show", "\(id)", "--data", data.path, "--json").stdout)
+            #expect(features.count == 1 + ((snapshot["cameras"] as? [Any])?.count ?? -1))
+            #expect((features[0]["properties"] as? [String: Any])?["radius_meters"] as? Double == 250)
+            let withheld = features.dropFirst().filter { ($0["properties"] as? [String: Any])?["position_withheld"] as? Bool == true }
+            #expect(withheld.allSatisfy { $0["geometry"] is NSNull })
+        }
+    }
+}
