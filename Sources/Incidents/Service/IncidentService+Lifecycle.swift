@@ -156,12 +156,40 @@ extension IncidentService {
         }
     }
 
-    /// Refuses a change of place (redraw, move) unless `agency` leads the incident and it still holds a selection.
+    /// The actor of the changes Vigil makes itself (selections recomputed at start-up).
+    public static let systemActor = "vigil:system"
+
+    /// Refuses a change of place (redraw, move) unless `agency` leads the incident (or it is Vigil
+    /// itself) and the incident still holds a selection.
     static func checkChangeable(_ incident: Incident, by agency: String) throws(IncidentError) {
         guard incident.status.holdsSelection else {
             throw IncidentError(code: "incident_closed", message: "incident \(incident.id) is \(incident.status.rawValue)", field: "incident")
         }
-        guard incident.leadAgency == agency else { throw IncidentError.notLead(incident) }
+        guard incident.leadAgency == agency || agency == systemActor else { throw IncidentError.notLead(incident) }
+    }
+
+    /// Recomputes the selection of every incident that holds one (after a restart, the registry
+    /// may have changed): journals and returns a change for each whose cameras differ.
+    public func recomputeSelections() async throws(IncidentError) -> [IncidentChange] {
+        let live = try await read { db in
+            try db.query("SELECT id FROM incidents WHERE status IN ('draft', 'open', 'on-hold') ORDER BY id").map { $0.integer(0)! }
+        }
+        var changes: [IncidentChange] = []
+        for id in live {
+            let (incident, march, area) = try await read { db in try Self.stored(id, in: db) }
+            do {
+                if let march {
+                    let head: MarchPosition = march.status.onRoute ? .measure(march.status.headMeters) : .point(incident.center)
+                    changes.append(try await move(id, head: head, tail: .measure(march.status.tailMeters), by: Self.systemActor, onlyIfChanged: true))
+                } else {
+                    let shape: IncidentArea = area.map { .perimeter($0) } ?? .circle(center: incident.center, radiusMeters: incident.radiusMeters)
+                    changes.append(try await redraw(id, to: shape, by: Self.systemActor, onlyIfChanged: true))
+                }
+            } catch where error.code == "nothing_changed" {
+                continue
+            }
+        }
+        return changes
     }
 
     /// Checks an incident's details against what is stored: participants are agencies, the

@@ -73,6 +73,10 @@ extension IncidentService {
 
     /// Moves a march's head and tail; the change carries only the cameras added, removed and relabelled.
     public func move(_ id: Int64, head: MarchPosition, tail: MarchPosition, by agency: String) async throws(IncidentError) -> IncidentChange {
+        try await move(id, head: head, tail: tail, by: agency, onlyIfChanged: false)
+    }
+
+    func move(_ id: Int64, head: MarchPosition, tail: MarchPosition, by agency: String, onlyIfChanged: Bool) async throws(IncidentError) -> IncidentChange {
         let (incident, stored, _) = try await read { db in try Self.stored(id, in: db) }
         try Self.checkChangeable(incident, by: agency)
         guard let stored else {
@@ -95,7 +99,9 @@ extension IncidentService {
         var moved = stored
         moved.status = Self.status(update)
         let marchJSON = String(decoding: try Self.encode(moved), as: UTF8.self)
-        let change = try await reselect(id, by: agency, change: .moved, rows: update.cameras.map(SelectionRow.init), events: update.events) { db, _ in
+        let change = try await reselect(id, by: agency, change: .moved, rows: update.cameras.map(SelectionRow.init), events: update.events,
+            onlyIfChanged: onlyIfChanged
+        ) { db, _ in
             try db.query(
                 "UPDATE incidents SET lat = ?, lon = ?, march = ? WHERE id = ?",
                 [.real(update.headPosition.roundedToCentimetre().lat), .real(update.headPosition.roundedToCentimetre().lon), .text(marchJSON), .integer(id)])

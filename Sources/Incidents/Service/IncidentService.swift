@@ -116,8 +116,12 @@ public final class IncidentService: Sendable {
     /// Redraws a point or perimeter incident (a new centre and radius, or a new perimeter); the
     /// change carries only the cameras added and removed.
     public func redraw(_ id: Int64, to area: IncidentArea, by agency: String) async throws(IncidentError) -> IncidentChange {
+        try await redraw(id, to: area, by: agency, onlyIfChanged: false)
+    }
+
+    func redraw(_ id: Int64, to area: IncidentArea, by agency: String, onlyIfChanged: Bool) async throws(IncidentError) -> IncidentChange {
         let (rows, geometry) = try select(area)
-        return try await reselect(id, by: agency, change: .redrawn, rows: rows, events: []) { db, incident in
+        return try await reselect(id, by: agency, change: .redrawn, rows: rows, events: [], onlyIfChanged: onlyIfChanged) { db, incident in
             guard incident.march == nil else {
                 throw IncidentError(code: "incident_is_march", message: "incident \(id) follows a route: move its head and tail instead", field: "incident")
             }
@@ -145,8 +149,10 @@ public final class IncidentService: Sendable {
 
     /// Replaces an open incident's selection, bumps its sequence and journals the difference from
     /// what was stored before (so the delta is right whatever happened in between, restarts included).
+    ///
+    /// - Parameter onlyIfChanged: refuse (`nothing_changed`, nothing written) when the selection stays the same.
     func reselect(
-        _ id: Int64, by agency: String, change kind: IncidentChange.Kind, rows: [SelectionRow], events: [String],
+        _ id: Int64, by agency: String, change kind: IncidentChange.Kind, rows: [SelectionRow], events: [String], onlyIfChanged: Bool = false,
         update: @escaping @Sendable (SQLiteConnection, Incident) throws -> Void
     ) async throws(IncidentError) -> IncidentChange {
         let now = Date()
@@ -167,6 +173,9 @@ public final class IncidentService: Sendable {
                 removed: before.keys.filter { !current.contains($0) }.sorted(),
                 relabelled: after.filter { camera in before[camera.id].map { $0 != camera.section } ?? false },
                 events: events)
+            if onlyIfChanged && change.added.isEmpty && change.removed.isEmpty && change.relabelled.isEmpty {
+                throw IncidentError(code: "nothing_changed", message: "incident \(id) keeps its selection")
+            }
             try Self.journal(change, in: db)
             return change
         }

@@ -116,11 +116,15 @@ struct ServeCommand: AsyncParsableCommand {
         reload.resume()
         defer { reload.cancel() }
         let audit = AuditStore(database: database)
-        let service = VigilService(
-            bus: bus,
-            dispatcher: CommandDispatcher(
-                bus: bus, incidents: incidents, access: access, holds: EvidenceHolds(database: database), users: users, clientKeys: clientKeys, audit: audit, logger: logger),
+        let dispatcher = CommandDispatcher(
+            bus: bus, incidents: incidents, access: access, holds: EvidenceHolds(database: database), users: users, clientKeys: clientKeys,
             audit: audit, logger: logger)
+        // After a restart (a crash included) the registry may have changed: open incidents recompute
+        // their selections, and followers receive the difference like any other change.
+        let recomputed = try await incidents.recomputeSelections()
+        recomputed.forEach(dispatcher.publish)
+        if !recomputed.isEmpty { logger.info("selections recomputed", metadata: ["incidents": "\(recomputed.map(\.incidentId))"]) }
+        let service = VigilService(bus: bus, dispatcher: dispatcher, audit: audit, logger: logger)
         let group = ServiceGroup(services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         try await group.run()
         try? FileManager.default.removeItem(at: folder.serverInfo)

@@ -174,7 +174,8 @@ struct CommandDispatcher: Sendable {
             code: "role_required", message: "only a named user with the \(role.rawValue) role and a valid clearance may do this", field: "op")
     }
 
-    private func publish(_ change: IncidentChange) {
+    /// Publishes a committed change on its incident's channel.
+    func publish(_ change: IncidentChange) {
         bus.publish(
             topic: BusProtocol.incidentTopic(change.incidentId),
             payload: BusProtocol.event(
