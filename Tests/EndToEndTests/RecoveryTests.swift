@@ -35,7 +35,7 @@ struct RecoveryTests {
             }
             switch Int.random(in: 0..<4, using: &random) {
             case 0: return ["incident", "redraw", "\(id)", "--at", "\(lat),\(lon)", "--radius", "\(Int.random(in: 50...300, using: &random))", "--data", path, "--json"]
-            case 1: return ["incident", "update", "\(id)", "--severity", ["Minor", "Moderate", "Severe"].randomElement(using: &random)!, "--data", path, "--json"]
+            case 1: return ["incident", "update", "\(id)", "--ref", "dispatch=CAD-\(UInt32.random(in: 0...UInt32.max, using: &random))", "--data", path, "--json"]
             case 2: return ["incident", "close", "\(id)", "--data", path, "--json"]
             default: return ["incident", "open", "--kind", "traffic", "--at", "\(lat),\(lon)", "--radius", "100", "--data", path, "--json"]
             }
