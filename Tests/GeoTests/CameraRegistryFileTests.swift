@@ -10,6 +10,32 @@ struct CameraRegistryFileTests {
         #expect(decoded == cameras)
     }
 
+    @Test func keepsPrivacyMasksAndRefusesBadOnes() throws {
+        let mask: PrivacyMask = [[0, 0], [0.4, 0], [0.4, 0.25], [0, 0.25]]
+        let base = try camera("m-1", 50.85, 4.35)
+        let masked = Camera(
+            id: base.id, owner: base.owner, kind: base.kind, placeType: base.placeType, position: base.position, headingDegrees: base.headingDegrees,
+            fieldOfViewDegrees: base.fieldOfViewDegrees, rangeMeters: base.rangeMeters, stream: base.stream, confidentiality: base.confidentiality,
+            tags: base.tags, privacyMasks: [mask])
+        let encoded = try CameraRegistryFile.encode([masked], metadata: [:])
+        #expect(String(decoding: encoded, as: UTF8.self).contains("privacy_masks"))
+        #expect(try CameraRegistryFile.decode(encoded) == [masked])
+        #expect(!String(decoding: try CameraRegistryFile.encode([base], metadata: [:]), as: UTF8.self).contains("privacy_masks"))
+
+        for bad in ["[[[0,0],[1,0]]]", "[[[0,0],[1.5,0],[1,1]]]", "[[[0,0,0],[1,0],[1,1]]]"] {
+            let text = #"{"type":"FeatureCollection","features":[\#(feature("bad").replacingOccurrences(of: #""confidentiality":"public""#, with: #""confidentiality":"public","privacy_masks":\#(bad)"#))]}"#
+            do {
+                _ = try CameraRegistryFile.decode(Data(text.utf8))
+                Issue.record("accepted the mask \(bad)")
+            } catch {
+                #expect(error.field == "features[0].properties.privacy_masks")
+            }
+        }
+        let csv = "id,owner,kind,place_type,lat,lon,stream,confidentiality,privacy_masks\nc-1,stib,metro,hall,50.85,4.35,sim://c-1,public,\"[[[0,0],[0.5,0],[0.5,0.5]]]\"\n"
+        let (cameras, problems) = try CameraRegistryCSV.validate(csv)
+        #expect(problems.isEmpty && cameras.first?.privacyMasks == [[[0, 0], [0.5, 0], [0.5, 0.5]]])
+    }
+
     @Test func readsTheBrusselsFixture() throws {
         let cameras = try CameraRegistryFile.read(contentsOf: fixturesFolder.appendingPathComponent("brussels/cameras.geojson"))
         #expect(cameras.count >= 4_500)

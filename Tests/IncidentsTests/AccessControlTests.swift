@@ -117,6 +117,9 @@ struct AccessControlTests {
                 Issue.record("allowed after expiry"); return
             }
             #expect(expired == "grant_expired")
+            #expect(try await access.auditExpiries() == ["short"])
+            #expect(try await access.auditExpiries().isEmpty, "each expiry is recorded once")
+            #expect(try AuditStore(database: access.database).entries(from: nil, to: nil).contains { $0.record.action == "grant.expired" && $0.record.grant == "short" })
         }
     }
 
@@ -236,11 +239,18 @@ struct RetentionAndConsultationTests {
             #expect(unknown?.code == "camera_unknown")
             let notMine = await #expect(throws: IncidentError.self) { _ = try await holds.release(hold.id, agency: "pz-5339", user: nil, reason: "x") }
             #expect(notMine?.code == "not_hold_agency")
+            let expiring = try await holds.create(
+                HoldRequest(incident: incident.incidentId, cameras: [street.id], footageFrom: from, footageTo: Date(), legalReference: "PV 3",
+                            expiresAt: Date() + 60), agency: "crisis-centre", user: nil)
+            #expect(try await holds.auditExpiries().isEmpty)
+            #expect(try await holds.auditExpiries(at: Date() + 120) == [expiring.id])
+            #expect(try await holds.auditExpiries(at: Date() + 180).isEmpty)
             let released = try await holds.release(hold.id, agency: "crisis-centre", user: nil, reason: "case closed")
             #expect(released.releasedAt != nil)
             #expect(code(try await access.decide(tunnelPlayback)) == "footage_expired", "a released hold no longer keeps footage")
             let actions = try AuditStore(database: access.database).entries(from: nil, to: nil).map(\.record.action)
-            #expect(actions.filter { $0 == "preservation.requested" }.count == 3)
+            #expect(actions.filter { $0 == "preservation.requested" }.count == 4)
+            #expect(actions.contains("hold.expired"))
             #expect(actions.contains("hold.created") && actions.contains("hold.released"))
         }
     }

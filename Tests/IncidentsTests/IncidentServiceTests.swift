@@ -13,7 +13,7 @@ func withService(_ body: (IncidentService, Database, URL) async throws -> Void) 
     func camera(_ id: String, _ lat: Double, _ lon: Double, _ confidentiality: LocationConfidentiality = .public) throws -> Camera {
         Camera(id: id, owner: "pz-5339", kind: .street, placeType: "road", position: try GeoPoint(lat: lat, lon: lon),
                headingDegrees: 90, fieldOfViewDegrees: 60, rangeMeters: 100, stream: "sim://\(id)",
-               confidentiality: confidentiality, tags: ["t"])
+               confidentiality: confidentiality, tags: ["t"], privacyMasks: id == "far" ? [[[0, 0], [0.5, 0], [0.5, 0.5]]] : [])
     }
     let cameras = try [
         camera("near", 50.8468, 4.3525), camera("secret", 50.8470, 4.3526, .confidential), camera("far", 50.8600, 4.3525),

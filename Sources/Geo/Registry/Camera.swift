@@ -8,6 +8,10 @@ public enum LocationConfidentiality: String, Sendable, Codable {
     case `public`, confidential
 }
 
+/// A permanent privacy mask: a polygon in image coordinates, each point `[x, y]` as fractions of
+/// the picture's width and height from its top-left corner (so it survives a resolution change).
+public typealias PrivacyMask = [[Double]]
+
 /// One camera of the registry, as the geospatial engine and the incident store see it.
 ///
 /// Immutable and shared by reference: a selection hands out the registry's own camera
@@ -34,12 +38,15 @@ public final class Camera: Sendable, Hashable, Codable {
     public let stream: String
     public let confidentiality: LocationConfidentiality
     public let tags: [String]
+    /// Parts of the picture that must never be shown (windows, private gardens), applied before any output.
+    public let privacyMasks: [PrivacyMask]
 
     public init(
         id: String, owner: String, kind: CameraKind, placeType: String, position: GeoPoint,
         headingDegrees: Double?, fieldOfViewDegrees: Double?, rangeMeters: Double,
-        stream: String, confidentiality: LocationConfidentiality, tags: [String]
+        stream: String, confidentiality: LocationConfidentiality, tags: [String], privacyMasks: [PrivacyMask] = []
     ) {
+        self.privacyMasks = privacyMasks
         self.id = id
         self.owner = owner
         self.kind = kind
@@ -58,7 +65,8 @@ public final class Camera: Sendable, Hashable, Codable {
         a === b
             || (a.id == b.id && a.owner == b.owner && a.kind == b.kind && a.placeType == b.placeType && a.position == b.position
                 && a.headingDegrees == b.headingDegrees && a.fieldOfViewDegrees == b.fieldOfViewDegrees && a.rangeMeters == b.rangeMeters
-                && a.stream == b.stream && a.confidentiality == b.confidentiality && a.tags == b.tags)
+                && a.stream == b.stream && a.confidentiality == b.confidentiality && a.tags == b.tags
+                && a.privacyMasks == b.privacyMasks)
     }
 
     public func hash(into hasher: inout Hasher) {

@@ -2,10 +2,11 @@ import Foundation
 
 /// Reads a camera registry from CSV (RFC 4180 quoting, UTF-8) with this header, in any order:
 ///
-///     id,owner,kind,place_type,lat,lon,heading_deg,fov_deg,range_m,stream,confidentiality,tags
+///     id,owner,kind,place_type,lat,lon,heading_deg,fov_deg,range_m,stream,confidentiality,tags[,privacy_masks]
 ///
 /// `heading_deg`, `fov_deg`, `range_m` and `tags` may be empty (omnidirectional, default range,
-/// no tags); `tags` are separated by `;`. Problems name the file's line number.
+/// no tags); `tags` are separated by `;`; the optional `privacy_masks` column holds the masks as
+/// JSON (`[[[0,0],[0.3,0],[0.3,0.2]]]`). Problems name the file's line number.
 public enum CameraRegistryCSV {
     static let requiredColumns = ["id", "owner", "kind", "place_type", "lat", "lon", "stream", "confidentiality"]
 
@@ -63,11 +64,18 @@ public enum CameraRegistryCSV {
             throw GeoError(code: "registry_invalid", message: "confidentiality is public or confidential", field: "\(field).confidentiality")
         }
         let tags = row["tags", default: ""].split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        var masks: [PrivacyMask] = []
+        if let text = row["privacy_masks"], !text.isEmpty {
+            guard let decoded = try? JSONDecoder().decode([PrivacyMask].self, from: Data(text.utf8)) else {
+                throw GeoError(code: "registry_invalid", message: "privacy_masks is JSON: [[[x, y], …], …]", field: "\(field).privacy_masks")
+            }
+            masks = decoded
+        }
         // The same checks as a GeoJSON feature, through one code path.
         let feature = RegistryFeature(
             id: row["id", default: ""], owner: row["owner", default: ""], kind: kind, placeType: row["place_type", default: ""],
             lat: lat, lon: lon, heading: try number("heading_deg"), fieldOfView: try number("fov_deg"), range: try number("range_m"),
-            stream: row["stream", default: ""], confidentiality: confidentiality, tags: tags)
+            stream: row["stream", default: ""], confidentiality: confidentiality, tags: tags, privacyMasks: masks)
         return try feature.camera(field: field)
     }
 

@@ -3,7 +3,8 @@ import Foundation
 /// Reads and writes a camera registry as an RFC 7946 GeoJSON FeatureCollection of points.
 ///
 /// Each feature's `properties` hold the camera's fields in snake_case (`id`, `owner`, `kind`,
-/// `place_type`, `heading_deg`, `fov_deg`, `range_m`, `stream`, `confidentiality`, `tags`).
+/// `place_type`, `heading_deg`, `fov_deg`, `range_m`, `stream`, `confidentiality`, `tags`, and
+/// `privacy_masks`: polygons of `[x, y]` picture fractions, left out when there are none).
 /// Reading is all or nothing: ``read(contentsOf:)`` refuses a file with any bad feature;
 /// ``validate(_:)`` lists every bad feature with its index and reason.
 public enum CameraRegistryFile {
@@ -156,6 +157,7 @@ private struct Feature: Codable {
         var stream: String
         var confidentiality: LocationConfidentiality
         var tags: [String]?
+        var privacy_masks: [PrivacyMask]?
     }
 
     var type: String
@@ -168,7 +170,8 @@ private struct Feature: Codable {
         properties = Properties(
             id: camera.id, owner: camera.owner, kind: camera.kind, place_type: camera.placeType,
             heading_deg: camera.headingDegrees, fov_deg: camera.fieldOfViewDegrees, range_m: camera.rangeMeters,
-            stream: camera.stream, confidentiality: camera.confidentiality, tags: camera.tags)
+            stream: camera.stream, confidentiality: camera.confidentiality, tags: camera.tags,
+            privacy_masks: camera.privacyMasks.isEmpty ? nil : camera.privacyMasks)
     }
 
     func camera(index: Int) throws(GeoError) -> Camera {
@@ -183,7 +186,7 @@ private struct Feature: Codable {
         return try RegistryFeature(
             id: p.id, owner: p.owner, kind: p.kind, placeType: p.place_type, lat: geometry.coordinates[1], lon: geometry.coordinates[0],
             heading: p.heading_deg, fieldOfView: p.fov_deg, range: p.range_m, stream: p.stream, confidentiality: p.confidentiality,
-            tags: p.tags ?? []
+            tags: p.tags ?? [], privacyMasks: p.privacy_masks ?? []
         ).camera(field: field, positionField: "\(field).geometry.coordinates", propertiesPrefix: "\(field).properties")
     }
 }
@@ -202,6 +205,9 @@ struct RegistryFeature {
     var stream: String
     var confidentiality: LocationConfidentiality
     var tags: [String]
+    var privacyMasks: [PrivacyMask] = []
+
+    static let maximumMasks = 32
 
     /// Checks every field; a problem names `propertiesPrefix.column` (or `positionField`).
     func camera(field: String, positionField: String? = nil, propertiesPrefix: String? = nil) throws(GeoError) -> Camera {
@@ -221,8 +227,18 @@ struct RegistryFeature {
         guard range.isFinite, range > 0, range <= 5_000 else {
             throw GeoError(code: "registry_invalid", message: "range must be in (0, 5000] metres", field: "\(prefix).range_m")
         }
+        let validMask: (PrivacyMask) -> Bool = { mask in
+            mask.count >= 3 && mask.allSatisfy { $0.count == 2 && $0.allSatisfy { $0.isFinite && (0...1).contains($0) } }
+        }
+        guard privacyMasks.count <= Self.maximumMasks, privacyMasks.allSatisfy(validMask) else {
+            throw GeoError(
+                code: "registry_invalid",
+                message: "privacy masks are at most \(Self.maximumMasks) polygons of 3 or more [x, y] points, each in 0...1 of the picture",
+                field: "\(prefix).privacy_masks")
+        }
         return Camera(
             id: id, owner: owner, kind: kind, placeType: placeType, position: position, headingDegrees: heading,
-            fieldOfViewDegrees: fieldOfView, rangeMeters: range, stream: stream, confidentiality: confidentiality, tags: tags)
+            fieldOfViewDegrees: fieldOfView, rangeMeters: range, stream: stream, confidentiality: confidentiality, tags: tags,
+            privacyMasks: privacyMasks)
     }
 }

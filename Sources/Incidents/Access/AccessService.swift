@@ -120,6 +120,24 @@ public final class AccessService: Sendable {
         }
     }
 
+    /// Records in the audit log each grant that has expired by `now` and was not recorded yet;
+    /// returns their ids. (Expiry itself needs no action: the decision function checks the window.)
+    public func auditExpiries(at now: Date = Date()) async throws -> [String] {
+        try await database.run { db in
+            try db.transaction {
+                let expired = try db.query("SELECT definition, revoked_at FROM grants WHERE revoked_at IS NULL AND expiry_audited_at IS NULL ORDER BY id")
+                    .map { try Self.grant(from: $0) }.filter { ($0.validUntil ?? .distantFuture) <= now }
+                for grant in expired {
+                    try db.query("UPDATE grants SET expiry_audited_at = ? WHERE id = ?", [.text(IncidentService.timestamp(now)), .text(grant.id)])
+                    try AuditLog.append(AuditRecord(
+                        action: "grant.expired", at: now, agency: grant.owner, recipient: grant.agency, grant: grant.id,
+                        details: ["valid_until": AuditLog.timestamp(grant.validUntil!)]), in: db)
+                }
+                return expired.map(\.id)
+            }
+        }
+    }
+
     /// Every grant, ordered by id, with its revocation time.
     public func grants() async throws -> [Grant] {
         try await database.run { db in try db.query("SELECT definition, revoked_at FROM grants ORDER BY id").map { try Self.grant(from: $0) } }

@@ -170,6 +170,13 @@ enum Migrations {
             PRIMARY KEY (owner, sequence)
         );
         """,
+        // 9: cameras' permanent privacy masks (JSON polygons in picture fractions); when a grant's
+        // expiry and a hold's expiry were recorded in the audit log.
+        """
+        ALTER TABLE cameras ADD COLUMN privacy_masks TEXT NOT NULL DEFAULT '[]';
+        ALTER TABLE grants ADD COLUMN expiry_audited_at TEXT;
+        ALTER TABLE evidence_holds ADD COLUMN expiry_audited_at TEXT;
+        """,
     ]
 
     static func apply(to connection: SQLiteConnection) throws {

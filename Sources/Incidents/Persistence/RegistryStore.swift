@@ -56,16 +56,17 @@ public struct RegistryStore: Sendable {
 
     private static func insert(_ camera: Camera, into db: SQLiteConnection) throws {
         let tags = String(decoding: try JSONEncoder().encode(camera.tags), as: UTF8.self)
+        let masks = String(decoding: try JSONEncoder().encode(camera.privacyMasks), as: UTF8.self)
         try db.query(
             """
             INSERT INTO cameras (id, owner, kind, place_type, lat, lon, heading_deg, fov_deg, range_m,
-                                 stream, confidentiality, tags)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                 stream, confidentiality, tags, privacy_masks)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """,
             [.text(camera.id), .text(camera.owner), .text(camera.kind.rawValue), .text(camera.placeType),
              .real(camera.position.lat), .real(camera.position.lon),
              camera.headingDegrees.map(SQLValue.real) ?? .null, camera.fieldOfViewDegrees.map(SQLValue.real) ?? .null,
-             .real(camera.rangeMeters), .text(camera.stream), .text(camera.confidentiality.rawValue), .text(tags)])
+             .real(camera.rangeMeters), .text(camera.stream), .text(camera.confidentiality.rawValue), .text(tags), .text(masks)])
     }
 
     /// Every camera of the registry, ordered by id.
@@ -85,7 +86,7 @@ public struct RegistryStore: Sendable {
     private static func cameras(in db: SQLiteConnection, where condition: String, _ arguments: [SQLValue]) throws -> [Camera] {
         try db.query(
             """
-            SELECT id, owner, kind, place_type, lat, lon, heading_deg, fov_deg, range_m, stream, confidentiality, tags
+            SELECT id, owner, kind, place_type, lat, lon, heading_deg, fov_deg, range_m, stream, confidentiality, tags, privacy_masks
             FROM cameras WHERE \(condition) ORDER BY id
             """, arguments
         ).map { row in
@@ -95,7 +96,7 @@ public struct RegistryStore: Sendable {
                 placeType: row.text(3)!, position: try GeoPoint(lat: row.real(4)!, lon: row.real(5)!),
                 headingDegrees: row.real(6), fieldOfViewDegrees: row.real(7), rangeMeters: row.real(8)!,
                 stream: row.text(9)!, confidentiality: LocationConfidentiality(rawValue: row.text(10)!) ?? .confidential,
-                tags: tags)
+                tags: tags, privacyMasks: try JSONDecoder().decode([PrivacyMask].self, from: Data((row.text(12) ?? "[]").utf8)))
         }
     }
 

@@ -170,6 +170,27 @@ public final class EvidenceHolds: Sendable {
         }
     }
 
+    /// Records in the audit log each hold that has expired by `now` (from then on retention applies
+    /// again) and was not recorded yet; returns their ids.
+    public func auditExpiries(at now: Date = Date()) async throws -> [Int64] {
+        try await database.run { db in
+            try db.transaction {
+                let expired = try db.query(
+                    """
+                    SELECT id, requested_by, incident_id, expires_at FROM evidence_holds
+                    WHERE released_at IS NULL AND expiry_audited_at IS NULL AND expires_at IS NOT NULL AND expires_at <= ? ORDER BY id
+                    """, [.text(IncidentService.timestamp(now))])
+                for row in expired {
+                    try db.query("UPDATE evidence_holds SET expiry_audited_at = ? WHERE id = ?", [.text(IncidentService.timestamp(now)), .integer(row.integer(0)!)])
+                    try AuditLog.append(AuditRecord(
+                        action: "hold.expired", at: now, agency: row.text(1), incident: row.integer(2),
+                        details: ["hold": "\(row.integer(0)!)", "expires_at": row.text(3)!]), in: db)
+                }
+                return expired.map { $0.integer(0)! }
+            }
+        }
+    }
+
     /// Whether an active hold (not released, not expired at `now`) covers `camera`'s footage at `footage`.
     static func isHeld(camera: String, at footage: Date, now: Date, in db: SQLiteConnection) throws -> Bool {
         let time = IncidentService.timestamp(footage)

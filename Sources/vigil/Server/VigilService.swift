@@ -11,6 +11,8 @@ struct VigilService: Service {
     let audit: AuditStore
     let logger: Logger
 
+    static let expirySweepInterval = Duration.seconds(5)
+
     func run() async throws {
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
@@ -32,9 +34,26 @@ struct VigilService: Service {
                         }
                     }
                 }
+                group.addTask {
+                    // Grants and holds expire by themselves; the audit log records when.
+                    while !Task.isCancelled {
+                        do {
+                            let grants = try await dispatcher.access.auditExpiries()
+                            let holds = try await dispatcher.holds.auditExpiries()
+                            if !grants.isEmpty || !holds.isEmpty {
+                                logger.info("expiries recorded", metadata: ["grants": "\(grants)", "holds": "\(holds)"])
+                            }
+                        } catch {
+                            logger.error("expiry sweep failed", metadata: ["error": "\(error)"])
+                        }
+                        try? await Task.sleep(for: Self.expirySweepInterval)
+                    }
+                }
                 for await request in bus.requests {
                     await dispatcher.handle(request)
                 }
+                // The bus has stopped: end the sweep too.
+                group.cancelAll()
             }
         } onGracefulShutdown: {
             bus.stop()
