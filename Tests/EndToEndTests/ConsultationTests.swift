@@ -1,0 +1,76 @@
+import Foundation
+import Testing
+
+/// Justified consultations and evidence holds over the bus, from the Python client written from docs/protocol.md.
+@Suite("vigil consultations and evidence holds over the bus", .serialized, .timeLimit(.minutes(2)))
+struct ConsultationTests {
+    private let python = URL(fileURLWithPath: ProcessInfo.processInfo.environment["VIGIL_PYTHON"] ?? "/usr/bin/python3")
+
+    /// A Bruxelles Mobilité tunnel camera of the fixture: its id and position.
+    private func tunnelCamera() throws -> (id: String, lat: Double, lon: Double) {
+        let data = try Data(contentsOf: repositoryRoot.appendingPathComponent("fixtures/brussels/cameras.geojson"))
+        let collection = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        for feature in collection["features"] as? [[String: Any]] ?? [] {
+            let properties = feature["properties"] as? [String: Any] ?? [:]
+            guard properties["owner"] as? String == "bruxelles-mobilite",
+                  let coordinates = (feature["geometry"] as? [String: Any])?["coordinates"] as? [Double] else { continue }
+            return (try #require(properties["id"] as? String), coordinates[1], coordinates[0])
+        }
+        throw ProcessFailure(description: "no tunnel camera in the fixture")
+    }
+
+    @Test func consultationsNeedAJustificationAndHoldsReachTheOwner() async throws {
+        try await withServer { data, _ in
+            let tunnel = try tunnelCamera()
+            #expect(try await vigil("user", "add", "pz.cmd", "--name", "H. Commissaire", "--badge", "P-5343-12", "--role", "commander",
+                                    "--data", data.path, "--agency", "pz-5343").status == 0)
+            let opened = try await vigil("incident", "open", "--kind", "traffic", "--at", "\(tunnel.lat),\(tunnel.lon)", "--radius", "50",
+                                         "--data", data.path, "--agency", "pz-5343", "--json")
+            let id = try #require((try json(opened.stdout)["incident"] as? [String: Any])?["id"] as? Int)
+
+            let footageFrom = Date().addingTimeInterval(-7200).formatted(.iso8601)
+            let requests: [[String: Any]] = [
+                ["op": "view.start", "body": ["camera": tunnel.id, "mode": "live"]],
+                ["op": "view.start", "body": ["camera": tunnel.id, "mode": "live",
+                                              "justification": ["reason": "traffic-management", "text": "Queue after a collision", "incident": id]]],
+                ["op": "hold.create", "body": ["incident": id, "cameras": [tunnel.id], "footage_from": footageFrom,
+                                               "footage_to": Date().formatted(.iso8601), "legal_reference": "PV BR.55.L1.000123/2026"]],
+            ]
+            let requestsFile = data.appendingPathComponent("requests.json")
+            try JSONSerialization.data(withJSONObject: requests).write(to: requestsFile)
+            let session = try await run(python, [
+                repositoryRoot.appendingPathComponent("Tests/python/bus_session.py").path, data.appendingPathComponent("server.json").path,
+                data.appendingPathComponent("keys/server.key").path, data.appendingPathComponent("keys/users/pz.cmd.key_secret").path,
+                requestsFile.path, "owner/bruxelles-mobilite/",
+            ])
+            #expect(session.status == 0, "\(session.stderr)")
+            let result = try json(session.stdout)
+            let replies = try #require(result["replies"] as? [[String: Any]])
+            #expect(replies.count == 3)
+            #expect((replies[0]["error"] as? [String: Any])?["code"] as? String == "justification_required")
+            let ticket = try #require(replies[1]["result"] as? [String: Any], "\(replies[1])")
+            #expect(ticket["camera"] as? String == tunnel.id && ticket["view"] is String)
+            let hold = try #require(replies[2]["result"] as? [String: Any], "\(replies[2])")
+            let holdId = try #require(hold["id"] as? Int)
+            let events = try #require(result["events"] as? [[String: Any]])
+            let preservation = try #require(events.first { $0["topic"] as? String == "owner/bruxelles-mobilite/" }?["event"] as? [String: Any])
+            #expect(preservation["type"] as? String == "preservation.requested" && preservation["seq"] as? Int == 1)
+            #expect((preservation["body"] as? [String: Any])?["cameras"] as? [String] == [tunnel.id])
+
+            // The owner lists the holds on its cameras; only the agency that placed a hold releases it.
+            let listed = try await vigil("hold", "list", "--data", data.path, "--agency", "bruxelles-mobilite")
+            #expect(listed.stdout.contains("hold \(holdId)"), "\(listed.stdout)")
+            let wrong = try await vigil("hold", "release", "\(holdId)", "--reason", "x", "--data", data.path, "--agency", "bruxelles-mobilite")
+            #expect(wrong.status == 1 && wrong.stderr.contains("not_hold_agency"))
+            #expect(try await vigil("hold", "release", "\(holdId)", "--reason", "footage copied", "--data", data.path, "--user", "pz.cmd", "--agency", "pz-5343").status == 0)
+
+            let exported = try await vigil("audit", "export", "--data", data.path)
+            let records = try exported.stdout.split(separator: "\n").compactMap { try json(String($0))["record"] as? [String: Any] }
+            let started = try #require(records.first { $0["action"] as? String == "view.started" })
+            #expect(started["user"] as? String == "pz.cmd" && started["badge"] as? String == "P-5343-12")
+            #expect(started["justification"] as? String == "Queue after a collision" && started["reason"] as? String == "traffic-management")
+            #expect(records.contains { $0["action"] as? String == "preservation.requested" && $0["recipient"] as? String == "bruxelles-mobilite" })
+            #expect(records.contains { $0["action"] as? String == "hold.released" && $0["user"] as? String == "pz.cmd" })
+        }
+    }
+}

@@ -1,0 +1,65 @@
+"""A pyzmq client written from docs/protocol.md, used by the end-to-end tests.
+
+    bus_session.py SERVER_JSON SERVER_KEY CLIENT_CERT REQUESTS_JSON [TOPIC ...]
+
+Connects a DEALER and a SUB with CURVE using the client's certificate, subscribes to the
+topics (and to heartbeats, to know that the subscriptions are live), then sends each request
+of REQUESTS_JSON (a list of {"op": ..., "body": ...}) in turn, waiting for its reply. It
+prints one JSON object: the replies in order and the events received until one second after
+the last reply.
+"""
+import json
+import sys
+import time
+
+import zmq
+import zmq.auth
+
+server = json.load(open(sys.argv[1]))
+server_public, _ = zmq.auth.load_certificate(sys.argv[2])
+client_public, client_secret = zmq.auth.load_certificate(sys.argv[3])
+requests = json.load(open(sys.argv[4]))
+topics = sys.argv[5:]
+
+context = zmq.Context()
+sockets = []
+for kind, endpoint in ((zmq.DEALER, server["command"]), (zmq.SUB, server["events"])):
+    socket = context.socket(kind)
+    socket.setsockopt(zmq.LINGER, 0)
+    socket.curve_serverkey = server_public
+    socket.curve_publickey = client_public
+    socket.curve_secretkey = client_secret
+    socket.connect(endpoint)
+    sockets.append(socket)
+dealer, sub = sockets
+for topic in topics + ["heartbeat/"]:
+    sub.setsockopt(zmq.SUBSCRIBE, topic.encode())
+
+events = []
+
+
+def receive_events(timeout_ms):
+    while sub.poll(timeout_ms):
+        topic, payload = sub.recv_multipart()
+        if topic != b"heartbeat/":
+            events.append({"topic": topic.decode(), "event": json.loads(payload)})
+        timeout_ms = 0
+
+
+# A heartbeat proves the subscriptions are in place.
+deadline = time.monotonic() + 5
+while time.monotonic() < deadline and not sub.poll(100):
+    pass
+receive_events(0)
+
+replies = []
+for number, request in enumerate(requests):
+    dealer.send(json.dumps({"v": 1, "id": "req-%d" % number, "op": request["op"], "body": request.get("body", {})}).encode())
+    if not dealer.poll(5000):
+        replies.append({"timeout": True})
+        break
+    replies.append(json.loads(dealer.recv()))
+    receive_events(0)
+receive_events(1000)
+print(json.dumps({"replies": replies, "events": events}))
+context.destroy(linger=0)
