@@ -52,6 +52,11 @@ struct AccessControlTests {
             let none = try await access.decide(AccessRequest(agency: "pz-5339", camera: street.id, mode: .live))
             guard case .deny(let code, _) = none else { Issue.record("allowed without an incident"); return }
             #expect(code == "condition_unmet")
+            let drill = try await incidents.open(OpenIncidentRequest(kind: .traffic, at: street.position, radiusMeters: 50, exercise: true), by: "pz-5339")
+            guard case .deny(_, let message) = try await access.decide(AccessRequest(agency: "pz-5339", camera: street.id, mode: .live, incident: drill.incidentId)) else {
+                Issue.record("an exercise opened an event-bound grant"); return
+            }
+            #expect(message.hasSuffix("is an exercise"))
             let here = try await incidents.open(OpenIncidentRequest(kind: .traffic, at: street.position, radiusMeters: 50), by: "pz-5339")
             #expect(try await access.decide(AccessRequest(agency: "pz-5339", camera: street.id, mode: .live, incident: here.incidentId)).isAllowed)
             let elsewhere = try await incidents.open(

@@ -170,6 +170,8 @@ public enum AccessControl {
         case .whileIncidentOpen(let kinds, let inSelection):
             guard let incident = facts.incident, incident.id == request.incident else { return "only for an open incident" }
             guard incident.status == .open else { return "incident \(incident.id) is not open" }
+            // An owner who shares during emergencies has not agreed to training on its cameras.
+            guard !incident.exercise else { return "incident \(incident.id) is an exercise" }
             if let kinds, !kinds.contains(incident.kind) { return "only for incidents of kind \(kinds.map(\.rawValue).joined(separator: ", "))" }
             if inSelection && !facts.cameraInIncidentSelection { return "the camera is not selected by incident \(incident.id)" }
             return nil
