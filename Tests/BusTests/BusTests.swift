@@ -15,7 +15,8 @@ private func withEchoServer(_ body: (BusServer, BusClientConfiguration) async th
             commandEndpoint: "tcp://127.0.0.1:0", eventEndpoint: "tcp://127.0.0.1:0", serverKeys: serverKeys,
             heartbeatInterval: .milliseconds(100)),
         logger: Logger(label: "test"),
-        authorize: { $0 == agencyKeys.publicKey ? BusIdentity(agency: "siamu") : nil })
+        authorize: { $0 == agencyKeys.publicKey ? BusIdentity(agency: "siamu") : nil },
+        authorizeSubscription: { identity, topic in topic == "incident/7/\(identity.agency)/" })
     try server.start()
     let responder = Task {
         for await request in server.requests {
@@ -103,10 +104,41 @@ struct BusTests {
         }
     }
 
+    /// With `ZMQ_XPUB_MANUAL`, a subscription the server does not allow delivers nothing, a
+    /// shorter prefix included, and the refusal is reported.
+    @Test func refusedSubscriptionsReceiveNothing() async throws {
+        try await withEchoServer { server, configuration in
+            let received = try await blocking { () throws -> [String] in
+                let client = try BusClient(configuration: configuration)
+                defer { client.close() }
+                for topic in ["", "incident/", "incident/7/other/", BusProtocol.heartbeatTopic] { try client.subscribe(topic) }
+                // A heartbeat proves the subscriptions have been handled.
+                while try client.nextEvent(timeout: .seconds(5))?.topic != BusProtocol.heartbeatTopic {}
+                for agency in ["other", "siamu"] {
+                    server.publish(topic: "incident/7/\(agency)/", payload: BusProtocol.event(channel: "incident/7", seq: 1, type: "test", body: ["x": 1]))
+                }
+                var topics: [String] = []
+                let deadline = ContinuousClock.now + .milliseconds(400)
+                while ContinuousClock.now < deadline, let event = try client.nextEvent(timeout: .milliseconds(100)) {
+                    if event.topic != BusProtocol.heartbeatTopic { topics.append(event.topic) }
+                }
+                return topics
+            }
+            #expect(received.isEmpty)
+            var refused: [String] = []
+            for await event in server.subscriptions {
+                #expect(!event.granted && event.identity == BusIdentity(agency: "siamu"))
+                refused.append(event.topic)
+                if refused.count == 3 { break }
+            }
+            #expect(refused == ["", "incident/", "incident/7/other/"])
+        }
+    }
+
     private func follow(_ server: BusServer, _ configuration: BusClientConfiguration) throws -> ([Int64], Int, [String]) {
             let client = try BusClient(configuration: configuration)
             defer { client.close() }
-            let topic = "incident/7/"
+            let topic = "incident/7/siamu/"
             func publish(_ seq: Int64) {
                 server.publish(topic: topic, payload: BusProtocol.event(channel: "incident/7", seq: seq, type: "test", body: ["seq": seq]))
             }

@@ -38,11 +38,22 @@ struct ConsultationTests {
             ]
             let requestsFile = data.appendingPathComponent("requests.json")
             try JSONSerialization.data(withJSONObject: requests).write(to: requestsFile)
-            let session = try await run(python, [
-                repositoryRoot.appendingPathComponent("Tests/python/bus_session.py").path, data.appendingPathComponent("server.json").path,
-                data.appendingPathComponent("keys/server.key").path, data.appendingPathComponent("keys/users/pz.cmd.key_secret").path,
-                requestsFile.path, "owner/bruxelles-mobilite/",
-            ])
+            let noRequests = data.appendingPathComponent("none.json")
+            try Data("[]".utf8).write(to: noRequests)
+            func session(_ certificate: String, _ requests: URL, _ topics: [String], linger: String = "1") throws -> RunningProcess {
+                try RunningProcess(python, [
+                    repositoryRoot.appendingPathComponent("Tests/python/bus_session.py").path, data.appendingPathComponent("server.json").path,
+                    data.appendingPathComponent("keys/server.key").path, data.appendingPathComponent(certificate).path, requests.path,
+                ] + topics, environment: ["BUS_SESSION_LINGER": linger])
+            }
+            // The owner listens on its channel; the police commander may not.
+            let owner = try session("keys/agencies/bruxelles-mobilite.key_secret", noRequests, ["owner/bruxelles-mobilite/"], linger: "6")
+            try await owner.waitForStandardError(containing: "subscribed")
+            let commander = try session("keys/users/pz.cmd.key_secret", requestsFile, ["owner/bruxelles-mobilite/"])
+            #expect(try await commander.waitForExit() == 0, "\(commander.standardError)")
+            #expect(try await owner.waitForExit() == 0, "\(owner.standardError)")
+            while !commander.outputEnded || !owner.outputEnded { try await Task.sleep(for: .milliseconds(10)) }
+            let session = (status: Int32(0), stdout: commander.lines.joined(separator: "\n"), stderr: commander.standardError)
             #expect(session.status == 0, "\(session.stderr)")
             let result = try json(session.stdout)
             let replies = try #require(result["replies"] as? [[String: Any]])
@@ -52,7 +63,8 @@ struct ConsultationTests {
             #expect(ticket["camera"] as? String == tunnel.id && ticket["view"] is String)
             let hold = try #require(replies[2]["result"] as? [String: Any], "\(replies[2])")
             let holdId = try #require(hold["id"] as? Int)
-            let events = try #require(result["events"] as? [[String: Any]])
+            #expect((result["events"] as? [Any])?.isEmpty == true, "the owner channel is the owner's only")
+            let events = try #require(try json(owner.lines.joined(separator: "\n"))["events"] as? [[String: Any]])
             let preservation = try #require(events.first { $0["topic"] as? String == "owner/bruxelles-mobilite/" }?["event"] as? [String: Any])
             #expect(preservation["type"] as? String == "preservation.requested" && preservation["seq"] as? Int == 1)
             #expect((preservation["body"] as? [String: Any])?["cameras"] as? [String] == [tunnel.id])

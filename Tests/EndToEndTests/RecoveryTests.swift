@@ -83,7 +83,7 @@ struct RecoveryTests {
                 server.kill(SIGKILL)
                 _ = try await server.waitForExit()
                 if try await inFlight.waitForExit() == 0 {
-                    try await Task.sleep(for: .milliseconds(50))
+                    while !inFlight.outputEnded { try await Task.sleep(for: .milliseconds(10)) }
                     try acknowledge(inFlight.lines.joined(separator: "\n"), expectedSequence: nil)
                 } else if let id = target(of: arguments) {
                     known[id]?.inFlight = true

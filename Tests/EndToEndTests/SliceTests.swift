@@ -6,7 +6,7 @@ struct SliceTests {
     @Test func openFollowClose() async throws {
         try await withServer { data, _ in
             let opened = try await vigil("incident", "open", "--kind", "fire", "--at", "50.8467,4.3525", "--radius", "300",
-                                         "--data", data.path, "--agency", "siamu", "--json")
+                                         "--participant", "pz-5339", "--data", data.path, "--agency", "siamu", "--json")
             #expect(opened.status == 0, "\(opened.stderr)")
             let snapshot = try json(opened.stdout)
             let incident = try #require(snapshot["incident"] as? [String: Any])
@@ -44,7 +44,7 @@ struct SliceTests {
         try await withServer { data, _ in
             let routes = repositoryRoot.appendingPathComponent("fixtures/sources/brussels_demo_routes_osm2013.geojson").path
             let opened = try await vigil("incident", "open", "--kind", "demonstration", "--route", routes, "--feature", "2",
-                                         "--head", "1000", "--tail", "600", "--data", data.path, "--agency", "pz-5341", "--json")
+                                         "--head", "1000", "--tail", "600", "--participant", "siamu", "--data", data.path, "--agency", "pz-5341", "--json")
             #expect(opened.status == 0, "\(opened.stderr)")
             let id = try #require((try json(opened.stdout)["incident"] as? [String: Any])?["id"] as? Int)
 
@@ -76,7 +76,7 @@ struct SliceTests {
                     state[camera["id"] as! String] = camera["section"] as? String
                 }
             }
-            let shown = try await vigil("incident", "show", "\(id)", "--data", data.path, "--json")
+            let shown = try await vigil("incident", "show", "\(id)", "--data", data.path, "--agency", "pz-5341", "--json")
             var final: [String: String] = [:]
             for camera in try #require(try json(shown.stdout)["cameras"] as? [[String: Any]]) { final[camera["id"] as! String] = camera["section"] as? String }
             #expect(state == final)
@@ -163,14 +163,25 @@ struct SliceTests {
             #expect((nothing["replies"] as? [Any])?.isEmpty == true)
             #expect((nothing["event_topics"] as? [Any])?.isEmpty == true)
 
-            // The same probe with a registered agency certificate, read by pyzmq's own loader, is served.
-            let agency = try await run(python, [probe, serverInfo, serverKey, data.appendingPathComponent("keys/agencies/siamu.key_secret").path])
-            #expect(agency.status == 0, "\(agency.stderr)")
-            let served = try json(agency.stdout)
+            // A registered agency (its certificate read by pyzmq's own loader) is authenticated, but
+            // gets an incident's snapshot only when it takes part, and never the empty-prefix subscription.
+            let siamu = [probe, serverInfo, serverKey, data.appendingPathComponent("keys/agencies/siamu.key_secret").path]
+            let outsider = try json(try await run(python, siamu).stdout)
+            let refusal = try #require((outsider["replies"] as? [[String: Any]])?.first)
+            #expect(refusal["ok"] as? Bool == false && refusal["id"] as? String == "probe-1")
+            #expect((refusal["error"] as? [String: Any])?["code"] as? String == "not_participant")
+            let topics = try #require(outsider["event_topics"] as? [String])
+            #expect(!topics.isEmpty && topics.allSatisfy { $0 == "heartbeat/" }, "\(topics)")
+
+            #expect(try await vigil("incident", "update", "1", "--participant", "siamu", "--data", data.path).status == 0)
+            let served = try json(try await run(python, siamu).stdout)
             let reply = try #require((served["replies"] as? [[String: Any]])?.first)
             #expect(reply["ok"] as? Bool == true)
             #expect(reply["id"] as? String == "probe-1")
-            #expect((served["event_topics"] as? [String])?.contains("heartbeat/") == true)
+            let exported = try await vigil("audit", "export", "--data", data.path)
+            let actions = try exported.stdout.split(separator: "\n").compactMap { try json(String($0))["record"] as? [String: Any] }
+            #expect(actions.contains { $0["action"] as? String == "snapshot.refused" && $0["agency"] as? String == "siamu" })
+            #expect(actions.contains { $0["action"] as? String == "subscription.refused" && ($0["details"] as? [String: Any])?["topic"] as? String == "" })
         }
     }
 

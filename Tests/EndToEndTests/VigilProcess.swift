@@ -19,11 +19,17 @@ final class RunningProcess: Sendable {
     let process: Process
     private let stdoutLines = Mutex<[String]>([])
     private let stderrText = Mutex<String>("")
+    /// Whether standard output reached its end (every line, a last one without newline included, is in `lines`).
+    private let stdoutEnded = Mutex(false)
 
-    init(_ executable: URL, _ arguments: [String]) throws {
+    /// - Parameter environment: variables added to this process's environment.
+    init(_ executable: URL, _ arguments: [String], environment: [String: String] = [:]) throws {
         process = Process()
         process.executableURL = executable
         process.arguments = arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, added in added }
+        }
         process.currentDirectoryURL = repositoryRoot
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
@@ -31,7 +37,15 @@ final class RunningProcess: Sendable {
         process.standardInput = FileHandle.nullDevice
         let partial = Mutex<String>("")
         out.fileHandleForReading.readabilityHandler = { [weak self] handle in
-            let chunk = String(decoding: handle.availableData, as: UTF8.self)
+            let data = handle.availableData
+            guard !data.isEmpty else {
+                handle.readabilityHandler = nil
+                let rest = partial.withLock { buffer in defer { buffer = "" }; return buffer }
+                if !rest.isEmpty { self?.stdoutLines.withLock { $0.append(rest) } }
+                self?.stdoutEnded.withLock { $0 = true }
+                return
+            }
+            let chunk = String(decoding: data, as: UTF8.self)
             partial.withLock { buffer in
                 buffer += chunk
                 while let newline = buffer.firstIndex(of: "\n") {
@@ -54,6 +68,7 @@ final class RunningProcess: Sendable {
     }
 
     var lines: [String] { stdoutLines.withLock { $0 } }
+    var outputEnded: Bool { stdoutEnded.withLock { $0 } }
     var standardError: String { stderrText.withLock { $0 } }
 
     /// Waits until at least `count` stdout lines arrived, or fails after `timeout`.
@@ -110,8 +125,10 @@ struct Completed {
 func run(_ executable: URL, _ arguments: [String], timeout: Duration = .seconds(30)) async throws -> Completed {
     let child = try RunningProcess(executable, arguments)
     let status = try await child.waitForExit(timeout: timeout)
-    // The readability handlers may still be delivering the last chunk.
-    try await Task.sleep(for: .milliseconds(50))
+    // The readability handler may still be delivering the last chunks: wait for the end of the output.
+    let deadline = ContinuousClock.now.advanced(by: .seconds(5))
+    while !child.outputEnded && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+    try await Task.sleep(for: .milliseconds(20))  // stderr
     return Completed(status: status, stdout: child.lines.joined(separator: "\n"), stderr: child.standardError)
 }
 

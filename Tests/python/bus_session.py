@@ -6,8 +6,10 @@ Connects a DEALER and a SUB with CURVE using the client's certificate, subscribe
 topics (and to heartbeats, to know that the subscriptions are live), then sends each request
 of REQUESTS_JSON (a list of {"op": ..., "body": ...}) in turn, waiting for its reply. It
 prints one JSON object: the replies in order and the events received until one second after
-the last reply.
+the last reply (BUS_SESSION_LINGER seconds, when set). "subscribed" on stderr says that the
+subscriptions are live.
 """
+import os
 import json
 import sys
 import time
@@ -39,11 +41,15 @@ events = []
 
 
 def receive_events(timeout_ms):
-    while sub.poll(timeout_ms):
+    """Keeps the channel events that arrive within timeout_ms (heartbeats are dropped)."""
+    deadline = time.monotonic() + timeout_ms / 1000
+    while True:
+        remaining = max(0, int((deadline - time.monotonic()) * 1000))
+        if not sub.poll(remaining):
+            return
         topic, payload = sub.recv_multipart()
         if topic != b"heartbeat/":
             events.append({"topic": topic.decode(), "event": json.loads(payload)})
-        timeout_ms = 0
 
 
 # A heartbeat proves the subscriptions are in place.
@@ -51,6 +57,7 @@ deadline = time.monotonic() + 5
 while time.monotonic() < deadline and not sub.poll(100):
     pass
 receive_events(0)
+print("subscribed", file=sys.stderr, flush=True)
 
 replies = []
 for number, request in enumerate(requests):
@@ -60,6 +67,6 @@ for number, request in enumerate(requests):
         break
     replies.append(json.loads(dealer.recv()))
     receive_events(0)
-receive_events(1000)
+receive_events(int(float(os.environ.get("BUS_SESSION_LINGER", "1")) * 1000))
 print(json.dumps({"replies": replies, "events": events}))
 context.destroy(linger=0)

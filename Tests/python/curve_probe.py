@@ -3,8 +3,9 @@
     curve_probe.py SERVER_JSON SERVER_KEY CLIENT_CERT_OR_'random'
 
 Connects a DEALER and a SUB with CURVE, sends an `incident.snapshot` request for incident 1
-and subscribes to every topic, then prints one JSON line: what it received within 2 seconds.
-With 'random' it uses a fresh key pair the server has never seen.
+and tries to subscribe to every topic (the empty prefix, which the server refuses) and to
+heartbeats, then prints one JSON line: what it received within 2 seconds. With 'random' it
+uses a fresh key pair the server has never seen.
 """
 import json
 import sys
@@ -32,6 +33,7 @@ for kind, endpoint in ((zmq.DEALER, server["command"]), (zmq.SUB, server["events
     sockets.append(socket)
 dealer, sub = sockets
 sub.setsockopt(zmq.SUBSCRIBE, b"")
+sub.setsockopt(zmq.SUBSCRIBE, b"heartbeat/")
 dealer.send(json.dumps({"v": 1, "id": "probe-1", "op": "incident.snapshot", "body": {"incident": 1}}).encode())
 
 poller = zmq.Poller()

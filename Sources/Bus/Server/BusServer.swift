@@ -51,6 +51,14 @@ public struct AuthenticationEvent: Sendable {
     public let mechanism: String
 }
 
+/// A subscription the event endpoint granted or refused (`ZMQ_XPUB_MANUAL`).
+public struct SubscriptionEvent: Sendable {
+    public let granted: Bool
+    /// Who asked; nil when the message carried no identity (never for a CURVE peer).
+    public let identity: BusIdentity?
+    public let topic: String
+}
+
 /// Where and how the bus listens.
 public struct BusServerConfiguration: Sendable {
     /// For example `tcp://127.0.0.1:7710`; port 0 lets the system choose.
@@ -81,16 +89,20 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
 
     public let requests: AsyncStream<BusRequest>
     public let authentications: AsyncStream<AuthenticationEvent>
+    /// Every subscription decision except heartbeats (which everyone may receive).
+    public let subscriptions: AsyncStream<SubscriptionEvent>
     /// The endpoints actually bound (ports resolved).
     public private(set) var boundCommandEndpoint = ""
     public private(set) var boundEventEndpoint = ""
 
     private let configuration: BusServerConfiguration
     private let authorize: @Sendable (String) -> BusIdentity?
+    private let authorizeSubscription: @Sendable (BusIdentity, String) -> Bool
     private let logger: Logger
     private let context: ZMQContext
     private let requestSink: AsyncStream<BusRequest>.Continuation
     private let authenticationSink: AsyncStream<AuthenticationEvent>.Continuation
+    private let subscriptionSink: AsyncStream<SubscriptionEvent>.Continuation
 
     private enum Outbound {
         case reply(peer: Data, payload: Data)
@@ -108,14 +120,22 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
     private let finished = DispatchSemaphore(value: 0)
     private var sockets: LoopSockets?
 
-    /// - Parameter authorize: maps a client's Z85 public key to its agency or user, or nil to refuse it.
-    public init(configuration: BusServerConfiguration, logger: Logger, authorize: @escaping @Sendable (String) -> BusIdentity?) throws(ZMQError) {
+    /// - Parameters:
+    ///   - authorize: maps a client's Z85 public key to its agency or user, or nil to refuse it.
+    ///   - authorizeSubscription: whether an identity may subscribe to a topic (heartbeats are
+    ///     always allowed). A topic is a prefix: grant only topics that name what they carry.
+    public init(
+        configuration: BusServerConfiguration, logger: Logger, authorize: @escaping @Sendable (String) -> BusIdentity?,
+        authorizeSubscription: @escaping @Sendable (BusIdentity, String) -> Bool
+    ) throws(ZMQError) {
         self.configuration = configuration
         self.logger = logger
         self.authorize = authorize
+        self.authorizeSubscription = authorizeSubscription
         context = try ZMQContext()
         (requests, requestSink) = AsyncStream.makeStream(of: BusRequest.self, bufferingPolicy: .bufferingOldest(1024))
         (authentications, authenticationSink) = AsyncStream.makeStream(of: AuthenticationEvent.self, bufferingPolicy: .bufferingNewest(1024))
+        (subscriptions, subscriptionSink) = AsyncStream.makeStream(of: SubscriptionEvent.self, bufferingPolicy: .bufferingNewest(1024))
         wakeSender = Mutex(nil)
     }
 
@@ -144,6 +164,8 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
         try events.makeCurveServer(secretKey: secret, domain: Self.zapDomain)
         try events.set(ZMQ_MAXMSGSIZE, Int64(BusProtocol.maximumMessageSize))
         try events.set(ZMQ_SNDHWM, Int32(10_000))
+        // Every subscription comes to the bus thread, which applies it only when it is allowed.
+        try events.set(ZMQ_XPUB_MANUAL, Int32(1))
         try events.bind(configuration.eventEndpoint)
 
         boundCommandEndpoint = try command.lastEndpoint()
@@ -185,6 +207,7 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
         }
         requestSink.finish()
         authenticationSink.finish()
+        subscriptionSink.finish()
         context.shutdown()
         context.terminate()
     }
@@ -301,11 +324,27 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
         }
     }
 
+    /// Applies each (un)subscription the XPUB passes up, if allowed. With `ZMQ_XPUB_MANUAL`, a
+    /// `ZMQ_SUBSCRIBE` set on the socket applies to the peer of the message just received, so
+    /// the decision is made before the next message is read.
     private func receiveSubscriptions(_ events: ZMQSocket) throws(ZMQError) {
         while let frames = try events.receive() {
-            guard let data = frames.first?.data, let flag = data.first else { continue }
-            let topic = String(decoding: data.dropFirst(), as: UTF8.self)
-            logger.debug(flag == 1 ? "subscribed" : "unsubscribed", metadata: ["bus.topic": "\(topic)"])
+            guard frames.count == 1, let data = frames.first?.data, let flag = data.first, flag <= 1 else { continue }
+            let topicBytes = Data(data.dropFirst())
+            let topic = String(decoding: topicBytes, as: UTF8.self)
+            guard flag == 1 else {
+                try events.set(ZMQ_UNSUBSCRIBE, bytes: topicBytes)
+                continue
+            }
+            let identity = frames[0].userID.flatMap(BusIdentity.init(zapUserId:))
+            let granted = topic == BusProtocol.heartbeatTopic || (identity.map { authorizeSubscription($0, topic) } ?? false)
+            if granted { try events.set(ZMQ_SUBSCRIBE, bytes: topicBytes) }
+            if topic != BusProtocol.heartbeatTopic {
+                subscriptionSink.yield(SubscriptionEvent(granted: granted, identity: identity, topic: topic))
+            }
+            logger.debug(granted ? "subscribed" : "subscription refused", metadata: [
+                "bus.topic": "\(topic)", "bus.identity": "\(identity?.zapUserId ?? "none")",
+            ])
         }
     }
 

@@ -171,11 +171,8 @@ extension IncidentService {
     /// Recomputes the selection of every incident that holds one (after a restart, the registry
     /// may have changed): journals and returns a change for each whose cameras differ.
     public func recomputeSelections() async throws(IncidentError) -> [IncidentChange] {
-        let live = try await read { db in
-            try db.query("SELECT id FROM incidents WHERE status IN ('draft', 'open', 'on-hold') ORDER BY id").map { $0.integer(0)! }
-        }
         var changes: [IncidentChange] = []
-        for id in live {
+        for id in try await liveIncidents().map(\.id) {
             let (incident, march, area) = try await read { db in try Self.stored(id, in: db) }
             do {
                 if let march {

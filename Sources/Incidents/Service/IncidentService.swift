@@ -218,6 +218,13 @@ public final class IncidentService: Sendable {
         }
     }
 
+    /// The incidents that hold a selection (draft, open, on hold).
+    public func liveIncidents() async throws(IncidentError) -> [Incident] {
+        try await read { db in
+            try db.query("SELECT id FROM incidents WHERE status IN ('draft', 'open', 'on-hold') ORDER BY id").map { try Self.incident($0.integer(0)!, in: db) }
+        }
+    }
+
     /// Selection order: march cameras by section, in the tracker's order within it (ahead nearest
     /// the head first, then from the head back); others nearest first; ties by id.
     static func ranked(_ cameras: [SelectedCamera]) -> [SelectedCamera] {

@@ -31,15 +31,17 @@ struct FollowCommand: ParsableCommand {
             defer { bus.close() }
             var printed: Int64 = -1
             try client.call {
+                // The channel's topic is per agency: ask the server which agency this key stands for.
+                let identity = try bus.request("session.identity", body: [String: String](), as: [String: String?].self, timeout: client.requestTimeout)
                 try bus.follow(
-                    topic: BusProtocol.incidentTopic(incident),
+                    topic: BusProtocol.incidentTopic(incident, agency: (identity["agency"] ?? nil) ?? client.agency),
                     snapshot: {
                         let snapshot = try bus.request(
                             "incident.snapshot", body: IncidentReference(incident: incident), as: IncidentSnapshot.self, timeout: client.requestTimeout)
                         // A resynchronisation prints the state again only when it changed since the last line printed.
                         if snapshot.incident.sequence != printed { try emit(snapshot) }
                         printed = snapshot.incident.sequence
-                        return snapshot.incident.status == .open ? snapshot.incident.sequence : nil
+                        return snapshot.incident.status.holdsSelection ? snapshot.incident.sequence : nil
                     },
                     onUpdate: { event in
                         FileHandle.standardOutput.write(event.payload + Data("\n".utf8))

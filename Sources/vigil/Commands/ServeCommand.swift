@@ -72,13 +72,17 @@ struct ServeCommand: AsyncParsableCommand {
         let users = UserDirectory(database: database)
         let clientKeys = ClientKeys(
             agencies: try folder.agencyPublicKeys(for: try registry.agencies().map(\.id)), users: try await users.users())
+        let engine = CameraEngine(index: index)
+        let incidents = IncidentService(database: database, engine: engine, roads: roads, logger: logger)
+        let channels = ChannelMembers(liveIncidents: try await incidents.liveIncidents())
 
         let bus = try BusServer(
             configuration: BusServerConfiguration(
                 commandEndpoint: "tcp://\(host):\(commandPort)", eventEndpoint: "tcp://\(host):\(eventPort)",
                 serverKeys: try folder.serverKeys()),
             logger: logger,
-            authorize: { clientKeys.identity(forKey: $0) })
+            authorize: { clientKeys.identity(forKey: $0) },
+            authorizeSubscription: { channels.allows($0, topic: $1) })
         try bus.start()
 
         let info = ServerInfo(
@@ -92,8 +96,6 @@ struct ServeCommand: AsyncParsableCommand {
         try line.write(to: folder.serverInfo, options: .atomic)
         FileHandle.standardOutput.write(line + Data("\n".utf8))
 
-        let engine = CameraEngine(index: index)
-        let incidents = IncidentService(database: database, engine: engine, roads: roads, logger: logger)
         let access = AccessService(database: database)
         // The fixture agreements name agencies and owners of both regions; the territories are the Brussels police zones.
         let loaded = try access.loadIfEmpty(try AgreementFixture.read(
@@ -117,7 +119,7 @@ struct ServeCommand: AsyncParsableCommand {
         defer { reload.cancel() }
         let audit = AuditStore(database: database)
         let dispatcher = CommandDispatcher(
-            bus: bus, incidents: incidents, access: access, holds: EvidenceHolds(database: database), users: users, clientKeys: clientKeys,
+            bus: bus, incidents: incidents, access: access, holds: EvidenceHolds(database: database), users: users, clientKeys: clientKeys, channels: channels,
             audit: audit, logger: logger)
         // After a restart (a crash included) the registry may have changed: open incidents recompute
         // their selections, and followers receive the difference like any other change.

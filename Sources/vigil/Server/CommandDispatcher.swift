@@ -13,6 +13,7 @@ struct CommandDispatcher: Sendable {
     let holds: EvidenceHolds
     let users: UserDirectory
     let clientKeys: ClientKeys
+    let channels: ChannelMembers
     let audit: AuditStore
     let logger: Logger
 
@@ -81,7 +82,17 @@ struct CommandDispatcher: Sendable {
             return BusProtocol.successReply(id: header.id, result: IncidentSnapshot(incident: change.incident, cameras: []))
         case "incident.snapshot":
             let body = try BusProtocol.decodeBody(IncidentReference.self, from: request.payload)
-            return BusProtocol.successReply(id: header.id, result: try await incidents.snapshot(body.incident))
+            let snapshot = try await incidents.snapshot(body.incident)
+            // The same rule as the channel's subscriptions: the lead and the participants.
+            guard ChannelMembers.agencies(of: snapshot.incident).contains(request.agency) else {
+                try await audit.append(AuditRecord(
+                    action: "snapshot.refused", agency: request.agency, user: request.user, reason: "not_participant", incident: body.incident))
+                throw BusProtocol.ErrorBody(
+                    code: "not_participant", message: "\(request.agency) does not take part in incident \(body.incident)", field: "body.incident")
+            }
+            return BusProtocol.successReply(id: header.id, result: snapshot)
+        case "session.identity":
+            return BusProtocol.successReply(id: header.id, result: ["agency": request.agency, "user": request.user])
         case "grant.create":
             let grant = try BusProtocol.decodeBody(Grant.self, from: request.payload)
             guard grant.owner == request.agency else {
@@ -174,12 +185,15 @@ struct CommandDispatcher: Sendable {
             code: "role_required", message: "only a named user with the \(role.rawValue) role and a valid clearance may do this", field: "op")
     }
 
-    /// Publishes a committed change on its incident's channel.
+    /// Publishes a committed change on its incident's channel: one copy on each topic of the
+    /// agencies taking part after the change (a hand-over keeps the former lead; a closing
+    /// reaches everyone, then the channel takes no more subscriptions).
     func publish(_ change: IncidentChange) {
-        bus.publish(
-            topic: BusProtocol.incidentTopic(change.incidentId),
-            payload: BusProtocol.event(
-                channel: "incident/\(change.incidentId)", seq: change.sequence, type: "incident.\(change.change.rawValue)",
-                at: change.at, body: change))
+        let payload = BusProtocol.event(
+            channel: "incident/\(change.incidentId)", seq: change.sequence, type: "incident.\(change.change.rawValue)", at: change.at, body: change)
+        channels.update(change.incident)
+        for agency in ChannelMembers.agencies(of: change.incident).sorted() {
+            bus.publish(topic: BusProtocol.incidentTopic(change.incidentId, agency: agency), payload: payload)
+        }
     }
 }

@@ -35,6 +35,18 @@ struct VigilService: Service {
                     }
                 }
                 group.addTask {
+                    // Every subscription decision but heartbeats is audited.
+                    for await event in bus.subscriptions {
+                        do {
+                            try await audit.append(AuditRecord(
+                                action: event.granted ? "subscription.granted" : "subscription.refused", agency: event.identity?.agency,
+                                user: event.identity?.user, details: ["topic": event.topic]))
+                        } catch {
+                            logger.error("audit append failed", metadata: ["error": "\(error)"])
+                        }
+                    }
+                }
+                group.addTask {
                     // Grants and holds expire by themselves; the audit log records when.
                     while !Task.isCancelled {
                         do {

@@ -1,0 +1,41 @@
+import Bus
+import Incidents
+import Synchronization
+
+/// Which agencies receive each incident's channel (its lead and participants, while it holds a
+/// selection), kept in memory so that the bus thread can check a subscription without waiting
+/// for the database.
+final class ChannelMembers: Sendable {
+    private let members: Mutex<[Int64: Set<String>]>
+
+    init(liveIncidents: [Incident]) {
+        members = Mutex(Dictionary(uniqueKeysWithValues: liveIncidents.map { ($0.id, Self.agencies(of: $0)) }))
+    }
+
+    /// The agencies an incident's channel is for: its lead and its participants.
+    static func agencies(of incident: Incident) -> Set<String> {
+        Set(incident.details.participants + [incident.leadAgency])
+    }
+
+    /// Records an incident's state after a change: a closed, cancelled or archived incident's
+    /// channel accepts no more subscriptions.
+    func update(_ incident: Incident) {
+        members.withLock { $0[incident.id] = incident.status.holdsSelection ? Self.agencies(of: incident) : nil }
+    }
+
+    /// Whether `identity` may subscribe to `topic`: its own agency's topic of an incident it
+    /// takes part in (`incident/ID/AGENCY/`), or its own owner channel (`owner/OWNER/`). Any other
+    /// topic, a shorter prefix included, is refused.
+    func allows(_ identity: BusIdentity, topic: String) -> Bool {
+        let parts = topic.split(separator: "/", omittingEmptySubsequences: false)
+        switch parts.first {
+        case "incident":
+            guard parts.count == 4, parts[3].isEmpty, let id = Int64(parts[1]), parts[2] == identity.agency else { return false }
+            return members.withLock { $0[id]?.contains(identity.agency) ?? false }
+        case "owner":
+            return parts.count == 3 && parts[2].isEmpty && parts[1] == identity.agency
+        default:
+            return false
+        }
+    }
+}
