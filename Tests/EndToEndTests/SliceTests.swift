@@ -5,29 +5,40 @@ import Testing
 struct SliceTests {
     @Test func openFollowClose() async throws {
         try await withServer { data, _ in
+            // Police zone 5339 opens an incident on its own territory; the crisis centre and the fire service take part.
             let opened = try await vigil("incident", "open", "--kind", "fire", "--at", "50.8467,4.3525", "--radius", "300",
-                                         "--participant", "pz-5339", "--data", data.path, "--agency", "siamu", "--json")
+                                         "--participant", "crisis-centre", "--participant", "siamu", "--data", data.path, "--agency", "pz-5339", "--json")
             #expect(opened.status == 0, "\(opened.stderr)")
             let snapshot = try json(opened.stdout)
             let incident = try #require(snapshot["incident"] as? [String: Any])
             let id = try #require(incident["id"] as? Int)
-            #expect(incident["lead_agency"] as? String == "siamu")
+            #expect(incident["lead_agency"] as? String == "pz-5339")
             let cameras = try #require(snapshot["cameras"] as? [[String: Any]])
             #expect(cameras.count > 10)
             #expect(cameras.allSatisfy { ($0["distance_meters"] as? Double ?? 999) <= 300 })
+            let total = cameras.count + (snapshot["hidden_cameras"] as? Int ?? 0)
 
-            let follower = try RunningProcess(vigilBinary, ["follow", "\(id)", "--data", data.path, "--agency", "pz-5339"])
+            // Each agency's copy lists only the cameras a grant lets it watch: the fire service has
+            // none here (no owner shares street or station cameras with it), the crisis centre the
+            // street cameras that zone 5339 shares with it at all times.
+            let fire = try json(try await vigil("incident", "show", "\(id)", "--data", data.path, "--agency", "siamu", "--json").stdout)
+            #expect((fire["cameras"] as? [Any])?.isEmpty == true)
+            #expect(fire["hidden_cameras"] as? Int == total)
+
+            let follower = try RunningProcess(vigilBinary, ["follow", "\(id)", "--data", data.path, "--agency", "crisis-centre"])
             defer { follower.kill(SIGKILL) }
             let first = try json(try await follower.waitForLines(1)[0])
             #expect(first["type"] as? String == "snapshot")
             #expect(first["seq"] as? Int == 1)
-            #expect((first["cameras"] as? [Any])?.count == cameras.count)
+            let seen = try #require(first["cameras"] as? [[String: Any]])
+            #expect(!seen.isEmpty && seen.count < total)
+            #expect(seen.allSatisfy { ($0["owner"] as? String)?.hasPrefix("pz-") == true && $0["kind"] as? String == "street" })
             // The follower prints its snapshot only once its subscription is live (it has seen a heartbeat),
             // so the close below reaches it as a live update.
 
-            let notLead = try await vigil("incident", "close", "\(id)", "--data", data.path, "--agency", "pz-5339")
+            let notLead = try await vigil("incident", "close", "\(id)", "--data", data.path, "--agency", "crisis-centre")
             #expect(notLead.status == 1 && notLead.stderr.contains("not_lead_agency"), "\(notLead.stderr)")
-            let closed = try await vigil("incident", "close", "\(id)", "--data", data.path, "--agency", "siamu")
+            let closed = try await vigil("incident", "close", "\(id)", "--data", data.path, "--agency", "pz-5339")
             #expect(closed.status == 0, "\(closed.stderr)")
             #expect(try await follower.waitForExit() == 0)
             let lines = follower.lines
@@ -35,7 +46,33 @@ struct SliceTests {
             #expect(last["type"] as? String == "incident.closed")
             #expect(last["seq"] as? Int == 2)
             let body = try #require(last["body"] as? [String: Any])
-            #expect((body["removed"] as? [String])?.count == cameras.count)
+            #expect((body["removed"] as? [String])?.count == total)
+        }
+    }
+
+    /// Revoking a grant takes its cameras out of the grantee's copy of every channel at once, in sequence.
+    @Test func aRevokedGrantEmptiesTheFollowersCopy() async throws {
+        try await withServer { data, _ in
+            let opened = try await vigil("incident", "open", "--kind", "traffic", "--at", "50.8467,4.3525", "--radius", "250",
+                                         "--participant", "crisis-centre", "--data", data.path, "--agency", "pz-5339", "--json")
+            let id = try #require((try json(opened.stdout)["incident"] as? [String: Any])?["id"] as? Int)
+            let follower = try RunningProcess(vigilBinary, ["follow", "\(id)", "--data", data.path, "--agency", "crisis-centre"])
+            defer { follower.kill(SIGKILL) }
+            let seen = try #require(try json(try await follower.waitForLines(1)[0])["cameras"] as? [[String: Any]]).compactMap { $0["id"] as? String }
+            #expect(!seen.isEmpty)
+
+            let grants = try JSONSerialization.jsonObject(with: Data(try await vigil("grant", "list", "--data", data.path, "--agency", "pz-5339", "--json").stdout.utf8))
+            let grant = try #require((grants as? [[String: Any]])?.first { $0["agency"] as? String == "crisis-centre" }?["id"] as? String)
+            let revoked = try await vigil("grant", "revoke", grant, "--reason", "agreement suspended", "--data", data.path, "--agency", "pz-5339")
+            #expect(revoked.status == 0, "\(revoked.stderr)")
+
+            let event = try json(try await follower.waitForLines(2)[1])
+            #expect(event["type"] as? String == "incident.access-changed" && event["seq"] as? Int == 2)
+            let body = try #require(event["body"] as? [String: Any])
+            #expect(Set(body["removed"] as? [String] ?? []).isSuperset(of: seen))
+            #expect((body["added"] as? [Any])?.isEmpty == true)
+            let after = try json(try await vigil("incident", "show", "\(id)", "--data", data.path, "--agency", "crisis-centre", "--json").stdout)
+            #expect((after["cameras"] as? [Any])?.isEmpty == true)
         }
     }
 
@@ -44,11 +81,11 @@ struct SliceTests {
         try await withServer { data, _ in
             let routes = repositoryRoot.appendingPathComponent("fixtures/sources/brussels_demo_routes_osm2013.geojson").path
             let opened = try await vigil("incident", "open", "--kind", "demonstration", "--route", routes, "--feature", "2",
-                                         "--head", "1000", "--tail", "600", "--participant", "siamu", "--data", data.path, "--agency", "pz-5341", "--json")
+                                         "--head", "1000", "--tail", "600", "--participant", "crisis-centre", "--data", data.path, "--agency", "pz-5341", "--json")
             #expect(opened.status == 0, "\(opened.stderr)")
             let id = try #require((try json(opened.stdout)["incident"] as? [String: Any])?["id"] as? Int)
 
-            let follower = try RunningProcess(vigilBinary, ["follow", "\(id)", "--data", data.path, "--agency", "siamu"])
+            let follower = try RunningProcess(vigilBinary, ["follow", "\(id)", "--data", data.path, "--agency", "crisis-centre"])
             defer { follower.kill(SIGKILL) }
             let snapshot = try json(try await follower.waitForLines(1)[0])
             var state: [String: String] = [:]
@@ -76,7 +113,8 @@ struct SliceTests {
                     state[camera["id"] as! String] = camera["section"] as? String
                 }
             }
-            let shown = try await vigil("incident", "show", "\(id)", "--data", data.path, "--agency", "pz-5341", "--json")
+            // The follower's state is the crisis centre's copy of the selection.
+            let shown = try await vigil("incident", "show", "\(id)", "--data", data.path, "--agency", "crisis-centre", "--json")
             var final: [String: String] = [:]
             for camera in try #require(try json(shown.stdout)["cameras"] as? [[String: Any]]) { final[camera["id"] as! String] = camera["section"] as? String }
             #expect(state == final)

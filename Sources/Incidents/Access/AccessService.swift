@@ -24,6 +24,27 @@ public final class AccessService: Sendable {
         AccessControl.decide(request, facts: try Self.facts(for: request, in: db)) { [self] grant, point in area(of: grant)?.contains(point) ?? false }
     }
 
+    /// Which of `cameras` (ids) `agency` may watch live for `incident` now: what its copy of the
+    /// incident's channel lists. One read gathers the facts; the decisions are the decision function's.
+    public func visibleCameras(_ cameras: [String], agency: String, incident: Int64, at now: Date = Date()) async throws -> Set<String> {
+        try await database.run { [self] db in
+            let grants = try db.query("SELECT definition, revoked_at FROM grants WHERE agency = ? ORDER BY id", [.text(agency)]).map { try Self.grant(from: $0) }
+            let stored = try? IncidentService.incident(incident, in: db)
+            let selected = Set(try db.query("SELECT camera_id FROM incident_cameras WHERE incident_id = ?", [.integer(incident)]).map { $0.text(0)! })
+            var visible = Set<String>()
+            for id in cameras {
+                guard let camera = try RegistryStore.camera(id, in: db) else { continue }
+                let facts = AccessFacts(
+                    camera: camera, grants: grants.filter { $0.owner == camera.owner }, incident: stored, cameraInIncidentSelection: selected.contains(id))
+                let request = AccessRequest(agency: agency, camera: id, mode: .live, incident: incident, at: now)
+                if AccessControl.decide(request, facts: facts, areaContains: { grant, point in area(of: grant)?.contains(point) ?? false }).isAllowed {
+                    visible.insert(id)
+                }
+            }
+            return visible
+        }
+    }
+
     /// What the decision function needs, read from the database.
     static func facts(for request: AccessRequest, in db: SQLiteConnection) throws -> AccessFacts {
         let camera = try RegistryStore.camera(request.camera, in: db)
@@ -97,20 +118,26 @@ public final class AccessService: Sendable {
     }
 
     /// Revokes a grant from now on and audits it; only the grant's owner may revoke it.
-    public func revoke(_ id: String, by actor: String, reason: String) async throws(IncidentError) {
+    /// Returns the grant as revoked.
+    @discardableResult
+    public func revoke(_ id: String, by actor: String, reason: String) async throws(IncidentError) -> Grant {
         do {
-            try await database.run { db in
+            return try await database.run { db in
                 try db.transaction {
-                    guard let row = try db.query("SELECT owner, agency, revoked_at FROM grants WHERE id = ?", [.text(id)]).first else {
+                    guard let row = try db.query("SELECT definition, revoked_at, owner FROM grants WHERE id = ?", [.text(id)]).first else {
                         throw IncidentError(code: "grant_not_found", message: "there is no grant \(id)", field: "grant")
                     }
-                    guard row.text(0) == actor else {
-                        throw IncidentError(code: "not_owner", message: "only \(row.text(0) ?? "its owner") may revoke grant \(id)", field: "grant")
+                    guard row.text(2) == actor else {
+                        throw IncidentError(code: "not_owner", message: "only \(row.text(2) ?? "its owner") may revoke grant \(id)", field: "grant")
                     }
-                    guard row.text(2) == nil else { throw IncidentError(code: "grant_revoked", message: "grant \(id) is already revoked", field: "grant") }
+                    guard row.text(1) == nil else { throw IncidentError(code: "grant_revoked", message: "grant \(id) is already revoked", field: "grant") }
+                    let now = Date()
                     try db.query("UPDATE grants SET revoked_at = ?, revoked_by = ? WHERE id = ?",
-                                 [.text(IncidentService.timestamp(Date())), .text(actor), .text(id)])
-                    try AuditLog.append(AuditRecord(action: "grant.revoked", agency: actor, reason: reason, recipient: row.text(1), grant: id), in: db)
+                                 [.text(IncidentService.timestamp(now)), .text(actor), .text(id)])
+                    var grant = try Self.grant(from: row)
+                    grant.revokedAt = now
+                    try AuditLog.append(AuditRecord(action: "grant.revoked", agency: actor, reason: reason, recipient: grant.agency, grant: id), in: db)
+                    return grant
                 }
             }
         } catch let error as IncidentError {

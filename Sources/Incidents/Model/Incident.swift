@@ -176,6 +176,8 @@ public struct IncidentSnapshot: Sendable, Codable, Equatable {
     public var area: GeoJSONGeometry?
     /// The incidents that split off this one.
     public var children: [Int64]
+    /// In an agency's copy: how many selected cameras it may not see (no grant allows it).
+    public var hiddenCameras: Int?
 
     public init(
         incident: Incident, cameras: [SelectedCamera], route: GeoJSONGeometry? = nil, area: GeoJSONGeometry? = nil, children: [Int64] = []
@@ -199,6 +201,9 @@ public struct IncidentChange: Sendable, Codable, Equatable {
         case updated
         /// The lead agency or the commander changed.
         case handedOver = "handed-over"
+        /// A grant that concerns the incident's agencies was created, revoked or expired: what
+        /// each agency may see of the selection may have changed.
+        case accessChanged = "access-changed"
         /// A march's head or tail moved.
         case moved
         /// A point incident's centre or radius, or a perimeter, was redrawn.

@@ -118,6 +118,21 @@ extension IncidentService {
         return change
     }
 
+    /// Journals that what the incident's agencies may see changed (a grant was created, revoked
+    /// or expired), so that each agency's copy of the channel is brought up to date in sequence.
+    public func recordAccessChange(_ id: Int64, by actor: String, reason: String) async throws(IncidentError) -> IncidentChange {
+        let now = Date()
+        return try await write { db in
+            try db.query("UPDATE incidents SET sequence = sequence + 1 WHERE id = ?", [.integer(id)])
+            let incident = try Self.incident(id, in: db)
+            let change = IncidentChange(
+                incidentId: id, sequence: incident.sequence, at: now, actor: actor, change: .accessChanged, incident: incident,
+                added: [], removed: [], events: [reason])
+            try Self.journal(change, in: db)
+            return change
+        }
+    }
+
     /// Hands an incident over to another lead agency and/or commander. The agency that hands
     /// over stays on as a participant, so it keeps the channel.
     public func handOver(_ id: Int64, to lead: String?, commander: String?, by agency: String) async throws(IncidentError) -> IncidentChange {

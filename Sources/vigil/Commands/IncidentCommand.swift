@@ -299,11 +299,11 @@ struct IncidentCommand: ParsableCommand {
 
         func run() throws {
             try reportingFailures {
-                let snapshot = try client.request("incident.close", body: IncidentReference(incident: incident), as: IncidentSnapshot.self)
+                let change = try client.request("incident.close", body: IncidentReference(incident: incident), as: IncidentChange.self)
                 if client.json {
-                    try client.printJSON(snapshot)
+                    try client.printJSON(change)
                 } else {
-                    print("Incident \(snapshot.incident.id) closed.")
+                    print("Incident \(change.incidentId) closed; \(change.removed.count) cameras released.")
                 }
             }
         }

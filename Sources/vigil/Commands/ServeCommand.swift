@@ -118,13 +118,14 @@ struct ServeCommand: AsyncParsableCommand {
         reload.resume()
         defer { reload.cancel() }
         let audit = AuditStore(database: database)
+        let publisher = ChannelPublisher(bus: bus, incidents: incidents, access: access, channels: channels, logger: logger)
         let dispatcher = CommandDispatcher(
-            bus: bus, incidents: incidents, access: access, holds: EvidenceHolds(database: database), users: users, clientKeys: clientKeys, channels: channels,
-            audit: audit, logger: logger)
+            bus: bus, incidents: incidents, access: access, holds: EvidenceHolds(database: database), users: users, clientKeys: clientKeys,
+            publisher: publisher, audit: audit, logger: logger)
         // After a restart (a crash included) the registry may have changed: open incidents recompute
         // their selections, and followers receive the difference like any other change.
         let recomputed = try await incidents.recomputeSelections()
-        recomputed.forEach(dispatcher.publish)
+        for change in recomputed { await publisher.publish(change) }
         if !recomputed.isEmpty { logger.info("selections recomputed", metadata: ["incidents": "\(recomputed.map(\.incidentId))"]) }
         let service = VigilService(bus: bus, dispatcher: dispatcher, audit: audit, logger: logger)
         let group = ServiceGroup(services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)

@@ -23,6 +23,11 @@ final class ChannelMembers: Sendable {
         members.withLock { $0[incident.id] = incident.status.holdsSelection ? Self.agencies(of: incident) : nil }
     }
 
+    /// The live incidents `agency` takes part in.
+    func incidents(withAgency agency: String) -> [Int64] {
+        members.withLock { $0.filter { $0.value.contains(agency) }.keys.sorted() }
+    }
+
     /// Whether `identity` may subscribe to `topic`: its own agency's topic of an incident it
     /// takes part in (`incident/ID/AGENCY/`), or its own owner channel (`owner/OWNER/`). Any other
     /// topic, a shorter prefix included, is refused.

@@ -13,7 +13,7 @@ struct CommandDispatcher: Sendable {
     let holds: EvidenceHolds
     let users: UserDirectory
     let clientKeys: ClientKeys
-    let channels: ChannelMembers
+    let publisher: ChannelPublisher
     let audit: AuditStore
     let logger: Logger
 
@@ -50,36 +50,38 @@ struct CommandDispatcher: Sendable {
             case .area(let open): change = try await incidents.open(open, by: request.agency)
             case .march(let open): change = try await incidents.openMarch(open, by: request.agency)
             }
-            publish(change)
+            await publisher.publish(change)
             return BusProtocol.successReply(
-                id: header.id, result: IncidentSnapshot(incident: change.incident, cameras: change.added, route: body.route, area: body.area))
+                id: header.id,
+                result: try await publisher.copy(
+                    of: IncidentSnapshot(incident: change.incident, cameras: change.added, route: body.route, area: body.area), for: request.agency))
         case "incident.redraw":
             let body = try BusProtocol.decodeBody(RedrawIncidentBody.self, from: request.payload)
             let change = try await incidents.redraw(body.incident, to: try body.incidentArea(), by: request.agency)
-            publish(change)
-            return BusProtocol.successReply(id: header.id, result: change)
+            await publisher.publish(change)
+            return BusProtocol.successReply(id: header.id, result: try await publisher.copy(of: change, for: request.agency))
         case "incident.move":
             let body = try BusProtocol.decodeBody(MoveIncidentBody.self, from: request.payload)
             let change = try await incidents.move(
                 body.incident, head: try body.head.position(field: "body.head"), tail: try body.tail.position(field: "body.tail"),
                 by: request.agency)
-            publish(change)
-            return BusProtocol.successReply(id: header.id, result: change)
+            await publisher.publish(change)
+            return BusProtocol.successReply(id: header.id, result: try await publisher.copy(of: change, for: request.agency))
         case "incident.update":
             let body = try BusProtocol.decodeBody(UpdateIncidentBody.self, from: request.payload)
             let change = try await incidents.update(body.incident, try body.update(), by: request.agency)
-            publish(change)
-            return BusProtocol.successReply(id: header.id, result: change)
+            await publisher.publish(change)
+            return BusProtocol.successReply(id: header.id, result: try await publisher.copy(of: change, for: request.agency))
         case "incident.handover":
             let body = try BusProtocol.decodeBody(HandOverIncidentBody.self, from: request.payload)
             let change = try await incidents.handOver(body.incident, to: body.leadAgency, commander: body.commander, by: request.agency)
-            publish(change)
-            return BusProtocol.successReply(id: header.id, result: change)
+            await publisher.publish(change)
+            return BusProtocol.successReply(id: header.id, result: try await publisher.copy(of: change, for: request.agency))
         case "incident.close":
             let body = try BusProtocol.decodeBody(IncidentReference.self, from: request.payload)
             let change = try await incidents.close(body.incident, by: request.agency)
-            publish(change)
-            return BusProtocol.successReply(id: header.id, result: IncidentSnapshot(incident: change.incident, cameras: []))
+            await publisher.publish(change)
+            return BusProtocol.successReply(id: header.id, result: try await publisher.copy(of: change, for: request.agency))
         case "incident.snapshot":
             let body = try BusProtocol.decodeBody(IncidentReference.self, from: request.payload)
             let snapshot = try await incidents.snapshot(body.incident)
@@ -90,7 +92,7 @@ struct CommandDispatcher: Sendable {
                 throw BusProtocol.ErrorBody(
                     code: "not_participant", message: "\(request.agency) does not take part in incident \(body.incident)", field: "body.incident")
             }
-            return BusProtocol.successReply(id: header.id, result: snapshot)
+            return BusProtocol.successReply(id: header.id, result: try await publisher.copy(of: snapshot, for: request.agency))
         case "session.identity":
             return BusProtocol.successReply(id: header.id, result: ["agency": request.agency, "user": request.user])
         case "grant.create":
@@ -99,10 +101,13 @@ struct CommandDispatcher: Sendable {
                 throw BusProtocol.ErrorBody(code: "not_owner", message: "only \(grant.owner) may share its cameras", field: "body.owner")
             }
             try await access.create(grant, by: request.agency)
+            await publisher.accessChanged(for: grant.agency, by: request.agency, reason: "grant_created:\(grant.id)")
             return BusProtocol.successReply(id: header.id, result: grant)
         case "grant.revoke":
             let body = try BusProtocol.decodeBody(RevokeGrantBody.self, from: request.payload)
-            try await access.revoke(body.grant, by: request.agency, reason: body.reason)
+            let revoked = try await access.revoke(body.grant, by: request.agency, reason: body.reason)
+            // Each agency's channels lose the cameras at once (the relays stop their feeds the same way).
+            await publisher.accessChanged(for: revoked.agency, by: request.agency, reason: "grant_revoked:\(body.grant)")
             return BusProtocol.successReply(id: header.id, result: ["grant": body.grant])
         case "grant.list":
             // An agency sees the grants it gives and the grants it receives.
@@ -185,15 +190,4 @@ struct CommandDispatcher: Sendable {
             code: "role_required", message: "only a named user with the \(role.rawValue) role and a valid clearance may do this", field: "op")
     }
 
-    /// Publishes a committed change on its incident's channel: one copy on each topic of the
-    /// agencies taking part after the change (a hand-over keeps the former lead; a closing
-    /// reaches everyone, then the channel takes no more subscriptions).
-    func publish(_ change: IncidentChange) {
-        let payload = BusProtocol.event(
-            channel: "incident/\(change.incidentId)", seq: change.sequence, type: "incident.\(change.change.rawValue)", at: change.at, body: change)
-        channels.update(change.incident)
-        for agency in ChannelMembers.agencies(of: change.incident).sorted() {
-            bus.publish(topic: BusProtocol.incidentTopic(change.incidentId, agency: agency), payload: payload)
-        }
-    }
 }

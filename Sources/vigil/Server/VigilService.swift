@@ -52,6 +52,11 @@ struct VigilService: Service {
                         do {
                             let grants = try await dispatcher.access.auditExpiries()
                             let holds = try await dispatcher.holds.auditExpiries()
+                            for grant in grants {
+                                // The grantee's channels lose what the grant showed.
+                                guard let agency = try await dispatcher.access.grants().first(where: { $0.id == grant })?.agency else { continue }
+                                await dispatcher.publisher.accessChanged(for: agency, by: IncidentService.systemActor, reason: "grant_expired:\(grant)")
+                            }
                             if !grants.isEmpty || !holds.isEmpty {
                                 logger.info("expiries recorded", metadata: ["grants": "\(grants)", "holds": "\(holds)"])
                             }

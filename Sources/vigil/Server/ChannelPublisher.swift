@@ -1,0 +1,96 @@
+import Bus
+import Foundation
+import Incidents
+import Logging
+
+/// Gives each agency its own copy of an incident's changes and snapshots: only the cameras the
+/// grant decision lets it watch, so that an agency without a grant receives nothing of a camera.
+struct ChannelPublisher: Sendable {
+    let bus: BusServer
+    let incidents: IncidentService
+    let access: AccessService
+    let channels: ChannelMembers
+    let logger: Logger
+
+    /// Publishes a committed change on each topic of the agencies taking part after it (a
+    /// hand-over keeps the former lead; a closing reaches everyone, then the channel takes no
+    /// more subscriptions). An agency whose copy cannot be made gets nothing: its follower sees
+    /// a gap and takes a new snapshot, so nothing is lost silently.
+    func publish(_ change: IncidentChange) async {
+        channels.update(change.incident)
+        let selection = await currentSelection(for: change)
+        for agency in ChannelMembers.agencies(of: change.incident).sorted() {
+            do {
+                let copy = try await self.copy(of: change, for: agency, selection: selection)
+                let payload = BusProtocol.event(
+                    channel: "incident/\(change.incidentId)", seq: change.sequence, type: "incident.\(change.change.rawValue)", at: change.at,
+                    body: copy)
+                bus.publish(topic: BusProtocol.incidentTopic(change.incidentId, agency: agency), payload: payload)
+            } catch {
+                logger.error("channel copy failed", metadata: ["incident.id": "\(change.incidentId)", "agency": "\(agency)", "error": "\(error)"])
+            }
+        }
+    }
+
+    /// `agency`'s copy of a change, for a reply.
+    func copy(of change: IncidentChange, for agency: String) async throws -> IncidentChange {
+        try await copy(of: change, for: agency, selection: await currentSelection(for: change))
+    }
+
+    /// The incident's current selection when the change may alter what agencies may see (then
+    /// each copy carries the agency's whole visible selection), else nil.
+    private func currentSelection(for change: IncidentChange) async -> [SelectedCamera]? {
+        guard resetsVisibility(change) else { return nil }
+        if change.change == .opened { return change.added }
+        return try? await incidents.snapshot(change.incidentId).cameras
+    }
+
+    /// Tells every live incident that `agency` takes part in that what it may see changed (a
+    /// grant to it was created, revoked or expired), in sequence on each channel.
+    func accessChanged(for agency: String, by actor: String, reason: String) async {
+        for incident in channels.incidents(withAgency: agency) {
+            do {
+                await publish(try await incidents.recordAccessChange(incident, by: actor, reason: reason))
+            } catch {
+                logger.error("access change not recorded", metadata: ["incident.id": "\(incident)", "error": "\(error)"])
+            }
+        }
+    }
+
+    /// `agency`'s copy of a change. With the current `selection` (a change that may alter what
+    /// agencies see), `added` lists every camera it may see and `removed` every other one;
+    /// otherwise the change's own cameras are filtered. `removed` may name cameras the agency
+    /// never received: removing them changes nothing.
+    private func copy(of change: IncidentChange, for agency: String, selection: [SelectedCamera]?) async throws -> IncidentChange {
+        var copy = change
+        if let selection {
+            let visible = try await access.visibleCameras(selection.map(\.id), agency: agency, incident: change.incidentId)
+            copy.added = selection.filter { visible.contains($0.id) }
+            copy.removed = Array(Set(change.removed).union(selection.map(\.id).filter { !visible.contains($0) })).sorted()
+            copy.relabelled = []
+        } else {
+            let visible = try await access.visibleCameras(
+                (change.added + change.relabelled).map(\.id), agency: agency, incident: change.incidentId)
+            copy.added = change.added.filter { visible.contains($0.id) }
+            copy.relabelled = change.relabelled.filter { visible.contains($0.id) }
+        }
+        return copy
+    }
+
+    /// `agency`'s view of a snapshot: the cameras it may see, and how many it may not.
+    func copy(of snapshot: IncidentSnapshot, for agency: String) async throws -> IncidentSnapshot {
+        var copy = snapshot
+        let visible = try await access.visibleCameras(snapshot.cameras.map(\.id), agency: agency, incident: snapshot.incident.id)
+        copy.cameras = snapshot.cameras.filter { visible.contains($0.id) }
+        copy.hiddenCameras = snapshot.cameras.count - copy.cameras.count
+        return copy
+    }
+
+    private func resetsVisibility(_ change: IncidentChange) -> Bool {
+        switch change.change {
+        case .opened, .handedOver, .accessChanged: true
+        case .updated: change.fields.contains("status") || change.fields.contains("participants")
+        case .redrawn, .moved, .closed: false
+        }
+    }
+}
