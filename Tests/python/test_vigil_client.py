@@ -1,0 +1,101 @@
+"""Tests of clients/python/vigil_client.py against a running `vigil serve` (VIGIL_DATA names its
+data folder). Run by Tests/EndToEndTests/PythonClientTests.swift."""
+import os
+import sys
+import tempfile
+import threading
+import unittest
+
+import zmq.auth
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "clients", "python"))
+from vigil_client import VigilClient, VigilError  # noqa: E402
+
+DATA = os.environ["VIGIL_DATA"]
+
+
+def client(agency):
+    return VigilClient.from_data_folder(DATA, os.path.join("keys", "agencies", agency + ".key_secret"))
+
+
+class VigilClientTests(unittest.TestCase):
+    def test_authenticates_with_a_certificate_and_refuses_unknown_keys(self):
+        police = client("pz-5339")
+        self.assertEqual(police.identity(), {"agency": "pz-5339", "user": None})
+        police.close()
+        with tempfile.TemporaryDirectory() as folder:
+            _, secret = zmq.auth.create_certificates(folder, "stranger")
+            stranger = VigilClient.from_data_folder(DATA, secret)
+            with self.assertRaises(TimeoutError):
+                stranger.request("session.identity", timeout=1.0)
+            stranger.close()
+
+    def test_sends_commands_and_reads_structured_errors(self):
+        police = client("pz-5339")
+        opened = police.request("incident.open", {"kind": "traffic", "at": {"lat": 50.8467, "lon": 4.3525}, "radius_meters": 300})
+        self.assertEqual(opened["incident"]["lead_agency"], "pz-5339")
+        self.assertGreater(len(opened["cameras"]), 0)
+        for op, body, code, field in [
+            ("incident.fly", {}, "unknown_operation", "op"),
+            ("incident.open", {"kind": "traffic", "at": {"lat": 50.8, "lon": 4.35}, "radius_meters": -5}, "radius_invalid", None),
+            ("incident.open", {"kind": "traffic", "at": {"lat": "north", "lon": 4.35}, "radius_meters": 5}, "bad_request", "body.at.lat"),
+            ("incident.update", {"incident": opened["incident"]["id"], "status": "draft"}, "status_transition_invalid", "status"),
+        ]:
+            with self.assertRaises(VigilError) as raised:
+                police.request(op, body)
+            self.assertEqual(raised.exception.code, code, raised.exception)
+            if field:
+                self.assertEqual(raised.exception.field, field)
+        police.request("incident.close", {"incident": opened["incident"]["id"]})
+        police.close()
+
+    def test_follows_a_channel_through_a_forced_gap(self):
+        lead = client("pz-5339")
+        opened = lead.request("incident.open", {"kind": "traffic", "at": {"lat": 50.8467, "lon": 4.3525}, "radius_meters": 60,
+                                                "details": {"participants": ["crisis-centre"]}})
+        incident = opened["incident"]["id"]
+        received, ready, done = [], threading.Event(), threading.Event()
+
+        def follow():
+            follower = client("crisis-centre")
+            # Event 3 is thrown away as if the network had lost it: the follower must take a new snapshot.
+            for kind, message in follower.follow(incident, drop=lambda event: event["seq"] == 3):
+                received.append((kind, message))
+                ready.set()
+            follower.close()
+            done.set()
+
+        thread = threading.Thread(target=follow)
+        thread.start()
+        self.assertTrue(ready.wait(10))
+        for radius in (120, 200, 320, 450):
+            lead.request("incident.redraw", {"incident": incident, "at": {"lat": 50.8467, "lon": 4.3525}, "radius_meters": radius})
+        expected = {camera["id"] for camera in client("crisis-centre").request("incident.snapshot", {"incident": incident})["cameras"]}
+        lead.request("incident.close", {"incident": incident})
+        self.assertTrue(done.wait(15))
+        thread.join()
+        lead.close()
+
+        kinds = [kind for kind, _ in received]
+        self.assertEqual(kinds.count("snapshot"), 2, kinds)
+        self.assertTrue(any(kind == "resync" and "gap" in message for kind, message in received), received)
+        state = set()
+        sequences = []
+        for kind, message in received:
+            if kind == "snapshot":
+                state = {camera["id"] for camera in message["cameras"]}
+            elif kind == "event":
+                sequences.append(message["seq"])
+                if message["type"] == "incident.closed":
+                    break
+                body = message["body"]
+                state -= set(body["removed"])
+                state |= {camera["id"] for camera in body["added"] + body["relabelled"]}
+        self.assertNotIn(3, sequences)
+        self.assertEqual(sequences, sorted(sequences))
+        self.assertEqual(state, expected)
+        self.assertEqual(received[-1][1]["type"], "incident.closed")
+
+
+if __name__ == "__main__":
+    unittest.main()

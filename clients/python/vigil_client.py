@@ -1,0 +1,153 @@
+"""A Python client for the Vigil bus, written from docs/protocol.md (version 1) alone.
+
+    client = VigilClient.from_data_folder("vigil-data", "keys/agencies/siamu.key_secret")
+    snapshot = client.request("incident.snapshot", {"incident": 4})
+    for kind, message in client.follow(4):   # ("snapshot", snapshot) then ("event", event)
+        ...
+
+Needs pyzmq (Debian: python3-zmq). CURVE everywhere: the client presents its agency's or
+user's certificate (ZeroMQ certificate format) and checks the server's public key.
+"""
+import itertools
+import json
+import os
+import time
+
+import zmq
+import zmq.auth
+
+PROTOCOL_VERSION = 1
+HEARTBEAT_TOPIC = "heartbeat/"
+
+
+class VigilError(Exception):
+    """An error reply: a stable code, a message for people, the field at fault."""
+
+    def __init__(self, code, message, field=None):
+        super().__init__("%s: %s" % (code, message))
+        self.code, self.message, self.field = code, message, field
+
+
+class VigilClient:
+    def __init__(self, command_endpoint, event_endpoint, server_public_key, certificate_path, context=None):
+        self.context = context or zmq.Context.instance()
+        self.public, self.secret = zmq.auth.load_certificate(certificate_path)
+        if self.secret is None:
+            raise ValueError("%s has no secret key" % certificate_path)
+        self.server_public_key = server_public_key
+        self.command_endpoint, self.event_endpoint = command_endpoint, event_endpoint
+        self.dealer = self._socket(zmq.DEALER, command_endpoint)
+        self.sub = None
+        self._ids = itertools.count(1)
+
+    @classmethod
+    def from_data_folder(cls, data, certificate):
+        """A client for the server whose data folder is `data` (its server.json and keys/server.key)."""
+        with open(os.path.join(data, "server.json")) as f:
+            server = json.load(f)
+        server_public, _ = zmq.auth.load_certificate(os.path.join(data, "keys", "server.key"))
+        return cls(server["command"], server["events"], server_public, os.path.join(data, certificate))
+
+    def _socket(self, kind, endpoint):
+        socket = self.context.socket(kind)
+        socket.setsockopt(zmq.LINGER, 0)
+        socket.curve_serverkey = self.server_public_key
+        socket.curve_publickey = self.public
+        socket.curve_secretkey = self.secret
+        socket.connect(endpoint)
+        return socket
+
+    def close(self):
+        for socket in (self.dealer, self.sub):
+            if socket is not None:
+                socket.close(linger=0)
+
+    # Commands
+
+    def request(self, op, body=None, timeout=5.0):
+        """Sends one request and returns its result, or raises VigilError (or TimeoutError)."""
+        request_id = "py-%d" % next(self._ids)
+        self.dealer.send(json.dumps({"v": PROTOCOL_VERSION, "id": request_id, "op": op, "body": body or {}}).encode())
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not self.dealer.poll(int(remaining * 1000)):
+                raise TimeoutError("no reply to %s within %.1f s (unknown key, or server down)" % (op, timeout))
+            reply = json.loads(self.dealer.recv())
+            if reply.get("id") not in (request_id, None):
+                continue  # a late reply to an earlier request that timed out
+            if reply.get("ok"):
+                return reply.get("result")
+            error = reply.get("error") or {}
+            raise VigilError(error.get("code"), error.get("message"), error.get("field"))
+
+    def identity(self):
+        return self.request("session.identity")
+
+    # Events
+
+    def subscribe(self, *topics):
+        if self.sub is None:
+            self.sub = self._socket(zmq.SUB, self.event_endpoint)
+        for topic in topics:
+            self.sub.setsockopt(zmq.SUBSCRIBE, topic.encode())
+
+    def _reconnect_events(self):
+        if self.sub is not None:
+            self.sub.close(linger=0)
+            self.sub = None
+
+    def next_event(self, timeout):
+        """The next event as (topic, event dict), or None after `timeout` seconds."""
+        if not self.sub.poll(int(timeout * 1000)):
+            return None
+        topic, payload = self.sub.recv_multipart()
+        return topic.decode(), json.loads(payload)
+
+    def follow(self, incident, heartbeat_timeout=3.0, drop=lambda event: False):
+        """Follows an incident's channel in the Clone pattern (docs/protocol.md, "Following a channel").
+
+        Yields ("snapshot", snapshot) first and after every resynchronisation, then ("event", event)
+        for each update in sequence; ("resync", reason) says why a new snapshot is taken. Ends
+        after the incident's closing event. `drop` lets a test throw an event away, as if lost.
+        """
+        topic = "incident/%d/%s/" % (incident, self.identity()["agency"])
+        while True:  # (re)connect
+            self._reconnect_events()
+            self.subscribe(topic, HEARTBEAT_TOPIC)
+            pending, last = [], None
+            deadline = time.monotonic() + heartbeat_timeout
+            while True:  # a heartbeat proves the subscriptions are live
+                received = self.next_event(max(0.0, deadline - time.monotonic()))
+                if received is None:
+                    raise TimeoutError("no heartbeat from the server")
+                if received[0] == HEARTBEAT_TOPIC:
+                    break
+                pending.append(received[1])
+            while True:
+                if last is None:
+                    snapshot = self.request("incident.snapshot", {"incident": incident})
+                    last = snapshot["incident"]["sequence"]
+                    yield "snapshot", snapshot
+                    if snapshot["incident"]["status"] in ("closed", "cancelled", "archived"):
+                        return
+                if pending:
+                    event = pending.pop(0)
+                else:
+                    received = self.next_event(heartbeat_timeout)
+                    if received is None:
+                        yield "resync", "no message for %.0f s: reconnecting" % heartbeat_timeout
+                        break
+                    if received[0] == HEARTBEAT_TOPIC:
+                        continue
+                    event = received[1]
+                if drop(event) or event["seq"] <= last:
+                    continue
+                if event["seq"] > last + 1:
+                    yield "resync", "gap: expected %d, received %d" % (last + 1, event["seq"])
+                    last = None
+                    continue
+                last = event["seq"]
+                yield "event", event
+                if event["type"] == "incident.closed":
+                    return
