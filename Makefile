@@ -1,7 +1,7 @@
 # The two commands of the README: `make demo` and `make test`. Both install what is missing first.
 SWIFT ?= swift
 
-.PHONY: setup build test demo fixtures clean
+.PHONY: setup build test demo fixtures fuzz clean
 
 setup:
 	@scripts/setup
@@ -20,6 +20,10 @@ demo: build
 # Regenerates the committed camera registries from fixtures/sources (deterministic).
 fixtures: build
 	$(SWIFT) run vigil fixtures generate
+
+# The bus fuzz run: 100,000 random and mutated messages at a fresh server (a few minutes).
+fuzz: build
+	@scripts/fuzz 100000
 
 clean:
 	rm -rf .build vigil-data

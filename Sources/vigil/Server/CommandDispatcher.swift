@@ -14,6 +14,7 @@ struct CommandDispatcher: Sendable {
     let users: UserDirectory
     let clientKeys: ClientKeys
     let publisher: ChannelPublisher
+    let replays = ReplayGuard()
     let audit: AuditStore
     let logger: Logger
 
@@ -23,6 +24,13 @@ struct CommandDispatcher: Sendable {
             header = try BusProtocol.decodeHeader(request.payload)
         } catch {
             bus.reply(to: request.peer, payload: BusProtocol.errorReply(id: nil, error))
+            return
+        }
+        guard replays.firstUse(of: header.id, on: request.peer) else {
+            try? await audit.append(AuditRecord(
+                action: "request.replayed", agency: request.agency, user: request.user, details: ["id": header.id, "op": header.op]))
+            bus.reply(to: request.peer, payload: BusProtocol.errorReply(
+                id: header.id, .init(code: "request_replayed", message: "request id '\(header.id)' was already used on this connection", field: "id")))
             return
         }
         let reply: Data

@@ -1,0 +1,157 @@
+"""Fuzzes the command endpoint of a running `vigil serve` with random and mutated messages.
+
+    fuzz_bus.py DATA_FOLDER COUNT [SEED]
+
+Authenticates with an agency certificate, then sends COUNT messages in batches: random bytes,
+mutated valid requests (flipped, truncated, spliced bytes), wrong types, unknown operations,
+oversize ids, other versions, several frames, deeply nested JSON, replayed ids and, now and
+then, a message over the 1 MiB limit (the server drops that connection; the fuzzer reconnects).
+Finally a valid request must succeed. Prints one JSON line: counts, error codes seen, rate.
+Exit status 1 when the server stopped answering.
+"""
+import collections
+import json
+import os
+import random
+import sys
+import time
+
+import zmq
+import zmq.auth
+
+data, count = sys.argv[1], int(sys.argv[2])
+rng = random.Random(int(sys.argv[3]) if len(sys.argv) > 3 else 7)
+server = json.load(open(os.path.join(data, "server.json")))
+server_public, _ = zmq.auth.load_certificate(os.path.join(data, "keys", "server.key"))
+public, secret = zmq.auth.load_certificate(os.path.join(data, "keys", "agencies", "pz-5339.key_secret"))
+context = zmq.Context()
+
+
+def connect():
+    socket = context.socket(zmq.DEALER)
+    socket.setsockopt(zmq.LINGER, 0)
+    socket.setsockopt(zmq.SNDHWM, 100_000)
+    socket.curve_serverkey, socket.curve_publickey, socket.curve_secretkey = server_public, public, secret
+    socket.connect(server["command"])
+    return socket
+
+
+VALID = [
+    {"op": "incident.snapshot", "body": {"incident": 1}},
+    {"op": "incident.open", "body": {"kind": "fire", "at": {"lat": 50.8467, "lon": 4.3525}, "radius_meters": 100}},
+    {"op": "incident.redraw", "body": {"incident": 1, "at": {"lat": 50.85, "lon": 4.35}, "radius_meters": 80}},
+    {"op": "incident.update", "body": {"incident": 1, "severity": "Severe"}},
+    {"op": "access.check", "body": {"camera": "pz5339-street-0001", "mode": "live"}},
+    {"op": "grant.list", "body": {}},
+    {"op": "hold.list", "body": {}},
+    {"op": "session.identity", "body": {}},
+]
+numbers = itertools_count = iter(range(1, 1 << 62))
+
+
+def envelope(request, **changes):
+    message = {"v": 1, "id": "f-%d" % next(numbers), "op": request["op"], "body": request["body"]}
+    message.update(changes)
+    return json.dumps(message).encode()
+
+
+def mutate(blob):
+    blob = bytearray(blob)
+    for _ in range(rng.randint(1, 8)):
+        choice = rng.random()
+        position = rng.randrange(len(blob)) if blob else 0
+        if choice < 0.4 and blob:
+            blob[position] = rng.randrange(256)
+        elif choice < 0.6:
+            blob[position:position] = bytes(rng.randrange(256) for _ in range(rng.randint(1, 8)))
+        elif choice < 0.8 and blob:
+            del blob[position:position + rng.randint(1, 16)]
+        else:
+            blob = blob[:position]
+    return bytes(blob)
+
+
+def wrong_types(request):
+    body = dict(request["body"])
+    if body:
+        key = rng.choice(list(body))
+        body[key] = rng.choice([None, True, -1, 1e308, "x" * rng.randint(0, 300), [], {}, [1, [2, [3]]]])
+    return {"op": request["op"], "body": body}
+
+
+def message():
+    kind = rng.random()
+    request = rng.choice(VALID)
+    if kind < 0.15:
+        return "random", [bytes(rng.randrange(256) for _ in range(rng.randint(0, 512)))]
+    if kind < 0.45:
+        return "mutated", [mutate(envelope(request))]
+    if kind < 0.60:
+        return "wrong_types", [envelope(wrong_types(request))]
+    if kind < 0.65:
+        return "unknown_op", [envelope({"op": "x." + str(rng.random()), "body": {}})]
+    if kind < 0.70:
+        return "bad_envelope", [rng.choice([
+            envelope(request, v=2), envelope(request, id="i" * 200), envelope(request, op=7), envelope(request, body=[1, 2]),
+            b"null", b"[]", b"{}", b'{"v":1}', "\"\udcff\"".encode("utf-8", "surrogatepass"),
+        ])]
+    if kind < 0.75:
+        return "frames", [envelope(request)] * rng.randint(2, 4)
+    if kind < 0.78:
+        depth = rng.choice([100, 1000, 100_000])
+        return "nested", [b'{"v":1,"id":"n","op":"incident.open","body":' + b"[" * depth + b"]" * depth + b"}"]
+    if kind < 0.80:
+        replayed = envelope(request)
+        return "replayed", [replayed, replayed]
+    return "valid_random", [envelope({"op": request["op"], "body": wrong_types(request)["body"] if rng.random() < 0.5 else request["body"]})]
+
+
+socket = connect()
+sent = collections.Counter()
+codes = collections.Counter()
+replies = 0
+oversize_every = 25_000
+started = time.monotonic()
+remaining = count
+while remaining > 0:
+    batch = min(200, remaining)
+    for number in range(batch):
+        index = count - remaining + number
+        if index and index % oversize_every == 0:
+            socket.send(b"x" * (1024 * 1024 + 10))  # the server drops this connection
+            sent["oversize"] += 1
+            socket.close(linger=0)
+            socket = connect()
+            continue
+        kind, frames = message()
+        sent[kind] += 1
+        if kind == "replayed":
+            socket.send(frames[0])
+            socket.send(frames[1])
+        else:
+            socket.send_multipart(frames)
+    remaining -= batch
+    deadline = time.monotonic() + 0.5
+    while socket.poll(max(0, int((deadline - time.monotonic()) * 1000))):
+        reply = socket.recv()
+        replies += 1
+        try:
+            codes[(json.loads(reply).get("error") or {}).get("code") or "ok"] += 1
+        except ValueError:
+            codes["unreadable_reply"] += 1
+        deadline = time.monotonic() + 0.05
+elapsed = time.monotonic() - started
+
+# After all of that, a valid request still succeeds.
+socket.send(json.dumps({"v": 1, "id": "final", "op": "session.identity", "body": {}}).encode())
+alive = False
+deadline = time.monotonic() + 5
+while time.monotonic() < deadline and socket.poll(int((deadline - time.monotonic()) * 1000)):
+    reply = json.loads(socket.recv())
+    if reply.get("id") == "final":
+        alive = reply.get("ok") is True and reply["result"]["agency"] == "pz-5339"
+        break
+print(json.dumps({"messages": count, "sent": dict(sent), "replies": replies, "codes": dict(codes),
+                  "seconds": round(elapsed, 2), "messages_per_second": round(count / elapsed), "served_after": alive}, sort_keys=True))
+context.destroy(linger=0)
+sys.exit(0 if alive else 1)
