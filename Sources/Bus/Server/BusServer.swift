@@ -103,6 +103,7 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
     private let requestSink: AsyncStream<BusRequest>.Continuation
     private let authenticationSink: AsyncStream<AuthenticationEvent>.Continuation
     private let subscriptionSink: AsyncStream<SubscriptionEvent>.Continuation
+    private let metrics = BusMetrics()
 
     private enum Outbound {
         case reply(peer: Data, payload: Data)
@@ -264,7 +265,7 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
                 if clock.now >= nextHeartbeat {
                     heartbeatSequence += 1
                     let payload = BusProtocol.event(channel: "heartbeat", seq: heartbeatSequence, type: "heartbeat", body: BusProtocol.Empty())
-                    try? sockets.events.send([Data(BusProtocol.heartbeatTopic.utf8), payload])
+                    if (try? sockets.events.send([Data(BusProtocol.heartbeatTopic.utf8), payload])) != nil { metrics.eventsOut.increment() }
                     nextHeartbeat = clock.now.advanced(by: interval)
                 }
             }
@@ -291,6 +292,7 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
         let accepted = identity != nil && text[2] == Self.zapDomain
         let event = AuthenticationEvent(accepted: accepted, identity: identity, publicKey: publicKey, address: text[3], mechanism: mechanism)
         authenticationSink.yield(event)
+        if !accepted { metrics.authenticationFailures.increment() }
         if accepted {
             logger.debug("client authenticated", metadata: ["bus.identity": "\(identity?.zapUserId ?? "")", "bus.peer": "\(text[3])"])
         } else {
@@ -311,13 +313,16 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
         for _ in 0..<256 {
             guard let frames = try command.receive() else { return }
             guard let peer = frames.first?.data else { continue }
+            metrics.requestsIn.increment()
             guard frames.count == 2, let identity = frames[1].userID.flatMap(BusIdentity.init(zapUserId:)) else {
+                metrics.badFrames.increment()
                 let error = BusProtocol.ErrorBody(code: "bad_frames", message: "a request is exactly one JSON frame, got \(frames.count - 1)")
                 try? command.send([peer, BusProtocol.errorReply(id: nil, error)])
                 continue
             }
             let request = BusRequest(peer: peer, identity: identity, payload: frames[1].data)
             if case .dropped = requestSink.yield(request) {
+                metrics.requestsRefusedBusy.increment()
                 let error = BusProtocol.ErrorBody(code: "server_busy", message: "too many requests waiting; try again")
                 try? command.send([peer, BusProtocol.errorReply(id: nil, error)])
             }
@@ -329,6 +334,7 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
     /// the decision is made before the next message is read.
     private func receiveSubscriptions(_ events: ZMQSocket) throws(ZMQError) {
         while let frames = try events.receive() {
+            metrics.subscriptionsIn.increment()
             guard frames.count == 1, let data = frames.first?.data, let flag = data.first, flag <= 1 else { continue }
             let topicBytes = Data(data.dropFirst())
             let topic = String(decoding: topicBytes, as: UTF8.self)
@@ -338,7 +344,7 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
             }
             let identity = frames[0].userID.flatMap(BusIdentity.init(zapUserId:))
             let granted = topic == BusProtocol.heartbeatTopic || (identity.map { authorizeSubscription($0, topic) } ?? false)
-            if granted { try events.set(ZMQ_SUBSCRIBE, bytes: topicBytes) }
+            if granted { try events.set(ZMQ_SUBSCRIBE, bytes: topicBytes) } else { metrics.subscriptionsRefused.increment() }
             if topic != BusProtocol.heartbeatTopic {
                 subscriptionSink.yield(SubscriptionEvent(granted: granted, identity: identity, topic: topic))
             }
@@ -350,16 +356,24 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
 
     private func send(_ outbound: [Outbound], sockets: LoopSockets) {
         for message in outbound {
-            do {
-                switch message {
-                case .reply(let peer, let payload):
+            switch message {
+            case .reply(let peer, let payload):
+                do {
                     try sockets.command.send([peer, payload])
-                case .publish(let topic, let payload):
-                    try sockets.events.send([Data(topic.utf8), payload])
+                    metrics.repliesOut.increment()
+                } catch {
+                    // EHOSTUNREACH: the client left before its reply; EAGAIN: its queue is full.
+                    metrics.repliesDropped.increment()
+                    logger.warning("reply dropped", metadata: ["error": "\(error)"])
                 }
-            } catch {
-                // EHOSTUNREACH: the client left before its reply; EAGAIN: its queue is full.
-                logger.warning("message dropped", metadata: ["error": "\(error)"])
+            case .publish(let topic, let payload):
+                do {
+                    try sockets.events.send([Data(topic.utf8), payload])
+                    metrics.eventsOut.increment()
+                } catch {
+                    metrics.eventsDropped.increment()
+                    logger.warning("event dropped", metadata: ["error": "\(error)"])
+                }
             }
         }
     }

@@ -4,6 +4,8 @@ import Foundation
 import Geo
 import Incidents
 import Logging
+import Metrics
+import Prometheus
 import ServiceLifecycle
 
 struct ServeCommand: AsyncParsableCommand {
@@ -34,11 +36,15 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "The event endpoint's TCP port (0: any free port).")
     var eventPort = 7711
 
+    @Option(help: "The TCP port of the Prometheus endpoint, GET http://HOST:PORT/metrics (0: any free port).")
+    var metricsPort = 7712
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel = "info"
 
     func validate() throws {
-        for (name, port) in [("--command-port", commandPort), ("--event-port", eventPort)] where !(0...65535).contains(port) {
+        for (name, port) in [("--command-port", commandPort), ("--event-port", eventPort), ("--metrics-port", metricsPort)]
+        where !(0...65535).contains(port) {
             throw ValidationError("\(name) must be 0 to 65535, got \(port)")
         }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
@@ -52,6 +58,10 @@ struct ServeCommand: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "vigil")
+        let metricsRegistry = PrometheusCollectorRegistry()
+        var metricsFactory = PrometheusMetricsFactory(registry: metricsRegistry)
+        metricsFactory.durationHistogramBuckets[ServerMetrics.commandDurationLabel] = ServerMetrics.commandDurationBuckets
+        MetricsSystem.bootstrap(metricsFactory)
         let folder = DataFolder(path: data)
         try folder.create()
 
@@ -84,10 +94,14 @@ struct ServeCommand: AsyncParsableCommand {
             authorize: { clientKeys.identity(forKey: $0) },
             authorizeSubscription: { channels.allows($0, topic: $1) })
         try bus.start()
+        let metrics = try MetricsEndpoint(host: host, port: metricsPort, registry: metricsRegistry)
+        metrics.start()
+        defer { metrics.stop() }
 
         let info = ServerInfo(
             command: bus.boundCommandEndpoint, events: bus.boundEventEndpoint,
             serverKey: try folder.serverKeys().publicKey, data: folder.url.path, region: region.rawValue,
+            metrics: "http://\(host):\(metrics.port)/metrics",
             cameras: cameras.count, pid: ProcessInfo.processInfo.processIdentifier)
         let encoder = JSONEncoder()
         encoder.keyEncodingStrategy = .convertToSnakeCase

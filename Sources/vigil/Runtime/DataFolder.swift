@@ -64,6 +64,8 @@ struct ServerInfo: Codable {
     var serverKey: String
     var data: String
     var region: String
+    /// The Prometheus endpoint.
+    var metrics: String?
     var cameras: Int
     var pid: Int32
 }

@@ -3,6 +3,7 @@ import Foundation
 import Geo
 import Incidents
 import Logging
+import Metrics
 
 /// Turns bus requests into incident operations, replies only after the change is committed,
 /// then publishes the change on the incident's channel.
@@ -33,6 +34,8 @@ struct CommandDispatcher: Sendable {
                 id: header.id, .init(code: "request_replayed", message: "request id '\(header.id)' was already used on this connection", field: "id")))
             return
         }
+        let started = ContinuousClock.now
+        defer { ServerMetrics.commandDuration.record(duration: ContinuousClock.now - started) }
         let reply: Data
         do {
             reply = try await perform(header, request)
@@ -92,6 +95,7 @@ struct CommandDispatcher: Sendable {
             return BusProtocol.successReply(id: header.id, result: try await publisher.copy(of: change, for: request.agency))
         case "incident.snapshot":
             let body = try BusProtocol.decodeBody(IncidentReference.self, from: request.payload)
+            ServerMetrics.snapshots.increment()
             let snapshot = try await incidents.snapshot(body.incident)
             // The same rule as the channel's subscriptions: the lead and the participants.
             guard ChannelMembers.agencies(of: snapshot.incident).contains(request.agency) else {

@@ -1,0 +1,15 @@
+import Metrics
+
+/// The server's own metrics beside the bus's (`BusMetrics`): command latency and snapshots.
+enum ServerMetrics {
+    static let commandDurationLabel = "vigil_bus_command_duration_seconds"
+    /// From 50 µs (a refused request) to 1 s (a march over a long route).
+    static let commandDurationBuckets: [Duration] = [
+        .microseconds(50), .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2),
+        .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250),
+        .milliseconds(500), .seconds(1),
+    ]
+    static let commandDuration = Metrics.Timer(label: commandDurationLabel)
+    /// Snapshots served: late joiners, and followers resynchronising after a gap.
+    static let snapshots = Counter(label: "vigil_bus_snapshots_total")
+}

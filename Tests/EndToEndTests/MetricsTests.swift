@@ -1,0 +1,45 @@
+import Foundation
+import Testing
+
+/// The Prometheus endpoint: messages in and out, authentication failures, refused subscriptions, command latency.
+@Suite("vigil metrics", .serialized, .timeLimit(.minutes(2)))
+struct MetricsTests {
+    @Test func prometheusTextCountsWhatTheBusDid() async throws {
+        try await withServer { data, _ in
+            let python = URL(fileURLWithPath: ProcessInfo.processInfo.environment["VIGIL_PYTHON"] ?? "/usr/bin/python3")
+            let probe = repositoryRoot.appendingPathComponent("Tests/python/curve_probe.py").path
+            let serverInfo = data.appendingPathComponent("server.json").path
+            let serverKey = data.appendingPathComponent("keys/server.key").path
+            _ = try await run(python, [probe, serverInfo, serverKey, "random"])
+            _ = try await run(python, [probe, serverInfo, serverKey, data.appendingPathComponent("keys/agencies/siamu.key_secret").path])
+            #expect(try await vigil("grant", "list", "--data", data.path).status == 0)
+
+            let info = try json(String(decoding: try Data(contentsOf: data.appendingPathComponent("server.json")), as: UTF8.self))
+            let url = try #require(info["metrics"] as? String)
+            let fetch = """
+                import sys, urllib.request, urllib.error
+                print(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())
+                try:
+                    urllib.request.urlopen(sys.argv[1].replace("/metrics", "/other"), timeout=5)
+                except urllib.error.HTTPError as error:
+                    print("other:", error.code)
+                """
+            let scraped = try await run(python, ["-c", fetch, url])
+            #expect(scraped.status == 0, "\(scraped.stderr)")
+            var values: [String: Double] = [:]
+            for line in scraped.stdout.split(separator: "\n") where !line.hasPrefix("#") {
+                let parts = line.split(separator: " ")
+                if parts.count == 2, let value = Double(parts[1]) { values[String(parts[0])] = value }
+            }
+            #expect((values[#"vigil_bus_messages_in_total{endpoint="command"}"#] ?? 0) >= 2, "\(scraped.stdout)")
+            #expect((values[#"vigil_bus_messages_out_total{endpoint="command"}"#] ?? 0) >= 2)
+            #expect((values[#"vigil_bus_messages_out_total{endpoint="events"}"#] ?? 0) >= 1, "heartbeats at least")
+            #expect((values["vigil_bus_authentication_failures_total"] ?? 0) >= 1)
+            #expect((values["vigil_bus_subscriptions_refused_total"] ?? 0) >= 1)
+            #expect((values["vigil_bus_snapshots_total"] ?? 0) >= 1)
+            #expect((values["vigil_bus_command_duration_seconds_count"] ?? 0) >= 2)
+            #expect(values[#"vigil_bus_command_duration_seconds_bucket{le="0.00005"}"#] != nil, "the latency buckets start at 50 µs")
+            #expect(scraped.stdout.contains("other: 404"))
+        }
+    }
+}
