@@ -9,9 +9,11 @@ import Glibc
 public final class ZMQContext: @unchecked Sendable {  // @unchecked: zmq contexts are thread-safe by design.
     let handle: UnsafeMutableRawPointer
 
-    public init() throws(ZMQError) {
+    /// - Parameter maxSockets: how many sockets the context may hold (libzmq's default is 1,023).
+    public init(maxSockets: Int32? = nil) throws(ZMQError) {
         guard let handle = zmq_ctx_new() else { throw ZMQError.last("zmq_ctx_new") }
         self.handle = handle
+        if let maxSockets, zmq_ctx_set(handle, ZMQ_MAX_SOCKETS, maxSockets) != 0 { throw ZMQError.last("zmq_ctx_set(ZMQ_MAX_SOCKETS)") }
     }
 
     public func shutdown() {

@@ -5,6 +5,8 @@ import Glibc
 /// The socket types Vigil uses.
 enum ZMQSocketType {
     case router, dealer, xpub, sub, rep, pair
+    /// For the raw reference of `vigil bench bus` only.
+    case pub
 
     var raw: Int32 {
         switch self {
@@ -12,6 +14,7 @@ enum ZMQSocketType {
         case .dealer: ZMQ_DEALER
         case .xpub: ZMQ_XPUB
         case .sub: ZMQ_SUB
+        case .pub: ZMQ_PUB
         case .rep: ZMQ_REP
         case .pair: ZMQ_PAIR
         }

@@ -1,11 +1,12 @@
 import ArgumentParser
+import Bus
 import Foundation
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure Vigil's figures and print each beside its target (build with -c release).",
-        subcommands: [Geo.self])
+        subcommands: [Geo.self, BusFigures.self])
 
     struct Geo: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -30,6 +31,53 @@ struct BenchCommand: ParsableCommand {
 
         func run() throws {
             try GeoBenchmark(fixtures: try Deployment.fixturesFolder(fixtures), queries: queries, largeCount: cameras, python: python).run()
+        }
+    }
+
+    struct BusFigures: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "bus",
+            abstract: "The bus over CURVE on loopback: command round trips, fan-out to many agency clients, channel events per second, and raw libzmq PUB/SUB beside it.")
+
+        @Option(help: "Command round trips to time.")
+        var requests = 10_000
+        @Option(help: "Subscribed agency clients for the fan-out figure.")
+        var subscribers = 1_000
+        @Option(help: "Events for the throughput figures.")
+        var events = 200_000
+
+        func validate() throws {
+            guard (100...1_000_000).contains(requests), (1...5_000).contains(subscribers), (1_000...5_000_000).contains(events) else {
+                throw ValidationError("--requests 100–1000000, --subscribers 1–5000, --events 1000–5000000")
+            }
+        }
+
+        func run() throws {
+            print("vigil bench bus: CURVE on, loopback, \(ProcessInfo.processInfo.activeProcessorCount) cores; medians of rounds where there are rounds")
+            var p50s: [Double] = [], p99s: [Double] = []
+            for _ in 0..<5 {
+                let samples = try BusBenchmark.commandRoundTrips(count: requests / 5)
+                p50s.append(Measurement.percentile(samples, 0.5))
+                p99s.append(Measurement.percentile(samples, 0.99))
+            }
+            print(Measurement.row("command round trip p50", Measurement.percentile(p50s.sorted(), 0.5), unit: "µs", target: 150))
+            print(Measurement.row("command round trip p99", Measurement.percentile(p99s.sorted(), 0.5), unit: "µs", target: 1_000))
+
+            let rounds = try BusBenchmark.fanOut(subscribers: subscribers, rounds: 20)
+            let reached = rounds.map(\.count).min() ?? 0
+            let fanOutP99 = Measurement.percentile(rounds.map { Measurement.percentile($0, 0.99) }.sorted(), 0.5) / 1_000
+            let fanOutP50 = Measurement.percentile(rounds.map { Measurement.percentile($0, 0.5) }.sorted(), 0.5) / 1_000
+            print(Measurement.row("one update to \(subscribers) agency clients, p50", fanOutP50, unit: "ms", target: nil))
+            print(Measurement.row("one update to \(subscribers) agency clients, p99", fanOutP99, unit: "ms", target: 10)
+                + (reached < subscribers ? "  (only \(reached) reached in a round)" : ""))
+
+            let bus = try BusBenchmark.busThroughput(count: events)
+            let raw = try BusBenchmark.rawThroughput(count: events)
+            print(Measurement.row("channel events per second to one subscriber", bus.perSecond, unit: "ev/s", target: 100_000, lowerIsBetter: false)
+                + (bus.received < events ? "  (\(events - bus.received) dropped)" : ""))
+            print(Measurement.row("raw libzmq PUB/SUB with CURVE, same events", raw.perSecond, unit: "ev/s", target: nil)
+                + (raw.received < events ? "  (\(events - raw.received) dropped)" : ""))
+            print(Measurement.row("bus / raw", bus.perSecond / raw.perSecond, unit: "", target: 0.5, lowerIsBetter: false))
         }
     }
 }

@@ -1,0 +1,228 @@
+internal import CZeroMQ
+import Foundation
+import Logging
+
+/// The measurements of `vigil bench bus`, over CURVE on loopback, with the real ``BusServer``
+/// and ``BusClient`` (and libzmq sockets directly for the subscribers and the raw reference).
+public enum BusBenchmark {
+    /// A typical channel event: an incident change with two cameras (about 600 bytes).
+    static let eventBody: [String: [String]] = [
+        "added": ["pz5339-street-0393", "stib-bourse-26"], "removed": ["pz5339-street-0401"],
+        "note": [String(repeating: "x", count: 400)],
+    ]
+
+    /// A server on free loopback ports whose only client key is `clientKeys` (agency `bench`),
+    /// which may subscribe to anything under `incident/`, answering every request at once.
+    static func withServer<T>(clientKeys: CurveKeyPair, _ body: (BusServer, BusClientConfiguration) throws -> T) throws -> T {
+        let serverKeys = try CurveKeyPair.generate()
+        var logger = Logger(label: "bench")
+        logger.logLevel = .error
+        let server = try BusServer(
+            configuration: BusServerConfiguration(commandEndpoint: "tcp://127.0.0.1:0", eventEndpoint: "tcp://127.0.0.1:0", serverKeys: serverKeys),
+            logger: logger,
+            authorize: { $0 == clientKeys.publicKey ? BusIdentity(agency: "bench") : nil },
+            authorizeSubscription: { _, topic in topic.hasPrefix("incident/") })
+        try server.start()
+        defer { server.stop() }
+        let responder = Task.detached {
+            for await request in server.requests {
+                let id = (try? BusProtocol.decodeHeader(request.payload).id) ?? "?"
+                server.reply(to: request.peer, payload: BusProtocol.successReply(id: id, result: ["agency": request.agency]))
+            }
+        }
+        defer { responder.cancel() }
+        return try body(server, BusClientConfiguration(
+            commandEndpoint: server.boundCommandEndpoint, eventEndpoint: server.boundEventEndpoint,
+            serverPublicKey: serverKeys.publicKey, keys: clientKeys))
+    }
+
+    /// Sequential request/reply round trips through ``BusClient``, in microseconds, sorted.
+    public static func commandRoundTrips(count: Int) throws -> [Double] {
+        let keys = try CurveKeyPair.generate()
+        return try withServer(clientKeys: keys) { _, configuration in
+            let client = try BusClient(configuration: configuration)
+            defer { client.close() }
+            for _ in 0..<200 { _ = try client.request("session.identity", body: [String: String](), as: [String: String].self) }
+            let clock = ContinuousClock()
+            var samples: [Double] = []
+            samples.reserveCapacity(count)
+            for _ in 0..<count {
+                let start = clock.now
+                _ = try client.request("session.identity", body: [String: String](), as: [String: String].self)
+                samples.append(micros(clock.now - start))
+            }
+            return samples.sorted()
+        }
+    }
+
+    /// One event published to `subscribers` connected subscribers, `rounds` times: for each
+    /// round, the time in microseconds until each subscriber has read it (one thread polls them
+    /// all, as a machine's worth of clients would be served). Returns each round's latencies, sorted.
+    public static func fanOut(subscribers: Int, rounds: Int) throws -> [[Double]] {
+        let keys = try CurveKeyPair.generate()
+        return try withServer(clientKeys: keys) { server, configuration in
+            let context = try ZMQContext(maxSockets: Int32(subscribers + 64))
+            defer {
+                context.shutdown()
+                context.terminate()
+            }
+            let topic = "incident/1/bench/"
+            var sockets: [ZMQSocket] = []
+            defer { sockets.forEach { $0.close() } }
+            for _ in 0..<subscribers {
+                let socket = try ZMQSocket(context: context, type: .sub)
+                try socket.makeCurveClient(serverKey: configuration.serverPublicKey, publicKey: keys.publicKey, secretKey: keys.secretKey ?? "")
+                try socket.set(ZMQ_RCVHWM, Int32(1000))
+                try socket.connect(configuration.eventEndpoint)
+                try socket.set(ZMQ_SUBSCRIBE, topic)
+                try socket.set(ZMQ_SUBSCRIBE, BusProtocol.heartbeatTopic)
+                sockets.append(socket)
+            }
+            // Every subscriber has seen a heartbeat: all subscriptions are live.
+            var live = Set<Int>()
+            let deadline = ContinuousClock.now + .seconds(60)
+            while live.count < subscribers, ContinuousClock.now < deadline {
+                let ready = try zmqPoll(sockets, timeoutMilliseconds: 200)
+                for (index, isReady) in ready.enumerated() where isReady {
+                    while try sockets[index].receive() != nil { live.insert(index) }
+                }
+            }
+            guard live.count == subscribers else { throw ZMQError(code: EAGAIN, operation: "only \(live.count) of \(subscribers) subscribers connected") }
+            let payload = BusProtocol.event(channel: "incident/1", seq: 1, type: "incident.redrawn", body: eventBody)
+            let clock = ContinuousClock()
+            var results: [[Double]] = []
+            for _ in 0..<rounds {
+                // Drain heartbeats first, so that each round measures only its event.
+                _ = try zmqPoll(sockets, timeoutMilliseconds: 0)
+                for socket in sockets { while try socket.receive() != nil {} }
+                var pending = Set(0..<subscribers)
+                var latencies: [Double] = []
+                let start = clock.now
+                server.publish(topic: topic, payload: payload)
+                while !pending.isEmpty, clock.now - start < .seconds(10) {
+                    let ready = try zmqPoll(sockets, timeoutMilliseconds: 100)
+                    for (index, isReady) in ready.enumerated() where isReady {
+                        while let frames = try sockets[index].receive() {
+                            if frames.first?.data == Data(topic.utf8), pending.remove(index) != nil {
+                                latencies.append(micros(clock.now - start))
+                            }
+                        }
+                    }
+                }
+                results.append(latencies.sorted())
+            }
+            return results
+        }
+    }
+
+    /// Events per second one subscriber receives from the bus server, and how many of `count` arrived.
+    public static func busThroughput(count: Int) throws -> (perSecond: Double, received: Int) {
+        let keys = try CurveKeyPair.generate()
+        return try withServer(clientKeys: keys) { server, configuration in
+            let context = try ZMQContext()
+            defer {
+                context.shutdown()
+                context.terminate()
+            }
+            let socket = try ZMQSocket(context: context, type: .sub)
+            defer { socket.close() }
+            try socket.makeCurveClient(serverKey: configuration.serverPublicKey, publicKey: keys.publicKey, secretKey: keys.secretKey ?? "")
+            let topic = "incident/1/bench/"
+            return try measureThroughput(count: count, subscriber: socket, endpoint: configuration.eventEndpoint, topic: topic) { payload in
+                server.publish(topic: topic, payload: payload)
+            }
+        }
+    }
+
+    /// The same with a bare libzmq PUB socket (CURVE, no ZAP, no bus thread): the reference.
+    public static func rawThroughput(count: Int) throws -> (perSecond: Double, received: Int) {
+        let serverKeys = try CurveKeyPair.generate()
+        let clientKeys = try CurveKeyPair.generate()
+        let context = try ZMQContext()
+        defer {
+            context.shutdown()
+            context.terminate()
+        }
+        let publisher = try ZMQSocket(context: context, type: .pub)
+        let subscriber = try ZMQSocket(context: context, type: .sub)
+        defer {
+            publisher.close()
+            subscriber.close()
+        }
+        try publisher.makeCurveServer(secretKey: serverKeys.secretKey ?? "", domain: "raw")
+        try publisher.set(ZMQ_SNDHWM, Int32(100_000))
+        try publisher.bind("tcp://127.0.0.1:0")
+        try subscriber.makeCurveClient(serverKey: serverKeys.publicKey, publicKey: clientKeys.publicKey, secretKey: clientKeys.secretKey ?? "")
+        let topic = "incident/1/bench/"
+        // The raw publisher sends from this thread; the subscriber reads on another.
+        return try measureThroughput(count: count, subscriber: subscriber, endpoint: try publisher.lastEndpoint(), topic: topic) { payload in
+            try? publisher.send([Data(topic.utf8), payload], wait: true)
+        }
+    }
+
+    /// Connects `subscriber`, waits until a probe message arrives, then publishes `count` events
+    /// through `publish` while another thread reads them; returns events per second received.
+    private static func measureThroughput(
+        count: Int, subscriber: ZMQSocket, endpoint: String, topic: String, publish: (Data) throws -> Void
+    ) throws -> (perSecond: Double, received: Int) {
+        try subscriber.set(ZMQ_RCVHWM, Int32(100_000))
+        try subscriber.connect(endpoint)
+        try subscriber.set(ZMQ_SUBSCRIBE, topic)
+        let probe = BusProtocol.event(channel: "incident/1", seq: 0, type: "probe", body: [String: String]())
+        let deadline = ContinuousClock.now + .seconds(20)
+        var connected = false
+        while !connected, ContinuousClock.now < deadline {
+            try publish(probe)
+            if try zmqPoll([subscriber], timeoutMilliseconds: 50)[0] {
+                while try subscriber.receive() != nil {}
+                connected = true
+            }
+        }
+        guard connected else { throw ZMQError(code: EAGAIN, operation: "the subscriber never connected") }
+        let payload = BusProtocol.event(channel: "incident/1", seq: 1, type: "incident.redrawn", body: eventBody)
+        let clock = ContinuousClock()
+        let start = clock.now
+        let box = SubscriberBox(socket: subscriber)
+        let reader = Thread {
+            var received = 0
+            var last = clock.now
+            while received < count {
+                guard (try? zmqPoll([box.socket], timeoutMilliseconds: 1000))?[0] == true else { break }
+                while (try? box.socket.receive()) ?? nil != nil {
+                    received += 1
+                    last = clock.now
+                }
+            }
+            box.finish(received: received, at: last)
+        }
+        reader.start()
+        for _ in 0..<count { try publish(payload) }
+        let (received, last) = box.wait()
+        return (Double(received) / max(1e-9, Double((last - start).components.attoseconds) / 1e18 + Double((last - start).components.seconds)), received)
+    }
+
+    static func micros(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) * 1e6 + Double(duration.components.attoseconds) / 1e12
+    }
+}
+
+/// Hands the subscriber socket to its reader thread and the result back.
+private final class SubscriberBox: @unchecked Sendable {  // @unchecked: the socket is used by the reader thread only while the owner waits.
+    let socket: ZMQSocket
+    private let done = DispatchSemaphore(value: 0)
+    private var result: (Int, ContinuousClock.Instant) = (0, ContinuousClock.now)
+
+    init(socket: ZMQSocket) {
+        self.socket = socket
+    }
+
+    func finish(received: Int, at instant: ContinuousClock.Instant) {
+        result = (received, instant)
+        done.signal()
+    }
+
+    func wait() -> (Int, ContinuousClock.Instant) {
+        done.wait()
+        return result
+    }
+}
