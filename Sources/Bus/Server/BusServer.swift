@@ -66,12 +66,18 @@ public struct BusServerConfiguration: Sendable {
     public var eventEndpoint: String
     public var serverKeys: CurveKeyPair
     public var heartbeatInterval: Duration
+    /// libzmq I/O threads: each encrypts (CURVE) and writes for its share of the connections.
+    public var ioThreads: Int32
 
-    public init(commandEndpoint: String, eventEndpoint: String, serverKeys: CurveKeyPair, heartbeatInterval: Duration = .seconds(1)) {
+    public init(
+        commandEndpoint: String, eventEndpoint: String, serverKeys: CurveKeyPair, heartbeatInterval: Duration = .seconds(1),
+        ioThreads: Int32 = 2
+    ) {
         self.commandEndpoint = commandEndpoint
         self.eventEndpoint = eventEndpoint
         self.serverKeys = serverKeys
         self.heartbeatInterval = heartbeatInterval
+        self.ioThreads = ioThreads
     }
 }
 
@@ -133,7 +139,7 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
         self.logger = logger
         self.authorize = authorize
         self.authorizeSubscription = authorizeSubscription
-        context = try ZMQContext()
+        context = try ZMQContext(ioThreads: configuration.ioThreads)
         (requests, requestSink) = AsyncStream.makeStream(of: BusRequest.self, bufferingPolicy: .bufferingOldest(1024))
         (authentications, authenticationSink) = AsyncStream.makeStream(of: AuthenticationEvent.self, bufferingPolicy: .bufferingNewest(1024))
         (subscriptions, subscriptionSink) = AsyncStream.makeStream(of: SubscriptionEvent.self, bufferingPolicy: .bufferingNewest(1024))

@@ -9,11 +9,14 @@ import Glibc
 public final class ZMQContext: @unchecked Sendable {  // @unchecked: zmq contexts are thread-safe by design.
     let handle: UnsafeMutableRawPointer
 
-    /// - Parameter maxSockets: how many sockets the context may hold (libzmq's default is 1,023).
-    public init(maxSockets: Int32? = nil) throws(ZMQError) {
+    /// - Parameters:
+    ///   - maxSockets: how many sockets the context may hold (libzmq's default is 1,023).
+    ///   - ioThreads: libzmq's I/O threads, which do the CURVE encryption (default 1).
+    public init(maxSockets: Int32? = nil, ioThreads: Int32? = nil) throws(ZMQError) {
         guard let handle = zmq_ctx_new() else { throw ZMQError.last("zmq_ctx_new") }
         self.handle = handle
         if let maxSockets, zmq_ctx_set(handle, ZMQ_MAX_SOCKETS, maxSockets) != 0 { throw ZMQError.last("zmq_ctx_set(ZMQ_MAX_SOCKETS)") }
+        if let ioThreads, zmq_ctx_set(handle, ZMQ_IO_THREADS, ioThreads) != 0 { throw ZMQError.last("zmq_ctx_set(ZMQ_IO_THREADS)") }
     }
 
     public func shutdown() {
