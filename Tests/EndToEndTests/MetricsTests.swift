@@ -13,6 +13,9 @@ struct MetricsTests {
             _ = try await run(python, [probe, serverInfo, serverKey, "random"])
             _ = try await run(python, [probe, serverInfo, serverKey, data.appendingPathComponent("keys/agencies/siamu.key_secret").path])
             #expect(try await vigil("grant", "list", "--data", data.path).status == 0)
+            // A client with the wrong server key fails its handshake before ZAP: the socket monitor sees it.
+            let wrongKey = try await run(python, [repositoryRoot.appendingPathComponent("Tests/python/wrong_server_key.py").path, serverInfo])
+            #expect(try json(wrongKey.stdout)["replied"] as? Bool == false)
 
             let info = try json(String(decoding: try Data(contentsOf: data.appendingPathComponent("server.json")), as: UTF8.self))
             let url = try #require(info["metrics"] as? String)
@@ -40,6 +43,10 @@ struct MetricsTests {
             #expect((values["vigil_bus_command_duration_seconds_count"] ?? 0) >= 2)
             #expect(values[#"vigil_bus_command_duration_seconds_bucket{le="0.00005"}"#] != nil, "the latency buckets start at 50 µs")
             #expect(scraped.stdout.contains("other: 404"))
+            let audit = try await vigil("audit", "export", "--data", data.path)
+            let refusals = try audit.stdout.split(separator: "\n").compactMap { try json(String($0))["record"] as? [String: Any] }
+                .filter { $0["action"] as? String == "auth.refused" }.compactMap { $0["reason"] as? String }
+            #expect(Set(refusals) == ["unknown_key", "handshake_failed"], "\(refusals)")
         }
     }
 }

@@ -49,6 +49,18 @@ public struct AuthenticationEvent: Sendable {
     /// The client's IP address as libzmq reports it.
     public let address: String
     public let mechanism: String
+    /// Why a key was refused: `unknown_key` (the ZAP handler), or `handshake_failed` (seen by
+    /// the socket monitor: a client that does not speak CURVE with this server's key).
+    public let reason: String?
+
+    init(accepted: Bool, identity: BusIdentity?, publicKey: String?, address: String, mechanism: String, reason: String? = nil) {
+        self.accepted = accepted
+        self.identity = identity
+        self.publicKey = publicKey
+        self.address = address
+        self.mechanism = mechanism
+        self.reason = reason ?? (accepted ? nil : "unknown_key")
+    }
 }
 
 /// A subscription the event endpoint granted or refused (`ZMQ_XPUB_MANUAL`).
@@ -177,7 +189,17 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
 
         boundCommandEndpoint = try command.lastEndpoint()
         boundEventEndpoint = try events.lastEndpoint()
-        sockets = LoopSockets(zap: zap, wake: wake, command: command, events: events)
+        // Handshakes that fail before the ZAP handler is asked (a client using another server
+        // key, or not CURVE at all) are only visible to a socket monitor.
+        var monitors: [ZMQSocket] = []
+        for (name, socket) in [("command", command), ("events", events)] {
+            let endpoint = "inproc://vigil.bus.monitor.\(name)"
+            try socket.monitor(endpoint, events: ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL)
+            let monitor = try ZMQSocket(context: context, type: .pair)
+            try monitor.connect(endpoint)
+            monitors.append(monitor)
+        }
+        sockets = LoopSockets(zap: zap, wake: wake, command: command, events: events, monitors: monitors)
 
         let thread = Thread { [self] in
             runLoop()
@@ -241,9 +263,10 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
         let wake: ZMQSocket
         let command: ZMQSocket
         let events: ZMQSocket
+        let monitors: [ZMQSocket]
 
         func closeAll() {
-            [zap, wake, command, events].forEach { $0.close() }
+            ([zap, wake, command, events] + monitors).forEach { $0.close() }
         }
     }
 
@@ -257,7 +280,8 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
         do {
             while true {
                 let untilHeartbeat = max(0, clock.now.duration(to: nextHeartbeat).milliseconds)
-                let ready = try zmqPoll([sockets.zap, sockets.wake, sockets.command, sockets.events], timeoutMilliseconds: untilHeartbeat)
+                let ready = try zmqPoll([sockets.zap, sockets.wake, sockets.command, sockets.events] + sockets.monitors, timeoutMilliseconds: untilHeartbeat)
+                for (index, monitor) in sockets.monitors.enumerated() where ready[4 + index] { try readMonitor(monitor) }
                 if ready[0] { try handleZAP(sockets.zap) }
                 if ready[1] { while try sockets.wake.receive() != nil {} }
                 if ready[2] { try receiveRequests(sockets.command) }
@@ -312,6 +336,18 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
             Data((accepted ? "200" : "400").utf8), Data((accepted ? "OK" : "unknown key").utf8),
             Data((identity?.zapUserId ?? "").utf8), Data(),
         ])
+    }
+
+    /// Reports the failed handshakes a socket monitor saw (frame 1: a 16-bit event and a 32-bit
+    /// value in host order; frame 2: the endpoint).
+    private func readMonitor(_ monitor: ZMQSocket) throws(ZMQError) {
+        while let frames = try monitor.receive() {
+            guard frames.count == 2 else { continue }
+            metrics.authenticationFailures.increment()
+            authenticationSink.yield(AuthenticationEvent(
+                accepted: false, identity: nil, publicKey: nil, address: String(decoding: frames[1].data, as: UTF8.self), mechanism: "CURVE",
+                reason: "handshake_failed"))
+        }
     }
 
     private func receiveRequests(_ command: ZMQSocket) throws(ZMQError) {

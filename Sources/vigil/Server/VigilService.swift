@@ -12,21 +12,39 @@ struct VigilService: Service {
     let logger: Logger
 
     static let expirySweepInterval = Duration.seconds(5)
+    static let handshakeAuditWindow = Duration.seconds(10)
 
     func run() async throws {
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
                 group.addTask {
                     // Every authentication decision is audited, refusals with the key that was presented.
+                    // Failed handshakes carry no key or peer (the monitor sees only the endpoint) and a
+                    // misconfigured client retries ten times a second: they are recorded at most once
+                    // per window, with the number of repeats since the last record.
+                    var lastHandshakeRecord: ContinuousClock.Instant?
+                    var repeats = 0
                     for await event in bus.authentications {
+                        if event.reason == "handshake_failed" {
+                            if let last = lastHandshakeRecord, ContinuousClock.now - last < Self.handshakeAuditWindow {
+                                repeats += 1
+                                continue
+                            }
+                            lastHandshakeRecord = ContinuousClock.now
+                        }
                         if !event.accepted {
                             logger.notice("authentication refused", metadata: [
-                                "bus.peer": "\(event.address)", "bus.public_key": "\(event.publicKey ?? "none")",
+                                "bus.peer": "\(event.address)", "bus.public_key": "\(event.publicKey ?? "none")", "reason": "\(event.reason ?? "")",
                             ])
                         }
+                        var details = ["mechanism": event.mechanism, "public_key": event.publicKey ?? "none"]
+                        if event.reason == "handshake_failed" {
+                            details["repeats_before"] = "\(repeats)"
+                            repeats = 0
+                        }
                         let record = AuditRecord(
-                            action: event.accepted ? "auth.accepted" : "auth.refused", agency: event.agency, user: event.identity?.user, source: event.address,
-                            details: ["mechanism": event.mechanism, "public_key": event.publicKey ?? "none"])
+                            action: event.accepted ? "auth.accepted" : "auth.refused", agency: event.agency, user: event.identity?.user,
+                            reason: event.reason, source: event.address, details: details)
                         do {
                             try await audit.append(record)
                         } catch {
