@@ -38,6 +38,38 @@ struct PeopleTests {
         }
     }
 
+    /// The audit channel `audit/` carries each new entry to auditors only.
+    @Test func onlyAuditorsReceiveTheAuditChannel() async throws {
+        try await withServer { data, _ in
+            #expect(try await vigil("user", "add", "cc.auditor", "--name", "C. Janssens", "--badge", "AUD-4", "--role", "auditor",
+                                    "--data", data.path).status == 0)
+            let python = URL(fileURLWithPath: ProcessInfo.processInfo.environment["VIGIL_PYTHON"] ?? "/usr/bin/python3")
+            let none = data.appendingPathComponent("none.json")
+            try Data("[]".utf8).write(to: none)
+            func listen(_ certificate: String) throws -> RunningProcess {
+                try RunningProcess(python, [
+                    repositoryRoot.appendingPathComponent("Tests/python/bus_session.py").path, data.appendingPathComponent("server.json").path,
+                    data.appendingPathComponent("keys/server.key").path, data.appendingPathComponent(certificate).path, none.path, "audit/",
+                ], environment: ["BUS_SESSION_LINGER": "3"])
+            }
+            let auditor = try listen("keys/users/cc.auditor.key_secret")
+            let agency = try listen("keys/agencies/crisis-centre.key_secret")
+            try await auditor.waitForStandardError(containing: "subscribed")
+            try await agency.waitForStandardError(containing: "subscribed")
+            #expect(try await vigil("incident", "open", "--kind", "fire", "--at", "50.8467,4.3525", "--radius", "100", "--data", data.path).status == 0)
+            #expect(try await auditor.waitForExit() == 0)
+            #expect(try await agency.waitForExit() == 0)
+            while !auditor.outputEnded || !agency.outputEnded { try await Task.sleep(for: .milliseconds(10)) }
+            let received = try #require(try json(auditor.lines.joined(separator: "\n"))["events"] as? [[String: Any]])
+            let actions = received.compactMap { (($0["event"] as? [String: Any])?["body"] as? [String: Any])?["record"] as? [String: Any] }
+                .compactMap { $0["action"] as? String }
+            #expect(actions.contains("incident.opened"), "\(actions)")
+            let sequences = received.compactMap { ($0["event"] as? [String: Any])?["seq"] as? Int }
+            #expect(sequences == sequences.sorted() && Set(sequences).count == sequences.count)
+            #expect((try json(agency.lines.joined(separator: "\n"))["events"] as? [Any])?.isEmpty == true, "an agency key is no auditor")
+        }
+    }
+
     @Test func aCommanderUpdatesAndHandsOverAnIncident() async throws {
         try await withServer { data, _ in
             #expect(try await vigil("user", "add", "siamu.chief", "--name", "E. Chef", "--badge", "F-1", "--role", "commander",

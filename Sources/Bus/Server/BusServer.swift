@@ -241,10 +241,22 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
         context.terminate()
     }
 
+    /// The most messages waiting for the bus thread; beyond it a message is dropped and counted
+    /// (a follower sees the gap and resynchronises; a client whose reply is lost times out).
+    static let maximumOutbound = 100_000
+
     private func enqueue(_ message: Outbound) {
-        let wasEmpty = shared.withLock { state in
+        let (wasEmpty, accepted) = shared.withLock { state in
+            guard state.outbound.count < Self.maximumOutbound else { return (false, false) }
             state.outbound.append(message)
-            return state.outbound.count == 1
+            return (state.outbound.count == 1, true)
+        }
+        if !accepted {
+            switch message {
+            case .reply: metrics.repliesDropped.increment()
+            case .publish: metrics.eventsDropped.increment()
+            }
+            return
         }
         // One wake-up per batch: the loop drains the whole queue when it wakes.
         if wasEmpty { wake() }

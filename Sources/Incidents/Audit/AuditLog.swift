@@ -106,6 +106,11 @@ public struct AuditStore: Sendable {
         }
     }
 
+    /// The sequence number of the last entry (0 for an empty log).
+    public func lastSequence() throws -> Int64 {
+        try database.runSync { db in try db.query("SELECT COALESCE(MAX(sequence), 0) FROM audit_log").first?.integer(0) ?? 0 }
+    }
+
     /// Appends one record in its own transaction (for events outside an incident change, such as authentication).
     public func append(_ record: AuditRecord) async throws {
         try await database.run { db in try db.transaction { try AuditLog.append(record, in: db) } }

@@ -84,7 +84,7 @@ struct ServeCommand: AsyncParsableCommand {
             agencies: try folder.agencyPublicKeys(for: try registry.agencies().map(\.id)), users: try await users.users())
         let engine = CameraEngine(index: index)
         let incidents = IncidentService(database: database, engine: engine, roads: roads, logger: logger)
-        let channels = ChannelMembers(liveIncidents: try await incidents.liveIncidents())
+        let channels = ChannelMembers(liveIncidents: try await incidents.liveIncidents()) { clientKeys.holds(.auditor, $0) }
 
         let bus = try BusServer(
             configuration: BusServerConfiguration(

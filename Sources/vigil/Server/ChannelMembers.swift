@@ -6,10 +6,15 @@ import Synchronization
 /// selection), kept in memory so that the bus thread can check a subscription without waiting
 /// for the database.
 final class ChannelMembers: Sendable {
-    private let members: Mutex<[Int64: Set<String>]>
+    /// The topic of the audit channel: every new audit entry, for auditors.
+    static let auditTopic = "audit/"
 
-    init(liveIncidents: [Incident]) {
+    private let members: Mutex<[Int64: Set<String>]>
+    private let isAuditor: @Sendable (BusIdentity) -> Bool
+
+    init(liveIncidents: [Incident], isAuditor: @escaping @Sendable (BusIdentity) -> Bool) {
         members = Mutex(Dictionary(uniqueKeysWithValues: liveIncidents.map { ($0.id, Self.agencies(of: $0)) }))
+        self.isAuditor = isAuditor
     }
 
     /// The agencies an incident's channel is for: its lead and its participants.
@@ -29,9 +34,10 @@ final class ChannelMembers: Sendable {
     }
 
     /// Whether `identity` may subscribe to `topic`: its own agency's topic of an incident it
-    /// takes part in (`incident/ID/AGENCY/`), or its own owner channel (`owner/OWNER/`). Any other
-    /// topic, a shorter prefix included, is refused.
+    /// takes part in (`incident/ID/AGENCY/`), its own owner channel (`owner/OWNER/`), or, for an
+    /// auditor, the audit channel (`audit/`). Any other topic, a shorter prefix included, is refused.
     func allows(_ identity: BusIdentity, topic: String) -> Bool {
+        if topic == Self.auditTopic { return isAuditor(identity) }
         let parts = topic.split(separator: "/", omittingEmptySubsequences: false)
         switch parts.first {
         case "incident":

@@ -6,6 +6,8 @@ import Synchronization
 /// user's key. Users added while the server runs are let in from then on.
 final class ClientKeys: Sendable {
     private let identities: Mutex<[String: BusIdentity]>
+    /// Named users by id, for role checks the bus thread makes (the audit channel).
+    private let users: Mutex<[String: User]>
 
     /// - Parameter agencies: agency ids by public key.
     init(agencies: [String: String], users: [User]) {
@@ -14,6 +16,13 @@ final class ClientKeys: Sendable {
             if let key = user.publicKey { identities[key] = BusIdentity(agency: user.agency, user: user.id) }
         }
         self.identities = Mutex(identities)
+        self.users = Mutex(Dictionary(uniqueKeysWithValues: users.map { ($0.id, $0) }))
+    }
+
+    /// Whether `identity` is a named user holding `role` with a valid clearance.
+    func holds(_ role: UserRole, _ identity: BusIdentity) -> Bool {
+        guard let id = identity.user else { return false }
+        return users.withLock { $0[id] }.map { $0.agency == identity.agency && $0.may(role) } ?? false
     }
 
     func identity(forKey key: String) -> BusIdentity? {
@@ -21,6 +30,7 @@ final class ClientKeys: Sendable {
     }
 
     func admit(_ user: User) {
+        users.withLock { $0[user.id] = user }
         guard let key = user.publicKey else { return }
         identities.withLock { $0[key] = BusIdentity(agency: user.agency, user: user.id) }
     }

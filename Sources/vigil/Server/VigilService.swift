@@ -13,6 +13,7 @@ struct VigilService: Service {
 
     static let expirySweepInterval = Duration.seconds(5)
     static let handshakeAuditWindow = Duration.seconds(10)
+    static let auditChannelInterval = Duration.milliseconds(250)
 
     func run() async throws {
         await withGracefulShutdownHandler {
@@ -61,6 +62,21 @@ struct VigilService: Service {
                                 user: event.identity?.user, details: ["topic": event.topic]))
                         } catch {
                             logger.error("audit append failed", metadata: ["error": "\(error)"])
+                        }
+                    }
+                }
+                group.addTask {
+                    // The audit channel: every new entry in order, its sequence the chain's own, for
+                    // auditors (the bus lets only them subscribe); `audit.query` is its snapshot.
+                    var last = (try? audit.lastSequence()) ?? 0
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: Self.auditChannelInterval)
+                        guard let entries = try? audit.entries(from: nil, to: nil, after: last, limit: AuditQueryBody.maximumLimit) else { continue }
+                        for entry in entries {
+                            bus.publish(
+                                topic: ChannelMembers.auditTopic,
+                                payload: BusProtocol.event(channel: "audit", seq: entry.sequence, type: "audit.entry", body: entry))
+                            last = entry.sequence
                         }
                     }
                 }
