@@ -69,6 +69,7 @@ let package = Package(
         .testTarget(name: "GeoTests", dependencies: ["Geo"]),
         .testTarget(name: "IncidentsTests", dependencies: ["Incidents", "Geo"]),
         .testTarget(name: "BusTests", dependencies: ["Bus"]),
+        .testTarget(name: "StreamsTests", dependencies: ["Streams"]),
         .testTarget(name: "EndToEndTests", dependencies: ["Bus"]),
     ],
     swiftLanguageModes: [.v6]

@@ -10,3 +10,8 @@ static inline int vigil_averror(int e) { return AVERROR(e); }
 static inline int vigil_averror_eof(void) { return AVERROR_EOF; }
 // Replaces AVERROR_INVALIDDATA: invalid data found when processing input.
 static inline int vigil_averror_invaliddata(void) { return AVERROR_INVALIDDATA; }
+
+// Replaces AVERROR_EXIT: the interrupt callback asked to stop.
+static inline int vigil_averror_exit(void) { return AVERROR_EXIT; }
+// The "no timestamp" value (AV_NOPTS_VALUE is a macro Swift cannot import).
+static inline int64_t vigil_nopts(void) { return AV_NOPTS_VALUE; }

@@ -1,0 +1,30 @@
+internal import CFFmpeg
+
+/// An error of the media path: a stable code for the camera state and the bus, FFmpeg's own
+/// message, and its raw error number when FFmpeg gave one.
+public struct MediaError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// `source_unreachable`, `source_stalled`, `source_invalid`, `no_video_stream`,
+    /// `codec_unsupported`, `mux_failed`.
+    public let code: String
+    public let message: String
+    public let averror: Int32?
+
+    public init(code: String, message: String, averror: Int32? = nil) {
+        self.code = code
+        self.message = message
+        self.averror = averror
+    }
+
+    public var description: String { "\(code): \(message)" }
+
+    /// FFmpeg's text for an error number.
+    static func text(_ averror: Int32) -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        av_strerror(averror, &buffer, buffer.count)
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    static func ffmpeg(_ code: String, _ what: String, _ averror: Int32) -> MediaError {
+        MediaError(code: code, message: "\(what): \(text(averror))", averror: averror)
+    }
+}

@@ -1,0 +1,199 @@
+internal import CFFmpeg
+import Foundation
+import Synchronization
+
+/// What a source's video stream is: enough to mux it again without decoding.
+public final class VideoStreamInfo: @unchecked Sendable {  // @unchecked: the parameters are written once, at creation, then only read.
+    public let codec: VideoCodec
+    public let width: Int
+    public let height: Int
+    /// The source's time base, as a fraction of a second.
+    public let timeBase: (numerator: Int32, denominator: Int32)
+    /// A copy of FFmpeg's codec parameters (owned; freed with this object).
+    let parameters: UnsafeMutablePointer<AVCodecParameters>
+
+    init(codec: VideoCodec, stream: UnsafeMutablePointer<AVStream>) throws(MediaError) {
+        guard let parameters = avcodec_parameters_alloc() else { throw MediaError(code: "source_invalid", message: "out of memory") }
+        let copied = avcodec_parameters_copy(parameters, stream.pointee.codecpar)
+        guard copied >= 0 else {
+            var owned: UnsafeMutablePointer<AVCodecParameters>? = parameters
+            avcodec_parameters_free(&owned)
+            throw MediaError.ffmpeg("source_invalid", "codec parameters", copied)
+        }
+        self.codec = codec
+        self.parameters = parameters
+        width = Int(parameters.pointee.width)
+        height = Int(parameters.pointee.height)
+        timeBase = (stream.pointee.time_base.num, stream.pointee.time_base.den)
+    }
+
+    deinit {
+        var owned: UnsafeMutablePointer<AVCodecParameters>? = parameters
+        avcodec_parameters_free(&owned)
+    }
+}
+
+/// Reads the compressed video of one camera with libavformat, without decoding: RTSP (TCP or
+/// UDP), MPEG-TS over UDP, TCP or HTTP, or a file.
+///
+/// Every blocking call has a deadline: an interrupt callback makes FFmpeg give up when the
+/// source sends nothing for `timeout` (`source_stalled`), so a dead camera never hangs a relay.
+/// Not thread-safe: one reader thread per source.
+public final class StreamSource {
+    public struct Options: Sendable {
+        /// How long any read may wait for data.
+        public var timeout: Duration
+        /// `tcp` or `udp` for RTSP; nil lets FFmpeg choose.
+        public var rtspTransport: String?
+
+        public init(timeout: Duration = .seconds(5), rtspTransport: String? = nil) {
+            self.timeout = timeout
+            self.rtspTransport = rtspTransport
+        }
+    }
+
+    public let url: String
+    public let video: VideoStreamInfo
+    /// The latest parameter sets seen in the stream (Annex B), kept for new subscribers.
+    public private(set) var parameterSets = Data()
+    private var context: UnsafeMutablePointer<AVFormatContext>?
+    private let videoIndex: Int32
+    private let packet: UnsafeMutablePointer<AVPacket>
+    private let deadline: Deadline
+    private let timeout: Duration
+
+    /// The interrupt callback's view of the current deadline (read from FFmpeg's thread).
+    final class Deadline: Sendable {
+        let at = Atomic<Int64>(Int64.max)
+
+        func arm(_ timeout: Duration) {
+            at.store(Self.now() + Int64(timeout.components.seconds) * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000, ordering: .relaxed)
+        }
+
+        var expired: Bool { Self.now() > at.load(ordering: .relaxed) }
+
+        static func now() -> Int64 {
+            var time = timespec()
+            clock_gettime(CLOCK_MONOTONIC, &time)
+            return Int64(time.tv_sec) * 1_000_000_000 + Int64(time.tv_nsec)
+        }
+    }
+
+    /// Opens the source and finds its video stream.
+    ///
+    /// - Throws: `source_unreachable` (cannot open), `source_stalled` (nothing within the
+    ///   timeout), `source_invalid` (not a stream FFmpeg can read), `no_video_stream`,
+    ///   `codec_unsupported` (neither H.264 nor H.265).
+    public init(url: String, options: Options = Options()) throws(MediaError) {
+        self.url = url
+        timeout = options.timeout
+        deadline = Deadline()
+        guard let packet = av_packet_alloc() else { throw MediaError(code: "source_invalid", message: "out of memory") }
+        self.packet = packet
+        var context = avformat_alloc_context()
+        guard context != nil else {
+            var owned: UnsafeMutablePointer<AVPacket>? = packet
+            av_packet_free(&owned)
+            throw MediaError(code: "source_invalid", message: "out of memory")
+        }
+        context!.pointee.interrupt_callback = AVIOInterruptCB(
+            callback: { opaque in
+                guard let opaque else { return 0 }
+                return Unmanaged<Deadline>.fromOpaque(opaque).takeUnretainedValue().expired ? 1 : 0
+            },
+            opaque: Unmanaged.passUnretained(deadline).toOpaque())
+        var dictionary: OpaquePointer?
+        // FFmpeg's own socket timeouts, in microseconds, beside the interrupt callback.
+        let micros = Int64(options.timeout.components.seconds) * 1_000_000 + options.timeout.components.attoseconds / 1_000_000_000_000
+        av_dict_set(&dictionary, "timeout", "\(micros)", 0)
+        av_dict_set(&dictionary, "rw_timeout", "\(micros)", 0)
+        if let transport = options.rtspTransport { av_dict_set(&dictionary, "rtsp_transport", transport, 0) }
+        deadline.arm(options.timeout)
+        let opened = avformat_open_input(&context, url, nil, &dictionary)
+        av_dict_free(&dictionary)
+        func fail(_ error: MediaError) -> MediaError {
+            avformat_close_input(&context)
+            var owned: UnsafeMutablePointer<AVPacket>? = packet
+            av_packet_free(&owned)
+            return error
+        }
+        guard opened >= 0 else {
+            throw fail(opened == vigil_averror_exit()
+                ? MediaError(code: "source_stalled", message: "\(url) sent nothing within \(options.timeout)", averror: opened)
+                : opened == vigil_averror_invaliddata() ? MediaError.ffmpeg("source_invalid", url, opened)
+                : MediaError.ffmpeg("source_unreachable", url, opened))
+        }
+        deadline.arm(options.timeout)
+        let found = avformat_find_stream_info(context, nil)
+        guard found >= 0 else {
+            throw fail(found == vigil_averror_exit()
+                ? MediaError(code: "source_stalled", message: "\(url) sent no picture within \(options.timeout)", averror: found)
+                : MediaError.ffmpeg("source_invalid", url, found))
+        }
+        let index = av_find_best_stream(context, AVMEDIA_TYPE_VIDEO, -1, -1, nil, 0)
+        guard index >= 0, let stream = context!.pointee.streams[Int(index)] else {
+            throw fail(MediaError(code: "no_video_stream", message: "\(url) has no video stream"))
+        }
+        let codec: VideoCodec
+        switch stream.pointee.codecpar.pointee.codec_id {
+        case AV_CODEC_ID_H264: codec = .h264
+        case AV_CODEC_ID_HEVC: codec = .hevc
+        default:
+            let name = String(cString: avcodec_get_name(stream.pointee.codecpar.pointee.codec_id))
+            throw fail(MediaError(code: "codec_unsupported", message: "\(url) carries \(name); relays pass H.264 and H.265 through"))
+        }
+        do {
+            video = try VideoStreamInfo(codec: codec, stream: stream)
+        } catch {
+            throw fail(error)
+        }
+        videoIndex = index
+        self.context = context
+        if let extradata = stream.pointee.codecpar.pointee.extradata, stream.pointee.codecpar.pointee.extradata_size > 0 {
+            let bytes = Data(bytes: extradata, count: Int(stream.pointee.codecpar.pointee.extradata_size))
+            parameterSets = AnnexB.parameterSets(bytes, codec: codec)
+        }
+    }
+
+    deinit {
+        close()
+        var owned: UnsafeMutablePointer<AVPacket>? = packet
+        av_packet_free(&owned)
+    }
+
+    /// The next video packet, or nil at the end of the stream.
+    ///
+    /// - Throws: `source_stalled` when nothing arrives within the timeout, `source_invalid`
+    ///   for an unrecoverable read error. Corrupt packets are returned flagged, not thrown.
+    public func read() throws(MediaError) -> MediaPacket? {
+        guard let context else { return nil }
+        while true {
+            deadline.arm(timeout)
+            let result = av_read_frame(context, packet)
+            if result == vigil_averror_eof() { return nil }
+            if result == vigil_averror_exit() {
+                throw MediaError(code: "source_stalled", message: "\(url) sent nothing for \(timeout)", averror: result)
+            }
+            guard result >= 0 else { throw MediaError.ffmpeg("source_invalid", url, result) }
+            defer { av_packet_unref(packet) }
+            guard packet.pointee.stream_index == videoIndex, let bytes = packet.pointee.data, packet.pointee.size > 0 else { continue }
+            let data = Data(bytes: bytes, count: Int(packet.pointee.size))
+            let nopts = vigil_nopts()
+            let isKeyframe = packet.pointee.flags & 0x0001 != 0  // AV_PKT_FLAG_KEY
+            if isKeyframe {
+                let sets = AnnexB.parameterSets(data, codec: video.codec)
+                if !sets.isEmpty { parameterSets = sets }
+            }
+            return MediaPacket(
+                data: data, pts: packet.pointee.pts == nopts ? nil : packet.pointee.pts, dts: packet.pointee.dts == nopts ? nil : packet.pointee.dts,
+                duration: packet.pointee.duration, isKeyframe: isKeyframe,
+                isDisposable: !isKeyframe && AnnexB.isDisposable(data, codec: video.codec),
+                isCorrupt: packet.pointee.flags & 0x0002 != 0)  // AV_PKT_FLAG_CORRUPT
+        }
+    }
+
+    /// Closes the source; later reads return nil.
+    public func close() {
+        if context != nil { avformat_close_input(&context) }
+    }
+}

@@ -1,0 +1,82 @@
+internal import CFFmpeg
+import Foundation
+
+/// Writes relayed packets as standard MPEG-TS with libavformat's muxer (what ffprobe, ffplay
+/// and VLC read), to a file or to a pipe (`pipe:1` for standard output). No re-encoding.
+public final class TransportStreamWriter {
+    private var context: UnsafeMutablePointer<AVFormatContext>?
+    private let stream: UnsafeMutablePointer<AVStream>
+    private let packet: UnsafeMutablePointer<AVPacket>
+    private let sourceTimeBase: AVRational
+    private var finished = false
+
+    /// - Parameters:
+    ///   - output: a file path, or `pipe:1`.
+    ///   - video: the stream to write, as its source described it.
+    public init(output: String, video: VideoStreamInfo) throws(MediaError) {
+        var context: UnsafeMutablePointer<AVFormatContext>?
+        let allocated = avformat_alloc_output_context2(&context, nil, "mpegts", output)
+        guard allocated >= 0, let context else { throw MediaError.ffmpeg("mux_failed", output, allocated) }
+        guard let stream = avformat_new_stream(context, nil), let packet = av_packet_alloc() else {
+            avformat_free_context(context)
+            throw MediaError(code: "mux_failed", message: "out of memory")
+        }
+        let copied = avcodec_parameters_copy(stream.pointee.codecpar, video.parameters)
+        sourceTimeBase = AVRational(num: video.timeBase.numerator, den: video.timeBase.denominator)
+        stream.pointee.time_base = sourceTimeBase
+        stream.pointee.codecpar.pointee.codec_tag = 0
+        func fail(_ error: MediaError) -> MediaError {
+            var owned: UnsafeMutablePointer<AVPacket>? = packet
+            av_packet_free(&owned)
+            if context.pointee.oformat.pointee.flags & AVFMT_NOFILE == 0 { avio_closep(&context.pointee.pb) }
+            avformat_free_context(context)
+            return error
+        }
+        guard copied >= 0 else { throw fail(MediaError.ffmpeg("mux_failed", "codec parameters", copied)) }
+        if context.pointee.oformat.pointee.flags & AVFMT_NOFILE == 0 {
+            let opened = avio_open(&context.pointee.pb, output, AVIO_FLAG_WRITE)
+            guard opened >= 0 else { throw fail(MediaError.ffmpeg("mux_failed", "cannot write \(output)", opened)) }
+        }
+        let header = avformat_write_header(context, nil)
+        guard header >= 0 else { throw fail(MediaError.ffmpeg("mux_failed", "MPEG-TS header", header)) }
+        self.context = context
+        self.stream = stream
+        self.packet = packet
+    }
+
+    deinit {
+        try? finish()
+        var owned: UnsafeMutablePointer<AVPacket>? = packet
+        av_packet_free(&owned)
+    }
+
+    /// Writes one packet (timestamps in the source's time base).
+    public func write(_ media: MediaPacket) throws(MediaError) {
+        guard let context, !finished else { throw MediaError(code: "mux_failed", message: "the writer is finished") }
+        let allocated = av_new_packet(packet, Int32(media.data.count))
+        guard allocated >= 0 else { throw MediaError.ffmpeg("mux_failed", "packet", allocated) }
+        media.data.withUnsafeBytes { buffer in
+            if let base = buffer.baseAddress { packet.pointee.data.update(from: base.assumingMemoryBound(to: UInt8.self), count: buffer.count) }
+        }
+        packet.pointee.pts = media.pts ?? vigil_nopts()
+        packet.pointee.dts = media.dts ?? vigil_nopts()
+        packet.pointee.duration = media.duration
+        packet.pointee.flags = media.isKeyframe ? 0x0001 : 0
+        packet.pointee.stream_index = stream.pointee.index
+        av_packet_rescale_ts(packet, sourceTimeBase, stream.pointee.time_base)
+        // Takes the packet's reference; the packet is left blank for the next one.
+        let written = av_interleaved_write_frame(context, packet)
+        guard written >= 0 else { throw MediaError.ffmpeg("mux_failed", "write", written) }
+    }
+
+    /// Writes the trailer and closes the output. Idempotent.
+    public func finish() throws(MediaError) {
+        guard let context, !finished else { return }
+        finished = true
+        let trailer = av_write_trailer(context)
+        if context.pointee.oformat.pointee.flags & AVFMT_NOFILE == 0 { avio_closep(&context.pointee.pb) }
+        avformat_free_context(context)
+        self.context = nil
+        guard trailer >= 0 else { throw MediaError.ffmpeg("mux_failed", "trailer", trailer) }
+    }
+}

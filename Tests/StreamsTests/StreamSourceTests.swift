@@ -1,0 +1,127 @@
+import Foundation
+import Testing
+@testable import Streams
+
+/// Real H.264 streams made by ffmpeg (libx264), read back without decoding.
+private func ffmpeg(_ arguments: [String]) throws {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/ffmpeg")
+    process.arguments = ["-hide_banner", "-loglevel", "error", "-y"] + arguments
+    process.standardInput = FileHandle.nullDevice
+    try process.run()
+    process.waitUntilExit()
+    guard process.terminationStatus == 0 else { throw MediaError(code: "test_setup", message: "ffmpeg \(arguments) failed") }
+}
+
+/// ffprobe's view of a file: codec, the number of frames, and what it printed as errors.
+private func probe(_ path: String) throws -> (codec: String, frames: Int, errors: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/ffprobe")
+    process.arguments = ["-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries", "stream=codec_name,nb_read_frames",
+                         "-of", "csv=p=0", path]
+    let out = Pipe(), err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    try process.run()
+    let output = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    let errors = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    process.waitUntilExit()
+    // MPEG-TS lists the stream under its program too: the first line is enough.
+    let fields = (output.split(separator: "\n").first ?? "").split(separator: ",")
+    return (fields.first.map(String.init) ?? "", fields.count > 1 ? Int(fields[1]) ?? -1 : -1, errors)
+}
+
+@Suite("Stream sources, GOP cache and MPEG-TS output")
+struct StreamSourceTests {
+    let folder: URL = {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-streams-\(UUID().uuidString)")
+        try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }()
+
+    /// 4 s of 25 fps test pattern, a keyframe every 25 frames, non-reference B-frames.
+    private func camera(_ name: String = "camera.ts", codec: String = "libx264", extra: [String] = []) throws -> String {
+        let path = folder.appendingPathComponent(name).path
+        try ffmpeg(["-f", "lavfi", "-i", "testsrc=size=320x240:rate=25", "-t", "4", "-c:v", codec, "-g", "25", "-keyint_min", "25",
+                    "-bf", "2", "-x264-params", "b-pyramid=none:scenecut=0", "-pix_fmt", "yuv420p"] + extra + ["-f", "mpegts", path])
+        return path
+    }
+
+    @Test func readsPacketsWithoutDecodingAndKeepsTheParameterSets() throws {
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let source = try StreamSource(url: try camera())
+        #expect(source.video.codec == .h264 && source.video.width == 320 && source.video.height == 240)
+        var packets: [MediaPacket] = []
+        while let packet = try source.read() { packets.append(packet) }
+        #expect(packets.count == 100)
+        #expect(packets.filter(\.isKeyframe).count == 4)
+        #expect(packets.first?.isKeyframe == true)
+        #expect(packets.filter(\.isDisposable).count > 30, "B-frames without b-pyramid are not referenced")
+        #expect(!packets.contains { $0.isKeyframe && $0.isDisposable })
+        #expect(!source.parameterSets.isEmpty, "SPS and PPS found in the keyframes")
+        #expect(AnnexB.nalUnits(source.parameterSets).map { $0.first! & 0x1F } == [7, 8])
+    }
+
+    @Test func theGOPCacheStartsAtTheLastKeyframeAndStaysBounded() throws {
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let source = try StreamSource(url: try camera())
+        var cache = GOPCache(maximumBytes: 4 * 1024 * 1024)
+        var small = GOPCache(maximumBytes: 2_000)
+        for _ in 0..<60 {
+            let packet = try #require(try source.read())
+            cache.add(packet)
+            small.add(packet)
+        }
+        // Keyframes at 0, 25 and 50: the cache holds packets 50 to 59.
+        #expect(cache.packets.count == 10)
+        #expect(cache.packets.first?.isKeyframe == true)
+        #expect(cache.bytes == cache.packets.reduce(0) { $0 + $1.data.count })
+        #expect(small.packets.isEmpty && small.bytes == 0, "a GOP larger than the bound is not kept")
+    }
+
+    @Test func writesStandardMPEGTSThatFFprobeReads() throws {
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let source = try StreamSource(url: try camera())
+        let output = folder.appendingPathComponent("relayed.ts").path
+        let writer = try TransportStreamWriter(output: output, video: source.video)
+        while let packet = try source.read() { try writer.write(packet) }
+        try writer.finish()
+        let probed = try probe(output)
+        #expect(probed.codec == "h264")
+        #expect(probed.frames == 100)
+        #expect(probed.errors.isEmpty, "\(probed.errors)")
+    }
+
+    @Test func badSourcesFailWithClearCodes() throws {
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let garbage = folder.appendingPathComponent("garbage.ts")
+        try Data((0..<50_000).map { UInt8(truncatingIfNeeded: $0 &* 7919) }).write(to: garbage)
+        #expect(throws: MediaError.self) { _ = try StreamSource(url: garbage.path) }
+        do { _ = try StreamSource(url: garbage.path) } catch { #expect(["source_invalid", "no_video_stream"].contains(error.code), "\(error)") }
+        do { _ = try StreamSource(url: folder.appendingPathComponent("missing.ts").path) } catch { #expect(error.code == "source_unreachable") }
+
+        // Half a file: what is there is read, then the stream ends; nothing crashes.
+        let whole = try Data(contentsOf: URL(fileURLWithPath: try camera()))
+        let half = folder.appendingPathComponent("half.ts")
+        try whole.prefix(whole.count / 2).write(to: half)
+        let truncated = try StreamSource(url: half.path)
+        var count = 0
+        while let _ = try truncated.read() { count += 1 }
+        #expect(count > 10 && count < 100)
+
+        let mpeg2 = try camera("mpeg2.ts", codec: "mpeg2video", extra: [])
+        do { _ = try StreamSource(url: mpeg2) } catch { #expect(error.code == "codec_unsupported") }
+    }
+
+    @Test func aSilentSourceStallsWithinItsTimeout() throws {
+        // Nobody sends to this UDP port: the interrupt callback ends the wait.
+        let started = ContinuousClock.now
+        do {
+            _ = try StreamSource(url: "udp://127.0.0.1:\(Int.random(in: 40_000...50_000))", options: .init(timeout: .milliseconds(800)))
+            Issue.record("a silent source opened")
+        } catch {
+            #expect(["source_stalled", "source_invalid"].contains(error.code), "\(error)")
+        }
+        #expect(ContinuousClock.now - started < .seconds(10))
+    }
+}
