@@ -62,15 +62,21 @@ public final class StreamSource {
     private let deadline: Deadline
     private let timeout: Duration
 
-    /// The interrupt callback's view of the current deadline (read from FFmpeg's thread).
-    final class Deadline: Sendable {
+    /// The interrupt callback's view of the current deadline (read from FFmpeg's thread); its
+    /// ``cancel()`` makes a blocked read give up, from any thread.
+    public final class Deadline: Sendable {
         let at = Atomic<Int64>(Int64.max)
+        let cancelled = Atomic<Bool>(false)
 
         func arm(_ timeout: Duration) {
             at.store(Self.now() + Int64(timeout.components.seconds) * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000, ordering: .relaxed)
         }
 
-        var expired: Bool { Self.now() > at.load(ordering: .relaxed) }
+        var expired: Bool { cancelled.load(ordering: .relaxed) || Self.now() > at.load(ordering: .relaxed) }
+
+        public func cancel() {
+            cancelled.store(true, ordering: .relaxed)
+        }
 
         static func now() -> Int64 {
             var time = timespec()
@@ -191,6 +197,9 @@ public final class StreamSource {
                 isCorrupt: packet.pointee.flags & 0x0002 != 0)  // AV_PKT_FLAG_CORRUPT
         }
     }
+
+    /// What another thread calls to make a blocked read give up at once (`source_stalled`).
+    public var interruption: Deadline { deadline }
 
     /// Closes the source; later reads return nil.
     public func close() {

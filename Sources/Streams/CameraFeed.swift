@@ -1,0 +1,229 @@
+import Foundation
+import Synchronization
+
+/// Where a camera's feed stands, with the reason when it is not live (published on the bus).
+public enum FeedState: Sendable, Equatable, CustomStringConvertible {
+    case connecting(attempt: Int)
+    case live
+    case stalled(reason: String)
+    case down(reason: String)
+    case stopped
+
+    public var description: String {
+        switch self {
+        case .connecting(let attempt): "connecting (attempt \(attempt))"
+        case .live: "live"
+        case .stalled(let reason): "stalled: \(reason)"
+        case .down(let reason): "down: \(reason)"
+        case .stopped: "stopped"
+        }
+    }
+}
+
+/// Capped exponential backoff with jitter between reconnection attempts.
+public struct Backoff: Sendable {
+    public var initial: Duration
+    public var maximum: Duration
+    /// The delay varies by ± this fraction, so that many cameras lost together do not reconnect together.
+    public var jitter: Double
+
+    public init(initial: Duration = .milliseconds(500), maximum: Duration = .seconds(30), jitter: Double = 0.2) {
+        self.initial = initial
+        self.maximum = maximum
+        self.jitter = jitter
+    }
+
+    /// The delay before attempt `attempt` (1 for the first retry); `random` is in 0...1.
+    public func delay(attempt: Int, random: Double) -> Duration {
+        let base = min(initial * Int(1 << min(attempt - 1, 20)), maximum)
+        return base * (1 + jitter * (2 * random - 1))
+    }
+}
+
+/// One camera's feed in a relay: a reader thread that keeps the source open (reconnecting with
+/// backoff, also when the very first connection fails), a GOP cache for late joiners, and the
+/// subscribers' queues it offers each packet to. It never decodes and never waits for a subscriber.
+public final class CameraFeed: Sendable {
+    public struct Configuration: Sendable {
+        public var source = StreamSource.Options()
+        public var backoff = Backoff()
+        public var cacheBytes = 8 * 1024 * 1024
+        /// Play a file in real time and start again at its end (the simulator's cameras).
+        public var loopFiles = false
+
+        public init() {}
+    }
+
+    public let camera: String
+    public let url: String
+    private let configuration: Configuration
+    private let onState: @Sendable (String, FeedState) -> Void
+
+    private struct Shared {
+        var state: FeedState = .connecting(attempt: 0)
+        var subscribers: [String: FeedSubscriber] = [:]
+        var cache: GOPCache
+        var parameterSets = Data()
+        var interruption: StreamSource.Deadline?
+        var stopping = false
+        var reconnects = 0
+    }
+
+    private let shared: Mutex<Shared>
+    private let finished = DispatchSemaphore(value: 0)
+    private let wakeUp = DispatchSemaphore(value: 0)
+
+    public init(camera: String, url: String, configuration: Configuration = Configuration(), onState: @escaping @Sendable (String, FeedState) -> Void = { _, _ in }) {
+        self.camera = camera
+        self.url = url
+        self.configuration = configuration
+        self.onState = onState
+        shared = Mutex(Shared(cache: GOPCache(maximumBytes: configuration.cacheBytes)))
+    }
+
+    public var state: FeedState { shared.withLock { $0.state } }
+    /// Reconnections so far (after a failed first connection too).
+    public var reconnects: Int { shared.withLock { $0.reconnects } }
+    /// Bytes held by the GOP cache now.
+    public var cachedBytes: Int { shared.withLock { $0.cache.bytes } }
+
+    public func start() {
+        let thread = Thread { [self] in
+            run()
+            finished.signal()
+        }
+        thread.name = "vigil.feed.\(camera)"
+        thread.start()
+    }
+
+    /// Stops the reader (interrupting a blocked read), ends every subscription and waits for the thread.
+    public func stop() {
+        let interruption = shared.withLock { state in
+            state.stopping = true
+            return state.interruption
+        }
+        interruption?.cancel()
+        wakeUp.signal()
+        finished.wait()
+    }
+
+    /// A new subscriber: it starts with the cached GOP (parameter sets in front when the
+    /// keyframe lacks them), then live packets.
+    public func subscribe(id: String, capacity: Int = 256) -> FeedSubscriber {
+        let subscriber = FeedSubscriber(id: id, capacity: capacity)
+        shared.withLock { state in
+            var start = state.cache.packets
+            if var first = start.first, !state.parameterSets.isEmpty, AnnexB.parameterSets(first.data, codec: .h264).isEmpty,
+               AnnexB.parameterSets(first.data, codec: .hevc).isEmpty {
+                first.data = state.parameterSets + first.data
+                start[0] = first
+            }
+            subscriber.start(with: start)
+            state.subscribers[id] = subscriber
+        }
+        return subscriber
+    }
+
+    public func unsubscribe(id: String) {
+        shared.withLock { $0.subscribers.removeValue(forKey: id) }?.close()
+    }
+
+    private func set(_ state: FeedState) {
+        let changed = shared.withLock { shared -> Bool in
+            defer { shared.state = state }
+            return shared.state != state
+        }
+        if changed { onState(camera, state) }
+    }
+
+    private var stopping: Bool { shared.withLock { $0.stopping } }
+
+    private func run() {
+        var attempt = 0
+        while !stopping {
+            set(.connecting(attempt: attempt + 1))
+            let source: StreamSource
+            do {
+                source = try StreamSource(url: url, options: configuration.source)
+            } catch {
+                set(.down(reason: error.description))
+                attempt += 1
+                waitBeforeRetry(attempt)
+                continue
+            }
+            let (interruption, parameterSets) = (source.interruption, source.parameterSets)
+            shared.withLock { state in
+                state.interruption = interruption
+                state.parameterSets = parameterSets
+            }
+            attempt = 0
+            set(.live)
+            let ended = relay(from: source)
+            shared.withLock { state in
+                state.interruption = nil
+                state.cache.clear()
+            }
+            source.close()
+            if stopping { break }
+            switch ended {
+            case .endOfFile where configuration.loopFiles:
+                continue  // start the file again at once
+            case .endOfFile:
+                set(.down(reason: "the stream ended"))
+            case .failed(let error):
+                set(error.code == "source_stalled" ? .stalled(reason: error.description) : .down(reason: error.description))
+            }
+            attempt += 1
+            waitBeforeRetry(attempt)
+        }
+        let subscribers = shared.withLock { state in
+            defer { state.subscribers.removeAll() }
+            return Array(state.subscribers.values)
+        }
+        subscribers.forEach { $0.close() }
+        set(.stopped)
+    }
+
+    private enum Ending {
+        case endOfFile
+        case failed(MediaError)
+    }
+
+    /// Reads and offers packets until the source ends or fails.
+    private func relay(from source: StreamSource) -> Ending {
+        let clock = ContinuousClock()
+        var pacingStart: (instant: ContinuousClock.Instant, pts: Int64)?
+        let timeBase = Double(source.video.timeBase.numerator) / Double(max(1, source.video.timeBase.denominator))
+        while !stopping {
+            let packet: MediaPacket?
+            do {
+                packet = try source.read()
+            } catch {
+                return .failed(error)
+            }
+            guard let packet else { return .endOfFile }
+            if configuration.loopFiles, let pts = packet.dts ?? packet.pts {
+                // Real time: wait until the packet's time has come.
+                let start = pacingStart ?? (clock.now, pts)
+                pacingStart = start
+                let due = start.instant.advanced(by: .seconds(Double(pts - start.pts) * timeBase))
+                if due > clock.now { Thread.sleep(forTimeInterval: Double((due - clock.now).components.attoseconds) / 1e18 + Double((due - clock.now).components.seconds)) }
+            }
+            let parameterSets = packet.isKeyframe ? source.parameterSets : Data()
+            let subscribers = shared.withLock { state in
+                state.cache.add(packet)
+                if !parameterSets.isEmpty { state.parameterSets = parameterSets }
+                return Array(state.subscribers.values)
+            }
+            for subscriber in subscribers { subscriber.offer(packet) }
+        }
+        return .endOfFile
+    }
+
+    private func waitBeforeRetry(_ attempt: Int) {
+        shared.withLock { $0.reconnects += 1 }
+        let delay = configuration.backoff.delay(attempt: attempt, random: Double.random(in: 0...1))
+        let nanos = Int(delay.components.seconds) * 1_000_000_000 + Int(delay.components.attoseconds / 1_000_000_000)
+        _ = wakeUp.wait(timeout: .now() + .nanoseconds(nanos))
+    }
+}

@@ -1,0 +1,104 @@
+import Foundation
+import Synchronization
+import Testing
+@testable import Streams
+
+private func packet(_ key: Bool, disposable: Bool = false, _ tag: UInt8) -> MediaPacket {
+    MediaPacket(data: Data([tag]), pts: Int64(tag), dts: Int64(tag), duration: 1, isKeyframe: key, isDisposable: disposable)
+}
+
+@Suite("Camera feeds: subscribers, dropping, reconnects")
+struct CameraFeedTests {
+    @Test func aFullQueueDropsDisposableFramesFirstAndKeyframesLast() {
+        let subscriber = FeedSubscriber(id: "slow", capacity: 4)
+        // K P B P: full.
+        for p in [packet(true, 0), packet(false, 1), packet(false, disposable: true, 2), packet(false, 3)] { subscriber.offer(p) }
+        subscriber.offer(packet(false, disposable: true, 4))  // a disposable frame is dropped itself
+        #expect(subscriber.dropped == 1)
+        subscriber.offer(packet(false, 5))  // room made by dropping the queued disposable frame
+        #expect(subscriber.dropped == 2)
+        #expect(subscriber.take(timeout: .zero).map { $0.data[0] } == [0, 1, 3, 5])
+
+        for p in [packet(true, 10), packet(false, 11), packet(false, 12), packet(false, 13)] { subscriber.offer(p) }
+        subscriber.offer(packet(false, 14))  // no disposable frame left: drop all, wait for a keyframe
+        subscriber.offer(packet(false, 15))
+        #expect(subscriber.take(timeout: .zero).isEmpty)
+        subscriber.offer(packet(true, 16))
+        subscriber.offer(packet(false, 17))
+        #expect(subscriber.take(timeout: .zero).map { $0.data[0] } == [16, 17])
+        #expect(subscriber.dropped == 2 + 4 + 2)
+    }
+
+    @Test func backoffGrowsToItsCapWithJitter() {
+        let backoff = Backoff(initial: .milliseconds(100), maximum: .seconds(2), jitter: 0.2)
+        #expect(backoff.delay(attempt: 1, random: 0.5) == .milliseconds(100))
+        #expect(backoff.delay(attempt: 3, random: 0.5) == .milliseconds(400))
+        #expect(backoff.delay(attempt: 30, random: 0.5) == .seconds(2))
+        #expect(backoff.delay(attempt: 3, random: 0) == .milliseconds(320))
+        #expect(backoff.delay(attempt: 3, random: 1) == .milliseconds(480))
+    }
+
+    private func camera(_ folder: URL, seconds: Int = 4) throws -> String {
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let path = folder.appendingPathComponent("camera.ts").path
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/ffmpeg")
+        process.arguments = ["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25", "-t", "\(seconds)",
+                             "-c:v", "libx264", "-g", "25", "-bf", "2", "-x264-params", "b-pyramid=none:scenecut=0", "-pix_fmt", "yuv420p",
+                             "-f", "mpegts", path]
+        try process.run()
+        process.waitUntilExit()
+        return path
+    }
+
+    @Test func aLateJoinerStartsAtTheCachedKeyframeAndASlowOneDoesNotSlowTheFast() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-feed-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        var configuration = CameraFeed.Configuration()
+        configuration.loopFiles = true  // real time, 25 packets a second
+        let states = StateLog()
+        let feed = CameraFeed(camera: "sim-1", url: try camera(folder), configuration: configuration) { _, state in states.append(state) }
+        feed.start()
+        defer { feed.stop() }
+        let fast = feed.subscribe(id: "fast", capacity: 64)
+        let slow = feed.subscribe(id: "slow", capacity: 8)
+        try await Task.sleep(for: .milliseconds(1_300))
+        // Joining mid-GOP: the first packet is the cached keyframe, delivered at once.
+        let late = feed.subscribe(id: "late", capacity: 64)
+        let first = late.take(timeout: .milliseconds(10))
+        #expect(first.first?.isKeyframe == true, "\(first.count) packets")
+        var fastPackets = 0
+        let deadline = ContinuousClock.now + .seconds(2)
+        while ContinuousClock.now < deadline { fastPackets += fast.take(timeout: .milliseconds(50)).count }
+        #expect(fastPackets >= 40, "the fast subscriber keeps receiving (\(fastPackets))")
+        #expect(fast.dropped == 0)
+        #expect(slow.dropped > 0, "the slow one, never reading, drops")
+        let afterDrop = slow.take(timeout: .zero)
+        #expect(afterDrop.count <= 8)
+        #expect(states.all.contains(.live))
+    }
+
+    @Test func anUnreachableSourceIsRetriedWithBackoffAndReportsWhy() async throws {
+        var configuration = CameraFeed.Configuration()
+        configuration.backoff = Backoff(initial: .milliseconds(50), maximum: .milliseconds(200), jitter: 0)
+        let feed = CameraFeed(camera: "gone", url: "/nonexistent/camera.ts", configuration: configuration)
+        feed.start()
+        try await Task.sleep(for: .milliseconds(900))
+        #expect(feed.reconnects >= 3, "the first connection's failure is retried too (\(feed.reconnects))")
+        guard case .down(let reason) = feed.state, reason.hasPrefix("source_unreachable") else {
+            Issue.record("state \(feed.state)")
+            feed.stop()
+            return
+        }
+        feed.stop()
+        #expect(feed.state == .stopped)
+    }
+}
+
+/// The feed's state changes, as a test observes them.
+private final class StateLog: Sendable {
+    private let states = Mutex<[FeedState]>([])
+    func append(_ state: FeedState) { states.withLock { $0.append(state) } }
+    var all: [FeedState] { states.withLock { $0 } }
+}
+
