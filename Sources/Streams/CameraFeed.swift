@@ -65,8 +65,12 @@ public final class CameraFeed: Sendable {
         var cache: GOPCache
         var parameterSets = Data()
         var interruption: StreamSource.Deadline?
+        var video: VideoStreamInfo?
         var stopping = false
         var reconnects = 0
+        /// For a looped file: what is added to its timestamps so that each pass continues the last.
+        var loopShift: Int64 = 0
+        var lastTimestamp: (dts: Int64, duration: Int64)?
     }
 
     private let shared: Mutex<Shared>
@@ -84,6 +88,11 @@ public final class CameraFeed: Sendable {
     public var state: FeedState { shared.withLock { $0.state } }
     /// Reconnections so far (after a failed first connection too).
     public var reconnects: Int { shared.withLock { $0.reconnects } }
+    /// The stream's description while the feed is live (nil before its first connection).
+    public var streamDescription: VideoStreamInfo.Description? {
+        shared.withLock { state in state.video?.description(parameterSets: state.parameterSets) }
+    }
+
     /// Bytes held by the GOP cache now.
     public var cachedBytes: Int { shared.withLock { $0.cache.bytes } }
 
@@ -151,10 +160,11 @@ public final class CameraFeed: Sendable {
                 waitBeforeRetry(attempt)
                 continue
             }
-            let (interruption, parameterSets) = (source.interruption, source.parameterSets)
+            let (interruption, parameterSets, video) = (source.interruption, source.parameterSets, source.video)
             shared.withLock { state in
                 state.interruption = interruption
                 state.parameterSets = parameterSets
+                state.video = video
             }
             attempt = 0
             set(.live)
@@ -194,14 +204,25 @@ public final class CameraFeed: Sendable {
         let clock = ContinuousClock()
         var pacingStart: (instant: ContinuousClock.Instant, pts: Int64)?
         let timeBase = Double(source.video.timeBase.numerator) / Double(max(1, source.video.timeBase.denominator))
+        var firstOfPass = true
         while !stopping {
-            let packet: MediaPacket?
+            let read: MediaPacket?
             do {
-                packet = try source.read()
+                read = try source.read()
             } catch {
                 return .failed(error)
             }
-            guard let packet else { return .endOfFile }
+            guard var packet = read else { return .endOfFile }
+            if configuration.loopFiles, let dts = packet.dts {
+                let shift = shared.withLock { state -> Int64 in
+                    if firstOfPass, let last = state.lastTimestamp { state.loopShift = last.dts + max(1, last.duration) - dts }
+                    state.lastTimestamp = (dts + state.loopShift, packet.duration)
+                    return state.loopShift
+                }
+                firstOfPass = false
+                packet.dts = dts + shift
+                packet.pts = packet.pts.map { $0 + shift }
+            }
             if configuration.loopFiles, let pts = packet.dts ?? packet.pts {
                 // Real time: wait until the packet's time has come.
                 let start = pacingStart ?? (clock.now, pts)

@@ -27,6 +27,15 @@ public final class VideoStreamInfo: @unchecked Sendable {  // @unchecked: the pa
         timeBase = (stream.pointee.time_base.num, stream.pointee.time_base.den)
     }
 
+    /// Takes ownership of `parameters`.
+    init(codec: VideoCodec, parameters: UnsafeMutablePointer<AVCodecParameters>, timeBase: (Int32, Int32)) {
+        self.codec = codec
+        self.parameters = parameters
+        width = Int(parameters.pointee.width)
+        height = Int(parameters.pointee.height)
+        self.timeBase = timeBase
+    }
+
     deinit {
         var owned: UnsafeMutablePointer<AVCodecParameters>? = parameters
         avcodec_parameters_free(&owned)
@@ -204,5 +213,43 @@ public final class StreamSource {
     /// Closes the source; later reads return nil.
     public func close() {
         if context != nil { avformat_close_input(&context) }
+    }
+}
+
+extension VideoStreamInfo {
+    /// What a viewer needs to mux a relayed stream: sent in the reply to `feed.open`.
+    public struct Description: Sendable, Codable, Equatable {
+        public var codec: String
+        public var width: Int
+        public var height: Int
+        public var timeBaseNumerator: Int32
+        public var timeBaseDenominator: Int32
+        /// Annex B parameter sets, base64.
+        public var parameterSets: String
+    }
+
+    public func description(parameterSets: Data) -> Description {
+        Description(
+            codec: codec.rawValue, width: width, height: height, timeBaseNumerator: timeBase.numerator, timeBaseDenominator: timeBase.denominator,
+            parameterSets: parameterSets.base64EncodedString())
+    }
+
+    /// A stream described by a relay, to mux it again on the viewer's side.
+    public convenience init(_ description: Description) throws(MediaError) {
+        guard let codec = VideoCodec(rawValue: description.codec), description.width > 0, description.height > 0,
+              description.timeBaseNumerator > 0, description.timeBaseDenominator > 0,
+              let sets = Data(base64Encoded: description.parameterSets)
+        else { throw MediaError(code: "source_invalid", message: "not a video stream description") }
+        guard let parameters = avcodec_parameters_alloc() else { throw MediaError(code: "source_invalid", message: "out of memory") }
+        parameters.pointee.codec_type = AVMEDIA_TYPE_VIDEO
+        parameters.pointee.codec_id = codec == .h264 ? AV_CODEC_ID_H264 : AV_CODEC_ID_HEVC
+        parameters.pointee.width = Int32(description.width)
+        parameters.pointee.height = Int32(description.height)
+        if !sets.isEmpty, let buffer = av_mallocz(sets.count + Int(AV_INPUT_BUFFER_PADDING_SIZE)) {
+            sets.copyBytes(to: buffer.assumingMemoryBound(to: UInt8.self), count: sets.count)
+            parameters.pointee.extradata = buffer.assumingMemoryBound(to: UInt8.self)
+            parameters.pointee.extradata_size = Int32(sets.count)
+        }
+        self.init(codec: codec, parameters: parameters, timeBase: (description.timeBaseNumerator, description.timeBaseDenominator))
     }
 }

@@ -9,6 +9,10 @@ public final class TransportStreamWriter {
     private let packet: UnsafeMutablePointer<AVPacket>
     private let sourceTimeBase: AVRational
     private var finished = false
+    /// Added to timestamps after a discontinuity (a source that restarted), so that the output
+    /// stays monotonic: the muxer refuses a decoding time that goes back.
+    private var shift: Int64 = 0
+    private var lastDts: Int64?
 
     /// - Parameters:
     ///   - output: a file path, or `pipe:1`.
@@ -58,8 +62,12 @@ public final class TransportStreamWriter {
         media.data.withUnsafeBytes { buffer in
             if let base = buffer.baseAddress { packet.pointee.data.update(from: base.assumingMemoryBound(to: UInt8.self), count: buffer.count) }
         }
-        packet.pointee.pts = media.pts ?? vigil_nopts()
-        packet.pointee.dts = media.dts ?? vigil_nopts()
+        if let dts = media.dts, let last = lastDts, dts + shift <= last {
+            shift = last + max(1, media.duration) - dts
+        }
+        packet.pointee.pts = media.pts.map { $0 + shift } ?? vigil_nopts()
+        packet.pointee.dts = media.dts.map { $0 + shift } ?? vigil_nopts()
+        if let dts = media.dts { lastDts = dts + shift }
         packet.pointee.duration = media.duration
         packet.pointee.flags = media.isKeyframe ? 0x0001 : 0
         packet.pointee.stream_index = stream.pointee.index

@@ -60,7 +60,7 @@ struct CameraFeedTests {
         let feed = CameraFeed(camera: "sim-1", url: try camera(folder), configuration: configuration) { _, state in states.append(state) }
         feed.start()
         defer { feed.stop() }
-        let fast = feed.subscribe(id: "fast", capacity: 64)
+        let fast = feed.subscribe(id: "fast", capacity: 1_000)
         let slow = feed.subscribe(id: "slow", capacity: 8)
         try await Task.sleep(for: .milliseconds(1_300))
         // Joining mid-GOP: the first packet is the cached keyframe, delivered at once.

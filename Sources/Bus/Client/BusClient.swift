@@ -90,6 +90,27 @@ public final class BusClient {
         throw .protocolViolation("the reply to \(operation) has neither a valid result nor an error")
     }
 
+    /// Sends a request without waiting for its reply (read it with ``receiveMessage(timeout:)``,
+    /// on a connection where other messages arrive too); returns its id.
+    public func send<Body: Encodable>(_ operation: String, body: Body) throws(BusClientError) -> String {
+        nextRequestNumber += 1
+        let id = "\(ProcessInfo.processInfo.processIdentifier)-\(nextRequestNumber)"
+        do {
+            try command.send([try BusProtocol.encoder.encode(BusProtocol.Request(id: id, op: operation, body: body))], wait: false)
+        } catch let error as ZMQError {
+            throw .transport(error)
+        } catch {
+            throw .protocolViolation("cannot encode \(operation): \(error)")
+        }
+        return id
+    }
+
+    /// The next message of any shape on the command connection (a media endpoint streams
+    /// two-frame messages after its reply), or nil after `timeout`.
+    public func receiveMessage(timeout: Duration) throws(BusClientError) -> [Data]? {
+        try receive(from: command, monitor: commandMonitor, endpoint: configuration.commandEndpoint, timeout: timeout) { frames in frames.map(\.data) }
+    }
+
     /// Sends raw bytes as one request frame and returns the raw reply frame (for tests of bad input).
     public func requestRaw(_ frames: [Data], timeout: Duration = .seconds(5)) throws(BusClientError) -> Data {
         do {

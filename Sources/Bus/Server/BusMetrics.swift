@@ -14,5 +14,7 @@ struct BusMetrics: Sendable {
     let requestsRefusedBusy = Counter(label: "vigil_bus_drops_total", dimensions: [("endpoint", "requests_queue")])
     let authenticationFailures = Counter(label: "vigil_bus_authentication_failures_total")
     let subscriptionsRefused = Counter(label: "vigil_bus_subscriptions_refused_total")
+    let mediaOut = Counter(label: "vigil_bus_messages_out_total", dimensions: [("endpoint", "media")])
+    let mediaDropped = Counter(label: "vigil_bus_drops_total", dimensions: [("endpoint", "media")])
     let badFrames = Counter(label: "vigil_bus_bad_messages_total", dimensions: [("reason", "frames")])
 }

@@ -80,11 +80,14 @@ public struct BusServerConfiguration: Sendable {
     public var heartbeatInterval: Duration
     /// libzmq I/O threads: each encrypts (CURVE) and writes for its share of the connections.
     public var ioThreads: Int32
+    /// The media endpoint of the relay in this process (ROUTER, CURVE), or nil for none.
+    public var mediaEndpoint: String?
 
     public init(
         commandEndpoint: String, eventEndpoint: String, serverKeys: CurveKeyPair, heartbeatInterval: Duration = .seconds(1),
-        ioThreads: Int32 = 2
+        ioThreads: Int32 = 2, mediaEndpoint: String? = nil
     ) {
+        self.mediaEndpoint = mediaEndpoint
         self.commandEndpoint = commandEndpoint
         self.eventEndpoint = eventEndpoint
         self.serverKeys = serverKeys
@@ -112,6 +115,12 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
     /// The endpoints actually bound (ports resolved).
     public private(set) var boundCommandEndpoint = ""
     public private(set) var boundEventEndpoint = ""
+    public private(set) var boundMediaEndpoint: String?
+    /// Requests on the media endpoint (`feed.open`, `feed.close`).
+    public let mediaRequests: AsyncStream<BusRequest>
+    private let mediaRequestSink: AsyncStream<BusRequest>.Continuation
+    /// Media peers a message could not reach (gone, or their queue full), for the relay to act on.
+    private let mediaFailures = Mutex<[Data: Int]>([:])
 
     private let configuration: BusServerConfiguration
     private let authorize: @Sendable (String) -> BusIdentity?
@@ -126,6 +135,8 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
     private enum Outbound {
         case reply(peer: Data, payload: Data)
         case publish(topic: String, payload: Data)
+        /// A media message: a small header, and a payload sent without a copy.
+        case media(peer: Data, header: Data, payload: Data?)
     }
 
     private struct SharedState {
@@ -155,6 +166,7 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
         (requests, requestSink) = AsyncStream.makeStream(of: BusRequest.self, bufferingPolicy: .bufferingOldest(1024))
         (authentications, authenticationSink) = AsyncStream.makeStream(of: AuthenticationEvent.self, bufferingPolicy: .bufferingNewest(1024))
         (subscriptions, subscriptionSink) = AsyncStream.makeStream(of: SubscriptionEvent.self, bufferingPolicy: .bufferingNewest(1024))
+        (mediaRequests, mediaRequestSink) = AsyncStream.makeStream(of: BusRequest.self, bufferingPolicy: .bufferingOldest(1024))
         wakeSender = Mutex(nil)
     }
 
@@ -189,6 +201,18 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
 
         boundCommandEndpoint = try command.lastEndpoint()
         boundEventEndpoint = try events.lastEndpoint()
+        var media: ZMQSocket?
+        if let endpoint = configuration.mediaEndpoint {
+            let socket = try ZMQSocket(context: context, type: .router)
+            try socket.makeCurveServer(secretKey: secret, domain: Self.zapDomain)
+            try socket.set(ZMQ_MAXMSGSIZE, Int64(64 * 1024))  // clients only send small requests
+            try socket.set(ZMQ_ROUTER_MANDATORY, Int32(1))
+            // Small: each view's own queue drops frame by frame before libzmq would.
+            try socket.set(ZMQ_SNDHWM, Int32(200))
+            try socket.bind(endpoint)
+            boundMediaEndpoint = try socket.lastEndpoint()
+            media = socket
+        }
         // Handshakes that fail before the ZAP handler is asked (a client using another server
         // key, or not CURVE at all) are only visible to a socket monitor.
         var monitors: [ZMQSocket] = []
@@ -199,7 +223,7 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
             try monitor.connect(endpoint)
             monitors.append(monitor)
         }
-        sockets = LoopSockets(zap: zap, wake: wake, command: command, events: events, monitors: monitors)
+        sockets = LoopSockets(zap: zap, wake: wake, command: command, events: events, monitors: monitors, media: media)
 
         let thread = Thread { [self] in
             runLoop()
@@ -212,6 +236,19 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
     /// Sends a reply to the client connection `peer`.
     public func reply(to peer: Data, payload: Data) {
         enqueue(.reply(peer: peer, payload: payload))
+    }
+
+    /// Sends a media message to a media peer: `header` (copied) and `payload` (shared, not copied).
+    public func sendMedia(to peer: Data, header: Data, payload: Data?) {
+        enqueue(.media(peer: peer, header: header, payload: payload))
+    }
+
+    /// The media peers that messages could not reach since the last call, with how many failed.
+    public func takeMediaFailures() -> [Data: Int] {
+        mediaFailures.withLock { failures in
+            defer { failures.removeAll() }
+            return failures
+        }
     }
 
     /// Publishes an event on `topic`.
@@ -235,6 +272,7 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
             box = nil
         }
         requestSink.finish()
+        mediaRequestSink.finish()
         authenticationSink.finish()
         subscriptionSink.finish()
         context.shutdown()
@@ -255,6 +293,7 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
             switch message {
             case .reply: metrics.repliesDropped.increment()
             case .publish: metrics.eventsDropped.increment()
+            case .media: metrics.mediaDropped.increment()
             }
             return
         }
@@ -276,9 +315,10 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
         let command: ZMQSocket
         let events: ZMQSocket
         let monitors: [ZMQSocket]
+        let media: ZMQSocket?
 
         func closeAll() {
-            ([zap, wake, command, events] + monitors).forEach { $0.close() }
+            ([zap, wake, command, events] + monitors + (media.map { [$0] } ?? [])).forEach { $0.close() }
         }
     }
 
@@ -292,11 +332,13 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
         do {
             while true {
                 let untilHeartbeat = max(0, clock.now.duration(to: nextHeartbeat).milliseconds)
-                let ready = try zmqPoll([sockets.zap, sockets.wake, sockets.command, sockets.events] + sockets.monitors, timeoutMilliseconds: untilHeartbeat)
+                let polled = [sockets.zap, sockets.wake, sockets.command, sockets.events] + sockets.monitors + (sockets.media.map { [$0] } ?? [])
+                let ready = try zmqPoll(polled, timeoutMilliseconds: untilHeartbeat)
                 for (index, monitor) in sockets.monitors.enumerated() where ready[4 + index] { try readMonitor(monitor) }
+                if let media = sockets.media, ready[polled.count - 1] { try receiveRequests(media, into: mediaRequestSink) }
                 if ready[0] { try handleZAP(sockets.zap) }
                 if ready[1] { while try sockets.wake.receive() != nil {} }
-                if ready[2] { try receiveRequests(sockets.command) }
+                if ready[2] { try receiveRequests(sockets.command, into: requestSink) }
                 if ready[3] { try receiveSubscriptions(sockets.events) }
                 let (outbound, stopping) = shared.withLock { state in
                     defer { state.outbound.removeAll(keepingCapacity: true) }
@@ -362,7 +404,7 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
         }
     }
 
-    private func receiveRequests(_ command: ZMQSocket) throws(ZMQError) {
+    private func receiveRequests(_ command: ZMQSocket, into sink: AsyncStream<BusRequest>.Continuation) throws(ZMQError) {
         // Bounded per wake-up so that a flood of requests cannot starve ZAP or replies.
         for _ in 0..<256 {
             guard let frames = try command.receive() else { return }
@@ -375,7 +417,7 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
                 continue
             }
             let request = BusRequest(peer: peer, identity: identity, payload: frames[1].data)
-            if case .dropped = requestSink.yield(request) {
+            if case .dropped = sink.yield(request) {
                 metrics.requestsRefusedBusy.increment()
                 let error = BusProtocol.ErrorBody(code: "server_busy", message: "too many requests waiting; try again")
                 try? command.send([peer, BusProtocol.errorReply(id: nil, error)])
@@ -419,6 +461,19 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
                     // EHOSTUNREACH: the client left before its reply; EAGAIN: its queue is full.
                     metrics.repliesDropped.increment()
                     logger.warning("reply dropped", metadata: ["error": "\(error)"])
+                }
+            case .media(let peer, let header, let payload):
+                guard let media = sockets.media else { continue }
+                do {
+                    if let payload {
+                        try media.send([peer, header], sharing: payload)
+                    } else {
+                        try media.send([peer, header])
+                    }
+                    metrics.mediaOut.increment()
+                } catch {
+                    metrics.mediaDropped.increment()
+                    mediaFailures.withLock { $0[peer, default: 0] += 1 }
                 }
             case .publish(let topic, let payload):
                 do {

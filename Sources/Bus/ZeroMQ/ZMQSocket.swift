@@ -130,6 +130,46 @@ final class ZMQSocket {
         }
     }
 
+    /// Sends `frames` (copied, small) then `payload` without copying it: libzmq keeps a reference
+    /// to the bytes until it has sent them to this peer, so one packet goes to every subscriber
+    /// from the same memory. Fails with EAGAIN when the peer's queue is full.
+    func send(_ frames: [Data], sharing payload: Data) throws(ZMQError) {
+        try sendParts(frames)
+        let box = Unmanaged.passRetained(PayloadBox(payload))
+        var message = zmq_msg_t()
+        // The pointer stays valid: the box holds the immutable Data, and so its storage, until
+        // libzmq calls the free function after the last send of the message.
+        let base = payload.withUnsafeBytes { UnsafeMutableRawPointer(mutating: $0.baseAddress) }
+        let initialised = zmq_msg_init_data(&message, base, payload.count, { _, hint in
+            if let hint { Unmanaged<PayloadBox>.fromOpaque(hint).release() }
+        }, box.toOpaque())
+        guard initialised == 0 else {
+            box.release()
+            throw ZMQError.last("zmq_msg_init_data")
+        }
+        while true {
+            if zmq_msg_send(&message, handle, ZMQ_DONTWAIT) >= 0 { return }
+            let error = ZMQError.last("zmq_msg_send")
+            if error.code == EINTR { continue }
+            zmq_msg_close(&message)  // releases the box
+            throw error
+        }
+    }
+
+    /// Sends frames that more frames follow.
+    private func sendParts(_ frames: [Data]) throws(ZMQError) {
+        for frame in frames {
+            let flags: Int32 = ZMQ_DONTWAIT | ZMQ_SNDMORE
+            while true {
+                let sent = frame.withUnsafeBytes { zmq_send(handle, $0.baseAddress, $0.count, flags) }
+                if sent >= 0 { break }
+                let error = ZMQError.last("zmq_send")
+                if error.code == EINTR { continue }
+                throw error
+            }
+        }
+    }
+
     /// Receives every frame of one message, or nil when none is waiting (`wait: false`).
     func receive(wait: Bool = false) throws(ZMQError) -> [ZMQFrame]? {
         var frames: [ZMQFrame] = []
@@ -166,4 +206,13 @@ func zmqPoll(_ sockets: [ZMQSocket], timeoutMilliseconds: Int) throws(ZMQError) 
         throw error
     }
     return items.map { $0.revents & Int16(ZMQ_POLLIN) != 0 }
+}
+
+/// Keeps a payload alive while libzmq sends it without a copy.
+private final class PayloadBox {
+    let data: Data
+
+    init(_ data: Data) {
+        self.data = data
+    }
 }

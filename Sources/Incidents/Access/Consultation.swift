@@ -120,6 +120,25 @@ extension AccessService {
         }
     }
 
+    /// Ends the views a stopped or crashed server left open, auditing each (`view.stopped`,
+    /// reason `server_restarted`); returns how many.
+    public func closeDanglingViews() async throws -> Int {
+        try await database.run { db in
+            try db.transaction {
+                let open = try db.query("SELECT id, agency, user, camera_id, mode, incident_id, grant_id FROM views WHERE stopped_at IS NULL")
+                let now = Date()
+                for row in open {
+                    try db.query("UPDATE views SET stopped_at = ? WHERE id = ?", [.text(IncidentService.timestamp(now)), .text(row.text(0)!)])
+                    try AuditLog.append(AuditRecord(
+                        action: row.text(4) == AccessMode.export.rawValue ? "export.stopped" : "view.stopped", at: now, agency: row.text(1),
+                        user: row.text(2), cameras: [row.text(3)!], reason: "server_restarted", incident: row.integer(5), grant: row.text(6),
+                        details: ["view": row.text(0)!, "mode": row.text(4)!]), in: db)
+                }
+                return open.count
+            }
+        }
+    }
+
     /// Stops a consultation and audits it; only the user who started it (or their agency) may.
     public func stop(view: String, agency: String, user: String?) async throws {
         try await database.run { db in

@@ -334,7 +334,7 @@ public struct WireJustification: Sendable, Codable {
         self.incident = incident
     }
 
-    func justification() throws(IncidentError) -> Justification {
+    public func justification() throws(IncidentError) -> Justification {
         guard let code = ReasonCode(rawValue: reason) else {
             throw IncidentError(
                 code: "reason_invalid", message: "reason must be one of \(ReasonCode.allCases.map(\.rawValue).joined(separator: ", "))",

@@ -3,6 +3,7 @@ import Bus
 import Foundation
 import Geo
 import Incidents
+import Streams
 
 /// An error a client command reports: `error: CODE: message` on stderr, exit status 1.
 struct CommandFailure: Error, CustomStringConvertible {
@@ -53,10 +54,15 @@ struct ClientOptions: ParsableArguments {
         return info
     }
 
-    /// A client connected as `agency` (or `user`) to the server recorded in the data folder.
-    func connect() throws -> BusClient {
+    /// A client connected as `agency` (or `user`) to the server recorded in the data folder;
+    /// its requests go to the command endpoint, or to the media endpoint with `media`.
+    func connect(media: Bool = false) throws -> BusClient {
         let folder = DataFolder(path: data)
-        let info = try serverInfo()
+        var info = try serverInfo()
+        if media {
+            guard let endpoint = info.media else { throw CommandFailure(code: "no_media_endpoint", message: "this server runs no relay") }
+            info.command = endpoint
+        }
         let keys: CurveKeyPair
         let serverKey: CurveKeyPair
         do {
@@ -114,6 +120,9 @@ func reportingFailures(_ body: () throws -> Void) throws {
         FileHandle.standardError.write(Data("error: \(problems)\n".utf8))
         throw ExitCode(1)
     } catch let error as GeoError {
+        FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+        throw ExitCode(1)
+    } catch let error as MediaError {
         FileHandle.standardError.write(Data("error: \(error)\n".utf8))
         throw ExitCode(1)
     }

@@ -39,11 +39,14 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "The TCP port of the Prometheus endpoint, GET http://HOST:PORT/metrics (0: any free port).")
     var metricsPort = 7712
 
+    @Option(help: "The media endpoint's TCP port, where the embedded relay serves camera feeds (0: any free port).")
+    var mediaPort = 7713
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel = "info"
 
     func validate() throws {
-        for (name, port) in [("--command-port", commandPort), ("--event-port", eventPort), ("--metrics-port", metricsPort)]
+        for (name, port) in [("--command-port", commandPort), ("--event-port", eventPort), ("--metrics-port", metricsPort), ("--media-port", mediaPort)]
         where !(0...65535).contains(port) {
             throw ValidationError("\(name) must be 0 to 65535, got \(port)")
         }
@@ -89,7 +92,7 @@ struct ServeCommand: AsyncParsableCommand {
         let bus = try BusServer(
             configuration: BusServerConfiguration(
                 commandEndpoint: "tcp://\(host):\(commandPort)", eventEndpoint: "tcp://\(host):\(eventPort)",
-                serverKeys: try folder.serverKeys()),
+                serverKeys: try folder.serverKeys(), mediaEndpoint: "tcp://\(host):\(mediaPort)"),
             logger: logger,
             authorize: { clientKeys.identity(forKey: $0) },
             authorizeSubscription: { channels.allows($0, topic: $1) })
@@ -101,7 +104,7 @@ struct ServeCommand: AsyncParsableCommand {
         let info = ServerInfo(
             command: bus.boundCommandEndpoint, events: bus.boundEventEndpoint,
             serverKey: try folder.serverKeys().publicKey, data: folder.url.path, region: region.rawValue,
-            metrics: "http://\(host):\(metrics.port)/metrics",
+            metrics: "http://\(host):\(metrics.port)/metrics", media: bus.boundMediaEndpoint,
             cameras: cameras.count, pid: ProcessInfo.processInfo.processIdentifier)
         let encoder = JSONEncoder()
         encoder.keyEncodingStrategy = .convertToSnakeCase
@@ -132,7 +135,15 @@ struct ServeCommand: AsyncParsableCommand {
         reload.resume()
         defer { reload.cancel() }
         let audit = AuditStore(database: database)
-        let publisher = ChannelPublisher(bus: bus, incidents: incidents, access: access, channels: channels, logger: logger)
+        // Views cannot outlive the relay that served them: those a crash left open end now.
+        let dangling = try await access.closeDanglingViews()
+        if dangling > 0 { logger.notice("views left open by the previous run closed", metadata: ["views": "\(dangling)"]) }
+        let relay = Relay(
+            bus: bus, access: access, incidents: incidents, streams: Dictionary(uniqueKeysWithValues: cameras.map { ($0.id, $0.stream) }), logger: logger)
+        for incident in try await incidents.liveIncidents() {
+            relay.prewarm(try await incidents.snapshot(incident.id).cameras.map(\.id), for: incident.id)
+        }
+        let publisher = ChannelPublisher(bus: bus, incidents: incidents, access: access, channels: channels, relay: relay, logger: logger)
         let dispatcher = CommandDispatcher(
             bus: bus, incidents: incidents, access: access, holds: EvidenceHolds(database: database), users: users, clientKeys: clientKeys,
             publisher: publisher, audit: audit, logger: logger)
@@ -141,7 +152,7 @@ struct ServeCommand: AsyncParsableCommand {
         let recomputed = try await incidents.recomputeSelections()
         for change in recomputed { await publisher.publish(change) }
         if !recomputed.isEmpty { logger.info("selections recomputed", metadata: ["incidents": "\(recomputed.map(\.incidentId))"]) }
-        let service = VigilService(bus: bus, dispatcher: dispatcher, audit: audit, logger: logger)
+        let service = VigilService(bus: bus, dispatcher: dispatcher, relay: relay, audit: audit, logger: logger)
         let group = ServiceGroup(services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         try await group.run()
         try? FileManager.default.removeItem(at: folder.serverInfo)

@@ -66,6 +66,8 @@ struct ServerInfo: Codable {
     var region: String
     /// The Prometheus endpoint.
     var metrics: String?
+    /// The embedded relay's media endpoint.
+    var media: String?
     var cameras: Int
     var pid: Int32
 }

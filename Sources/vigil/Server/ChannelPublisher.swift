@@ -10,6 +10,8 @@ struct ChannelPublisher: Sendable {
     let incidents: IncidentService
     let access: AccessService
     let channels: ChannelMembers
+    /// The relay that opens the feeds of the cameras incidents select.
+    let relay: Relay?
     let logger: Logger
 
     /// Publishes a committed change on each topic of the agencies taking part after it (a
@@ -18,6 +20,7 @@ struct ChannelPublisher: Sendable {
     /// a gap and takes a new snapshot, so nothing is lost silently.
     func publish(_ change: IncidentChange) async {
         channels.update(change.incident)
+        relay?.follow(change)
         let selection = await currentSelection(for: change)
         for agency in ChannelMembers.agencies(of: change.incident).sorted() {
             do {

@@ -8,6 +8,7 @@ import ServiceLifecycle
 struct VigilService: Service {
     let bus: BusServer
     let dispatcher: CommandDispatcher
+    let relay: Relay
     let audit: AuditStore
     let logger: Logger
 
@@ -100,9 +101,20 @@ struct VigilService: Service {
                         try? await Task.sleep(for: Self.expirySweepInterval)
                     }
                 }
+                group.addTask {
+                    // Media requests run side by side: opening a feed may wait for its first picture.
+                    await withDiscardingTaskGroup { views in
+                        for await request in bus.mediaRequests {
+                            views.addTask { await relay.handle(request) }
+                        }
+                    }
+                }
+                group.addTask { await relay.supervise() }
+                relay.startPump()
                 for await request in bus.requests {
                     await dispatcher.handle(request)
                 }
+                relay.stop()
                 // The bus has stopped: end the sweep too.
                 group.cancelAll()
             }

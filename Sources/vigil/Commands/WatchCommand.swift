@@ -1,0 +1,68 @@
+import ArgumentParser
+import Bus
+import Foundation
+import Incidents
+import Streams
+
+struct WatchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "watch",
+        abstract: "Watch a camera of an incident through the relay and write it as MPEG-TS (a file, or - for a pipe to ffplay or VLC).",
+        discussion: """
+            A consultation: act as a named user (--user), give the reason and a text. The first picture comes \\
+            from the relay's cached group of pictures, at once. Ends after --seconds, or when the relay ends \\
+            the view (access revoked, incident closed), which is said on stderr.
+            """)
+
+    @Option(help: "The incident the camera is watched for.")
+    var incident: Int64
+    @Option(help: "The camera id.")
+    var camera: String
+    @Option(name: .shortAndLong, help: "The MPEG-TS output file, or - for standard output.")
+    var output: String
+    @Option(help: "The reason: \(ReasonCode.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var reason: String
+    @Option(help: "Why, in words (5 to 1,000 characters).")
+    var text: String
+    @Option(help: "How long to watch, in seconds.")
+    var seconds = 10.0
+    @OptionGroup var client: ClientOptions
+
+    func validate() throws {
+        guard seconds > 0, seconds <= 86_400 else { throw ValidationError("--seconds must be in (0, 86400]") }
+    }
+
+    func run() throws {
+        try reportingFailures {
+            let bus = try client.connect(media: true)
+            defer { bus.close() }
+            let opened = try client.call {
+                try bus.request(
+                    "feed.open",
+                    body: FeedOpenBody(camera: camera, justification: WireJustification(reason: reason, text: text, incident: incident)),
+                    as: FeedOpenResult.self, timeout: .seconds(10))
+            }
+            let writer = try TransportStreamWriter(output: output == "-" ? "pipe:1" : output, video: try VideoStreamInfo(opened.stream))
+            FileHandle.standardError.write(Data("vigil watch: view \(opened.view) of \(camera) under grant \(opened.grant)\n".utf8))
+            let end = ContinuousClock.now + .seconds(seconds)
+            var packets = 0
+            var endedBy: String?
+            while ContinuousClock.now < end, endedBy == nil {
+                guard let frames = try client.call({ try bus.receiveMessage(timeout: .seconds(1)) }) else { continue }
+                guard let header = try? BusProtocol.decoder.decode(FeedMessage.self, from: frames[0]) else { continue }
+                if header.type == "feed.ended" {
+                    endedBy = header.reason ?? "ended"
+                } else if header.type == "packet", frames.count == 2 {
+                    let packet = MediaPacket(
+                        data: frames[1], pts: header.pts, dts: header.dts, duration: header.duration ?? 0, isKeyframe: header.key ?? false,
+                        isDisposable: false)
+                    try writer.write(packet)
+                    packets += 1
+                }
+            }
+            if endedBy == nil { _ = try? bus.send("feed.close", body: ViewStopBody(view: opened.view)) }
+            try writer.finish()
+            FileHandle.standardError.write(Data("vigil watch: \(packets) packets written\(endedBy.map { "; the relay ended the view: \($0)" } ?? "")\n".utf8))
+        }
+    }
+}

@@ -1,0 +1,277 @@
+import Bus
+import Foundation
+import Incidents
+import Logging
+import Streams
+import Synchronization
+
+/// The relay inside `vigil serve`: keeps a feed open for every camera an incident selects
+/// (pre-warm, released after a linger), serves views on the media endpoint to named users whose
+/// consultation the decision function allows (audited with the justification), and ends a
+/// view within a second when access is revoked or the incident closes.
+final class Relay: Sendable {
+    static let linger = Duration.seconds(30)
+    static let recheckInterval = Duration.seconds(1)
+
+    private struct FeedEntry {
+        let feed: CameraFeed
+        var incidents: Set<Int64>
+        var views = 0
+        var idleSince: ContinuousClock.Instant?
+    }
+
+    private struct View {
+        let peer: Data
+        let identity: BusIdentity
+        let camera: String
+        let incident: Int64
+        let subscriber: FeedSubscriber
+        var sequence: Int64 = 0
+    }
+
+    private let bus: BusServer
+    private let access: AccessService
+    private let incidents: IncidentService
+    private let streams: [String: String]
+    private let logger: Logger
+    private let feeds = Mutex<[String: FeedEntry]>([:])
+    private let views = Mutex<[String: View]>([:])
+    private let stopping = Atomic<Bool>(false)
+    private let pumpFinished = DispatchSemaphore(value: 0)
+
+    /// - Parameter streams: each camera's source URL, from the registry.
+    init(bus: BusServer, access: AccessService, incidents: IncidentService, streams: [String: String], logger: Logger) {
+        self.bus = bus
+        self.access = access
+        self.incidents = incidents
+        self.streams = streams
+        self.logger = logger
+    }
+
+    // MARK: Pre-warm
+
+    /// Follows a committed change: cameras added are opened at once, cameras left by every
+    /// incident are released after the linger.
+    func follow(_ change: IncidentChange) {
+        if change.incident.status.holdsSelection { prewarm(change.added.map(\.id), for: change.incidentId) }
+        let now = ContinuousClock.now
+        feeds.withLock { feeds in
+            let released = change.change == .closed ? Array(feeds.keys) : change.removed
+            for camera in released where feeds[camera]?.incidents.remove(change.incidentId) != nil {
+                if feeds[camera]!.incidents.isEmpty && feeds[camera]!.views == 0 { feeds[camera]!.idleSince = now }
+            }
+        }
+    }
+
+    /// Opens the feeds of `cameras` for `incident` (at start-up, for the incidents already open).
+    func prewarm(_ cameras: [String], for incident: Int64) {
+        feeds.withLock { feeds in
+            for camera in cameras {
+                if feeds[camera] == nil, let feed = makeFeed(camera) {
+                    feeds[camera] = FeedEntry(feed: feed, incidents: [])
+                    feed.start()
+                }
+                feeds[camera]?.incidents.insert(incident)
+                feeds[camera]?.idleSince = nil
+            }
+        }
+    }
+
+    /// The cameras with an open feed, and their state.
+    var feedStates: [String: FeedState] {
+        feeds.withLock { $0.mapValues { $0.feed.state } }
+    }
+
+    private func makeFeed(_ camera: String) -> CameraFeed? {
+        guard let url = streams[camera] else { return nil }
+        var configuration = CameraFeed.Configuration()
+        // A local file is a simulated camera: played in real time, looped.
+        configuration.loopFiles = url.hasPrefix("/") || url.hasPrefix("file:")
+        let logger = self.logger
+        return CameraFeed(camera: camera, url: url, configuration: configuration) { camera, state in
+            logger.info("camera feed", metadata: ["camera": "\(camera)", "feed.state": "\(state)"])
+        }
+    }
+
+    // MARK: Views
+
+    func handle(_ request: BusRequest) async {
+        let header: BusProtocol.RequestHeader
+        do {
+            header = try BusProtocol.decodeHeader(request.payload)
+        } catch {
+            bus.sendMedia(to: request.peer, header: BusProtocol.errorReply(id: nil, error), payload: nil)
+            return
+        }
+        do {
+            switch header.op {
+            case "feed.open":
+                let body = try BusProtocol.decodeBody(FeedOpenBody.self, from: request.payload)
+                let result = try await open(body, for: request)
+                bus.sendMedia(to: request.peer, header: BusProtocol.successReply(id: header.id, result: result), payload: nil)
+            case "feed.close":
+                let body = try BusProtocol.decodeBody(ViewStopBody.self, from: request.payload)
+                try await end(body.view, reason: "closed by the viewer", notify: false)
+                bus.sendMedia(to: request.peer, header: BusProtocol.successReply(id: header.id, result: ["view": body.view]), payload: nil)
+            default:
+                throw BusProtocol.ErrorBody(code: "unknown_operation", message: "the media endpoint serves feed.open and feed.close", field: "op")
+            }
+        } catch let error as BusProtocol.ErrorBody {
+            bus.sendMedia(to: request.peer, header: BusProtocol.errorReply(id: header.id, error), payload: nil)
+        } catch let error as IncidentError {
+            bus.sendMedia(to: request.peer, header: BusProtocol.errorReply(id: header.id, .init(code: error.code, message: error.message, field: error.field)), payload: nil)
+        } catch {
+            bus.sendMedia(to: request.peer, header: BusProtocol.errorReply(id: header.id, .init(code: "internal_error", message: "\(error)")), payload: nil)
+        }
+    }
+
+    /// Starts a view: the consultation is decided and audited first; nothing is sent before.
+    private func open(_ body: FeedOpenBody, for request: BusRequest) async throws -> FeedOpenResult {
+        let consultation = Consultation(
+            request: AccessRequest(agency: request.agency, user: request.user, camera: body.camera, mode: .live, incident: body.justification?.incident),
+            justification: try body.justification.map { try $0.justification() }, source: "media")
+        let ticket = try await access.start(consultation)
+        let feed = feeds.withLock { feeds -> CameraFeed? in
+            if feeds[body.camera] == nil, let feed = makeFeed(body.camera) {
+                feeds[body.camera] = FeedEntry(feed: feed, incidents: [])
+                feed.start()
+            }
+            feeds[body.camera]?.views += 1
+            feeds[body.camera]?.idleSince = nil
+            return feeds[body.camera]?.feed
+        }
+        // The picture may still be connecting: wait a little for its description.
+        var description = feed?.streamDescription
+        let deadline = ContinuousClock.now + .seconds(5)
+        while description == nil, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(50))
+            description = feed?.streamDescription
+        }
+        guard let feed, let description else {
+            try? await access.stop(view: ticket.view, agency: request.agency, user: request.user)
+            releaseView(of: body.camera)
+            throw BusProtocol.ErrorBody(
+                code: "camera_unavailable", message: "camera \(body.camera) is \(feed.map { "\($0.state)" } ?? "without a source")", field: "body.camera")
+        }
+        let subscriber = feed.subscribe(id: ticket.view, capacity: 256)
+        views.withLock {
+            $0[ticket.view] = View(peer: request.peer, identity: request.identity, camera: body.camera, incident: ticket.incident, subscriber: subscriber)
+        }
+        return FeedOpenResult(view: ticket.view, grant: ticket.grant, stream: description)
+    }
+
+    private func releaseView(of camera: String) {
+        feeds.withLock { feeds in
+            feeds[camera]?.views -= 1
+            if let entry = feeds[camera], entry.views == 0, entry.incidents.isEmpty { feeds[camera]!.idleSince = ContinuousClock.now }
+        }
+    }
+
+    /// Ends a view: no more packets, the end audited, the viewer told why (unless it asked).
+    private func end(_ id: String, reason: String, notify: Bool) async throws {
+        guard let view = views.withLock({ $0.removeValue(forKey: id) }) else {
+            throw BusProtocol.ErrorBody(code: "view_not_found", message: "there is no view \(id)", field: "body.view")
+        }
+        feeds.withLock { $0[view.camera]?.feed }?.unsubscribe(id: id)
+        releaseView(of: view.camera)
+        if notify {
+            let header = try BusProtocol.encoder.encode(FeedMessage(view: id, type: "feed.ended", seq: view.sequence + 1, reason: reason))
+            bus.sendMedia(to: view.peer, header: header, payload: nil)
+        }
+        try? await access.stop(view: id, agency: view.identity.agency, user: view.identity.user)
+    }
+
+    // MARK: Running
+
+    /// Moves packets from the views' queues to the media endpoint until stopped (its own thread).
+    func startPump() {
+        let thread = Thread { [self] in
+            while !stopping.load(ordering: .relaxed) {
+                var sent = 0
+                let current = views.withLock { views in views.map { ($0.key, $0.value) } }
+                for (id, view) in current {
+                    let packets = view.subscriber.take(timeout: .zero)
+                    guard !packets.isEmpty else { continue }
+                    var sequence = view.sequence
+                    for packet in packets {
+                        sequence += 1
+                        let header = FeedMessage(
+                            view: id, type: "packet", seq: sequence, pts: packet.pts, dts: packet.dts, duration: packet.duration, key: packet.isKeyframe)
+                        if let encoded = try? BusProtocol.encoder.encode(header) {
+                            bus.sendMedia(to: view.peer, header: encoded, payload: packet.data)
+                        }
+                    }
+                    views.withLock { $0[id]?.sequence = sequence }
+                    sent += packets.count
+                }
+                if sent == 0 { Thread.sleep(forTimeInterval: 0.002) }
+            }
+            pumpFinished.signal()
+        }
+        thread.name = "vigil.relay"
+        thread.start()
+    }
+
+    /// Once a second: each view is decided again (a revoked grant or a closed incident ends it),
+    /// viewers that left are dropped, and idle feeds past their linger are released.
+    func supervise() async {
+        while !stopping.load(ordering: .relaxed) {
+            try? await Task.sleep(for: Self.recheckInterval)
+            let gone = Set(bus.takeMediaFailures().filter { $0.value > 100 }.keys)
+            for (id, view) in views.withLock({ $0.map { ($0.key, $0.value) } }) {
+                var reason: String?
+                if gone.contains(view.peer) {
+                    reason = "the viewer is gone"
+                } else if let incident = try? await incidents.snapshot(view.incident).incident, !incident.status.holdsSelection {
+                    reason = "incident \(view.incident) is \(incident.status.rawValue)"
+                } else if case .deny(let code, let message) = (try? await access.decide(AccessRequest(
+                    agency: view.identity.agency, user: view.identity.user, camera: view.camera, mode: .live, incident: view.incident))) ?? .deny(code: "storage_failure", message: "") {
+                    reason = "\(code): \(message)"
+                }
+                if let reason { try? await end(id, reason: reason, notify: true) }
+            }
+            let now = ContinuousClock.now
+            let released = feeds.withLock { feeds -> [CameraFeed] in
+                let expired = feeds.filter { $0.value.idleSince.map { now - $0 >= Self.linger } ?? false }.map(\.key)
+                return expired.compactMap { feeds.removeValue(forKey: $0)?.feed }
+            }
+            released.forEach { $0.stop() }
+        }
+    }
+
+    func stop() {
+        stopping.store(true, ordering: .relaxed)
+        pumpFinished.wait()
+        let all = feeds.withLock { feeds in
+            defer { feeds.removeAll() }
+            return feeds.values.map(\.feed)
+        }
+        all.forEach { $0.stop() }
+    }
+}
+
+/// The body of `feed.open` on the media endpoint.
+struct FeedOpenBody: Codable {
+    var camera: String
+    var justification: WireJustification?
+}
+
+/// The reply to `feed.open`: the view, the grant that allowed it, and the stream to mux.
+struct FeedOpenResult: Codable {
+    var view: String
+    var grant: String
+    var stream: VideoStreamInfo.Description
+}
+
+/// The header frame of every message after the reply: a packet (the payload frame follows) or
+/// the end of the view.
+struct FeedMessage: Codable {
+    var view: String
+    var type: String
+    var seq: Int64
+    var pts: Int64?
+    var dts: Int64?
+    var duration: Int64?
+    var key: Bool?
+    var reason: String?
+}

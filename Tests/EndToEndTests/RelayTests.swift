@@ -1,0 +1,87 @@
+import Foundation
+import Testing
+
+/// The embedded relay: a camera whose source is a real H.264 stream made by ffmpeg, pre-warmed
+/// when an incident selects it, watched with `vigil watch`, checked with ffprobe, and cut off
+/// when its grant is revoked.
+@Suite("vigil relay and watch", .serialized, .timeLimit(.minutes(2)))
+struct RelayTests {
+    /// A server whose registry has one more camera at the Grand-Place, its stream a looped file.
+    private func withCameraServer(_ body: (URL) async throws -> Void) async throws {
+        let data = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-e2e-relay-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: data) }
+        try await withServer(data: data) { _, server in
+            server.kill(SIGTERM)
+            _ = try await server.waitForExit()
+        }
+        let stream = data.appendingPathComponent("camera.ts").path
+        let made = try await run(URL(fileURLWithPath: "/usr/bin/ffmpeg"), [
+            "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25", "-t", "4", "-c:v", "libx264",
+            "-g", "25", "-bf", "2", "-pix_fmt", "yuv420p", "-f", "mpegts", stream,
+        ])
+        #expect(made.status == 0, "\(made.stderr)")
+        let registry = data.appendingPathComponent("camera.geojson")
+        try Data("""
+            {"type":"FeatureCollection","features":[{"type":"Feature","geometry":{"type":"Point","coordinates":[4.3525,50.8467]},
+             "properties":{"id":"pz5339-sim-01","owner":"pz-5339","kind":"street","place_type":"square","range_m":40,
+                           "stream":"\(stream)","confidentiality":"public","tags":[]}}]}
+            """.utf8).write(to: registry)
+        #expect(try await vigil("cameras", "import", registry.path, "--data", data.path).status == 0)
+        try await withServer(data: data) { data, _ in try await body(data) }
+    }
+
+    private func probe(_ path: String) async throws -> (codec: String, frames: Int, errors: String) {
+        let probed = try await run(URL(fileURLWithPath: "/usr/bin/ffprobe"), [
+            "-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries", "stream=codec_name,nb_read_frames", "-of", "csv=p=0", path,
+        ])
+        let fields = (probed.stdout.split(separator: "\n").first ?? "").split(separator: ",")
+        return (fields.first.map(String.init) ?? "", fields.count > 1 ? Int(fields[1]) ?? -1 : -1, probed.stderr)
+    }
+
+    @Test func aWatchedCameraIsStandardMPEGTSAndARevokedGrantCutsTheFeed() async throws {
+        try await withCameraServer { data in
+            for (user, agency) in [("pz.viewer", "pz-5339"), ("cc.viewer", "crisis-centre")] {
+                #expect(try await vigil("user", "add", user, "--name", "V", "--badge", "B-\(user)", "--role", "operator",
+                                        "--data", data.path, "--agency", agency).status == 0)
+            }
+            let opened = try await vigil("incident", "open", "--kind", "public-order", "--at", "50.8467,4.3525", "--radius", "30",
+                                         "--participant", "crisis-centre", "--data", data.path, "--agency", "pz-5339", "--json")
+            let id = try #require((try json(opened.stdout)["incident"] as? [String: Any])?["id"] as? Int)
+
+            // Without a justification nothing is sent.
+            let unjustified = try await vigil("watch", "--incident", "\(id)", "--camera", "pz5339-sim-01", "-o", data.appendingPathComponent("x.ts").path,
+                                              "--reason", "public-order", "--text", "", "--data", data.path, "--agency", "pz-5339", "--user", "pz.viewer")
+            #expect(unjustified.status == 1 && unjustified.stderr.contains("justification_required"), "\(unjustified.stderr)")
+
+            let output = data.appendingPathComponent("watched.ts").path
+            let watched = try await vigil("watch", "--incident", "\(id)", "--camera", "pz5339-sim-01", "-o", output, "--seconds", "3",
+                                          "--reason", "public-order", "--text", "Checking the crowd", "--data", data.path, "--agency", "pz-5339", "--user", "pz.viewer")
+            #expect(watched.status == 0, "\(watched.stderr)")
+            let probed = try await probe(output)
+            #expect(probed.codec == "h264")
+            #expect(probed.frames >= 50, "3 s at 25 fps, the cached GOP first (\(probed.frames))")
+            #expect(probed.errors.isEmpty, "\(probed.errors)")
+
+            // The crisis centre watches under zone 5339's grant; the zone revokes it mid-stream.
+            let cut = try RunningProcess(vigilBinary, [
+                "watch", "--incident", "\(id)", "--camera", "pz5339-sim-01", "-o", data.appendingPathComponent("cut.ts").path, "--seconds", "30",
+                "--reason", "public-order", "--text", "Following the crowd", "--data", data.path, "--agency", "crisis-centre", "--user", "cc.viewer",
+            ])
+            try await cut.waitForStandardError(containing: "under grant")
+            try await Task.sleep(for: .seconds(1))
+            let grants = try JSONSerialization.jsonObject(with: Data(try await vigil("grant", "list", "--data", data.path, "--agency", "pz-5339", "--json").stdout.utf8))
+            let grant = try #require((grants as? [[String: Any]])?.first { $0["agency"] as? String == "crisis-centre" }?["id"] as? String)
+            #expect(try await vigil("grant", "revoke", grant, "--reason", "suspended", "--data", data.path, "--agency", "pz-5339").status == 0)
+            #expect(try await cut.waitForExit(timeout: .seconds(10)) == 0, "\(cut.standardError)")
+            #expect(cut.standardError.contains("the relay ended the view") && cut.standardError.contains("grant_revoked"), "\(cut.standardError)")
+            #expect(try await probe(data.appendingPathComponent("cut.ts").path).errors.isEmpty)
+
+            let exported = try await vigil("audit", "export", "--data", data.path)
+            let records = try exported.stdout.split(separator: "\n").compactMap { try json(String($0))["record"] as? [String: Any] }
+            let started = records.filter { $0["action"] as? String == "view.started" }
+            #expect(started.count == 2)
+            #expect(started.contains { $0["user"] as? String == "cc.viewer" && $0["justification"] as? String == "Following the crowd" })
+            #expect(records.filter { $0["action"] as? String == "view.stopped" }.count == 2)
+        }
+    }
+}
