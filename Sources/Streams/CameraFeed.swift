@@ -149,12 +149,16 @@ public final class CameraFeed: Sendable {
 
     private func run() {
         var attempt = 0
+        var looping = false
         while !stopping {
-            set(.connecting(attempt: attempt + 1))
+            // A looped file starting again is still live: no state change to report.
+            if !looping { set(.connecting(attempt: attempt + 1)) }
+            looping = false
             let source: StreamSource
             do {
                 source = try StreamSource(url: url, options: configuration.source)
             } catch {
+                looping = false
                 set(.down(reason: error.description))
                 attempt += 1
                 waitBeforeRetry(attempt)
@@ -177,6 +181,7 @@ public final class CameraFeed: Sendable {
             if stopping { break }
             switch ended {
             case .endOfFile where configuration.loopFiles:
+                looping = true
                 continue  // start the file again at once
             case .endOfFile:
                 set(.down(reason: "the stream ended"))

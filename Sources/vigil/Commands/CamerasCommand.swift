@@ -203,7 +203,7 @@ struct CamerasCommand: ParsableCommand {
                 let storeProblems = try RegistryStore(database: database)
                     .importCameras(cameras) { isCSV ? "camera \($0 + 1) of the file" : "features[\($0)]" }
                 guard storeProblems.isEmpty else { throw RegistryProblems(file: file, problems: storeProblems) }
-                print("imported \(cameras.count) cameras into \(database.path); a running server sees them after a restart")
+                print("imported \(cameras.count) cameras into \(database.path); send SIGHUP to a running server to use them")
             }
         }
     }

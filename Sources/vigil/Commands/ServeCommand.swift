@@ -120,20 +120,6 @@ struct ServeCommand: AsyncParsableCommand {
             policeZones: try AgreementFixture.policeZones(contentsOf: fixturesFolder.appendingPathComponent("sources/brussels_police_zones.geojson")),
             validFrom: Date()))
         if loaded > 0 { logger.info("sharing agreements loaded", metadata: ["grants": "\(loaded)"]) }
-        // SIGHUP: reload the registry from the database (after `vigil cameras import`) and swap in a new index.
-        signal(SIGHUP, SIG_IGN)
-        let reload = DispatchSource.makeSignalSource(signal: SIGHUP)
-        reload.setEventHandler {
-            Task {
-                do {
-                    _ = try await incidents.reloadRegistry()
-                } catch {
-                    logger.error("registry reload failed; the previous index stays", metadata: ["error": "\(error)"])
-                }
-            }
-        }
-        reload.resume()
-        defer { reload.cancel() }
         let audit = AuditStore(database: database)
         // Views cannot outlive the relay that served them: those a crash left open end now.
         let dangling = try await access.closeDanglingViews()
@@ -143,6 +129,21 @@ struct ServeCommand: AsyncParsableCommand {
         for incident in try await incidents.liveIncidents() {
             relay.prewarm(try await incidents.snapshot(incident.id).cameras.map(\.id), for: incident.id)
         }
+        // SIGHUP: reload the registry from the database (after `vigil cameras import`) and swap in a new index.
+        signal(SIGHUP, SIG_IGN)
+        let reload = DispatchSource.makeSignalSource(signal: SIGHUP)
+        reload.setEventHandler {
+            Task {
+                do {
+                    _ = try await incidents.reloadRegistry()
+                    relay.updateStreams(Dictionary(uniqueKeysWithValues: try registry.cameras().map { ($0.id, $0.stream) }))
+                } catch {
+                    logger.error("registry reload failed; the previous index stays", metadata: ["error": "\(error)"])
+                }
+            }
+        }
+        reload.resume()
+        defer { reload.cancel() }
         let publisher = ChannelPublisher(bus: bus, incidents: incidents, access: access, channels: channels, relay: relay, logger: logger)
         let dispatcher = CommandDispatcher(
             bus: bus, incidents: incidents, access: access, holds: EvidenceHolds(database: database), users: users, clientKeys: clientKeys,

@@ -32,7 +32,7 @@ final class Relay: Sendable {
     private let bus: BusServer
     private let access: AccessService
     private let incidents: IncidentService
-    private let streams: [String: String]
+    private let streams: Mutex<[String: String]>
     private let logger: Logger
     private let feeds = Mutex<[String: FeedEntry]>([:])
     private let views = Mutex<[String: View]>([:])
@@ -44,7 +44,7 @@ final class Relay: Sendable {
         self.bus = bus
         self.access = access
         self.incidents = incidents
-        self.streams = streams
+        self.streams = Mutex(streams)
         self.logger = logger
     }
 
@@ -83,14 +83,24 @@ final class Relay: Sendable {
     }
 
     private func makeFeed(_ camera: String) -> CameraFeed? {
-        guard let url = streams[camera] else { return nil }
+        // `sim://` is the fixtures' placeholder until the camera simulator exists: no source to open.
+        guard let url = streams.withLock({ $0[camera] }), !url.hasPrefix("sim://") else { return nil }
         var configuration = CameraFeed.Configuration()
         // A local file is a simulated camera: played in real time, looped.
         configuration.loopFiles = url.hasPrefix("/") || url.hasPrefix("file:")
         let logger = self.logger
         return CameraFeed(camera: camera, url: url, configuration: configuration) { camera, state in
-            logger.info("camera feed", metadata: ["camera": "\(camera)", "feed.state": "\(state)"])
+            if case .connecting = state {
+                logger.debug("camera feed", metadata: ["camera": "\(camera)", "feed.state": "\(state)"])
+            } else {
+                logger.info("camera feed", metadata: ["camera": "\(camera)", "feed.state": "\(state)"])
+            }
         }
+    }
+
+    /// The registry was reloaded: new cameras' sources (open feeds keep theirs until released).
+    func updateStreams(_ streams: [String: String]) {
+        self.streams.withLock { $0 = streams }
     }
 
     // MARK: Views
