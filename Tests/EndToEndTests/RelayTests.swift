@@ -44,9 +44,24 @@ struct RelayTests {
                 #expect(try await vigil("user", "add", user, "--name", "V", "--badge", "B-\(user)", "--role", "operator",
                                         "--data", data.path, "--agency", agency).status == 0)
             }
+            // The camera's state reaches the agencies that may see it, on their camera-state channel.
+            let python = URL(fileURLWithPath: ProcessInfo.processInfo.environment["VIGIL_PYTHON"] ?? "/usr/bin/python3")
+            let none = data.appendingPathComponent("none.json")
+            try Data("[]".utf8).write(to: none)
+            let listener = try RunningProcess(python, [
+                repositoryRoot.appendingPathComponent("Tests/python/bus_session.py").path, data.appendingPathComponent("server.json").path,
+                data.appendingPathComponent("keys/server.key").path, data.appendingPathComponent("keys/agencies/pz-5339.key_secret").path,
+                none.path, "cameras/pz-5339/",
+            ], environment: ["BUS_SESSION_LINGER": "3"])
+            try await listener.waitForStandardError(containing: "subscribed")
             let opened = try await vigil("incident", "open", "--kind", "public-order", "--at", "50.8467,4.3525", "--radius", "30",
                                          "--participant", "crisis-centre", "--data", data.path, "--agency", "pz-5339", "--json")
             let id = try #require((try json(opened.stdout)["incident"] as? [String: Any])?["id"] as? Int)
+            #expect(try await listener.waitForExit() == 0)
+            while !listener.outputEnded { try await Task.sleep(for: .milliseconds(10)) }
+            let states = try #require(try json(listener.lines.joined(separator: "\n"))["events"] as? [[String: Any]]).compactMap { $0["event"] as? [String: Any] }
+            #expect(states.contains { $0["type"] as? String == "camera.state" && ($0["body"] as? [String: Any])?["camera"] as? String == "pz5339-sim-01"
+                && ($0["body"] as? [String: Any])?["state"] as? String == "live" }, "\(states)")
 
             // Without a justification nothing is sent.
             let unjustified = try await vigil("watch", "--incident", "\(id)", "--camera", "pz5339-sim-01", "-o", data.appendingPathComponent("x.ts").path,

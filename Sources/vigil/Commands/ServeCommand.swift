@@ -145,6 +145,9 @@ struct ServeCommand: AsyncParsableCommand {
         reload.resume()
         defer { reload.cancel() }
         let publisher = ChannelPublisher(bus: bus, incidents: incidents, access: access, channels: channels, relay: relay, logger: logger)
+        relay.onCameraState { camera, state, incidents in
+            Task { await publisher.cameraState(camera, state, incidents: incidents) }
+        }
         let dispatcher = CommandDispatcher(
             bus: bus, incidents: incidents, access: access, holds: EvidenceHolds(database: database), users: users, clientKeys: clientKeys,
             publisher: publisher, audit: audit, logger: logger)

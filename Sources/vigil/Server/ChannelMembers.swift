@@ -28,13 +28,19 @@ final class ChannelMembers: Sendable {
         members.withLock { $0[incident.id] = incident.status.holdsSelection ? Self.agencies(of: incident) : nil }
     }
 
+    /// The agencies taking part in a live incident.
+    func agencies(ofIncident id: Int64) -> Set<String> {
+        members.withLock { $0[id] } ?? []
+    }
+
     /// The live incidents `agency` takes part in.
     func incidents(withAgency agency: String) -> [Int64] {
         members.withLock { $0.filter { $0.value.contains(agency) }.keys.sorted() }
     }
 
     /// Whether `identity` may subscribe to `topic`: its own agency's topic of an incident it
-    /// takes part in (`incident/ID/AGENCY/`), its own owner channel (`owner/OWNER/`), or, for an
+    /// takes part in (`incident/ID/AGENCY/`), its own owner channel (`owner/OWNER/`), its own
+    /// camera-state channel (`cameras/AGENCY/`), or, for an
     /// auditor, the audit channel (`audit/`). Any other topic, a shorter prefix included, is refused.
     func allows(_ identity: BusIdentity, topic: String) -> Bool {
         if topic == Self.auditTopic { return isAuditor(identity) }
@@ -43,7 +49,7 @@ final class ChannelMembers: Sendable {
         case "incident":
             guard parts.count == 4, parts[3].isEmpty, let id = Int64(parts[1]), parts[2] == identity.agency else { return false }
             return members.withLock { $0[id]?.contains(identity.agency) ?? false }
-        case "owner":
+        case "owner", "cameras":
             return parts.count == 3 && parts[2].isEmpty && parts[1] == identity.agency
         default:
             return false

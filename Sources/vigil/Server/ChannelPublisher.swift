@@ -2,6 +2,7 @@ import Bus
 import Foundation
 import Incidents
 import Logging
+import Streams
 
 /// Gives each agency its own copy of an incident's changes and snapshots: only the cameras the
 /// grant decision lets it watch, so that an agency without a grant receives nothing of a camera.
@@ -32,6 +33,26 @@ struct ChannelPublisher: Sendable {
             } catch {
                 logger.error("channel copy failed", metadata: ["incident.id": "\(change.incidentId)", "agency": "\(agency)", "error": "\(error)"])
             }
+        }
+    }
+
+    /// Publishes a camera's feed state, latest-wins (`seq` 0: a newer state replaces an older
+    /// one, no resynchronisation needed), on the `cameras/AGENCY/` channel of every agency that
+    /// takes part in an incident selecting the camera and may see it.
+    func cameraState(_ camera: String, _ state: FeedState, incidents ids: Set<Int64>) async {
+        var audience = Set<String>()
+        for incident in ids {
+            for agency in channels.agencies(ofIncident: incident) where !audience.contains(agency) {
+                if (try? await access.visibleCameras([camera], agency: agency, incident: incident))?.contains(camera) == true {
+                    audience.insert(agency)
+                }
+            }
+        }
+        let body = CameraStateEvent(camera: camera, state: state)
+        for agency in audience.sorted() {
+            bus.publish(
+                topic: "cameras/\(agency)/",
+                payload: BusProtocol.event(channel: "cameras/\(agency)", seq: 0, type: "camera.state", body: body))
         }
     }
 
@@ -94,6 +115,25 @@ struct ChannelPublisher: Sendable {
         case .opened, .handedOver, .accessChanged: true
         case .updated: change.fields.contains("status") || change.fields.contains("participants")
         case .redrawn, .moved, .closed: false
+        }
+    }
+}
+
+/// The body of a `camera.state` event.
+struct CameraStateEvent: Encodable {
+    var camera: String
+    /// `connecting`, `live`, `stalled`, `down` or `stopped`.
+    var state: String
+    var reason: String?
+
+    init(camera: String, state: FeedState) {
+        self.camera = camera
+        switch state {
+        case .connecting: self.state = "connecting"
+        case .live: self.state = "live"
+        case .stalled(let reason): (self.state, self.reason) = ("stalled", reason)
+        case .down(let reason): (self.state, self.reason) = ("down", reason)
+        case .stopped: self.state = "stopped"
         }
     }
 }

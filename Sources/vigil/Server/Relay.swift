@@ -37,6 +37,8 @@ final class Relay: Sendable {
     private let feeds = Mutex<[String: FeedEntry]>([:])
     private let views = Mutex<[String: View]>([:])
     private let stopping = Atomic<Bool>(false)
+    /// Told of every feed state change with the incidents selecting the camera (set once at start-up).
+    private let stateListener = Mutex<(@Sendable (String, FeedState, Set<Int64>) -> Void)?>(nil)
     private let pumpFinished = DispatchSemaphore(value: 0)
 
     /// - Parameter streams: each camera's source URL, from the registry.
@@ -89,13 +91,19 @@ final class Relay: Sendable {
         // A local file is a simulated camera: played in real time, looped.
         configuration.loopFiles = url.hasPrefix("/") || url.hasPrefix("file:")
         let logger = self.logger
-        return CameraFeed(camera: camera, url: url, configuration: configuration) { camera, state in
+        return CameraFeed(camera: camera, url: url, configuration: configuration) { [self] camera, state in
+            let incidents = feeds.withLock { $0[camera]?.incidents } ?? []
+            stateListener.withLock { $0 }?(camera, state, incidents)
             if case .connecting = state {
                 logger.debug("camera feed", metadata: ["camera": "\(camera)", "feed.state": "\(state)"])
             } else {
                 logger.info("camera feed", metadata: ["camera": "\(camera)", "feed.state": "\(state)"])
             }
         }
+    }
+
+    func onCameraState(_ listener: @escaping @Sendable (String, FeedState, Set<Int64>) -> Void) {
+        stateListener.withLock { $0 = listener }
     }
 
     /// The registry was reloaded: new cameras' sources (open feeds keep theirs until released).
