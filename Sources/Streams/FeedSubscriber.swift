@@ -30,7 +30,8 @@ public final class FeedSubscriber: Sendable {
     /// Packets dropped for this subscriber so far.
     public var dropped: Int { state.withLock { $0.dropped } }
 
-    func offer(_ packet: MediaPacket) {
+    /// Queues a packet, dropping frame by frame when full; never waits. The feed's reader calls it.
+    public func offer(_ packet: MediaPacket) {
         let wasEmpty = state.withLock { state -> Bool in
             guard !state.closed else { return false }
             if state.waitingForKeyframe {

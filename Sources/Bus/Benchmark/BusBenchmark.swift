@@ -278,3 +278,110 @@ private final class SubscriberBox: @unchecked Sendable {  // @unchecked: the soc
         return last
     }
 }
+
+extension BusBenchmark {
+    /// The media endpoint's fan-out: `peers` CURVE DEALER clients each receive `packets` packets
+    /// of `packetBytes` (a `feeds` × `peers / feeds` layout is the caller's to describe). Returns
+    /// the bytes delivered, the wall time, and the process CPU time, for CPU per relayed Gbit/s.
+    public static func mediaFanOut(peers: Int, packets: Int, packetBytes: Int, distinctPayloads: Int = 1) throws -> (bytes: Int, seconds: Double, cpuSeconds: Double) {
+        let serverKeys = try CurveKeyPair.generate()
+        let clientKeys = try CurveKeyPair.generate()
+        var logger = Logger(label: "bench")
+        logger.logLevel = .error
+        let server = try BusServer(
+            configuration: BusServerConfiguration(
+                commandEndpoint: "tcp://127.0.0.1:0", eventEndpoint: "tcp://127.0.0.1:0", serverKeys: serverKeys, mediaEndpoint: "tcp://127.0.0.1:0"),
+            logger: logger, authorize: { $0 == clientKeys.publicKey ? BusIdentity(agency: "bench") : nil }, authorizeSubscription: { _, _ in false })
+        try server.start()
+        defer { server.stop() }
+        let context = try ZMQContext(maxSockets: Int32(peers + 64))
+        defer {
+            context.shutdown()
+            context.terminate()
+        }
+        var sockets: [ZMQSocket] = []
+        defer { sockets.forEach { $0.close() } }
+        for _ in 0..<peers {
+            let socket = try ZMQSocket(context: context, type: .dealer)
+            try socket.makeCurveClient(serverKey: serverKeys.publicKey, publicKey: clientKeys.publicKey, secretKey: clientKeys.secretKey ?? "")
+            try socket.set(ZMQ_RCVHWM, Int32(0))
+            try socket.connect(server.boundMediaEndpoint ?? "")
+            try socket.send([Data("hello".utf8)], wait: true)
+            sockets.append(socket)
+        }
+        // Each peer's hello tells the server its routing id.
+        var routes: [Data] = []
+        let registration = Task.detached { () -> [Data] in
+            var found: [Data] = []
+            for await request in server.mediaRequests {
+                found.append(request.peer)
+                if found.count == peers { break }
+            }
+            return found
+        }
+        routes = try awaitResult(registration, timeout: .seconds(60))
+        // One payload per feed: subscribers of the same feed share its packets.
+        let payloads = (0..<max(1, distinctPayloads)).map { Data(repeating: UInt8(truncatingIfNeeded: $0), count: packetBytes) }
+        let header = Data(#"{"view":"bench","type":"packet","seq":1}"#.utf8)
+        let cpuBefore = cpuSeconds()
+        let clock = ContinuousClock()
+        let start = clock.now
+        var received = 0
+        var bytes = 0
+        let expected = peers * packets
+        for index in 0..<packets {
+            for (offset, route) in routes.enumerated() { server.sendMedia(to: route, header: header, payload: payloads[offset % payloads.count]) }
+            // Read as we go, so that the clients keep up (as real viewers would).
+            if index % 5 == 4 || index == packets - 1 {
+                var idle = 0
+                while received < (index + 1) * peers - peers * 5, idle < 200 {
+                    let ready = try zmqPoll(sockets, timeoutMilliseconds: 10)
+                    if !ready.contains(true) { idle += 1 }
+                    for (offset, isReady) in ready.enumerated() where isReady {
+                        while let frames = try sockets[offset].receive() {
+                            received += 1
+                            bytes += frames.last?.data.count ?? 0
+                        }
+                    }
+                }
+            }
+        }
+        var idle = 0
+        while received < expected, idle < 200 {
+            let ready = try zmqPoll(sockets, timeoutMilliseconds: 10)
+            if !ready.contains(true) { idle += 1 }
+            for (offset, isReady) in ready.enumerated() where isReady {
+                while let frames = try sockets[offset].receive() {
+                    received += 1
+                    bytes += frames.last?.data.count ?? 0
+                }
+            }
+        }
+        let elapsed = clock.now - start
+        return (bytes, Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18, cpuSeconds() - cpuBefore)
+    }
+
+    /// The process's user and system CPU time, in seconds.
+    static func cpuSeconds() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+    }
+
+    /// Waits on a detached task from synchronous code.
+    private static func awaitResult<T: Sendable>(_ task: Task<T, Never>, timeout: Duration) throws -> T {
+        let box = Mutex<T?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        Task {
+            let value = await task.value
+            box.withLock { $0 = value }
+            done.signal()
+        }
+        let nanos = Int(timeout.components.seconds) * 1_000_000_000
+        guard done.wait(timeout: .now() + .nanoseconds(nanos)) == .success, let value = box.withLock({ $0 }) else {
+            task.cancel()
+            throw ZMQError(code: ETIMEDOUT, operation: "media peers did not register")
+        }
+        return value
+    }
+}

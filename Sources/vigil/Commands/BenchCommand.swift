@@ -6,7 +6,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure Vigil's figures and print each beside its target (build with -c release).",
-        subcommands: [Geo.self, BusFigures.self])
+        subcommands: [Geo.self, BusFigures.self, StreamFigures.self])
 
     struct Geo: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -80,6 +80,19 @@ struct BenchCommand: ParsableCommand {
             print(Measurement.row("raw libzmq PUB/SUB with CURVE, same events", rawEvents.perSecond, unit: "ev/s", target: nil)
                 + (rawEvents.received < events ? "  (\(events - rawEvents.received) dropped)" : ""))
             print(Measurement.row("bus / raw", bus.perSecond / rawEvents.perSecond, unit: "", target: 0.5, lowerIsBetter: false))
+        }
+    }
+
+    struct StreamFigures: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "streams",
+            abstract: "The relay on a real H.264 stream: late joiners with and without the GOP cache, added latency, fan-out CPU, memory per camera.")
+
+        @Option(help: "The ffmpeg that makes the test stream.")
+        var ffmpeg = "/usr/bin/ffmpeg"
+
+        func run() throws {
+            try StreamsBenchmark(ffmpeg: ffmpeg).run()
         }
     }
 }
