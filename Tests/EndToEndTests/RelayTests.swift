@@ -54,11 +54,14 @@ struct RelayTests {
                 none.path, "cameras/pz-5339/",
             ], environment: ["BUS_SESSION_LINGER": "3"])
             try await listener.waitForStandardError(containing: "subscribed")
+            // Generous timeouts: this suite runs beside the others on two cores.
             let opened = try await vigil("incident", "open", "--kind", "public-order", "--at", "50.8467,4.3525", "--radius", "30",
-                                         "--participant", "crisis-centre", "--data", data.path, "--agency", "pz-5339", "--json")
+                                         "--participant", "crisis-centre", "--data", data.path, "--agency", "pz-5339", "--json", "--timeout", "30")
+            #expect(opened.status == 0, "\(opened.stderr)")
             let id = try #require((try json(opened.stdout)["incident"] as? [String: Any])?["id"] as? Int)
             #expect(try await listener.waitForExit() == 0)
             while !listener.outputEnded { try await Task.sleep(for: .milliseconds(10)) }
+            #expect(!listener.lines.isEmpty, "the listener printed nothing: \(listener.standardError)")
             let states = try #require(try json(listener.lines.joined(separator: "\n"))["events"] as? [[String: Any]]).compactMap { $0["event"] as? [String: Any] }
             #expect(states.contains { $0["type"] as? String == "camera.state" && ($0["body"] as? [String: Any])?["camera"] as? String == "pz5339-sim-01"
                 && ($0["body"] as? [String: Any])?["state"] as? String == "live" }, "\(states)")
@@ -70,7 +73,8 @@ struct RelayTests {
 
             let output = data.appendingPathComponent("watched.ts").path
             let watched = try await vigil("watch", "--incident", "\(id)", "--camera", "pz5339-sim-01", "-o", output, "--seconds", "3",
-                                          "--reason", "public-order", "--text", "Checking the crowd", "--data", data.path, "--agency", "pz-5339", "--user", "pz.viewer")
+                                          "--reason", "public-order", "--text", "Checking the crowd", "--data", data.path, "--agency", "pz-5339", "--user", "pz.viewer",
+                                          "--timeout", "30")
             #expect(watched.status == 0, "\(watched.stderr)")
             let probed = try await probe(output)
             #expect(probed.codec == "h264")
@@ -84,7 +88,8 @@ struct RelayTests {
             ])
             try await cut.waitForStandardError(containing: "under grant")
             try await Task.sleep(for: .seconds(1))
-            let grants = try JSONSerialization.jsonObject(with: Data(try await vigil("grant", "list", "--data", data.path, "--agency", "pz-5339", "--json").stdout.utf8))
+            let grants = try JSONSerialization.jsonObject(with: Data(try await vigil(
+                "grant", "list", "--data", data.path, "--agency", "pz-5339", "--json", "--timeout", "30").stdout.utf8))
             let grant = try #require((grants as? [[String: Any]])?.first { $0["agency"] as? String == "crisis-centre" }?["id"] as? String)
             #expect(try await vigil("grant", "revoke", grant, "--reason", "suspended", "--data", data.path, "--agency", "pz-5339").status == 0)
             #expect(try await cut.waitForExit(timeout: .seconds(10)) == 0, "\(cut.standardError)")

@@ -113,6 +113,55 @@ struct StreamSourceTests {
         do { _ = try StreamSource(url: mpeg2) } catch { #expect(error.code == "codec_unsupported") }
     }
 
+    @Test func readsALiveMPEGTSStreamOverUDPFromFFmpeg() throws {
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let port = Int.random(in: 50_001...60_000)
+        // ffmpeg as a camera: libx264 in real time (-re) to a UDP port, for 6 s.
+        let camera = Process()
+        camera.executableURL = URL(fileURLWithPath: "/usr/bin/ffmpeg")
+        camera.arguments = ["-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25", "-t", "6",
+                            "-c:v", "libx264", "-g", "25", "-pix_fmt", "yuv420p", "-f", "mpegts", "udp://127.0.0.1:\(port)?pkt_size=1316"]
+        camera.standardInput = FileHandle.nullDevice
+        try camera.run()
+        defer { if camera.isRunning { camera.terminate() } }
+        let source = try StreamSource(url: "udp://127.0.0.1:\(port)?overrun_nonfatal=1", options: .init(timeout: .seconds(2)))
+        #expect(source.video.codec == .h264 && source.video.width == 320)
+        var packets = 0, keyframes = 0
+        while packets < 50, let packet = try source.read() {
+            packets += 1
+            if packet.isKeyframe { keyframes += 1 }
+        }
+        #expect(packets == 50 && keyframes >= 1)
+        camera.terminate()
+        camera.waitUntilExit()
+        // The camera is gone: the next reads stall within the timeout instead of hanging.
+        let stalled = #expect(throws: MediaError.self) { while try source.read() != nil {} }
+        #expect(stalled?.code == "source_stalled")
+    }
+
+    @Test func aResolutionChangeMidStreamPassesThrough() throws {
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let small = try camera("small.ts")
+        let large = folder.appendingPathComponent("large.ts").path
+        try ffmpeg(["-f", "lavfi", "-i", "testsrc=size=640x480:rate=25", "-t", "2", "-c:v", "libx264", "-g", "25", "-pix_fmt", "yuv420p",
+                    "-f", "mpegts", large])
+        // One stream whose picture size changes at a keyframe, as a camera reconfigured mid-stream would send.
+        let both = folder.appendingPathComponent("both.ts")
+        try (try Data(contentsOf: URL(fileURLWithPath: small)) + Data(contentsOf: URL(fileURLWithPath: large))).write(to: both)
+        let source = try StreamSource(url: both.path)
+        let output = folder.appendingPathComponent("relayed-both.ts").path
+        let writer = try TransportStreamWriter(output: output, video: source.video)
+        var packets = 0
+        while let packet = try source.read() {
+            try writer.write(packet)
+            packets += 1
+        }
+        try writer.finish()
+        #expect(packets == 150)
+        let probed = try probe(output)
+        #expect(probed.codec == "h264" && probed.frames == 150, "\(probed)")
+    }
+
     @Test func aSilentSourceStallsWithinItsTimeout() throws {
         // Nobody sends to this UDP port: the interrupt callback ends the wait.
         let started = ContinuousClock.now
