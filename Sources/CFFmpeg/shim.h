@@ -2,6 +2,8 @@
 #include <libavcodec/avcodec.h>
 #include <libavutil/avutil.h>
 #include <libavutil/error.h>
+#include <libavutil/opt.h>
+#include <libavutil/imgutils.h>
 #include <libswscale/swscale.h>
 
 // Replaces AVERROR(e): FFmpeg's negative error code for a POSIX errno.

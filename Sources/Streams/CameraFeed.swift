@@ -48,8 +48,10 @@ public final class CameraFeed: Sendable {
         public var source = StreamSource.Options()
         public var backoff = Backoff()
         public var cacheBytes = 8 * 1024 * 1024
-        /// Play a file in real time and start again at its end (the simulator's cameras).
+        /// Play a file in real time and start again at its end (test cameras).
         public var loopFiles = false
+        /// Generate `sim://ID` cameras in process (``SimulatedCamera``); otherwise they have no source.
+        public var simulate = false
 
         public init() {}
     }
@@ -154,9 +156,9 @@ public final class CameraFeed: Sendable {
             // A looped file starting again is still live: no state change to report.
             if !looping { set(.connecting(attempt: attempt + 1)) }
             looping = false
-            let source: StreamSource
+            let source: any PacketSource
             do {
-                source = try StreamSource(url: url, options: configuration.source)
+                source = try openSource()
             } catch {
                 looping = false
                 set(.down(reason: error.description))
@@ -199,13 +201,21 @@ public final class CameraFeed: Sendable {
         set(.stopped)
     }
 
+    private func openSource() throws(MediaError) -> any PacketSource {
+        guard url.hasPrefix("sim://") else { return try StreamSource(url: url, options: configuration.source) }
+        guard configuration.simulate else {
+            throw MediaError(code: "source_unreachable", message: "\(url) is a simulated camera and simulation is off")
+        }
+        return try SimulatedCamera(camera: String(url.dropFirst("sim://".count)))
+    }
+
     private enum Ending {
         case endOfFile
         case failed(MediaError)
     }
 
     /// Reads and offers packets until the source ends or fails.
-    private func relay(from source: StreamSource) -> Ending {
+    private func relay(from source: any PacketSource) -> Ending {
         let clock = ContinuousClock()
         var pacingStart: (instant: ContinuousClock.Instant, pts: Int64)?
         let timeBase = Double(source.video.timeBase.numerator) / Double(max(1, source.video.timeBase.denominator))

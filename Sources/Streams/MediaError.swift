@@ -28,3 +28,9 @@ public struct MediaError: Error, Sendable, Equatable, CustomStringConvertible {
         MediaError(code: code, message: "\(what): \(text(averror))", averror: averror)
     }
 }
+
+/// FFmpeg's own log: errors only (it would otherwise print a banner per encoder and per stream
+/// on the server's stderr). Applied once, by the first source or camera made.
+enum FFmpegLog {
+    static let quiet: Void = av_log_set_level(AV_LOG_ERROR)
+}

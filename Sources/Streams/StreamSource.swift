@@ -42,13 +42,25 @@ public final class VideoStreamInfo: @unchecked Sendable {  // @unchecked: the pa
     }
 }
 
+/// Where a camera feed gets its packets: a real source (``StreamSource``) or a simulated camera.
+public protocol PacketSource: AnyObject {
+    var video: VideoStreamInfo { get }
+    /// The latest parameter sets seen (Annex B).
+    var parameterSets: Data { get }
+    /// What another thread uses to make a blocked read give up; nil when reads never block long.
+    var interruption: StreamSource.Deadline? { get }
+    /// The next packet, or nil at the end of the stream.
+    func read() throws(MediaError) -> MediaPacket?
+    func close()
+}
+
 /// Reads the compressed video of one camera with libavformat, without decoding: RTSP (TCP or
 /// UDP), MPEG-TS over UDP, TCP or HTTP, or a file.
 ///
 /// Every blocking call has a deadline: an interrupt callback makes FFmpeg give up when the
 /// source sends nothing for `timeout` (`source_stalled`), so a dead camera never hangs a relay.
 /// Not thread-safe: one reader thread per source.
-public final class StreamSource {
+public final class StreamSource: PacketSource {
     public struct Options: Sendable {
         /// How long any read may wait for data.
         public var timeout: Duration
@@ -100,6 +112,7 @@ public final class StreamSource {
     ///   timeout), `source_invalid` (not a stream FFmpeg can read), `no_video_stream`,
     ///   `codec_unsupported` (neither H.264 nor H.265).
     public init(url: String, options: Options = Options()) throws(MediaError) {
+        _ = FFmpegLog.quiet
         self.url = url
         timeout = options.timeout
         deadline = Deadline()
@@ -208,7 +221,7 @@ public final class StreamSource {
     }
 
     /// What another thread calls to make a blocked read give up at once (`source_stalled`).
-    public var interruption: Deadline { deadline }
+    public var interruption: Deadline? { deadline }
 
     /// Closes the source; later reads return nil.
     public func close() {

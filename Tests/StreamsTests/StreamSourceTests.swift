@@ -174,3 +174,27 @@ struct StreamSourceTests {
         #expect(ContinuousClock.now - started < .seconds(10))
     }
 }
+
+@Suite("Simulated cameras")
+struct SimulatedCameraTests {
+    @Test func makeRealH264ThatFFprobeReads() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-sim-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let camera = try SimulatedCamera(camera: "pz5339-street-0393", framesPerSecond: 25)
+        #expect(camera.video.codec == .h264 && camera.video.width == 320 && camera.video.height == 180)
+        let output = folder.appendingPathComponent("simulated.ts").path
+        let writer = try TransportStreamWriter(output: output, video: camera.video)
+        var keyframes = 0
+        for _ in 0..<30 {
+            let packet = try #require(try camera.read())
+            if packet.isKeyframe { keyframes += 1 }
+            try writer.write(packet)
+        }
+        try writer.finish()
+        #expect(keyframes >= 1)
+        #expect(!camera.parameterSets.isEmpty, "every keyframe carries SPS and PPS")
+        let probed = try probe(output)
+        #expect(probed.codec == "h264" && probed.frames == 30 && probed.errors.isEmpty, "\(probed)")
+    }
+}

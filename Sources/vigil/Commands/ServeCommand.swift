@@ -42,6 +42,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "The media endpoint's TCP port, where the embedded relay serves camera feeds (0: any free port).")
     var mediaPort = 7713
 
+    @Flag(help: "Generate the cameras whose stream is sim://ID in process (H.264 showing the id and the time), for demos.")
+    var simulate = false
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel = "info"
 
@@ -125,7 +128,8 @@ struct ServeCommand: AsyncParsableCommand {
         let dangling = try await access.closeDanglingViews()
         if dangling > 0 { logger.notice("views left open by the previous run closed", metadata: ["views": "\(dangling)"]) }
         let relay = Relay(
-            bus: bus, access: access, incidents: incidents, streams: Dictionary(uniqueKeysWithValues: cameras.map { ($0.id, $0.stream) }), logger: logger)
+            bus: bus, access: access, incidents: incidents, streams: Dictionary(uniqueKeysWithValues: cameras.map { ($0.id, $0.stream) }),
+            simulate: simulate, logger: logger)
         for incident in try await incidents.liveIncidents() {
             relay.prewarm(try await incidents.snapshot(incident.id).cameras.map(\.id), for: incident.id)
         }

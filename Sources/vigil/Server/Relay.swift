@@ -41,8 +41,12 @@ final class Relay: Sendable {
     private let stateListener = Mutex<(@Sendable (String, FeedState, Set<Int64>) -> Void)?>(nil)
     private let pumpFinished = DispatchSemaphore(value: 0)
 
+    /// Whether `sim://` cameras are generated in process (`vigil serve --simulate`).
+    private let simulate: Bool
+
     /// - Parameter streams: each camera's source URL, from the registry.
-    init(bus: BusServer, access: AccessService, incidents: IncidentService, streams: [String: String], logger: Logger) {
+    init(bus: BusServer, access: AccessService, incidents: IncidentService, streams: [String: String], simulate: Bool, logger: Logger) {
+        self.simulate = simulate
         self.bus = bus
         self.access = access
         self.incidents = incidents
@@ -84,20 +88,25 @@ final class Relay: Sendable {
         feeds.withLock { $0.mapValues { $0.feed.state } }
     }
 
-    private func makeFeed(_ camera: String) -> CameraFeed? {
-        // `sim://` is the fixtures' placeholder until the camera simulator exists: no source to open.
-        guard let url = streams.withLock({ $0[camera] }), !url.hasPrefix("sim://") else { return nil }
+    /// A feed for `camera`, or nil when it has no source. The fixtures' `sim://` cameras have a
+    /// picture only when the server simulates them, and only once someone watches: encoding every
+    /// selected camera would take a small machine's whole CPU (a simulated camera starts with a
+    /// keyframe, so the first picture does not wait).
+    private func makeFeed(_ camera: String, forView: Bool = false) -> CameraFeed? {
+        guard let url = streams.withLock({ $0[camera] }) else { return nil }
+        if url.hasPrefix("sim://") && !(simulate && forView) { return nil }
         var configuration = CameraFeed.Configuration()
+        configuration.simulate = simulate
         // A local file is a simulated camera: played in real time, looped.
         configuration.loopFiles = url.hasPrefix("/") || url.hasPrefix("file:")
         let logger = self.logger
         return CameraFeed(camera: camera, url: url, configuration: configuration) { [self] camera, state in
             let incidents = feeds.withLock { $0[camera]?.incidents } ?? []
             stateListener.withLock { $0 }?(camera, state, incidents)
-            if case .connecting = state {
-                logger.debug("camera feed", metadata: ["camera": "\(camera)", "feed.state": "\(state)"])
-            } else {
-                logger.info("camera feed", metadata: ["camera": "\(camera)", "feed.state": "\(state)"])
+            // Problems are worth an operator's attention; the rest is on the cameras/ channels.
+            switch state {
+            case .stalled, .down: logger.notice("camera feed", metadata: ["camera": "\(camera)", "feed.state": "\(state)"])
+            case .connecting, .live, .stopped: logger.debug("camera feed", metadata: ["camera": "\(camera)", "feed.state": "\(state)"])
             }
         }
     }
@@ -125,8 +134,10 @@ final class Relay: Sendable {
             switch header.op {
             case "feed.open":
                 let body = try BusProtocol.decodeBody(FeedOpenBody.self, from: request.payload)
-                let result = try await open(body, for: request)
+                let (result, view) = try await open(body, for: request)
                 bus.sendMedia(to: request.peer, header: BusProtocol.successReply(id: header.id, result: result), payload: nil)
+                // Only now may the pump send packets: the reply is queued before the first of them.
+                views.withLock { $0[result.view] = view }
             case "feed.close":
                 let body = try BusProtocol.decodeBody(ViewStopBody.self, from: request.payload)
                 try await end(body.view, reason: "closed by the viewer", notify: false)
@@ -144,13 +155,13 @@ final class Relay: Sendable {
     }
 
     /// Starts a view: the consultation is decided and audited first; nothing is sent before.
-    private func open(_ body: FeedOpenBody, for request: BusRequest) async throws -> FeedOpenResult {
+    private func open(_ body: FeedOpenBody, for request: BusRequest) async throws -> (FeedOpenResult, View) {
         let consultation = Consultation(
             request: AccessRequest(agency: request.agency, user: request.user, camera: body.camera, mode: .live, incident: body.justification?.incident),
             justification: try body.justification.map { try $0.justification() }, source: "media")
         let ticket = try await access.start(consultation)
         let feed = feeds.withLock { feeds -> CameraFeed? in
-            if feeds[body.camera] == nil, let feed = makeFeed(body.camera) {
+            if feeds[body.camera] == nil, let feed = makeFeed(body.camera, forView: true) {
                 feeds[body.camera] = FeedEntry(feed: feed, incidents: [])
                 feed.start()
             }
@@ -172,10 +183,8 @@ final class Relay: Sendable {
                 code: "camera_unavailable", message: "camera \(body.camera) is \(feed.map { "\($0.state)" } ?? "without a source")", field: "body.camera")
         }
         let subscriber = feed.subscribe(id: ticket.view, capacity: 256)
-        views.withLock {
-            $0[ticket.view] = View(peer: request.peer, identity: request.identity, camera: body.camera, incident: ticket.incident, subscriber: subscriber)
-        }
-        return FeedOpenResult(view: ticket.view, grant: ticket.grant, stream: description)
+        let view = View(peer: request.peer, identity: request.identity, camera: body.camera, incident: ticket.incident, subscriber: subscriber)
+        return (FeedOpenResult(view: ticket.view, grant: ticket.grant, stream: description), view)
     }
 
     private func releaseView(of camera: String) {
