@@ -72,20 +72,21 @@ public final class FeedSubscriber: Sendable {
         if !packets.isEmpty { ready.signal() }
     }
 
-    /// Takes every queued packet, waiting up to `timeout` for one; empty when none came or the
-    /// subscription ended.
-    public func take(timeout: Duration) -> [MediaPacket] {
-        let taken = state.withLock { state in
-            defer { state.queue.removeAll(keepingCapacity: true) }
-            return state.queue
+    /// Takes up to `limit` queued packets, oldest first, waiting up to `timeout` for one; empty
+    /// when none came or the subscription ended.
+    public func take(timeout: Duration, limit: Int = .max) -> [MediaPacket] {
+        func takeSome() -> [MediaPacket] {
+            state.withLock { state in
+                let count = min(limit, state.queue.count)
+                defer { state.queue.removeFirst(count) }
+                return Array(state.queue.prefix(count))
+            }
         }
+        let taken = takeSome()
         if !taken.isEmpty || isClosed { return taken }
         let nanos = Int(timeout.components.seconds) * 1_000_000_000 + Int(timeout.components.attoseconds / 1_000_000_000)
         _ = ready.wait(timeout: .now() + .nanoseconds(nanos))
-        return state.withLock { state in
-            defer { state.queue.removeAll(keepingCapacity: true) }
-            return state.queue
-        }
+        return takeSome()
     }
 
     public var isClosed: Bool { state.withLock { $0.closed } }

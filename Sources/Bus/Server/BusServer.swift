@@ -119,8 +119,8 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
     /// Requests on the media endpoint (`feed.open`, `feed.close`).
     public let mediaRequests: AsyncStream<BusRequest>
     private let mediaRequestSink: AsyncStream<BusRequest>.Continuation
-    /// Media peers a message could not reach (gone, or their queue full), for the relay to act on.
-    private let mediaFailures = Mutex<[Data: Int]>([:])
+    /// Media peers a message could not reach, for the relay to act on.
+    private let mediaFailures = Mutex<[Data: MediaFailures]>([:])
 
     private let configuration: BusServerConfiguration
     private let authorize: @Sendable (String) -> BusIdentity?
@@ -243,8 +243,16 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
         enqueue(.media(peer: peer, header: header, payload: payload))
     }
 
-    /// The media peers that messages could not reach since the last call, with how many failed.
-    public func takeMediaFailures() -> [Data: Int] {
+    /// What went wrong sending to one media peer since the last look.
+    public struct MediaFailures: Sendable {
+        /// The peer is gone (EHOSTUNREACH).
+        public var unreachable = 0
+        /// Its queue was full (EAGAIN): it reads more slowly than the feed arrives.
+        public var full = 0
+    }
+
+    /// The media peers that messages could not reach since the last call.
+    public func takeMediaFailures() -> [Data: MediaFailures] {
         mediaFailures.withLock { failures in
             defer { failures.removeAll() }
             return failures
@@ -473,7 +481,9 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
                     metrics.mediaOut.increment()
                 } catch {
                     metrics.mediaDropped.increment()
-                    mediaFailures.withLock { $0[peer, default: 0] += 1 }
+                    mediaFailures.withLock { failures in
+                        if error.code == EHOSTUNREACH { failures[peer, default: MediaFailures()].unreachable += 1 } else { failures[peer, default: MediaFailures()].full += 1 }
+                    }
                 }
             case .publish(let topic, let payload):
                 do {

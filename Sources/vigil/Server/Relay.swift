@@ -37,6 +37,8 @@ final class Relay: Sendable {
     private let feeds = Mutex<[String: FeedEntry]>([:])
     private let views = Mutex<[String: View]>([:])
     private let stopping = Atomic<Bool>(false)
+    /// Peers the media socket could not reach since the supervisor last looked (the pump collects them).
+    private let unreachable = Mutex<Set<Data>>([])
     /// Told of every feed state change with the incidents selecting the camera (set once at start-up).
     private let stateListener = Mutex<(@Sendable (String, FeedState, Set<Int64>) -> Void)?>(nil)
     private let pumpFinished = DispatchSemaphore(value: 0)
@@ -213,11 +215,21 @@ final class Relay: Sendable {
     /// Moves packets from the views' queues to the media endpoint until stopped (its own thread).
     func startPump() {
         let thread = Thread { [self] in
+            // A viewer whose socket queue filled up is left alone for a moment, so that its packets
+            // wait in its own queue, which drops frame by frame (libzmq would drop blindly).
+            var pausedUntil: [Data: ContinuousClock.Instant] = [:]
             while !stopping.load(ordering: .relaxed) {
                 var sent = 0
+                let now = ContinuousClock.now
+                for (peer, failures) in bus.takeMediaFailures() {
+                    if failures.full > 0 { pausedUntil[peer] = now.advanced(by: .milliseconds(100)) }
+                    if failures.unreachable > 0 { unreachable.withLock { _ = $0.insert(peer) } }
+                }
+                pausedUntil = pausedUntil.filter { $0.value > now }
                 let current = views.withLock { views in views.map { ($0.key, $0.value) } }
-                for (id, view) in current {
-                    let packets = view.subscriber.take(timeout: .zero)
+                for (id, view) in current where pausedUntil[view.peer] == nil {
+                    // A few at a time: the socket's queue per viewer is small, the viewer's own is not.
+                    let packets = view.subscriber.take(timeout: .zero, limit: 32)
                     guard !packets.isEmpty else { continue }
                     var sequence = view.sequence
                     for packet in packets {
@@ -244,7 +256,10 @@ final class Relay: Sendable {
     func supervise() async {
         while !stopping.load(ordering: .relaxed) {
             try? await Task.sleep(for: Self.recheckInterval)
-            let gone = Set(bus.takeMediaFailures().filter { $0.value > 100 }.keys)
+            let gone = unreachable.withLock { peers in
+                defer { peers.removeAll() }
+                return peers
+            }
             for (id, view) in views.withLock({ $0.map { ($0.key, $0.value) } }) {
                 var reason: String?
                 if gone.contains(view.peer) {
