@@ -117,16 +117,19 @@ final class ZMQSocket {
     /// Sends a multi-frame message. With `wait: false`, a full queue fails with EAGAIN.
     func send(_ frames: [Data], wait: Bool = false) throws(ZMQError) {
         for (index, frame) in frames.enumerated() {
-            var flags: Int32 = wait ? 0 : ZMQ_DONTWAIT
-            if index < frames.count - 1 { flags |= ZMQ_SNDMORE }
-            while true {
-                // Returns the byte count, or -1 with errno (EAGAIN when full, EINTR on a signal).
-                let sent = frame.withUnsafeBytes { zmq_send(handle, $0.baseAddress, $0.count, flags) }
-                if sent >= 0 { break }
-                let error = ZMQError.last("zmq_send")
-                if error.code == EINTR { continue }
-                throw error
-            }
+            try send(frame, wait: wait, more: index < frames.count - 1)
+        }
+    }
+
+    /// Sends one frame (copied), retrying when a signal interrupts the call.
+    private func send(_ frame: Data, wait: Bool, more: Bool) throws(ZMQError) {
+        let flags: Int32 = (wait ? 0 : ZMQ_DONTWAIT) | (more ? ZMQ_SNDMORE : 0)
+        while true {
+            // Returns the byte count, or -1 with errno (EAGAIN when full, EINTR on a signal).
+            let sent = frame.withUnsafeBytes { zmq_send(handle, $0.baseAddress, $0.count, flags) }
+            if sent >= 0 { return }
+            let error = ZMQError.last("zmq_send")
+            if error.code != EINTR { throw error }
         }
     }
 
@@ -134,7 +137,7 @@ final class ZMQSocket {
     /// to the bytes until it has sent them to this peer, so one packet goes to every subscriber
     /// from the same memory. Fails with EAGAIN when the peer's queue is full.
     func send(_ frames: [Data], sharing payload: Data) throws(ZMQError) {
-        try sendParts(frames)
+        for frame in frames { try send(frame, wait: false, more: true) }
         let box = Unmanaged.passRetained(PayloadBox(payload))
         var message = zmq_msg_t()
         // The pointer stays valid: the box holds the immutable Data, and so its storage, until
@@ -153,20 +156,6 @@ final class ZMQSocket {
             if error.code == EINTR { continue }
             zmq_msg_close(&message)  // releases the box
             throw error
-        }
-    }
-
-    /// Sends frames that more frames follow.
-    private func sendParts(_ frames: [Data]) throws(ZMQError) {
-        for frame in frames {
-            let flags: Int32 = ZMQ_DONTWAIT | ZMQ_SNDMORE
-            while true {
-                let sent = frame.withUnsafeBytes { zmq_send(handle, $0.baseAddress, $0.count, flags) }
-                if sent >= 0 { break }
-                let error = ZMQError.last("zmq_send")
-                if error.code == EINTR { continue }
-                throw error
-            }
         }
     }
 

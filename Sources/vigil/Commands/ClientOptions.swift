@@ -113,16 +113,8 @@ struct ClientOptions: ParsableArguments {
 func reportingFailures(_ body: () throws -> Void) throws {
     do {
         try body()
-    } catch let failure as CommandFailure {
-        FileHandle.standardError.write(Data("error: \(failure)\n".utf8))
-        throw ExitCode(1)
-    } catch let problems as RegistryProblems {
-        FileHandle.standardError.write(Data("error: \(problems)\n".utf8))
-        throw ExitCode(1)
-    } catch let error as GeoError {
-        FileHandle.standardError.write(Data("error: \(error)\n".utf8))
-        throw ExitCode(1)
-    } catch let error as MediaError {
+    } catch where error is CommandFailure || error is RegistryProblems || error is GeoError || error is MediaError {
+        // Each of these describes itself as `CODE: message`.
         FileHandle.standardError.write(Data("error: \(error)\n".utf8))
         throw ExitCode(1)
     }
