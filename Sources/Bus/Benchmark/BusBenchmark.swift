@@ -14,12 +14,14 @@ public enum BusBenchmark {
 
     /// A server on free loopback ports whose only client key is `clientKeys` (agency `bench`),
     /// which may subscribe to anything under `incident/`, answering every request at once.
-    static func withServer<T>(clientKeys: CurveKeyPair, _ body: (BusServer, BusClientConfiguration) throws -> T) throws -> T {
+    static func withServer<T>(clientKeys: CurveKeyPair, media: Bool = false, _ body: (BusServer, BusClientConfiguration) throws -> T) throws -> T {
         let serverKeys = try CurveKeyPair.generate()
         var logger = Logger(label: "bench")
         logger.logLevel = .error
         let server = try BusServer(
-            configuration: BusServerConfiguration(commandEndpoint: "tcp://127.0.0.1:0", eventEndpoint: "tcp://127.0.0.1:0", serverKeys: serverKeys),
+            configuration: BusServerConfiguration(
+                commandEndpoint: "tcp://127.0.0.1:0", eventEndpoint: "tcp://127.0.0.1:0", serverKeys: serverKeys,
+                mediaEndpoint: media ? "tcp://127.0.0.1:0" : nil),
             logger: logger,
             authorize: { $0 == clientKeys.publicKey ? BusIdentity(agency: "bench") : nil },
             authorizeSubscription: { _, topic in topic.hasPrefix("incident/") })
@@ -35,6 +37,16 @@ public enum BusBenchmark {
         return try body(server, BusClientConfiguration(
             commandEndpoint: server.boundCommandEndpoint, eventEndpoint: server.boundEventEndpoint,
             serverPublicKey: serverKeys.publicKey, keys: clientKeys))
+    }
+
+    /// A context of its own for `body`, shut down and terminated once `body` has closed its sockets.
+    static func withContext<T>(maxSockets: Int32? = nil, _ body: (ZMQContext) throws -> T) throws -> T {
+        let context = try ZMQContext(maxSockets: maxSockets)
+        defer {
+            context.shutdown()
+            context.terminate()
+        }
+        return try body(context)
     }
 
     /// Sequential request/reply round trips through ``BusClient``, in microseconds, sorted.
@@ -61,42 +73,39 @@ public enum BusBenchmark {
     public static func rawRoundTrips(count: Int) throws -> [Double] {
         let serverKeys = try CurveKeyPair.generate()
         let clientKeys = try CurveKeyPair.generate()
-        let context = try ZMQContext()
-        defer {
-            context.shutdown()
-            context.terminate()
-        }
-        let router = try ZMQSocket(context: context, type: .router)
-        try router.makeCurveServer(secretKey: serverKeys.secretKey ?? "", domain: "raw")
-        try router.bind("tcp://127.0.0.1:0")
-        let endpoint = try router.lastEndpoint()
-        let box = SubscriberBox(socket: router)
-        let echo = Thread {
-            while true {
-                guard let frames = try? box.socket.receive(wait: true), frames.count == 2 else { break }
-                if frames[1].data == Data("stop".utf8) { break }
-                try? box.socket.send([frames[0].data, frames[1].data])
+        return try withContext { context in
+            let router = try ZMQSocket(context: context, type: .router)
+            try router.makeCurveServer(secretKey: serverKeys.secretKey ?? "", domain: "raw")
+            try router.bind("tcp://127.0.0.1:0")
+            let endpoint = try router.lastEndpoint()
+            let box = SubscriberBox(socket: router)
+            let echo = Thread {
+                while true {
+                    guard let frames = try? box.socket.receive(wait: true), frames.count == 2 else { break }
+                    if frames[1].data == Data("stop".utf8) { break }
+                    try? box.socket.send([frames[0].data, frames[1].data])
+                }
+                box.socket.close()
+                box.finish(at: ContinuousClock.now)
             }
-            box.socket.close()
-            box.finish(at: ContinuousClock.now)
+            echo.start()
+            let dealer = try ZMQSocket(context: context, type: .dealer)
+            defer { dealer.close() }
+            try dealer.makeCurveClient(serverKey: serverKeys.publicKey, publicKey: clientKeys.publicKey, secretKey: clientKeys.secretKey ?? "")
+            try dealer.connect(endpoint)
+            let message = Data(String(repeating: "x", count: 60).utf8)
+            let clock = ContinuousClock()
+            var samples: [Double] = []
+            for index in 0..<(count + 200) {
+                let start = clock.now
+                try dealer.send([message], wait: true)
+                _ = try dealer.receive(wait: true)
+                if index >= 200 { samples.append(micros(clock.now - start)) }
+            }
+            try dealer.send([Data("stop".utf8)], wait: true)
+            _ = box.wait()
+            return samples.sorted()
         }
-        echo.start()
-        let dealer = try ZMQSocket(context: context, type: .dealer)
-        defer { dealer.close() }
-        try dealer.makeCurveClient(serverKey: serverKeys.publicKey, publicKey: clientKeys.publicKey, secretKey: clientKeys.secretKey ?? "")
-        try dealer.connect(endpoint)
-        let message = Data(String(repeating: "x", count: 60).utf8)
-        let clock = ContinuousClock()
-        var samples: [Double] = []
-        for index in 0..<(count + 200) {
-            let start = clock.now
-            try dealer.send([message], wait: true)
-            _ = try dealer.receive(wait: true)
-            if index >= 200 { samples.append(micros(clock.now - start)) }
-        }
-        try dealer.send([Data("stop".utf8)], wait: true)
-        _ = box.wait()
-        return samples.sorted()
     }
 
     /// One event published to `subscribers` connected subscribers, `rounds` times: for each
@@ -105,57 +114,54 @@ public enum BusBenchmark {
     public static func fanOut(subscribers: Int, rounds: Int) throws -> [[Double]] {
         let keys = try CurveKeyPair.generate()
         return try withServer(clientKeys: keys) { server, configuration in
-            let context = try ZMQContext(maxSockets: Int32(subscribers + 64))
-            defer {
-                context.shutdown()
-                context.terminate()
-            }
-            let topic = "incident/1/bench/"
-            var sockets: [ZMQSocket] = []
-            defer { sockets.forEach { $0.close() } }
-            for _ in 0..<subscribers {
-                let socket = try ZMQSocket(context: context, type: .sub)
-                try socket.makeCurveClient(serverKey: configuration.serverPublicKey, publicKey: keys.publicKey, secretKey: keys.secretKey ?? "")
-                try socket.set(ZMQ_RCVHWM, Int32(1000))
-                try socket.connect(configuration.eventEndpoint)
-                try socket.set(ZMQ_SUBSCRIBE, topic)
-                try socket.set(ZMQ_SUBSCRIBE, BusProtocol.heartbeatTopic)
-                sockets.append(socket)
-            }
-            // Every subscriber has seen a heartbeat: all subscriptions are live.
-            var live = Set<Int>()
-            let deadline = ContinuousClock.now + .seconds(60)
-            while live.count < subscribers, ContinuousClock.now < deadline {
-                let ready = try zmqPoll(sockets, timeoutMilliseconds: 200)
-                for (index, isReady) in ready.enumerated() where isReady {
-                    while try sockets[index].receive() != nil { live.insert(index) }
+            return try withContext(maxSockets: Int32(subscribers + 64)) { context in
+                let topic = "incident/1/bench/"
+                var sockets: [ZMQSocket] = []
+                defer { sockets.forEach { $0.close() } }
+                for _ in 0..<subscribers {
+                    let socket = try ZMQSocket(context: context, type: .sub)
+                    try socket.makeCurveClient(serverKey: configuration.serverPublicKey, publicKey: keys.publicKey, secretKey: keys.secretKey ?? "")
+                    try socket.set(ZMQ_RCVHWM, Int32(1000))
+                    try socket.connect(configuration.eventEndpoint)
+                    try socket.set(ZMQ_SUBSCRIBE, topic)
+                    try socket.set(ZMQ_SUBSCRIBE, BusProtocol.heartbeatTopic)
+                    sockets.append(socket)
                 }
-            }
-            guard live.count == subscribers else { throw ZMQError(code: EAGAIN, operation: "only \(live.count) of \(subscribers) subscribers connected") }
-            let payload = BusProtocol.event(channel: "incident/1", seq: 1, type: "incident.redrawn", body: eventBody)
-            let clock = ContinuousClock()
-            var results: [[Double]] = []
-            for _ in 0..<rounds {
-                // Drain heartbeats first, so that each round measures only its event.
-                _ = try zmqPoll(sockets, timeoutMilliseconds: 0)
-                for socket in sockets { while try socket.receive() != nil {} }
-                var pending = Set(0..<subscribers)
-                var latencies: [Double] = []
-                let start = clock.now
-                server.publish(topic: topic, payload: payload)
-                while !pending.isEmpty, clock.now - start < .seconds(10) {
-                    let ready = try zmqPoll(sockets, timeoutMilliseconds: 100)
+                // Every subscriber has seen a heartbeat: all subscriptions are live.
+                var live = Set<Int>()
+                let deadline = ContinuousClock.now + .seconds(60)
+                while live.count < subscribers, ContinuousClock.now < deadline {
+                    let ready = try zmqPoll(sockets, timeoutMilliseconds: 200)
                     for (index, isReady) in ready.enumerated() where isReady {
-                        while let frames = try sockets[index].receive() {
-                            if frames.first?.data == Data(topic.utf8), pending.remove(index) != nil {
-                                latencies.append(micros(clock.now - start))
+                        while try sockets[index].receive() != nil { live.insert(index) }
+                    }
+                }
+                guard live.count == subscribers else { throw ZMQError(code: EAGAIN, operation: "only \(live.count) of \(subscribers) subscribers connected") }
+                let payload = BusProtocol.event(channel: "incident/1", seq: 1, type: "incident.redrawn", body: eventBody)
+                let clock = ContinuousClock()
+                var results: [[Double]] = []
+                for _ in 0..<rounds {
+                    // Drain heartbeats first, so that each round measures only its event.
+                    _ = try zmqPoll(sockets, timeoutMilliseconds: 0)
+                    for socket in sockets { while try socket.receive() != nil {} }
+                    var pending = Set(0..<subscribers)
+                    var latencies: [Double] = []
+                    let start = clock.now
+                    server.publish(topic: topic, payload: payload)
+                    while !pending.isEmpty, clock.now - start < .seconds(10) {
+                        let ready = try zmqPoll(sockets, timeoutMilliseconds: 100)
+                        for (index, isReady) in ready.enumerated() where isReady {
+                            while let frames = try sockets[index].receive() {
+                                if frames.first?.data == Data(topic.utf8), pending.remove(index) != nil {
+                                    latencies.append(micros(clock.now - start))
+                                }
                             }
                         }
                     }
+                    results.append(latencies.sorted())
                 }
-                results.append(latencies.sorted())
+                return results
             }
-            return results
         }
     }
 
@@ -163,17 +169,14 @@ public enum BusBenchmark {
     public static func busThroughput(count: Int) throws -> (perSecond: Double, received: Int) {
         let keys = try CurveKeyPair.generate()
         return try withServer(clientKeys: keys) { server, configuration in
-            let context = try ZMQContext()
-            defer {
-                context.shutdown()
-                context.terminate()
-            }
-            let socket = try ZMQSocket(context: context, type: .sub)
-            defer { socket.close() }
-            try socket.makeCurveClient(serverKey: configuration.serverPublicKey, publicKey: keys.publicKey, secretKey: keys.secretKey ?? "")
-            let topic = "incident/1/bench/"
-            return try measureThroughput(count: count, subscriber: socket, endpoint: configuration.eventEndpoint, topic: topic) { payload in
-                server.publish(topic: topic, payload: payload)
+            return try withContext { context in
+                let socket = try ZMQSocket(context: context, type: .sub)
+                defer { socket.close() }
+                try socket.makeCurveClient(serverKey: configuration.serverPublicKey, publicKey: keys.publicKey, secretKey: keys.secretKey ?? "")
+                let topic = "incident/1/bench/"
+                return try measureThroughput(count: count, subscriber: socket, endpoint: configuration.eventEndpoint, topic: topic) { payload in
+                    server.publish(topic: topic, payload: payload)
+                }
             }
         }
     }
@@ -182,25 +185,22 @@ public enum BusBenchmark {
     public static func rawThroughput(count: Int) throws -> (perSecond: Double, received: Int) {
         let serverKeys = try CurveKeyPair.generate()
         let clientKeys = try CurveKeyPair.generate()
-        let context = try ZMQContext()
-        defer {
-            context.shutdown()
-            context.terminate()
-        }
-        let publisher = try ZMQSocket(context: context, type: .pub)
-        let subscriber = try ZMQSocket(context: context, type: .sub)
-        defer {
-            publisher.close()
-            subscriber.close()
-        }
-        try publisher.makeCurveServer(secretKey: serverKeys.secretKey ?? "", domain: "raw")
-        try publisher.set(ZMQ_SNDHWM, Int32(100_000))
-        try publisher.bind("tcp://127.0.0.1:0")
-        try subscriber.makeCurveClient(serverKey: serverKeys.publicKey, publicKey: clientKeys.publicKey, secretKey: clientKeys.secretKey ?? "")
-        let topic = "incident/1/bench/"
-        // The raw publisher sends from this thread; the subscriber reads on another.
-        return try measureThroughput(count: count, subscriber: subscriber, endpoint: try publisher.lastEndpoint(), topic: topic) { payload in
-            try? publisher.send([Data(topic.utf8), payload], wait: true)
+        return try withContext { context in
+            let publisher = try ZMQSocket(context: context, type: .pub)
+            let subscriber = try ZMQSocket(context: context, type: .sub)
+            defer {
+                publisher.close()
+                subscriber.close()
+            }
+            try publisher.makeCurveServer(secretKey: serverKeys.secretKey ?? "", domain: "raw")
+            try publisher.set(ZMQ_SNDHWM, Int32(100_000))
+            try publisher.bind("tcp://127.0.0.1:0")
+            try subscriber.makeCurveClient(serverKey: serverKeys.publicKey, publicKey: clientKeys.publicKey, secretKey: clientKeys.secretKey ?? "")
+            let topic = "incident/1/bench/"
+            // The raw publisher sends from this thread; the subscriber reads on another.
+            return try measureThroughput(count: count, subscriber: subscriber, endpoint: try publisher.lastEndpoint(), topic: topic) { payload in
+                try? publisher.send([Data(topic.utf8), payload], wait: true)
+            }
         }
     }
 
@@ -284,81 +284,62 @@ extension BusBenchmark {
     /// of `packetBytes` (a `feeds` × `peers / feeds` layout is the caller's to describe). Returns
     /// the bytes delivered, the wall time, and the process CPU time, for CPU per relayed Gbit/s.
     public static func mediaFanOut(peers: Int, packets: Int, packetBytes: Int, distinctPayloads: Int = 1) throws -> (bytes: Int, seconds: Double, cpuSeconds: Double) {
-        let serverKeys = try CurveKeyPair.generate()
         let clientKeys = try CurveKeyPair.generate()
-        var logger = Logger(label: "bench")
-        logger.logLevel = .error
-        let server = try BusServer(
-            configuration: BusServerConfiguration(
-                commandEndpoint: "tcp://127.0.0.1:0", eventEndpoint: "tcp://127.0.0.1:0", serverKeys: serverKeys, mediaEndpoint: "tcp://127.0.0.1:0"),
-            logger: logger, authorize: { $0 == clientKeys.publicKey ? BusIdentity(agency: "bench") : nil }, authorizeSubscription: { _, _ in false })
-        try server.start()
-        defer { server.stop() }
-        let context = try ZMQContext(maxSockets: Int32(peers + 64))
-        defer {
-            context.shutdown()
-            context.terminate()
-        }
-        var sockets: [ZMQSocket] = []
-        defer { sockets.forEach { $0.close() } }
-        for _ in 0..<peers {
-            let socket = try ZMQSocket(context: context, type: .dealer)
-            try socket.makeCurveClient(serverKey: serverKeys.publicKey, publicKey: clientKeys.publicKey, secretKey: clientKeys.secretKey ?? "")
-            try socket.set(ZMQ_RCVHWM, Int32(0))
-            try socket.connect(server.boundMediaEndpoint ?? "")
-            try socket.send([Data("hello".utf8)], wait: true)
-            sockets.append(socket)
-        }
-        // Each peer's hello tells the server its routing id.
-        var routes: [Data] = []
-        let registration = Task.detached { () -> [Data] in
-            var found: [Data] = []
-            for await request in server.mediaRequests {
-                found.append(request.peer)
-                if found.count == peers { break }
-            }
-            return found
-        }
-        routes = try awaitResult(registration, timeout: .seconds(60))
-        // One payload per feed: subscribers of the same feed share its packets.
-        let payloads = (0..<max(1, distinctPayloads)).map { Data(repeating: UInt8(truncatingIfNeeded: $0), count: packetBytes) }
-        let header = Data(#"{"view":"bench","type":"packet","seq":1}"#.utf8)
-        let cpuBefore = cpuSeconds()
-        let clock = ContinuousClock()
-        let start = clock.now
-        var received = 0
-        var bytes = 0
-        let expected = peers * packets
-        for index in 0..<packets {
-            for (offset, route) in routes.enumerated() { server.sendMedia(to: route, header: header, payload: payloads[offset % payloads.count]) }
-            // Read as we go, so that the clients keep up (as real viewers would).
-            if index % 5 == 4 || index == packets - 1 {
-                var idle = 0
-                while received < (index + 1) * peers - peers * 5, idle < 200 {
-                    let ready = try zmqPoll(sockets, timeoutMilliseconds: 10)
-                    if !ready.contains(true) { idle += 1 }
-                    for (offset, isReady) in ready.enumerated() where isReady {
-                        while let frames = try sockets[offset].receive() {
-                            received += 1
-                            bytes += frames.last?.data.count ?? 0
+        return try withServer(clientKeys: clientKeys, media: true) { server, configuration in
+            try withContext(maxSockets: Int32(peers + 64)) { context in
+                var sockets: [ZMQSocket] = []
+                defer { sockets.forEach { $0.close() } }
+                for _ in 0..<peers {
+                    let socket = try ZMQSocket(context: context, type: .dealer)
+                    try socket.makeCurveClient(
+                        serverKey: configuration.serverPublicKey, publicKey: clientKeys.publicKey, secretKey: clientKeys.secretKey ?? "")
+                    try socket.set(ZMQ_RCVHWM, Int32(0))
+                    try socket.connect(server.boundMediaEndpoint ?? "")
+                    try socket.send([Data("hello".utf8)], wait: true)
+                    sockets.append(socket)
+                }
+                // Each peer's hello tells the server its routing id.
+                let registration = Task.detached { () -> [Data] in
+                    var found: [Data] = []
+                    for await request in server.mediaRequests {
+                        found.append(request.peer)
+                        if found.count == peers { break }
+                    }
+                    return found
+                }
+                let routes = try awaitResult(registration, timeout: .seconds(60))
+                // One payload per feed: subscribers of the same feed share its packets.
+                let payloads = (0..<max(1, distinctPayloads)).map { Data(repeating: UInt8(truncatingIfNeeded: $0), count: packetBytes) }
+                let header = Data(#"{"view":"bench","type":"packet","seq":1}"#.utf8)
+                var received = 0
+                var bytes = 0
+                /// Reads until `target` messages have arrived, or nothing came for 2 s.
+                func drain(until target: Int) throws(ZMQError) {
+                    var idle = 0
+                    while received < target, idle < 200 {
+                        let ready = try zmqPoll(sockets, timeoutMilliseconds: 10)
+                        if !ready.contains(true) { idle += 1 }
+                        for (offset, isReady) in ready.enumerated() where isReady {
+                            while let frames = try sockets[offset].receive() {
+                                received += 1
+                                bytes += frames.last?.data.count ?? 0
+                            }
                         }
                     }
                 }
-            }
-        }
-        var idle = 0
-        while received < expected, idle < 200 {
-            let ready = try zmqPoll(sockets, timeoutMilliseconds: 10)
-            if !ready.contains(true) { idle += 1 }
-            for (offset, isReady) in ready.enumerated() where isReady {
-                while let frames = try sockets[offset].receive() {
-                    received += 1
-                    bytes += frames.last?.data.count ?? 0
+                let cpuBefore = cpuSeconds()
+                let clock = ContinuousClock()
+                let start = clock.now
+                for index in 0..<packets {
+                    for (offset, route) in routes.enumerated() { server.sendMedia(to: route, header: header, payload: payloads[offset % payloads.count]) }
+                    // Read as we go, at most 5 packets behind, so that the clients keep up (as real viewers would).
+                    if index % 5 == 4 { try drain(until: (index - 4) * peers) }
                 }
+                try drain(until: peers * packets)
+                let elapsed = clock.now - start
+                return (bytes, Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18, cpuSeconds() - cpuBefore)
             }
         }
-        let elapsed = clock.now - start
-        return (bytes, Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18, cpuSeconds() - cpuBefore)
     }
 
     /// The process's user and system CPU time, in seconds.
