@@ -122,7 +122,7 @@ struct AccessControlTests {
                 Issue.record("allowed after expiry"); return
             }
             #expect(expired == "grant_expired")
-            #expect(try await access.auditExpiries() == ["short"])
+            #expect(try await access.auditExpiries().map(\.id) == ["short"])
             #expect(try await access.auditExpiries().isEmpty, "each expiry is recorded once")
             #expect(try AuditStore(database: access.database).entries(from: nil, to: nil).contains { $0.record.action == "grant.expired" && $0.record.grant == "short" })
         }

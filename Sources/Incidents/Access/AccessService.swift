@@ -32,13 +32,13 @@ public final class AccessService: Sendable {
             let stored = try? IncidentService.incident(incident, in: db)
             let selected = Set(try db.query("SELECT camera_id FROM incident_cameras WHERE incident_id = ?", [.integer(incident)]).map { $0.text(0)! })
             var visible = Set<String>()
-            for id in cameras {
-                guard let camera = try RegistryStore.camera(id, in: db) else { continue }
+            for camera in try RegistryStore.cameras(cameras, in: db) {
                 let facts = AccessFacts(
-                    camera: camera, grants: grants.filter { $0.owner == camera.owner }, incident: stored, cameraInIncidentSelection: selected.contains(id))
-                let request = AccessRequest(agency: agency, camera: id, mode: .live, incident: incident, at: now)
+                    camera: camera, grants: grants.filter { $0.owner == camera.owner }, incident: stored,
+                    cameraInIncidentSelection: selected.contains(camera.id))
+                let request = AccessRequest(agency: agency, camera: camera.id, mode: .live, incident: incident, at: now)
                 if AccessControl.decide(request, facts: facts, areaContains: { grant, point in area(of: grant)?.contains(point) ?? false }).isAllowed {
-                    visible.insert(id)
+                    visible.insert(camera.id)
                 }
             }
             return visible
@@ -148,8 +148,8 @@ public final class AccessService: Sendable {
     }
 
     /// Records in the audit log each grant that has expired by `now` and was not recorded yet;
-    /// returns their ids. (Expiry itself needs no action: the decision function checks the window.)
-    public func auditExpiries(at now: Date = Date()) async throws -> [String] {
+    /// returns them. (Expiry itself needs no action: the decision function checks the window.)
+    public func auditExpiries(at now: Date = Date()) async throws -> [Grant] {
         try await database.run { db in
             try db.transaction {
                 let expired = try db.query("SELECT definition, revoked_at FROM grants WHERE revoked_at IS NULL AND expiry_audited_at IS NULL ORDER BY id")
@@ -160,7 +160,7 @@ public final class AccessService: Sendable {
                         action: "grant.expired", at: now, agency: grant.owner, recipient: grant.agency, grant: grant.id,
                         details: ["valid_until": AuditLog.timestamp(grant.validUntil!)]), in: db)
                 }
-                return expired.map(\.id)
+                return expired
             }
         }
     }

@@ -78,6 +78,12 @@ public struct RegistryStore: Sendable {
         try cameras(in: db, where: "1", [])
     }
 
+    /// The cameras with these ids (those that exist), in one query.
+    static func cameras(_ ids: [String], in db: SQLiteConnection) throws -> [Camera] {
+        guard !ids.isEmpty else { return [] }
+        return try cameras(in: db, where: "id IN (\(Array(repeating: "?", count: ids.count).joined(separator: ", ")))", ids.map(SQLValue.text))
+    }
+
     /// One camera by id (a primary-key lookup), or nil.
     static func camera(_ id: String, in db: SQLiteConnection) throws -> Camera? {
         try cameras(in: db, where: "id = ?", [.text(id)]).first

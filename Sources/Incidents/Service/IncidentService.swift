@@ -218,6 +218,11 @@ public final class IncidentService: Sendable {
         }
     }
 
+    /// An incident as stored, without its selection.
+    public func incident(_ id: Int64) async throws(IncidentError) -> Incident {
+        try await read { db in try Self.incident(id, in: db) }
+    }
+
     /// The incidents that hold a selection (draft, open, on hold).
     public func liveIncidents() async throws(IncidentError) -> [Incident] {
         try await read { db in

@@ -20,12 +20,20 @@ struct ChannelPublisher: Sendable {
     /// more subscriptions). An agency whose copy cannot be made gets nothing: its follower sees
     /// a gap and takes a new snapshot, so nothing is lost silently.
     func publish(_ change: IncidentChange) async {
+        _ = try? await publish(change, replyFor: nil)
+    }
+
+    /// Publishes a committed change as ``publish(_:)`` does and returns `requester`'s copy for
+    /// its reply, made from the same reading of the selection.
+    func publish(_ change: IncidentChange, replyFor requester: String?) async throws -> IncidentChange? {
         channels.update(change.incident)
         relay?.follow(change)
         let selection = await currentSelection(for: change)
+        var reply: IncidentChange?
         for agency in ChannelMembers.agencies(of: change.incident).sorted() {
             do {
                 let copy = try await self.copy(of: change, for: agency, selection: selection)
+                if agency == requester { reply = copy }
                 let payload = BusProtocol.event(
                     channel: "incident/\(change.incidentId)", seq: change.sequence, type: "incident.\(change.change.rawValue)", at: change.at,
                     body: copy)
@@ -34,6 +42,9 @@ struct ChannelPublisher: Sendable {
                 logger.error("channel copy failed", metadata: ["incident.id": "\(change.incidentId)", "agency": "\(agency)", "error": "\(error)"])
             }
         }
+        // A requester that no longer takes part (after handing the lead over, say) still gets its reply.
+        if let requester, reply == nil { reply = try await copy(of: change, for: requester, selection: selection) }
+        return reply
     }
 
     /// Publishes a camera's feed state, latest-wins (`seq` 0: a newer state replaces an older
@@ -54,11 +65,6 @@ struct ChannelPublisher: Sendable {
                 topic: "cameras/\(agency)/",
                 payload: BusProtocol.event(channel: "cameras/\(agency)", seq: 0, type: "camera.state", body: body))
         }
-    }
-
-    /// `agency`'s copy of a change, for a reply.
-    func copy(of change: IncidentChange, for agency: String) async throws -> IncidentChange {
-        try await copy(of: change, for: agency, selection: await currentSelection(for: change))
     }
 
     /// The incident's current selection when the change may alter what agencies may see (then

@@ -69,30 +69,25 @@ struct CommandDispatcher: Sendable {
         case "incident.redraw":
             let body = try BusProtocol.decodeBody(RedrawIncidentBody.self, from: request.payload)
             let change = try await incidents.redraw(body.incident, to: try body.incidentArea(), by: request.agency)
-            await publisher.publish(change)
-            return BusProtocol.successReply(id: header.id, result: try await publisher.copy(of: change, for: request.agency))
+            return BusProtocol.successReply(id: header.id, result: try await publisher.publish(change, replyFor: request.agency))
         case "incident.move":
             let body = try BusProtocol.decodeBody(MoveIncidentBody.self, from: request.payload)
             let change = try await incidents.move(
                 body.incident, head: try body.head.position(field: "body.head"), tail: try body.tail.position(field: "body.tail"),
                 by: request.agency)
-            await publisher.publish(change)
-            return BusProtocol.successReply(id: header.id, result: try await publisher.copy(of: change, for: request.agency))
+            return BusProtocol.successReply(id: header.id, result: try await publisher.publish(change, replyFor: request.agency))
         case "incident.update":
             let body = try BusProtocol.decodeBody(UpdateIncidentBody.self, from: request.payload)
             let change = try await incidents.update(body.incident, try body.update(), by: request.agency)
-            await publisher.publish(change)
-            return BusProtocol.successReply(id: header.id, result: try await publisher.copy(of: change, for: request.agency))
+            return BusProtocol.successReply(id: header.id, result: try await publisher.publish(change, replyFor: request.agency))
         case "incident.handover":
             let body = try BusProtocol.decodeBody(HandOverIncidentBody.self, from: request.payload)
             let change = try await incidents.handOver(body.incident, to: body.leadAgency, commander: body.commander, by: request.agency)
-            await publisher.publish(change)
-            return BusProtocol.successReply(id: header.id, result: try await publisher.copy(of: change, for: request.agency))
+            return BusProtocol.successReply(id: header.id, result: try await publisher.publish(change, replyFor: request.agency))
         case "incident.close":
             let body = try BusProtocol.decodeBody(IncidentReference.self, from: request.payload)
             let change = try await incidents.close(body.incident, by: request.agency)
-            await publisher.publish(change)
-            return BusProtocol.successReply(id: header.id, result: try await publisher.copy(of: change, for: request.agency))
+            return BusProtocol.successReply(id: header.id, result: try await publisher.publish(change, replyFor: request.agency))
         case "incident.snapshot":
             let body = try BusProtocol.decodeBody(IncidentReference.self, from: request.payload)
             ServerMetrics.snapshots.increment()

@@ -264,7 +264,7 @@ final class Relay: Sendable {
                 var reason: String?
                 if gone.contains(view.peer) {
                     reason = "the viewer is gone"
-                } else if let incident = try? await incidents.snapshot(view.incident).incident, !incident.status.holdsSelection {
+                } else if let incident = try? await incidents.incident(view.incident), !incident.status.holdsSelection {
                     reason = "incident \(view.incident) is \(incident.status.rawValue)"
                 } else if case .deny(let code, let message) = (try? await access.decide(AccessRequest(
                     agency: view.identity.agency, user: view.identity.user, camera: view.camera, mode: .live, incident: view.incident))) ?? .deny(code: "storage_failure", message: "") {

@@ -89,11 +89,10 @@ struct VigilService: Service {
                             let holds = try await dispatcher.holds.auditExpiries()
                             for grant in grants {
                                 // The grantee's channels lose what the grant showed.
-                                guard let agency = try await dispatcher.access.grants().first(where: { $0.id == grant })?.agency else { continue }
-                                await dispatcher.publisher.accessChanged(for: agency, by: IncidentService.systemActor, reason: "grant_expired:\(grant)")
+                                await dispatcher.publisher.accessChanged(for: grant.agency, by: IncidentService.systemActor, reason: "grant_expired:\(grant.id)")
                             }
                             if !grants.isEmpty || !holds.isEmpty {
-                                logger.info("expiries recorded", metadata: ["grants": "\(grants)", "holds": "\(holds)"])
+                                logger.info("expiries recorded", metadata: ["grants": "\(grants.map(\.id))", "holds": "\(holds)"])
                             }
                         } catch {
                             logger.error("expiry sweep failed", metadata: ["error": "\(error)"])
