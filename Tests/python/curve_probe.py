@@ -14,24 +14,14 @@ import time
 import zmq
 import zmq.auth
 
-server = json.load(open(sys.argv[1]))
-server_public, _ = zmq.auth.load_certificate(sys.argv[2])
+from curve_sockets import connect
+
 if sys.argv[3] == "random":
     client_public, client_secret = zmq.curve_keypair()
 else:
     client_public, client_secret = zmq.auth.load_certificate(sys.argv[3])
 
-context = zmq.Context()
-sockets = []
-for kind, endpoint in ((zmq.DEALER, server["command"]), (zmq.SUB, server["events"])):
-    socket = context.socket(kind)
-    socket.setsockopt(zmq.LINGER, 0)
-    socket.curve_serverkey = server_public
-    socket.curve_publickey = client_public
-    socket.curve_secretkey = client_secret
-    socket.connect(endpoint)
-    sockets.append(socket)
-dealer, sub = sockets
+context, dealer, sub = connect(sys.argv[1], sys.argv[2], client_public, client_secret)
 sub.setsockopt(zmq.SUBSCRIBE, b"")
 sub.setsockopt(zmq.SUBSCRIBE, b"heartbeat/")
 dealer.send(json.dumps({"v": 1, "id": "probe-1", "op": "incident.snapshot", "body": {"incident": 1}}).encode())
