@@ -60,6 +60,7 @@ public final class CameraFeed: Sendable {
     public let url: String
     private let configuration: Configuration
     private let onState: @Sendable (String, FeedState) -> Void
+    private let onKeyframe: @Sendable (MediaPacket, Data, VideoStreamInfo) -> Void
 
     private struct Shared {
         var state: FeedState = .connecting(attempt: 0)
@@ -79,11 +80,19 @@ public final class CameraFeed: Sendable {
     private let finished = DispatchSemaphore(value: 0)
     private let wakeUp = DispatchSemaphore(value: 0)
 
-    public init(camera: String, url: String, configuration: Configuration = Configuration(), onState: @escaping @Sendable (String, FeedState) -> Void = { _, _ in }) {
+    /// - Parameters:
+    ///   - onState: told of every state change.
+    ///   - onKeyframe: handed each keyframe with the current parameter sets (for thumbnails); it
+    ///     runs on the reader thread and must return at once.
+    public init(
+        camera: String, url: String, configuration: Configuration = Configuration(), onState: @escaping @Sendable (String, FeedState) -> Void = { _, _ in },
+        onKeyframe: @escaping @Sendable (MediaPacket, Data, VideoStreamInfo) -> Void = { _, _, _ in }
+    ) {
         self.camera = camera
         self.url = url
         self.configuration = configuration
         self.onState = onState
+        self.onKeyframe = onKeyframe
         shared = Mutex(Shared(cache: GOPCache(maximumBytes: configuration.cacheBytes)))
     }
 
@@ -246,12 +255,13 @@ public final class CameraFeed: Sendable {
                 if due > clock.now { Thread.sleep(forTimeInterval: Double((due - clock.now).components.attoseconds) / 1e18 + Double((due - clock.now).components.seconds)) }
             }
             let parameterSets = packet.isKeyframe ? source.parameterSets : Data()
-            let subscribers = shared.withLock { state in
+            let (subscribers, currentSets) = shared.withLock { state in
                 state.cache.add(packet)
                 if !parameterSets.isEmpty { state.parameterSets = parameterSets }
-                return Array(state.subscribers.values)
+                return (Array(state.subscribers.values), state.parameterSets)
             }
             for subscriber in subscribers { subscriber.offer(packet) }
+            if packet.isKeyframe { onKeyframe(packet, currentSets, source.video) }
         }
         return .endOfFile
     }

@@ -2,8 +2,8 @@ import Foundation
 import Testing
 
 /// The embedded relay: a camera whose source is a real H.264 stream made by ffmpeg, pre-warmed
-/// when an incident selects it, watched with `vigil watch`, checked with ffprobe, and cut off
-/// when its grant is revoked.
+/// when an incident selects it, its thumbnail published with its privacy mask black, watched
+/// with `vigil watch`, checked with ffprobe, and cut off when its grant is revoked.
 @Suite("vigil relay and watch", .serialized, .timeLimit(.minutes(2)))
 struct RelayTests {
     /// A server whose registry has one more camera at the Grand-Place, its stream a looped file.
@@ -24,7 +24,8 @@ struct RelayTests {
         try Data("""
             {"type":"FeatureCollection","features":[{"type":"Feature","geometry":{"type":"Point","coordinates":[4.3525,50.8467]},
              "properties":{"id":"pz5339-sim-01","owner":"pz-5339","kind":"street","place_type":"square","range_m":40,
-                           "stream":"\(stream)","confidentiality":"public","tags":[]}}]}
+                           "stream":"\(stream)","confidentiality":"public","tags":[],
+                           "privacy_masks":[[[0,0],[0.5,0],[0.5,1],[0,1]]]}}]}
             """.utf8).write(to: registry)
         #expect(try await vigil("cameras", "import", registry.path, "--data", data.path).status == 0)
         try await withServer(data: data) { data, _ in try await body(data) }
@@ -36,6 +37,15 @@ struct RelayTests {
         ])
         let fields = (probed.stdout.split(separator: "\n").first ?? "").split(separator: ",")
         return (fields.first.map(String.init) ?? "", fields.count > 1 ? Int(fields[1]) ?? -1 : -1, probed.stderr)
+    }
+
+    /// The mean luma (0–255) of a region of a picture, as ffmpeg's signalstats filter measures it.
+    private func meanLuma(_ path: String, crop: String) async throws -> Double {
+        let probed = try await run(URL(fileURLWithPath: "/usr/bin/ffprobe"), [
+            "-v", "error", "-f", "lavfi", "-i", "movie=\(path),crop=\(crop),signalstats", "-show_entries", "frame_tags=lavfi.signalstats.YAVG",
+            "-of", "csv=p=0",
+        ])
+        return try #require(Double(probed.stdout.trimmingCharacters(in: .whitespacesAndNewlines)), "\(probed.stderr)")
     }
 
     @Test func aWatchedCameraIsStandardMPEGTSAndARevokedGrantCutsTheFeed() async throws {
@@ -51,8 +61,8 @@ struct RelayTests {
             let listener = try RunningProcess(python, [
                 repositoryRoot.appendingPathComponent("Tests/python/bus_session.py").path, data.appendingPathComponent("server.json").path,
                 data.appendingPathComponent("keys/server.key").path, data.appendingPathComponent("keys/agencies/pz-5339.key_secret").path,
-                none.path, "cameras/pz-5339/",
-            ], environment: ["BUS_SESSION_LINGER": "3"])
+                none.path, "cameras/pz-5339/", "thumbnails/pz-5339/",
+            ], environment: ["BUS_SESSION_LINGER": "4"])
             try await listener.waitForStandardError(containing: "subscribed")
             // Generous timeouts: this suite runs beside the others on two cores.
             let opened = try await vigil("incident", "open", "--kind", "public-order", "--at", "50.8467,4.3525", "--radius", "30",
@@ -65,6 +75,13 @@ struct RelayTests {
             let states = try #require(try json(listener.lines.joined(separator: "\n"))["events"] as? [[String: Any]]).compactMap { $0["event"] as? [String: Any] }
             #expect(states.contains { $0["type"] as? String == "camera.state" && ($0["body"] as? [String: Any])?["camera"] as? String == "pz5339-sim-01"
                 && ($0["body"] as? [String: Any])?["state"] as? String == "live" }, "\(states)")
+            // Its thumbnail too: a JPEG of the first keyframe, the camera's privacy mask (the left half) black.
+            let thumbnail = try #require(states.first { $0["type"] as? String == "camera.thumbnail" }?["body"] as? [String: Any], "\(states.map { $0["type"] })")
+            #expect(thumbnail["camera"] as? String == "pz5339-sim-01" && thumbnail["width"] as? Int == 320 && thumbnail["height"] as? Int == 240)
+            let jpeg = data.appendingPathComponent("thumbnail.jpg")
+            try #require(Data(base64Encoded: thumbnail["jpeg"] as? String ?? "")).write(to: jpeg)
+            #expect(try await meanLuma(jpeg.path, crop: "iw/2-4:ih:0:0") < 3, "the mask hides the left half")
+            #expect(try await meanLuma(jpeg.path, crop: "iw/2-4:ih:iw/2+4:0") > 40, "the right half shows the picture")
 
             // Without a justification nothing is sent.
             let unjustified = try await vigil("watch", "--incident", "\(id)", "--camera", "pz5339-sim-01", "-o", data.appendingPathComponent("x.ts").path,

@@ -41,13 +41,8 @@ struct CameraFeedTests {
     private func camera(_ folder: URL, seconds: Int = 4) throws -> String {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let path = folder.appendingPathComponent("camera.ts").path
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/ffmpeg")
-        process.arguments = ["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25", "-t", "\(seconds)",
-                             "-c:v", "libx264", "-g", "25", "-bf", "2", "-x264-params", "b-pyramid=none:scenecut=0", "-pix_fmt", "yuv420p",
-                             "-f", "mpegts", path]
-        try process.run()
-        process.waitUntilExit()
+        try ffmpeg(["-f", "lavfi", "-i", "testsrc=size=320x240:rate=25", "-t", "\(seconds)", "-c:v", "libx264", "-g", "25", "-bf", "2",
+                    "-x264-params", "b-pyramid=none:scenecut=0", "-pix_fmt", "yuv420p", "-f", "mpegts", path])
         return path
     }
 

@@ -12,15 +12,7 @@ struct StreamsBenchmark {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-bench-streams-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
-        let stream = folder.appendingPathComponent("camera.ts").path
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: ffmpeg)
-        process.arguments = ["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=25", "-t", "10",
-                             "-c:v", "libx264", "-preset", "veryfast", "-b:v", "4M", "-maxrate", "4M", "-bufsize", "8M", "-g", "50",
-                             "-keyint_min", "50", "-x264-params", "scenecut=0", "-pix_fmt", "yuv420p", "-f", "mpegts", stream]
-        try process.run()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw MediaError(code: "bench_setup", message: "ffmpeg could not make the test stream") }
+        let stream = try makeStream(in: folder, name: "camera.ts", size: "1280x720", seconds: 10, bitrate: "4M")
         print("vigil bench streams: a 1280x720 H.264 stream at 25 fps, a keyframe every 2 s, ~4 Mbit/s, played in real time")
 
         for (label, cache) in [("GOP cache", 16 * 1024 * 1024), ("no cache (ref.)", 0)] {
@@ -41,11 +33,47 @@ struct StreamsBenchmark {
             print(Measurement.row("\(label): per core, clients incl.", gigabits / max(1e-9, result.cpuSeconds), unit: "Gb/s", target: 1.4, lowerIsBetter: false)
                 + "  (nginx-rtmp, SRS: 1.4-2.4)")
         }
-        print("  thumbnail per 1080p keyframe                         not built yet (target ≤ 20 ms)")
+        let thumbnails = try thumbnailTimes(try makeStream(in: folder, name: "camera-1080p.ts", size: "1920x1080", seconds: 4, bitrate: "8M"))
+        print(Measurement.row("thumbnail of a 1080p keyframe, p50", Measurement.percentile(thumbnails, 0.5), unit: "ms", target: 20))
+        print(Measurement.row("thumbnail of a 1080p keyframe, p99", Measurement.percentile(thumbnails, 0.99), unit: "ms", target: 20))
         print("  (the media endpoint's network hop is CURVE over loopback: see vigil bench bus)")
 
         let memory = try memoryPerCamera(stream, cameras: 40)
         print(Measurement.row("memory per live camera, GOP cache included", memory / 1_048_576, unit: "MiB", target: nil))
+    }
+
+    /// A test stream made by ffmpeg: testsrc2 (moving, detailed), 25 fps, a keyframe every 2 s.
+    private func makeStream(in folder: URL, name: String, size: String, seconds: Int, bitrate: String) throws -> String {
+        let stream = folder.appendingPathComponent(name).path
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: ffmpeg)
+        process.arguments = ["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=\(size):rate=25", "-t", "\(seconds)",
+                             "-c:v", "libx264", "-preset", "veryfast", "-b:v", bitrate, "-maxrate", bitrate, "-bufsize", "8M", "-g", "50",
+                             "-keyint_min", "50", "-x264-params", "scenecut=0", "-pix_fmt", "yuv420p", "-f", "mpegts", stream]
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw MediaError(code: "bench_setup", message: "ffmpeg could not make the test stream") }
+        return stream
+    }
+
+    /// Milliseconds to make a 320-pixel thumbnail from each keyframe of `stream`, 20 rounds, with a privacy mask.
+    private func thumbnailTimes(_ stream: String) throws -> [Double] {
+        let source = try StreamSource(url: stream)
+        defer { source.close() }
+        var keyframes: [MediaPacket] = []
+        while keyframes.count < 2, let packet = try source.read() {
+            if packet.isKeyframe { keyframes.append(packet) }
+        }
+        let mask: Thumbnailer.Mask = [[0.7, 0.1], [0.95, 0.1], [0.95, 0.4], [0.7, 0.4]]
+        var times: [Double] = []
+        for round in 0..<20 {
+            let start = ContinuousClock.now
+            _ = try Thumbnailer.make(
+                camera: "bench", keyframe: keyframes[round % keyframes.count], parameterSets: source.parameterSets, video: source.video, masks: [mask])
+            let elapsed = ContinuousClock.now - start
+            times.append(Double(elapsed.components.seconds) * 1e3 + Double(elapsed.components.attoseconds) / 1e15)
+        }
+        return times.sorted()
     }
 
     /// Milliseconds from subscribing at a random moment to holding a keyframe.

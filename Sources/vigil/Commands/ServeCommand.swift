@@ -45,6 +45,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Flag(help: "Generate the cameras whose stream is sim://ID in process (H.264 showing the id and the time), for demos.")
     var simulate = false
 
+    @Option(help: "The shortest time between two thumbnails of a camera, in seconds.")
+    var thumbnailInterval = 5.0
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel = "info"
 
@@ -53,6 +56,7 @@ struct ServeCommand: AsyncParsableCommand {
         where !(0...65535).contains(port) {
             throw ValidationError("\(name) must be 0 to 65535, got \(port)")
         }
+        guard thumbnailInterval >= 0.1, thumbnailInterval <= 3600 else { throw ValidationError("--thumbnail-interval must be 0.1 to 3600 seconds") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
     }
 
@@ -128,8 +132,8 @@ struct ServeCommand: AsyncParsableCommand {
         let dangling = try await access.closeDanglingViews()
         if dangling > 0 { logger.notice("views left open by the previous run closed", metadata: ["views": "\(dangling)"]) }
         let relay = Relay(
-            bus: bus, access: access, incidents: incidents, streams: Dictionary(uniqueKeysWithValues: cameras.map { ($0.id, $0.stream) }),
-            simulate: simulate, logger: logger)
+            bus: bus, access: access, incidents: incidents, sources: Relay.Source.of(cameras), simulate: simulate,
+            thumbnailInterval: .milliseconds(Int(thumbnailInterval * 1000)), logger: logger)
         for incident in try await incidents.liveIncidents() {
             relay.prewarm(try await incidents.snapshot(incident.id).cameras.map(\.id), for: incident.id)
         }
@@ -140,7 +144,7 @@ struct ServeCommand: AsyncParsableCommand {
             Task {
                 do {
                     _ = try await incidents.reloadRegistry()
-                    relay.updateStreams(Dictionary(uniqueKeysWithValues: try registry.cameras().map { ($0.id, $0.stream) }))
+                    relay.updateSources(Relay.Source.of(try registry.cameras()))
                 } catch {
                     logger.error("registry reload failed; the previous index stays", metadata: ["error": "\(error)"])
                 }
@@ -151,6 +155,9 @@ struct ServeCommand: AsyncParsableCommand {
         let publisher = ChannelPublisher(bus: bus, incidents: incidents, access: access, channels: channels, relay: relay, logger: logger)
         relay.onCameraState { camera, state, incidents in
             Task { await publisher.cameraState(camera, state, incidents: incidents) }
+        }
+        relay.onThumbnail { thumbnail, incidents in
+            Task { await publisher.thumbnail(thumbnail, incidents: incidents) }
         }
         let dispatcher = CommandDispatcher(
             bus: bus, incidents: incidents, access: access, holds: EvidenceHolds(database: database), users: users, clientKeys: clientKeys,

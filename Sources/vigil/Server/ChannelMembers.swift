@@ -40,7 +40,7 @@ final class ChannelMembers: Sendable {
 
     /// Whether `identity` may subscribe to `topic`: its own agency's topic of an incident it
     /// takes part in (`incident/ID/AGENCY/`), its own owner channel (`owner/OWNER/`), its own
-    /// camera-state channel (`cameras/AGENCY/`), or, for an
+    /// camera-state and thumbnail channels (`cameras/AGENCY/`, `thumbnails/AGENCY/`), or, for an
     /// auditor, the audit channel (`audit/`). Any other topic, a shorter prefix included, is refused.
     func allows(_ identity: BusIdentity, topic: String) -> Bool {
         if topic == Self.auditTopic { return isAuditor(identity) }
@@ -49,7 +49,7 @@ final class ChannelMembers: Sendable {
         case "incident":
             guard parts.count == 4, parts[3].isEmpty, let id = Int64(parts[1]), parts[2] == identity.agency else { return false }
             return members.withLock { $0[id]?.contains(identity.agency) ?? false }
-        case "owner", "cameras":
+        case "owner", "cameras", "thumbnails":
             return parts.count == 3 && parts[2].isEmpty && parts[1] == identity.agency
         default:
             return false

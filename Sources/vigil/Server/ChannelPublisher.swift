@@ -51,6 +51,27 @@ struct ChannelPublisher: Sendable {
     /// one, no resynchronisation needed), on the `cameras/AGENCY/` channel of every agency that
     /// takes part in an incident selecting the camera and may see it.
     func cameraState(_ camera: String, _ state: FeedState, incidents ids: Set<Int64>) async {
+        let body = CameraStateEvent(camera: camera, state: state)
+        for agency in await audience(of: camera, incidents: ids) {
+            bus.publish(
+                topic: "cameras/\(agency)/",
+                payload: BusProtocol.event(channel: "cameras/\(agency)", seq: 0, type: "camera.state", body: body))
+        }
+    }
+
+    /// Publishes a camera's thumbnail, latest-wins like its state, on the `thumbnails/AGENCY/`
+    /// channel of the same agencies: a picture goes only where the camera's live view may.
+    func thumbnail(_ thumbnail: Thumbnail, incidents ids: Set<Int64>) async {
+        let body = ThumbnailEvent(thumbnail)
+        for agency in await audience(of: thumbnail.camera, incidents: ids) {
+            bus.publish(
+                topic: "thumbnails/\(agency)/",
+                payload: BusProtocol.event(channel: "thumbnails/\(agency)", seq: 0, type: "camera.thumbnail", at: thumbnail.takenAt, body: body))
+        }
+    }
+
+    /// The agencies taking part in one of `ids` that may watch `camera` live for it.
+    private func audience(of camera: String, incidents ids: Set<Int64>) async -> [String] {
         var audience = Set<String>()
         for incident in ids {
             for agency in channels.agencies(ofIncident: incident) where !audience.contains(agency) {
@@ -59,12 +80,7 @@ struct ChannelPublisher: Sendable {
                 }
             }
         }
-        let body = CameraStateEvent(camera: camera, state: state)
-        for agency in audience.sorted() {
-            bus.publish(
-                topic: "cameras/\(agency)/",
-                payload: BusProtocol.event(channel: "cameras/\(agency)", seq: 0, type: "camera.state", body: body))
-        }
+        return audience.sorted()
     }
 
     /// The incident's current selection when the change may alter what agencies may see (then
@@ -141,5 +157,18 @@ struct CameraStateEvent: Encodable {
         case .down(let reason): (self.state, self.reason) = ("down", reason)
         case .stopped: self.state = "stopped"
         }
+    }
+}
+
+/// The body of a `camera.thumbnail` event: the JPEG, base64 in the JSON like every body.
+struct ThumbnailEvent: Encodable {
+    var camera: String
+    var width: Int
+    var height: Int
+    var takenAt: Date
+    var jpeg: Data
+
+    init(_ thumbnail: Thumbnail) {
+        (camera, width, height, takenAt, jpeg) = (thumbnail.camera, thumbnail.width, thumbnail.height, thumbnail.takenAt, thumbnail.jpeg)
     }
 }

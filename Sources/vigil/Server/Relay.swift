@@ -1,5 +1,6 @@
 import Bus
 import Foundation
+import Geo
 import Incidents
 import Logging
 import Streams
@@ -8,8 +9,19 @@ import Synchronization
 /// The relay inside `vigil serve`: keeps a feed open for every camera an incident selects
 /// (pre-warm, released after a linger), serves views on the media endpoint to named users whose
 /// consultation the decision function allows (audited with the justification), and ends a
-/// view within a second when access is revoked or the incident closes.
+/// view within a second when access is revoked or the incident closes. Live feeds' keyframes
+/// make thumbnails on a worker thread, privacy masks applied.
 final class Relay: Sendable {
+    /// Where a camera's picture comes from, and what of it must never be shown.
+    struct Source: Sendable {
+        var url: String
+        var masks: [Thumbnailer.Mask]
+
+        static func of(_ cameras: [Camera]) -> [String: Source] {
+            Dictionary(uniqueKeysWithValues: cameras.map { ($0.id, Source(url: $0.stream, masks: $0.privacyMasks)) })
+        }
+    }
+
     static let linger = Duration.seconds(30)
     static let recheckInterval = Duration.seconds(1)
 
@@ -32,7 +44,8 @@ final class Relay: Sendable {
     private let bus: BusServer
     private let access: AccessService
     private let incidents: IncidentService
-    private let streams: Mutex<[String: String]>
+    private let sources: Mutex<[String: Source]>
+    private let thumbnails: ThumbnailWorker
     private let logger: Logger
     private let feeds = Mutex<[String: FeedEntry]>([:])
     private let views = Mutex<[String: View]>([:])
@@ -41,19 +54,27 @@ final class Relay: Sendable {
     private let unreachable = Mutex<Set<Data>>([])
     /// Told of every feed state change with the incidents selecting the camera (set once at start-up).
     private let stateListener = Mutex<(@Sendable (String, FeedState, Set<Int64>) -> Void)?>(nil)
+    /// Told of every new thumbnail with the incidents selecting the camera (set once at start-up).
+    private let thumbnailListener = Mutex<(@Sendable (Thumbnail, Set<Int64>) -> Void)?>(nil)
     private let pumpFinished = DispatchSemaphore(value: 0)
 
     /// Whether `sim://` cameras are generated in process (`vigil serve --simulate`).
     private let simulate: Bool
 
-    /// - Parameter streams: each camera's source URL, from the registry.
-    init(bus: BusServer, access: AccessService, incidents: IncidentService, streams: [String: String], simulate: Bool, logger: Logger) {
+    /// - Parameters:
+    ///   - sources: each camera's source, from the registry.
+    ///   - thumbnailInterval: the shortest time between two thumbnails of a camera.
+    init(
+        bus: BusServer, access: AccessService, incidents: IncidentService, sources: [String: Source], simulate: Bool, thumbnailInterval: Duration,
+        logger: Logger
+    ) {
         self.simulate = simulate
         self.bus = bus
         self.access = access
         self.incidents = incidents
-        self.streams = Mutex(streams)
+        self.sources = Mutex(sources)
         self.logger = logger
+        thumbnails = ThumbnailWorker(interval: thumbnailInterval)
     }
 
     // MARK: Pre-warm
@@ -95,14 +116,15 @@ final class Relay: Sendable {
     /// selected camera would take a small machine's whole CPU (a simulated camera starts with a
     /// keyframe, so the first picture does not wait).
     private func makeFeed(_ camera: String, forView: Bool = false) -> CameraFeed? {
-        guard let url = streams.withLock({ $0[camera] }) else { return nil }
+        guard let source = sources.withLock({ $0[camera] }) else { return nil }
+        let url = source.url
         if url.hasPrefix("sim://") && !(simulate && forView) { return nil }
         var configuration = CameraFeed.Configuration()
         configuration.simulate = simulate
         // A local file is a simulated camera: played in real time, looped.
         configuration.loopFiles = url.hasPrefix("/") || url.hasPrefix("file:")
-        let logger = self.logger
-        return CameraFeed(camera: camera, url: url, configuration: configuration) { [self] camera, state in
+        let logger = self.logger, thumbnails = self.thumbnails
+        return CameraFeed(camera: camera, url: url, configuration: configuration, onState: { [self] camera, state in
             let incidents = feeds.withLock { $0[camera]?.incidents } ?? []
             stateListener.withLock { $0 }?(camera, state, incidents)
             // Problems are worth an operator's attention; the rest is on the cameras/ channels.
@@ -110,16 +132,27 @@ final class Relay: Sendable {
             case .stalled, .down: logger.notice("camera feed", metadata: ["camera": "\(camera)", "feed.state": "\(state)"])
             case .connecting, .live, .stopped: logger.debug("camera feed", metadata: ["camera": "\(camera)", "feed.state": "\(state)"])
             }
-        }
+        }, onKeyframe: { keyframe, parameterSets, video in
+            thumbnails.offer(camera: camera, keyframe: keyframe, parameterSets: parameterSets, video: video, masks: source.masks)
+        })
     }
 
     func onCameraState(_ listener: @escaping @Sendable (String, FeedState, Set<Int64>) -> Void) {
         stateListener.withLock { $0 = listener }
     }
 
+    func onThumbnail(_ listener: @escaping @Sendable (Thumbnail, Set<Int64>) -> Void) {
+        thumbnailListener.withLock { $0 = listener }
+    }
+
+    /// The newest thumbnail of a camera whose feed is open.
+    func latestThumbnail(_ camera: String) -> Thumbnail? {
+        thumbnails.latest(camera)
+    }
+
     /// The registry was reloaded: new cameras' sources (open feeds keep theirs until released).
-    func updateStreams(_ streams: [String: String]) {
-        self.streams.withLock { $0 = streams }
+    func updateSources(_ sources: [String: Source]) {
+        self.sources.withLock { $0 = sources }
     }
 
     // MARK: Views
@@ -212,8 +245,15 @@ final class Relay: Sendable {
 
     // MARK: Running
 
-    /// Moves packets from the views' queues to the media endpoint until stopped (its own thread).
-    func startPump() {
+    /// Starts the thumbnail worker and the pump, which moves packets from the views' queues to
+    /// the media endpoint until stopped (its own thread).
+    func start() {
+        thumbnails.start { [self] thumbnail in
+            let incidents = feeds.withLock { $0[thumbnail.camera]?.incidents } ?? []
+            thumbnailListener.withLock { $0 }?(thumbnail, incidents)
+        } onFailure: { [logger] camera, error in
+            logger.notice("thumbnail failed", metadata: ["camera": "\(camera)", "error": "\(error)"])
+        }
         let thread = Thread { [self] in
             // A viewer whose socket queue filled up is left alone for a moment, so that its packets
             // wait in its own queue, which drops frame by frame (libzmq would drop blindly).
@@ -277,13 +317,17 @@ final class Relay: Sendable {
                 let expired = feeds.filter { $0.value.idleSince.map { now - $0 >= Self.linger } ?? false }.map(\.key)
                 return expired.compactMap { feeds.removeValue(forKey: $0)?.feed }
             }
-            released.forEach { $0.stop() }
+            for feed in released {
+                feed.stop()
+                thumbnails.forget(feed.camera)
+            }
         }
     }
 
     func stop() {
         stopping.store(true, ordering: .relaxed)
         pumpFinished.wait()
+        thumbnails.stop()
         let all = feeds.withLock { feeds in
             defer { feeds.removeAll() }
             return feeds.values.map(\.feed)

@@ -109,7 +109,7 @@ struct VigilService: Service {
                     }
                 }
                 group.addTask { await relay.supervise() }
-                relay.startPump()
+                relay.start()
                 for await request in bus.requests {
                     await dispatcher.handle(request)
                 }
