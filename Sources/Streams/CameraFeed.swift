@@ -104,6 +104,9 @@ public final class CameraFeed: Sendable {
         shared.withLock { state in state.video?.description(parameterSets: state.parameterSets) }
     }
 
+    /// The stream as its source describes it while the feed is live (nil before its first connection).
+    public var video: VideoStreamInfo? { shared.withLock { $0.video } }
+
     /// Bytes held by the GOP cache now.
     public var cachedBytes: Int { shared.withLock { $0.cache.bytes } }
 

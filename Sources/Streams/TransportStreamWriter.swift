@@ -2,7 +2,8 @@ internal import CFFmpeg
 import Foundation
 
 /// Writes relayed packets as standard MPEG-TS with libavformat's muxer (what ffprobe, ffplay
-/// and VLC read), to a file or to a pipe (`pipe:1` for standard output). No re-encoding.
+/// and VLC read), to a file or to a pipe or socket (`pipe:FD`; `pipe:1` for standard output).
+/// No re-encoding.
 public final class TransportStreamWriter {
     private var context: UnsafeMutablePointer<AVFormatContext>?
     private let stream: UnsafeMutablePointer<AVStream>
@@ -41,6 +42,8 @@ public final class TransportStreamWriter {
             let opened = avio_open(&context.pointee.pb, output, AVIO_FLAG_WRITE)
             guard opened >= 0 else { throw fail(MediaError.ffmpeg("mux_failed", "cannot write \(output)", opened)) }
         }
+        // A pipe or a socket has a live reader: each packet goes out at once, not when 32 KiB have gathered.
+        if output.hasPrefix("pipe:") { context.pointee.flags |= AVFMT_FLAG_FLUSH_PACKETS }
         let header = avformat_write_header(context, nil)
         guard header >= 0 else { throw fail(MediaError.ffmpeg("mux_failed", "MPEG-TS header", header)) }
         self.context = context

@@ -48,7 +48,7 @@ struct RelayTests {
         return try #require(Double(probed.stdout.trimmingCharacters(in: .whitespacesAndNewlines)), "\(probed.stderr)")
     }
 
-    @Test func aWatchedCameraIsStandardMPEGTSAndARevokedGrantCutsTheFeed() async throws {
+    @Test func watchedAndLinkedFeedsAreStandardMPEGTSAndEndWithAccess() async throws {
         try await withCameraServer { data in
             for (user, agency) in [("pz.viewer", "pz-5339"), ("cc.viewer", "crisis-centre")] {
                 #expect(try await vigil("user", "add", user, "--name", "V", "--badge", "B-\(user)", "--role", "operator",
@@ -98,6 +98,26 @@ struct RelayTests {
             #expect(probed.frames >= 50, "3 s at 25 fps, the cached GOP first (\(probed.frames))")
             #expect(probed.errors.isEmpty, "\(probed.errors)")
 
+            // A link: ffmpeg plays it over HTTP as VLC would, and fetches the thumbnail beside it.
+            let linked = try await vigil("watch", "--link", "--incident", "\(id)", "--camera", "pz5339-sim-01", "--reason", "public-order",
+                                         "--text", "On the crisis wall", "--data", data.path, "--agency", "pz-5339", "--user", "pz.viewer", "--timeout", "30")
+            #expect(linked.status == 0, "\(linked.stderr)")
+            let links = linked.stdout.split(separator: "\n").map(String.init)
+            let (link, thumbnailLink) = (try #require(links.first), try #require(links.last))
+            let played = data.appendingPathComponent("played.ts").path
+            let ffmpeg = URL(fileURLWithPath: "/usr/bin/ffmpeg")
+            let playing = try await run(ffmpeg, ["-hide_banner", "-loglevel", "error", "-y", "-i", link, "-t", "2", "-c", "copy", "-f", "mpegts", played])
+            #expect(playing.status == 0, "\(playing.stderr)")
+            let playedProbe = try await probe(played)
+            #expect(playedProbe.codec == "h264" && playedProbe.frames >= 25 && playedProbe.errors.isEmpty, "\(playedProbe)")
+            let picture = try await run(URL(fileURLWithPath: "/usr/bin/ffprobe"), [
+                "-v", "error", "-show_entries", "stream=codec_name,width", "-of", "csv=p=0", thumbnailLink,
+            ])
+            #expect(picture.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "mjpeg,320", "\(picture)")
+            let forged = try await run(ffmpeg, ["-hide_banner", "-loglevel", "error", "-i", link.replacingOccurrences(of: "/views/", with: "/views/0"),
+                                                "-t", "1", "-f", "null", "-"])
+            #expect(forged.status != 0 && forged.stderr.contains("404"), "an unknown link plays nothing: \(forged.stderr)")
+
             // The crisis centre watches under zone 5339's grant; the zone revokes it mid-stream.
             let cut = try RunningProcess(vigilBinary, [
                 "watch", "--incident", "\(id)", "--camera", "pz5339-sim-01", "-o", data.appendingPathComponent("cut.ts").path, "--seconds", "30",
@@ -113,12 +133,26 @@ struct RelayTests {
             #expect(cut.standardError.contains("the relay ended the view") && cut.standardError.contains("grant_revoked"), "\(cut.standardError)")
             #expect(try await probe(data.appendingPathComponent("cut.ts").path).errors.isEmpty)
 
-            let exported = try await vigil("audit", "export", "--data", data.path)
-            let records = try exported.stdout.split(separator: "\n").compactMap { try json(String($0))["record"] as? [String: Any] }
+            // The link is played again; closing the incident ends it within a second or so.
+            let player = try RunningProcess(ffmpeg, ["-hide_banner", "-loglevel", "error", "-y", "-i", link, "-t", "60", "-c", "copy", "-f", "mpegts",
+                                                     data.appendingPathComponent("closed.ts").path])
+            try await Task.sleep(for: .seconds(2))
+            #expect(try await vigil("incident", "close", "\(id)", "--data", data.path, "--agency", "pz-5339", "--timeout", "30").status == 0)
+            #expect(try await player.waitForExit(timeout: .seconds(10)) == 0, "\(player.standardError)")
+
+            // The relay records a view's end just after cutting its feed: the last one may take a moment.
+            var records: [[String: Any]] = []
+            for _ in 0..<50 {
+                let exported = try await vigil("audit", "export", "--data", data.path)
+                records = try exported.stdout.split(separator: "\n").compactMap { try json(String($0))["record"] as? [String: Any] }
+                if records.filter({ $0["action"] as? String == "view.stopped" }).count >= 3 { break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
             let started = records.filter { $0["action"] as? String == "view.started" }
-            #expect(started.count == 2)
+            #expect(started.count == 3)
             #expect(started.contains { $0["user"] as? String == "cc.viewer" && $0["justification"] as? String == "Following the crowd" })
-            #expect(records.filter { $0["action"] as? String == "view.stopped" }.count == 2)
+            #expect(started.contains { $0["justification"] as? String == "On the crisis wall" })
+            #expect(records.filter { $0["action"] as? String == "view.stopped" }.count == 3)
         }
     }
 }

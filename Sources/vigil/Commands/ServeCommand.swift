@@ -42,6 +42,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "The media endpoint's TCP port, where the embedded relay serves camera feeds (0: any free port).")
     var mediaPort = 7713
 
+    @Option(help: "The TCP port of the HTTP media endpoint, where feed links play as MPEG-TS (0: any free port).")
+    var httpPort = 7714
+
     @Flag(help: "Generate the cameras whose stream is sim://ID in process (H.264 showing the id and the time), for demos.")
     var simulate = false
 
@@ -52,7 +55,7 @@ struct ServeCommand: AsyncParsableCommand {
     var logLevel = "info"
 
     func validate() throws {
-        for (name, port) in [("--command-port", commandPort), ("--event-port", eventPort), ("--metrics-port", metricsPort), ("--media-port", mediaPort)]
+        for (name, port) in [("--command-port", commandPort), ("--event-port", eventPort), ("--metrics-port", metricsPort), ("--media-port", mediaPort), ("--http-port", httpPort)]
         where !(0...65535).contains(port) {
             throw ValidationError("\(name) must be 0 to 65535, got \(port)")
         }
@@ -62,6 +65,8 @@ struct ServeCommand: AsyncParsableCommand {
 
     func run() async throws {
         let level = Logger.Level(rawValue: logLevel) ?? .info
+        // A player that leaves an HTTP feed must end its write with EPIPE, not the server.
+        signal(SIGPIPE, SIG_IGN)
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
@@ -104,21 +109,12 @@ struct ServeCommand: AsyncParsableCommand {
             authorize: { clientKeys.identity(forKey: $0) },
             authorizeSubscription: { channels.allows($0, topic: $1) })
         try bus.start()
-        let metrics = try MetricsEndpoint(host: host, port: metricsPort, registry: metricsRegistry)
+        let metrics = try HTTPEndpoint(host: host, port: metricsPort, name: "metrics") { path in
+            guard path == "/metrics" || path.hasPrefix("/metrics?") else { return .error("404 Not Found", "only GET /metrics is served here") }
+            return .complete(status: "200 OK", type: "text/plain; version=0.0.4; charset=utf-8", body: metricsRegistry.emitToBuffer())
+        }
         metrics.start()
         defer { metrics.stop() }
-
-        let info = ServerInfo(
-            command: bus.boundCommandEndpoint, events: bus.boundEventEndpoint,
-            serverKey: try folder.serverKeys().publicKey, data: folder.url.path, region: region.rawValue,
-            metrics: "http://\(host):\(metrics.port)/metrics", media: bus.boundMediaEndpoint,
-            cameras: cameras.count, pid: ProcessInfo.processInfo.processIdentifier)
-        let encoder = JSONEncoder()
-        encoder.keyEncodingStrategy = .convertToSnakeCase
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let line = try encoder.encode(info)
-        try line.write(to: folder.serverInfo, options: .atomic)
-        FileHandle.standardOutput.write(line + Data("\n".utf8))
 
         let access = AccessService(database: database)
         // The fixture agreements name agencies and owners of both regions; the territories are the Brussels police zones.
@@ -159,6 +155,22 @@ struct ServeCommand: AsyncParsableCommand {
         relay.onThumbnail { thumbnail, incidents in
             Task { await publisher.thumbnail(thumbnail, incidents: incidents) }
         }
+        let links = try HTTPEndpoint(host: host, port: httpPort, name: "media") { relay.httpResponse($0) }
+        links.start()
+        defer { links.stop() }
+        relay.serveLinks(at: "http://\(host):\(links.port)")
+        let info = ServerInfo(
+            command: bus.boundCommandEndpoint, events: bus.boundEventEndpoint,
+            serverKey: try folder.serverKeys().publicKey, data: folder.url.path, region: region.rawValue,
+            metrics: "http://\(host):\(metrics.port)/metrics", media: bus.boundMediaEndpoint, http: "http://\(host):\(links.port)",
+            cameras: cameras.count, pid: ProcessInfo.processInfo.processIdentifier)
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let line = try encoder.encode(info)
+        try line.write(to: folder.serverInfo, options: .atomic)
+        FileHandle.standardOutput.write(line + Data("\n".utf8))
+
         let dispatcher = CommandDispatcher(
             bus: bus, incidents: incidents, access: access, holds: EvidenceHolds(database: database), users: users, clientKeys: clientKeys,
             publisher: publisher, audit: audit, logger: logger)

@@ -12,6 +12,10 @@ struct WatchCommand: ParsableCommand {
             A consultation: act as a named user (--user), give the reason and a text. The first picture comes \\
             from the relay's cached group of pictures, at once. Ends after --seconds, or when the relay ends \\
             the view (access revoked, incident closed), which is said on stderr.
+
+            With --link, no video is written: the relay gives an HTTP address that plays the view as \\
+            MPEG-TS in a player (vlc URL, ffplay URL), and one for the camera's thumbnail. The view lasts \\
+            while the link is played, and ends after 30 s without a player, or when access ends.
             """)
 
     @Option(help: "The incident the camera is watched for.")
@@ -19,7 +23,9 @@ struct WatchCommand: ParsableCommand {
     @Option(help: "The camera id.")
     var camera: String
     @Option(name: .shortAndLong, help: "The MPEG-TS output file, or - for standard output.")
-    var output: String
+    var output: String?
+    @Flag(help: "Print an HTTP link that plays the view (and its thumbnail's) instead of writing video.")
+    var link = false
     @Option(help: "The reason: \(ReasonCode.allCases.map(\.rawValue).joined(separator: ", ")).")
     var reason: String
     @Option(help: "Why, in words (5 to 1,000 characters).")
@@ -30,16 +36,27 @@ struct WatchCommand: ParsableCommand {
 
     func validate() throws {
         guard seconds > 0, seconds <= 86_400 else { throw ValidationError("--seconds must be in (0, 86400]") }
+        guard (output == nil) == link else { throw ValidationError("give either -o FILE (or -o -) or --link") }
     }
 
     func run() throws {
         try reportingFailures {
             let bus = try client.connect(media: true)
             defer { bus.close() }
+            let justification = WireJustification(reason: reason, text: text, incident: incident)
+            guard let output else {
+                let linked = try client.call {
+                    try bus.request("feed.link", body: FeedOpenBody(camera: camera, justification: justification), as: FeedLinkResult.self, timeout: .seconds(10))
+                }
+                FileHandle.standardError.write(Data("vigil watch: view \(linked.view) of \(camera) under grant \(linked.grant); the link ends after \(linked.unusedLinkExpiresAfterS) s unplayed\n".utf8))
+                print(linked.url)
+                print(linked.thumbnailUrl)
+                return
+            }
             let opened = try client.call {
                 try bus.request(
                     "feed.open",
-                    body: FeedOpenBody(camera: camera, justification: WireJustification(reason: reason, text: text, incident: incident)),
+                    body: FeedOpenBody(camera: camera, justification: justification),
                     as: FeedOpenResult.self, timeout: .seconds(10))
             }
             let writer = try TransportStreamWriter(output: output == "-" ? "pipe:1" : output, video: try VideoStreamInfo(opened.stream))

@@ -68,6 +68,8 @@ struct ServerInfo: Codable {
     var metrics: String?
     /// The embedded relay's media endpoint.
     var media: String?
+    /// The embedded relay's HTTP media endpoint (feed links).
+    var http: String?
     var cameras: Int
     var pid: Int32
 }

@@ -24,6 +24,8 @@ final class Relay: Sendable {
 
     static let linger = Duration.seconds(30)
     static let recheckInterval = Duration.seconds(1)
+    /// How long a link's view stays open while no player plays it.
+    static let linkLinger = Duration.seconds(30)
 
     private struct FeedEntry {
         let feed: CameraFeed
@@ -32,13 +34,23 @@ final class Relay: Sendable {
         var idleSince: ContinuousClock.Instant?
     }
 
+    /// How a view reaches its viewer: packets on the media endpoint, or MPEG-TS over HTTP
+    /// behind a link (`feed.link`), which a player such as VLC opens.
+    private enum Delivery: Equatable {
+        case media(peer: Data)
+        case link(token: String)
+    }
+
     private struct View {
-        let peer: Data
+        let delivery: Delivery
         let identity: BusIdentity
         let camera: String
         let incident: Int64
-        let subscriber: FeedSubscriber
+        /// Nil while a link is not being played.
+        var subscriber: FeedSubscriber?
         var sequence: Int64 = 0
+        /// Since when a link has not been played (nil while it is, and for media views).
+        var idleSince: ContinuousClock.Instant?
     }
 
     private let bus: BusServer
@@ -57,6 +69,8 @@ final class Relay: Sendable {
     /// Told of every new thumbnail with the incidents selecting the camera (set once at start-up).
     private let thumbnailListener = Mutex<(@Sendable (Thumbnail, Set<Int64>) -> Void)?>(nil)
     private let pumpFinished = DispatchSemaphore(value: 0)
+    /// Where links point: `http://HOST:PORT` of the HTTP media endpoint, once it is bound.
+    private let linkBase = Mutex<String?>(nil)
 
     /// Whether `sim://` cameras are generated in process (`vigil serve --simulate`).
     private let simulate: Bool
@@ -169,16 +183,31 @@ final class Relay: Sendable {
             switch header.op {
             case "feed.open":
                 let body = try BusProtocol.decodeBody(FeedOpenBody.self, from: request.payload)
-                let (result, view) = try await open(body, for: request)
+                let (result, feed, view) = try await open(body, for: request, delivery: .media(peer: request.peer))
                 bus.sendMedia(to: request.peer, header: BusProtocol.successReply(id: header.id, result: result), payload: nil)
                 // Only now may the pump send packets: the reply is queued before the first of them.
-                views.withLock { $0[result.view] = view }
+                views.withLock { views in
+                    views[result.view] = view
+                    views[result.view]?.subscriber = feed.subscribe(id: result.view, capacity: 256)
+                }
+            case "feed.link":
+                guard let base = linkBase.withLock({ $0 }) else {
+                    throw BusProtocol.ErrorBody(code: "links_unavailable", message: "this relay serves no HTTP links", field: "op")
+                }
+                let body = try BusProtocol.decodeBody(FeedOpenBody.self, from: request.payload)
+                let token = (0..<2).map { _ in String(UInt64.random(in: .min ... .max), radix: 16).leftPadded(to: 16) }.joined()
+                let (opened, _, view) = try await open(body, for: request, delivery: .link(token: token))
+                views.withLock { $0[opened.view] = view }
+                let result = FeedLinkResult(
+                    view: opened.view, grant: opened.grant, stream: opened.stream, url: "\(base)/views/\(token)/stream.ts",
+                    thumbnailUrl: "\(base)/views/\(token)/thumbnail.jpg", unusedLinkExpiresAfterS: Int(Self.linkLinger.components.seconds))
+                bus.sendMedia(to: request.peer, header: BusProtocol.successReply(id: header.id, result: result), payload: nil)
             case "feed.close":
                 let body = try BusProtocol.decodeBody(ViewStopBody.self, from: request.payload)
                 try await end(body.view, reason: "closed by the viewer", notify: false)
                 bus.sendMedia(to: request.peer, header: BusProtocol.successReply(id: header.id, result: ["view": body.view]), payload: nil)
             default:
-                throw BusProtocol.ErrorBody(code: "unknown_operation", message: "the media endpoint serves feed.open and feed.close", field: "op")
+                throw BusProtocol.ErrorBody(code: "unknown_operation", message: "the media endpoint serves feed.open, feed.link and feed.close", field: "op")
             }
         } catch let error as BusProtocol.ErrorBody {
             bus.sendMedia(to: request.peer, header: BusProtocol.errorReply(id: header.id, error), payload: nil)
@@ -190,7 +219,8 @@ final class Relay: Sendable {
     }
 
     /// Starts a view: the consultation is decided and audited first; nothing is sent before.
-    private func open(_ body: FeedOpenBody, for request: BusRequest) async throws -> (FeedOpenResult, View) {
+    /// The caller subscribes the view to the feed when its viewer is ready.
+    private func open(_ body: FeedOpenBody, for request: BusRequest, delivery: Delivery) async throws -> (FeedOpenResult, CameraFeed, View) {
         let consultation = Consultation(
             request: AccessRequest(agency: request.agency, user: request.user, camera: body.camera, mode: .live, incident: body.justification?.incident),
             justification: try body.justification.map { try $0.justification() }, source: "media")
@@ -217,9 +247,9 @@ final class Relay: Sendable {
             throw BusProtocol.ErrorBody(
                 code: "camera_unavailable", message: "camera \(body.camera) is \(feed.map { "\($0.state)" } ?? "without a source")", field: "body.camera")
         }
-        let subscriber = feed.subscribe(id: ticket.view, capacity: 256)
-        let view = View(peer: request.peer, identity: request.identity, camera: body.camera, incident: ticket.incident, subscriber: subscriber)
-        return (FeedOpenResult(view: ticket.view, grant: ticket.grant, stream: description), view)
+        var view = View(delivery: delivery, identity: request.identity, camera: body.camera, incident: ticket.incident)
+        if case .link = delivery { view.idleSince = .now }
+        return (FeedOpenResult(view: ticket.view, grant: ticket.grant, stream: description), feed, view)
     }
 
     private func releaseView(of camera: String) {
@@ -236,11 +266,73 @@ final class Relay: Sendable {
         }
         feeds.withLock { $0[view.camera]?.feed }?.unsubscribe(id: id)
         releaseView(of: view.camera)
-        if notify {
+        if notify, case .media(let peer) = view.delivery {
             let header = try BusProtocol.encoder.encode(FeedMessage(view: id, type: "feed.ended", seq: view.sequence + 1, reason: reason))
-            bus.sendMedia(to: view.peer, header: header, payload: nil)
+            bus.sendMedia(to: peer, header: header, payload: nil)
         }
         try? await access.stop(view: id, agency: view.identity.agency, user: view.identity.user)
+    }
+
+    // MARK: Links (MPEG-TS over HTTP)
+
+    /// Makes `feed.link` available: links point at `base` (`http://HOST:PORT`).
+    func serveLinks(at base: String) {
+        linkBase.withLock { $0 = base }
+    }
+
+    /// The HTTP media endpoint's answer to `GET path`: `/views/TOKEN/stream.ts` plays the view
+    /// as MPEG-TS (one player at a time, starting at the cached keyframe), `/views/TOKEN/thumbnail.jpg`
+    /// is the camera's newest thumbnail. The token is the view's authorisation: it was given only
+    /// to the user whose justified consultation the relay allowed, and dies with the view.
+    func httpResponse(_ path: String) -> HTTPEndpoint.Response {
+        let parts = path.split(separator: "?").first?.split(separator: "/") ?? []
+        guard parts.count == 3, parts[0] == "views" else { return .error("404 Not Found", "not a view's address") }
+        let delivery = Delivery.link(token: String(parts[1]))
+        guard let (id, view) = views.withLock({ $0.first { $0.value.delivery == delivery } }) else {
+            return .error("404 Not Found", "no such link: it is mistyped, or its view has ended")
+        }
+        switch parts[2] {
+        case "thumbnail.jpg":
+            guard let thumbnail = thumbnails.latest(view.camera) else { return .error("404 Not Found", "no thumbnail of \(view.camera) yet") }
+            return .complete(status: "200 OK", type: "image/jpeg", body: [UInt8](thumbnail.jpeg))
+        case "stream.ts":
+            guard let feed = feeds.withLock({ $0[view.camera]?.feed }), let video = feed.video else {
+                return .error("503 Service Unavailable", "camera \(view.camera) has no picture now")
+            }
+            let subscriber = views.withLock { views -> FeedSubscriber? in
+                guard views[id] != nil, views[id]?.subscriber == nil else { return nil }
+                let subscriber = feed.subscribe(id: id, capacity: 256)
+                views[id]?.subscriber = subscriber
+                views[id]?.idleSince = nil
+                return subscriber
+            }
+            guard let subscriber else { return .error("409 Conflict", "this link is being played: one player at a time") }
+            return .stream(type: "video/mp2t") { [self] connection in
+                play(subscriber, video: video, to: connection)
+                // The player left (or the view ended): the link may be played again until it lingers out.
+                feed.unsubscribe(id: id)
+                views.withLock { views in
+                    guard views[id]?.subscriber === subscriber else { return }
+                    views[id]?.subscriber = nil
+                    views[id]?.idleSince = .now
+                }
+            }
+        default:
+            return .error("404 Not Found", "a view serves stream.ts and thumbnail.jpg")
+        }
+    }
+
+    /// Muxes a view's packets as MPEG-TS onto an HTTP connection until the view ends or the player leaves.
+    private func play(_ subscriber: FeedSubscriber, video: VideoStreamInfo, to connection: Int32) {
+        do {
+            let writer = try TransportStreamWriter(output: "pipe:\(connection)", video: video)
+            while !subscriber.isClosed, !stopping.load(ordering: .relaxed), !HTTPEndpoint.peerClosed(connection) {
+                for packet in subscriber.take(timeout: .seconds(1)) { try writer.write(packet) }
+            }
+            try writer.finish()
+        } catch {
+            logger.debug("link player left", metadata: ["view": "\(subscriber.id)", "error": "\(error)"])
+        }
     }
 
     // MARK: Running
@@ -267,9 +359,10 @@ final class Relay: Sendable {
                 }
                 pausedUntil = pausedUntil.filter { $0.value > now }
                 let current = views.withLock { views in views.map { ($0.key, $0.value) } }
-                for (id, view) in current where pausedUntil[view.peer] == nil {
+                for (id, view) in current {
+                    guard case .media(let peer) = view.delivery, pausedUntil[peer] == nil, let subscriber = view.subscriber else { continue }
                     // A few at a time: the socket's queue per viewer is small, the viewer's own is not.
-                    let packets = view.subscriber.take(timeout: .zero, limit: 32)
+                    let packets = subscriber.take(timeout: .zero, limit: 32)
                     guard !packets.isEmpty else { continue }
                     var sequence = view.sequence
                     for packet in packets {
@@ -277,7 +370,7 @@ final class Relay: Sendable {
                         let header = FeedMessage(
                             view: id, type: "packet", seq: sequence, pts: packet.pts, dts: packet.dts, duration: packet.duration, key: packet.isKeyframe)
                         if let encoded = try? BusProtocol.encoder.encode(header) {
-                            bus.sendMedia(to: view.peer, header: encoded, payload: packet.data)
+                            bus.sendMedia(to: peer, header: encoded, payload: packet.data)
                         }
                     }
                     views.withLock { $0[id]?.sequence = sequence }
@@ -302,8 +395,10 @@ final class Relay: Sendable {
             }
             for (id, view) in views.withLock({ $0.map { ($0.key, $0.value) } }) {
                 var reason: String?
-                if gone.contains(view.peer) {
+                if case .media(let peer) = view.delivery, gone.contains(peer) {
                     reason = "the viewer is gone"
+                } else if let idle = view.idleSince, ContinuousClock.now - idle >= Self.linkLinger {
+                    reason = "the link was not played for \(Self.linkLinger.components.seconds) s"
                 } else if let incident = try? await incidents.incident(view.incident), !incident.status.holdsSelection {
                     reason = "incident \(view.incident) is \(incident.status.rawValue)"
                 } else if case .deny(let code, let message) = (try? await access.decide(AccessRequest(
@@ -347,6 +442,22 @@ struct FeedOpenResult: Codable {
     var view: String
     var grant: String
     var stream: VideoStreamInfo.Description
+}
+
+/// The reply to `feed.link`: the view, and where a player plays it (its thumbnail beside it).
+struct FeedLinkResult: Codable {
+    var view: String
+    var grant: String
+    var stream: VideoStreamInfo.Description
+    var url: String
+    var thumbnailUrl: String
+    var unusedLinkExpiresAfterS: Int
+}
+
+extension String {
+    func leftPadded(to length: Int) -> String {
+        String(repeating: "0", count: max(0, length - count)) + self
+    }
 }
 
 /// The header frame of every message after the reply: a packet (the payload frame follows) or

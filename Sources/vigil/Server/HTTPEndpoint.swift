@@ -1,0 +1,166 @@
+import Foundation
+import Glibc
+
+/// A small HTTP/1.1 server on a POSIX socket for the few GET routes Vigil serves: Prometheus
+/// metrics, and the relay's MPEG-TS feeds and thumbnails behind one-time links.
+///
+/// Hand-written rather than with an HTTP framework: the routes are few and fixed, and
+/// Hummingbird would add minutes to every build on this project's machines. A request is read
+/// up to 8 KiB with a 2-second timeout; only GET is served; every answer closes the connection.
+/// Short answers are written by the accepting thread; a streamed body gets its own thread, up
+/// to `maximumStreams` at once.
+final class HTTPEndpoint: @unchecked Sendable {  // @unchecked: the listener is only used by its thread, then closed by stop().
+    enum Response {
+        case complete(status: String, type: String, body: [UInt8])
+        /// A body of unknown length, written to the socket until the writer returns (its own thread).
+        case stream(type: String, writer: @Sendable (Int32) -> Void)
+
+        static func error(_ status: String, _ message: String) -> Response {
+            .complete(status: status, type: "text/plain; charset=utf-8", body: Array((message + "\n").utf8))
+        }
+    }
+
+    struct SetupError: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    static let maximumStreams = 64
+
+    private let listener: Int32
+    private let name: String
+    private let route: @Sendable (String) -> Response
+    private let stopped = DispatchSemaphore(value: 0)
+    private let streams = DispatchSemaphore(value: HTTPEndpoint.maximumStreams)
+    /// The port actually bound.
+    let port: Int
+
+    /// - Parameters:
+    ///   - name: what the endpoint is for, in errors and its thread's name.
+    ///   - route: the answer to `GET path` (the query string included).
+    init(host: String, port: Int, name: String, route: @escaping @Sendable (String) -> Response) throws {
+        self.name = name
+        self.route = route
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard listener >= 0 else { throw SetupError(description: "socket: \(String(cString: strerror(errno)))") }
+        var yes: Int32 = 1
+        setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        guard inet_pton(AF_INET, host, &address.sin_addr) == 1 else {
+            close(listener)
+            throw SetupError(description: "--host \(host) is not an IPv4 address")
+        }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard bound == 0, listen(listener, 16) == 0 else {
+            let reason = String(cString: strerror(errno))
+            close(listener)
+            throw SetupError(description: "cannot listen on \(host):\(port) for \(name): \(reason)")
+        }
+        var actual = sockaddr_in()
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &actual) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &length) }
+        }
+        self.listener = listener
+        self.port = Int(UInt16(bigEndian: actual.sin_port))
+    }
+
+    func start() {
+        let thread = Thread { [self] in
+            while true {
+                let connection = accept(listener, nil, nil)
+                if connection < 0 {
+                    if errno == EINTR || errno == ECONNABORTED { continue }
+                    break  // the listener was shut down
+                }
+                serve(connection)
+            }
+            stopped.signal()
+        }
+        thread.name = "vigil.http.\(name)"
+        thread.start()
+    }
+
+    func stop() {
+        shutdown(listener, Int32(SHUT_RDWR))
+        close(listener)
+        _ = stopped.wait(timeout: .now() + 2)
+    }
+
+    /// Answers one connection, and closes it (a streamed answer closes it on its own thread).
+    private func serve(_ connection: Int32) {
+        var timeout = timeval(tv_sec: 2, tv_usec: 0)
+        setsockopt(connection, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        setsockopt(connection, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        let response: Response
+        switch requestedPath(connection) {
+        case .success(let path): response = route(path)
+        case .failure(let error): response = error.response
+        }
+        switch response {
+        case .complete(let status, let type, let body):
+            let head = "HTTP/1.1 \(status)\r\nContent-Type: \(type)\r\nContent-Length: \(body.count)\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n"
+            _ = Self.write(Array(head.utf8) + body, to: connection)
+            close(connection)
+        case .stream(let type, let writer):
+            guard streams.wait(timeout: .now()) == .success else {
+                let busy = Array("HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".utf8)
+                _ = Self.write(busy, to: connection)
+                close(connection)
+                return
+            }
+            // Neither length nor chunks: the body ends when the connection closes (RFC 9112 §6.3),
+            // which every player and ffmpeg accept for a live stream.
+            let head = "HTTP/1.1 200 OK\r\nContent-Type: \(type)\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n"
+            let thread = Thread { [streams] in
+                if Self.write(Array(head.utf8), to: connection) { writer(connection) }
+                close(connection)
+                streams.signal()
+            }
+            thread.name = "vigil.http.stream"
+            thread.start()
+        }
+    }
+
+    private struct RequestError: Error {
+        let response: Response
+    }
+
+    /// The path of a `GET` request, or the error answer.
+    private func requestedPath(_ connection: Int32) -> Result<String, RequestError> {
+        var request = [UInt8]()
+        var chunk = [UInt8](repeating: 0, count: 1024)
+        while request.count < 8192 {
+            let count = read(connection, &chunk, chunk.count)
+            guard count > 0 else { break }
+            request += chunk[0..<count]
+            if request.count >= 4, request.suffix(4) == Array("\r\n\r\n".utf8) { break }
+        }
+        let line = String(decoding: request.prefix { $0 != UInt8(ascii: "\r") && $0 != UInt8(ascii: "\n") }, as: UTF8.self)
+        let parts = line.split(separator: " ")
+        guard parts.count == 3, parts[2].hasPrefix("HTTP/1.") else { return .failure(RequestError(response: .error("400 Bad Request", "not an HTTP request"))) }
+        guard parts[0] == "GET" else { return .failure(RequestError(response: .error("405 Method Not Allowed", "only GET is served here"))) }
+        return .success(String(parts[1]))
+    }
+
+    /// Whether the peer closed its side (a player that left while nothing was being written).
+    static func peerClosed(_ connection: Int32) -> Bool {
+        var byte: UInt8 = 0
+        return recv(connection, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT)) == 0
+    }
+
+    /// Writes all of `bytes`; false when the peer is gone. (The server ignores SIGPIPE.)
+    static func write(_ bytes: [UInt8], to connection: Int32) -> Bool {
+        var sent = 0
+        while sent < bytes.count {
+            let written = bytes[sent...].withUnsafeBytes { Glibc.write(connection, $0.baseAddress, $0.count) }
+            if written < 0, errno == EINTR { continue }
+            guard written > 0 else { return false }
+            sent += written
+        }
+        return true
+    }
+}
