@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 @testable import Streams
 
 /// Real H.264 streams made by ffmpeg (libx264), read back without decoding.
@@ -43,4 +44,55 @@ func greyPixels(_ path: String) throws -> [UInt8] {
     process.waitUntilExit()
     guard process.terminationStatus == 0 else { throw MediaError(code: "test_setup", message: "ffmpeg could not decode \(path)") }
     return [UInt8](pixels)
+}
+
+/// A TCP port that was free a moment ago on the loopback address.
+func freeLoopbackPort() throws -> Int {
+    let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(listener) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, length) == 0 && getsockname(listener, $0, &length) == 0 }
+    }
+    guard bound else { throw MediaError(code: "test_setup", message: "no free port") }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
+
+/// A real RTSP server (gst-rtsp-server, `Tests/python/rtsp_camera.py`) serving a live H.264
+/// test pattern at `url` until stopped.
+final class RTSPCamera {
+    let url: String
+    private let process = Process()
+
+    init(port: Int) throws {
+        url = "rtsp://127.0.0.1:\(port)/camera"
+        let python = ProcessInfo.processInfo.environment["VIGIL_PYTHON"] ?? "/usr/bin/python3"
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("python/rtsp_camera.py")
+        process.executableURL = URL(fileURLWithPath: python)
+        process.arguments = [script.path, "\(port)"]
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        // It prints "ready" once it listens.
+        let line = out.fileHandleForReading.availableData
+        guard String(decoding: line, as: UTF8.self).contains("ready") else {
+            stop()
+            throw MediaError(code: "test_setup", message: "the RTSP server did not start")
+        }
+    }
+
+    func stop() {
+        // SIGKILL: the test process's blocked signals are inherited, SIGTERM may never arrive.
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
+
+    deinit { stop() }
 }
