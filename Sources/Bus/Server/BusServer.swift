@@ -346,7 +346,10 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
                 if let media = sockets.media, ready[polled.count - 1] { try receiveRequests(media, into: mediaRequestSink) }
                 if ready[0] { try handleZAP(sockets.zap) }
                 if ready[1] { while try sockets.wake.receive() != nil {} }
-                if ready[2] { try receiveRequests(sockets.command, into: requestSink) }
+                if ready[2] {
+                    try receiveRequests(sockets.command, into: requestSink)
+                    awaitQuickReplies()
+                }
                 if ready[3] { try receiveSubscriptions(sockets.events) }
                 let (outbound, stopping) = shared.withLock { state in
                     defer { state.outbound.removeAll(keepingCapacity: true) }
@@ -365,6 +368,19 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
             if !error.isTerminated {
                 logger.critical("bus loop failed", metadata: ["error": "\(error)"])
             }
+        }
+    }
+
+    /// Most replies come within a few tens of microseconds of their request. Rather than block
+    /// in `zmq_poll` and pay a thread wake-up (tens of microseconds on a virtual machine), the bus
+    /// thread watches the outbound queue for a short while after handing requests over; a slow
+    /// request costs at most this much spinning.
+    static let quickReplyWindow = Duration.microseconds(100)
+
+    private func awaitQuickReplies() {
+        let deadline = ContinuousClock.now.advanced(by: Self.quickReplyWindow)
+        while ContinuousClock.now < deadline {
+            if shared.withLock({ !$0.outbound.isEmpty }) { return }
         }
     }
 
