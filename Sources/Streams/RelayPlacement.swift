@@ -1,0 +1,55 @@
+import Foundation
+
+/// Spreads cameras over relays by rendezvous (highest random weight) hashing, within each
+/// relay's caps in streams and Mbit/s.
+///
+/// Each camera ranks the relays by a hash of (camera, relay) and goes to the first that has
+/// room. When a relay joins or leaves, only the cameras it wins or held move; every other
+/// camera stays where its feed is already warm. A camera no relay has room for is unplaced.
+public enum RelayPlacement {
+    public struct Relay: Sendable, Equatable {
+        public let name: String
+        public let maximumStreams: Int
+        public let maximumMbps: Double
+
+        public init(name: String, maximumStreams: Int, maximumMbps: Double) {
+            self.name = name
+            self.maximumStreams = maximumStreams
+            self.maximumMbps = maximumMbps
+        }
+    }
+
+    /// - Parameters:
+    ///   - cameras: each camera to place with its expected bit rate in Mbit/s.
+    /// - Returns: the relay of each placed camera.
+    public static func assign(_ cameras: [String: Double], to relays: [Relay]) -> [String: String] {
+        var streams: [String: Int] = [:]
+        var mbps: [String: Double] = [:]
+        var placement: [String: String] = [:]
+        // A fixed order, so that the same inputs always give the same placement.
+        for camera in cameras.keys.sorted() {
+            let rate = cameras[camera] ?? 0
+            let ranked = relays.sorted { score(camera, $0.name) > score(camera, $1.name) }
+            for relay in ranked where streams[relay.name, default: 0] < relay.maximumStreams && mbps[relay.name, default: 0] + rate <= relay.maximumMbps {
+                placement[camera] = relay.name
+                streams[relay.name, default: 0] += 1
+                mbps[relay.name, default: 0] += rate
+                break
+            }
+        }
+        return placement
+    }
+
+    /// The weight of a (camera, relay) pair: FNV-1a over both names, then the splitmix64
+    /// finaliser so that names differing by one character score far apart. The same on every
+    /// host and in every run (Swift's own hashing is seeded per process).
+    static func score(_ camera: String, _ relay: String) -> UInt64 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in camera.utf8 + [0] + relay.utf8 {
+            hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3
+        }
+        hash = (hash ^ (hash >> 30)) &* 0xbf58_476d_1ce4_e5b9
+        hash = (hash ^ (hash >> 27)) &* 0x94d0_49bb_1331_11eb
+        return hash ^ (hash >> 31)
+    }
+}

@@ -1,0 +1,42 @@
+import Testing
+@testable import Streams
+
+@Suite("Relay placement")
+struct RelayPlacementTests {
+    let cameras = Dictionary(uniqueKeysWithValues: (0..<600).map { ("camera-\($0)", 4.0) })
+    let relays = ["embedded", "relay-a", "relay-b"].map { RelayPlacement.Relay(name: $0, maximumStreams: 1_000, maximumMbps: 10_000) }
+
+    @Test func camerasSpreadEvenlyAndTheSameWayEveryTime() {
+        let placement = RelayPlacement.assign(cameras, to: relays)
+        #expect(placement.count == 600)
+        let counts = Dictionary(grouping: placement.values, by: { $0 }).mapValues(\.count)
+        for relay in relays {
+            #expect((150...250).contains(counts[relay.name] ?? 0), "about a third each: \(counts)")
+        }
+        #expect(RelayPlacement.assign(cameras, to: relays.reversed()) == placement, "the order of the relays does not matter")
+    }
+
+    @Test func aRelayJoiningOrLeavingMovesOnlyTheCamerasItWinsOrHeld() {
+        let before = RelayPlacement.assign(cameras, to: relays)
+        let joined = RelayPlacement.assign(cameras, to: relays + [RelayPlacement.Relay(name: "relay-c", maximumStreams: 1_000, maximumMbps: 10_000)])
+        let moved = cameras.keys.filter { before[$0] != joined[$0] }
+        #expect(moved.allSatisfy { joined[$0] == "relay-c" }, "a camera moves only to the new relay")
+        #expect((100...200).contains(moved.count), "about a quarter moves: \(moved.count)")
+        let left = RelayPlacement.assign(cameras, to: relays.filter { $0.name != "relay-b" })
+        #expect(cameras.keys.filter { before[$0] != "relay-b" }.allSatisfy { left[$0] == before[$0] }, "only relay-b's cameras move")
+    }
+
+    @Test func capsInStreamsAndMbpsAreNeverExceeded() {
+        let small = [
+            RelayPlacement.Relay(name: "embedded", maximumStreams: 0, maximumMbps: 0),
+            RelayPlacement.Relay(name: "relay-a", maximumStreams: 100, maximumMbps: 10_000),
+            RelayPlacement.Relay(name: "relay-b", maximumStreams: 1_000, maximumMbps: 200),
+        ]
+        let placement = RelayPlacement.assign(cameras, to: small)
+        let counts = Dictionary(grouping: placement.values, by: { $0 }).mapValues(\.count)
+        #expect(counts["embedded"] == nil)
+        #expect(counts["relay-a"] == 100)
+        #expect(counts["relay-b"] == 50, "200 Mbit/s hold 50 cameras at 4 Mbit/s")
+        #expect(placement.count == 150, "the rest have no relay with room")
+    }
+}
