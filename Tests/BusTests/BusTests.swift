@@ -147,8 +147,10 @@ struct BusTests {
             var resyncs: [String] = []
             try client.follow(
                 topic: topic,
-                snapshot: {
+                snapshot: { held in
                     snapshots += 1
+                    // The first snapshot holds nothing yet; the resynchronisation says it had 3.
+                    #expect(held == (snapshots == 1 ? nil : 3))
                     if snapshots == 1 {
                         // State at 2; then 1 and 2 (already in the snapshot), 3, a lost 4, and 5 arrive.
                         for seq: Int64 in [1, 2, 3, 5] { publish(seq) }

@@ -1,10 +1,12 @@
 """Tests of clients/python/vigil_client.py against a running `vigil serve` (VIGIL_DATA names its
 data folder). Run by Tests/EndToEndTests/PythonClientTests.swift."""
+import json
 import os
 import sys
 import tempfile
 import threading
 import unittest
+import urllib.request
 
 import zmq.auth
 
@@ -95,6 +97,10 @@ class VigilClientTests(unittest.TestCase):
         self.assertEqual(sequences, sorted(sequences))
         self.assertEqual(state, expected)
         self.assertEqual(received[-1][1]["type"], "incident.closed")
+        # The follower told the server what its subscription lost: counted per agency.
+        metrics = urllib.request.urlopen(json.load(open(os.path.join(DATA, "server.json")))["metrics"], timeout=5).read().decode()
+        self.assertRegex(metrics, r'vigil_bus_resyncs_total\{agency="crisis-centre"\} [1-9]')
+        self.assertRegex(metrics, r'vigil_bus_events_missed_total\{agency="crisis-centre"\} [1-9]')
 
 
 if __name__ == "__main__":

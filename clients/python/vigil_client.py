@@ -112,6 +112,7 @@ class VigilClient:
         after the incident's closing event. `drop` lets a test throw an event away, as if lost.
         """
         topic = "incident/%d/%s/" % (incident, self.identity()["agency"])
+        held = None  # the last sequence had before a resynchronisation, for the server's count
         while True:  # (re)connect
             self._reconnect_events()
             self.subscribe(topic, HEARTBEAT_TOPIC)
@@ -126,7 +127,10 @@ class VigilClient:
                 pending.append(received[1])
             while True:
                 if last is None:
-                    snapshot = self.request("incident.snapshot", {"incident": incident})
+                    request = {"incident": incident}
+                    if held is not None:
+                        request["resync_after"] = held
+                    snapshot = self.request("incident.snapshot", request)
                     last = snapshot["incident"]["sequence"]
                     yield "snapshot", snapshot
                     if snapshot["incident"]["status"] in ("closed", "cancelled", "archived"):
@@ -137,6 +141,7 @@ class VigilClient:
                     received = self.next_event(heartbeat_timeout)
                     if received is None:
                         yield "resync", "no message for %.0f s: reconnecting" % heartbeat_timeout
+                        held = last
                         break
                     if received[0] == HEARTBEAT_TOPIC:
                         continue
@@ -145,7 +150,7 @@ class VigilClient:
                     continue
                 if event["seq"] > last + 1:
                     yield "resync", "gap: expected %d, received %d" % (last + 1, event["seq"])
-                    last = None
+                    held, last = last, None
                     continue
                 last = event["seq"]
                 yield "event", event

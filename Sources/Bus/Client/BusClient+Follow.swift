@@ -18,19 +18,21 @@ extension BusClient {
     ///
     /// - Parameters:
     ///   - snapshot: takes and handles a snapshot of the channel, returning its sequence number,
-    ///     or nil when the channel has ended (the follower then returns).
+    ///     or nil when the channel has ended (the follower then returns). It is given the last
+    ///     sequence the follower had when it resynchronises (nil the first time), for the
+    ///     snapshot request's `resync_after`.
     ///   - onUpdate: handles the next update in sequence.
     ///   - onResync: told why the follower is taking a new snapshot.
     public func follow(
         topic: String,
         heartbeatTimeout: Duration = .seconds(3),
-        snapshot: () throws -> Int64?,
+        snapshot: (Int64?) throws -> Int64?,
         onUpdate: (BusEvent) throws -> FollowDecision,
         onResync: (String) -> Void
     ) throws {
         var pending: [BusEvent] = []
         guard var last = try synchronise(
-            topic: topic, heartbeatTimeout: heartbeatTimeout, retrying: false, snapshot: snapshot, pending: &pending)
+            topic: topic, heartbeatTimeout: heartbeatTimeout, retrying: false, snapshot: { try snapshot(nil) }, pending: &pending)
         else { return }
         while true {
             let event: BusEvent
@@ -40,8 +42,9 @@ extension BusClient {
                 event = received
             } else {
                 onResync("no heartbeat for \(heartbeatTimeout.seconds) s; reconnecting")
+                let held = last
                 guard let resumed = try synchronise(
-                    topic: topic, heartbeatTimeout: heartbeatTimeout, retrying: true, snapshot: snapshot, pending: &pending)
+                    topic: topic, heartbeatTimeout: heartbeatTimeout, retrying: true, snapshot: { try snapshot(held) }, pending: &pending)
                 else { return }
                 last = resumed
                 continue
@@ -50,7 +53,7 @@ extension BusClient {
             if event.seq <= last { continue }  // already in the snapshot
             if event.seq > last + 1 {
                 onResync("gap on \(event.channel): expected \(last + 1), received \(event.seq)")
-                guard let resumed = try snapshot() else { return }
+                guard let resumed = try snapshot(last) else { return }
                 last = resumed
                 if event.seq <= last { continue }
             }

@@ -255,7 +255,20 @@ public struct HandOverIncidentBody: Sendable, Codable {
     }
 }
 
-/// The body of `incident.close` and `incident.snapshot`.
+/// The body of `incident.snapshot`. A follower taking a new snapshot after a gap (or after
+/// missed heartbeats) gives the last sequence it had, so that the server can count what its
+/// subscription lost: XPUB drops for a slow subscriber without telling anyone.
+public struct SnapshotRequest: Sendable, Codable {
+    public var incident: Int64
+    public var resyncAfter: Int64?
+
+    public init(incident: Int64, resyncAfter: Int64? = nil) {
+        self.incident = incident
+        self.resyncAfter = resyncAfter
+    }
+}
+
+/// The body of `incident.close`.
 public struct IncidentReference: Sendable, Codable {
     public var incident: Int64
 

@@ -35,9 +35,10 @@ struct FollowCommand: ParsableCommand {
                 let identity = try bus.request("session.identity", body: [String: String](), as: [String: String?].self, timeout: client.requestTimeout)
                 try bus.follow(
                     topic: BusProtocol.incidentTopic(incident, agency: (identity["agency"] ?? nil) ?? client.agency),
-                    snapshot: {
+                    snapshot: { held in
                         let snapshot = try bus.request(
-                            "incident.snapshot", body: IncidentReference(incident: incident), as: IncidentSnapshot.self, timeout: client.requestTimeout)
+                            "incident.snapshot", body: SnapshotRequest(incident: incident, resyncAfter: held), as: IncidentSnapshot.self,
+                            timeout: client.requestTimeout)
                         // A resynchronisation prints the state again only when it changed since the last line printed.
                         if snapshot.incident.sequence != printed { try emit(snapshot) }
                         printed = snapshot.incident.sequence

@@ -241,7 +241,7 @@ struct IncidentCommand: ParsableCommand {
 
         func run() throws {
             try reportingFailures {
-                let snapshot = try client.request("incident.snapshot", body: IncidentReference(incident: incident), as: IncidentSnapshot.self)
+                let snapshot = try client.request("incident.snapshot", body: SnapshotRequest(incident: incident), as: IncidentSnapshot.self)
                 if client.json {
                     try client.printJSON(snapshot)
                 } else {
@@ -272,7 +272,7 @@ struct IncidentCommand: ParsableCommand {
 
         func run() throws {
             try reportingFailures {
-                let snapshot = try client.request("incident.snapshot", body: IncidentReference(incident: incident), as: IncidentSnapshot.self)
+                let snapshot = try client.request("incident.snapshot", body: SnapshotRequest(incident: incident), as: IncidentSnapshot.self)
                 let document = cap
                     ? Data(IncidentExport.cap(snapshot, sender: "vigil.\(try client.serverInfo().region)").utf8)
                     : try IncidentExport.geoJSON(snapshot) + Data("\n".utf8)

@@ -89,7 +89,7 @@ struct CommandDispatcher: Sendable {
             let change = try await incidents.close(body.incident, by: request.agency)
             return BusProtocol.successReply(id: header.id, result: try await publisher.publish(change, replyFor: request.agency))
         case "incident.snapshot":
-            let body = try BusProtocol.decodeBody(IncidentReference.self, from: request.payload)
+            let body = try BusProtocol.decodeBody(SnapshotRequest.self, from: request.payload)
             ServerMetrics.snapshots.increment()
             let snapshot = try await incidents.snapshot(body.incident)
             // The same rule as the channel's subscriptions: the lead and the participants.
@@ -98,6 +98,14 @@ struct CommandDispatcher: Sendable {
                     action: "snapshot.refused", agency: request.agency, user: request.user, reason: "not_participant", incident: body.incident))
                 throw BusProtocol.ErrorBody(
                     code: "not_participant", message: "\(request.agency) does not take part in incident \(body.incident)", field: "body.incident")
+            }
+            if let after = body.resyncAfter {
+                // What the follower's subscription lost (or missed while it reconnected), per agency.
+                let missed = max(0, snapshot.incident.sequence - after)
+                ServerMetrics.resynchronised(agency: request.agency, missed: missed)
+                logger.info("follower resynchronised", metadata: [
+                    "agency": "\(request.agency)", "user": "\(request.user ?? "")", "incident.id": "\(body.incident)", "events.missed": "\(missed)",
+                ])
             }
             return BusProtocol.successReply(id: header.id, result: try await publisher.copy(of: snapshot, for: request.agency))
         case "session.identity":

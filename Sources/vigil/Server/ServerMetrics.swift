@@ -12,4 +12,11 @@ enum ServerMetrics {
     static let commandDuration = Metrics.Timer(label: commandDurationLabel)
     /// Snapshots served: late joiners, and followers resynchronising after a gap.
     static let snapshots = Counter(label: "vigil_bus_snapshots_total")
+
+    /// A follower of `agency` took a new snapshot after losing `missed` events (its own count of
+    /// what it lost, since XPUB drops silently): per agency, as agencies are few and known.
+    static func resynchronised(agency: String, missed: Int64) {
+        Counter(label: "vigil_bus_resyncs_total", dimensions: [("agency", agency)]).increment()
+        Counter(label: "vigil_bus_events_missed_total", dimensions: [("agency", agency)]).increment(by: missed)
+    }
 }
