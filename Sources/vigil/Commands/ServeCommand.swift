@@ -128,7 +128,7 @@ struct ServeCommand: AsyncParsableCommand {
         let dangling = try await access.closeDanglingViews()
         if dangling > 0 { logger.notice("views left open by the previous run closed", metadata: ["views": "\(dangling)"]) }
         let relay = Relay(
-            bus: bus, access: access, incidents: incidents, sources: Relay.Source.of(cameras), simulate: simulate,
+            bus: bus, authority: LocalViewAuthority(access: access, incidents: incidents), sources: Relay.Source.of(cameras), simulate: simulate,
             thumbnailInterval: .milliseconds(Int(thumbnailInterval * 1000)), logger: logger)
         for incident in try await incidents.liveIncidents() {
             relay.prewarm(try await incidents.snapshot(incident.id).cameras.map(\.id), for: incident.id)

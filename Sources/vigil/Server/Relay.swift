@@ -45,7 +45,7 @@ final class Relay: Sendable {
         let delivery: Delivery
         let identity: BusIdentity
         let camera: String
-        let incident: Int64
+        let allowed: AllowedView
         /// Nil while a link is not being played.
         var subscriber: FeedSubscriber?
         var sequence: Int64 = 0
@@ -54,8 +54,7 @@ final class Relay: Sendable {
     }
 
     private let bus: BusServer
-    private let access: AccessService
-    private let incidents: IncidentService
+    private let authority: any ViewAuthority
     private let sources: Mutex<[String: Source]>
     private let thumbnails: ThumbnailWorker
     private let logger: Logger
@@ -79,13 +78,11 @@ final class Relay: Sendable {
     ///   - sources: each camera's source, from the registry.
     ///   - thumbnailInterval: the shortest time between two thumbnails of a camera.
     init(
-        bus: BusServer, access: AccessService, incidents: IncidentService, sources: [String: Source], simulate: Bool, thumbnailInterval: Duration,
-        logger: Logger
+        bus: BusServer, authority: any ViewAuthority, sources: [String: Source], simulate: Bool, thumbnailInterval: Duration, logger: Logger
     ) {
         self.simulate = simulate
         self.bus = bus
-        self.access = access
-        self.incidents = incidents
+        self.authority = authority
         self.sources = Mutex(sources)
         self.logger = logger
         thumbnails = ThumbnailWorker(interval: thumbnailInterval)
@@ -221,10 +218,7 @@ final class Relay: Sendable {
     /// Starts a view: the consultation is decided and audited first; nothing is sent before.
     /// The caller subscribes the view to the feed when its viewer is ready.
     private func open(_ body: FeedOpenBody, for request: BusRequest, delivery: Delivery) async throws -> (FeedOpenResult, CameraFeed, View) {
-        let consultation = Consultation(
-            request: AccessRequest(agency: request.agency, user: request.user, camera: body.camera, mode: .live, incident: body.justification?.incident),
-            justification: try body.justification.map { try $0.justification() }, source: "media")
-        let ticket = try await access.start(consultation)
+        let allowed = try await authority.begin(body, for: request.identity)
         let feed = feeds.withLock { feeds -> CameraFeed? in
             if feeds[body.camera] == nil, let feed = makeFeed(body.camera, forView: true) {
                 feeds[body.camera] = FeedEntry(feed: feed, incidents: [])
@@ -242,14 +236,14 @@ final class Relay: Sendable {
             description = feed?.streamDescription
         }
         guard let feed, let description else {
-            try? await access.stop(view: ticket.view, agency: request.agency, user: request.user)
+            await authority.end(allowed.view, identity: request.identity)
             releaseView(of: body.camera)
             throw BusProtocol.ErrorBody(
                 code: "camera_unavailable", message: "camera \(body.camera) is \(feed.map { "\($0.state)" } ?? "without a source")", field: "body.camera")
         }
-        var view = View(delivery: delivery, identity: request.identity, camera: body.camera, incident: ticket.incident)
+        var view = View(delivery: delivery, identity: request.identity, camera: body.camera, allowed: allowed)
         if case .link = delivery { view.idleSince = .now }
-        return (FeedOpenResult(view: ticket.view, grant: ticket.grant, stream: description), feed, view)
+        return (FeedOpenResult(view: allowed.view, grant: allowed.grant, stream: description), feed, view)
     }
 
     private func releaseView(of camera: String) {
@@ -270,7 +264,7 @@ final class Relay: Sendable {
             let header = try BusProtocol.encoder.encode(FeedMessage(view: id, type: "feed.ended", seq: view.sequence + 1, reason: reason))
             bus.sendMedia(to: peer, header: header, payload: nil)
         }
-        try? await access.stop(view: id, agency: view.identity.agency, user: view.identity.user)
+        await authority.end(id, identity: view.identity)
     }
 
     // MARK: Links (MPEG-TS over HTTP)
@@ -399,11 +393,8 @@ final class Relay: Sendable {
                     reason = "the viewer is gone"
                 } else if let idle = view.idleSince, ContinuousClock.now - idle >= Self.linkLinger {
                     reason = "the link was not played for \(Self.linkLinger.components.seconds) s"
-                } else if let incident = try? await incidents.incident(view.incident), !incident.status.holdsSelection {
-                    reason = "incident \(view.incident) is \(incident.status.rawValue)"
-                } else if case .deny(let code, let message) = (try? await access.decide(AccessRequest(
-                    agency: view.identity.agency, user: view.identity.user, camera: view.camera, mode: .live, incident: view.incident))) ?? .deny(code: "storage_failure", message: "") {
-                    reason = "\(code): \(message)"
+                } else {
+                    reason = await authority.reasonToEnd(view.allowed, camera: view.camera, identity: view.identity)
                 }
                 if let reason { try? await end(id, reason: reason, notify: true) }
             }
