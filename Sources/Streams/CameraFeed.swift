@@ -74,6 +74,7 @@ public final class CameraFeed: Sendable {
         /// For a looped file: what is added to its timestamps so that each pass continues the last.
         var loopShift: Int64 = 0
         var lastTimestamp: (dts: Int64, duration: Int64)?
+        var receivedBytes = 0
     }
 
     private let shared: Mutex<Shared>
@@ -106,6 +107,9 @@ public final class CameraFeed: Sendable {
 
     /// The stream as its source describes it while the feed is live (nil before its first connection).
     public var video: VideoStreamInfo? { shared.withLock { $0.video } }
+
+    /// Bytes of video read from the source so far (for load reports).
+    public var receivedBytes: Int { shared.withLock { $0.receivedBytes } }
 
     /// Bytes held by the GOP cache now.
     public var cachedBytes: Int { shared.withLock { $0.cache.bytes } }
@@ -260,6 +264,7 @@ public final class CameraFeed: Sendable {
             let parameterSets = packet.isKeyframe ? source.parameterSets : Data()
             let (subscribers, currentSets) = shared.withLock { state in
                 state.cache.add(packet)
+                state.receivedBytes += packet.data.count
                 if !parameterSets.isEmpty { state.parameterSets = parameterSets }
                 return (Array(state.subscribers.values), state.parameterSets)
             }

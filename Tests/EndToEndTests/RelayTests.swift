@@ -7,7 +7,7 @@ import Testing
 @Suite("vigil relay and watch", .serialized, .timeLimit(.minutes(2)))
 struct RelayTests {
     /// A server whose registry has one more camera at the Grand-Place, its stream a looped file.
-    private func withCameraServer(_ body: (URL) async throws -> Void) async throws {
+    private func withCameraServer(arguments: [String] = [], _ body: (URL) async throws -> Void) async throws {
         let data = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-e2e-relay-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: data) }
         try await withServer(data: data) { _, server in
@@ -28,7 +28,7 @@ struct RelayTests {
                            "privacy_masks":[[[0,0],[0.5,0],[0.5,1],[0,1]]]}}]}
             """.utf8).write(to: registry)
         #expect(try await vigil("cameras", "import", registry.path, "--data", data.path).status == 0)
-        try await withServer(data: data) { data, _ in try await body(data) }
+        try await withServer(data: data, arguments: arguments) { data, _ in try await body(data) }
     }
 
     private func probe(_ path: String) async throws -> (codec: String, frames: Int, errors: String) {
@@ -153,6 +153,70 @@ struct RelayTests {
             #expect(started.contains { $0["user"] as? String == "cc.viewer" && $0["justification"] as? String == "Following the crowd" })
             #expect(started.contains { $0["justification"] as? String == "On the crisis wall" })
             #expect(records.filter { $0["action"] as? String == "view.stopped" }.count == 3)
+        }
+    }
+
+    @Test func aRelayNodeServesTheCamerasItIsAssignedAndEndsViewsTheServerEnds() async throws {
+        // The embedded relay takes no camera: every one goes to the node.
+        try await withCameraServer(arguments: ["--relay-max-streams", "0"]) { data in
+            for (user, agency, role) in [("pz.viewer", "pz-5339", "operator"), ("cc.viewer", "crisis-centre", "operator"), ("relay-1", "crisis-centre", "relay")] {
+                #expect(try await vigil("user", "add", user, "--name", "N", "--badge", "B-\(user)", "--role", role,
+                                        "--data", data.path, "--agency", agency).status == 0)
+            }
+            let info = try json(String(contentsOf: data.appendingPathComponent("server.json"), encoding: .utf8))
+            let node = try RunningProcess(vigilBinary, [
+                "relay", "--coordinator", try #require(info["command"] as? String), "--server-key", data.appendingPathComponent("keys/server.key").path,
+                "--cert", data.appendingPathComponent("keys/users/relay-1.key_secret").path, "--media-port", "0",
+            ])
+            defer { node.kill(SIGKILL) }
+            let registered = try json(try #require(try await node.waitForLines(1).first))
+            #expect(registered["relay"] as? String == "relay-1")
+
+            let opened = try await vigil("incident", "open", "--kind", "public-order", "--at", "50.8467,4.3525", "--radius", "30",
+                                         "--participant", "crisis-centre", "--data", data.path, "--agency", "pz-5339", "--json", "--timeout", "30")
+            #expect(opened.status == 0, "\(opened.stderr)")
+            let id = try #require((try json(opened.stdout)["incident"] as? [String: Any])?["id"] as? Int)
+            let output = data.appendingPathComponent("node.ts").path
+            let watched = try await vigil("watch", "--incident", "\(id)", "--camera", "pz5339-sim-01", "-o", output, "--seconds", "3",
+                                          "--reason", "public-order", "--text", "Through the relay node", "--data", data.path, "--agency", "pz-5339",
+                                          "--user", "pz.viewer", "--timeout", "30")
+            #expect(watched.status == 0 && watched.stderr.contains("served by relay node relay-1"), "\(watched.stderr)")
+            let probed = try await probe(output)
+            #expect(probed.codec == "h264" && probed.frames >= 50 && probed.errors.isEmpty, "\(probed)")
+
+            // The server re-decides the node's views: a revoked grant ends the crisis centre's view on the node.
+            let cut = try RunningProcess(vigilBinary, [
+                "watch", "--incident", "\(id)", "--camera", "pz5339-sim-01", "-o", data.appendingPathComponent("node-cut.ts").path, "--seconds", "30",
+                "--reason", "public-order", "--text", "Following the crowd", "--data", data.path, "--agency", "crisis-centre", "--user", "cc.viewer",
+            ])
+            try await cut.waitForStandardError(containing: "under grant")
+            let grants = try JSONSerialization.jsonObject(with: Data(try await vigil(
+                "grant", "list", "--data", data.path, "--agency", "pz-5339", "--json", "--timeout", "30").stdout.utf8))
+            let grant = try #require((grants as? [[String: Any]])?.first { $0["agency"] as? String == "crisis-centre" }?["id"] as? String)
+            #expect(try await vigil("grant", "revoke", grant, "--reason", "suspended", "--data", data.path, "--agency", "pz-5339").status == 0)
+            #expect(try await cut.waitForExit(timeout: .seconds(10)) == 0, "\(cut.standardError)")
+            #expect(cut.standardError.contains("grant_revoked"), "\(cut.standardError)")
+
+            // A node that stops reporting is dropped; with no node left, the server's own relay serves the camera.
+            node.kill(SIGKILL)
+            try await Task.sleep(for: .seconds(7))
+            let fallback = data.appendingPathComponent("fallback.ts").path
+            let served = try await vigil("watch", "--incident", "\(id)", "--camera", "pz5339-sim-01", "-o", fallback, "--seconds", "2",
+                                         "--reason", "public-order", "--text", "The node is gone", "--data", data.path, "--agency", "pz-5339",
+                                         "--user", "pz.viewer", "--timeout", "30")
+            #expect(served.status == 0 && !served.stderr.contains("relay node"), "\(served.stderr)")
+            #expect(try await probe(fallback).frames >= 25)
+
+            var records: [[String: Any]] = []
+            for _ in 0..<50 {
+                let exported = try await vigil("audit", "export", "--data", data.path)
+                records = try exported.stdout.split(separator: "\n").compactMap { try json(String($0))["record"] as? [String: Any] }
+                if records.filter({ $0["action"] as? String == "view.stopped" }).count >= 3 { break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            #expect(records.contains { $0["action"] as? String == "relay.registered" && $0["user"] as? String == "relay-1" })
+            #expect(records.filter { $0["action"] as? String == "view.started" }.count == 3)
+            #expect(records.filter { $0["action"] as? String == "view.stopped" }.count == 3, "every view is recorded as ended, those the node served too")
         }
     }
 }

@@ -137,10 +137,10 @@ func vigil(_ arguments: String...) async throws -> Completed {
 }
 
 /// A `vigil serve` on free loopback ports over a fresh data folder; always stopped afterwards.
-func withServer(data: URL? = nil, _ body: (URL, RunningProcess) async throws -> Void) async throws {
+func withServer(data: URL? = nil, arguments: [String] = [], _ body: (URL, RunningProcess) async throws -> Void) async throws {
     let folder = data ?? FileManager.default.temporaryDirectory.appendingPathComponent("vigil-e2e-\(UUID().uuidString)")
     defer { if data == nil { try? FileManager.default.removeItem(at: folder) } }
-    let server = try RunningProcess(vigilBinary, ["serve", "--data", folder.path, "--command-port", "0", "--event-port", "0", "--metrics-port", "0", "--media-port", "0", "--http-port", "0"])
+    let server = try RunningProcess(vigilBinary, ["serve", "--data", folder.path, "--command-port", "0", "--event-port", "0", "--metrics-port", "0", "--media-port", "0", "--http-port", "0"] + arguments)
     defer { server.kill(SIGKILL) }
     let ready = try await server.waitForLines(1)
     #expect(ready[0].contains(#""ready":true"#))

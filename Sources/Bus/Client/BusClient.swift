@@ -29,6 +29,7 @@ public final class BusClient {
     private let commandMonitor: ZMQSocket
     private var subscriber: ZMQSocket?
     private var subscriberMonitor: ZMQSocket?
+    private var closed = false
     private var nextRequestNumber = 0
 
     /// The event endpoint this client subscribes on.
@@ -55,8 +56,10 @@ public final class BusClient {
         close()
     }
 
-    /// Closes the sockets and the context.
+    /// Closes the sockets and the context. Idempotent: terminating a libzmq context twice blocks.
     public func close() {
+        guard !closed else { return }
+        closed = true
         [command, commandMonitor, subscriber, subscriberMonitor].forEach { $0?.close() }
         subscriber = nil
         subscriberMonitor = nil

@@ -10,6 +10,8 @@ public enum UserRole: String, Sendable, Codable, CaseIterable {
     case ownerAdmin = "owner-admin"
     /// Reads the audit log.
     case auditor
+    /// Not a person: a relay node's key (`vigil relay`), which registers with the server and reports its load.
+    case relay
 }
 
 /// A named user: a person of an agency with a badge number, roles and a clearance that expires.

@@ -63,11 +63,26 @@ struct ClientOptions: ParsableArguments {
             guard let endpoint = info.media else { throw CommandFailure(code: "no_media_endpoint", message: "this server runs no relay") }
             info.command = endpoint
         }
-        let keys: CurveKeyPair
         let serverKey: CurveKeyPair
         do {
-            keys = try CurveCertificate.read(user.map { folder.userCertificate($0, secret: true) } ?? folder.agencyCertificate(agency, secret: true))
             serverKey = try CurveCertificate.read(folder.serverCertificate(secret: false))
+        } catch {
+            throw CommandFailure(code: "key_missing", message: "\(error)")
+        }
+        return try connect(command: info.command, events: info.events, serverKey: serverKey.publicKey)
+    }
+
+    /// A client of a relay node's media endpoint, where the server sent a viewer (`feed.open`'s redirect).
+    func connect(toRelay redirect: FeedRedirect) throws -> BusClient {
+        try connect(command: redirect.media, events: redirect.media, serverKey: redirect.serverKey)
+    }
+
+    /// A client with this agency's or user's key pair.
+    private func connect(command: String, events: String, serverKey: String) throws -> BusClient {
+        let folder = DataFolder(path: data)
+        let keys: CurveKeyPair
+        do {
+            keys = try CurveCertificate.read(user.map { folder.userCertificate($0, secret: true) } ?? folder.agencyCertificate(agency, secret: true))
         } catch {
             throw CommandFailure(code: "key_missing", message: "\(error) (is '\(user ?? agency)' \(user == nil ? "an agency" : "a user") of this server?)")
         }
@@ -75,8 +90,7 @@ struct ClientOptions: ParsableArguments {
             throw CommandFailure(code: "key_missing", message: "the certificate of \(user ?? agency) has no secret-key")
         }
         do {
-            return try BusClient(configuration: BusClientConfiguration(
-                commandEndpoint: info.command, eventEndpoint: info.events, serverPublicKey: serverKey.publicKey, keys: keys))
+            return try BusClient(configuration: BusClientConfiguration(commandEndpoint: command, eventEndpoint: events, serverPublicKey: serverKey, keys: keys))
         } catch {
             throw CommandFailure(code: error.code, message: error.description)
         }

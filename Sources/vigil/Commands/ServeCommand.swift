@@ -3,6 +3,7 @@ import Bus
 import Foundation
 import Geo
 import Incidents
+import Streams
 import Logging
 import Metrics
 import Prometheus
@@ -48,6 +49,12 @@ struct ServeCommand: AsyncParsableCommand {
     @Flag(help: "Generate the cameras whose stream is sim://ID in process (H.264 showing the id and the time), for demos.")
     var simulate = false
 
+    @Option(help: "The most camera streams the embedded relay serves when relay nodes share the load (0: all go to the nodes).")
+    var relayMaxStreams = 500
+
+    @Option(help: "The most Mbit/s the embedded relay serves when relay nodes share the load.")
+    var relayMaxMbps = 2_000.0
+
     @Option(help: "The shortest time between two thumbnails of a camera, in seconds.")
     var thumbnailInterval = 5.0
 
@@ -59,6 +66,7 @@ struct ServeCommand: AsyncParsableCommand {
         where !(0...65535).contains(port) {
             throw ValidationError("\(name) must be 0 to 65535, got \(port)")
         }
+        guard relayMaxStreams >= 0, relayMaxMbps >= 0 else { throw ValidationError("--relay-max-streams and --relay-max-mbps must be 0 or more") }
         guard thumbnailInterval >= 0.1, thumbnailInterval <= 3600 else { throw ValidationError("--thumbnail-interval must be 0.1 to 3600 seconds") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
     }
@@ -129,7 +137,11 @@ struct ServeCommand: AsyncParsableCommand {
         if dangling > 0 { logger.notice("views left open by the previous run closed", metadata: ["views": "\(dangling)"]) }
         let relay = Relay(
             bus: bus, authority: LocalViewAuthority(access: access, incidents: incidents), sources: Relay.Source.of(cameras), simulate: simulate,
-            thumbnailInterval: .milliseconds(Int(thumbnailInterval * 1000)), logger: logger)
+            thumbnailInterval: .milliseconds(Int(thumbnailInterval * 1000)),
+            coordination: Relay.Coordination(
+                nodes: RelayNodes(), capacity: RelayPlacement.Relay(name: "vigil:serve", maximumStreams: relayMaxStreams, maximumMbps: relayMaxMbps),
+                publicKey: { clientKeys.publicKey(of: $0) }),
+            logger: logger)
         for incident in try await incidents.liveIncidents() {
             relay.prewarm(try await incidents.snapshot(incident.id).cameras.map(\.id), for: incident.id)
         }

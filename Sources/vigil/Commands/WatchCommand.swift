@@ -41,7 +41,7 @@ struct WatchCommand: ParsableCommand {
 
     func run() throws {
         try reportingFailures {
-            let bus = try client.connect(media: true)
+            var bus = try client.connect(media: true)
             defer { bus.close() }
             let justification = WireJustification(reason: reason, text: text, incident: incident)
             guard let output else {
@@ -53,13 +53,24 @@ struct WatchCommand: ParsableCommand {
                 print(linked.thumbnailUrl)
                 return
             }
-            let opened = try client.call {
+            var opened = try client.call {
                 try bus.request(
                     "feed.open",
                     body: FeedOpenBody(camera: camera, justification: justification),
                     as: FeedOpenResult.self, timeout: .seconds(10))
             }
-            let writer = try TransportStreamWriter(output: output == "-" ? "pipe:1" : output, video: try VideoStreamInfo(opened.stream))
+            if let redirect = opened.redirect {
+                // A relay node serves the camera: the server allowed the view and signed a ticket for it there.
+                FileHandle.standardError.write(Data("vigil watch: \(camera) is served by relay node \(redirect.relay) at \(redirect.media)\n".utf8))
+                bus.close()
+                bus = try client.connect(toRelay: redirect)
+                opened = try client.call {
+                    try bus.request(
+                        "feed.open", body: FeedOpenBody(camera: camera, ticket: redirect.ticket), as: FeedOpenResult.self, timeout: .seconds(10))
+                }
+            }
+            guard let stream = opened.stream else { throw CommandFailure(code: "bad_reply", message: "the relay described no stream") }
+            let writer = try TransportStreamWriter(output: output == "-" ? "pipe:1" : output, video: try VideoStreamInfo(stream))
             FileHandle.standardError.write(Data("vigil watch: view \(opened.view) of \(camera) under grant \(opened.grant)\n".utf8))
             let end = ContinuousClock.now + .seconds(seconds)
             var packets = 0

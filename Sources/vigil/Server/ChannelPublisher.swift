@@ -144,19 +144,12 @@ struct ChannelPublisher: Sendable {
 /// The body of a `camera.state` event.
 struct CameraStateEvent: Encodable {
     var camera: String
-    /// `connecting`, `live`, `stalled`, `down` or `stopped`.
     var state: String
     var reason: String?
 
     init(camera: String, state: FeedState) {
-        self.camera = camera
-        switch state {
-        case .connecting: self.state = "connecting"
-        case .live: self.state = "live"
-        case .stalled(let reason): (self.state, self.reason) = ("stalled", reason)
-        case .down(let reason): (self.state, self.reason) = ("down", reason)
-        case .stopped: self.state = "stopped"
-        }
+        let wire = WireFeedState(state)
+        (self.camera, self.state, reason) = (camera, wire.state, wire.reason)
     }
 }
 

@@ -29,6 +29,11 @@ final class ClientKeys: Sendable {
         identities.withLock { $0[key] }
     }
 
+    /// The public key `identity` connects with (a ticket for a relay node binds to it).
+    func publicKey(of identity: BusIdentity) -> String? {
+        identities.withLock { $0.first { $0.value == identity }?.key }
+    }
+
     func admit(_ user: User) {
         users.withLock { $0[user.id] = user }
         guard let key = user.publicKey else { return }

@@ -11,7 +11,24 @@ import Synchronization
 /// consultation the decision function allows (audited with the justification), and ends a
 /// view within a second when access is revoked or the incident closes. Live feeds' keyframes
 /// make thumbnails on a worker thread, privacy masks applied.
+///
+/// The same class runs on a relay node (`vigil relay`): there it serves the cameras the
+/// coordinator assigns, and its views are allowed by tickets the coordinator signed. In `vigil
+/// serve` with relay nodes registered, it is the coordinator: it spreads the wanted cameras over
+/// itself and the nodes (``RelayPlacement``) and sends each viewer to the relay of its camera.
 final class Relay: Sendable {
+    /// What the coordinator needs: the registered nodes, this relay's own caps, and the viewers' public keys (for tickets).
+    struct Coordination: Sendable {
+        let nodes: RelayNodes
+        let capacity: RelayPlacement.Relay
+        let publicKey: @Sendable (BusIdentity) -> String?
+    }
+
+    /// The bit rate a camera is expected to need when placed (a surveillance camera's main stream).
+    static let expectedMbps = 4.0
+    /// The relay node's pseudo-incident: the assignment that keeps a camera open on a node.
+    static let assignedByCoordinator: Int64 = 0
+
     /// Where a camera's picture comes from, and what of it must never be shown.
     struct Source: Sendable {
         var url: String
@@ -27,18 +44,30 @@ final class Relay: Sendable {
     /// How long a link's view stays open while no player plays it.
     static let linkLinger = Duration.seconds(30)
 
+    /// Which relay serves a camera.
+    private enum Server: Equatable {
+        case here
+        case node(String)
+        /// No relay has room for it.
+        case nowhere
+    }
+
     private struct FeedEntry {
-        let feed: CameraFeed
+        /// Nil while another relay serves the camera, or while it has no picture here.
+        var feed: CameraFeed?
         var incidents: Set<Int64>
         var views = 0
         var idleSince: ContinuousClock.Instant?
+        var server = Server.here
     }
 
-    /// How a view reaches its viewer: packets on the media endpoint, or MPEG-TS over HTTP
-    /// behind a link (`feed.link`), which a player such as VLC opens.
+    /// How a view reaches its viewer: packets on the media endpoint, MPEG-TS over HTTP behind
+    /// a link (`feed.link`), which a player such as VLC opens, or (on the coordinator) from the
+    /// relay node that serves the camera.
     private enum Delivery: Equatable {
         case media(peer: Data)
         case link(token: String)
+        case node(String)
     }
 
     private struct View {
@@ -49,7 +78,8 @@ final class Relay: Sendable {
         /// Nil while a link is not being played.
         var subscriber: FeedSubscriber?
         var sequence: Int64 = 0
-        /// Since when a link has not been played (nil while it is, and for media views).
+        /// Since when a link has not been played, or a node's view not been reported by the
+        /// node (nil while it is, and for media views).
         var idleSince: ContinuousClock.Instant?
     }
 
@@ -70,6 +100,11 @@ final class Relay: Sendable {
     private let pumpFinished = DispatchSemaphore(value: 0)
     /// Where links point: `http://HOST:PORT` of the HTTP media endpoint, once it is bound.
     private let linkBase = Mutex<String?>(nil)
+    private let coordination: Coordination?
+    /// Views a relay node must end, with the reason, told in the reply to its next report.
+    private let nodeEndings = Mutex<[String: [String: String]]>([:])
+    /// The last state each node reported for each camera it serves.
+    private let nodeStates = Mutex<[String: WireFeedState]>([:])
 
     /// Whether `sim://` cameras are generated in process (`vigil serve --simulate`).
     private let simulate: Bool
@@ -77,9 +112,12 @@ final class Relay: Sendable {
     /// - Parameters:
     ///   - sources: each camera's source, from the registry.
     ///   - thumbnailInterval: the shortest time between two thumbnails of a camera.
+    ///   - coordination: in `vigil serve`, the relay nodes; nil on a node.
     init(
-        bus: BusServer, authority: any ViewAuthority, sources: [String: Source], simulate: Bool, thumbnailInterval: Duration, logger: Logger
+        bus: BusServer, authority: any ViewAuthority, sources: [String: Source], simulate: Bool, thumbnailInterval: Duration,
+        coordination: Coordination?, logger: Logger
     ) {
+        self.coordination = coordination
         self.simulate = simulate
         self.bus = bus
         self.authority = authority
@@ -107,19 +145,52 @@ final class Relay: Sendable {
     func prewarm(_ cameras: [String], for incident: Int64) {
         feeds.withLock { feeds in
             for camera in cameras {
-                if feeds[camera] == nil, let feed = makeFeed(camera) {
-                    feeds[camera] = FeedEntry(feed: feed, incidents: [])
-                    feed.start()
-                }
-                feeds[camera]?.incidents.insert(incident)
+                feeds[camera, default: FeedEntry(incidents: [])].incidents.insert(incident)
                 feeds[camera]?.idleSince = nil
             }
+        }
+        place()
+    }
+
+    /// Decides which relay serves each wanted camera (this one, or a registered node, by
+    /// rendezvous hashing within their caps) and opens or gives up feeds to match. Without
+    /// nodes, every camera is served here. A feed that views are using stays until they end.
+    func place() {
+        let nodes = coordination?.nodes.alive() ?? []
+        let released = feeds.withLock { feeds -> [CameraFeed] in
+            let wanted = feeds.filter { !$0.value.incidents.isEmpty || $0.value.views > 0 }.keys
+            var placement: [String: String] = [:]
+            if let coordination, !nodes.isEmpty {
+                let relays = [coordination.capacity] + nodes.map {
+                    RelayPlacement.Relay(name: $0.name, maximumStreams: $0.maximumStreams, maximumMbps: $0.maximumMbps)
+                }
+                placement = RelayPlacement.assign(Dictionary(uniqueKeysWithValues: wanted.map { ($0, Self.expectedMbps) }), to: relays)
+            }
+            var released: [CameraFeed] = []
+            for camera in wanted {
+                let server: Server = nodes.isEmpty ? .here : placement[camera].map { $0 == coordination?.capacity.name ? .here : .node($0) } ?? .nowhere
+                feeds[camera]!.server = server
+                if server == .here {
+                    if feeds[camera]!.feed == nil, let feed = makeFeed(camera) {
+                        feeds[camera]!.feed = feed
+                        feed.start()
+                    }
+                } else if feeds[camera]!.views == 0, let feed = feeds[camera]!.feed {
+                    feeds[camera]!.feed = nil
+                    released.append(feed)
+                }
+            }
+            return released
+        }
+        for feed in released {
+            feed.stop()
+            thumbnails.forget(feed.camera)
         }
     }
 
     /// The cameras with an open feed, and their state.
     var feedStates: [String: FeedState] {
-        feeds.withLock { $0.mapValues { $0.feed.state } }
+        feeds.withLock { $0.compactMapValues { $0.feed?.state } }
     }
 
     /// A feed for `camera`, or nil when it has no source. The fixtures' `sim://` cameras have a
@@ -185,7 +256,7 @@ final class Relay: Sendable {
                 // Only now may the pump send packets: the reply is queued before the first of them.
                 views.withLock { views in
                     views[result.view] = view
-                    views[result.view]?.subscriber = feed.subscribe(id: result.view, capacity: 256)
+                    views[result.view]?.subscriber = feed?.subscribe(id: result.view, capacity: 256)
                 }
             case "feed.link":
                 guard let base = linkBase.withLock({ $0 }) else {
@@ -194,9 +265,17 @@ final class Relay: Sendable {
                 let body = try BusProtocol.decodeBody(FeedOpenBody.self, from: request.payload)
                 let token = (0..<2).map { _ in String(UInt64.random(in: .min ... .max), radix: 16).leftPadded(to: 16) }.joined()
                 let (opened, _, view) = try await open(body, for: request, delivery: .link(token: token))
+                guard let stream = opened.stream else {
+                    // Links are played from this relay's HTTP endpoint; relay nodes serve none.
+                    views.withLock { $0[opened.view] = view }
+                    try await end(opened.view, reason: "links are not served for cameras on relay nodes", notify: false)
+                    throw BusProtocol.ErrorBody(
+                        code: "camera_unavailable", message: "camera \(body.camera) is served by a relay node, which serves no links; use feed.open",
+                        field: "body.camera")
+                }
                 views.withLock { $0[opened.view] = view }
                 let result = FeedLinkResult(
-                    view: opened.view, grant: opened.grant, stream: opened.stream, url: "\(base)/views/\(token)/stream.ts",
+                    view: opened.view, grant: opened.grant, stream: stream, url: "\(base)/views/\(token)/stream.ts",
                     thumbnailUrl: "\(base)/views/\(token)/thumbnail.jpg", unusedLinkExpiresAfterS: Int(Self.linkLinger.components.seconds))
                 bus.sendMedia(to: request.peer, header: BusProtocol.successReply(id: header.id, result: result), payload: nil)
             case "feed.close":
@@ -216,23 +295,45 @@ final class Relay: Sendable {
     }
 
     /// Starts a view: the consultation is decided and audited first; nothing is sent before.
-    /// The caller subscribes the view to the feed when its viewer is ready.
-    private func open(_ body: FeedOpenBody, for request: BusRequest, delivery: Delivery) async throws -> (FeedOpenResult, CameraFeed, View) {
+    /// The caller subscribes the view to the feed when its viewer is ready. A camera that a
+    /// relay node serves gets a redirect instead of a feed: the node's endpoint and a ticket.
+    private func open(_ body: FeedOpenBody, for request: BusRequest, delivery: Delivery) async throws -> (FeedOpenResult, CameraFeed?, View) {
         let allowed = try await authority.begin(body, for: request.identity)
-        let feed = feeds.withLock { feeds -> CameraFeed? in
-            if feeds[body.camera] == nil, let feed = makeFeed(body.camera, forView: true) {
-                feeds[body.camera] = FeedEntry(feed: feed, incidents: [])
-                feed.start()
-            }
-            feeds[body.camera]?.views += 1
+        feeds.withLock { feeds in
+            feeds[body.camera, default: FeedEntry(incidents: [])].views += 1
             feeds[body.camera]?.idleSince = nil
-            return feeds[body.camera]?.feed
+        }
+        place()
+        // A node may be asked for a camera before its next report brings the assignment: the
+        // source may appear within a moment, as may the picture's description.
+        func served() -> (Server, CameraFeed?) {
+            feeds.withLock { feeds -> (Server, CameraFeed?) in
+                if feeds[body.camera]?.server == .here, feeds[body.camera]?.feed == nil, let feed = makeFeed(body.camera, forView: true) {
+                    feeds[body.camera]?.feed = feed
+                    feed.start()
+                }
+                return (feeds[body.camera]?.server ?? .nowhere, feeds[body.camera]?.feed)
+            }
+        }
+        var (server, feed) = served()
+        if case .node(let name) = server {
+            do {
+                let redirect = try redirect(to: name, for: allowed, camera: body.camera, identity: request.identity)
+                var view = View(delivery: .node(name), identity: request.identity, camera: body.camera, allowed: allowed)
+                view.idleSince = .now  // until the node reports it
+                return (FeedOpenResult(view: allowed.view, grant: allowed.grant, stream: nil, redirect: redirect), nil, view)
+            } catch {
+                await authority.end(allowed.view, identity: request.identity)
+                releaseView(of: body.camera)
+                throw error
+            }
         }
         // The picture may still be connecting: wait a little for its description.
         var description = feed?.streamDescription
         let deadline = ContinuousClock.now + .seconds(5)
         while description == nil, ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(50))
+            if feed == nil { (server, feed) = served() }
             description = feed?.streamDescription
         }
         guard let feed, let description else {
@@ -244,6 +345,17 @@ final class Relay: Sendable {
         var view = View(delivery: delivery, identity: request.identity, camera: body.camera, allowed: allowed)
         if case .link = delivery { view.idleSince = .now }
         return (FeedOpenResult(view: allowed.view, grant: allowed.grant, stream: description), feed, view)
+    }
+
+    /// Where a viewer goes for a camera relay node `name` serves: its endpoint and a ticket for this view.
+    private func redirect(to name: String, for allowed: AllowedView, camera: String, identity: BusIdentity) throws -> FeedRedirect {
+        guard let coordination, let node = coordination.nodes.node(name), let key = coordination.publicKey(identity) else {
+            throw BusProtocol.ErrorBody(code: "camera_unavailable", message: "relay node \(name) of camera \(camera) is gone", field: "body.camera")
+        }
+        let ticket = RelayTicket(
+            view: allowed.view, grant: allowed.grant, incident: allowed.incident, camera: camera, viewerKey: key, agency: identity.agency,
+            user: identity.user, expires: Date().addingTimeInterval(RelayTicket.lifetime))
+        return FeedRedirect(relay: name, media: node.media, serverKey: node.serverKey, ticket: try ticket.signed(with: node.secret))
     }
 
     private func releaseView(of camera: String) {
@@ -264,7 +376,83 @@ final class Relay: Sendable {
             let header = try BusProtocol.encoder.encode(FeedMessage(view: id, type: "feed.ended", seq: view.sequence + 1, reason: reason))
             bus.sendMedia(to: peer, header: header, payload: nil)
         }
+        if notify, case .node(let name) = view.delivery {
+            nodeEndings.withLock { $0[name, default: [:]][id] = reason }
+        }
         await authority.end(id, identity: view.identity)
+    }
+
+    // MARK: Relay nodes
+
+    /// On the coordinator: a node registered (or registered again); cameras are placed anew.
+    func nodeRegistered(_ body: RelayRegisterBody, identity: BusIdentity) throws -> RelayRegisterResult {
+        guard let coordination else { throw BusProtocol.ErrorBody(code: "not_coordinator", message: "this relay takes no nodes", field: "op") }
+        let result = try coordination.nodes.register(body, identity: identity)
+        place()
+        return result
+    }
+
+    /// On the coordinator: a node's report. Its views are marked seen, those it ended are
+    /// recorded, its cameras' states are published; the reply lists the cameras it must keep
+    /// open and the views it must end.
+    func nodeReported(_ body: RelayReportBody, identity: BusIdentity) async throws -> RelayReportResult {
+        guard let coordination else { throw BusProtocol.ErrorBody(code: "not_coordinator", message: "this relay takes no nodes", field: "op") }
+        let node = try coordination.nodes.report(body, identity: identity)
+        views.withLock { views in
+            for id in body.views where views[id]?.delivery == .node(node.name) { views[id]?.idleSince = nil }
+        }
+        for id in body.ended where views.withLock({ $0[id]?.delivery }) == .node(node.name) {
+            try? await end(id, reason: "ended on relay node \(node.name)", notify: false)
+        }
+        let changed = nodeStates.withLock { states in
+            body.cameras.filter { camera, state in
+                defer { states[camera] = state }
+                return states[camera] != state
+            }
+        }
+        let assigned = feeds.withLock { $0.filter { $0.value.server == .node(node.name) }.mapValues(\.incidents) }
+        for (camera, state) in changed where assigned[camera] != nil {
+            stateListener.withLock { $0 }?(camera, state.feedState, assigned[camera] ?? [])
+        }
+        let sources = sources.withLock { $0 }
+        return RelayReportResult(
+            assignments: assigned.keys.sorted().compactMap { camera in
+                sources[camera].map { RelayAssignment(camera: camera, url: $0.url, masks: $0.masks) }
+            },
+            end: nodeEndings.withLock { $0.removeValue(forKey: node.name) } ?? [:])
+    }
+
+    /// On a relay node: the cameras the coordinator assigns. They are opened at once; the
+    /// others are released after the linger once their views end.
+    func hold(_ assignments: [RelayAssignment]) {
+        sources.withLock { sources in
+            for assignment in assignments { sources[assignment.camera] = Source(url: assignment.url, masks: assignment.masks) }
+        }
+        let assigned = Set(assignments.map(\.camera))
+        let now = ContinuousClock.now
+        feeds.withLock { feeds in
+            for camera in assigned { feeds[camera, default: FeedEntry(incidents: [])].incidents.insert(Self.assignedByCoordinator) }
+            for camera in feeds.keys where !assigned.contains(camera) && feeds[camera]!.incidents.remove(Self.assignedByCoordinator) != nil {
+                if feeds[camera]!.incidents.isEmpty && feeds[camera]!.views == 0 { feeds[camera]!.idleSince = now }
+            }
+        }
+        place()
+    }
+
+    /// On a relay node: ends at once the views the coordinator ended.
+    func end(_ ended: [String: String]) async {
+        for (view, reason) in ended { try? await end(view, reason: reason, notify: true) }
+    }
+
+    /// On a relay node: what it reports, but the views it ended (its authority keeps those).
+    func load(since last: (bytes: Int, at: ContinuousClock.Instant)) -> (report: RelayReportBody, bytes: Int) {
+        let open = feeds.withLock { $0.compactMapValues(\.feed) }
+        let bytes = open.values.reduce(0) { $0 + $1.receivedBytes }
+        let seconds = max(0.001, Double((ContinuousClock.now - last.at).components.attoseconds) / 1e18 + Double((ContinuousClock.now - last.at).components.seconds))
+        let report = RelayReportBody(
+            cameras: open.mapValues { WireFeedState($0.state) }, views: views.withLock { Array($0.keys) }, ended: [], streams: open.count,
+            mbps: Double(max(0, bytes - last.bytes)) * 8 / seconds / 1e6)
+        return (report, bytes)
     }
 
     // MARK: Links (MPEG-TS over HTTP)
@@ -387,12 +575,19 @@ final class Relay: Sendable {
                 defer { peers.removeAll() }
                 return peers
             }
+            let nodes = Set(coordination?.nodes.alive().map(\.name) ?? [])
             for (id, view) in views.withLock({ $0.map { ($0.key, $0.value) } }) {
                 var reason: String?
                 if case .media(let peer) = view.delivery, gone.contains(peer) {
                     reason = "the viewer is gone"
+                } else if case .node(let name) = view.delivery, !nodes.contains(name) {
+                    reason = "relay node \(name) stopped reporting"
                 } else if let idle = view.idleSince, ContinuousClock.now - idle >= Self.linkLinger {
-                    reason = "the link was not played for \(Self.linkLinger.components.seconds) s"
+                    if case .node(let name) = view.delivery {
+                        reason = "the viewer did not open the feed on relay node \(name) within \(Self.linkLinger.components.seconds) s"
+                    } else {
+                        reason = "the link was not played for \(Self.linkLinger.components.seconds) s"
+                    }
                 } else {
                     reason = await authority.reasonToEnd(view.allowed, camera: view.camera, identity: view.identity)
                 }
@@ -407,6 +602,8 @@ final class Relay: Sendable {
                 feed.stop()
                 thumbnails.forget(feed.camera)
             }
+            // Nodes come and go: the cameras follow.
+            if coordination != nil { place() }
         }
     }
 
@@ -416,7 +613,7 @@ final class Relay: Sendable {
         thumbnails.stop()
         let all = feeds.withLock { feeds in
             defer { feeds.removeAll() }
-            return feeds.values.map(\.feed)
+            return feeds.values.compactMap(\.feed)
         }
         all.forEach { $0.stop() }
     }
@@ -426,13 +623,17 @@ final class Relay: Sendable {
 struct FeedOpenBody: Codable {
     var camera: String
     var justification: WireJustification?
+    /// On a relay node: the ticket from the coordinator's redirect, instead of a justification.
+    var ticket: String?
 }
 
 /// The reply to `feed.open`: the view, the grant that allowed it, and the stream to mux.
 struct FeedOpenResult: Codable {
     var view: String
     var grant: String
-    var stream: VideoStreamInfo.Description
+    /// The stream, or nil with a redirect: the camera is on a relay node; open it there with the ticket.
+    var stream: VideoStreamInfo.Description?
+    var redirect: FeedRedirect?
 }
 
 /// The reply to `feed.link`: the view, and where a player plays it (its thumbnail beside it).

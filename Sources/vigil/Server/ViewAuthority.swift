@@ -1,6 +1,7 @@
 import Bus
 import Foundation
 import Incidents
+import Synchronization
 
 /// A view a relay serves: allowed and recorded by its authority.
 struct AllowedView: Sendable {
@@ -48,5 +49,79 @@ struct LocalViewAuthority: ViewAuthority {
 
     func end(_ view: String, identity: BusIdentity) async {
         try? await access.stop(view: view, agency: identity.agency, user: identity.user)
+    }
+}
+
+/// A relay node's authority: the coordinator decided and recorded each view before it signed
+/// its ticket. The node checks the ticket (its secret's signature, not expired, this camera,
+/// and the viewer's own key), ends the views the coordinator tells it to end, and reports the
+/// views that ended. When the coordinator has not answered for `silenceLimit`, every view
+/// ends: no view goes on without the decision function.
+final class RelayNodeAuthority: ViewAuthority {
+    static let silenceLimit = Duration.seconds(10)
+
+    private struct State {
+        var secret = Data()
+        var lastAnswer = ContinuousClock.now
+        var ends: [String: String] = [:]
+        var ended: [String] = []
+    }
+
+    private let state = Mutex(State())
+
+    /// The identity a viewer's key stands for on a node, whose ZAP handler lets every key in
+    /// (the ticket is the authorisation): the key, hex-encoded (Z85 has '/').
+    static func identity(forKey key: String) -> BusIdentity {
+        BusIdentity(agency: "viewer", user: Data(key.utf8).map { String(format: "%02x", $0) }.joined())
+    }
+
+    /// A new secret, after (re)registering.
+    func registered(secret: Data) {
+        state.withLock { state in
+            state.secret = secret
+            state.lastAnswer = .now
+        }
+    }
+
+    /// The coordinator answered a report: the views it wants ended.
+    func answered(ending ends: [String: String]) {
+        state.withLock { state in
+            state.lastAnswer = .now
+            state.ends.merge(ends) { $1 }
+        }
+    }
+
+    /// The views that ended since the last report, for the next one.
+    func takeEnded() -> [String] {
+        state.withLock { state in
+            defer { state.ended.removeAll() }
+            return state.ended
+        }
+    }
+
+    func begin(_ body: FeedOpenBody, for identity: BusIdentity) async throws -> AllowedView {
+        let secret = state.withLock { $0.secret }
+        guard let token = body.ticket, let ticket = RelayTicket.verified(token, with: secret) else {
+            throw BusProtocol.ErrorBody(code: "ticket_invalid", message: "open a feed on a relay node with the ticket the server gave", field: "body.ticket")
+        }
+        guard ticket.camera == body.camera, Self.identity(forKey: ticket.viewerKey) == identity else {
+            throw BusProtocol.ErrorBody(code: "ticket_invalid", message: "the ticket is for another camera or viewer", field: "body.ticket")
+        }
+        return AllowedView(view: ticket.view, grant: ticket.grant, incident: ticket.incident)
+    }
+
+    func reasonToEnd(_ view: AllowedView, camera: String, identity: BusIdentity) async -> String? {
+        state.withLock { state in
+            if let reason = state.ends.removeValue(forKey: view.view) { return reason }
+            if ContinuousClock.now - state.lastAnswer > Self.silenceLimit { return "the server that allowed the view does not answer" }
+            return nil
+        }
+    }
+
+    func end(_ view: String, identity: BusIdentity) async {
+        state.withLock { state in
+            state.ends[view] = nil
+            state.ended.append(view)
+        }
     }
 }

@@ -1,0 +1,160 @@
+import ArgumentParser
+import Bus
+import Foundation
+import Logging
+import ServiceLifecycle
+import Streams
+import Synchronization
+
+struct RelayCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "relay",
+        abstract: "Run a relay node on this host: it serves the cameras a vigil serve (the coordinator) assigns it.",
+        discussion: """
+            The node registers with the coordinator's command endpoint using a user certificate with the \\
+            relay role (vigil user add ID --role relay ... on the coordinator's host), reports its load and \\
+            its cameras' states every second, and opens the cameras it is assigned (rendezvous hashing on the \\
+            camera id, within each relay's caps). Viewers reach it through the coordinator: feed.open there \\
+            runs the consultation and answers with this node's endpoint and a signed ticket. When the \\
+            coordinator stops answering for 10 s, the node ends every view.
+            """)
+
+    @Option(help: "The coordinator's command endpoint, tcp://HOST:PORT (`command` in its server.json).")
+    var coordinator: String
+    @Option(help: "The coordinator's public certificate (its DATA/keys/server.key).")
+    var serverKey: String
+    @Option(help: "This node's certificate: a user of the coordinator with the relay role (DATA/keys/users/ID.key_secret).")
+    var cert: String
+    @Option(help: "The address the media endpoint binds, which viewers must reach.")
+    var host = "127.0.0.1"
+    @Option(help: "The media endpoint's TCP port (0: any free port).")
+    var mediaPort = 7723
+    @Option(help: "The most camera streams this node serves.")
+    var maxStreams = 200
+    @Option(help: "The most Mbit/s this node serves.")
+    var maxMbps = 1_000.0
+    @Flag(help: "Generate the cameras whose stream is sim://ID in process, for demos.")
+    var simulate = false
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel = "info"
+
+    func validate() throws {
+        guard coordinator.hasPrefix("tcp://") else { throw ValidationError("--coordinator is a tcp://HOST:PORT endpoint") }
+        guard (0...65535).contains(mediaPort) else { throw ValidationError("--media-port must be 0 to 65535") }
+        guard maxStreams >= 0, maxMbps >= 0 else { throw ValidationError("--max-streams and --max-mbps must be 0 or more") }
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
+    }
+
+    func run() async throws {
+        signal(SIGPIPE, SIG_IGN)
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "vigil.relay")
+        let coordinatorKey = try CurveCertificate.read(URL(fileURLWithPath: serverKey))
+        let keys = try CurveCertificate.read(URL(fileURLWithPath: cert))
+        // The media endpoint's own keys, new at each start: the coordinator hands them to viewers.
+        let nodeKeys = try CurveKeyPair.generate()
+        // A node serves media only; its command and event sockets are bound in process, where nobody connects.
+        let bus = try BusServer(
+            configuration: BusServerConfiguration(
+                commandEndpoint: "inproc://vigil.relay.command", eventEndpoint: "inproc://vigil.relay.events", serverKeys: nodeKeys,
+                mediaEndpoint: "tcp://\(host):\(mediaPort)"),
+            logger: logger,
+            authorize: { RelayNodeAuthority.identity(forKey: $0) },
+            authorizeSubscription: { _, _ in false })
+        try bus.start()
+        guard let media = bus.boundMediaEndpoint else { throw CommandFailure(code: "internal_error", message: "no media endpoint") }
+        let authority = RelayNodeAuthority()
+        let relay = Relay(
+            bus: bus, authority: authority, sources: [:], simulate: simulate, thumbnailInterval: .seconds(5), coordination: nil, logger: logger)
+        let client = try BusClient(configuration: BusClientConfiguration(
+            commandEndpoint: coordinator, eventEndpoint: coordinator, serverPublicKey: coordinatorKey.publicKey, keys: keys))
+        let registration = RelayRegisterBody(media: media, serverKey: nodeKeys.publicKey, maximumStreams: maxStreams, maximumMbps: maxMbps)
+        let service = RelayNodeService(bus: bus, relay: relay, authority: authority, client: client, registration: registration, logger: logger)
+        try await ServiceGroup(services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger).run()
+    }
+}
+
+/// A relay node's life: serve views on the media endpoint, re-check them every second, and
+/// report to the coordinator every second (registering again whenever it has forgotten the node).
+struct RelayNodeService: Service {
+    let bus: BusServer
+    let relay: Relay
+    let authority: RelayNodeAuthority
+    /// Used only by the reporting thread.
+    nonisolated(unsafe) let client: BusClient
+    let registration: RelayRegisterBody
+    let logger: Logger
+
+    func run() async throws {
+        let stopping = StopFlag()
+        let reporter = Thread { [self] in report(until: stopping) }
+        reporter.name = "vigil.relay.report"
+        await withGracefulShutdownHandler {
+            await withDiscardingTaskGroup { group in
+                group.addTask {
+                    await withDiscardingTaskGroup { views in
+                        for await request in bus.mediaRequests {
+                            views.addTask { await relay.handle(request) }
+                        }
+                    }
+                }
+                group.addTask { await relay.supervise() }
+                relay.start()
+                reporter.start()
+                // The bus stops on shutdown; the media requests end with it.
+                for await _ in bus.requests {}
+                stopping.stop()
+                relay.stop()
+                group.cancelAll()
+            }
+        } onGracefulShutdown: {
+            bus.stop()
+        }
+        client.close()
+    }
+
+    private func report(until stopping: StopFlag) {
+        var registered = false
+        var last = (bytes: 0, at: ContinuousClock.now)
+        while !stopping.isStopped {
+            do {
+                if !registered {
+                    let result = try client.request("relay.register", body: registration, as: RelayRegisterResult.self)
+                    authority.registered(secret: Data(base64Encoded: result.secret) ?? Data())
+                    registered = true
+                    logger.info("registered with the coordinator", metadata: ["relay": "\(result.relay)", "media": "\(registration.media)"])
+                    FileHandle.standardOutput.write(Data(#"{"relay": "\#(result.relay)", "media": "\#(registration.media)"}"#.utf8 + [10]))
+                }
+                var (body, bytes) = relay.load(since: last)
+                last = (bytes, .now)
+                body.ended = authority.takeEnded()
+                let answer = try client.request("relay.report", body: body, as: RelayReportResult.self)
+                authority.answered(ending: answer.end)
+                relay.hold(answer.assignments)
+                if !answer.end.isEmpty { Task { [relay] in await relay.end(answer.end) } }
+            } catch .remote(let error) where error.code == "relay_unknown" {
+                registered = false
+                continue
+            } catch {
+                logger.warning("the coordinator did not answer", metadata: ["error": "\(error)"])
+            }
+            Thread.sleep(forTimeInterval: Double(RelayNodes.reportInterval.components.seconds))
+        }
+    }
+}
+
+/// Tells a thread to stop.
+final class StopFlag: Sendable {
+    private let stopped = Atomic<Bool>(false)
+
+    var isStopped: Bool { stopped.load(ordering: .relaxed) }
+
+    func stop() {
+        stopped.store(true, ordering: .relaxed)
+    }
+}

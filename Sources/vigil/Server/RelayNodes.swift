@@ -1,0 +1,177 @@
+import Bus
+import Crypto
+import Foundation
+import Streams
+import Synchronization
+
+/// The body of `relay.register`: where the node serves views, and how much it may carry.
+struct RelayRegisterBody: Codable {
+    var media: String
+    var serverKey: String
+    var maximumStreams: Int
+    var maximumMbps: Double
+}
+
+/// The reply to `relay.register`: the node's name (its user id), the secret that signs its view
+/// tickets, and how often it must report.
+struct RelayRegisterResult: Codable {
+    var relay: String
+    var secret: String
+    var reportIntervalMs: Int
+}
+
+/// The body of `relay.report`, once per interval: each open camera's state, the views being
+/// served, those that ended since the last report, and the load.
+struct RelayReportBody: Codable {
+    var cameras: [String: WireFeedState]
+    var views: [String]
+    var ended: [String]
+    var streams: Int
+    var mbps: Double
+}
+
+/// A feed state on the wire (`camera.state` bodies and reports): `connecting`, `live`,
+/// `stalled`, `down` or `stopped`, with the reason when there is one.
+struct WireFeedState: Codable, Equatable {
+    var state: String
+    var reason: String?
+
+    init(_ state: FeedState) {
+        switch state {
+        case .connecting: self.state = "connecting"
+        case .live: self.state = "live"
+        case .stalled(let reason): (self.state, self.reason) = ("stalled", reason)
+        case .down(let reason): (self.state, self.reason) = ("down", reason)
+        case .stopped: self.state = "stopped"
+        }
+    }
+
+    var feedState: FeedState {
+        switch state {
+        case "connecting": .connecting(attempt: 0)
+        case "live": .live
+        case "stalled": .stalled(reason: reason ?? "")
+        case "stopped": .stopped
+        default: .down(reason: reason ?? state)
+        }
+    }
+}
+
+/// The reply to `relay.report`: the cameras the node must keep open, and the views it must end.
+struct RelayReportResult: Codable {
+    var assignments: [RelayAssignment]
+    var end: [String: String]
+}
+
+struct RelayAssignment: Codable {
+    var camera: String
+    var url: String
+    var masks: [[[Double]]]
+}
+
+/// Where `feed.open` sends a viewer whose camera another relay serves.
+struct FeedRedirect: Codable {
+    var relay: String
+    var media: String
+    var serverKey: String
+    var ticket: String
+}
+
+/// A view the coordinator allowed, for a relay node to serve: signed with the node's secret
+/// (HMAC-SHA256), bound to the viewer's public key, usable for 30 seconds.
+struct RelayTicket: Codable, Equatable {
+    static let lifetime: TimeInterval = 30
+
+    var view: String
+    var grant: String
+    var incident: Int64
+    var camera: String
+    var viewerKey: String
+    var agency: String
+    var user: String?
+    var expires: Date
+
+    /// `payload.signature`, both base64.
+    func signed(with secret: Data) throws -> String {
+        let payload = try BusProtocol.encoder.encode(self)
+        let signature = HMAC<SHA256>.authenticationCode(for: payload, using: SymmetricKey(data: secret))
+        return payload.base64EncodedString() + "." + Data(signature).base64EncodedString()
+    }
+
+    /// The ticket a token carries, if its signature is the secret's and it has not expired.
+    static func verified(_ token: String, with secret: Data, now: Date = Date()) -> RelayTicket? {
+        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 2, let payload = Data(base64Encoded: String(parts[0])), let signature = Data(base64Encoded: String(parts[1])),
+              HMAC<SHA256>.isValidAuthenticationCode(signature, authenticating: payload, using: SymmetricKey(data: secret)),
+              let ticket = try? BusProtocol.decoder.decode(RelayTicket.self, from: payload), ticket.expires > now
+        else { return nil }
+        return ticket
+    }
+}
+
+/// The relay nodes registered with this server, the coordinator: their endpoints, caps, secret
+/// and last report. A node that has not reported for `silenceLimit` is dropped.
+final class RelayNodes: Sendable {
+    static let reportInterval = Duration.seconds(1)
+    static let silenceLimit = Duration.seconds(5)
+
+    struct Node: Sendable {
+        let name: String
+        let media: String
+        let serverKey: String
+        /// Signs the node's view tickets (32 random bytes).
+        let secret: Data
+        let maximumStreams: Int
+        let maximumMbps: Double
+        var lastReport: ContinuousClock.Instant
+        var streams = 0
+        var mbps = 0.0
+    }
+
+    private let nodes = Mutex<[String: Node]>([:])
+
+    /// Registers (or registers again, after a restart of either side) the node of `identity`.
+    func register(_ body: RelayRegisterBody, identity: BusIdentity) throws -> RelayRegisterResult {
+        guard let name = identity.user else {
+            throw BusProtocol.ErrorBody(code: "named_user_required", message: "a relay node registers with its own user key", field: nil)
+        }
+        guard body.maximumStreams >= 0, body.maximumMbps >= 0, body.media.hasPrefix("tcp://"), body.serverKey.count == 40 else {
+            throw BusProtocol.ErrorBody(code: "relay_invalid", message: "a tcp:// media endpoint, a 40-character server key and caps ≥ 0", field: "body")
+        }
+        let secret = SymmetricKey(size: .bits256).withUnsafeBytes { Data($0) }
+        nodes.withLock {
+            $0[name] = Node(
+                name: name, media: body.media, serverKey: body.serverKey, secret: secret, maximumStreams: body.maximumStreams,
+                maximumMbps: body.maximumMbps, lastReport: .now)
+        }
+        return RelayRegisterResult(
+            relay: name, secret: secret.base64EncodedString(),
+            reportIntervalMs: Int(Self.reportInterval.components.seconds * 1000))
+    }
+
+    /// Records a node's report; `relay_unknown` tells a node the server no longer knows (it restarted) to register again.
+    func report(_ body: RelayReportBody, identity: BusIdentity) throws -> Node {
+        try nodes.withLock { nodes in
+            guard let name = identity.user, nodes[name] != nil else {
+                throw BusProtocol.ErrorBody(code: "relay_unknown", message: "register first (relay.register)", field: nil)
+            }
+            nodes[name]!.lastReport = .now
+            nodes[name]!.streams = body.streams
+            nodes[name]!.mbps = body.mbps
+            return nodes[name]!
+        }
+    }
+
+    /// The nodes that reported lately; the silent ones are dropped.
+    func alive() -> [Node] {
+        let now = ContinuousClock.now
+        return nodes.withLock { nodes in
+            nodes = nodes.filter { now - $0.value.lastReport < Self.silenceLimit }
+            return nodes.values.sorted { $0.name < $1.name }
+        }
+    }
+
+    func node(_ name: String) -> Node? {
+        nodes.withLock { $0[name] }
+    }
+}
