@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 import Synchronization
 import Testing
 @testable import Streams
@@ -87,6 +88,70 @@ struct CameraFeedTests {
         }
         feed.stop()
         #expect(feed.state == .stopped)
+    }
+
+    /// A camera over UDP MPEG-TS whose datagrams are sometimes garbage and sometimes cut short,
+    /// as a damaged network delivers them: the feed stays live, keyframes keep coming, and when
+    /// the camera falls silent the state says why.
+    @Test func garbageAndTruncatedDatagramsDoNotStopTheFeed() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-feed-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let stream = try Data(contentsOf: URL(fileURLWithPath: try camera(folder, seconds: 6)))
+        let port = try freeLoopbackPort()
+        var configuration = CameraFeed.Configuration()
+        configuration.source = .init(timeout: .seconds(2))
+        configuration.backoff = Backoff(initial: .milliseconds(100), maximum: .milliseconds(500))
+        let states = StateLog()
+        let feed = CameraFeed(camera: "damaged", url: "udp://127.0.0.1:\(port)?overrun_nonfatal=1", configuration: configuration) { states.append($1) }
+        feed.start()
+        defer { feed.stop() }
+        let viewer = feed.subscribe(id: "viewer", capacity: 1_000)
+        let sent = DispatchSemaphore(value: 0)
+        let sender = Thread {
+            let udp = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+            defer { close(udp) }
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = in_port_t(UInt16(port).bigEndian)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            // 7 TS packets a datagram, over about 6 s; every 40th is garbage, every 40th (offset) cut short.
+            let chunks = stride(from: 0, to: stream.count, by: 1316).map { stream[$0..<min($0 + 1316, stream.count)] }
+            for (index, chunk) in chunks.enumerated() {
+                var datagram = Data(chunk)
+                if index % 40 == 20 { datagram = Data((0..<1316).map { _ in UInt8.random(in: 0...255) }) }
+                if index % 40 == 30 { datagram = datagram.prefix(500) }
+                _ = datagram.withUnsafeBytes { bytes in
+                    withUnsafePointer(to: &address) {
+                        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                            sendto(udp, bytes.baseAddress, bytes.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                        }
+                    }
+                }
+                Thread.sleep(forTimeInterval: 6.0 / Double(chunks.count))
+            }
+            sent.signal()
+        }
+        try await Task.sleep(for: .milliseconds(300))  // the feed listens
+        sender.start()
+        var packets = 0, keyframes = 0
+        while sent.wait(timeout: .now()) != .success {
+            for packet in viewer.take(timeout: .milliseconds(100)) {
+                packets += 1
+                if packet.isKeyframe { keyframes += 1 }
+            }
+        }
+        #expect(packets >= 100, "most of the 150 frames get through (\(packets))")
+        #expect(keyframes >= 4, "keyframes keep coming after the damage (\(keyframes) of 6)")
+        #expect(!states.all.contains { if case .down = $0 { return true } else { return false } }, "\(states.all)")
+        // The camera falls silent: the feed says so.
+        let deadline = ContinuousClock.now + .seconds(10)
+        while feed.state == .live, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(100)) }
+        switch feed.state {
+        case .stalled(let reason), .down(let reason): #expect(reason.contains("source_"), "\(reason)")
+        case .connecting: break  // already reconnecting after reporting why
+        default: Issue.record("a silent camera is not live: \(feed.state)")
+        }
+        #expect(states.all.contains { if case .stalled = $0 { return true } else if case .down = $0 { return true } else { return false } }, "\(states.all)")
     }
 }
 
