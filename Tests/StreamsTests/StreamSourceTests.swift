@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 import Testing
 @testable import Streams
 
@@ -108,6 +109,74 @@ struct StreamSourceTests {
         // The camera is gone: the next reads stall within the timeout instead of hanging.
         let stalled = #expect(throws: MediaError.self) { while try source.read() != nil {} }
         #expect(stalled?.code == "source_stalled")
+    }
+
+    @Test func h265PassesThroughUntouched() throws {
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let path = folder.appendingPathComponent("hevc.ts").path
+        try ffmpeg(["-f", "lavfi", "-i", "testsrc=size=320x240:rate=25", "-t", "2", "-c:v", "libx265", "-g", "25", "-x265-params", "log-level=error",
+                    "-pix_fmt", "yuv420p", "-f", "mpegts", path])
+        let source = try StreamSource(url: path)
+        #expect(source.video.codec == .hevc)
+        let output = folder.appendingPathComponent("relayed-hevc.ts").path
+        let writer = try TransportStreamWriter(output: output, video: source.video)
+        var packets = 0, keyframes = 0
+        while let packet = try source.read() {
+            try writer.write(packet)
+            packets += 1
+            if packet.isKeyframe { keyframes += 1 }
+        }
+        try writer.finish()
+        #expect(packets == 50 && keyframes >= 2)
+        #expect(!source.parameterSets.isEmpty, "VPS, SPS and PPS kept")
+        let probed = try probe(output)
+        #expect(probed.codec == "hevc" && probed.frames == 50 && probed.errors.isEmpty, "\(probed)")
+    }
+
+    /// MPEG-TS from ffmpeg listening on TCP, and from an HTTP server (Python's), as some encoders and gateways serve it.
+    @Test(arguments: ["tcp", "http"])
+    func readsMPEGTSOverTCPAndHTTP(transport: String) throws {
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let path = try camera()
+        let port = try freeLoopbackPort()
+        let server = Process()
+        server.standardInput = FileHandle.nullDevice
+        server.standardError = FileHandle.nullDevice
+        server.standardOutput = FileHandle.nullDevice
+        let url: String
+        if transport == "tcp" {
+            server.executableURL = URL(fileURLWithPath: "/usr/bin/ffmpeg")
+            server.arguments = ["-hide_banner", "-loglevel", "error", "-re", "-i", path, "-c", "copy", "-f", "mpegts", "tcp://127.0.0.1:\(port)?listen=1"]
+            url = "tcp://127.0.0.1:\(port)"
+        } else {
+            server.executableURL = URL(fileURLWithPath: ProcessInfo.processInfo.environment["VIGIL_PYTHON"] ?? "/usr/bin/python3")
+            server.arguments = ["-m", "http.server", "\(port)", "--bind", "127.0.0.1", "--directory", folder.path]
+            url = "http://127.0.0.1:\(port)/camera.ts"
+        }
+        try server.run()
+        defer {
+            kill(server.processIdentifier, SIGKILL)
+            server.waitUntilExit()
+        }
+        // The server takes a moment to listen.
+        var opened: StreamSource?
+        let deadline = ContinuousClock.now + .seconds(10)
+        while opened == nil, ContinuousClock.now < deadline {
+            do {
+                opened = try StreamSource(url: url, options: .init(timeout: .seconds(3)))
+            } catch {
+                Thread.sleep(forTimeInterval: 0.2)
+            }
+        }
+        let source = try #require(opened, "could not open \(url)")
+        defer { source.close() }
+        #expect(source.video.codec == .h264 && source.video.width == 320)
+        var packets = 0, keyframes = 0
+        while packets < 50, let packet = try source.read() {
+            packets += 1
+            if packet.isKeyframe { keyframes += 1 }
+        }
+        #expect(packets == 50 && keyframes >= 2)
     }
 
     @Test func aResolutionChangeMidStreamPassesThrough() throws {

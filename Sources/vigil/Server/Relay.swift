@@ -3,6 +3,7 @@ import Foundation
 import Geo
 import Incidents
 import Logging
+import Metrics
 import Streams
 import Synchronization
 
@@ -372,6 +373,10 @@ final class Relay: Sendable {
         }
         feeds.withLock { $0[view.camera]?.feed }?.unsubscribe(id: id)
         releaseView(of: view.camera)
+        // What this viewer lost to its own slowness (its queue dropped frame by frame).
+        let dropped = view.subscriber?.dropped ?? 0
+        if dropped > 0 { Counter(label: "vigil_relay_packets_dropped_total").increment(by: dropped) }
+        logger.info("view ended", metadata: ["view": "\(id)", "camera": "\(view.camera)", "reason": "\(reason)", "packets.dropped": "\(dropped)"])
         if notify, case .media(let peer) = view.delivery {
             let header = try BusProtocol.encoder.encode(FeedMessage(view: id, type: "feed.ended", seq: view.sequence + 1, reason: reason))
             bus.sendMedia(to: peer, header: header, payload: nil)
