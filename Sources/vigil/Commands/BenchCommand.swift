@@ -72,6 +72,9 @@ struct BenchCommand: ParsableCommand {
             print(Measurement.row("one update to \(subscribers) agency clients, p50", fanOutP50, unit: "ms", target: nil))
             print(Measurement.row("one update to \(subscribers) agency clients, p99", fanOutP99, unit: "ms", target: 10)
                 + (reached < subscribers ? "  (only \(reached) reached in a round)" : ""))
+            let rawRounds = try BusBenchmark.rawFanOut(subscribers: subscribers, rounds: 20)
+            let rawP99 = Measurement.percentile(rawRounds.map { Measurement.percentile($0, 0.99) }.sorted(), 0.5) / 1_000
+            print(Measurement.row("raw libzmq PUB with CURVE to the same clients, p99", rawP99, unit: "ms", target: nil) + "  (reference)")
 
             let bus = try BusBenchmark.busThroughput(count: events)
             let rawEvents = try BusBenchmark.rawThroughput(count: events)
