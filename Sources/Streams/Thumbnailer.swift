@@ -61,42 +61,37 @@ public enum Thumbnailer {
     private static func decode(_ keyframe: MediaPacket, parameterSets: Data, video: VideoStreamInfo) throws(MediaError) -> UnsafeMutablePointer<AVFrame> {
         let codecId = video.codec == .h264 ? AV_CODEC_ID_H264 : AV_CODEC_ID_HEVC
         guard let codec = avcodec_find_decoder(codecId) else { throw MediaError(code: "codec_unsupported", message: "no \(video.codec) decoder") }
-        guard let context = avcodec_alloc_context3(codec), let frame = av_frame_alloc(), let packet = av_packet_alloc() else {
-            throw MediaError(code: "thumbnail_failed", message: "out of memory")
-        }
-        var ownedContext: UnsafeMutablePointer<AVCodecContext>? = context
-        var ownedPacket: UnsafeMutablePointer<AVPacket>? = packet
-        defer {
-            avcodec_free_context(&ownedContext)
-            av_packet_free(&ownedPacket)
-        }
-        func fail(_ error: MediaError) -> MediaError {
+        guard let frame = av_frame_alloc() else { throw MediaError(code: "thumbnail_failed", message: "out of memory") }
+        do {
+            try withCodecContext(codec) { context, packet throws(MediaError) in
+                let copied = avcodec_parameters_to_context(context, video.parameters)
+                guard copied >= 0 else { throw .ffmpeg("thumbnail_failed", "codec parameters", copied) }
+                context.pointee.skip_frame = AVDISCARD_NONKEY
+                context.pointee.thread_count = 1
+                let opened = avcodec_open2(context, codec, nil)
+                guard opened >= 0 else { throw .ffmpeg("codec_unsupported", "\(video.codec) decoder", opened) }
+
+                var data = keyframe.data
+                if AnnexB.parameterSets(data, codec: video.codec).isEmpty { data = parameterSets + data }
+                let allocated = av_new_packet(packet, Int32(data.count))
+                guard allocated >= 0 else { throw .ffmpeg("thumbnail_failed", "packet", allocated) }
+                data.withUnsafeBytes { buffer in
+                    if let base = buffer.baseAddress { packet.pointee.data.update(from: base.assumingMemoryBound(to: UInt8.self), count: buffer.count) }
+                }
+                packet.pointee.flags = 0x0001
+                let sent = avcodec_send_packet(context, packet)
+                guard sent >= 0 else { throw .ffmpeg("thumbnail_failed", "decode", sent) }
+                // The end of the stream: the decoder gives up the picture it may hold back for reordering.
+                _ = avcodec_send_packet(context, nil)
+                let received = avcodec_receive_frame(context, frame)
+                guard received >= 0 else { throw .ffmpeg("thumbnail_failed", "the keyframe did not decode", received) }
+                guard frame.pointee.width > 0, frame.pointee.height > 0 else { throw MediaError(code: "thumbnail_failed", message: "an empty picture") }
+            }
+        } catch {
             var ownedFrame: UnsafeMutablePointer<AVFrame>? = frame
             av_frame_free(&ownedFrame)
-            return error
+            throw error
         }
-        let copied = avcodec_parameters_to_context(context, video.parameters)
-        guard copied >= 0 else { throw fail(.ffmpeg("thumbnail_failed", "codec parameters", copied)) }
-        context.pointee.skip_frame = AVDISCARD_NONKEY
-        context.pointee.thread_count = 1
-        let opened = avcodec_open2(context, codec, nil)
-        guard opened >= 0 else { throw fail(.ffmpeg("codec_unsupported", "\(video.codec) decoder", opened)) }
-
-        var data = keyframe.data
-        if AnnexB.parameterSets(data, codec: video.codec).isEmpty { data = parameterSets + data }
-        let allocated = av_new_packet(packet, Int32(data.count))
-        guard allocated >= 0 else { throw fail(.ffmpeg("thumbnail_failed", "packet", allocated)) }
-        data.withUnsafeBytes { buffer in
-            if let base = buffer.baseAddress { packet.pointee.data.update(from: base.assumingMemoryBound(to: UInt8.self), count: buffer.count) }
-        }
-        packet.pointee.flags = 0x0001
-        let sent = avcodec_send_packet(context, packet)
-        guard sent >= 0 else { throw fail(.ffmpeg("thumbnail_failed", "decode", sent)) }
-        // The end of the stream: the decoder gives up the picture it may hold back for reordering.
-        _ = avcodec_send_packet(context, nil)
-        let received = avcodec_receive_frame(context, frame)
-        guard received >= 0 else { throw fail(.ffmpeg("thumbnail_failed", "the keyframe did not decode", received)) }
-        guard frame.pointee.width > 0, frame.pointee.height > 0 else { throw fail(MediaError(code: "thumbnail_failed", message: "an empty picture")) }
         return frame
     }
 
@@ -168,30 +163,37 @@ public enum Thumbnailer {
 
     private static func encodeJPEG(_ frame: UnsafeMutablePointer<AVFrame>) throws(MediaError) -> Data {
         guard let codec = avcodec_find_encoder(AV_CODEC_ID_MJPEG) else { throw MediaError(code: "codec_unsupported", message: "no mjpeg encoder") }
-        guard let context = avcodec_alloc_context3(codec), let packet = av_packet_alloc() else {
-            throw MediaError(code: "thumbnail_failed", message: "out of memory")
+        return try withCodecContext(codec) { context, packet throws(MediaError) in
+            context.pointee.width = frame.pointee.width
+            context.pointee.height = frame.pointee.height
+            context.pointee.pix_fmt = AV_PIX_FMT_YUVJ420P
+            context.pointee.time_base = AVRational(num: 1, den: 1)
+            // A fixed quality (qscale 4 of 2–31): sharp enough to read a scene, about 10–20 KB at 320 px.
+            context.pointee.flags |= Int32(AV_CODEC_FLAG_QSCALE)
+            context.pointee.global_quality = 4 * Int32(FF_QP2LAMBDA)
+            let opened = avcodec_open2(context, codec, nil)
+            guard opened >= 0 else { throw .ffmpeg("codec_unsupported", "mjpeg encoder", opened) }
+            frame.pointee.quality = context.pointee.global_quality
+            frame.pointee.pict_type = AV_PICTURE_TYPE_I
+            let sent = avcodec_send_frame(context, frame)
+            guard sent >= 0 else { throw .ffmpeg("thumbnail_failed", "JPEG encoding", sent) }
+            let received = avcodec_receive_packet(context, packet)
+            guard received >= 0, let bytes = packet.pointee.data else { throw .ffmpeg("thumbnail_failed", "JPEG encoding", received) }
+            return Data(bytes: bytes, count: Int(packet.pointee.size))
         }
-        var ownedContext: UnsafeMutablePointer<AVCodecContext>? = context
-        var ownedPacket: UnsafeMutablePointer<AVPacket>? = packet
+    }
+
+    /// Runs `body` with a new context for `codec` and a packet, both freed afterwards.
+    private static func withCodecContext<T>(
+        _ codec: UnsafePointer<AVCodec>, _ body: (UnsafeMutablePointer<AVCodecContext>, UnsafeMutablePointer<AVPacket>) throws(MediaError) -> T
+    ) throws(MediaError) -> T {
+        var context = avcodec_alloc_context3(codec)
+        var packet = av_packet_alloc()
         defer {
-            avcodec_free_context(&ownedContext)
-            av_packet_free(&ownedPacket)
+            avcodec_free_context(&context)
+            av_packet_free(&packet)
         }
-        context.pointee.width = frame.pointee.width
-        context.pointee.height = frame.pointee.height
-        context.pointee.pix_fmt = AV_PIX_FMT_YUVJ420P
-        context.pointee.time_base = AVRational(num: 1, den: 1)
-        // A fixed quality (qscale 4 of 2–31): sharp enough to read a scene, about 10–20 KB at 320 px.
-        context.pointee.flags |= Int32(AV_CODEC_FLAG_QSCALE)
-        context.pointee.global_quality = 4 * Int32(FF_QP2LAMBDA)
-        let opened = avcodec_open2(context, codec, nil)
-        guard opened >= 0 else { throw .ffmpeg("codec_unsupported", "mjpeg encoder", opened) }
-        frame.pointee.quality = context.pointee.global_quality
-        frame.pointee.pict_type = AV_PICTURE_TYPE_I
-        let sent = avcodec_send_frame(context, frame)
-        guard sent >= 0 else { throw .ffmpeg("thumbnail_failed", "JPEG encoding", sent) }
-        let received = avcodec_receive_packet(context, packet)
-        guard received >= 0, let bytes = packet.pointee.data else { throw .ffmpeg("thumbnail_failed", "JPEG encoding", received) }
-        return Data(bytes: bytes, count: Int(packet.pointee.size))
+        guard let context, let packet else { throw MediaError(code: "thumbnail_failed", message: "out of memory") }
+        return try body(context, packet)
     }
 }

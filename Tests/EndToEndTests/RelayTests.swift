@@ -39,6 +39,19 @@ struct RelayTests {
         return (fields.first.map(String.init) ?? "", fields.count > 1 ? Int(fields[1]) ?? -1 : -1, probed.stderr)
     }
 
+    /// The audit log's records once `viewsStopped` views have ended: the relay records a view's
+    /// end just after cutting its feed, so the last one may take a moment (5 s at most).
+    private func auditRecords(_ data: URL, viewsStopped: Int) async throws -> [[String: Any]] {
+        var records: [[String: Any]] = []
+        for _ in 0..<50 {
+            let exported = try await vigil("audit", "export", "--data", data.path)
+            records = try exported.stdout.split(separator: "\n").compactMap { try json(String($0))["record"] as? [String: Any] }
+            if records.filter({ $0["action"] as? String == "view.stopped" }).count >= viewsStopped { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        return records
+    }
+
     /// The mean luma (0–255) of a region of a picture, as ffmpeg's signalstats filter measures it.
     private func meanLuma(_ path: String, crop: String) async throws -> Double {
         let probed = try await run(URL(fileURLWithPath: "/usr/bin/ffprobe"), [
@@ -140,14 +153,7 @@ struct RelayTests {
             #expect(try await vigil("incident", "close", "\(id)", "--data", data.path, "--agency", "pz-5339", "--timeout", "30").status == 0)
             #expect(try await player.waitForExit(timeout: .seconds(10)) == 0, "\(player.standardError)")
 
-            // The relay records a view's end just after cutting its feed: the last one may take a moment.
-            var records: [[String: Any]] = []
-            for _ in 0..<50 {
-                let exported = try await vigil("audit", "export", "--data", data.path)
-                records = try exported.stdout.split(separator: "\n").compactMap { try json(String($0))["record"] as? [String: Any] }
-                if records.filter({ $0["action"] as? String == "view.stopped" }).count >= 3 { break }
-                try await Task.sleep(for: .milliseconds(100))
-            }
+            let records = try await auditRecords(data, viewsStopped: 3)
             let started = records.filter { $0["action"] as? String == "view.started" }
             #expect(started.count == 3)
             #expect(started.contains { $0["user"] as? String == "cc.viewer" && $0["justification"] as? String == "Following the crowd" })
@@ -207,13 +213,7 @@ struct RelayTests {
             #expect(served.status == 0 && !served.stderr.contains("relay node"), "\(served.stderr)")
             #expect(try await probe(fallback).frames >= 25)
 
-            var records: [[String: Any]] = []
-            for _ in 0..<50 {
-                let exported = try await vigil("audit", "export", "--data", data.path)
-                records = try exported.stdout.split(separator: "\n").compactMap { try json(String($0))["record"] as? [String: Any] }
-                if records.filter({ $0["action"] as? String == "view.stopped" }).count >= 3 { break }
-                try await Task.sleep(for: .milliseconds(100))
-            }
+            let records = try await auditRecords(data, viewsStopped: 3)
             #expect(records.contains { $0["action"] as? String == "relay.registered" && $0["user"] as? String == "relay-1" })
             #expect(records.filter { $0["action"] as? String == "view.started" }.count == 3)
             #expect(records.filter { $0["action"] as? String == "view.stopped" }.count == 3, "every view is recorded as ended, those the node served too")

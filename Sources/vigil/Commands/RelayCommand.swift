@@ -35,24 +35,17 @@ struct RelayCommand: AsyncParsableCommand {
     var maxMbps = 1_000.0
     @Flag(help: "Generate the cameras whose stream is sim://ID in process, for demos.")
     var simulate = false
-    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
-    var logLevel = "info"
+    @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
         guard coordinator.hasPrefix("tcp://") else { throw ValidationError("--coordinator is a tcp://HOST:PORT endpoint") }
         guard (0...65535).contains(mediaPort) else { throw ValidationError("--media-port must be 0 to 65535") }
         guard maxStreams >= 0, maxMbps >= 0 else { throw ValidationError("--max-streams and --max-mbps must be 0 or more") }
-        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
     }
 
     func run() async throws {
         signal(SIGPIPE, SIG_IGN)
-        let level = Logger.Level(rawValue: logLevel) ?? .info
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        logging.bootstrap()
         let logger = Logger(label: "vigil.relay")
         let coordinatorKey = try CurveCertificate.read(URL(fileURLWithPath: serverKey))
         let keys = try CurveCertificate.read(URL(fileURLWithPath: cert))
@@ -96,13 +89,7 @@ struct RelayNodeService: Service {
         reporter.name = "vigil.relay.report"
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
-                group.addTask {
-                    await withDiscardingTaskGroup { views in
-                        for await request in bus.mediaRequests {
-                            views.addTask { await relay.handle(request) }
-                        }
-                    }
-                }
+                group.addTask { await relay.serveRequests() }
                 group.addTask { await relay.supervise() }
                 relay.start()
                 reporter.start()

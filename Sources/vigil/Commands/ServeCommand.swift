@@ -58,8 +58,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "The shortest time between two thumbnails of a camera, in seconds.")
     var thumbnailInterval = 5.0
 
-    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
-    var logLevel = "info"
+    @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
         for (name, port) in [("--command-port", commandPort), ("--event-port", eventPort), ("--metrics-port", metricsPort), ("--media-port", mediaPort), ("--http-port", httpPort)]
@@ -68,18 +67,12 @@ struct ServeCommand: AsyncParsableCommand {
         }
         guard relayMaxStreams >= 0, relayMaxMbps >= 0 else { throw ValidationError("--relay-max-streams and --relay-max-mbps must be 0 or more") }
         guard thumbnailInterval >= 0.1, thumbnailInterval <= 3600 else { throw ValidationError("--thumbnail-interval must be 0.1 to 3600 seconds") }
-        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
     }
 
     func run() async throws {
-        let level = Logger.Level(rawValue: logLevel) ?? .info
         // A player that leaves an HTTP feed must end its write with EPIPE, not the server.
         signal(SIGPIPE, SIG_IGN)
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        logging.bootstrap()
         let logger = Logger(label: "vigil")
         let metricsRegistry = PrometheusCollectorRegistry()
         var metricsFactory = PrometheusMetricsFactory(registry: metricsRegistry)

@@ -240,6 +240,16 @@ final class Relay: Sendable {
 
     // MARK: Views
 
+    /// Serves the media endpoint's requests until the bus stops. They run side by side:
+    /// opening a feed may wait for its first picture.
+    func serveRequests() async {
+        await withDiscardingTaskGroup { views in
+            for await request in bus.mediaRequests {
+                views.addTask { await self.handle(request) }
+            }
+        }
+    }
+
     func handle(_ request: BusRequest) async {
         let header: BusProtocol.RequestHeader
         do {

@@ -100,14 +100,7 @@ struct VigilService: Service {
                         try? await Task.sleep(for: Self.expirySweepInterval)
                     }
                 }
-                group.addTask {
-                    // Media requests run side by side: opening a feed may wait for its first picture.
-                    await withDiscardingTaskGroup { views in
-                        for await request in bus.mediaRequests {
-                            views.addTask { await relay.handle(request) }
-                        }
-                    }
-                }
+                group.addTask { await relay.serveRequests() }
                 group.addTask { await relay.supervise() }
                 relay.start()
                 for await request in bus.requests {
