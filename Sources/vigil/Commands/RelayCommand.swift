@@ -85,7 +85,11 @@ struct RelayNodeService: Service {
 
     func run() async throws {
         let stopping = StopFlag()
-        let reporter = Thread { [self] in report(until: stopping) }
+        let reported = DispatchSemaphore(value: 0)
+        let reporter = Thread { [self] in
+            report(until: stopping)
+            reported.signal()
+        }
         reporter.name = "vigil.relay.report"
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
@@ -96,6 +100,7 @@ struct RelayNodeService: Service {
                 // The bus stops on shutdown; the media requests end with it.
                 for await _ in bus.requests {}
                 stopping.stop()
+                reported.wait()  // the client is the reporter's until it has stopped
                 relay.stop()
                 group.cancelAll()
             }
@@ -123,7 +128,7 @@ struct RelayNodeService: Service {
                 let answer = try client.request("relay.report", body: body, as: RelayReportResult.self)
                 authority.answered(ending: answer.end)
                 relay.hold(answer.assignments)
-                if !answer.end.isEmpty { Task { [relay] in await relay.end(answer.end) } }
+                if !answer.end.isEmpty { Task { [relay] in await relay.endViews(answer.end) } }
             } catch .remote(let error) where error.code == "relay_unknown" {
                 registered = false
                 continue

@@ -455,7 +455,7 @@ final class Relay: Sendable {
     }
 
     /// On a relay node: ends at once the views the coordinator ended.
-    func end(_ ended: [String: String]) async {
+    func endViews(_ ended: [String: String]) async {
         for (view, reason) in ended { try? await end(view, reason: reason, notify: true) }
     }
 
