@@ -219,4 +219,42 @@ struct RelayTests {
             #expect(records.filter { $0["action"] as? String == "view.stopped" }.count == 3, "every view is recorded as ended, those the node served too")
         }
     }
+
+    /// The relay operations defend themselves: only a relay key registers, a bad registration
+    /// and a report before registering get their codes, a wrong type gets bad_request.
+    @Test func relayOperationsRefuseWhatIsNotARegisteredRelayNode() async throws {
+        try await withServer { data, _ in
+            #expect(try await vigil("user", "add", "relay-9", "--name", "N", "--badge", "R-9", "--role", "relay",
+                                    "--data", data.path, "--agency", "crisis-centre").status == 0)
+            let key = String(repeating: "a", count: 40)
+            let report: [String: Any] = ["cameras": [String: Any](), "views": [String](), "ended": [String](), "streams": 0, "mbps": 0]
+            func replies(_ certificate: String, _ requests: [[String: Any]]) async throws -> [[String: Any]] {
+                let file = data.appendingPathComponent("requests-\(UUID().uuidString).json")
+                try JSONSerialization.data(withJSONObject: requests).write(to: file)
+                let python = URL(fileURLWithPath: ProcessInfo.processInfo.environment["VIGIL_PYTHON"] ?? "/usr/bin/python3")
+                let session = try await run(python, [
+                    repositoryRoot.appendingPathComponent("Tests/python/bus_session.py").path, data.appendingPathComponent("server.json").path,
+                    data.appendingPathComponent("keys/server.key").path, data.appendingPathComponent(certificate).path, file.path,
+                ])
+                #expect(session.status == 0, "\(session.stderr)")
+                return try #require(try json(session.stdout)["replies"] as? [[String: Any]])
+            }
+            func code(_ reply: [String: Any]) -> String? { (reply["error"] as? [String: Any])?["code"] as? String }
+            let register: [String: Any] = ["media": "tcp://127.0.0.1:7723", "server_key": key, "maximum_streams": 10, "maximum_mbps": 40]
+            let asAgency = try await replies("keys/agencies/crisis-centre.key_secret", [["op": "relay.register", "body": register], ["op": "relay.report", "body": report]])
+            #expect(asAgency.map(code) == ["role_required", "role_required"], "\(asAgency)")
+            var badRegistration = register
+            badRegistration["media"] = "inproc://elsewhere"
+            var badReport = report
+            badReport["streams"] = "many"
+            let asNode = try await replies("keys/users/relay-9.key_secret", [
+                ["op": "relay.report", "body": report], ["op": "relay.register", "body": badRegistration], ["op": "relay.register", "body": register],
+                ["op": "relay.report", "body": badReport], ["op": "relay.report", "body": report],
+            ])
+            #expect(asNode.map(code) == ["relay_unknown", "relay_invalid", nil, "bad_request", nil], "\(asNode)")
+            let registered = try #require(asNode[2]["result"] as? [String: Any])
+            #expect(registered["relay"] as? String == "relay-9" && (registered["secret"] as? String)?.count == 44)
+            #expect((asNode[4]["result"] as? [String: Any])?["assignments"] as? [Any] != nil)
+        }
+    }
 }
