@@ -52,6 +52,17 @@ struct RelayTests {
         return records
     }
 
+    /// Zone 5339 revokes the grant that lets the crisis centre see its cameras.
+    private func revokeCrisisCentreGrant(_ data: URL) async throws {
+        let listed = try await vigil("grant", "list", "--data", data.path, "--agency", "pz-5339", "--json", "--timeout", "30")
+        guard let grants = try? JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) else {
+            throw ProcessFailure(description: "grant list (status \(listed.status)) printed \(listed.stdout.count) characters: \(listed.stdout.suffix(200)); stderr: \(listed.stderr)")
+        }
+        let grant = try #require((grants as? [[String: Any]])?.first { $0["agency"] as? String == "crisis-centre" }?["id"] as? String)
+        let revoked = try await vigil("grant", "revoke", grant, "--reason", "suspended", "--data", data.path, "--agency", "pz-5339", "--timeout", "30")
+        #expect(revoked.status == 0, "\(revoked.stderr)")
+    }
+
     /// The mean luma (0–255) of a region of a picture, as ffmpeg's signalstats filter measures it.
     private func meanLuma(_ path: String, crop: String) async throws -> Double {
         let probed = try await run(URL(fileURLWithPath: "/usr/bin/ffprobe"), [
@@ -138,10 +149,7 @@ struct RelayTests {
             ])
             try await cut.waitForStandardError(containing: "under grant")
             try await Task.sleep(for: .seconds(1))
-            let grants = try JSONSerialization.jsonObject(with: Data(try await vigil(
-                "grant", "list", "--data", data.path, "--agency", "pz-5339", "--json", "--timeout", "30").stdout.utf8))
-            let grant = try #require((grants as? [[String: Any]])?.first { $0["agency"] as? String == "crisis-centre" }?["id"] as? String)
-            #expect(try await vigil("grant", "revoke", grant, "--reason", "suspended", "--data", data.path, "--agency", "pz-5339").status == 0)
+            try await revokeCrisisCentreGrant(data)
             #expect(try await cut.waitForExit(timeout: .seconds(10)) == 0, "\(cut.standardError)")
             #expect(cut.standardError.contains("the relay ended the view") && cut.standardError.contains("grant_revoked"), "\(cut.standardError)")
             #expect(try await probe(data.appendingPathComponent("cut.ts").path).errors.isEmpty)
@@ -196,10 +204,7 @@ struct RelayTests {
                 "--reason", "public-order", "--text", "Following the crowd", "--data", data.path, "--agency", "crisis-centre", "--user", "cc.viewer",
             ])
             try await cut.waitForStandardError(containing: "under grant")
-            let grants = try JSONSerialization.jsonObject(with: Data(try await vigil(
-                "grant", "list", "--data", data.path, "--agency", "pz-5339", "--json", "--timeout", "30").stdout.utf8))
-            let grant = try #require((grants as? [[String: Any]])?.first { $0["agency"] as? String == "crisis-centre" }?["id"] as? String)
-            #expect(try await vigil("grant", "revoke", grant, "--reason", "suspended", "--data", data.path, "--agency", "pz-5339").status == 0)
+            try await revokeCrisisCentreGrant(data)
             #expect(try await cut.waitForExit(timeout: .seconds(10)) == 0, "\(cut.standardError)")
             #expect(cut.standardError.contains("grant_revoked"), "\(cut.standardError)")
 

@@ -123,13 +123,40 @@ struct Completed {
 }
 
 func run(_ executable: URL, _ arguments: [String], timeout: Duration = .seconds(30)) async throws -> Completed {
-    let child = try RunningProcess(executable, arguments)
-    let status = try await child.waitForExit(timeout: timeout)
-    // The readability handler may still be delivering the last chunks: wait for the end of the output.
-    let deadline = ContinuousClock.now.advanced(by: .seconds(5))
-    while !child.outputEnded && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
-    try await Task.sleep(for: .milliseconds(20))  // stderr
-    return Completed(status: status, stdout: child.lines.joined(separator: "\n"), stderr: child.standardError)
+    let process = Process()
+    process.executableURL = executable
+    process.arguments = arguments
+    process.currentDirectoryURL = repositoryRoot
+    let out = Pipe(), err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    process.standardInput = FileHandle.nullDevice
+    try process.run()
+    // Both pipes are read to their end on threads of their own (neither can fill up and block
+    // the child), and the output is complete once both reads return.
+    let outputs = Mutex<[Int: Data]>([:])
+    let done = DispatchSemaphore(value: 0)
+    for (index, pipe) in [out, err].enumerated() {
+        Thread {
+            let data = pipe.fileHandleForReading.readDataToEndOfFile()
+            outputs.withLock { $0[index] = data }
+            done.signal()
+        }.start()
+    }
+    let deadline = ContinuousClock.now.advanced(by: timeout)
+    while process.isRunning {
+        guard ContinuousClock.now < deadline else {
+            process.terminate()
+            throw ProcessFailure(description: "\(executable.lastPathComponent) \(arguments.prefix(3).joined(separator: " ")) did not exit in time")
+        }
+        try await Task.sleep(for: .milliseconds(20))
+    }
+    for _ in 0..<2 {
+        while done.wait(timeout: .now()) != .success { try await Task.sleep(for: .milliseconds(5)) }
+    }
+    let (stdout, stderr) = outputs.withLock { (String(decoding: $0[0] ?? Data(), as: UTF8.self), String(decoding: $0[1] ?? Data(), as: UTF8.self)) }
+    // Callers split lines; a trailing newline adds nothing.
+    return Completed(status: process.terminationStatus, stdout: stdout.hasSuffix("\n") ? String(stdout.dropLast()) : stdout, stderr: stderr)
 }
 
 func vigil(_ arguments: String...) async throws -> Completed {
@@ -148,7 +175,13 @@ func withServer(data: URL? = nil, arguments: [String] = [], _ body: (URL, Runnin
 }
 
 func json(_ line: String) throws -> [String: Any] {
-    guard let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
+    let parsed: Any
+    do {
+        parsed = try JSONSerialization.jsonObject(with: Data(line.utf8))
+    } catch {
+        throw ProcessFailure(description: "not JSON (\(line.count) characters): \(line.prefix(300))…\(line.suffix(100))")
+    }
+    guard let object = parsed as? [String: Any] else {
         throw ProcessFailure(description: "not a JSON object: \(line)")
     }
     return object

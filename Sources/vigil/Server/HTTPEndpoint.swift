@@ -5,14 +5,14 @@ import Glibc
 /// metrics, and the relay's MPEG-TS feeds and thumbnails behind one-time links.
 ///
 /// Hand-written rather than with an HTTP framework: the routes are few and fixed, and
-/// Hummingbird would add minutes to every build on this project's machines. A request is read
-/// up to 8 KiB with a 2-second timeout; only GET is served; every answer closes the connection.
-/// Short answers are written by the accepting thread; a streamed body gets its own thread, up
-/// to `maximumStreams` at once.
+/// Hummingbird would add minutes to every build on this project's machines. Each connection
+/// has its own thread, up to `maximumConnections` at once (a slow client holds up no other); its
+/// request is read up to 8 KiB with a 2-second timeout; only GET is served; every answer closes
+/// the connection.
 final class HTTPEndpoint: @unchecked Sendable {  // @unchecked: the listener is only used by its thread, then closed by stop().
     enum Response {
         case complete(status: String, type: String, body: [UInt8])
-        /// A body of unknown length, written to the socket until the writer returns (its own thread).
+        /// A body of unknown length, written to the socket until the writer returns.
         case stream(type: String, writer: @Sendable (Int32) -> Void)
 
         static func error(_ status: String, _ message: String) -> Response {
@@ -24,13 +24,14 @@ final class HTTPEndpoint: @unchecked Sendable {  // @unchecked: the listener is 
         let description: String
     }
 
-    static let maximumStreams = 64
+    /// Connections served at once (streams included); more get 503.
+    static let maximumConnections = 64
 
     private let listener: Int32
     private let name: String
     private let route: @Sendable (String) -> Response
     private let stopped = DispatchSemaphore(value: 0)
-    private let streams = DispatchSemaphore(value: HTTPEndpoint.maximumStreams)
+    private let connections = DispatchSemaphore(value: HTTPEndpoint.maximumConnections)
     /// The port actually bound.
     let port: Int
 
@@ -76,7 +77,18 @@ final class HTTPEndpoint: @unchecked Sendable {  // @unchecked: the listener is 
                     if errno == EINTR || errno == ECONNABORTED { continue }
                     break  // the listener was shut down
                 }
-                serve(connection)
+                guard connections.wait(timeout: .now()) == .success else {
+                    _ = Self.write(Array("HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".utf8), to: connection)
+                    close(connection)
+                    continue
+                }
+                let handler = Thread { [self] in
+                    serve(connection)
+                    close(connection)
+                    connections.signal()
+                }
+                handler.name = "vigil.http.connection"
+                handler.start()
             }
             stopped.signal()
         }
@@ -90,7 +102,7 @@ final class HTTPEndpoint: @unchecked Sendable {  // @unchecked: the listener is 
         _ = stopped.wait(timeout: .now() + 2)
     }
 
-    /// Answers one connection, and closes it (a streamed answer closes it on its own thread).
+    /// Answers one connection (the caller closes it).
     private func serve(_ connection: Int32) {
         var timeout = timeval(tv_sec: 2, tv_usec: 0)
         setsockopt(connection, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
@@ -104,24 +116,11 @@ final class HTTPEndpoint: @unchecked Sendable {  // @unchecked: the listener is 
         case .complete(let status, let type, let body):
             let head = "HTTP/1.1 \(status)\r\nContent-Type: \(type)\r\nContent-Length: \(body.count)\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n"
             _ = Self.write(Array(head.utf8) + body, to: connection)
-            close(connection)
         case .stream(let type, let writer):
-            guard streams.wait(timeout: .now()) == .success else {
-                let busy = Array("HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".utf8)
-                _ = Self.write(busy, to: connection)
-                close(connection)
-                return
-            }
             // Neither length nor chunks: the body ends when the connection closes (RFC 9112 §6.3),
             // which every player and ffmpeg accept for a live stream.
             let head = "HTTP/1.1 200 OK\r\nContent-Type: \(type)\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n"
-            let thread = Thread { [streams] in
-                if Self.write(Array(head.utf8), to: connection) { writer(connection) }
-                close(connection)
-                streams.signal()
-            }
-            thread.name = "vigil.http.stream"
-            thread.start()
+            if Self.write(Array(head.utf8), to: connection) { writer(connection) }
         }
     }
 
