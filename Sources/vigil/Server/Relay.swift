@@ -17,6 +17,7 @@ import Synchronization
 /// coordinator assigns, and its views are allowed by tickets the coordinator signed. In `vigil
 /// serve` with relay nodes registered, it is the coordinator: it spreads the wanted cameras over
 /// itself and the nodes (``RelayPlacement``) and sends each viewer to the relay of its camera.
+/// Links are in `Relay+Links.swift`, relay nodes in `Relay+Nodes.swift`.
 final class Relay: Sendable {
     /// What the coordinator needs: the registered nodes, this relay's own caps, and the viewers' public keys (for tickets).
     struct Coordination: Sendable {
@@ -46,14 +47,14 @@ final class Relay: Sendable {
     static let linkLinger = Duration.seconds(30)
 
     /// Which relay serves a camera.
-    private enum Server: Equatable {
+    enum Server: Equatable {
         case here
         case node(String)
         /// No relay has room for it.
         case nowhere
     }
 
-    private struct FeedEntry {
+    struct FeedEntry {
         /// Nil while another relay serves the camera, or while it has no picture here.
         var feed: CameraFeed?
         var incidents: Set<Int64>
@@ -65,13 +66,13 @@ final class Relay: Sendable {
     /// How a view reaches its viewer: packets on the media endpoint, MPEG-TS over HTTP behind
     /// a link (`feed.link`), which a player such as VLC opens, or (on the coordinator) from the
     /// relay node that serves the camera.
-    private enum Delivery: Equatable {
+    enum Delivery: Equatable {
         case media(peer: Data)
         case link(token: String)
         case node(String)
     }
 
-    private struct View {
+    struct View {
         let delivery: Delivery
         let identity: BusIdentity
         let camera: String
@@ -84,28 +85,28 @@ final class Relay: Sendable {
         var idleSince: ContinuousClock.Instant?
     }
 
-    private let bus: BusServer
-    private let authority: any ViewAuthority
-    private let sources: Mutex<[String: Source]>
-    private let thumbnails: ThumbnailWorker
-    private let logger: Logger
-    private let feeds = Mutex<[String: FeedEntry]>([:])
-    private let views = Mutex<[String: View]>([:])
-    private let stopping = Atomic<Bool>(false)
+    let bus: BusServer
+    let authority: any ViewAuthority
+    let sources: Mutex<[String: Source]>
+    let thumbnails: ThumbnailWorker
+    let logger: Logger
+    let feeds = Mutex<[String: FeedEntry]>([:])
+    let views = Mutex<[String: View]>([:])
+    let stopping = Atomic<Bool>(false)
     /// Peers the media socket could not reach since the supervisor last looked (the pump collects them).
     private let unreachable = Mutex<Set<Data>>([])
     /// Told of every feed state change with the incidents selecting the camera (set once at start-up).
-    private let stateListener = Mutex<(@Sendable (String, FeedState, Set<Int64>) -> Void)?>(nil)
+    let stateListener = Mutex<(@Sendable (String, FeedState, Set<Int64>) -> Void)?>(nil)
     /// Told of every new thumbnail with the incidents selecting the camera (set once at start-up).
     private let thumbnailListener = Mutex<(@Sendable (Thumbnail, Set<Int64>) -> Void)?>(nil)
     private let pumpFinished = DispatchSemaphore(value: 0)
     /// Where links point: `http://HOST:PORT` of the HTTP media endpoint, once it is bound.
-    private let linkBase = Mutex<String?>(nil)
-    private let coordination: Coordination?
+    let linkBase = Mutex<String?>(nil)
+    let coordination: Coordination?
     /// Views a relay node must end, with the reason, told in the reply to its next report.
-    private let nodeEndings = Mutex<[String: [String: String]]>([:])
+    let nodeEndings = Mutex<[String: [String: String]]>([:])
     /// The last state each node reported for each camera it serves.
-    private let nodeStates = Mutex<[String: WireFeedState]>([:])
+    let nodeStates = Mutex<[String: WireFeedState]>([:])
 
     /// Whether `sim://` cameras are generated in process (`vigil serve --simulate`).
     private let simulate: Bool
@@ -198,7 +199,7 @@ final class Relay: Sendable {
     /// picture only when the server simulates them, and only once someone watches: encoding every
     /// selected camera would take a small machine's whole CPU (a simulated camera starts with a
     /// keyframe, so the first picture does not wait).
-    private func makeFeed(_ camera: String, forView: Bool = false) -> CameraFeed? {
+    func makeFeed(_ camera: String, forView: Bool = false) -> CameraFeed? {
         guard let source = sources.withLock({ $0[camera] }) else { return nil }
         let url = source.url
         if url.hasPrefix("sim://") && !(simulate && forView) { return nil }
@@ -358,18 +359,7 @@ final class Relay: Sendable {
         return (FeedOpenResult(view: allowed.view, grant: allowed.grant, stream: description), feed, view)
     }
 
-    /// Where a viewer goes for a camera relay node `name` serves: its endpoint and a ticket for this view.
-    private func redirect(to name: String, for allowed: AllowedView, camera: String, identity: BusIdentity) throws -> FeedRedirect {
-        guard let coordination, let node = coordination.nodes.node(name), let key = coordination.publicKey(identity) else {
-            throw BusProtocol.ErrorBody(code: "camera_unavailable", message: "relay node \(name) of camera \(camera) is gone", field: "body.camera")
-        }
-        let ticket = RelayTicket(
-            view: allowed.view, grant: allowed.grant, incident: allowed.incident, camera: camera, viewerKey: key, agency: identity.agency,
-            user: identity.user, expires: Date().addingTimeInterval(RelayTicket.lifetime))
-        return FeedRedirect(relay: name, media: node.media, serverKey: node.serverKey, ticket: try ticket.signed(with: node.secret))
-    }
-
-    private func releaseView(of camera: String) {
+    func releaseView(of camera: String) {
         feeds.withLock { feeds in
             feeds[camera]?.views -= 1
             if let entry = feeds[camera], entry.views == 0, entry.incidents.isEmpty { feeds[camera]!.idleSince = ContinuousClock.now }
@@ -377,7 +367,7 @@ final class Relay: Sendable {
     }
 
     /// Ends a view: no more packets, the end audited, the viewer told why (unless it asked).
-    private func end(_ id: String, reason: String, notify: Bool) async throws {
+    func end(_ id: String, reason: String, notify: Bool) async throws {
         guard let view = views.withLock({ $0.removeValue(forKey: id) }) else {
             throw BusProtocol.ErrorBody(code: "view_not_found", message: "there is no view \(id)", field: "body.view")
         }
@@ -395,141 +385,6 @@ final class Relay: Sendable {
             nodeEndings.withLock { $0[name, default: [:]][id] = reason }
         }
         await authority.end(id, identity: view.identity)
-    }
-
-    // MARK: Relay nodes
-
-    /// On the coordinator: a node registered (or registered again); cameras are placed anew.
-    func nodeRegistered(_ body: RelayRegisterBody, identity: BusIdentity) throws -> RelayRegisterResult {
-        guard let coordination else { throw BusProtocol.ErrorBody(code: "not_coordinator", message: "this relay takes no nodes", field: "op") }
-        let result = try coordination.nodes.register(body, identity: identity)
-        place()
-        return result
-    }
-
-    /// On the coordinator: a node's report. Its views are marked seen, those it ended are
-    /// recorded, its cameras' states are published; the reply lists the cameras it must keep
-    /// open and the views it must end.
-    func nodeReported(_ body: RelayReportBody, identity: BusIdentity) async throws -> RelayReportResult {
-        guard let coordination else { throw BusProtocol.ErrorBody(code: "not_coordinator", message: "this relay takes no nodes", field: "op") }
-        let node = try coordination.nodes.report(body, identity: identity)
-        views.withLock { views in
-            for id in body.views where views[id]?.delivery == .node(node.name) { views[id]?.idleSince = nil }
-        }
-        for id in body.ended where views.withLock({ $0[id]?.delivery }) == .node(node.name) {
-            try? await end(id, reason: "ended on relay node \(node.name)", notify: false)
-        }
-        let changed = nodeStates.withLock { states in
-            body.cameras.filter { camera, state in
-                defer { states[camera] = state }
-                return states[camera] != state
-            }
-        }
-        let assigned = feeds.withLock { $0.filter { $0.value.server == .node(node.name) }.mapValues(\.incidents) }
-        for (camera, state) in changed where assigned[camera] != nil {
-            stateListener.withLock { $0 }?(camera, state.feedState, assigned[camera] ?? [])
-        }
-        let sources = sources.withLock { $0 }
-        return RelayReportResult(
-            assignments: assigned.keys.sorted().compactMap { camera in
-                sources[camera].map { RelayAssignment(camera: camera, url: $0.url, masks: $0.masks) }
-            },
-            end: nodeEndings.withLock { $0.removeValue(forKey: node.name) } ?? [:])
-    }
-
-    /// On a relay node: the cameras the coordinator assigns. They are opened at once; the
-    /// others are released after the linger once their views end.
-    func hold(_ assignments: [RelayAssignment]) {
-        sources.withLock { sources in
-            for assignment in assignments { sources[assignment.camera] = Source(url: assignment.url, masks: assignment.masks) }
-        }
-        let assigned = Set(assignments.map(\.camera))
-        let now = ContinuousClock.now
-        feeds.withLock { feeds in
-            for camera in assigned { feeds[camera, default: FeedEntry(incidents: [])].incidents.insert(Self.assignedByCoordinator) }
-            for camera in feeds.keys where !assigned.contains(camera) && feeds[camera]!.incidents.remove(Self.assignedByCoordinator) != nil {
-                if feeds[camera]!.incidents.isEmpty && feeds[camera]!.views == 0 { feeds[camera]!.idleSince = now }
-            }
-        }
-        place()
-    }
-
-    /// On a relay node: ends at once the views the coordinator ended.
-    func endViews(_ ended: [String: String]) async {
-        for (view, reason) in ended { try? await end(view, reason: reason, notify: true) }
-    }
-
-    /// On a relay node: what it reports, but the views it ended (its authority keeps those).
-    func load(since last: (bytes: Int, at: ContinuousClock.Instant)) -> (report: RelayReportBody, bytes: Int) {
-        let open = feeds.withLock { $0.compactMapValues(\.feed) }
-        let bytes = open.values.reduce(0) { $0 + $1.receivedBytes }
-        let seconds = max(0.001, Double((ContinuousClock.now - last.at).components.attoseconds) / 1e18 + Double((ContinuousClock.now - last.at).components.seconds))
-        let report = RelayReportBody(
-            cameras: open.mapValues { WireFeedState($0.state) }, views: views.withLock { Array($0.keys) }, ended: [], streams: open.count,
-            mbps: Double(max(0, bytes - last.bytes)) * 8 / seconds / 1e6)
-        return (report, bytes)
-    }
-
-    // MARK: Links (MPEG-TS over HTTP)
-
-    /// Makes `feed.link` available: links point at `base` (`http://HOST:PORT`).
-    func serveLinks(at base: String) {
-        linkBase.withLock { $0 = base }
-    }
-
-    /// The HTTP media endpoint's answer to `GET path`: `/views/TOKEN/stream.ts` plays the view
-    /// as MPEG-TS (one player at a time, starting at the cached keyframe), `/views/TOKEN/thumbnail.jpg`
-    /// is the camera's newest thumbnail. The token is the view's authorisation: it was given only
-    /// to the user whose justified consultation the relay allowed, and dies with the view.
-    func httpResponse(_ path: String) -> HTTPEndpoint.Response {
-        let parts = path.split(separator: "?").first?.split(separator: "/") ?? []
-        guard parts.count == 3, parts[0] == "views" else { return .error("404 Not Found", "not a view's address") }
-        let delivery = Delivery.link(token: String(parts[1]))
-        guard let (id, view) = views.withLock({ $0.first { $0.value.delivery == delivery } }) else {
-            return .error("404 Not Found", "no such link: it is mistyped, or its view has ended")
-        }
-        switch parts[2] {
-        case "thumbnail.jpg":
-            guard let thumbnail = thumbnails.latest(view.camera) else { return .error("404 Not Found", "no thumbnail of \(view.camera) yet") }
-            return .complete(status: "200 OK", type: "image/jpeg", body: [UInt8](thumbnail.jpeg))
-        case "stream.ts":
-            guard let feed = feeds.withLock({ $0[view.camera]?.feed }), let video = feed.video else {
-                return .error("503 Service Unavailable", "camera \(view.camera) has no picture now")
-            }
-            let subscriber = views.withLock { views -> FeedSubscriber? in
-                guard views[id] != nil, views[id]?.subscriber == nil else { return nil }
-                let subscriber = feed.subscribe(id: id, capacity: 256)
-                views[id]?.subscriber = subscriber
-                views[id]?.idleSince = nil
-                return subscriber
-            }
-            guard let subscriber else { return .error("409 Conflict", "this link is being played: one player at a time") }
-            return .stream(type: "video/mp2t") { [self] connection in
-                play(subscriber, video: video, to: connection)
-                // The player left (or the view ended): the link may be played again until it lingers out.
-                feed.unsubscribe(id: id)
-                views.withLock { views in
-                    guard views[id]?.subscriber === subscriber else { return }
-                    views[id]?.subscriber = nil
-                    views[id]?.idleSince = .now
-                }
-            }
-        default:
-            return .error("404 Not Found", "a view serves stream.ts and thumbnail.jpg")
-        }
-    }
-
-    /// Muxes a view's packets as MPEG-TS onto an HTTP connection until the view ends or the player leaves.
-    private func play(_ subscriber: FeedSubscriber, video: VideoStreamInfo, to connection: Int32) {
-        do {
-            let writer = try TransportStreamWriter(output: "pipe:\(connection)", video: video)
-            while !subscriber.isClosed, !stopping.load(ordering: .relaxed), !HTTPEndpoint.peerClosed(connection) {
-                for packet in subscriber.take(timeout: .seconds(1)) { try writer.write(packet) }
-            }
-            try writer.finish()
-        } catch {
-            logger.debug("link player left", metadata: ["view": "\(subscriber.id)", "error": "\(error)"])
-        }
     }
 
     // MARK: Running
