@@ -185,11 +185,26 @@ struct RelayTests {
             defer { node.kill(SIGKILL) }
             let registered = try json(try #require(try await node.waitForLines(1).first))
             #expect(registered["relay"] as? String == "relay-1")
+            // The node's thumbnails reach the agencies through the server.
+            let python = URL(fileURLWithPath: ProcessInfo.processInfo.environment["VIGIL_PYTHON"] ?? "/usr/bin/python3")
+            let none = data.appendingPathComponent("none.json")
+            try Data("[]".utf8).write(to: none)
+            let listener = try RunningProcess(python, [
+                repositoryRoot.appendingPathComponent("Tests/python/bus_session.py").path, data.appendingPathComponent("server.json").path,
+                data.appendingPathComponent("keys/server.key").path, data.appendingPathComponent("keys/agencies/pz-5339.key_secret").path,
+                none.path, "thumbnails/pz-5339/",
+            ], environment: ["BUS_SESSION_LINGER": "6"])
+            try await listener.waitForStandardError(containing: "subscribed")
 
             let opened = try await vigil("incident", "open", "--kind", "public-order", "--at", "50.8467,4.3525", "--radius", "30",
                                          "--participant", "crisis-centre", "--data", data.path, "--agency", "pz-5339", "--json", "--timeout", "30")
             #expect(opened.status == 0, "\(opened.stderr)")
             let id = try #require((try json(opened.stdout)["incident"] as? [String: Any])?["id"] as? Int)
+            #expect(try await listener.waitForExit() == 0)
+            while !listener.outputEnded { try await Task.sleep(for: .milliseconds(10)) }
+            let pictures = try #require(try json(listener.lines.joined(separator: "\n"))["events"] as? [[String: Any]]).compactMap { $0["event"] as? [String: Any] }
+            let picture = try #require(pictures.first { $0["type"] as? String == "camera.thumbnail" }?["body"] as? [String: Any], "\(pictures.count) events")
+            #expect(picture["camera"] as? String == "pz5339-sim-01" && Data(base64Encoded: picture["jpeg"] as? String ?? "")?.prefix(2) == Data([0xFF, 0xD8]))
             let output = data.appendingPathComponent("node.ts").path
             let watched = try await vigil("watch", "--incident", "\(id)", "--camera", "pz5339-sim-01", "-o", output, "--seconds", "3",
                                           "--reason", "public-order", "--text", "Through the relay node", "--data", data.path, "--agency", "pz-5339",

@@ -82,8 +82,11 @@ struct RelayNodeService: Service {
     nonisolated(unsafe) let client: BusClient
     let registration: RelayRegisterBody
     let logger: Logger
+    let thumbnails = PendingThumbnails()
 
     func run() async throws {
+        // The node's thumbnails go to the server with its next report, which publishes them.
+        relay.onThumbnail { thumbnail, _ in thumbnails.put(thumbnail) }
         let stopping = StopFlag()
         let reported = DispatchSemaphore(value: 0)
         let reporter = Thread { [self] in
@@ -125,6 +128,7 @@ struct RelayNodeService: Service {
                 var (body, bytes) = relay.load(since: last)
                 last = (bytes, .now)
                 body.ended = authority.takeEnded()
+                body.thumbnails = thumbnails.take()
                 let answer = try client.request("relay.report", body: body, as: RelayReportResult.self)
                 authority.answered(ending: answer.end)
                 relay.hold(answer.assignments)
@@ -148,5 +152,23 @@ final class StopFlag: Sendable {
 
     func stop() {
         stopped.store(true, ordering: .relaxed)
+    }
+}
+
+/// A node's thumbnails waiting for the next report: the newest per camera.
+final class PendingThumbnails: Sendable {
+    private let pending = Mutex<[String: Thumbnail]>([:])
+
+    func put(_ thumbnail: Thumbnail) {
+        pending.withLock { $0[thumbnail.camera] = thumbnail }
+    }
+
+    /// The newest ones, at most a report's worth; the others wait for the next report.
+    func take() -> [ThumbnailEvent] {
+        pending.withLock { pending in
+            let taken = pending.values.sorted { $0.takenAt > $1.takenAt }.prefix(RelayReportBody.maximumThumbnails)
+            for thumbnail in taken { pending[thumbnail.camera] = nil }
+            return taken.map(ThumbnailEvent.init)
+        }
     }
 }

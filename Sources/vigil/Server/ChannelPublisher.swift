@@ -153,8 +153,9 @@ struct CameraStateEvent: Encodable {
     }
 }
 
-/// The body of a `camera.thumbnail` event: the JPEG, base64 in the JSON like every body.
-struct ThumbnailEvent: Encodable {
+/// The body of a `camera.thumbnail` event: the JPEG, base64 in the JSON like every body (also
+/// how a relay node hands its thumbnails to the server).
+struct ThumbnailEvent: Codable {
     var camera: String
     var width: Int
     var height: Int
@@ -163,5 +164,9 @@ struct ThumbnailEvent: Encodable {
 
     init(_ thumbnail: Thumbnail) {
         (camera, width, height, takenAt, jpeg) = (thumbnail.camera, thumbnail.width, thumbnail.height, thumbnail.takenAt, thumbnail.jpeg)
+    }
+
+    var thumbnail: Thumbnail {
+        Thumbnail(camera: camera, jpeg: jpeg, width: width, height: height, takenAt: takenAt)
     }
 }

@@ -35,6 +35,9 @@ extension Relay {
         for (camera, state) in changed where assigned[camera] != nil {
             stateListener.withLock { $0 }?(camera, state.feedState, assigned[camera] ?? [])
         }
+        for thumbnail in (body.thumbnails ?? []).prefix(RelayReportBody.maximumThumbnails) where assigned[thumbnail.camera] != nil {
+            thumbnailListener.withLock { $0 }?(thumbnail.thumbnail, assigned[thumbnail.camera] ?? [])
+        }
         let sources = sources.withLock { $0 }
         return RelayReportResult(
             assignments: assigned.keys.sorted().compactMap { camera in

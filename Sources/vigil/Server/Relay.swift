@@ -98,7 +98,7 @@ final class Relay: Sendable {
     /// Told of every feed state change with the incidents selecting the camera (set once at start-up).
     let stateListener = Mutex<(@Sendable (String, FeedState, Set<Int64>) -> Void)?>(nil)
     /// Told of every new thumbnail with the incidents selecting the camera (set once at start-up).
-    private let thumbnailListener = Mutex<(@Sendable (Thumbnail, Set<Int64>) -> Void)?>(nil)
+    let thumbnailListener = Mutex<(@Sendable (Thumbnail, Set<Int64>) -> Void)?>(nil)
     private let pumpFinished = DispatchSemaphore(value: 0)
     /// Where links point: `http://HOST:PORT` of the HTTP media endpoint, once it is bound.
     let linkBase = Mutex<String?>(nil)

@@ -21,13 +21,17 @@ struct RelayRegisterResult: Codable {
 }
 
 /// The body of `relay.report`, once per interval: each open camera's state, the views being
-/// served, those that ended since the last report, and the load.
+/// served, those that ended since the last report, the load, and the thumbnails made since
+/// the last report (the newest `maximumThumbnails`; thumbnails are latest-wins).
 struct RelayReportBody: Codable {
+    static let maximumThumbnails = 16
+
     var cameras: [String: WireFeedState]
     var views: [String]
     var ended: [String]
     var streams: Int
     var mbps: Double
+    var thumbnails: [ThumbnailEvent]?
 }
 
 /// A feed state on the wire (`camera.state` bodies and reports): `connecting`, `live`,
