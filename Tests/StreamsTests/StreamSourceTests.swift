@@ -85,8 +85,13 @@ struct StreamSourceTests {
         do { _ = try StreamSource(url: mpeg2) } catch { #expect(error.code == "codec_unsupported") }
     }
 
-    @Test func readsALiveMPEGTSStreamOverUDPFromFFmpeg() throws {
+    @Test func readsALiveMPEGTSStreamOverUDPFromFFmpeg() async throws {
         defer { try? FileManager.default.removeItem(at: folder) }
+        try await offThePool { [folder] in try Self.readLiveUDP(folder: folder) }
+    }
+
+    /// ffmpeg sends a live stream over UDP; it is read, then its silence stalls the source.
+    private static func readLiveUDP(folder: URL) throws {
         let port = Int.random(in: 50_001...60_000)
         // ffmpeg as a camera: libx264 in real time (-re) to a UDP port, for 6 s.
         let camera = Process()
@@ -135,9 +140,14 @@ struct StreamSourceTests {
 
     /// MPEG-TS from ffmpeg listening on TCP, and from an HTTP server (Python's), as some encoders and gateways serve it.
     @Test(arguments: ["tcp", "http"])
-    func readsMPEGTSOverTCPAndHTTP(transport: String) throws {
+    func readsMPEGTSOverTCPAndHTTP(transport: String) async throws {
         defer { try? FileManager.default.removeItem(at: folder) }
         let path = try camera()
+        try await offThePool { [folder] in try Self.readServedMPEGTS(path, from: folder, transport: transport) }
+    }
+
+    /// Serves `path` (in `folder`) over `transport` and reads it back.
+    private static func readServedMPEGTS(_ path: String, from folder: URL, transport: String) throws {
         let port = try freeLoopbackPort()
         let server = Process()
         server.standardInput = FileHandle.nullDevice

@@ -132,8 +132,14 @@ final class Relay: Sendable {
 
     /// Follows a committed change: cameras added are opened at once, cameras left by every
     /// incident are released after the linger.
+    /// A change that may end views (a closing, a status or participant change, a grant revoked
+    /// or expired) has them re-decided at once rather than at the next second.
     func follow(_ change: IncidentChange) {
         if change.incident.status.holdsSelection { prewarm(change.added.map(\.id), for: change.incidentId) }
+        switch change.change {
+        case .closed, .updated, .handedOver, .accessChanged: Task { await recheckViews() }
+        case .opened, .redrawn, .moved: break
+        }
         let now = ContinuousClock.now
         feeds.withLock { feeds in
             let released = change.change == .closed ? Array(feeds.keys) : change.removed
@@ -436,33 +442,39 @@ final class Relay: Sendable {
         thread.start()
     }
 
+    /// Decides every view again: a vanished viewer, a silent relay node, an unplayed link or a
+    /// refusal by the view's authority ends it.
+    func recheckViews() async {
+        let gone = unreachable.withLock { peers in
+            defer { peers.removeAll() }
+            return peers
+        }
+        let nodes = Set(coordination?.nodes.alive().map(\.name) ?? [])
+        for (id, view) in views.withLock({ $0.map { ($0.key, $0.value) } }) {
+            var reason: String?
+            if case .media(let peer) = view.delivery, gone.contains(peer) {
+                reason = "the viewer is gone"
+            } else if case .node(let name) = view.delivery, !nodes.contains(name) {
+                reason = "relay node \(name) stopped reporting"
+            } else if let idle = view.idleSince, ContinuousClock.now - idle >= Self.linkLinger {
+                if case .node(let name) = view.delivery {
+                    reason = "the viewer did not open the feed on relay node \(name) within \(Self.linkLinger.components.seconds) s"
+                } else {
+                    reason = "the link was not played for \(Self.linkLinger.components.seconds) s"
+                }
+            } else {
+                reason = await authority.reasonToEnd(view.allowed, camera: view.camera, identity: view.identity)
+            }
+            if let reason { try? await end(id, reason: reason, notify: true) }
+        }
+    }
+
     /// Once a second: each view is decided again (a revoked grant or a closed incident ends it),
     /// viewers that left are dropped, and idle feeds past their linger are released.
     func supervise() async {
         while !stopping.load(ordering: .relaxed) {
             try? await Task.sleep(for: Self.recheckInterval)
-            let gone = unreachable.withLock { peers in
-                defer { peers.removeAll() }
-                return peers
-            }
-            let nodes = Set(coordination?.nodes.alive().map(\.name) ?? [])
-            for (id, view) in views.withLock({ $0.map { ($0.key, $0.value) } }) {
-                var reason: String?
-                if case .media(let peer) = view.delivery, gone.contains(peer) {
-                    reason = "the viewer is gone"
-                } else if case .node(let name) = view.delivery, !nodes.contains(name) {
-                    reason = "relay node \(name) stopped reporting"
-                } else if let idle = view.idleSince, ContinuousClock.now - idle >= Self.linkLinger {
-                    if case .node(let name) = view.delivery {
-                        reason = "the viewer did not open the feed on relay node \(name) within \(Self.linkLinger.components.seconds) s"
-                    } else {
-                        reason = "the link was not played for \(Self.linkLinger.components.seconds) s"
-                    }
-                } else {
-                    reason = await authority.reasonToEnd(view.allowed, camera: view.camera, identity: view.identity)
-                }
-                if let reason { try? await end(id, reason: reason, notify: true) }
-            }
+            await recheckViews()
             let now = ContinuousClock.now
             let released = feeds.withLock { feeds -> [CameraFeed] in
                 let expired = feeds.filter { $0.value.idleSince.map { now - $0 >= Self.linger } ?? false }.map(\.key)
