@@ -52,6 +52,36 @@ struct RelayTests {
         return records
     }
 
+    /// Zone 5339's systems listening on `topics` (`Tests/python/bus_session.py`), subscribed
+    /// when this returns, for `lingering` seconds.
+    private func listen(_ data: URL, to topics: [String], lingering: Int) async throws -> RunningProcess {
+        let python = URL(fileURLWithPath: ProcessInfo.processInfo.environment["VIGIL_PYTHON"] ?? "/usr/bin/python3")
+        let none = data.appendingPathComponent("none.json")
+        try Data("[]".utf8).write(to: none)
+        let listener = try RunningProcess(python, [
+            repositoryRoot.appendingPathComponent("Tests/python/bus_session.py").path, data.appendingPathComponent("server.json").path,
+            data.appendingPathComponent("keys/server.key").path, data.appendingPathComponent("keys/agencies/pz-5339.key_secret").path, none.path,
+        ] + topics, environment: ["BUS_SESSION_LINGER": "\(lingering)"])
+        try await listener.waitForStandardError(containing: "subscribed")
+        return listener
+    }
+
+    /// The events a listener received, once it has finished.
+    private func events(of listener: RunningProcess) async throws -> [[String: Any]] {
+        #expect(try await listener.waitForExit() == 0)
+        while !listener.outputEnded { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(!listener.lines.isEmpty, "the listener printed nothing: \(listener.standardError)")
+        return try #require(try json(listener.lines.joined(separator: "\n"))["events"] as? [[String: Any]]).compactMap { $0["event"] as? [String: Any] }
+    }
+
+    /// Zone 5339 opens a public-order incident that selects the registry's extra camera (with the crisis centre taking part).
+    private func openIncidentAtTheCamera(_ data: URL) async throws -> Int {
+        let opened = try await vigil("incident", "open", "--kind", "public-order", "--at", "50.8467,4.3525", "--radius", "30",
+                                     "--participant", "crisis-centre", "--data", data.path, "--agency", "pz-5339", "--json", "--timeout", "30")
+        #expect(opened.status == 0, "\(opened.stderr)")
+        return try #require((try json(opened.stdout)["incident"] as? [String: Any])?["id"] as? Int)
+    }
+
     /// Zone 5339 revokes the grant that lets the crisis centre see its cameras.
     private func revokeCrisisCentreGrant(_ data: URL) async throws {
         let listed = try await vigil("grant", "list", "--data", data.path, "--agency", "pz-5339", "--json", "--timeout", "30")
@@ -79,24 +109,10 @@ struct RelayTests {
                                         "--data", data.path, "--agency", agency).status == 0)
             }
             // The camera's state reaches the agencies that may see it, on their camera-state channel.
-            let python = URL(fileURLWithPath: ProcessInfo.processInfo.environment["VIGIL_PYTHON"] ?? "/usr/bin/python3")
-            let none = data.appendingPathComponent("none.json")
-            try Data("[]".utf8).write(to: none)
-            let listener = try RunningProcess(python, [
-                repositoryRoot.appendingPathComponent("Tests/python/bus_session.py").path, data.appendingPathComponent("server.json").path,
-                data.appendingPathComponent("keys/server.key").path, data.appendingPathComponent("keys/agencies/pz-5339.key_secret").path,
-                none.path, "cameras/pz-5339/", "thumbnails/pz-5339/",
-            ], environment: ["BUS_SESSION_LINGER": "4"])
-            try await listener.waitForStandardError(containing: "subscribed")
+            let listener = try await listen(data, to: ["cameras/pz-5339/", "thumbnails/pz-5339/"], lingering: 4)
             // Generous timeouts: this suite runs beside the others on two cores.
-            let opened = try await vigil("incident", "open", "--kind", "public-order", "--at", "50.8467,4.3525", "--radius", "30",
-                                         "--participant", "crisis-centre", "--data", data.path, "--agency", "pz-5339", "--json", "--timeout", "30")
-            #expect(opened.status == 0, "\(opened.stderr)")
-            let id = try #require((try json(opened.stdout)["incident"] as? [String: Any])?["id"] as? Int)
-            #expect(try await listener.waitForExit() == 0)
-            while !listener.outputEnded { try await Task.sleep(for: .milliseconds(10)) }
-            #expect(!listener.lines.isEmpty, "the listener printed nothing: \(listener.standardError)")
-            let states = try #require(try json(listener.lines.joined(separator: "\n"))["events"] as? [[String: Any]]).compactMap { $0["event"] as? [String: Any] }
+            let id = try await openIncidentAtTheCamera(data)
+            let states = try await events(of: listener)
             #expect(states.contains { $0["type"] as? String == "camera.state" && ($0["body"] as? [String: Any])?["camera"] as? String == "pz5339-sim-01"
                 && ($0["body"] as? [String: Any])?["state"] as? String == "live" }, "\(states)")
             // Its thumbnail too: a JPEG of the first keyframe, the camera's privacy mask (the left half) black.
@@ -186,23 +202,9 @@ struct RelayTests {
             let registered = try json(try #require(try await node.waitForLines(1).first))
             #expect(registered["relay"] as? String == "relay-1")
             // The node's thumbnails reach the agencies through the server.
-            let python = URL(fileURLWithPath: ProcessInfo.processInfo.environment["VIGIL_PYTHON"] ?? "/usr/bin/python3")
-            let none = data.appendingPathComponent("none.json")
-            try Data("[]".utf8).write(to: none)
-            let listener = try RunningProcess(python, [
-                repositoryRoot.appendingPathComponent("Tests/python/bus_session.py").path, data.appendingPathComponent("server.json").path,
-                data.appendingPathComponent("keys/server.key").path, data.appendingPathComponent("keys/agencies/pz-5339.key_secret").path,
-                none.path, "thumbnails/pz-5339/",
-            ], environment: ["BUS_SESSION_LINGER": "6"])
-            try await listener.waitForStandardError(containing: "subscribed")
-
-            let opened = try await vigil("incident", "open", "--kind", "public-order", "--at", "50.8467,4.3525", "--radius", "30",
-                                         "--participant", "crisis-centre", "--data", data.path, "--agency", "pz-5339", "--json", "--timeout", "30")
-            #expect(opened.status == 0, "\(opened.stderr)")
-            let id = try #require((try json(opened.stdout)["incident"] as? [String: Any])?["id"] as? Int)
-            #expect(try await listener.waitForExit() == 0)
-            while !listener.outputEnded { try await Task.sleep(for: .milliseconds(10)) }
-            let pictures = try #require(try json(listener.lines.joined(separator: "\n"))["events"] as? [[String: Any]]).compactMap { $0["event"] as? [String: Any] }
+            let listener = try await listen(data, to: ["thumbnails/pz-5339/"], lingering: 6)
+            let id = try await openIncidentAtTheCamera(data)
+            let pictures = try await events(of: listener)
             let picture = try #require(pictures.first { $0["type"] as? String == "camera.thumbnail" }?["body"] as? [String: Any], "\(pictures.count) events")
             #expect(picture["camera"] as? String == "pz5339-sim-01" && Data(base64Encoded: picture["jpeg"] as? String ?? "")?.prefix(2) == Data([0xFF, 0xD8]))
             let output = data.appendingPathComponent("node.ts").path
