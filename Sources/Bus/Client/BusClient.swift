@@ -85,10 +85,8 @@ public final class BusClient {
         } catch {
             throw .protocolViolation("cannot encode \(operation): \(error)")
         }
-        let reply = try exchange(payload, id: id, timeout: timeout)
-        if reply.ok, let result = try? BusProtocol.decoder.decode(ReplyEnvelope<Result>.self, from: reply.payload).result {
-            return result
-        }
+        let reply = try exchange(payload, id: id, as: Result.self, timeout: timeout)
+        if reply.ok, let result = reply.result { return result }
         if !reply.ok, let error = reply.error { throw .remote(error) }
         throw .protocolViolation("the reply to \(operation) has neither a valid result nor an error")
     }
@@ -135,10 +133,17 @@ public final class BusClient {
     }
 
     private struct ReplyEnvelope<Result: Decodable>: Decodable {
+        var id: String?
+        var ok: Bool
+        var error: BusProtocol.ErrorBody?
         var result: Result?
     }
 
-    private func exchange(_ payload: Data, id: String, timeout: Duration) throws(BusClientError) -> (ok: Bool, error: BusProtocol.ErrorBody?, payload: Data) {
+    /// Sends a request and waits for its reply, decoded in one pass (a result that does not
+    /// decode as `Result` comes back as nil).
+    private func exchange<Result: Decodable>(
+        _ payload: Data, id: String, as: Result.Type, timeout: Duration
+    ) throws(BusClientError) -> ReplyEnvelope<Result> {
         do {
             try command.send([payload], wait: false)
         } catch {
@@ -150,12 +155,14 @@ public final class BusClient {
             guard remaining > .zero, let reply = try waitForReply(timeout: remaining) else {
                 throw .serverUnreachable(endpoint: configuration.commandEndpoint, seconds: timeout.seconds)
             }
-            guard let header = try? BusProtocol.decoder.decode(ReplyHeader.self, from: reply) else {
-                throw .protocolViolation("a reply is not a valid envelope")
+            var envelope = try? BusProtocol.decoder.decode(ReplyEnvelope<Result>.self, from: reply)
+            if envelope == nil, let header = try? BusProtocol.decoder.decode(ReplyHeader.self, from: reply) {
+                envelope = ReplyEnvelope(id: header.id, ok: header.ok, error: header.error, result: nil)
             }
+            guard let envelope else { throw .protocolViolation("a reply is not a valid envelope") }
             // A reply to an earlier, timed-out request on this connection: skip it.
-            if let replyID = header.id, replyID != id { continue }
-            return (header.ok, header.error, reply)
+            if let replyID = envelope.id, replyID != id { continue }
+            return envelope
         }
     }
 

@@ -147,6 +147,8 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
     private let shared = Mutex(SharedState())
     /// The sending end of the wake-up pair, used by any thread under its own lock.
     private let wakeSender: Mutex<ZMQSocketBox?>
+    /// Whether the bus thread is watching the outbound queue (then nobody needs to wake it).
+    private let watching = Atomic<Bool>(false)
     private let finished = DispatchSemaphore(value: 0)
     private var sockets: LoopSockets?
 
@@ -306,7 +308,7 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
             return
         }
         // One wake-up per batch: the loop drains the whole queue when it wakes.
-        if wasEmpty { wake() }
+        if wasEmpty, !watching.load(ordering: .sequentiallyConsistent) { wake() }
     }
 
     private func wake() {
@@ -378,6 +380,10 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
     static let quickReplyWindow = Duration.microseconds(100)
 
     private func awaitQuickReplies() {
+        watching.store(true, ordering: .sequentiallyConsistent)
+        // Whatever is queued after this store and before the one below needs no wake-up: the
+        // loop drains the queue right after, without polling first.
+        defer { watching.store(false, ordering: .sequentiallyConsistent) }
         let deadline = ContinuousClock.now.advanced(by: Self.quickReplyWindow)
         while ContinuousClock.now < deadline {
             if shared.withLock({ !$0.outbound.isEmpty }) { return }
