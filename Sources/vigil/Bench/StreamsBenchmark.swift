@@ -71,7 +71,7 @@ struct StreamsBenchmark {
             _ = try Thumbnailer.make(
                 camera: "bench", keyframe: keyframes[round % keyframes.count], parameterSets: source.parameterSets, video: source.video, masks: [mask])
             let elapsed = ContinuousClock.now - start
-            times.append(Double(elapsed.components.seconds) * 1e3 + Double(elapsed.components.attoseconds) / 1e15)
+            times.append(elapsed / .milliseconds(1))
         }
         return times.sorted()
     }
@@ -94,7 +94,7 @@ struct StreamsBenchmark {
             while waited == nil, ContinuousClock.now - start < .seconds(5) {
                 if subscriber.take(timeout: .milliseconds(20)).contains(where: \.isKeyframe) {
                     let elapsed = ContinuousClock.now - start
-                    waited = Double(elapsed.components.seconds) * 1e3 + Double(elapsed.components.attoseconds) / 1e15
+                    waited = elapsed / .milliseconds(1)
                 }
             }
             feed.unsubscribe(id: "late-\(trial)")
@@ -117,7 +117,7 @@ struct StreamsBenchmark {
                     let now = ContinuousClock.now
                     if let at = offered.withLock({ $0[packet.pts ?? -1] }) {
                         let elapsed = now - at
-                        latencies.withLock { $0.append(Double(elapsed.components.seconds) * 1e3 + Double(elapsed.components.attoseconds) / 1e15) }
+                        latencies.withLock { $0.append(elapsed / .milliseconds(1)) }
                     }
                     seen += 1
                 }

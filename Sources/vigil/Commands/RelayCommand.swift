@@ -139,7 +139,7 @@ struct RelayNodeService: Service {
             } catch {
                 logger.warning("the coordinator did not answer", metadata: ["error": "\(error)"])
             }
-            Thread.sleep(forTimeInterval: Double(RelayNodes.reportInterval.components.seconds))
+            Thread.sleep(forTimeInterval: RelayNodes.reportInterval / .seconds(1))
         }
     }
 }

@@ -72,7 +72,7 @@ extension Relay {
     func load(since last: (bytes: Int, at: ContinuousClock.Instant)) -> (report: RelayReportBody, bytes: Int) {
         let open = feeds.withLock { $0.compactMapValues(\.feed) }
         let bytes = open.values.reduce(0) { $0 + $1.receivedBytes }
-        let seconds = max(0.001, Double((ContinuousClock.now - last.at).components.attoseconds) / 1e18 + Double((ContinuousClock.now - last.at).components.seconds))
+        let seconds = max(0.001, (ContinuousClock.now - last.at) / .seconds(1))
         let report = RelayReportBody(
             cameras: open.mapValues { WireFeedState($0.state) }, views: views.withLock { Array($0.keys) }, ended: [], streams: open.count,
             mbps: Double(max(0, bytes - last.bytes)) * 8 / seconds / 1e6)

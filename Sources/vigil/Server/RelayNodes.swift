@@ -150,7 +150,7 @@ final class RelayNodes: Sendable {
         }
         return RelayRegisterResult(
             relay: name, secret: secret.base64EncodedString(),
-            reportIntervalMs: Int(Self.reportInterval.components.seconds * 1000))
+            reportIntervalMs: Int(Self.reportInterval / .milliseconds(1)))
     }
 
     /// Records a node's report; `relay_unknown` tells a node the server no longer knows (it restarted) to register again.
