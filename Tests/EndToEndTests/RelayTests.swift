@@ -201,6 +201,21 @@ struct RelayTests {
             defer { node.kill(SIGKILL) }
             let registered = try json(try #require(try await node.waitForLines(1).first))
             #expect(registered["relay"] as? String == "relay-1")
+            // The node serves nobody without a ticket the server signed.
+            let python = URL(fileURLWithPath: ProcessInfo.processInfo.environment["VIGIL_PYTHON"] ?? "/usr/bin/python3")
+            let forged = try await run(python, ["-c", """
+                import json, sys, zmq
+                context = zmq.Context()
+                dealer = context.socket(zmq.DEALER)
+                dealer.curve_publickey, dealer.curve_secretkey = zmq.curve_keypair()
+                dealer.curve_serverkey = sys.argv[2].encode()
+                dealer.connect(sys.argv[1])
+                for ticket in (None, "eyJ2aWV3IjoieCJ9.AAAA"):
+                    body = {"camera": "pz5339-sim-01"} if ticket is None else {"camera": "pz5339-sim-01", "ticket": ticket}
+                    dealer.send(json.dumps({"v": 1, "id": str(ticket), "op": "feed.open", "body": body}).encode())
+                    print(json.loads(dealer.recv())["error"]["code"] if dealer.poll(10000) else "timeout")
+                """, try #require(registered["media"] as? String), try #require(registered["server_key"] as? String)])
+            #expect(forged.stdout.split(separator: "\n") == ["ticket_invalid", "ticket_invalid"], "\(forged.stdout) \(forged.stderr)")
             // The node's thumbnails reach the agencies through the server.
             let listener = try await listen(data, to: ["thumbnails/pz-5339/"], lingering: 6)
             let id = try await openIncidentAtTheCamera(data)
@@ -245,6 +260,17 @@ struct RelayTests {
     /// The relay operations defend themselves: only a relay key registers, a bad registration
     /// and a report before registering get their codes, a wrong type gets bad_request.
     @Test func relayOperationsRefuseWhatIsNotARegisteredRelayNode() async throws {
+        // The new command line refuses what it cannot use.
+        for (arguments, message) in [
+            (["relay", "--coordinator", "http://127.0.0.1:7710", "--server-key", "k", "--cert", "c"], "--coordinator is a tcp://HOST:PORT endpoint"),
+            (["relay", "--coordinator", "tcp://127.0.0.1:7710", "--server-key", "/nonexistent/server.key", "--cert", "c"], "certificate not found"),
+            (["watch", "--incident", "1", "--camera", "c", "--reason", "public-order", "--text", "Both ways", "-o", "x.ts", "--link"], "either -o FILE"),
+            (["serve", "--thumbnail-interval", "0"], "--thumbnail-interval must be 0.1 to 3600 seconds"),
+            (["serve", "--relay-max-streams=-1"], "must be 0 or more"),
+        ] {
+            let refused = try await run(vigilBinary, arguments)
+            #expect(refused.status != 0 && refused.stderr.contains(message), "\(arguments): \(refused.stderr)")
+        }
         try await withServer { data, _ in
             #expect(try await vigil("user", "add", "relay-9", "--name", "N", "--badge", "R-9", "--role", "relay",
                                     "--data", data.path, "--agency", "crisis-centre").status == 0)

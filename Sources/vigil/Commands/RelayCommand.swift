@@ -123,7 +123,8 @@ struct RelayNodeService: Service {
                     authority.registered(secret: Data(base64Encoded: result.secret) ?? Data())
                     registered = true
                     logger.info("registered with the coordinator", metadata: ["relay": "\(result.relay)", "media": "\(registration.media)"])
-                    FileHandle.standardOutput.write(Data(#"{"relay": "\#(result.relay)", "media": "\#(registration.media)"}"#.utf8 + [10]))
+                    let ready = ["relay": result.relay, "media": registration.media, "server_key": registration.serverKey]
+                    FileHandle.standardOutput.write((try? BusProtocol.encoder.encode(ready)).map { $0 + [10] } ?? Data())
                 }
                 var (body, bytes) = relay.load(since: last)
                 last = (bytes, .now)
