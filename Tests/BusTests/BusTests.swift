@@ -5,9 +5,15 @@ import Testing
 import Glibc
 @testable import Bus
 
+/// How a test's client reaches the server: across the network, or in the server's process.
+enum BusTransport: String, CaseIterable, Sendable {
+    case tcp, inProcess
+}
+
 /// Runs `body` against a bus server on free loopback ports that echoes each request's body,
-/// with one authorised agency key; the server is always stopped afterwards.
-private func withEchoServer(_ body: (BusServer, BusClientConfiguration) async throws -> Void) async throws {
+/// with one authorised agency (`siamu`), whose client connects over `transport`; the server
+/// is always stopped afterwards.
+private func withEchoServer(over transport: BusTransport = .tcp, _ body: (BusServer, BusClientConfiguration) async throws -> Void) async throws {
     let serverKeys = try CurveKeyPair.generate()
     let agencyKeys = try CurveKeyPair.generate()
     let server = try BusServer(
@@ -17,6 +23,7 @@ private func withEchoServer(_ body: (BusServer, BusClientConfiguration) async th
         logger: Logger(label: "test"),
         authorize: { $0 == agencyKeys.publicKey ? BusIdentity(agency: "siamu") : nil },
         authorizeSubscription: { identity, topic in topic == "incident/7/\(identity.agency)/" })
+    let inProcess = transport == .inProcess ? try server.attachInProcess(as: BusIdentity(agency: "siamu")) : nil
     try server.start()
     let responder = Task {
         for await request in server.requests {
@@ -29,7 +36,7 @@ private func withEchoServer(_ body: (BusServer, BusClientConfiguration) async th
         server.stop()
         responder.cancel()
     }
-    try await body(server, BusClientConfiguration(
+    try await body(server, inProcess ?? BusClientConfiguration(
         commandEndpoint: server.boundCommandEndpoint, eventEndpoint: server.boundEventEndpoint,
         serverPublicKey: serverKeys.publicKey, keys: agencyKeys))
 }
@@ -46,8 +53,9 @@ private func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) a
 
 @Suite("Bus", .timeLimit(.minutes(1)))
 struct BusTests {
-    @Test func answersAnAuthenticatedClientWithItsAgency() async throws {
-        try await withEchoServer { _, configuration in
+    @Test(arguments: BusTransport.allCases)
+    func answersAnAuthenticatedClientWithItsAgency(over transport: BusTransport) async throws {
+        try await withEchoServer(over: transport) { _, configuration in
             let echo = try await blocking {
                 let client = try BusClient(configuration: configuration)
                 defer { client.close() }
@@ -77,12 +85,13 @@ struct BusTests {
             var refusals = server.authentications.makeAsyncIterator()
             let event = await refusals.next()
             #expect(event?.accepted == false)
-            #expect(event?.publicKey == strangerConfiguration.keys.publicKey)
+            #expect(event?.publicKey == strangerConfiguration.keys?.publicKey)
         }
     }
 
-    @Test func answersAWrongNumberOfFramesWithAnError() async throws {
-        try await withEchoServer { _, configuration in
+    @Test(arguments: BusTransport.allCases)
+    func answersAWrongNumberOfFramesWithAnError(over transport: BusTransport) async throws {
+        try await withEchoServer(over: transport) { _, configuration in
             let (reply, echo) = try await blocking {
                 let client = try BusClient(configuration: configuration)
                 defer { client.close() }
@@ -95,8 +104,9 @@ struct BusTests {
         }
     }
 
-    @Test func followerDropsOldUpdatesAndResynchronisesOnAGap() async throws {
-        try await withEchoServer { server, configuration in
+    @Test(arguments: BusTransport.allCases)
+    func followerDropsOldUpdatesAndResynchronisesOnAGap(over transport: BusTransport) async throws {
+        try await withEchoServer(over: transport) { server, configuration in
             let (applied, snapshots, resyncs) = try await blocking { try follow(server, configuration) }
             #expect(applied == [3, 6])
             #expect(snapshots == 2)
@@ -106,8 +116,9 @@ struct BusTests {
 
     /// With `ZMQ_XPUB_MANUAL`, a subscription the server does not allow delivers nothing, a
     /// shorter prefix included, and the refusal is reported.
-    @Test func refusedSubscriptionsReceiveNothing() async throws {
-        try await withEchoServer { server, configuration in
+    @Test(arguments: BusTransport.allCases)
+    func refusedSubscriptionsReceiveNothing(over transport: BusTransport) async throws {
+        try await withEchoServer(over: transport) { server, configuration in
             let received = try await blocking { () throws -> [String] in
                 let client = try BusClient(configuration: configuration)
                 defer { client.close() }
@@ -133,6 +144,54 @@ struct BusTests {
             }
             #expect(refused == ["", "incident/", "incident/7/other/"])
         }
+    }
+
+    /// Each in-process attachment is its own identity: requests carry it, subscriptions are
+    /// checked against it, and an event reaches only the attachments allowed its topic.
+    @Test func inProcessAttachmentsKeepTheirIdentities() async throws {
+        let server = try BusServer(
+            configuration: BusServerConfiguration(
+                commandEndpoint: "tcp://127.0.0.1:0", eventEndpoint: "tcp://127.0.0.1:0", serverKeys: try CurveKeyPair.generate(),
+                heartbeatInterval: .milliseconds(100)),
+            logger: Logger(label: "test"), authorize: { _ in nil },
+            authorizeSubscription: { identity, topic in topic == "incident/7/\(identity.agency)/" })
+        let agencies = ["siamu", "police"]
+        let configurations = try agencies.map { try server.attachInProcess(as: BusIdentity(agency: $0, user: "desk")) }
+        try server.start()
+        let responder = Task {
+            for await request in server.requests {
+                let header = try BusProtocol.decodeHeader(request.payload)
+                server.reply(to: request.peer, payload: BusProtocol.successReply(id: header.id, result: Echo(agency: "\(request.agency)/\(request.user ?? "")", op: header.op)))
+            }
+        }
+        defer {
+            server.stop()
+            responder.cancel()
+        }
+        let results = try await blocking { () throws -> [(String, [String])] in
+            let clients = try configurations.map { try BusClient(configuration: $0) }
+            defer { clients.forEach { $0.close() } }
+            var answers: [String] = []
+            for client in clients {
+                answers.append(try client.request("ping", body: ["n": 1], as: Echo.self).agency)
+                for agency in agencies { try client.subscribe("incident/7/\(agency)/") }
+                try client.subscribe(BusProtocol.heartbeatTopic)
+                while try client.nextEvent(timeout: .seconds(5))?.topic != BusProtocol.heartbeatTopic {}
+            }
+            for agency in agencies {
+                server.publish(topic: "incident/7/\(agency)/", payload: BusProtocol.event(channel: "incident/7", seq: 1, type: "test", body: ["x": 1]))
+            }
+            return try zip(answers, clients).map { answer, client in
+                var topics: [String] = []
+                let deadline = ContinuousClock.now + .milliseconds(400)
+                while ContinuousClock.now < deadline, let event = try client.nextEvent(timeout: .milliseconds(100)) {
+                    if event.topic != BusProtocol.heartbeatTopic { topics.append(event.topic) }
+                }
+                return (answer, topics)
+            }
+        }
+        #expect(results.map(\.0) == ["siamu/desk", "police/desk"])
+        #expect(results.map(\.1) == [["incident/7/siamu/"], ["incident/7/police/"]])
     }
 
     private func follow(_ server: BusServer, _ configuration: BusClientConfiguration) throws -> ([Int64], Int, [String]) {

@@ -13,8 +13,11 @@ public enum BusBenchmark {
     ]
 
     /// A server on free loopback ports whose only client key is `clientKeys` (agency `bench`),
-    /// which may subscribe to anything under `incident/`, answering every request at once.
-    static func withServer<T>(clientKeys: CurveKeyPair, media: Bool = false, _ body: (BusServer, BusClientConfiguration) throws -> T) throws -> T {
+    /// which may subscribe to anything under `incident/`, answering every request at once. The
+    /// configuration handed to `body` is for that key over tcp, or in process (`inproc://`).
+    static func withServer<T>(
+        clientKeys: CurveKeyPair, media: Bool = false, inProcess: Bool = false, _ body: (BusServer, BusClientConfiguration) throws -> T
+    ) throws -> T {
         let serverKeys = try CurveKeyPair.generate()
         var logger = Logger(label: "bench")
         logger.logLevel = .error
@@ -25,6 +28,7 @@ public enum BusBenchmark {
             logger: logger,
             authorize: { $0 == clientKeys.publicKey ? BusIdentity(agency: "bench") : nil },
             authorizeSubscription: { _, topic in topic.hasPrefix("incident/") })
+        let inProcessConfiguration = inProcess ? try server.attachInProcess(as: BusIdentity(agency: "bench")) : nil
         try server.start()
         defer { server.stop() }
         let responder = Task.detached {
@@ -34,7 +38,7 @@ public enum BusBenchmark {
             }
         }
         defer { responder.cancel() }
-        return try body(server, BusClientConfiguration(
+        return try body(server, inProcessConfiguration ?? BusClientConfiguration(
             commandEndpoint: server.boundCommandEndpoint, eventEndpoint: server.boundEventEndpoint,
             serverPublicKey: serverKeys.publicKey, keys: clientKeys))
     }
@@ -49,10 +53,11 @@ public enum BusBenchmark {
         return try body(context)
     }
 
-    /// Sequential request/reply round trips through ``BusClient``, in microseconds, sorted.
-    public static func commandRoundTrips(count: Int) throws -> [Double] {
+    /// Sequential request/reply round trips through ``BusClient``, in microseconds, sorted: over
+    /// CURVE and tcp, or in process (`inproc://`), which leaves the bus's own cost.
+    public static func commandRoundTrips(count: Int, inProcess: Bool = false) throws -> [Double] {
         let keys = try CurveKeyPair.generate()
-        return try withServer(clientKeys: keys) { _, configuration in
+        return try withServer(clientKeys: keys, inProcess: inProcess) { _, configuration in
             let client = try BusClient(configuration: configuration)
             defer { client.close() }
             for _ in 0..<200 { _ = try client.request("session.identity", body: [String: String](), as: [String: String].self) }

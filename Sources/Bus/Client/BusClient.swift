@@ -1,20 +1,33 @@
 internal import CZeroMQ
 import Foundation
 
-/// Where a client connects and with which keys.
+/// Where a client connects and how it proves who it is.
 public struct BusClientConfiguration: Sendable {
     public var commandEndpoint: String
     public var eventEndpoint: String
-    /// The server's Z85 public key, from its public certificate.
+    /// The server's Z85 public key, from its public certificate (unused in process).
     public var serverPublicKey: String
-    /// This agency's key pair, from its secret certificate.
-    public var keys: CurveKeyPair
+    /// This agency's key pair, from its secret certificate; nil in process.
+    public var keys: CurveKeyPair?
+    /// In process only: the server's own context, since `inproc://` reaches only sockets of the
+    /// same context. The endpoints, which ``BusServer/attachInProcess(as:)`` made for one
+    /// identity, say who the client is; no CURVE is involved.
+    public var context: ZMQContext?
 
+    /// A client of a server across the network (`tcp://`, CURVE).
     public init(commandEndpoint: String, eventEndpoint: String, serverPublicKey: String, keys: CurveKeyPair) {
         self.commandEndpoint = commandEndpoint
         self.eventEndpoint = eventEndpoint
         self.serverPublicKey = serverPublicKey
         self.keys = keys
+    }
+
+    /// A client in the server's own process (`inproc://`).
+    init(inProcessCommand commandEndpoint: String, events eventEndpoint: String, context: ZMQContext) {
+        self.commandEndpoint = commandEndpoint
+        self.eventEndpoint = eventEndpoint
+        serverPublicKey = ""
+        self.context = context
     }
 }
 
@@ -26,7 +39,8 @@ public final class BusClient {
     private let configuration: BusClientConfiguration
     private let context: ZMQContext
     private let command: ZMQSocket
-    private let commandMonitor: ZMQSocket
+    private let ownsContext: Bool
+    private let commandMonitor: ZMQSocket?
     private var subscriber: ZMQSocket?
     private var subscriberMonitor: ZMQSocket?
     private var closed = false
@@ -37,15 +51,14 @@ public final class BusClient {
 
     public init(configuration: BusClientConfiguration) throws(BusClientError) {
         self.configuration = configuration
-        guard let secret = configuration.keys.secretKey else {
+        ownsContext = configuration.context == nil
+        if ownsContext, configuration.keys?.secretKey == nil {
             throw .protocolViolation("the client certificate has no secret-key")
         }
         do {
-            context = try ZMQContext()
+            if let shared = configuration.context { context = shared } else { context = try ZMQContext() }
             command = try ZMQSocket(context: context, type: .dealer)
-            try command.makeCurveClient(serverKey: configuration.serverPublicKey, publicKey: configuration.keys.publicKey, secretKey: secret)
-            try command.set(ZMQ_MAXMSGSIZE, Int64(16 * 1024 * 1024))
-            commandMonitor = try Self.monitor(command, context: context)
+            commandMonitor = try Self.secure(command, configuration: configuration, context: context)
             try command.connect(configuration.commandEndpoint)
         } catch {
             throw .transport(error)
@@ -56,15 +69,26 @@ public final class BusClient {
         close()
     }
 
-    /// Closes the sockets and the context. Idempotent: terminating a libzmq context twice blocks.
+    /// Closes the sockets, and the context unless it is the server's. Idempotent: terminating a
+    /// libzmq context twice blocks.
     public func close() {
         guard !closed else { return }
         closed = true
         [command, commandMonitor, subscriber, subscriberMonitor].forEach { $0?.close() }
         subscriber = nil
         subscriberMonitor = nil
+        guard ownsContext else { return }
         context.shutdown()
         context.terminate()
+    }
+
+    /// Makes `socket` a CURVE client with a monitor of its handshakes, or leaves it as it is in
+    /// process (no handshake happens over `inproc://`, so nothing to monitor: nil).
+    private static func secure(_ socket: ZMQSocket, configuration: BusClientConfiguration, context: ZMQContext) throws(ZMQError) -> ZMQSocket? {
+        try socket.set(ZMQ_MAXMSGSIZE, Int64(16 * 1024 * 1024))
+        guard configuration.context == nil, let keys = configuration.keys else { return nil }
+        try socket.makeCurveClient(serverKey: configuration.serverPublicKey, publicKey: keys.publicKey, secretKey: keys.secretKey ?? "")
+        return try monitor(socket, context: context)
     }
 
     // MARK: Commands
@@ -175,15 +199,15 @@ public final class BusClient {
 
     /// Waits for one message on `socket` (watching its handshake monitor) and converts it.
     private func receive<T>(
-        from socket: ZMQSocket, monitor: ZMQSocket, endpoint: String, timeout: Duration, _ convert: ([ZMQFrame]) throws -> T
+        from socket: ZMQSocket, monitor: ZMQSocket?, endpoint: String, timeout: Duration, _ convert: ([ZMQFrame]) throws -> T
     ) throws(BusClientError) -> T? {
         let deadline = ContinuousClock.now.advanced(by: timeout)
         while true {
             let remaining = ContinuousClock.now.duration(to: deadline)
             guard remaining > .zero else { return nil }
             do {
-                let ready = try zmqPoll([socket, monitor], timeoutMilliseconds: max(1, remaining.milliseconds))
-                if ready[1] { try checkMonitor(monitor, endpoint: endpoint) }
+                let ready = try zmqPoll([socket] + (monitor.map { [$0] } ?? []), timeoutMilliseconds: max(1, remaining.milliseconds))
+                if let monitor, ready.count > 1, ready[1] { try checkMonitor(monitor, endpoint: endpoint) }
                 if ready[0], let frames = try socket.receive() { return try convert(frames) }
             } catch let error as BusClientError {
                 throw error
@@ -217,7 +241,7 @@ public final class BusClient {
 
     /// The next event, or nil when none arrives within `timeout`.
     public func nextEvent(timeout: Duration) throws(BusClientError) -> BusEvent? {
-        guard let subscriber, let subscriberMonitor else { throw .protocolViolation("not subscribed") }
+        guard let subscriber else { throw .protocolViolation("not subscribed") }
         return try receive(from: subscriber, monitor: subscriberMonitor, endpoint: configuration.eventEndpoint, timeout: timeout) { frames in
             guard frames.count == 2 else { throw BusClientError.protocolViolation("an event has \(frames.count) frames") }
             return try BusEvent(topic: String(decoding: frames[0].data, as: UTF8.self), payload: frames[1].data)
@@ -227,10 +251,7 @@ public final class BusClient {
     private func subscriberSocket() throws(ZMQError) -> ZMQSocket {
         if let subscriber { return subscriber }
         let socket = try ZMQSocket(context: context, type: .sub)
-        try socket.makeCurveClient(
-            serverKey: configuration.serverPublicKey, publicKey: configuration.keys.publicKey, secretKey: configuration.keys.secretKey ?? "")
-        try socket.set(ZMQ_MAXMSGSIZE, Int64(16 * 1024 * 1024))
-        subscriberMonitor = try Self.monitor(socket, context: context)
+        subscriberMonitor = try Self.secure(socket, configuration: configuration, context: context)
         try socket.connect(configuration.eventEndpoint)
         subscriber = socket
         return socket

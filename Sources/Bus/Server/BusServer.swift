@@ -103,6 +103,9 @@ public struct BusServerConfiguration: Sendable {
 /// through ``requests``; replies and events enter it through a locked queue and a wake-up
 /// message on an `inproc://` pair.
 ///
+/// Clients in the same process may attach over `inproc://` (``attachInProcess(as:)``): the
+/// same loop, requests, replies, subscription checks and events, without CURVE or TCP.
+///
 /// - Important: Thread-safe. ``stop()`` must be called before the server is released.
 public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are confined to the bus thread; shared state is in Mutexes.
     public static let zapDomain = "vigil"
@@ -151,6 +154,8 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
     private let watching = Atomic<Bool>(false)
     private let finished = DispatchSemaphore(value: 0)
     private var sockets: LoopSockets?
+    /// The in-process endpoints attached before ``start()``, each for one identity.
+    private var inProcess: [InProcessSockets] = []
 
     /// - Parameters:
     ///   - authorize: maps a client's Z85 public key to its agency or user, or nil to refuse it.
@@ -185,22 +190,8 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
         wakeSender.withLock { $0 = ZMQSocketBox(socket: sender) }
 
         let secret = configuration.serverKeys.secretKey ?? ""
-        let command = try ZMQSocket(context: context, type: .router)
-        try command.makeCurveServer(secretKey: secret, domain: Self.zapDomain)
-        try command.set(ZMQ_MAXMSGSIZE, Int64(BusProtocol.maximumMessageSize))
-        try command.set(ZMQ_ROUTER_MANDATORY, Int32(1))
-        try command.set(ZMQ_SNDHWM, Int32(10_000))
-        try command.set(ZMQ_RCVHWM, Int32(10_000))
-        try command.bind(configuration.commandEndpoint)
-
-        let events = try ZMQSocket(context: context, type: .xpub)
-        try events.makeCurveServer(secretKey: secret, domain: Self.zapDomain)
-        try events.set(ZMQ_MAXMSGSIZE, Int64(BusProtocol.maximumMessageSize))
-        try events.set(ZMQ_SNDHWM, Int32(10_000))
-        // Every subscription comes to the bus thread, which applies it only when it is allowed.
-        try events.set(ZMQ_XPUB_MANUAL, Int32(1))
-        try events.bind(configuration.eventEndpoint)
-
+        let command = try makeCommandSocket(curveSecret: secret, endpoint: configuration.commandEndpoint)
+        let events = try makeEventSocket(curveSecret: secret, endpoint: configuration.eventEndpoint)
         boundCommandEndpoint = try command.lastEndpoint()
         boundEventEndpoint = try events.lastEndpoint()
         var media: ZMQSocket?
@@ -225,7 +216,7 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
             try monitor.connect(endpoint)
             monitors.append(monitor)
         }
-        sockets = LoopSockets(zap: zap, wake: wake, command: command, events: events, monitors: monitors, media: media)
+        sockets = LoopSockets(zap: zap, wake: wake, command: command, events: events, monitors: monitors, media: media, inProcess: inProcess)
 
         let thread = Thread { [self] in
             runLoop()
@@ -233,6 +224,52 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
         }
         thread.name = "vigil.bus"
         thread.start()
+    }
+
+    /// A command endpoint (ROUTER): CURVE with `curveSecret` unless nil (in process).
+    private func makeCommandSocket(curveSecret: String?, endpoint: String) throws(ZMQError) -> ZMQSocket {
+        let command = try ZMQSocket(context: context, type: .router)
+        if let curveSecret { try command.makeCurveServer(secretKey: curveSecret, domain: Self.zapDomain) }
+        try command.set(ZMQ_MAXMSGSIZE, Int64(BusProtocol.maximumMessageSize))
+        try command.set(ZMQ_ROUTER_MANDATORY, Int32(1))
+        try command.set(ZMQ_SNDHWM, Int32(10_000))
+        try command.set(ZMQ_RCVHWM, Int32(10_000))
+        try command.bind(endpoint)
+        return command
+    }
+
+    /// An event endpoint (XPUB): CURVE with `curveSecret` unless nil (in process).
+    private func makeEventSocket(curveSecret: String?, endpoint: String) throws(ZMQError) -> ZMQSocket {
+        let events = try ZMQSocket(context: context, type: .xpub)
+        if let curveSecret { try events.makeCurveServer(secretKey: curveSecret, domain: Self.zapDomain) }
+        try events.set(ZMQ_MAXMSGSIZE, Int64(BusProtocol.maximumMessageSize))
+        try events.set(ZMQ_SNDHWM, Int32(10_000))
+        // Every subscription comes to the bus thread, which applies it only when it is allowed.
+        try events.set(ZMQ_XPUB_MANUAL, Int32(1))
+        try events.bind(endpoint)
+        return events
+    }
+
+    /// The most in-process attachments (each takes one route byte of a peer address).
+    static let maximumInProcessAttachments = 200
+
+    /// Binds a command and an event endpoint over `inproc://` for clients in this process that
+    /// act as `identity`, and returns the configuration such a client connects with.
+    ///
+    /// Nothing crosses a network or a process boundary, so there is no CURVE and no ZAP: whoever
+    /// holds the configuration is `identity`, as code in this process could read the server's
+    /// secret key anyway. Requests, replies, subscription checks and events go through the same
+    /// loop as over `tcp://`. Call before ``start()``.
+    public func attachInProcess(as identity: BusIdentity) throws(ZMQError) -> BusClientConfiguration {
+        precondition(sockets == nil, "attach in-process clients before start()")
+        guard inProcess.count < Self.maximumInProcessAttachments else { throw ZMQError(code: EMFILE, operation: "attachInProcess") }
+        let name = "inproc://vigil.bus.in-process.\(inProcess.count)"
+        let attachment = InProcessSockets(
+            identity: identity,
+            command: try makeCommandSocket(curveSecret: nil, endpoint: "\(name).command"),
+            events: try makeEventSocket(curveSecret: nil, endpoint: "\(name).events"))
+        inProcess.append(attachment)
+        return BusClientConfiguration(inProcessCommand: "\(name).command", events: "\(name).events", context: context)
     }
 
     /// Sends a reply to the client connection `peer`.
@@ -319,6 +356,13 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
 
     // MARK: The bus thread
 
+    /// The sockets of one in-process attachment, whose every peer is `identity`.
+    private struct InProcessSockets {
+        let identity: BusIdentity
+        let command: ZMQSocket
+        let events: ZMQSocket
+    }
+
     private struct LoopSockets {
         let zap: ZMQSocket
         let wake: ZMQSocket
@@ -326,9 +370,55 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
         let events: ZMQSocket
         let monitors: [ZMQSocket]
         let media: ZMQSocket?
+        let inProcess: [InProcessSockets]
 
         func closeAll() {
-            ([zap, wake, command, events] + monitors + (media.map { [$0] } ?? [])).forEach { $0.close() }
+            ([zap, wake, command, events] + monitors + (media.map { [$0] } ?? []) + inProcess.flatMap { [$0.command, $0.events] }).forEach { $0.close() }
+        }
+
+        /// What the loop polls, in the order it handles them.
+        var polled: [(socket: ZMQSocket, role: PolledRole)] {
+            var polled: [(ZMQSocket, PolledRole)] = monitors.map { ($0, .monitor) }
+            if let media { polled.append((media, .media)) }
+            polled += [(zap, .zap), (wake, .wake), (command, .command(route: PeerAddress.commandRoute, identity: nil))]
+            for (index, attachment) in inProcess.enumerated() {
+                polled.append((attachment.command, .command(route: PeerAddress.inProcessRoute(index), identity: attachment.identity)))
+            }
+            polled.append((events, .events(identity: nil)))
+            polled += inProcess.map { ($0.events, .events(identity: $0.identity)) }
+            return polled
+        }
+
+        /// The ROUTER a peer address's route names.
+        func router(for route: UInt8) -> ZMQSocket? {
+            switch route {
+            case PeerAddress.commandRoute: command
+            case PeerAddress.mediaRoute: media
+            default: PeerAddress.inProcessIndex(route).flatMap { inProcess.indices.contains($0) ? inProcess[$0].command : nil }
+            }
+        }
+    }
+
+    /// Why the loop polls a socket. A nil identity means the peer's own, as ZAP established it.
+    private enum PolledRole {
+        case monitor, media, zap, wake
+        case command(route: UInt8, identity: BusIdentity?)
+        case events(identity: BusIdentity?)
+    }
+
+    /// A peer as the server hands it out: one byte naming the ROUTER it came through, then its
+    /// routing id on that socket.
+    private enum PeerAddress {
+        static let commandRoute: UInt8 = 0
+        static let mediaRoute: UInt8 = 1
+        static func inProcessRoute(_ index: Int) -> UInt8 { UInt8(2 + index) }
+        static func inProcessIndex(_ route: UInt8) -> Int? { route >= 2 ? Int(route) - 2 : nil }
+
+        static func make(route: UInt8, routingID: Data) -> Data { Data([route]) + routingID }
+
+        static func split(_ peer: Data) -> (route: UInt8, routingID: Data)? {
+            guard let route = peer.first, peer.count > 1 else { return nil }
+            return (route, Data(peer.dropFirst()))
         }
     }
 
@@ -339,20 +429,25 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
         let clock = ContinuousClock()
         var nextHeartbeat = clock.now
         var heartbeatSequence: Int64 = 0
+        let polled = sockets.polled
         do {
             while true {
                 let untilHeartbeat = max(0, clock.now.duration(to: nextHeartbeat).milliseconds)
-                let polled = [sockets.zap, sockets.wake, sockets.command, sockets.events] + sockets.monitors + (sockets.media.map { [$0] } ?? [])
-                let ready = try zmqPoll(polled, timeoutMilliseconds: untilHeartbeat)
-                for (index, monitor) in sockets.monitors.enumerated() where ready[4 + index] { try readMonitor(monitor) }
-                if let media = sockets.media, ready[polled.count - 1] { try receiveRequests(media, into: mediaRequestSink) }
-                if ready[0] { try handleZAP(sockets.zap) }
-                if ready[1] { while try sockets.wake.receive() != nil {} }
-                if ready[2] {
-                    try receiveRequests(sockets.command, into: requestSink)
-                    awaitQuickReplies()
+                let ready = try zmqPoll(polled.map(\.socket), timeoutMilliseconds: untilHeartbeat)
+                var receivedRequests = false
+                for ((socket, role), isReady) in zip(polled, ready) where isReady {
+                    switch role {
+                    case .monitor: try readMonitor(socket)
+                    case .media: try receiveRequests(socket, route: PeerAddress.mediaRoute, identity: nil, into: mediaRequestSink)
+                    case .zap: try handleZAP(socket)
+                    case .wake: while try socket.receive() != nil {}
+                    case .command(let route, let identity):
+                        try receiveRequests(socket, route: route, identity: identity, into: requestSink)
+                        receivedRequests = true
+                    case .events(let identity): try receiveSubscriptions(socket, identity: identity)
+                    }
                 }
-                if ready[3] { try receiveSubscriptions(sockets.events) }
+                if receivedRequests { awaitQuickReplies() }
                 let (outbound, stopping) = shared.withLock { state in
                     defer { state.outbound.removeAll(keepingCapacity: true) }
                     return (state.outbound, state.stopping)
@@ -362,7 +457,7 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
                 if clock.now >= nextHeartbeat {
                     heartbeatSequence += 1
                     let payload = BusProtocol.event(channel: "heartbeat", seq: heartbeatSequence, type: "heartbeat", body: BusProtocol.Empty())
-                    if (try? sockets.events.send([Data(BusProtocol.heartbeatTopic.utf8), payload])) != nil { metrics.eventsOut.increment() }
+                    publish(topic: BusProtocol.heartbeatTopic, payload: payload, sockets: sockets)
                     nextHeartbeat = clock.now.advanced(by: interval)
                 }
             }
@@ -434,23 +529,27 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
         }
     }
 
-    private func receiveRequests(_ command: ZMQSocket, into sink: AsyncStream<BusRequest>.Continuation) throws(ZMQError) {
+    /// Reads requests from a ROUTER; each peer's address gets `route`. With a nil `identity`,
+    /// the sender is whoever ZAP said its key belongs to.
+    private func receiveRequests(
+        _ command: ZMQSocket, route: UInt8, identity fixedIdentity: BusIdentity?, into sink: AsyncStream<BusRequest>.Continuation
+    ) throws(ZMQError) {
         // Bounded per wake-up so that a flood of requests cannot starve ZAP or replies.
         for _ in 0..<256 {
             guard let frames = try command.receive() else { return }
-            guard let peer = frames.first?.data else { continue }
+            guard let routingID = frames.first?.data else { continue }
             metrics.requestsIn.increment()
-            guard frames.count == 2, let identity = frames[1].userID.flatMap(BusIdentity.init(zapUserId:)) else {
+            guard frames.count == 2, let identity = fixedIdentity ?? frames[1].userID.flatMap(BusIdentity.init(zapUserId:)) else {
                 metrics.badFrames.increment()
                 let error = BusProtocol.ErrorBody(code: "bad_frames", message: "a request is exactly one JSON frame, got \(frames.count - 1)")
-                try? command.send([peer, BusProtocol.errorReply(id: nil, error)])
+                try? command.send([routingID, BusProtocol.errorReply(id: nil, error)])
                 continue
             }
-            let request = BusRequest(peer: peer, identity: identity, payload: frames[1].data)
+            let request = BusRequest(peer: PeerAddress.make(route: route, routingID: routingID), identity: identity, payload: frames[1].data)
             if case .dropped = sink.yield(request) {
                 metrics.requestsRefusedBusy.increment()
                 let error = BusProtocol.ErrorBody(code: "server_busy", message: "too many requests waiting; try again")
-                try? command.send([peer, BusProtocol.errorReply(id: nil, error)])
+                try? command.send([routingID, BusProtocol.errorReply(id: nil, error)])
             }
         }
     }
@@ -458,7 +557,7 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
     /// Applies each (un)subscription the XPUB passes up, if allowed. With `ZMQ_XPUB_MANUAL`, a
     /// `ZMQ_SUBSCRIBE` set on the socket applies to the peer of the message just received, so
     /// the decision is made before the next message is read.
-    private func receiveSubscriptions(_ events: ZMQSocket) throws(ZMQError) {
+    private func receiveSubscriptions(_ events: ZMQSocket, identity fixedIdentity: BusIdentity?) throws(ZMQError) {
         while let frames = try events.receive() {
             metrics.subscriptionsIn.increment()
             guard frames.count == 1, let data = frames.first?.data, let flag = data.first, flag <= 1 else { continue }
@@ -468,7 +567,7 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
                 try events.set(ZMQ_UNSUBSCRIBE, bytes: topicBytes)
                 continue
             }
-            let identity = frames[0].userID.flatMap(BusIdentity.init(zapUserId:))
+            let identity = fixedIdentity ?? frames[0].userID.flatMap(BusIdentity.init(zapUserId:))
             let granted = topic == BusProtocol.heartbeatTopic || (identity.map { authorizeSubscription($0, topic) } ?? false)
             if granted { try events.set(ZMQ_SUBSCRIBE, bytes: topicBytes) } else { metrics.subscriptionsRefused.increment() }
             if topic != BusProtocol.heartbeatTopic {
@@ -485,7 +584,10 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
             switch message {
             case .reply(let peer, let payload):
                 do {
-                    try sockets.command.send([peer, payload])
+                    guard let (route, routingID) = PeerAddress.split(peer), let router = sockets.router(for: route) else {
+                        throw ZMQError(code: EHOSTUNREACH, operation: "reply to an unknown peer")
+                    }
+                    try router.send([routingID, payload])
                     metrics.repliesOut.increment()
                 } catch {
                     // EHOSTUNREACH: the client left before its reply; EAGAIN: its queue is full.
@@ -493,12 +595,14 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
                     logger.warning("reply dropped", metadata: ["error": "\(error)"])
                 }
             case .media(let peer, let header, let payload):
-                guard let media = sockets.media else { continue }
-                do {
+                do throws(ZMQError) {
+                    guard let (route, routingID) = PeerAddress.split(peer), route == PeerAddress.mediaRoute, let media = sockets.media else {
+                        throw ZMQError(code: EHOSTUNREACH, operation: "media to an unknown peer")
+                    }
                     if let payload {
-                        try media.send([peer, header], sharing: payload)
+                        try media.send([routingID, header], sharing: payload)
                     } else {
-                        try media.send([peer, header])
+                        try media.send([routingID, header])
                     }
                     metrics.mediaOut.increment()
                 } catch {
@@ -508,13 +612,21 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
                     }
                 }
             case .publish(let topic, let payload):
-                do {
-                    try sockets.events.send([Data(topic.utf8), payload])
-                    metrics.eventsOut.increment()
-                } catch {
-                    metrics.eventsDropped.increment()
-                    logger.warning("event dropped", metadata: ["error": "\(error)"])
-                }
+                publish(topic: topic, payload: payload, sockets: sockets)
+            }
+        }
+    }
+
+    /// Sends an event on the network event endpoint and on every in-process one.
+    private func publish(topic: String, payload: Data, sockets: LoopSockets) {
+        let topicFrame = Data(topic.utf8)
+        for events in [sockets.events] + sockets.inProcess.map(\.events) {
+            do {
+                try events.send([topicFrame, payload])
+                metrics.eventsOut.increment()
+            } catch {
+                metrics.eventsDropped.increment()
+                logger.warning("event dropped", metadata: ["error": "\(error)"])
             }
         }
     }

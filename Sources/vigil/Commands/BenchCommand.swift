@@ -64,6 +64,9 @@ struct BenchCommand: ParsableCommand {
             print(Measurement.row("command round trip p99", Measurement.percentile(p99s.sorted(), 0.5), unit: "µs", target: 1_000))
             let raw = try BusBenchmark.rawRoundTrips(count: requests)
             print(Measurement.row("raw libzmq ROUTER/DEALER with CURVE, p50 (reference)", Measurement.percentile(raw, 0.5), unit: "µs", target: nil))
+            // The same server and client in one process: what the bus costs without CURVE and TCP.
+            let inProcess = try BusBenchmark.commandRoundTrips(count: requests, inProcess: true)
+            print(Measurement.row("command round trip in process (inproc://), p50", Measurement.percentile(inProcess, 0.5), unit: "µs", target: nil))
 
             let rounds = try BusBenchmark.fanOut(subscribers: subscribers, rounds: 20)
             let reached = rounds.map(\.count).min() ?? 0
