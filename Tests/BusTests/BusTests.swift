@@ -3,6 +3,7 @@ import Logging
 import Synchronization
 import Testing
 import Glibc
+import TestSupport
 @testable import Bus
 
 /// How a test's client reaches the server: across the network, or in the server's process.
@@ -43,20 +44,13 @@ private func withEchoServer(over transport: BusTransport = .tcp, _ body: (BusSer
 
 private struct Echo: Codable { var agency: String; var op: String }
 
-/// Runs blocking client code on a dispatch queue, off Swift's cooperative pool (whose few
-/// threads the server's responder task needs).
-private func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
-        DispatchQueue.global().async { continuation.resume(with: Result { try body() }) }
-    }
-}
 
 @Suite("Bus", .timeLimit(.minutes(1)))
 struct BusTests {
     @Test(arguments: BusTransport.allCases)
     func answersAnAuthenticatedClientWithItsAgency(over transport: BusTransport) async throws {
         try await withEchoServer(over: transport) { _, configuration in
-            let echo = try await blocking {
+            let echo = try await offThePool {
                 let client = try BusClient(configuration: configuration)
                 defer { client.close() }
                 return try client.request("ping", body: ["n": 1], as: Echo.self)
@@ -71,7 +65,7 @@ struct BusTests {
             var stranger = configuration
             stranger.keys = try CurveKeyPair.generate()
             let strangerConfiguration = stranger
-            let code = try await blocking {
+            let code = try await offThePool {
                 let client = try BusClient(configuration: strangerConfiguration)
                 defer { client.close() }
                 do {
@@ -92,7 +86,7 @@ struct BusTests {
     @Test(arguments: BusTransport.allCases)
     func answersAWrongNumberOfFramesWithAnError(over transport: BusTransport) async throws {
         try await withEchoServer(over: transport) { _, configuration in
-            let (reply, echo) = try await blocking {
+            let (reply, echo) = try await offThePool {
                 let client = try BusClient(configuration: configuration)
                 defer { client.close() }
                 let reply = try client.requestRaw([Data("{}".utf8), Data("{}".utf8)])
@@ -107,7 +101,7 @@ struct BusTests {
     @Test(arguments: BusTransport.allCases)
     func followerDropsOldUpdatesAndResynchronisesOnAGap(over transport: BusTransport) async throws {
         try await withEchoServer(over: transport) { server, configuration in
-            let (applied, snapshots, resyncs) = try await blocking { try follow(server, configuration) }
+            let (applied, snapshots, resyncs) = try await offThePool { try follow(server, configuration) }
             #expect(applied == [3, 6])
             #expect(snapshots == 2)
             #expect(resyncs.count == 1 && resyncs[0].contains("expected 4, received 5"))
@@ -119,7 +113,7 @@ struct BusTests {
     @Test(arguments: BusTransport.allCases)
     func refusedSubscriptionsReceiveNothing(over transport: BusTransport) async throws {
         try await withEchoServer(over: transport) { server, configuration in
-            let received = try await blocking { () throws -> [String] in
+            let received = try await offThePool { () throws -> [String] in
                 let client = try BusClient(configuration: configuration)
                 defer { client.close() }
                 for topic in ["", "incident/", "incident/7/other/", BusProtocol.heartbeatTopic] { try client.subscribe(topic) }
@@ -168,7 +162,7 @@ struct BusTests {
             server.stop()
             responder.cancel()
         }
-        let results = try await blocking { () throws -> [(String, [String])] in
+        let results = try await offThePool { () throws -> [(String, [String])] in
             let clients = try configurations.map { try BusClient(configuration: $0) }
             defer { clients.forEach { $0.close() } }
             var answers: [String] = []

@@ -97,10 +97,3 @@ final class RTSPCamera {
     deinit { stop() }
 }
 
-/// Runs blocking work (reading a live source) on a thread outside Swift's cooperative pool,
-/// which has only as many threads as cores: a test blocking it would starve the other suites.
-func offThePool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
-        Thread { continuation.resume(with: Result { try body() }) }.start()
-    }
-}

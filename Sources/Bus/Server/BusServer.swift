@@ -190,8 +190,8 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
         wakeSender.withLock { $0 = ZMQSocketBox(socket: sender) }
 
         let secret = configuration.serverKeys.secretKey ?? ""
-        let command = try makeCommandSocket(curveSecret: secret, endpoint: configuration.commandEndpoint)
-        let events = try makeEventSocket(curveSecret: secret, endpoint: configuration.eventEndpoint)
+        let command = try makeEndpointSocket(.router, curveSecret: secret, endpoint: configuration.commandEndpoint)
+        let events = try makeEndpointSocket(.xpub, curveSecret: secret, endpoint: configuration.eventEndpoint)
         boundCommandEndpoint = try command.lastEndpoint()
         boundEventEndpoint = try events.lastEndpoint()
         var media: ZMQSocket?
@@ -226,28 +226,23 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
         thread.start()
     }
 
-    /// A command endpoint (ROUTER): CURVE with `curveSecret` unless nil (in process).
-    private func makeCommandSocket(curveSecret: String?, endpoint: String) throws(ZMQError) -> ZMQSocket {
-        let command = try ZMQSocket(context: context, type: .router)
-        if let curveSecret { try command.makeCurveServer(secretKey: curveSecret, domain: Self.zapDomain) }
-        try command.set(ZMQ_MAXMSGSIZE, Int64(BusProtocol.maximumMessageSize))
-        try command.set(ZMQ_ROUTER_MANDATORY, Int32(1))
-        try command.set(ZMQ_SNDHWM, Int32(10_000))
-        try command.set(ZMQ_RCVHWM, Int32(10_000))
-        try command.bind(endpoint)
-        return command
-    }
-
-    /// An event endpoint (XPUB): CURVE with `curveSecret` unless nil (in process).
-    private func makeEventSocket(curveSecret: String?, endpoint: String) throws(ZMQError) -> ZMQSocket {
-        let events = try ZMQSocket(context: context, type: .xpub)
-        if let curveSecret { try events.makeCurveServer(secretKey: curveSecret, domain: Self.zapDomain) }
-        try events.set(ZMQ_MAXMSGSIZE, Int64(BusProtocol.maximumMessageSize))
-        try events.set(ZMQ_SNDHWM, Int32(10_000))
-        // Every subscription comes to the bus thread, which applies it only when it is allowed.
-        try events.set(ZMQ_XPUB_MANUAL, Int32(1))
-        try events.bind(endpoint)
-        return events
+    /// A command (ROUTER) or event (XPUB) endpoint: CURVE with `curveSecret` unless nil (in
+    /// process), messages of at most 1 MiB, bounded queues.
+    private func makeEndpointSocket(_ type: ZMQSocketType, curveSecret: String?, endpoint: String) throws(ZMQError) -> ZMQSocket {
+        let socket = try ZMQSocket(context: context, type: type)
+        if let curveSecret { try socket.makeCurveServer(secretKey: curveSecret, domain: Self.zapDomain) }
+        try socket.set(ZMQ_MAXMSGSIZE, Int64(BusProtocol.maximumMessageSize))
+        try socket.set(ZMQ_SNDHWM, Int32(10_000))
+        if type == .router {
+            try socket.set(ZMQ_ROUTER_MANDATORY, Int32(1))
+            try socket.set(ZMQ_RCVHWM, Int32(10_000))
+        }
+        if type == .xpub {
+            // Every subscription comes to the bus thread, which applies it only when it is allowed.
+            try socket.set(ZMQ_XPUB_MANUAL, Int32(1))
+        }
+        try socket.bind(endpoint)
+        return socket
     }
 
     /// The most in-process attachments (each takes one route byte of a peer address).
@@ -266,8 +261,8 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
         let name = "inproc://vigil.bus.in-process.\(inProcess.count)"
         let attachment = InProcessSockets(
             identity: identity,
-            command: try makeCommandSocket(curveSecret: nil, endpoint: "\(name).command"),
-            events: try makeEventSocket(curveSecret: nil, endpoint: "\(name).events"))
+            command: try makeEndpointSocket(.router, curveSecret: nil, endpoint: "\(name).command"),
+            events: try makeEndpointSocket(.xpub, curveSecret: nil, endpoint: "\(name).events"))
         inProcess.append(attachment)
         return BusClientConfiguration(inProcessCommand: "\(name).command", events: "\(name).events", context: context)
     }
