@@ -196,7 +196,7 @@ struct RelayTests {
             let info = try json(String(contentsOf: data.appendingPathComponent("server.json"), encoding: .utf8))
             let node = try RunningProcess(vigilBinary, [
                 "relay", "--coordinator", try #require(info["command"] as? String), "--server-key", data.appendingPathComponent("keys/server.key").path,
-                "--cert", data.appendingPathComponent("keys/users/relay-1.key_secret").path, "--media-port", "0",
+                "--cert", data.appendingPathComponent("keys/users/relay-1.key_secret").path, "--media-port", "0", "--http-port", "0",
             ])
             defer { node.kill(SIGKILL) }
             let registered = try json(try #require(try await node.waitForLines(1).first))
@@ -230,7 +230,35 @@ struct RelayTests {
             let probed = try await probe(output)
             #expect(probed.codec == "h264" && probed.frames >= 50 && probed.errors.isEmpty, "\(probed)")
 
-            // The server re-decides the node's views: a revoked grant ends the crisis centre's view on the node.
+            // A link to the node's camera is played from the node's own HTTP port, its token a ticket the server signed.
+            let nodeHTTP = try #require(registered["http"] as? String)
+            func link(_ user: String, _ agency: String) async throws -> (stream: String, thumbnail: String) {
+                let linked = try await vigil("watch", "--link", "--incident", "\(id)", "--camera", "pz5339-sim-01", "--reason", "public-order",
+                                             "--text", "On the wall, through the node", "--data", data.path, "--agency", agency, "--user", user, "--timeout", "30")
+                #expect(linked.status == 0 && linked.stderr.contains("served by relay node relay-1"), "\(linked.stderr)")
+                let links = linked.stdout.split(separator: "\n").map(String.init)
+                return (try #require(links.first), try #require(links.last))
+            }
+            let ffmpeg = URL(fileURLWithPath: "/usr/bin/ffmpeg")
+            let (nodeLink, nodeThumbnail) = try await link("pz.viewer", "pz-5339")
+            #expect(nodeLink.hasPrefix("\(nodeHTTP)/views/"), "\(nodeLink)")
+            let played = data.appendingPathComponent("node-link.ts").path
+            let playing = try await run(ffmpeg, ["-hide_banner", "-loglevel", "error", "-y", "-i", nodeLink, "-t", "2", "-c", "copy", "-f", "mpegts", played])
+            #expect(playing.status == 0, "\(playing.stderr)")
+            let playedProbe = try await probe(played)
+            #expect(playedProbe.codec == "h264" && playedProbe.frames >= 25 && playedProbe.errors.isEmpty, "\(playedProbe)")
+            let thumbnailProbe = try await run(URL(fileURLWithPath: "/usr/bin/ffprobe"), [
+                "-v", "error", "-show_entries", "stream=codec_name,width", "-of", "csv=p=0", nodeThumbnail,
+            ])
+            #expect(thumbnailProbe.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "mjpeg,320", "\(thumbnailProbe)")
+            let tampered = try await run(ffmpeg, ["-hide_banner", "-loglevel", "error", "-i", nodeLink.replacingOccurrences(of: "/views/", with: "/views/x"),
+                                                  "-t", "1", "-f", "null", "-"])
+            #expect(tampered.status != 0 && tampered.stderr.contains("404"), "a ticket not signed by the server plays nothing: \(tampered.stderr)")
+
+            // The server re-decides the node's views: a revoked grant ends the crisis centre's view and link on the node.
+            let (ccLink, _) = try await link("cc.viewer", "crisis-centre")
+            let ccPlayer = try RunningProcess(ffmpeg, ["-hide_banner", "-loglevel", "error", "-y", "-i", ccLink, "-t", "60", "-c", "copy", "-f", "mpegts",
+                                                       data.appendingPathComponent("node-cc-link.ts").path])
             let cut = try RunningProcess(vigilBinary, [
                 "watch", "--incident", "\(id)", "--camera", "pz5339-sim-01", "-o", data.appendingPathComponent("node-cut.ts").path, "--seconds", "30",
                 "--reason", "public-order", "--text", "Following the crowd", "--data", data.path, "--agency", "crisis-centre", "--user", "cc.viewer",
@@ -239,6 +267,11 @@ struct RelayTests {
             try await revokeCrisisCentreGrant(data)
             #expect(try await cut.waitForExit(timeout: .seconds(10)) == 0, "\(cut.standardError)")
             #expect(cut.standardError.contains("grant_revoked"), "\(cut.standardError)")
+            #expect(try await ccPlayer.waitForExit(timeout: .seconds(10)) == 0, "\(ccPlayer.standardError)")
+            #expect(try await probe(data.appendingPathComponent("node-cc-link.ts").path).frames > 0)
+            // Its ticket is still within its 30 s, but the view has ended: the link plays nothing again.
+            let replayed = try await run(ffmpeg, ["-hide_banner", "-loglevel", "error", "-i", ccLink, "-t", "1", "-f", "null", "-"])
+            #expect(replayed.status != 0 && replayed.stderr.contains("404"), "an ended link stays ended: \(replayed.stderr)")
 
             // A node that stops reporting is dropped; with no node left, the server's own relay serves the camera.
             node.kill(SIGKILL)
@@ -250,10 +283,10 @@ struct RelayTests {
             #expect(served.status == 0 && !served.stderr.contains("relay node"), "\(served.stderr)")
             #expect(try await probe(fallback).frames >= 25)
 
-            let records = try await auditRecords(data, viewsStopped: 3)
+            let records = try await auditRecords(data, viewsStopped: 5)
             #expect(records.contains { $0["action"] as? String == "relay.registered" && $0["user"] as? String == "relay-1" })
-            #expect(records.filter { $0["action"] as? String == "view.started" }.count == 3)
-            #expect(records.filter { $0["action"] as? String == "view.stopped" }.count == 3, "every view is recorded as ended, those the node served too")
+            #expect(records.filter { $0["action"] as? String == "view.started" }.count == 5)
+            #expect(records.filter { $0["action"] as? String == "view.stopped" }.count == 5, "every view is recorded as ended, those the node served too")
         }
     }
 

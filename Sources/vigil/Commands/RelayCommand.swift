@@ -11,11 +11,12 @@ struct RelayCommand: AsyncParsableCommand {
         commandName: "relay",
         abstract: "Run a relay node on this host: it serves the cameras a vigil serve (the coordinator) assigns it.",
         discussion: """
-            The node registers with the coordinator's command endpoint using a user certificate with the \\
-            relay role (vigil user add ID --role relay ... on the coordinator's host), reports its load and \\
-            its cameras' states every second, and opens the cameras it is assigned (rendezvous hashing on the \\
-            camera id, within each relay's caps). Viewers reach it through the coordinator: feed.open there \\
-            runs the consultation and answers with this node's endpoint and a signed ticket. When the \\
+            The node registers with the coordinator's command endpoint using a user certificate with the \
+            relay role (vigil user add ID --role relay ... on the coordinator's host), reports its load and \
+            its cameras' states every second, and opens the cameras it is assigned (rendezvous hashing on the \
+            camera id, within each relay's caps). Viewers reach it through the coordinator: feed.open there \
+            runs the consultation and answers with this node's endpoint and a signed ticket; feed.link \
+            answers with an address on this node's HTTP port whose token is a signed ticket. When the \
             coordinator stops answering for 10 s, the node ends every view.
             """)
 
@@ -29,6 +30,8 @@ struct RelayCommand: AsyncParsableCommand {
     var host = "127.0.0.1"
     @Option(help: "The media endpoint's TCP port (0: any free port).")
     var mediaPort = 7723
+    @Option(help: "The TCP port of the links this node serves, http://HOST:PORT/views/... (0: any free port).")
+    var httpPort = 7724
     @Option(help: "The most camera streams this node serves.")
     var maxStreams = 200
     @Option(help: "The most Mbit/s this node serves.")
@@ -39,7 +42,9 @@ struct RelayCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard coordinator.hasPrefix("tcp://") else { throw ValidationError("--coordinator is a tcp://HOST:PORT endpoint") }
-        guard (0...65535).contains(mediaPort) else { throw ValidationError("--media-port must be 0 to 65535") }
+        for (name, port) in [("--media-port", mediaPort), ("--http-port", httpPort)] where !(0...65535).contains(port) {
+            throw ValidationError("\(name) must be 0 to 65535")
+        }
         guard maxStreams >= 0, maxMbps >= 0 else { throw ValidationError("--max-streams and --max-mbps must be 0 or more") }
     }
 
@@ -64,9 +69,14 @@ struct RelayCommand: AsyncParsableCommand {
         let authority = RelayNodeAuthority()
         let relay = Relay(
             bus: bus, authority: authority, sources: [:], simulate: simulate, thumbnailInterval: .seconds(5), coordination: nil, logger: logger)
+        // Links: a player opens the address the coordinator gave, whose token is a link ticket.
+        let links = try HTTPEndpoint(host: host, port: httpPort, name: "media") { relay.httpResponse($0) }
+        links.start()
+        defer { links.stop() }
         let client = try BusClient(configuration: BusClientConfiguration(
             commandEndpoint: coordinator, eventEndpoint: coordinator, serverPublicKey: coordinatorKey.publicKey, keys: keys))
-        let registration = RelayRegisterBody(media: media, serverKey: nodeKeys.publicKey, maximumStreams: maxStreams, maximumMbps: maxMbps)
+        let registration = RelayRegisterBody(
+            media: media, serverKey: nodeKeys.publicKey, maximumStreams: maxStreams, maximumMbps: maxMbps, links: "http://\(host):\(links.port)")
         let service = RelayNodeService(bus: bus, relay: relay, authority: authority, client: client, registration: registration, logger: logger)
         try await ServiceGroup(services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger).run()
     }
@@ -123,7 +133,7 @@ struct RelayNodeService: Service {
                     authority.registered(secret: Data(base64Encoded: result.secret) ?? Data())
                     registered = true
                     logger.info("registered with the coordinator", metadata: ["relay": "\(result.relay)", "media": "\(registration.media)"])
-                    let ready = ["relay": result.relay, "media": registration.media, "server_key": registration.serverKey]
+                    let ready = ["relay": result.relay, "media": registration.media, "server_key": registration.serverKey, "http": registration.links ?? ""]
                     FileHandle.standardOutput.write((try? BusProtocol.encoder.encode(ready)).map { $0 + [10] } ?? Data())
                 }
                 var (body, bytes) = relay.load(since: last)

@@ -13,7 +13,7 @@ struct UserCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Add a named user to the agency you act as; their certificate is written to DATA/keys/users/ID.key[_secret].",
             discussion: """
-                The key pair is made here and only the public key is sent; hand the secret certificate to the user. \\
+                The key pair is made here and only the public key is sent; hand the secret certificate to the user. \
                 Act as the agency itself or as one of its owner-admin users.
                 """)
 

@@ -9,12 +9,12 @@ struct WatchCommand: ParsableCommand {
         commandName: "watch",
         abstract: "Watch a camera of an incident through the relay and write it as MPEG-TS (a file, or - for a pipe to ffplay or VLC).",
         discussion: """
-            A consultation: act as a named user (--user), give the reason and a text. The first picture comes \\
-            from the relay's cached group of pictures, at once. Ends after --seconds, or when the relay ends \\
+            A consultation: act as a named user (--user), give the reason and a text. The first picture comes \
+            from the relay's cached group of pictures, at once. Ends after --seconds, or when the relay ends \
             the view (access revoked, incident closed), which is said on stderr.
 
-            With --link, no video is written: the relay gives an HTTP address that plays the view as \\
-            MPEG-TS in a player (vlc URL, ffplay URL), and one for the camera's thumbnail. The view lasts \\
+            With --link, no video is written: the relay gives an HTTP address that plays the view as \
+            MPEG-TS in a player (vlc URL, ffplay URL), and one for the camera's thumbnail. The view lasts \
             while the link is played, and ends after 30 s without a player, or when access ends.
             """)
 
@@ -48,7 +48,9 @@ struct WatchCommand: ParsableCommand {
                 let linked = try client.call {
                     try bus.request("feed.link", body: FeedOpenBody(camera: camera, justification: justification), as: FeedLinkResult.self, timeout: .seconds(10))
                 }
-                FileHandle.standardError.write(Data("vigil watch: view \(linked.view) of \(camera) under grant \(linked.grant); the link ends after \(linked.unusedLinkExpiresAfterS) s unplayed\n".utf8))
+                let servedBy = linked.relay.map { " (served by relay node \($0))" } ?? ""
+                FileHandle.standardError.write(Data(
+                    "vigil watch: view \(linked.view) of \(camera)\(servedBy) under grant \(linked.grant); the link ends after \(linked.unusedLinkExpiresAfterS) s unplayed\n".utf8))
                 print(linked.url)
                 print(linked.thumbnailUrl)
                 return

@@ -19,8 +19,22 @@ extension Relay {
     func nodeReported(_ body: RelayReportBody, identity: BusIdentity) async throws -> RelayReportResult {
         guard let coordination else { throw BusProtocol.ErrorBody(code: "not_coordinator", message: "this relay takes no nodes", field: "op") }
         let node = try coordination.nodes.report(body, identity: identity)
-        views.withLock { views in
+        let unknown = views.withLock { views in
             for id in body.views where views[id]?.delivery == .node(node.name) { views[id]?.idleSince = nil }
+            return body.views.filter { views[$0]?.delivery != .node(node.name) }
+        }
+        // A view this server does not hold for the node (never allowed, or the server restarted)
+        // goes on nowhere without the decision function: the node ends it too. Views ended here
+        // lately are already on their way out, with their own reason.
+        let now = ContinuousClock.now
+        let strangers = nodeViewsEnded.withLock { ended in
+            ended = ended.filter { now - $0.value < .seconds(RelayTicket.lifetime) }
+            return unknown.filter { ended[$0] == nil }
+        }
+        if !strangers.isEmpty {
+            nodeEndings.withLock { endings in
+                for id in strangers { endings[node.name, default: [:]][id] = "the server holds no such view" }
+            }
         }
         for id in body.ended where views.withLock({ $0[id]?.delivery }) == .node(node.name) {
             try? await end(id, reason: "ended on relay node \(node.name)", notify: false)
@@ -79,14 +93,15 @@ extension Relay {
         return (report, bytes)
     }
 
-    /// Where a viewer goes for a camera relay node `name` serves: its endpoint and a ticket for this view.
-    func redirect(to name: String, for allowed: AllowedView, camera: String, identity: BusIdentity) throws -> FeedRedirect {
+    /// Where a viewer goes for a camera relay node `name` serves: its endpoint and a ticket for
+    /// this view, bound to the viewer's key, or for a link (`link`) the link's token.
+    func redirect(to name: String, for allowed: AllowedView, camera: String, identity: BusIdentity, link: Bool) throws -> FeedRedirect {
         guard let coordination, let node = coordination.nodes.node(name), let key = coordination.publicKey(identity) else {
             throw BusProtocol.ErrorBody(code: "camera_unavailable", message: "relay node \(name) of camera \(camera) is gone", field: "body.camera")
         }
         let ticket = RelayTicket(
             view: allowed.view, grant: allowed.grant, incident: allowed.incident, camera: camera, viewerKey: key, agency: identity.agency,
-            user: identity.user, expires: Date().addingTimeInterval(RelayTicket.lifetime))
+            user: identity.user, expires: Date().addingTimeInterval(RelayTicket.lifetime), link: link ? true : nil)
         return FeedRedirect(relay: name, media: node.media, serverKey: node.serverKey, ticket: try ticket.signed(with: node.secret))
     }
 }

@@ -105,6 +105,8 @@ final class Relay: Sendable {
     let coordination: Coordination?
     /// Views a relay node must end, with the reason, told in the reply to its next report.
     let nodeEndings = Mutex<[String: [String: String]]>([:])
+    /// Views of relay nodes that ended here lately, which a node may still report for a moment.
+    let nodeViewsEnded = Mutex<[String: ContinuousClock.Instant]>([:])
     /// The last state each node reported for each camera it serves.
     let nodeStates = Mutex<[String: WireFeedState]>([:])
 
@@ -283,18 +285,22 @@ final class Relay: Sendable {
                 let body = try BusProtocol.decodeBody(FeedOpenBody.self, from: request.payload)
                 let token = (0..<2).map { _ in String(UInt64.random(in: .min ... .max), radix: 16).leftPadded(to: 16) }.joined()
                 let (opened, _, view) = try await open(body, for: request, delivery: .link(token: token))
-                guard let stream = opened.stream else {
-                    // Links are played from this relay's HTTP endpoint; relay nodes serve none.
-                    views.withLock { $0[opened.view] = view }
-                    try await end(opened.view, reason: "links are not served for cameras on relay nodes", notify: false)
-                    throw BusProtocol.ErrorBody(
-                        code: "camera_unavailable", message: "camera \(body.camera) is served by a relay node, which serves no links; use feed.open",
-                        field: "body.camera")
-                }
                 views.withLock { $0[opened.view] = view }
+                // Played here with the token, or on the relay node that serves the camera with a link ticket as the token.
+                var address = (base: base, token: token)
+                if let redirect = opened.redirect {
+                    guard let links = coordination?.nodes.node(redirect.relay)?.links else {
+                        try await end(opened.view, reason: "relay node \(redirect.relay) serves no links", notify: false)
+                        throw BusProtocol.ErrorBody(
+                            code: "camera_unavailable", message: "camera \(body.camera) is served by relay node \(redirect.relay), which serves no links; use feed.open",
+                            field: "body.camera")
+                    }
+                    address = (links, redirect.ticket)
+                }
                 let result = FeedLinkResult(
-                    view: opened.view, grant: opened.grant, stream: stream, url: "\(base)/views/\(token)/stream.ts",
-                    thumbnailUrl: "\(base)/views/\(token)/thumbnail.jpg", unusedLinkExpiresAfterS: Int(Self.linkLinger.components.seconds))
+                    view: opened.view, grant: opened.grant, stream: opened.stream, relay: opened.redirect?.relay,
+                    url: "\(address.base)/views/\(address.token)/stream.ts", thumbnailUrl: "\(address.base)/views/\(address.token)/thumbnail.jpg",
+                    unusedLinkExpiresAfterS: Int(Self.linkLinger.components.seconds))
                 bus.sendMedia(to: request.peer, header: BusProtocol.successReply(id: header.id, result: result), payload: nil)
             case "feed.close":
                 let body = try BusProtocol.decodeBody(ViewStopBody.self, from: request.payload)
@@ -313,36 +319,43 @@ final class Relay: Sendable {
     }
 
     /// Starts a view: the consultation is decided and audited first; nothing is sent before.
-    /// The caller subscribes the view to the feed when its viewer is ready. A camera that a
-    /// relay node serves gets a redirect instead of a feed: the node's endpoint and a ticket.
+    /// The caller subscribes the view to the feed when its viewer is ready.
     private func open(_ body: FeedOpenBody, for request: BusRequest, delivery: Delivery) async throws -> (FeedOpenResult, CameraFeed?, View) {
         let allowed = try await authority.begin(body, for: request.identity)
+        return try await attach(allowed, camera: body.camera, identity: request.identity, delivery: delivery)
+    }
+
+    /// Brings an allowed view to its camera's feed, opening it if needed. A camera that a relay
+    /// node serves gets a redirect instead of a feed: the node's endpoint and a ticket (a link's
+    /// ticket for a link). A view that cannot be served is ended with its authority.
+    func attach(_ allowed: AllowedView, camera: String, identity: BusIdentity, delivery: Delivery) async throws -> (FeedOpenResult, CameraFeed?, View) {
         feeds.withLock { feeds in
-            feeds[body.camera, default: FeedEntry(incidents: [])].views += 1
-            feeds[body.camera]?.idleSince = nil
+            feeds[camera, default: FeedEntry(incidents: [])].views += 1
+            feeds[camera]?.idleSince = nil
         }
         place()
         // A node may be asked for a camera before its next report brings the assignment: the
         // source may appear within a moment, as may the picture's description.
         func served() -> (Server, CameraFeed?) {
             feeds.withLock { feeds -> (Server, CameraFeed?) in
-                if feeds[body.camera]?.server == .here, feeds[body.camera]?.feed == nil, let feed = makeFeed(body.camera, forView: true) {
-                    feeds[body.camera]?.feed = feed
+                if feeds[camera]?.server == .here, feeds[camera]?.feed == nil, let feed = makeFeed(camera, forView: true) {
+                    feeds[camera]?.feed = feed
                     feed.start()
                 }
-                return (feeds[body.camera]?.server ?? .nowhere, feeds[body.camera]?.feed)
+                return (feeds[camera]?.server ?? .nowhere, feeds[camera]?.feed)
             }
         }
         var (server, feed) = served()
         if case .node(let name) = server {
             do {
-                let redirect = try redirect(to: name, for: allowed, camera: body.camera, identity: request.identity)
-                var view = View(delivery: .node(name), identity: request.identity, camera: body.camera, allowed: allowed)
+                let isLink = if case .link = delivery { true } else { false }
+                let redirect = try redirect(to: name, for: allowed, camera: camera, identity: identity, link: isLink)
+                var view = View(delivery: .node(name), identity: identity, camera: camera, allowed: allowed)
                 view.idleSince = .now  // until the node reports it
                 return (FeedOpenResult(view: allowed.view, grant: allowed.grant, stream: nil, redirect: redirect), nil, view)
             } catch {
-                await authority.end(allowed.view, identity: request.identity)
-                releaseView(of: body.camera)
+                await authority.end(allowed.view, identity: identity)
+                releaseView(of: camera)
                 throw error
             }
         }
@@ -355,12 +368,12 @@ final class Relay: Sendable {
             description = feed?.streamDescription
         }
         guard let feed, let description else {
-            await authority.end(allowed.view, identity: request.identity)
-            releaseView(of: body.camera)
+            await authority.end(allowed.view, identity: identity)
+            releaseView(of: camera)
             throw BusProtocol.ErrorBody(
-                code: "camera_unavailable", message: "camera \(body.camera) is \(feed.map { "\($0.state)" } ?? "without a source")", field: "body.camera")
+                code: "camera_unavailable", message: "camera \(camera) is \(feed.map { "\($0.state)" } ?? "without a source")", field: "body.camera")
         }
-        var view = View(delivery: delivery, identity: request.identity, camera: body.camera, allowed: allowed)
+        var view = View(delivery: delivery, identity: identity, camera: camera, allowed: allowed)
         if case .link = delivery { view.idleSince = .now }
         return (FeedOpenResult(view: allowed.view, grant: allowed.grant, stream: description), feed, view)
     }
@@ -387,8 +400,9 @@ final class Relay: Sendable {
             let header = try BusProtocol.encoder.encode(FeedMessage(view: id, type: "feed.ended", seq: view.sequence + 1, reason: reason))
             bus.sendMedia(to: peer, header: header, payload: nil)
         }
-        if notify, case .node(let name) = view.delivery {
-            nodeEndings.withLock { $0[name, default: [:]][id] = reason }
+        if case .node(let name) = view.delivery {
+            nodeViewsEnded.withLock { $0[id] = .now }
+            if notify { nodeEndings.withLock { $0[name, default: [:]][id] = reason } }
         }
         await authority.end(id, identity: view.identity)
     }
@@ -522,7 +536,10 @@ struct FeedOpenResult: Codable {
 struct FeedLinkResult: Codable {
     var view: String
     var grant: String
-    var stream: VideoStreamInfo.Description
+    /// The stream, when this relay serves the camera (a relay node's link gives none).
+    var stream: VideoStreamInfo.Description?
+    /// The relay node that serves the link, or nil for the server itself.
+    var relay: String?
     var url: String
     var thumbnailUrl: String
     var unusedLinkExpiresAfterS: Int

@@ -4,12 +4,14 @@ import Foundation
 import Streams
 import Synchronization
 
-/// The body of `relay.register`: where the node serves views, and how much it may carry.
+/// The body of `relay.register`: where the node serves views (its media endpoint, and the
+/// `http://HOST:PORT` of its links when it serves them), and how much it may carry.
 struct RelayRegisterBody: Codable {
     var media: String
     var serverKey: String
     var maximumStreams: Int
     var maximumMbps: Double
+    var links: String?
 }
 
 /// The reply to `relay.register`: the node's name (its user id), the secret that signs its view
@@ -82,7 +84,9 @@ struct FeedRedirect: Codable {
 }
 
 /// A view the coordinator allowed, for a relay node to serve: signed with the node's secret
-/// (HMAC-SHA256), bound to the viewer's public key, usable for 30 seconds.
+/// (HMAC-SHA256), usable for 30 seconds. A ticket for `feed.open` is bound to the viewer's
+/// public key; a link's ticket (`link`) is the link's token itself, and whoever plays the link
+/// holds it, as with the links the server serves.
 struct RelayTicket: Codable, Equatable {
     static let lifetime: TimeInterval = 30
 
@@ -94,22 +98,36 @@ struct RelayTicket: Codable, Equatable {
     var agency: String
     var user: String?
     var expires: Date
+    /// A link's ticket: it goes in the link's address, and no viewer key is checked.
+    var link: Bool?
 
-    /// `payload.signature`, both base64.
+    /// `payload.signature`, both in base64url without padding (RFC 4648 §5), so that a link's
+    /// address can carry the ticket as it is.
     func signed(with secret: Data) throws -> String {
         let payload = try BusProtocol.encoder.encode(self)
         let signature = HMAC<SHA256>.authenticationCode(for: payload, using: SymmetricKey(data: secret))
-        return payload.base64EncodedString() + "." + Data(signature).base64EncodedString()
+        return Self.base64URL(payload) + "." + Self.base64URL(Data(signature))
     }
 
     /// The ticket a token carries, if its signature is the secret's and it has not expired.
     static func verified(_ token: String, with secret: Data, now: Date = Date()) -> RelayTicket? {
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 2, let payload = Data(base64Encoded: String(parts[0])), let signature = Data(base64Encoded: String(parts[1])),
+        guard parts.count == 2, let payload = data(base64URL: parts[0]), let signature = data(base64URL: parts[1]),
               HMAC<SHA256>.isValidAuthenticationCode(signature, authenticating: payload, using: SymmetricKey(data: secret)),
               let ticket = try? BusProtocol.decoder.decode(RelayTicket.self, from: payload), ticket.expires > now
         else { return nil }
         return ticket
+    }
+
+    private static func base64URL(_ data: Data) -> String {
+        data.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+
+    private static func data(base64URL text: Substring) -> Data? {
+        var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        base64 += String(repeating: "=", count: (4 - base64.count % 4) % 4)
+        return Data(base64Encoded: base64)
     }
 }
 
@@ -123,6 +141,8 @@ final class RelayNodes: Sendable {
         let name: String
         let media: String
         let serverKey: String
+        /// `http://HOST:PORT` of the node's links, or nil when it serves none.
+        let links: String?
         /// Signs the node's view tickets (32 random bytes).
         let secret: Data
         let maximumStreams: Int
@@ -142,11 +162,14 @@ final class RelayNodes: Sendable {
         guard body.maximumStreams >= 0, body.maximumMbps >= 0, body.media.hasPrefix("tcp://"), body.serverKey.count == 40 else {
             throw BusProtocol.ErrorBody(code: "relay_invalid", message: "a tcp:// media endpoint, a 40-character server key and caps ≥ 0", field: "body")
         }
+        if let links = body.links, !links.hasPrefix("http://") || links.count > 200 {
+            throw BusProtocol.ErrorBody(code: "relay_invalid", message: "links are served at an http://HOST:PORT address", field: "body.links")
+        }
         let secret = SymmetricKey(size: .bits256).withUnsafeBytes { Data($0) }
         nodes.withLock {
             $0[name] = Node(
-                name: name, media: body.media, serverKey: body.serverKey, secret: secret, maximumStreams: body.maximumStreams,
-                maximumMbps: body.maximumMbps, lastReport: .now)
+                name: name, media: body.media, serverKey: body.serverKey, links: body.links, secret: secret,
+                maximumStreams: body.maximumStreams, maximumMbps: body.maximumMbps, lastReport: .now)
         }
         return RelayRegisterResult(
             relay: name, secret: secret.base64EncodedString(),

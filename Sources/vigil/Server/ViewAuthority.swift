@@ -20,6 +20,16 @@ protocol ViewAuthority: Sendable {
     func reasonToEnd(_ view: AllowedView, camera: String, identity: BusIdentity) async -> String?
     /// Records the end of a view.
     func end(_ view: String, identity: BusIdentity) async
+    /// The view an unknown link token stands for, when the token itself is the authorisation
+    /// (a relay node's link ticket), or nil.
+    func allowLink(_ token: String) -> LinkAllowance?
+}
+
+/// A link view a token allows: who asked for it (for the logs) and what it shows.
+struct LinkAllowance: Sendable {
+    let allowed: AllowedView
+    let camera: String
+    let identity: BusIdentity
 }
 
 /// The server's own decision function: a view is a consultation (named user, justification,
@@ -50,13 +60,17 @@ struct LocalViewAuthority: ViewAuthority {
     func end(_ view: String, identity: BusIdentity) async {
         try? await access.stop(view: view, agency: identity.agency, user: identity.user)
     }
+
+    /// The server's links are made by `feed.link`, after the consultation: no token opens one.
+    func allowLink(_ token: String) -> LinkAllowance? { nil }
 }
 
 /// A relay node's authority: the coordinator decided and recorded each view before it signed
 /// its ticket. The node checks the ticket (its secret's signature, not expired, this camera,
 /// and the viewer's own key), ends the views the coordinator tells it to end, and reports the
 /// views that ended. When the coordinator has not answered for `silenceLimit`, every view
-/// ends: no view goes on without the decision function.
+/// ends: no view goes on without the decision function. A view that ended never starts again,
+/// even with a ticket still valid.
 final class RelayNodeAuthority: ViewAuthority {
     static let silenceLimit = Duration.seconds(10)
 
@@ -65,6 +79,16 @@ final class RelayNodeAuthority: ViewAuthority {
         var lastAnswer = ContinuousClock.now
         var ends: [String: String] = [:]
         var ended: [String] = []
+        /// Views that ended here, until every ticket for them has expired.
+        var finished: [String: Date] = [:]
+
+        /// The ticket `token` carries, unless it is forged, expired, or for a view that ended.
+        mutating func ticket(_ token: String?) -> RelayTicket? {
+            let now = Date()
+            finished = finished.filter { $0.value > now }
+            guard let token, let ticket = RelayTicket.verified(token, with: secret, now: now), finished[ticket.view] == nil else { return nil }
+            return ticket
+        }
     }
 
     private let state = Mutex(State())
@@ -100,11 +124,10 @@ final class RelayNodeAuthority: ViewAuthority {
     }
 
     func begin(_ body: FeedOpenBody, for identity: BusIdentity) async throws -> AllowedView {
-        let secret = state.withLock { $0.secret }
-        guard let token = body.ticket, let ticket = RelayTicket.verified(token, with: secret) else {
+        guard let ticket = state.withLock({ $0.ticket(body.ticket) }) else {
             throw BusProtocol.ErrorBody(code: "ticket_invalid", message: "open a feed on a relay node with the ticket the server gave", field: "body.ticket")
         }
-        guard ticket.camera == body.camera, Self.identity(forKey: ticket.viewerKey) == identity else {
+        guard ticket.link != true, ticket.camera == body.camera, Self.identity(forKey: ticket.viewerKey) == identity else {
             throw BusProtocol.ErrorBody(code: "ticket_invalid", message: "the ticket is for another camera or viewer", field: "body.ticket")
         }
         return AllowedView(view: ticket.view, grant: ticket.grant, incident: ticket.incident)
@@ -122,6 +145,14 @@ final class RelayNodeAuthority: ViewAuthority {
         state.withLock { state in
             state.ends[view] = nil
             state.ended.append(view)
+            state.finished[view] = Date().addingTimeInterval(RelayTicket.lifetime)
         }
+    }
+
+    func allowLink(_ token: String) -> LinkAllowance? {
+        guard let ticket = state.withLock({ $0.ticket(token) }), ticket.link == true else { return nil }
+        return LinkAllowance(
+            allowed: AllowedView(view: ticket.view, grant: ticket.grant, incident: ticket.incident), camera: ticket.camera,
+            identity: BusIdentity(agency: ticket.agency, user: ticket.user))
     }
 }
