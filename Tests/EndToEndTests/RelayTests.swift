@@ -297,6 +297,7 @@ struct RelayTests {
         for (arguments, message) in [
             (["relay", "--coordinator", "http://127.0.0.1:7710", "--server-key", "k", "--cert", "c"], "--coordinator is a tcp://HOST:PORT endpoint"),
             (["relay", "--coordinator", "tcp://127.0.0.1:7710", "--server-key", "/nonexistent/server.key", "--cert", "c"], "certificate not found"),
+            (["relay", "--coordinator", "tcp://127.0.0.1:7710", "--server-key", "k", "--cert", "c", "--http-port", "70000"], "--http-port must be 0 to 65535"),
             (["watch", "--incident", "1", "--camera", "c", "--reason", "public-order", "--text", "Both ways", "-o", "x.ts", "--link"], "either -o FILE"),
             (["serve", "--thumbnail-interval", "0"], "--thumbnail-interval must be 0.1 to 3600 seconds"),
             (["serve", "--relay-max-streams=-1"], "must be 0 or more"),
@@ -326,16 +327,23 @@ struct RelayTests {
             #expect(asAgency.map(code) == ["role_required", "role_required"], "\(asAgency)")
             var badRegistration = register
             badRegistration["media"] = "inproc://elsewhere"
+            var badLinks = register
+            badLinks["links"] = "ftp://127.0.0.1:7724"
             var badReport = report
             badReport["streams"] = "many"
+            // A view the server never allowed goes on nowhere: the reply tells the node to end it.
+            var strangerReport = report
+            strangerReport["views"] = ["never-allowed"]
             let asNode = try await replies("keys/users/relay-9.key_secret", [
-                ["op": "relay.report", "body": report], ["op": "relay.register", "body": badRegistration], ["op": "relay.register", "body": register],
-                ["op": "relay.report", "body": badReport], ["op": "relay.report", "body": report],
+                ["op": "relay.report", "body": report], ["op": "relay.register", "body": badRegistration], ["op": "relay.register", "body": badLinks],
+                ["op": "relay.register", "body": register], ["op": "relay.report", "body": badReport], ["op": "relay.report", "body": strangerReport],
             ])
-            #expect(asNode.map(code) == ["relay_unknown", "relay_invalid", nil, "bad_request", nil], "\(asNode)")
-            let registered = try #require(asNode[2]["result"] as? [String: Any])
+            #expect(asNode.map(code) == ["relay_unknown", "relay_invalid", "relay_invalid", nil, "bad_request", nil], "\(asNode)")
+            let registered = try #require(asNode[3]["result"] as? [String: Any])
             #expect(registered["relay"] as? String == "relay-9" && (registered["secret"] as? String)?.count == 44)
-            #expect((asNode[4]["result"] as? [String: Any])?["assignments"] as? [Any] != nil)
+            let answer = try #require(asNode[5]["result"] as? [String: Any])
+            #expect(answer["assignments"] as? [Any] != nil)
+            #expect((answer["end"] as? [String: String])?["never-allowed"] == "the server holds no such view", "\(answer)")
         }
     }
 }
