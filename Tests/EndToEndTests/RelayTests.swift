@@ -102,6 +102,34 @@ struct RelayTests {
         return try #require(Double(probed.stdout.trimmingCharacters(in: .whitespacesAndNewlines)), "\(probed.stderr)")
     }
 
+    /// A link to the registry's extra camera, asked for by `user` of `agency`: the stream's and the thumbnail's addresses, and what `vigil watch` said.
+    private func link(_ data: URL, incident: Int, user: String, agency: String) async throws -> (stream: String, thumbnail: String, said: String) {
+        let linked = try await vigil("watch", "--link", "--incident", "\(incident)", "--camera", "pz5339-sim-01", "--reason", "public-order",
+                                     "--text", "On the crisis wall", "--data", data.path, "--agency", agency, "--user", user, "--timeout", "30")
+        #expect(linked.status == 0, "\(linked.stderr)")
+        let links = linked.stdout.split(separator: "\n").map(String.init)
+        return (try #require(links.first), try #require(links.last), linked.stderr)
+    }
+
+    /// ffmpeg plays a link for 2 s as VLC would (H.264, 25 frames or more, no errors), ffprobe
+    /// reads its thumbnail (a 320 px JPEG), and the address with its token altered plays nothing (404).
+    private func expectLinkPlays(_ link: (stream: String, thumbnail: String), data: URL) async throws {
+        let played = data.appendingPathComponent("played-\(UUID().uuidString).ts").path
+        let playing = try await run(ffmpeg, ["-hide_banner", "-loglevel", "error", "-y", "-i", link.stream, "-t", "2", "-c", "copy", "-f", "mpegts", played])
+        #expect(playing.status == 0, "\(playing.stderr)")
+        let playedProbe = try await probe(played)
+        #expect(playedProbe.codec == "h264" && playedProbe.frames >= 25 && playedProbe.errors.isEmpty, "\(playedProbe)")
+        let picture = try await run(URL(fileURLWithPath: "/usr/bin/ffprobe"), [
+            "-v", "error", "-show_entries", "stream=codec_name,width", "-of", "csv=p=0", link.thumbnail,
+        ])
+        #expect(picture.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "mjpeg,320", "\(picture)")
+        let altered = try await run(ffmpeg, ["-hide_banner", "-loglevel", "error", "-i", link.stream.replacingOccurrences(of: "/views/", with: "/views/x"),
+                                             "-t", "1", "-f", "null", "-"])
+        #expect(altered.status != 0 && altered.stderr.contains("404"), "an altered link plays nothing: \(altered.stderr)")
+    }
+
+    private let ffmpeg = URL(fileURLWithPath: "/usr/bin/ffmpeg")
+
     @Test func watchedAndLinkedFeedsAreStandardMPEGTSAndEndWithAccess() async throws {
         try await withCameraServer { data in
             for (user, agency) in [("pz.viewer", "pz-5339"), ("cc.viewer", "crisis-centre")] {
@@ -139,24 +167,8 @@ struct RelayTests {
             #expect(probed.errors.isEmpty, "\(probed.errors)")
 
             // A link: ffmpeg plays it over HTTP as VLC would, and fetches the thumbnail beside it.
-            let linked = try await vigil("watch", "--link", "--incident", "\(id)", "--camera", "pz5339-sim-01", "--reason", "public-order",
-                                         "--text", "On the crisis wall", "--data", data.path, "--agency", "pz-5339", "--user", "pz.viewer", "--timeout", "30")
-            #expect(linked.status == 0, "\(linked.stderr)")
-            let links = linked.stdout.split(separator: "\n").map(String.init)
-            let (link, thumbnailLink) = (try #require(links.first), try #require(links.last))
-            let played = data.appendingPathComponent("played.ts").path
-            let ffmpeg = URL(fileURLWithPath: "/usr/bin/ffmpeg")
-            let playing = try await run(ffmpeg, ["-hide_banner", "-loglevel", "error", "-y", "-i", link, "-t", "2", "-c", "copy", "-f", "mpegts", played])
-            #expect(playing.status == 0, "\(playing.stderr)")
-            let playedProbe = try await probe(played)
-            #expect(playedProbe.codec == "h264" && playedProbe.frames >= 25 && playedProbe.errors.isEmpty, "\(playedProbe)")
-            let picture = try await run(URL(fileURLWithPath: "/usr/bin/ffprobe"), [
-                "-v", "error", "-show_entries", "stream=codec_name,width", "-of", "csv=p=0", thumbnailLink,
-            ])
-            #expect(picture.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "mjpeg,320", "\(picture)")
-            let forged = try await run(ffmpeg, ["-hide_banner", "-loglevel", "error", "-i", link.replacingOccurrences(of: "/views/", with: "/views/0"),
-                                                "-t", "1", "-f", "null", "-"])
-            #expect(forged.status != 0 && forged.stderr.contains("404"), "an unknown link plays nothing: \(forged.stderr)")
+            let (link, thumbnailLink, _) = try await self.link(data, incident: id, user: "pz.viewer", agency: "pz-5339")
+            try await expectLinkPlays((link, thumbnailLink), data: data)
 
             // The crisis centre watches under zone 5339's grant; the zone revokes it mid-stream.
             let cut = try RunningProcess(vigilBinary, [
@@ -231,32 +243,13 @@ struct RelayTests {
             #expect(probed.codec == "h264" && probed.frames >= 50 && probed.errors.isEmpty, "\(probed)")
 
             // A link to the node's camera is played from the node's own HTTP port, its token a ticket the server signed.
+            let nodeLink = try await link(data, incident: id, user: "pz.viewer", agency: "pz-5339")
             let nodeHTTP = try #require(registered["http"] as? String)
-            func link(_ user: String, _ agency: String) async throws -> (stream: String, thumbnail: String) {
-                let linked = try await vigil("watch", "--link", "--incident", "\(id)", "--camera", "pz5339-sim-01", "--reason", "public-order",
-                                             "--text", "On the wall, through the node", "--data", data.path, "--agency", agency, "--user", user, "--timeout", "30")
-                #expect(linked.status == 0 && linked.stderr.contains("served by relay node relay-1"), "\(linked.stderr)")
-                let links = linked.stdout.split(separator: "\n").map(String.init)
-                return (try #require(links.first), try #require(links.last))
-            }
-            let ffmpeg = URL(fileURLWithPath: "/usr/bin/ffmpeg")
-            let (nodeLink, nodeThumbnail) = try await link("pz.viewer", "pz-5339")
-            #expect(nodeLink.hasPrefix("\(nodeHTTP)/views/"), "\(nodeLink)")
-            let played = data.appendingPathComponent("node-link.ts").path
-            let playing = try await run(ffmpeg, ["-hide_banner", "-loglevel", "error", "-y", "-i", nodeLink, "-t", "2", "-c", "copy", "-f", "mpegts", played])
-            #expect(playing.status == 0, "\(playing.stderr)")
-            let playedProbe = try await probe(played)
-            #expect(playedProbe.codec == "h264" && playedProbe.frames >= 25 && playedProbe.errors.isEmpty, "\(playedProbe)")
-            let thumbnailProbe = try await run(URL(fileURLWithPath: "/usr/bin/ffprobe"), [
-                "-v", "error", "-show_entries", "stream=codec_name,width", "-of", "csv=p=0", nodeThumbnail,
-            ])
-            #expect(thumbnailProbe.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "mjpeg,320", "\(thumbnailProbe)")
-            let tampered = try await run(ffmpeg, ["-hide_banner", "-loglevel", "error", "-i", nodeLink.replacingOccurrences(of: "/views/", with: "/views/x"),
-                                                  "-t", "1", "-f", "null", "-"])
-            #expect(tampered.status != 0 && tampered.stderr.contains("404"), "a ticket not signed by the server plays nothing: \(tampered.stderr)")
+            #expect(nodeLink.said.contains("served by relay node relay-1") && nodeLink.stream.hasPrefix("\(nodeHTTP)/views/"), "\(nodeLink)")
+            try await expectLinkPlays((nodeLink.stream, nodeLink.thumbnail), data: data)
 
             // The server re-decides the node's views: a revoked grant ends the crisis centre's view and link on the node.
-            let (ccLink, _) = try await link("cc.viewer", "crisis-centre")
+            let ccLink = try await link(data, incident: id, user: "cc.viewer", agency: "crisis-centre").stream
             let ccPlayer = try RunningProcess(ffmpeg, ["-hide_banner", "-loglevel", "error", "-y", "-i", ccLink, "-t", "60", "-c", "copy", "-f", "mpegts",
                                                        data.appendingPathComponent("node-cc-link.ts").path])
             let cut = try RunningProcess(vigilBinary, [
