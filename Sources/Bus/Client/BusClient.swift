@@ -11,8 +11,8 @@ public struct BusClientConfiguration: Sendable {
     public var keys: CurveKeyPair?
     /// In process only: the server's own context, since `inproc://` reaches only sockets of the
     /// same context. The endpoints, which ``BusServer/attachInProcess(as:)`` made for one
-    /// identity, say who the client is; no CURVE is involved.
-    public var context: ZMQContext?
+    /// identity, say who the client is; no CURVE is involved. Only the server sets it.
+    public private(set) var context: ZMQContext?
 
     /// A client of a server across the network (`tcp://`, CURVE).
     public init(commandEndpoint: String, eventEndpoint: String, serverPublicKey: String, keys: CurveKeyPair) {

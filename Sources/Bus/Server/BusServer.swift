@@ -254,7 +254,8 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
     /// Nothing crosses a network or a process boundary, so there is no CURVE and no ZAP: whoever
     /// holds the configuration is `identity`, as code in this process could read the server's
     /// secret key anyway. Requests, replies, subscription checks and events go through the same
-    /// loop as over `tcp://`. Call before ``start()``.
+    /// loop as over `tcp://`. Call before ``start()``; close the clients before ``stop()``, which
+    /// waits for every socket of the server's context to be closed.
     public func attachInProcess(as identity: BusIdentity) throws(ZMQError) -> BusClientConfiguration {
         precondition(sockets == nil, "attach in-process clients before start()")
         guard inProcess.count < Self.maximumInProcessAttachments else { throw ZMQError(code: EMFILE, operation: "attachInProcess") }
@@ -384,13 +385,10 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
             return polled
         }
 
-        /// The ROUTER a peer address's route names.
-        func router(for route: UInt8) -> ZMQSocket? {
-            switch route {
-            case PeerAddress.commandRoute: command
-            case PeerAddress.mediaRoute: media
-            default: PeerAddress.inProcessIndex(route).flatMap { inProcess.indices.contains($0) ? inProcess[$0].command : nil }
-            }
+        /// The command ROUTER (network or in-process) a peer address's route names, if any.
+        func commandRouter(for route: UInt8) -> ZMQSocket? {
+            if route == PeerAddress.commandRoute { return command }
+            return PeerAddress.inProcessIndex(route).flatMap { inProcess.indices.contains($0) ? inProcess[$0].command : nil }
         }
     }
 
@@ -579,7 +577,7 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
             switch message {
             case .reply(let peer, let payload):
                 do {
-                    guard let (route, routingID) = PeerAddress.split(peer), let router = sockets.router(for: route) else {
+                    guard let (route, routingID) = PeerAddress.split(peer), let router = sockets.commandRouter(for: route) else {
                         throw ZMQError(code: EHOSTUNREACH, operation: "reply to an unknown peer")
                     }
                     try router.send([routingID, payload])

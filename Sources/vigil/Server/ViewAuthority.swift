@@ -85,9 +85,19 @@ final class RelayNodeAuthority: ViewAuthority {
         /// The ticket `token` carries, unless it is forged, expired, or for a view that ended.
         mutating func ticket(_ token: String?) -> RelayTicket? {
             let now = Date()
-            finished = finished.filter { $0.value > now }
+            forgetExpired(now)
             guard let token, let ticket = RelayTicket.verified(token, with: secret, now: now), finished[ticket.view] == nil else { return nil }
             return ticket
+        }
+
+        mutating func finish(_ view: String) {
+            let now = Date()
+            forgetExpired(now)
+            finished[view] = now.addingTimeInterval(RelayTicket.lifetime)
+        }
+
+        private mutating func forgetExpired(_ now: Date) {
+            finished = finished.filter { $0.value > now }
         }
     }
 
@@ -145,7 +155,7 @@ final class RelayNodeAuthority: ViewAuthority {
         state.withLock { state in
             state.ends[view] = nil
             state.ended.append(view)
-            state.finished[view] = Date().addingTimeInterval(RelayTicket.lifetime)
+            state.finish(view)
         }
     }
 
