@@ -411,7 +411,7 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
 
         static func split(_ peer: Data) -> (route: UInt8, routingID: Data)? {
             guard let route = peer.first, peer.count > 1 else { return nil }
-            return (route, Data(peer.dropFirst()))
+            return (route, peer.dropFirst())  // a slice of the same storage: no copy per media packet
         }
     }
 
