@@ -242,6 +242,35 @@ struct RelayTests {
             let probed = try await probe(output)
             #expect(probed.codec == "h264" && probed.frames >= 50 && probed.errors.isEmpty, "\(probed)")
 
+            // A pyzmq viewer follows the redirect as docs/protocol.md tells; its ticket opens the view once.
+            let twice = try await run(python, ["-c", """
+                import json, sys, zmq, zmq.auth
+                media, server_key, certificate, incident = sys.argv[1:5]
+                public, secret = zmq.auth.load_certificate(certificate)
+                context = zmq.Context()
+                def dealer(endpoint, key):
+                    socket = context.socket(zmq.DEALER)
+                    socket.curve_publickey, socket.curve_secretkey, socket.curve_serverkey = public, secret, key
+                    socket.connect(endpoint)
+                    return socket
+                def feed_open(socket, id, body):
+                    socket.send(json.dumps({"v": 1, "id": id, "op": "feed.open", "body": body}).encode())
+                    while socket.poll(15000):
+                        frames = socket.recv_multipart()
+                        reply = json.loads(frames[0])
+                        if len(frames) == 1 and reply.get("id") == id:
+                            return reply
+                    return {}
+                opened = feed_open(dealer(media, zmq.auth.load_certificate(server_key)[0]), "a", {"camera": "pz5339-sim-01",
+                    "justification": {"reason": "public-order", "text": "One ticket, two viewers", "incident": int(incident)}})
+                redirect = opened["result"]["redirect"]
+                first, second = (dealer(redirect["media"], redirect["server_key"].encode()) for _ in range(2))
+                replies = [feed_open(socket, id, {"camera": "pz5339-sim-01", "ticket": redirect["ticket"]}) for socket, id in ((first, "b"), (second, "c"))]
+                print(json.dumps([replies[0].get("ok"), replies[1].get("error", {}).get("code")]))
+                """, try #require(info["media"] as? String), data.appendingPathComponent("keys/server.key").path,
+                data.appendingPathComponent("keys/users/pz.viewer.key_secret").path, "\(id)"])
+            #expect(twice.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == #"[true, "ticket_invalid"]"#, "\(twice.stdout) \(twice.stderr)")
+
             // A link to the node's camera is played from the node's own HTTP port, its token a ticket the server signed.
             let nodeLink = try await link(data, incident: id, user: "pz.viewer", agency: "pz-5339")
             let nodeHTTP = try #require(registered["http"] as? String)
@@ -276,10 +305,10 @@ struct RelayTests {
             #expect(served.status == 0 && !served.stderr.contains("relay node"), "\(served.stderr)")
             #expect(try await probe(fallback).frames >= 25)
 
-            let records = try await auditRecords(data, viewsStopped: 5)
+            let records = try await auditRecords(data, viewsStopped: 6)
             #expect(records.contains { $0["action"] as? String == "relay.registered" && $0["user"] as? String == "relay-1" })
-            #expect(records.filter { $0["action"] as? String == "view.started" }.count == 5)
-            #expect(records.filter { $0["action"] as? String == "view.stopped" }.count == 5, "every view is recorded as ended, those the node served too")
+            #expect(records.filter { $0["action"] as? String == "view.started" }.count == 6)
+            #expect(records.filter { $0["action"] as? String == "view.stopped" }.count == 6, "every view is recorded as ended, those the node served too")
         }
     }
 

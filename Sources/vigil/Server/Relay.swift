@@ -272,10 +272,19 @@ final class Relay: Sendable {
             case "feed.open":
                 let body = try BusProtocol.decodeBody(FeedOpenBody.self, from: request.payload)
                 let (result, feed, view) = try await open(body, for: request, delivery: .media(peer: request.peer))
+                // One viewer per view: a relay node's ticket opens its view once.
+                let fresh = views.withLock { views in
+                    guard views[result.view] == nil else { return false }
+                    views[result.view] = view
+                    return true
+                }
+                guard fresh else {
+                    releaseView(of: view.camera)
+                    throw BusProtocol.ErrorBody(code: "ticket_invalid", message: "this ticket's view is already being served", field: "body.ticket")
+                }
                 bus.sendMedia(to: request.peer, header: BusProtocol.successReply(id: header.id, result: result), payload: nil)
                 // Only now may the pump send packets: the reply is queued before the first of them.
                 views.withLock { views in
-                    views[result.view] = view
                     views[result.view]?.subscriber = feed?.subscribe(id: result.view, capacity: 256)
                 }
             case "feed.link":
