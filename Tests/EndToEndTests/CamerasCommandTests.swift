@@ -57,12 +57,18 @@ struct CamerasCommandTests {
                 id,owner,kind,place_type,lat,lon,heading_deg,fov_deg,range_m,stream,confidentiality,tags
                 forest-dome,pz-5342,street,square,50.8000,4.4100,,,80,rtsp://example/dome,public,
                 """.utf8).write(to: file)
+            // An incident already open there has no camera yet; the reload gives it the new one.
+            let before = try await vigil("incident", "open", "--kind", "fire", "--at", "50.8001,4.4100", "--radius", "50", "--data", data.path, "--json")
+            let earlier = try #require((try json(before.stdout)["incident"] as? [String: Any])?["id"] as? Int, "\(before.stdout) \(before.stderr)")
+            #expect(try #require(try json(before.stdout)["cameras"] as? [[String: Any]]).isEmpty)
             #expect(try await vigil("cameras", "import", file.path, "--data", data.path).status == 0)
             server.kill(SIGHUP)
-            try await server.waitForStandardError(containing: "registry reloaded")
+            try await server.waitForStandardError(containing: "selections recomputed")
             let opened = try await vigil("incident", "open", "--kind", "fire", "--at", "50.8001,4.4100", "--radius", "50", "--data", data.path, "--json")
             let cameras = try #require(try json(opened.stdout)["cameras"] as? [[String: Any]])
             #expect(cameras.map { $0["id"] as? String } == ["forest-dome"])
+            let shown = try await vigil("incident", "show", "\(earlier)", "--data", data.path, "--json")
+            #expect((try json(shown.stdout)["cameras"] as? [[String: Any]])?.map { $0["id"] as? String } == ["forest-dome"], "\(shown.stdout)")
         }
     }
 

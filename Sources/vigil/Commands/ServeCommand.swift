@@ -138,7 +138,9 @@ struct ServeCommand: AsyncParsableCommand {
         for incident in try await incidents.liveIncidents() {
             relay.prewarm(try await incidents.snapshot(incident.id).cameras.map(\.id), for: incident.id)
         }
-        // SIGHUP: reload the registry from the database (after `vigil cameras import`) and swap in a new index.
+        let publisher = ChannelPublisher(bus: bus, incidents: incidents, access: access, channels: channels, relay: relay, logger: logger)
+        // SIGHUP: reload the registry from the database (after `vigil cameras import`), swap in a
+        // new index, and recompute the open incidents' selections (followers receive the difference).
         signal(SIGHUP, SIG_IGN)
         let reload = DispatchSource.makeSignalSource(signal: SIGHUP)
         reload.setEventHandler {
@@ -146,6 +148,7 @@ struct ServeCommand: AsyncParsableCommand {
                 do {
                     _ = try await incidents.reloadRegistry()
                     relay.updateSources(Relay.Source.of(try registry.cameras()))
+                    try await recomputeSelections(incidents, publisher: publisher, logger: logger)
                 } catch {
                     logger.error("registry reload failed; the previous index stays", metadata: ["error": "\(error)"])
                 }
@@ -153,7 +156,6 @@ struct ServeCommand: AsyncParsableCommand {
         }
         reload.resume()
         defer { reload.cancel() }
-        let publisher = ChannelPublisher(bus: bus, incidents: incidents, access: access, channels: channels, relay: relay, logger: logger)
         relay.onCameraState { camera, state, incidents in
             Task { await publisher.cameraState(camera, state, incidents: incidents) }
         }
@@ -181,13 +183,19 @@ struct ServeCommand: AsyncParsableCommand {
             publisher: publisher, audit: audit, logger: logger)
         // After a restart (a crash included) the registry may have changed: open incidents recompute
         // their selections, and followers receive the difference like any other change.
-        let recomputed = try await incidents.recomputeSelections()
-        for change in recomputed { await publisher.publish(change) }
-        if !recomputed.isEmpty { logger.info("selections recomputed", metadata: ["incidents": "\(recomputed.map(\.incidentId))"]) }
+        try await recomputeSelections(incidents, publisher: publisher, logger: logger)
         let service = VigilService(bus: bus, dispatcher: dispatcher, relay: relay, audit: audit, logger: logger)
         let group = ServiceGroup(services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         try await group.run()
         try? FileManager.default.removeItem(at: folder.serverInfo)
         logger.info("stopped")
+    }
+
+    /// Recomputes every open incident's selection against the current registry and publishes
+    /// each difference, like any other change.
+    private func recomputeSelections(_ incidents: IncidentService, publisher: ChannelPublisher, logger: Logger) async throws {
+        let recomputed = try await incidents.recomputeSelections()
+        for change in recomputed { await publisher.publish(change) }
+        if !recomputed.isEmpty { logger.info("selections recomputed", metadata: ["incidents": "\(recomputed.map(\.incidentId))"]) }
     }
 }
