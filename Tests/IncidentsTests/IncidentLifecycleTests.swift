@@ -62,6 +62,28 @@ struct IncidentLifecycleTests {
         }
     }
 
+    /// A recomputation after a registry reload runs beside the requests: when a request changed
+    /// the incident after the recomputation read it, the request's change stands.
+    @Test func aRecomputationNeverUndoesAChangeMadeMeanwhile() async throws {
+        try await withService { service, _, _ in
+            let opened = try await service.open(OpenIncidentRequest(kind: .fire, at: grandPlace, radiusMeters: 300), by: "crisis-centre")
+            let id = opened.incidentId
+            // The operator narrows the incident after the recomputation read it at its first sequence.
+            let narrowed = try await service.redraw(id, to: .circle(center: grandPlace, radiusMeters: 20), by: "crisis-centre")
+            #expect(!narrowed.removed.isEmpty)
+            let wide = IncidentArea.circle(center: grandPlace, radiusMeters: 300)
+            await expectRefusal("nothing_changed") {
+                _ = try await service.redraw(id, to: wide, by: IncidentService.systemActor, recomputing: opened.sequence)
+            }
+            let stored = try await service.snapshot(id)
+            #expect(stored.incident.radiusMeters == 20 && stored.incident.sequence == narrowed.sequence, "the operator's change stands")
+            #expect(Set(stored.cameras.map(\.id)) == Set(opened.added.map(\.id)).subtracting(narrowed.removed))
+            // Read at the current sequence, the same recomputation is written.
+            let recomputed = try await service.redraw(id, to: wide, by: IncidentService.systemActor, recomputing: narrowed.sequence)
+            #expect(recomputed.sequence == narrowed.sequence + 1 && Set(recomputed.added.map(\.id)) == Set(narrowed.removed))
+        }
+    }
+
     @Test func storesDetailsAndHandsOver() async throws {
         try await withService { service, database, _ in
             let users = UserDirectory(database: database)

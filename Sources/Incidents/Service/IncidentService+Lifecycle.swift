@@ -183,8 +183,9 @@ extension IncidentService {
         guard incident.leadAgency == agency || agency == systemActor else { throw IncidentError.notLead(incident) }
     }
 
-    /// Recomputes the selection of every incident that holds one (after a restart, the registry
-    /// may have changed): journals and returns a change for each whose cameras differ.
+    /// Recomputes the selection of every incident that holds one (after a restart or a reload, the
+    /// registry may have changed): journals and returns a change for each whose cameras differ.
+    /// An incident changed meanwhile by a request is left as that change made it.
     public func recomputeSelections() async throws(IncidentError) -> [IncidentChange] {
         var changes: [IncidentChange] = []
         for id in try await liveIncidents().map(\.id) {
@@ -192,10 +193,11 @@ extension IncidentService {
             do {
                 if let march {
                     let head: MarchPosition = march.status.onRoute ? .measure(march.status.headMeters) : .point(incident.center)
-                    changes.append(try await move(id, head: head, tail: .measure(march.status.tailMeters), by: Self.systemActor, onlyIfChanged: true))
+                    changes.append(try await move(
+                        id, head: head, tail: .measure(march.status.tailMeters), by: Self.systemActor, recomputing: incident.sequence))
                 } else {
                     let shape: IncidentArea = area.map { .perimeter($0) } ?? .circle(center: incident.center, radiusMeters: incident.radiusMeters)
-                    changes.append(try await redraw(id, to: shape, by: Self.systemActor, onlyIfChanged: true))
+                    changes.append(try await redraw(id, to: shape, by: Self.systemActor, recomputing: incident.sequence))
                 }
             } catch where error.code == "nothing_changed" {
                 continue

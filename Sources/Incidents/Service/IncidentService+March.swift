@@ -73,10 +73,10 @@ extension IncidentService {
 
     /// Moves a march's head and tail; the change carries only the cameras added, removed and relabelled.
     public func move(_ id: Int64, head: MarchPosition, tail: MarchPosition, by agency: String) async throws(IncidentError) -> IncidentChange {
-        try await move(id, head: head, tail: tail, by: agency, onlyIfChanged: false)
+        try await move(id, head: head, tail: tail, by: agency, recomputing: nil)
     }
 
-    func move(_ id: Int64, head: MarchPosition, tail: MarchPosition, by agency: String, onlyIfChanged: Bool) async throws(IncidentError) -> IncidentChange {
+    func move(_ id: Int64, head: MarchPosition, tail: MarchPosition, by agency: String, recomputing: Int64?) async throws(IncidentError) -> IncidentChange {
         let (incident, stored, _) = try await read { db in try Self.stored(id, in: db) }
         try Self.checkChangeable(incident, by: agency)
         guard let stored else {
@@ -100,7 +100,7 @@ extension IncidentService {
         moved.status = Self.status(update)
         let marchJSON = String(decoding: try Self.encode(moved), as: UTF8.self)
         let change = try await reselect(id, by: agency, change: .moved, rows: update.cameras.map(SelectionRow.init), events: update.events,
-            onlyIfChanged: onlyIfChanged
+            recomputing: recomputing
         ) { db, _ in
             try db.query(
                 "UPDATE incidents SET lat = ?, lon = ?, march = ? WHERE id = ?",

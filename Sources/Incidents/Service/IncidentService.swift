@@ -116,12 +116,12 @@ public final class IncidentService: Sendable {
     /// Redraws a point or perimeter incident (a new centre and radius, or a new perimeter); the
     /// change carries only the cameras added and removed.
     public func redraw(_ id: Int64, to area: IncidentArea, by agency: String) async throws(IncidentError) -> IncidentChange {
-        try await redraw(id, to: area, by: agency, onlyIfChanged: false)
+        try await redraw(id, to: area, by: agency, recomputing: nil)
     }
 
-    func redraw(_ id: Int64, to area: IncidentArea, by agency: String, onlyIfChanged: Bool) async throws(IncidentError) -> IncidentChange {
+    func redraw(_ id: Int64, to area: IncidentArea, by agency: String, recomputing: Int64?) async throws(IncidentError) -> IncidentChange {
         let (rows, geometry) = try select(area)
-        return try await reselect(id, by: agency, change: .redrawn, rows: rows, events: [], onlyIfChanged: onlyIfChanged) { db, incident in
+        return try await reselect(id, by: agency, change: .redrawn, rows: rows, events: [], recomputing: recomputing) { db, incident in
             guard incident.march == nil else {
                 throw IncidentError(code: "incident_is_march", message: "incident \(id) follows a route: move its head and tail instead", field: "incident")
             }
@@ -150,15 +150,21 @@ public final class IncidentService: Sendable {
     /// Replaces an open incident's selection, bumps its sequence and journals the difference from
     /// what was stored before (so the delta is right whatever happened in between, restarts included).
     ///
-    /// - Parameter onlyIfChanged: refuse (`nothing_changed`, nothing written) when the selection stays the same.
+    /// - Parameter recomputing: for a recomputation of the incident as it stood at this sequence
+    ///   (the registry changed): refuse (`nothing_changed`, nothing written) when the selection
+    ///   stays the same, or when the incident has changed since, since that change was computed
+    ///   against the current registry and its shape may differ from the one recomputed here.
     func reselect(
-        _ id: Int64, by agency: String, change kind: IncidentChange.Kind, rows: [SelectionRow], events: [String], onlyIfChanged: Bool = false,
+        _ id: Int64, by agency: String, change kind: IncidentChange.Kind, rows: [SelectionRow], events: [String], recomputing: Int64? = nil,
         update: @escaping @Sendable (SQLiteConnection, Incident) throws -> Void
     ) async throws(IncidentError) -> IncidentChange {
         let now = Date()
         return try await write { db in
             let incident = try Self.incident(id, in: db)
             try Self.checkChangeable(incident, by: agency)
+            if let recomputing, incident.sequence != recomputing {
+                throw IncidentError(code: "nothing_changed", message: "incident \(id) changed meanwhile, against the current registry")
+            }
             try update(db, incident)
             let before = Dictionary(uniqueKeysWithValues: try db.query(
                 "SELECT camera_id, section FROM incident_cameras WHERE incident_id = ?", [.integer(id)]
@@ -173,7 +179,7 @@ public final class IncidentService: Sendable {
                 removed: before.keys.filter { !current.contains($0) }.sorted(),
                 relabelled: after.filter { camera in before[camera.id].map { $0 != camera.section } ?? false },
                 events: events)
-            if onlyIfChanged && change.added.isEmpty && change.removed.isEmpty && change.relabelled.isEmpty {
+            if recomputing != nil && change.added.isEmpty && change.removed.isEmpty && change.relabelled.isEmpty {
                 throw IncidentError(code: "nothing_changed", message: "incident \(id) keeps its selection")
             }
             try Self.journal(change, in: db)
