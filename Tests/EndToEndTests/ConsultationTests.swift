@@ -76,6 +76,22 @@ struct ConsultationTests {
             #expect(wrong.status == 1 && wrong.stderr.contains("not_hold_agency"))
             #expect(try await vigil("hold", "release", "\(holdId)", "--reason", "footage copied", "--data", data.path, "--user", "pz.cmd", "--agency", "pz-5343").status == 0)
 
+            // Who is watching what: the incident's lead sees the commander's view (not its text), so does
+            // the camera's owner; an agency outside the incident is refused, another owner sees nothing of it.
+            for (arguments, owner) in [(["--incident", "\(id)", "--agency", "pz-5343"], false), (["--agency", "bruxelles-mobilite"], true)] {
+                let listed = try await run(vigilBinary, ["view", "list", "--json", "--data", data.path] + arguments)
+                let views = try #require(try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [[String: Any]], "\(listed.stderr)")
+                #expect(views.count == 1 && views[0]["user"] as? String == "pz.cmd" && views[0]["agency"] as? String == "pz-5343"
+                    && views[0]["camera"] as? String == tunnel.id && views[0]["reason"] as? String == "traffic-management"
+                    && views[0]["incident"] as? Int == id && views[0]["justification"] == nil, "owner \(owner): \(views)")
+            }
+            let outsider = try await vigil("view", "list", "--incident", "\(id)", "--data", data.path, "--agency", "pz-5339")
+            #expect(outsider.status == 1 && outsider.stderr.contains("not_participant"), "\(outsider.stderr)")
+            let otherOwner = try await vigil("view", "list", "--data", data.path, "--agency", "stib")
+            #expect(otherOwner.status == 0 && otherOwner.stdout.contains("Nobody is watching."), "\(otherOwner.stdout)")
+            let badIncident = try await vigil("view", "list", "--incident", "tomorrow", "--data", data.path)
+            #expect(badIncident.status != 0 && badIncident.stderr.contains("--incident"), "\(badIncident.stderr)")
+
             let exported = try await vigil("audit", "export", "--data", data.path)
             let records = try exported.stdout.split(separator: "\n").compactMap { try json(String($0))["record"] as? [String: Any] }
             let started = try #require(records.first { $0["action"] as? String == "view.started" })
@@ -83,6 +99,8 @@ struct ConsultationTests {
             #expect(started["justification"] as? String == "Queue after a collision" && started["reason"] as? String == "traffic-management")
             #expect(records.contains { $0["action"] as? String == "preservation.requested" && $0["recipient"] as? String == "bruxelles-mobilite" })
             #expect(records.contains { $0["action"] as? String == "hold.released" && $0["user"] as? String == "pz.cmd" })
+            #expect(records.filter { $0["action"] as? String == "view.listed" }.count == 3)
+            #expect(records.contains { $0["action"] as? String == "view.list.refused" && $0["agency"] as? String == "pz-5339" })
         }
     }
 }

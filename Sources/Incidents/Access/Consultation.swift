@@ -162,3 +162,40 @@ extension AccessService {
         }
     }
 }
+
+/// A consultation going on now, as the agencies coordinating its incident or the camera's owner
+/// see it: who watches which camera, since when, and for what reason (the free text of the
+/// justification stays in the audit log).
+public struct OpenView: Sendable, Codable, Equatable {
+    public var view: String
+    public var agency: String
+    public var user: String
+    public var camera: String
+    public var mode: AccessMode
+    public var incident: Int64
+    public var reason: String
+    public var startedAt: Date
+}
+
+extension AccessService {
+    /// The consultations going on now: those under `incident`, or those of the cameras `owner`
+    /// owns (either filter may be nil), oldest first.
+    public func openViews(incident: Int64? = nil, owner: String? = nil) async throws -> [OpenView] {
+        try await database.run { db in
+            try db.query(
+                """
+                SELECT v.id, v.agency, v.user, v.camera_id, v.mode, v.incident_id, v.reason, v.started_at
+                FROM views v JOIN cameras c ON c.id = v.camera_id
+                WHERE v.stopped_at IS NULL AND (?1 IS NULL OR v.incident_id = ?1) AND (?2 IS NULL OR c.owner = ?2)
+                ORDER BY v.started_at, v.id
+                """,
+                [incident.map(SQLValue.integer) ?? .null, owner.map(SQLValue.text) ?? .null]
+            ).map { row in
+                OpenView(
+                    view: row.text(0) ?? "", agency: row.text(1) ?? "", user: row.text(2) ?? "", camera: row.text(3) ?? "",
+                    mode: AccessMode(rawValue: row.text(4) ?? "") ?? .live, incident: row.integer(5) ?? 0, reason: row.text(6) ?? "",
+                    startedAt: IncidentService.date(row.text(7) ?? ""))
+            }
+        }
+    }
+}

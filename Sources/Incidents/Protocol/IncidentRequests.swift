@@ -377,8 +377,8 @@ public struct ReleaseHoldBody: Sendable, Codable {
     }
 }
 
-/// The body of `hold.list`: the holds of one incident, or all of the agency's.
-public struct HoldListBody: Sendable, Codable {
+/// The body of `hold.list` and `view.list`: one incident, or none for all that concern the agency.
+public struct IncidentFilter: Sendable, Codable {
     public var incident: Int64?
 
     public init(incident: Int64? = nil) {

@@ -60,7 +60,7 @@ struct HoldCommand: ParsableCommand {
 
         func run() throws {
             try reportingFailures {
-                let holds = try client.request("hold.list", body: HoldListBody(incident: incident), as: [EvidenceHold].self)
+                let holds = try client.request("hold.list", body: IncidentFilter(incident: incident), as: [EvidenceHold].self)
                 if client.json {
                     try client.printJSON(holds)
                     return

@@ -158,6 +158,28 @@ struct CommandDispatcher: Sendable {
             let body = try BusProtocol.decodeBody(ViewStopBody.self, from: request.payload)
             try await access.stop(view: body.view, agency: request.agency, user: request.user)
             return BusProtocol.successReply(id: header.id, result: ["view": body.view])
+        case "view.list":
+            // Who is watching what: under an incident, for the agencies coordinating it (only the
+            // cameras each may see, and its own views); without one, the views of the asking owner's cameras.
+            let body = try BusProtocol.decodeBody(IncidentFilter.self, from: request.payload)
+            var views: [OpenView]
+            if let id = body.incident {
+                let incident = try await incidents.snapshot(id).incident
+                guard ChannelMembers.agencies(of: incident).contains(request.agency) else {
+                    try await audit.append(AuditRecord(
+                        action: "view.list.refused", agency: request.agency, user: request.user, reason: "not_participant", incident: id))
+                    throw BusProtocol.ErrorBody(code: "not_participant", message: "\(request.agency) does not take part in incident \(id)", field: "body.incident")
+                }
+                views = try await access.openViews(incident: id)
+                let visible = try await access.visibleCameras(views.map(\.camera), agency: request.agency, incident: id)
+                views = views.filter { visible.contains($0.camera) || $0.agency == request.agency }
+            } else {
+                views = try await access.openViews(owner: request.agency)
+            }
+            // Who watches is personal data of the viewers: reading it is recorded like any disclosure.
+            try await audit.append(AuditRecord(
+                action: "view.listed", agency: request.agency, user: request.user, incident: body.incident, details: ["views": "\(views.count)"]))
+            return BusProtocol.successReply(id: header.id, result: ["views": views])
         case "hold.create":
             let body = try BusProtocol.decodeBody(HoldRequest.self, from: request.payload)
             let hold = try await holds.create(body, agency: request.agency, user: request.user)
@@ -170,7 +192,7 @@ struct CommandDispatcher: Sendable {
             }
             return BusProtocol.successReply(id: header.id, result: hold)
         case "hold.list":
-            let body = try BusProtocol.decodeBody(HoldListBody.self, from: request.payload)
+            let body = try BusProtocol.decodeBody(IncidentFilter.self, from: request.payload)
             return BusProtocol.successReply(id: header.id, result: try await holds.holds(for: request.agency, incident: body.incident))
         case "hold.release":
             let body = try BusProtocol.decodeBody(ReleaseHoldBody.self, from: request.payload)
