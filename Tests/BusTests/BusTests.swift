@@ -184,6 +184,8 @@ struct BusTests {
                 return (answer, topics)
             }
         }
+        // The loop's sockets are fixed once it runs.
+        #expect(throws: ZMQError.self) { try server.attachInProcess(as: BusIdentity(agency: "late")) }
         #expect(results.map(\.0) == ["siamu/desk", "police/desk"])
         #expect(results.map(\.1) == [["incident/7/siamu/"], ["incident/7/police/"]])
     }

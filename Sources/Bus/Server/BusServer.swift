@@ -257,7 +257,8 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
     /// loop as over `tcp://`. Call before ``start()``; close the clients before ``stop()``, which
     /// waits for every socket of the server's context to be closed.
     public func attachInProcess(as identity: BusIdentity) throws(ZMQError) -> BusClientConfiguration {
-        precondition(sockets == nil, "attach in-process clients before start()")
+        // The loop's sockets are fixed when it starts: EINVAL after start(), EMFILE past the most.
+        guard sockets == nil else { throw ZMQError(code: EINVAL, operation: "attachInProcess after start()") }
         guard inProcess.count < Self.maximumInProcessAttachments else { throw ZMQError(code: EMFILE, operation: "attachInProcess") }
         let name = "inproc://vigil.bus.in-process.\(inProcess.count)"
         let attachment = InProcessSockets(
