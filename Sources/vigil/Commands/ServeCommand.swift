@@ -139,6 +139,8 @@ struct ServeCommand: AsyncParsableCommand {
             relay.prewarm(try await incidents.snapshot(incident.id).cameras.map(\.id), for: incident.id)
         }
         let publisher = ChannelPublisher(bus: bus, incidents: incidents, access: access, channels: channels, relay: relay, logger: logger)
+        // Requests, the expiry sweep and reloads change things one at a time (see SerialGate).
+        let changes = SerialGate()
         // SIGHUP: reload the registry from the database (after `vigil cameras import`), swap in a
         // new index, and recompute the open incidents' selections (followers receive the difference).
         signal(SIGHUP, SIG_IGN)
@@ -146,9 +148,11 @@ struct ServeCommand: AsyncParsableCommand {
         reload.setEventHandler {
             Task {
                 do {
-                    _ = try await incidents.reloadRegistry()
-                    relay.updateSources(Relay.Source.of(try registry.cameras()))
-                    try await recomputeSelections(incidents, publisher: publisher, logger: logger)
+                    try await changes.serially {
+                        _ = try await incidents.reloadRegistry()
+                        relay.updateSources(Relay.Source.of(try registry.cameras()))
+                        try await recomputeSelections(incidents, publisher: publisher, logger: logger)
+                    }
                 } catch {
                     logger.error("registry reload failed; the previous index stays", metadata: ["error": "\(error)"])
                 }
@@ -183,8 +187,8 @@ struct ServeCommand: AsyncParsableCommand {
             publisher: publisher, audit: audit, logger: logger)
         // After a restart (a crash included) the registry may have changed: open incidents recompute
         // their selections, and followers receive the difference like any other change.
-        try await recomputeSelections(incidents, publisher: publisher, logger: logger)
-        let service = VigilService(bus: bus, dispatcher: dispatcher, relay: relay, audit: audit, logger: logger)
+        try await changes.serially { try await recomputeSelections(incidents, publisher: publisher, logger: logger) }
+        let service = VigilService(bus: bus, dispatcher: dispatcher, relay: relay, audit: audit, changes: changes, logger: logger)
         let group = ServiceGroup(services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         try await group.run()
         try? FileManager.default.removeItem(at: folder.serverInfo)

@@ -3,13 +3,16 @@ import Incidents
 import Logging
 import ServiceLifecycle
 
-/// The long-running server: handles bus requests one at a time (so a channel's events are
-/// published in sequence order) until graceful shutdown stops the bus.
+/// The long-running server: handles bus requests one at a time, through the same gate as the
+/// expiry sweep and registry reloads (so a channel's events are published in sequence order),
+/// until graceful shutdown stops the bus.
 struct VigilService: Service {
     let bus: BusServer
     let dispatcher: CommandDispatcher
     let relay: Relay
     let audit: AuditStore
+    /// The gate every change of the server passes, one at a time.
+    let changes: SerialGate
     let logger: Logger
 
     static let expirySweepInterval = Duration.seconds(5)
@@ -85,14 +88,17 @@ struct VigilService: Service {
                     // Grants and holds expire by themselves; the audit log records when.
                     while !Task.isCancelled {
                         do {
-                            let grants = try await dispatcher.access.auditExpiries()
-                            let holds = try await dispatcher.holds.auditExpiries()
-                            for grant in grants {
-                                // The grantee's channels lose what the grant showed.
-                                await dispatcher.publisher.accessChanged(for: grant.agency, by: IncidentService.systemActor, reason: "grant_expired:\(grant.id)")
-                            }
-                            if !grants.isEmpty || !holds.isEmpty {
-                                logger.info("expiries recorded", metadata: ["grants": "\(grants.map(\.id))", "holds": "\(holds)"])
+                            try await changes.serially {
+                                let grants = try await dispatcher.access.auditExpiries()
+                                let holds = try await dispatcher.holds.auditExpiries()
+                                for grant in grants {
+                                    // The grantee's channels lose what the grant showed.
+                                    await dispatcher.publisher.accessChanged(
+                                        for: grant.agency, by: IncidentService.systemActor, reason: "grant_expired:\(grant.id)")
+                                }
+                                if !grants.isEmpty || !holds.isEmpty {
+                                    logger.info("expiries recorded", metadata: ["grants": "\(grants.map(\.id))", "holds": "\(holds)"])
+                                }
                             }
                         } catch {
                             logger.error("expiry sweep failed", metadata: ["error": "\(error)"])
@@ -104,7 +110,7 @@ struct VigilService: Service {
                 group.addTask { await relay.supervise() }
                 relay.start()
                 for await request in bus.requests {
-                    await dispatcher.handle(request)
+                    await changes.serially { await dispatcher.handle(request) }
                 }
                 relay.stop()
                 // The bus has stopped: end the sweep too.
