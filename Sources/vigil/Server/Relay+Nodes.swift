@@ -71,7 +71,7 @@ extension Relay {
         feeds.withLock { feeds in
             for camera in assigned { feeds[camera, default: FeedEntry(incidents: [])].incidents.insert(Self.assignedByCoordinator) }
             for camera in feeds.keys where !assigned.contains(camera) && feeds[camera]!.incidents.remove(Self.assignedByCoordinator) != nil {
-                if feeds[camera]!.incidents.isEmpty && feeds[camera]!.views == 0 { feeds[camera]!.idleSince = now }
+                feeds[camera]!.lingerIfUnwanted(since: now)
             }
         }
         place()

@@ -61,6 +61,14 @@ final class Relay: Sendable {
         var views = 0
         var idleSince: ContinuousClock.Instant?
         var server = Server.here
+
+        /// Wanted while an incident (or, on a node, the coordinator) selects the camera or a view watches it.
+        var isWanted: Bool { !incidents.isEmpty || views > 0 }
+
+        /// Starts the linger once nothing wants the camera any more.
+        mutating func lingerIfUnwanted(since now: ContinuousClock.Instant) {
+            if !isWanted { idleSince = now }
+        }
     }
 
     /// How a view reaches its viewer: packets on the media endpoint, MPEG-TS over HTTP behind
@@ -146,7 +154,7 @@ final class Relay: Sendable {
         feeds.withLock { feeds in
             let released = change.change == .closed ? Array(feeds.keys) : change.removed
             for camera in released where feeds[camera]?.incidents.remove(change.incidentId) != nil {
-                if feeds[camera]!.incidents.isEmpty && feeds[camera]!.views == 0 { feeds[camera]!.idleSince = now }
+                feeds[camera]!.lingerIfUnwanted(since: now)
             }
         }
     }
@@ -168,7 +176,7 @@ final class Relay: Sendable {
     func place() {
         let nodes = coordination?.nodes.alive() ?? []
         let released = feeds.withLock { feeds -> [CameraFeed] in
-            let wanted = feeds.filter { !$0.value.incidents.isEmpty || $0.value.views > 0 }.keys
+            let wanted = feeds.filter(\.value.isWanted).keys
             var placement: [String: String] = [:]
             if let coordination, !nodes.isEmpty {
                 let relays = [coordination.capacity] + nodes.map {
@@ -192,6 +200,11 @@ final class Relay: Sendable {
             }
             return released
         }
+        stopFeeds(released)
+    }
+
+    /// Stops feeds given up, and forgets their thumbnails.
+    private func stopFeeds(_ released: [CameraFeed]) {
         for feed in released {
             feed.stop()
             thumbnails.forget(feed.camera)
@@ -390,7 +403,7 @@ final class Relay: Sendable {
     func releaseView(of camera: String) {
         feeds.withLock { feeds in
             feeds[camera]?.views -= 1
-            if let entry = feeds[camera], entry.views == 0, entry.incidents.isEmpty { feeds[camera]!.idleSince = ContinuousClock.now }
+            feeds[camera]?.lingerIfUnwanted(since: .now)
         }
     }
 
@@ -503,10 +516,7 @@ final class Relay: Sendable {
                 let expired = feeds.filter { $0.value.idleSince.map { now - $0 >= Self.linger } ?? false }.map(\.key)
                 return expired.compactMap { feeds.removeValue(forKey: $0)?.feed }
             }
-            for feed in released {
-                feed.stop()
-                thumbnails.forget(feed.camera)
-            }
+            stopFeeds(released)
             // Nodes come and go: the cameras follow.
             if coordination != nil { place() }
         }
