@@ -92,13 +92,7 @@ struct CommandDispatcher: Sendable {
             let body = try BusProtocol.decodeBody(SnapshotRequest.self, from: request.payload)
             ServerMetrics.snapshots.increment()
             let snapshot = try await incidents.snapshot(body.incident)
-            // The same rule as the channel's subscriptions: the lead and the participants.
-            guard ChannelMembers.agencies(of: snapshot.incident).contains(request.agency) else {
-                try await audit.append(AuditRecord(
-                    action: "snapshot.refused", agency: request.agency, user: request.user, reason: "not_participant", incident: body.incident))
-                throw BusProtocol.ErrorBody(
-                    code: "not_participant", message: "\(request.agency) does not take part in incident \(body.incident)", field: "body.incident")
-            }
+            try await requireParticipant(snapshot.incident, request, refusal: "snapshot.refused")
             if let after = body.resyncAfter {
                 // What the follower's subscription lost (or missed while it reconnected), per agency.
                 let missed = max(0, snapshot.incident.sequence - after)
@@ -164,12 +158,7 @@ struct CommandDispatcher: Sendable {
             let body = try BusProtocol.decodeBody(IncidentFilter.self, from: request.payload)
             var views: [OpenView]
             if let id = body.incident {
-                let incident = try await incidents.snapshot(id).incident
-                guard ChannelMembers.agencies(of: incident).contains(request.agency) else {
-                    try await audit.append(AuditRecord(
-                        action: "view.list.refused", agency: request.agency, user: request.user, reason: "not_participant", incident: id))
-                    throw BusProtocol.ErrorBody(code: "not_participant", message: "\(request.agency) does not take part in incident \(id)", field: "body.incident")
-                }
+                try await requireParticipant(try await incidents.incident(id), request, refusal: "view.list.refused")
                 views = try await access.openViews(incident: id)
                 let visible = try await access.visibleCameras(views.map(\.camera), agency: request.agency, incident: id)
                 views = views.filter { visible.contains($0.camera) || $0.agency == request.agency }
@@ -232,6 +221,16 @@ struct CommandDispatcher: Sendable {
         }
     }
 
+    /// Lets through only the lead and participating agencies of `incident` (the rule of the
+    /// channel's subscriptions); a refusal is audited as `refusal`.
+    private func requireParticipant(_ incident: Incident, _ request: BusRequest, refusal: String) async throws {
+        guard !ChannelMembers.agencies(of: incident).contains(request.agency) else { return }
+        try await audit.append(AuditRecord(
+            action: refusal, agency: request.agency, user: request.user, reason: "not_participant", incident: incident.id))
+        throw BusProtocol.ErrorBody(
+            code: "not_participant", message: "\(request.agency) does not take part in incident \(incident.id)", field: "body.incident")
+    }
+
     /// The named user behind a request, who must hold `role` with a valid clearance; a refusal is audited.
     private func namedUser(_ request: BusRequest, role: UserRole, action: String) async throws -> User {
         if let id = request.user, let user = try await users.user(id), user.agency == request.agency, user.may(role) {
@@ -242,5 +241,4 @@ struct CommandDispatcher: Sendable {
         throw BusProtocol.ErrorBody(
             code: "role_required", message: "only a named user with the \(role.rawValue) role and a valid clearance may do this", field: "op")
     }
-
 }
