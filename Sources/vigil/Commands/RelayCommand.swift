@@ -42,9 +42,7 @@ struct RelayCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard coordinator.hasPrefix("tcp://") else { throw ValidationError("--coordinator is a tcp://HOST:PORT endpoint") }
-        for (name, port) in [("--media-port", mediaPort), ("--http-port", httpPort)] where !(0...65535).contains(port) {
-            throw ValidationError("\(name) must be 0 to 65535")
-        }
+        try validatePorts(["--media-port": mediaPort, "--http-port": httpPort])
         guard maxStreams >= 0, maxMbps >= 0 else { throw ValidationError("--max-streams and --max-mbps must be 0 or more") }
     }
 

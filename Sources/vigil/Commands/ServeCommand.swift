@@ -61,10 +61,9 @@ struct ServeCommand: AsyncParsableCommand {
     @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
-        for (name, port) in [("--command-port", commandPort), ("--event-port", eventPort), ("--metrics-port", metricsPort), ("--media-port", mediaPort), ("--http-port", httpPort)]
-        where !(0...65535).contains(port) {
-            throw ValidationError("\(name) must be 0 to 65535, got \(port)")
-        }
+        try validatePorts([
+            "--command-port": commandPort, "--event-port": eventPort, "--metrics-port": metricsPort, "--media-port": mediaPort, "--http-port": httpPort,
+        ])
         guard relayMaxStreams >= 0, relayMaxMbps >= 0 else { throw ValidationError("--relay-max-streams and --relay-max-mbps must be 0 or more") }
         guard thumbnailInterval >= 0.1, thumbnailInterval <= 3600 else { throw ValidationError("--thumbnail-interval must be 0.1 to 3600 seconds") }
     }
