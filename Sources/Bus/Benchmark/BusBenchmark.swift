@@ -294,12 +294,11 @@ public enum BusBenchmark {
         }
         let last = box.wait()
         let received = box.received.load(ordering: .relaxed)
-        let seconds = Double((last - start).components.seconds) + Double((last - start).components.attoseconds) / 1e18
-        return (Double(received) / max(1e-9, seconds), received)
+        return (Double(received) / max(1e-9, (last - start).seconds), received)
     }
 
     static func micros(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) * 1e6 + Double(duration.components.attoseconds) / 1e12
+        duration / .microseconds(1)
     }
 }
 
@@ -383,7 +382,7 @@ extension BusBenchmark {
                 }
                 try drain(until: peers * packets)
                 let elapsed = clock.now - start
-                return (bytes, Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18, cpuSeconds() - cpuBefore)
+                return (bytes, elapsed.seconds, cpuSeconds() - cpuBefore)
             }
         }
     }
@@ -404,8 +403,7 @@ extension BusBenchmark {
             box.withLock { $0 = value }
             done.signal()
         }
-        let nanos = Int(timeout.components.seconds) * 1_000_000_000
-        guard done.wait(timeout: .now() + .nanoseconds(nanos)) == .success, let value = box.withLock({ $0 }) else {
+        guard done.wait(timeout: .now() + timeout.seconds) == .success, let value = box.withLock({ $0 }) else {
             task.cancel()
             throw ZMQError(code: ETIMEDOUT, operation: "media peers did not register")
         }

@@ -51,7 +51,7 @@ struct GeoBenchmark {
         _ = try largeIndex.within(radiusMeters: 1, of: large[0].position)  // GEOS builds the trees on first query
         let build = ContinuousClock.now - buildStart
         let bytesPerCamera = Double(Measurement.residentBytes() - heapBefore) / Double(large.count)
-        print(Measurement.row("index build", Double(build.components.seconds) + Double(build.components.attoseconds) / 1e18, unit: "s", target: 3))
+        print(Measurement.row("index build", build / .seconds(1), unit: "s", target: 3))
         print(Measurement.row("index memory per camera", bytesPerCamera, unit: "bytes", target: 400))
         let largeCentres = (0..<queries).map { _ in large[Int.random(in: 0..<large.count, using: &random)].position }
         let largeRadius = try Measurement.medianP50(largeCentres) { _ = try largeIndex.within(radiusMeters: 300, of: $0) }

@@ -12,7 +12,7 @@ enum Measurement {
             let start = clock.now
             try body(input)
             let elapsed = clock.now - start
-            durations.append(Double(elapsed.components.attoseconds) / 1e12 + Double(elapsed.components.seconds) * 1e6)
+            durations.append(elapsed / .microseconds(1))
         }
         return durations.sorted()
     }
@@ -20,14 +20,13 @@ enum Measurement {
     /// The p50 of `rounds` separate runs over `inputs`, then the median of those: a burst of
     /// load from a neighbour on a shared host spoils one round, not the figure.
     static func medianP50<Input>(rounds: Int = 5, _ inputs: [Input], _ body: (Input) throws -> Void) rethrows -> (p50: Double, p99: Double, best: Double) {
-        var p50s: [Double] = []
-        var p99s: [Double] = []
-        for _ in 0..<rounds {
-            let sorted = try latencies(inputs, body)
-            p50s.append(percentile(sorted, 0.5))
-            p99s.append(percentile(sorted, 0.99))
-        }
-        return (percentile(p50s.sorted(), 0.5), percentile(p99s.sorted(), 0.5), p50s.min() ?? .nan)
+        let runs = try (0..<rounds).map { _ in try latencies(inputs, body) }
+        return (median(of: runs, percentile: 0.5), median(of: runs, percentile: 0.99), runs.map { percentile($0, 0.5) }.min() ?? .nan)
+    }
+
+    /// The median over `rounds` (each sorted) of each round's `fraction` percentile.
+    static func median(of rounds: [[Double]], percentile fraction: Double) -> Double {
+        percentile(rounds.map { percentile($0, fraction) }.sorted(), 0.5)
     }
 
     static func percentile(_ sorted: [Double], _ fraction: Double) -> Double {

@@ -54,14 +54,9 @@ struct BenchCommand: ParsableCommand {
 
         func run() throws {
             print("vigil bench bus: CURVE on, loopback, \(ProcessInfo.processInfo.activeProcessorCount) cores; medians of rounds where there are rounds")
-            var p50s: [Double] = [], p99s: [Double] = []
-            for _ in 0..<5 {
-                let samples = try BusBenchmark.commandRoundTrips(count: requests / 5)
-                p50s.append(Measurement.percentile(samples, 0.5))
-                p99s.append(Measurement.percentile(samples, 0.99))
-            }
-            print(Measurement.row("command round trip p50", Measurement.percentile(p50s.sorted(), 0.5), unit: "µs", target: 150))
-            print(Measurement.row("command round trip p99", Measurement.percentile(p99s.sorted(), 0.5), unit: "µs", target: 1_000))
+            let roundTrips = try (0..<5).map { _ in try BusBenchmark.commandRoundTrips(count: requests / 5) }
+            print(Measurement.row("command round trip p50", Measurement.median(of: roundTrips, percentile: 0.5), unit: "µs", target: 150))
+            print(Measurement.row("command round trip p99", Measurement.median(of: roundTrips, percentile: 0.99), unit: "µs", target: 1_000))
             let raw = try BusBenchmark.rawRoundTrips(count: requests)
             print(Measurement.row("raw libzmq ROUTER/DEALER with CURVE, p50 (reference)", Measurement.percentile(raw, 0.5), unit: "µs", target: nil))
             // The same server and client in one process: what the bus costs without CURVE and TCP.
@@ -70,13 +65,13 @@ struct BenchCommand: ParsableCommand {
 
             let rounds = try BusBenchmark.fanOut(subscribers: subscribers, rounds: 20)
             let reached = rounds.map(\.count).min() ?? 0
-            let fanOutP99 = Measurement.percentile(rounds.map { Measurement.percentile($0, 0.99) }.sorted(), 0.5) / 1_000
-            let fanOutP50 = Measurement.percentile(rounds.map { Measurement.percentile($0, 0.5) }.sorted(), 0.5) / 1_000
+            let fanOutP99 = Measurement.median(of: rounds, percentile: 0.99) / 1_000
+            let fanOutP50 = Measurement.median(of: rounds, percentile: 0.5) / 1_000
             print(Measurement.row("one update to \(subscribers) agency clients, p50", fanOutP50, unit: "ms", target: nil))
             print(Measurement.row("one update to \(subscribers) agency clients, p99", fanOutP99, unit: "ms", target: 10)
                 + (reached < subscribers ? "  (only \(reached) reached in a round)" : ""))
             let rawRounds = try BusBenchmark.rawFanOut(subscribers: subscribers, rounds: 20)
-            let rawP99 = Measurement.percentile(rawRounds.map { Measurement.percentile($0, 0.99) }.sorted(), 0.5) / 1_000
+            let rawP99 = Measurement.median(of: rawRounds, percentile: 0.99) / 1_000
             print(Measurement.row("raw libzmq PUB with CURVE to the same clients, p99", rawP99, unit: "ms", target: nil) + "  (reference)")
 
             let bus = try BusBenchmark.busThroughput(count: events)
