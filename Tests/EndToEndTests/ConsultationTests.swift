@@ -35,6 +35,7 @@ struct ConsultationTests {
                                               "justification": ["reason": "traffic-management", "text": "Queue after a collision", "incident": id]]],
                 ["op": "hold.create", "body": ["incident": id, "cameras": [tunnel.id], "footage_from": footageFrom,
                                                "footage_to": Date().formatted(.iso8601), "legal_reference": "PV BR.55.L1.000123/2026"]],
+                ["op": "view.list", "body": ["incident": "the tunnel one"]],
             ]
             let requestsFile = data.appendingPathComponent("requests.json")
             try JSONSerialization.data(withJSONObject: requests).write(to: requestsFile)
@@ -57,7 +58,9 @@ struct ConsultationTests {
             #expect(session.status == 0, "\(session.stderr)")
             let result = try json(session.stdout)
             let replies = try #require(result["replies"] as? [[String: Any]])
-            #expect(replies.count == 3)
+            #expect(replies.count == 4)
+            #expect((replies[3]["error"] as? [String: Any])?["field"] as? String == "body.incident", "a view list needs a numeric incident: \(replies[3])")
+            #expect((replies[3]["error"] as? [String: Any])?["code"] as? String == "bad_request")
             #expect((replies[0]["error"] as? [String: Any])?["code"] as? String == "justification_required")
             let ticket = try #require(replies[1]["result"] as? [String: Any], "\(replies[1])")
             #expect(ticket["camera"] as? String == tunnel.id && ticket["view"] is String)
