@@ -11,8 +11,7 @@ build: setup
 
 # Builds the vigil binary with the tests: the end-to-end tests run it.
 test: setup
-	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build
+	@SWIFT=$(SWIFT) scripts/test
 
 demo: build
 	@scripts/demo

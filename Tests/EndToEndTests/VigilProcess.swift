@@ -10,6 +10,12 @@ let vigilBinary: URL = {
 
 let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
+/// How long a test waits for something that must happen (a ready line, an exit, a log line).
+/// Generous on purpose: the suite starts a dozen servers at once on two shared cores, where a
+/// debug server's start-up has taken over 20 s. Tests never assert on timing; this only bounds
+/// how long a broken run takes to fail.
+let patience: Duration = .seconds(120)
+
 struct ProcessFailure: Error, CustomStringConvertible {
     let description: String
 }
@@ -73,7 +79,7 @@ final class RunningProcess: Sendable {
 
     /// Waits until at least `count` stdout lines arrived, or fails after `timeout`.
     @discardableResult
-    func waitForLines(_ count: Int, timeout: Duration = .seconds(20)) async throws -> [String] {
+    func waitForLines(_ count: Int, timeout: Duration = patience) async throws -> [String] {
         let deadline = ContinuousClock.now.advanced(by: timeout)
         while ContinuousClock.now < deadline {
             let current = lines
@@ -87,7 +93,7 @@ final class RunningProcess: Sendable {
     }
 
     /// Waits until stderr contains `text`, or fails after `timeout`.
-    func waitForStandardError(containing text: String, timeout: Duration = .seconds(20)) async throws {
+    func waitForStandardError(containing text: String, timeout: Duration = patience) async throws {
         let deadline = ContinuousClock.now.advanced(by: timeout)
         while !standardError.contains(text) {
             guard ContinuousClock.now < deadline, process.isRunning else {
@@ -98,7 +104,7 @@ final class RunningProcess: Sendable {
     }
 
     /// Waits for the process to exit and returns its status.
-    func waitForExit(timeout: Duration = .seconds(20)) async throws -> Int32 {
+    func waitForExit(timeout: Duration = patience) async throws -> Int32 {
         let deadline = ContinuousClock.now.advanced(by: timeout)
         while process.isRunning {
             guard ContinuousClock.now < deadline else {
@@ -122,7 +128,7 @@ struct Completed {
     let stderr: String
 }
 
-func run(_ executable: URL, _ arguments: [String], timeout: Duration = .seconds(30)) async throws -> Completed {
+func run(_ executable: URL, _ arguments: [String], timeout: Duration = patience) async throws -> Completed {
     let process = Process()
     process.executableURL = executable
     process.arguments = arguments
