@@ -73,6 +73,8 @@ let package = Package(
         .testTarget(name: "BusTests", dependencies: ["Bus", "TestSupport"]),
         .testTarget(name: "StreamsTests", dependencies: ["Streams", "TestSupport"]),
         .testTarget(name: "EndToEndTests", dependencies: ["Bus"]),
+        // The server's own parts, tested where an end-to-end run cannot show them (`@testable import vigil`).
+        .testTarget(name: "ServerTests", dependencies: ["vigil"]),
     ],
     swiftLanguageModes: [.v6]
 )

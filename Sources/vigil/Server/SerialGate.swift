@@ -9,6 +9,10 @@ actor SerialGate {
     private var busy = false
     private var waiting: [CheckedContinuation<Void, Never>] = []
 
+    /// Whether some work holds the gate, and how many wait behind it (for tests and diagnostics).
+    var isBusy: Bool { busy }
+    var waitingCount: Int { waiting.count }
+
     /// Runs `body` once every piece of work that entered before it has finished.
     nonisolated func serially<T: Sendable>(_ body: () async throws -> T) async rethrows -> T {
         await enter()
