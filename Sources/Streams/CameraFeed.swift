@@ -140,9 +140,8 @@ public final class CameraFeed: Sendable {
         let subscriber = FeedSubscriber(id: id, capacity: capacity)
         shared.withLock { state in
             var start = state.cache.packets
-            if var first = start.first, !state.parameterSets.isEmpty, AnnexB.parameterSets(first.data, codec: .h264).isEmpty,
-               AnnexB.parameterSets(first.data, codec: .hevc).isEmpty {
-                first.data = state.parameterSets + first.data
+            if var first = start.first, let codec = state.video?.codec {
+                first.data = AnnexB.withParameterSets(state.parameterSets, before: first.data, codec: codec)
                 start[0] = first
             }
             subscriber.start(with: start)

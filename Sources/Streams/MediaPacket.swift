@@ -87,4 +87,10 @@ enum AnnexB {
         }
         return sets
     }
+
+    /// `data` with `sets` in front, unless it carries parameter sets of its own: a keyframe a
+    /// decoder can start from.
+    static func withParameterSets(_ sets: Data, before data: Data, codec: VideoCodec) -> Data {
+        sets.isEmpty || !parameterSets(data, codec: codec).isEmpty ? data : sets + data
+    }
 }

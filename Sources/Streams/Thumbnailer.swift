@@ -71,8 +71,7 @@ public enum Thumbnailer {
                 let opened = avcodec_open2(context, codec, nil)
                 guard opened >= 0 else { throw .ffmpeg("codec_unsupported", "\(video.codec) decoder", opened) }
 
-                var data = keyframe.data
-                if AnnexB.parameterSets(data, codec: video.codec).isEmpty { data = parameterSets + data }
+                let data = AnnexB.withParameterSets(parameterSets, before: keyframe.data, codec: video.codec)
                 let allocated = av_new_packet(packet, Int32(data.count))
                 guard allocated >= 0 else { throw .ffmpeg("thumbnail_failed", "packet", allocated) }
                 data.withUnsafeBytes { buffer in

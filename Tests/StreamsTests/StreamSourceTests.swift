@@ -33,6 +33,13 @@ struct StreamSourceTests {
         #expect(!packets.contains { $0.isKeyframe && $0.isDisposable })
         #expect(!source.parameterSets.isEmpty, "SPS and PPS found in the keyframes")
         #expect(AnnexB.nalUnits(source.parameterSets).map { $0.first! & 0x1F } == [7, 8])
+
+        // A keyframe is given the parameter sets only when it lacks them.
+        let keyframe = try #require(packets.first).data
+        let bare = Data(AnnexB.nalUnits(keyframe).filter { ![7, 8].contains($0.first! & 0x1F) }.map { Data([0, 0, 0, 1]) + $0 }.joined())
+        #expect(AnnexB.withParameterSets(source.parameterSets, before: bare, codec: .h264) == source.parameterSets + bare)
+        #expect(AnnexB.withParameterSets(source.parameterSets, before: keyframe, codec: .h264) == keyframe)
+        #expect(AnnexB.withParameterSets(Data(), before: bare, codec: .h264) == bare)
     }
 
     @Test func theGOPCacheStartsAtTheLastKeyframeAndStaysBounded() throws {
