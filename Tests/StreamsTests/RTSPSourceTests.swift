@@ -51,7 +51,7 @@ struct RTSPSourceTests {
         defer { feed.stop() }
         let viewer = feed.subscribe(id: "viewer")
         func waitFor(_ what: String, _ condition: () -> Bool) async throws {
-            let deadline = ContinuousClock.now + .seconds(20)
+            let deadline = ContinuousClock.now + .seconds(60)  // a bound on failing, generous for a loaded machine
             while !condition() {
                 guard ContinuousClock.now < deadline else { throw MediaError(code: "test_timeout", message: "no \(what): \(states.withLock { $0 })") }
                 try await Task.sleep(for: .milliseconds(50))

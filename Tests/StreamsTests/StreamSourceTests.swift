@@ -109,7 +109,8 @@ struct StreamSourceTests {
         camera.standardInput = FileHandle.nullDevice
         try camera.run()
         defer { if camera.isRunning { camera.terminate() } }
-        let source = try StreamSource(url: "udp://127.0.0.1:\(port)?overrun_nonfatal=1", options: .init(timeout: .seconds(2)))
+        // The timeout covers ffmpeg's own start, which a loaded machine can stretch to seconds.
+        let source = try StreamSource(url: "udp://127.0.0.1:\(port)?overrun_nonfatal=1", options: .init(timeout: .seconds(8)))
         #expect(source.video.codec == .h264 && source.video.width == 320)
         var packets = 0, keyframes = 0
         while packets < 50, let packet = try source.read() {
