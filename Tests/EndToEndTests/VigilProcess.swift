@@ -20,13 +20,37 @@ struct ProcessFailure: Error, CustomStringConvertible {
     let description: String
 }
 
+/// Reads `pipe` to its end on a thread of its own, handing over each chunk as it arrives, then
+/// calling `ended`. Not a `readabilityHandler`: Foundation traps (`availableData`) when one runs
+/// after its pipe was closed, which releasing the `Process` that owns the pipe may do at any
+/// moment. Here the thread holds the pipe, so its descriptor stays open until the last read.
+func readToEnd(_ pipe: Pipe, chunk: @escaping @Sendable (Data) -> Void, ended: @escaping @Sendable () -> Void) {
+    Thread {
+        let descriptor = pipe.fileHandleForReading.fileDescriptor
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        while true {
+            let count = read(descriptor, &buffer, buffer.count)
+            if count > 0 {
+                chunk(Data(buffer[..<count]))
+            } else if count < 0, errno == EINTR {
+                continue
+            } else {
+                break
+            }
+        }
+        ended()
+    }.start()
+}
+
 /// A running child process whose output lines are collected as they arrive.
 final class RunningProcess: Sendable {
     let process: Process
     private let stdoutLines = Mutex<[String]>([])
-    private let stderrText = Mutex<String>("")
+    private let stderrBytes = Mutex(Data())
     /// Whether standard output reached its end (every line, a last one without newline included, is in `lines`).
     private let stdoutEnded = Mutex(false)
+    /// Standard output's bytes after its last complete line.
+    private let partialLine = Mutex(Data())
 
     /// - Parameter environment: variables added to this process's environment.
     init(_ executable: URL, _ arguments: [String], environment: [String: String] = [:]) throws {
@@ -41,41 +65,29 @@ final class RunningProcess: Sendable {
         process.standardOutput = out
         process.standardError = err
         process.standardInput = FileHandle.nullDevice
-        let partial = Mutex<String>("")
-        out.fileHandleForReading.readabilityHandler = { [weak self] handle in
-            let data = handle.availableData
-            guard !data.isEmpty else {
-                handle.readabilityHandler = nil
-                let rest = partial.withLock { buffer in defer { buffer = "" }; return buffer }
-                if !rest.isEmpty { self?.stdoutLines.withLock { $0.append(rest) } }
-                self?.stdoutEnded.withLock { $0 = true }
-                return
-            }
-            let chunk = String(decoding: data, as: UTF8.self)
-            partial.withLock { buffer in
-                buffer += chunk
-                while let newline = buffer.firstIndex(of: "\n") {
-                    let line = String(buffer[..<newline])
-                    buffer.removeSubrange(...newline)
-                    self?.stdoutLines.withLock { $0.append(line) }
-                }
-            }
-        }
-        err.fileHandleForReading.readabilityHandler = { [weak self] handle in
-            let chunk = String(decoding: handle.availableData, as: UTF8.self)
-            self?.stderrText.withLock { $0 += chunk }
-        }
         try process.run()
-    }
-
-    deinit {
-        (process.standardOutput as? Pipe)?.fileHandleForReading.readabilityHandler = nil
-        (process.standardError as? Pipe)?.fileHandleForReading.readabilityHandler = nil
+        readToEnd(out, chunk: { [self] data in
+            let complete = partialLine.withLock { buffer -> [String] in
+                buffer += data
+                var lines: [String] = []
+                while let newline = buffer.firstIndex(of: UInt8(ascii: "\n")) {
+                    lines.append(String(decoding: buffer[buffer.startIndex..<newline], as: UTF8.self))
+                    buffer.removeSubrange(buffer.startIndex...newline)
+                }
+                return lines
+            }
+            if !complete.isEmpty { stdoutLines.withLock { $0 += complete } }
+        }, ended: { [self] in
+            let rest = partialLine.withLock { buffer in defer { buffer = Data() }; return buffer }
+            if !rest.isEmpty { stdoutLines.withLock { $0.append(String(decoding: rest, as: UTF8.self)) } }
+            stdoutEnded.withLock { $0 = true }
+        })
+        readToEnd(err, chunk: { [self] data in stderrBytes.withLock { $0 += data } }, ended: {})
     }
 
     var lines: [String] { stdoutLines.withLock { $0 } }
     var outputEnded: Bool { stdoutEnded.withLock { $0 } }
-    var standardError: String { stderrText.withLock { $0 } }
+    var standardError: String { stderrBytes.withLock { String(decoding: $0, as: UTF8.self) } }
 
     /// Waits until at least `count` stdout lines arrived, or fails after `timeout`.
     @discardableResult
@@ -143,11 +155,7 @@ func run(_ executable: URL, _ arguments: [String], timeout: Duration = patience)
     let outputs = Mutex<[Int: Data]>([:])
     let done = DispatchSemaphore(value: 0)
     for (index, pipe) in [out, err].enumerated() {
-        Thread {
-            let data = pipe.fileHandleForReading.readDataToEndOfFile()
-            outputs.withLock { $0[index] = data }
-            done.signal()
-        }.start()
+        readToEnd(pipe, chunk: { data in outputs.withLock { $0[index, default: Data()] += data } }, ended: { done.signal() })
     }
     let deadline = ContinuousClock.now.advanced(by: timeout)
     while process.isRunning {
