@@ -42,6 +42,24 @@ func readToEnd(_ pipe: Pipe, chunk: @escaping @Sendable (Data) -> Void, ended: @
     }.start()
 }
 
+/// Starts `executable` in the repository's root with `environment` added to this process's,
+/// standard input from /dev/null, and standard output and error on pipes of their own.
+func launch(_ executable: URL, _ arguments: [String], environment: [String: String] = [:]) throws -> (process: Process, out: Pipe, err: Pipe) {
+    let process = Process()
+    process.executableURL = executable
+    process.arguments = arguments
+    if !environment.isEmpty {
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, added in added }
+    }
+    process.currentDirectoryURL = repositoryRoot
+    let out = Pipe(), err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    process.standardInput = FileHandle.nullDevice
+    try process.run()
+    return (process, out, err)
+}
+
 /// A running child process whose output lines are collected as they arrive.
 final class RunningProcess: Sendable {
     let process: Process
@@ -54,18 +72,8 @@ final class RunningProcess: Sendable {
 
     /// - Parameter environment: variables added to this process's environment.
     init(_ executable: URL, _ arguments: [String], environment: [String: String] = [:]) throws {
-        process = Process()
-        process.executableURL = executable
-        process.arguments = arguments
-        if !environment.isEmpty {
-            process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, added in added }
-        }
-        process.currentDirectoryURL = repositoryRoot
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
+        let (process, out, err) = try launch(executable, arguments, environment: environment)
+        self.process = process
         readToEnd(out, chunk: { [self] data in
             let complete = partialLine.withLock { buffer -> [String] in
                 buffer += data
@@ -141,15 +149,7 @@ struct Completed {
 }
 
 func run(_ executable: URL, _ arguments: [String], timeout: Duration = patience) async throws -> Completed {
-    let process = Process()
-    process.executableURL = executable
-    process.arguments = arguments
-    process.currentDirectoryURL = repositoryRoot
-    let out = Pipe(), err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    process.standardInput = FileHandle.nullDevice
-    try process.run()
+    let (process, out, err) = try launch(executable, arguments)
     // Both pipes are read to their end on threads of their own (neither can fill up and block
     // the child), and the output is complete once both reads return.
     let outputs = Mutex<[Int: Data]>([:])
