@@ -18,7 +18,8 @@ public final class CameraEngine: Sendable {
     /// Builds an index of `cameras` in the same CRS and swaps it in. Queries are not blocked
     /// while it builds; a failure leaves the current index in place.
     public func replace(with cameras: [Camera]) throws(GeoError) {
-        let replacement = try CameraIndex(cameras: cameras, projection: index.projection)
+        let previous = index
+        let replacement = try CameraIndex(cameras: cameras, projection: previous.projection, disclosure: previous.disclosure)
         current.withLock { $0 = replacement }
     }
 }

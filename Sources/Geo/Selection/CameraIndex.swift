@@ -21,6 +21,11 @@ public struct CameraMatch: Sendable, Hashable, Codable {
 /// The spatial index of a camera registry in one metric CRS: two GEOS STRtrees, one over the
 /// projected camera positions and one over their coverage sectors.
 ///
+/// Under a ``LocationDisclosure`` with cells, a confidential camera is indexed at the centre of
+/// its grid square and reaches `reach` metres beyond it (the square's half-diagonal): every
+/// distance a query measures to it is the distance to that disc, so answers depend on the
+/// square alone. Its coverage is then the disc of its range around the same centre.
+///
 /// Ranking (every answer is deterministic): by distance, then by camera id; for a route, by
 /// the distance along the route, then by id. A filter's `limit` keeps the first cameras of
 /// that order.
@@ -35,7 +40,12 @@ public final class CameraIndex: @unchecked Sendable {  // @unchecked: GEOS state
 
     public let projection: Projection
     public let cameras: [Camera]
+    public let disclosure: LocationDisclosure
+    /// Where each camera counts for selections (its own position, or its disclosure cell's centre).
     private let positions: [MetricPoint]
+    /// How far beyond `positions[i]` camera `i` may be (0, or a disclosure cell's half-diagonal).
+    private let reaches: [Double]
+    private let maximumReach: Double
     private let sectors: [CoverageSector]
     private let lock = NSLock()
     private let context: GEOSContext
@@ -47,12 +57,16 @@ public final class CameraIndex: @unchecked Sendable {  // @unchecked: GEOS state
     /// Projects every camera, computes its coverage sector, and builds both trees.
     ///
     /// - Throws: ``GeoError`` `coordinate_outside_crs` naming the first camera outside the CRS.
-    public init(cameras: [Camera], projection: Projection) throws(GeoError) {
+    public init(cameras: [Camera], projection: Projection, disclosure: LocationDisclosure = .exact) throws(GeoError) {
         self.projection = projection
         self.cameras = cameras
+        self.disclosure = disclosure
         // Two bulk projections: the positions, and a point 1e-4 degree north of each (to turn
         // true-north headings into grid bearings: the meridian convergence varies across a CRS).
-        let positions = try projection.metric(cameras.map(\.position)) { "cameras[\(cameras[$0].id)].position" }
+        let exactPositions = try projection.metric(cameras.map(\.position)) { "cameras[\(cameras[$0].id)].position" }
+        let indexed = zip(cameras, exactPositions).map { disclosure.indexedPosition(of: $0, at: $1) }
+        let positions = indexed.map(\.position)
+        let reaches = indexed.map(\.reach)
         var northward: [GeoPoint] = []
         northward.reserveCapacity(cameras.count)
         for camera in cameras { northward.append(try GeoPoint(lat: min(90, camera.position.lat + 1e-4), lon: camera.position.lon)) }
@@ -60,11 +74,18 @@ public final class CameraIndex: @unchecked Sendable {  // @unchecked: GEOS state
         var sectors: [CoverageSector] = []
         sectors.reserveCapacity(cameras.count)
         for (index, camera) in cameras.enumerated() {
+            if reaches[index] > 0 {
+                // A generalised camera covers every direction from anywhere in its square.
+                sectors.append(CoverageSector(apex: positions[index], heading: nil, fieldOfView: nil, range: camera.rangeMeters + reaches[index]))
+                continue
+            }
             let gridHeading = camera.headingDegrees.map { $0 + positions[index].bearing(to: norths[index]) }
             sectors.append(CoverageSector(
                 apex: positions[index], heading: gridHeading, fieldOfView: camera.fieldOfViewDegrees, range: camera.rangeMeters))
         }
         self.positions = positions
+        self.reaches = reaches
+        maximumReach = reaches.max() ?? 0
         self.sectors = sectors
         maximumRange = sectors.map(\.range).max() ?? 0
         context = GEOSContext()
@@ -112,9 +133,9 @@ public final class CameraIndex: @unchecked Sendable {  // @unchecked: GEOS state
     public func within(radiusMeters: Double, of center: GeoPoint, filter: SelectionFilter = SelectionFilter()) throws(GeoError) -> [CameraMatch] {
         try Self.checkDistance(radiusMeters, field: "radius")
         let origin = try projection.metric(center, field: "at")
-        let candidates = try query(positionTree, around: origin, by: radiusMeters)
+        let candidates = try query(positionTree, around: origin, by: radiusMeters + maximumReach)
         return ranked(candidates.compactMap { index in
-            let distance = positions[index].distance(to: origin)
+            let distance = self.distance(from: index, to: origin)
             return distance <= radiusMeters ? (index, distance, .withinRadius, nil) : nil
         }, filter: filter)
     }
@@ -131,8 +152,8 @@ public final class CameraIndex: @unchecked Sendable {  // @unchecked: GEOS state
         // circle: nothing outside that circle can be nearer than what is inside.
         var radius = min(maximumMeters, 100)
         while true {
-            let found = try query(positionTree, around: origin, by: radius).compactMap { index -> Candidate? in
-                let distance = positions[index].distance(to: origin)
+            let found = try query(positionTree, around: origin, by: radius + maximumReach).compactMap { index -> Candidate? in
+                let distance = self.distance(from: index, to: origin)
                 return distance <= radius && filter.admits(cameras[index]) ? (index, distance, .nearest, nil) : nil
             }
             if found.count >= count || radius >= maximumMeters {
@@ -149,7 +170,7 @@ public final class CameraIndex: @unchecked Sendable {  // @unchecked: GEOS state
         let target = try projection.metric(point, field: "at")
         let candidates = try query(sectorTree, around: target, by: 0)
         return ranked(candidates.compactMap { index in
-            sectors[index].contains(target) ? (index, positions[index].distance(to: target), .seesPoint, nil) : nil
+            sectors[index].contains(target) ? (index, self.distance(from: index, to: target), .seesPoint, nil) : nil
         }, filter: filter)
     }
 
@@ -167,8 +188,13 @@ public final class CameraIndex: @unchecked Sendable {  // @unchecked: GEOS state
             let box = try polygon.bounds()
             var matches: [Candidate] = []
             var inside = Set<Int>()
-            for index in try positionTree.query(minX: box.minX, minY: box.minY, maxX: box.maxX, maxY: box.maxY)
-            where try polygon.contains(x: positions[index].x, y: positions[index].y) {
+            let reach = maximumReach
+            for index in try positionTree.query(minX: box.minX - reach, minY: box.minY - reach, maxX: box.maxX + reach, maxY: box.maxY + reach) {
+                let isInside = reaches[index] > 0
+                    // A generalised camera is inside when the area comes within its reach of the cell's centre.
+                    ? try polygon.distance(to: try Geometry.point(x: positions[index].x, y: positions[index].y, context: context)) <= reaches[index]
+                    : try polygon.contains(x: positions[index].x, y: positions[index].y)
+                guard isInside else { continue }
                 inside.insert(index)
                 matches.append((index, 0, .insideArea, nil))
             }
@@ -176,7 +202,7 @@ public final class CameraIndex: @unchecked Sendable {  // @unchecked: GEOS state
                 let sector = try Geometry.polygon([sectors[index].ring], context: context)
                 guard try polygon.intersects(sector) else { continue }
                 let apex = try Geometry.point(x: positions[index].x, y: positions[index].y, context: context)
-                matches.append((index, try polygon.distance(to: apex), .coversArea, nil))
+                matches.append((index, max(0, try polygon.distance(to: apex) - reaches[index]), .coversArea, nil))
             }
             return ranked(matches, filter: filter)
         }
@@ -198,10 +224,12 @@ public final class CameraIndex: @unchecked Sendable {  // @unchecked: GEOS state
         for chunk in path.chunks(ofLength: 200) {
             let box = path.bounds(of: chunk)
             let candidates = try withGEOS { () throws(GEOSError) -> [Int] in
-                try positionTree.query(minX: box.minX - halfWidth, minY: box.minY - halfWidth, maxX: box.maxX + halfWidth, maxY: box.maxY + halfWidth)
+                let reach = halfWidth + maximumReach
+                return try positionTree.query(minX: box.minX - reach, minY: box.minY - reach, maxX: box.maxX + reach, maxY: box.maxY + reach)
             }
             for index in candidates {
-                let (distance, along) = path.nearestPoint(to: positions[index], segments: chunk)
+                let (centreDistance, along) = path.nearestPoint(to: positions[index], segments: chunk)
+                let distance = max(0, centreDistance - reaches[index])
                 guard distance <= halfWidth else { continue }
                 if let known = position[index] {
                     if distance < found[known].distance { found[known] = (index, distance, .alongRoute, along) }
@@ -215,6 +243,12 @@ public final class CameraIndex: @unchecked Sendable {  // @unchecked: GEOS state
     }
 
     // MARK: Helpers
+
+    /// The distance from camera `index` to `point`: from its position, or from the edge of its
+    /// disclosure disc (0 inside it).
+    private func distance(from index: Int, to point: MetricPoint) -> Double {
+        max(0, positions[index].distance(to: point) - reaches[index])
+    }
 
     private func required<T>(_ value: T?, _ field: String) throws(GeoError) -> T {
         guard let value else { throw GeoError(code: "query_incomplete", message: "this query needs '\(field)'", field: field) }

@@ -45,6 +45,15 @@ public final class AccessService: Sendable {
         }
     }
 
+    /// Which of `cameras` (ids) belong to `agency` or to an owner that has ever granted it
+    /// anything (revoked and expired grants included): the cameras it may have received.
+    public func camerasSharedWith(_ agency: String, among cameras: [String]) async throws -> Set<String> {
+        try await database.run { db in
+            let owners = Set(try db.query("SELECT DISTINCT owner FROM grants WHERE agency = ?", [.text(agency)]).map { $0.text(0)! }).union([agency])
+            return Set(try RegistryStore.cameras(cameras, in: db).filter { owners.contains($0.owner) }.map(\.id))
+        }
+    }
+
     /// What the decision function needs, read from the database.
     static func facts(for request: AccessRequest, in db: SQLiteConnection) throws -> AccessFacts {
         let camera = try RegistryStore.camera(request.camera, in: db)

@@ -176,8 +176,6 @@ public struct IncidentSnapshot: Sendable, Codable, Equatable {
     public var area: GeoJSONGeometry?
     /// The incidents that split off this one.
     public var children: [Int64]
-    /// In an agency's copy: how many selected cameras it may not see (no grant allows it).
-    public var hiddenCameras: Int?
 
     public init(
         incident: Incident, cameras: [SelectedCamera], route: GeoJSONGeometry? = nil, area: GeoJSONGeometry? = nil, children: [Int64] = []

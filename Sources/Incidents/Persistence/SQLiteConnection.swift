@@ -59,7 +59,10 @@ final class SQLiteConnection {
             case .null: sqlite3_bind_null(statement, index)
             case .integer(let value): sqlite3_bind_int64(statement, index, value)
             case .real(let value): sqlite3_bind_double(statement, index, value)
-            case .text(let value): sqlite3_bind_text(statement, index, value, -1, vigil_sqlite_transient())
+            case .text(let value):
+                // With its byte count, not -1: a NUL inside the text must not cut it short.
+                // (`utf8CString` keeps every byte and adds a terminator, so the pointer is never nil.)
+                value.utf8CString.withUnsafeBufferPointer { sqlite3_bind_text(statement, index, $0.baseAddress, Int32($0.count - 1), vigil_sqlite_transient()) }
             }
             guard bound == SQLITE_OK else { throw error(bound, sql: sql) }
         }
@@ -74,7 +77,11 @@ final class SQLiteConnection {
                 case SQLITE_INTEGER: .integer(sqlite3_column_int64(statement, column))
                 case SQLITE_FLOAT: .real(sqlite3_column_double(statement, column))
                 case SQLITE_NULL: .null
-                default: .text(String(cString: sqlite3_column_text(statement, column)))
+                default:
+                    // By its byte count, so that stored text comes back whole, NULs included.
+                    .text(String(
+                        decoding: UnsafeBufferPointer(start: sqlite3_column_text(statement, column), count: Int(sqlite3_column_bytes(statement, column))),
+                        as: UTF8.self))
                 }
             }))
         }

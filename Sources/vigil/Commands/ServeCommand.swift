@@ -78,7 +78,12 @@ struct ServeCommand: AsyncParsableCommand {
         metricsFactory.durationHistogramBuckets[ServerMetrics.commandDurationLabel] = ServerMetrics.commandDurationBuckets
         MetricsSystem.bootstrap(metricsFactory)
         let folder = DataFolder(path: data)
-        try folder.create()
+        var folderLock: DataFolderLock?
+        try reportingFailures {
+            try folder.create()
+            folderLock = try folder.lockForServer()
+        }
+        defer { withExtendedLifetime(folderLock) {} }
 
         let database = try Database(path: folder.database.path)
         let registry = RegistryStore(database: database)
@@ -92,7 +97,8 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let cameras = try registry.cameras()
         let projection = try Projection(crs: region.crs)
-        let index = try CameraIndex(cameras: cameras, projection: projection)
+        // Selections depend on a confidential camera's 500 m square only (see LocationDisclosure).
+        let index = try CameraIndex(cameras: cameras, projection: projection, disclosure: .confidentialCells)
         let roads = try region.roadNetwork(fixtures: fixturesFolder, projection: projection)
         let users = UserDirectory(database: database)
         let clientKeys = ClientKeys(

@@ -5,6 +5,7 @@ import Foundation
 ///
 ///     vigil.sqlite                  the database
 ///     server.json                   endpoints of the running server (removed when it stops)
+///     serve.lock                    held (flock) by the one server that uses the folder
 ///     keys/server.key[_secret]      the server's CURVE certificate
 ///     keys/agencies/ID.key[_secret] one CURVE certificate per agency
 ///     keys/users/ID.key[_secret]    the certificates of named users made by `vigil user add`
@@ -29,8 +30,37 @@ struct DataFolder {
         userKeys.appendingPathComponent(secret ? "\(user).key_secret" : "\(user).key")
     }
 
+    var lockFile: URL { url.appendingPathComponent("serve.lock") }
+
+    /// Creates the folder; a path that exists and is not a folder is an error.
     func create() throws {
+        var isFolder: ObjCBool = false
+        if FileManager.default.fileExists(atPath: url.path, isDirectory: &isFolder), !isFolder.boolValue {
+            throw CommandFailure(code: "data_folder_invalid", message: "\(url.path) exists and is not a folder")
+        }
         try FileManager.default.createDirectory(at: agencyKeys, withIntermediateDirectories: true)
+    }
+
+    /// Takes the folder for this process: an advisory lock (`flock`) on `serve.lock`, held until
+    /// the process ends (the kernel releases it even after a crash, so there is nothing stale to
+    /// clean up). A second server on the same folder gets `data_folder_in_use` and touches nothing.
+    func lockForServer() throws -> DataFolderLock {
+        let descriptor = open(lockFile.path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else {
+            throw CommandFailure(code: "data_folder_invalid", message: "cannot open \(lockFile.path): \(String(cString: strerror(errno)))")
+        }
+        guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
+            let holder = (try? String(contentsOf: lockFile, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+            close(descriptor)
+            throw CommandFailure(
+                code: "data_folder_in_use",
+                message: "another vigil serve\(holder.isEmpty ? "" : " (pid \(holder))") uses \(url.path); stop it first or use another --data")
+        }
+        // The holder's pid, for the message above; informative only, the lock is the flock.
+        let pid = Data("\(getpid())\n".utf8)
+        _ = ftruncate(descriptor, 0)
+        _ = pid.withUnsafeBytes { pwrite(descriptor, $0.baseAddress, $0.count, 0) }
+        return DataFolderLock(descriptor: descriptor)
     }
 
     /// The server's key pair, created on first start.
@@ -54,6 +84,13 @@ struct DataFolder {
         }
         return keys
     }
+}
+
+/// The lock a server holds on its data folder; released when the process ends.
+final class DataFolderLock {
+    private let descriptor: Int32
+    init(descriptor: Int32) { self.descriptor = descriptor }
+    deinit { close(descriptor) }
 }
 
 /// What a running server publishes in `server.json` and prints as its readiness line.

@@ -104,15 +104,18 @@ struct ChannelPublisher: Sendable {
     }
 
     /// `agency`'s copy of a change. With the current `selection` (a change that may alter what
-    /// agencies see), `added` lists every camera it may see and `removed` every other one;
-    /// otherwise the change's own cameras are filtered. `removed` may name cameras the agency
-    /// never received: removing them changes nothing.
+    /// agencies see), `added` lists every camera it may see and `removed` every other one it may
+    /// have received; otherwise the change's own cameras are filtered. `removed` names only
+    /// cameras of the agency's own or of owners that granted it something (it may name some the
+    /// agency never received: removing them changes nothing); of every other owner's cameras
+    /// the copy says nothing, not even how many were selected.
     private func copy(of change: IncidentChange, for agency: String, selection: [SelectedCamera]?) async throws -> IncidentChange {
         var copy = change
+        var removed = Set(change.removed)
         if let selection {
             let visible = try await access.visibleCameras(selection.map(\.id), agency: agency, incident: change.incidentId)
             copy.added = selection.filter { visible.contains($0.id) }
-            copy.removed = Array(Set(change.removed).union(selection.map(\.id).filter { !visible.contains($0) })).sorted()
+            removed.formUnion(selection.map(\.id).filter { !visible.contains($0) })
             copy.relabelled = []
         } else {
             let visible = try await access.visibleCameras(
@@ -120,15 +123,15 @@ struct ChannelPublisher: Sendable {
             copy.added = change.added.filter { visible.contains($0.id) }
             copy.relabelled = change.relabelled.filter { visible.contains($0.id) }
         }
+        copy.removed = removed.isEmpty ? [] : try await access.camerasSharedWith(agency, among: Array(removed)).sorted()
         return copy
     }
 
-    /// `agency`'s view of a snapshot: the cameras it may see, and how many it may not.
+    /// `agency`'s view of a snapshot: the cameras it may see, and nothing of the others.
     func copy(of snapshot: IncidentSnapshot, for agency: String) async throws -> IncidentSnapshot {
         var copy = snapshot
         let visible = try await access.visibleCameras(snapshot.cameras.map(\.id), agency: agency, incident: snapshot.incident.id)
         copy.cameras = snapshot.cameras.filter { visible.contains($0.id) }
-        copy.hiddenCameras = snapshot.cameras.count - copy.cameras.count
         return copy
     }
 
