@@ -71,9 +71,12 @@ struct AccessControlTests {
         try await withAgreements { access, incidents, cameras in
             // A platform camera of a station in zone 5340 (Molenbeek: Comte de Flandre).
             let platform = try #require(cameras.first { $0.id.hasPrefix("stib-comte-de-flandre") && $0.placeType == "platform" })
-            let incident = try await incidents.open(OpenIncidentRequest(kind: .publicOrder, at: platform.position, radiusMeters: 100), by: "pz-5340")
+            var open = OpenIncidentRequest(kind: .publicOrder, at: platform.position, radiusMeters: 100)
+            open.details.participants = ["pz-5344"]
+            let incident = try await incidents.open(open, by: "pz-5340")
             let request = AccessRequest(agency: "pz-5340", camera: platform.id, mode: .live, incident: incident.incidentId)
             #expect(try await access.decide(request).isAllowed)
+            // Zone 5344 takes part, but the station is in zone 5340.
             var otherZone = request
             otherZone.agency = "pz-5344"
             guard case .deny(let code, _) = try await access.decide(otherZone) else { Issue.record("another zone allowed"); return }
@@ -83,11 +86,17 @@ struct AccessControlTests {
             playback.footageTime = Date() - 60
             guard case .deny(let playbackCode, _) = try await access.decide(playback) else { Issue.record("playback allowed"); return }
             #expect(playbackCode == "mode_not_granted")
-            // The crisis centre only during a crisis.
+            // The crisis centre only during a crisis, and only for the stations the crisis selects: it takes
+            // no part in the zone's incident, and a crisis elsewhere is no key to this station.
             var crisisCentre = request
             crisisCentre.agency = "crisis-centre"
-            #expect(!(try await access.decide(crisisCentre).isAllowed))
-            let crisis = try await incidents.open(OpenIncidentRequest(kind: .crisis, at: try GeoPoint(lat: 50.85, lon: 4.35), radiusMeters: 10), by: "crisis-centre")
+            guard case .deny(let outsider, _) = try await access.decide(crisisCentre) else { Issue.record("an outsider allowed"); return }
+            #expect(outsider == "not_participant")
+            let elsewhere = try await incidents.open(OpenIncidentRequest(kind: .crisis, at: try GeoPoint(lat: 50.85, lon: 4.35), radiusMeters: 10), by: "crisis-centre")
+            crisisCentre.incident = elsewhere.incidentId
+            guard case .deny(let away, _) = try await access.decide(crisisCentre) else { Issue.record("a crisis elsewhere is a key"); return }
+            #expect(away == "condition_unmet")
+            let crisis = try await incidents.open(OpenIncidentRequest(kind: .crisis, at: platform.position, radiusMeters: 100), by: "crisis-centre")
             crisisCentre.incident = crisis.incidentId
             #expect(try await access.decide(crisisCentre).isAllowed)
         }
@@ -286,17 +295,29 @@ struct RetentionAndConsultationTests {
             try await access.stop(view: ticket.view, agency: "pz-5343", user: "pz.agent")
             let twice = await #expect(throws: IncidentError.self) { try await access.stop(view: ticket.view, agency: "pz-5343", user: "pz.agent") }
             #expect(twice?.code == "view_stopped")
-            // A refusal by the decision function is audited too.
+            // A refusal by the decision function is audited too: an agency citing an incident it takes no part in.
             try await users.add(User(id: "stib.op", agency: "stib", name: "G. Op", badge: "S-1", roles: [.operator]), by: "stib")
             let refused = await #expect(throws: IncidentError.self) { _ = try await start(user: "stib.op", why, agency: "stib") }
-            #expect(refused?.code == "no_grant")
+            #expect(refused?.code == "not_participant")
+            // Five NULs are not a justification, nor are zero-width spaces.
+            for invisible in ["\u{0}\u{0}\u{0}\u{0}\u{0}", "\u{200B}\u{200B}\u{200B}\u{200B}\u{200B}\u{200B}", "ab\u{0}\u{0}\u{0}"] {
+                let error = await #expect(throws: IncidentError.self) {
+                    _ = try await start(Justification(reason: .trafficManagement, text: invisible, incident: real.incidentId))
+                }
+                #expect(error?.code == "justification_required")
+            }
 
             let records = try AuditStore(database: access.database).entries(from: nil, to: nil).map(\.record)
             let started = try #require(records.first { $0.action == "view.started" })
             #expect(started.user == "pz.agent" && started.badge == "P-77" && started.reason == "traffic-management")
             #expect(started.justification == why.text && started.incident == real.incidentId && started.cameras == [tunnel.id] && started.grant == ticket.grant)
             #expect(records.contains { $0.action == "view.stopped" && $0.details?["view"] == ticket.view })
-            #expect(records.contains { $0.action == "view.refused" && $0.user == "stib.op" && $0.details?["code"] == "no_grant" })
+            #expect(records.contains { $0.action == "view.refused" && $0.user == "stib.op" && $0.details?["code"] == "not_participant" })
+            // Refusals before the decision (no user, no justification) are in the log as well.
+            for code in ["named_user_required", "justification_required", "justification_invalid"] {
+                #expect(records.contains { $0.action == "view.refused" && $0.details?["code"] == code }, "\(code) not audited")
+            }
+            #expect(records.filter { $0.action == "view.refused" && $0.details?["code"] == "justification_required" }.count == 5)
         }
     }
 }

@@ -44,6 +44,17 @@ public enum AccessDecision: Sendable, Equatable {
     }
 }
 
+/// How large an incident is: the circle that holds its geometry, and its area.
+public struct IncidentExtent: Sendable, Equatable {
+    public var radiusMeters: Double
+    public var areaSquareMeters: Double
+
+    public init(radiusMeters: Double, areaSquareMeters: Double) {
+        self.radiusMeters = radiusMeters
+        self.areaSquareMeters = areaSquareMeters
+    }
+}
+
 /// What the decision function needs to know of the world at the time of a request.
 public struct AccessFacts: Sendable {
     public var camera: Camera?
@@ -53,6 +64,12 @@ public struct AccessFacts: Sendable {
     public var incident: Incident?
     /// Whether the camera is in that incident's current selection.
     public var cameraInIncidentSelection: Bool
+    /// How large that incident is, for the grants' ``IncidentLimits``.
+    public var incidentExtent: IncidentExtent?
+    /// The open (non-exercise) incidents the requesting agency leads or takes part in, by id.
+    public var agencyOpenIncidents: [Int64]
+    /// The roles of the named user who opened that incident (nil: opened with an agency's key).
+    public var incidentOpenerRoles: [String]?
     /// Roles of the requesting user, when a user is named and known.
     public var userRoles: [String]?
     public var userAgency: String?
@@ -64,7 +81,11 @@ public struct AccessFacts: Sendable {
 
     public init(camera: Camera?, grants: [Grant], incident: Incident?, cameraInIncidentSelection: Bool,
                 userRoles: [String]? = nil, userAgency: String? = nil, userClearanceExpiry: Date? = nil,
-                retention: RetentionPolicy? = nil, footageHeld: Bool = false) {
+                retention: RetentionPolicy? = nil, footageHeld: Bool = false, incidentExtent: IncidentExtent? = nil,
+                agencyOpenIncidents: [Int64] = [], incidentOpenerRoles: [String]? = nil) {
+        self.incidentExtent = incidentExtent
+        self.agencyOpenIncidents = agencyOpenIncidents
+        self.incidentOpenerRoles = incidentOpenerRoles
         self.retention = retention
         self.footageHeld = footageHeld
         self.camera = camera
@@ -100,6 +121,16 @@ public enum AccessControl {
                 return .deny(code: "clearance_expired", message: "the clearance of \(user) expired")
             }
         }
+        // A request made under an incident is for the agencies coordinating it only: citing an
+        // incident one takes no part in is not a way to its grants.
+        if let id = request.incident {
+            guard let incident = facts.incident, incident.id == id else {
+                return .deny(code: "incident_not_found", message: "there is no incident \(id)")
+            }
+            guard incident.leadAgency == request.agency || incident.details.participants.contains(request.agency) else {
+                return .deny(code: "not_participant", message: "\(request.agency) does not take part in incident \(id)")
+            }
+        }
         if let denial = footageDenial(request, facts: facts) { return denial }
         if camera.owner == request.agency { return .allow(grant: "owner") }
 
@@ -123,6 +154,10 @@ public enum AccessControl {
                 if let until = grant.footageUntil, footage > until { fail(5, "footage_outside_window", "footage after the window of grant \(grant.id)"); continue }
             }
             if let problem = unmet(grant.condition, request: request, facts: facts) { fail(6, "condition_unmet", "grant \(grant.id): \(problem)"); continue }
+            if grant.condition.isIncidentBound, let limits = grant.limits, let (code, problem) = exceeded(limits, request: request, facts: facts) {
+                fail(7, code, "grant \(grant.id): \(problem)")
+                continue
+            }
             return .allow(grant: grant.id)
         }
         guard let closest else {
@@ -167,17 +202,37 @@ public enum AccessControl {
         switch condition {
         case .always:
             return nil
-        case .whileIncidentOpen(let kinds, let inSelection):
+        case .whileIncidentOpen(let kinds, _):
             guard let incident = facts.incident, incident.id == request.incident else { return "only for an open incident" }
             guard incident.status == .open else { return "incident \(incident.id) is not open" }
             // An owner who shares during emergencies has not agreed to training on its cameras.
             guard !incident.exercise else { return "incident \(incident.id) is an exercise" }
             if let kinds, !kinds.contains(incident.kind) { return "only for incidents of kind \(kinds.map(\.rawValue).joined(separator: ", "))" }
-            if inSelection && !facts.cameraInIncidentSelection { return "the camera is not selected by incident \(incident.id)" }
+            // Always the incident's own cameras (`camera_in_selection` false is refused when a grant is made).
+            if !facts.cameraInIncidentSelection { return "the camera is not selected by incident \(incident.id)" }
             return nil
         case .incident(let id):
             guard let incident = facts.incident, incident.id == id, request.incident == id else { return "only for incident \(id)" }
-            return incident.status == .open ? nil : "incident \(id) is not open"
+            guard incident.status == .open else { return "incident \(id) is not open" }
+            return facts.cameraInIncidentSelection ? nil : "the camera is not selected by incident \(id)"
         }
+    }
+
+    /// Which of an incident-bound grant's limits the request's incident exceeds, with its code.
+    static func exceeded(_ limits: IncidentLimits, request: AccessRequest, facts: AccessFacts) -> (String, String)? {
+        guard let incident = facts.incident else { return nil }
+        if let largest = limits.maxRadiusMeters, (facts.incidentExtent?.radiusMeters ?? .infinity) > largest {
+            return ("incident_too_large", "incident \(incident.id) is larger than the \(Int(largest)) m radius the grant allows")
+        }
+        if let largest = limits.maxAreaSquareMeters, (facts.incidentExtent?.areaSquareMeters ?? .infinity) > largest {
+            return ("incident_too_large", "incident \(incident.id) covers more than the \(Int(largest)) m² the grant allows")
+        }
+        if let most = limits.maxOpenIncidents, !facts.agencyOpenIncidents.prefix(max(0, most)).contains(incident.id) {
+            return ("incident_limit_reached", "the grant applies under \(most) open incidents of \(request.agency) at once, the oldest ones")
+        }
+        if let roles = limits.openerRoles, !(facts.incidentOpenerRoles ?? []).contains(where: roles.contains) {
+            return ("opener_role_not_granted", "incident \(incident.id) was not opened by a user with the role \(roles.joined(separator: " or "))")
+        }
+        return nil
     }
 }

@@ -27,22 +27,62 @@ public final class AccessService: Sendable {
     /// Which of `cameras` (ids) `agency` may watch live for `incident` now: what its copy of the
     /// incident's channel lists. One read gathers the facts; the decisions are the decision function's.
     public func visibleCameras(_ cameras: [String], agency: String, incident: Int64, at now: Date = Date()) async throws -> Set<String> {
+        Set(try await visibility(of: cameras, agency: agency, incident: incident, at: now).allowed.keys)
+    }
+
+    /// What `agency` may watch live of `cameras` for `incident`, and under which grant.
+    public func visibility(of cameras: [String], agency: String, incident: Int64, at now: Date = Date()) async throws -> CameraVisibility {
         try await database.run { [self] db in
             let grants = try db.query("SELECT definition, revoked_at FROM grants WHERE agency = ? ORDER BY id", [.text(agency)]).map { try Self.grant(from: $0) }
-            let stored = try? IncidentService.incident(incident, in: db)
+            let context = try Self.incidentFacts(incident, agency: agency, in: db)
             let selected = Set(try db.query("SELECT camera_id FROM incident_cameras WHERE incident_id = ?", [.integer(incident)]).map { $0.text(0)! })
-            var visible = Set<String>()
+            var visibility = CameraVisibility()
             for camera in try RegistryStore.cameras(cameras, in: db) {
-                let facts = AccessFacts(
-                    camera: camera, grants: grants.filter { $0.owner == camera.owner }, incident: stored,
-                    cameraInIncidentSelection: selected.contains(camera.id))
+                var facts = context
+                facts.camera = camera
+                facts.grants = grants.filter { $0.owner == camera.owner }
+                facts.cameraInIncidentSelection = selected.contains(camera.id)
                 let request = AccessRequest(agency: agency, camera: camera.id, mode: .live, incident: incident, at: now)
-                if AccessControl.decide(request, facts: facts, areaContains: { grant, point in area(of: grant)?.contains(point) ?? false }).isAllowed {
-                    visible.insert(camera.id)
+                switch AccessControl.decide(request, facts: facts, areaContains: { grant, point in area(of: grant)?.contains(point) ?? false }) {
+                case .allow(let grant):
+                    visibility.allowed[camera.id] = grant
+                    if let bound = facts.grants.first(where: { $0.id == grant }), bound.condition.isIncidentBound {
+                        visibility.underIncidentGrants[grant, default: IncidentGrantUse(grant: grant, owner: camera.owner)].cameras.append(camera.id)
+                    }
+                case .deny(let code, let message) where IncidentLimits.refusalCodes.contains(code):
+                    visibility.limitRefusals[camera.owner] = (code, message)
+                case .deny:
+                    break
                 }
             }
-            return visible
+            return visibility
         }
+    }
+
+    /// The facts of a request under `incident` that do not depend on the camera.
+    static func incidentFacts(_ id: Int64, agency: String, in db: SQLiteConnection) throws -> AccessFacts {
+        guard let incident = try? IncidentService.incident(id, in: db),
+              let row = try db.query("SELECT extent_radius_m, extent_area_m2, opened_by_user FROM incidents WHERE id = ?", [.integer(id)]).first
+        else {
+            return AccessFacts(camera: nil, grants: [], incident: nil, cameraInIncidentSelection: false)
+        }
+        // Incidents opened before the extent was stored: their radius.
+        let radius = row.real(0) ?? incident.radiusMeters
+        let extent = IncidentExtent(radiusMeters: radius, areaSquareMeters: row.real(1) ?? Double.pi * radius * radius)
+        let open = try db.query(
+            """
+            SELECT id FROM incidents
+            WHERE status = 'open' AND exercise = 0
+              AND (lead_agency = ?1 OR EXISTS (SELECT 1 FROM json_each(incidents.details, '$.participants') WHERE value = ?1))
+            ORDER BY id
+            """, [.text(agency)]).map { $0.integer(0)! }
+        let openerRoles = try row.text(2).flatMap { user in
+            try db.query("SELECT roles FROM users WHERE id = ?", [.text(user)]).first
+                .map { try JSONDecoder().decode([String].self, from: Data(($0.text(0) ?? "[]").utf8)) }
+        }
+        return AccessFacts(
+            camera: nil, grants: [], incident: incident, cameraInIncidentSelection: false, incidentExtent: extent,
+            agencyOpenIncidents: open, incidentOpenerRoles: openerRoles)
     }
 
     /// Which of `cameras` (ids) belong to `agency` or to an owner that has ever granted it
@@ -63,10 +103,10 @@ public final class AccessService: Sendable {
                 [.text(camera.owner), .text(request.agency)]
             ).map { try Self.grant(from: $0) }
         } ?? []
-        var incident: Incident?
+        var context = AccessFacts(camera: nil, grants: [], incident: nil, cameraInIncidentSelection: false)
         var selected = false
         if let id = request.incident {
-            incident = try? IncidentService.incident(id, in: db)
+            context = try incidentFacts(id, agency: request.agency, in: db)
             selected = try db.query(
                 "SELECT 1 FROM incident_cameras WHERE incident_id = ? AND camera_id = ?", [.integer(id), .text(request.camera)]
             ).isEmpty == false
@@ -85,8 +125,9 @@ public final class AccessService: Sendable {
         }
         let held = try request.footageTime.map { try EvidenceHolds.isHeld(camera: request.camera, at: $0, now: request.at, in: db) } ?? false
         return AccessFacts(
-            camera: camera, grants: grants, incident: incident, cameraInIncidentSelection: selected,
-            userRoles: roles, userAgency: userAgency, userClearanceExpiry: expiry, retention: retention, footageHeld: held)
+            camera: camera, grants: grants, incident: context.incident, cameraInIncidentSelection: selected,
+            userRoles: roles, userAgency: userAgency, userClearanceExpiry: expiry, retention: retention, footageHeld: held,
+            incidentExtent: context.incidentExtent, agencyOpenIncidents: context.agencyOpenIncidents, incidentOpenerRoles: context.incidentOpenerRoles)
     }
 
     /// Stores a grant and audits its creation, in one transaction.
@@ -96,6 +137,29 @@ public final class AccessService: Sendable {
     public func create(_ grant: Grant, by actor: String) async throws {
         guard !grant.id.isEmpty, !grant.modes.isEmpty else {
             throw IncidentError(code: "grant_invalid", message: "a grant needs an id and at least one mode", field: "modes")
+        }
+        if case .whileIncidentOpen(_, false) = grant.condition {
+            throw IncidentError(
+                code: "grant_invalid", message: "a grant that holds while incidents are open covers the cameras they select: camera_in_selection is true",
+                field: "condition.while_incident_open.camera_in_selection")
+        }
+        if let limits = grant.limits {
+            guard grant.condition.isIncidentBound else {
+                throw IncidentError(code: "grant_invalid", message: "limits apply to grants that hold under incidents", field: "limits")
+            }
+            for (value, field) in [(limits.maxRadiusMeters, "max_radius_meters"), (limits.maxAreaSquareMeters, "max_area_square_meters")] {
+                if let value, !(value.isFinite && value > 0) {
+                    throw IncidentError(code: "grant_invalid", message: "\(field) is a positive number", field: "limits.\(field)")
+                }
+            }
+            if let most = limits.maxOpenIncidents, most < 1 {
+                throw IncidentError(code: "grant_invalid", message: "max_open_incidents is 1 or more", field: "limits.max_open_incidents")
+            }
+            if let roles = limits.openerRoles, roles.isEmpty || roles.contains(where: { UserRole(rawValue: $0) == nil }) {
+                throw IncidentError(
+                    code: "grant_invalid", message: "opener_roles lists roles: \(UserRole.allCases.map(\.rawValue).joined(separator: ", "))",
+                    field: "limits.opener_roles")
+            }
         }
         if let until = grant.validUntil, until <= grant.validFrom {
             throw IncidentError(code: "grant_invalid", message: "valid_until must be after valid_from", field: "valid_until")
@@ -227,4 +291,21 @@ public final class AccessService: Sendable {
         grant.revokedAt = row.text(1).map(IncidentService.date)
         return grant
     }
+}
+
+/// What an agency may watch of some cameras under an incident.
+public struct CameraVisibility: Sendable {
+    /// The cameras it may watch, with the grant that allows each (`owner` for its own).
+    public var allowed: [String: String] = [:]
+    /// Of those, the ones an incident-bound grant allows, by grant.
+    public var underIncidentGrants: [String: IncidentGrantUse] = [:]
+    /// Owners whose incident-bound grant would apply but for its limits, with the refusal.
+    public var limitRefusals: [String: (code: String, message: String)] = [:]
+}
+
+/// The cameras an incident makes available under one owner's incident-bound grant.
+public struct IncidentGrantUse: Sendable, Equatable {
+    public var grant: String
+    public var owner: String
+    public var cameras: [String] = []
 }

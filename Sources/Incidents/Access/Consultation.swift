@@ -14,7 +14,18 @@ public enum ReasonCode: String, Sendable, Codable, CaseIterable {
 
 /// The justification every consultation and disclosure carries: a reason, a text, the incident.
 public struct Justification: Sendable, Codable, Equatable {
+    /// How many visible characters the text has (see ``visibleLength(of:)``).
     public static let textLength = 5...1000
+
+    /// The characters of `text` that show: not white space, not control or format characters
+    /// (NUL, zero-width spaces, direction marks), so that invisible text cannot pass the rule.
+    public static func visibleLength(of text: String) -> Int {
+        text.filter { character in
+            character.unicodeScalars.contains { scalar in
+                !scalar.properties.isWhitespace && ![.control, .format, .unassigned, .surrogate, .privateUse].contains(scalar.properties.generalCategory)
+            }
+        }.count
+    }
 
     public var reason: ReasonCode
     public var text: String
@@ -59,35 +70,53 @@ extension AccessService {
     /// or refused) with who, when, what, why, to whom and from where, in one transaction with the
     /// view it records.
     ///
+    /// Every refusal is audited (`view.refused` or `export.refused`, with its code), those for a
+    /// missing user or justification too.
+    ///
     /// - Throws: ``IncidentError`` `named_user_required`, `justification_required`,
     ///   `justification_invalid`, or the decision's refusal code.
     public func start(_ consultation: Consultation) async throws -> ViewTicket {
         var request = consultation.request
+        let noun = request.mode == .export ? "export" : "view"
+        /// Records the refusal, then throws it.
+        func refuse(_ error: IncidentError) async throws -> Never {
+            try await database.run { [request] db in
+                try db.transaction {
+                    try AuditLog.append(AuditRecord(
+                        action: "\(noun).refused", at: request.at, agency: request.agency, user: request.user, cameras: [request.camera],
+                        reason: consultation.justification?.reason.rawValue, justification: consultation.justification?.text,
+                        recipient: consultation.recipient, incident: consultation.justification?.incident, source: consultation.source,
+                        details: ["code": error.code, "mode": request.mode.rawValue]), in: db)
+                }
+            }
+            throw error
+        }
         guard let user = request.user else {
-            throw IncidentError(code: "named_user_required", message: "consultations are made by named users; connect with a user's key", field: "user")
+            try await refuse(IncidentError(
+                code: "named_user_required", message: "consultations are made by named users; connect with a user's key", field: "user"))
         }
         guard let justification = consultation.justification else {
-            throw IncidentError(code: "justification_required", message: "a consultation needs a reason code, a text and the incident", field: "justification")
+            try await refuse(IncidentError(
+                code: "justification_required", message: "a consultation needs a reason code, a text and the incident", field: "justification"))
         }
         let text = justification.text.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard Justification.textLength.contains(text.count) else {
-            throw IncidentError(
+        guard Justification.textLength.contains(Justification.visibleLength(of: text)) else {
+            try await refuse(IncidentError(
                 code: "justification_required", message: "the justification text has \(Justification.textLength.lowerBound) to "
-                    + "\(Justification.textLength.upperBound) characters", field: "justification.text")
+                    + "\(Justification.textLength.upperBound) visible characters", field: "justification.text"))
         }
         request.incident = justification.incident
         let now = request.at
+        let exercise = try await database.run { db in try? IncidentService.incident(justification.incident, in: db).exercise }
+        if let exercise, exercise != (justification.reason == .training) {
+            try await refuse(IncidentError(
+                code: "justification_invalid",
+                message: exercise ? "incident \(justification.incident) is an exercise: the reason is training" : "training is a reason for exercises only",
+                field: "justification.reason"))
+        }
         return try await database.run { [self, request] db in
-            let incident = try IncidentService.incident(justification.incident, in: db)
-            guard incident.exercise == (justification.reason == .training) else {
-                throw IncidentError(
-                    code: "justification_invalid",
-                    message: incident.exercise ? "incident \(incident.id) is an exercise: the reason is training" : "training is a reason for exercises only",
-                    field: "justification.reason")
-            }
             let decision = try decide(request, in: db)
             let badge = try db.query("SELECT badge FROM users WHERE id = ?", [.text(user)]).first?.text(0)
-            let noun = request.mode == .export ? "export" : "view"
             func record(_ action: String, grant: String?, details: [String: String]) -> AuditRecord {
                 AuditRecord(
                     action: action, at: now, agency: request.agency, user: user, badge: badge, cameras: [request.camera],

@@ -177,6 +177,21 @@ enum Migrations {
         ALTER TABLE grants ADD COLUMN expiry_audited_at TEXT;
         ALTER TABLE evidence_holds ADD COLUMN expiry_audited_at TEXT;
         """,
+        // 10: what grants' incident limits need (the incident's extent, the named user who opened
+        // it), and the notices published on owners' channels besides preservation requests.
+        """
+        ALTER TABLE incidents ADD COLUMN opened_by_user TEXT;
+        ALTER TABLE incidents ADD COLUMN extent_radius_m REAL;
+        ALTER TABLE incidents ADD COLUMN extent_area_m2 REAL;
+        CREATE TABLE owner_notices (
+            owner TEXT NOT NULL,
+            sequence INTEGER NOT NULL,
+            type TEXT NOT NULL,
+            body TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (owner, sequence)
+        );
+        """,
     ]
 
     static func apply(to connection: SQLiteConnection) throws {

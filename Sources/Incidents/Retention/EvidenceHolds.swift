@@ -117,8 +117,7 @@ public final class EvidenceHolds: Sendable {
                     let row = try db.query("SELECT regime, retention_days FROM owners WHERE id = ?", [.text(owner)]).first!
                     let retention = RetentionPolicy(regime: row.text(0)!, declaredDays: Int(row.integer(1)!))
                     let overwrite = retention.deletion(of: hold.footageFrom)
-                    let sequence = try db.query(
-                        "SELECT COALESCE(MAX(sequence), 0) + 1 FROM preservation_requests WHERE owner = ?", [.text(owner)]).first!.integer(0)!
+                    let sequence = try OwnerChannel.nextSequence(for: owner, in: db)
                     try db.query(
                         "INSERT INTO preservation_requests (owner, sequence, hold_id, cameras, deadline, created_at) VALUES (?, ?, ?, ?, ?, ?)",
                         [.text(owner), .integer(sequence), .integer(id), .text(String(decoding: try JSONEncoder().encode(ownerCameras), as: UTF8.self)),

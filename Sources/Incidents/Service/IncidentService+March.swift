@@ -37,14 +37,16 @@ public struct OpenMarchRequest: Sendable {
 
 extension IncidentService {
     /// Opens an incident that follows a march along its route: the cameras of the march window.
-    public func openMarch(_ request: OpenMarchRequest, by agency: String) async throws(IncidentError) -> IncidentChange {
+    public func openMarch(_ request: OpenMarchRequest, by agency: String, user: String? = nil) async throws(IncidentError) -> IncidentChange {
         try Self.checkTitle(request.title)
         var tracker: MarchTracker
         let update: MarchUpdate
+        let extent: (radiusMeters: Double, lengthMeters: Double)
         let now = Date()
         do throws(GeoError) {
             tracker = try MarchTracker(index: engine.index, route: request.route, roads: roads, configuration: request.configuration)
             update = try tracker.update(head: request.head, tail: request.tail, at: now)
+            extent = try PerimeterExtent.ofRoute(request.route, projection: engine.index.projection)
         } catch {
             throw IncidentError(error)
         }
@@ -55,8 +57,10 @@ extension IncidentService {
             let head = update.headPosition.roundedToCentimetre()
             let id = try Self.insertIncident(
                 kind: request.kind, title: request.title, exercise: request.exercise == true, draft: request.draft, details: request.details,
-                geometry: [.real(head.lat), .real(head.lon), .real(request.configuration.fallbackRadiusMeters), .null], march: marchJSON,
-                lead: agency, at: now, in: db)
+                geometry: [.real(head.lat), .real(head.lon), .real(request.configuration.fallbackRadiusMeters), .null,
+                           // What a march may select from: its route's corridor.
+                           .real(extent.radiusMeters), .real(extent.lengthMeters * request.configuration.corridorWidthMeters)],
+                march: marchJSON, lead: agency, openedBy: user, at: now, in: db)
             try Self.replaceSelection(of: id, with: rows, in: db)
             let change = IncidentChange(
                 incidentId: id, sequence: 1, at: now, actor: agency, change: .opened, incident: try Self.incident(id, in: db),

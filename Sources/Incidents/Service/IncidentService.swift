@@ -54,14 +54,15 @@ public final class IncidentService: Sendable {
     }
 
     /// Opens an incident led by `agency`, selecting the cameras of its area.
-    public func open(_ request: OpenIncidentRequest, by agency: String) async throws(IncidentError) -> IncidentChange {
+    /// - Parameter user: the named user who opens it, if any (a grant's limits may ask for their role).
+    public func open(_ request: OpenIncidentRequest, by agency: String, user: String? = nil) async throws(IncidentError) -> IncidentChange {
         try Self.checkTitle(request.title)
         let (rows, geometry) = try select(request.area)
         let now = Date()
         let change = try await write { db in
             let id = try Self.insertIncident(
                 kind: request.kind, title: request.title, exercise: request.exercise == true, draft: request.draft, details: request.details,
-                geometry: geometry, march: nil, lead: agency, at: now, in: db)
+                geometry: geometry, march: nil, lead: agency, openedBy: user, at: now, in: db)
             try Self.replaceSelection(of: id, with: rows, in: db)
             let change = IncidentChange(
                 incidentId: id, sequence: 1, at: now, actor: agency, change: .opened, incident: try Self.incident(id, in: db),
@@ -95,21 +96,22 @@ public final class IncidentService: Sendable {
 
     /// Inserts a new incident (sequence 1) after checking its details; returns its id.
     ///
-    /// - Parameter geometry: the `lat, lon, radius_m, area` column values.
+    /// - Parameter geometry: the `lat, lon, radius_m, area, extent_radius_m, extent_area_m2` column values.
     static func insertIncident(
         kind: IncidentKind, title: String?, exercise: Bool, draft: Bool, details: IncidentDetails, geometry: [SQLValue], march: String?,
-        lead: String, at now: Date, in db: SQLiteConnection
+        lead: String, openedBy user: String?, at now: Date, in db: SQLiteConnection
     ) throws -> Int64 {
         try checkDetails(details, lead: lead, incident: nil, in: db)
         try db.query(
             """
-            INSERT INTO incidents (kind, status, title, exercise, lat, lon, radius_m, area, march, lead_agency, opened_at, sequence, details, parent_id)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)
+            INSERT INTO incidents (kind, status, title, exercise, lat, lon, radius_m, area, extent_radius_m, extent_area_m2, march, lead_agency,
+                                   opened_at, sequence, details, parent_id, opened_by_user)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)
             """,
             [.text(kind.rawValue), .text((draft ? IncidentStatus.draft : .open).rawValue), title.map(SQLValue.text) ?? .null,
              .integer(exercise ? 1 : 0)] + geometry
                 + [march.map(SQLValue.text) ?? .null, .text(lead), .text(timestamp(now)), .text(try encodeDetails(details)),
-                   details.parent.map(SQLValue.integer) ?? .null])
+                   details.parent.map(SQLValue.integer) ?? .null, user.map(SQLValue.text) ?? .null])
         return try db.query("SELECT last_insert_rowid()").first!.integer(0)!
     }
 
@@ -125,22 +127,26 @@ public final class IncidentService: Sendable {
             guard incident.march == nil else {
                 throw IncidentError(code: "incident_is_march", message: "incident \(id) follows a route: move its head and tail instead", field: "incident")
             }
-            try db.query("UPDATE incidents SET lat = ?, lon = ?, radius_m = ?, area = ? WHERE id = ?", geometry + [.integer(id)])
+            try db.query(
+                "UPDATE incidents SET lat = ?, lon = ?, radius_m = ?, area = ?, extent_radius_m = ?, extent_area_m2 = ? WHERE id = ?",
+                geometry + [.integer(id)])
         }
     }
 
-    /// The selection for an area, and the `lat, lon, radius_m, area` column values that store it.
+    /// The selection for an area, and the `lat, lon, radius_m, area, extent_radius_m, extent_area_m2`
+    /// column values that store it.
     private func select(_ area: IncidentArea) throws(IncidentError) -> (rows: [SelectionRow], columns: [SQLValue]) {
         do throws(GeoError) {
             switch area {
             case .circle(let center, let radius):
                 let rows = try engine.index.within(radiusMeters: radius, of: center).map(SelectionRow.init)
-                return (rows, [.real(center.lat), .real(center.lon), .real(radius), .null])
+                return (rows, [.real(center.lat), .real(center.lon), .real(radius), .null, .real(radius), .real(Double.pi * radius * radius)])
             case .perimeter(let polygon):
                 let rows = try engine.index.inArea(polygon).map(SelectionRow.init)
                 let (center, radius) = try PerimeterExtent.of(polygon, projection: engine.index.projection)
+                let surface = try PerimeterExtent.area(of: polygon, projection: engine.index.projection)
                 let text = String(decoding: (try? JSONEncoder().encode(polygon)) ?? Data(), as: UTF8.self)
-                return (rows, [.real(center.lat), .real(center.lon), .real(radius), .text(text)])
+                return (rows, [.real(center.lat), .real(center.lon), .real(radius), .text(text), .real(radius), .real(surface)])
             }
         } catch {
             throw IncidentError(error)

@@ -14,6 +14,8 @@ struct ChannelPublisher: Sendable {
     /// The relay that opens the feeds of the cameras incidents select.
     let relay: Relay?
     let logger: Logger
+    /// What owners were told their incident-bound grants make available.
+    let grantUses = IncidentGrantLedger()
 
     /// Publishes a committed change on each topic of the agencies taking part after it (a
     /// hand-over keeps the former lead; a closing reaches everyone, then the channel takes no
@@ -32,19 +34,50 @@ struct ChannelPublisher: Sendable {
         var reply: IncidentChange?
         for agency in ChannelMembers.agencies(of: change.incident).sorted() {
             do {
-                let copy = try await self.copy(of: change, for: agency, selection: selection)
+                let (copy, visibility) = try await self.copy(of: change, for: agency, selection: selection)
                 if agency == requester { reply = copy }
                 let payload = BusProtocol.event(
                     channel: "incident/\(change.incidentId)", seq: change.sequence, type: "incident.\(change.change.rawValue)", at: change.at,
                     body: copy)
                 bus.publish(topic: BusProtocol.incidentTopic(change.incidentId, agency: agency), payload: payload)
+                try await tellOwners(change, agency: agency, visibility: visibility, reset: selection != nil)
             } catch {
                 logger.error("channel copy failed", metadata: ["incident.id": "\(change.incidentId)", "agency": "\(agency)", "error": "\(error)"])
             }
         }
+        if change.change == .closed { grantUses.forget(incident: change.incidentId) }
         // A requester that no longer takes part (after handing the lead over, say) still gets its reply.
-        if let requester, reply == nil { reply = try await copy(of: change, for: requester, selection: selection) }
+        if let requester, reply == nil { reply = try await copy(of: change, for: requester, selection: selection).change }
         return reply
+    }
+
+    /// Tells owners, on their channels, when the change alters what their incident-bound grants
+    /// make available to `agency` (stored and audited as `grant.applied`), and audits once each
+    /// limit that keeps such a grant from applying (`grant.limit-exceeded`).
+    private func tellOwners(_ change: IncidentChange, agency: String, visibility: CameraVisibility, reset: Bool) async throws {
+        let key = IncidentGrantLedger.Key(incident: change.incidentId, agency: agency)
+        var notices: [IncidentCamerasAvailable]
+        if reset {
+            notices = grantUses.replace(key, with: visibility.underIncidentGrants)
+        } else if grantUses.knows(key) {
+            notices = grantUses.update(key, adding: visibility.underIncidentGrants, removing: change.removed)
+        } else {
+            // The first change of this incident since the server started: start from its whole selection.
+            let selection = try await incidents.snapshot(change.incidentId).cameras.map(\.id)
+            let whole = try await access.visibility(of: selection, agency: agency, incident: change.incidentId)
+            notices = grantUses.replace(key, with: whole.underIncidentGrants)
+        }
+        for notice in notices {
+            let recorded = try await access.record(notice)
+            bus.publish(
+                topic: BusProtocol.ownerTopic(recorded.owner),
+                payload: BusProtocol.event(
+                    channel: "owner/\(recorded.owner)", seq: recorded.sequence, type: "incident.cameras-available", at: recorded.at, body: recorded))
+        }
+        for (owner, refusal) in visibility.limitRefusals.sorted(by: { $0.key < $1.key })
+        where grantUses.firstRefusal(key, owner: owner, code: refusal.code) {
+            try await access.recordLimitExceeded(owner: owner, agency: agency, incident: change.incidentId, code: refusal.code, message: refusal.message)
+        }
     }
 
     /// Publishes a camera's feed state, latest-wins (`seq` 0: a newer state replaces an older
@@ -109,22 +142,24 @@ struct ChannelPublisher: Sendable {
     /// cameras of the agency's own or of owners that granted it something (it may name some the
     /// agency never received: removing them changes nothing); of every other owner's cameras
     /// the copy says nothing, not even how many were selected.
-    private func copy(of change: IncidentChange, for agency: String, selection: [SelectedCamera]?) async throws -> IncidentChange {
+    private func copy(
+        of change: IncidentChange, for agency: String, selection: [SelectedCamera]?
+    ) async throws -> (change: IncidentChange, visibility: CameraVisibility) {
         var copy = change
         var removed = Set(change.removed)
+        let visibility: CameraVisibility
         if let selection {
-            let visible = try await access.visibleCameras(selection.map(\.id), agency: agency, incident: change.incidentId)
-            copy.added = selection.filter { visible.contains($0.id) }
-            removed.formUnion(selection.map(\.id).filter { !visible.contains($0) })
+            visibility = try await access.visibility(of: selection.map(\.id), agency: agency, incident: change.incidentId)
+            copy.added = selection.filter { visibility.allowed[$0.id] != nil }
+            removed.formUnion(selection.map(\.id).filter { visibility.allowed[$0] == nil })
             copy.relabelled = []
         } else {
-            let visible = try await access.visibleCameras(
-                (change.added + change.relabelled).map(\.id), agency: agency, incident: change.incidentId)
-            copy.added = change.added.filter { visible.contains($0.id) }
-            copy.relabelled = change.relabelled.filter { visible.contains($0.id) }
+            visibility = try await access.visibility(of: (change.added + change.relabelled).map(\.id), agency: agency, incident: change.incidentId)
+            copy.added = change.added.filter { visibility.allowed[$0.id] != nil }
+            copy.relabelled = change.relabelled.filter { visibility.allowed[$0.id] != nil }
         }
         copy.removed = removed.isEmpty ? [] : try await access.camerasSharedWith(agency, among: Array(removed)).sorted()
-        return copy
+        return (copy, visibility)
     }
 
     /// `agency`'s view of a snapshot: the cameras it may see, and nothing of the others.

@@ -58,8 +58,8 @@ struct CommandDispatcher: Sendable {
             let body = try BusProtocol.decodeBody(OpenIncidentBody.self, from: request.payload)
             let change: IncidentChange
             switch try body.request() {
-            case .area(let open): change = try await incidents.open(open, by: request.agency)
-            case .march(let open): change = try await incidents.openMarch(open, by: request.agency)
+            case .area(let open): change = try await incidents.open(open, by: request.agency, user: request.user)
+            case .march(let open): change = try await incidents.openMarch(open, by: request.agency, user: request.user)
             }
             await publisher.publish(change)
             return BusProtocol.successReply(
