@@ -74,6 +74,8 @@ public final class StreamSource: PacketSource {
     }
 
     public let url: String
+    /// `url` as errors show it: without credentials.
+    public var shownURL: String { StreamCredentials.redacted(url) }
     public let video: VideoStreamInfo
     /// The latest parameter sets seen in the stream (Annex B), kept for new subscribers.
     public private(set) var parameterSets = Data()
@@ -114,6 +116,7 @@ public final class StreamSource: PacketSource {
     public init(url: String, options: Options = Options()) throws(MediaError) {
         _ = FFmpegLog.quiet
         self.url = url
+        let shownURL = StreamCredentials.redacted(url)
         timeout = options.timeout
         deadline = Deadline()
         guard let packet = av_packet_alloc() else { throw MediaError(code: "source_invalid", message: "out of memory") }
@@ -147,20 +150,20 @@ public final class StreamSource: PacketSource {
         }
         guard opened >= 0 else {
             throw fail(opened == vigil_averror_exit()
-                ? MediaError(code: "source_stalled", message: "\(url) sent nothing within \(options.timeout)", averror: opened)
-                : opened == vigil_averror_invaliddata() ? MediaError.ffmpeg("source_invalid", url, opened)
-                : MediaError.ffmpeg("source_unreachable", url, opened))
+                ? MediaError(code: "source_stalled", message: "\(shownURL) sent nothing within \(options.timeout)", averror: opened)
+                : opened == vigil_averror_invaliddata() ? MediaError.ffmpeg("source_invalid", shownURL, opened)
+                : MediaError.ffmpeg("source_unreachable", shownURL, opened))
         }
         deadline.arm(options.timeout)
         let found = avformat_find_stream_info(context, nil)
         guard found >= 0 else {
             throw fail(found == vigil_averror_exit()
-                ? MediaError(code: "source_stalled", message: "\(url) sent no picture within \(options.timeout)", averror: found)
-                : MediaError.ffmpeg("source_invalid", url, found))
+                ? MediaError(code: "source_stalled", message: "\(shownURL) sent no picture within \(options.timeout)", averror: found)
+                : MediaError.ffmpeg("source_invalid", shownURL, found))
         }
         let index = av_find_best_stream(context, AVMEDIA_TYPE_VIDEO, -1, -1, nil, 0)
         guard index >= 0, let stream = context!.pointee.streams[Int(index)] else {
-            throw fail(MediaError(code: "no_video_stream", message: "\(url) has no video stream"))
+            throw fail(MediaError(code: "no_video_stream", message: "\(shownURL) has no video stream"))
         }
         let codec: VideoCodec
         switch stream.pointee.codecpar.pointee.codec_id {
@@ -168,7 +171,7 @@ public final class StreamSource: PacketSource {
         case AV_CODEC_ID_HEVC: codec = .hevc
         default:
             let name = String(cString: avcodec_get_name(stream.pointee.codecpar.pointee.codec_id))
-            throw fail(MediaError(code: "codec_unsupported", message: "\(url) carries \(name); relays pass H.264 and H.265 through"))
+            throw fail(MediaError(code: "codec_unsupported", message: "\(shownURL) carries \(name); relays pass H.264 and H.265 through"))
         }
         do {
             video = try VideoStreamInfo(codec: codec, stream: stream)
@@ -200,9 +203,9 @@ public final class StreamSource: PacketSource {
             let result = av_read_frame(context, packet)
             if result == vigil_averror_eof() { return nil }
             if result == vigil_averror_exit() {
-                throw MediaError(code: "source_stalled", message: "\(url) sent nothing for \(timeout)", averror: result)
+                throw MediaError(code: "source_stalled", message: "\(shownURL) sent nothing for \(timeout)", averror: result)
             }
-            guard result >= 0 else { throw MediaError.ffmpeg("source_invalid", url, result) }
+            guard result >= 0 else { throw MediaError.ffmpeg("source_invalid", shownURL, result) }
             defer { av_packet_unref(packet) }
             guard packet.pointee.stream_index == videoIndex, let bytes = packet.pointee.data, packet.pointee.size > 0 else { continue }
             let data = Data(bytes: bytes, count: Int(packet.pointee.size))

@@ -114,21 +114,20 @@ public enum BusProtocol {
     /// Decodes the request's `body` member as `Body`. Text with a control character (see
     /// ``RequestText``) anywhere in the body is refused with `text_invalid`.
     public static func decodeBody<Body: Decodable>(_ type: Body.Type, from payload: Data) throws(ErrorBody) -> Body {
-        let body: Body
-        do {
-            body = try decoder.decode(BodyWrapper<Body>.self, from: payload).body
-        } catch let error as DecodingError {
-            throw ErrorBody(code: "bad_request", message: describe(error), field: field(of: error))
-        } catch {
-            throw ErrorBody(code: "bad_request", message: "\(error)", field: "body")
-        }
+        // Text is checked first: a lying string is refused whatever else is wrong with the body.
         if let (path, scalar) = RequestText.firstRefusedString(in: payload, under: "body") {
             throw ErrorBody(
                 code: "text_invalid",
                 message: "text may not hold control or bidirectional-override characters (found U+\(String(format: "%04X", scalar.value)))",
                 field: path)
         }
-        return body
+        do {
+            return try decoder.decode(BodyWrapper<Body>.self, from: payload).body
+        } catch let error as DecodingError {
+            throw ErrorBody(code: "bad_request", message: describe(error), field: field(of: error))
+        } catch {
+            throw ErrorBody(code: "bad_request", message: "\(error)", field: "body")
+        }
     }
 
     public static func successReply<Result: Encodable>(id: String, result: Result) -> Data {

@@ -60,6 +60,14 @@ public final class Camera: Sendable, Hashable, Codable {
         self.tags = tags
     }
 
+    /// This camera with another stream URL (exports show it without credentials).
+    public func withStream(_ stream: String) -> Camera {
+        Camera(
+            id: id, owner: owner, kind: kind, placeType: placeType, position: position, headingDegrees: headingDegrees,
+            fieldOfViewDegrees: fieldOfViewDegrees, rangeMeters: rangeMeters, stream: stream, confidentiality: confidentiality,
+            tags: tags, privacyMasks: privacyMasks)
+    }
+
     /// Two cameras are equal when every field is.
     public static func == (a: Camera, b: Camera) -> Bool {
         a === b

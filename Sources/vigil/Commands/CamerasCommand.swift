@@ -3,6 +3,7 @@ import Bus
 import Foundation
 import Geo
 import Incidents
+import Streams
 
 struct CamerasCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -209,7 +210,9 @@ struct CamerasCommand: ParsableCommand {
     }
 
     struct Export: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Export a data folder's cameras as RFC 7946 GeoJSON.")
+        static let configuration = CommandConfiguration(
+            abstract: "Export a data folder's cameras as RFC 7946 GeoJSON.",
+            discussion: "Stream URLs are exported without their credentials (user information and password-like query values).")
 
         @Option(help: "The data folder.")
         var data = "vigil-data"
@@ -220,7 +223,7 @@ struct CamerasCommand: ParsableCommand {
         func run() throws {
             try reportingFailures {
                 let cameras = try RegistryOptions.cameras(inDataFolder: data)
-                let encoded = try CameraRegistryFile.encode(cameras)
+                let encoded = try CameraRegistryFile.encode(cameras.map { $0.withStream(StreamCredentials.redacted($0.stream)) })
                 if output == "-" {
                     FileHandle.standardOutput.write(encoded + Data("\n".utf8))
                 } else {

@@ -1,0 +1,22 @@
+import Foundation
+import Testing
+@testable import Incidents
+
+/// Text reaches SQLite by its byte count, so a NUL or any other character is stored whole,
+/// never cut where C would stop reading.
+@Suite("Stored text")
+struct StoredTextTests {
+    @Test func textWithNULsAndAnyScriptIsStoredWhole() throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-text-\(UUID().uuidString).sqlite")
+        defer { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: file.path + suffix) } }
+        let connection = try SQLiteConnection(path: file.path)
+        try connection.execute("CREATE TABLE notes (text TEXT NOT NULL)")
+        let texts = ["\0\0\0\0\0", "before\0after", "Brand 🔥 Zuid — 2ᵉ alarme", "", "שלום\u{200F}"]
+        for text in texts {
+            _ = try connection.query("INSERT INTO notes (text) VALUES (?)", [.text(text)])
+        }
+        let stored = try connection.query("SELECT text, length(CAST(text AS BLOB)) FROM notes ORDER BY rowid")
+        #expect(stored.map { $0.text(0) } == texts)
+        #expect(stored.map { $0.integer(1) } == texts.map { Int64($0.utf8.count) })
+    }
+}
