@@ -102,4 +102,91 @@ struct OwnersTrustTests {
             #expect((try json(shown.stdout)["incident"] as? [String: Any])?["title"] as? String == "Brand 🔥 Zuid — 2ᵉ alarme")
         }
     }
+
+    /// A client holding `certificate` that stays connected while its key is withdrawn
+    /// (`Tests/python/withdrawn_key.py`); `withdraw` runs once it is subscribed to `topics`.
+    private func withdrawnWhileConnected(
+        _ data: URL, certificate: String, topics: [String], withdraw: () async throws -> Void
+    ) async throws -> (replies: [[String: Any]?], fresh: [String: Any]?, events: [[String: Any]]) {
+        let signal = data.appendingPathComponent("withdrawn-\(UUID().uuidString)")
+        let client = try RunningProcess(BusSession.python, [
+            repositoryRoot.appendingPathComponent("Tests/python/withdrawn_key.py").path, data.appendingPathComponent("server.json").path,
+            data.appendingPathComponent("keys/server.key").path, data.appendingPathComponent(certificate).path, signal.path,
+        ] + topics)
+        try await client.waitForStandardError(containing: "subscribed")
+        try await withdraw()
+        try Data().write(to: signal)
+        #expect(try await client.waitForExit() == 0, "\(client.standardError)")
+        while !client.outputEnded { try await Task.sleep(for: .milliseconds(10)) }
+        let result = try json(client.lines.joined(separator: "\n"))
+        let replies = (result["replies"] as? [Any] ?? []).map { $0 as? [String: Any] }
+        return (replies, result["fresh"] as? [String: Any], result["events"] as? [[String: Any]] ?? [])
+    }
+
+    /// The audit actions an auditor's audit-channel events carry.
+    private func auditActions(_ events: [[String: Any]]) -> [String] {
+        events.compactMap { ((($0["event"] as? [String: Any])?["body"] as? [String: Any])?["record"] as? [String: Any])?["action"] as? String }
+    }
+
+    /// A suspended user's key is refused on the connection it already has (requests and
+    /// subscriptions) and on any new one, at once; reinstated, it works again; removed, never.
+    @Test func aSuspendedUserIsCutOffAtOnce() async throws {
+        try await withServer { data, _ in
+            #expect(try await vigil("user", "add", "cc.auditor", "--name", "C. Janssens", "--badge", "AUD-4", "--role", "auditor",
+                                    "--data", data.path).status == 0)
+            let seen = try await withdrawnWhileConnected(data, certificate: "keys/users/cc.auditor.key_secret", topics: ["audit/"]) {
+                #expect(try await vigil("incident", "open", "--kind", "fire", "--at", "50.8467,4.3525", "--radius", "100", "--data", data.path).status == 0)
+                try await Task.sleep(for: .milliseconds(500))
+                let suspended = try await vigil("user", "suspend", "cc.auditor", "--reason", "badge reported stolen", "--data", data.path)
+                #expect(suspended.status == 0, "\(suspended.stderr)")
+                #expect(try await vigil("incident", "open", "--kind", "fire", "--at", "50.85,4.36", "--radius", "100", "--data", data.path).status == 0)
+            }
+            #expect((seen.replies.first??["result"] as? [String: Any])?["user"] as? String == "cc.auditor")
+            #expect(seen.replies.count == 2 && seen.replies[1].flatMap(errorCode) == "credentials_revoked", "\(seen.replies)")
+            #expect(seen.fresh == nil, "a new connection with the key is refused by ZAP")
+            let actions = auditActions(seen.events)
+            #expect(actions.filter { $0 == "incident.opened" }.count == 1 && !actions.contains("user.suspended"),
+                    "nothing from the suspension on reaches the suspended auditor: \(actions)")
+
+            // Reinstated, the same key works again; removed, it is forgotten for good.
+            #expect(try await vigil("user", "reinstate", "cc.auditor", "--reason", "badge found", "--data", data.path).status == 0)
+            let back = try await BusSession.run(data, as: "keys/users/cc.auditor.key_secret", requests: [["op": "session.identity"]])
+            #expect((back.replies.first?["result"] as? [String: Any])?["user"] as? String == "cc.auditor", "\(back.replies)")
+            #expect(try await vigil("user", "remove", "cc.auditor", "--reason", "left the service", "--data", data.path).status == 0)
+            let again = try await vigil("user", "reinstate", "cc.auditor", "--reason", "try", "--data", data.path)
+            #expect(again.status != 0 && again.stderr.contains("user_removed"), "\(again.stderr)")
+            let other = try await vigil("user", "suspend", "cc.auditor", "--reason", "try", "--data", data.path, "--agency", "pz-5339")
+            #expect(other.status != 0 && other.stderr.contains("user_unknown"), "an agency withdraws its own users only: \(other.stderr)")
+            let noReason = try await vigil("user", "suspend", "cc.auditor", "--reason", " ", "--data", data.path)
+            #expect(noReason.status != 0 && noReason.stderr.contains("reason_required"), "\(noReason.stderr)")
+
+            let exported = try await vigil("audit", "export", "--data", data.path)
+            let records = try exported.stdout.split(separator: "\n").compactMap { try json(String($0))["record"] as? [String: Any] }
+            let withdrawals = records.filter { ($0["details"] as? [String: Any])?["subject"] as? String == "cc.auditor" }
+            #expect(withdrawals.compactMap { $0["action"] as? String } == ["user.suspended", "user.reinstated", "user.removed"])
+            #expect(withdrawals.first?["reason"] as? String == "badge reported stolen")
+        }
+    }
+
+    /// An agency's rotated key: the old one is refused at once (its open connection and any new
+    /// one), the new one is let in, and the rotation is audited.
+    @Test func aRotatedAgencyKeyIsRefusedAtOnce() async throws {
+        try await withServer { data, _ in
+            let certificate = "keys/agencies/crisis-centre.key_secret"
+            let old = data.appendingPathComponent("old-crisis-centre.key_secret")
+            try FileManager.default.copyItem(at: data.appendingPathComponent(certificate), to: old)
+            let seen = try await withdrawnWhileConnected(data, certificate: "old-crisis-centre.key_secret", topics: ["cameras/crisis-centre/"]) {
+                let rotated = try await vigil("agency", "rotate-key", "--reason", "laptop lost", "--data", data.path, "--json")
+                #expect(rotated.status == 0, "\(rotated.stderr)")
+            }
+            #expect((seen.replies.first??["result"] as? [String: Any])?["agency"] as? String == "crisis-centre")
+            #expect(seen.replies.count == 2 && seen.replies[1].flatMap(errorCode) == "credentials_revoked", "\(seen.replies)")
+            #expect(seen.fresh == nil)
+            // The new certificate, written in the data folder, is let in.
+            let now = try await BusSession.run(data, as: certificate, requests: [["op": "session.identity"]])
+            #expect((now.replies.first?["result"] as? [String: Any])?["agency"] as? String == "crisis-centre", "\(now.replies)")
+            let exported = try await vigil("audit", "export", "--data", data.path)
+            #expect(exported.stdout.contains("agency.key-rotated") && exported.stdout.contains("laptop lost"))
+        }
+    }
 }

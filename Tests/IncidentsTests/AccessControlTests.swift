@@ -159,12 +159,15 @@ struct AccessControlTests {
                             headingDegrees: nil, fieldOfViewDegrees: nil, rangeMeters: 30, stream: "", confidentiality: .public, tags: [])
         let grant = Grant(id: "g", owner: "stib", agency: "siamu", users: ["commander"], scope: GrantScope(), modes: [.live],
                           validFrom: .distantPast, purpose: "p", legalBasis: "l", condition: .always)
-        func decide(user: String?, roles: [String]?, agency: String? = "siamu", expiry: Date? = nil) -> AccessDecision {
+        func decide(user: String?, roles: [String]?, agency: String? = "siamu", expiry: Date? = nil, status: UserStatus = .active) -> AccessDecision {
             AccessControl.decide(
                 AccessRequest(agency: "siamu", user: user, camera: "c", mode: .live),
                 facts: AccessFacts(camera: camera, grants: [grant], incident: nil, cameraInIncidentSelection: false,
-                                   userRoles: roles, userAgency: agency, userClearanceExpiry: expiry)) { _, _ in true }
+                                   userRoles: roles, userAgency: agency, userClearanceExpiry: expiry, userStatus: status)) { _, _ in true }
         }
+        // A withdrawn user's open views end at their next decision (once a second).
+        #expect(decide(user: "u1", roles: ["commander"], status: .suspended) == .deny(code: "user_suspended", message: "u1 is suspended"))
+        #expect(decide(user: "u1", roles: ["commander"], status: .removed) == .deny(code: "user_removed", message: "u1 was removed"))
         #expect(decide(user: "u1", roles: ["commander"]).isAllowed)
         #expect(decide(user: "u1", roles: ["operator"]) != .allow(grant: "g"))
         #expect(decide(user: "u1", roles: ["commander"], agency: "pz-5339") == .deny(code: "user_unknown", message: "u1 is not a user of siamu"))

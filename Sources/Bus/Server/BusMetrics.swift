@@ -16,5 +16,9 @@ struct BusMetrics: Sendable {
     let subscriptionsRefused = Counter(label: "vigil_bus_subscriptions_refused_total")
     let mediaOut = Counter(label: "vigil_bus_messages_out_total", dimensions: [("endpoint", "media")])
     let mediaDropped = Counter(label: "vigil_bus_drops_total", dimensions: [("endpoint", "media")])
+    /// Requests whose key was withdrawn after its connection was let in.
+    let requestsRefusedRevoked = Counter(label: "vigil_bus_revoked_requests_total")
+    /// Times the event endpoint was bound anew to end withdrawn keys' subscriptions.
+    let eventEndpointRenewals = Counter(label: "vigil_bus_event_endpoint_renewals_total")
     let badFrames = Counter(label: "vigil_bus_bad_messages_total", dimensions: [("reason", "frames")])
 }

@@ -145,6 +145,8 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
     private struct SharedState {
         var outbound: [Outbound] = []
         var stopping = false
+        /// Asked by ``dropSubscribers()``: the event endpoint is bound anew.
+        var renewEvents = false
     }
 
     private let shared = Mutex(SharedState())
@@ -158,6 +160,7 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
     private let outboundWaiting = Atomic<Bool>(false)
     private let finished = DispatchSemaphore(value: 0)
     private var sockets: LoopSockets?
+    private var monitorCount = 0
     /// The in-process endpoints attached before ``start()``, each for one identity.
     private var inProcess: [InProcessSockets] = []
 
@@ -210,17 +213,9 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
             boundMediaEndpoint = try socket.lastEndpoint()
             media = socket
         }
-        // Handshakes that fail before the ZAP handler is asked (a client using another server
-        // key, or not CURVE at all) are only visible to a socket monitor.
-        var monitors: [ZMQSocket] = []
-        for (name, socket) in [("command", command), ("events", events)] {
-            let endpoint = "inproc://vigil.bus.monitor.\(name)"
-            try socket.monitor(endpoint, events: ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL)
-            let monitor = try ZMQSocket(context: context, type: .pair)
-            try monitor.connect(endpoint)
-            monitors.append(monitor)
-        }
-        sockets = LoopSockets(zap: zap, wake: wake, command: command, events: events, monitors: monitors, media: media, inProcess: inProcess)
+        sockets = LoopSockets(
+            zap: zap, wake: wake, command: command, events: events,
+            monitors: [try monitor(command, name: "command"), try monitor(events, name: "events")], media: media, inProcess: inProcess)
 
         let thread = Thread { [self] in
             runLoop()
@@ -228,6 +223,53 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
         }
         thread.name = "vigil.bus"
         thread.start()
+    }
+
+    /// Handshakes that fail before the ZAP handler is asked (a client using another server
+    /// key, or not CURVE at all) are only visible to a socket monitor: the returned socket reads it.
+    private func monitor(_ socket: ZMQSocket, name: String) throws(ZMQError) -> ZMQSocket {
+        monitorCount += 1
+        let endpoint = "inproc://vigil.bus.monitor.\(name).\(monitorCount)"
+        try socket.monitor(endpoint, events: ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL)
+        let monitor = try ZMQSocket(context: context, type: .pair)
+        try monitor.connect(endpoint)
+        return monitor
+    }
+
+    /// Ends every connection to the event endpoint (the server's published events): each
+    /// client's SUB reconnects by itself within a moment, passes the ZAP handler again, and sends
+    /// its subscriptions again, which are decided again. A key withdrawn since (a suspended user,
+    /// a rotated agency key) is refused then, so its subscriptions end with its connection.
+    /// Events published while clients reconnect are lost to them; channels are numbered, so a
+    /// client sees the gap and asks for a snapshot. (libzmq cannot close one peer of an XPUB.)
+    public func dropSubscribers() {
+        shared.withLock { $0.renewEvents = true }
+        wake()
+    }
+
+    /// Binds a new event socket at the address the old one had (its port included), retrying
+    /// for a moment while libzmq releases the old listener.
+    private func renewEventSocket(_ sockets: inout LoopSockets) {
+        sockets.events.close()
+        sockets.monitors[1].close()
+        let secret = configuration.serverKeys.secretKey ?? ""
+        let deadline = ContinuousClock.now.advanced(by: .seconds(5))
+        while true {
+            do throws(ZMQError) {
+                let events = try makeEndpointSocket(.xpub, curveSecret: secret, endpoint: boundEventEndpoint)
+                sockets.events = events
+                sockets.monitors[1] = try monitor(events, name: "events")
+                metrics.eventEndpointRenewals.increment()
+                logger.notice("event endpoint bound anew: every subscriber reconnects", metadata: ["bus.endpoint": "\(boundEventEndpoint)"])
+                return
+            } catch {
+                guard error.code == EADDRINUSE, ContinuousClock.now < deadline else {
+                    logger.critical("the event endpoint could not be bound again", metadata: ["error": "\(error)"])
+                    return
+                }
+                Thread.sleep(forTimeInterval: 0.01)
+            }
+        }
     }
 
     /// A command (ROUTER) or event (XPUB) endpoint: CURVE with `curveSecret` unless nil (in
@@ -369,8 +411,9 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
         let zap: ZMQSocket
         let wake: ZMQSocket
         let command: ZMQSocket
-        let events: ZMQSocket
-        let monitors: [ZMQSocket]
+        var events: ZMQSocket
+        /// The command endpoint's, then the event endpoint's.
+        var monitors: [ZMQSocket]
         let media: ZMQSocket?
         let inProcess: [InProcessSockets]
 
@@ -422,13 +465,13 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
     }
 
     private func runLoop() {
-        guard let sockets else { return }
+        guard var sockets else { return }
         defer { sockets.closeAll() }
         let interval = configuration.heartbeatInterval
         let clock = ContinuousClock()
         var nextHeartbeat = clock.now
         var heartbeatSequence: Int64 = 0
-        let polled = sockets.polled
+        var polled = sockets.polled
         do {
             while true {
                 let untilHeartbeat = max(0, clock.now.duration(to: nextHeartbeat).milliseconds)
@@ -447,14 +490,19 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
                     }
                 }
                 if receivedRequests { awaitQuickReplies() }
-                let (outbound, stopping) = shared.withLock { state in
+                let (outbound, stopping, renewEvents) = shared.withLock { state in
                     defer {
                         state.outbound.removeAll(keepingCapacity: true)
+                        state.renewEvents = false
                         outboundWaiting.store(false, ordering: .releasing)
                     }
-                    return (state.outbound, state.stopping)
+                    return (state.outbound, state.stopping, state.renewEvents)
                 }
                 if stopping { return }
+                if renewEvents {
+                    renewEventSocket(&sockets)
+                    polled = sockets.polled
+                }
                 send(outbound, sockets: sockets)
                 if clock.now >= nextHeartbeat {
                     heartbeatSequence += 1
@@ -518,8 +566,27 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
         try zap.send([
             Data("1.0".utf8), frames[1].data,
             Data((accepted ? "200" : "400").utf8), Data((accepted ? "OK" : "unknown key").utf8),
-            Data((identity?.zapUserId ?? "").utf8), Data(),
+            Data((identity?.zapUserId ?? "").utf8), accepted ? Self.zapMetadata(key: publicKey ?? "") : Data(),
         ])
+    }
+
+    /// The connection property that carries the client's public key to every message it sends
+    /// (read with `zmq_msg_gets`), so that a key withdrawn after the handshake is noticed.
+    static let keyProperty = "X-Key"
+
+    /// ZAP metadata (ZMTP property encoding): a one-byte name length, the name, a four-byte
+    /// big-endian value length, the value.
+    private static func zapMetadata(key: String) -> Data {
+        var metadata = Data([UInt8(keyProperty.utf8.count)]) + Data(keyProperty.utf8)
+        withUnsafeBytes(of: UInt32(key.utf8.count).bigEndian) { metadata.append(contentsOf: $0) }
+        return metadata + Data(key.utf8)
+    }
+
+    /// Whether the key a message came with (if it came over CURVE) still belongs to the identity
+    /// its connection was let in as: a suspended user or a rotated key answers no.
+    private func stillAdmitted(_ frame: ZMQFrame, as identity: BusIdentity) -> Bool {
+        guard let key = frame.peerKey else { return true }
+        return authorize(key) == identity
     }
 
     /// Reports the failed handshakes a socket monitor saw (frame 1: a 16-bit event and a 32-bit
@@ -550,6 +617,12 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
                 try? command.send([routingID, BusProtocol.errorReply(id: nil, error)])
                 continue
             }
+            guard fixedIdentity != nil || stillAdmitted(frames[1], as: identity) else {
+                metrics.requestsRefusedRevoked.increment()
+                let error = BusProtocol.ErrorBody(code: "credentials_revoked", message: "this key no longer belongs to \(identity.zapUserId)")
+                try? command.send([routingID, BusProtocol.errorReply(id: nil, error)])
+                continue
+            }
             let request = BusRequest(peer: PeerAddress.make(route: route, routingID: routingID), identity: identity, payload: frames[1].data)
             if case .dropped = sink.yield(request) {
                 metrics.requestsRefusedBusy.increment()
@@ -573,7 +646,8 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
                 continue
             }
             let identity = fixedIdentity ?? frames[0].userID.flatMap(BusIdentity.init(zapUserId:))
-            let granted = topic == BusProtocol.heartbeatTopic || (identity.map { authorizeSubscription($0, topic) } ?? false)
+            let admitted = identity.map { fixedIdentity != nil || stillAdmitted(frames[0], as: $0) } ?? false
+            let granted = topic == BusProtocol.heartbeatTopic || (admitted && identity.map { authorizeSubscription($0, topic) } ?? false)
             if granted { try events.set(ZMQ_SUBSCRIBE, bytes: topicBytes) } else { metrics.subscriptionsRefused.increment() }
             if topic != BusProtocol.heartbeatTopic {
                 subscriptionSink.yield(SubscriptionEvent(granted: granted, identity: identity, topic: topic))

@@ -74,13 +74,15 @@ public struct AccessFacts: Sendable {
     public var userRoles: [String]?
     public var userAgency: String?
     public var userClearanceExpiry: Date?
+    /// Whether the user is active, suspended or removed (nil without a user).
+    public var userStatus: UserStatus?
     /// The retention of the camera's owner.
     public var retention: RetentionPolicy?
     /// Whether an active evidence hold covers the camera at the footage time.
     public var footageHeld: Bool
 
     public init(camera: Camera?, grants: [Grant], incident: Incident?, cameraInIncidentSelection: Bool,
-                userRoles: [String]? = nil, userAgency: String? = nil, userClearanceExpiry: Date? = nil,
+                userRoles: [String]? = nil, userAgency: String? = nil, userClearanceExpiry: Date? = nil, userStatus: UserStatus? = nil,
                 retention: RetentionPolicy? = nil, footageHeld: Bool = false, incidentExtent: IncidentExtent? = nil,
                 agencyOpenIncidents: [Int64] = [], incidentOpenerRoles: [String]? = nil) {
         self.incidentExtent = incidentExtent
@@ -95,6 +97,7 @@ public struct AccessFacts: Sendable {
         self.userRoles = userRoles
         self.userAgency = userAgency
         self.userClearanceExpiry = userClearanceExpiry
+        self.userStatus = userStatus
     }
 }
 
@@ -116,6 +119,11 @@ public enum AccessControl {
         if let user = request.user {
             guard facts.userAgency == request.agency else {
                 return .deny(code: "user_unknown", message: "\(user) is not a user of \(request.agency)")
+            }
+            switch facts.userStatus ?? .active {
+            case .active: break
+            case .suspended: return .deny(code: "user_suspended", message: "\(user) is suspended")
+            case .removed: return .deny(code: "user_removed", message: "\(user) was removed")
             }
             if let expiry = facts.userClearanceExpiry, expiry <= request.at {
                 return .deny(code: "clearance_expired", message: "the clearance of \(user) expired")

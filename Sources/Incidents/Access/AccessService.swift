@@ -114,10 +114,14 @@ public final class AccessService: Sendable {
         var roles: [String]?
         var userAgency: String?
         var expiry: Date?
-        if let user = request.user, let row = try db.query("SELECT agency, roles, clearance_expires FROM users WHERE id = ?", [.text(user)]).first {
+        var status: UserStatus?
+        if let user = request.user,
+            let row = try db.query("SELECT agency, roles, clearance_expires, status FROM users WHERE id = ?", [.text(user)]).first
+        {
             userAgency = row.text(0)
             roles = try JSONDecoder().decode([String].self, from: Data((row.text(1) ?? "[]").utf8))
             expiry = row.text(2).map(IncidentService.date)
+            status = row.text(3).flatMap(UserStatus.init(rawValue:)) ?? .suspended
         }
         let retention = try camera.flatMap { camera in
             try db.query("SELECT regime, retention_days FROM owners WHERE id = ?", [.text(camera.owner)]).first
@@ -126,7 +130,7 @@ public final class AccessService: Sendable {
         let held = try request.footageTime.map { try EvidenceHolds.isHeld(camera: request.camera, at: $0, now: request.at, in: db) } ?? false
         return AccessFacts(
             camera: camera, grants: grants, incident: context.incident, cameraInIncidentSelection: selected,
-            userRoles: roles, userAgency: userAgency, userClearanceExpiry: expiry, retention: retention, footageHeld: held,
+            userRoles: roles, userAgency: userAgency, userClearanceExpiry: expiry, userStatus: status, retention: retention, footageHeld: held,
             incidentExtent: context.incidentExtent, agencyOpenIncidents: context.agencyOpenIncidents, incidentOpenerRoles: context.incidentOpenerRoles)
     }
 

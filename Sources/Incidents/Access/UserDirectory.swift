@@ -14,6 +14,12 @@ public enum UserRole: String, Sendable, Codable, CaseIterable {
     case relay
 }
 
+/// Whether a user may act: `active`; `suspended` (may be reinstated); `removed` (for good: the
+/// key is forgotten, the row stays for the audit log that names the user).
+public enum UserStatus: String, Sendable, Codable, CaseIterable {
+    case active, suspended, removed
+}
+
 /// A named user: a person of an agency with a badge number, roles and a clearance that expires.
 public struct User: Sendable, Codable, Equatable {
     public var id: String
@@ -24,9 +30,11 @@ public struct User: Sendable, Codable, Equatable {
     public var clearanceExpires: Date?
     /// The user's CURVE public key (Z85) when the user authenticates on the bus with a key of their own.
     public var publicKey: String?
+    public var status: UserStatus
 
     public init(
-        id: String, agency: String, name: String, badge: String, roles: [UserRole], clearanceExpires: Date? = nil, publicKey: String? = nil
+        id: String, agency: String, name: String, badge: String, roles: [UserRole], clearanceExpires: Date? = nil, publicKey: String? = nil,
+        status: UserStatus = .active
     ) {
         self.id = id
         self.agency = agency
@@ -35,11 +43,28 @@ public struct User: Sendable, Codable, Equatable {
         self.roles = roles
         self.clearanceExpires = clearanceExpires
         self.publicKey = publicKey
+        self.status = status
     }
 
-    /// Whether the user holds `role` with a clearance still valid at `date`.
+    enum CodingKeys: String, CodingKey {
+        case id, agency, name, badge, roles, clearanceExpires, publicKey, status
+    }
+
+    /// A user sent to be added has no status yet: it is `active`.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            id: try container.decode(String.self, forKey: .id), agency: try container.decode(String.self, forKey: .agency),
+            name: try container.decode(String.self, forKey: .name), badge: try container.decode(String.self, forKey: .badge),
+            roles: try container.decode([UserRole].self, forKey: .roles),
+            clearanceExpires: try container.decodeIfPresent(Date.self, forKey: .clearanceExpires),
+            publicKey: try container.decodeIfPresent(String.self, forKey: .publicKey),
+            status: try container.decodeIfPresent(UserStatus.self, forKey: .status) ?? .active)
+    }
+
+    /// Whether the user is active and holds `role` with a clearance still valid at `date`.
     public func may(_ role: UserRole, at date: Date = Date()) -> Bool {
-        roles.contains(role) && (clearanceExpires.map { $0 > date } ?? true)
+        status == .active && roles.contains(role) && (clearanceExpires.map { $0 > date } ?? true)
     }
 }
 
@@ -74,6 +99,9 @@ public final class UserDirectory: Sendable {
             throw IncidentError(code: "user_invalid", message: "a public key is 40 characters of Z85", field: "public_key")
         }
         try await database.run { db in
+            guard user.status == .active else {
+                throw IncidentError(code: "user_invalid", message: "a user is added active", field: "status")
+            }
             guard try db.query("SELECT 1 FROM users WHERE id = ?", [.text(user.id)]).isEmpty else {
                 throw IncidentError(code: "user_exists", message: "there is already a user \(user.id)", field: "id")
             }
@@ -116,12 +144,80 @@ public final class UserDirectory: Sendable {
         try await database.run { db in try db.query("SELECT \(Self.columns) FROM users WHERE public_key = ?", [.text(key)]).first.map(Self.user) }
     }
 
-    static let columns = "id, agency, name, badge, roles, clearance_expires, public_key"
+    /// Suspends, reinstates or removes `id`, a user of `agency`, and audits it with `reason`, in
+    /// one transaction. A removed user's key is forgotten (it may be given to someone else) and
+    /// the user cannot come back; the row stays, for the audit log that names it.
+    ///
+    /// - Throws: ``IncidentError`` `user_unknown` (no such user of `agency`), `user_removed`
+    ///   (already removed), `user_status_unchanged`.
+    @discardableResult
+    public func setStatus(_ id: String, of agency: String, to status: UserStatus, reason: String, by actor: String, actingUser: String?) async throws -> User {
+        try await database.run { db in
+            guard let current = try db.query("SELECT \(Self.columns) FROM users WHERE id = ? AND agency = ?", [.text(id), .text(agency)]).first.map(Self.user)
+            else { throw IncidentError(code: "user_unknown", message: "\(agency) has no user \(id)", field: "user") }
+            guard current.status != .removed else {
+                throw IncidentError(code: "user_removed", message: "\(id) was removed; add a new user instead", field: "user")
+            }
+            guard current.status != status else {
+                throw IncidentError(code: "user_status_unchanged", message: "\(id) is \(status.rawValue) already", field: "user")
+            }
+            let action = switch status {
+            case .active: "user.reinstated"
+            case .suspended: "user.suspended"
+            case .removed: "user.removed"
+            }
+            try db.transaction {
+                try db.query(
+                    "UPDATE users SET status = ?, public_key = CASE WHEN ? THEN NULL ELSE public_key END WHERE id = ?",
+                    [.text(status.rawValue), .integer(status == .removed ? 1 : 0), .text(id)])
+                try AuditLog.append(AuditRecord(
+                    action: action, agency: actor, user: actingUser, reason: reason, details: ["subject": id, "subject_agency": agency]), in: db)
+            }
+            var changed = current
+            changed.status = status
+            if status == .removed { changed.publicKey = nil }
+            return changed
+        }
+    }
+
+    /// The public key recorded for each agency that has one (agency id by key).
+    public func agencyKeys() async throws -> [String: String] {
+        try await database.run { db in
+            Dictionary(uniqueKeysWithValues: try db.query("SELECT public_key, id FROM agencies WHERE public_key IS NOT NULL").map { ($0.text(0)!, $0.text(1)!) })
+        }
+    }
+
+    /// Records `key` as `agency`'s public key: at first start (no audit: nothing changes), or
+    /// when the agency rotates it (audited `agency.key-rotated`, with both keys' first characters).
+    ///
+    /// - Throws: ``IncidentError`` `agency_unknown`, `key_in_use`, `user_invalid` (not 40 characters).
+    public func setAgencyKey(_ agency: String, to key: String, rotatedBy actor: String?, actingUser: String? = nil, reason: String = "") async throws {
+        guard key.utf8.count == 40 else { throw IncidentError(code: "user_invalid", message: "a public key is 40 characters of Z85", field: "public_key") }
+        try await database.run { db in
+            guard let row = try db.query("SELECT public_key FROM agencies WHERE id = ?", [.text(agency)]).first else {
+                throw IncidentError(code: "agency_unknown", message: "no agency \(agency)", field: "agency")
+            }
+            let used = try db.query(
+                "SELECT 1 FROM users WHERE public_key = ?1 UNION SELECT 1 FROM agencies WHERE public_key = ?1 AND id != ?2", [.text(key), .text(agency)])
+            guard used.isEmpty else { throw IncidentError(code: "key_in_use", message: "this public key already belongs to someone", field: "public_key") }
+            try db.transaction {
+                try db.query("UPDATE agencies SET public_key = ? WHERE id = ?", [.text(key), .text(agency)])
+                if let actor {
+                    try AuditLog.append(AuditRecord(
+                        action: "agency.key-rotated", agency: actor, user: actingUser, reason: reason,
+                        details: ["subject_agency": agency, "old_key": String((row.text(0) ?? "").prefix(8)), "new_key": String(key.prefix(8))]), in: db)
+                }
+            }
+        }
+    }
+
+    static let columns = "id, agency, name, badge, roles, clearance_expires, public_key, status"
 
     static func user(_ row: Row) throws -> User {
         User(
             id: row.text(0)!, agency: row.text(1)!, name: row.text(2)!, badge: row.text(3)!,
             roles: try JSONDecoder().decode([UserRole].self, from: Data((row.text(4) ?? "[]").utf8)),
-            clearanceExpires: row.text(5).map(IncidentService.date), publicKey: row.text(6))
+            clearanceExpires: row.text(5).map(IncidentService.date), publicKey: row.text(6),
+            status: row.text(7).flatMap(UserStatus.init(rawValue:)) ?? .suspended)
     }
 }

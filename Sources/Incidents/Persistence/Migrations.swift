@@ -192,6 +192,12 @@ enum Migrations {
             PRIMARY KEY (owner, sequence)
         );
         """,
+        // 11: withdrawn users (suspended, removed) and retired cameras stay as rows, for the
+        // audit log that names them; signed checkpoints of the audit chain.
+        """
+        ALTER TABLE users ADD COLUMN status TEXT NOT NULL DEFAULT 'active';
+        ALTER TABLE cameras ADD COLUMN retired_at TEXT;
+        """,
     ]
 
     static func apply(to connection: SQLiteConnection) throws {

@@ -102,7 +102,7 @@ struct ServeCommand: AsyncParsableCommand {
         let roads = try region.roadNetwork(fixtures: fixturesFolder, projection: projection)
         let users = UserDirectory(database: database)
         let clientKeys = ClientKeys(
-            agencies: try folder.agencyPublicKeys(for: try registry.agencies().map(\.id)), users: try await users.users())
+            agencies: try await agencyKeys(folder: folder, agencies: try registry.agencies().map(\.id), users: users), users: try await users.users())
         let engine = CameraEngine(index: index)
         let incidents = IncidentService(database: database, engine: engine, roads: roads, logger: logger)
         let channels = ChannelMembers(liveIncidents: try await incidents.liveIncidents()) { clientKeys.holds(.auditor, $0) }
@@ -202,6 +202,19 @@ struct ServeCommand: AsyncParsableCommand {
 
     /// Recomputes every open incident's selection against the current registry and publishes
     /// each difference, like any other change.
+    /// Each agency's public key: the one recorded in the database (rotations change it there),
+    /// else the certificate in the data folder (made on first start), which is then recorded.
+    private func agencyKeys(folder: DataFolder, agencies: [String], users: UserDirectory) async throws -> [String: String] {
+        let recorded = try await users.agencyKeys()
+        let withKey = Set(recorded.values)
+        var keys = recorded
+        for (key, agency) in try folder.agencyPublicKeys(for: agencies.filter { !withKey.contains($0) }) {
+            try await users.setAgencyKey(agency, to: key, rotatedBy: nil)
+            keys[key] = agency
+        }
+        return keys
+    }
+
     private func recomputeSelections(_ incidents: IncidentService, publisher: ChannelPublisher, logger: Logger) async throws {
         let recomputed = try await incidents.recomputeSelections()
         for change in recomputed { await publisher.publish(change) }

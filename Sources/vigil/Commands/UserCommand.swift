@@ -6,8 +6,8 @@ import Incidents
 struct UserCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "user",
-        abstract: "Named users: add one to your agency (with its own CURVE certificate), list them.",
-        subcommands: [Add.self, List.self])
+        abstract: "Named users: add one to your agency (with its own CURVE certificate), list, suspend, reinstate or remove them.",
+        subcommands: [Add.self, List.self, Suspend.self, Reinstate.self, Remove.self])
 
     struct Add: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -86,6 +86,46 @@ struct UserCommand: ParsableCommand {
                     print("\(user.id.padding(toLength: 20, withPad: " ", startingAt: 0)) \(user.badge.padding(toLength: 10, withPad: " ", startingAt: 0)) "
                         + "\(user.roles.map(\.rawValue).joined(separator: ",").padding(toLength: 28, withPad: " ", startingAt: 0)) \(user.name)"
                         + (user.clearanceExpires.map { " (clearance until \($0.formatted(.iso8601)))" } ?? ""))
+                }
+            }
+        }
+    }
+
+    struct Suspend: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Suspend a user of your agency: their key is refused at once, their subscriptions and open views end (audited).")
+        @OptionGroup var change: StatusChange
+        func run() throws { try change.apply("user.suspend", done: "suspended") }
+    }
+
+    struct Reinstate: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Let a suspended user of your agency act again (audited).")
+        @OptionGroup var change: StatusChange
+        func run() throws { try change.apply("user.reinstate", done: "reinstated") }
+    }
+
+    struct Remove: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Remove a user of your agency for good: as a suspension, and the key is forgotten (audited).")
+        @OptionGroup var change: StatusChange
+        func run() throws { try change.apply("user.remove", done: "removed") }
+    }
+
+    /// What suspending, reinstating and removing share: the user, the reason, who asks.
+    struct StatusChange: ParsableArguments {
+        @Argument(help: "The user id.")
+        var id: String
+        @Option(help: "Why (recorded in the audit log).")
+        var reason: String
+        @OptionGroup var client: ClientOptions
+
+        func apply(_ operation: String, done: String) throws {
+            try reportingFailures {
+                let user = try client.request(operation, body: UserStatusBody(user: id, reason: reason), as: User.self)
+                if client.json {
+                    try client.printJSON(user)
+                } else {
+                    print("User \(user.id) of \(user.agency) \(done).")
                 }
             }
         }

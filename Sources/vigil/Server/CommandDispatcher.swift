@@ -197,6 +197,28 @@ struct CommandDispatcher: Sendable {
             try await users.add(user, by: request.agency)
             clientKeys.admit(user)
             return BusProtocol.successReply(id: header.id, result: user)
+        case "user.suspend", "user.reinstate", "user.remove":
+            let body = try BusProtocol.decodeBody(UserStatusBody.self, from: request.payload).validated()
+            if request.user != nil { _ = try await namedUser(request, role: .ownerAdmin, action: header.op) }
+            let status: UserStatus = switch header.op {
+            case "user.suspend": .suspended
+            case "user.remove": .removed
+            default: .active
+            }
+            let changed = try await users.setStatus(
+                body.user, of: request.agency, to: status, reason: body.reason, by: request.agency, actingUser: request.user)
+            // From the next message on: requests with the key are refused, subscriptions end with
+            // the event endpoint's connections, and open views end at their next decision.
+            clientKeys.admit(changed)
+            if status != .active { bus.dropSubscribers() }
+            return BusProtocol.successReply(id: header.id, result: changed)
+        case "agency.rotate-key":
+            let body = try BusProtocol.decodeBody(AgencyKeyBody.self, from: request.payload).validated()
+            if request.user != nil { _ = try await namedUser(request, role: .ownerAdmin, action: header.op) }
+            try await users.setAgencyKey(request.agency, to: body.publicKey, rotatedBy: request.agency, actingUser: request.user, reason: body.reason)
+            clientKeys.rotate(agency: request.agency, to: body.publicKey)
+            bus.dropSubscribers()
+            return BusProtocol.successReply(id: header.id, result: ["agency": request.agency, "public_key": body.publicKey])
         case "user.list":
             return BusProtocol.successReply(id: header.id, result: try await users.users(of: request.agency))
         case "audit.query":
