@@ -189,4 +189,101 @@ struct OwnersTrustTests {
             #expect(exported.stdout.contains("agency.key-rotated") && exported.stdout.contains("laptop lost"))
         }
     }
+
+    /// One registry feature of zone 5339, as `vigil cameras import|update` read it.
+    private func feature(_ id: String, lat: Double, lon: Double, range: Int = 72, masks: String = "[]") -> String {
+        """
+        {"type":"Feature","geometry":{"type":"Point","coordinates":[\(lon),\(lat)]},
+         "properties":{"id":"\(id)","owner":"pz-5339","kind":"street","place_type":"road","heading_deg":300.4,"fov_deg":81,
+                       "range_m":\(range),"stream":"sim://\(id)","confidentiality":"public","tags":[],"privacy_masks":\(masks)}}
+        """
+    }
+
+    private func registry(_ features: String..., in data: URL) throws -> String {
+        let file = data.appendingPathComponent("registry-\(UUID().uuidString).geojson")
+        try Data(#"{"type":"FeatureCollection","features":["# .utf8 + Data(features.joined(separator: ",").utf8) + Data("]}".utf8)).write(to: file)
+        return file.path
+    }
+
+    /// Import refuses what a server could not use (a position outside the region's CRS, a
+    /// self-intersecting mask); a bad row already in a database leaves that camera out of a
+    /// server, which starts and says so.
+    @Test func oneBadCameraNeverBricksTheFolder() async throws {
+        let data = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-e2e-bad-row-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: data) }
+        try await withServer(data: data) { _, server in
+            server.kill(SIGTERM)
+            _ = try await server.waitForExit()
+        }
+        let bowtie = "[[[0,0],[1,1],[1,0],[0,1]]]"
+        let refused = try await vigil("cameras", "import", try registry(
+            feature("pz5339-null-island", lat: 0, lon: 0), feature("pz5339-bowtie", lat: 50.7965, lon: 4.3993, masks: bowtie), in: data),
+            "--data", data.path)
+        #expect(refused.status == 1)
+        for expected in ["features[0].position", "coordinate_outside_crs", "features[1].privacy_masks[0]", "mask_invalid", "2 problems"] {
+            #expect(refused.stderr.contains(expected), "\(refused.stderr)")
+        }
+        // A row written by an older vigil, or by hand, that no server can use.
+        let broken = try await run(BusSession.python, ["-c", """
+            import sqlite3, sys
+            db = sqlite3.connect(sys.argv[1])
+            db.execute("UPDATE cameras SET lat = 0, lon = 0 WHERE id = 'pz5339-street-0001'")
+            db.commit()
+            """, data.appendingPathComponent("vigil.sqlite").path])
+        #expect(broken.status == 0, "\(broken.stderr)")
+        try await withServer(data: data) { data, server in
+            try await server.waitForStandardError(containing: "pz5339-street-0001")
+            #expect(server.standardError.contains("camera left out of the index"))
+            let info = try json(String(decoding: try Data(contentsOf: data.appendingPathComponent("server.json")), as: UTF8.self))
+            #expect(info["cameras"] as? Int == 4_683)
+        }
+    }
+
+    /// Owners edit and retire their own cameras on the bus (an owner-admin user or the owner's
+    /// certificate), checked as an import is, audited, applied by the running server at once.
+    @Test func ownersUpdateAndRetireTheirCameras() async throws {
+        try await withServer { data, _ in
+            for (user, role) in [("pz.admin", "owner-admin"), ("pz.op", "operator")] {
+                #expect(try await vigil("user", "add", user, "--name", "A", "--badge", "B-\(user)", "--role", role,
+                                        "--data", data.path, "--agency", "pz-5339").status == 0)
+            }
+            // The camera is moved (remounted at the Grand-Place) and its range widened.
+            let wider = try registry(feature("pz5339-street-0001", lat: 50.84675, lon: 4.35245, range: 140), in: data)
+            let byOperator = try await vigil("cameras", "update", wider, "--data", data.path, "--agency", "pz-5339", "--user", "pz.op")
+            #expect(byOperator.status != 0 && byOperator.stderr.contains("role_required"), "\(byOperator.stderr)")
+            let byOther = try await vigil("cameras", "update", wider, "--data", data.path, "--agency", "pz-5340")
+            #expect(byOther.status != 0 && byOther.stderr.contains("not_owner"), "\(byOther.stderr)")
+            let badMask = try registry(feature("pz5339-street-0001", lat: 50.7965016, lon: 4.3992992, masks: "[[[0,0],[1,1],[1,0],[0,1]]]"), in: data)
+            let masked = try await vigil("cameras", "update", badMask, "--data", data.path, "--agency", "pz-5339", "--user", "pz.admin")
+            #expect(masked.status != 0 && masked.stderr.contains("mask_invalid"), "\(masked.stderr)")
+            let updated = try await vigil("cameras", "update", wider, "--data", data.path, "--agency", "pz-5339", "--user", "pz.admin")
+            #expect(updated.status == 0, "\(updated.stderr)")
+
+            // The running server uses the new version at once, and drops the retired camera.
+            let retired = try await vigil("cameras", "retire", "pz5339-street-0002", "--reason", "mast taken down",
+                                          "--data", data.path, "--agency", "pz-5339")
+            #expect(retired.status == 0, "\(retired.stderr)")
+            let opened = try await vigil("incident", "open", "--kind", "public-order", "--at", "50.8467,4.3525", "--radius", "30",
+                                         "--data", data.path, "--agency", "pz-5339", "--json")
+            #expect(opened.status == 0, "\(opened.stderr)")
+            let id = try #require((try json(opened.stdout)["incident"] as? [String: Any])?["id"] as? Int)
+            let shown = try await vigil("incident", "show", "\(id)", "--data", data.path, "--agency", "pz-5339", "--json")
+            let ids = (try json(shown.stdout)["cameras"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String }
+            #expect(ids.contains("pz5339-street-0001"), "\(ids)")
+            let nearOld = try await vigil("incident", "open", "--kind", "public-order", "--at", "50.7973,4.3942", "--radius", "400",
+                                          "--data", data.path, "--agency", "pz-5339", "--json")
+            let oldId = try #require((try json(nearOld.stdout)["incident"] as? [String: Any])?["id"] as? Int)
+            let oldShown = try await vigil("incident", "show", "\(oldId)", "--data", data.path, "--agency", "pz-5339", "--json")
+            let oldIds = (try json(oldShown.stdout)["cameras"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String }
+            #expect(!oldIds.contains("pz5339-street-0001") && !oldIds.contains("pz5339-street-0002") && !oldIds.isEmpty, "\(oldIds)")
+
+            let exported = try await vigil("audit", "export", "--data", data.path)
+            let records = try exported.stdout.split(separator: "\n").compactMap { try json(String($0))["record"] as? [String: Any] }
+            let update = try #require(records.first { $0["action"] as? String == "camera.updated" })
+            #expect(update["user"] as? String == "pz.admin" && update["cameras"] as? [String] == ["pz5339-street-0001"])
+            #expect((update["details"] as? [String: Any])?["fields"] as? String == "position,range_m")
+            let retirement = try #require(records.first { $0["action"] as? String == "camera.retired" })
+            #expect(retirement["reason"] as? String == "mast taken down" && retirement["cameras"] as? [String] == ["pz5339-street-0002"])
+        }
+    }
 }

@@ -92,6 +92,29 @@ public enum BusProtocol {
         var body: Body
     }
 
+    /// Any JSON object, for a body whose contents another reader checks (see ``rawBody(of:)``).
+    public struct AnyObjectBody: Decodable {
+        public init(from decoder: any Decoder) throws {
+            _ = try decoder.container(keyedBy: AnyKey.self)
+        }
+
+        private struct AnyKey: CodingKey {
+            var stringValue: String
+            var intValue: Int? { nil }
+            init(stringValue: String) { self.stringValue = stringValue }
+            init?(intValue: Int) { nil }
+        }
+    }
+
+    /// The request's `body` member as JSON bytes, for a reader of its own format (a GeoJSON
+    /// registry, say). Call ``decodeBody(_:from:)`` first: it checks the text.
+    public static func rawBody(of payload: Data) throws(ErrorBody) -> Data {
+        guard let request = try? JSONSerialization.jsonObject(with: payload) as? [String: Any], let body = request["body"] as? [String: Any],
+              let data = try? JSONSerialization.data(withJSONObject: body)
+        else { throw ErrorBody(code: "bad_request", message: "body must be a JSON object", field: "body") }
+        return data
+    }
+
     /// Reads a request's header, refusing anything that is not a well-formed version-1 request.
     public static func decodeHeader(_ payload: Data) throws(ErrorBody) -> RequestHeader {
         let header: RequestHeader

@@ -73,13 +73,24 @@ public enum CameraRegistryFile {
 
     /// Encodes cameras as a FeatureCollection with sorted keys, so the same cameras give the same bytes.
     public static func encode(_ cameras: [Camera], metadata: [String: String] = [:]) throws -> Data {
-        let collection = FeatureCollection(
-            type: "FeatureCollection",
-            metadata: metadata.isEmpty ? nil : metadata,
-            features: cameras.map(Feature.init(camera:)))
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        return try encoder.encode(collection)
+        return try encoder.encode(Document(cameras, metadata: metadata))
+    }
+
+    /// Cameras as a registry FeatureCollection, to encode inside another document (the body of
+    /// a `camera.update` request).
+    public struct Document: Encodable {
+        private let collection: FeatureCollection
+
+        public init(_ cameras: [Camera], metadata: [String: String] = [:]) {
+            collection = FeatureCollection(
+                type: "FeatureCollection", metadata: metadata.isEmpty ? nil : metadata, features: cameras.map(Feature.init(camera:)))
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            try collection.encode(to: encoder)
+        }
     }
 
     static func path(of error: DecodingError) -> String? {

@@ -15,11 +15,14 @@ public final class CameraEngine: Sendable {
         current.withLock { $0 }
     }
 
-    /// Builds an index of `cameras` in the same CRS and swaps it in. Queries are not blocked
-    /// while it builds; a failure leaves the current index in place.
-    public func replace(with cameras: [Camera]) throws(GeoError) {
+    /// Builds an index of `cameras` in the same CRS and swaps it in, leaving out (and returning)
+    /// those ``CameraAdmission`` refuses. Queries are not blocked while it builds; a failure
+    /// leaves the current index in place.
+    @discardableResult
+    public func replace(with cameras: [Camera]) throws(GeoError) -> CameraIndex {
         let previous = index
-        let replacement = try CameraIndex(cameras: cameras, projection: previous.projection, disclosure: previous.disclosure)
+        let replacement = try CameraIndex(admitting: cameras, projection: previous.projection, disclosure: previous.disclosure)
         current.withLock { $0 = replacement }
+        return replacement
     }
 }

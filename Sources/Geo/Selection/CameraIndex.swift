@@ -41,6 +41,8 @@ public final class CameraIndex: @unchecked Sendable {  // @unchecked: GEOS state
     public let projection: Projection
     public let cameras: [Camera]
     public let disclosure: LocationDisclosure
+    /// The cameras left out by ``init(admitting:projection:disclosure:)``, and why.
+    public private(set) var refused: [CameraRefusal] = []
     /// Where each camera counts for selections (its own position, or its disclosure cell's centre).
     private let positions: [MetricPoint]
     /// How far beyond `positions[i]` camera `i` may be (0, or a disclosure cell's half-diagonal).
@@ -53,6 +55,14 @@ public final class CameraIndex: @unchecked Sendable {  // @unchecked: GEOS state
     private let sectorTree: STRtree
     /// The widest sector range, by which a point query's box is widened on the sector tree.
     private let maximumRange: Double
+
+    /// An index of the cameras ``CameraAdmission`` lets in; the others are listed in ``refused``.
+    /// A server builds its index this way, so that one bad registry row cannot stop it.
+    public convenience init(admitting cameras: [Camera], projection: Projection, disclosure: LocationDisclosure = .exact) throws(GeoError) {
+        let (admitted, refused) = CameraAdmission.split(cameras, projection: projection)
+        try self.init(cameras: admitted, projection: projection, disclosure: disclosure)
+        self.refused = refused
+    }
 
     /// Projects every camera, computes its coverage sector, and builds both trees.
     ///

@@ -54,7 +54,77 @@ public struct RegistryStore: Sendable {
         }
     }
 
-    private static func insert(_ camera: Camera, into db: SQLiteConnection) throws {
+    /// Replaces cameras of `owner` with new versions (same ids), all or nothing, and audits one
+    /// `camera.updated` per camera naming the fields that changed. The owner of a camera cannot
+    /// change: a camera that changes hands is retired by one owner and imported by the other.
+    ///
+    /// - Throws: ``IncidentError`` `camera_unknown` (no such camera, or retired), `not_owner`
+    ///   (the camera is another owner's, or would become another's).
+    public func update(_ cameras: [Camera], owner: String, by actor: String, user: String?) async throws {
+        try await database.run { db in
+            var changes: [(Camera, [String])] = []
+            for (index, camera) in cameras.enumerated() {
+                guard let current = try Self.camera(camera.id, in: db) else {
+                    throw IncidentError(code: "camera_unknown", message: "no camera \(camera.id) in the registry", field: "body.features[\(index)]")
+                }
+                guard current.owner == owner, camera.owner == owner else {
+                    throw IncidentError(code: "not_owner", message: "\(owner) edits its own cameras only", field: "body.features[\(index)].owner")
+                }
+                changes.append((camera, Self.changedFields(from: current, to: camera)))
+            }
+            try db.transaction {
+                for (camera, fields) in changes where !fields.isEmpty {
+                    try Self.insert(camera, into: db, replacing: true)
+                    try AuditLog.append(AuditRecord(
+                        action: "camera.updated", agency: actor, user: user, cameras: [camera.id], details: ["fields": fields.joined(separator: ",")]), in: db)
+                }
+            }
+        }
+    }
+
+    /// Retires cameras of `owner`: they leave every selection and decision at once, their rows
+    /// stay (the audit log and past incidents name them), and their ids cannot be imported again.
+    /// Audited `camera.retired` with `reason`.
+    ///
+    /// - Throws: ``IncidentError`` `camera_unknown`, `not_owner`.
+    public func retire(_ ids: [String], owner: String, reason: String, by actor: String, user: String?, at now: Date = Date()) async throws {
+        try await database.run { db in
+            for (index, id) in ids.enumerated() {
+                guard let current = try Self.camera(id, in: db) else {
+                    throw IncidentError(code: "camera_unknown", message: "no camera \(id) in the registry", field: "body.cameras[\(index)]")
+                }
+                guard current.owner == owner else {
+                    throw IncidentError(code: "not_owner", message: "\(owner) retires its own cameras only", field: "body.cameras[\(index)]")
+                }
+            }
+            try db.transaction {
+                for id in ids {
+                    try db.query("UPDATE cameras SET retired_at = ? WHERE id = ?", [.text(IncidentService.timestamp(now)), .text(id)])
+                }
+                try AuditLog.append(AuditRecord(action: "camera.retired", agency: actor, user: user, cameras: ids, reason: reason), in: db)
+            }
+        }
+    }
+
+    /// The registry fields that differ between two versions of a camera.
+    static func changedFields(from old: Camera, to new: Camera) -> [String] {
+        var fields: [String] = []
+        if old.kind != new.kind { fields.append("kind") }
+        if old.placeType != new.placeType { fields.append("place_type") }
+        if old.position != new.position { fields.append("position") }
+        if old.headingDegrees != new.headingDegrees { fields.append("heading_deg") }
+        if old.fieldOfViewDegrees != new.fieldOfViewDegrees { fields.append("fov_deg") }
+        if old.rangeMeters != new.rangeMeters { fields.append("range_m") }
+        if old.stream != new.stream { fields.append("stream") }
+        if old.confidentiality != new.confidentiality { fields.append("confidentiality") }
+        if old.tags != new.tags { fields.append("tags") }
+        if old.privacyMasks != new.privacyMasks { fields.append("privacy_masks") }
+        return fields
+    }
+
+    /// Stores a new camera, or with `replacing`, every field of an existing one (an update in
+    /// place: the rows that refer to the camera stay valid).
+    private static func insert(_ camera: Camera, into db: SQLiteConnection, replacing: Bool = false) throws {
         let tags = String(decoding: try JSONEncoder().encode(camera.tags), as: UTF8.self)
         let masks = String(decoding: try JSONEncoder().encode(camera.privacyMasks), as: UTF8.self)
         try db.query(
@@ -62,6 +132,12 @@ public struct RegistryStore: Sendable {
             INSERT INTO cameras (id, owner, kind, place_type, lat, lon, heading_deg, fov_deg, range_m,
                                  stream, confidentiality, tags, privacy_masks)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            \(replacing ? """
+                ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, place_type = excluded.place_type, lat = excluded.lat,
+                lon = excluded.lon, heading_deg = excluded.heading_deg, fov_deg = excluded.fov_deg, range_m = excluded.range_m,
+                stream = excluded.stream, confidentiality = excluded.confidentiality, tags = excluded.tags,
+                privacy_masks = excluded.privacy_masks
+                """ : "")
             """,
             [.text(camera.id), .text(camera.owner), .text(camera.kind.rawValue), .text(camera.placeType),
              .real(camera.position.lat), .real(camera.position.lon),
@@ -69,7 +145,8 @@ public struct RegistryStore: Sendable {
              .real(camera.rangeMeters), .text(camera.stream), .text(camera.confidentiality.rawValue), .text(tags), .text(masks)])
     }
 
-    /// Every camera of the registry, ordered by id.
+    /// Every camera of the registry (retired ones are kept as rows, for the audit log and the
+    /// incidents that named them, but are not cameras any more), ordered by id.
     public func cameras() throws -> [Camera] {
         try database.runSync { db in try Self.cameras(in: db) }
     }
@@ -93,7 +170,7 @@ public struct RegistryStore: Sendable {
         try db.query(
             """
             SELECT id, owner, kind, place_type, lat, lon, heading_deg, fov_deg, range_m, stream, confidentiality, tags, privacy_masks
-            FROM cameras WHERE \(condition) ORDER BY id
+            FROM cameras WHERE retired_at IS NULL AND (\(condition)) ORDER BY id
             """, arguments
         ).map { row in
             let tags = try JSONDecoder().decode([String].self, from: Data((row.text(11) ?? "[]").utf8))

@@ -82,10 +82,20 @@ public final class IncidentService: Sendable {
     /// their windows on their next move. Queries are not blocked while the index builds.
     public func reloadRegistry() async throws -> Int {
         let cameras = try await database.run { db in try RegistryStore.cameras(in: db) }
-        try engine.replace(with: cameras)
+        let index = try engine.replace(with: cameras)
         trackers.withLock { $0.removeAll() }
-        logger.info("registry reloaded", metadata: ["registry.cameras": "\(cameras.count)"])
-        return cameras.count
+        Self.logRefusals(index.refused, logger: logger)
+        logger.info("registry reloaded", metadata: ["registry.cameras": "\(index.cameras.count)"])
+        return index.cameras.count
+    }
+
+    /// Says which cameras of the registry the index leaves out, and why (see ``CameraAdmission``).
+    public static func logRefusals(_ refused: [CameraRefusal], logger: Logger) {
+        for refusal in refused {
+            logger.warning("camera left out of the index", metadata: [
+                "camera": "\(refusal.camera)", "error.code": "\(refusal.problem.code)", "error": "\(refusal.problem.message)",
+            ])
+        }
     }
 
     static func checkTitle(_ title: String?) throws(IncidentError) {

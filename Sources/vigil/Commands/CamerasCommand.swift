@@ -8,8 +8,8 @@ import Streams
 struct CamerasCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cameras",
-        abstract: "Select, import and export cameras, offline on a registry file or a data folder.",
-        subcommands: [Select.self, Import.self, Export.self])
+        abstract: "Select, import and export cameras offline (a registry file or a data folder); update and retire an owner's cameras on the bus.",
+        subcommands: [Select.self, Import.self, Export.self, Update.self, Retire.self])
 
     struct Select: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -197,12 +197,10 @@ struct CamerasCommand: ParsableCommand {
         func run() throws {
             try reportingFailures {
                 let url = URL(fileURLWithPath: file)
-                let (cameras, problems) = try RegistryOptions.read(url)
+                let (cameras, problems) = try RegistryOptions.read(url, admittedIn: try RegistryOptions.projection(ofDataFolder: data))
                 guard problems.isEmpty else { throw RegistryProblems(file: file, problems: problems) }
                 let database = try RegistryOptions.database(inDataFolder: data)
-                let isCSV = url.pathExtension.lowercased() == "csv"
-                let storeProblems = try RegistryStore(database: database)
-                    .importCameras(cameras) { isCSV ? "camera \($0 + 1) of the file" : "features[\($0)]" }
+                let storeProblems = try RegistryStore(database: database).importCameras(cameras) { RegistryOptions.field(of: $0, in: url) }
                 guard storeProblems.isEmpty else { throw RegistryProblems(file: file, problems: storeProblems) }
                 print("imported \(cameras.count) cameras into \(database.path); send SIGHUP to a running server to use them")
             }
@@ -229,6 +227,48 @@ struct CamerasCommand: ParsableCommand {
                 } else {
                     try encoded.write(to: URL(fileURLWithPath: output), options: .atomic)
                 }
+            }
+        }
+    }
+}
+
+extension CamerasCommand {
+    struct Update: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Change cameras of the owner you act as, from a GeoJSON or CSV file of their new versions (audited).",
+            discussion: """
+                Each camera of the file replaces the registered camera with its id; the file is checked as an import is. \
+                The running server uses the new versions at once. Act as the owner's agency or one of its owner-admin users.
+                """)
+
+        @Argument(help: "The file (.geojson or .csv) with the new versions.")
+        var file: String
+        @OptionGroup var client: ClientOptions
+
+        func run() throws {
+            try reportingFailures {
+                let (cameras, problems) = try RegistryOptions.read(URL(fileURLWithPath: file))
+                guard problems.isEmpty else { throw RegistryProblems(file: file, problems: problems) }
+                let updated = try client.request("camera.update", body: CameraRegistryFile.Document(cameras), as: [String: [String]].self)
+                if client.json { try client.printJSON(updated) } else { print("updated \(updated["cameras"]?.count ?? 0) cameras") }
+            }
+        }
+    }
+
+    struct Retire: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Retire cameras of the owner you act as: they leave every selection, view and grant at once (audited).")
+
+        @Argument(help: "The camera ids.")
+        var cameras: [String]
+        @Option(help: "Why (recorded in the audit log).")
+        var reason: String
+        @OptionGroup var client: ClientOptions
+
+        func run() throws {
+            try reportingFailures {
+                let retired = try client.request("camera.retire", body: CameraRetireBody(cameras: cameras, reason: reason), as: [String: [String]].self)
+                if client.json { try client.printJSON(retired) } else { print("retired \(retired["cameras"]?.joined(separator: ", ") ?? "")") }
             }
         }
     }

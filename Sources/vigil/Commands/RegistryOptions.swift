@@ -31,7 +31,11 @@ struct RegistryOptions: ParsableArguments {
     }
 
     func index() throws -> CameraIndex {
-        try CameraIndex(cameras: try cameras(), projection: try Projection(crs: region.crs))
+        let index = try CameraIndex(admitting: try cameras(), projection: try Projection(crs: region.crs))
+        for refusal in index.refused {
+            FileHandle.standardError.write(Data("camera \(refusal.camera) left out: \(refusal.problem)\n".utf8))
+        }
+        return index
     }
 
     /// The registry of a data folder's database.
@@ -48,15 +52,33 @@ struct RegistryOptions: ParsableArguments {
         return try Database(path: database.path)
     }
 
-    /// Reads and checks a GeoJSON or CSV registry file, listing every problem.
-    static func read(_ file: URL) throws -> (cameras: [Camera], problems: [GeoError]) {
+    /// Reads and checks a GeoJSON or CSV registry file, listing every problem; with a
+    /// projection, also what a server of that region needs (``CameraAdmission``).
+    static func read(_ file: URL, admittedIn projection: Projection? = nil) throws -> (cameras: [Camera], problems: [GeoError]) {
         guard let data = try? Data(contentsOf: file) else {
             throw CommandFailure(code: "registry_unreadable", message: "cannot read \(file.path)")
         }
-        if file.pathExtension.lowercased() == "csv" {
-            return try CameraRegistryCSV.validate(String(decoding: data, as: UTF8.self))
+        var (cameras, problems) = file.pathExtension.lowercased() == "csv"
+            ? try CameraRegistryCSV.validate(String(decoding: data, as: UTF8.self))
+            : try CameraRegistryFile.validate(data)
+        if let projection {
+            for (index, camera) in cameras.enumerated() {
+                if let problem = CameraAdmission.problem(of: camera, projection: projection, field: field(of: index, in: file)) {
+                    problems.append(problem)
+                }
+            }
         }
-        return try CameraRegistryFile.validate(data)
+        return (cameras, problems)
+    }
+
+    /// How a problem names the `index`th camera of a registry file.
+    static func field(of index: Int, in file: URL) -> String {
+        file.pathExtension.lowercased() == "csv" ? "camera \(index + 1) of the file" : "features[\(index)]"
+    }
+
+    /// The metric projection of the region a data folder serves (Brussels when it records none).
+    static func projection(ofDataFolder data: String) throws -> Projection {
+        try Projection(crs: (try DataFolder(path: data).recordedRegion() ?? .brussels).crs)
     }
 }
 

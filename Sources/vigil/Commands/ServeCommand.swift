@@ -82,6 +82,7 @@ struct ServeCommand: AsyncParsableCommand {
         try reportingFailures {
             try folder.create()
             folderLock = try folder.lockForServer()
+            try folder.record(region: region)
         }
         defer { withExtendedLifetime(folderLock) {} }
 
@@ -98,7 +99,8 @@ struct ServeCommand: AsyncParsableCommand {
         let cameras = try registry.cameras()
         let projection = try Projection(crs: region.crs)
         // Selections depend on a confidential camera's 500 m square only (see LocationDisclosure).
-        let index = try CameraIndex(cameras: cameras, projection: projection, disclosure: .confidentialCells)
+        let index = try CameraIndex(admitting: cameras, projection: projection, disclosure: .confidentialCells)
+        IncidentService.logRefusals(index.refused, logger: logger)
         let roads = try region.roadNetwork(fixtures: fixturesFolder, projection: projection)
         let users = UserDirectory(database: database)
         let clientKeys = ClientKeys(
@@ -134,7 +136,7 @@ struct ServeCommand: AsyncParsableCommand {
         let dangling = try await access.closeDanglingViews()
         if dangling > 0 { logger.notice("views left open by the previous run closed", metadata: ["views": "\(dangling)"]) }
         let relay = Relay(
-            bus: bus, authority: LocalViewAuthority(access: access, incidents: incidents), sources: Relay.Source.of(cameras), simulate: simulate,
+            bus: bus, authority: LocalViewAuthority(access: access, incidents: incidents), sources: Relay.Source.of(index.cameras), simulate: simulate,
             thumbnailInterval: .milliseconds(Int(thumbnailInterval * 1000)),
             coordination: Relay.Coordination(
                 nodes: RelayNodes(), capacity: RelayPlacement.Relay(name: "vigil:serve", maximumStreams: relayMaxStreams, maximumMbps: relayMaxMbps),
@@ -148,16 +150,18 @@ struct ServeCommand: AsyncParsableCommand {
         let changes = SerialGate()
         // SIGHUP: reload the registry from the database (after `vigil cameras import`), swap in a
         // new index, and recompute the open incidents' selections (followers receive the difference).
+        // Also run, in turn, by a camera.update or camera.retire request.
+        let reloadRegistry: @Sendable () async throws -> Void = {
+            try await incidents.reloadRegistry()
+            relay.updateSources(Relay.Source.of(engine.index.cameras))
+            try await recomputeSelections(incidents, publisher: publisher, logger: logger)
+        }
         signal(SIGHUP, SIG_IGN)
         let reload = DispatchSource.makeSignalSource(signal: SIGHUP)
         reload.setEventHandler {
             Task {
                 do {
-                    try await changes.serially {
-                        _ = try await incidents.reloadRegistry()
-                        relay.updateSources(Relay.Source.of(try registry.cameras()))
-                        try await recomputeSelections(incidents, publisher: publisher, logger: logger)
-                    }
+                    try await changes.serially { try await reloadRegistry() }
                 } catch {
                     logger.error("registry reload failed; the previous index stays", metadata: ["error": "\(error)"])
                 }
@@ -179,7 +183,7 @@ struct ServeCommand: AsyncParsableCommand {
             command: bus.boundCommandEndpoint, events: bus.boundEventEndpoint,
             serverKey: try folder.serverKeys().publicKey, data: folder.url.path, region: region.rawValue,
             metrics: "http://\(host):\(metrics.port)/metrics", media: bus.boundMediaEndpoint, http: "http://\(host):\(links.port)",
-            cameras: cameras.count, pid: ProcessInfo.processInfo.processIdentifier)
+            cameras: index.cameras.count, pid: ProcessInfo.processInfo.processIdentifier)
         let encoder = JSONEncoder()
         encoder.keyEncodingStrategy = .convertToSnakeCase
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
@@ -189,7 +193,7 @@ struct ServeCommand: AsyncParsableCommand {
 
         let dispatcher = CommandDispatcher(
             bus: bus, incidents: incidents, access: access, holds: EvidenceHolds(database: database), users: users, clientKeys: clientKeys,
-            publisher: publisher, audit: audit, logger: logger)
+            publisher: publisher, audit: audit, registry: registry, engine: engine, reloadRegistry: reloadRegistry, logger: logger)
         // After a restart (a crash included) the registry may have changed: open incidents recompute
         // their selections, and followers receive the difference like any other change.
         try await changes.serially { try await recomputeSelections(incidents, publisher: publisher, logger: logger) }
@@ -200,8 +204,6 @@ struct ServeCommand: AsyncParsableCommand {
         logger.info("stopped")
     }
 
-    /// Recomputes every open incident's selection against the current registry and publishes
-    /// each difference, like any other change.
     /// Each agency's public key: the one recorded in the database (rotations change it there),
     /// else the certificate in the data folder (made on first start), which is then recorded.
     private func agencyKeys(folder: DataFolder, agencies: [String], users: UserDirectory) async throws -> [String: String] {
@@ -215,6 +217,8 @@ struct ServeCommand: AsyncParsableCommand {
         return keys
     }
 
+    /// Recomputes every open incident's selection against the current registry and publishes
+    /// each difference, like any other change.
     private func recomputeSelections(_ incidents: IncidentService, publisher: ChannelPublisher, logger: Logger) async throws {
         let recomputed = try await incidents.recomputeSelections()
         for change in recomputed { await publisher.publish(change) }

@@ -6,6 +6,7 @@ import Foundation
 ///     vigil.sqlite                  the database
 ///     server.json                   endpoints of the running server (removed when it stops)
 ///     serve.lock                    held (flock) by the one server that uses the folder
+///     region                        the region the folder serves (`brussels`), written on first start
 ///     keys/server.key[_secret]      the server's CURVE certificate
 ///     keys/agencies/ID.key[_secret] one CURVE certificate per agency
 ///     keys/users/ID.key[_secret]    the certificates of named users made by `vigil user add`
@@ -31,6 +32,29 @@ struct DataFolder {
     }
 
     var lockFile: URL { url.appendingPathComponent("serve.lock") }
+    var regionFile: URL { url.appendingPathComponent("region") }
+
+    /// The region the folder was first served for, if it records one.
+    func recordedRegion() throws -> Deployment? {
+        guard let text = try? String(contentsOf: regionFile, encoding: .utf8) else { return nil }
+        let name = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard let region = Deployment(rawValue: name) else {
+            throw CommandFailure(code: "data_folder_invalid", message: "\(regionFile.path) names no region Vigil knows: '\(name)'")
+        }
+        return region
+    }
+
+    /// Records `region` on first start; later starts must name the same region (its cameras
+    /// were checked against its CRS).
+    func record(region: Deployment) throws {
+        if let recorded = try recordedRegion() {
+            guard recorded == region else {
+                throw CommandFailure(code: "region_mismatch", message: "\(url.path) serves \(recorded.rawValue), not \(region.rawValue)")
+            }
+            return
+        }
+        try Data("\(region.rawValue)\n".utf8).write(to: regionFile, options: .atomic)
+    }
 
     /// Creates the folder; a path that exists and is not a folder is an error.
     func create() throws {

@@ -17,6 +17,11 @@ struct CommandDispatcher: Sendable {
     let publisher: ChannelPublisher
     let replays = ReplayGuard()
     let audit: AuditStore
+    let registry: RegistryStore
+    let engine: CameraEngine
+    /// Reloads the registry into the index and the relay, and recomputes open selections (the
+    /// caller already holds the server's serial gate).
+    let reloadRegistry: @Sendable () async throws -> Void
     let logger: Logger
 
     func handle(_ request: BusRequest) async {
@@ -193,13 +198,13 @@ struct CommandDispatcher: Sendable {
                 throw BusProtocol.ErrorBody(code: "not_own_agency", message: "\(request.agency) adds users to itself only", field: "body.agency")
             }
             // The agency's own certificate, or one of its owner-admin users, manages its users.
-            if request.user != nil { _ = try await namedUser(request, role: .ownerAdmin, action: "user.add") }
+            try await requireOwnerAdmin(request, action: "user.add")
             try await users.add(user, by: request.agency)
             clientKeys.admit(user)
             return BusProtocol.successReply(id: header.id, result: user)
         case "user.suspend", "user.reinstate", "user.remove":
             let body = try BusProtocol.decodeBody(UserStatusBody.self, from: request.payload).validated()
-            if request.user != nil { _ = try await namedUser(request, role: .ownerAdmin, action: header.op) }
+            try await requireOwnerAdmin(request, action: header.op)
             let status: UserStatus = switch header.op {
             case "user.suspend": .suspended
             case "user.remove": .removed
@@ -214,11 +219,25 @@ struct CommandDispatcher: Sendable {
             return BusProtocol.successReply(id: header.id, result: changed)
         case "agency.rotate-key":
             let body = try BusProtocol.decodeBody(AgencyKeyBody.self, from: request.payload).validated()
-            if request.user != nil { _ = try await namedUser(request, role: .ownerAdmin, action: header.op) }
+            try await requireOwnerAdmin(request, action: header.op)
             try await users.setAgencyKey(request.agency, to: body.publicKey, rotatedBy: request.agency, actingUser: request.user, reason: body.reason)
             clientKeys.rotate(agency: request.agency, to: body.publicKey)
             bus.dropSubscribers()
             return BusProtocol.successReply(id: header.id, result: ["agency": request.agency, "public_key": body.publicKey])
+        case "camera.update":
+            // Text first (as for every body), then the GeoJSON itself, as an import reads a file.
+            _ = try BusProtocol.decodeBody(BusProtocol.AnyObjectBody.self, from: request.payload)
+            let cameras = try CameraUpdate.cameras(fromFeatureCollection: try BusProtocol.rawBody(of: request.payload), projection: engine.index.projection)
+            try await requireOwnerAdmin(request, action: header.op)
+            try await registry.update(cameras, owner: request.agency, by: request.agency, user: request.user)
+            try await reloadRegistry()
+            return BusProtocol.successReply(id: header.id, result: ["cameras": cameras.map(\.id)])
+        case "camera.retire":
+            let body = try BusProtocol.decodeBody(CameraRetireBody.self, from: request.payload).validated()
+            try await requireOwnerAdmin(request, action: header.op)
+            try await registry.retire(body.cameras, owner: request.agency, reason: body.reason, by: request.agency, user: request.user)
+            try await reloadRegistry()
+            return BusProtocol.successReply(id: header.id, result: ["cameras": body.cameras])
         case "user.list":
             return BusProtocol.successReply(id: header.id, result: try await users.users(of: request.agency))
         case "audit.query":
@@ -251,6 +270,12 @@ struct CommandDispatcher: Sendable {
             action: refusal, agency: request.agency, user: request.user, reason: "not_participant", incident: incident.id))
         throw BusProtocol.ErrorBody(
             code: "not_participant", message: "\(request.agency) does not take part in incident \(incident.id)", field: "body.incident")
+    }
+
+    /// An owner's or an agency's own certificate, or one of its owner-admin users: who manages
+    /// its users, keys and cameras.
+    private func requireOwnerAdmin(_ request: BusRequest, action: String) async throws {
+        if request.user != nil { _ = try await namedUser(request, role: .ownerAdmin, action: action) }
     }
 
     /// The named user behind a request, who must hold `role` with a valid clearance; a refusal is audited.
