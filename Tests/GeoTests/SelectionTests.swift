@@ -151,8 +151,9 @@ struct CameraEngineTests {
         let seen = try await reader.value
         #expect(seen.isSubset(of: [50, 100]))
         #expect(try engine.index.within(radiusMeters: 1_000, of: centre).count == 100)
-        // A bad registry leaves the current index in place.
-        #expect(throws: GeoError.self) { try engine.replace(with: [try camera("madrid", 40.4, -3.7)]) }
-        #expect(engine.index.cameras.count == 100)
+        // A camera the region's CRS cannot hold is left out, and said so; the others are used.
+        let index = try engine.replace(with: replacement + [try camera("madrid", 40.4, -3.7)])
+        #expect(index.cameras.count == 100 && engine.index.cameras.count == 100)
+        #expect(index.refused.map(\.camera) == ["madrid"] && index.refused.first?.problem.code == "coordinate_outside_crs")
     }
 }
