@@ -69,7 +69,7 @@ let package = Package(
         // MARK: Tests
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "GeoTests", dependencies: ["Geo"]),
-        .testTarget(name: "IncidentsTests", dependencies: ["Incidents", "Geo"]),
+        .testTarget(name: "IncidentsTests", dependencies: ["Incidents", "Geo", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "BusTests", dependencies: ["Bus", "TestSupport"]),
         .testTarget(name: "StreamsTests", dependencies: ["Streams", "TestSupport"]),
         .testTarget(name: "EndToEndTests", dependencies: ["Bus"]),

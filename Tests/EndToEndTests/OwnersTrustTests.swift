@@ -286,4 +286,62 @@ struct OwnersTrustTests {
             #expect(retirement["reason"] as? String == "mast taken down" && retirement["cameras"] as? [String] == ["pz5339-street-0002"])
         }
     }
+
+    /// The server signs checkpoints of the audit chain and publishes them to owners (and
+    /// auditors), one more when it stops; a kept checkpoint proves the log whole, over the bus
+    /// and offline, and reveals a log cut short whose own chain still verifies.
+    @Test func keptCheckpointsRevealACutLog() async throws {
+        let data = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-e2e-checkpoints-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: data) }
+        let owner = "keys/agencies/bruxelles-mobilite.key_secret"
+        func checkpoints(_ events: [[String: Any]]) -> [[String: Any]] {
+            events.compactMap { $0["event"] as? [String: Any] }.filter { $0["type"] as? String == "audit.checkpoint" }
+        }
+        var kept: [String: Any] = [:]
+        var final: [String: Any] = [:]
+        try await withServer(data: data, arguments: ["--checkpoint-interval", "0.5"]) { data, server in
+            #expect(try await vigil("user", "add", "cc.auditor", "--name", "C. Janssens", "--badge", "AUD-4", "--role", "auditor",
+                                    "--data", data.path).status == 0)
+            let listening = try await BusSession(data, as: owner, topics: ["owner/bruxelles-mobilite/"], linger: 2)
+            #expect(try await vigil("incident", "open", "--kind", "fire", "--at", "50.8467,4.3525", "--radius", "100", "--data", data.path).status == 0)
+            let received = checkpoints(try await listening.finished().events)
+            kept = try #require(received.last, "the owner received no checkpoint")
+            let body = try #require(kept["body"] as? [String: Any])
+            #expect((body["sequence"] as? Int ?? 0) > 0 && (body["signature"] as? String)?.isEmpty == false)
+            let info = try json(String(decoding: try Data(contentsOf: data.appendingPathComponent("server.json")), as: UTF8.self))
+            #expect(body["key"] as? String == info["audit_key"] as? String)
+
+            // An auditor checks the log against it over the bus.
+            let verified = try await BusSession.run(data, as: "keys/users/cc.auditor.key_secret", requests: [
+                ["op": "audit.verify", "body": ["checkpoint": body]],
+            ])
+            let result = try #require(verified.replies.first?["result"] as? [String: Any], "\(verified.replies)")
+            #expect((result["checkpoint"] as? [String: Any])?["holds"] as? Bool == true && result["intact"] as? Bool == true, "\(result)")
+
+            // Stopping, the server signs what it holds last and tells the owners.
+            let last = try await BusSession(data, as: owner, topics: ["owner/bruxelles-mobilite/"], linger: 3)
+            server.kill(SIGTERM)
+            #expect(try await server.waitForExit() == 0)
+            final = try #require(checkpoints(try await last.finished().events).last, "no checkpoint at shutdown")
+        }
+        let file = data.appendingPathComponent("kept-checkpoints.jsonl")
+        try (JSONSerialization.data(withJSONObject: kept) + Data("\n".utf8) + JSONSerialization.data(withJSONObject: final)).write(to: file)
+        let whole = try await vigil("audit", "verify", "--checkpoint", file.path, "--data", data.path)
+        #expect(whole.status == 0 && whole.stdout.contains("holds"), "\(whole.stdout) \(whole.stderr)")
+        let entries = try await vigil("audit", "export", "--data", data.path)
+        let lastSequence = try #require(try entries.stdout.split(separator: "\n").last.map { try json(String($0))["sequence"] as? Int })
+        #expect((final["body"] as? [String: Any])?["sequence"] as? Int == lastSequence, "the shutdown checkpoint covers the whole log")
+
+        // Someone with the file removes the last entries, which the chain alone cannot reveal.
+        let cut = try await run(BusSession.python, ["-c", """
+            import sqlite3, sys
+            db = sqlite3.connect(sys.argv[1])
+            db.executescript("DROP TRIGGER audit_log_no_delete; DELETE FROM audit_log WHERE sequence > (SELECT MAX(sequence) - 3 FROM audit_log);")
+            db.commit()
+            """, data.appendingPathComponent("vigil.sqlite").path])
+        #expect(cut.status == 0, "\(cut.stderr)")
+        #expect(try await vigil("audit", "verify", "--data", data.path).status == 0, "the cut chain is intact on its own")
+        let revealed = try await vigil("audit", "verify", "--checkpoint", file.path, "--data", data.path)
+        #expect(revealed.status == 1 && revealed.stderr.contains("truncated"), "\(revealed.stdout) \(revealed.stderr)")
+    }
 }

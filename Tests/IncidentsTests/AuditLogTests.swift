@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import Crypto
 @testable import Incidents
 
 private func withAudit(_ body: (AuditStore, Database) async throws -> Void) async throws {
@@ -63,5 +64,57 @@ struct AuditLogTests {
             #expect(result.firstBroken == expected, "\(result.problem ?? "")")
             #expect(result.entries == expected - 1)
         }
+    }
+
+    /// An attacker with the database file and no signing key: a checkpoint kept by an owner
+    /// reveals a log cut short and a log rewritten and re-chained (whose own check passes).
+    @Test func aKeptCheckpointRevealsTruncationAndRechaining() async throws {
+        try await withAudit { store, database in
+            let key = Curve25519.Signing.PrivateKey()
+            let serverKey = key.publicKey.rawRepresentation.base64EncodedString()
+            let kept = try store.checkpoint(signedWith: key)
+            #expect(kept.sequence == 5 && kept.hasValidSignature)
+            #expect(try store.verify(kept, serverKey: serverKey).holds)
+            try await store.append(AuditRecord(action: "incident.closed", agency: "siamu"))
+            #expect(try store.verify(kept, serverKey: serverKey) == CheckpointVerification(holds: true, sequence: 5, entries: 6))
+
+            // A checkpoint edited by hand, or signed with another key, proves nothing.
+            var edited = kept
+            edited.sequence = 4
+            #expect(try store.verify(edited, serverKey: serverKey).code == "signature_invalid")
+            let forged = try AuditCheckpoint.sign(sequence: 5, head: kept.head, with: Curve25519.Signing.PrivateKey())
+            #expect(try store.verify(forged, serverKey: serverKey).code == "key_mismatch")
+
+            // Re-chained: entry 3 changed, and every hash from there recomputed.
+            try database.runSync { db in
+                try db.execute("DROP TRIGGER audit_log_no_update; DROP TRIGGER audit_log_no_delete;")
+                try db.execute("UPDATE audit_log SET entry = replace(entry, 'cam-3', 'cam-9') WHERE sequence = 3")
+                var previous = try db.query("SELECT hash FROM audit_log WHERE sequence = 2").first!.text(0)!
+                for row in try db.query("SELECT sequence, entry FROM audit_log WHERE sequence >= 3 ORDER BY sequence") {
+                    let hash = AuditLog.hash(previous: previous, sequence: row.integer(0)!, canonical: row.text(1)!)
+                    try db.query("UPDATE audit_log SET previous_hash = ?, hash = ? WHERE sequence = ?", [.text(previous), .text(hash), .integer(row.integer(0)!)])
+                    previous = hash
+                }
+            }
+            #expect(try store.verify().intact, "the chain alone cannot tell")
+            let rewritten = try store.verify(kept, serverKey: serverKey)
+            #expect(!rewritten.holds && rewritten.code == "rewritten", "\(rewritten)")
+
+            // Cut short: the last three entries deleted; what is left is a valid chain.
+            try database.runSync { db in try db.execute("DELETE FROM audit_log WHERE sequence >= 4") }
+            #expect(try store.verify().intact)
+            let truncated = try store.verify(kept, serverKey: serverKey)
+            #expect(truncated.code == "truncated" && truncated.entries == 3, "\(truncated)")
+        }
+    }
+
+    @Test func checkpointsAreReadAsKeptOrAsReceived() throws {
+        let checkpoint = try AuditCheckpoint.sign(sequence: 3, head: String(repeating: "a", count: 64), with: Curve25519.Signing.PrivateKey())
+        let encoder = JSONEncoder()
+        let plain = String(decoding: try encoder.encode(checkpoint), as: UTF8.self)
+        let event = #"{"channel":"owner/stib","seq":0,"type":"audit.checkpoint","at":"2026-12-02T00:00:00Z","body":"# + plain + "}"
+        #expect(try AuditCheckpoint.read(plain) == [checkpoint])
+        #expect(try AuditCheckpoint.read(plain + "\n" + event + "\n") == [checkpoint, checkpoint])
+        #expect(throws: IncidentError.self) { try AuditCheckpoint.read("{\"sequence\": 3}") }
     }
 }

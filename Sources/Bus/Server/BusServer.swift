@@ -291,6 +291,9 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
         return socket
     }
 
+    /// How long the event sockets may take, when the server stops, to send what was published last.
+    static let finalFlushMilliseconds = 500
+
     /// The most in-process attachments (each takes one route byte of a peer address).
     static let maximumInProcessAttachments = 200
 
@@ -498,7 +501,15 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
                     }
                     return (state.outbound, state.stopping, state.renewEvents)
                 }
-                if stopping { return }
+                if stopping {
+                    // What was published last (a final audit checkpoint, say) still goes out:
+                    // the event sockets get a moment to flush before they close.
+                    send(outbound, sockets: sockets)
+                    for events in [sockets.events] + sockets.inProcess.map(\.events) {
+                        try? events.set(ZMQ_LINGER, Int32(Self.finalFlushMilliseconds))
+                    }
+                    return
+                }
                 if renewEvents {
                     renewEventSocket(&sockets)
                     polled = sockets.polled

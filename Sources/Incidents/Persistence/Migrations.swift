@@ -193,10 +193,19 @@ enum Migrations {
         );
         """,
         // 11: withdrawn users (suspended, removed) and retired cameras stay as rows, for the
-        // audit log that names them; signed checkpoints of the audit chain.
+        // audit log that names them.
         """
         ALTER TABLE users ADD COLUMN status TEXT NOT NULL DEFAULT 'active';
         ALTER TABLE cameras ADD COLUMN retired_at TEXT;
+        """,
+        // 12: the signed checkpoints of the audit chain the server has published (its own copy;
+        // auditors and owners keep theirs, which is what makes them evidence).
+        """
+        CREATE TABLE audit_checkpoints (
+            sequence INTEGER NOT NULL,
+            at TEXT NOT NULL,
+            checkpoint TEXT NOT NULL
+        );
         """,
     ]
 

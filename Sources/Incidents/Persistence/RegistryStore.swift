@@ -183,6 +183,11 @@ public struct RegistryStore: Sendable {
         }
     }
 
+    /// The ids of every camera owner, ordered.
+    public func ownerIDs() throws -> [String] {
+        try database.runSync { db in try db.query("SELECT id FROM owners ORDER BY id").compactMap { $0.text(0) } }
+    }
+
     /// Every agency, ordered by id.
     public func agencies() throws -> [Agency] {
         try database.runSync { db in

@@ -10,14 +10,26 @@ struct AuditCommand: ParsableCommand {
 
     struct Verify: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Check the whole audit chain; name the first broken entry and exit 1 if there is one.")
+            abstract: "Check the whole audit chain; name the first broken entry and exit 1 if there is one.",
+            discussion: """
+                With --checkpoint, also prove that the log still holds everything each checkpoint in FILE covers \
+                (checkpoints as the server published them, one per line, or one JSON object): a log cut short \
+                (truncated) or rewritten and re-chained (rewritten) fails, as does a checkpoint signed with another key.
+                """)
 
         @Option(help: "The data folder.")
         var data = "vigil-data"
 
+        @Option(help: "A file of signed checkpoints kept by an auditor or an owner.")
+        var checkpoint: String?
+
         func run() throws {
             try reportingFailures {
-                let result = try AuditStore(database: try RegistryOptions.database(inDataFolder: data)).verify()
+                let store = AuditStore(database: try RegistryOptions.database(inDataFolder: data))
+                if let checkpoint {
+                    try verify(checkpointsIn: checkpoint, store: store)
+                }
+                let result = try store.verify()
                 guard let broken = result.firstBroken else {
                     print("audit chain intact: \(result.entries) entries")
                     return
@@ -25,6 +37,23 @@ struct AuditCommand: ParsableCommand {
                 throw CommandFailure(
                     code: "audit_broken",
                     message: "entry \(broken) is broken: \(result.problem ?? "?") (\(result.entries) entries before it are intact)")
+            }
+        }
+
+        /// Checks every checkpoint of the file; the first that fails ends the command with its code.
+        private func verify(checkpointsIn file: String, store: AuditStore) throws {
+            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+                throw CommandFailure(code: "checkpoint_unreadable", message: "cannot read \(file)")
+            }
+            let checkpoints = try AuditCheckpoint.read(text)
+            guard !checkpoints.isEmpty else { throw CommandFailure(code: "checkpoint_invalid", message: "\(file) holds no checkpoint") }
+            let serverKey = try DataFolder(path: data).auditPublicKey()
+            for checkpoint in checkpoints {
+                let result = try store.verify(checkpoint, serverKey: serverKey)
+                guard result.holds else {
+                    throw CommandFailure(code: result.code ?? "checkpoint_failed", message: "checkpoint of \(checkpoint.at): \(result.problem ?? "")")
+                }
+                print("checkpoint of \(checkpoint.at) holds: the log still has its \(checkpoint.sequence) entries (\(result.entries) now)")
             }
         }
     }

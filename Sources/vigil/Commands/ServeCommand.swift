@@ -58,6 +58,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "The shortest time between two thumbnails of a camera, in seconds.")
     var thumbnailInterval = 5.0
 
+    @Option(help: "Seconds between signed checkpoints of the audit chain (one more is signed when the server stops).")
+    var checkpointInterval = 60.0
+
     @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
@@ -66,6 +69,7 @@ struct ServeCommand: AsyncParsableCommand {
         ])
         guard relayMaxStreams >= 0, relayMaxMbps >= 0 else { throw ValidationError("--relay-max-streams and --relay-max-mbps must be 0 or more") }
         guard thumbnailInterval >= 0.1, thumbnailInterval <= 3600 else { throw ValidationError("--thumbnail-interval must be 0.1 to 3600 seconds") }
+        guard checkpointInterval >= 0.5, checkpointInterval <= 86_400 else { throw ValidationError("--checkpoint-interval must be 0.5 to 86400 seconds") }
     }
 
     func run() async throws {
@@ -132,6 +136,9 @@ struct ServeCommand: AsyncParsableCommand {
             validFrom: Date()))
         if loaded > 0 { logger.info("sharing agreements loaded", metadata: ["grants": "\(loaded)"]) }
         let audit = AuditStore(database: database)
+        let checkpoints = AuditCheckpoints(
+            audit: audit, key: try folder.auditSigningKey(), bus: bus, owners: try registry.ownerIDs(),
+            interval: .milliseconds(Int(checkpointInterval * 1000)), logger: logger)
         // Views cannot outlive the relay that served them: those a crash left open end now.
         let dangling = try await access.closeDanglingViews()
         if dangling > 0 { logger.notice("views left open by the previous run closed", metadata: ["views": "\(dangling)"]) }
@@ -181,7 +188,7 @@ struct ServeCommand: AsyncParsableCommand {
         relay.serveLinks(at: "http://\(host):\(links.port)")
         let info = ServerInfo(
             command: bus.boundCommandEndpoint, events: bus.boundEventEndpoint,
-            serverKey: try folder.serverKeys().publicKey, data: folder.url.path, region: region.rawValue,
+            serverKey: try folder.serverKeys().publicKey, auditKey: checkpoints.publicKey, data: folder.url.path, region: region.rawValue,
             metrics: "http://\(host):\(metrics.port)/metrics", media: bus.boundMediaEndpoint, http: "http://\(host):\(links.port)",
             cameras: index.cameras.count, pid: ProcessInfo.processInfo.processIdentifier)
         let encoder = JSONEncoder()
@@ -193,11 +200,12 @@ struct ServeCommand: AsyncParsableCommand {
 
         let dispatcher = CommandDispatcher(
             bus: bus, incidents: incidents, access: access, holds: EvidenceHolds(database: database), users: users, clientKeys: clientKeys,
-            publisher: publisher, audit: audit, registry: registry, engine: engine, reloadRegistry: reloadRegistry, logger: logger)
+            publisher: publisher, audit: audit, auditKey: checkpoints.publicKey, registry: registry, engine: engine, reloadRegistry: reloadRegistry, logger: logger)
         // After a restart (a crash included) the registry may have changed: open incidents recompute
         // their selections, and followers receive the difference like any other change.
         try await changes.serially { try await recomputeSelections(incidents, publisher: publisher, logger: logger) }
-        let service = VigilService(bus: bus, dispatcher: dispatcher, relay: relay, audit: audit, changes: changes, logger: logger)
+        let service = VigilService(
+            bus: bus, dispatcher: dispatcher, relay: relay, audit: audit, checkpoints: checkpoints, changes: changes, logger: logger)
         let group = ServiceGroup(services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         try await group.run()
         try? FileManager.default.removeItem(at: folder.serverInfo)

@@ -1,4 +1,5 @@
 import Bus
+import Crypto
 import Foundation
 
 /// The data folder of one Vigil deployment (default `./vigil-data`):
@@ -8,6 +9,7 @@ import Foundation
 ///     serve.lock                    held (flock) by the one server that uses the folder
 ///     region                        the region the folder serves (`brussels`), written on first start
 ///     keys/server.key[_secret]      the server's CURVE certificate
+///     keys/audit.ed25519[_secret]   the key the server signs audit checkpoints with (base64)
 ///     keys/agencies/ID.key[_secret] one CURVE certificate per agency
 ///     keys/users/ID.key[_secret]    the certificates of named users made by `vigil user add`
 struct DataFolder {
@@ -96,6 +98,34 @@ struct DataFolder {
         return try CurveCertificate.read(secret)
     }
 
+    /// The Ed25519 key that signs audit checkpoints, created on first start (secret readable by
+    /// the server's user only; the public half beside it, for auditors and owners).
+    func auditSigningKey() throws -> Curve25519.Signing.PrivateKey {
+        let secret = keys.appendingPathComponent("audit.ed25519_secret")
+        if let text = try? String(contentsOf: secret, encoding: .utf8) {
+            guard let raw = Data(base64Encoded: text.trimmingCharacters(in: .whitespacesAndNewlines)),
+                  let key = try? Curve25519.Signing.PrivateKey(rawRepresentation: raw)
+            else { throw CommandFailure(code: "data_folder_invalid", message: "\(secret.path) is not an Ed25519 key in base64") }
+            return key
+        }
+        let key = Curve25519.Signing.PrivateKey()
+        try FileManager.default.createDirectory(at: keys, withIntermediateDirectories: true)
+        guard FileManager.default.createFile(
+            atPath: secret.path, contents: Data((key.rawRepresentation.base64EncodedString() + "\n").utf8), attributes: [.posixPermissions: 0o600])
+        else { throw CommandFailure(code: "data_folder_invalid", message: "cannot write \(secret.path)") }
+        try Data((key.publicKey.rawRepresentation.base64EncodedString() + "\n").utf8).write(to: keys.appendingPathComponent("audit.ed25519"))
+        return key
+    }
+
+    /// The public half of the audit signing key, if the folder has one (read, never created).
+    func auditPublicKey() throws -> String {
+        let file = keys.appendingPathComponent("audit.ed25519")
+        guard let text = try? String(contentsOf: file, encoding: .utf8) else {
+            throw CommandFailure(code: "key_missing", message: "\(file.path) is missing; a server signs checkpoints once it has started")
+        }
+        return text.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
     /// Each agency's public key, creating the key pairs that do not exist yet.
     func agencyPublicKeys(for agencies: [String]) throws -> [String: String] {
         var keys: [String: String] = [:]
@@ -123,6 +153,8 @@ struct ServerInfo: Codable {
     var command: String
     var events: String
     var serverKey: String
+    /// The Ed25519 public key (base64) that signs the audit checkpoints.
+    var auditKey: String
     var data: String
     var region: String
     /// The Prometheus endpoint.

@@ -17,6 +17,8 @@ struct CommandDispatcher: Sendable {
     let publisher: ChannelPublisher
     let replays = ReplayGuard()
     let audit: AuditStore
+    /// The Ed25519 key (base64) the server signs audit checkpoints with.
+    let auditKey: String
     let registry: RegistryStore
     let engine: CameraEngine
     /// Reloads the registry into the index and the relay, and recomputes open selections (the
@@ -251,12 +253,14 @@ struct CommandDispatcher: Sendable {
             return BusProtocol.successReply(
                 id: header.id, result: AuditQueryResult(entries: entries, nextAfter: entries.count == limit ? entries.last?.sequence : nil))
         case "audit.verify":
+            let body = try BusProtocol.decodeBody(AuditVerifyBody.self, from: request.payload)
             let auditor = try await namedUser(request, role: .auditor, action: "audit.verify")
             let verification = try audit.verify()
-            try await audit.append(AuditRecord(
-                action: "audit.verified", agency: auditor.agency, user: auditor.id, badge: auditor.badge,
-                details: ["entries": "\(verification.entries)", "intact": "\(verification.intact)"]))
-            return BusProtocol.successReply(id: header.id, result: verification)
+            let checkpoint = try body.checkpoint.map { try audit.verify($0, serverKey: auditKey) }
+            var details = ["entries": "\(verification.entries)", "intact": "\(verification.intact)"]
+            if let checkpoint { details["checkpoint"] = checkpoint.holds ? "holds:\(checkpoint.sequence)" : checkpoint.code ?? "fails" }
+            try await audit.append(AuditRecord(action: "audit.verified", agency: auditor.agency, user: auditor.id, badge: auditor.badge, details: details))
+            return BusProtocol.successReply(id: header.id, result: AuditVerifyResult(verification, checkpoint: checkpoint))
         default:
             throw BusProtocol.ErrorBody(code: "unknown_operation", message: "unknown operation '\(header.op)'", field: "op")
         }

@@ -11,6 +11,7 @@ struct VigilService: Service {
     let dispatcher: CommandDispatcher
     let relay: Relay
     let audit: AuditStore
+    let checkpoints: AuditCheckpoints
     /// The gate every change of the server passes, one at a time.
     let changes: SerialGate
     let logger: Logger
@@ -106,6 +107,7 @@ struct VigilService: Service {
                         try? await Task.sleep(for: Self.expirySweepInterval)
                     }
                 }
+                group.addTask { await checkpoints.run() }
                 group.addTask { await relay.serveRequests() }
                 group.addTask { await relay.supervise() }
                 relay.start()
@@ -117,6 +119,8 @@ struct VigilService: Service {
                 group.cancelAll()
             }
         } onGracefulShutdown: {
+            // The last checkpoint covers everything up to the stop, and goes out before the bus closes.
+            checkpoints.signIfGrown()
             bus.stop()
         }
     }

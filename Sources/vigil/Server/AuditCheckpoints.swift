@@ -1,0 +1,63 @@
+import Bus
+import Crypto
+import Foundation
+import Incidents
+import Logging
+
+/// Signs checkpoints of the audit chain (see ``AuditCheckpoint``) every `interval` when the log
+/// has grown, and once more when the server stops, and publishes each to the auditors (`audit/`)
+/// and to every owner (`owner/OWNER/`), latest-wins (`seq` 0): they keep them as evidence.
+struct AuditCheckpoints: Sendable {
+    let audit: AuditStore
+    /// The signing key's raw bytes (swift-crypto's key type is not `Sendable`).
+    private let keyBytes: Data
+    let bus: BusServer
+    let owners: [String]
+    let interval: Duration
+    let logger: Logger
+
+    init(audit: AuditStore, key: Curve25519.Signing.PrivateKey, bus: BusServer, owners: [String], interval: Duration, logger: Logger) {
+        (self.audit, keyBytes, self.bus, self.owners, self.interval, self.logger) = (audit, key.rawRepresentation, bus, owners, interval, logger)
+    }
+
+    private var key: Curve25519.Signing.PrivateKey {
+        // The bytes came from a valid key.
+        try! Curve25519.Signing.PrivateKey(rawRepresentation: keyBytes)
+    }
+
+    /// The key's public half, base64, as checkpoints carry it.
+    var publicKey: String { key.publicKey.rawRepresentation.base64EncodedString() }
+
+    /// Until cancelled: a checkpoint each interval in which the log grew.
+    func run() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: interval)
+            signIfGrown()
+        }
+    }
+
+    /// Signs, keeps and publishes a checkpoint when entries were added since the last one.
+    /// Synchronous, so that a stopping server can call it last.
+    func signIfGrown() {
+        do {
+            let last = try audit.lastSequence()
+            let signed = try audit.lastCheckpointSequence()
+            guard last > signed else { return }
+            let checkpoint = try audit.checkpoint(signedWith: key)
+            publish(checkpoint)
+            logger.debug("audit checkpoint signed", metadata: ["audit.sequence": "\(checkpoint.sequence)"])
+        } catch {
+            logger.error("audit checkpoint failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private func publish(_ checkpoint: AuditCheckpoint) {
+        bus.publish(
+            topic: ChannelMembers.auditTopic, payload: BusProtocol.event(channel: "audit", seq: 0, type: "audit.checkpoint", body: checkpoint))
+        for owner in owners {
+            bus.publish(
+                topic: BusProtocol.ownerTopic(owner),
+                payload: BusProtocol.event(channel: "owner/\(owner)", seq: 0, type: "audit.checkpoint", body: checkpoint))
+        }
+    }
+}
