@@ -344,4 +344,46 @@ struct OwnersTrustTests {
         let revealed = try await vigil("audit", "verify", "--checkpoint", file.path, "--data", data.path)
         #expect(revealed.status == 1 && revealed.stderr.contains("truncated"), "\(revealed.stdout) \(revealed.stderr)")
     }
+
+    /// A thumbnail is a picture: an agency receives an incident's thumbnails only once a named
+    /// user of it has asked, with a justification, and the log records it (refusals too).
+    @Test func thumbnailsNeedARecordedDecision() async throws {
+        let stream = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-thumbnails-\(UUID().uuidString).ts").path
+        defer { try? FileManager.default.removeItem(atPath: stream) }
+        try await makeTestStream(at: stream)
+        try await folderWithCamera(stream: stream) { data in
+            try await withServer(data: data, arguments: ["--thumbnail-interval", "0.3"]) { data, _ in
+                #expect(try await vigil("user", "add", "cc.op", "--name", "O", "--badge", "CC-7", "--role", "operator", "--data", data.path).status == 0)
+                func thumbnails(_ events: [[String: Any]]) -> [[String: Any]] {
+                    events.compactMap { $0["event"] as? [String: Any] }.filter { $0["type"] as? String == "camera.thumbnail" }
+                }
+                let unasked = try await BusSession(data, as: "keys/agencies/crisis-centre.key_secret", topics: ["thumbnails/crisis-centre/"], linger: 3)
+                let opened = try await vigil("incident", "open", "--kind", "public-order", "--at", "50.8467,4.3525", "--radius", "30",
+                                             "--participant", "crisis-centre", "--data", data.path, "--agency", "pz-5339", "--json")
+                #expect(opened.status == 0, "\(opened.stderr)")
+                let id = try #require((try json(opened.stdout)["incident"] as? [String: Any])?["id"] as? Int)
+                #expect(thumbnails(try await unasked.finished().events).isEmpty, "no picture without a recorded decision")
+
+                let justification: [String: Any] = ["reason": "public-order", "text": "Crowd building up on the square", "incident": id]
+                let byAgency = try await BusSession.run(data, as: "keys/agencies/crisis-centre.key_secret", requests: [
+                    ["op": "thumbnails.start", "body": ["justification": justification]],
+                ])
+                #expect(byAgency.replies.first.flatMap(errorCode) == "named_user_required", "\(byAgency.replies)")
+                let asked = try await BusSession.run(data, as: "keys/users/cc.op.key_secret", requests: [
+                    ["op": "thumbnails.start", "body": ["justification": justification]],
+                ], topics: ["thumbnails/crisis-centre/"], linger: 3)
+                #expect(asked.replies.first?["result"] != nil, "\(asked.replies)")
+                let received = thumbnails(asked.events)
+                #expect(received.contains { ($0["body"] as? [String: Any])?["camera"] as? String == "pz5339-ip-01" }, "\(received.count) thumbnails")
+
+                let exported = try await vigil("audit", "export", "--data", data.path)
+                let records = try exported.stdout.split(separator: "\n").compactMap { try json(String($0))["record"] as? [String: Any] }
+                let refused = try #require(records.first { $0["action"] as? String == "thumbnails.refused" })
+                #expect((refused["details"] as? [String: Any])?["code"] as? String == "named_user_required")
+                let started = try #require(records.first { $0["action"] as? String == "thumbnails.started" })
+                #expect(started["user"] as? String == "cc.op" && started["incident"] as? Int == id
+                        && started["justification"] as? String == "Crowd building up on the square")
+            }
+        }
+    }
 }

@@ -15,11 +15,7 @@ struct RelayTests {
             _ = try await server.waitForExit()
         }
         let stream = data.appendingPathComponent("camera.ts").path
-        let made = try await run(URL(fileURLWithPath: "/usr/bin/ffmpeg"), [
-            "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25", "-t", "4", "-c:v", "libx264",
-            "-g", "25", "-bf", "2", "-pix_fmt", "yuv420p", "-f", "mpegts", stream,
-        ])
-        #expect(made.status == 0, "\(made.stderr)")
+        try await makeTestStream(at: stream)
         let registry = data.appendingPathComponent("camera.geojson")
         try Data("""
             {"type":"FeatureCollection","features":[{"type":"Feature","geometry":{"type":"Point","coordinates":[4.3525,50.8467]},

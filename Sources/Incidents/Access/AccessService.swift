@@ -134,6 +134,11 @@ public final class AccessService: Sendable {
             incidentExtent: context.incidentExtent, agencyOpenIncidents: context.agencyOpenIncidents, incidentOpenerRoles: context.incidentOpenerRoles)
     }
 
+    /// The owner of a camera of the registry, if there is such a camera.
+    public func owner(ofCamera camera: String) async throws -> String? {
+        try await database.run { db in try RegistryStore.camera(camera, in: db)?.owner }
+    }
+
     /// Stores a grant and audits its creation, in one transaction.
     ///
     /// - Throws: ``IncidentError`` `grant_invalid` (no mode, a bad scope polygon, an empty window),

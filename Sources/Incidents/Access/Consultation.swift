@@ -91,29 +91,14 @@ extension AccessService {
             }
             throw error
         }
-        guard let user = request.user else {
-            try await refuse(IncidentError(
-                code: "named_user_required", message: "consultations are made by named users; connect with a user's key", field: "user"))
-        }
-        guard let justification = consultation.justification else {
-            try await refuse(IncidentError(
-                code: "justification_required", message: "a consultation needs a reason code, a text and the incident", field: "justification"))
-        }
-        let text = justification.text.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard Justification.textLength.contains(Justification.visibleLength(of: text)) else {
-            try await refuse(IncidentError(
-                code: "justification_required", message: "the justification text has \(Justification.textLength.lowerBound) to "
-                    + "\(Justification.textLength.upperBound) visible characters", field: "justification.text"))
+        let (user, justification, text): (String, Justification, String)
+        do {
+            (user, justification, text) = try await justified(user: request.user, consultation.justification)
+        } catch {
+            try await refuse(error)
         }
         request.incident = justification.incident
         let now = request.at
-        let exercise = try await database.run { db in try? IncidentService.incident(justification.incident, in: db).exercise }
-        if let exercise, exercise != (justification.reason == .training) {
-            try await refuse(IncidentError(
-                code: "justification_invalid",
-                message: exercise ? "incident \(justification.incident) is an exercise: the reason is training" : "training is a reason for exercises only",
-                field: "justification.reason"))
-        }
         return try await database.run { [self, request] db in
             let decision = try decide(request, in: db)
             let badge = try db.query("SELECT badge FROM users WHERE id = ?", [.text(user)]).first?.text(0)
@@ -146,6 +131,84 @@ extension AccessService {
                 }
                 return ticket
             }
+        }
+    }
+
+    /// The checks every justified request passes before a decision: a named user, a
+    /// justification whose text has enough visible characters, and a reason that fits the
+    /// incident (training for exercises, and only for them). Returns the trimmed text.
+    ///
+    /// - Throws: ``IncidentError`` `named_user_required`, `justification_required`, `justification_invalid`.
+    func justified(user: String?, _ justification: Justification?) async throws(IncidentError) -> (String, Justification, String) {
+        guard let user else {
+            throw IncidentError(code: "named_user_required", message: "consultations are made by named users; connect with a user's key", field: "user")
+        }
+        guard let justification else {
+            throw IncidentError(code: "justification_required", message: "a consultation needs a reason code, a text and the incident", field: "justification")
+        }
+        let text = justification.text.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard Justification.textLength.contains(Justification.visibleLength(of: text)) else {
+            throw IncidentError(
+                code: "justification_required", message: "the justification text has \(Justification.textLength.lowerBound) to "
+                    + "\(Justification.textLength.upperBound) visible characters", field: "justification.text")
+        }
+        let exercise = try? await database.run { db in try? IncidentService.incident(justification.incident, in: db).exercise }
+        if let exercise = exercise ?? nil, exercise != (justification.reason == .training) {
+            throw IncidentError(
+                code: "justification_invalid",
+                message: exercise ? "incident \(justification.incident) is an exercise: the reason is training" : "training is a reason for exercises only",
+                field: "justification.reason")
+        }
+        return (user, justification, text)
+    }
+
+    /// Lets `agency` receive the thumbnails of the cameras an incident selects that it may see,
+    /// asked for by a named user with a justification: one decision per incident and agency,
+    /// recorded (`thumbnails.started`) like a view, and refusals too (`thumbnails.refused`).
+    /// The thumbnails it covers are those of the incident's cameras the agency's grants allow,
+    /// as the incident's journal and the grants say at each moment; it ends with the incident
+    /// (or ``stopThumbnails(incident:agency:user:)``).
+    ///
+    /// - Throws: ``IncidentError`` as ``justified(user:_:)``, `incident_not_found`, `not_participant`.
+    public func startThumbnails(agency: String, user: String?, justification: Justification?, source: String? = nil) async throws {
+        func refuse(_ error: IncidentError) async throws -> Never {
+            try await database.run { db in
+                try db.transaction {
+                    try AuditLog.append(AuditRecord(
+                        action: "thumbnails.refused", agency: agency, user: user, reason: justification?.reason.rawValue,
+                        justification: justification?.text, incident: justification?.incident, source: source, details: ["code": error.code]), in: db)
+                }
+            }
+            throw error
+        }
+        let (named, given, text): (String, Justification, String)
+        do {
+            (named, given, text) = try await justified(user: user, justification)
+        } catch {
+            try await refuse(error)
+        }
+        let incident = try await database.run { db in try? IncidentService.incident(given.incident, in: db) }
+        guard let incident, incident.status.holdsSelection else {
+            try await refuse(IncidentError(code: "incident_not_found", message: "there is no live incident \(given.incident)", field: "given.incident"))
+        }
+        guard incident.leadAgency == agency || incident.details.participants.contains(agency) else {
+            try await refuse(IncidentError(
+                code: "not_participant", message: "\(agency) does not take part in incident \(incident.id)", field: "given.incident"))
+        }
+        try await database.run { db in
+            let badge = try db.query("SELECT badge FROM users WHERE id = ?", [.text(named)]).first?.text(0)
+            try db.transaction {
+                try AuditLog.append(AuditRecord(
+                    action: "thumbnails.started", agency: agency, user: named, badge: badge, reason: given.reason.rawValue,
+                    justification: text, incident: incident.id, source: source), in: db)
+            }
+        }
+    }
+
+    /// Records that `agency` no longer receives an incident's thumbnails.
+    public func stopThumbnails(incident: Int64, agency: String, user: String?) async throws {
+        try await database.run { db in
+            try db.transaction { try AuditLog.append(AuditRecord(action: "thumbnails.stopped", agency: agency, user: user, incident: incident), in: db) }
         }
     }
 
@@ -226,5 +289,23 @@ extension AccessService {
                     startedAt: IncidentService.date(row.text(7) ?? ""))
             }
         }
+    }
+}
+
+/// The body of `thumbnails.start`: the justification, which names the incident.
+public struct ThumbnailsStartBody: Sendable, Codable {
+    public var justification: WireJustification
+
+    public init(justification: WireJustification) {
+        self.justification = justification
+    }
+}
+
+/// The body of `thumbnails.stop`.
+public struct ThumbnailsStopBody: Sendable, Codable {
+    public var incident: Int64
+
+    public init(incident: Int64) {
+        self.incident = incident
     }
 }

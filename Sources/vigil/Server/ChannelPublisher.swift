@@ -16,6 +16,8 @@ struct ChannelPublisher: Sendable {
     let logger: Logger
     /// What owners were told their incident-bound grants make available.
     let grantUses = IncidentGrantLedger()
+    /// The agencies that asked for an incident's thumbnails.
+    let thumbnailConsents = ThumbnailConsents()
 
     /// Publishes a committed change on each topic of the agencies taking part after it (a
     /// hand-over keeps the former lead; a closing reaches everyone, then the channel takes no
@@ -93,10 +95,14 @@ struct ChannelPublisher: Sendable {
     }
 
     /// Publishes a camera's thumbnail, latest-wins like its state, on the `thumbnails/AGENCY/`
-    /// channel of the same agencies: a picture goes only where the camera's live view may.
+    /// channel of the same agencies, but only those covered by a recorded decision: the camera's
+    /// owner (its own picture), or an agency whose named user asked for the thumbnails of one of
+    /// the incidents selecting the camera, with a justification (`thumbnails.start`, audited).
     func thumbnail(_ thumbnail: Thumbnail, incidents ids: Set<Int64>) async {
         let body = ThumbnailEvent(thumbnail)
-        for agency in await audience(of: thumbnail.camera, incidents: ids) {
+        let owner = try? await access.owner(ofCamera: thumbnail.camera)
+        for agency in await audience(of: thumbnail.camera, incidents: ids)
+        where agency == owner || thumbnailConsents.covers(agency, anyOf: ids) {
             bus.publish(
                 topic: "thumbnails/\(agency)/",
                 payload: BusProtocol.event(channel: "thumbnails/\(agency)", seq: 0, type: "camera.thumbnail", at: thumbnail.takenAt, body: body))

@@ -240,6 +240,18 @@ struct CommandDispatcher: Sendable {
             try await registry.retire(body.cameras, owner: request.agency, reason: body.reason, by: request.agency, user: request.user)
             try await reloadRegistry()
             return BusProtocol.successReply(id: header.id, result: ["cameras": body.cameras])
+        case "thumbnails.start":
+            let body = try BusProtocol.decodeBody(ThumbnailsStartBody.self, from: request.payload)
+            let justification = try body.justification.justification()
+            try await access.startThumbnails(agency: request.agency, user: request.user, justification: justification, source: "bus")
+            publisher.thumbnailConsents.start(incident: justification.incident, agency: request.agency)
+            return BusProtocol.successReply(id: header.id, result: ["incident": justification.incident])
+        case "thumbnails.stop":
+            let body = try BusProtocol.decodeBody(ThumbnailsStopBody.self, from: request.payload)
+            if publisher.thumbnailConsents.stop(incident: body.incident, agency: request.agency) {
+                try await access.stopThumbnails(incident: body.incident, agency: request.agency, user: request.user)
+            }
+            return BusProtocol.successReply(id: header.id, result: ["incident": body.incident])
         case "user.list":
             return BusProtocol.successReply(id: header.id, result: try await users.users(of: request.agency))
         case "audit.query":
