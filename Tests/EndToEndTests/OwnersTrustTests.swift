@@ -386,4 +386,58 @@ struct OwnersTrustTests {
             }
         }
     }
+
+    /// An incident is no key to cameras: only its lead and participants view under it,
+    /// incident-bound grants cover the cameras it selected within the limits the owner set
+    /// (exceeding them is refused with a stable code and audited), and the owner is told on its
+    /// channel when an incident makes its cameras available.
+    @Test func incidentBoundGrantsStayWithinTheirIncidentsAndLimits() async throws {
+        try await withServer { data, _ in
+            let grant = data.appendingPathComponent("bounded-grant.json")
+            try Data("""
+                {"id": "pz5342-siamu-bounded", "owner": "pz-5342", "agency": "siamu", "scope": {"kinds": ["street"]}, "modes": ["live"],
+                 "valid_from": "2026-01-01T00:00:00Z", "purpose": "fire support", "legal_basis": "Belgian camera law",
+                 "condition": {"while_incident_open": {"camera_in_selection": true}}, "limits": {"max_radius_meters": 300}}
+                """.utf8).write(to: grant)
+            let created = try await vigil("grant", "create", grant.path, "--data", data.path, "--agency", "pz-5342")
+            #expect(created.status == 0, "\(created.stderr)")
+            for (user, agency) in [("siamu.op", "siamu"), ("pz.op", "pz-5339")] {
+                #expect(try await vigil("user", "add", user, "--name", "O", "--badge", "B-\(user)", "--role", "operator",
+                                        "--data", data.path, "--agency", agency).status == 0)
+            }
+            func open(radius: Int) async throws -> Int {
+                let opened = try await vigil("incident", "open", "--kind", "fire", "--at", "50.7828353,4.3875831", "--radius", "\(radius)",
+                                             "--data", data.path, "--agency", "siamu", "--json")
+                #expect(opened.status == 0, "\(opened.stderr)")
+                return try #require((try json(opened.stdout)["incident"] as? [String: Any])?["id"] as? Int)
+            }
+            func view(_ incident: Int) -> [String: Any] {
+                ["op": "view.start", "body": ["camera": "pz5342-street-0001", "mode": "live",
+                                              "justification": ["reason": "emergency-response", "text": "Smoke seen from the street", "incident": incident]]]
+            }
+
+            let owner = try await BusSession(data, as: "keys/agencies/pz-5342.key_secret", topics: ["owner/pz-5342/"], linger: 2)
+            let small = try await open(radius: 100)
+            let notices = try await owner.finished().events.compactMap { $0["event"] as? [String: Any] }
+                .filter { $0["type"] as? String == "incident.cameras-available" }
+            let notice = try #require(notices.first?["body"] as? [String: Any], "the owner was not told")
+            #expect(notice["incident"] as? Int == small && notice["agency"] as? String == "siamu", "\(notice)")
+            #expect((notice["cameras"] as? [String])?.contains("pz5342-street-0001") == true, "\(notice)")
+
+            let large = try await open(radius: 1_000)
+            let siamu = try await BusSession.run(data, as: "keys/users/siamu.op.key_secret", requests: [view(small), view(large)])
+            #expect((siamu.replies.first?["result"] as? [String: Any])?["view"] is String, "\(siamu.replies)")
+            #expect(siamu.replies.count == 2 && errorCode(siamu.replies[1]) == "incident_too_large", "\(siamu.replies)")
+            let outsider = try await BusSession.run(data, as: "keys/users/pz.op.key_secret", requests: [view(small)])
+            #expect(outsider.replies.first.flatMap(errorCode) == "not_participant", "\(outsider.replies)")
+
+            let exported = try await vigil("audit", "export", "--data", data.path)
+            let records = try exported.stdout.split(separator: "\n").compactMap { try json(String($0))["record"] as? [String: Any] }
+            #expect(records.contains { $0["action"] as? String == "grant.limit-exceeded" && $0["incident"] as? Int == large
+                    && $0["reason"] as? String == "incident_too_large" })
+            let refusals = records.filter { $0["action"] as? String == "view.refused" }
+                .compactMap { ($0["details"] as? [String: Any])?["code"] as? String }
+            #expect(refusals.contains("incident_too_large") && refusals.contains("not_participant"), "\(refusals)")
+        }
+    }
 }
