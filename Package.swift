@@ -72,7 +72,8 @@ let package = Package(
         .testTarget(name: "IncidentsTests", dependencies: ["Incidents", "Geo", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "BusTests", dependencies: ["Bus", "TestSupport"]),
         .testTarget(name: "StreamsTests", dependencies: ["Streams", "TestSupport"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["Bus"]),
+        // Geo only to place test cameras in the metric grid; everything else goes through the binary.
+        .testTarget(name: "EndToEndTests", dependencies: ["Bus", "Geo"]),
         // The server's own parts, tested where an end-to-end run cannot show them (`@testable import vigil`).
         .testTarget(name: "ServerTests", dependencies: ["vigil"]),
     ],

@@ -1,4 +1,5 @@
 import Foundation
+import Geo
 import Testing
 
 /// The promises made to camera owners, each tried as an attacker would, through the public
@@ -438,6 +439,72 @@ struct OwnersTrustTests {
             let refusals = records.filter { $0["action"] as? String == "view.refused" }
                 .compactMap { ($0["details"] as? [String: Any])?["code"] as? String }
             #expect(refusals.contains("incident_too_large") && refusals.contains("not_participant"), "\(refusals)")
+        }
+    }
+
+    /// Two confidential cameras in the same 500 m square of the metric grid, 250 m apart: an
+    /// agency that may watch them cannot tell them apart by any incident, from any centre with
+    /// any radius (so no series of incidents locates either better than the square), and an
+    /// agency without a grant learns nothing of them, not even that they exist.
+    @Test func incidentsNeverLocateAConfidentialCamera() async throws {
+        let data = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-e2e-secret-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: data) }
+        try await withServer(data: data) { _, server in
+            server.kill(SIGTERM)
+            _ = try await server.waitForExit()
+        }
+        let projection = try Projection(crs: .belgianLambert2008)
+        let near = try projection.metric(try GeoPoint(lat: 50.8467, lon: 4.3525))
+        let corner = MetricPoint(x: (near.x / 500).rounded(.down) * 500, y: (near.y / 500).rounded(.down) * 500)
+        let secret = [("pz5339-secret-a", MetricPoint(x: corner.x + 100, y: corner.y + 120)),
+                      ("pz5339-secret-b", MetricPoint(x: corner.x + 350, y: corner.y + 320))]
+        var features: [String] = []
+        for (id, point) in secret {
+            let position = try projection.geographic(point)
+            features.append("""
+                {"type":"Feature","geometry":{"type":"Point","coordinates":[\(position.lon),\(position.lat)]},
+                 "properties":{"id":"\(id)","owner":"pz-5339","kind":"street","place_type":"building","range_m":40,
+                               "stream":"sim://\(id)","confidentiality":"confidential","tags":[]}}
+                """)
+        }
+        let file = data.appendingPathComponent("secret.geojson")
+        try Data(#"{"type":"FeatureCollection","features":["# .utf8 + Data(features.joined(separator: ",").utf8) + Data("]}".utf8)).write(to: file)
+        #expect(try await vigil("cameras", "import", file.path, "--data", data.path).status == 0)
+
+        var generator = SystemRandomNumberGenerator()
+        let centre = MetricPoint(x: corner.x + 250, y: corner.y + 250)
+        var queries: [[String: Any]] = []
+        for _ in 0..<40 {
+            let at = try projection.geographic(MetricPoint(
+                x: centre.x + Double.random(in: -700...700, using: &generator), y: centre.y + Double.random(in: -700...700, using: &generator)))
+            queries.append(["op": "incident.open", "body": ["kind": "public-order", "at": ["lat": at.lat, "lon": at.lon],
+                                                            "radius_meters": Double.random(in: 20...900, using: &generator)]])
+        }
+        try await withServer(data: data) { data, _ in
+            // The crisis centre may watch zone 5339's street cameras at all times.
+            let granted = try await BusSession.run(data, as: "keys/agencies/crisis-centre.key_secret", requests: queries)
+            #expect(granted.replies.count == queries.count)
+            var selected = 0
+            for reply in granted.replies {
+                let cameras = try #require((reply["result"] as? [String: Any])?["cameras"] as? [[String: Any]], "\(reply)")
+                let found = cameras.enumerated().filter { ($0.element["id"] as? String)?.hasPrefix("pz5339-secret-") == true }
+                #expect(found.count == 0 || found.count == 2, "one of two cameras in the same square told apart: \(found.map(\.element))")
+                if found.count == 2 {
+                    selected += 1
+                    #expect(found[0].element["distance_meters"] as? Double == found[1].element["distance_meters"] as? Double)
+                    #expect(found[1].offset == found[0].offset + 1, "ranked side by side")
+                    #expect(found.allSatisfy { $0.element["position"] == nil })
+                }
+            }
+            #expect(selected > 0 && selected < queries.count, "the queries both reach and miss the square (\(selected) of \(queries.count))")
+
+            // The fire service has no grant on zone 5339's street cameras: nothing of them, no count.
+            let ungranted = try await BusSession.run(data, as: "keys/agencies/siamu.key_secret", requests: Array(queries.prefix(10)))
+            for reply in ungranted.replies {
+                let result = try #require(reply["result"] as? [String: Any], "\(reply)")
+                let text = String(decoding: try JSONSerialization.data(withJSONObject: result), as: UTF8.self)
+                #expect(!text.contains("pz5339-secret") && !text.contains("hidden"), "\(text.prefix(300))")
+            }
         }
     }
 }
