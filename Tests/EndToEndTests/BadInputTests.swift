@@ -6,7 +6,6 @@ import Testing
 struct BadInputTests {
     @Test func aFuzzRunLeavesTheServerServing() async throws {
         try await withServer { data, server in
-            let python = URL(fileURLWithPath: ProcessInfo.processInfo.environment["VIGIL_PYTHON"] ?? "/usr/bin/python3")
             // 2,000 here; `make fuzz` sends 100,000.
             let fuzz = try await run(python, [repositoryRoot.appendingPathComponent("Benchmarks/fuzz_bus.py").path, data.path, "2000", "11"], timeout: .seconds(90))
             #expect(fuzz.status == 0, "\(fuzz.stdout) \(fuzz.stderr)")

@@ -8,13 +8,12 @@ import Testing
 struct BusSession {
     let process: RunningProcess
 
-    static let python = URL(fileURLWithPath: ProcessInfo.processInfo.environment["VIGIL_PYTHON"] ?? "/usr/bin/python3")
 
     /// Starts the session; when it returns, the subscriptions are live.
     init(_ data: URL, as certificate: String, requests: [[String: Any]] = [], topics: [String] = [], linger: Double = 1) async throws {
         let file = data.appendingPathComponent("requests-\(UUID().uuidString).json")
         try JSONSerialization.data(withJSONObject: requests).write(to: file)
-        process = try RunningProcess(Self.python, [
+        process = try RunningProcess(python, [
             repositoryRoot.appendingPathComponent("Tests/python/bus_session.py").path, data.appendingPathComponent("server.json").path,
             data.appendingPathComponent("keys/server.key").path, data.appendingPathComponent(certificate).path, file.path,
         ] + topics, environment: ["BUS_SESSION_LINGER": "\(linger)"])

@@ -3,7 +3,6 @@ import Testing
 
 @Suite("vigil cameras", .serialized, .timeLimit(.minutes(3)))
 struct CamerasCommandTests {
-    private let python = URL(fileURLWithPath: ProcessInfo.processInfo.environment["VIGIL_PYTHON"] ?? "/usr/bin/python3")
 
     /// 650 random queries of every kind on the real Brussels fixture, checked against
     /// GeographicLib's geodesics (Tests/python/geo_oracle.py).

@@ -4,7 +4,6 @@ import Testing
 /// Justified consultations and evidence holds over the bus, from the Python client written from docs/protocol.md.
 @Suite("vigil consultations and evidence holds over the bus", .serialized, .timeLimit(.minutes(2)))
 struct ConsultationTests {
-    private let python = URL(fileURLWithPath: ProcessInfo.processInfo.environment["VIGIL_PYTHON"] ?? "/usr/bin/python3")
 
     /// A Bruxelles Mobilité tunnel camera of the fixture: its id and position.
     private func tunnelCamera() throws -> (id: String, lat: Double, lon: Double) {
@@ -37,27 +36,11 @@ struct ConsultationTests {
                                                "footage_to": Date().formatted(.iso8601), "legal_reference": "PV BR.55.L1.000123/2026"]],
                 ["op": "view.list", "body": ["incident": "the tunnel one"]],
             ]
-            let requestsFile = data.appendingPathComponent("requests.json")
-            try JSONSerialization.data(withJSONObject: requests).write(to: requestsFile)
-            let noRequests = data.appendingPathComponent("none.json")
-            try Data("[]".utf8).write(to: noRequests)
-            func session(_ certificate: String, _ requests: URL, _ topics: [String], linger: String = "1") throws -> RunningProcess {
-                try RunningProcess(python, [
-                    repositoryRoot.appendingPathComponent("Tests/python/bus_session.py").path, data.appendingPathComponent("server.json").path,
-                    data.appendingPathComponent("keys/server.key").path, data.appendingPathComponent(certificate).path, requests.path,
-                ] + topics, environment: ["BUS_SESSION_LINGER": linger])
-            }
             // The owner listens on its channel; the police commander may not.
-            let owner = try session("keys/agencies/bruxelles-mobilite.key_secret", noRequests, ["owner/bruxelles-mobilite/"], linger: "6")
-            try await owner.waitForStandardError(containing: "subscribed")
-            let commander = try session("keys/users/pz.cmd.key_secret", requestsFile, ["owner/bruxelles-mobilite/"])
-            #expect(try await commander.waitForExit() == 0, "\(commander.standardError)")
-            #expect(try await owner.waitForExit() == 0, "\(owner.standardError)")
-            while !commander.outputEnded || !owner.outputEnded { try await Task.sleep(for: .milliseconds(10)) }
-            let session = (status: Int32(0), stdout: commander.lines.joined(separator: "\n"), stderr: commander.standardError)
-            #expect(session.status == 0, "\(session.stderr)")
-            let result = try json(session.stdout)
-            let replies = try #require(result["replies"] as? [[String: Any]])
+            let owner = try await BusSession(data, as: "keys/agencies/bruxelles-mobilite.key_secret", topics: ["owner/bruxelles-mobilite/"], linger: 6)
+            let commander = try await BusSession.run(data, as: "keys/users/pz.cmd.key_secret", requests: requests, topics: ["owner/bruxelles-mobilite/"])
+            let ownerEvents = try await owner.finished().events
+            let replies = commander.replies
             #expect(replies.count == 4)
             #expect((replies[3]["error"] as? [String: Any])?["field"] as? String == "body.incident", "a view list needs a numeric incident: \(replies[3])")
             #expect((replies[3]["error"] as? [String: Any])?["code"] as? String == "bad_request")
@@ -66,9 +49,9 @@ struct ConsultationTests {
             #expect(ticket["camera"] as? String == tunnel.id && ticket["view"] is String)
             let hold = try #require(replies[2]["result"] as? [String: Any], "\(replies[2])")
             let holdId = try #require(hold["id"] as? Int)
-            #expect((result["events"] as? [Any])?.isEmpty == true, "the owner channel is the owner's only")
-            let events = try #require(try json(owner.lines.joined(separator: "\n"))["events"] as? [[String: Any]])
-            let preservation = try #require(events.first { $0["topic"] as? String == "owner/bruxelles-mobilite/" }?["event"] as? [String: Any])
+            #expect(commander.events.isEmpty, "the owner channel is the owner's only")
+            let preservation = try #require(ownerEvents.compactMap { $0["event"] as? [String: Any] }
+                .first { $0["type"] as? String == "preservation.requested" })
             #expect(preservation["type"] as? String == "preservation.requested" && preservation["seq"] as? Int == 1)
             #expect((preservation["body"] as? [String: Any])?["cameras"] as? [String] == [tunnel.id])
 

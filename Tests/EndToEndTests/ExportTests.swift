@@ -4,7 +4,6 @@ import Testing
 /// CAP 1.2 and GeoJSON exports of incidents, read back by independent parsers (Python's XML and JSON).
 @Suite("vigil incident export", .serialized, .timeLimit(.minutes(2)))
 struct ExportTests {
-    private let python = URL(fileURLWithPath: ProcessInfo.processInfo.environment["VIGIL_PYTHON"] ?? "/usr/bin/python3")
 
     private func checkCAP(_ file: URL) async throws -> (status: Int32, report: [String: Any]) {
         let checked = try await run(python, [repositoryRoot.appendingPathComponent("Tests/python/cap_check.py").path, file.path])

@@ -6,7 +6,6 @@ import Testing
 struct MetricsTests {
     @Test func prometheusTextCountsWhatTheBusDid() async throws {
         try await withServer { data, _ in
-            let python = URL(fileURLWithPath: ProcessInfo.processInfo.environment["VIGIL_PYTHON"] ?? "/usr/bin/python3")
             let probe = repositoryRoot.appendingPathComponent("Tests/python/curve_probe.py").path
             let serverInfo = data.appendingPathComponent("server.json").path
             let serverKey = data.appendingPathComponent("keys/server.key").path

@@ -110,7 +110,7 @@ struct OwnersTrustTests {
         _ data: URL, certificate: String, topics: [String], withdraw: () async throws -> Void
     ) async throws -> (replies: [[String: Any]?], fresh: [String: Any]?, events: [[String: Any]]) {
         let signal = data.appendingPathComponent("withdrawn-\(UUID().uuidString)")
-        let client = try RunningProcess(BusSession.python, [
+        let client = try RunningProcess(python, [
             repositoryRoot.appendingPathComponent("Tests/python/withdrawn_key.py").path, data.appendingPathComponent("server.json").path,
             data.appendingPathComponent("keys/server.key").path, data.appendingPathComponent(certificate).path, signal.path,
         ] + topics)
@@ -225,7 +225,7 @@ struct OwnersTrustTests {
             #expect(refused.stderr.contains(expected), "\(refused.stderr)")
         }
         // A row written by an older vigil, or by hand, that no server can use.
-        let broken = try await run(BusSession.python, ["-c", """
+        let broken = try await run(python, ["-c", """
             import sqlite3, sys
             db = sqlite3.connect(sys.argv[1])
             db.execute("UPDATE cameras SET lat = 0, lon = 0 WHERE id = 'pz5339-street-0001'")
@@ -334,7 +334,7 @@ struct OwnersTrustTests {
         #expect((final["body"] as? [String: Any])?["sequence"] as? Int == lastSequence, "the shutdown checkpoint covers the whole log")
 
         // Someone with the file removes the last entries, which the chain alone cannot reveal.
-        let cut = try await run(BusSession.python, ["-c", """
+        let cut = try await run(python, ["-c", """
             import sqlite3, sys
             db = sqlite3.connect(sys.argv[1])
             db.executescript("DROP TRIGGER audit_log_no_delete; DELETE FROM audit_log WHERE sequence > (SELECT MAX(sequence) - 3 FROM audit_log);")

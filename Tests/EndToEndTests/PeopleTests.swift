@@ -43,30 +43,17 @@ struct PeopleTests {
         try await withServer { data, _ in
             #expect(try await vigil("user", "add", "cc.auditor", "--name", "C. Janssens", "--badge", "AUD-4", "--role", "auditor",
                                     "--data", data.path).status == 0)
-            let python = URL(fileURLWithPath: ProcessInfo.processInfo.environment["VIGIL_PYTHON"] ?? "/usr/bin/python3")
-            let none = data.appendingPathComponent("none.json")
-            try Data("[]".utf8).write(to: none)
-            func listen(_ certificate: String) throws -> RunningProcess {
-                try RunningProcess(python, [
-                    repositoryRoot.appendingPathComponent("Tests/python/bus_session.py").path, data.appendingPathComponent("server.json").path,
-                    data.appendingPathComponent("keys/server.key").path, data.appendingPathComponent(certificate).path, none.path, "audit/",
-                ], environment: ["BUS_SESSION_LINGER": "3"])
-            }
-            let auditor = try listen("keys/users/cc.auditor.key_secret")
-            let agency = try listen("keys/agencies/crisis-centre.key_secret")
-            try await auditor.waitForStandardError(containing: "subscribed")
-            try await agency.waitForStandardError(containing: "subscribed")
+            let auditor = try await BusSession(data, as: "keys/users/cc.auditor.key_secret", topics: ["audit/"], linger: 3)
+            let agency = try await BusSession(data, as: "keys/agencies/crisis-centre.key_secret", topics: ["audit/"], linger: 3)
             #expect(try await vigil("incident", "open", "--kind", "fire", "--at", "50.8467,4.3525", "--radius", "100", "--data", data.path).status == 0)
-            #expect(try await auditor.waitForExit() == 0)
-            #expect(try await agency.waitForExit() == 0)
-            while !auditor.outputEnded || !agency.outputEnded { try await Task.sleep(for: .milliseconds(10)) }
-            let received = try #require(try json(auditor.lines.joined(separator: "\n"))["events"] as? [[String: Any]])
-            let actions = received.compactMap { (($0["event"] as? [String: Any])?["body"] as? [String: Any])?["record"] as? [String: Any] }
-                .compactMap { $0["action"] as? String }
+            // The entries (signed checkpoints, latest-wins with seq 0, may come between them).
+            let received = try await auditor.finished().events.compactMap { $0["event"] as? [String: Any] }
+                .filter { $0["type"] as? String == "audit.entry" }
+            let actions = received.compactMap { ($0["body"] as? [String: Any])?["record"] as? [String: Any] }.compactMap { $0["action"] as? String }
             #expect(actions.contains("incident.opened"), "\(actions)")
-            let sequences = received.compactMap { ($0["event"] as? [String: Any])?["seq"] as? Int }
+            let sequences = received.compactMap { $0["seq"] as? Int }
             #expect(sequences == sequences.sorted() && Set(sequences).count == sequences.count)
-            #expect((try json(agency.lines.joined(separator: "\n"))["events"] as? [Any])?.isEmpty == true, "an agency key is no auditor")
+            #expect(try await agency.finished().events.isEmpty, "an agency key is no auditor")
         }
     }
 

@@ -6,7 +6,6 @@ import Testing
 struct PythonClientTests {
     @Test func thePythonClientPassesItsTests() async throws {
         try await withServer { data, _ in
-            let python = URL(fileURLWithPath: ProcessInfo.processInfo.environment["VIGIL_PYTHON"] ?? "/usr/bin/python3")
             let tests = try RunningProcess(
                 python, [repositoryRoot.appendingPathComponent("Tests/python/test_vigil_client.py").path, "-v"],
                 environment: ["VIGIL_DATA": data.path])

@@ -49,26 +49,16 @@ struct RelayTests {
         }
     }
 
-    /// Zone 5339's systems listening on `topics` (`Tests/python/bus_session.py`), subscribed
-    /// when this returns, for `lingering` seconds.
-    private func listen(_ data: URL, to topics: [String], lingering: Int) async throws -> RunningProcess {
-        let python = URL(fileURLWithPath: ProcessInfo.processInfo.environment["VIGIL_PYTHON"] ?? "/usr/bin/python3")
-        let none = data.appendingPathComponent("none.json")
-        try Data("[]".utf8).write(to: none)
-        let listener = try RunningProcess(python, [
-            repositoryRoot.appendingPathComponent("Tests/python/bus_session.py").path, data.appendingPathComponent("server.json").path,
-            data.appendingPathComponent("keys/server.key").path, data.appendingPathComponent("keys/agencies/pz-5339.key_secret").path, none.path,
-        ] + topics, environment: ["BUS_SESSION_LINGER": "\(lingering)"])
-        try await listener.waitForStandardError(containing: "subscribed")
-        return listener
+    /// Zone 5339's systems listening on `topics` for `lingering` seconds (subscribed when this returns).
+    private func listen(_ data: URL, to topics: [String], lingering: Int) async throws -> BusSession {
+        try await BusSession(data, as: "keys/agencies/pz-5339.key_secret", topics: topics, linger: Double(lingering))
     }
 
     /// The events a listener received, once it has finished.
-    private func events(of listener: RunningProcess) async throws -> [[String: Any]] {
-        #expect(try await listener.waitForExit() == 0)
-        while !listener.outputEnded { try await Task.sleep(for: .milliseconds(10)) }
-        #expect(!listener.lines.isEmpty, "the listener printed nothing: \(listener.standardError)")
-        return try #require(try json(listener.lines.joined(separator: "\n"))["events"] as? [[String: Any]]).compactMap { $0["event"] as? [String: Any] }
+    private func events(of listener: BusSession) async throws -> [[String: Any]] {
+        let events = try await listener.finished().events
+        #expect(!events.isEmpty, "the listener received nothing: \(listener.process.standardError)")
+        return events.compactMap { $0["event"] as? [String: Any] }
     }
 
     /// Zone 5339 opens a public-order incident that selects the registry's extra camera (with the crisis centre taking part).
@@ -211,7 +201,6 @@ struct RelayTests {
             let registered = try json(try #require(try await node.waitForLines(1).first))
             #expect(registered["relay"] as? String == "relay-1")
             // The node serves nobody without a ticket the server signed.
-            let python = URL(fileURLWithPath: ProcessInfo.processInfo.environment["VIGIL_PYTHON"] ?? "/usr/bin/python3")
             let forged = try await run(python, ["-c", """
                 import json, sys, zmq
                 context = zmq.Context()
@@ -330,17 +319,9 @@ struct RelayTests {
             let key = String(repeating: "a", count: 40)
             let report: [String: Any] = ["cameras": [String: Any](), "views": [String](), "ended": [String](), "streams": 0, "mbps": 0]
             func replies(_ certificate: String, _ requests: [[String: Any]]) async throws -> [[String: Any]] {
-                let file = data.appendingPathComponent("requests-\(UUID().uuidString).json")
-                try JSONSerialization.data(withJSONObject: requests).write(to: file)
-                let python = URL(fileURLWithPath: ProcessInfo.processInfo.environment["VIGIL_PYTHON"] ?? "/usr/bin/python3")
-                let session = try await run(python, [
-                    repositoryRoot.appendingPathComponent("Tests/python/bus_session.py").path, data.appendingPathComponent("server.json").path,
-                    data.appendingPathComponent("keys/server.key").path, data.appendingPathComponent(certificate).path, file.path,
-                ])
-                #expect(session.status == 0, "\(session.stderr)")
-                return try #require(try json(session.stdout)["replies"] as? [[String: Any]])
+                try await BusSession.run(data, as: certificate, requests: requests).replies
             }
-            func code(_ reply: [String: Any]) -> String? { (reply["error"] as? [String: Any])?["code"] as? String }
+            let code = errorCode
             let register: [String: Any] = ["media": "tcp://127.0.0.1:7723", "server_key": key, "maximum_streams": 10, "maximum_mbps": 40]
             let asAgency = try await replies("keys/agencies/crisis-centre.key_secret", [["op": "relay.register", "body": register], ["op": "relay.report", "body": report]])
             #expect(asAgency.map(code) == ["role_required", "role_required"], "\(asAgency)")

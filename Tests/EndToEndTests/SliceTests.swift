@@ -193,7 +193,6 @@ struct SliceTests {
         try await withServer { data, _ in
             let opened = try await vigil("incident", "open", "--kind", "fire", "--at", "50.8467,4.3525", "--radius", "300", "--data", data.path)
             #expect(opened.status == 0)
-            let python = URL(fileURLWithPath: ProcessInfo.processInfo.environment["VIGIL_PYTHON"] ?? "/usr/bin/python3")
             let probe = repositoryRoot.appendingPathComponent("Tests/python/curve_probe.py").path
             let serverInfo = data.appendingPathComponent("server.json").path
             let serverKey = data.appendingPathComponent("keys/server.key").path
@@ -233,7 +232,6 @@ struct SliceTests {
         try await withServer(data: data) { data, server in
             #expect(try await vigil("incident", "open", "--kind", "fire", "--at", "50.8453,4.3571", "--radius", "100", "--data", data.path).status == 0)
             #expect(try await vigil("incident", "close", "1", "--data", data.path).status == 0)
-            let python = URL(fileURLWithPath: ProcessInfo.processInfo.environment["VIGIL_PYTHON"] ?? "/usr/bin/python3")
             _ = try await run(python, [
                 repositoryRoot.appendingPathComponent("Tests/python/curve_probe.py").path, data.appendingPathComponent("server.json").path,
                 data.appendingPathComponent("keys/server.key").path, "random",

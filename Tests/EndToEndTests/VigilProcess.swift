@@ -16,6 +16,9 @@ let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
 /// how long a broken run takes to fail.
 let patience: Duration = .seconds(120)
 
+/// The Python that runs the protocol clients of `Tests/python` (`VIGIL_PYTHON`, else Debian's).
+let python = URL(fileURLWithPath: ProcessInfo.processInfo.environment["VIGIL_PYTHON"] ?? "/usr/bin/python3")
+
 struct ProcessFailure: Error, CustomStringConvertible {
     let description: String
 }

@@ -137,6 +137,49 @@ struct AccessControlTests {
         }
     }
 
+    /// Twenty-five tiny incidents, or incidents opened by anyone, do not turn a bounded
+    /// incident-bound grant into standing access: the oldest open incidents up to its number
+    /// count, and only those opened by a user with one of its roles.
+    @Test func incidentBoundGrantsHoldWithinTheirLimits() async throws {
+        try await withAgreements { access, incidents, cameras in
+            let street = try camera(cameras, owner: "pz-5342", kind: .street)
+            try await UserDirectory(database: access.database).add(
+                User(id: "siamu.cmd", agency: "siamu", name: "C", badge: "S-1", roles: [.commander]), by: "siamu")
+            try await UserDirectory(database: access.database).add(
+                User(id: "siamu.op", agency: "siamu", name: "O", badge: "S-2", roles: [.operator]), by: "siamu")
+            try await access.create(Grant(
+                id: "bounded", owner: "pz-5342", agency: "siamu", scope: GrantScope(kinds: [.street]), modes: [.live], validFrom: .distantPast,
+                purpose: "p", legalBasis: "l", condition: .whileIncidentOpen(kinds: nil, cameraInSelection: true),
+                limits: IncidentLimits(maxOpenIncidents: 2, openerRoles: ["commander"])), by: "pz-5342")
+            func denial(_ decision: AccessDecision) -> String? {
+                if case .deny(let code, _) = decision { return code }
+                return nil
+            }
+            func refusal(opening user: String) async throws -> (Int64, String?) {
+                let opened = try await incidents.open(OpenIncidentRequest(kind: .fire, at: street.position, radiusMeters: 30), by: "siamu", user: user)
+                let decision = try await access.decide(AccessRequest(agency: "siamu", camera: street.id, mode: .live, incident: opened.incidentId))
+                return (opened.incidentId, denial(decision))
+            }
+            let (byOperator, notCommander) = try await refusal(opening: "siamu.op")
+            #expect(notCommander == "opener_role_not_granted")
+            // The operator's incident is open too: it counts among the two oldest.
+            #expect(try await refusal(opening: "siamu.cmd").1 == nil)
+            var later: [Int64] = []
+            for _ in 0..<3 {
+                let (id, code) = try await refusal(opening: "siamu.cmd")
+                #expect(code == "incident_limit_reached")
+                later.append(id)
+            }
+            // Closing the oldest lets the next one in, and only it.
+            _ = try await incidents.close(byOperator, by: "siamu")
+            func decided(_ id: Int64) async throws -> String? {
+                denial(try await access.decide(AccessRequest(agency: "siamu", camera: street.id, mode: .live, incident: id)))
+            }
+            #expect(try await decided(later[0]) == nil)
+            #expect(try await decided(later[1]) == "incident_limit_reached")
+        }
+    }
+
     @Test func refusesBadGrants() async throws {
         try await withAgreements { access, _, _ in
             func grant(_ id: String, agency: String = "siamu", modes: [AccessMode] = [.live], area: GeoJSONGeometry? = nil) -> Grant {
