@@ -248,8 +248,9 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
     }
 
     /// Binds a new event socket at the address the old one had (its port included), retrying
-    /// for a moment while libzmq releases the old listener.
-    private func renewEventSocket(_ sockets: inout LoopSockets) {
+    /// for a moment while libzmq releases the old listener. A bus that cannot publish any more
+    /// stops (the error ends the loop, logged as critical), rather than run without events.
+    private func renewEventSocket(_ sockets: inout LoopSockets) throws(ZMQError) {
         sockets.events.close()
         sockets.monitors[1].close()
         let secret = configuration.serverKeys.secretKey ?? ""
@@ -263,10 +264,7 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
                 logger.notice("event endpoint bound anew: every subscriber reconnects", metadata: ["bus.endpoint": "\(boundEventEndpoint)"])
                 return
             } catch {
-                guard error.code == EADDRINUSE, ContinuousClock.now < deadline else {
-                    logger.critical("the event endpoint could not be bound again", metadata: ["error": "\(error)"])
-                    return
-                }
+                guard error.code == EADDRINUSE, ContinuousClock.now < deadline else { throw error }
                 Thread.sleep(forTimeInterval: 0.01)
             }
         }
@@ -511,7 +509,7 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
                     return
                 }
                 if renewEvents {
-                    renewEventSocket(&sockets)
+                    try renewEventSocket(&sockets)
                     polled = sockets.polled
                 }
                 send(outbound, sockets: sockets)

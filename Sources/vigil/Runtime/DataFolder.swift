@@ -153,8 +153,9 @@ struct ServerInfo: Codable {
     var command: String
     var events: String
     var serverKey: String
-    /// The Ed25519 public key (base64) that signs the audit checkpoints.
-    var auditKey: String
+    /// The Ed25519 public key (base64) that signs the audit checkpoints (absent from the
+    /// `server.json` of servers older than the checkpoints).
+    var auditKey: String?
     var data: String
     var region: String
     /// The Prometheus endpoint.
