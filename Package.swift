@@ -52,11 +52,34 @@ let package = Package(
             dependencies: ["CFFmpeg"]
         ),
 
+        // MARK: The server, as libraries
+        // The relay: feeds, views, links, relay nodes and tickets (used by `vigil serve` and `vigil relay`).
+        .target(
+            name: "MediaRelay",
+            dependencies: [
+                "Bus", "Incidents", "Geo", "Streams",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        // The coordinator: dispatch, channels and what each agency may see of them, keys, audit checkpoints.
+        .target(
+            name: "Coordinator",
+            dependencies: [
+                "Bus", "Incidents", "Geo", "Streams", "MediaRelay",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+
         // MARK: Executable
         .executableTarget(
             name: "vigil",
             dependencies: [
-                "Bus", "Incidents", "Geo", "Streams",
+                "Bus", "Incidents", "Geo", "Streams", "MediaRelay", "Coordinator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -74,8 +97,8 @@ let package = Package(
         .testTarget(name: "StreamsTests", dependencies: ["Streams", "TestSupport"]),
         // Geo only to place test cameras in the metric grid; everything else goes through the binary.
         .testTarget(name: "EndToEndTests", dependencies: ["Bus", "Geo"]),
-        // The server's own parts, tested where an end-to-end run cannot show them (`@testable import vigil`).
-        .testTarget(name: "ServerTests", dependencies: ["vigil"]),
+        // The server's own parts, tested in process.
+        .testTarget(name: "ServerTests", dependencies: ["Coordinator", "MediaRelay"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-@testable import vigil
+@testable import Coordinator
 
 @Suite("Replay guard")
 struct ReplayGuardTests {

@@ -1,7 +1,7 @@
 import Synchronization
 import Testing
 
-@testable import vigil
+@testable import Coordinator
 
 /// Something the tasks of a test share and change under a lock.
 private final class Shared<Value: Sendable>: Sendable {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Bus
 import Foundation
+import MediaRelay
 import Geo
 import Incidents
 import Streams

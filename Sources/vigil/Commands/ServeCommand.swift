@@ -1,6 +1,8 @@
 import ArgumentParser
 import Bus
+import Coordinator
 import Foundation
+import MediaRelay
 import Geo
 import Incidents
 import Streams

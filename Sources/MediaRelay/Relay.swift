@@ -18,12 +18,16 @@ import Synchronization
 /// serve` with relay nodes registered, it is the coordinator: it spreads the wanted cameras over
 /// itself and the nodes (``RelayPlacement``) and sends each viewer to the relay of its camera.
 /// Links are in `Relay+Links.swift`, relay nodes in `Relay+Nodes.swift`.
-final class Relay: Sendable {
+public final class Relay: Sendable {
     /// What the coordinator needs: the registered nodes, this relay's own caps, and the viewers' public keys (for tickets).
-    struct Coordination: Sendable {
+    public struct Coordination: Sendable {
         let nodes: RelayNodes
         let capacity: RelayPlacement.Relay
         let publicKey: @Sendable (BusIdentity) -> String?
+
+        public init(nodes: RelayNodes, capacity: RelayPlacement.Relay, publicKey: @escaping @Sendable (BusIdentity) -> String?) {
+            (self.nodes, self.capacity, self.publicKey) = (nodes, capacity, publicKey)
+        }
     }
 
     /// The bit rate a camera is expected to need when placed (a surveillance camera's main stream).
@@ -32,11 +36,11 @@ final class Relay: Sendable {
     static let assignedByCoordinator: Int64 = 0
 
     /// Where a camera's picture comes from, and what of it must never be shown.
-    struct Source: Sendable {
+    public struct Source: Sendable {
         var url: String
         var masks: [Thumbnailer.Mask]
 
-        static func of(_ cameras: [Camera]) -> [String: Source] {
+        public static func of(_ cameras: [Camera]) -> [String: Source] {
             Dictionary(uniqueKeysWithValues: cameras.map { ($0.id, Source(url: $0.stream, masks: $0.privacyMasks)) })
         }
     }
@@ -125,7 +129,7 @@ final class Relay: Sendable {
     ///   - sources: each camera's source, from the registry.
     ///   - thumbnailInterval: the shortest time between two thumbnails of a camera.
     ///   - coordination: in `vigil serve`, the relay nodes; nil on a node.
-    init(
+    public init(
         bus: BusServer, authority: any ViewAuthority, sources: [String: Source], simulate: Bool, thumbnailInterval: Duration,
         coordination: Coordination?, logger: Logger
     ) {
@@ -144,7 +148,7 @@ final class Relay: Sendable {
     /// incident are released after the linger.
     /// A change that may end views (a closing, a status or participant change, a grant revoked
     /// or expired) has them re-decided at once rather than at the next second.
-    func follow(_ change: IncidentChange) {
+    public func follow(_ change: IncidentChange) {
         if change.incident.status.holdsSelection { prewarm(change.added.map(\.id), for: change.incidentId) }
         switch change.change {
         case .closed, .updated, .handedOver, .accessChanged: Task { await recheckViews() }
@@ -160,7 +164,7 @@ final class Relay: Sendable {
     }
 
     /// Opens the feeds of `cameras` for `incident` (at start-up, for the incidents already open).
-    func prewarm(_ cameras: [String], for incident: Int64) {
+    public func prewarm(_ cameras: [String], for incident: Int64) {
         feeds.withLock { feeds in
             for camera in cameras {
                 feeds[camera, default: FeedEntry(incidents: [])].incidents.insert(incident)
@@ -242,11 +246,11 @@ final class Relay: Sendable {
         })
     }
 
-    func onCameraState(_ listener: @escaping @Sendable (String, FeedState, Set<Int64>) -> Void) {
+    public func onCameraState(_ listener: @escaping @Sendable (String, FeedState, Set<Int64>) -> Void) {
         stateListener.withLock { $0 = listener }
     }
 
-    func onThumbnail(_ listener: @escaping @Sendable (Thumbnail, Set<Int64>) -> Void) {
+    public func onThumbnail(_ listener: @escaping @Sendable (Thumbnail, Set<Int64>) -> Void) {
         thumbnailListener.withLock { $0 = listener }
     }
 
@@ -256,7 +260,7 @@ final class Relay: Sendable {
     }
 
     /// The registry was reloaded: new cameras' sources (open feeds keep theirs until released).
-    func updateSources(_ sources: [String: Source]) {
+    public func updateSources(_ sources: [String: Source]) {
         self.sources.withLock { $0 = sources }
     }
 
@@ -264,7 +268,7 @@ final class Relay: Sendable {
 
     /// Serves the media endpoint's requests until the bus stops. They run side by side:
     /// opening a feed may wait for its first picture.
-    func serveRequests() async {
+    public func serveRequests() async {
         await withDiscardingTaskGroup { views in
             for await request in bus.mediaRequests {
                 views.addTask { await self.handle(request) }
@@ -433,7 +437,7 @@ final class Relay: Sendable {
 
     /// Starts the thumbnail worker and the pump, which moves packets from the views' queues to
     /// the media endpoint until stopped (its own thread).
-    func start() {
+    public func start() {
         thumbnails.start { [self] thumbnail in
             let incidents = feeds.withLock { $0[thumbnail.camera]?.incidents } ?? []
             thumbnailListener.withLock { $0 }?(thumbnail, incidents)
@@ -507,7 +511,7 @@ final class Relay: Sendable {
 
     /// Once a second: each view is decided again (a revoked grant or a closed incident ends it),
     /// viewers that left are dropped, and idle feeds past their linger are released.
-    func supervise() async {
+    public func supervise() async {
         while !stopping.load(ordering: .relaxed) {
             try? await Task.sleep(for: Self.recheckInterval)
             await recheckViews()
@@ -522,7 +526,7 @@ final class Relay: Sendable {
         }
     }
 
-    func stop() {
+    public func stop() {
         stopping.store(true, ordering: .relaxed)
         pumpFinished.wait()
         thumbnails.stop()
@@ -535,33 +539,39 @@ final class Relay: Sendable {
 }
 
 /// The body of `feed.open` on the media endpoint.
-struct FeedOpenBody: Codable {
-    var camera: String
-    var justification: WireJustification?
+public struct FeedOpenBody: Codable, Sendable {
+    public var camera: String
+    public var justification: WireJustification?
     /// On a relay node: the ticket from the coordinator's redirect, instead of a justification.
-    var ticket: String?
+    public var ticket: String?
+    public init(camera: String, justification: WireJustification? = nil, ticket: String? = nil) {
+        self.camera = camera
+        self.justification = justification
+        self.ticket = ticket
+    }
+
 }
 
 /// The reply to `feed.open`: the view, the grant that allowed it, and the stream to mux.
-struct FeedOpenResult: Codable {
-    var view: String
-    var grant: String
+public struct FeedOpenResult: Codable, Sendable {
+    public var view: String
+    public var grant: String
     /// The stream, or nil with a redirect: the camera is on a relay node; open it there with the ticket.
-    var stream: VideoStreamInfo.Description?
-    var redirect: FeedRedirect?
+    public var stream: VideoStreamInfo.Description?
+    public var redirect: FeedRedirect?
 }
 
 /// The reply to `feed.link`: the view, and where a player plays it (its thumbnail beside it).
-struct FeedLinkResult: Codable {
-    var view: String
-    var grant: String
+public struct FeedLinkResult: Codable, Sendable {
+    public var view: String
+    public var grant: String
     /// The stream, when this relay serves the camera (a relay node's link gives none).
-    var stream: VideoStreamInfo.Description?
+    public var stream: VideoStreamInfo.Description?
     /// The relay node that serves the link, or nil for the server itself.
-    var relay: String?
-    var url: String
-    var thumbnailUrl: String
-    var unusedLinkExpiresAfterS: Int
+    public var relay: String?
+    public var url: String
+    public var thumbnailUrl: String
+    public var unusedLinkExpiresAfterS: Int
 }
 
 extension String {
@@ -572,13 +582,13 @@ extension String {
 
 /// The header frame of every message after the reply: a packet (the payload frame follows) or
 /// the end of the view.
-struct FeedMessage: Codable {
-    var view: String
-    var type: String
-    var seq: Int64
-    var pts: Int64?
-    var dts: Int64?
-    var duration: Int64?
-    var key: Bool?
-    var reason: String?
+public struct FeedMessage: Codable, Sendable {
+    public var view: String
+    public var type: String
+    public var seq: Int64
+    public var pts: Int64?
+    public var dts: Int64?
+    public var duration: Int64?
+    public var key: Bool?
+    public var reason: String?
 }

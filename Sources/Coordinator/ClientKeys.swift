@@ -5,13 +5,13 @@ import Synchronization
 /// The keys the bus lets in: each agency's own certificate (for its systems) and each active
 /// named user's key. Changes made while the server runs (a user added, suspended or removed, an
 /// agency's key rotated) apply to the next message: the bus asks for every request.
-final class ClientKeys: Sendable {
+public final class ClientKeys: Sendable {
     private let identities: Mutex<[String: BusIdentity]>
     /// Named users by id, for role checks the bus thread makes (the audit channel).
     private let users: Mutex<[String: User]>
 
     /// - Parameter agencies: agency ids by public key.
-    init(agencies: [String: String], users: [User]) {
+    public init(agencies: [String: String], users: [User]) {
         var identities = agencies.mapValues { BusIdentity(agency: $0) }
         for user in users where user.status == .active {
             if let key = user.publicKey { identities[key] = BusIdentity(agency: user.agency, user: user.id) }
@@ -21,17 +21,17 @@ final class ClientKeys: Sendable {
     }
 
     /// Whether `identity` is a named user holding `role` with a valid clearance.
-    func holds(_ role: UserRole, _ identity: BusIdentity) -> Bool {
+    public func holds(_ role: UserRole, _ identity: BusIdentity) -> Bool {
         guard let id = identity.user else { return false }
         return users.withLock { $0[id] }.map { $0.agency == identity.agency && $0.may(role) } ?? false
     }
 
-    func identity(forKey key: String) -> BusIdentity? {
+    public func identity(forKey key: String) -> BusIdentity? {
         identities.withLock { $0[key] }
     }
 
     /// The public key `identity` connects with (a ticket for a relay node binds to it).
-    func publicKey(of identity: BusIdentity) -> String? {
+    public func publicKey(of identity: BusIdentity) -> String? {
         identities.withLock { $0.first { $0.value == identity }?.key }
     }
 

@@ -7,7 +7,7 @@ import Logging
 /// Signs checkpoints of the audit chain (see ``AuditCheckpoint``) every `interval` when the log
 /// has grown, and once more when the server stops, and publishes each to the auditors (`audit/`)
 /// and to every owner (`owner/OWNER/`), latest-wins (`seq` 0): they keep them as evidence.
-struct AuditCheckpoints: Sendable {
+public struct AuditCheckpoints: Sendable {
     let audit: AuditStore
     /// The signing key's raw bytes (swift-crypto's key type is not `Sendable`).
     private let keyBytes: Data
@@ -16,7 +16,7 @@ struct AuditCheckpoints: Sendable {
     let interval: Duration
     let logger: Logger
 
-    init(audit: AuditStore, key: Curve25519.Signing.PrivateKey, bus: BusServer, owners: [String], interval: Duration, logger: Logger) {
+    public init(audit: AuditStore, key: Curve25519.Signing.PrivateKey, bus: BusServer, owners: [String], interval: Duration, logger: Logger) {
         (self.audit, keyBytes, self.bus, self.owners, self.interval, self.logger) = (audit, key.rawRepresentation, bus, owners, interval, logger)
     }
 
@@ -26,7 +26,7 @@ struct AuditCheckpoints: Sendable {
     }
 
     /// The key's public half, base64, as checkpoints carry it.
-    var publicKey: String { key.publicKey.rawRepresentation.base64EncodedString() }
+    public var publicKey: String { key.publicKey.rawRepresentation.base64EncodedString() }
 
     /// Until cancelled: a checkpoint each interval in which the log grew.
     func run() async {

@@ -9,13 +9,13 @@ import Glibc
 /// has its own thread, up to `maximumConnections` at once (a slow client holds up no other); its
 /// request is read up to 8 KiB with a 2-second timeout; only GET is served; every answer closes
 /// the connection.
-final class HTTPEndpoint: @unchecked Sendable {  // @unchecked: the listener is only used by its thread, then closed by stop().
-    enum Response {
+public final class HTTPEndpoint: @unchecked Sendable {  // @unchecked: the listener is only used by its thread, then closed by stop().
+    public enum Response {
         case complete(status: String, type: String, body: [UInt8])
         /// A body of unknown length, written to the socket until the writer returns.
         case stream(type: String, writer: @Sendable (Int32) -> Void)
 
-        static func error(_ status: String, _ message: String) -> Response {
+        public static func error(_ status: String, _ message: String) -> Response {
             .complete(status: status, type: "text/plain; charset=utf-8", body: Array((message + "\n").utf8))
         }
     }
@@ -33,12 +33,12 @@ final class HTTPEndpoint: @unchecked Sendable {  // @unchecked: the listener is 
     private let stopped = DispatchSemaphore(value: 0)
     private let connections = DispatchSemaphore(value: HTTPEndpoint.maximumConnections)
     /// The port actually bound.
-    let port: Int
+    public let port: Int
 
     /// - Parameters:
     ///   - name: what the endpoint is for, in errors and its thread's name.
     ///   - route: the answer to `GET path` (the query string included).
-    init(host: String, port: Int, name: String, route: @escaping @Sendable (String) -> Response) throws {
+    public init(host: String, port: Int, name: String, route: @escaping @Sendable (String) -> Response) throws {
         self.name = name
         self.route = route
         let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -69,7 +69,7 @@ final class HTTPEndpoint: @unchecked Sendable {  // @unchecked: the listener is 
         self.port = Int(UInt16(bigEndian: actual.sin_port))
     }
 
-    func start() {
+    public func start() {
         let thread = Thread { [self] in
             while true {
                 let connection = accept(listener, nil, nil)
@@ -96,7 +96,7 @@ final class HTTPEndpoint: @unchecked Sendable {  // @unchecked: the listener is 
         thread.start()
     }
 
-    func stop() {
+    public func stop() {
         shutdown(listener, Int32(SHUT_RDWR))
         close(listener)
         _ = stopped.wait(timeout: .now() + 2)

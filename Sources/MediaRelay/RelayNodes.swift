@@ -6,43 +6,51 @@ import Synchronization
 
 /// The body of `relay.register`: where the node serves views (its media endpoint, and the
 /// `http://HOST:PORT` of its links when it serves them), and how much it may carry.
-struct RelayRegisterBody: Codable {
-    var media: String
-    var serverKey: String
-    var maximumStreams: Int
-    var maximumMbps: Double
-    var links: String?
+public struct RelayRegisterBody: Codable, Sendable {
+    public var media: String
+    public var serverKey: String
+    public var maximumStreams: Int
+    public var maximumMbps: Double
+    public var links: String?
+    public init(media: String, serverKey: String, maximumStreams: Int, maximumMbps: Double, links: String? = nil) {
+        self.media = media
+        self.serverKey = serverKey
+        self.maximumStreams = maximumStreams
+        self.maximumMbps = maximumMbps
+        self.links = links
+    }
+
 }
 
 /// The reply to `relay.register`: the node's name (its user id), the secret that signs its view
 /// tickets, and how often it must report.
-struct RelayRegisterResult: Codable {
-    var relay: String
-    var secret: String
-    var reportIntervalMs: Int
+public struct RelayRegisterResult: Codable, Sendable {
+    public var relay: String
+    public var secret: String
+    public var reportIntervalMs: Int
 }
 
 /// The body of `relay.report`, once per interval: each open camera's state, the views being
 /// served, those that ended since the last report, the load, and the thumbnails made since
 /// the last report (the newest `maximumThumbnails`; thumbnails are latest-wins).
-struct RelayReportBody: Codable {
+public struct RelayReportBody: Codable, Sendable {
     static let maximumThumbnails = 16
 
-    var cameras: [String: WireFeedState]
-    var views: [String]
-    var ended: [String]
-    var streams: Int
-    var mbps: Double
-    var thumbnails: [ThumbnailEvent]?
+    public var cameras: [String: WireFeedState]
+    public var views: [String]
+    public var ended: [String]
+    public var streams: Int
+    public var mbps: Double
+    public var thumbnails: [ThumbnailEvent]?
 }
 
 /// A feed state on the wire (`camera.state` bodies and reports): `connecting`, `live`,
 /// `stalled`, `down` or `stopped`, with the reason when there is one.
-struct WireFeedState: Codable, Equatable {
-    var state: String
-    var reason: String?
+public struct WireFeedState: Codable, Equatable, Sendable {
+    public var state: String
+    public var reason: String?
 
-    init(_ state: FeedState) {
+    public init(_ state: FeedState) {
         switch state {
         case .connecting: self.state = "connecting"
         case .live: self.state = "live"
@@ -52,7 +60,7 @@ struct WireFeedState: Codable, Equatable {
         }
     }
 
-    var feedState: FeedState {
+    public var feedState: FeedState {
         switch state {
         case "connecting": .connecting(attempt: 0)
         case "live": .live
@@ -64,42 +72,42 @@ struct WireFeedState: Codable, Equatable {
 }
 
 /// The reply to `relay.report`: the cameras the node must keep open, and the views it must end.
-struct RelayReportResult: Codable {
-    var assignments: [RelayAssignment]
-    var end: [String: String]
+public struct RelayReportResult: Codable, Sendable {
+    public var assignments: [RelayAssignment]
+    public var end: [String: String]
 }
 
-struct RelayAssignment: Codable {
-    var camera: String
-    var url: String
-    var masks: [[[Double]]]
+public struct RelayAssignment: Codable, Sendable {
+    public var camera: String
+    public var url: String
+    public var masks: [[[Double]]]
 }
 
 /// Where `feed.open` sends a viewer whose camera another relay serves.
-struct FeedRedirect: Codable {
-    var relay: String
-    var media: String
-    var serverKey: String
-    var ticket: String
+public struct FeedRedirect: Codable, Sendable {
+    public var relay: String
+    public var media: String
+    public var serverKey: String
+    public var ticket: String
 }
 
 /// A view the coordinator allowed, for a relay node to serve: signed with the node's secret
 /// (HMAC-SHA256), usable for 30 seconds. A ticket for `feed.open` is bound to the viewer's
 /// public key; a link's ticket (`link`) is the link's token itself, and whoever plays the link
 /// holds it, as with the links the server serves.
-struct RelayTicket: Codable, Equatable {
+public struct RelayTicket: Codable, Equatable, Sendable {
     static let lifetime: TimeInterval = 30
 
-    var view: String
-    var grant: String
-    var incident: Int64
-    var camera: String
-    var viewerKey: String
-    var agency: String
-    var user: String?
-    var expires: Date
+    public var view: String
+    public var grant: String
+    public var incident: Int64
+    public var camera: String
+    public var viewerKey: String
+    public var agency: String
+    public var user: String?
+    public var expires: Date
     /// A link's ticket: it goes in the link's address, and no viewer key is checked.
-    var link: Bool?
+    public var link: Bool?
 
     /// `payload.signature`, both in base64url without padding (RFC 4648 §5), so that a link's
     /// address can carry the ticket as it is.
@@ -133,7 +141,9 @@ struct RelayTicket: Codable, Equatable {
 
 /// The relay nodes registered with this server, the coordinator: their endpoints, caps, secret
 /// and last report. A node that has not reported for `silenceLimit` is dropped.
-final class RelayNodes: Sendable {
+public final class RelayNodes: Sendable {
+    public init() {}
+
     static let reportInterval = Duration.seconds(1)
     static let silenceLimit = Duration.seconds(5)
 
@@ -200,5 +210,23 @@ final class RelayNodes: Sendable {
 
     func node(_ name: String) -> Node? {
         nodes.withLock { $0[name] }
+    }
+}
+
+/// The body of a `camera.thumbnail` event: the JPEG, base64 in the JSON like every body (also
+/// how a relay node hands its thumbnails to the server).
+public struct ThumbnailEvent: Codable, Sendable {
+    public var camera: String
+    public var width: Int
+    public var height: Int
+    public var takenAt: Date
+    public var jpeg: Data
+
+    public init(_ thumbnail: Thumbnail) {
+        (camera, width, height, takenAt, jpeg) = (thumbnail.camera, thumbnail.width, thumbnail.height, thumbnail.takenAt, thumbnail.jpeg)
+    }
+
+    public var thumbnail: Thumbnail {
+        Thumbnail(camera: camera, jpeg: jpeg, width: width, height: height, takenAt: takenAt)
     }
 }

@@ -4,16 +4,16 @@ import Incidents
 import Synchronization
 
 /// A view a relay serves: allowed and recorded by its authority.
-struct AllowedView: Sendable {
-    let view: String
-    let grant: String
-    let incident: Int64
+public struct AllowedView: Sendable {
+    public let view: String
+    public let grant: String
+    public let incident: Int64
 }
 
 /// Who allows, re-checks and records a relay's views. In `vigil serve` it is the server's own
 /// decision function and audit log (``LocalViewAuthority``); on a relay node it is the
 /// coordinator, through signed tickets and load reports (``RelayNodeAuthority``).
-protocol ViewAuthority: Sendable {
+public protocol ViewAuthority: Sendable {
     /// Allows and records a view of `body.camera` for `identity`, or throws the refusal (already recorded).
     func begin(_ body: FeedOpenBody, for identity: BusIdentity) async throws -> AllowedView
     /// Why a running view must end now, or nil.
@@ -26,19 +26,19 @@ protocol ViewAuthority: Sendable {
 }
 
 /// A link view a token allows: who asked for it (for the logs) and what it shows.
-struct LinkAllowance: Sendable {
-    let allowed: AllowedView
-    let camera: String
-    let identity: BusIdentity
+public struct LinkAllowance: Sendable {
+    public let allowed: AllowedView
+    public let camera: String
+    public let identity: BusIdentity
 }
 
 /// The server's own decision function: a view is a consultation (named user, justification,
 /// decision and audit in one transaction), re-decided once a second.
-struct LocalViewAuthority: ViewAuthority {
-    let access: AccessService
-    let incidents: IncidentService
+public struct LocalViewAuthority: ViewAuthority {
+    public let access: AccessService
+    public let incidents: IncidentService
 
-    func begin(_ body: FeedOpenBody, for identity: BusIdentity) async throws -> AllowedView {
+    public func begin(_ body: FeedOpenBody, for identity: BusIdentity) async throws -> AllowedView {
         let consultation = Consultation(
             request: AccessRequest(agency: identity.agency, user: identity.user, camera: body.camera, mode: .live, incident: body.justification?.incident),
             justification: try body.justification.map { try $0.justification() }, source: "media")
@@ -46,7 +46,7 @@ struct LocalViewAuthority: ViewAuthority {
         return AllowedView(view: ticket.view, grant: ticket.grant, incident: ticket.incident)
     }
 
-    func reasonToEnd(_ view: AllowedView, camera: String, identity: BusIdentity) async -> String? {
+    public func reasonToEnd(_ view: AllowedView, camera: String, identity: BusIdentity) async -> String? {
         if let incident = try? await incidents.incident(view.incident), !incident.status.holdsSelection {
             return "incident \(view.incident) is \(incident.status.rawValue)"
         }
@@ -57,12 +57,17 @@ struct LocalViewAuthority: ViewAuthority {
         }
     }
 
-    func end(_ view: String, identity: BusIdentity) async {
+    public func end(_ view: String, identity: BusIdentity) async {
         try? await access.stop(view: view, agency: identity.agency, user: identity.user)
     }
 
     /// The server's links are made by `feed.link`, after the consultation: no token opens one.
-    func allowLink(_ token: String) -> LinkAllowance? { nil }
+    public func allowLink(_ token: String) -> LinkAllowance? { nil }
+    public init(access: AccessService, incidents: IncidentService) {
+        self.access = access
+        self.incidents = incidents
+    }
+
 }
 
 /// A relay node's authority: the coordinator decided and recorded each view before it signed
@@ -71,7 +76,9 @@ struct LocalViewAuthority: ViewAuthority {
 /// views that ended. When the coordinator has not answered for `silenceLimit`, every view
 /// ends: no view goes on without the decision function. A view that ended never starts again,
 /// even with a ticket still valid.
-final class RelayNodeAuthority: ViewAuthority {
+public final class RelayNodeAuthority: ViewAuthority {
+    public init() {}
+
     static let silenceLimit = Duration.seconds(10)
 
     private struct State {
@@ -105,7 +112,7 @@ final class RelayNodeAuthority: ViewAuthority {
 
     /// The identity a viewer's key stands for on a node, whose ZAP handler lets every key in
     /// (the ticket is the authorisation): the key, hex-encoded (Z85 has '/').
-    static func identity(forKey key: String) -> BusIdentity {
+    public static func identity(forKey key: String) -> BusIdentity {
         BusIdentity(agency: "viewer", user: Data(key.utf8).map { String(format: "%02x", $0) }.joined())
     }
 
@@ -133,7 +140,7 @@ final class RelayNodeAuthority: ViewAuthority {
         }
     }
 
-    func begin(_ body: FeedOpenBody, for identity: BusIdentity) async throws -> AllowedView {
+    public func begin(_ body: FeedOpenBody, for identity: BusIdentity) async throws -> AllowedView {
         guard let ticket = state.withLock({ $0.ticket(body.ticket) }) else {
             throw BusProtocol.ErrorBody(code: "ticket_invalid", message: "open a feed on a relay node with the ticket the server gave", field: "body.ticket")
         }
@@ -143,7 +150,7 @@ final class RelayNodeAuthority: ViewAuthority {
         return AllowedView(view: ticket.view, grant: ticket.grant, incident: ticket.incident)
     }
 
-    func reasonToEnd(_ view: AllowedView, camera: String, identity: BusIdentity) async -> String? {
+    public func reasonToEnd(_ view: AllowedView, camera: String, identity: BusIdentity) async -> String? {
         state.withLock { state in
             if let reason = state.ends.removeValue(forKey: view.view) { return reason }
             if ContinuousClock.now - state.lastAnswer > Self.silenceLimit { return "the server that allowed the view does not answer" }
@@ -151,7 +158,7 @@ final class RelayNodeAuthority: ViewAuthority {
         }
     }
 
-    func end(_ view: String, identity: BusIdentity) async {
+    public func end(_ view: String, identity: BusIdentity) async {
         state.withLock { state in
             state.ends[view] = nil
             state.ended.append(view)
@@ -159,7 +166,7 @@ final class RelayNodeAuthority: ViewAuthority {
         }
     }
 
-    func allowLink(_ token: String) -> LinkAllowance? {
+    public func allowLink(_ token: String) -> LinkAllowance? {
         guard let ticket = state.withLock({ $0.ticket(token) }), ticket.link == true else { return nil }
         return LinkAllowance(
             allowed: AllowedView(view: ticket.view, grant: ticket.grant, incident: ticket.incident), camera: ticket.camera,

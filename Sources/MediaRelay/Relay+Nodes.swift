@@ -6,7 +6,7 @@ import Streams
 /// (assignments, load, ends the coordinator asks for).
 extension Relay {
     /// On the coordinator: a node registered (or registered again); cameras are placed anew.
-    func nodeRegistered(_ body: RelayRegisterBody, identity: BusIdentity) throws -> RelayRegisterResult {
+    public func nodeRegistered(_ body: RelayRegisterBody, identity: BusIdentity) throws -> RelayRegisterResult {
         guard let coordination else { throw BusProtocol.ErrorBody(code: "not_coordinator", message: "this relay takes no nodes", field: "op") }
         let result = try coordination.nodes.register(body, identity: identity)
         place()
@@ -16,7 +16,7 @@ extension Relay {
     /// On the coordinator: a node's report. Its views are marked seen, those it ended are
     /// recorded, its cameras' states are published; the reply lists the cameras it must keep
     /// open and the views it must end.
-    func nodeReported(_ body: RelayReportBody, identity: BusIdentity) async throws -> RelayReportResult {
+    public func nodeReported(_ body: RelayReportBody, identity: BusIdentity) async throws -> RelayReportResult {
         guard let coordination else { throw BusProtocol.ErrorBody(code: "not_coordinator", message: "this relay takes no nodes", field: "op") }
         let node = try coordination.nodes.report(body, identity: identity)
         let unknown = views.withLock { views in

@@ -2,11 +2,12 @@ import Bus
 import Foundation
 import Incidents
 import Logging
+import MediaRelay
 import Streams
 
 /// Gives each agency its own copy of an incident's changes and snapshots: only the cameras the
 /// grant decision lets it watch, so that an agency without a grant receives nothing of a camera.
-struct ChannelPublisher: Sendable {
+public struct ChannelPublisher: Sendable {
     let bus: BusServer
     let incidents: IncidentService
     let access: AccessService
@@ -23,13 +24,13 @@ struct ChannelPublisher: Sendable {
     /// hand-over keeps the former lead; a closing reaches everyone, then the channel takes no
     /// more subscriptions). An agency whose copy cannot be made gets nothing: its follower sees
     /// a gap and takes a new snapshot, so nothing is lost silently.
-    func publish(_ change: IncidentChange) async {
+    public func publish(_ change: IncidentChange) async {
         _ = try? await publish(change, replyFor: nil)
     }
 
     /// Publishes a committed change as ``publish(_:)`` does and returns `requester`'s copy for
     /// its reply, made from the same reading of the selection.
-    func publish(_ change: IncidentChange, replyFor requester: String?) async throws -> IncidentChange? {
+    public func publish(_ change: IncidentChange, replyFor requester: String?) async throws -> IncidentChange? {
         channels.update(change.incident)
         relay?.follow(change)
         let selection = await currentSelection(for: change)
@@ -85,7 +86,7 @@ struct ChannelPublisher: Sendable {
     /// Publishes a camera's feed state, latest-wins (`seq` 0: a newer state replaces an older
     /// one, no resynchronisation needed), on the `cameras/AGENCY/` channel of every agency that
     /// takes part in an incident selecting the camera and may see it.
-    func cameraState(_ camera: String, _ state: FeedState, incidents ids: Set<Int64>) async {
+    public func cameraState(_ camera: String, _ state: FeedState, incidents ids: Set<Int64>) async {
         let body = CameraStateEvent(camera: camera, state: state)
         for agency in await audience(of: camera, incidents: ids) {
             bus.publish(
@@ -98,7 +99,7 @@ struct ChannelPublisher: Sendable {
     /// channel of the same agencies, but only those covered by a recorded decision: the camera's
     /// owner (its own picture), or an agency whose named user asked for the thumbnails of one of
     /// the incidents selecting the camera, with a justification (`thumbnails.start`, audited).
-    func thumbnail(_ thumbnail: Thumbnail, incidents ids: Set<Int64>) async {
+    public func thumbnail(_ thumbnail: Thumbnail, incidents ids: Set<Int64>) async {
         let body = ThumbnailEvent(thumbnail)
         let owner = try? await access.owner(ofCamera: thumbnail.camera)
         for agency in await audience(of: thumbnail.camera, incidents: ids)
@@ -183,34 +184,26 @@ struct ChannelPublisher: Sendable {
         case .redrawn, .moved, .closed: false
         }
     }
+    public init(bus: BusServer, incidents: IncidentService, access: AccessService, channels: ChannelMembers, relay: Relay?, logger: Logger) {
+        self.bus = bus
+        self.incidents = incidents
+        self.access = access
+        self.channels = channels
+        self.relay = relay
+        self.logger = logger
+    }
+
 }
 
 /// The body of a `camera.state` event.
-struct CameraStateEvent: Encodable {
+public struct CameraStateEvent: Encodable {
     var camera: String
     var state: String
     var reason: String?
 
-    init(camera: String, state: FeedState) {
+    public init(camera: String, state: FeedState) {
         let wire = WireFeedState(state)
         (self.camera, self.state, reason) = (camera, wire.state, wire.reason)
     }
 }
 
-/// The body of a `camera.thumbnail` event: the JPEG, base64 in the JSON like every body (also
-/// how a relay node hands its thumbnails to the server).
-struct ThumbnailEvent: Codable {
-    var camera: String
-    var width: Int
-    var height: Int
-    var takenAt: Date
-    var jpeg: Data
-
-    init(_ thumbnail: Thumbnail) {
-        (camera, width, height, takenAt, jpeg) = (thumbnail.camera, thumbnail.width, thumbnail.height, thumbnail.takenAt, thumbnail.jpeg)
-    }
-
-    var thumbnail: Thumbnail {
-        Thumbnail(camera: camera, jpeg: jpeg, width: width, height: height, takenAt: takenAt)
-    }
-}

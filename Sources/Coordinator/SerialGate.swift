@@ -5,7 +5,9 @@
 ///
 /// An actor alone is not enough: it is re-entrant, so another caller could run while a change
 /// awaits its database write. Waiters are let through in arrival order.
-actor SerialGate {
+public actor SerialGate {
+    public init() {}
+
     private var busy = false
     private var waiting: [CheckedContinuation<Void, Never>] = []
 
@@ -14,7 +16,7 @@ actor SerialGate {
     var waitingCount: Int { waiting.count }
 
     /// Runs `body` once every piece of work that entered before it has finished.
-    nonisolated func serially<T: Sendable>(_ body: () async throws -> T) async rethrows -> T {
+    public nonisolated func serially<T: Sendable>(_ body: () async throws -> T) async rethrows -> T {
         await enter()
         do {
             let result = try await body()

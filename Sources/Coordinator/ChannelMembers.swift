@@ -5,14 +5,14 @@ import Synchronization
 /// Which agencies receive each incident's channel (its lead and participants, while it holds a
 /// selection), kept in memory so that the bus thread can check a subscription without waiting
 /// for the database.
-final class ChannelMembers: Sendable {
+public final class ChannelMembers: Sendable {
     /// The topic of the audit channel: every new audit entry, for auditors.
     static let auditTopic = "audit/"
 
     private let members: Mutex<[Int64: Set<String>]>
     private let isAuditor: @Sendable (BusIdentity) -> Bool
 
-    init(liveIncidents: [Incident], isAuditor: @escaping @Sendable (BusIdentity) -> Bool) {
+    public init(liveIncidents: [Incident], isAuditor: @escaping @Sendable (BusIdentity) -> Bool) {
         members = Mutex(Dictionary(uniqueKeysWithValues: liveIncidents.map { ($0.id, Self.agencies(of: $0)) }))
         self.isAuditor = isAuditor
     }
@@ -42,7 +42,7 @@ final class ChannelMembers: Sendable {
     /// takes part in (`incident/ID/AGENCY/`), its own owner channel (`owner/OWNER/`), its own
     /// camera-state and thumbnail channels (`cameras/AGENCY/`, `thumbnails/AGENCY/`), or, for an
     /// auditor, the audit channel (`audit/`). Any other topic, a shorter prefix included, is refused.
-    func allows(_ identity: BusIdentity, topic: String) -> Bool {
+    public func allows(_ identity: BusIdentity, topic: String) -> Bool {
         if topic == Self.auditTopic { return isAuditor(identity) }
         let parts = topic.split(separator: "/", omittingEmptySubsequences: false)
         switch parts.first {

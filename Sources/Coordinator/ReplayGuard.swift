@@ -7,7 +7,7 @@ import Synchronization
 /// network; this guards the application level.
 ///
 /// Memory is bounded: the last `idsPerConnection` ids of at most `connections` connections.
-final class ReplayGuard: Sendable {
+public final class ReplayGuard: Sendable {
     private struct Seen {
         var ids: Set<String> = []
         var order: [String] = []
@@ -17,7 +17,7 @@ final class ReplayGuard: Sendable {
     private let idsPerConnection: Int
     private let connections: Int
 
-    init(idsPerConnection: Int = 1024, connections: Int = 10_000) {
+    public init(idsPerConnection: Int = 1024, connections: Int = 10_000) {
         self.idsPerConnection = idsPerConnection
         self.connections = connections
     }

@@ -6,7 +6,7 @@ import Synchronization
 /// Links: a view played as MPEG-TS over HTTP by an ordinary player.
 extension Relay {
     /// Makes `feed.link` available: links point at `base` (`http://HOST:PORT`).
-    func serveLinks(at base: String) {
+    public func serveLinks(at base: String) {
         linkBase.withLock { $0 = base }
     }
 
@@ -15,7 +15,7 @@ extension Relay {
     /// is the camera's newest thumbnail. The token is the view's authorisation: it was given only
     /// to the user whose justified consultation the relay allowed, and dies with the view. On a
     /// relay node the token is a link ticket the coordinator signed, and its first use opens the view.
-    func httpResponse(_ path: String) -> HTTPEndpoint.Response {
+    public func httpResponse(_ path: String) -> HTTPEndpoint.Response {
         let parts = path.split(separator: "?").first?.split(separator: "/") ?? []
         guard parts.count == 3, parts[0] == "views" else { return .error("404 Not Found", "not a view's address") }
         let delivery = Delivery.link(token: String(parts[1]))

@@ -4,7 +4,7 @@ import Synchronization
 /// cameras (`thumbnails.start`). Kept in memory: after a restart an agency asks again, which is
 /// recorded again. A closed incident's entries no longer matter: thumbnails go only to the
 /// agencies of live incidents (``ChannelMembers``).
-final class ThumbnailConsents: Sendable {
+public final class ThumbnailConsents: Sendable {
     private struct Key: Hashable {
         var incident: Int64
         var agency: String

@@ -1,10 +1,10 @@
 import Metrics
 
 /// The server's own metrics beside the bus's (`BusMetrics`): command latency and snapshots.
-enum ServerMetrics {
-    static let commandDurationLabel = "vigil_bus_command_duration_seconds"
+public enum ServerMetrics {
+    public static let commandDurationLabel = "vigil_bus_command_duration_seconds"
     /// From 50 µs (a refused request) to 1 s (a march over a long route).
-    static let commandDurationBuckets: [Duration] = [
+    public static let commandDurationBuckets: [Duration] = [
         .microseconds(50), .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2),
         .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250),
         .milliseconds(500), .seconds(1),

@@ -3,15 +3,16 @@ import Foundation
 import Geo
 import Incidents
 import Logging
+import MediaRelay
 import Metrics
 
 /// Turns bus requests into incident operations, replies only after the change is committed,
 /// then publishes the change on the incident's channel.
-struct CommandDispatcher: Sendable {
+public struct CommandDispatcher: Sendable {
     let bus: BusServer
     let incidents: IncidentService
     let access: AccessService
-    let holds: EvidenceHolds
+    public let holds: EvidenceHolds
     let users: UserDirectory
     let clientKeys: ClientKeys
     let publisher: ChannelPublisher
@@ -304,4 +305,20 @@ struct CommandDispatcher: Sendable {
         throw BusProtocol.ErrorBody(
             code: "role_required", message: "only a named user with the \(role.rawValue) role and a valid clearance may do this", field: "op")
     }
+    public init(bus: BusServer, incidents: IncidentService, access: AccessService, holds: EvidenceHolds, users: UserDirectory, clientKeys: ClientKeys, publisher: ChannelPublisher, audit: AuditStore, auditKey: String, registry: RegistryStore, engine: CameraEngine, reloadRegistry: @escaping @Sendable () async throws -> Void, logger: Logger) {
+        self.bus = bus
+        self.incidents = incidents
+        self.access = access
+        self.holds = holds
+        self.users = users
+        self.clientKeys = clientKeys
+        self.publisher = publisher
+        self.audit = audit
+        self.auditKey = auditKey
+        self.registry = registry
+        self.engine = engine
+        self.reloadRegistry = reloadRegistry
+        self.logger = logger
+    }
+
 }

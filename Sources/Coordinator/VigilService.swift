@@ -1,12 +1,13 @@
 import Bus
 import Incidents
 import Logging
+import MediaRelay
 import ServiceLifecycle
 
 /// The long-running server: handles bus requests one at a time, through the same gate as the
 /// expiry sweep and registry reloads (so a channel's events are published in sequence order),
 /// until graceful shutdown stops the bus.
-struct VigilService: Service {
+public struct VigilService: Service {
     let bus: BusServer
     let dispatcher: CommandDispatcher
     let relay: Relay
@@ -20,7 +21,7 @@ struct VigilService: Service {
     static let handshakeAuditWindow = Duration.seconds(10)
     static let auditChannelInterval = Duration.milliseconds(250)
 
-    func run() async throws {
+    public func run() async throws {
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
                 group.addTask {
@@ -124,4 +125,14 @@ struct VigilService: Service {
             bus.stop()
         }
     }
+    public init(bus: BusServer, dispatcher: CommandDispatcher, relay: Relay, audit: AuditStore, checkpoints: AuditCheckpoints, changes: SerialGate, logger: Logger) {
+        self.bus = bus
+        self.dispatcher = dispatcher
+        self.relay = relay
+        self.audit = audit
+        self.checkpoints = checkpoints
+        self.changes = changes
+        self.logger = logger
+    }
+
 }

@@ -5,7 +5,7 @@ import Synchronization
 /// and agency, so that the owner's channel hears of it when that set changes and only then; and
 /// which refusals for exceeded limits were audited already (once per incident, agency, owner
 /// and code). In memory: after a restart the first change of an incident starts afresh.
-final class IncidentGrantLedger: Sendable {
+public final class IncidentGrantLedger: Sendable {
     struct Key: Hashable {
         let incident: Int64
         let agency: String

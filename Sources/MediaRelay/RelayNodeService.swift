@@ -1,0 +1,117 @@
+import Bus
+import Foundation
+import Logging
+import ServiceLifecycle
+import Streams
+import Synchronization
+
+/// A relay node's life: serve views on the media endpoint, re-check them every second, and
+/// report to the coordinator every second (registering again whenever it has forgotten the node).
+public struct RelayNodeService: Service {
+    let bus: BusServer
+    let relay: Relay
+    let authority: RelayNodeAuthority
+    /// Used only by the reporting thread.
+    nonisolated(unsafe) let client: BusClient
+    let registration: RelayRegisterBody
+    let logger: Logger
+    let thumbnails = PendingThumbnails()
+
+    public func run() async throws {
+        // The node's thumbnails go to the server with its next report, which publishes them.
+        relay.onThumbnail { thumbnail, _ in thumbnails.put(thumbnail) }
+        let stopping = StopFlag()
+        let reported = DispatchSemaphore(value: 0)
+        let reporter = Thread { [self] in
+            report(until: stopping)
+            reported.signal()
+        }
+        reporter.name = "vigil.relay.report"
+        await withGracefulShutdownHandler {
+            await withDiscardingTaskGroup { group in
+                group.addTask { await relay.serveRequests() }
+                group.addTask { await relay.supervise() }
+                relay.start()
+                reporter.start()
+                // The bus stops on shutdown; the media requests end with it.
+                for await _ in bus.requests {}
+                stopping.stop()
+                reported.wait()  // the client is the reporter's until it has stopped
+                relay.stop()
+                group.cancelAll()
+            }
+        } onGracefulShutdown: {
+            bus.stop()
+        }
+        client.close()
+    }
+
+    private func report(until stopping: StopFlag) {
+        var registered = false
+        var last = (bytes: 0, at: ContinuousClock.now)
+        while !stopping.isStopped {
+            do {
+                if !registered {
+                    let result = try client.request("relay.register", body: registration, as: RelayRegisterResult.self)
+                    authority.registered(secret: Data(base64Encoded: result.secret) ?? Data())
+                    registered = true
+                    logger.info("registered with the coordinator", metadata: ["relay": "\(result.relay)", "media": "\(registration.media)"])
+                    let ready = ["relay": result.relay, "media": registration.media, "server_key": registration.serverKey, "http": registration.links ?? ""]
+                    FileHandle.standardOutput.write((try? BusProtocol.encoder.encode(ready)).map { $0 + [10] } ?? Data())
+                }
+                var (body, bytes) = relay.load(since: last)
+                last = (bytes, .now)
+                body.ended = authority.takeEnded()
+                body.thumbnails = thumbnails.take()
+                let answer = try client.request("relay.report", body: body, as: RelayReportResult.self)
+                authority.answered(ending: answer.end)
+                relay.hold(answer.assignments)
+                if !answer.end.isEmpty { Task { [relay] in await relay.endViews(answer.end) } }
+            } catch .remote(let error) where error.code == "relay_unknown" {
+                registered = false
+                continue
+            } catch {
+                logger.warning("the coordinator did not answer", metadata: ["error": "\(error)"])
+            }
+            Thread.sleep(forTimeInterval: RelayNodes.reportInterval / .seconds(1))
+        }
+    }
+    public init(bus: BusServer, relay: Relay, authority: RelayNodeAuthority, client: BusClient, registration: RelayRegisterBody, logger: Logger) {
+        self.bus = bus
+        self.relay = relay
+        self.authority = authority
+        self.client = client
+        self.registration = registration
+        self.logger = logger
+    }
+
+}
+
+/// Tells a thread to stop.
+public final class StopFlag: Sendable {
+    private let stopped = Atomic<Bool>(false)
+
+    var isStopped: Bool { stopped.load(ordering: .relaxed) }
+
+    public func stop() {
+        stopped.store(true, ordering: .relaxed)
+    }
+}
+
+/// A node's thumbnails waiting for the next report: the newest per camera.
+public final class PendingThumbnails: Sendable {
+    private let pending = Mutex<[String: Thumbnail]>([:])
+
+    func put(_ thumbnail: Thumbnail) {
+        pending.withLock { $0[thumbnail.camera] = thumbnail }
+    }
+
+    /// The newest ones, at most a report's worth; the others wait for the next report.
+    func take() -> [ThumbnailEvent] {
+        pending.withLock { pending in
+            let taken = pending.values.sorted { $0.takenAt > $1.takenAt }.prefix(RelayReportBody.maximumThumbnails)
+            for thumbnail in taken { pending[thumbnail.camera] = nil }
+            return taken.map(ThumbnailEvent.init)
+        }
+    }
+}
