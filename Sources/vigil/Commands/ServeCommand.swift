@@ -2,11 +2,10 @@ import ArgumentParser
 import Bus
 import Coordinator
 import Foundation
-import MediaRelay
 import Geo
 import Incidents
-import Streams
 import Logging
+import MediaRelay
 import Metrics
 import Prometheus
 import ServiceLifecycle
@@ -92,85 +91,22 @@ struct ServeCommand: AsyncParsableCommand {
         }
         defer { withExtendedLifetime(folderLock) {} }
 
-        let database = try Database(path: folder.database.path)
-        let registry = RegistryStore(database: database)
-        let fixturesFolder = try Deployment.fixturesFolder(fixtures)
-        let camerasFile = fixturesFolder.appendingPathComponent(region.rawValue).appendingPathComponent("cameras.geojson")
-        if try registry.loadIfEmpty(
-            cameras: try CameraRegistryFile.read(contentsOf: camerasFile),
-            fixture: try RegistryFixture.read(contentsOf: fixturesFolder.appendingPathComponent("agencies.json")))
-        {
-            logger.info("registry loaded", metadata: ["registry.file": "\(camerasFile.path)"])
-        }
-        let cameras = try registry.cameras()
-        let projection = try Projection(crs: region.crs)
-        // Selections depend on a confidential camera's 500 m square only (see LocationDisclosure).
-        let index = try CameraIndex(admitting: cameras, projection: projection, disclosure: .confidentialCells)
-        IncidentService.logRefusals(index.refused, logger: logger)
-        let roads = try region.roadNetwork(fixtures: fixturesFolder, projection: projection)
-        let users = UserDirectory(database: database)
-        let clientKeys = ClientKeys(
-            agencies: try await agencyKeys(folder: folder, agencies: try registry.agencies().map(\.id), users: users), users: try await users.users())
-        let engine = CameraEngine(index: index)
-        let incidents = IncidentService(database: database, engine: engine, roads: roads, logger: logger)
-        let channels = ChannelMembers(liveIncidents: try await incidents.liveIncidents()) { clientKeys.holds(.auditor, $0) }
-
-        let bus = try BusServer(
-            configuration: BusServerConfiguration(
-                commandEndpoint: "tcp://\(host):\(commandPort)", eventEndpoint: "tcp://\(host):\(eventPort)",
-                serverKeys: try folder.serverKeys(), mediaEndpoint: "tcp://\(host):\(mediaPort)"),
-            logger: logger,
-            authorize: { clientKeys.identity(forKey: $0) },
-            authorizeSubscription: { channels.allows($0, topic: $1) })
-        try bus.start()
+        let server = try await VigilServer(try configuration(folder: folder), logger: logger)
         let metrics = try HTTPEndpoint(host: host, port: metricsPort, name: "metrics") { path in
             guard path == "/metrics" || path.hasPrefix("/metrics?") else { return .error("404 Not Found", "only GET /metrics is served here") }
             return .complete(status: "200 OK", type: "text/plain; version=0.0.4; charset=utf-8", body: metricsRegistry.emitToBuffer())
         }
         metrics.start()
         defer { metrics.stop() }
-
-        let access = AccessService(database: database)
-        // The fixture agreements name agencies and owners of both regions; the territories are the Brussels police zones.
-        let loaded = try access.loadIfEmpty(try AgreementFixture.read(
-            contentsOf: fixturesFolder.appendingPathComponent("agreements.json"),
-            policeZones: try AgreementFixture.policeZones(contentsOf: fixturesFolder.appendingPathComponent("sources/brussels_police_zones.geojson")),
-            validFrom: Date()))
-        if loaded > 0 { logger.info("sharing agreements loaded", metadata: ["grants": "\(loaded)"]) }
-        let audit = AuditStore(database: database)
-        let checkpoints = AuditCheckpoints(
-            audit: audit, key: try folder.auditSigningKey(), bus: bus, owners: try registry.ownerIDs(),
-            interval: .milliseconds(Int(checkpointInterval * 1000)), logger: logger)
-        // Views cannot outlive the relay that served them: those a crash left open end now.
-        let dangling = try await access.closeDanglingViews()
-        if dangling > 0 { logger.notice("views left open by the previous run closed", metadata: ["views": "\(dangling)"]) }
-        let relay = Relay(
-            bus: bus, authority: LocalViewAuthority(access: access, incidents: incidents), sources: Relay.Source.of(index.cameras), simulate: simulate,
-            thumbnailInterval: .milliseconds(Int(thumbnailInterval * 1000)),
-            coordination: Relay.Coordination(
-                nodes: RelayNodes(), capacity: RelayPlacement.Relay(name: "vigil:serve", maximumStreams: relayMaxStreams, maximumMbps: relayMaxMbps),
-                publicKey: { clientKeys.publicKey(of: $0) }),
-            logger: logger)
-        for incident in try await incidents.liveIncidents() {
-            relay.prewarm(try await incidents.snapshot(incident.id).cameras.map(\.id), for: incident.id)
-        }
-        let publisher = ChannelPublisher(bus: bus, incidents: incidents, access: access, channels: channels, relay: relay, logger: logger)
-        // Requests, the expiry sweep and reloads change things one at a time (see SerialGate).
-        let changes = SerialGate()
-        // SIGHUP: reload the registry from the database (after `vigil cameras import`), swap in a
-        // new index, and recompute the open incidents' selections (followers receive the difference).
-        // Also run, in turn, by a camera.update or camera.retire request.
-        let reloadRegistry: @Sendable () async throws -> Void = {
-            try await incidents.reloadRegistry()
-            relay.updateSources(Relay.Source.of(engine.index.cameras))
-            try await recomputeSelections(incidents, publisher: publisher, logger: logger)
-        }
+        let endpoints = try server.start()
+        defer { server.stop() }
+        // SIGHUP: reload the registry from the database (after `vigil cameras import`).
         signal(SIGHUP, SIG_IGN)
         let reload = DispatchSource.makeSignalSource(signal: SIGHUP)
         reload.setEventHandler {
             Task {
                 do {
-                    try await changes.serially { try await reloadRegistry() }
+                    try await server.reloadRegistry()
                 } catch {
                     logger.error("registry reload failed; the previous index stays", metadata: ["error": "\(error)"])
                 }
@@ -178,21 +114,11 @@ struct ServeCommand: AsyncParsableCommand {
         }
         reload.resume()
         defer { reload.cancel() }
-        relay.onCameraState { camera, state, incidents in
-            Task { await publisher.cameraState(camera, state, incidents: incidents) }
-        }
-        relay.onThumbnail { thumbnail, incidents in
-            Task { await publisher.thumbnail(thumbnail, incidents: incidents) }
-        }
-        let links = try HTTPEndpoint(host: host, port: httpPort, name: "media") { relay.httpResponse($0) }
-        links.start()
-        defer { links.stop() }
-        relay.serveLinks(at: "http://\(host):\(links.port)")
+
         let info = ServerInfo(
-            command: bus.boundCommandEndpoint, events: bus.boundEventEndpoint,
-            serverKey: try folder.serverKeys().publicKey, auditKey: checkpoints.publicKey, data: folder.url.path, region: region.rawValue,
-            metrics: "http://\(host):\(metrics.port)/metrics", media: bus.boundMediaEndpoint, http: "http://\(host):\(links.port)",
-            cameras: index.cameras.count, pid: ProcessInfo.processInfo.processIdentifier)
+            command: endpoints.command, events: endpoints.events, serverKey: endpoints.serverKey, auditKey: endpoints.auditKey,
+            data: folder.url.path, region: region.rawValue, metrics: "http://\(host):\(metrics.port)/metrics", media: endpoints.media,
+            http: endpoints.links, cameras: endpoints.cameras, pid: ProcessInfo.processInfo.processIdentifier)
         let encoder = JSONEncoder()
         encoder.keyEncodingStrategy = .convertToSnakeCase
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
@@ -200,38 +126,38 @@ struct ServeCommand: AsyncParsableCommand {
         try line.write(to: folder.serverInfo, options: .atomic)
         FileHandle.standardOutput.write(line + Data("\n".utf8))
 
-        let dispatcher = CommandDispatcher(
-            bus: bus, incidents: incidents, access: access, holds: EvidenceHolds(database: database), users: users, clientKeys: clientKeys,
-            publisher: publisher, audit: audit, auditKey: checkpoints.publicKey, registry: registry, engine: engine, reloadRegistry: reloadRegistry, logger: logger)
-        // After a restart (a crash included) the registry may have changed: open incidents recompute
-        // their selections, and followers receive the difference like any other change.
-        try await changes.serially { try await recomputeSelections(incidents, publisher: publisher, logger: logger) }
-        let service = VigilService(
-            bus: bus, dispatcher: dispatcher, relay: relay, audit: audit, checkpoints: checkpoints, changes: changes, logger: logger)
-        let group = ServiceGroup(services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        let group = ServiceGroup(services: [server.service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         try await group.run()
         try? FileManager.default.removeItem(at: folder.serverInfo)
         logger.info("stopped")
     }
 
-    /// Each agency's public key: the one recorded in the database (rotations change it there),
-    /// else the certificate in the data folder (made on first start), which is then recorded.
-    private func agencyKeys(folder: DataFolder, agencies: [String], users: UserDirectory) async throws -> [String: String] {
-        let recorded = try await users.agencyKeys()
-        let withKey = Set(recorded.values)
-        var keys = recorded
-        for (key, agency) in try folder.agencyPublicKeys(for: agencies.filter { !withKey.contains($0) }) {
-            try await users.setAgencyKey(agency, to: key, rotatedBy: nil)
-            keys[key] = agency
-        }
-        return keys
-    }
-
-    /// Recomputes every open incident's selection against the current registry and publishes
-    /// each difference, like any other change.
-    private func recomputeSelections(_ incidents: IncidentService, publisher: ChannelPublisher, logger: Logger) async throws {
-        let recomputed = try await incidents.recomputeSelections()
-        for change in recomputed { await publisher.publish(change) }
-        if !recomputed.isEmpty { logger.info("selections recomputed", metadata: ["incidents": "\(recomputed.map(\.incidentId))"]) }
+    /// The server's settings: the data folder's database and keys, the region's fixtures.
+    private func configuration(folder: DataFolder) throws -> VigilServer.Configuration {
+        let fixturesFolder = try Deployment.fixturesFolder(fixtures)
+        let region = self.region
+        return VigilServer.Configuration(
+            databasePath: folder.database.path,
+            bus: BusServerConfiguration(
+                commandEndpoint: "tcp://\(host):\(commandPort)", eventEndpoint: "tcp://\(host):\(eventPort)",
+                serverKeys: try folder.serverKeys(), mediaEndpoint: "tcp://\(host):\(mediaPort)"),
+            linksHost: host, linksPort: httpPort, crs: region.crs,
+            roads: { try region.roadNetwork(fixtures: fixturesFolder, projection: $0) },
+            initialRegistry: {
+                (try CameraRegistryFile.read(contentsOf: fixturesFolder.appendingPathComponent(region.rawValue).appendingPathComponent("cameras.geojson")),
+                 try RegistryFixture.read(contentsOf: fixturesFolder.appendingPathComponent("agencies.json")))
+            },
+            // The fixture agreements name agencies and owners of both regions; the territories are the Brussels police zones.
+            initialAgreements: {
+                try AgreementFixture.read(
+                    contentsOf: fixturesFolder.appendingPathComponent("agreements.json"),
+                    policeZones: try AgreementFixture.policeZones(
+                        contentsOf: fixturesFolder.appendingPathComponent("sources/brussels_police_zones.geojson")),
+                    validFrom: Date())
+            },
+            newAgencyKeys: { try folder.agencyPublicKeys(for: $0) },
+            auditSigningKey: try folder.auditSigningKey().rawRepresentation,
+            thumbnailInterval: .milliseconds(Int(thumbnailInterval * 1000)), checkpointInterval: .milliseconds(Int(checkpointInterval * 1000)),
+            relayMaximumStreams: relayMaxStreams, relayMaximumMbps: relayMaxMbps, simulate: simulate)
     }
 }
