@@ -99,6 +99,15 @@ let package = Package(
         .testTarget(name: "EndToEndTests", dependencies: ["Bus", "Geo"]),
         // The server's own parts, tested in process.
         .testTarget(name: "ServerTests", dependencies: ["Coordinator", "MediaRelay"]),
+        // A whole coordinator in the test process, its clients over inproc://.
+        .testTarget(
+            name: "CoordinatorTests",
+            dependencies: [
+                "Coordinator", "MediaRelay", "Bus", "Incidents", "Geo", "TestSupport",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]),
     ],
     swiftLanguageModes: [.v6]
 )
