@@ -215,11 +215,6 @@ public final class Relay: Sendable {
         }
     }
 
-    /// The cameras with an open feed, and their state.
-    var feedStates: [String: FeedState] {
-        feeds.withLock { $0.compactMapValues { $0.feed?.state } }
-    }
-
     /// A feed for `camera`, or nil when it has no source. The fixtures' `sim://` cameras have a
     /// picture only when the server simulates them, and only once someone watches: encoding every
     /// selected camera would take a small machine's whole CPU (a simulated camera starts with a
@@ -252,11 +247,6 @@ public final class Relay: Sendable {
 
     public func onThumbnail(_ listener: @escaping @Sendable (Thumbnail, Set<Int64>) -> Void) {
         thumbnailListener.withLock { $0 = listener }
-    }
-
-    /// The newest thumbnail of a camera whose feed is open.
-    func latestThumbnail(_ camera: String) -> Thumbnail? {
-        thumbnails.latest(camera)
     }
 
     /// The registry was reloaded: new cameras' sources (open feeds keep theirs until released).

@@ -111,8 +111,6 @@ public final class CameraFeed: Sendable {
     /// Bytes of video read from the source so far (for load reports).
     public var receivedBytes: Int { shared.withLock { $0.receivedBytes } }
 
-    /// Bytes held by the GOP cache now.
-    public var cachedBytes: Int { shared.withLock { $0.cache.bytes } }
 
     public func start() {
         let thread = Thread { [self] in

@@ -78,12 +78,10 @@ struct CamerasCommand: ParsableCommand {
                     FileHandle.standardOutput.write(try BusProtocol.encoder.encode(SelectionAnswer(matches)) + Data("\n".utf8))
                 } else {
                     print("\(matches.count) camera\(matches.count == 1 ? "" : "s")")
-                    for match in matches {
+                    TextTable.print(matches.map { match in
                         let along = match.alongMeters.map { String(format: "  at %.0f m along", $0) } ?? ""
-                        print("  \(match.camera.id.padding(toLength: 34, withPad: " ", startingAt: 0)) "
-                            + "\(match.camera.owner.padding(toLength: 19, withPad: " ", startingAt: 0)) "
-                            + "\(String(format: "%8.1f", match.distanceMeters)) m  \(match.reason)\(along)")
-                    }
+                        return [match.camera.id, match.camera.owner, String(format: "%8.1f m  ", match.distanceMeters) + match.reason + along]
+                    }, indent: "  ")
                 }
             }
         }
@@ -142,11 +140,10 @@ struct CamerasCommand: ParsableCommand {
             print(String(format: "head %.0f m, tail %.0f m of %.0f m%@; %d cameras",
                          update.headMeters, update.tailMeters, update.routeLengthMeters,
                          update.onRoute ? "" : String(format: " (head %.0f m off the route)", update.headOffsetMeters), update.cameras.count))
-            for camera in update.cameras {
+            TextTable.print(update.cameras.map { camera in
                 let along = camera.alongMeters.map { String(format: "%6.0f m along", $0) } ?? "             "
-                print("  \(camera.section.rawValue.padding(toLength: 12, withPad: " ", startingAt: 0)) "
-                    + "\(camera.camera.id.padding(toLength: 34, withPad: " ", startingAt: 0)) \(along)  \(String(format: "%6.1f", camera.distanceMeters)) m")
-            }
+                return [camera.section.rawValue, camera.camera.id, "\(along)  " + String(format: "%6.1f m", camera.distanceMeters)]
+            }, indent: "  ")
         }
 
         /// One answer line per query line; a bad line gets an error line and the batch goes on.

@@ -21,7 +21,7 @@ struct GrantCommand: ParsableCommand {
                     try client.printJSON(grants)
                     return
                 }
-                for grant in grants {
+                TextTable.print(grants.map { grant in
                     let scope = [grant.scope.kinds.map { "kinds " + $0.map(\.rawValue).joined(separator: "/") }, grant.scope.areaName,
                                  grant.scope.tag.map { "tag " + $0 }, grant.scope.cameras.map { "\($0.count) cameras" }].compactMap { $0 }
                     let condition: String = switch grant.condition {
@@ -30,10 +30,10 @@ struct GrantCommand: ParsableCommand {
                         "during an open \(kinds?.map(\.rawValue).joined(separator: "/") ?? "") incident\(selected ? ", its cameras only" : "")"
                     case .incident(let id): "for incident \(id)"
                     }
-                    print("\(grant.id.padding(toLength: 12, withPad: " ", startingAt: 0)) \(grant.owner) → \(grant.agency): "
+                    return [grant.id, "\(grant.owner) → \(grant.agency): "
                         + "\(grant.modes.map(\.rawValue).joined(separator: ",")) on \(scope.isEmpty ? "all cameras" : scope.joined(separator: ", ")), "
-                        + "\(condition)\(grant.revokedAt == nil ? "" : " [revoked]")")
-                }
+                        + "\(condition)\(grant.limits == nil ? "" : " within limits")\(grant.revokedAt == nil ? "" : " [revoked]")"]
+                })
             }
         }
     }

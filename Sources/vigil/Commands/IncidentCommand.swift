@@ -367,13 +367,10 @@ enum IncidentText {
             lines.append(String(format: "  march: head %.0f m, tail %.0f m of a %.0f m route%@", march.headMeters, march.tailMeters,
                                 march.routeLengthMeters, march.onRoute ? "" : String(format: ", head %.0f m off the route", march.headOffsetMeters)))
         }
-        for camera in snapshot.cameras {
+        lines += TextTable.lines(snapshot.cameras.map { camera in
             let place = (camera.section.map { "\($0)  " } ?? "") + (camera.position.map { "\($0)" } ?? "position withheld")
-            lines.append("  \(camera.id.padding(toLength: 34, withPad: " ", startingAt: 0)) "
-                + "\(camera.owner.padding(toLength: 19, withPad: " ", startingAt: 0)) "
-                + "\("\(camera.kind.rawValue)/\(camera.placeType)".padding(toLength: 20, withPad: " ", startingAt: 0)) "
-                + "\(String(format: "%7.1f", camera.distanceMeters)) m  \(place)")
-        }
+            return [camera.id, camera.owner, "\(camera.kind.rawValue)/\(camera.placeType)", String(format: "%7.1f m  ", camera.distanceMeters) + place]
+        }, indent: "  ")
         return lines.joined(separator: "\n")
     }
 }

@@ -9,6 +9,7 @@ import MediaRelay
 import Metrics
 import Prometheus
 import ServiceLifecycle
+import UnixSignals
 
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -101,10 +102,10 @@ struct ServeCommand: AsyncParsableCommand {
         let endpoints = try server.start()
         defer { server.stop() }
         // SIGHUP: reload the registry from the database (after `vigil cameras import`).
-        signal(SIGHUP, SIG_IGN)
-        let reload = DispatchSource.makeSignalSource(signal: SIGHUP)
-        reload.setEventHandler {
-            Task {
+        // Trapped before the ready line, so that no SIGHUP sent after it is lost.
+        let hangups = await UnixSignalsSequence(trapping: .sighup)
+        let reloads = Task {
+            for await _ in hangups {
                 do {
                     try await server.reloadRegistry()
                 } catch {
@@ -112,8 +113,7 @@ struct ServeCommand: AsyncParsableCommand {
                 }
             }
         }
-        reload.resume()
-        defer { reload.cancel() }
+        defer { reloads.cancel() }
 
         let info = ServerInfo(
             command: endpoints.command, events: endpoints.events, serverKey: endpoints.serverKey, auditKey: endpoints.auditKey,

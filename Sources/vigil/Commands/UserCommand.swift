@@ -82,11 +82,10 @@ struct UserCommand: ParsableCommand {
                     try client.printJSON(users)
                     return
                 }
-                for user in users {
-                    print("\(user.id.padding(toLength: 20, withPad: " ", startingAt: 0)) \(user.badge.padding(toLength: 10, withPad: " ", startingAt: 0)) "
-                        + "\(user.roles.map(\.rawValue).joined(separator: ",").padding(toLength: 28, withPad: " ", startingAt: 0)) \(user.name)"
-                        + (user.clearanceExpires.map { " (clearance until \($0.formatted(.iso8601)))" } ?? ""))
-                }
+                TextTable.print(users.map { user in
+                    [user.id, user.badge, user.roles.map(\.rawValue).joined(separator: ","), user.status.rawValue,
+                     user.name + (user.clearanceExpires.map { " (clearance until \($0.formatted(.iso8601)))" } ?? "")]
+                })
             }
         }
     }
