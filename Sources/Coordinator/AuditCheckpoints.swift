@@ -32,18 +32,17 @@ public struct AuditCheckpoints: Sendable {
     func run() async {
         while !Task.isCancelled {
             try? await Task.sleep(for: interval)
-            signIfGrown()
+            await signIfGrown()
         }
     }
 
     /// Signs, keeps and publishes a checkpoint when entries were added since the last one.
-    /// Synchronous, so that a stopping server can call it last.
-    func signIfGrown() {
+    func signIfGrown() async {
         do {
-            let last = try audit.lastSequence()
-            let signed = try audit.lastCheckpointSequence()
+            let last = try await audit.lastSequence()
+            let signed = try await audit.lastCheckpointSequence()
             guard last > signed else { return }
-            let checkpoint = try audit.checkpoint(signedWith: key)
+            let checkpoint = try await audit.checkpoint(signedWith: key)
             publish(checkpoint)
             logger.debug("audit checkpoint signed", metadata: ["audit.sequence": "\(checkpoint.sequence)"])
         } catch {

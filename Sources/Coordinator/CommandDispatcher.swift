@@ -60,6 +60,17 @@ public struct CommandDispatcher: Sendable {
         bus.reply(to: request.peer, payload: reply)
     }
 
+    /// The operations that change nothing but the audit log (a read may record that it
+    /// happened): they need not pass the serial gate that orders changes and their events.
+    static let readOnlyOperations: Set<String> = [
+        "session.identity", "grant.list", "access.check", "user.list", "view.list", "hold.list", "incident.snapshot", "audit.query", "audit.verify",
+    ]
+
+    /// Whether `request` is one of ``readOnlyOperations`` (an unreadable request is answered in turn, as a change).
+    static func isReadOnly(_ request: BusRequest) -> Bool {
+        (try? BusProtocol.decodeHeader(request.payload)).map { readOnlyOperations.contains($0.op) } ?? false
+    }
+
     private func perform(_ header: BusProtocol.RequestHeader, _ request: BusRequest) async throws -> Data {
         switch header.op {
         case "incident.open":
@@ -259,7 +270,7 @@ public struct CommandDispatcher: Sendable {
             let body = try BusProtocol.decodeBody(AuditQueryBody.self, from: request.payload)
             let limit = try body.pageSize()
             let auditor = try await namedUser(request, role: .auditor, action: "audit.read")
-            let entries = try audit.entries(from: body.from, to: body.to, after: body.after ?? 0, limit: limit)
+            let entries = try await audit.entries(from: body.from, to: body.to, after: body.after ?? 0, limit: limit)
             try await audit.append(AuditRecord(
                 action: "audit.read", agency: auditor.agency, user: auditor.id, badge: auditor.badge,
                 details: ["entries": "\(entries.count)", "from": body.from ?? "", "to": body.to ?? "", "after": "\(body.after ?? 0)"]))
@@ -268,8 +279,9 @@ public struct CommandDispatcher: Sendable {
         case "audit.verify":
             let body = try BusProtocol.decodeBody(AuditVerifyBody.self, from: request.payload)
             let auditor = try await namedUser(request, role: .auditor, action: "audit.verify")
-            let verification = try audit.verify()
-            let checkpoint = try body.checkpoint.map { try audit.verify($0, serverKey: auditKey) }
+            let verification = try await audit.verify()
+            var checkpoint: CheckpointVerification?
+            if let kept = body.checkpoint { checkpoint = try await audit.verify(kept, serverKey: auditKey) }
             var details = ["entries": "\(verification.entries)", "intact": "\(verification.intact)"]
             if let checkpoint { details["checkpoint"] = checkpoint.holds ? "holds:\(checkpoint.sequence)" : checkpoint.code ?? "fails" }
             try await audit.append(AuditRecord(action: "audit.verified", agency: auditor.agency, user: auditor.id, badge: auditor.badge, details: details))

@@ -192,6 +192,12 @@ public final class VigilServer: Sendable {
         try await changes.serially { try await reload() }
     }
 
+    /// Runs `body` while no change can pass the serial gate (requests that change something wait
+    /// until it returns; reads do not): for maintenance that needs a still state, and for tests.
+    public func holdingChanges<T: Sendable>(_ body: () async throws -> T) async rethrows -> T {
+        try await changes.serially(body)
+    }
+
     /// Stops the links (the bus stops with ``service``).
     public func stop() {
         links.stop()

@@ -1,4 +1,5 @@
 import Bus
+import Foundation
 import Incidents
 import Logging
 import MediaRelay
@@ -20,6 +21,8 @@ public struct VigilService: Service {
     static let expirySweepInterval = Duration.seconds(5)
     static let handshakeAuditWindow = Duration.seconds(10)
     static let auditChannelInterval = Duration.milliseconds(250)
+    /// Requests that only read are answered by this many workers beside the serial gate.
+    static let readWorkers = 4
 
     public func run() async throws {
         await withGracefulShutdownHandler {
@@ -74,10 +77,10 @@ public struct VigilService: Service {
                 group.addTask {
                     // The audit channel: every new entry in order, its sequence the chain's own, for
                     // auditors (the bus lets only them subscribe); `audit.query` is its snapshot.
-                    var last = (try? audit.lastSequence()) ?? 0
+                    var last = (try? await audit.lastSequence()) ?? 0
                     while !Task.isCancelled {
                         try? await Task.sleep(for: Self.auditChannelInterval)
-                        guard let entries = try? audit.entries(from: nil, to: nil, after: last, limit: AuditQueryBody.maximumLimit) else { continue }
+                        guard let entries = try? await audit.entries(from: nil, to: nil, after: last, limit: AuditQueryBody.maximumLimit) else { continue }
                         for entry in entries {
                             bus.publish(
                                 topic: ChannelMembers.auditTopic,
@@ -112,17 +115,35 @@ public struct VigilService: Service {
                 group.addTask { await relay.serveRequests() }
                 group.addTask { await relay.supervise() }
                 relay.start()
-                for await request in bus.requests {
-                    await changes.serially { await dispatcher.handle(request) }
+                // Changes pass the serial gate one at a time, in the order they came. Requests that
+                // change nothing but the audit log (listings, snapshots, the audit log's reads and
+                // checks) do not wait behind them: a few workers answer them meanwhile.
+                let (changeRequests, changeSink) = AsyncStream.makeStream(of: BusRequest.self)
+                let (readRequests, readSink) = AsyncStream.makeStream(of: BusRequest.self)
+                group.addTask {
+                    for await request in changeRequests { await changes.serially { await dispatcher.handle(request) } }
                 }
+                for _ in 0..<Self.readWorkers {
+                    group.addTask {
+                        for await request in readRequests { await dispatcher.handle(request) }
+                    }
+                }
+                for await request in bus.requests {
+                    if CommandDispatcher.isReadOnly(request) { readSink.yield(request) } else { changeSink.yield(request) }
+                }
+                changeSink.finish()
+                readSink.finish()
                 relay.stop()
                 // The bus has stopped: end the sweep too.
                 group.cancelAll()
             }
         } onGracefulShutdown: {
-            // The last checkpoint covers everything up to the stop, and goes out before the bus closes.
-            checkpoints.signIfGrown()
-            bus.stop()
+            // The last checkpoint covers everything up to the stop, and goes out before the bus
+            // closes; the bus's stop joins its thread, so it waits off the cooperative pool.
+            Task {
+                await checkpoints.signIfGrown()
+                DispatchQueue.global().async { bus.stop() }
+            }
         }
     }
     public init(bus: BusServer, dispatcher: CommandDispatcher, relay: Relay, audit: AuditStore, checkpoints: AuditCheckpoints, changes: SerialGate, logger: Logger) {

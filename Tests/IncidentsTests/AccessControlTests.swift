@@ -133,7 +133,7 @@ struct AccessControlTests {
             #expect(expired == "grant_expired")
             #expect(try await access.auditExpiries().map(\.id) == ["short"])
             #expect(try await access.auditExpiries().isEmpty, "each expiry is recorded once")
-            #expect(try AuditStore(database: access.database).entries(from: nil, to: nil).contains { $0.record.action == "grant.expired" && $0.record.grant == "short" })
+            #expect(try await AuditStore(database: access.database).entries(from: nil, to: nil).contains { $0.record.action == "grant.expired" && $0.record.grant == "short" })
         }
     }
 
@@ -308,7 +308,7 @@ struct RetentionAndConsultationTests {
             let released = try await holds.release(hold.id, agency: "crisis-centre", user: nil, reason: "case closed")
             #expect(released.releasedAt != nil)
             #expect(code(try await access.decide(tunnelPlayback)) == "footage_expired", "a released hold no longer keeps footage")
-            let actions = try AuditStore(database: access.database).entries(from: nil, to: nil).map(\.record.action)
+            let actions = try await AuditStore(database: access.database).entries(from: nil, to: nil).map(\.record.action)
             #expect(actions.filter { $0 == "preservation.requested" }.count == 4)
             #expect(actions.contains("hold.expired"))
             #expect(actions.contains("hold.created") && actions.contains("hold.released"))
@@ -353,7 +353,7 @@ struct RetentionAndConsultationTests {
                 #expect(error?.code == "justification_required")
             }
 
-            let records = try AuditStore(database: access.database).entries(from: nil, to: nil).map(\.record)
+            let records = try await AuditStore(database: access.database).entries(from: nil, to: nil).map(\.record)
             let started = try #require(records.first { $0.action == "view.started" })
             #expect(started.user == "pz.agent" && started.badge == "P-77" && started.reason == "traffic-management")
             #expect(started.justification == why.text && started.incident == real.incidentId && started.cameras == [tunnel.id] && started.grant == ticket.grant)

@@ -20,12 +20,12 @@ private func withAudit(_ body: (AuditStore, Database) async throws -> Void) asyn
 struct AuditLogTests {
     @Test func aFreshChainVerifiesAndExports() async throws {
         try await withAudit { store, _ in
-            #expect(try store.verify() == AuditStore.Verification(entries: 5, firstBroken: nil, problem: nil))
-            let entries = try store.entries(from: nil, to: nil)
+            #expect(try await store.verify() == AuditStore.Verification(entries: 5, firstBroken: nil, problem: nil))
+            let entries = try await store.entries(from: nil, to: nil)
             #expect(entries.map(\.sequence) == [1, 2, 3, 4, 5])
             #expect(entries[0].previousHash == AuditLog.genesisHash)
             #expect(zip(entries, entries.dropFirst()).allSatisfy { $0.hash == $1.previousHash })
-            #expect(try store.entries(from: "9000", to: nil).isEmpty)
+            #expect(try await store.entries(from: "9000", to: nil).isEmpty)
         }
     }
 
@@ -60,7 +60,7 @@ struct AuditLogTests {
                 try db.execute("DROP TRIGGER audit_log_no_update; DROP TRIGGER audit_log_no_delete;")
                 try db.execute(tampering)
             }
-            let result = try store.verify()
+            let result = try await store.verify()
             #expect(result.firstBroken == expected, "\(result.problem ?? "")")
             #expect(result.entries == expected - 1)
         }
@@ -72,18 +72,18 @@ struct AuditLogTests {
         try await withAudit { store, database in
             let key = Curve25519.Signing.PrivateKey()
             let serverKey = key.publicKey.rawRepresentation.base64EncodedString()
-            let kept = try store.checkpoint(signedWith: key)
+            let kept = try await store.checkpoint(signedWith: key)
             #expect(kept.sequence == 5 && kept.hasValidSignature)
-            #expect(try store.verify(kept, serverKey: serverKey).holds)
+            #expect(try await store.verify(kept, serverKey: serverKey).holds)
             try await store.append(AuditRecord(action: "incident.closed", agency: "siamu"))
-            #expect(try store.verify(kept, serverKey: serverKey) == CheckpointVerification(holds: true, sequence: 5, entries: 6))
+            #expect(try await store.verify(kept, serverKey: serverKey) == CheckpointVerification(holds: true, sequence: 5, entries: 6))
 
             // A checkpoint edited by hand, or signed with another key, proves nothing.
             var edited = kept
             edited.sequence = 4
-            #expect(try store.verify(edited, serverKey: serverKey).code == "signature_invalid")
+            #expect(try await store.verify(edited, serverKey: serverKey).code == "signature_invalid")
             let forged = try AuditCheckpoint.sign(sequence: 5, head: kept.head, with: Curve25519.Signing.PrivateKey())
-            #expect(try store.verify(forged, serverKey: serverKey).code == "key_mismatch")
+            #expect(try await store.verify(forged, serverKey: serverKey).code == "key_mismatch")
 
             // Re-chained: entry 3 changed, and every hash from there recomputed.
             try database.runSync { db in
@@ -96,14 +96,14 @@ struct AuditLogTests {
                     previous = hash
                 }
             }
-            #expect(try store.verify().intact, "the chain alone cannot tell")
-            let rewritten = try store.verify(kept, serverKey: serverKey)
+            #expect(try await store.verify().intact, "the chain alone cannot tell")
+            let rewritten = try await store.verify(kept, serverKey: serverKey)
             #expect(!rewritten.holds && rewritten.code == "rewritten", "\(rewritten)")
 
             // Cut short: the last three entries deleted; what is left is a valid chain.
             try database.runSync { db in try db.execute("DELETE FROM audit_log WHERE sequence >= 4") }
-            #expect(try store.verify().intact)
-            let truncated = try store.verify(kept, serverKey: serverKey)
+            #expect(try await store.verify().intact)
+            let truncated = try await store.verify(kept, serverKey: serverKey)
             #expect(truncated.code == "truncated" && truncated.entries == 3, "\(truncated)")
         }
     }

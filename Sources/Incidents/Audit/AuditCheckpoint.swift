@@ -65,8 +65,10 @@ public struct CheckpointVerification: Sendable, Equatable, Codable {
 
 extension AuditStore {
     /// Signs a checkpoint of the log as it stands and keeps a copy in the database.
-    public func checkpoint(signedWith key: Curve25519.Signing.PrivateKey, at date: Date = Date()) throws -> AuditCheckpoint {
-        try database.runSync { db in
+    public func checkpoint(signedWith key: Curve25519.Signing.PrivateKey, at date: Date = Date()) async throws -> AuditCheckpoint {
+        let keyBytes = key.rawRepresentation
+        return try await database.run { db in
+            let key = try Curve25519.Signing.PrivateKey(rawRepresentation: keyBytes)
             let last = try db.query("SELECT sequence, hash FROM audit_log ORDER BY sequence DESC LIMIT 1").first
             let checkpoint = try AuditCheckpoint.sign(sequence: last?.integer(0) ?? 0, head: last?.text(1) ?? AuditLog.genesisHash, at: date, with: key)
             let encoder = JSONEncoder()
@@ -79,8 +81,8 @@ extension AuditStore {
     }
 
     /// The sequence of the newest checkpoint signed (0 when none).
-    public func lastCheckpointSequence() throws -> Int64 {
-        try database.runSync { db in try db.query("SELECT COALESCE(MAX(sequence), 0) FROM audit_checkpoints").first?.integer(0) ?? 0 }
+    public func lastCheckpointSequence() async throws -> Int64 {
+        try await database.read { db in try db.query("SELECT COALESCE(MAX(sequence), 0) FROM audit_checkpoints").first?.integer(0) ?? 0 }
     }
 
     /// Checks that the log still holds everything `checkpoint` covers.
@@ -88,9 +90,9 @@ extension AuditStore {
     /// - Parameter serverKey: the key the server signs with now (base64); a checkpoint signed
     ///   with another is refused (`key_mismatch`), since anyone can sign a statement with a key of
     ///   their own.
-    public func verify(_ checkpoint: AuditCheckpoint, serverKey: String) throws -> CheckpointVerification {
-        let chain = try verify()
-        let entries = try lastSequence()
+    public func verify(_ checkpoint: AuditCheckpoint, serverKey: String) async throws -> CheckpointVerification {
+        let chain = try await verify()
+        let entries = try await lastSequence()
         func fails(_ code: String, _ problem: String) -> CheckpointVerification {
             CheckpointVerification(holds: false, code: code, problem: problem, sequence: checkpoint.sequence, entries: entries)
         }
@@ -106,7 +108,7 @@ extension AuditStore {
         }
         let head = checkpoint.sequence == 0
             ? AuditLog.genesisHash
-            : try database.runSync { db in
+            : try await database.read { db in
                 try db.query("SELECT hash FROM audit_log WHERE sequence = ?", [.integer(checkpoint.sequence)]).first?.text(0) ?? ""
             }
         guard head == checkpoint.head else {

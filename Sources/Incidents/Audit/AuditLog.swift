@@ -61,8 +61,8 @@ public struct AuditStore: Sendable {
 
     /// Checks the whole chain: contiguous sequence numbers, each previous hash equal to the
     /// hash before it, each hash recomputed, and the query columns equal to the hashed record.
-    public func verify() throws -> Verification {
-        try database.runSync { db in
+    public func verify() async throws -> Verification {
+        try await database.read { db in
             var expectedSequence: Int64 = 1
             var previous = AuditLog.genesisHash
             let decoder = JSONDecoder()
@@ -91,8 +91,8 @@ public struct AuditStore: Sendable {
 
     /// The entries whose time is in `from...to` (ISO 8601 text, inclusive), in order: those
     /// after sequence number `after`, at most `limit` of them (all when nil).
-    public func entries(from: String?, to: String?, after: Int64 = 0, limit: Int? = nil) throws -> [AuditEntry] {
-        try database.runSync { db in
+    public func entries(from: String?, to: String?, after: Int64 = 0, limit: Int? = nil) async throws -> [AuditEntry] {
+        try await database.read { db in
             let decoder = JSONDecoder()
             decoder.keyDecodingStrategy = .convertFromSnakeCase
             return try db.query(
@@ -107,8 +107,8 @@ public struct AuditStore: Sendable {
     }
 
     /// The sequence number of the last entry (0 for an empty log).
-    public func lastSequence() throws -> Int64 {
-        try database.runSync { db in try db.query("SELECT COALESCE(MAX(sequence), 0) FROM audit_log").first?.integer(0) ?? 0 }
+    public func lastSequence() async throws -> Int64 {
+        try await database.read { db in try db.query("SELECT COALESCE(MAX(sequence), 0) FROM audit_log").first?.integer(0) ?? 0 }
     }
 
     /// Appends one record in its own transaction (for events outside an incident change, such as authentication).

@@ -17,9 +17,12 @@ final class SQLiteConnection {
 
     /// Opens (and creates) the database file in WAL mode with foreign keys on, a busy timeout,
     /// and `synchronous=FULL`, so that a committed change survives a crash of the process or the host.
-    init(path: String) throws(SQLiteError) {
+    ///
+    /// - Parameter readOnly: a connection that only reads (`SQLITE_OPEN_READONLY`): in WAL mode it
+    ///   reads the last committed state while the writer writes, and can never write.
+    init(path: String, readOnly: Bool = false) throws(SQLiteError) {
         var raw: OpaquePointer?
-        let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX
+        let flags = (readOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) | SQLITE_OPEN_NOMUTEX
         let status = sqlite3_open_v2(path, &raw, flags, nil)
         guard status == SQLITE_OK, let raw else {
             let message = raw.map { String(cString: sqlite3_errmsg($0)) } ?? "cannot open"
@@ -28,7 +31,9 @@ final class SQLiteConnection {
         }
         handle = raw
         sqlite3_extended_result_codes(handle, 1)
-        try execute("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000;")
+        try execute(readOnly
+            ? "PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000;"
+            : "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000;")
     }
 
     deinit {

@@ -2,13 +2,13 @@ import ArgumentParser
 import Foundation
 import Incidents
 
-struct AuditCommand: ParsableCommand {
+struct AuditCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "audit",
         abstract: "Verify and export the hash-chained audit log of a data folder (on the server's host), or read it over the bus as an auditor.",
         subcommands: [Verify.self, Export.self, Read.self])
 
-    struct Verify: ParsableCommand {
+    struct Verify: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Check the whole audit chain; name the first broken entry and exit 1 if there is one.",
             discussion: """
@@ -23,13 +23,13 @@ struct AuditCommand: ParsableCommand {
         @Option(help: "A file of signed checkpoints kept by an auditor or an owner.")
         var checkpoint: String?
 
-        func run() throws {
-            try reportingFailures {
+        func run() async throws {
+            try await reportingFailures {
                 let store = AuditStore(database: try RegistryOptions.database(inDataFolder: data))
                 if let checkpoint {
-                    try verify(checkpointsIn: checkpoint, store: store)
+                    try await verify(checkpointsIn: checkpoint, store: store)
                 }
-                let result = try store.verify()
+                let result = try await store.verify()
                 guard let broken = result.firstBroken else {
                     print("audit chain intact: \(result.entries) entries")
                     return
@@ -41,7 +41,7 @@ struct AuditCommand: ParsableCommand {
         }
 
         /// Checks every checkpoint of the file; the first that fails ends the command with its code.
-        private func verify(checkpointsIn file: String, store: AuditStore) throws {
+        private func verify(checkpointsIn file: String, store: AuditStore) async throws {
             guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
                 throw CommandFailure(code: "checkpoint_unreadable", message: "cannot read \(file)")
             }
@@ -49,7 +49,7 @@ struct AuditCommand: ParsableCommand {
             guard !checkpoints.isEmpty else { throw CommandFailure(code: "checkpoint_invalid", message: "\(file) holds no checkpoint") }
             let serverKey = try DataFolder(path: data).auditPublicKey()
             for checkpoint in checkpoints {
-                let result = try store.verify(checkpoint, serverKey: serverKey)
+                let result = try await store.verify(checkpoint, serverKey: serverKey)
                 guard result.holds else {
                     throw CommandFailure(code: result.code ?? "checkpoint_failed", message: "checkpoint of \(checkpoint.at): \(result.problem ?? "")")
                 }
@@ -58,7 +58,7 @@ struct AuditCommand: ParsableCommand {
         }
     }
 
-    struct Export: ParsableCommand {
+    struct Export: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Write the audit entries of a period as JSON lines, for the supervisory authority.",
             discussion: "Times are compared as ISO 8601 UTC text (for example 2026-11-22T00:00:00Z); each line has the record and its hashes.")
@@ -84,9 +84,9 @@ struct AuditCommand: ParsableCommand {
             }
         }
 
-        func run() throws {
-            try reportingFailures {
-                let entries = try AuditStore(database: try RegistryOptions.database(inDataFolder: data)).entries(from: from, to: to)
+        func run() async throws {
+            try await reportingFailures {
+                let entries = try await AuditStore(database: try RegistryOptions.database(inDataFolder: data)).entries(from: from, to: to)
                 let encoder = JSONEncoder()
                 encoder.keyEncodingStrategy = .convertToSnakeCase
                 encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]

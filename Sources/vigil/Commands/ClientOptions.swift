@@ -128,9 +128,26 @@ struct ClientOptions: ParsableArguments {
 func reportingFailures(_ body: () throws -> Void) throws {
     do {
         try body()
-    } catch where error is CommandFailure || error is RegistryProblems || error is GeoError || error is MediaError {
-        // Each of these describes itself as `CODE: message`.
-        FileHandle.standardError.write(Data("error: \(error)\n".utf8))
-        throw ExitCode(1)
+    } catch {
+        throw reported(error)
     }
+}
+
+/// The same, for a body that awaits.
+func reportingFailures(_ body: () async throws -> Void) async throws {
+    do {
+        try await body()
+    } catch {
+        throw reported(error)
+    }
+}
+
+/// Prints a failure that describes itself as `CODE: message` and turns it into exit status 1;
+/// any other error is returned as it is.
+private func reported(_ error: any Error) -> any Error {
+    guard error is CommandFailure || error is RegistryProblems || error is GeoError || error is MediaError || error is IncidentError else {
+        return error
+    }
+    FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+    return ExitCode(1)
 }
