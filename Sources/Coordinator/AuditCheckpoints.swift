@@ -16,7 +16,9 @@ public struct AuditCheckpoints: Sendable {
     let interval: Duration
     let logger: Logger
 
-    public init(audit: AuditStore, key: Curve25519.Signing.PrivateKey, bus: BusServer, owners: [String], interval: Duration, logger: Logger) {
+    public init(
+        audit: AuditStore, key: Curve25519.Signing.PrivateKey, bus: BusServer, owners: [String], interval: Duration, logger: Logger
+    ) {
         (self.audit, keyBytes, self.bus, self.owners, self.interval, self.logger) = (audit, key.rawRepresentation, bus, owners, interval, logger)
     }
 

@@ -184,7 +184,10 @@ public struct ChannelPublisher: Sendable {
         case .redrawn, .moved, .closed: false
         }
     }
-    public init(bus: BusServer, incidents: IncidentService, access: AccessService, channels: ChannelMembers, relay: Relay?, logger: Logger) {
+
+    public init(
+        bus: BusServer, incidents: IncidentService, access: AccessService, channels: ChannelMembers, relay: Relay?, logger: Logger
+    ) {
         self.bus = bus
         self.incidents = incidents
         self.access = access
@@ -192,7 +195,6 @@ public struct ChannelPublisher: Sendable {
         self.relay = relay
         self.logger = logger
     }
-
 }
 
 /// The body of a `camera.state` event.
@@ -201,7 +203,7 @@ public struct CameraStateEvent: Encodable {
     var state: String
     var reason: String?
 
-    public init(camera: String, state: FeedState) {
+    init(camera: String, state: FeedState) {
         let wire = WireFeedState(state)
         (self.camera, self.state, reason) = (camera, wire.state, wire.reason)
     }

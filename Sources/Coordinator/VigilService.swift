@@ -146,7 +146,11 @@ public struct VigilService: Service {
             }
         }
     }
-    public init(bus: BusServer, dispatcher: CommandDispatcher, relay: Relay, audit: AuditStore, checkpoints: AuditCheckpoints, changes: SerialGate, logger: Logger) {
+
+    public init(
+        bus: BusServer, dispatcher: CommandDispatcher, relay: Relay, audit: AuditStore, checkpoints: AuditCheckpoints, changes: SerialGate,
+        logger: Logger
+    ) {
         self.bus = bus
         self.dispatcher = dispatcher
         self.relay = relay
@@ -155,5 +159,4 @@ public struct VigilService: Service {
         self.changes = changes
         self.logger = logger
     }
-
 }

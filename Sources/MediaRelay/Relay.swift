@@ -534,12 +534,12 @@ public struct FeedOpenBody: Codable, Sendable {
     public var justification: WireJustification?
     /// On a relay node: the ticket from the coordinator's redirect, instead of a justification.
     public var ticket: String?
+
     public init(camera: String, justification: WireJustification? = nil, ticket: String? = nil) {
         self.camera = camera
         self.justification = justification
         self.ticket = ticket
     }
-
 }
 
 /// The reply to `feed.open`: the view, the grant that allowed it, and the stream to mux.

@@ -76,7 +76,10 @@ public struct RelayNodeService: Service {
             Thread.sleep(forTimeInterval: RelayNodes.reportInterval / .seconds(1))
         }
     }
-    public init(bus: BusServer, relay: Relay, authority: RelayNodeAuthority, client: BusClient, registration: RelayRegisterBody, logger: Logger) {
+
+    public init(
+        bus: BusServer, relay: Relay, authority: RelayNodeAuthority, client: BusClient, registration: RelayRegisterBody, logger: Logger
+    ) {
         self.bus = bus
         self.relay = relay
         self.authority = authority
@@ -84,7 +87,6 @@ public struct RelayNodeService: Service {
         self.registration = registration
         self.logger = logger
     }
-
 }
 
 /// Tells a thread to stop.

@@ -12,6 +12,7 @@ public struct RelayRegisterBody: Codable, Sendable {
     public var maximumStreams: Int
     public var maximumMbps: Double
     public var links: String?
+
     public init(media: String, serverKey: String, maximumStreams: Int, maximumMbps: Double, links: String? = nil) {
         self.media = media
         self.serverKey = serverKey
@@ -19,7 +20,6 @@ public struct RelayRegisterBody: Codable, Sendable {
         self.maximumMbps = maximumMbps
         self.links = links
     }
-
 }
 
 /// The reply to `relay.register`: the node's name (its user id), the secret that signs its view

@@ -67,7 +67,6 @@ public struct LocalViewAuthority: ViewAuthority {
         self.access = access
         self.incidents = incidents
     }
-
 }
 
 /// A relay node's authority: the coordinator decided and recorded each view before it signed

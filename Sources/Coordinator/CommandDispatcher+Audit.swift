@@ -1,0 +1,35 @@
+import Bus
+import Foundation
+import Geo
+import Incidents
+import MediaRelay
+
+extension CommandDispatcher {
+    /// The audit log, for auditors.
+    func performAudit(_ header: BusProtocol.RequestHeader, _ request: BusRequest) async throws -> Data {
+        switch header.op {
+        case "audit.query":
+            let body = try BusProtocol.decodeBody(AuditQueryBody.self, from: request.payload)
+            let limit = try body.pageSize()
+            let auditor = try await namedUser(request, role: .auditor, action: "audit.read")
+            let entries = try await audit.entries(from: body.from, to: body.to, after: body.after ?? 0, limit: limit)
+            try await audit.append(AuditRecord(
+                action: "audit.read", agency: auditor.agency, user: auditor.id, badge: auditor.badge,
+                details: ["entries": "\(entries.count)", "from": body.from ?? "", "to": body.to ?? "", "after": "\(body.after ?? 0)"]))
+            return BusProtocol.successReply(
+                id: header.id, result: AuditQueryResult(entries: entries, nextAfter: entries.count == limit ? entries.last?.sequence : nil))
+        case "audit.verify":
+            let body = try BusProtocol.decodeBody(AuditVerifyBody.self, from: request.payload)
+            let auditor = try await namedUser(request, role: .auditor, action: "audit.verify")
+            let verification = try await audit.verify()
+            var checkpoint: CheckpointVerification?
+            if let kept = body.checkpoint { checkpoint = try await audit.verify(kept, serverKey: auditKey) }
+            var details = ["entries": "\(verification.entries)", "intact": "\(verification.intact)"]
+            if let checkpoint { details["checkpoint"] = checkpoint.holds ? "holds:\(checkpoint.sequence)" : checkpoint.code ?? "fails" }
+            try await audit.append(AuditRecord(action: "audit.verified", agency: auditor.agency, user: auditor.id, badge: auditor.badge, details: details))
+            return BusProtocol.successReply(id: header.id, result: AuditVerifyResult(verification, checkpoint: checkpoint))
+        default:
+            throw Self.unknownOperation(header)
+        }
+    }
+}

@@ -1,0 +1,51 @@
+import Bus
+import Foundation
+import Geo
+import Incidents
+import MediaRelay
+
+extension CommandDispatcher {
+    /// Who asks, and the agency's users and key.
+    func performIdentities(_ header: BusProtocol.RequestHeader, _ request: BusRequest) async throws -> Data {
+        switch header.op {
+        case "session.identity":
+            return BusProtocol.successReply(id: header.id, result: ["agency": request.agency, "user": request.user])
+        case "user.add":
+            let user = try BusProtocol.decodeBody(User.self, from: request.payload)
+            guard user.agency == request.agency else {
+                throw BusProtocol.ErrorBody(code: "not_own_agency", message: "\(request.agency) adds users to itself only", field: "body.agency")
+            }
+            // The agency's own certificate, or one of its owner-admin users, manages its users.
+            try await requireOwnerAdmin(request, action: "user.add")
+            try await users.add(user, by: request.agency)
+            clientKeys.admit(user)
+            return BusProtocol.successReply(id: header.id, result: user)
+        case "user.suspend", "user.reinstate", "user.remove":
+            let body = try BusProtocol.decodeBody(UserStatusBody.self, from: request.payload).validated()
+            try await requireOwnerAdmin(request, action: header.op)
+            let status: UserStatus = switch header.op {
+            case "user.suspend": .suspended
+            case "user.remove": .removed
+            default: .active
+            }
+            let changed = try await users.setStatus(
+                body.user, of: request.agency, to: status, reason: body.reason, by: request.agency, actingUser: request.user)
+            // From the next message on: requests with the key are refused, subscriptions end with
+            // the event endpoint's connections, and open views end at their next decision.
+            clientKeys.admit(changed)
+            if status != .active { bus.dropSubscribers() }
+            return BusProtocol.successReply(id: header.id, result: changed)
+        case "agency.rotate-key":
+            let body = try BusProtocol.decodeBody(AgencyKeyBody.self, from: request.payload).validated()
+            try await requireOwnerAdmin(request, action: header.op)
+            try await users.setAgencyKey(request.agency, to: body.publicKey, rotatedBy: request.agency, actingUser: request.user, reason: body.reason)
+            clientKeys.rotate(agency: request.agency, to: body.publicKey)
+            bus.dropSubscribers()
+            return BusProtocol.successReply(id: header.id, result: ["agency": request.agency, "public_key": body.publicKey])
+        case "user.list":
+            return BusProtocol.successReply(id: header.id, result: try await users.users(of: request.agency))
+        default:
+            throw Self.unknownOperation(header)
+        }
+    }
+}
