@@ -5,6 +5,7 @@ import Geo
 import Incidents
 import Logging
 import MediaRelay
+import ServiceLifecycle
 import Streams
 
 /// One coordinator with its embedded relay, composed from a deployment's settings: the database,
@@ -12,8 +13,9 @@ import Streams
 /// audit checkpoints. `vigil serve` builds one from its data folder; a test builds one over a
 /// temporary database and talks to it in process (``attachInProcess(as:)``).
 ///
-/// Use: `init`, then any ``attachInProcess(as:)``, then ``start()``, then run ``service`` (in a
-/// `ServiceGroup`, which stops it gracefully); ``stop()`` closes what `start` opened.
+/// Use: `init`, then any ``attachInProcess(as:)``, then ``start()``, then run ``services`` in one
+/// `ServiceGroup` (which stops them gracefully, the last first); ``stop()`` closes what `start`
+/// opened.
 public final class VigilServer: Sendable {
     public struct Configuration: Sendable {
         public var databasePath: String
@@ -83,8 +85,10 @@ public final class VigilServer: Sendable {
     public let incidents: IncidentService
     public let access: AccessService
     public let audit: AuditStore
-    /// The long-running part: run it in a `ServiceGroup`.
-    public let service: VigilService
+    /// The long-running parts, one loop each, in the order a `ServiceGroup` must start them: it
+    /// stops them in reverse, so the bus's requests end first (after a last audit checkpoint),
+    /// then the relay, and the loops that only need the bus or the database last.
+    public let services: [ServiceGroupConfiguration.ServiceConfiguration]
     private let links: HTTPEndpoint
     private let checkpoints: AuditCheckpoints
     private let changes: SerialGate
@@ -165,7 +169,14 @@ public final class VigilServer: Sendable {
         // After a restart (a crash included) the registry may have changed: open incidents recompute
         // their selections, and followers receive the difference like any other change.
         try await changes.serially { try await Self.recomputeSelections(incidents, publisher: publisher, logger: logger) }
-        service = VigilService(bus: bus, dispatcher: dispatcher, relay: relay, audit: audit, checkpoints: checkpoints, changes: changes, logger: logger)
+        services = [
+            .init(service: BusAudit(bus: bus, audit: audit, logger: logger)),
+            .init(service: AuditChannel(bus: bus, audit: audit)),
+            .init(service: ExpirySweep(dispatcher: dispatcher, changes: changes, logger: logger)),
+            .init(service: checkpoints),
+            .init(service: RelayService(relay: relay)),
+            .init(service: RequestService(bus: bus, dispatcher: dispatcher, checkpoints: checkpoints, changes: changes)),
+        ]
         (self.bus, self.relay, self.incidents, self.access, self.audit) = (bus, relay, incidents, access, audit)
         (self.checkpoints, self.changes, self.reload, self.engine) = (checkpoints, changes, reload, engine)
     }

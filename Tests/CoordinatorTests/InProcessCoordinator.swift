@@ -55,7 +55,7 @@ struct InProcessCoordinator {
         var clients: [String: BusClientConfiguration] = [:]
         for agency in agencies { clients[agency] = try server.attachInProcess(as: BusIdentity(agency: agency)) }
         _ = try server.start()
-        let group = ServiceGroup(services: [server.service], logger: logger)
+        let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: server.services, logger: logger))
         let running = Task { try await group.run() }
         defer { server.stop() }
         do {

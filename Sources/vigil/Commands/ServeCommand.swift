@@ -126,7 +126,8 @@ struct ServeCommand: AsyncParsableCommand {
         try line.write(to: folder.serverInfo, options: .atomic)
         FileHandle.standardOutput.write(line + Data("\n".utf8))
 
-        let group = ServiceGroup(services: [server.service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        let group = ServiceGroup(configuration: ServiceGroupConfiguration(
+            services: server.services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
         try? FileManager.default.removeItem(at: folder.serverInfo)
         logger.info("stopped")

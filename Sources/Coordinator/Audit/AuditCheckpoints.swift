@@ -3,11 +3,13 @@ import Crypto
 import Foundation
 import Incidents
 import Logging
+import ServiceLifecycle
 
 /// Signs checkpoints of the audit chain (see ``AuditCheckpoint``) every `interval` when the log
-/// has grown, and once more when the server stops, and publishes each to the auditors (`audit/`)
-/// and to every owner (`owner/OWNER/`), latest-wins (`seq` 0): they keep them as evidence.
-public struct AuditCheckpoints: Sendable {
+/// has grown, and once more when the server stops (``RequestService`` asks, before the bus
+/// closes), and publishes each to the auditors (`audit/`) and to every owner (`owner/OWNER/`),
+/// latest-wins (`seq` 0): they keep them as evidence.
+public struct AuditCheckpoints: Service {
     let audit: AuditStore
     /// The signing key's raw bytes (swift-crypto's key type is not `Sendable`).
     private let keyBytes: Data
@@ -30,10 +32,11 @@ public struct AuditCheckpoints: Sendable {
     /// The key's public half, base64, as checkpoints carry it.
     public var publicKey: String { key.publicKey.rawRepresentation.base64EncodedString() }
 
-    /// Until cancelled: a checkpoint each interval in which the log grew.
-    func run() async {
-        while !Task.isCancelled {
-            try? await Task.sleep(for: interval)
+    /// Until graceful shutdown: a checkpoint each interval in which the log grew.
+    public func run() async {
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+            guard !Task.isShuttingDownGracefully else { return }
             await signIfGrown()
         }
     }
