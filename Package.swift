@@ -98,9 +98,7 @@ let package = Package(
         .testTarget(name: "StreamsTests", dependencies: ["Streams", "TestSupport"]),
         // Geo only to place test cameras in the metric grid; everything else goes through the binary.
         .testTarget(name: "EndToEndTests", dependencies: ["Bus", "Geo"]),
-        // The server's own parts, tested in process.
-        .testTarget(name: "ServerTests", dependencies: ["Coordinator", "MediaRelay"]),
-        // A whole coordinator in the test process, its clients over inproc://.
+        // The coordinator's parts, and a whole coordinator in the test process, its clients over inproc://.
         .testTarget(
             name: "CoordinatorTests",
             dependencies: [
