@@ -2,9 +2,10 @@ import Foundation
 import Geo
 import Testing
 
-/// The promises made to camera owners, each tried as an attacker would, through the public
-/// interfaces: the bus (pyzmq), the command line and the files a server leaves behind.
-@Suite("Owners' trust", .serialized, .timeLimit(.minutes(2)))
+/// The promises made to camera owners about what agencies see, each tried as an attacker would,
+/// through the public interfaces: the bus (pyzmq), the command line and the files a server
+/// leaves behind. (Two suites, so that they run beside each other.)
+@Suite("Owners' trust: what agencies see", .serialized, .timeLimit(.minutes(2)))
 struct OwnersTrustTests {
     /// A stopped server's data folder with one more camera of zone 5339, `stream` its source.
     private func folderWithCamera(stream: String, _ body: (URL) async throws -> Void) async throws {
@@ -53,297 +54,6 @@ struct OwnersTrustTests {
                 #expect(!server.standardError.contains("s3cret-pw") && !server.standardError.contains("t0ken-42"))
             }
         }
-    }
-
-    /// A second server on a data folder in use exits with a clear error and leaves the first one's
-    /// `server.json` in place.
-    @Test func oneDataFolderServesOneServer() async throws {
-        try await withServer { data, _ in
-            let serverFile = data.appendingPathComponent("server.json")
-            let before = try Data(contentsOf: serverFile)
-            let second = try await vigil("serve", "--data", data.path, "--command-port", "0", "--event-port", "0", "--metrics-port", "0",
-                                         "--media-port", "0", "--http-port", "0")
-            #expect(second.status != 0)
-            #expect(second.stderr.contains("data_folder_in_use"), "\(second.stderr)")
-            #expect(try Data(contentsOf: serverFile) == before)
-            // The first server still answers.
-            let opened = try await vigil("incident", "open", "--kind", "fire", "--at", "50.8467,4.3525", "--radius", "80", "--data", data.path)
-            #expect(opened.status == 0, "\(opened.stderr)")
-        }
-        let file = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-not-a-folder-\(UUID().uuidString)")
-        try Data("x".utf8).write(to: file)
-        defer { try? FileManager.default.removeItem(at: file) }
-        let onAFile = try await vigil("serve", "--data", file.path, "--command-port", "0")
-        #expect(onAFile.status != 0 && onAFile.stderr.contains("data_folder_invalid"), "\(onAFile.stderr)")
-    }
-
-    /// Text with control or direction-changing characters is refused on the bus with
-    /// `text_invalid` and the field; nothing of it is stored; any script is stored whole.
-    @Test func textThatLiesIsRefused() async throws {
-        try await withServer { data, _ in
-            func open(_ title: String) -> [String: Any] {
-                ["op": "incident.open", "body": ["kind": "fire", "at": ["lat": 50.8467, "lon": 4.3525], "radius_meters": 80, "title": title]]
-            }
-            let session = try await BusSession.run(data, as: "keys/agencies/siamu.key_secret", requests: [
-                open("Fire\u{0}at the station"), open("Fire \u{202E}noitats"), open("Brand 🔥 Zuid — 2ᵉ alarme"),
-                ["op": "view.start", "body": ["camera": "stib-8021-01", "mode": "live", "justification": ["reason": "fire", "text": "\u{0}\u{0}\u{0}\u{0}\u{0}"]]],
-            ])
-            let replies = session.replies
-            #expect(replies.count == 4)
-            for reply in replies[0...1] + [replies[3]] {
-                #expect(errorCode(reply) == "text_invalid", "\(reply)")
-            }
-            #expect((replies[0]["error"] as? [String: Any])?["field"] as? String == "body.title")
-            #expect((replies[3]["error"] as? [String: Any])?["field"] as? String == "body.justification.text")
-            // Only the third request opened an incident (the first of the folder), its title whole.
-            let id = try #require((replies[2]["result"] as? [String: Any]).flatMap { ($0["incident"] as? [String: Any])?["id"] as? Int }, "\(replies[2])")
-            #expect(id == 1)
-            let shown = try await vigil("incident", "show", "1", "--data", data.path, "--agency", "siamu", "--json")
-            #expect(shown.status == 0, "\(shown.stderr)")
-            #expect((try json(shown.stdout)["incident"] as? [String: Any])?["title"] as? String == "Brand 🔥 Zuid — 2ᵉ alarme")
-        }
-    }
-
-    /// A client holding `certificate` that stays connected while its key is withdrawn
-    /// (`Tests/python/withdrawn_key.py`); `withdraw` runs once it is subscribed to `topics`.
-    private func withdrawnWhileConnected(
-        _ data: URL, certificate: String, topics: [String], withdraw: () async throws -> Void
-    ) async throws -> (replies: [[String: Any]?], fresh: [String: Any]?, events: [[String: Any]]) {
-        let signal = data.appendingPathComponent("withdrawn-\(UUID().uuidString)")
-        let client = try RunningProcess(python, [
-            repositoryRoot.appendingPathComponent("Tests/python/withdrawn_key.py").path, data.appendingPathComponent("server.json").path,
-            data.appendingPathComponent("keys/server.key").path, data.appendingPathComponent(certificate).path, signal.path,
-        ] + topics)
-        try await client.waitForStandardError(containing: "subscribed")
-        try await withdraw()
-        try Data().write(to: signal)
-        #expect(try await client.waitForExit() == 0, "\(client.standardError)")
-        while !client.outputEnded { try await Task.sleep(for: .milliseconds(10)) }
-        let result = try json(client.lines.joined(separator: "\n"))
-        let replies = (result["replies"] as? [Any] ?? []).map { $0 as? [String: Any] }
-        return (replies, result["fresh"] as? [String: Any], result["events"] as? [[String: Any]] ?? [])
-    }
-
-    /// The audit actions an auditor's audit-channel events carry.
-    private func auditActions(_ events: [[String: Any]]) -> [String] {
-        events.compactMap { ((($0["event"] as? [String: Any])?["body"] as? [String: Any])?["record"] as? [String: Any])?["action"] as? String }
-    }
-
-    /// A suspended user's key is refused on the connection it already has (requests and
-    /// subscriptions) and on any new one, at once; reinstated, it works again; removed, never.
-    @Test func aSuspendedUserIsCutOffAtOnce() async throws {
-        try await withServer { data, _ in
-            #expect(try await vigil("user", "add", "cc.auditor", "--name", "C. Janssens", "--badge", "AUD-4", "--role", "auditor",
-                                    "--data", data.path).status == 0)
-            let seen = try await withdrawnWhileConnected(data, certificate: "keys/users/cc.auditor.key_secret", topics: ["audit/"]) {
-                #expect(try await vigil("incident", "open", "--kind", "fire", "--at", "50.8467,4.3525", "--radius", "100", "--data", data.path).status == 0)
-                try await Task.sleep(for: .milliseconds(500))
-                let suspended = try await vigil("user", "suspend", "cc.auditor", "--reason", "badge reported stolen", "--data", data.path)
-                #expect(suspended.status == 0, "\(suspended.stderr)")
-                #expect(try await vigil("incident", "open", "--kind", "fire", "--at", "50.85,4.36", "--radius", "100", "--data", data.path).status == 0)
-            }
-            #expect((seen.replies.first??["result"] as? [String: Any])?["user"] as? String == "cc.auditor")
-            #expect(seen.replies.count == 2 && seen.replies[1].flatMap(errorCode) == "credentials_revoked", "\(seen.replies)")
-            #expect(seen.fresh == nil, "a new connection with the key is refused by ZAP")
-            let actions = auditActions(seen.events)
-            #expect(actions.filter { $0 == "incident.opened" }.count == 1 && !actions.contains("user.suspended"),
-                    "nothing from the suspension on reaches the suspended auditor: \(actions)")
-
-            // Reinstated, the same key works again; removed, it is forgotten for good.
-            #expect(try await vigil("user", "reinstate", "cc.auditor", "--reason", "badge found", "--data", data.path).status == 0)
-            let back = try await BusSession.run(data, as: "keys/users/cc.auditor.key_secret", requests: [["op": "session.identity"]])
-            #expect((back.replies.first?["result"] as? [String: Any])?["user"] as? String == "cc.auditor", "\(back.replies)")
-            #expect(try await vigil("user", "remove", "cc.auditor", "--reason", "left the service", "--data", data.path).status == 0)
-            let again = try await vigil("user", "reinstate", "cc.auditor", "--reason", "try", "--data", data.path)
-            #expect(again.status != 0 && again.stderr.contains("user_removed"), "\(again.stderr)")
-            let other = try await vigil("user", "suspend", "cc.auditor", "--reason", "try", "--data", data.path, "--agency", "pz-5339")
-            #expect(other.status != 0 && other.stderr.contains("user_unknown"), "an agency withdraws its own users only: \(other.stderr)")
-            let noReason = try await vigil("user", "suspend", "cc.auditor", "--reason", " ", "--data", data.path)
-            #expect(noReason.status != 0 && noReason.stderr.contains("reason_required"), "\(noReason.stderr)")
-
-            let exported = try await vigil("audit", "export", "--data", data.path)
-            let records = try exported.stdout.split(separator: "\n").compactMap { try json(String($0))["record"] as? [String: Any] }
-            let withdrawals = records.filter { ($0["details"] as? [String: Any])?["subject"] as? String == "cc.auditor" }
-            #expect(withdrawals.compactMap { $0["action"] as? String } == ["user.suspended", "user.reinstated", "user.removed"])
-            #expect(withdrawals.first?["reason"] as? String == "badge reported stolen")
-        }
-    }
-
-    /// An agency's rotated key: the old one is refused at once (its open connection and any new
-    /// one), the new one is let in, and the rotation is audited.
-    @Test func aRotatedAgencyKeyIsRefusedAtOnce() async throws {
-        try await withServer { data, _ in
-            let certificate = "keys/agencies/crisis-centre.key_secret"
-            let old = data.appendingPathComponent("old-crisis-centre.key_secret")
-            try FileManager.default.copyItem(at: data.appendingPathComponent(certificate), to: old)
-            let seen = try await withdrawnWhileConnected(data, certificate: "old-crisis-centre.key_secret", topics: ["cameras/crisis-centre/"]) {
-                let rotated = try await vigil("agency", "rotate-key", "--reason", "laptop lost", "--data", data.path, "--json")
-                #expect(rotated.status == 0, "\(rotated.stderr)")
-            }
-            #expect((seen.replies.first??["result"] as? [String: Any])?["agency"] as? String == "crisis-centre")
-            #expect(seen.replies.count == 2 && seen.replies[1].flatMap(errorCode) == "credentials_revoked", "\(seen.replies)")
-            #expect(seen.fresh == nil)
-            // The new certificate, written in the data folder, is let in.
-            let now = try await BusSession.run(data, as: certificate, requests: [["op": "session.identity"]])
-            #expect((now.replies.first?["result"] as? [String: Any])?["agency"] as? String == "crisis-centre", "\(now.replies)")
-            let exported = try await vigil("audit", "export", "--data", data.path)
-            #expect(exported.stdout.contains("agency.key-rotated") && exported.stdout.contains("laptop lost"))
-        }
-    }
-
-    /// One registry feature of zone 5339, as `vigil cameras import|update` read it.
-    private func feature(_ id: String, lat: Double, lon: Double, range: Int = 72, masks: String = "[]") -> String {
-        """
-        {"type":"Feature","geometry":{"type":"Point","coordinates":[\(lon),\(lat)]},
-         "properties":{"id":"\(id)","owner":"pz-5339","kind":"street","place_type":"road","heading_deg":300.4,"fov_deg":81,
-                       "range_m":\(range),"stream":"sim://\(id)","confidentiality":"public","tags":[],"privacy_masks":\(masks)}}
-        """
-    }
-
-    private func registry(_ features: String..., in data: URL) throws -> String {
-        let file = data.appendingPathComponent("registry-\(UUID().uuidString).geojson")
-        try Data(#"{"type":"FeatureCollection","features":["# .utf8 + Data(features.joined(separator: ",").utf8) + Data("]}".utf8)).write(to: file)
-        return file.path
-    }
-
-    /// Import refuses what a server could not use (a position outside the region's CRS, a
-    /// self-intersecting mask); a bad row already in a database leaves that camera out of a
-    /// server, which starts and says so.
-    @Test func oneBadCameraNeverBricksTheFolder() async throws {
-        let data = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-e2e-bad-row-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: data) }
-        try await withServer(data: data) { _, server in
-            server.kill(SIGTERM)
-            _ = try await server.waitForExit()
-        }
-        let bowtie = "[[[0,0],[1,1],[1,0],[0,1]]]"
-        let refused = try await vigil("cameras", "import", try registry(
-            feature("pz5339-null-island", lat: 0, lon: 0), feature("pz5339-bowtie", lat: 50.7965, lon: 4.3993, masks: bowtie), in: data),
-            "--data", data.path)
-        #expect(refused.status == 1)
-        for expected in ["features[0].position", "coordinate_outside_crs", "features[1].privacy_masks[0]", "mask_invalid", "2 problems"] {
-            #expect(refused.stderr.contains(expected), "\(refused.stderr)")
-        }
-        // A row written by an older vigil, or by hand, that no server can use.
-        let broken = try await run(python, ["-c", """
-            import sqlite3, sys
-            db = sqlite3.connect(sys.argv[1])
-            db.execute("UPDATE cameras SET lat = 0, lon = 0 WHERE id = 'pz5339-street-0001'")
-            db.commit()
-            """, data.appendingPathComponent("vigil.sqlite").path])
-        #expect(broken.status == 0, "\(broken.stderr)")
-        try await withServer(data: data) { data, server in
-            try await server.waitForStandardError(containing: "pz5339-street-0001")
-            #expect(server.standardError.contains("camera left out of the index"))
-            let info = try json(String(decoding: try Data(contentsOf: data.appendingPathComponent("server.json")), as: UTF8.self))
-            #expect(info["cameras"] as? Int == 4_683)
-        }
-    }
-
-    /// Owners edit and retire their own cameras on the bus (an owner-admin user or the owner's
-    /// certificate), checked as an import is, audited, applied by the running server at once.
-    @Test func ownersUpdateAndRetireTheirCameras() async throws {
-        try await withServer { data, _ in
-            for (user, role) in [("pz.admin", "owner-admin"), ("pz.op", "operator")] {
-                #expect(try await vigil("user", "add", user, "--name", "A", "--badge", "B-\(user)", "--role", role,
-                                        "--data", data.path, "--agency", "pz-5339").status == 0)
-            }
-            // The camera is moved (remounted at the Grand-Place) and its range widened.
-            let wider = try registry(feature("pz5339-street-0001", lat: 50.84675, lon: 4.35245, range: 140), in: data)
-            let byOperator = try await vigil("cameras", "update", wider, "--data", data.path, "--agency", "pz-5339", "--user", "pz.op")
-            #expect(byOperator.status != 0 && byOperator.stderr.contains("role_required"), "\(byOperator.stderr)")
-            let byOther = try await vigil("cameras", "update", wider, "--data", data.path, "--agency", "pz-5340")
-            #expect(byOther.status != 0 && byOther.stderr.contains("not_owner"), "\(byOther.stderr)")
-            let badMask = try registry(feature("pz5339-street-0001", lat: 50.7965016, lon: 4.3992992, masks: "[[[0,0],[1,1],[1,0],[0,1]]]"), in: data)
-            let masked = try await vigil("cameras", "update", badMask, "--data", data.path, "--agency", "pz-5339", "--user", "pz.admin")
-            #expect(masked.status != 0 && masked.stderr.contains("mask_invalid"), "\(masked.stderr)")
-            let updated = try await vigil("cameras", "update", wider, "--data", data.path, "--agency", "pz-5339", "--user", "pz.admin")
-            #expect(updated.status == 0, "\(updated.stderr)")
-
-            // The running server uses the new version at once, and drops the retired camera.
-            let retired = try await vigil("cameras", "retire", "pz5339-street-0002", "--reason", "mast taken down",
-                                          "--data", data.path, "--agency", "pz-5339")
-            #expect(retired.status == 0, "\(retired.stderr)")
-            let opened = try await vigil("incident", "open", "--kind", "public-order", "--at", "50.8467,4.3525", "--radius", "30",
-                                         "--data", data.path, "--agency", "pz-5339", "--json")
-            #expect(opened.status == 0, "\(opened.stderr)")
-            let id = try #require((try json(opened.stdout)["incident"] as? [String: Any])?["id"] as? Int)
-            let shown = try await vigil("incident", "show", "\(id)", "--data", data.path, "--agency", "pz-5339", "--json")
-            let ids = (try json(shown.stdout)["cameras"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String }
-            #expect(ids.contains("pz5339-street-0001"), "\(ids)")
-            let nearOld = try await vigil("incident", "open", "--kind", "public-order", "--at", "50.7973,4.3942", "--radius", "400",
-                                          "--data", data.path, "--agency", "pz-5339", "--json")
-            let oldId = try #require((try json(nearOld.stdout)["incident"] as? [String: Any])?["id"] as? Int)
-            let oldShown = try await vigil("incident", "show", "\(oldId)", "--data", data.path, "--agency", "pz-5339", "--json")
-            let oldIds = (try json(oldShown.stdout)["cameras"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String }
-            #expect(!oldIds.contains("pz5339-street-0001") && !oldIds.contains("pz5339-street-0002") && !oldIds.isEmpty, "\(oldIds)")
-
-            let exported = try await vigil("audit", "export", "--data", data.path)
-            let records = try exported.stdout.split(separator: "\n").compactMap { try json(String($0))["record"] as? [String: Any] }
-            let update = try #require(records.first { $0["action"] as? String == "camera.updated" })
-            #expect(update["user"] as? String == "pz.admin" && update["cameras"] as? [String] == ["pz5339-street-0001"])
-            #expect((update["details"] as? [String: Any])?["fields"] as? String == "position,range_m")
-            let retirement = try #require(records.first { $0["action"] as? String == "camera.retired" })
-            #expect(retirement["reason"] as? String == "mast taken down" && retirement["cameras"] as? [String] == ["pz5339-street-0002"])
-        }
-    }
-
-    /// The server signs checkpoints of the audit chain and publishes them to owners (and
-    /// auditors), one more when it stops; a kept checkpoint proves the log whole, over the bus
-    /// and offline, and reveals a log cut short whose own chain still verifies.
-    @Test func keptCheckpointsRevealACutLog() async throws {
-        let data = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-e2e-checkpoints-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: data) }
-        let owner = "keys/agencies/bruxelles-mobilite.key_secret"
-        func checkpoints(_ events: [[String: Any]]) -> [[String: Any]] {
-            events.compactMap { $0["event"] as? [String: Any] }.filter { $0["type"] as? String == "audit.checkpoint" }
-        }
-        var kept: [String: Any] = [:]
-        var final: [String: Any] = [:]
-        try await withServer(data: data, arguments: ["--checkpoint-interval", "0.5"]) { data, server in
-            #expect(try await vigil("user", "add", "cc.auditor", "--name", "C. Janssens", "--badge", "AUD-4", "--role", "auditor",
-                                    "--data", data.path).status == 0)
-            let listening = try await BusSession(data, as: owner, topics: ["owner/bruxelles-mobilite/"], linger: 2)
-            #expect(try await vigil("incident", "open", "--kind", "fire", "--at", "50.8467,4.3525", "--radius", "100", "--data", data.path).status == 0)
-            let received = checkpoints(try await listening.finished().events)
-            kept = try #require(received.last, "the owner received no checkpoint")
-            let body = try #require(kept["body"] as? [String: Any])
-            #expect((body["sequence"] as? Int ?? 0) > 0 && (body["signature"] as? String)?.isEmpty == false)
-            let info = try json(String(decoding: try Data(contentsOf: data.appendingPathComponent("server.json")), as: UTF8.self))
-            #expect(body["key"] as? String == info["audit_key"] as? String)
-
-            // An auditor checks the log against it over the bus.
-            let verified = try await BusSession.run(data, as: "keys/users/cc.auditor.key_secret", requests: [
-                ["op": "audit.verify", "body": ["checkpoint": body]],
-            ])
-            let result = try #require(verified.replies.first?["result"] as? [String: Any], "\(verified.replies)")
-            #expect((result["checkpoint"] as? [String: Any])?["holds"] as? Bool == true && result["intact"] as? Bool == true, "\(result)")
-
-            // Stopping, the server signs what it holds last and tells the owners.
-            let last = try await BusSession(data, as: owner, topics: ["owner/bruxelles-mobilite/"], linger: 3)
-            server.kill(SIGTERM)
-            #expect(try await server.waitForExit() == 0)
-            final = try #require(checkpoints(try await last.finished().events).last, "no checkpoint at shutdown")
-        }
-        let file = data.appendingPathComponent("kept-checkpoints.jsonl")
-        try (JSONSerialization.data(withJSONObject: kept) + Data("\n".utf8) + JSONSerialization.data(withJSONObject: final)).write(to: file)
-        let whole = try await vigil("audit", "verify", "--checkpoint", file.path, "--data", data.path)
-        #expect(whole.status == 0 && whole.stdout.contains("holds"), "\(whole.stdout) \(whole.stderr)")
-        let entries = try await vigil("audit", "export", "--data", data.path)
-        let lastSequence = try #require(try entries.stdout.split(separator: "\n").last.map { try json(String($0))["sequence"] as? Int })
-        #expect((final["body"] as? [String: Any])?["sequence"] as? Int == lastSequence, "the shutdown checkpoint covers the whole log")
-
-        // Someone with the file removes the last entries, which the chain alone cannot reveal.
-        let cut = try await run(python, ["-c", """
-            import sqlite3, sys
-            db = sqlite3.connect(sys.argv[1])
-            db.executescript("DROP TRIGGER audit_log_no_delete; DELETE FROM audit_log WHERE sequence > (SELECT MAX(sequence) - 3 FROM audit_log);")
-            db.commit()
-            """, data.appendingPathComponent("vigil.sqlite").path])
-        #expect(cut.status == 0, "\(cut.stderr)")
-        #expect(try await vigil("audit", "verify", "--data", data.path).status == 0, "the cut chain is intact on its own")
-        let revealed = try await vigil("audit", "verify", "--checkpoint", file.path, "--data", data.path)
-        #expect(revealed.status == 1 && revealed.stderr.contains("truncated"), "\(revealed.stdout) \(revealed.stderr)")
     }
 
     /// A thumbnail is a picture: an agency receives an incident's thumbnails only once a named
@@ -506,5 +216,301 @@ struct OwnersTrustTests {
                 #expect(!text.contains("pz5339-secret") && !text.contains("hidden"), "\(text.prefix(300))")
             }
         }
+    }
+
+    /// One registry feature of zone 5339, as `vigil cameras import|update` read it.
+    private func feature(_ id: String, lat: Double, lon: Double, range: Int = 72, masks: String = "[]") -> String {
+        """
+        {"type":"Feature","geometry":{"type":"Point","coordinates":[\(lon),\(lat)]},
+         "properties":{"id":"\(id)","owner":"pz-5339","kind":"street","place_type":"road","heading_deg":300.4,"fov_deg":81,
+                       "range_m":\(range),"stream":"sim://\(id)","confidentiality":"public","tags":[],"privacy_masks":\(masks)}}
+        """
+    }
+
+    private func registry(_ features: String..., in data: URL) throws -> String {
+        let file = data.appendingPathComponent("registry-\(UUID().uuidString).geojson")
+        try Data(#"{"type":"FeatureCollection","features":["# .utf8 + Data(features.joined(separator: ",").utf8) + Data("]}".utf8)).write(to: file)
+        return file.path
+    }
+
+    /// Import refuses what a server could not use (a position outside the region's CRS, a
+    /// self-intersecting mask); a bad row already in a database leaves that camera out of a
+    /// server, which starts and says so.
+    @Test func oneBadCameraNeverBricksTheFolder() async throws {
+        let data = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-e2e-bad-row-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: data) }
+        try await withServer(data: data) { _, server in
+            server.kill(SIGTERM)
+            _ = try await server.waitForExit()
+        }
+        let bowtie = "[[[0,0],[1,1],[1,0],[0,1]]]"
+        let refused = try await vigil("cameras", "import", try registry(
+            feature("pz5339-null-island", lat: 0, lon: 0), feature("pz5339-bowtie", lat: 50.7965, lon: 4.3993, masks: bowtie), in: data),
+            "--data", data.path)
+        #expect(refused.status == 1)
+        for expected in ["features[0].position", "coordinate_outside_crs", "features[1].privacy_masks[0]", "mask_invalid", "2 problems"] {
+            #expect(refused.stderr.contains(expected), "\(refused.stderr)")
+        }
+        // A row written by an older vigil, or by hand, that no server can use.
+        let broken = try await run(python, ["-c", """
+            import sqlite3, sys
+            db = sqlite3.connect(sys.argv[1])
+            db.execute("UPDATE cameras SET lat = 0, lon = 0 WHERE id = 'pz5339-street-0001'")
+            db.commit()
+            """, data.appendingPathComponent("vigil.sqlite").path])
+        #expect(broken.status == 0, "\(broken.stderr)")
+        try await withServer(data: data) { data, server in
+            try await server.waitForStandardError(containing: "pz5339-street-0001")
+            #expect(server.standardError.contains("camera left out of the index"))
+            let info = try json(String(decoding: try Data(contentsOf: data.appendingPathComponent("server.json")), as: UTF8.self))
+            #expect(info["cameras"] as? Int == 4_683)
+        }
+    }
+
+    /// Owners edit and retire their own cameras on the bus (an owner-admin user or the owner's
+    /// certificate), checked as an import is, audited, applied by the running server at once.
+    @Test func ownersUpdateAndRetireTheirCameras() async throws {
+        try await withServer { data, _ in
+            for (user, role) in [("pz.admin", "owner-admin"), ("pz.op", "operator")] {
+                #expect(try await vigil("user", "add", user, "--name", "A", "--badge", "B-\(user)", "--role", role,
+                                        "--data", data.path, "--agency", "pz-5339").status == 0)
+            }
+            // The camera is moved (remounted at the Grand-Place) and its range widened.
+            let wider = try registry(feature("pz5339-street-0001", lat: 50.84675, lon: 4.35245, range: 140), in: data)
+            let byOperator = try await vigil("cameras", "update", wider, "--data", data.path, "--agency", "pz-5339", "--user", "pz.op")
+            #expect(byOperator.status != 0 && byOperator.stderr.contains("role_required"), "\(byOperator.stderr)")
+            let byOther = try await vigil("cameras", "update", wider, "--data", data.path, "--agency", "pz-5340")
+            #expect(byOther.status != 0 && byOther.stderr.contains("not_owner"), "\(byOther.stderr)")
+            let badMask = try registry(feature("pz5339-street-0001", lat: 50.7965016, lon: 4.3992992, masks: "[[[0,0],[1,1],[1,0],[0,1]]]"), in: data)
+            let masked = try await vigil("cameras", "update", badMask, "--data", data.path, "--agency", "pz-5339", "--user", "pz.admin")
+            #expect(masked.status != 0 && masked.stderr.contains("mask_invalid"), "\(masked.stderr)")
+            let updated = try await vigil("cameras", "update", wider, "--data", data.path, "--agency", "pz-5339", "--user", "pz.admin")
+            #expect(updated.status == 0, "\(updated.stderr)")
+
+            // The running server uses the new version at once, and drops the retired camera.
+            let retired = try await vigil("cameras", "retire", "pz5339-street-0002", "--reason", "mast taken down",
+                                          "--data", data.path, "--agency", "pz-5339")
+            #expect(retired.status == 0, "\(retired.stderr)")
+            let opened = try await vigil("incident", "open", "--kind", "public-order", "--at", "50.8467,4.3525", "--radius", "30",
+                                         "--data", data.path, "--agency", "pz-5339", "--json")
+            #expect(opened.status == 0, "\(opened.stderr)")
+            let id = try #require((try json(opened.stdout)["incident"] as? [String: Any])?["id"] as? Int)
+            let shown = try await vigil("incident", "show", "\(id)", "--data", data.path, "--agency", "pz-5339", "--json")
+            let ids = (try json(shown.stdout)["cameras"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String }
+            #expect(ids.contains("pz5339-street-0001"), "\(ids)")
+            let nearOld = try await vigil("incident", "open", "--kind", "public-order", "--at", "50.7973,4.3942", "--radius", "400",
+                                          "--data", data.path, "--agency", "pz-5339", "--json")
+            let oldId = try #require((try json(nearOld.stdout)["incident"] as? [String: Any])?["id"] as? Int)
+            let oldShown = try await vigil("incident", "show", "\(oldId)", "--data", data.path, "--agency", "pz-5339", "--json")
+            let oldIds = (try json(oldShown.stdout)["cameras"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String }
+            #expect(!oldIds.contains("pz5339-street-0001") && !oldIds.contains("pz5339-street-0002") && !oldIds.isEmpty, "\(oldIds)")
+
+            let exported = try await vigil("audit", "export", "--data", data.path)
+            let records = try exported.stdout.split(separator: "\n").compactMap { try json(String($0))["record"] as? [String: Any] }
+            let update = try #require(records.first { $0["action"] as? String == "camera.updated" })
+            #expect(update["user"] as? String == "pz.admin" && update["cameras"] as? [String] == ["pz5339-street-0001"])
+            #expect((update["details"] as? [String: Any])?["fields"] as? String == "position,range_m")
+            let retirement = try #require(records.first { $0["action"] as? String == "camera.retired" })
+            #expect(retirement["reason"] as? String == "mast taken down" && retirement["cameras"] as? [String] == ["pz5339-street-0002"])
+        }
+    }
+}
+
+/// The promises made to camera owners about keys, text and the audit log, tried through the
+/// public interfaces.
+@Suite("Owners' trust: keys, text and the log", .serialized, .timeLimit(.minutes(2)))
+struct OwnersTrustKeysAndLogTests {
+    /// A second server on a data folder in use exits with a clear error and leaves the first one's
+    /// `server.json` in place.
+    @Test func oneDataFolderServesOneServer() async throws {
+        try await withServer { data, _ in
+            let serverFile = data.appendingPathComponent("server.json")
+            let before = try Data(contentsOf: serverFile)
+            let second = try await vigil("serve", "--data", data.path, "--command-port", "0", "--event-port", "0", "--metrics-port", "0",
+                                         "--media-port", "0", "--http-port", "0")
+            #expect(second.status != 0)
+            #expect(second.stderr.contains("data_folder_in_use"), "\(second.stderr)")
+            #expect(try Data(contentsOf: serverFile) == before)
+            // The first server still answers.
+            let opened = try await vigil("incident", "open", "--kind", "fire", "--at", "50.8467,4.3525", "--radius", "80", "--data", data.path)
+            #expect(opened.status == 0, "\(opened.stderr)")
+        }
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-not-a-folder-\(UUID().uuidString)")
+        try Data("x".utf8).write(to: file)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let onAFile = try await vigil("serve", "--data", file.path, "--command-port", "0")
+        #expect(onAFile.status != 0 && onAFile.stderr.contains("data_folder_invalid"), "\(onAFile.stderr)")
+    }
+
+    /// Text with control or direction-changing characters is refused on the bus with
+    /// `text_invalid` and the field; nothing of it is stored; any script is stored whole.
+    @Test func textThatLiesIsRefused() async throws {
+        try await withServer { data, _ in
+            func open(_ title: String) -> [String: Any] {
+                ["op": "incident.open", "body": ["kind": "fire", "at": ["lat": 50.8467, "lon": 4.3525], "radius_meters": 80, "title": title]]
+            }
+            let session = try await BusSession.run(data, as: "keys/agencies/siamu.key_secret", requests: [
+                open("Fire\u{0}at the station"), open("Fire \u{202E}noitats"), open("Brand 🔥 Zuid — 2ᵉ alarme"),
+                ["op": "view.start", "body": ["camera": "stib-8021-01", "mode": "live", "justification": ["reason": "fire", "text": "\u{0}\u{0}\u{0}\u{0}\u{0}"]]],
+            ])
+            let replies = session.replies
+            #expect(replies.count == 4)
+            for reply in replies[0...1] + [replies[3]] {
+                #expect(errorCode(reply) == "text_invalid", "\(reply)")
+            }
+            #expect((replies[0]["error"] as? [String: Any])?["field"] as? String == "body.title")
+            #expect((replies[3]["error"] as? [String: Any])?["field"] as? String == "body.justification.text")
+            // Only the third request opened an incident (the first of the folder), its title whole.
+            let id = try #require((replies[2]["result"] as? [String: Any]).flatMap { ($0["incident"] as? [String: Any])?["id"] as? Int }, "\(replies[2])")
+            #expect(id == 1)
+            let shown = try await vigil("incident", "show", "1", "--data", data.path, "--agency", "siamu", "--json")
+            #expect(shown.status == 0, "\(shown.stderr)")
+            #expect((try json(shown.stdout)["incident"] as? [String: Any])?["title"] as? String == "Brand 🔥 Zuid — 2ᵉ alarme")
+        }
+    }
+
+    /// A client holding `certificate` that stays connected while its key is withdrawn
+    /// (`Tests/python/withdrawn_key.py`); `withdraw` runs once it is subscribed to `topics`.
+    private func withdrawnWhileConnected(
+        _ data: URL, certificate: String, topics: [String], withdraw: () async throws -> Void
+    ) async throws -> (replies: [[String: Any]?], fresh: [String: Any]?, events: [[String: Any]]) {
+        let signal = data.appendingPathComponent("withdrawn-\(UUID().uuidString)")
+        let client = try RunningProcess(python, [
+            repositoryRoot.appendingPathComponent("Tests/python/withdrawn_key.py").path, data.appendingPathComponent("server.json").path,
+            data.appendingPathComponent("keys/server.key").path, data.appendingPathComponent(certificate).path, signal.path,
+        ] + topics)
+        try await client.waitForStandardError(containing: "subscribed")
+        try await withdraw()
+        try Data().write(to: signal)
+        #expect(try await client.waitForExit() == 0, "\(client.standardError)")
+        while !client.outputEnded { try await Task.sleep(for: .milliseconds(10)) }
+        let result = try json(client.lines.joined(separator: "\n"))
+        let replies = (result["replies"] as? [Any] ?? []).map { $0 as? [String: Any] }
+        return (replies, result["fresh"] as? [String: Any], result["events"] as? [[String: Any]] ?? [])
+    }
+
+    /// The audit actions an auditor's audit-channel events carry.
+    private func auditActions(_ events: [[String: Any]]) -> [String] {
+        events.compactMap { ((($0["event"] as? [String: Any])?["body"] as? [String: Any])?["record"] as? [String: Any])?["action"] as? String }
+    }
+
+    /// A suspended user's key is refused on the connection it already has (requests and
+    /// subscriptions) and on any new one, at once; reinstated, it works again; removed, never.
+    @Test func aSuspendedUserIsCutOffAtOnce() async throws {
+        try await withServer { data, _ in
+            #expect(try await vigil("user", "add", "cc.auditor", "--name", "C. Janssens", "--badge", "AUD-4", "--role", "auditor",
+                                    "--data", data.path).status == 0)
+            let seen = try await withdrawnWhileConnected(data, certificate: "keys/users/cc.auditor.key_secret", topics: ["audit/"]) {
+                #expect(try await vigil("incident", "open", "--kind", "fire", "--at", "50.8467,4.3525", "--radius", "100", "--data", data.path).status == 0)
+                try await Task.sleep(for: .milliseconds(500))
+                let suspended = try await vigil("user", "suspend", "cc.auditor", "--reason", "badge reported stolen", "--data", data.path)
+                #expect(suspended.status == 0, "\(suspended.stderr)")
+                #expect(try await vigil("incident", "open", "--kind", "fire", "--at", "50.85,4.36", "--radius", "100", "--data", data.path).status == 0)
+            }
+            #expect((seen.replies.first??["result"] as? [String: Any])?["user"] as? String == "cc.auditor")
+            #expect(seen.replies.count == 2 && seen.replies[1].flatMap(errorCode) == "credentials_revoked", "\(seen.replies)")
+            #expect(seen.fresh == nil, "a new connection with the key is refused by ZAP")
+            let actions = auditActions(seen.events)
+            #expect(actions.filter { $0 == "incident.opened" }.count == 1 && !actions.contains("user.suspended"),
+                    "nothing from the suspension on reaches the suspended auditor: \(actions)")
+
+            // Reinstated, the same key works again; removed, it is forgotten for good.
+            #expect(try await vigil("user", "reinstate", "cc.auditor", "--reason", "badge found", "--data", data.path).status == 0)
+            let back = try await BusSession.run(data, as: "keys/users/cc.auditor.key_secret", requests: [["op": "session.identity"]])
+            #expect((back.replies.first?["result"] as? [String: Any])?["user"] as? String == "cc.auditor", "\(back.replies)")
+            #expect(try await vigil("user", "remove", "cc.auditor", "--reason", "left the service", "--data", data.path).status == 0)
+            let again = try await vigil("user", "reinstate", "cc.auditor", "--reason", "try", "--data", data.path)
+            #expect(again.status != 0 && again.stderr.contains("user_removed"), "\(again.stderr)")
+            let other = try await vigil("user", "suspend", "cc.auditor", "--reason", "try", "--data", data.path, "--agency", "pz-5339")
+            #expect(other.status != 0 && other.stderr.contains("user_unknown"), "an agency withdraws its own users only: \(other.stderr)")
+            let noReason = try await vigil("user", "suspend", "cc.auditor", "--reason", " ", "--data", data.path)
+            #expect(noReason.status != 0 && noReason.stderr.contains("reason_required"), "\(noReason.stderr)")
+
+            let exported = try await vigil("audit", "export", "--data", data.path)
+            let records = try exported.stdout.split(separator: "\n").compactMap { try json(String($0))["record"] as? [String: Any] }
+            let withdrawals = records.filter { ($0["details"] as? [String: Any])?["subject"] as? String == "cc.auditor" }
+            #expect(withdrawals.compactMap { $0["action"] as? String } == ["user.suspended", "user.reinstated", "user.removed"])
+            #expect(withdrawals.first?["reason"] as? String == "badge reported stolen")
+        }
+    }
+
+    /// An agency's rotated key: the old one is refused at once (its open connection and any new
+    /// one), the new one is let in, and the rotation is audited.
+    @Test func aRotatedAgencyKeyIsRefusedAtOnce() async throws {
+        try await withServer { data, _ in
+            let certificate = "keys/agencies/crisis-centre.key_secret"
+            let old = data.appendingPathComponent("old-crisis-centre.key_secret")
+            try FileManager.default.copyItem(at: data.appendingPathComponent(certificate), to: old)
+            let seen = try await withdrawnWhileConnected(data, certificate: "old-crisis-centre.key_secret", topics: ["cameras/crisis-centre/"]) {
+                let rotated = try await vigil("agency", "rotate-key", "--reason", "laptop lost", "--data", data.path, "--json")
+                #expect(rotated.status == 0, "\(rotated.stderr)")
+            }
+            #expect((seen.replies.first??["result"] as? [String: Any])?["agency"] as? String == "crisis-centre")
+            #expect(seen.replies.count == 2 && seen.replies[1].flatMap(errorCode) == "credentials_revoked", "\(seen.replies)")
+            #expect(seen.fresh == nil)
+            // The new certificate, written in the data folder, is let in.
+            let now = try await BusSession.run(data, as: certificate, requests: [["op": "session.identity"]])
+            #expect((now.replies.first?["result"] as? [String: Any])?["agency"] as? String == "crisis-centre", "\(now.replies)")
+            let exported = try await vigil("audit", "export", "--data", data.path)
+            #expect(exported.stdout.contains("agency.key-rotated") && exported.stdout.contains("laptop lost"))
+        }
+    }
+
+    /// The server signs checkpoints of the audit chain and publishes them to owners (and
+    /// auditors), one more when it stops; a kept checkpoint proves the log whole, over the bus
+    /// and offline, and reveals a log cut short whose own chain still verifies.
+    @Test func keptCheckpointsRevealACutLog() async throws {
+        let data = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-e2e-checkpoints-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: data) }
+        let owner = "keys/agencies/bruxelles-mobilite.key_secret"
+        func checkpoints(_ events: [[String: Any]]) -> [[String: Any]] {
+            events.compactMap { $0["event"] as? [String: Any] }.filter { $0["type"] as? String == "audit.checkpoint" }
+        }
+        var kept: [String: Any] = [:]
+        var final: [String: Any] = [:]
+        try await withServer(data: data, arguments: ["--checkpoint-interval", "0.5"]) { data, server in
+            #expect(try await vigil("user", "add", "cc.auditor", "--name", "C. Janssens", "--badge", "AUD-4", "--role", "auditor",
+                                    "--data", data.path).status == 0)
+            let listening = try await BusSession(data, as: owner, topics: ["owner/bruxelles-mobilite/"], linger: 2)
+            #expect(try await vigil("incident", "open", "--kind", "fire", "--at", "50.8467,4.3525", "--radius", "100", "--data", data.path).status == 0)
+            let received = checkpoints(try await listening.finished().events)
+            kept = try #require(received.last, "the owner received no checkpoint")
+            let body = try #require(kept["body"] as? [String: Any])
+            #expect((body["sequence"] as? Int ?? 0) > 0 && (body["signature"] as? String)?.isEmpty == false)
+            let info = try json(String(decoding: try Data(contentsOf: data.appendingPathComponent("server.json")), as: UTF8.self))
+            #expect(body["key"] as? String == info["audit_key"] as? String)
+
+            // An auditor checks the log against it over the bus.
+            let verified = try await BusSession.run(data, as: "keys/users/cc.auditor.key_secret", requests: [
+                ["op": "audit.verify", "body": ["checkpoint": body]],
+            ])
+            let result = try #require(verified.replies.first?["result"] as? [String: Any], "\(verified.replies)")
+            #expect((result["checkpoint"] as? [String: Any])?["holds"] as? Bool == true && result["intact"] as? Bool == true, "\(result)")
+
+            // Stopping, the server signs what it holds last and tells the owners.
+            let last = try await BusSession(data, as: owner, topics: ["owner/bruxelles-mobilite/"], linger: 3)
+            server.kill(SIGTERM)
+            #expect(try await server.waitForExit() == 0)
+            final = try #require(checkpoints(try await last.finished().events).last, "no checkpoint at shutdown")
+        }
+        let file = data.appendingPathComponent("kept-checkpoints.jsonl")
+        try (JSONSerialization.data(withJSONObject: kept) + Data("\n".utf8) + JSONSerialization.data(withJSONObject: final)).write(to: file)
+        let whole = try await vigil("audit", "verify", "--checkpoint", file.path, "--data", data.path)
+        #expect(whole.status == 0 && whole.stdout.contains("holds"), "\(whole.stdout) \(whole.stderr)")
+        let entries = try await vigil("audit", "export", "--data", data.path)
+        let lastSequence = try #require(try entries.stdout.split(separator: "\n").last.map { try json(String($0))["sequence"] as? Int })
+        #expect((final["body"] as? [String: Any])?["sequence"] as? Int == lastSequence, "the shutdown checkpoint covers the whole log")
+
+        // Someone with the file removes the last entries, which the chain alone cannot reveal.
+        let cut = try await run(python, ["-c", """
+            import sqlite3, sys
+            db = sqlite3.connect(sys.argv[1])
+            db.executescript("DROP TRIGGER audit_log_no_delete; DELETE FROM audit_log WHERE sequence > (SELECT MAX(sequence) - 3 FROM audit_log);")
+            db.commit()
+            """, data.appendingPathComponent("vigil.sqlite").path])
+        #expect(cut.status == 0, "\(cut.stderr)")
+        #expect(try await vigil("audit", "verify", "--data", data.path).status == 0, "the cut chain is intact on its own")
+        let revealed = try await vigil("audit", "verify", "--checkpoint", file.path, "--data", data.path)
+        #expect(revealed.status == 1 && revealed.stderr.contains("truncated"), "\(revealed.stdout) \(revealed.stderr)")
     }
 }
