@@ -52,12 +52,18 @@ let package = Package(
             dependencies: ["CFFmpeg"]
         ),
 
+        // MARK: The protocol: every operation's body and result, defined once for the server and its clients
+        .target(
+            name: "VigilProtocol",
+            dependencies: ["Incidents", "Geo", "Streams"]
+        ),
+
         // MARK: The server, as libraries
         // The relay: feeds, views, links, relay nodes and tickets (used by `vigil serve` and `vigil relay`).
         .target(
             name: "MediaRelay",
             dependencies: [
-                "Bus", "Incidents", "Geo", "Streams",
+                "Bus", "Incidents", "Geo", "Streams", "VigilProtocol",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -67,7 +73,7 @@ let package = Package(
         .target(
             name: "Coordinator",
             dependencies: [
-                "Bus", "Incidents", "Geo", "Streams", "MediaRelay",
+                "Bus", "Incidents", "Geo", "Streams", "MediaRelay", "VigilProtocol",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -79,7 +85,7 @@ let package = Package(
         .executableTarget(
             name: "vigil",
             dependencies: [
-                "Bus", "Incidents", "Geo", "Streams", "MediaRelay", "Coordinator",
+                "Bus", "Incidents", "Geo", "Streams", "MediaRelay", "Coordinator", "VigilProtocol",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -93,7 +99,7 @@ let package = Package(
         // MARK: Tests
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "GeoTests", dependencies: ["Geo"]),
-        .testTarget(name: "IncidentsTests", dependencies: ["Incidents", "Geo", .product(name: "Crypto", package: "swift-crypto")]),
+        .testTarget(name: "IncidentsTests", dependencies: ["Incidents", "Geo", "VigilProtocol", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "BusTests", dependencies: ["Bus", "TestSupport"]),
         .testTarget(name: "StreamsTests", dependencies: ["Streams", "TestSupport"]),
         // Geo only to place test cameras in the metric grid; everything else goes through the binary.

@@ -6,6 +6,7 @@ import Logging
 import Metrics
 import Streams
 import Synchronization
+import VigilProtocol
 
 /// The relay inside `vigil serve`: keeps a feed open for every camera an incident selects
 /// (pre-warm, released after a linger), serves views on the media endpoint to named users whose
@@ -528,57 +529,9 @@ public final class Relay: Sendable {
     }
 }
 
-/// The body of `feed.open` on the media endpoint.
-public struct FeedOpenBody: Codable, Sendable {
-    public var camera: String
-    public var justification: WireJustification?
-    /// On a relay node: the ticket from the coordinator's redirect, instead of a justification.
-    public var ticket: String?
-
-    public init(camera: String, justification: WireJustification? = nil, ticket: String? = nil) {
-        self.camera = camera
-        self.justification = justification
-        self.ticket = ticket
-    }
-}
-
-/// The reply to `feed.open`: the view, the grant that allowed it, and the stream to mux.
-public struct FeedOpenResult: Codable, Sendable {
-    public var view: String
-    public var grant: String
-    /// The stream, or nil with a redirect: the camera is on a relay node; open it there with the ticket.
-    public var stream: VideoStreamInfo.Description?
-    public var redirect: FeedRedirect?
-}
-
-/// The reply to `feed.link`: the view, and where a player plays it (its thumbnail beside it).
-public struct FeedLinkResult: Codable, Sendable {
-    public var view: String
-    public var grant: String
-    /// The stream, when this relay serves the camera (a relay node's link gives none).
-    public var stream: VideoStreamInfo.Description?
-    /// The relay node that serves the link, or nil for the server itself.
-    public var relay: String?
-    public var url: String
-    public var thumbnailUrl: String
-    public var unusedLinkExpiresAfterS: Int
-}
-
 extension String {
     func leftPadded(to length: Int) -> String {
         String(repeating: "0", count: max(0, length - count)) + self
     }
 }
 
-/// The header frame of every message after the reply: a packet (the payload frame follows) or
-/// the end of the view.
-public struct FeedMessage: Codable, Sendable {
-    public var view: String
-    public var type: String
-    public var seq: Int64
-    public var pts: Int64?
-    public var dts: Int64?
-    public var duration: Int64?
-    public var key: Bool?
-    public var reason: String?
-}

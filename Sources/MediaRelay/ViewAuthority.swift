@@ -2,6 +2,7 @@ import Bus
 import Foundation
 import Incidents
 import Synchronization
+import VigilProtocol
 
 /// A view a relay serves: allowed and recorded by its authority.
 public struct AllowedView: Sendable {

@@ -2,6 +2,7 @@ import Foundation
 import Geo
 import Testing
 @testable import Incidents
+import VigilProtocol
 
 @Suite("Incident life cycle, details and hand-over")
 struct IncidentLifecycleTests {

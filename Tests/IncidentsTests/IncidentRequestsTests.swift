@@ -2,6 +2,7 @@ import Foundation
 import Geo
 import Testing
 @testable import Incidents
+import VigilProtocol
 
 @Suite("Incident request bodies")
 struct IncidentRequestsTests {

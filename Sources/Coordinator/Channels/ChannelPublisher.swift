@@ -4,6 +4,7 @@ import Incidents
 import Logging
 import MediaRelay
 import Streams
+import VigilProtocol
 
 /// Gives each agency its own copy of an incident's changes and snapshots: only the cameras the
 /// grant decision lets it watch, so that an agency without a grant receives nothing of a camera.

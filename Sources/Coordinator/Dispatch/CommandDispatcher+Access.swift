@@ -3,6 +3,7 @@ import Foundation
 import Geo
 import Incidents
 import MediaRelay
+import VigilProtocol
 
 extension CommandDispatcher {
     /// Grants, access checks, consultations (views), evidence holds and thumbnail consents.

@@ -3,6 +3,7 @@ import Foundation
 import Geo
 import Incidents
 import MediaRelay
+import VigilProtocol
 
 extension CommandDispatcher {
     /// Owners' changes to their cameras.

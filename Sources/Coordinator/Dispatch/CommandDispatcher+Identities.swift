@@ -3,6 +3,7 @@ import Foundation
 import Geo
 import Incidents
 import MediaRelay
+import VigilProtocol
 
 extension CommandDispatcher {
     /// Who asks, and the agency's users and key.

@@ -1,6 +1,7 @@
 import Bus
 import Incidents
 import ServiceLifecycle
+import VigilProtocol
 
 /// The audit channel: every new entry of the audit log in order, its sequence the chain's own,
 /// for auditors (the bus lets only them subscribe); `audit.query` is its snapshot. Until

@@ -12,7 +12,7 @@ public struct IncidentError: Error, Sendable, Equatable, CustomStringConvertible
         self.field = field
     }
 
-    init(_ error: GeoError) {
+    public init(_ error: GeoError) {
         self.init(code: error.code, message: error.message, field: error.field)
     }
 

@@ -1,6 +1,7 @@
 import Bus
 import Foundation
 import Streams
+import VigilProtocol
 
 /// The coordinator's side of relay nodes (registration, reports, redirects) and the node's own
 /// (assignments, load, ends the coordinator asks for).

@@ -4,6 +4,7 @@ import Logging
 import ServiceLifecycle
 import Streams
 import Synchronization
+import VigilProtocol
 
 /// A relay node's life: serve views on the media endpoint, re-check them every second, and
 /// report to the coordinator every second (registering again whenever it has forgotten the node).

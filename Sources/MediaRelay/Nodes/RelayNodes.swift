@@ -3,93 +3,7 @@ import Crypto
 import Foundation
 import Streams
 import Synchronization
-
-/// The body of `relay.register`: where the node serves views (its media endpoint, and the
-/// `http://HOST:PORT` of its links when it serves them), and how much it may carry.
-public struct RelayRegisterBody: Codable, Sendable {
-    public var media: String
-    public var serverKey: String
-    public var maximumStreams: Int
-    public var maximumMbps: Double
-    public var links: String?
-
-    public init(media: String, serverKey: String, maximumStreams: Int, maximumMbps: Double, links: String? = nil) {
-        self.media = media
-        self.serverKey = serverKey
-        self.maximumStreams = maximumStreams
-        self.maximumMbps = maximumMbps
-        self.links = links
-    }
-}
-
-/// The reply to `relay.register`: the node's name (its user id), the secret that signs its view
-/// tickets, and how often it must report.
-public struct RelayRegisterResult: Codable, Sendable {
-    public var relay: String
-    public var secret: String
-    public var reportIntervalMs: Int
-}
-
-/// The body of `relay.report`, once per interval: each open camera's state, the views being
-/// served, those that ended since the last report, the load, and the thumbnails made since
-/// the last report (the newest `maximumThumbnails`; thumbnails are latest-wins).
-public struct RelayReportBody: Codable, Sendable {
-    static let maximumThumbnails = 16
-
-    public var cameras: [String: WireFeedState]
-    public var views: [String]
-    public var ended: [String]
-    public var streams: Int
-    public var mbps: Double
-    public var thumbnails: [ThumbnailEvent]?
-}
-
-/// A feed state on the wire (`camera.state` bodies and reports): `connecting`, `live`,
-/// `stalled`, `down` or `stopped`, with the reason when there is one.
-public struct WireFeedState: Codable, Equatable, Sendable {
-    public var state: String
-    public var reason: String?
-
-    public init(_ state: FeedState) {
-        switch state {
-        case .connecting: self.state = "connecting"
-        case .live: self.state = "live"
-        case .stalled(let reason): (self.state, self.reason) = ("stalled", reason)
-        case .down(let reason): (self.state, self.reason) = ("down", reason)
-        case .stopped: self.state = "stopped"
-        }
-    }
-
-    public var feedState: FeedState {
-        switch state {
-        case "connecting": .connecting(attempt: 0)
-        case "live": .live
-        case "stalled": .stalled(reason: reason ?? "")
-        case "stopped": .stopped
-        default: .down(reason: reason ?? state)
-        }
-    }
-}
-
-/// The reply to `relay.report`: the cameras the node must keep open, and the views it must end.
-public struct RelayReportResult: Codable, Sendable {
-    public var assignments: [RelayAssignment]
-    public var end: [String: String]
-}
-
-public struct RelayAssignment: Codable, Sendable {
-    public var camera: String
-    public var url: String
-    public var masks: [[[Double]]]
-}
-
-/// Where `feed.open` sends a viewer whose camera another relay serves.
-public struct FeedRedirect: Codable, Sendable {
-    public var relay: String
-    public var media: String
-    public var serverKey: String
-    public var ticket: String
-}
+import VigilProtocol
 
 /// A view the coordinator allowed, for a relay node to serve: signed with the node's secret
 /// (HMAC-SHA256), usable for 30 seconds. A ticket for `feed.open` is bound to the viewer's
@@ -213,20 +127,3 @@ public final class RelayNodes: Sendable {
     }
 }
 
-/// The body of a `camera.thumbnail` event: the JPEG, base64 in the JSON like every body (also
-/// how a relay node hands its thumbnails to the server).
-public struct ThumbnailEvent: Codable, Sendable {
-    public var camera: String
-    public var width: Int
-    public var height: Int
-    public var takenAt: Date
-    public var jpeg: Data
-
-    public init(_ thumbnail: Thumbnail) {
-        (camera, width, height, takenAt, jpeg) = (thumbnail.camera, thumbnail.width, thumbnail.height, thumbnail.takenAt, thumbnail.jpeg)
-    }
-
-    public var thumbnail: Thumbnail {
-        Thumbnail(camera: camera, jpeg: jpeg, width: width, height: height, takenAt: takenAt)
-    }
-}

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Incidents
+import VigilProtocol
 
 struct AuditCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -4,6 +4,7 @@ import Foundation
 import Geo
 import Incidents
 import Streams
+import VigilProtocol
 
 struct CamerasCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

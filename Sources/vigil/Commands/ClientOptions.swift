@@ -5,6 +5,7 @@ import MediaRelay
 import Geo
 import Incidents
 import Streams
+import VigilProtocol
 
 /// An error a client command reports: `error: CODE: message` on stderr, exit status 1.
 struct CommandFailure: Error, CustomStringConvertible {

@@ -2,6 +2,7 @@ import ArgumentParser
 import Bus
 import Foundation
 import Incidents
+import VigilProtocol
 
 struct GrantCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -2,6 +2,7 @@ import ArgumentParser
 import Bus
 import Foundation
 import Incidents
+import VigilProtocol
 
 struct HoldCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

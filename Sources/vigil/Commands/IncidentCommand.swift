@@ -3,6 +3,7 @@ import Bus
 import Foundation
 import Geo
 import Incidents
+import VigilProtocol
 
 struct IncidentCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

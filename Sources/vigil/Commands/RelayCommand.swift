@@ -6,6 +6,7 @@ import Logging
 import ServiceLifecycle
 import Streams
 import Synchronization
+import VigilProtocol
 
 struct RelayCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -4,6 +4,7 @@ import Foundation
 import MediaRelay
 import Incidents
 import Streams
+import VigilProtocol
 
 struct WatchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,4 +1,5 @@
 import Foundation
+import Incidents
 
 /// The body of `user.suspend`, `user.reinstate` and `user.remove`: the user, of the agency that
 /// asks, and why (audited).

@@ -1,4 +1,5 @@
 import Foundation
+import Incidents
 import Geo
 
 /// The body of `camera.update`: a GeoJSON FeatureCollection in the registry format (see

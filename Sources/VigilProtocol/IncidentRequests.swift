@@ -1,4 +1,5 @@
 import Foundation
+import Incidents
 import Geo
 
 // The bodies of the incident operations on the bus (docs/protocol.md), shared by the server,

@@ -1,0 +1,221 @@
+import Foundation
+import Incidents
+import Streams
+
+// The messages of the media endpoint (`feed.open`, `feed.link`, the packets) and of relay
+// nodes (`relay.register`, `relay.report`), and the camera events relays produce.
+
+/// The body of `feed.open` on the media endpoint.
+public struct FeedOpenBody: Codable, Sendable {
+    public var camera: String
+    public var justification: WireJustification?
+    /// On a relay node: the ticket from the coordinator's redirect, instead of a justification.
+    public var ticket: String?
+
+    public init(camera: String, justification: WireJustification? = nil, ticket: String? = nil) {
+        self.camera = camera
+        self.justification = justification
+        self.ticket = ticket
+    }
+}
+
+/// The reply to `feed.open`: the view, the grant that allowed it, and the stream to mux.
+public struct FeedOpenResult: Codable, Sendable {
+    public var view: String
+    public var grant: String
+    /// The stream, or nil with a redirect: the camera is on a relay node; open it there with the ticket.
+    public var stream: VideoStreamInfo.Description?
+    public var redirect: FeedRedirect?
+    public init(view: String, grant: String, stream: VideoStreamInfo.Description? = nil, redirect: FeedRedirect? = nil) {
+        self.view = view
+        self.grant = grant
+        self.stream = stream
+        self.redirect = redirect
+    }
+
+}
+
+/// The reply to `feed.link`: the view, and where a player plays it (its thumbnail beside it).
+public struct FeedLinkResult: Codable, Sendable {
+    public var view: String
+    public var grant: String
+    /// The stream, when this relay serves the camera (a relay node's link gives none).
+    public var stream: VideoStreamInfo.Description?
+    /// The relay node that serves the link, or nil for the server itself.
+    public var relay: String?
+    public var url: String
+    public var thumbnailUrl: String
+    public var unusedLinkExpiresAfterS: Int
+    public init(view: String, grant: String, stream: VideoStreamInfo.Description? = nil, relay: String? = nil, url: String, thumbnailUrl: String, unusedLinkExpiresAfterS: Int) {
+        self.view = view
+        self.grant = grant
+        self.stream = stream
+        self.relay = relay
+        self.url = url
+        self.thumbnailUrl = thumbnailUrl
+        self.unusedLinkExpiresAfterS = unusedLinkExpiresAfterS
+    }
+
+}
+
+/// The header frame of every message after the reply: a packet (the payload frame follows) or
+/// the end of the view.
+public struct FeedMessage: Codable, Sendable {
+    public var view: String
+    public var type: String
+    public var seq: Int64
+    public var pts: Int64?
+    public var dts: Int64?
+    public var duration: Int64?
+    public var key: Bool?
+    public var reason: String?
+    public init(view: String, type: String, seq: Int64, pts: Int64? = nil, dts: Int64? = nil, duration: Int64? = nil, key: Bool? = nil, reason: String? = nil) {
+        self.view = view
+        self.type = type
+        self.seq = seq
+        self.pts = pts
+        self.dts = dts
+        self.duration = duration
+        self.key = key
+        self.reason = reason
+    }
+
+}
+
+/// The body of `relay.register`: where the node serves views (its media endpoint, and the
+/// `http://HOST:PORT` of its links when it serves them), and how much it may carry.
+public struct RelayRegisterBody: Codable, Sendable {
+    public var media: String
+    public var serverKey: String
+    public var maximumStreams: Int
+    public var maximumMbps: Double
+    public var links: String?
+
+    public init(media: String, serverKey: String, maximumStreams: Int, maximumMbps: Double, links: String? = nil) {
+        self.media = media
+        self.serverKey = serverKey
+        self.maximumStreams = maximumStreams
+        self.maximumMbps = maximumMbps
+        self.links = links
+    }
+}
+
+/// The reply to `relay.register`: the node's name (its user id), the secret that signs its view
+/// tickets, and how often it must report.
+public struct RelayRegisterResult: Codable, Sendable {
+    public var relay: String
+    public var secret: String
+    public var reportIntervalMs: Int
+    public init(relay: String, secret: String, reportIntervalMs: Int) {
+        self.relay = relay
+        self.secret = secret
+        self.reportIntervalMs = reportIntervalMs
+    }
+
+}
+
+/// The body of `relay.report`, once per interval: each open camera's state, the views being
+/// served, those that ended since the last report, the load, and the thumbnails made since
+/// the last report (the newest `maximumThumbnails`; thumbnails are latest-wins).
+public struct RelayReportBody: Codable, Sendable {
+    public static let maximumThumbnails = 16
+
+    public var cameras: [String: WireFeedState]
+    public var views: [String]
+    public var ended: [String]
+    public var streams: Int
+    public var mbps: Double
+    public var thumbnails: [ThumbnailEvent]?
+    public init(cameras: [String: WireFeedState], views: [String], ended: [String], streams: Int, mbps: Double, thumbnails: [ThumbnailEvent]? = nil) {
+        self.cameras = cameras
+        self.views = views
+        self.ended = ended
+        self.streams = streams
+        self.mbps = mbps
+        self.thumbnails = thumbnails
+    }
+
+}
+
+/// A feed state on the wire (`camera.state` bodies and reports): `connecting`, `live`,
+/// `stalled`, `down` or `stopped`, with the reason when there is one.
+public struct WireFeedState: Codable, Equatable, Sendable {
+    public var state: String
+    public var reason: String?
+
+    public init(_ state: FeedState) {
+        switch state {
+        case .connecting: self.state = "connecting"
+        case .live: self.state = "live"
+        case .stalled(let reason): (self.state, self.reason) = ("stalled", reason)
+        case .down(let reason): (self.state, self.reason) = ("down", reason)
+        case .stopped: self.state = "stopped"
+        }
+    }
+
+    public var feedState: FeedState {
+        switch state {
+        case "connecting": .connecting(attempt: 0)
+        case "live": .live
+        case "stalled": .stalled(reason: reason ?? "")
+        case "stopped": .stopped
+        default: .down(reason: reason ?? state)
+        }
+    }
+}
+
+/// The reply to `relay.report`: the cameras the node must keep open, and the views it must end.
+public struct RelayReportResult: Codable, Sendable {
+    public var assignments: [RelayAssignment]
+    public var end: [String: String]
+    public init(assignments: [RelayAssignment], end: [String: String]) {
+        self.assignments = assignments
+        self.end = end
+    }
+
+}
+
+public struct RelayAssignment: Codable, Sendable {
+    public var camera: String
+    public var url: String
+    public var masks: [[[Double]]]
+    public init(camera: String, url: String, masks: [[[Double]]]) {
+        self.camera = camera
+        self.url = url
+        self.masks = masks
+    }
+
+}
+
+/// Where `feed.open` sends a viewer whose camera another relay serves.
+public struct FeedRedirect: Codable, Sendable {
+    public var relay: String
+    public var media: String
+    public var serverKey: String
+    public var ticket: String
+    public init(relay: String, media: String, serverKey: String, ticket: String) {
+        self.relay = relay
+        self.media = media
+        self.serverKey = serverKey
+        self.ticket = ticket
+    }
+
+}
+
+/// The body of a `camera.thumbnail` event: the JPEG, base64 in the JSON like every body (also
+/// how a relay node hands its thumbnails to the server).
+public struct ThumbnailEvent: Codable, Sendable {
+    public var camera: String
+    public var width: Int
+    public var height: Int
+    public var takenAt: Date
+    public var jpeg: Data
+
+    public init(_ thumbnail: Thumbnail) {
+        (camera, width, height, takenAt, jpeg) = (thumbnail.camera, thumbnail.width, thumbnail.height, thumbnail.takenAt, thumbnail.jpeg)
+    }
+
+    public var thumbnail: Thumbnail {
+        Thumbnail(camera: camera, jpeg: jpeg, width: width, height: height, takenAt: takenAt)
+    }
+}
