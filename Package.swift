@@ -108,7 +108,7 @@ let package = Package(
         .testTarget(
             name: "CoordinatorTests",
             dependencies: [
-                "Coordinator", "MediaRelay", "Bus", "Incidents", "Geo", "TestSupport",
+                "Coordinator", "MediaRelay", "VigilProtocol", "Bus", "Incidents", "Geo", "TestSupport",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

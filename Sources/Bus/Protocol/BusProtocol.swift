@@ -15,15 +15,6 @@ public enum BusProtocol {
     /// The heartbeat topic; every agency may subscribe to it.
     public static let heartbeatTopic = "heartbeat/"
 
-    /// The topic of an incident's channel as one agency receives it: `incident/ID/AGENCY/`.
-    /// Each agency has its own topic, so that the server can stop one agency's delivery (a
-    /// subscription cannot be taken back from one XPUB peer) and filter what each may see. The
-    /// trailing slash keeps `incident/1/` from matching `incident/12/`.
-    public static func incidentTopic(_ id: Int64, agency: String) -> String { "incident/\(id)/\(agency)/" }
-
-    /// The topic of an owner's channel (preservation requests for its cameras).
-    public static func ownerTopic(_ owner: String) -> String { "owner/\(owner)/" }
-
     public static let encoder: JSONEncoder = {
         let encoder = JSONEncoder()
         encoder.keyEncodingStrategy = .convertToSnakeCase

@@ -1,4 +1,5 @@
 import Bus
+import VigilProtocol
 import Crypto
 import Foundation
 import Incidents
@@ -57,11 +58,11 @@ public struct AuditCheckpoints: Service {
 
     private func publish(_ checkpoint: AuditCheckpoint) {
         bus.publish(
-            topic: ChannelMembers.auditTopic, payload: BusProtocol.event(channel: "audit", seq: 0, type: "audit.checkpoint", body: checkpoint))
+            topic: EventChannel.audit.topic, payload: BusProtocol.event(channel: EventChannel.audit.name, seq: 0, type: "audit.checkpoint", body: checkpoint))
         for owner in owners {
             bus.publish(
-                topic: BusProtocol.ownerTopic(owner),
-                payload: BusProtocol.event(channel: "owner/\(owner)", seq: 0, type: "audit.checkpoint", body: checkpoint))
+                topic: EventChannel.owner(owner).topic,
+                payload: BusProtocol.event(channel: EventChannel.owner(owner).name, seq: 0, type: "audit.checkpoint", body: checkpoint))
         }
     }
 }

@@ -1,4 +1,5 @@
 import Bus
+import VigilProtocol
 import Incidents
 import Synchronization
 
@@ -6,9 +7,6 @@ import Synchronization
 /// selection), kept in memory so that the bus thread can check a subscription without waiting
 /// for the database.
 public final class ChannelMembers: Sendable {
-    /// The topic of the audit channel: every new audit entry, for auditors.
-    static let auditTopic = "audit/"
-
     private let members: Mutex<[Int64: Set<String>]>
     private let isAuditor: @Sendable (BusIdentity) -> Bool
 
@@ -43,16 +41,11 @@ public final class ChannelMembers: Sendable {
     /// camera-state and thumbnail channels (`cameras/AGENCY/`, `thumbnails/AGENCY/`), or, for an
     /// auditor, the audit channel (`audit/`). Any other topic, a shorter prefix included, is refused.
     public func allows(_ identity: BusIdentity, topic: String) -> Bool {
-        if topic == Self.auditTopic { return isAuditor(identity) }
-        let parts = topic.split(separator: "/", omittingEmptySubsequences: false)
-        switch parts.first {
-        case "incident":
-            guard parts.count == 4, parts[3].isEmpty, let id = Int64(parts[1]), parts[2] == identity.agency else { return false }
-            return members.withLock { $0[id]?.contains(identity.agency) ?? false }
-        case "owner", "cameras", "thumbnails":
-            return parts.count == 3 && parts[2].isEmpty && parts[1] == identity.agency
-        default:
-            return false
+        switch EventChannel(topic: topic) {
+        case .audit: isAuditor(identity)
+        case .incident(let id, let agency): agency == identity.agency && members.withLock { $0[id]?.contains(agency) ?? false }
+        case .owner(let agency), .cameras(let agency), .thumbnails(let agency): agency == identity.agency
+        case nil: false
         }
     }
 }

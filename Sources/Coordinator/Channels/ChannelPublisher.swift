@@ -41,9 +41,9 @@ public struct ChannelPublisher: Sendable {
                 let (copy, visibility) = try await self.copy(of: change, for: agency, selection: selection)
                 if agency == requester { reply = copy }
                 let payload = BusProtocol.event(
-                    channel: "incident/\(change.incidentId)", seq: change.sequence, type: "incident.\(change.change.rawValue)", at: change.at,
+                    channel: EventChannel.incident(change.incidentId, agency: agency).name, seq: change.sequence, type: "incident.\(change.change.rawValue)", at: change.at,
                     body: copy)
-                bus.publish(topic: BusProtocol.incidentTopic(change.incidentId, agency: agency), payload: payload)
+                bus.publish(topic: EventChannel.incident(change.incidentId, agency: agency).topic, payload: payload)
                 try await tellOwners(change, agency: agency, visibility: visibility, reset: selection != nil)
             } catch {
                 logger.error("channel copy failed", metadata: ["incident.id": "\(change.incidentId)", "agency": "\(agency)", "error": "\(error)"])
@@ -74,9 +74,9 @@ public struct ChannelPublisher: Sendable {
         for notice in notices {
             let recorded = try await access.record(notice)
             bus.publish(
-                topic: BusProtocol.ownerTopic(recorded.owner),
+                topic: EventChannel.owner(recorded.owner).topic,
                 payload: BusProtocol.event(
-                    channel: "owner/\(recorded.owner)", seq: recorded.sequence, type: "incident.cameras-available", at: recorded.at, body: recorded))
+                    channel: EventChannel.owner(recorded.owner).name, seq: recorded.sequence, type: "incident.cameras-available", at: recorded.at, body: recorded))
         }
         for (owner, refusal) in visibility.limitRefusals.sorted(by: { $0.key < $1.key })
         where grantUses.firstRefusal(key, owner: owner, code: refusal.code) {
@@ -91,8 +91,8 @@ public struct ChannelPublisher: Sendable {
         let body = CameraStateEvent(camera: camera, state: state)
         for agency in await audience(of: camera, incidents: ids) {
             bus.publish(
-                topic: "cameras/\(agency)/",
-                payload: BusProtocol.event(channel: "cameras/\(agency)", seq: 0, type: "camera.state", body: body))
+                topic: EventChannel.cameras(agency: agency).topic,
+                payload: BusProtocol.event(channel: EventChannel.cameras(agency: agency).name, seq: 0, type: "camera.state", body: body))
         }
     }
 
@@ -106,8 +106,8 @@ public struct ChannelPublisher: Sendable {
         for agency in await audience(of: thumbnail.camera, incidents: ids)
         where agency == owner || thumbnailConsents.covers(agency, anyOf: ids) {
             bus.publish(
-                topic: "thumbnails/\(agency)/",
-                payload: BusProtocol.event(channel: "thumbnails/\(agency)", seq: 0, type: "camera.thumbnail", at: thumbnail.takenAt, body: body))
+                topic: EventChannel.thumbnails(agency: agency).topic,
+                payload: BusProtocol.event(channel: EventChannel.thumbnails(agency: agency).name, seq: 0, type: "camera.thumbnail", at: thumbnail.takenAt, body: body))
         }
     }
 

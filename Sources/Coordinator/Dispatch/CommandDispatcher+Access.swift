@@ -63,9 +63,9 @@ extension CommandDispatcher {
             let hold = try await holds.create(body, agency: request.agency, user: request.user)
             for preservation in hold.preservationRequests {
                 bus.publish(
-                    topic: BusProtocol.ownerTopic(preservation.owner),
+                    topic: EventChannel.owner(preservation.owner).topic,
                     payload: BusProtocol.event(
-                        channel: "owner/\(preservation.owner)", seq: preservation.sequence, type: "preservation.requested", at: hold.createdAt,
+                        channel: EventChannel.owner(preservation.owner).name, seq: preservation.sequence, type: "preservation.requested", at: hold.createdAt,
                         body: preservation))
             }
             return BusProtocol.successReply(id: header.id, result: hold)

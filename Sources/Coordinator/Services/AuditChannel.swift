@@ -19,7 +19,7 @@ struct AuditChannel: Service {
             guard let entries = try? await audit.entries(from: nil, to: nil, after: last, limit: AuditQueryBody.maximumLimit) else { continue }
             for entry in entries {
                 bus.publish(
-                    topic: ChannelMembers.auditTopic, payload: BusProtocol.event(channel: "audit", seq: entry.sequence, type: "audit.entry", body: entry))
+                    topic: EventChannel.audit.topic, payload: BusProtocol.event(channel: EventChannel.audit.name, seq: entry.sequence, type: "audit.entry", body: entry))
                 last = entry.sequence
             }
         }

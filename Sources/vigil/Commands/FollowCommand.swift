@@ -35,7 +35,7 @@ struct FollowCommand: ParsableCommand {
                 // The channel's topic is per agency: ask the server which agency this key stands for.
                 let identity = try bus.request("session.identity", body: [String: String](), as: [String: String?].self, timeout: client.requestTimeout)
                 try bus.follow(
-                    topic: BusProtocol.incidentTopic(incident, agency: (identity["agency"] ?? nil) ?? client.agency),
+                    topic: EventChannel.incident(incident, agency: (identity["agency"] ?? nil) ?? client.agency).topic,
                     snapshot: { held in
                         let snapshot = try bus.request(
                             "incident.snapshot", body: SnapshotRequest(incident: incident, resyncAfter: held), as: IncidentSnapshot.self,
