@@ -55,7 +55,7 @@ let package = Package(
         // MARK: The protocol: every operation's body and result, defined once for the server and its clients
         .target(
             name: "VigilProtocol",
-            dependencies: ["Incidents", "Geo", "Streams"]
+            dependencies: ["Bus", "Incidents", "Geo", "Streams"]
         ),
 
         // MARK: The server, as libraries

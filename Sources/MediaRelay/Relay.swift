@@ -276,8 +276,8 @@ public final class Relay: Sendable {
             return
         }
         do {
-            switch header.op {
-            case "feed.open":
+            switch ProtocolOperation(rawValue: header.op) {
+            case .feedOpen:
                 let body = try BusProtocol.decodeBody(FeedOpenBody.self, from: request.payload)
                 let (result, feed, view) = try await open(body, for: request, delivery: .media(peer: request.peer))
                 // One viewer per view: a relay node's ticket opens its view once.
@@ -295,7 +295,7 @@ public final class Relay: Sendable {
                 views.withLock { views in
                     views[result.view]?.subscriber = feed?.subscribe(id: result.view, capacity: 256)
                 }
-            case "feed.link":
+            case .feedLink:
                 guard let base = linkBase.withLock({ $0 }) else {
                     throw BusProtocol.ErrorBody(code: "links_unavailable", message: "this relay serves no HTTP links", field: "op")
                 }
@@ -319,7 +319,7 @@ public final class Relay: Sendable {
                     url: "\(address.base)/views/\(address.token)/stream.ts", thumbnailUrl: "\(address.base)/views/\(address.token)/thumbnail.jpg",
                     unusedLinkExpiresAfterS: Int(Self.linkLinger.components.seconds))
                 bus.sendMedia(to: request.peer, header: BusProtocol.successReply(id: header.id, result: result), payload: nil)
-            case "feed.close":
+            case .feedClose:
                 let body = try BusProtocol.decodeBody(ViewStopBody.self, from: request.payload)
                 try await end(body.view, reason: "closed by the viewer", notify: false)
                 bus.sendMedia(to: request.peer, header: BusProtocol.successReply(id: header.id, result: ["view": body.view]), payload: nil)

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import VigilProtocol
 
 /// Every stable error code the sources can produce is explained in `docs/protocol.md`: a client
 /// author reads the codes there, so a code added without a line there fails this test.
@@ -29,5 +30,12 @@ struct ErrorCodesDocumentedTests {
         let document = try String(contentsOf: Self.root.appendingPathComponent("docs/protocol.md"), encoding: .utf8)
         let missing = codes.filter { !document.contains("`\($0)`") }.sorted()
         #expect(missing.isEmpty, "error codes not in docs/protocol.md: \(missing.joined(separator: ", "))")
+    }
+
+    /// Every operation a client may send has its row in the operations tables.
+    @Test func everyOperationIsInTheProtocolDocument() throws {
+        let document = try String(contentsOf: Self.root.appendingPathComponent("docs/protocol.md"), encoding: .utf8)
+        let missing = ProtocolOperation.allCases.map(\.rawValue).filter { !document.contains("| `\($0)`") && !document.contains(", `\($0)`") }
+        #expect(missing.isEmpty, "operations not in docs/protocol.md: \(missing.joined(separator: ", "))")
     }
 }

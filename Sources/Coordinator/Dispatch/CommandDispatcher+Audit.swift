@@ -8,8 +8,8 @@ import VigilProtocol
 extension CommandDispatcher {
     /// The audit log, for auditors.
     func performAudit(_ header: BusProtocol.RequestHeader, _ request: BusRequest) async throws -> Data {
-        switch header.op {
-        case "audit.query":
+        switch ProtocolOperation(rawValue: header.op) {
+        case .auditQuery:
             let body = try BusProtocol.decodeBody(AuditQueryBody.self, from: request.payload)
             let limit = try body.pageSize()
             let auditor = try await namedUser(request, role: .auditor, action: "audit.read")
@@ -19,7 +19,7 @@ extension CommandDispatcher {
                 details: ["entries": "\(entries.count)", "from": body.from ?? "", "to": body.to ?? "", "after": "\(body.after ?? 0)"]))
             return BusProtocol.successReply(
                 id: header.id, result: AuditQueryResult(entries: entries, nextAfter: entries.count == limit ? entries.last?.sequence : nil))
-        case "audit.verify":
+        case .auditVerify:
             let body = try BusProtocol.decodeBody(AuditVerifyBody.self, from: request.payload)
             let auditor = try await namedUser(request, role: .auditor, action: "audit.verify")
             let verification = try await audit.verify()

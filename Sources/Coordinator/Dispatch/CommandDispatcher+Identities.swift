@@ -8,10 +8,10 @@ import VigilProtocol
 extension CommandDispatcher {
     /// Who asks, and the agency's users and key.
     func performIdentities(_ header: BusProtocol.RequestHeader, _ request: BusRequest) async throws -> Data {
-        switch header.op {
-        case "session.identity":
+        switch ProtocolOperation(rawValue: header.op) {
+        case .sessionIdentity:
             return BusProtocol.successReply(id: header.id, result: ["agency": request.agency, "user": request.user])
-        case "user.add":
+        case .userAdd:
             let user = try BusProtocol.decodeBody(User.self, from: request.payload)
             guard user.agency == request.agency else {
                 throw BusProtocol.ErrorBody(code: "not_own_agency", message: "\(request.agency) adds users to itself only", field: "body.agency")
@@ -21,12 +21,12 @@ extension CommandDispatcher {
             try await users.add(user, by: request.agency)
             clientKeys.admit(user)
             return BusProtocol.successReply(id: header.id, result: user)
-        case "user.suspend", "user.reinstate", "user.remove":
+        case .userSuspend, .userReinstate, .userRemove:
             let body = try BusProtocol.decodeBody(UserStatusBody.self, from: request.payload).validated()
             try await requireOwnerAdmin(request, action: header.op)
-            let status: UserStatus = switch header.op {
-            case "user.suspend": .suspended
-            case "user.remove": .removed
+            let status: UserStatus = switch ProtocolOperation(rawValue: header.op) {
+            case .userSuspend: .suspended
+            case .userRemove: .removed
             default: .active
             }
             let changed = try await users.setStatus(
@@ -36,14 +36,14 @@ extension CommandDispatcher {
             clientKeys.admit(changed)
             if status != .active { bus.dropSubscribers() }
             return BusProtocol.successReply(id: header.id, result: changed)
-        case "agency.rotate-key":
+        case .agencyRotateKey:
             let body = try BusProtocol.decodeBody(AgencyKeyBody.self, from: request.payload).validated()
             try await requireOwnerAdmin(request, action: header.op)
             try await users.setAgencyKey(request.agency, to: body.publicKey, rotatedBy: request.agency, actingUser: request.user, reason: body.reason)
             clientKeys.rotate(agency: request.agency, to: body.publicKey)
             bus.dropSubscribers()
             return BusProtocol.successReply(id: header.id, result: ["agency": request.agency, "public_key": body.publicKey])
-        case "user.list":
+        case .userList:
             return BusProtocol.successReply(id: header.id, result: try await users.users(of: request.agency))
         default:
             throw Self.unknownOperation(header)

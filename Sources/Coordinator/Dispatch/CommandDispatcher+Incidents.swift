@@ -8,8 +8,8 @@ import VigilProtocol
 extension CommandDispatcher {
     /// Incidents: opening, changing and closing them, and their snapshots.
     func performIncidents(_ header: BusProtocol.RequestHeader, _ request: BusRequest) async throws -> Data {
-        switch header.op {
-        case "incident.open":
+        switch ProtocolOperation(rawValue: header.op) {
+        case .incidentOpen:
             let body = try BusProtocol.decodeBody(OpenIncidentBody.self, from: request.payload)
             let change: IncidentChange
             switch try body.request() {
@@ -21,29 +21,29 @@ extension CommandDispatcher {
                 id: header.id,
                 result: try await publisher.copy(
                     of: IncidentSnapshot(incident: change.incident, cameras: change.added, route: body.route, area: body.area), for: request.agency))
-        case "incident.redraw":
+        case .incidentRedraw:
             let body = try BusProtocol.decodeBody(RedrawIncidentBody.self, from: request.payload)
             let change = try await incidents.redraw(body.incident, to: try body.incidentArea(), by: request.agency)
             return BusProtocol.successReply(id: header.id, result: try await publisher.publish(change, replyFor: request.agency))
-        case "incident.move":
+        case .incidentMove:
             let body = try BusProtocol.decodeBody(MoveIncidentBody.self, from: request.payload)
             let change = try await incidents.move(
                 body.incident, head: try body.head.position(field: "body.head"), tail: try body.tail.position(field: "body.tail"),
                 by: request.agency)
             return BusProtocol.successReply(id: header.id, result: try await publisher.publish(change, replyFor: request.agency))
-        case "incident.update":
+        case .incidentUpdate:
             let body = try BusProtocol.decodeBody(UpdateIncidentBody.self, from: request.payload)
             let change = try await incidents.update(body.incident, try body.update(), by: request.agency)
             return BusProtocol.successReply(id: header.id, result: try await publisher.publish(change, replyFor: request.agency))
-        case "incident.handover":
+        case .incidentHandover:
             let body = try BusProtocol.decodeBody(HandOverIncidentBody.self, from: request.payload)
             let change = try await incidents.handOver(body.incident, to: body.leadAgency, commander: body.commander, by: request.agency)
             return BusProtocol.successReply(id: header.id, result: try await publisher.publish(change, replyFor: request.agency))
-        case "incident.close":
+        case .incidentClose:
             let body = try BusProtocol.decodeBody(IncidentReference.self, from: request.payload)
             let change = try await incidents.close(body.incident, by: request.agency)
             return BusProtocol.successReply(id: header.id, result: try await publisher.publish(change, replyFor: request.agency))
-        case "incident.snapshot":
+        case .incidentSnapshot:
             let body = try BusProtocol.decodeBody(SnapshotRequest.self, from: request.payload)
             ServerMetrics.snapshots.increment()
             let snapshot = try await incidents.snapshot(body.incident)

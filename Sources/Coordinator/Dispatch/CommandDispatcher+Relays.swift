@@ -8,8 +8,8 @@ import VigilProtocol
 extension CommandDispatcher {
     /// Relay nodes registering and reporting.
     func performRelays(_ header: BusProtocol.RequestHeader, _ request: BusRequest) async throws -> Data {
-        switch header.op {
-        case "relay.register":
+        switch ProtocolOperation(rawValue: header.op) {
+        case .relayRegister:
             let body = try BusProtocol.decodeBody(RelayRegisterBody.self, from: request.payload)
             _ = try await namedUser(request, role: .relay, action: "relay.register")
             guard let relay = publisher.relay else { throw BusProtocol.ErrorBody(code: "not_coordinator", message: "this server runs no relay", field: "op") }
@@ -18,7 +18,7 @@ extension CommandDispatcher {
                 action: "relay.registered", agency: request.agency, user: request.user,
                 details: ["media": body.media, "max_streams": "\(body.maximumStreams)", "max_mbps": "\(body.maximumMbps)"]))
             return BusProtocol.successReply(id: header.id, result: result)
-        case "relay.report":
+        case .relayReport:
             let body = try BusProtocol.decodeBody(RelayReportBody.self, from: request.payload)
             // Once a second per node: the role is checked in memory (registering checked it against the directory).
             guard clientKeys.holds(.relay, request.identity), let relay = publisher.relay else {

@@ -5,6 +5,7 @@ import Incidents
 import Logging
 import MediaRelay
 import Metrics
+import VigilProtocol
 
 /// Turns bus requests into incident operations, replies only after the change is committed,
 /// then publishes the change on the incident's channel.
@@ -62,13 +63,13 @@ public struct CommandDispatcher: Sendable {
 
     /// The operations that change nothing but the audit log (a read may record that it
     /// happened): they need not pass the serial gate that orders changes and their events.
-    static let readOnlyOperations: Set<String> = [
-        "session.identity", "grant.list", "access.check", "user.list", "view.list", "hold.list", "incident.snapshot", "audit.query", "audit.verify",
+    static let readOnlyOperations: Set<ProtocolOperation> = [
+        .sessionIdentity, .grantList, .accessCheck, .userList, .viewList, .holdList, .incidentSnapshot, .auditQuery, .auditVerify,
     ]
 
     /// Whether `request` is one of ``readOnlyOperations`` (an unreadable request is answered in turn, as a change).
     static func isReadOnly(_ request: BusRequest) -> Bool {
-        (try? BusProtocol.decodeHeader(request.payload)).map { readOnlyOperations.contains($0.op) } ?? false
+        (try? BusProtocol.decodeHeader(request.payload)).flatMap { ProtocolOperation(rawValue: $0.op) }.map(readOnlyOperations.contains) ?? false
     }
 
     private func perform(_ header: BusProtocol.RequestHeader, _ request: BusRequest) async throws -> Data {

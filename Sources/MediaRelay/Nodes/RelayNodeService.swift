@@ -53,7 +53,7 @@ public struct RelayNodeService: Service {
         while !stopping.isStopped {
             do {
                 if !registered {
-                    let result = try client.request("relay.register", body: registration, as: RelayRegisterResult.self)
+                    let result = try client.request(.relayRegister, body: registration, as: RelayRegisterResult.self)
                     authority.registered(secret: Data(base64Encoded: result.secret) ?? Data())
                     registered = true
                     logger.info("registered with the coordinator", metadata: ["relay": "\(result.relay)", "media": "\(registration.media)"])
@@ -64,7 +64,7 @@ public struct RelayNodeService: Service {
                 last = (bytes, .now)
                 body.ended = authority.takeEnded()
                 body.thumbnails = thumbnails.take()
-                let answer = try client.request("relay.report", body: body, as: RelayReportResult.self)
+                let answer = try client.request(.relayReport, body: body, as: RelayReportResult.self)
                 authority.answered(ending: answer.end)
                 relay.hold(answer.assignments)
                 if !answer.end.isEmpty { Task { [relay] in await relay.endViews(answer.end) } }

@@ -32,7 +32,7 @@ struct AgencyCommand: ParsableCommand {
                 } catch {
                     throw CommandFailure(code: "key_generation_failed", message: "\(error)")
                 }
-                _ = try client.request("agency.rotate-key", body: AgencyKeyBody(publicKey: keys.publicKey, reason: reason), as: [String: String].self)
+                _ = try client.request(.agencyRotateKey, body: AgencyKeyBody(publicKey: keys.publicKey, reason: reason), as: [String: String].self)
                 let folder = DataFolder(path: client.data)
                 do {
                     try CurveCertificate.write(keys, name: client.agency, to: folder.agencyKeys)

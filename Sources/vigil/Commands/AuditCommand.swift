@@ -121,7 +121,7 @@ struct AuditCommand: AsyncParsableCommand {
                 while true {
                     let page = try client.call {
                         try bus.request(
-                            "audit.query", body: AuditQueryBody(from: from, to: to, after: after, limit: AuditQueryBody.maximumLimit),
+                            .auditQuery, body: AuditQueryBody(from: from, to: to, after: after, limit: AuditQueryBody.maximumLimit),
                             as: AuditQueryResult.self, timeout: client.requestTimeout)
                     }
                     for entry in page.entries { try client.printJSON(entry) }

@@ -247,7 +247,7 @@ extension CamerasCommand {
             try reportingFailures {
                 let (cameras, problems) = try RegistryOptions.read(URL(fileURLWithPath: file))
                 guard problems.isEmpty else { throw RegistryProblems(file: file, problems: problems) }
-                let updated = try client.request("camera.update", body: CameraRegistryFile.Document(cameras), as: [String: [String]].self)
+                let updated = try client.request(.cameraUpdate, body: CameraRegistryFile.Document(cameras), as: [String: [String]].self)
                 if client.json { try client.printJSON(updated) } else { print("updated \(updated["cameras"]?.count ?? 0) cameras") }
             }
         }
@@ -265,7 +265,7 @@ extension CamerasCommand {
 
         func run() throws {
             try reportingFailures {
-                let retired = try client.request("camera.retire", body: CameraRetireBody(cameras: cameras, reason: reason), as: [String: [String]].self)
+                let retired = try client.request(.cameraRetire, body: CameraRetireBody(cameras: cameras, reason: reason), as: [String: [String]].self)
                 if client.json { try client.printJSON(retired) } else { print("retired \(retired["cameras"]?.joined(separator: ", ") ?? "")") }
             }
         }

@@ -113,7 +113,7 @@ struct ClientOptions: ParsableArguments {
     }
 
     /// Connects, sends one request and returns its decoded result.
-    func request<Body: Encodable, Result: Decodable>(_ operation: String, body: Body, as type: Result.Type) throws -> Result {
+    func request<Body: Encodable, Result: Decodable>(_ operation: ProtocolOperation, body: Body, as type: Result.Type) throws -> Result {
         let bus = try connect()
         defer { bus.close() }
         return try call { try bus.request(operation, body: body, as: type, timeout: requestTimeout) }

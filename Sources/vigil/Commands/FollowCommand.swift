@@ -33,12 +33,12 @@ struct FollowCommand: ParsableCommand {
             var printed: Int64 = -1
             try client.call {
                 // The channel's topic is per agency: ask the server which agency this key stands for.
-                let identity = try bus.request("session.identity", body: [String: String](), as: [String: String?].self, timeout: client.requestTimeout)
+                let identity = try bus.request(.sessionIdentity, body: [String: String](), as: [String: String?].self, timeout: client.requestTimeout)
                 try bus.follow(
                     topic: EventChannel.incident(incident, agency: (identity["agency"] ?? nil) ?? client.agency).topic,
                     snapshot: { held in
                         let snapshot = try bus.request(
-                            "incident.snapshot", body: SnapshotRequest(incident: incident, resyncAfter: held), as: IncidentSnapshot.self,
+                            .incidentSnapshot, body: SnapshotRequest(incident: incident, resyncAfter: held), as: IncidentSnapshot.self,
                             timeout: client.requestTimeout)
                         // A resynchronisation prints the state again only when it changed since the last line printed.
                         if snapshot.incident.sequence != printed { try emit(snapshot) }

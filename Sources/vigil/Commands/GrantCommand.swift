@@ -17,7 +17,7 @@ struct GrantCommand: ParsableCommand {
 
         func run() throws {
             try reportingFailures {
-                let grants = try client.request("grant.list", body: [String: String](), as: [Grant].self)
+                let grants = try client.request(.grantList, body: [String: String](), as: [Grant].self)
                 if client.json {
                     try client.printJSON(grants)
                     return
@@ -59,7 +59,7 @@ struct GrantCommand: ParsableCommand {
                 } catch {
                     throw CommandFailure(code: "grant_invalid", message: "\(file) is not a grant: \(error)")
                 }
-                let created = try client.request("grant.create", body: grant, as: Grant.self)
+                let created = try client.request(.grantCreate, body: grant, as: Grant.self)
                 print("grant \(created.id) created: \(created.owner) → \(created.agency)")
             }
         }
@@ -78,7 +78,7 @@ struct GrantCommand: ParsableCommand {
 
         func run() throws {
             try reportingFailures {
-                _ = try client.request("grant.revoke", body: RevokeGrantBody(grant: grant, reason: reason), as: [String: String].self)
+                _ = try client.request(.grantRevoke, body: RevokeGrantBody(grant: grant, reason: reason), as: [String: String].self)
                 print("grant \(grant) revoked")
             }
         }
@@ -101,7 +101,7 @@ struct GrantCommand: ParsableCommand {
         func run() throws {
             try reportingFailures {
                 let result = try client.request(
-                    "access.check", body: AccessCheckBody(camera: camera, mode: mode, incident: incident), as: AccessCheckResult.self)
+                    .accessCheck, body: AccessCheckBody(camera: camera, mode: mode, incident: incident), as: AccessCheckResult.self)
                 if client.json {
                     try client.printJSON(result)
                 } else if result.allowed {

@@ -38,7 +38,7 @@ struct HoldCommand: ParsableCommand {
                 let request = HoldRequest(
                     incident: incident, cameras: cameras, footageFrom: try Date(from, strategy: .iso8601), footageTo: try Date(to, strategy: .iso8601),
                     legalReference: legalReference, expiresAt: try expires.map { try Date($0, strategy: .iso8601) })
-                let hold = try client.request("hold.create", body: request, as: EvidenceHold.self)
+                let hold = try client.request(.holdCreate, body: request, as: EvidenceHold.self)
                 if client.json {
                     try client.printJSON(hold)
                     return
@@ -61,7 +61,7 @@ struct HoldCommand: ParsableCommand {
 
         func run() throws {
             try reportingFailures {
-                let holds = try client.request("hold.list", body: IncidentFilter(incident: incident), as: [EvidenceHold].self)
+                let holds = try client.request(.holdList, body: IncidentFilter(incident: incident), as: [EvidenceHold].self)
                 if client.json {
                     try client.printJSON(holds)
                     return
@@ -86,7 +86,7 @@ struct HoldCommand: ParsableCommand {
 
         func run() throws {
             try reportingFailures {
-                let released = try client.request("hold.release", body: ReleaseHoldBody(hold: hold, reason: reason), as: EvidenceHold.self)
+                let released = try client.request(.holdRelease, body: ReleaseHoldBody(hold: hold, reason: reason), as: EvidenceHold.self)
                 if client.json {
                     try client.printJSON(released)
                 } else {

@@ -90,7 +90,7 @@ struct IncidentCommand: ParsableCommand {
                     body.at = WirePoint(try GeoPoint(parsing: at, field: "--at"))
                     body.radiusMeters = radius
                 }
-                let snapshot = try client.request("incident.open", body: body, as: IncidentSnapshot.self)
+                let snapshot = try client.request(.incidentOpen, body: body, as: IncidentSnapshot.self)
                 if client.json {
                     try client.printJSON(snapshot)
                 } else {
@@ -120,7 +120,7 @@ struct IncidentCommand: ParsableCommand {
         func run() throws {
             try reportingFailures {
                 let body = UpdateIncidentBody(incident: incident, status: status, title: title, details: try details.body() ?? IncidentDetailsBody())
-                let change = try client.request("incident.update", body: body, as: IncidentChange.self)
+                let change = try client.request(.incidentUpdate, body: body, as: IncidentChange.self)
                 if client.json {
                     try client.printJSON(change)
                 } else {
@@ -151,7 +151,7 @@ struct IncidentCommand: ParsableCommand {
         func run() throws {
             try reportingFailures {
                 let change = try client.request(
-                    "incident.handover", body: HandOverIncidentBody(incident: incident, leadAgency: to, commander: commander), as: IncidentChange.self)
+                    .incidentHandover, body: HandOverIncidentBody(incident: incident, leadAgency: to, commander: commander), as: IncidentChange.self)
                 if client.json {
                     try client.printJSON(change)
                 } else {
@@ -189,7 +189,7 @@ struct IncidentCommand: ParsableCommand {
                     incident: incident,
                     area: try area.map { .perimeter(try GeoJSONFile.geometry($0, feature: feature)) }
                         ?? .circle(center: try GeoPoint(parsing: at ?? "", field: "--at"), radiusMeters: radius ?? 0))
-                let change = try client.request("incident.redraw", body: body, as: IncidentChange.self)
+                let change = try client.request(.incidentRedraw, body: body, as: IncidentChange.self)
                 if client.json {
                     try client.printJSON(change)
                 } else {
@@ -218,7 +218,7 @@ struct IncidentCommand: ParsableCommand {
             try reportingFailures {
                 let body = MoveIncidentBody(
                     incident: incident, head: try MarchArgument.position(head, "--head"), tail: try MarchArgument.position(tail, "--tail"))
-                let change = try client.request("incident.move", body: body, as: IncidentChange.self)
+                let change = try client.request(.incidentMove, body: body, as: IncidentChange.self)
                 if client.json {
                     try client.printJSON(change)
                     return
@@ -242,7 +242,7 @@ struct IncidentCommand: ParsableCommand {
 
         func run() throws {
             try reportingFailures {
-                let snapshot = try client.request("incident.snapshot", body: SnapshotRequest(incident: incident), as: IncidentSnapshot.self)
+                let snapshot = try client.request(.incidentSnapshot, body: SnapshotRequest(incident: incident), as: IncidentSnapshot.self)
                 if client.json {
                     try client.printJSON(snapshot)
                 } else {
@@ -273,7 +273,7 @@ struct IncidentCommand: ParsableCommand {
 
         func run() throws {
             try reportingFailures {
-                let snapshot = try client.request("incident.snapshot", body: SnapshotRequest(incident: incident), as: IncidentSnapshot.self)
+                let snapshot = try client.request(.incidentSnapshot, body: SnapshotRequest(incident: incident), as: IncidentSnapshot.self)
                 let document = cap
                     ? Data(IncidentExport.cap(snapshot, sender: "vigil.\(try client.serverInfo().region)").utf8)
                     : try IncidentExport.geoJSON(snapshot) + Data("\n".utf8)
@@ -300,7 +300,7 @@ struct IncidentCommand: ParsableCommand {
 
         func run() throws {
             try reportingFailures {
-                let change = try client.request("incident.close", body: IncidentReference(incident: incident), as: IncidentChange.self)
+                let change = try client.request(.incidentClose, body: IncidentReference(incident: incident), as: IncidentChange.self)
                 if client.json {
                     try client.printJSON(change)
                 } else {

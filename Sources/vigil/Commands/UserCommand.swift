@@ -55,7 +55,7 @@ struct UserCommand: ParsableCommand {
                 let user = User(
                     id: id, agency: client.agency, name: name, badge: badge, roles: roles.compactMap(UserRole.init(rawValue:)),
                     clearanceExpires: clearanceUntil.flatMap { try? Date($0, strategy: .iso8601) }, publicKey: keys.publicKey)
-                let added = try client.request("user.add", body: user, as: User.self)
+                let added = try client.request(.userAdd, body: user, as: User.self)
                 do {
                     try CurveCertificate.write(keys, name: id, to: folder.userKeys)
                 } catch {
@@ -78,7 +78,7 @@ struct UserCommand: ParsableCommand {
 
         func run() throws {
             try reportingFailures {
-                let users = try client.request("user.list", body: [String: String](), as: [User].self)
+                let users = try client.request(.userList, body: [String: String](), as: [User].self)
                 if client.json {
                     try client.printJSON(users)
                     return
@@ -95,20 +95,20 @@ struct UserCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Suspend a user of your agency: their key is refused at once, their subscriptions and open views end (audited).")
         @OptionGroup var change: StatusChange
-        func run() throws { try change.apply("user.suspend", done: "suspended") }
+        func run() throws { try change.apply(.userSuspend, done: "suspended") }
     }
 
     struct Reinstate: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Let a suspended user of your agency act again (audited).")
         @OptionGroup var change: StatusChange
-        func run() throws { try change.apply("user.reinstate", done: "reinstated") }
+        func run() throws { try change.apply(.userReinstate, done: "reinstated") }
     }
 
     struct Remove: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Remove a user of your agency for good: as a suspension, and the key is forgotten (audited).")
         @OptionGroup var change: StatusChange
-        func run() throws { try change.apply("user.remove", done: "removed") }
+        func run() throws { try change.apply(.userRemove, done: "removed") }
     }
 
     /// What suspending, reinstating and removing share: the user, the reason, who asks.
@@ -119,7 +119,7 @@ struct UserCommand: ParsableCommand {
         var reason: String
         @OptionGroup var client: ClientOptions
 
-        func apply(_ operation: String, done: String) throws {
+        func apply(_ operation: ProtocolOperation, done: String) throws {
             try reportingFailures {
                 let user = try client.request(operation, body: UserStatusBody(user: id, reason: reason), as: User.self)
                 if client.json {

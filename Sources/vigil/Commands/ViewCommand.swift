@@ -29,7 +29,7 @@ struct ViewCommand: ParsableCommand {
 
         func run() throws {
             try reportingFailures {
-                let listing = try client.request("view.list", body: IncidentFilter(incident: incident), as: Listing.self)
+                let listing = try client.request(.viewList, body: IncidentFilter(incident: incident), as: Listing.self)
                 if client.json {
                     try client.printJSON(listing.views)
                     return

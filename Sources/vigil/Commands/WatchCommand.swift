@@ -48,7 +48,7 @@ struct WatchCommand: ParsableCommand {
             let justification = WireJustification(reason: reason, text: text, incident: incident)
             guard let output else {
                 let linked = try client.call {
-                    try bus.request("feed.link", body: FeedOpenBody(camera: camera, justification: justification), as: FeedLinkResult.self, timeout: .seconds(10))
+                    try bus.request(.feedLink, body: FeedOpenBody(camera: camera, justification: justification), as: FeedLinkResult.self, timeout: .seconds(10))
                 }
                 let servedBy = linked.relay.map { " (served by relay node \($0))" } ?? ""
                 FileHandle.standardError.write(Data(
@@ -59,7 +59,7 @@ struct WatchCommand: ParsableCommand {
             }
             var opened = try client.call {
                 try bus.request(
-                    "feed.open",
+                    .feedOpen,
                     body: FeedOpenBody(camera: camera, justification: justification),
                     as: FeedOpenResult.self, timeout: .seconds(10))
             }
@@ -70,7 +70,7 @@ struct WatchCommand: ParsableCommand {
                 bus = try client.connect(toRelay: redirect)
                 opened = try client.call {
                     try bus.request(
-                        "feed.open", body: FeedOpenBody(camera: camera, ticket: redirect.ticket), as: FeedOpenResult.self, timeout: .seconds(10))
+                        .feedOpen, body: FeedOpenBody(camera: camera, ticket: redirect.ticket), as: FeedOpenResult.self, timeout: .seconds(10))
                 }
             }
             guard let stream = opened.stream else { throw CommandFailure(code: "bad_reply", message: "the relay described no stream") }
@@ -92,7 +92,7 @@ struct WatchCommand: ParsableCommand {
                     packets += 1
                 }
             }
-            if endedBy == nil { _ = try? bus.send("feed.close", body: ViewStopBody(view: opened.view)) }
+            if endedBy == nil { _ = try? bus.send(.feedClose, body: ViewStopBody(view: opened.view)) }
             try writer.finish()
             FileHandle.standardError.write(Data("vigil watch: \(packets) packets written\(endedBy.map { "; the relay ended the view: \($0)" } ?? "")\n".utf8))
         }
