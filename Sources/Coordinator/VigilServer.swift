@@ -95,16 +95,15 @@ public final class VigilServer: Sendable {
     private let engine: CameraEngine
     private let reload: @Sendable () async throws -> Void
     private let configuration: Configuration
-    private let logger: Logger
 
     public init(_ configuration: Configuration, logger: Logger) async throws {
         self.configuration = configuration
-        self.logger = logger
         let database = try Database(path: configuration.databasePath)
         let registry = RegistryStore(database: database)
-        let initial = try configuration.initialRegistry()
-        if try registry.loadIfEmpty(cameras: initial.cameras, fixture: initial.fixture) {
-            logger.info("registry loaded")
+        // The fixture files are read on first start only (the registry is 1.4 MB of GeoJSON).
+        if try registry.isEmpty() {
+            let initial = try configuration.initialRegistry()
+            if try registry.loadIfEmpty(cameras: initial.cameras, fixture: initial.fixture) { logger.info("registry loaded") }
         }
         let projection = try Projection(crs: configuration.crs)
         // Selections depend on a confidential camera's 500 m square only (see LocationDisclosure).
@@ -123,8 +122,10 @@ public final class VigilServer: Sendable {
             authorizeSubscription: { channels.allows($0, topic: $1) })
 
         let access = AccessService(database: database)
-        let loaded = try access.loadIfEmpty(try configuration.initialAgreements())
-        if loaded > 0 { logger.info("sharing agreements loaded", metadata: ["grants": "\(loaded)"]) }
+        if try await access.grants().isEmpty {
+            let loaded = try access.loadIfEmpty(try configuration.initialAgreements())
+            if loaded > 0 { logger.info("sharing agreements loaded", metadata: ["grants": "\(loaded)"]) }
+        }
         let audit = AuditStore(database: database)
         let key = try Curve25519.Signing.PrivateKey(rawRepresentation: configuration.auditSigningKey)
         let checkpoints = AuditCheckpoints(

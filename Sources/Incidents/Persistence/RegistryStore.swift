@@ -9,6 +9,11 @@ public struct RegistryStore: Sendable {
         self.database = database
     }
 
+    /// Whether the database has no camera yet (retired ones count: it has been loaded).
+    public func isEmpty() throws -> Bool {
+        try database.runSync { db in try db.query("SELECT COUNT(*) FROM cameras").first?.integer(0) == 0 }
+    }
+
     /// Loads the registry into an empty database, in one transaction; a database that
     /// already has cameras is left untouched. Returns whether it loaded.
     public func loadIfEmpty(cameras: [Camera], fixture: RegistryFixture) throws -> Bool {
