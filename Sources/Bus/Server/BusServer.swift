@@ -591,10 +591,11 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
         return metadata + Data(key.utf8)
     }
 
-    /// Whether the key a message came with (if it came over CURVE) still belongs to the identity
-    /// its connection was let in as: a suspended user or a rotated key answers no.
+    /// Whether the key a message came with still belongs to the identity its connection was let
+    /// in as: a suspended user or a rotated key answers no, and so does a message without the
+    /// key property (every connection this ZAP handler admits has it).
     private func stillAdmitted(_ frame: ZMQFrame, as identity: BusIdentity) -> Bool {
-        guard let key = frame.peerKey else { return true }
+        guard let key = frame.peerKey else { return false }
         return authorize(key) == identity
     }
 
