@@ -122,10 +122,8 @@ public final class VigilServer: Sendable {
             authorizeSubscription: { channels.allows($0, topic: $1) })
 
         let access = AccessService(database: database)
-        if try await access.grants().isEmpty {
-            let loaded = try access.loadIfEmpty(try configuration.initialAgreements())
-            if loaded > 0 { logger.info("sharing agreements loaded", metadata: ["grants": "\(loaded)"]) }
-        }
+        let loaded = try access.loadIfEmpty(try configuration.initialAgreements())
+        if loaded > 0 { logger.info("sharing agreements loaded", metadata: ["grants": "\(loaded)"]) }
         let audit = AuditStore(database: database)
         let key = try Curve25519.Signing.PrivateKey(rawRepresentation: configuration.auditSigningKey)
         let checkpoints = AuditCheckpoints(

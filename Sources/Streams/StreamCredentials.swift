@@ -36,9 +36,4 @@ public enum StreamCredentials {
         }
         return url[..<schemeEnd.upperBound] + authority + rest
     }
-
-    /// Whether `url` carries anything `redacted` would remove.
-    public static func carriesCredentials(_ url: String) -> Bool {
-        redacted(url) != url
-    }
 }

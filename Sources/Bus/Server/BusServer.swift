@@ -579,14 +579,13 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
         ])
     }
 
-    /// The connection property that carries the client's public key to every message it sends
-    /// (read with `zmq_msg_gets`), so that a key withdrawn after the handshake is noticed.
-    static let keyProperty = "X-Key"
-
-    /// ZAP metadata (ZMTP property encoding): a one-byte name length, the name, a four-byte
-    /// big-endian value length, the value.
+    /// ZAP metadata (ZMTP property encoding: a one-byte name length, the name, a four-byte
+    /// big-endian value length, the value) with the client's public key, which libzmq then
+    /// attaches to every message of the connection (``ZMQFrame/peerKey``), so that a key
+    /// withdrawn after the handshake is noticed.
     private static func zapMetadata(key: String) -> Data {
-        var metadata = Data([UInt8(keyProperty.utf8.count)]) + Data(keyProperty.utf8)
+        let name = ZMQFrame.peerKeyProperty
+        var metadata = Data([UInt8(name.utf8.count)]) + Data(name.utf8)
         withUnsafeBytes(of: UInt32(key.utf8.count).bigEndian) { metadata.append(contentsOf: $0) }
         return metadata + Data(key.utf8)
     }

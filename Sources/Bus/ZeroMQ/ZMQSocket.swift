@@ -25,8 +25,11 @@ enum ZMQSocketType {
 struct ZMQFrame {
     var data: Data
     var userID: String?
-    /// The client's public key, a connection property the bus's ZAP handler sets (`X-Key`).
+    /// The client's public key, a connection property the bus's ZAP handler sets (``peerKeyProperty``).
     var peerKey: String?
+
+    /// The name of the connection property that carries the client's key.
+    static let peerKeyProperty = "X-Key"
 }
 
 /// A libzmq socket, owned by exactly this object.
@@ -178,7 +181,7 @@ final class ZMQSocket {
             let data = Data(bytes: zmq_msg_data(message), count: Int(size))
             // zmq_msg_gets returns NULL when the property is not set (unauthenticated peers).
             let userID = zmq_msg_gets(message, "User-Id").map { String(cString: $0) }
-            let peerKey = userID == nil ? nil : zmq_msg_gets(message, "X-Key").map { String(cString: $0) }
+            let peerKey = userID == nil ? nil : zmq_msg_gets(message, ZMQFrame.peerKeyProperty).map { String(cString: $0) }
             frames.append(ZMQFrame(data: data, userID: userID, peerKey: peerKey))
             if zmq_msg_more(message) == 0 { return frames }
         }

@@ -28,11 +28,28 @@ public struct CommandDispatcher: Sendable {
     let reloadRegistry: @Sendable () async throws -> Void
     let logger: Logger
 
-    func handle(_ request: BusRequest) async {
+    /// A request with its header as ``RequestService`` read it (once, to route it).
+    struct Routed: Sendable {
+        let request: BusRequest
+        let header: Result<BusProtocol.RequestHeader, BusProtocol.ErrorBody>
+
+        init(_ request: BusRequest) {
+            self.request = request
+            header = Result { () throws(BusProtocol.ErrorBody) in try BusProtocol.decodeHeader(request.payload) }
+        }
+
+        /// Whether it is one of ``readOnlyOperations`` (an unreadable request is answered in turn, as a change).
+        var isReadOnly: Bool {
+            (try? header.get()).flatMap { ProtocolOperation(rawValue: $0.op) }.map(CommandDispatcher.readOnlyOperations.contains) ?? false
+        }
+    }
+
+    func handle(_ routed: Routed) async {
+        let request = routed.request
         let header: BusProtocol.RequestHeader
-        do {
-            header = try BusProtocol.decodeHeader(request.payload)
-        } catch {
+        switch routed.header {
+        case .success(let decoded): header = decoded
+        case .failure(let error):
             bus.reply(to: request.peer, payload: BusProtocol.errorReply(id: nil, error))
             return
         }
@@ -66,11 +83,6 @@ public struct CommandDispatcher: Sendable {
     static let readOnlyOperations: Set<ProtocolOperation> = [
         .sessionIdentity, .grantList, .accessCheck, .userList, .viewList, .holdList, .incidentSnapshot, .auditQuery, .auditVerify,
     ]
-
-    /// Whether `request` is one of ``readOnlyOperations`` (an unreadable request is answered in turn, as a change).
-    static func isReadOnly(_ request: BusRequest) -> Bool {
-        (try? BusProtocol.decodeHeader(request.payload)).flatMap { ProtocolOperation(rawValue: $0.op) }.map(readOnlyOperations.contains) ?? false
-    }
 
     private func perform(_ header: BusProtocol.RequestHeader, _ request: BusRequest) async throws -> Data {
         // Each family of operations has its own file (`CommandDispatcher+Family.swift`).

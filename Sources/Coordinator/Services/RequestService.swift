@@ -20,8 +20,8 @@ public struct RequestService: Service {
     public func run() async throws {
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
-                let (changeRequests, changeSink) = AsyncStream.makeStream(of: BusRequest.self)
-                let (readRequests, readSink) = AsyncStream.makeStream(of: BusRequest.self)
+                let (changeRequests, changeSink) = AsyncStream.makeStream(of: CommandDispatcher.Routed.self)
+                let (readRequests, readSink) = AsyncStream.makeStream(of: CommandDispatcher.Routed.self)
                 group.addTask {
                     for await request in changeRequests { await changes.serially { await dispatcher.handle(request) } }
                 }
@@ -31,7 +31,8 @@ public struct RequestService: Service {
                     }
                 }
                 for await request in bus.requests {
-                    if CommandDispatcher.isReadOnly(request) { readSink.yield(request) } else { changeSink.yield(request) }
+                    let routed = CommandDispatcher.Routed(request)
+                    if routed.isReadOnly { readSink.yield(routed) } else { changeSink.yield(routed) }
                 }
                 changeSink.finish()
                 readSink.finish()

@@ -253,9 +253,11 @@ public final class AccessService: Sendable {
     }
 
     /// Loads the fixture agreements into a database that has no grant yet; returns how many.
-    public func loadIfEmpty(_ grants: [Grant]) throws -> Int {
+    /// `grants` is evaluated only then (reading the fixtures is not free).
+    public func loadIfEmpty(_ grants: @autoclosure () throws -> [Grant]) throws -> Int {
         try database.runSync { db in
             guard try db.query("SELECT COUNT(*) FROM grants").first?.integer(0) == 0 else { return 0 }
+            let grants = try grants()
             try db.transaction {
                 for grant in grants { try Self.insert(grant, createdBy: "fixture", in: db) }
             }
