@@ -1,3 +1,6 @@
+import Bus
+import Foundation
+
 /// A channel of the event endpoint: its topic (ending with `/`, because ZeroMQ subscriptions
 /// are prefixes: `incident/1/siamu/` must not match `incident/12/siamu/`) and its name in the
 /// events it carries. Each agency has its own topic for an incident, so that the server can
@@ -51,5 +54,12 @@ public enum EventChannel: Sendable, Hashable {
             self = .incident(id, agency: parts[2])
         default: return nil
         }
+    }
+}
+
+extension BusServer {
+    /// Publishes one event on `channel`: on its topic, with its name in the event.
+    public func publish<Body: Encodable>(on channel: EventChannel, seq: Int64, type: String, at: Date = Date(), body: Body) {
+        publish(topic: channel.topic, payload: BusProtocol.event(channel: channel.name, seq: seq, type: type, at: at, body: body))
     }
 }

@@ -57,12 +57,9 @@ public struct AuditCheckpoints: Service {
     }
 
     private func publish(_ checkpoint: AuditCheckpoint) {
-        bus.publish(
-            topic: EventChannel.audit.topic, payload: BusProtocol.event(channel: EventChannel.audit.name, seq: 0, type: "audit.checkpoint", body: checkpoint))
+        bus.publish(on: .audit, seq: 0, type: "audit.checkpoint", body: checkpoint)
         for owner in owners {
-            bus.publish(
-                topic: EventChannel.owner(owner).topic,
-                payload: BusProtocol.event(channel: EventChannel.owner(owner).name, seq: 0, type: "audit.checkpoint", body: checkpoint))
+            bus.publish(on: .owner(owner), seq: 0, type: "audit.checkpoint", body: checkpoint)
         }
     }
 }

@@ -40,10 +40,9 @@ public struct ChannelPublisher: Sendable {
             do {
                 let (copy, visibility) = try await self.copy(of: change, for: agency, selection: selection)
                 if agency == requester { reply = copy }
-                let payload = BusProtocol.event(
-                    channel: EventChannel.incident(change.incidentId, agency: agency).name, seq: change.sequence, type: "incident.\(change.change.rawValue)", at: change.at,
+                bus.publish(
+                    on: .incident(change.incidentId, agency: agency), seq: change.sequence, type: "incident.\(change.change.rawValue)", at: change.at,
                     body: copy)
-                bus.publish(topic: EventChannel.incident(change.incidentId, agency: agency).topic, payload: payload)
                 try await tellOwners(change, agency: agency, visibility: visibility, reset: selection != nil)
             } catch {
                 logger.error("channel copy failed", metadata: ["incident.id": "\(change.incidentId)", "agency": "\(agency)", "error": "\(error)"])
@@ -73,10 +72,7 @@ public struct ChannelPublisher: Sendable {
         }
         for notice in notices {
             let recorded = try await access.record(notice)
-            bus.publish(
-                topic: EventChannel.owner(recorded.owner).topic,
-                payload: BusProtocol.event(
-                    channel: EventChannel.owner(recorded.owner).name, seq: recorded.sequence, type: "incident.cameras-available", at: recorded.at, body: recorded))
+            bus.publish(on: .owner(recorded.owner), seq: recorded.sequence, type: "incident.cameras-available", at: recorded.at, body: recorded)
         }
         for (owner, refusal) in visibility.limitRefusals.sorted(by: { $0.key < $1.key })
         where grantUses.firstRefusal(key, owner: owner, code: refusal.code) {
@@ -90,9 +86,7 @@ public struct ChannelPublisher: Sendable {
     public func cameraState(_ camera: String, _ state: FeedState, incidents ids: Set<Int64>) async {
         let body = CameraStateEvent(camera: camera, state: state)
         for agency in await audience(of: camera, incidents: ids) {
-            bus.publish(
-                topic: EventChannel.cameras(agency: agency).topic,
-                payload: BusProtocol.event(channel: EventChannel.cameras(agency: agency).name, seq: 0, type: "camera.state", body: body))
+            bus.publish(on: .cameras(agency: agency), seq: 0, type: "camera.state", body: body)
         }
     }
 
@@ -105,9 +99,7 @@ public struct ChannelPublisher: Sendable {
         let owner = try? await access.owner(ofCamera: thumbnail.camera)
         for agency in await audience(of: thumbnail.camera, incidents: ids)
         where agency == owner || thumbnailConsents.covers(agency, anyOf: ids) {
-            bus.publish(
-                topic: EventChannel.thumbnails(agency: agency).topic,
-                payload: BusProtocol.event(channel: EventChannel.thumbnails(agency: agency).name, seq: 0, type: "camera.thumbnail", at: thumbnail.takenAt, body: body))
+            bus.publish(on: .thumbnails(agency: agency), seq: 0, type: "camera.thumbnail", at: thumbnail.takenAt, body: body)
         }
     }
 

@@ -63,10 +63,7 @@ extension CommandDispatcher {
             let hold = try await holds.create(body, agency: request.agency, user: request.user)
             for preservation in hold.preservationRequests {
                 bus.publish(
-                    topic: EventChannel.owner(preservation.owner).topic,
-                    payload: BusProtocol.event(
-                        channel: EventChannel.owner(preservation.owner).name, seq: preservation.sequence, type: "preservation.requested", at: hold.createdAt,
-                        body: preservation))
+                    on: .owner(preservation.owner), seq: preservation.sequence, type: "preservation.requested", at: hold.createdAt, body: preservation)
             }
             return BusProtocol.successReply(id: header.id, result: hold)
         case .holdList:

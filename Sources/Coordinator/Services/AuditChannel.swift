@@ -18,8 +18,7 @@ struct AuditChannel: Service {
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: Self.interval) }
             guard let entries = try? await audit.entries(from: nil, to: nil, after: last, limit: AuditQueryBody.maximumLimit) else { continue }
             for entry in entries {
-                bus.publish(
-                    topic: EventChannel.audit.topic, payload: BusProtocol.event(channel: EventChannel.audit.name, seq: entry.sequence, type: "audit.entry", body: entry))
+                bus.publish(on: .audit, seq: entry.sequence, type: "audit.entry", body: entry)
                 last = entry.sequence
             }
         }
