@@ -9,21 +9,17 @@ import Testing
 struct OwnersTrustTests {
     /// A stopped server's data folder with one more camera of zone 5339, `stream` its source.
     private func folderWithCamera(stream: String, _ body: (URL) async throws -> Void) async throws {
-        let data = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-e2e-trust-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: data) }
-        try await withServer(data: data) { _, server in
-            server.kill(SIGTERM)
-            _ = try await server.waitForExit()
+        try await withStoppedServerFolder("trust") { data in
+            let registry = data.appendingPathComponent("camera.geojson")
+            try Data("""
+                {"type":"FeatureCollection","features":[{"type":"Feature","geometry":{"type":"Point","coordinates":[4.3525,50.8467]},
+                 "properties":{"id":"pz5339-ip-01","owner":"pz-5339","kind":"street","place_type":"square","range_m":40,
+                               "stream":"\(stream)","confidentiality":"public","tags":[]}}]}
+                """.utf8).write(to: registry)
+            let imported = try await vigil("cameras", "import", registry.path, "--data", data.path)
+            #expect(imported.status == 0, "\(imported.stderr)")
+            try await body(data)
         }
-        let registry = data.appendingPathComponent("camera.geojson")
-        try Data("""
-            {"type":"FeatureCollection","features":[{"type":"Feature","geometry":{"type":"Point","coordinates":[4.3525,50.8467]},
-             "properties":{"id":"pz5339-ip-01","owner":"pz-5339","kind":"street","place_type":"square","range_m":40,
-                           "stream":"\(stream)","confidentiality":"public","tags":[]}}]}
-            """.utf8).write(to: registry)
-        let imported = try await vigil("cameras", "import", registry.path, "--data", data.path)
-        #expect(imported.status == 0, "\(imported.stderr)")
-        try await body(data)
     }
 
     /// A camera's password stays in the registry: not in its `camera.state` events, the server's
@@ -157,63 +153,59 @@ struct OwnersTrustTests {
     /// any radius (so no series of incidents locates either better than the square), and an
     /// agency without a grant learns nothing of them, not even that they exist.
     @Test func incidentsNeverLocateAConfidentialCamera() async throws {
-        let data = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-e2e-secret-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: data) }
-        try await withServer(data: data) { _, server in
-            server.kill(SIGTERM)
-            _ = try await server.waitForExit()
-        }
-        let projection = try Projection(crs: .belgianLambert2008)
-        let near = try projection.metric(try GeoPoint(lat: 50.8467, lon: 4.3525))
-        let corner = MetricPoint(x: (near.x / 500).rounded(.down) * 500, y: (near.y / 500).rounded(.down) * 500)
-        let secret = [("pz5339-secret-a", MetricPoint(x: corner.x + 100, y: corner.y + 120)),
-                      ("pz5339-secret-b", MetricPoint(x: corner.x + 350, y: corner.y + 320))]
-        var features: [String] = []
-        for (id, point) in secret {
-            let position = try projection.geographic(point)
-            features.append("""
-                {"type":"Feature","geometry":{"type":"Point","coordinates":[\(position.lon),\(position.lat)]},
-                 "properties":{"id":"\(id)","owner":"pz-5339","kind":"street","place_type":"building","range_m":40,
-                               "stream":"sim://\(id)","confidentiality":"confidential","tags":[]}}
-                """)
-        }
-        let file = data.appendingPathComponent("secret.geojson")
-        try Data(#"{"type":"FeatureCollection","features":["# .utf8 + Data(features.joined(separator: ",").utf8) + Data("]}".utf8)).write(to: file)
-        #expect(try await vigil("cameras", "import", file.path, "--data", data.path).status == 0)
-
-        var generator = SystemRandomNumberGenerator()
-        let centre = MetricPoint(x: corner.x + 250, y: corner.y + 250)
-        var queries: [[String: Any]] = []
-        for _ in 0..<40 {
-            let at = try projection.geographic(MetricPoint(
-                x: centre.x + Double.random(in: -700...700, using: &generator), y: centre.y + Double.random(in: -700...700, using: &generator)))
-            queries.append(["op": "incident.open", "body": ["kind": "public-order", "at": ["lat": at.lat, "lon": at.lon],
-                                                            "radius_meters": Double.random(in: 20...900, using: &generator)]])
-        }
-        try await withServer(data: data) { data, _ in
-            // The crisis centre may watch zone 5339's street cameras at all times.
-            let granted = try await BusSession.run(data, as: "keys/agencies/crisis-centre.key_secret", requests: queries)
-            #expect(granted.replies.count == queries.count)
-            var selected = 0
-            for reply in granted.replies {
-                let cameras = try #require((reply["result"] as? [String: Any])?["cameras"] as? [[String: Any]], "\(reply)")
-                let found = cameras.enumerated().filter { ($0.element["id"] as? String)?.hasPrefix("pz5339-secret-") == true }
-                #expect(found.count == 0 || found.count == 2, "one of two cameras in the same square told apart: \(found.map(\.element))")
-                if found.count == 2 {
-                    selected += 1
-                    #expect(found[0].element["distance_meters"] as? Double == found[1].element["distance_meters"] as? Double)
-                    #expect(found[1].offset == found[0].offset + 1, "ranked side by side")
-                    #expect(found.allSatisfy { $0.element["position"] == nil })
-                }
+        try await withStoppedServerFolder("secret") { data in
+            let projection = try Projection(crs: .belgianLambert2008)
+            let near = try projection.metric(try GeoPoint(lat: 50.8467, lon: 4.3525))
+            let corner = MetricPoint(x: (near.x / 500).rounded(.down) * 500, y: (near.y / 500).rounded(.down) * 500)
+            let secret = [("pz5339-secret-a", MetricPoint(x: corner.x + 100, y: corner.y + 120)),
+                          ("pz5339-secret-b", MetricPoint(x: corner.x + 350, y: corner.y + 320))]
+            var features: [String] = []
+            for (id, point) in secret {
+                let position = try projection.geographic(point)
+                features.append("""
+                    {"type":"Feature","geometry":{"type":"Point","coordinates":[\(position.lon),\(position.lat)]},
+                     "properties":{"id":"\(id)","owner":"pz-5339","kind":"street","place_type":"building","range_m":40,
+                                   "stream":"sim://\(id)","confidentiality":"confidential","tags":[]}}
+                    """)
             }
-            #expect(selected > 0 && selected < queries.count, "the queries both reach and miss the square (\(selected) of \(queries.count))")
+            let file = data.appendingPathComponent("secret.geojson")
+            try Data(#"{"type":"FeatureCollection","features":["# .utf8 + Data(features.joined(separator: ",").utf8) + Data("]}".utf8)).write(to: file)
+            #expect(try await vigil("cameras", "import", file.path, "--data", data.path).status == 0)
 
-            // The fire service has no grant on zone 5339's street cameras: nothing of them, no count.
-            let ungranted = try await BusSession.run(data, as: "keys/agencies/siamu.key_secret", requests: Array(queries.prefix(10)))
-            for reply in ungranted.replies {
-                let result = try #require(reply["result"] as? [String: Any], "\(reply)")
-                let text = String(decoding: try JSONSerialization.data(withJSONObject: result), as: UTF8.self)
-                #expect(!text.contains("pz5339-secret") && !text.contains("hidden"), "\(text.prefix(300))")
+            var generator = SystemRandomNumberGenerator()
+            let centre = MetricPoint(x: corner.x + 250, y: corner.y + 250)
+            var queries: [[String: Any]] = []
+            for _ in 0..<40 {
+                let at = try projection.geographic(MetricPoint(
+                    x: centre.x + Double.random(in: -700...700, using: &generator), y: centre.y + Double.random(in: -700...700, using: &generator)))
+                queries.append(["op": "incident.open", "body": ["kind": "public-order", "at": ["lat": at.lat, "lon": at.lon],
+                                                                "radius_meters": Double.random(in: 20...900, using: &generator)]])
+            }
+            try await withServer(data: data) { data, _ in
+                // The crisis centre may watch zone 5339's street cameras at all times.
+                let granted = try await BusSession.run(data, as: "keys/agencies/crisis-centre.key_secret", requests: queries)
+                #expect(granted.replies.count == queries.count)
+                var selected = 0
+                for reply in granted.replies {
+                    let cameras = try #require((reply["result"] as? [String: Any])?["cameras"] as? [[String: Any]], "\(reply)")
+                    let found = cameras.enumerated().filter { ($0.element["id"] as? String)?.hasPrefix("pz5339-secret-") == true }
+                    #expect(found.count == 0 || found.count == 2, "one of two cameras in the same square told apart: \(found.map(\.element))")
+                    if found.count == 2 {
+                        selected += 1
+                        #expect(found[0].element["distance_meters"] as? Double == found[1].element["distance_meters"] as? Double)
+                        #expect(found[1].offset == found[0].offset + 1, "ranked side by side")
+                        #expect(found.allSatisfy { $0.element["position"] == nil })
+                    }
+                }
+                #expect(selected > 0 && selected < queries.count, "the queries both reach and miss the square (\(selected) of \(queries.count))")
+
+                // The fire service has no grant on zone 5339's street cameras: nothing of them, no count.
+                let ungranted = try await BusSession.run(data, as: "keys/agencies/siamu.key_secret", requests: Array(queries.prefix(10)))
+                for reply in ungranted.replies {
+                    let result = try #require(reply["result"] as? [String: Any], "\(reply)")
+                    let text = String(decoding: try JSONSerialization.data(withJSONObject: result), as: UTF8.self)
+                    #expect(!text.contains("pz5339-secret") && !text.contains("hidden"), "\(text.prefix(300))")
+                }
             }
         }
     }
@@ -237,33 +229,29 @@ struct OwnersTrustTests {
     /// self-intersecting mask); a bad row already in a database leaves that camera out of a
     /// server, which starts and says so.
     @Test func oneBadCameraNeverBricksTheFolder() async throws {
-        let data = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-e2e-bad-row-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: data) }
-        try await withServer(data: data) { _, server in
-            server.kill(SIGTERM)
-            _ = try await server.waitForExit()
-        }
-        let bowtie = "[[[0,0],[1,1],[1,0],[0,1]]]"
-        let refused = try await vigil("cameras", "import", try registry(
-            feature("pz5339-null-island", lat: 0, lon: 0), feature("pz5339-bowtie", lat: 50.7965, lon: 4.3993, masks: bowtie), in: data),
-            "--data", data.path)
-        #expect(refused.status == 1)
-        for expected in ["features[0].position", "coordinate_outside_crs", "features[1].privacy_masks[0]", "mask_invalid", "2 problems"] {
-            #expect(refused.stderr.contains(expected), "\(refused.stderr)")
-        }
-        // A row written by an older vigil, or by hand, that no server can use.
-        let broken = try await run(python, ["-c", """
-            import sqlite3, sys
-            db = sqlite3.connect(sys.argv[1])
-            db.execute("UPDATE cameras SET lat = 0, lon = 0 WHERE id = 'pz5339-street-0001'")
-            db.commit()
-            """, data.appendingPathComponent("vigil.sqlite").path])
-        #expect(broken.status == 0, "\(broken.stderr)")
-        try await withServer(data: data) { data, server in
-            try await server.waitForStandardError(containing: "pz5339-street-0001")
-            #expect(server.standardError.contains("camera left out of the index"))
-            let info = try json(String(decoding: try Data(contentsOf: data.appendingPathComponent("server.json")), as: UTF8.self))
-            #expect(info["cameras"] as? Int == 4_683)
+        try await withStoppedServerFolder("bad-row") { data in
+            let bowtie = "[[[0,0],[1,1],[1,0],[0,1]]]"
+            let refused = try await vigil("cameras", "import", try registry(
+                feature("pz5339-null-island", lat: 0, lon: 0), feature("pz5339-bowtie", lat: 50.7965, lon: 4.3993, masks: bowtie), in: data),
+                "--data", data.path)
+            #expect(refused.status == 1)
+            for expected in ["features[0].position", "coordinate_outside_crs", "features[1].privacy_masks[0]", "mask_invalid", "2 problems"] {
+                #expect(refused.stderr.contains(expected), "\(refused.stderr)")
+            }
+            // A row written by an older vigil, or by hand, that no server can use.
+            let broken = try await run(python, ["-c", """
+                import sqlite3, sys
+                db = sqlite3.connect(sys.argv[1])
+                db.execute("UPDATE cameras SET lat = 0, lon = 0 WHERE id = 'pz5339-street-0001'")
+                db.commit()
+                """, data.appendingPathComponent("vigil.sqlite").path])
+            #expect(broken.status == 0, "\(broken.stderr)")
+            try await withServer(data: data) { data, server in
+                try await server.waitForStandardError(containing: "pz5339-street-0001")
+                #expect(server.standardError.contains("camera left out of the index"))
+                let info = try json(String(decoding: try Data(contentsOf: data.appendingPathComponent("server.json")), as: UTF8.self))
+                #expect(info["cameras"] as? Int == 4_683)
+            }
         }
     }
 

@@ -191,6 +191,18 @@ func withServer(data: URL? = nil, arguments: [String] = [], _ body: (URL, Runnin
     try await body(folder, server)
 }
 
+/// A data folder that a server has made (database, keys, the fixtures loaded) and left, stopped,
+/// for a test to change before it starts a server on it; removed afterwards.
+func withStoppedServerFolder(_ name: String, _ body: (URL) async throws -> Void) async throws {
+    let data = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-e2e-\(name)-\(UUID().uuidString)")
+    defer { try? FileManager.default.removeItem(at: data) }
+    try await withServer(data: data) { _, server in
+        server.kill(SIGTERM)
+        _ = try await server.waitForExit()
+    }
+    try await body(data)
+}
+
 func json(_ line: String) throws -> [String: Any] {
     let parsed: Any
     do {
