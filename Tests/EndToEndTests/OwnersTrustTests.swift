@@ -444,6 +444,35 @@ struct OwnersTrustKeysAndLogTests {
         }
     }
 
+    /// The owners' and agencies' new operations answer bad input with a stable code and change
+    /// nothing: the agency's key still works afterwards, and no camera was touched.
+    @Test func newOperationsRefuseBadInput() async throws {
+        try await withServer { data, _ in
+            func request(_ op: String, _ body: [String: Any]) -> [String: Any] { ["op": op, "body": body] }
+            let reason = "checked by a test"
+            let session = try await BusSession.run(data, as: "keys/agencies/pz-5339.key_secret", requests: [
+                request("agency.rotate-key", ["public_key": "too-short", "reason": reason]),
+                request("agency.rotate-key", ["public_key": String(repeating: "a", count: 40), "reason": " "]),
+                request("camera.update", ["type": "Point", "coordinates": [4.35, 50.85]]),
+                request("camera.update", ["type": "FeatureCollection", "features": [Any]()]),
+                request("camera.retire", ["cameras": [String](), "reason": reason]),
+                request("camera.retire", ["cameras": ["stib-albert-01"], "reason": reason]),
+                request("user.suspend", ["user": "nobody", "reason": reason]),
+                request("thumbnails.start", ["justification": ["reason": "curiosity", "text": "just looking around", "incident": 1]]),
+                request("thumbnails.stop", ["incident": "the first"]),
+                request("audit.verify", ["checkpoint": ["sequence": "many"]]),
+                request("session.identity", [:]),
+            ])
+            let codes = session.replies.map { errorCode($0) ?? "ok" }
+            #expect(codes == [
+                "key_invalid", "reason_required", "registry_invalid", "registry_too_large", "cameras_invalid", "not_owner", "user_unknown",
+                "reason_invalid", "bad_request", "bad_request", "ok",
+            ], "\(session.replies)")
+            let exported = try await vigil("audit", "export", "--data", data.path)
+            #expect(!exported.stdout.contains("camera.retired") && !exported.stdout.contains("agency.key-rotated"))
+        }
+    }
+
     /// The server signs checkpoints of the audit chain and publishes them to owners (and
     /// auditors), one more when it stops; a kept checkpoint proves the log whole, over the bus
     /// and offline, and reveals a log cut short whose own chain still verifies.

@@ -190,9 +190,9 @@ public final class UserDirectory: Sendable {
     /// Records `key` as `agency`'s public key: at first start (no audit: nothing changes), or
     /// when the agency rotates it (audited `agency.key-rotated`, with both keys' first characters).
     ///
-    /// - Throws: ``IncidentError`` `agency_unknown`, `key_in_use`, `user_invalid` (not 40 characters).
+    /// - Throws: ``IncidentError`` `agency_unknown`, `key_in_use`, `key_invalid` (not 40 characters).
     public func setAgencyKey(_ agency: String, to key: String, rotatedBy actor: String?, actingUser: String? = nil, reason: String = "") async throws {
-        guard key.utf8.count == 40 else { throw IncidentError(code: "user_invalid", message: "a public key is 40 characters of Z85", field: "public_key") }
+        guard key.utf8.count == 40 else { throw IncidentError(code: "key_invalid", message: "a public key is 40 characters of Z85", field: "body.public_key") }
         try await database.run { db in
             guard let row = try db.query("SELECT public_key FROM agencies WHERE id = ?", [.text(agency)]).first else {
                 throw IncidentError(code: "agency_unknown", message: "no agency \(agency)", field: "agency")
