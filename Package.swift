@@ -102,6 +102,8 @@ let package = Package(
         .testTarget(name: "IncidentsTests", dependencies: ["Incidents", "Geo", "VigilProtocol", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "BusTests", dependencies: ["Bus", "TestSupport"]),
         .testTarget(name: "StreamsTests", dependencies: ["Streams", "TestSupport"]),
+        // The relay's decisions (RelayState) driven by the test's own instants, tickets and the node's authority.
+        .testTarget(name: "MediaRelayTests", dependencies: ["MediaRelay", "Streams", "Bus", "VigilProtocol"]),
         // Geo only to place test cameras in the metric grid; everything else goes through the binary.
         .testTarget(name: "EndToEndTests", dependencies: ["Bus", "Geo"]),
         // The coordinator's parts, and a whole coordinator in the test process, its clients over inproc://.

@@ -135,7 +135,6 @@ public final class VigilServer: Sendable {
             bus: bus, authority: LocalViewAuthority(access: access, incidents: incidents), sources: Relay.Source.of(index.cameras),
             simulate: configuration.simulate, thumbnailInterval: configuration.thumbnailInterval,
             coordination: Relay.Coordination(
-                nodes: RelayNodes(),
                 capacity: RelayPlacement.Relay(
                     name: "vigil:serve", maximumStreams: configuration.relayMaximumStreams, maximumMbps: configuration.relayMaximumMbps),
                 publicKey: { clientKeys.publicKey(of: $0) }),
@@ -154,12 +153,6 @@ public final class VigilServer: Sendable {
             relay.updateSources(Relay.Source.of(engine.index.cameras))
             try await Self.recomputeSelections(incidents, publisher: publisher, logger: logger)
         }
-        relay.onCameraState { camera, state, incidents in
-            Task { await publisher.cameraState(camera, state, incidents: incidents) }
-        }
-        relay.onThumbnail { thumbnail, incidents in
-            Task { await publisher.thumbnail(thumbnail, incidents: incidents) }
-        }
         links = try HTTPEndpoint(host: configuration.linksHost, port: configuration.linksPort, name: "media") { relay.httpResponse($0) }
         let dispatcher = CommandDispatcher(
             bus: bus, incidents: incidents, access: access, holds: EvidenceHolds(database: database), users: users, clientKeys: clientKeys,
@@ -173,6 +166,8 @@ public final class VigilServer: Sendable {
             .init(service: AuditChannel(bus: bus, audit: audit)),
             .init(service: ExpirySweep(dispatcher: dispatcher, changes: changes, logger: logger)),
             .init(service: checkpoints),
+            // Stops after the relay, whose last camera events it publishes.
+            .init(service: CameraEvents(relay: relay, publisher: publisher)),
             .init(service: RelayService(relay: relay)),
             .init(service: RequestService(bus: bus, dispatcher: dispatcher, checkpoints: checkpoints, changes: changes)),
         ]

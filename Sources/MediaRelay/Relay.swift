@@ -18,23 +18,21 @@ import VigilProtocol
 /// coordinator assigns, and its views are allowed by tickets the coordinator signed. In `vigil
 /// serve` with relay nodes registered, it is the coordinator: it spreads the wanted cameras over
 /// itself and the nodes (``RelayPlacement``) and sends each viewer to the relay of its camera.
-/// Links are in `Relay+Links.swift`, relay nodes in `Relay+Nodes.swift`.
+///
+/// Every decision is made by one value, ``RelayState``, behind one lock; this class carries out
+/// what it returns (starting and stopping feeds, sending packets, asking the view authority) and
+/// tells the coordinator what its cameras do through ``events``. Links are in
+/// `Links/Relay+Links.swift`, relay nodes in `Nodes/Relay+Nodes.swift`.
 public final class Relay: Sendable {
-    /// What the coordinator needs: the registered nodes, this relay's own caps, and the viewers' public keys (for tickets).
+    /// What the coordinator needs: this relay's own caps, and the viewers' public keys (for tickets).
     public struct Coordination: Sendable {
-        let nodes: RelayNodes
         let capacity: RelayPlacement.Relay
         let publicKey: @Sendable (BusIdentity) -> String?
 
-        public init(nodes: RelayNodes, capacity: RelayPlacement.Relay, publicKey: @escaping @Sendable (BusIdentity) -> String?) {
-            (self.nodes, self.capacity, self.publicKey) = (nodes, capacity, publicKey)
+        public init(capacity: RelayPlacement.Relay, publicKey: @escaping @Sendable (BusIdentity) -> String?) {
+            (self.capacity, self.publicKey) = (capacity, publicKey)
         }
     }
-
-    /// The bit rate a camera is expected to need when placed (a surveillance camera's main stream).
-    static let expectedMbps = 4.0
-    /// The relay node's pseudo-incident: the assignment that keeps a camera open on a node.
-    static let assignedByCoordinator: Int64 = 0
 
     /// Where a camera's picture comes from, and what of it must never be shown.
     public struct Source: Sendable {
@@ -46,213 +44,115 @@ public final class Relay: Sendable {
         }
     }
 
-    static let linger = Duration.seconds(30)
+    /// What the relay's cameras do, for the coordinator to publish: each with the incidents selecting the camera.
+    public enum Event: Sendable {
+        case cameraState(camera: String, state: FeedState, incidents: Set<Int64>)
+        case thumbnail(Thumbnail, incidents: Set<Int64>)
+    }
+
     static let recheckInterval = Duration.seconds(1)
-    /// How long a link's view stays open while no player plays it.
-    static let linkLinger = Duration.seconds(30)
 
-    /// Which relay serves a camera.
-    enum Server: Equatable {
-        case here
-        case node(String)
-        /// No relay has room for it.
-        case nowhere
-    }
-
-    struct FeedEntry {
-        /// Nil while another relay serves the camera, or while it has no picture here.
-        var feed: CameraFeed?
-        var incidents: Set<Int64>
-        var views = 0
-        var idleSince: ContinuousClock.Instant?
-        var server = Server.here
-
-        /// Wanted while an incident (or, on a node, the coordinator) selects the camera or a view watches it.
-        var isWanted: Bool { !incidents.isEmpty || views > 0 }
-
-        /// Starts the linger once nothing wants the camera any more.
-        mutating func lingerIfUnwanted(since now: ContinuousClock.Instant) {
-            if !isWanted { idleSince = now }
-        }
-    }
-
-    /// How a view reaches its viewer: packets on the media endpoint, MPEG-TS over HTTP behind
-    /// a link (`feed.link`), which a player such as VLC opens, or (on the coordinator) from the
-    /// relay node that serves the camera.
-    enum Delivery: Equatable {
-        case media(peer: Data)
-        case link(token: String)
-        case node(String)
-    }
-
-    struct View {
-        let delivery: Delivery
-        let identity: BusIdentity
-        let camera: String
-        let allowed: AllowedView
-        /// Nil while a link is not being played.
-        var subscriber: FeedSubscriber?
-        var sequence: Int64 = 0
-        /// Since when a link has not been played, or a node's view not been reported by the
-        /// node (nil while it is, and for media views).
-        var idleSince: ContinuousClock.Instant?
-    }
+    typealias State = RelayState<CameraFeed>
 
     let bus: BusServer
     let authority: any ViewAuthority
-    let sources: Mutex<[String: Source]>
     let thumbnails: ThumbnailWorker
     let logger: Logger
-    let feeds = Mutex<[String: FeedEntry]>([:])
-    let views = Mutex<[String: View]>([:])
+    let clock: RelayClock
+    let state: Mutex<State>
     let stopping = Atomic<Bool>(false)
-    /// Peers the media socket could not reach since the supervisor last looked (the pump collects them).
-    private let unreachable = Mutex<Set<Data>>([])
-    /// Told of every feed state change with the incidents selecting the camera (set once at start-up).
-    let stateListener = Mutex<(@Sendable (String, FeedState, Set<Int64>) -> Void)?>(nil)
-    /// Told of every new thumbnail with the incidents selecting the camera (set once at start-up).
-    let thumbnailListener = Mutex<(@Sendable (Thumbnail, Set<Int64>) -> Void)?>(nil)
-    private let pumpFinished = DispatchSemaphore(value: 0)
-    /// Where links point: `http://HOST:PORT` of the HTTP media endpoint, once it is bound.
-    let linkBase = Mutex<String?>(nil)
     let coordination: Coordination?
-    /// Views a relay node must end, with the reason, told in the reply to its next report.
-    let nodeEndings = Mutex<[String: [String: String]]>([:])
-    /// Views of relay nodes that ended here lately, which a node may still report for a moment.
-    let nodeViewsEnded = Mutex<[String: ContinuousClock.Instant]>([:])
-    /// The last state each node reported for each camera it serves.
-    let nodeStates = Mutex<[String: WireFeedState]>([:])
-
-    /// Whether `sim://` cameras are generated in process (`vigil serve --simulate`).
-    private let simulate: Bool
+    /// Whether `sim://` cameras are generated in process (`--simulate`).
+    let simulate: Bool
+    /// The camera states and thumbnails, in the order they happened (latest-wins downstream, so
+    /// when nobody reads them the oldest are dropped).
+    public let events: AsyncStream<Event>
+    let eventSink: AsyncStream<Event>.Continuation
+    private let pumpFinished = DispatchSemaphore(value: 0)
 
     /// - Parameters:
     ///   - sources: each camera's source, from the registry.
     ///   - thumbnailInterval: the shortest time between two thumbnails of a camera.
-    ///   - coordination: in `vigil serve`, the relay nodes; nil on a node.
+    ///   - coordination: in `vigil serve`, this relay's caps beside relay nodes; nil on a node.
+    ///   - clock: what "now" is for lingers, silences and link timeouts (a test's own clock).
     public init(
         bus: BusServer, authority: any ViewAuthority, sources: [String: Source], simulate: Bool, thumbnailInterval: Duration,
-        coordination: Coordination?, logger: Logger
+        coordination: Coordination?, clock: RelayClock = .continuous, logger: Logger
     ) {
         self.coordination = coordination
         self.simulate = simulate
         self.bus = bus
         self.authority = authority
-        self.sources = Mutex(sources)
+        self.clock = clock
         self.logger = logger
+        state = Mutex(State(sources: sources, coordinatorCapacity: coordination?.capacity, simulate: simulate))
         thumbnails = ThumbnailWorker(interval: thumbnailInterval)
+        (events, eventSink) = AsyncStream.makeStream(of: Event.self, bufferingPolicy: .bufferingNewest(4_096))
+    }
+
+    /// Runs `body` on the state behind the lock with the time now and this relay's feed maker,
+    /// then carries out the actions it returned, outside the lock.
+    @discardableResult
+    func change<T>(_ body: (inout State, ContinuousClock.Instant, State.Opener) throws -> (T, [State.Action])) rethrows -> T {
+        let now = clock.now()
+        let (result, actions) = try state.withLock { state in try body(&state, now, makeFeed) }
+        perform(actions)
+        return result
+    }
+
+    func change(_ body: (inout State, ContinuousClock.Instant, State.Opener) -> [State.Action]) {
+        let now = clock.now()
+        perform(state.withLock { state in body(&state, now, makeFeed) })
+    }
+
+    private func perform(_ actions: [State.Action]) {
+        for action in actions {
+            switch action {
+            case .start(let feed): feed.start()
+            case .stop(let feed):
+                feed.stop()
+                thumbnails.forget(feed.camera)
+            case .recheckViews: Task { await recheckViews() }
+            }
+        }
     }
 
     // MARK: Pre-warm
 
     /// Follows a committed change: cameras added are opened at once, cameras left by every
-    /// incident are released after the linger.
-    /// A change that may end views (a closing, a status or participant change, a grant revoked
-    /// or expired) has them re-decided at once rather than at the next second.
+    /// incident are released after the linger; views are decided again when the change may end them.
     public func follow(_ change: IncidentChange) {
-        if change.incident.status.holdsSelection { prewarm(change.added.map(\.id), for: change.incidentId) }
-        switch change.change {
-        case .closed, .updated, .handedOver, .accessChanged: Task { await recheckViews() }
-        case .opened, .redrawn, .moved: break
-        }
-        let now = ContinuousClock.now
-        feeds.withLock { feeds in
-            let released = change.change == .closed ? Array(feeds.keys) : change.removed
-            for camera in released where feeds[camera]?.incidents.remove(change.incidentId) != nil {
-                feeds[camera]!.lingerIfUnwanted(since: now)
-            }
-        }
+        self.change { $0.follow(change, now: $1, open: $2) }
     }
 
     /// Opens the feeds of `cameras` for `incident` (at start-up, for the incidents already open).
     public func prewarm(_ cameras: [String], for incident: Int64) {
-        feeds.withLock { feeds in
-            for camera in cameras {
-                feeds[camera, default: FeedEntry(incidents: [])].incidents.insert(incident)
-                feeds[camera]?.idleSince = nil
-            }
-        }
-        place()
+        change { $0.prewarm(cameras, for: incident, now: $1, open: $2) }
     }
 
-    /// Decides which relay serves each wanted camera (this one, or a registered node, by
-    /// rendezvous hashing within their caps) and opens or gives up feeds to match. Without
-    /// nodes, every camera is served here. A feed that views are using stays until they end.
-    func place() {
-        let nodes = coordination?.nodes.alive() ?? []
-        let released = feeds.withLock { feeds -> [CameraFeed] in
-            let wanted = feeds.filter(\.value.isWanted).keys
-            var placement: [String: String] = [:]
-            if let coordination, !nodes.isEmpty {
-                let relays = [coordination.capacity] + nodes.map {
-                    RelayPlacement.Relay(name: $0.name, maximumStreams: $0.maximumStreams, maximumMbps: $0.maximumMbps)
-                }
-                placement = RelayPlacement.assign(Dictionary(uniqueKeysWithValues: wanted.map { ($0, Self.expectedMbps) }), to: relays)
-            }
-            var released: [CameraFeed] = []
-            for camera in wanted {
-                let server: Server = nodes.isEmpty ? .here : placement[camera].map { $0 == coordination?.capacity.name ? .here : .node($0) } ?? .nowhere
-                feeds[camera]!.server = server
-                if server == .here {
-                    if feeds[camera]!.feed == nil, let feed = makeFeed(camera) {
-                        feeds[camera]!.feed = feed
-                        feed.start()
-                    }
-                } else if feeds[camera]!.views == 0, let feed = feeds[camera]!.feed {
-                    feeds[camera]!.feed = nil
-                    released.append(feed)
-                }
-            }
-            return released
-        }
-        stopFeeds(released)
-    }
-
-    /// Stops feeds given up, and forgets their thumbnails.
-    private func stopFeeds(_ released: [CameraFeed]) {
-        for feed in released {
-            feed.stop()
-            thumbnails.forget(feed.camera)
-        }
-    }
-
-    /// A feed for `camera`, or nil when it has no source. The fixtures' `sim://` cameras have a
-    /// picture only when the server simulates them, and only once someone watches: encoding every
-    /// selected camera would take a small machine's whole CPU (a simulated camera starts with a
-    /// keyframe, so the first picture does not wait).
-    func makeFeed(_ camera: String, forView: Bool = false) -> CameraFeed? {
-        guard let source = sources.withLock({ $0[camera] }) else { return nil }
-        let url = source.url
-        if url.hasPrefix("sim://") && !(simulate && forView) { return nil }
+    /// A feed for `camera` from `source` (not started).
+    private func makeFeed(_ camera: String, source: Source) -> CameraFeed {
         var configuration = CameraFeed.Configuration()
         configuration.simulate = simulate
         // A local file is a simulated camera: played in real time, looped.
-        configuration.loopFiles = url.hasPrefix("/") || url.hasPrefix("file:")
+        configuration.loopFiles = source.url.hasPrefix("/") || source.url.hasPrefix("file:")
         let logger = self.logger, thumbnails = self.thumbnails
-        return CameraFeed(camera: camera, url: url, configuration: configuration, onState: { [self] camera, state in
-            let incidents = feeds.withLock { $0[camera]?.incidents } ?? []
-            stateListener.withLock { $0 }?(camera, state, incidents)
+        return CameraFeed(camera: camera, url: source.url, configuration: configuration, onState: { [self] camera, feedState in
+            let incidents = state.withLock { $0.incidents(selecting: camera) }
+            eventSink.yield(.cameraState(camera: camera, state: feedState, incidents: incidents))
             // Problems are worth an operator's attention; the rest is on the cameras/ channels.
-            switch state {
-            case .stalled, .down: logger.notice("camera feed", metadata: ["camera": "\(camera)", "feed.state": "\(state)"])
-            case .connecting, .live, .stopped: logger.debug("camera feed", metadata: ["camera": "\(camera)", "feed.state": "\(state)"])
+            switch feedState {
+            case .stalled, .down: logger.notice("camera feed", metadata: ["camera": "\(camera)", "feed.state": "\(feedState)"])
+            case .connecting, .live, .stopped: logger.debug("camera feed", metadata: ["camera": "\(camera)", "feed.state": "\(feedState)"])
             }
         }, onKeyframe: { keyframe, parameterSets, video in
             thumbnails.offer(camera: camera, keyframe: keyframe, parameterSets: parameterSets, video: video, masks: source.masks)
         })
     }
 
-    public func onCameraState(_ listener: @escaping @Sendable (String, FeedState, Set<Int64>) -> Void) {
-        stateListener.withLock { $0 = listener }
-    }
-
-    public func onThumbnail(_ listener: @escaping @Sendable (Thumbnail, Set<Int64>) -> Void) {
-        thumbnailListener.withLock { $0 = listener }
-    }
-
     /// The registry was reloaded: new cameras' sources (open feeds keep theirs until released).
     public func updateSources(_ sources: [String: Source]) {
-        self.sources.withLock { $0 = sources }
+        state.withLock { $0.sources = sources }
     }
 
     // MARK: Views
@@ -281,43 +181,16 @@ public final class Relay: Sendable {
                 let body = try BusProtocol.decodeBody(FeedOpenBody.self, from: request.payload)
                 let (result, feed, view) = try await open(body, for: request, delivery: .media(peer: request.peer))
                 // One viewer per view: a relay node's ticket opens its view once.
-                let fresh = views.withLock { views in
-                    guard views[result.view] == nil else { return false }
-                    views[result.view] = view
-                    return true
-                }
-                guard fresh else {
-                    releaseView(of: view.camera)
+                guard state.withLock({ $0.insert(view, id: result.view) }) else {
+                    state.withLock { $0.releaseView(of: view.camera, now: clock.now()) }
                     throw BusProtocol.ErrorBody(code: "ticket_invalid", message: "this ticket's view is already being served", field: "body.ticket")
                 }
                 bus.sendMedia(to: request.peer, header: BusProtocol.successReply(id: header.id, result: result), payload: nil)
                 // Only now may the pump send packets: the reply is queued before the first of them.
-                views.withLock { views in
-                    views[result.view]?.subscriber = feed?.subscribe(id: result.view, capacity: 256)
-                }
+                let subscriber = feed?.subscribe(id: result.view, capacity: 256)
+                state.withLock { $0.attach(subscriber, to: result.view) }
             case .feedLink:
-                guard let base = linkBase.withLock({ $0 }) else {
-                    throw BusProtocol.ErrorBody(code: "links_unavailable", message: "this relay serves no HTTP links", field: "op")
-                }
-                let body = try BusProtocol.decodeBody(FeedOpenBody.self, from: request.payload)
-                let token = (0..<2).map { _ in String(UInt64.random(in: .min ... .max), radix: 16).leftPadded(to: 16) }.joined()
-                let (opened, _, view) = try await open(body, for: request, delivery: .link(token: token))
-                views.withLock { $0[opened.view] = view }
-                // Played here with the token, or on the relay node that serves the camera with a link ticket as the token.
-                var address = (base: base, token: token)
-                if let redirect = opened.redirect {
-                    guard let links = coordination?.nodes.node(redirect.relay)?.links else {
-                        try await end(opened.view, reason: "relay node \(redirect.relay) serves no links", notify: false)
-                        throw BusProtocol.ErrorBody(
-                            code: "camera_unavailable", message: "camera \(body.camera) is served by relay node \(redirect.relay), which serves no links; use feed.open",
-                            field: "body.camera")
-                    }
-                    address = (links, redirect.ticket)
-                }
-                let result = FeedLinkResult(
-                    view: opened.view, grant: opened.grant, stream: opened.stream, relay: opened.redirect?.relay,
-                    url: "\(address.base)/views/\(address.token)/stream.ts", thumbnailUrl: "\(address.base)/views/\(address.token)/thumbnail.jpg",
-                    unusedLinkExpiresAfterS: Int(Self.linkLinger.components.seconds))
+                let result = try await openLink(try BusProtocol.decodeBody(FeedOpenBody.self, from: request.payload), for: request)
                 bus.sendMedia(to: request.peer, header: BusProtocol.successReply(id: header.id, result: result), payload: nil)
             case .feedClose:
                 let body = try BusProtocol.decodeBody(ViewStopBody.self, from: request.payload)
@@ -337,7 +210,7 @@ public final class Relay: Sendable {
 
     /// Starts a view: the consultation is decided and audited first; nothing is sent before.
     /// The caller subscribes the view to the feed when its viewer is ready.
-    private func open(_ body: FeedOpenBody, for request: BusRequest, delivery: Delivery) async throws -> (FeedOpenResult, CameraFeed?, View) {
+    func open(_ body: FeedOpenBody, for request: BusRequest, delivery: State.Delivery) async throws -> (FeedOpenResult, CameraFeed?, State.View) {
         let allowed = try await authority.begin(body, for: request.identity)
         return try await attach(allowed, camera: body.camera, identity: request.identity, delivery: delivery)
     }
@@ -345,34 +218,26 @@ public final class Relay: Sendable {
     /// Brings an allowed view to its camera's feed, opening it if needed. A camera that a relay
     /// node serves gets a redirect instead of a feed: the node's endpoint and a ticket (a link's
     /// ticket for a link). A view that cannot be served is ended with its authority.
-    func attach(_ allowed: AllowedView, camera: String, identity: BusIdentity, delivery: Delivery) async throws -> (FeedOpenResult, CameraFeed?, View) {
-        feeds.withLock { feeds in
-            feeds[camera, default: FeedEntry(incidents: [])].views += 1
-            feeds[camera]?.idleSince = nil
+    func attach(
+        _ allowed: AllowedView, camera: String, identity: BusIdentity, delivery: State.Delivery
+    ) async throws -> (FeedOpenResult, CameraFeed?, State.View) {
+        var (server, feed) = change { state, now, open in
+            let wanted = state.want(camera, now: now, open: open)
+            return ((wanted.server, wanted.feed), wanted.actions)
         }
-        place()
-        // A node may be asked for a camera before its next report brings the assignment: the
-        // source may appear within a moment, as may the picture's description.
-        func served() -> (Server, CameraFeed?) {
-            feeds.withLock { feeds -> (Server, CameraFeed?) in
-                if feeds[camera]?.server == .here, feeds[camera]?.feed == nil, let feed = makeFeed(camera, forView: true) {
-                    feeds[camera]?.feed = feed
-                    feed.start()
-                }
-                return (feeds[camera]?.server ?? .nowhere, feeds[camera]?.feed)
-            }
-        }
-        var (server, feed) = served()
         if case .node(let name) = server {
             do {
                 let isLink = if case .link = delivery { true } else { false }
-                let redirect = try redirect(to: name, for: allowed, camera: camera, identity: identity, link: isLink)
-                var view = View(delivery: .node(name), identity: identity, camera: camera, allowed: allowed)
-                view.idleSince = .now  // until the node reports it
+                let redirect = try state.withLock {
+                    try $0.redirect(
+                        to: name, for: allowed, camera: camera, identity: identity, viewerKey: coordination?.publicKey(identity), link: isLink,
+                        expires: Date().addingTimeInterval(RelayTicket.lifetime))
+                }
+                var view = State.View(delivery: .node(name), identity: identity, camera: camera, allowed: allowed)
+                view.idleSince = clock.now()  // until the node reports it
                 return (FeedOpenResult(view: allowed.view, grant: allowed.grant, stream: nil, redirect: redirect), nil, view)
             } catch {
-                await authority.end(allowed.view, identity: identity)
-                releaseView(of: camera)
+                await refuse(allowed, camera: camera, identity: identity)
                 throw error
             }
         }
@@ -381,45 +246,51 @@ public final class Relay: Sendable {
         let deadline = ContinuousClock.now + .seconds(5)
         while description == nil, ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(50))
-            if feed == nil { (server, feed) = served() }
+            if feed == nil {
+                (server, feed) = change { state, _, open in
+                    let served = state.served(camera, open: open)
+                    return ((served.server, served.feed), served.actions)
+                }
+            }
             description = feed?.streamDescription
         }
         guard let feed, let description else {
-            await authority.end(allowed.view, identity: identity)
-            releaseView(of: camera)
+            await refuse(allowed, camera: camera, identity: identity)
             throw BusProtocol.ErrorBody(
                 code: "camera_unavailable", message: "camera \(camera) is \(feed.map { "\($0.state)" } ?? "without a source")", field: "body.camera")
         }
-        var view = View(delivery: delivery, identity: identity, camera: camera, allowed: allowed)
-        if case .link = delivery { view.idleSince = .now }
+        var view = State.View(delivery: delivery, identity: identity, camera: camera, allowed: allowed)
+        if case .link = delivery { view.idleSince = clock.now() }
         return (FeedOpenResult(view: allowed.view, grant: allowed.grant, stream: description), feed, view)
     }
 
-    func releaseView(of camera: String) {
-        feeds.withLock { feeds in
-            feeds[camera]?.views -= 1
-            feeds[camera]?.lingerIfUnwanted(since: .now)
-        }
+    /// An allowed view that cannot be served ends with its authority, and no longer wants its camera.
+    private func refuse(_ allowed: AllowedView, camera: String, identity: BusIdentity) async {
+        await authority.end(allowed.view, identity: identity)
+        state.withLock { $0.releaseView(of: camera, now: clock.now()) }
     }
 
     /// Ends a view: no more packets, the end audited, the viewer told why (unless it asked).
     func end(_ id: String, reason: String, notify: Bool) async throws {
-        guard let view = views.withLock({ $0.removeValue(forKey: id) }) else {
+        guard let ended = state.withLock({ $0.end(id, reason: reason, notify: notify, now: clock.now()) }) else {
             throw BusProtocol.ErrorBody(code: "view_not_found", message: "there is no view \(id)", field: "body.view")
         }
-        feeds.withLock { $0[view.camera]?.feed }?.unsubscribe(id: id)
-        releaseView(of: view.camera)
+        await finish(ended, id: id, reason: reason, notify: notify)
+    }
+
+    /// What follows a view's removal from the state: it leaves its feed, its viewer is told, its
+    /// authority records the end.
+    func finish(_ ended: State.EndedView, id: String, reason: String, notify: Bool) async {
+        let view = ended.view
+        ended.feed?.unsubscribe(id: id)
         // What this viewer lost to its own slowness (its queue dropped frame by frame).
         let dropped = view.subscriber?.dropped ?? 0
         if dropped > 0 { Counter(label: "vigil_relay_packets_dropped_total").increment(by: dropped) }
         logger.info("view ended", metadata: ["view": "\(id)", "camera": "\(view.camera)", "reason": "\(reason)", "packets.dropped": "\(dropped)"])
-        if notify, case .media(let peer) = view.delivery {
-            let header = try BusProtocol.encoder.encode(FeedMessage(view: id, type: "feed.ended", seq: view.sequence + 1, reason: reason))
+        if notify, case .media(let peer) = view.delivery, let header = try? BusProtocol.encoder.encode(
+            FeedMessage(view: id, type: "feed.ended", seq: view.sequence + 1, reason: reason))
+        {
             bus.sendMedia(to: peer, header: header, payload: nil)
-        }
-        if case .node(let name) = view.delivery {
-            nodeViewsEnded.withLock { $0[id] = .now }
-            if notify { nodeEndings.withLock { $0[name, default: [:]][id] = reason } }
         }
         await authority.end(id, identity: view.identity)
     }
@@ -430,108 +301,100 @@ public final class Relay: Sendable {
     /// the media endpoint until stopped (its own thread).
     public func start() {
         thumbnails.start { [self] thumbnail in
-            let incidents = feeds.withLock { $0[thumbnail.camera]?.incidents } ?? []
-            thumbnailListener.withLock { $0 }?(thumbnail, incidents)
+            let incidents = state.withLock { $0.incidents(selecting: thumbnail.camera) }
+            eventSink.yield(.thumbnail(thumbnail, incidents: incidents))
         } onFailure: { [logger] camera, error in
             logger.notice("thumbnail failed", metadata: ["camera": "\(camera)", "error": "\(error)"])
         }
         let thread = Thread { [self] in
-            // A viewer whose socket queue filled up is left alone for a moment, so that its packets
-            // wait in its own queue, which drops frame by frame (libzmq would drop blindly).
-            var pausedUntil: [Data: ContinuousClock.Instant] = [:]
-            while !stopping.load(ordering: .relaxed) {
-                var sent = 0
-                let now = ContinuousClock.now
-                for (peer, failures) in bus.takeMediaFailures() {
-                    if failures.full > 0 { pausedUntil[peer] = now.advanced(by: .milliseconds(100)) }
-                    if failures.unreachable > 0 { unreachable.withLock { _ = $0.insert(peer) } }
-                }
-                pausedUntil = pausedUntil.filter { $0.value > now }
-                let current = views.withLock { views in views.map { ($0.key, $0.value) } }
-                for (id, view) in current {
-                    guard case .media(let peer) = view.delivery, pausedUntil[peer] == nil, let subscriber = view.subscriber else { continue }
-                    // A few at a time: the socket's queue per viewer is small, the viewer's own is not.
-                    let packets = subscriber.take(timeout: .zero, limit: 32)
-                    guard !packets.isEmpty else { continue }
-                    var sequence = view.sequence
-                    for packet in packets {
-                        sequence += 1
-                        let header = FeedMessage(
-                            view: id, type: "packet", seq: sequence, pts: packet.pts, dts: packet.dts, duration: packet.duration, key: packet.isKeyframe)
-                        if let encoded = try? BusProtocol.encoder.encode(header) {
-                            bus.sendMedia(to: peer, header: encoded, payload: packet.data)
-                        }
-                    }
-                    views.withLock { $0[id]?.sequence = sequence }
-                    sent += packets.count
-                }
-                if sent == 0 { Thread.sleep(forTimeInterval: 0.002) }
-            }
+            pump()
             pumpFinished.signal()
         }
         thread.name = "vigil.relay"
         thread.start()
     }
 
+    /// Moves packets from the views' queues to the media endpoint until the relay stops.
+    private func pump() {
+        // A viewer whose socket queue filled up is left alone for a moment, so that its packets
+        // wait in its own queue, which drops frame by frame (libzmq would drop blindly).
+        var pausedUntil: [Data: ContinuousClock.Instant] = [:]
+        while !stopping.load(ordering: .relaxed) {
+            var sent = 0
+            let now = ContinuousClock.now
+            var gone: [Data] = []
+            for (peer, failures) in bus.takeMediaFailures() {
+                if failures.full > 0 { pausedUntil[peer] = now.advanced(by: .milliseconds(100)) }
+                if failures.unreachable > 0 { gone.append(peer) }
+            }
+            pausedUntil = pausedUntil.filter { $0.value > now }
+            let ready = state.withLock { state in
+                state.unreachable(gone)
+                return state.mediaViews
+            }
+            for view in ready where pausedUntil[view.peer] == nil {
+                // A few at a time: the socket's queue per viewer is small, the viewer's own is not.
+                let packets = view.subscriber.take(timeout: .zero, limit: 32)
+                guard !packets.isEmpty else { continue }
+                var sequence = view.sequence
+                for packet in packets {
+                    sequence += 1
+                    let header = FeedMessage(
+                        view: view.id, type: "packet", seq: sequence, pts: packet.pts, dts: packet.dts, duration: packet.duration, key: packet.isKeyframe)
+                    if let encoded = try? BusProtocol.encoder.encode(header) {
+                        bus.sendMedia(to: view.peer, header: encoded, payload: packet.data)
+                    }
+                }
+                state.withLock { $0.sent(view.id, upTo: sequence) }
+                sent += packets.count
+            }
+            if sent == 0 { Thread.sleep(forTimeInterval: 0.002) }
+        }
+    }
+
     /// Decides every view again: a vanished viewer, a silent relay node, an unplayed link or a
     /// refusal by the view's authority ends it.
     func recheckViews() async {
-        let gone = unreachable.withLock { peers in
-            defer { peers.removeAll() }
-            return peers
-        }
-        let nodes = Set(coordination?.nodes.alive().map(\.name) ?? [])
-        for (id, view) in views.withLock({ $0.map { ($0.key, $0.value) } }) {
-            var reason: String?
-            if case .media(let peer) = view.delivery, gone.contains(peer) {
-                reason = "the viewer is gone"
-            } else if case .node(let name) = view.delivery, !nodes.contains(name) {
-                reason = "relay node \(name) stopped reporting"
-            } else if let idle = view.idleSince, ContinuousClock.now - idle >= Self.linkLinger {
-                if case .node(let name) = view.delivery {
-                    reason = "the viewer did not open the feed on relay node \(name) within \(Self.linkLinger.components.seconds) s"
-                } else {
-                    reason = "the link was not played for \(Self.linkLinger.components.seconds) s"
-                }
-            } else {
-                reason = await authority.reasonToEnd(view.allowed, camera: view.camera, identity: view.identity)
-            }
+        for (id, view, known) in state.withLock({ $0.viewsToDecide(now: clock.now()) }) {
+            var reason = known
+            if reason == nil { reason = await authority.reasonToEnd(view.allowed, camera: view.camera, identity: view.identity) }
             if let reason { try? await end(id, reason: reason, notify: true) }
         }
     }
 
-    /// Once a second: each view is decided again (a revoked grant or a closed incident ends it),
-    /// viewers that left are dropped, and idle feeds past their linger are released.
+    /// One supervision step: every view is decided again (a revoked grant or a closed incident
+    /// ends it), viewers that left are dropped, idle feeds past their linger are released, and
+    /// cameras follow the relay nodes that came or went.
+    public func tick() async {
+        await recheckViews()
+        change { $0.tick(now: $1, open: $2) }
+    }
+
+    /// Once a second, ``tick()``, until the relay stops.
     public func supervise() async {
         while !stopping.load(ordering: .relaxed) {
             try? await Task.sleep(for: Self.recheckInterval)
-            await recheckViews()
-            let now = ContinuousClock.now
-            let released = feeds.withLock { feeds -> [CameraFeed] in
-                let expired = feeds.filter { $0.value.idleSince.map { now - $0 >= Self.linger } ?? false }.map(\.key)
-                return expired.compactMap { feeds.removeValue(forKey: $0)?.feed }
-            }
-            stopFeeds(released)
-            // Nodes come and go: the cameras follow.
-            if coordination != nil { place() }
+            await tick()
         }
     }
 
+    /// Stops the pump, the thumbnails and every feed (joins threads: call it off the cooperative pool).
     public func stop() {
         stopping.store(true, ordering: .relaxed)
         pumpFinished.wait()
         thumbnails.stop()
-        let all = feeds.withLock { feeds in
-            defer { feeds.removeAll() }
-            return feeds.values.compactMap(\.feed)
-        }
-        all.forEach { $0.stop() }
+        state.withLock { $0.removeAll() }.forEach { $0.stop() }
+        eventSink.finish()
     }
 }
 
-extension String {
-    func leftPadded(to length: Int) -> String {
-        String(repeating: "0", count: max(0, length - count)) + self
-    }
-}
+/// What "now" is for a relay: the continuous clock, or a test's own.
+public struct RelayClock: Sendable {
+    public let now: @Sendable () -> ContinuousClock.Instant
 
+    public init(now: @escaping @Sendable () -> ContinuousClock.Instant) {
+        self.now = now
+    }
+
+    public static let continuous = RelayClock { .now }
+}

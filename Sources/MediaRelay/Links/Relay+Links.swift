@@ -2,12 +2,41 @@ import Bus
 import Foundation
 import Streams
 import Synchronization
+import VigilProtocol
 
 /// Links: a view played as MPEG-TS over HTTP by an ordinary player.
 extension Relay {
+    /// How long a link's view stays open while no player plays it.
+    static var linkLinger: Duration { State.linkLinger }
+
     /// Makes `feed.link` available: links point at `base` (`http://HOST:PORT`).
     public func serveLinks(at base: String) {
-        linkBase.withLock { $0 = base }
+        state.withLock { $0.linkBase = base }
+    }
+
+    /// `feed.link`: a view decided like `feed.open`, played at an address (here with a random
+    /// token, or on the relay node that serves the camera with a link ticket as the token).
+    func openLink(_ body: FeedOpenBody, for request: BusRequest) async throws -> FeedLinkResult {
+        guard let base = state.withLock({ $0.linkBase }) else {
+            throw BusProtocol.ErrorBody(code: "links_unavailable", message: "this relay serves no HTTP links", field: "op")
+        }
+        let token = (0..<2).map { _ in String(UInt64.random(in: .min ... .max), radix: 16).leftPadded(to: 16) }.joined()
+        let (opened, _, view) = try await open(body, for: request, delivery: .link(token: token))
+        _ = state.withLock { $0.insert(view, id: opened.view) }
+        var address = (base: base, token: token)
+        if let redirect = opened.redirect {
+            guard let links = state.withLock({ $0.links(ofNode: redirect.relay) }) else {
+                try await end(opened.view, reason: "relay node \(redirect.relay) serves no links", notify: false)
+                throw BusProtocol.ErrorBody(
+                    code: "camera_unavailable", message: "camera \(body.camera) is served by relay node \(redirect.relay), which serves no links; use feed.open",
+                    field: "body.camera")
+            }
+            address = (links, redirect.ticket)
+        }
+        return FeedLinkResult(
+            view: opened.view, grant: opened.grant, stream: opened.stream, relay: opened.redirect?.relay,
+            url: "\(address.base)/views/\(address.token)/stream.ts", thumbnailUrl: "\(address.base)/views/\(address.token)/thumbnail.jpg",
+            unusedLinkExpiresAfterS: Int(Self.linkLinger.components.seconds))
     }
 
     /// The HTTP media endpoint's answer to `GET path`: `/views/TOKEN/stream.ts` plays the view
@@ -18,10 +47,10 @@ extension Relay {
     public func httpResponse(_ path: String) -> HTTPEndpoint.Response {
         let parts = path.split(separator: "?").first?.split(separator: "/") ?? []
         guard parts.count == 3, parts[0] == "views" else { return .error("404 Not Found", "not a view's address") }
-        let delivery = Delivery.link(token: String(parts[1]))
-        var found = views.withLock { $0.first { $0.value.delivery == delivery } }
-        if found == nil, let allowance = authority.allowLink(String(parts[1])) {
-            switch openLinkView(allowance, delivery: delivery) {
+        let token = String(parts[1])
+        var found = state.withLock { $0.view(withLinkToken: token) }
+        if found == nil, let allowance = authority.allowLink(token) {
+            switch openLinkView(allowance, delivery: .link(token: token)) {
             case .success(let view): found = (allowance.allowed.view, view)
             case .failure(let error): return .error("503 Service Unavailable", error.message)
             }
@@ -34,26 +63,17 @@ extension Relay {
             guard let thumbnail = thumbnails.latest(view.camera) else { return .error("404 Not Found", "no thumbnail of \(view.camera) yet") }
             return .complete(status: "200 OK", type: "image/jpeg", body: [UInt8](thumbnail.jpeg))
         case "stream.ts":
-            guard let feed = feeds.withLock({ $0[view.camera]?.feed }), let video = feed.video else {
+            guard let feed = state.withLock({ $0.feed(of: view.camera) }), let video = feed.video else {
                 return .error("503 Service Unavailable", "camera \(view.camera) has no picture now")
             }
-            let subscriber = views.withLock { views -> FeedSubscriber? in
-                guard views[id] != nil, views[id]?.subscriber == nil else { return nil }
-                let subscriber = feed.subscribe(id: id, capacity: 256)
-                views[id]?.subscriber = subscriber
-                views[id]?.idleSince = nil
-                return subscriber
+            guard let subscriber = state.withLock({ $0.startPlaying(id) { feed.subscribe(id: id, capacity: 256) } }) else {
+                return .error("409 Conflict", "this link is being played: one player at a time")
             }
-            guard let subscriber else { return .error("409 Conflict", "this link is being played: one player at a time") }
             return .stream(type: "video/mp2t") { [self] connection in
                 play(subscriber, video: video, to: connection)
                 // The player left (or the view ended): the link may be played again until it lingers out.
                 feed.unsubscribe(id: id)
-                views.withLock { views in
-                    guard views[id]?.subscriber === subscriber else { return }
-                    views[id]?.subscriber = nil
-                    views[id]?.idleSince = .now
-                }
+                state.withLock { $0.stopPlaying(id, subscriber: subscriber, now: clock.now()) }
             }
         default:
             return .error("404 Not Found", "a view serves stream.ts and thumbnail.jpg")
@@ -62,8 +82,8 @@ extension Relay {
 
     /// On a relay node: opens the view a link ticket allows (the coordinator decided and recorded
     /// it before signing). Runs on the HTTP connection's own thread, which may wait for the feed.
-    private func openLinkView(_ allowance: LinkAllowance, delivery: Delivery) -> Result<View, BusProtocol.ErrorBody> {
-        let outcome = Mutex<Result<View, BusProtocol.ErrorBody>>(.failure(.init(code: "internal_error", message: "the view did not open")))
+    private func openLinkView(_ allowance: LinkAllowance, delivery: State.Delivery) -> Result<State.View, BusProtocol.ErrorBody> {
+        let outcome = Mutex<Result<State.View, BusProtocol.ErrorBody>>(.failure(.init(code: "internal_error", message: "the view did not open")))
         let done = DispatchSemaphore(value: 0)
         Task {
             do {
@@ -78,12 +98,11 @@ extension Relay {
         done.wait()
         guard case .success(let view) = outcome.withLock({ $0 }) else { return outcome.withLock { $0 } }
         // The thumbnail and the stream may be asked for at once: the first view opened is kept.
-        let (kept, inserted) = views.withLock { views -> (View, Bool) in
-            if let existing = views[allowance.allowed.view] { return (existing, false) }
-            views[allowance.allowed.view] = view
-            return (view, true)
+        let kept = state.withLock { state in
+            let (kept, inserted) = state.insertOrKeep(view, id: allowance.allowed.view)
+            if !inserted { state.releaseView(of: allowance.camera, now: clock.now()) }
+            return kept
         }
-        if !inserted { releaseView(of: allowance.camera) }
         return .success(kept)
     }
 
@@ -98,5 +117,11 @@ extension Relay {
         } catch {
             logger.debug("link player left", metadata: ["view": "\(subscriber.id)", "error": "\(error)"])
         }
+    }
+}
+
+extension String {
+    func leftPadded(to length: Int) -> String {
+        String(repeating: "0", count: max(0, length - count)) + self
     }
 }

@@ -19,8 +19,6 @@ public struct RelayNodeService: Service {
     let thumbnails = PendingThumbnails()
 
     public func run() async throws {
-        // The node's thumbnails go to the server with its next report, which publishes them.
-        relay.onThumbnail { thumbnail, _ in thumbnails.put(thumbnail) }
         let stopping = StopFlag()
         let reported = DispatchSemaphore(value: 0)
         let reporter = Thread { [self] in
@@ -32,6 +30,11 @@ public struct RelayNodeService: Service {
             await withDiscardingTaskGroup { group in
                 group.addTask { await relay.serveRequests() }
                 group.addTask { await relay.supervise() }
+                // The node's thumbnails go to the server with its next report, which publishes
+                // them; its cameras' states go with every report.
+                group.addTask {
+                    for await case .thumbnail(let thumbnail, _) in relay.events { thumbnails.put(thumbnail) }
+                }
                 relay.start()
                 reporter.start()
                 // The bus stops on shutdown; the media requests end with it.
@@ -74,7 +77,7 @@ public struct RelayNodeService: Service {
             } catch {
                 logger.warning("the coordinator did not answer", metadata: ["error": "\(error)"])
             }
-            Thread.sleep(forTimeInterval: RelayNodes.reportInterval / .seconds(1))
+            Thread.sleep(forTimeInterval: RelayNodeRegistry.reportInterval / .seconds(1))
         }
     }
 

@@ -1,0 +1,152 @@
+import Bus
+import Foundation
+import Streams
+import VigilProtocol
+
+/// The relay nodes registered with a coordinator: their endpoints, caps, secret and last
+/// report. A node that has not reported for ``silenceLimit`` is dropped. A value, part of
+/// ``RelayState``: the time is an argument.
+struct RelayNodeRegistry {
+    static var reportInterval: Duration { .seconds(1) }
+    static var silenceLimit: Duration { .seconds(5) }
+
+    struct Node: Sendable {
+        let name: String
+        let media: String
+        let serverKey: String
+        /// `http://HOST:PORT` of the node's links, or nil when it serves none.
+        let links: String?
+        /// Signs the node's view tickets (32 random bytes).
+        let secret: Data
+        let maximumStreams: Int
+        let maximumMbps: Double
+        var lastReport: ContinuousClock.Instant
+        var streams = 0
+        var mbps = 0.0
+
+        var capacity: RelayPlacement.Relay {
+            RelayPlacement.Relay(name: name, maximumStreams: maximumStreams, maximumMbps: maximumMbps)
+        }
+    }
+
+    private var nodes: [String: Node] = [:]
+
+    /// Registers (or registers again, after a restart of either side) the node of `identity`,
+    /// whose tickets `secret` will sign.
+    mutating func register(
+        _ body: RelayRegisterBody, identity: BusIdentity, secret: Data, now: ContinuousClock.Instant
+    ) throws(BusProtocol.ErrorBody) -> RelayRegisterResult {
+        guard let name = identity.user else {
+            throw BusProtocol.ErrorBody(code: "named_user_required", message: "a relay node registers with its own user key", field: nil)
+        }
+        guard body.maximumStreams >= 0, body.maximumMbps >= 0, body.media.hasPrefix("tcp://"), body.serverKey.count == 40 else {
+            throw BusProtocol.ErrorBody(code: "relay_invalid", message: "a tcp:// media endpoint, a 40-character server key and caps ≥ 0", field: "body")
+        }
+        if let links = body.links, !links.hasPrefix("http://") || links.count > 200 {
+            throw BusProtocol.ErrorBody(code: "relay_invalid", message: "links are served at an http://HOST:PORT address", field: "body.links")
+        }
+        nodes[name] = Node(
+            name: name, media: body.media, serverKey: body.serverKey, links: body.links, secret: secret,
+            maximumStreams: body.maximumStreams, maximumMbps: body.maximumMbps, lastReport: now)
+        return RelayRegisterResult(relay: name, secret: secret.base64EncodedString(), reportIntervalMs: Int(Self.reportInterval / .milliseconds(1)))
+    }
+
+    /// Records a node's report; `relay_unknown` tells a node the coordinator no longer knows
+    /// (it restarted, or the node fell silent) to register again.
+    mutating func report(_ body: RelayReportBody, identity: BusIdentity, now: ContinuousClock.Instant) throws(BusProtocol.ErrorBody) -> Node {
+        guard let name = identity.user, nodes[name] != nil else {
+            throw BusProtocol.ErrorBody(code: "relay_unknown", message: "register first (relay.register)", field: nil)
+        }
+        nodes[name]!.lastReport = now
+        nodes[name]!.streams = body.streams
+        nodes[name]!.mbps = body.mbps
+        return nodes[name]!
+    }
+
+    /// The nodes that reported lately, by name; the silent ones are dropped.
+    mutating func alive(now: ContinuousClock.Instant) -> [Node] {
+        nodes = nodes.filter { now - $0.value.lastReport < Self.silenceLimit }
+        return nodes.values.sorted { $0.name < $1.name }
+    }
+
+    func node(_ name: String) -> Node? {
+        nodes[name]
+    }
+}
+
+extension RelayState {
+    /// What a node's report asks of the relay beyond its reply: views to finish ending, and the
+    /// states and thumbnails of its cameras to publish with the incidents selecting each.
+    struct NodeReport {
+        var reply: RelayReportResult
+        var ended: [(id: String, ended: EndedView)]
+        var states: [(camera: String, state: FeedState, incidents: Set<Int64>)]
+        var thumbnails: [(thumbnail: Thumbnail, incidents: Set<Int64>)]
+    }
+
+    /// On the coordinator: a node registered (or registered again); cameras are placed anew.
+    mutating func registerNode(
+        _ body: RelayRegisterBody, identity: BusIdentity, secret: Data, now: Instant, open: Opener
+    ) throws(BusProtocol.ErrorBody) -> (RelayRegisterResult, [Action]) {
+        guard coordinatorCapacity != nil else { throw Self.notCoordinator }
+        let result = try nodes.register(body, identity: identity, secret: secret, now: now)
+        return (result, place(now: now, open: open))
+    }
+
+    /// On the coordinator: a node's report. Its views are marked seen, those it ended are taken
+    /// out, changes of its cameras' states are returned to publish; the reply lists the cameras
+    /// it must keep open and the views it must end.
+    mutating func reportNode(_ body: RelayReportBody, identity: BusIdentity, now: Instant) throws(BusProtocol.ErrorBody) -> NodeReport {
+        guard coordinatorCapacity != nil else { throw Self.notCoordinator }
+        let node = try nodes.report(body, identity: identity, now: now).name
+        for id in body.views where views[id]?.delivery == .node(node) { views[id]?.idleSince = nil }
+        // A view this relay does not hold for the node (never allowed, or the coordinator
+        // restarted) goes on nowhere without the decision function: the node ends it too. Views
+        // ended here lately are already on their way out, with their own reason.
+        nodeViewsEnded = nodeViewsEnded.filter { now - $0.value < .seconds(RelayTicket.lifetime) }
+        for id in body.views where views[id]?.delivery != .node(node) && nodeViewsEnded[id] == nil {
+            nodeEndings[node, default: [:]][id] = "the server holds no such view"
+        }
+        let ended = body.ended.filter { views[$0]?.delivery == .node(node) }.compactMap { id in
+            end(id, reason: "ended on relay node \(node)", notify: false, now: now).map { (id, $0) }
+        }
+        let assigned = feeds.filter { $0.value.server == .node(node) }.mapValues(\.incidents)
+        var states: [(camera: String, state: FeedState, incidents: Set<Int64>)] = []
+        for (camera, state) in body.cameras.sorted(by: { $0.key < $1.key }) {
+            defer { nodeStates[camera] = state }
+            if nodeStates[camera] != state, let incidents = assigned[camera] { states.append((camera, state.feedState, incidents)) }
+        }
+        let thumbnails = (body.thumbnails ?? []).prefix(RelayReportBody.maximumThumbnails).compactMap { event in
+            assigned[event.camera].map { (event.thumbnail, $0) }
+        }
+        let reply = RelayReportResult(
+            assignments: assigned.keys.sorted().compactMap { camera in
+                sources[camera].map { RelayAssignment(camera: camera, url: $0.url, masks: $0.masks) }
+            },
+            end: nodeEndings.removeValue(forKey: node) ?? [:])
+        return NodeReport(reply: reply, ended: ended, states: states, thumbnails: thumbnails)
+    }
+
+    /// Where a viewer goes for a camera relay node `name` serves: its endpoint and a ticket for
+    /// this view, bound to the viewer's key (`viewerKey`), or for a link (`link`) the link's token.
+    func redirect(
+        to name: String, for allowed: AllowedView, camera: String, identity: BusIdentity, viewerKey: String?, link: Bool, expires: Date
+    ) throws -> FeedRedirect {
+        guard let node = nodes.node(name), let viewerKey else {
+            throw BusProtocol.ErrorBody(code: "camera_unavailable", message: "relay node \(name) of camera \(camera) is gone", field: "body.camera")
+        }
+        let ticket = RelayTicket(
+            view: allowed.view, grant: allowed.grant, incident: allowed.incident, camera: camera, viewerKey: viewerKey, agency: identity.agency,
+            user: identity.user, expires: expires, link: link ? true : nil)
+        return FeedRedirect(relay: name, media: node.media, serverKey: node.serverKey, ticket: try ticket.signed(with: node.secret))
+    }
+
+    /// The links address of relay node `name`, if it serves links.
+    func links(ofNode name: String) -> String? {
+        nodes.node(name)?.links
+    }
+
+    private static var notCoordinator: BusProtocol.ErrorBody {
+        BusProtocol.ErrorBody(code: "not_coordinator", message: "this relay takes no nodes", field: "op")
+    }
+}

@@ -1,0 +1,361 @@
+import Bus
+import Foundation
+import Incidents
+import Streams
+import VigilProtocol
+
+/// Everything a relay decides, as one value: which cameras are wanted and by whom, which relay
+/// serves each (this one, a relay node, or none), the feeds open here, the views and how they
+/// reach their viewers, the relay nodes registered with a coordinator and what they reported.
+///
+/// Its methods change the value and return what must then be done (``Action``): feeds to start
+/// or stop, views to decide again. They never block, never sleep and read no clock: the time is
+/// an argument, so tests drive it with instants of their own. ``Relay`` keeps one of these behind
+/// one lock and carries out the actions outside it.
+///
+/// `Feed` is the handle of an open feed (``CameraFeed`` in a relay; any class in a test). A feed
+/// is made by the `open` closure that the methods which may open feeds take: making one starts
+/// nothing (the ``Action/start(_:)`` action does).
+struct RelayState<Feed: AnyObject & Sendable> {
+    typealias Instant = ContinuousClock.Instant
+    typealias Opener = (_ camera: String, _ source: Relay.Source) -> Feed
+
+    /// What the relay must do after a change of state, outside the lock.
+    enum Action {
+        case start(Feed)
+        /// Stop the feed and forget its thumbnails.
+        case stop(Feed)
+        /// Decide every view again now rather than at the next second.
+        case recheckViews
+    }
+
+    /// Which relay serves a camera.
+    enum Server: Equatable {
+        case here
+        case node(String)
+        /// No relay has room for it.
+        case nowhere
+    }
+
+    struct FeedEntry {
+        /// Nil while another relay serves the camera, or while it has no picture here.
+        var feed: Feed?
+        var incidents: Set<Int64> = []
+        var views = 0
+        var idleSince: Instant?
+        var server = Server.here
+
+        /// Wanted while an incident (or, on a node, the coordinator) selects the camera or a view watches it.
+        var isWanted: Bool { !incidents.isEmpty || views > 0 }
+
+        /// Starts the linger once nothing wants the camera any more.
+        mutating func lingerIfUnwanted(since now: Instant) {
+            if !isWanted { idleSince = now }
+        }
+    }
+
+    /// How a view reaches its viewer: packets on the media endpoint, MPEG-TS over HTTP behind
+    /// a link (`feed.link`), which a player such as VLC opens, or (on the coordinator) from the
+    /// relay node that serves the camera.
+    enum Delivery: Equatable {
+        case media(peer: Data)
+        case link(token: String)
+        case node(String)
+    }
+
+    struct View {
+        let delivery: Delivery
+        let identity: BusIdentity
+        let camera: String
+        let allowed: AllowedView
+        /// Nil while a link is not being played.
+        var subscriber: FeedSubscriber?
+        var sequence: Int64 = 0
+        /// Since when a link has not been played, or a node's view not been reported by the
+        /// node (nil while it is, and for media views).
+        var idleSince: Instant?
+    }
+
+    /// A view taken out of the state, with the feed it must leave.
+    struct EndedView {
+        let view: View
+        let feed: Feed?
+    }
+
+    /// This relay's caps when it coordinates relay nodes (`vigil serve`); nil on a node.
+    let coordinatorCapacity: RelayPlacement.Relay?
+    /// Whether `sim://` cameras are generated in process.
+    let simulate: Bool
+
+    var sources: [String: Relay.Source]
+    private(set) var feeds: [String: FeedEntry] = [:]
+    var views: [String: View] = [:]
+    /// Where links point: `http://HOST:PORT` of the HTTP media endpoint, once it is bound.
+    var linkBase: String?
+    /// On the coordinator: the relay nodes registered with it.
+    var nodes = RelayNodeRegistry()
+    /// Views a relay node must end, with the reason, told in the reply to its next report.
+    var nodeEndings: [String: [String: String]] = [:]
+    /// Views of relay nodes that ended here lately, which a node may still report for a moment.
+    var nodeViewsEnded: [String: Instant] = [:]
+    /// The last state each node reported for each camera it serves.
+    var nodeStates: [String: WireFeedState] = [:]
+    /// Peers the media socket could not reach since the views were last decided.
+    private var unreachable: Set<Data> = []
+
+    static var linger: Duration { .seconds(30) }
+    /// How long a link's view stays open while no player plays it (and a node's view while its node does not report it).
+    static var linkLinger: Duration { .seconds(30) }
+    /// The bit rate a camera is expected to need when placed (a surveillance camera's main stream).
+    static var expectedMbps: Double { 4.0 }
+    /// The relay node's pseudo-incident: the assignment that keeps a camera open on a node.
+    static var assignedByCoordinator: Int64 { 0 }
+
+    init(sources: [String: Relay.Source], coordinatorCapacity: RelayPlacement.Relay?, simulate: Bool) {
+        self.sources = sources
+        self.coordinatorCapacity = coordinatorCapacity
+        self.simulate = simulate
+    }
+
+    // MARK: Wanted cameras
+
+    /// A committed change: cameras added are opened at once, cameras left by every incident are
+    /// released after the linger. A change that may end views (a closing, a status or
+    /// participant change, a grant revoked or expired) has them decided again at once.
+    mutating func follow(_ change: IncidentChange, now: Instant, open: Opener) -> [Action] {
+        var actions: [Action] = []
+        if change.incident.status.holdsSelection {
+            actions += prewarm(change.added.map(\.id), for: change.incidentId, now: now, open: open)
+        }
+        switch change.change {
+        case .closed, .updated, .handedOver, .accessChanged: actions.append(.recheckViews)
+        case .opened, .redrawn, .moved: break
+        }
+        release(change.change == .closed ? Array(feeds.keys) : change.removed, by: change.incidentId, now: now)
+        return actions
+    }
+
+    /// `incident` no longer selects `cameras`: those nothing else wants start their linger.
+    mutating func release(_ cameras: [String], by incident: Int64, now: Instant) {
+        for camera in cameras where feeds[camera]?.incidents.remove(incident) != nil {
+            feeds[camera]!.lingerIfUnwanted(since: now)
+        }
+    }
+
+    /// `incident` selects `cameras`: their feeds open (at start-up, for the incidents already open).
+    mutating func prewarm(_ cameras: [String], for incident: Int64, now: Instant, open: Opener) -> [Action] {
+        for camera in cameras {
+            feeds[camera, default: FeedEntry()].incidents.insert(incident)
+            feeds[camera]?.idleSince = nil
+        }
+        return place(now: now, open: open)
+    }
+
+    /// On a relay node: the cameras the coordinator assigns, with their sources. They open at
+    /// once; the others are released after the linger once their views end.
+    mutating func hold(_ assignments: [RelayAssignment], now: Instant, open: Opener) -> [Action] {
+        for assignment in assignments { sources[assignment.camera] = Relay.Source(url: assignment.url, masks: assignment.masks) }
+        let assigned = Set(assignments.map(\.camera))
+        for camera in assigned { feeds[camera, default: FeedEntry()].incidents.insert(Self.assignedByCoordinator) }
+        for camera in feeds.keys where !assigned.contains(camera) && feeds[camera]!.incidents.remove(Self.assignedByCoordinator) != nil {
+            feeds[camera]!.lingerIfUnwanted(since: now)
+        }
+        return place(now: now, open: open)
+    }
+
+    /// Decides which relay serves each wanted camera (this one, or a registered node, by
+    /// rendezvous hashing within their caps) and opens or gives up feeds to match. Without
+    /// nodes, every camera is served here. A feed that views are using stays until they end.
+    mutating func place(now: Instant, open: Opener) -> [Action] {
+        let alive = nodes.alive(now: now)
+        let wanted = feeds.filter(\.value.isWanted).keys
+        var placement: [String: String] = [:]
+        if let coordinatorCapacity, !alive.isEmpty {
+            let relays = [coordinatorCapacity] + alive.map(\.capacity)
+            placement = RelayPlacement.assign(Dictionary(uniqueKeysWithValues: wanted.map { ($0, Self.expectedMbps) }), to: relays)
+        }
+        var actions: [Action] = []
+        for camera in wanted {
+            let server: Server = alive.isEmpty ? .here : placement[camera].map { $0 == coordinatorCapacity?.name ? .here : .node($0) } ?? .nowhere
+            feeds[camera]!.server = server
+            if server == .here {
+                if let feed = openFeed(camera, forView: false, open: open) { actions.append(.start(feed)) }
+            } else if feeds[camera]!.views == 0, let feed = feeds[camera]!.feed {
+                feeds[camera]!.feed = nil
+                actions.append(.stop(feed))
+            }
+        }
+        return actions
+    }
+
+    /// Opens `camera`'s feed here if it is served here, has none yet and has a source. The
+    /// fixtures' `sim://` cameras have a picture only when the relay simulates them, and only
+    /// once someone watches: encoding every selected camera would take a small machine's whole
+    /// CPU (a simulated camera starts with a keyframe, so the first picture does not wait).
+    private mutating func openFeed(_ camera: String, forView: Bool, open: Opener) -> Feed? {
+        guard let entry = feeds[camera], entry.server == .here, entry.feed == nil, let source = sources[camera] else { return nil }
+        if source.url.hasPrefix("sim://") && !(simulate && forView) { return nil }
+        let feed = open(camera, source)
+        feeds[camera]!.feed = feed
+        return feed
+    }
+
+    /// The incidents that select `camera` (for its state and thumbnails).
+    func incidents(selecting camera: String) -> Set<Int64> {
+        feeds[camera]?.incidents ?? []
+    }
+
+    func feed(of camera: String) -> Feed? {
+        feeds[camera]?.feed
+    }
+
+    /// Every feed open here, by camera.
+    var openFeeds: [String: Feed] {
+        feeds.compactMapValues(\.feed)
+    }
+
+    /// Once a second: feeds idle past their linger are released, and (on a coordinator) the
+    /// cameras follow the nodes that came or went.
+    mutating func tick(now: Instant, open: Opener) -> [Action] {
+        let expired = feeds.filter { $0.value.idleSince.map { now - $0 >= Self.linger } ?? false }.map(\.key)
+        var actions = expired.compactMap { feeds.removeValue(forKey: $0)?.feed }.map(Action.stop)
+        if coordinatorCapacity != nil { actions += place(now: now, open: open) }
+        return actions
+    }
+
+    /// Everything open, taken out (the relay stops).
+    mutating func removeAll() -> [Feed] {
+        defer { feeds.removeAll() }
+        return feeds.values.compactMap(\.feed)
+    }
+
+    // MARK: Views
+
+    /// A view wants `camera`: the camera is placed, and opened here for the view if this relay
+    /// serves it. Returns who serves it and its feed here, if any. Until ``releaseView(of:now:)``
+    /// the camera stays wanted.
+    mutating func want(_ camera: String, now: Instant, open: Opener) -> (server: Server, feed: Feed?, actions: [Action]) {
+        feeds[camera, default: FeedEntry()].views += 1
+        feeds[camera]?.idleSince = nil
+        var actions = place(now: now, open: open)
+        let (server, feed, opened) = served(camera, open: open)
+        actions += opened
+        return (server, feed, actions)
+    }
+
+    /// Who serves `camera`, and its feed here, opened for a view if needed (a node may be asked
+    /// for a camera before its next report brings the assignment: the source may appear within a moment).
+    mutating func served(_ camera: String, open: Opener) -> (server: Server, feed: Feed?, actions: [Action]) {
+        let opened = openFeed(camera, forView: true, open: open)
+        return (feeds[camera]?.server ?? .nowhere, feeds[camera]?.feed, opened.map { [.start($0)] } ?? [])
+    }
+
+    /// A view no longer wants `camera` (it ended, or never started).
+    mutating func releaseView(of camera: String, now: Instant) {
+        feeds[camera]?.views -= 1
+        feeds[camera]?.lingerIfUnwanted(since: now)
+    }
+
+    /// Records a view; false (and nothing changed) if one with its id is already there.
+    mutating func insert(_ view: View, id: String) -> Bool {
+        guard views[id] == nil else { return false }
+        views[id] = view
+        return true
+    }
+
+    /// The view `id`, or, when there is none yet, `view` recorded under that id.
+    mutating func insertOrKeep(_ view: View, id: String) -> (kept: View, inserted: Bool) {
+        if let existing = views[id] { return (existing, false) }
+        views[id] = view
+        return (view, true)
+    }
+
+    /// The viewer is ready: packets may flow to it.
+    mutating func attach(_ subscriber: FeedSubscriber?, to id: String) {
+        views[id]?.subscriber = subscriber
+    }
+
+    func view(_ id: String) -> View? {
+        views[id]
+    }
+
+    var viewIDs: [String] {
+        Array(views.keys)
+    }
+
+    /// The view a link's token stands for.
+    func view(withLinkToken token: String) -> (id: String, view: View)? {
+        views.first { $0.value.delivery == .link(token: token) }.map { ($0.key, $0.value) }
+    }
+
+    /// A player opens a link: `subscribe` makes its subscriber, unless the view has ended or
+    /// another player plays it (one at a time).
+    mutating func startPlaying(_ id: String, subscribe: () -> FeedSubscriber) -> FeedSubscriber? {
+        guard views[id] != nil, views[id]?.subscriber == nil else { return nil }
+        let subscriber = subscribe()
+        views[id]?.subscriber = subscriber
+        views[id]?.idleSince = nil
+        return subscriber
+    }
+
+    /// The player of a link left: the link may be played again until it lingers out.
+    mutating func stopPlaying(_ id: String, subscriber: FeedSubscriber, now: Instant) {
+        guard views[id]?.subscriber === subscriber else { return }
+        views[id]?.subscriber = nil
+        views[id]?.idleSince = now
+    }
+
+    /// The views whose packets go out on the media endpoint, ready to be sent.
+    var mediaViews: [(id: String, peer: Data, subscriber: FeedSubscriber, sequence: Int64)] {
+        views.compactMap { id, view in
+            guard case .media(let peer) = view.delivery, let subscriber = view.subscriber else { return nil }
+            return (id, peer, subscriber, view.sequence)
+        }
+    }
+
+    /// The media endpoint sent a view's packets up to `sequence`.
+    mutating func sent(_ id: String, upTo sequence: Int64) {
+        views[id]?.sequence = sequence
+    }
+
+    /// The media socket could not reach these peers: their views end at the next decision.
+    mutating func unreachable(_ peers: some Sequence<Data>) {
+        unreachable.formUnion(peers)
+    }
+
+    /// Takes a view out: it leaves its feed, its camera is released, and (for a node's view) the
+    /// node is told to end it when `notify`.
+    mutating func end(_ id: String, reason: String, notify: Bool, now: Instant) -> EndedView? {
+        guard let view = views.removeValue(forKey: id) else { return nil }
+        let feed = feeds[view.camera]?.feed
+        releaseView(of: view.camera, now: now)
+        if case .node(let name) = view.delivery {
+            nodeViewsEnded[id] = now
+            if notify { nodeEndings[name, default: [:]][id] = reason }
+        }
+        return EndedView(view: view, feed: feed)
+    }
+
+    /// What is known now of why each view must end: a vanished viewer, a silent relay node, an
+    /// unplayed link; nil for the views whose authority must be asked.
+    mutating func viewsToDecide(now: Instant) -> [(id: String, view: View, reason: String?)] {
+        let gone = unreachable
+        unreachable.removeAll()
+        let alive = Set(nodes.alive(now: now).map(\.name))
+        return views.map { id, view in
+            var reason: String?
+            if case .media(let peer) = view.delivery, gone.contains(peer) {
+                reason = "the viewer is gone"
+            } else if case .node(let name) = view.delivery, !alive.contains(name) {
+                reason = "relay node \(name) stopped reporting"
+            } else if let idle = view.idleSince, now - idle >= Self.linkLinger {
+                if case .node(let name) = view.delivery {
+                    reason = "the viewer did not open the feed on relay node \(name) within \(Self.linkLinger.components.seconds) s"
+                } else {
+                    reason = "the link was not played for \(Self.linkLinger.components.seconds) s"
+                }
+            }
+            return (id, view, reason)
+        }
+    }
+}

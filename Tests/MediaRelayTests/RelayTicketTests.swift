@@ -1,0 +1,37 @@
+import Foundation
+import Testing
+@testable import MediaRelay
+
+/// A relay node's only authorisation for a view: the coordinator's signed ticket.
+@Suite("Relay tickets")
+struct RelayTicketTests {
+    let secret = Data(repeating: 7, count: 32)
+    let issued = Date(timeIntervalSince1970: 1_800_000_000)
+
+    var ticket: RelayTicket {
+        RelayTicket(
+            view: "v-1", grant: "g-1", incident: 7, camera: "stib-0001", viewerKey: String(repeating: "k", count: 40), agency: "pz-5339",
+            user: "officer", expires: issued.addingTimeInterval(RelayTicket.lifetime), link: nil)
+    }
+
+    @Test func aSignedTicketVerifiesUntilItExpires() throws {
+        let token = try ticket.signed(with: secret)
+        #expect(!token.contains("/") && !token.contains("+") && !token.contains("="), "fits in a link's address as it is")
+        #expect(RelayTicket.verified(token, with: secret, now: issued) == ticket)
+        #expect(RelayTicket.verified(token, with: secret, now: issued.addingTimeInterval(29)) == ticket)
+        #expect(RelayTicket.verified(token, with: secret, now: issued.addingTimeInterval(30)) == nil, "expired")
+    }
+
+    @Test func aForgedOrAlteredTicketIsRefused() throws {
+        let token = try ticket.signed(with: secret)
+        #expect(RelayTicket.verified(token, with: Data(repeating: 8, count: 32), now: issued) == nil, "another node's secret")
+        var other = ticket
+        other.camera = "stib-0002"
+        let forged = try other.signed(with: Data(repeating: 8, count: 32))
+        let spliced = String(forged.split(separator: ".")[0]) + "." + String(token.split(separator: ".")[1])
+        #expect(RelayTicket.verified(spliced, with: secret, now: issued) == nil, "a payload under another's signature")
+        for bad in ["", ".", "a.b", "not-a-ticket", token + "x", String(token.dropLast(2))] {
+            #expect(RelayTicket.verified(bad, with: secret, now: issued) == nil, "\(bad)")
+        }
+    }
+}
