@@ -150,6 +150,7 @@ public final class VigilServer: Sendable {
         // receive the differences.
         let reload: @Sendable () async throws -> Void = {
             _ = try await incidents.reloadRegistry()
+            publisher.visibility.forgetAll()
             relay.updateSources(Relay.Source.of(engine.index.cameras))
             try await Self.recomputeSelections(incidents, publisher: publisher, logger: logger)
         }

@@ -20,6 +20,8 @@ public struct ChannelPublisher: Sendable {
     let grantUses = IncidentGrantLedger()
     /// The agencies that asked for an incident's thumbnails.
     let thumbnailConsents = ThumbnailConsents()
+    /// What each agency may watch of each live incident, for the camera events.
+    let visibility = VisibilityCache()
 
     /// Publishes a committed change on each topic of the agencies taking part after it (a
     /// hand-over keeps the former lead; a closing reaches everyone, then the channel takes no
@@ -30,28 +32,41 @@ public struct ChannelPublisher: Sendable {
     }
 
     /// Publishes a committed change as ``publish(_:)`` does and returns `requester`'s copy for
-    /// its reply, made from the same reading of the selection.
+    /// its reply, made from the same reading of the selection. Every agency's copy comes from one
+    /// reading of the database (on its read-only connection, not the writer's queue).
     public func publish(_ change: IncidentChange, replyFor requester: String?) async throws -> IncidentChange? {
         channels.update(change.incident)
         relay?.follow(change)
+        let generation = visibility.forget(after: change)
         let selection = await currentSelection(for: change)
-        var reply: IncidentChange?
-        for agency in ChannelMembers.agencies(of: change.incident).sorted() {
+        let members = ChannelMembers.agencies(of: change.incident).sorted()
+        // A requester that no longer takes part (after handing the lead over, say) still gets its reply.
+        let readers = requester.map { members.contains($0) ? members : members + [$0] } ?? members
+        let copies: [String: (change: IncidentChange, visibility: CameraVisibility)]
+        do {
+            copies = try await self.copies(of: change, for: readers, selection: selection)
+        } catch {
+            // Nobody's copy: every follower sees a gap and takes a new snapshot, so nothing is lost silently.
+            logger.error("channel copies failed", metadata: ["incident.id": "\(change.incidentId)", "error": "\(error)"])
+            if requester != nil { throw error }
+            return nil
+        }
+        if selection != nil {
+            visibility.store(copies.filter { members.contains($0.key) }.mapValues { Set($0.visibility.allowed.keys) }, incident: change.incidentId, readIn: generation)
+        }
+        for agency in members {
+            guard let (copy, visible) = copies[agency] else { continue }
+            bus.publish(
+                on: .incident(change.incidentId, agency: agency), seq: change.sequence, type: "incident.\(change.change.rawValue)", at: change.at,
+                body: copy)
             do {
-                let (copy, visibility) = try await self.copy(of: change, for: agency, selection: selection)
-                if agency == requester { reply = copy }
-                bus.publish(
-                    on: .incident(change.incidentId, agency: agency), seq: change.sequence, type: "incident.\(change.change.rawValue)", at: change.at,
-                    body: copy)
-                try await tellOwners(change, agency: agency, visibility: visibility, reset: selection != nil)
+                try await tellOwners(change, agency: agency, visibility: visible, reset: selection != nil)
             } catch {
-                logger.error("channel copy failed", metadata: ["incident.id": "\(change.incidentId)", "agency": "\(agency)", "error": "\(error)"])
+                logger.error("owner notice failed", metadata: ["incident.id": "\(change.incidentId)", "agency": "\(agency)", "error": "\(error)"])
             }
         }
         if change.change == .closed { grantUses.forget(incident: change.incidentId) }
-        // A requester that no longer takes part (after handing the lead over, say) still gets its reply.
-        if let requester, reply == nil { reply = try await copy(of: change, for: requester, selection: selection).change }
-        return reply
+        return requester.flatMap { copies[$0]?.change }
     }
 
     /// Tells owners, on their channels, when the change alters what their incident-bound grants
@@ -106,14 +121,27 @@ public struct ChannelPublisher: Sendable {
     /// The agencies taking part in one of `ids` that may watch `camera` live for it.
     private func audience(of camera: String, incidents ids: Set<Int64>) async -> [String] {
         var audience = Set<String>()
-        for incident in ids {
-            for agency in channels.agencies(ofIncident: incident) where !audience.contains(agency) {
-                if (try? await access.visibleCameras([camera], agency: agency, incident: incident))?.contains(camera) == true {
-                    audience.insert(agency)
-                }
-            }
+        for incident in ids.sorted() {
+            guard let visible = try? await visibleSelection(of: incident) else { continue }
+            for (agency, cameras) in visible where cameras.contains(camera) { audience.insert(agency) }
         }
         return audience.sorted()
+    }
+
+    /// What each agency taking part in `incident` may watch of its selection: from the cache,
+    /// else read once for all the agencies it lacks.
+    private func visibleSelection(of incident: Int64) async throws -> [String: Set<String>] {
+        var known: [String: Set<String>] = [:]
+        var missing: [String] = []
+        for agency in channels.agencies(ofIncident: incident) {
+            if let cameras = visibility.visible(incident: incident, agency: agency) { known[agency] = cameras } else { missing.append(agency) }
+        }
+        guard !missing.isEmpty else { return known }
+        let generation = visibility.generation
+        let selection = try await incidents.snapshot(incident).cameras.map(\.id)
+        let read = try await access.visibility(of: selection, agencies: missing, incident: incident).mapValues { Set($0.allowed.keys) }
+        visibility.store(read, incident: incident, readIn: generation)
+        return known.merging(read) { $1 }
     }
 
     /// The incident's current selection when the change may alter what agencies may see (then
@@ -127,6 +155,7 @@ public struct ChannelPublisher: Sendable {
     /// Tells every live incident that `agency` takes part in that what it may see changed (a
     /// grant to it was created, revoked or expired), in sequence on each channel.
     func accessChanged(for agency: String, by actor: String, reason: String) async {
+        visibility.forgetAll()
         for incident in channels.incidents(withAgency: agency) {
             do {
                 await publish(try await incidents.recordAccessChange(incident, by: actor, reason: reason))
@@ -136,30 +165,36 @@ public struct ChannelPublisher: Sendable {
         }
     }
 
-    /// `agency`'s copy of a change. With the current `selection` (a change that may alter what
-    /// agencies see), `added` lists every camera it may see and `removed` every other one it may
-    /// have received; otherwise the change's own cameras are filtered. `removed` names only
-    /// cameras of the agency's own or of owners that granted it something (it may name some the
-    /// agency never received: removing them changes nothing); of every other owner's cameras
-    /// the copy says nothing, not even how many were selected.
-    private func copy(
-        of change: IncidentChange, for agency: String, selection: [SelectedCamera]?
-    ) async throws -> (change: IncidentChange, visibility: CameraVisibility) {
-        var copy = change
-        var removed = Set(change.removed)
-        let visibility: CameraVisibility
-        if let selection {
-            visibility = try await access.visibility(of: selection.map(\.id), agency: agency, incident: change.incidentId)
-            copy.added = selection.filter { visibility.allowed[$0.id] != nil }
-            removed.formUnion(selection.map(\.id).filter { visibility.allowed[$0] == nil })
-            copy.relabelled = []
-        } else {
-            visibility = try await access.visibility(of: (change.added + change.relabelled).map(\.id), agency: agency, incident: change.incidentId)
-            copy.added = change.added.filter { visibility.allowed[$0.id] != nil }
-            copy.relabelled = change.relabelled.filter { visibility.allowed[$0.id] != nil }
+    /// Each of `agencies`' copy of a change. With the current `selection` (a change that may
+    /// alter what agencies see), `added` lists every camera the agency may see and `removed`
+    /// every other one it may have received; otherwise the change's own cameras are filtered.
+    /// `removed` names only cameras of the agency's own or of owners that granted it something
+    /// (it may name some the agency never received: removing them changes nothing); of every
+    /// other owner's cameras the copy says nothing, not even how many were selected.
+    private func copies(
+        of change: IncidentChange, for agencies: [String], selection: [SelectedCamera]?
+    ) async throws -> [String: (change: IncidentChange, visibility: CameraVisibility)] {
+        let considered = selection ?? (change.added + change.relabelled)
+        let visibilities = try await access.visibility(of: considered.map(\.id), agencies: agencies, incident: change.incidentId)
+        let mayBeRemoved = Set(change.removed).union(selection?.map(\.id) ?? [])
+        let shared = mayBeRemoved.isEmpty ? [:] : try await access.camerasSharedWith(agencies, among: Array(mayBeRemoved))
+        var copies: [String: (change: IncidentChange, visibility: CameraVisibility)] = [:]
+        for agency in agencies {
+            let visible = visibilities[agency] ?? CameraVisibility()
+            var copy = change
+            var removed = Set(change.removed)
+            if let selection {
+                copy.added = selection.filter { visible.allowed[$0.id] != nil }
+                removed.formUnion(selection.map(\.id).filter { visible.allowed[$0] == nil })
+                copy.relabelled = []
+            } else {
+                copy.added = change.added.filter { visible.allowed[$0.id] != nil }
+                copy.relabelled = change.relabelled.filter { visible.allowed[$0.id] != nil }
+            }
+            copy.removed = removed.intersection(shared[agency] ?? []).sorted()
+            copies[agency] = (copy, visible)
         }
-        copy.removed = removed.isEmpty ? [] : try await access.camerasSharedWith(agency, among: Array(removed)).sorted()
-        return (copy, visibility)
+        return copies
     }
 
     /// `agency`'s view of a snapshot: the cameras it may see, and nothing of the others.

@@ -86,13 +86,17 @@ public struct CommandDispatcher: Sendable {
 
     private func perform(_ header: BusProtocol.RequestHeader, _ request: BusRequest) async throws -> Data {
         // Each family of operations has its own file (`CommandDispatcher+Family.swift`).
-        switch header.op.prefix(while: { $0 != "." }) {
-        case "incident": try await performIncidents(header, request)
-        case "grant", "access", "view", "hold", "thumbnails": try await performAccess(header, request)
-        case "session", "user", "agency": try await performIdentities(header, request)
-        case "camera": try await performCameras(header, request)
-        case "audit": try await performAudit(header, request)
-        case "relay": try await performRelays(header, request)
+        let family = header.op.prefix(while: { $0 != "." })
+        // Users' roles and keys, and the registry, are facts of the decision function (an owner
+        // may limit who opens incidents): what agencies see of channels is decided afresh after them.
+        defer { if ["session", "user", "agency", "camera"].contains(family) { publisher.visibility.forgetAll() } }
+        switch family {
+        case "incident": return try await performIncidents(header, request)
+        case "grant", "access", "view", "hold", "thumbnails": return try await performAccess(header, request)
+        case "session", "user", "agency": return try await performIdentities(header, request)
+        case "camera": return try await performCameras(header, request)
+        case "audit": return try await performAudit(header, request)
+        case "relay": return try await performRelays(header, request)
         default: throw Self.unknownOperation(header)
         }
     }

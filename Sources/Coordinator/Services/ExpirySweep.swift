@@ -16,6 +16,8 @@ struct ExpirySweep: Service {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             do {
                 try await changes.serially {
+                    // A grant's validity window may have opened since: what agencies see is decided afresh.
+                    dispatcher.publisher.visibility.forgetAll()
                     let grants = try await dispatcher.access.auditExpiries()
                     let holds = try await dispatcher.holds.auditExpiries()
                     for grant in grants {

@@ -32,31 +32,48 @@ public final class AccessService: Sendable {
 
     /// What `agency` may watch live of `cameras` for `incident`, and under which grant.
     public func visibility(of cameras: [String], agency: String, incident: Int64, at now: Date = Date()) async throws -> CameraVisibility {
-        try await database.run { [self] db in
-            let grants = try db.query("SELECT definition, revoked_at FROM grants WHERE agency = ? ORDER BY id", [.text(agency)]).map { try Self.grant(from: $0) }
-            let context = try Self.incidentFacts(incident, agency: agency, in: db)
+        try await visibility(of: cameras, agencies: [agency], incident: incident, at: now)[agency] ?? CameraVisibility()
+    }
+
+    /// What each of `agencies` may watch live of `cameras` for `incident`, in one read on the
+    /// read-only connection (it sees every committed change, and never waits for the writer).
+    public func visibility(of cameras: [String], agencies: [String], incident: Int64, at now: Date = Date()) async throws -> [String: CameraVisibility] {
+        try await database.read { [self] db in
             let selected = Set(try db.query("SELECT camera_id FROM incident_cameras WHERE incident_id = ?", [.integer(incident)]).map { $0.text(0)! })
-            var visibility = CameraVisibility()
-            for camera in try RegistryStore.cameras(cameras, in: db) {
-                var facts = context
-                facts.camera = camera
-                facts.grants = grants.filter { $0.owner == camera.owner }
-                facts.cameraInIncidentSelection = selected.contains(camera.id)
-                let request = AccessRequest(agency: agency, camera: camera.id, mode: .live, incident: incident, at: now)
-                switch AccessControl.decide(request, facts: facts, areaContains: { grant, point in area(of: grant)?.contains(point) ?? false }) {
-                case .allow(let grant):
-                    visibility.allowed[camera.id] = grant
-                    if let bound = facts.grants.first(where: { $0.id == grant }), bound.condition.isIncidentBound {
-                        visibility.underIncidentGrants[grant, default: IncidentGrantUse(grant: grant, owner: camera.owner)].cameras.append(camera.id)
-                    }
-                case .deny(let code, let message) where IncidentLimits.refusalCodes.contains(code):
-                    visibility.limitRefusals[camera.owner] = (code, message)
-                case .deny:
-                    break
-                }
+            let registered = try RegistryStore.cameras(cameras, in: db)
+            var visibilities: [String: CameraVisibility] = [:]
+            for agency in Set(agencies) {
+                visibilities[agency] = try visibility(of: registered, agency: agency, incident: incident, selected: selected, at: now, in: db)
             }
-            return visibility
+            return visibilities
         }
+    }
+
+    private func visibility(
+        of cameras: [Camera], agency: String, incident: Int64, selected: Set<String>, at now: Date, in db: SQLiteConnection
+    ) throws -> CameraVisibility {
+        let grants = try db.query("SELECT definition, revoked_at FROM grants WHERE agency = ? ORDER BY id", [.text(agency)]).map { try Self.grant(from: $0) }
+        let context = try Self.incidentFacts(incident, agency: agency, in: db)
+        var visibility = CameraVisibility()
+        for camera in cameras {
+            var facts = context
+            facts.camera = camera
+            facts.grants = grants.filter { $0.owner == camera.owner }
+            facts.cameraInIncidentSelection = selected.contains(camera.id)
+            let request = AccessRequest(agency: agency, camera: camera.id, mode: .live, incident: incident, at: now)
+            switch AccessControl.decide(request, facts: facts, areaContains: { grant, point in area(of: grant)?.contains(point) ?? false }) {
+            case .allow(let grant):
+                visibility.allowed[camera.id] = grant
+                if let bound = facts.grants.first(where: { $0.id == grant }), bound.condition.isIncidentBound {
+                    visibility.underIncidentGrants[grant, default: IncidentGrantUse(grant: grant, owner: camera.owner)].cameras.append(camera.id)
+                }
+            case .deny(let code, let message) where IncidentLimits.refusalCodes.contains(code):
+                visibility.limitRefusals[camera.owner] = (code, message)
+            case .deny:
+                break
+            }
+        }
+        return visibility
     }
 
     /// The facts of a request under `incident` that do not depend on the camera.
@@ -88,9 +105,19 @@ public final class AccessService: Sendable {
     /// Which of `cameras` (ids) belong to `agency` or to an owner that has ever granted it
     /// anything (revoked and expired grants included): the cameras it may have received.
     public func camerasSharedWith(_ agency: String, among cameras: [String]) async throws -> Set<String> {
-        try await database.run { db in
-            let owners = Set(try db.query("SELECT DISTINCT owner FROM grants WHERE agency = ?", [.text(agency)]).map { $0.text(0)! }).union([agency])
-            return Set(try RegistryStore.cameras(cameras, in: db).filter { owners.contains($0.owner) }.map(\.id))
+        try await camerasSharedWith([agency], among: cameras)[agency] ?? []
+    }
+
+    /// ``camerasSharedWith(_:among:)`` for each of `agencies`, in one read.
+    public func camerasSharedWith(_ agencies: [String], among cameras: [String]) async throws -> [String: Set<String>] {
+        try await database.read { db in
+            let registered = try RegistryStore.cameras(cameras, in: db)
+            var shared: [String: Set<String>] = [:]
+            for agency in Set(agencies) {
+                let owners = Set(try db.query("SELECT DISTINCT owner FROM grants WHERE agency = ?", [.text(agency)]).map { $0.text(0)! }).union([agency])
+                shared[agency] = Set(registered.filter { owners.contains($0.owner) }.map(\.id))
+            }
+            return shared
         }
     }
 
@@ -136,7 +163,7 @@ public final class AccessService: Sendable {
 
     /// The owner of a camera of the registry, if there is such a camera.
     public func owner(ofCamera camera: String) async throws -> String? {
-        try await database.run { db in try RegistryStore.camera(camera, in: db)?.owner }
+        try await database.read { db in try RegistryStore.camera(camera, in: db)?.owner }
     }
 
     /// Stores a grant and audits its creation, in one transaction.
@@ -312,6 +339,9 @@ public struct CameraVisibility: Sendable {
     public var underIncidentGrants: [String: IncidentGrantUse] = [:]
     /// Owners whose incident-bound grant would apply but for its limits, with the refusal.
     public var limitRefusals: [String: (code: String, message: String)] = [:]
+
+    /// Nothing visible.
+    public init() {}
 }
 
 /// The cameras an incident makes available under one owner's incident-bound grant.

@@ -21,11 +21,12 @@ public final class Database: Sendable {
         reader = try SQLiteConnection(path: path, readOnly: true)
     }
 
-    /// Runs `body` on the read-only connection, off the writer's queue and off the cooperative pool.
+    /// Runs `body` on the read-only connection, off the writer's queue and off the cooperative
+    /// pool, in one read transaction: every query of `body` sees the same committed state.
     func read<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
             readQueue.async {
-                continuation.resume(with: Result { try body(self.reader) })
+                continuation.resume(with: Result { try self.reader.readTransaction { try body(self.reader) } })
             }
         }
     }

@@ -106,6 +106,14 @@ final class SQLiteConnection {
         }
     }
 
+    /// Runs `body` in a read transaction (`BEGIN DEFERRED`): its queries see one snapshot, even
+    /// while another connection commits (WAL).
+    func readTransaction<T>(_ body: () throws -> T) throws -> T {
+        try execute("BEGIN DEFERRED")
+        defer { try? execute("COMMIT") }
+        return try body()
+    }
+
     /// The `PRAGMA user_version` that migrations advance.
     var userVersion: Int64 {
         get throws(SQLiteError) { try query("PRAGMA user_version").first?.integer(0) ?? 0 }
