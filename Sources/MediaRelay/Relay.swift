@@ -183,7 +183,7 @@ public final class Relay: Sendable {
                 // One viewer per view: a relay node's ticket opens its view once.
                 guard state.withLock({ $0.insert(view, id: result.view) }) else {
                     state.withLock { $0.releaseView(of: view.camera, now: clock.now()) }
-                    throw BusProtocol.ErrorBody(code: "ticket_invalid", message: "this ticket's view is already being served", field: "body.ticket")
+                    throw BusProtocol.ErrorBody(.ticketInvalid, message: "this ticket's view is already being served", field: "body.ticket")
                 }
                 bus.sendMedia(to: request.peer, header: BusProtocol.successReply(id: header.id, result: result), payload: nil)
                 // Only now may the pump send packets: the reply is queued before the first of them.
@@ -197,14 +197,10 @@ public final class Relay: Sendable {
                 try await end(body.view, reason: "closed by the viewer", notify: false)
                 bus.sendMedia(to: request.peer, header: BusProtocol.successReply(id: header.id, result: ["view": body.view]), payload: nil)
             default:
-                throw BusProtocol.ErrorBody(code: "unknown_operation", message: "the media endpoint serves feed.open, feed.link and feed.close", field: "op")
+                throw BusProtocol.ErrorBody(.unknownOperation, message: "the media endpoint serves feed.open, feed.link and feed.close", field: "op")
             }
-        } catch let error as BusProtocol.ErrorBody {
-            bus.sendMedia(to: request.peer, header: BusProtocol.errorReply(id: header.id, error), payload: nil)
-        } catch let error as IncidentError {
-            bus.sendMedia(to: request.peer, header: BusProtocol.errorReply(id: header.id, .init(code: error.code, message: error.message, field: error.field)), payload: nil)
         } catch {
-            bus.sendMedia(to: request.peer, header: BusProtocol.errorReply(id: header.id, .init(code: "internal_error", message: "\(error)")), payload: nil)
+            bus.sendMedia(to: request.peer, header: BusProtocol.errorReply(id: header.id, .init(replying: error, fallback: "\(error)")), payload: nil)
         }
     }
 
@@ -257,7 +253,7 @@ public final class Relay: Sendable {
         guard let feed, let description else {
             await refuse(allowed, camera: camera, identity: identity)
             throw BusProtocol.ErrorBody(
-                code: "camera_unavailable", message: "camera \(camera) is \(feed.map { "\($0.state)" } ?? "without a source")", field: "body.camera")
+                .cameraUnavailable, message: "camera \(camera) is \(feed.map { "\($0.state)" } ?? "without a source")", field: "body.camera")
         }
         var view = State.View(delivery: delivery, identity: identity, camera: camera, allowed: allowed)
         if case .link = delivery { view.idleSince = clock.now() }
@@ -273,7 +269,7 @@ public final class Relay: Sendable {
     /// Ends a view: no more packets, the end audited, the viewer told why (unless it asked).
     func end(_ id: String, reason: String, notify: Bool) async throws {
         guard let ended = state.withLock({ $0.end(id, reason: reason, notify: notify, now: clock.now()) }) else {
-            throw BusProtocol.ErrorBody(code: "view_not_found", message: "there is no view \(id)", field: "body.view")
+            throw BusProtocol.ErrorBody(.viewNotFound, message: "there is no view \(id)", field: "body.view")
         }
         await finish(ended, id: id, reason: reason, notify: notify)
     }

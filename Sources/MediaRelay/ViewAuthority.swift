@@ -52,7 +52,7 @@ public struct LocalViewAuthority: ViewAuthority {
             return "incident \(view.incident) is \(incident.status.rawValue)"
         }
         let request = AccessRequest(agency: identity.agency, user: identity.user, camera: camera, mode: .live, incident: view.incident)
-        switch (try? await access.decide(request)) ?? .deny(code: "storage_failure", message: "the decision could not be read") {
+        switch (try? await access.decide(request)) ?? .refused(.storageFailure, message: "the decision could not be read") {
         case .deny(let code, let message): return "\(code): \(message)"
         default: return nil
         }
@@ -142,10 +142,10 @@ public final class RelayNodeAuthority: ViewAuthority {
 
     public func begin(_ body: FeedOpenBody, for identity: BusIdentity) async throws -> AllowedView {
         guard let ticket = state.withLock({ $0.ticket(body.ticket) }) else {
-            throw BusProtocol.ErrorBody(code: "ticket_invalid", message: "open a feed on a relay node with the ticket the server gave", field: "body.ticket")
+            throw BusProtocol.ErrorBody(.ticketInvalid, message: "open a feed on a relay node with the ticket the server gave", field: "body.ticket")
         }
         guard ticket.link != true, ticket.camera == body.camera, Self.identity(forKey: ticket.viewerKey) == identity else {
-            throw BusProtocol.ErrorBody(code: "ticket_invalid", message: "the ticket is for another camera or viewer", field: "body.ticket")
+            throw BusProtocol.ErrorBody(.ticketInvalid, message: "the ticket is for another camera or viewer", field: "body.ticket")
         }
         return AllowedView(view: ticket.view, grant: ticket.grant, incident: ticket.incident)
     }

@@ -217,7 +217,7 @@ public final class CameraFeed: Sendable {
     private func openSource() throws(MediaError) -> any PacketSource {
         guard url.hasPrefix("sim://") else { return try StreamSource(url: url, options: configuration.source) }
         guard configuration.simulate else {
-            throw MediaError(code: "source_unreachable", message: "\(StreamCredentials.redacted(url)) is a simulated camera and simulation is off")
+            throw MediaError(.sourceUnreachable, message: "\(StreamCredentials.redacted(url)) is a simulated camera and simulation is off")
         }
         return try SimulatedCamera(camera: String(url.dropFirst("sim://".count)))
     }

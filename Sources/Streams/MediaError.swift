@@ -3,14 +3,25 @@ internal import CFFmpeg
 /// An error of the media path: a stable code for the camera state and the bus, FFmpeg's own
 /// message, and its raw error number when FFmpeg gave one.
 public struct MediaError: Error, Sendable, Equatable, CustomStringConvertible {
-    /// `source_unreachable`, `source_stalled`, `source_invalid`, `no_video_stream`,
-    /// `codec_unsupported`, `mux_failed`.
+    /// The media path's codes (a camera's state says them too). Each is explained in `docs/protocol.md`.
+    public enum Code: String, CaseIterable, Sendable {
+        case benchSetup = "bench_setup"
+        case codecUnsupported = "codec_unsupported"
+        case muxFailed = "mux_failed"
+        case noVideoStream = "no_video_stream"
+        case sourceInvalid = "source_invalid"
+        case sourceStalled = "source_stalled"
+        case sourceUnreachable = "source_unreachable"
+        case thumbnailFailed = "thumbnail_failed"
+    }
+
+    /// The code, as it is written on the wire (`source_unreachable`).
     public let code: String
     public let message: String
     public let averror: Int32?
 
-    public init(code: String, message: String, averror: Int32? = nil) {
-        self.code = code
+    public init(_ code: Code, message: String, averror: Int32? = nil) {
+        self.code = code.rawValue
         self.message = message
         self.averror = averror
     }
@@ -24,8 +35,8 @@ public struct MediaError: Error, Sendable, Equatable, CustomStringConvertible {
         return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
-    static func ffmpeg(_ code: String, _ what: String, _ averror: Int32) -> MediaError {
-        MediaError(code: code, message: "\(what): \(text(averror))", averror: averror)
+    static func ffmpeg(_ code: Code, _ what: String, _ averror: Int32) -> MediaError {
+        MediaError(code, message: "\(what): \(text(averror))", averror: averror)
     }
 }
 

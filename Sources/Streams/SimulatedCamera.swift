@@ -22,10 +22,10 @@ public final class SimulatedCamera {
         self.camera = camera
         self.framesPerSecond = framesPerSecond
         guard let codec = avcodec_find_encoder_by_name("libx264") else {
-            throw MediaError(code: "codec_unsupported", message: "this FFmpeg has no libx264 encoder")
+            throw MediaError(.codecUnsupported, message: "this FFmpeg has no libx264 encoder")
         }
         guard let context = avcodec_alloc_context3(codec), let frame = av_frame_alloc(), let packet = av_packet_alloc() else {
-            throw MediaError(code: "source_invalid", message: "out of memory")
+            throw MediaError(.sourceInvalid, message: "out of memory")
         }
         context.pointee.width = Int32(width)
         context.pointee.height = Int32(height)
@@ -49,12 +49,12 @@ public final class SimulatedCamera {
             av_packet_free(&ownedPacket)
             return error
         }
-        guard opened >= 0 else { throw fail(MediaError.ffmpeg("codec_unsupported", "libx264", opened)) }
+        guard opened >= 0 else { throw fail(MediaError.ffmpeg(.codecUnsupported, "libx264", opened)) }
         frame.pointee.format = AV_PIX_FMT_YUV420P.rawValue
         frame.pointee.width = Int32(width)
         frame.pointee.height = Int32(height)
         let buffered = av_frame_get_buffer(frame, 0)
-        guard buffered >= 0, let parameters = avcodec_parameters_alloc() else { throw fail(MediaError.ffmpeg("source_invalid", "frame", buffered)) }
+        guard buffered >= 0, let parameters = avcodec_parameters_alloc() else { throw fail(MediaError.ffmpeg(.sourceInvalid, "frame", buffered)) }
         avcodec_parameters_from_context(parameters, context)
         video = VideoStreamInfo(codec: .h264, parameters: parameters, timeBase: (1, Int32(framesPerSecond)))
         encoder = context
@@ -82,14 +82,14 @@ public final class SimulatedCamera {
     }
 
     private func encodeNextPicture() throws(MediaError) {
-        guard let encoder else { throw MediaError(code: "source_invalid", message: "closed") }
+        guard let encoder else { throw MediaError(.sourceInvalid, message: "closed") }
         let writable = av_frame_make_writable(frame)
-        guard writable >= 0 else { throw MediaError.ffmpeg("source_invalid", "frame", writable) }
+        guard writable >= 0 else { throw MediaError.ffmpeg(.sourceInvalid, "frame", writable) }
         draw()
         frame.pointee.pts = index
         index += 1
         let sent = avcodec_send_frame(encoder, frame)
-        guard sent >= 0 else { throw MediaError.ffmpeg("source_invalid", "encode", sent) }
+        guard sent >= 0 else { throw MediaError.ffmpeg(.sourceInvalid, "encode", sent) }
         while avcodec_receive_packet(encoder, packet) >= 0 {
             defer { av_packet_unref(packet) }
             guard let bytes = packet.pointee.data else { continue }

@@ -13,12 +13,12 @@ public final class VideoStreamInfo: @unchecked Sendable {  // @unchecked: the pa
     let parameters: UnsafeMutablePointer<AVCodecParameters>
 
     init(codec: VideoCodec, stream: UnsafeMutablePointer<AVStream>) throws(MediaError) {
-        guard let parameters = avcodec_parameters_alloc() else { throw MediaError(code: "source_invalid", message: "out of memory") }
+        guard let parameters = avcodec_parameters_alloc() else { throw MediaError(.sourceInvalid, message: "out of memory") }
         let copied = avcodec_parameters_copy(parameters, stream.pointee.codecpar)
         guard copied >= 0 else {
             var owned: UnsafeMutablePointer<AVCodecParameters>? = parameters
             avcodec_parameters_free(&owned)
-            throw MediaError.ffmpeg("source_invalid", "codec parameters", copied)
+            throw MediaError.ffmpeg(.sourceInvalid, "codec parameters", copied)
         }
         self.codec = codec
         self.parameters = parameters
@@ -119,13 +119,13 @@ public final class StreamSource: PacketSource {
         let shownURL = StreamCredentials.redacted(url)
         timeout = options.timeout
         deadline = Deadline()
-        guard let packet = av_packet_alloc() else { throw MediaError(code: "source_invalid", message: "out of memory") }
+        guard let packet = av_packet_alloc() else { throw MediaError(.sourceInvalid, message: "out of memory") }
         self.packet = packet
         var context = avformat_alloc_context()
         guard context != nil else {
             var owned: UnsafeMutablePointer<AVPacket>? = packet
             av_packet_free(&owned)
-            throw MediaError(code: "source_invalid", message: "out of memory")
+            throw MediaError(.sourceInvalid, message: "out of memory")
         }
         context!.pointee.interrupt_callback = AVIOInterruptCB(
             callback: { opaque in
@@ -150,20 +150,20 @@ public final class StreamSource: PacketSource {
         }
         guard opened >= 0 else {
             throw fail(opened == vigil_averror_exit()
-                ? MediaError(code: "source_stalled", message: "\(shownURL) sent nothing within \(options.timeout)", averror: opened)
-                : opened == vigil_averror_invaliddata() ? MediaError.ffmpeg("source_invalid", shownURL, opened)
-                : MediaError.ffmpeg("source_unreachable", shownURL, opened))
+                ? MediaError(.sourceStalled, message: "\(shownURL) sent nothing within \(options.timeout)", averror: opened)
+                : opened == vigil_averror_invaliddata() ? MediaError.ffmpeg(.sourceInvalid, shownURL, opened)
+                : MediaError.ffmpeg(.sourceUnreachable, shownURL, opened))
         }
         deadline.arm(options.timeout)
         let found = avformat_find_stream_info(context, nil)
         guard found >= 0 else {
             throw fail(found == vigil_averror_exit()
-                ? MediaError(code: "source_stalled", message: "\(shownURL) sent no picture within \(options.timeout)", averror: found)
-                : MediaError.ffmpeg("source_invalid", shownURL, found))
+                ? MediaError(.sourceStalled, message: "\(shownURL) sent no picture within \(options.timeout)", averror: found)
+                : MediaError.ffmpeg(.sourceInvalid, shownURL, found))
         }
         let index = av_find_best_stream(context, AVMEDIA_TYPE_VIDEO, -1, -1, nil, 0)
         guard index >= 0, let stream = context!.pointee.streams[Int(index)] else {
-            throw fail(MediaError(code: "no_video_stream", message: "\(shownURL) has no video stream"))
+            throw fail(MediaError(.noVideoStream, message: "\(shownURL) has no video stream"))
         }
         let codec: VideoCodec
         switch stream.pointee.codecpar.pointee.codec_id {
@@ -171,7 +171,7 @@ public final class StreamSource: PacketSource {
         case AV_CODEC_ID_HEVC: codec = .hevc
         default:
             let name = String(cString: avcodec_get_name(stream.pointee.codecpar.pointee.codec_id))
-            throw fail(MediaError(code: "codec_unsupported", message: "\(shownURL) carries \(name); relays pass H.264 and H.265 through"))
+            throw fail(MediaError(.codecUnsupported, message: "\(shownURL) carries \(name); relays pass H.264 and H.265 through"))
         }
         do {
             video = try VideoStreamInfo(codec: codec, stream: stream)
@@ -203,9 +203,9 @@ public final class StreamSource: PacketSource {
             let result = av_read_frame(context, packet)
             if result == vigil_averror_eof() { return nil }
             if result == vigil_averror_exit() {
-                throw MediaError(code: "source_stalled", message: "\(shownURL) sent nothing for \(timeout)", averror: result)
+                throw MediaError(.sourceStalled, message: "\(shownURL) sent nothing for \(timeout)", averror: result)
             }
-            guard result >= 0 else { throw MediaError.ffmpeg("source_invalid", shownURL, result) }
+            guard result >= 0 else { throw MediaError.ffmpeg(.sourceInvalid, shownURL, result) }
             defer { av_packet_unref(packet) }
             guard packet.pointee.stream_index == videoIndex, let bytes = packet.pointee.data, packet.pointee.size > 0 else { continue }
             let data = Data(bytes: bytes, count: Int(packet.pointee.size))
@@ -255,8 +255,8 @@ extension VideoStreamInfo {
         guard let codec = VideoCodec(rawValue: description.codec), description.width > 0, description.height > 0,
               description.timeBaseNumerator > 0, description.timeBaseDenominator > 0,
               let sets = Data(base64Encoded: description.parameterSets)
-        else { throw MediaError(code: "source_invalid", message: "not a video stream description") }
-        guard let parameters = avcodec_parameters_alloc() else { throw MediaError(code: "source_invalid", message: "out of memory") }
+        else { throw MediaError(.sourceInvalid, message: "not a video stream description") }
+        guard let parameters = avcodec_parameters_alloc() else { throw MediaError(.sourceInvalid, message: "out of memory") }
         parameters.pointee.codec_type = AVMEDIA_TYPE_VIDEO
         parameters.pointee.codec_id = codec == .h264 ? AV_CODEC_ID_H264 : AV_CODEC_ID_HEVC
         parameters.pointee.width = Int32(description.width)

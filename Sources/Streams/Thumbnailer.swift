@@ -38,7 +38,7 @@ public enum Thumbnailer {
         takenAt: Date = Date()
     ) throws(MediaError) -> Thumbnail {
         _ = FFmpegLog.quiet
-        guard keyframe.isKeyframe else { throw MediaError(code: "thumbnail_failed", message: "a thumbnail is made from a keyframe") }
+        guard keyframe.isKeyframe else { throw MediaError(.thumbnailFailed, message: "a thumbnail is made from a keyframe") }
         let picture = try decode(keyframe, parameterSets: parameterSets, video: video)
         defer {
             var owned: UnsafeMutablePointer<AVFrame>? = picture
@@ -60,31 +60,31 @@ public enum Thumbnailer {
     /// Decodes one keyframe into a picture (the caller frees it).
     private static func decode(_ keyframe: MediaPacket, parameterSets: Data, video: VideoStreamInfo) throws(MediaError) -> UnsafeMutablePointer<AVFrame> {
         let codecId = video.codec == .h264 ? AV_CODEC_ID_H264 : AV_CODEC_ID_HEVC
-        guard let codec = avcodec_find_decoder(codecId) else { throw MediaError(code: "codec_unsupported", message: "no \(video.codec) decoder") }
-        guard let frame = av_frame_alloc() else { throw MediaError(code: "thumbnail_failed", message: "out of memory") }
+        guard let codec = avcodec_find_decoder(codecId) else { throw MediaError(.codecUnsupported, message: "no \(video.codec) decoder") }
+        guard let frame = av_frame_alloc() else { throw MediaError(.thumbnailFailed, message: "out of memory") }
         do {
             try withCodecContext(codec) { context, packet throws(MediaError) in
                 let copied = avcodec_parameters_to_context(context, video.parameters)
-                guard copied >= 0 else { throw .ffmpeg("thumbnail_failed", "codec parameters", copied) }
+                guard copied >= 0 else { throw .ffmpeg(.thumbnailFailed, "codec parameters", copied) }
                 context.pointee.skip_frame = AVDISCARD_NONKEY
                 context.pointee.thread_count = 1
                 let opened = avcodec_open2(context, codec, nil)
-                guard opened >= 0 else { throw .ffmpeg("codec_unsupported", "\(video.codec) decoder", opened) }
+                guard opened >= 0 else { throw .ffmpeg(.codecUnsupported, "\(video.codec) decoder", opened) }
 
                 let data = AnnexB.withParameterSets(parameterSets, before: keyframe.data, codec: video.codec)
                 let allocated = av_new_packet(packet, Int32(data.count))
-                guard allocated >= 0 else { throw .ffmpeg("thumbnail_failed", "packet", allocated) }
+                guard allocated >= 0 else { throw .ffmpeg(.thumbnailFailed, "packet", allocated) }
                 data.withUnsafeBytes { buffer in
                     if let base = buffer.baseAddress { packet.pointee.data.update(from: base.assumingMemoryBound(to: UInt8.self), count: buffer.count) }
                 }
                 packet.pointee.flags = 0x0001
                 let sent = avcodec_send_packet(context, packet)
-                guard sent >= 0 else { throw .ffmpeg("thumbnail_failed", "decode", sent) }
+                guard sent >= 0 else { throw .ffmpeg(.thumbnailFailed, "decode", sent) }
                 // The end of the stream: the decoder gives up the picture it may hold back for reordering.
                 _ = avcodec_send_packet(context, nil)
                 let received = avcodec_receive_frame(context, frame)
-                guard received >= 0 else { throw .ffmpeg("thumbnail_failed", "the keyframe did not decode", received) }
-                guard frame.pointee.width > 0, frame.pointee.height > 0 else { throw MediaError(code: "thumbnail_failed", message: "an empty picture") }
+                guard received >= 0 else { throw .ffmpeg(.thumbnailFailed, "the keyframe did not decode", received) }
+                guard frame.pointee.width > 0, frame.pointee.height > 0 else { throw MediaError(.thumbnailFailed, message: "an empty picture") }
             }
         } catch {
             var ownedFrame: UnsafeMutablePointer<AVFrame>? = frame
@@ -96,7 +96,7 @@ public enum Thumbnailer {
 
     /// Scales a picture to full-range YUV 4:2:0, the JPEG encoder's format (the caller frees it).
     private static func scale(_ picture: UnsafeMutablePointer<AVFrame>, width: Int, height: Int) throws(MediaError) -> UnsafeMutablePointer<AVFrame> {
-        guard let scaled = av_frame_alloc() else { throw MediaError(code: "thumbnail_failed", message: "out of memory") }
+        guard let scaled = av_frame_alloc() else { throw MediaError(.thumbnailFailed, message: "out of memory") }
         func fail(_ error: MediaError) -> MediaError {
             var owned: UnsafeMutablePointer<AVFrame>? = scaled
             av_frame_free(&owned)
@@ -106,11 +106,11 @@ public enum Thumbnailer {
         scaled.pointee.width = Int32(width)
         scaled.pointee.height = Int32(height)
         let buffered = av_frame_get_buffer(scaled, 0)
-        guard buffered >= 0 else { throw fail(.ffmpeg("thumbnail_failed", "picture", buffered)) }
+        guard buffered >= 0 else { throw fail(.ffmpeg(.thumbnailFailed, "picture", buffered)) }
         guard let scaler = sws_getContext(
             picture.pointee.width, picture.pointee.height, AVPixelFormat(picture.pointee.format), Int32(width), Int32(height),
             AV_PIX_FMT_YUVJ420P, Int32(SWS_BILINEAR), nil, nil, nil)
-        else { throw fail(MediaError(code: "thumbnail_failed", message: "cannot scale pixel format \(picture.pointee.format)")) }
+        else { throw fail(MediaError(.thumbnailFailed, message: "cannot scale pixel format \(picture.pointee.format)")) }
         defer { sws_freeContext(scaler) }
         let rows = withUnsafePointer(to: &picture.pointee.data) { source in
             withUnsafePointer(to: &picture.pointee.linesize) { sourceStrides in
@@ -126,7 +126,7 @@ public enum Thumbnailer {
                 }
             }
         }
-        guard rows > 0 else { throw fail(MediaError(code: "thumbnail_failed", message: "scaling failed")) }
+        guard rows > 0 else { throw fail(MediaError(.thumbnailFailed, message: "scaling failed")) }
         return scaled
     }
 
@@ -161,7 +161,7 @@ public enum Thumbnailer {
     }
 
     private static func encodeJPEG(_ frame: UnsafeMutablePointer<AVFrame>) throws(MediaError) -> Data {
-        guard let codec = avcodec_find_encoder(AV_CODEC_ID_MJPEG) else { throw MediaError(code: "codec_unsupported", message: "no mjpeg encoder") }
+        guard let codec = avcodec_find_encoder(AV_CODEC_ID_MJPEG) else { throw MediaError(.codecUnsupported, message: "no mjpeg encoder") }
         return try withCodecContext(codec) { context, packet throws(MediaError) in
             context.pointee.width = frame.pointee.width
             context.pointee.height = frame.pointee.height
@@ -171,13 +171,13 @@ public enum Thumbnailer {
             context.pointee.flags |= Int32(AV_CODEC_FLAG_QSCALE)
             context.pointee.global_quality = 4 * Int32(FF_QP2LAMBDA)
             let opened = avcodec_open2(context, codec, nil)
-            guard opened >= 0 else { throw .ffmpeg("codec_unsupported", "mjpeg encoder", opened) }
+            guard opened >= 0 else { throw .ffmpeg(.codecUnsupported, "mjpeg encoder", opened) }
             frame.pointee.quality = context.pointee.global_quality
             frame.pointee.pict_type = AV_PICTURE_TYPE_I
             let sent = avcodec_send_frame(context, frame)
-            guard sent >= 0 else { throw .ffmpeg("thumbnail_failed", "JPEG encoding", sent) }
+            guard sent >= 0 else { throw .ffmpeg(.thumbnailFailed, "JPEG encoding", sent) }
             let received = avcodec_receive_packet(context, packet)
-            guard received >= 0, let bytes = packet.pointee.data else { throw .ffmpeg("thumbnail_failed", "JPEG encoding", received) }
+            guard received >= 0, let bytes = packet.pointee.data else { throw .ffmpeg(.thumbnailFailed, "JPEG encoding", received) }
             return Data(bytes: bytes, count: Int(packet.pointee.size))
         }
     }
@@ -192,7 +192,7 @@ public enum Thumbnailer {
             avcodec_free_context(&context)
             av_packet_free(&packet)
         }
-        guard let context, let packet else { throw MediaError(code: "thumbnail_failed", message: "out of memory") }
+        guard let context, let packet else { throw MediaError(.thumbnailFailed, message: "out of memory") }
         return try body(context, packet)
     }
 }

@@ -21,10 +21,10 @@ public final class TransportStreamWriter {
     public init(output: String, video: VideoStreamInfo) throws(MediaError) {
         var context: UnsafeMutablePointer<AVFormatContext>?
         let allocated = avformat_alloc_output_context2(&context, nil, "mpegts", output)
-        guard allocated >= 0, let context else { throw MediaError.ffmpeg("mux_failed", output, allocated) }
+        guard allocated >= 0, let context else { throw MediaError.ffmpeg(.muxFailed, output, allocated) }
         guard let stream = avformat_new_stream(context, nil), let packet = av_packet_alloc() else {
             avformat_free_context(context)
-            throw MediaError(code: "mux_failed", message: "out of memory")
+            throw MediaError(.muxFailed, message: "out of memory")
         }
         let copied = avcodec_parameters_copy(stream.pointee.codecpar, video.parameters)
         sourceTimeBase = AVRational(num: video.timeBase.numerator, den: video.timeBase.denominator)
@@ -37,15 +37,15 @@ public final class TransportStreamWriter {
             avformat_free_context(context)
             return error
         }
-        guard copied >= 0 else { throw fail(MediaError.ffmpeg("mux_failed", "codec parameters", copied)) }
+        guard copied >= 0 else { throw fail(MediaError.ffmpeg(.muxFailed, "codec parameters", copied)) }
         if context.pointee.oformat.pointee.flags & AVFMT_NOFILE == 0 {
             let opened = avio_open(&context.pointee.pb, output, AVIO_FLAG_WRITE)
-            guard opened >= 0 else { throw fail(MediaError.ffmpeg("mux_failed", "cannot write \(output)", opened)) }
+            guard opened >= 0 else { throw fail(MediaError.ffmpeg(.muxFailed, "cannot write \(output)", opened)) }
         }
         // A pipe or a socket has a live reader: each packet goes out at once, not when 32 KiB have gathered.
         if output.hasPrefix("pipe:") { context.pointee.flags |= AVFMT_FLAG_FLUSH_PACKETS }
         let header = avformat_write_header(context, nil)
-        guard header >= 0 else { throw fail(MediaError.ffmpeg("mux_failed", "MPEG-TS header", header)) }
+        guard header >= 0 else { throw fail(MediaError.ffmpeg(.muxFailed, "MPEG-TS header", header)) }
         self.context = context
         self.stream = stream
         self.packet = packet
@@ -59,9 +59,9 @@ public final class TransportStreamWriter {
 
     /// Writes one packet (timestamps in the source's time base).
     public func write(_ media: MediaPacket) throws(MediaError) {
-        guard let context, !finished else { throw MediaError(code: "mux_failed", message: "the writer is finished") }
+        guard let context, !finished else { throw MediaError(.muxFailed, message: "the writer is finished") }
         let allocated = av_new_packet(packet, Int32(media.data.count))
-        guard allocated >= 0 else { throw MediaError.ffmpeg("mux_failed", "packet", allocated) }
+        guard allocated >= 0 else { throw MediaError.ffmpeg(.muxFailed, "packet", allocated) }
         media.data.withUnsafeBytes { buffer in
             if let base = buffer.baseAddress { packet.pointee.data.update(from: base.assumingMemoryBound(to: UInt8.self), count: buffer.count) }
         }
@@ -77,7 +77,7 @@ public final class TransportStreamWriter {
         av_packet_rescale_ts(packet, sourceTimeBase, stream.pointee.time_base)
         // Takes the packet's reference; the packet is left blank for the next one.
         let written = av_interleaved_write_frame(context, packet)
-        guard written >= 0 else { throw MediaError.ffmpeg("mux_failed", "write", written) }
+        guard written >= 0 else { throw MediaError.ffmpeg(.muxFailed, "write", written) }
     }
 
     /// Writes the trailer and closes the output. Idempotent.
@@ -88,6 +88,6 @@ public final class TransportStreamWriter {
         if context.pointee.oformat.pointee.flags & AVFMT_NOFILE == 0 { avio_closep(&context.pointee.pb) }
         avformat_free_context(context)
         self.context = nil
-        guard trailer >= 0 else { throw MediaError.ffmpeg("mux_failed", "trailer", trailer) }
+        guard trailer >= 0 else { throw MediaError.ffmpeg(.muxFailed, "trailer", trailer) }
     }
 }

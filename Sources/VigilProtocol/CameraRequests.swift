@@ -16,10 +16,10 @@ public enum CameraUpdate {
     public static func cameras(fromFeatureCollection body: Data, projection: Projection) throws(GeoError) -> [Camera] {
         let (cameras, problems) = try CameraRegistryFile.validate(body)
         if let problem = problems.first {
-            throw GeoError(code: problem.code, message: problem.message, field: problem.field.map { "body.\($0)" })
+            throw problem.at(field: problem.field.map { "body.\($0)" })
         }
         guard (1...maximumCameras).contains(cameras.count) else {
-            throw GeoError(code: "registry_too_large", message: "an update changes 1 to \(maximumCameras) cameras", field: "body.features")
+            throw GeoError(.registryTooLarge, message: "an update changes 1 to \(maximumCameras) cameras", field: "body.features")
         }
         for (index, camera) in cameras.enumerated() {
             if let problem = CameraAdmission.problem(of: camera, projection: projection, field: "body.features[\(index)]") { throw problem }
@@ -42,7 +42,7 @@ public struct CameraRetireBody: Sendable, Codable {
     public func validated() throws -> CameraRetireBody {
         try UserStatusBody.validate(reason: reason)
         guard (1...CameraUpdate.maximumCameras).contains(cameras.count) else {
-            throw IncidentError(code: "cameras_invalid", message: "retire 1 to \(CameraUpdate.maximumCameras) cameras", field: "body.cameras")
+            throw IncidentError(.camerasInvalid, message: "retire 1 to \(CameraUpdate.maximumCameras) cameras", field: "body.cameras")
         }
         return self
     }

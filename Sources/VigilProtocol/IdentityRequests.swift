@@ -21,7 +21,7 @@ public struct UserStatusBody: Sendable, Codable {
     static func validate(reason: String) throws {
         let length = reason.trimmingCharacters(in: .whitespacesAndNewlines).count
         guard (1...500).contains(length) else {
-            throw IncidentError(code: "reason_required", message: "say why, in 1 to 500 characters", field: "body.reason")
+            throw IncidentError(.reasonRequired, message: "say why, in 1 to 500 characters", field: "body.reason")
         }
     }
 }

@@ -41,7 +41,7 @@ public struct WirePosition: Sendable, Codable {
     public func position(field: String) throws(IncidentError) -> MarchPosition {
         if let alongMeters, lat == nil, lon == nil { return .measure(alongMeters) }
         guard let lat, let lon, alongMeters == nil else {
-            throw IncidentError(code: "bad_request", message: "a position is {lat, lon} or {along_meters}", field: field)
+            throw IncidentError(.badRequest, message: "a position is {lat, lon} or {along_meters}", field: field)
         }
         return .point(try WirePoint(lat: lat, lon: lon).point(field: field))
     }
@@ -81,7 +81,7 @@ public struct OpenIncidentBody: Sendable, Codable {
     public func request() throws(IncidentError) -> Either {
         guard let kind = IncidentKind(rawValue: kind) else {
             throw IncidentError(
-                code: "kind_invalid", message: "kind must be one of \(IncidentKind.allCases.map(\.rawValue).joined(separator: ", "))",
+                .kindInvalid, message: "kind must be one of \(IncidentKind.allCases.map(\.rawValue).joined(separator: ", "))",
                 field: "body.kind")
         }
         let details = try (details ?? IncidentDetailsBody()).details()
@@ -92,7 +92,7 @@ public struct OpenIncidentBody: Sendable, Codable {
             return .area(request)
         }
         guard let head, let tail, at == nil, radiusMeters == nil, area == nil else {
-            throw IncidentError(code: "bad_request", message: "a march has route, head and tail, and no at, radius_meters or area", field: "body.head")
+            throw IncidentError(.badRequest, message: "a march has route, head and tail, and no at, radius_meters or area", field: "body.head")
         }
         var request = OpenMarchRequest(
             kind: kind, route: route, head: try head.position(field: "body.head"), tail: try tail.position(field: "body.tail"),
@@ -117,7 +117,7 @@ struct IncidentAreaBody {
         switch (at, radiusMeters, area) {
         case (let at?, let radius?, nil): return .circle(center: try at.point(field: "body.at"), radiusMeters: radius)
         case (nil, nil, let polygon?): return .perimeter(polygon)
-        default: throw IncidentError(code: "bad_request", message: "give at with radius_meters, or area", field: "body")
+        default: throw IncidentError(.badRequest, message: "give at with radius_meters, or area", field: "body")
         }
     }
 }
@@ -189,17 +189,19 @@ public struct IncidentDetailsBody: Sendable, Codable, Equatable {
     }
 
     func update(status: String?, title: String?) throws(IncidentError) -> IncidentUpdate {
-        func word<T: RawRepresentable & CaseIterable>(_ text: String?, _ type: T.Type, _ field: String) throws(IncidentError) -> T? where T.RawValue == String {
+        func word<T: RawRepresentable & CaseIterable>(
+            _ text: String?, _ type: T.Type, _ field: String, _ code: IncidentError.Code
+        ) throws(IncidentError) -> T? where T.RawValue == String {
             guard let text else { return nil }
             guard let value = T(rawValue: text) else {
-                throw IncidentError(
-                    code: "\(field)_invalid", message: "\(field) must be one of \(T.allCases.map(\.rawValue).joined(separator: ", "))", field: "body.\(field)")
+                throw IncidentError(code, message: "\(field) must be one of \(T.allCases.map(\.rawValue).joined(separator: ", "))", field: "body.\(field)")
             }
             return value
         }
         return IncidentUpdate(
-            status: try word(status, IncidentStatus.self, "status"), title: title, severity: try word(severity, Severity.self, "severity"),
-            urgency: try word(urgency, Urgency.self, "urgency"), certainty: try word(certainty, Certainty.self, "certainty"),
+            status: try word(status, IncidentStatus.self, "status", .statusInvalid), title: title,
+            severity: try word(severity, Severity.self, "severity", .severityInvalid), urgency: try word(urgency, Urgency.self, "urgency", .urgencyInvalid),
+            certainty: try word(certainty, Certainty.self, "certainty", .certaintyInvalid),
             participants: participants, commander: commander, externalReferences: externalReferences, parent: parent)
     }
 }
@@ -351,7 +353,7 @@ public struct WireJustification: Sendable, Codable {
     public func justification() throws(IncidentError) -> Justification {
         guard let code = ReasonCode(rawValue: reason) else {
             throw IncidentError(
-                code: "reason_invalid", message: "reason must be one of \(ReasonCode.allCases.map(\.rawValue).joined(separator: ", "))",
+                .reasonInvalid, message: "reason must be one of \(ReasonCode.allCases.map(\.rawValue).joined(separator: ", "))",
                 field: "body.justification.reason")
         }
         return Justification(reason: code, text: text, incident: incident)
@@ -423,7 +425,7 @@ public struct AuditQueryBody: Sendable, Codable {
     public func pageSize() throws(IncidentError) -> Int {
         let limit = limit ?? 200
         guard (1...Self.maximumLimit).contains(limit) else {
-            throw IncidentError(code: "limit_invalid", message: "limit is 1 to \(Self.maximumLimit)", field: "body.limit")
+            throw IncidentError(.limitInvalid, message: "limit is 1 to \(Self.maximumLimit)", field: "body.limit")
         }
         return limit
     }

@@ -1,4 +1,8 @@
+import Bus
 import Foundation
+import Geo
+import Incidents
+import Streams
 import Testing
 import VigilProtocol
 
@@ -8,28 +12,50 @@ import VigilProtocol
 struct ErrorCodesDocumentedTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
-    /// The codes written as literals where errors are made: `code: "x"`, `.deny(code: "x"`, the
-    /// decision function's `fail(N, "x"`, and `MediaError.ffmpeg("x"`.
-    static func codesInSources() throws -> Set<String> {
-        let pattern = try NSRegularExpression(pattern: #"(?:code: |fail\([0-9]+, |\.ffmpeg\()"([a-z]+(?:_[a-z]+)+)""#)
-        var codes = Set<String>()
-        let sources = root.appendingPathComponent("Sources")
-        let files = FileManager.default.enumerator(at: sources, includingPropertiesForKeys: nil)?.compactMap { $0 as? URL } ?? []
-        for file in files where file.pathExtension == "swift" {
-            let text = try String(contentsOf: file, encoding: .utf8)
-            for match in pattern.matches(in: text, range: NSRange(text.startIndex..., in: text)) {
-                if let range = Range(match.range(at: 1), in: text) { codes.insert(String(text[range])) }
-            }
-        }
-        return codes
+    /// Every vocabulary of error codes: one `Code` type per boundary (the engine's, the incidents',
+    /// the media path's, the bus's, the coordinator's replies, checkpoint verification), and the
+    /// command line's (the executable's, read from its source).
+    static func vocabularies() throws -> [String: [String]] {
+        let commandLine = try String(contentsOf: root.appendingPathComponent("Sources/vigil/Commands/ClientOptions.swift"), encoding: .utf8)
+        let block = try #require(commandLine.range(of: #"enum Code: String, CaseIterable, Sendable \{[^}]*\}"#, options: .regularExpression))
+        let cases = try NSRegularExpression(pattern: #"= "([a-z]+(?:_[a-z]+)+)""#)
+        let text = String(commandLine[block])
+        let commandCodes = cases.matches(in: text, range: NSRange(text.startIndex..., in: text)).compactMap { Range($0.range(at: 1), in: text).map { String(text[$0]) } }
+        return [
+            "GeoError.Code": GeoError.Code.allCases.map(\.rawValue),
+            "IncidentError.Code": IncidentError.Code.allCases.map(\.rawValue),
+            "MediaError.Code": MediaError.Code.allCases.map(\.rawValue),
+            "BusProtocol.ErrorBody.Code": BusProtocol.ErrorBody.Code.allCases.map(\.rawValue),
+            "ReplyCode": ReplyCode.allCases.map(\.rawValue),
+            "CheckpointVerification.Code": CheckpointVerification.Code.allCases.map(\.rawValue),
+            "CommandFailure.Code": commandCodes,
+        ]
     }
 
     @Test func everyCodeIsInTheProtocolDocument() throws {
-        let codes = try Self.codesInSources()
-        #expect(codes.count > 100, "the scan found \(codes.count) codes: is the pattern still right?")
+        let vocabularies = try Self.vocabularies()
+        #expect(vocabularies.values.map(\.count).reduce(0, +) > 130, "\(vocabularies.mapValues(\.count)): are the vocabularies still read right?")
+        #expect(vocabularies["CommandFailure.Code"]?.isEmpty == false)
         let document = try String(contentsOf: Self.root.appendingPathComponent("docs/protocol.md"), encoding: .utf8)
-        let missing = codes.filter { !document.contains("`\($0)`") }.sorted()
-        #expect(missing.isEmpty, "error codes not in docs/protocol.md: \(missing.joined(separator: ", "))")
+        for (vocabulary, codes) in vocabularies.sorted(by: { $0.key < $1.key }) {
+            let missing = codes.filter { !document.contains("`\($0)`") }.sorted()
+            #expect(missing.isEmpty, "\(vocabulary) codes not in docs/protocol.md: \(missing.joined(separator: ", "))")
+        }
+    }
+
+    /// Codes are made from their vocabularies only: no error in the sources is made with a code
+    /// written as a string, so none can escape the document.
+    @Test func noCodeIsWrittenOutsideAVocabulary() throws {
+        let pattern = try NSRegularExpression(pattern: #"(?:code: |fail\([0-9]+, |\.ffmpeg\(|fails\()"[a-z]+(?:_[a-z]+)*""#)
+        var found: [String] = []
+        let files = FileManager.default.enumerator(at: Self.root.appendingPathComponent("Sources"), includingPropertiesForKeys: nil)?.compactMap { $0 as? URL } ?? []
+        for file in files where file.pathExtension == "swift" {
+            let text = try String(contentsOf: file, encoding: .utf8)
+            for match in pattern.matches(in: text, range: NSRange(text.startIndex..., in: text)) {
+                found.append("\(file.lastPathComponent): \(Range(match.range, in: text).map { String(text[$0]) } ?? "")")
+            }
+        }
+        #expect(found.isEmpty, "codes written as strings: \(found.joined(separator: "; "))")
     }
 
     /// Every operation a client may send has its row in the operations tables.

@@ -283,7 +283,7 @@ struct RetentionAndConsultationTests {
             #expect(second.preservationRequests.map(\.sequence) == [2], "numbered per owner channel")
             #expect(try await holds.holds(for: "bruxelles-mobilite").map(\.id) == [hold.id, second.id], "owners see the holds on their cameras")
 
-            await #expect(throws: IncidentError(code: "not_incident_agency", message: "siamu does not take part in incident \(incident.incidentId)", field: "incident")) {
+            await #expect(throws: IncidentError(.notIncidentAgency, message: "siamu does not take part in incident \(incident.incidentId)", field: "incident")) {
                 _ = try await holds.create(HoldRequest(incident: incident.incidentId, cameras: [tunnel.id], footageFrom: from, footageTo: Date(), legalReference: "x"),
                                            agency: "siamu", user: nil)
             }

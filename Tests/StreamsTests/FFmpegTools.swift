@@ -10,7 +10,7 @@ func ffmpeg(_ arguments: [String]) throws {
     process.standardInput = FileHandle.nullDevice
     try process.run()
     process.waitUntilExit()
-    guard process.terminationStatus == 0 else { throw MediaError(code: "test_setup", message: "ffmpeg \(arguments) failed") }
+    guard process.terminationStatus == 0 else { throw TestSetupFailure("ffmpeg \(arguments) failed") }
 }
 
 /// ffprobe's view of a file: codec, the number of frames, and what it printed as errors.
@@ -42,7 +42,7 @@ func greyPixels(_ path: String) throws -> [UInt8] {
     try process.run()
     let pixels = out.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
-    guard process.terminationStatus == 0 else { throw MediaError(code: "test_setup", message: "ffmpeg could not decode \(path)") }
+    guard process.terminationStatus == 0 else { throw TestSetupFailure("ffmpeg could not decode \(path)") }
     return [UInt8](pixels)
 }
 
@@ -57,7 +57,7 @@ func freeLoopbackPort() throws -> Int {
     let bound = withUnsafeMutablePointer(to: &address) {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, length) == 0 && getsockname(listener, $0, &length) == 0 }
     }
-    guard bound else { throw MediaError(code: "test_setup", message: "no free port") }
+    guard bound else { throw TestSetupFailure("no free port") }
     return Int(UInt16(bigEndian: address.sin_port))
 }
 
@@ -82,7 +82,7 @@ final class RTSPCamera {
         let line = out.fileHandleForReading.availableData
         guard String(decoding: line, as: UTF8.self).contains("ready") else {
             stop()
-            throw MediaError(code: "test_setup", message: "the RTSP server did not start")
+            throw TestSetupFailure("the RTSP server did not start")
         }
     }
 
@@ -97,3 +97,12 @@ final class RTSPCamera {
     deinit { stop() }
 }
 
+
+/// A test's own set-up failed (ffmpeg, a port, a server): not an error of the code under test.
+struct TestSetupFailure: Error, CustomStringConvertible {
+    let description: String
+
+    init(_ description: String) {
+        self.description = description
+    }
+}

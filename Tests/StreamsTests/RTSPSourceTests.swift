@@ -53,7 +53,7 @@ struct RTSPSourceTests {
         func waitFor(_ what: String, _ condition: () -> Bool) async throws {
             let deadline = ContinuousClock.now + .seconds(60)  // a bound on failing, generous for a loaded machine
             while !condition() {
-                guard ContinuousClock.now < deadline else { throw MediaError(code: "test_timeout", message: "no \(what): \(states.withLock { $0 })") }
+                guard ContinuousClock.now < deadline else { throw TestSetupFailure("no \(what): \(states.withLock { $0 })") }
                 try await Task.sleep(for: .milliseconds(50))
             }
         }

@@ -20,7 +20,7 @@ struct ThumbnailTests {
         while let packet = try source.read() {
             if packet.isKeyframe { return (packet, source) }
         }
-        throw MediaError(code: "test_setup", message: "no keyframe")
+        throw TestSetupFailure("no keyframe")
     }
 
     private func mean(_ pixels: [UInt8], width: Int, columns: Range<Int>) -> Double {

@@ -46,11 +46,29 @@ public enum BusProtocol {
     }
 
     /// An error as it travels in a reply: a stable code, a message, the field at fault.
+    ///
+    /// A reply may carry any code (a newer server's too): `code` is the code as written. The
+    /// codes are made from a vocabulary: the bus's own (``Code``), and the application's above it.
     public struct ErrorBody: Sendable, Codable, Error, Equatable, CustomStringConvertible {
+        /// The bus's own codes (the envelope, the text rule, load). Each is explained in `docs/protocol.md`.
+        public enum Code: String, CaseIterable, Sendable {
+            case badFrames = "bad_frames"
+            case badRequest = "bad_request"
+            case credentialsRevoked = "credentials_revoked"
+            case serverBusy = "server_busy"
+            case textInvalid = "text_invalid"
+            case unsupportedVersion = "unsupported_version"
+        }
+
         public var code: String
         public var message: String
         public var field: String?
 
+        public init(_ code: Code, message: String, field: String? = nil) {
+            self.init(code: code.rawValue, message: message, field: field)
+        }
+
+        /// An error whose code is already written (read from a reply, or another vocabulary's).
         public init(code: String, message: String, field: String? = nil) {
             self.code = code
             self.message = message
@@ -102,7 +120,7 @@ public enum BusProtocol {
     public static func rawBody(of payload: Data) throws(ErrorBody) -> Data {
         guard let request = try? JSONSerialization.jsonObject(with: payload) as? [String: Any], let body = request["body"] as? [String: Any],
               let data = try? JSONSerialization.data(withJSONObject: body)
-        else { throw ErrorBody(code: "bad_request", message: "body must be a JSON object", field: "body") }
+        else { throw ErrorBody(.badRequest, message: "body must be a JSON object", field: "body") }
         return data
     }
 
@@ -112,15 +130,15 @@ public enum BusProtocol {
         do {
             header = try decoder.decode(RequestHeader.self, from: payload)
         } catch let error as DecodingError {
-            throw ErrorBody(code: "bad_request", message: "not a request envelope: \(describe(error))", field: field(of: error))
+            throw ErrorBody(.badRequest, message: "not a request envelope: \(describe(error))", field: field(of: error))
         } catch {
-            throw ErrorBody(code: "bad_request", message: "not a request envelope: \(error)")
+            throw ErrorBody(.badRequest, message: "not a request envelope: \(error)")
         }
         guard header.v == version else {
-            throw ErrorBody(code: "unsupported_version", message: "this server speaks protocol version \(version)", field: "v")
+            throw ErrorBody(.unsupportedVersion, message: "this server speaks protocol version \(version)", field: "v")
         }
         guard !header.id.isEmpty, header.id.utf8.count <= maximumRequestIDLength else {
-            throw ErrorBody(code: "bad_request", message: "id must be 1 to \(maximumRequestIDLength) bytes", field: "id")
+            throw ErrorBody(.badRequest, message: "id must be 1 to \(maximumRequestIDLength) bytes", field: "id")
         }
         return header
     }
@@ -131,16 +149,16 @@ public enum BusProtocol {
         // Text is checked first: a lying string is refused whatever else is wrong with the body.
         if let (path, scalar) = RequestText.firstRefusedString(in: payload, under: "body") {
             throw ErrorBody(
-                code: "text_invalid",
+                .textInvalid,
                 message: "text may not hold control or bidirectional-override characters (found U+\(String(format: "%04X", scalar.value)))",
                 field: path)
         }
         do {
             return try decoder.decode(BodyWrapper<Body>.self, from: payload).body
         } catch let error as DecodingError {
-            throw ErrorBody(code: "bad_request", message: describe(error), field: field(of: error))
+            throw ErrorBody(.badRequest, message: describe(error), field: field(of: error))
         } catch {
-            throw ErrorBody(code: "bad_request", message: "\(error)", field: "body")
+            throw ErrorBody(.badRequest, message: "\(error)", field: "body")
         }
     }
 

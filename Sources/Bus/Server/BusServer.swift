@@ -622,20 +622,20 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
             metrics.requestsIn.increment()
             guard frames.count == 2, let identity = fixedIdentity ?? frames[1].userID.flatMap(BusIdentity.init(zapUserId:)) else {
                 metrics.badFrames.increment()
-                let error = BusProtocol.ErrorBody(code: "bad_frames", message: "a request is exactly one JSON frame, got \(frames.count - 1)")
+                let error = BusProtocol.ErrorBody(.badFrames, message: "a request is exactly one JSON frame, got \(frames.count - 1)")
                 try? command.send([routingID, BusProtocol.errorReply(id: nil, error)])
                 continue
             }
             guard fixedIdentity != nil || stillAdmitted(frames[1], as: identity) else {
                 metrics.requestsRefusedRevoked.increment()
-                let error = BusProtocol.ErrorBody(code: "credentials_revoked", message: "this key no longer belongs to \(identity.zapUserId)")
+                let error = BusProtocol.ErrorBody(.credentialsRevoked, message: "this key no longer belongs to \(identity.zapUserId)")
                 try? command.send([routingID, BusProtocol.errorReply(id: nil, error)])
                 continue
             }
             let request = BusRequest(peer: PeerAddress.make(route: route, routingID: routingID), identity: identity, payload: frames[1].data)
             if case .dropped = sink.yield(request) {
                 metrics.requestsRefusedBusy.increment()
-                let error = BusProtocol.ErrorBody(code: "server_busy", message: "too many requests waiting; try again")
+                let error = BusProtocol.ErrorBody(.serverBusy, message: "too many requests waiting; try again")
                 try? command.send([routingID, BusProtocol.errorReply(id: nil, error)])
             }
         }

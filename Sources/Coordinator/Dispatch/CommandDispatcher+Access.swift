@@ -12,7 +12,7 @@ extension CommandDispatcher {
         case .grantCreate:
             let grant = try BusProtocol.decodeBody(Grant.self, from: request.payload)
             guard grant.owner == request.agency else {
-                throw BusProtocol.ErrorBody(code: "not_owner", message: "only \(grant.owner) may share its cameras", field: "body.owner")
+                throw BusProtocol.ErrorBody(.notOwner, message: "only \(grant.owner) may share its cameras", field: "body.owner")
             }
             try await access.create(grant, by: request.agency)
             await publisher.accessChanged(for: grant.agency, by: request.agency, reason: "grant_created:\(grant.id)")

@@ -14,7 +14,7 @@ extension CommandDispatcher {
         case .userAdd:
             let user = try BusProtocol.decodeBody(User.self, from: request.payload)
             guard user.agency == request.agency else {
-                throw BusProtocol.ErrorBody(code: "not_own_agency", message: "\(request.agency) adds users to itself only", field: "body.agency")
+                throw BusProtocol.ErrorBody(.notOwnAgency, message: "\(request.agency) adds users to itself only", field: "body.agency")
             }
             // The agency's own certificate, or one of its owner-admin users, manages its users.
             try await requireOwnerAdmin(request, action: "user.add")

@@ -12,7 +12,7 @@ extension CommandDispatcher {
         case .relayRegister:
             let body = try BusProtocol.decodeBody(RelayRegisterBody.self, from: request.payload)
             _ = try await namedUser(request, role: .relay, action: "relay.register")
-            guard let relay = publisher.relay else { throw BusProtocol.ErrorBody(code: "not_coordinator", message: "this server runs no relay", field: "op") }
+            guard let relay = publisher.relay else { throw BusProtocol.ErrorBody(.notCoordinator, message: "this server runs no relay", field: "op") }
             let result = try relay.nodeRegistered(body, identity: request.identity)
             try await audit.append(AuditRecord(
                 action: "relay.registered", agency: request.agency, user: request.user,
@@ -22,7 +22,7 @@ extension CommandDispatcher {
             let body = try BusProtocol.decodeBody(RelayReportBody.self, from: request.payload)
             // Once a second per node: the role is checked in memory (registering checked it against the directory).
             guard clientKeys.holds(.relay, request.identity), let relay = publisher.relay else {
-                throw BusProtocol.ErrorBody(code: "role_required", message: "only a relay node's key reports load", field: "op")
+                throw BusProtocol.ErrorBody(.roleRequired, message: "only a relay node's key reports load", field: "op")
             }
             return BusProtocol.successReply(id: header.id, result: try await relay.nodeReported(body, identity: request.identity))
         default:

@@ -57,7 +57,7 @@ public struct CommandDispatcher: Sendable {
             try? await audit.append(AuditRecord(
                 action: "request.replayed", agency: request.agency, user: request.user, details: ["id": header.id, "op": header.op]))
             bus.reply(to: request.peer, payload: BusProtocol.errorReply(
-                id: header.id, .init(code: "request_replayed", message: "request id '\(header.id)' was already used on this connection", field: "id")))
+                id: header.id, .init(.requestReplayed, message: "request id '\(header.id)' was already used on this connection", field: "id")))
             return
         }
         let started = ContinuousClock.now
@@ -65,15 +65,9 @@ public struct CommandDispatcher: Sendable {
         let reply: Data
         do {
             reply = try await perform(header, request)
-        } catch let error as BusProtocol.ErrorBody {
-            reply = BusProtocol.errorReply(id: header.id, error)
-        } catch let error as IncidentError {
-            reply = BusProtocol.errorReply(id: header.id, .init(code: error.code, message: error.message, field: error.field))
-        } catch let error as GeoError {
-            reply = BusProtocol.errorReply(id: header.id, .init(code: error.code, message: error.message, field: error.field))
         } catch {
-            logger.error("request failed", metadata: ["bus.op": "\(header.op)", "error": "\(error)"])
-            reply = BusProtocol.errorReply(id: header.id, .init(code: "internal_error", message: "the server could not handle this request"))
+            if BusProtocol.ErrorBody(coded: error) == nil { logger.error("request failed", metadata: ["bus.op": "\(header.op)", "error": "\(error)"]) }
+            reply = BusProtocol.errorReply(id: header.id, .init(replying: error, fallback: "the server could not handle this request"))
         }
         bus.reply(to: request.peer, payload: reply)
     }
@@ -102,7 +96,7 @@ public struct CommandDispatcher: Sendable {
     }
 
     static func unknownOperation(_ header: BusProtocol.RequestHeader) -> BusProtocol.ErrorBody {
-        BusProtocol.ErrorBody(code: "unknown_operation", message: "unknown operation '\(header.op)'", field: "op")
+        BusProtocol.ErrorBody(.unknownOperation, message: "unknown operation '\(header.op)'", field: "op")
     }
 
     /// Lets through only the lead and participating agencies of `incident` (the rule of the
@@ -112,7 +106,7 @@ public struct CommandDispatcher: Sendable {
         try await audit.append(AuditRecord(
             action: refusal, agency: request.agency, user: request.user, reason: "not_participant", incident: incident.id))
         throw BusProtocol.ErrorBody(
-            code: "not_participant", message: "\(request.agency) does not take part in incident \(incident.id)", field: "body.incident")
+            .notParticipant, message: "\(request.agency) does not take part in incident \(incident.id)", field: "body.incident")
     }
 
     /// An owner's or an agency's own certificate, or one of its owner-admin users: who manages
@@ -129,7 +123,7 @@ public struct CommandDispatcher: Sendable {
         try await audit.append(AuditRecord(
             action: "\(action).refused", agency: request.agency, user: request.user, reason: "role_required", details: ["role": role.rawValue]))
         throw BusProtocol.ErrorBody(
-            code: "role_required", message: "only a named user with the \(role.rawValue) role and a valid clearance may do this", field: "op")
+            .roleRequired, message: "only a named user with the \(role.rawValue) role and a valid clearance may do this", field: "op")
     }
 
     public init(

@@ -13,13 +13,13 @@ public struct GeoPoint: Sendable, Hashable, Codable, CustomStringConvertible {
     /// - Parameter field: names the input in an error; only evaluated when there is one.
     public init(lat: Double, lon: Double, field: @autoclosure () -> String = "position") throws(GeoError) {
         guard lat.isFinite, lon.isFinite else {
-            throw GeoError(code: "coordinate_invalid", message: "latitude and longitude must be finite numbers", field: field())
+            throw GeoError(.coordinateInvalid, message: "latitude and longitude must be finite numbers", field: field())
         }
         guard (-90...90).contains(lat) else {
-            throw GeoError(code: "coordinate_out_of_range", message: "latitude \(lat) is outside -90...90", field: field())
+            throw GeoError(.coordinateOutOfRange, message: "latitude \(lat) is outside -90...90", field: field())
         }
         guard (-180...180).contains(lon) else {
-            throw GeoError(code: "coordinate_out_of_range", message: "longitude \(lon) is outside -180...180", field: field())
+            throw GeoError(.coordinateOutOfRange, message: "longitude \(lon) is outside -180...180", field: field())
         }
         self.lat = lat
         self.lon = lon
@@ -36,7 +36,7 @@ public struct GeoPoint: Sendable, Hashable, Codable, CustomStringConvertible {
         let parts = text.split(separator: ",", omittingEmptySubsequences: false)
             .map { $0.trimmingCharacters(in: .whitespaces) }
         guard parts.count == 2, let lat = Double(parts[0]), let lon = Double(parts[1]) else {
-            throw GeoError(code: "coordinate_invalid", message: "expected LAT,LON in decimal degrees, got '\(text)'", field: field)
+            throw GeoError(.coordinateInvalid, message: "expected LAT,LON in decimal degrees, got '\(text)'", field: field)
         }
         try self.init(lat: lat, lon: lon, field: field)
     }

@@ -61,16 +61,16 @@ public struct MarchConfiguration: Sendable, Codable, Equatable {
             ("off_route_tolerance_meters", offRouteToleranceMeters), ("fallback_radius_meters", fallbackRadiusMeters),
         ]
         for (field, value) in distances where !(value.isFinite && value >= 0 && value <= CameraIndex.maximumRadiusMeters) {
-            throw GeoError(code: "march_invalid", message: "\(field) must be 0 to \(Int(CameraIndex.maximumRadiusMeters)) metres", field: field)
+            throw GeoError(.marchInvalid, message: "\(field) must be 0 to \(Int(CameraIndex.maximumRadiusMeters)) metres", field: field)
         }
         guard corridorWidthMeters > 0, fallbackRadiusMeters > 0 else {
-            throw GeoError(code: "march_invalid", message: "the corridor width and fallback radius must be positive", field: "corridor_width_meters")
+            throw GeoError(.marchInvalid, message: "the corridor width and fallback radius must be positive", field: "corridor_width_meters")
         }
         for (field, value) in [("ahead_seconds", aheadSeconds ?? 0), ("dwell_seconds", dwellSeconds)] where !(value.isFinite && value >= 0 && value <= 3_600) {
-            throw GeoError(code: "march_invalid", message: "\(field) must be 0 to 3600 seconds", field: field)
+            throw GeoError(.marchInvalid, message: "\(field) must be 0 to 3600 seconds", field: field)
         }
         if let limit, !(1...10_000).contains(limit) {
-            throw GeoError(code: "limit_invalid", message: "limit must be 1 to 10000", field: "limit")
+            throw GeoError(.limitInvalid, message: "limit must be 1 to 10000", field: "limit")
         }
     }
 }

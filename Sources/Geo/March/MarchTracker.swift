@@ -55,7 +55,7 @@ public struct MarchTracker: Sendable {
             do {
                 crossings = try roads.crossings(of: path)
             } catch {
-                throw GeoError(code: "geos_failure", message: "\(error)")
+                throw GeoError(.geosFailure, message: "\(error)")
             }
             for crossing in crossings {
                 let centre = try index.projection.geographic(crossing.point)
@@ -84,7 +84,7 @@ public struct MarchTracker: Sendable {
         let tailFix = try snap(tail, field: "tail")
         let onRoute = headFix.offset <= configuration.offRouteToleranceMeters
         guard !onRoute || tailFix.measure <= headFix.measure + 1e-6 else {
-            throw GeoError(code: "march_invalid", message: "the tail (\(Int(tailFix.measure)) m) is ahead of the head (\(Int(headFix.measure)) m)", field: "tail")
+            throw GeoError(.marchInvalid, message: "the tail (\(Int(tailFix.measure)) m) is ahead of the head (\(Int(headFix.measure)) m)", field: "tail")
         }
         var events: [String] = []
         if onRoute != wasOnRoute { events.append(onRoute ? "head_back_on_route" : "head_left_route") }
@@ -201,7 +201,7 @@ public struct MarchTracker: Sendable {
         switch position {
         case .measure(let measure):
             guard measure.isFinite, measure >= 0, measure <= routeLengthMeters else {
-                throw GeoError(code: "march_invalid", message: "\(field) must be 0 to \(Int(routeLengthMeters)) metres along the route", field: field)
+                throw GeoError(.marchInvalid, message: "\(field) must be 0 to \(Int(routeLengthMeters)) metres along the route", field: field)
             }
             return (measure, 0, try index.projection.geographic(path.point(at: measure)))
         case .point(let point):

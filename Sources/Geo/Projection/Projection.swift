@@ -87,7 +87,7 @@ public final class Projection: @unchecked Sendable {  // @unchecked: all PROJ ac
         try checkAreaOfUse(point, field: field())
         let output = run(PJ_FWD, proj_coord(point.lon, point.lat, 0, 0))
         guard output.xy.x.isFinite, output.xy.y.isFinite else {
-            throw GeoError(code: "coordinate_outside_crs", message: "\(point) cannot be projected to \(crs.rawValue)", field: field())
+            throw GeoError(.coordinateOutsideCrs, message: "\(point) cannot be projected to \(crs.rawValue)", field: field())
         }
         return MetricPoint(x: output.xy.x, y: output.xy.y)
     }
@@ -104,7 +104,7 @@ public final class Projection: @unchecked Sendable {  // @unchecked: all PROJ ac
         result.reserveCapacity(points.count)
         for (index, coordinate) in coordinates.enumerated() {
             guard coordinate.xy.x.isFinite, coordinate.xy.y.isFinite else {
-                throw GeoError(code: "coordinate_outside_crs", message: "\(points[index]) cannot be projected to \(crs.rawValue)", field: field(index))
+                throw GeoError(.coordinateOutsideCrs, message: "\(points[index]) cannot be projected to \(crs.rawValue)", field: field(index))
             }
             result.append(MetricPoint(x: coordinate.xy.x, y: coordinate.xy.y))
         }
@@ -115,7 +115,7 @@ public final class Projection: @unchecked Sendable {  // @unchecked: all PROJ ac
         let area = areaOfUse
         guard point.lon >= area.west, point.lon <= area.east, point.lat >= area.south, point.lat <= area.north else {
             throw GeoError(
-                code: "coordinate_outside_crs",
+                .coordinateOutsideCrs,
                 message: "\(point) is outside the area of use of \(crs.rawValue) "
                     + "(lat \(area.south)...\(area.north), lon \(area.west)...\(area.east))",
                 field: field())

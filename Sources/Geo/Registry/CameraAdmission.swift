@@ -14,7 +14,7 @@ public enum CameraAdmission {
         }
         for (number, mask) in camera.privacyMasks.enumerated() where !isSimplePolygon(mask) {
             return GeoError(
-                code: "mask_invalid", message: "privacy mask \(number) is not a simple polygon (its edges cross, or it has no area)",
+                .maskInvalid, message: "privacy mask \(number) is not a simple polygon (its edges cross, or it has no area)",
                 field: "\(field).privacy_masks[\(number)]")
         }
         return nil

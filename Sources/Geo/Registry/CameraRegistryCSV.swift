@@ -13,16 +13,16 @@ public enum CameraRegistryCSV {
     public static func validate(_ text: String) throws(GeoError) -> (cameras: [Camera], problems: [GeoError]) {
         var lines = text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).map(String.init)
         while lines.last?.isEmpty == true { lines.removeLast() }
-        guard let headerLine = lines.first else { throw GeoError(code: "registry_invalid", message: "the file is empty", field: "line 1") }
+        guard let headerLine = lines.first else { throw GeoError(.registryInvalid, message: "the file is empty", field: "line 1") }
         guard let header = fields(headerLine)?.map({ $0.trimmingCharacters(in: .whitespaces) }) else {
-            throw GeoError(code: "registry_invalid", message: unterminated, field: "line 1")
+            throw GeoError(.registryInvalid, message: unterminated, field: "line 1")
         }
         let missing = requiredColumns.filter { !header.contains($0) }
         guard missing.isEmpty else {
-            throw GeoError(code: "registry_invalid", message: "missing columns: \(missing.joined(separator: ", "))", field: "line 1")
+            throw GeoError(.registryInvalid, message: "missing columns: \(missing.joined(separator: ", "))", field: "line 1")
         }
         guard lines.count - 1 <= CameraRegistryFile.maximumCameras else {
-            throw GeoError(code: "registry_too_large", message: "more than \(CameraRegistryFile.maximumCameras) cameras", field: nil)
+            throw GeoError(.registryTooLarge, message: "more than \(CameraRegistryFile.maximumCameras) cameras", field: nil)
         }
         var cameras: [Camera] = []
         var lineNumbers: [Int] = []
@@ -41,33 +41,33 @@ public enum CameraRegistryCSV {
     }
 
     private static func camera(_ line: String, header: [String], field: String) throws(GeoError) -> Camera {
-        guard let cells = fields(line) else { throw GeoError(code: "registry_invalid", message: unterminated, field: field) }
+        guard let cells = fields(line) else { throw GeoError(.registryInvalid, message: unterminated, field: field) }
         guard cells.count == header.count else {
-            throw GeoError(code: "registry_invalid", message: "\(cells.count) fields, the header has \(header.count)", field: field)
+            throw GeoError(.registryInvalid, message: "\(cells.count) fields, the header has \(header.count)", field: field)
         }
         let row = Dictionary(uniqueKeysWithValues: zip(header, cells))
         func number(_ column: String) throws(GeoError) -> Double? {
             let text = row[column, default: ""].trimmingCharacters(in: .whitespaces)
             if text.isEmpty { return nil }
             guard let value = Double(text), value.isFinite else {
-                throw GeoError(code: "registry_invalid", message: "\(column) '\(text)' is not a number", field: "\(field).\(column)")
+                throw GeoError(.registryInvalid, message: "\(column) '\(text)' is not a number", field: "\(field).\(column)")
             }
             return value
         }
         guard let lat = try number("lat"), let lon = try number("lon") else {
-            throw GeoError(code: "registry_invalid", message: "lat and lon are required", field: "\(field).lat")
+            throw GeoError(.registryInvalid, message: "lat and lon are required", field: "\(field).lat")
         }
         guard let kind = CameraKind(rawValue: row["kind", default: ""]) else {
-            throw GeoError(code: "registry_invalid", message: "unknown kind '\(row["kind", default: ""])'", field: "\(field).kind")
+            throw GeoError(.registryInvalid, message: "unknown kind '\(row["kind", default: ""])'", field: "\(field).kind")
         }
         guard let confidentiality = LocationConfidentiality(rawValue: row["confidentiality", default: ""]) else {
-            throw GeoError(code: "registry_invalid", message: "confidentiality is public or confidential", field: "\(field).confidentiality")
+            throw GeoError(.registryInvalid, message: "confidentiality is public or confidential", field: "\(field).confidentiality")
         }
         let tags = row["tags", default: ""].split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         var masks: [PrivacyMask] = []
         if let text = row["privacy_masks"], !text.isEmpty {
             guard let decoded = try? JSONDecoder().decode([PrivacyMask].self, from: Data(text.utf8)) else {
-                throw GeoError(code: "registry_invalid", message: "privacy_masks is JSON: [[[x, y], …], …]", field: "\(field).privacy_masks")
+                throw GeoError(.registryInvalid, message: "privacy_masks is JSON: [[[x, y], …], …]", field: "\(field).privacy_masks")
             }
             masks = decoded
         }

@@ -16,7 +16,7 @@ public enum CameraRegistryFile {
         do {
             data = try Data(contentsOf: url)
         } catch {
-            throw GeoError(code: "registry_unreadable", message: "cannot read \(url.path): \(error.localizedDescription)", field: nil)
+            throw GeoError(.registryUnreadable, message: "cannot read \(url.path): \(error.localizedDescription)", field: nil)
         }
         return try decode(data)
     }
@@ -35,15 +35,15 @@ public enum CameraRegistryFile {
         do {
             collection = try JSONDecoder().decode(FeatureCollection.self, from: data)
         } catch let error as DecodingError {
-            throw GeoError(code: "registry_invalid", message: describe(error), field: path(of: error))
+            throw GeoError(.registryInvalid, message: describe(error), field: path(of: error))
         } catch {
-            throw GeoError(code: "registry_invalid", message: "\(error)", field: nil)
+            throw GeoError(.registryInvalid, message: "\(error)", field: nil)
         }
         guard collection.type == "FeatureCollection" else {
-            throw GeoError(code: "registry_invalid", message: "expected a FeatureCollection, got \(collection.type)", field: "type")
+            throw GeoError(.registryInvalid, message: "expected a FeatureCollection, got \(collection.type)", field: "type")
         }
         guard collection.features.count <= maximumCameras else {
-            throw GeoError(code: "registry_too_large", message: "more than \(maximumCameras) cameras", field: "features")
+            throw GeoError(.registryTooLarge, message: "more than \(maximumCameras) cameras", field: "features")
         }
         var cameras: [Camera] = []
         var problems: [GeoError] = []
@@ -67,7 +67,7 @@ public enum CameraRegistryFile {
         var seen = Set<String>()
         return cameras.enumerated().compactMap { index, camera in
             seen.insert(camera.id).inserted
-                ? nil : GeoError(code: "registry_duplicate_id", message: "camera id \(camera.id) appears twice", field: field(index))
+                ? nil : GeoError(.registryDuplicateId, message: "camera id \(camera.id) appears twice", field: field(index))
         }
     }
 
@@ -142,7 +142,7 @@ private struct Failable: Codable {
             decoded = .success(try Feature(from: decoder))
         } catch let error as DecodingError {
             let path = CameraRegistryFile.path(of: error)
-            decoded = .failure(GeoError(code: "registry_invalid", message: CameraRegistryFile.describe(error), field: path))
+            decoded = .failure(GeoError(.registryInvalid, message: CameraRegistryFile.describe(error), field: path))
         }
     }
 
@@ -188,10 +188,10 @@ private struct Feature: Codable {
     func camera(index: Int) throws(GeoError) -> Camera {
         let field = "features[\(index)]"
         guard type == "Feature" else {
-            throw GeoError(code: "registry_invalid", message: "expected a Feature, got \(type)", field: "\(field).type")
+            throw GeoError(.registryInvalid, message: "expected a Feature, got \(type)", field: "\(field).type")
         }
         guard geometry.type == "Point", geometry.coordinates.count >= 2 else {
-            throw GeoError(code: "registry_invalid", message: "a camera is a Point with [lon, lat]", field: "\(field).geometry")
+            throw GeoError(.registryInvalid, message: "a camera is a Point with [lon, lat]", field: "\(field).geometry")
         }
         let p = properties
         return try RegistryFeature(
@@ -225,25 +225,25 @@ struct RegistryFeature {
         let prefix = propertiesPrefix ?? field
         let position = try GeoPoint(lat: lat, lon: lon, field: positionField ?? "\(field).lat")
         guard !id.isEmpty, id.count <= 64, id.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) else {
-            throw GeoError(code: "registry_invalid", message: "camera id must be 1-64 ASCII letters, digits, '-' or '_'", field: "\(prefix).id")
+            throw GeoError(.registryInvalid, message: "camera id must be 1-64 ASCII letters, digits, '-' or '_'", field: "\(prefix).id")
         }
-        guard !owner.isEmpty else { throw GeoError(code: "registry_invalid", message: "owner is required", field: "\(prefix).owner") }
+        guard !owner.isEmpty else { throw GeoError(.registryInvalid, message: "owner is required", field: "\(prefix).owner") }
         if let heading, !(heading.isFinite && (0..<360).contains(heading)) {
-            throw GeoError(code: "registry_invalid", message: "heading must be in 0..<360 degrees", field: "\(prefix).heading_deg")
+            throw GeoError(.registryInvalid, message: "heading must be in 0..<360 degrees", field: "\(prefix).heading_deg")
         }
         if let fieldOfView, !(fieldOfView.isFinite && fieldOfView > 0 && fieldOfView <= 360) {
-            throw GeoError(code: "registry_invalid", message: "field of view must be in (0, 360] degrees", field: "\(prefix).fov_deg")
+            throw GeoError(.registryInvalid, message: "field of view must be in (0, 360] degrees", field: "\(prefix).fov_deg")
         }
         let range = self.range ?? Camera.defaultRangeMeters
         guard range.isFinite, range > 0, range <= 5_000 else {
-            throw GeoError(code: "registry_invalid", message: "range must be in (0, 5000] metres", field: "\(prefix).range_m")
+            throw GeoError(.registryInvalid, message: "range must be in (0, 5000] metres", field: "\(prefix).range_m")
         }
         let validMask: (PrivacyMask) -> Bool = { mask in
             mask.count >= 3 && mask.allSatisfy { $0.count == 2 && $0.allSatisfy { $0.isFinite && (0...1).contains($0) } }
         }
         guard privacyMasks.count <= Self.maximumMasks, privacyMasks.allSatisfy(validMask) else {
             throw GeoError(
-                code: "registry_invalid",
+                .registryInvalid,
                 message: "privacy masks are at most \(Self.maximumMasks) polygons of 3 or more [x, y] points, each in 0...1 of the picture",
                 field: "\(prefix).privacy_masks")
         }

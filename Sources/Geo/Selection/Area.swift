@@ -19,16 +19,16 @@ public final class Area: @unchecked Sendable {  // @unchecked: GEOS state is onl
         do {
             geometry = try Geometry.fromGeoJSON(geoJSONGeometry, context: context)
             guard try geometry.isValid() else {
-                throw GeoError(code: "area_invalid", message: "area \(name) is not a valid polygon", field: "geometry")
+                throw GeoError(.areaInvalid, message: "area \(name) is not a valid polygon", field: "geometry")
             }
             let box = try geometry.bounds()
             bounds = (box.minX, box.minY, box.maxX, box.maxY)
         } catch let error as GEOSError {
-            throw GeoError(code: "area_invalid", message: "area \(name): \(error.description)", field: "geometry")
+            throw GeoError(.areaInvalid, message: "area \(name): \(error.description)", field: "geometry")
         } catch let error as GeoError {
             throw error
         } catch {
-            throw GeoError(code: "area_invalid", message: "area \(name): \(error)", field: "geometry")
+            throw GeoError(.areaInvalid, message: "area \(name): \(error)", field: "geometry")
         }
     }
 

@@ -108,7 +108,7 @@ public final class CameraIndex: @unchecked Sendable {  // @unchecked: GEOS state
                 try sectorTree.insert(minX: box.minX, minY: box.minY, maxX: box.maxX, maxY: box.maxY)
             }
         } catch {
-            throw GeoError(code: "geos_failure", message: error.description)
+            throw GeoError(.geosFailure, message: error.description)
         }
     }
 
@@ -118,7 +118,7 @@ public final class CameraIndex: @unchecked Sendable {  // @unchecked: GEOS state
     public func select(_ query: SelectionQuery) throws(GeoError) -> [CameraMatch] {
         let filter = query.filter ?? SelectionFilter()
         if let limit = filter.limit, limit < 1 || limit > 10_000 {
-            throw GeoError(code: "limit_invalid", message: "limit must be 1 to 10000", field: "filter.limit")
+            throw GeoError(.limitInvalid, message: "limit must be 1 to 10000", field: "filter.limit")
         }
         switch query.type {
         case .radius:
@@ -154,7 +154,7 @@ public final class CameraIndex: @unchecked Sendable {  // @unchecked: GEOS state
     /// the four closest to a dispatch call).
     public func nearest(_ count: Int, to center: GeoPoint, maximumMeters: Double, filter: SelectionFilter = SelectionFilter()) throws(GeoError) -> [CameraMatch] {
         guard (1...Self.maximumNearestCount).contains(count) else {
-            throw GeoError(code: "count_invalid", message: "count must be 1 to \(Self.maximumNearestCount)", field: "count")
+            throw GeoError(.countInvalid, message: "count must be 1 to \(Self.maximumNearestCount)", field: "count")
         }
         try Self.checkDistance(maximumMeters, field: "max_meters")
         let origin = try projection.metric(center, field: "at")
@@ -193,7 +193,7 @@ public final class CameraIndex: @unchecked Sendable {  // @unchecked: GEOS state
                 ? try Geometry.polygon(parts[0], context: context)
                 : try Geometry.multiPolygon(parts, context: context)
             guard try polygon.isValid() else {
-                throw GeoError(code: "area_invalid", message: "the area is not a valid polygon (self-intersecting rings?)", field: "geometry")
+                throw GeoError(.areaInvalid, message: "the area is not a valid polygon (self-intersecting rings?)", field: "geometry")
             }
             let box = try polygon.bounds()
             var matches: [Candidate] = []
@@ -261,13 +261,13 @@ public final class CameraIndex: @unchecked Sendable {  // @unchecked: GEOS state
     }
 
     private func required<T>(_ value: T?, _ field: String) throws(GeoError) -> T {
-        guard let value else { throw GeoError(code: "query_incomplete", message: "this query needs '\(field)'", field: field) }
+        guard let value else { throw GeoError(.queryIncomplete, message: "this query needs '\(field)'", field: field) }
         return value
     }
 
     private static func checkDistance(_ meters: Double, field: String) throws(GeoError) {
         guard meters.isFinite, meters > 0, meters <= maximumRadiusMeters else {
-            throw GeoError(code: "radius_invalid", message: "\(field) must be a number of metres in (0, \(Int(maximumRadiusMeters))]", field: field)
+            throw GeoError(.radiusInvalid, message: "\(field) must be a number of metres in (0, \(Int(maximumRadiusMeters))]", field: field)
         }
     }
 
@@ -287,7 +287,7 @@ public final class CameraIndex: @unchecked Sendable {  // @unchecked: GEOS state
         } catch let error as GeoError {
             throw error
         } catch {
-            throw GeoError(code: "geos_failure", message: "\(error)")
+            throw GeoError(.geosFailure, message: "\(error)")
         }
     }
 

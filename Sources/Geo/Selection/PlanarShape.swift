@@ -12,14 +12,14 @@ enum PlanarShape {
         case ("Polygon", let coordinates): parts = [coordinates]
         case ("MultiPolygon", .list(let items)): parts = items
         default:
-            throw GeoError(code: "area_invalid", message: "an area is a GeoJSON Polygon or MultiPolygon, not \(geometry.type)", field: "\(field).type")
+            throw GeoError(.areaInvalid, message: "an area is a GeoJSON Polygon or MultiPolygon, not \(geometry.type)", field: "\(field).type")
         }
-        guard !parts.isEmpty else { throw GeoError(code: "area_empty", message: "the area has no polygon", field: "\(field).coordinates") }
+        guard !parts.isEmpty else { throw GeoError(.areaEmpty, message: "the area has no polygon", field: "\(field).coordinates") }
         var vertices = 0
         var result: [[[MetricPoint]]] = []
         for (partIndex, part) in parts.enumerated() {
             guard case .list(let rings) = part, !rings.isEmpty else {
-                throw GeoError(code: "area_empty", message: "a polygon has no ring", field: "\(field).coordinates[\(partIndex)]")
+                throw GeoError(.areaEmpty, message: "a polygon has no ring", field: "\(field).coordinates[\(partIndex)]")
             }
             var metricRings: [[MetricPoint]] = []
             for (ringIndex, ring) in rings.enumerated() {
@@ -27,13 +27,13 @@ enum PlanarShape {
                 let points = try positions(ring, projection: projection, field: ringField)
                 vertices += points.count
                 guard vertices <= maximumAreaVertices else {
-                    throw GeoError(code: "area_too_large", message: "an area has at most \(maximumAreaVertices) vertices", field: "\(field).coordinates")
+                    throw GeoError(.areaTooLarge, message: "an area has at most \(maximumAreaVertices) vertices", field: "\(field).coordinates")
                 }
                 guard points.count >= 4 else {
-                    throw GeoError(code: "area_invalid", message: "a ring needs at least 4 positions", field: ringField)
+                    throw GeoError(.areaInvalid, message: "a ring needs at least 4 positions", field: ringField)
                 }
                 guard points.first == points.last else {
-                    throw GeoError(code: "area_unclosed", message: "a ring must end at its first position", field: ringField)
+                    throw GeoError(.areaUnclosed, message: "a ring must end at its first position", field: ringField)
                 }
                 metricRings.append(points)
             }
@@ -46,27 +46,27 @@ enum PlanarShape {
     static func line(_ geometry: GeoJSONGeometry, projection: Projection, field: String) throws(GeoError) -> [MetricPoint] {
         guard geometry.type == "LineString" else {
             throw GeoError(
-                code: "route_invalid", message: "a route is one ordered GeoJSON LineString, not \(geometry.type)", field: "\(field).type")
+                .routeInvalid, message: "a route is one ordered GeoJSON LineString, not \(geometry.type)", field: "\(field).type")
         }
         let points = try positions(geometry.coordinates, projection: projection, field: "\(field).coordinates")
         guard points.count <= maximumRouteVertices else {
-            throw GeoError(code: "route_too_long", message: "a route has at most \(maximumRouteVertices) vertices", field: "\(field).coordinates")
+            throw GeoError(.routeTooLong, message: "a route has at most \(maximumRouteVertices) vertices", field: "\(field).coordinates")
         }
         guard points.count >= 2, zip(points, points.dropFirst()).contains(where: { $0.distance(to: $1) > 0 }) else {
-            throw GeoError(code: "route_zero_length", message: "a route needs two distinct positions", field: "\(field).coordinates")
+            throw GeoError(.routeZeroLength, message: "a route needs two distinct positions", field: "\(field).coordinates")
         }
         return points
     }
 
     private static func positions(_ coordinates: GeoJSONGeometry.Coordinates, projection: Projection, field: String) throws(GeoError) -> [MetricPoint] {
         guard case .list(let items) = coordinates else {
-            throw GeoError(code: "geometry_invalid", message: "expected a list of [lon, lat] positions", field: field)
+            throw GeoError(.geometryInvalid, message: "expected a list of [lon, lat] positions", field: field)
         }
         var points: [GeoPoint] = []
         points.reserveCapacity(items.count)
         for (index, item) in items.enumerated() {
             guard case .position(let numbers) = item, numbers.count >= 2 else {
-                throw GeoError(code: "geometry_invalid", message: "a position is [lon, lat]", field: "\(field)[\(index)]")
+                throw GeoError(.geometryInvalid, message: "a position is [lon, lat]", field: "\(field)[\(index)]")
             }
             points.append(try GeoPoint(lat: numbers[1], lon: numbers[0], field: "\(field)[\(index)]"))
         }

@@ -36,7 +36,13 @@ public struct AccessRequest: Sendable, Equatable {
 public enum AccessDecision: Sendable, Equatable {
     /// `grant` is the grant's id, or `owner` for an agency's own cameras.
     case allow(grant: String)
+    /// `code` is one of `IncidentError.Code`, as written (``refused(_:message:)`` makes it).
     case deny(code: String, message: String)
+
+    /// A refusal with a code of the decision function's vocabulary.
+    public static func refused(_ code: IncidentError.Code, message: String) -> AccessDecision {
+        .deny(code: code.rawValue, message: message)
+    }
 
     public var isAllowed: Bool {
         if case .allow = self { return true }
@@ -114,54 +120,54 @@ public enum AccessControl {
     /// - Parameter areaContains: whether a grant's scope polygon contains a position.
     public static func decide(_ request: AccessRequest, facts: AccessFacts, areaContains: (Grant, GeoPoint) -> Bool) -> AccessDecision {
         guard let camera = facts.camera else {
-            return .deny(code: "camera_unknown", message: "no camera \(request.camera)")
+            return .refused(.cameraUnknown, message: "no camera \(request.camera)")
         }
         if let user = request.user {
             guard facts.userAgency == request.agency else {
-                return .deny(code: "user_unknown", message: "\(user) is not a user of \(request.agency)")
+                return .refused(.userUnknown, message: "\(user) is not a user of \(request.agency)")
             }
             switch facts.userStatus ?? .active {
             case .active: break
-            case .suspended: return .deny(code: "user_suspended", message: "\(user) is suspended")
-            case .removed: return .deny(code: "user_removed", message: "\(user) was removed")
+            case .suspended: return .refused(.userSuspended, message: "\(user) is suspended")
+            case .removed: return .refused(.userRemoved, message: "\(user) was removed")
             }
             if let expiry = facts.userClearanceExpiry, expiry <= request.at {
-                return .deny(code: "clearance_expired", message: "the clearance of \(user) expired")
+                return .refused(.clearanceExpired, message: "the clearance of \(user) expired")
             }
         }
         // A request made under an incident is for the agencies coordinating it only: citing an
         // incident one takes no part in is not a way to its grants.
         if let id = request.incident {
             guard let incident = facts.incident, incident.id == id else {
-                return .deny(code: "incident_not_found", message: "there is no incident \(id)")
+                return .refused(.incidentNotFound, message: "there is no incident \(id)")
             }
             guard incident.leadAgency == request.agency || incident.details.participants.contains(request.agency) else {
-                return .deny(code: "not_participant", message: "\(request.agency) does not take part in incident \(id)")
+                return .refused(.notParticipant, message: "\(request.agency) does not take part in incident \(id)")
             }
         }
         if let denial = footageDenial(request, facts: facts) { return denial }
         if camera.owner == request.agency { return .allow(grant: "owner") }
 
-        var closest: (depth: Int, code: String, message: String)?
-        func fail(_ depth: Int, _ code: String, _ message: String) {
+        var closest: (depth: Int, code: IncidentError.Code, message: String)?
+        func fail(_ depth: Int, _ code: IncidentError.Code, _ message: String) {
             if closest == nil || depth > closest!.depth { closest = (depth, code, message) }
         }
         for grant in facts.grants.sorted(by: { $0.id < $1.id }) where grant.owner == camera.owner && grant.agency == request.agency {
-            if let revoked = grant.revokedAt, revoked <= request.at { fail(0, "grant_revoked", "grant \(grant.id) was revoked"); continue }
-            if request.at < grant.validFrom { fail(1, "grant_not_yet_valid", "grant \(grant.id) starts later"); continue }
-            if let until = grant.validUntil, request.at >= until { fail(1, "grant_expired", "grant \(grant.id) expired"); continue }
+            if let revoked = grant.revokedAt, revoked <= request.at { fail(0, .grantRevoked, "grant \(grant.id) was revoked"); continue }
+            if request.at < grant.validFrom { fail(1, .grantNotYetValid, "grant \(grant.id) starts later"); continue }
+            if let until = grant.validUntil, request.at >= until { fail(1, .grantExpired, "grant \(grant.id) expired"); continue }
             if let users = grant.users {
                 let named = request.user.map { users.contains($0) } ?? false
                 let byRole = facts.userRoles?.contains(where: users.contains) ?? false
-                if !named && !byRole { fail(2, "user_not_granted", "grant \(grant.id) names other users"); continue }
+                if !named && !byRole { fail(2, .userNotGranted, "grant \(grant.id) names other users"); continue }
             }
-            if !grant.modes.contains(request.mode) { fail(3, "mode_not_granted", "grant \(grant.id) does not allow \(request.mode.rawValue)"); continue }
-            if !covers(grant, camera, areaContains: areaContains) { fail(4, "outside_scope", "camera \(camera.id) is outside the scope of grant \(grant.id)"); continue }
+            if !grant.modes.contains(request.mode) { fail(3, .modeNotGranted, "grant \(grant.id) does not allow \(request.mode.rawValue)"); continue }
+            if !covers(grant, camera, areaContains: areaContains) { fail(4, .outsideScope, "camera \(camera.id) is outside the scope of grant \(grant.id)"); continue }
             if request.mode == .playback || request.mode == .export, let footage = request.footageTime {
-                if let from = grant.footageFrom, footage < from { fail(5, "footage_outside_window", "footage before the window of grant \(grant.id)"); continue }
-                if let until = grant.footageUntil, footage > until { fail(5, "footage_outside_window", "footage after the window of grant \(grant.id)"); continue }
+                if let from = grant.footageFrom, footage < from { fail(5, .footageOutsideWindow, "footage before the window of grant \(grant.id)"); continue }
+                if let until = grant.footageUntil, footage > until { fail(5, .footageOutsideWindow, "footage after the window of grant \(grant.id)"); continue }
             }
-            if let problem = unmet(grant.condition, request: request, facts: facts) { fail(6, "condition_unmet", "grant \(grant.id): \(problem)"); continue }
+            if let problem = unmet(grant.condition, request: request, facts: facts) { fail(6, .conditionUnmet, "grant \(grant.id): \(problem)"); continue }
             if grant.condition.isIncidentBound, let limits = grant.limits, let (code, problem) = exceeded(limits, request: request, facts: facts) {
                 fail(7, code, "grant \(grant.id): \(problem)")
                 continue
@@ -169,9 +175,9 @@ public enum AccessControl {
             return .allow(grant: grant.id)
         }
         guard let closest else {
-            return .deny(code: "no_grant", message: "\(camera.owner) has granted \(request.agency) no access to its cameras")
+            return .refused(.noGrant, message: "\(camera.owner) has granted \(request.agency) no access to its cameras")
         }
-        return .deny(code: closest.code, message: closest.message)
+        return .refused(closest.code, message: closest.message)
     }
 
     /// The footage rules, for everyone including the owner: a recording needs its time; footage past
@@ -180,16 +186,15 @@ public enum AccessControl {
     static func footageDenial(_ request: AccessRequest, facts: AccessFacts) -> AccessDecision? {
         guard request.readsRecording else { return nil }
         guard let footage = request.footageTime else {
-            return .deny(code: "footage_time_required", message: "\(request.mode.rawValue) needs the footage time")
+            return .refused(.footageTimeRequired, message: "\(request.mode.rawValue) needs the footage time")
         }
-        guard footage <= request.at else { return .deny(code: "footage_in_future", message: "footage cannot be recorded after now") }
+        guard footage <= request.at else { return .refused(.footageInFuture, message: "footage cannot be recorded after now") }
         guard let retention = facts.retention else { return nil }
         if retention.deletion(of: footage) <= request.at && !facts.footageHeld {
-            return .deny(code: "footage_expired", message: "footage older than \(retention.retentionDays) days is deleted and no evidence hold kept it")
+            return .refused(.footageExpired, message: "footage older than \(retention.retentionDays) days is deleted and no evidence hold kept it")
         }
         if retention.needsProsecutor(footage: footage, at: request.at), (request.prosecutorReference ?? "").trimmingCharacters(in: .whitespaces).isEmpty {
-            return .deny(
-                code: "prosecutor_decision_required",
+            return .refused(.prosecutorDecisionRequired,
                 message: "police footage older than \(retention.judicialOnlyAfterDays ?? 30) days is readable only with a prosecutor's decision reference")
         }
         return nil
@@ -227,19 +232,19 @@ public enum AccessControl {
     }
 
     /// Which of an incident-bound grant's limits the request's incident exceeds, with its code.
-    static func exceeded(_ limits: IncidentLimits, request: AccessRequest, facts: AccessFacts) -> (String, String)? {
+    static func exceeded(_ limits: IncidentLimits, request: AccessRequest, facts: AccessFacts) -> (IncidentError.Code, String)? {
         guard let incident = facts.incident else { return nil }
         if let largest = limits.maxRadiusMeters, (facts.incidentExtent?.radiusMeters ?? .infinity) > largest {
-            return ("incident_too_large", "incident \(incident.id) is larger than the \(Int(largest)) m radius the grant allows")
+            return (.incidentTooLarge, "incident \(incident.id) is larger than the \(Int(largest)) m radius the grant allows")
         }
         if let largest = limits.maxAreaSquareMeters, (facts.incidentExtent?.areaSquareMeters ?? .infinity) > largest {
-            return ("incident_too_large", "incident \(incident.id) covers more than the \(Int(largest)) m² the grant allows")
+            return (.incidentTooLarge, "incident \(incident.id) covers more than the \(Int(largest)) m² the grant allows")
         }
         if let most = limits.maxOpenIncidents, !facts.agencyOpenIncidents.prefix(max(0, most)).contains(incident.id) {
-            return ("incident_limit_reached", "the grant applies under \(most) open incidents of \(request.agency) at once, the oldest ones")
+            return (.incidentLimitReached, "the grant applies under \(most) open incidents of \(request.agency) at once, the oldest ones")
         }
         if let roles = limits.openerRoles, !(facts.incidentOpenerRoles ?? []).contains(where: roles.contains) {
-            return ("opener_role_not_granted", "incident \(incident.id) was not opened by a user with the role \(roles.joined(separator: " or "))")
+            return (.openerRoleNotGranted, "incident \(incident.id) was not opened by a user with the role \(roles.joined(separator: " or "))")
         }
         return nil
     }

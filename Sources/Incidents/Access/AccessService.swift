@@ -172,50 +172,50 @@ public final class AccessService: Sendable {
     ///   `grant_exists`, `owner_unknown`, `agency_unknown`.
     public func create(_ grant: Grant, by actor: String) async throws {
         guard !grant.id.isEmpty, !grant.modes.isEmpty else {
-            throw IncidentError(code: "grant_invalid", message: "a grant needs an id and at least one mode", field: "modes")
+            throw IncidentError(.grantInvalid, message: "a grant needs an id and at least one mode", field: "modes")
         }
         if case .whileIncidentOpen(_, false) = grant.condition {
             throw IncidentError(
-                code: "grant_invalid", message: "a grant that holds while incidents are open covers the cameras they select: camera_in_selection is true",
+                .grantInvalid, message: "a grant that holds while incidents are open covers the cameras they select: camera_in_selection is true",
                 field: "condition.while_incident_open.camera_in_selection")
         }
         if let limits = grant.limits {
             guard grant.condition.isIncidentBound else {
-                throw IncidentError(code: "grant_invalid", message: "limits apply to grants that hold under incidents", field: "limits")
+                throw IncidentError(.grantInvalid, message: "limits apply to grants that hold under incidents", field: "limits")
             }
             for (value, field) in [(limits.maxRadiusMeters, "max_radius_meters"), (limits.maxAreaSquareMeters, "max_area_square_meters")] {
                 if let value, !(value.isFinite && value > 0) {
-                    throw IncidentError(code: "grant_invalid", message: "\(field) is a positive number", field: "limits.\(field)")
+                    throw IncidentError(.grantInvalid, message: "\(field) is a positive number", field: "limits.\(field)")
                 }
             }
             if let most = limits.maxOpenIncidents, most < 1 {
-                throw IncidentError(code: "grant_invalid", message: "max_open_incidents is 1 or more", field: "limits.max_open_incidents")
+                throw IncidentError(.grantInvalid, message: "max_open_incidents is 1 or more", field: "limits.max_open_incidents")
             }
             if let roles = limits.openerRoles, roles.isEmpty || roles.contains(where: { UserRole(rawValue: $0) == nil }) {
                 throw IncidentError(
-                    code: "grant_invalid", message: "opener_roles lists roles: \(UserRole.allCases.map(\.rawValue).joined(separator: ", "))",
+                    .grantInvalid, message: "opener_roles lists roles: \(UserRole.allCases.map(\.rawValue).joined(separator: ", "))",
                     field: "limits.opener_roles")
             }
         }
         if let until = grant.validUntil, until <= grant.validFrom {
-            throw IncidentError(code: "grant_invalid", message: "valid_until must be after valid_from", field: "valid_until")
+            throw IncidentError(.grantInvalid, message: "valid_until must be after valid_from", field: "valid_until")
         }
         if let polygon = grant.scope.area {
             do {
                 _ = try Area(name: grant.id, geoJSONGeometry: String(decoding: try Self.encoder.encode(polygon), as: UTF8.self))
             } catch {
-                throw IncidentError(code: "grant_invalid", message: "the scope area is not a valid polygon: \(error)", field: "scope.area")
+                throw IncidentError(.grantInvalid, message: "the scope area is not a valid polygon: \(error)", field: "scope.area")
             }
         }
         try await database.run { db in
             guard try db.query("SELECT 1 FROM grants WHERE id = ?", [.text(grant.id)]).isEmpty else {
-                throw IncidentError(code: "grant_exists", message: "there is already a grant \(grant.id)", field: "id")
+                throw IncidentError(.grantExists, message: "there is already a grant \(grant.id)", field: "id")
             }
             guard try !db.query("SELECT 1 FROM owners WHERE id = ?", [.text(grant.owner)]).isEmpty else {
-                throw IncidentError(code: "owner_unknown", message: "no owner \(grant.owner)", field: "owner")
+                throw IncidentError(.ownerUnknown, message: "no owner \(grant.owner)", field: "owner")
             }
             guard try !db.query("SELECT 1 FROM agencies WHERE id = ?", [.text(grant.agency)]).isEmpty else {
-                throw IncidentError(code: "agency_unknown", message: "no agency \(grant.agency)", field: "agency")
+                throw IncidentError(.agencyUnknown, message: "no agency \(grant.agency)", field: "agency")
             }
             try db.transaction {
                 try Self.insert(grant, createdBy: actor, in: db)
@@ -234,12 +234,12 @@ public final class AccessService: Sendable {
             return try await database.run { db in
                 try db.transaction {
                     guard let row = try db.query("SELECT definition, revoked_at, owner FROM grants WHERE id = ?", [.text(id)]).first else {
-                        throw IncidentError(code: "grant_not_found", message: "there is no grant \(id)", field: "grant")
+                        throw IncidentError(.grantNotFound, message: "there is no grant \(id)", field: "grant")
                     }
                     guard row.text(2) == actor else {
-                        throw IncidentError(code: "not_owner", message: "only \(row.text(2) ?? "its owner") may revoke grant \(id)", field: "grant")
+                        throw IncidentError(.notOwner, message: "only \(row.text(2) ?? "its owner") may revoke grant \(id)", field: "grant")
                     }
-                    guard row.text(1) == nil else { throw IncidentError(code: "grant_revoked", message: "grant \(id) is already revoked", field: "grant") }
+                    guard row.text(1) == nil else { throw IncidentError(.grantRevoked, message: "grant \(id) is already revoked", field: "grant") }
                     let now = Date()
                     try db.query("UPDATE grants SET revoked_at = ?, revoked_by = ? WHERE id = ?",
                                  [.text(IncidentService.timestamp(now)), .text(actor), .text(id)])
@@ -252,7 +252,7 @@ public final class AccessService: Sendable {
         } catch let error as IncidentError {
             throw error
         } catch {
-            throw IncidentError(code: "storage_failure", message: "\(error)")
+            throw IncidentError(.storageFailure, message: "\(error)")
         }
     }
 

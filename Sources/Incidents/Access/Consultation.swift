@@ -113,7 +113,7 @@ extension AccessService {
             case .deny(let code, let message):
                 // The refusal is kept even though the request fails.
                 try db.transaction { try AuditLog.append(record("\(noun).refused", grant: nil, details: ["code": code]), in: db) }
-                throw IncidentError(code: code, message: message, field: "camera")
+                throw IncidentError(refusal: code, message: message, field: "camera")
             case .allow(let grant):
                 let ticket = ViewTicket(
                     view: UUID().uuidString.lowercased(), camera: request.camera, mode: request.mode, incident: justification.incident,
@@ -141,21 +141,21 @@ extension AccessService {
     /// - Throws: ``IncidentError`` `named_user_required`, `justification_required`, `justification_invalid`.
     func justified(user: String?, _ justification: Justification?) async throws(IncidentError) -> (String, Justification, String) {
         guard let user else {
-            throw IncidentError(code: "named_user_required", message: "consultations are made by named users; connect with a user's key", field: "user")
+            throw IncidentError(.namedUserRequired, message: "consultations are made by named users; connect with a user's key", field: "user")
         }
         guard let justification else {
-            throw IncidentError(code: "justification_required", message: "a consultation needs a reason code, a text and the incident", field: "justification")
+            throw IncidentError(.justificationRequired, message: "a consultation needs a reason code, a text and the incident", field: "justification")
         }
         let text = justification.text.trimmingCharacters(in: .whitespacesAndNewlines)
         guard Justification.textLength.contains(Justification.visibleLength(of: text)) else {
             throw IncidentError(
-                code: "justification_required", message: "the justification text has \(Justification.textLength.lowerBound) to "
+                .justificationRequired, message: "the justification text has \(Justification.textLength.lowerBound) to "
                     + "\(Justification.textLength.upperBound) visible characters", field: "justification.text")
         }
         let exercise = try? await database.run { db in try? IncidentService.incident(justification.incident, in: db).exercise }
         if let exercise = exercise ?? nil, exercise != (justification.reason == .training) {
             throw IncidentError(
-                code: "justification_invalid",
+                .justificationInvalid,
                 message: exercise ? "incident \(justification.incident) is an exercise: the reason is training" : "training is a reason for exercises only",
                 field: "justification.reason")
         }
@@ -189,11 +189,11 @@ extension AccessService {
         }
         let incident = try await database.run { db in try? IncidentService.incident(given.incident, in: db) }
         guard let incident, incident.status.holdsSelection else {
-            try await refuse(IncidentError(code: "incident_not_found", message: "there is no live incident \(given.incident)", field: "given.incident"))
+            try await refuse(IncidentError(.incidentNotFound, message: "there is no live incident \(given.incident)", field: "given.incident"))
         }
         guard incident.leadAgency == agency || incident.details.participants.contains(agency) else {
             try await refuse(IncidentError(
-                code: "not_participant", message: "\(agency) does not take part in incident \(incident.id)", field: "given.incident"))
+                .notParticipant, message: "\(agency) does not take part in incident \(incident.id)", field: "given.incident"))
         }
         try await database.run { db in
             let badge = try db.query("SELECT badge FROM users WHERE id = ?", [.text(named)]).first?.text(0)
@@ -237,12 +237,12 @@ extension AccessService {
             guard let row = try db.query(
                 "SELECT agency, user, camera_id, mode, incident_id, grant_id, stopped_at FROM views WHERE id = ?", [.text(view)]
             ).first else {
-                throw IncidentError(code: "view_not_found", message: "there is no view \(view)", field: "view")
+                throw IncidentError(.viewNotFound, message: "there is no view \(view)", field: "view")
             }
             guard row.text(0) == agency, user == nil || user == row.text(1) else {
-                throw IncidentError(code: "not_your_view", message: "view \(view) belongs to someone else", field: "view")
+                throw IncidentError(.notYourView, message: "view \(view) belongs to someone else", field: "view")
             }
-            guard row.text(6) == nil else { throw IncidentError(code: "view_stopped", message: "view \(view) is already stopped", field: "view") }
+            guard row.text(6) == nil else { throw IncidentError(.viewStopped, message: "view \(view) is already stopped", field: "view") }
             let now = Date()
             try db.transaction {
                 try db.query("UPDATE views SET stopped_at = ? WHERE id = ?", [.text(IncidentService.timestamp(now)), .text(view)])

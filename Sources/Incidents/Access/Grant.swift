@@ -70,7 +70,7 @@ public struct IncidentLimits: Sendable, Codable, Equatable {
     public var openerRoles: [String]?
 
     /// The refusal codes of exceeded limits.
-    public static let refusalCodes: Set<String> = ["incident_too_large", "incident_limit_reached", "opener_role_not_granted"]
+    public static let refusalCodes: Set<String> = Set([IncidentError.Code.incidentTooLarge, .incidentLimitReached, .openerRoleNotGranted].map(\.rawValue))
 
     public init(maxRadiusMeters: Double? = nil, maxAreaSquareMeters: Double? = nil, maxOpenIncidents: Int? = nil, openerRoles: [String]? = nil) {
         self.maxRadiusMeters = maxRadiusMeters

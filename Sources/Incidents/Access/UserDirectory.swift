@@ -87,30 +87,30 @@ public final class UserDirectory: Sendable {
     /// - Throws: ``IncidentError`` `user_invalid`, `user_exists`, `agency_unknown`, `key_in_use`.
     public func add(_ user: User, by actor: String) async throws {
         guard Self.isValidId(user.id) else {
-            throw IncidentError(code: "user_invalid", message: "a user id is 1–64 of a-z, 0-9, '.', '_', '-', starting with a letter or digit", field: "id")
+            throw IncidentError(.userInvalid, message: "a user id is 1–64 of a-z, 0-9, '.', '_', '-', starting with a letter or digit", field: "id")
         }
         guard !user.name.trimmingCharacters(in: .whitespaces).isEmpty, !user.badge.trimmingCharacters(in: .whitespaces).isEmpty else {
-            throw IncidentError(code: "user_invalid", message: "a named user has a name and a badge number", field: "badge")
+            throw IncidentError(.userInvalid, message: "a named user has a name and a badge number", field: "badge")
         }
         guard !user.roles.isEmpty else {
-            throw IncidentError(code: "user_invalid", message: "a user has at least one role", field: "roles")
+            throw IncidentError(.userInvalid, message: "a user has at least one role", field: "roles")
         }
         if let key = user.publicKey, key.utf8.count != 40 {
-            throw IncidentError(code: "user_invalid", message: "a public key is 40 characters of Z85", field: "public_key")
+            throw IncidentError(.userInvalid, message: "a public key is 40 characters of Z85", field: "public_key")
         }
         try await database.run { db in
             guard user.status == .active else {
-                throw IncidentError(code: "user_invalid", message: "a user is added active", field: "status")
+                throw IncidentError(.userInvalid, message: "a user is added active", field: "status")
             }
             guard try db.query("SELECT 1 FROM users WHERE id = ?", [.text(user.id)]).isEmpty else {
-                throw IncidentError(code: "user_exists", message: "there is already a user \(user.id)", field: "id")
+                throw IncidentError(.userExists, message: "there is already a user \(user.id)", field: "id")
             }
             guard try !db.query("SELECT 1 FROM agencies WHERE id = ?", [.text(user.agency)]).isEmpty else {
-                throw IncidentError(code: "agency_unknown", message: "no agency \(user.agency)", field: "agency")
+                throw IncidentError(.agencyUnknown, message: "no agency \(user.agency)", field: "agency")
             }
             if let key = user.publicKey {
                 let used = try db.query("SELECT 1 FROM users WHERE public_key = ? UNION SELECT 1 FROM agencies WHERE public_key = ?", [.text(key), .text(key)])
-                guard used.isEmpty else { throw IncidentError(code: "key_in_use", message: "this public key already belongs to someone", field: "public_key") }
+                guard used.isEmpty else { throw IncidentError(.keyInUse, message: "this public key already belongs to someone", field: "public_key") }
             }
             try db.transaction {
                 try db.query(
@@ -154,12 +154,12 @@ public final class UserDirectory: Sendable {
     public func setStatus(_ id: String, of agency: String, to status: UserStatus, reason: String, by actor: String, actingUser: String?) async throws -> User {
         try await database.run { db in
             guard let current = try db.query("SELECT \(Self.columns) FROM users WHERE id = ? AND agency = ?", [.text(id), .text(agency)]).first.map(Self.user)
-            else { throw IncidentError(code: "user_unknown", message: "\(agency) has no user \(id)", field: "user") }
+            else { throw IncidentError(.userUnknown, message: "\(agency) has no user \(id)", field: "user") }
             guard current.status != .removed else {
-                throw IncidentError(code: "user_removed", message: "\(id) was removed; add a new user instead", field: "user")
+                throw IncidentError(.userRemoved, message: "\(id) was removed; add a new user instead", field: "user")
             }
             guard current.status != status else {
-                throw IncidentError(code: "user_status_unchanged", message: "\(id) is \(status.rawValue) already", field: "user")
+                throw IncidentError(.userStatusUnchanged, message: "\(id) is \(status.rawValue) already", field: "user")
             }
             let action = switch status {
             case .active: "user.reinstated"
@@ -192,14 +192,14 @@ public final class UserDirectory: Sendable {
     ///
     /// - Throws: ``IncidentError`` `agency_unknown`, `key_in_use`, `key_invalid` (not 40 characters).
     public func setAgencyKey(_ agency: String, to key: String, rotatedBy actor: String?, actingUser: String? = nil, reason: String = "") async throws {
-        guard key.utf8.count == 40 else { throw IncidentError(code: "key_invalid", message: "a public key is 40 characters of Z85", field: "body.public_key") }
+        guard key.utf8.count == 40 else { throw IncidentError(.keyInvalid, message: "a public key is 40 characters of Z85", field: "body.public_key") }
         try await database.run { db in
             guard let row = try db.query("SELECT public_key FROM agencies WHERE id = ?", [.text(agency)]).first else {
-                throw IncidentError(code: "agency_unknown", message: "no agency \(agency)", field: "agency")
+                throw IncidentError(.agencyUnknown, message: "no agency \(agency)", field: "agency")
             }
             let used = try db.query(
                 "SELECT 1 FROM users WHERE public_key = ?1 UNION SELECT 1 FROM agencies WHERE public_key = ?1 AND id != ?2", [.text(key), .text(agency)])
-            guard used.isEmpty else { throw IncidentError(code: "key_in_use", message: "this public key already belongs to someone", field: "public_key") }
+            guard used.isEmpty else { throw IncidentError(.keyInUse, message: "this public key already belongs to someone", field: "public_key") }
             try db.transaction {
                 try db.query("UPDATE agencies SET public_key = ? WHERE id = ?", [.text(key), .text(agency)])
                 if let actor {

@@ -55,7 +55,17 @@ public struct AuditCheckpoint: Codable, Sendable, Equatable {
 /// `chain_broken` (the chain itself is broken at or before the checkpoint), `truncated` (the log
 /// ends before the checkpoint's last entry), `rewritten` (the entry is there with another hash).
 public struct CheckpointVerification: Sendable, Equatable, Codable {
+    /// How a log fails a checkpoint. Each is explained in `docs/protocol.md`.
+    public enum Code: String, CaseIterable, Sendable {
+        case chainBroken = "chain_broken"
+        case keyMismatch = "key_mismatch"
+        case rewritten
+        case signatureInvalid = "signature_invalid"
+        case truncated
+    }
+
     public var holds: Bool
+    /// One of ``Code``, as written (a reply read over the bus may carry a newer server's).
     public var code: String?
     public var problem: String?
     /// The entries the checkpoint covers, and the log's length now.
@@ -93,18 +103,18 @@ extension AuditStore {
     public func verify(_ checkpoint: AuditCheckpoint, serverKey: String) async throws -> CheckpointVerification {
         let chain = try await verify()
         let entries = try await lastSequence()
-        func fails(_ code: String, _ problem: String) -> CheckpointVerification {
-            CheckpointVerification(holds: false, code: code, problem: problem, sequence: checkpoint.sequence, entries: entries)
+        func fails(_ code: CheckpointVerification.Code, _ problem: String) -> CheckpointVerification {
+            CheckpointVerification(holds: false, code: code.rawValue, problem: problem, sequence: checkpoint.sequence, entries: entries)
         }
-        guard checkpoint.hasValidSignature else { return fails("signature_invalid", "the checkpoint's signature does not verify") }
+        guard checkpoint.hasValidSignature else { return fails(.signatureInvalid, "the checkpoint's signature does not verify") }
         guard checkpoint.key == serverKey else {
-            return fails("key_mismatch", "the checkpoint was signed with \(checkpoint.key), not this server's key \(serverKey)")
+            return fails(.keyMismatch, "the checkpoint was signed with \(checkpoint.key), not this server's key \(serverKey)")
         }
         if let broken = chain.firstBroken, broken <= max(checkpoint.sequence, 1) {
-            return fails("chain_broken", "entry \(broken) is broken: \(chain.problem ?? "?")")
+            return fails(.chainBroken, "entry \(broken) is broken: \(chain.problem ?? "?")")
         }
         guard entries >= checkpoint.sequence else {
-            return fails("truncated", "the log ends at entry \(entries); the checkpoint of \(checkpoint.at) covers \(checkpoint.sequence) entries")
+            return fails(.truncated, "the log ends at entry \(entries); the checkpoint of \(checkpoint.at) covers \(checkpoint.sequence) entries")
         }
         let head = checkpoint.sequence == 0
             ? AuditLog.genesisHash
@@ -112,7 +122,7 @@ extension AuditStore {
                 try db.query("SELECT hash FROM audit_log WHERE sequence = ?", [.integer(checkpoint.sequence)]).first?.text(0) ?? ""
             }
         guard head == checkpoint.head else {
-            return fails("rewritten", "entry \(checkpoint.sequence) has hash \(head), not the \(checkpoint.head) signed at \(checkpoint.at)")
+            return fails(.rewritten, "entry \(checkpoint.sequence) has hash \(head), not the \(checkpoint.head) signed at \(checkpoint.at)")
         }
         return CheckpointVerification(holds: true, code: nil, problem: nil, sequence: checkpoint.sequence, entries: entries)
     }
@@ -131,7 +141,7 @@ extension AuditCheckpoint {
             let data = Data(line.utf8)
             if let checkpoint = try? decoder.decode(AuditCheckpoint.self, from: data) { return checkpoint }
             if let event = try? decoder.decode(Event.self, from: data) { return event.body }
-            throw IncidentError(code: "checkpoint_invalid", message: "checkpoint \(number + 1) is neither a checkpoint nor an audit.checkpoint event", field: "checkpoint")
+            throw IncidentError(.checkpointInvalid, message: "checkpoint \(number + 1) is neither a checkpoint nor an audit.checkpoint event", field: "checkpoint")
         }
     }
 }

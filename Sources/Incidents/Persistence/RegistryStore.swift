@@ -45,10 +45,10 @@ public struct RegistryStore: Sendable {
             var problems: [GeoError] = []
             for (index, camera) in cameras.enumerated() {
                 if existing.contains(camera.id) {
-                    problems.append(GeoError(code: "camera_exists", message: "camera \(camera.id) is already registered", field: field(index)))
+                    problems.append(GeoError(.cameraExists, message: "camera \(camera.id) is already registered", field: field(index)))
                 }
                 if !owners.contains(camera.owner) {
-                    problems.append(GeoError(code: "owner_unknown", message: "no owner '\(camera.owner)'", field: field(index)))
+                    problems.append(GeoError(.ownerUnknown, message: "no owner '\(camera.owner)'", field: field(index)))
                 }
             }
             guard problems.isEmpty else { return problems }
@@ -70,10 +70,10 @@ public struct RegistryStore: Sendable {
             var changes: [(Camera, [String])] = []
             for (index, camera) in cameras.enumerated() {
                 guard let current = try Self.camera(camera.id, in: db) else {
-                    throw IncidentError(code: "camera_unknown", message: "no camera \(camera.id) in the registry", field: "body.features[\(index)]")
+                    throw IncidentError(.cameraUnknown, message: "no camera \(camera.id) in the registry", field: "body.features[\(index)]")
                 }
                 guard current.owner == owner, camera.owner == owner else {
-                    throw IncidentError(code: "not_owner", message: "\(owner) edits its own cameras only", field: "body.features[\(index)].owner")
+                    throw IncidentError(.notOwner, message: "\(owner) edits its own cameras only", field: "body.features[\(index)].owner")
                 }
                 changes.append((camera, Self.changedFields(from: current, to: camera)))
             }
@@ -96,10 +96,10 @@ public struct RegistryStore: Sendable {
         try await database.run { db in
             for (index, id) in ids.enumerated() {
                 guard let current = try Self.camera(id, in: db) else {
-                    throw IncidentError(code: "camera_unknown", message: "no camera \(id) in the registry", field: "body.cameras[\(index)]")
+                    throw IncidentError(.cameraUnknown, message: "no camera \(id) in the registry", field: "body.cameras[\(index)]")
                 }
                 guard current.owner == owner else {
-                    throw IncidentError(code: "not_owner", message: "\(owner) retires its own cameras only", field: "body.cameras[\(index)]")
+                    throw IncidentError(.notOwner, message: "\(owner) retires its own cameras only", field: "body.cameras[\(index)]")
                 }
             }
             try db.transaction {

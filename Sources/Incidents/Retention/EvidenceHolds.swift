@@ -73,26 +73,26 @@ public final class EvidenceHolds: Sendable {
     public func create(_ hold: HoldRequest, agency: String, user: String?, at now: Date = Date()) async throws -> EvidenceHold {
         let cameras = Array(Set(hold.cameras)).sorted()
         guard (1...HoldRequest.maximumCameras).contains(cameras.count) else {
-            throw IncidentError(code: "hold_invalid", message: "a hold names 1 to \(HoldRequest.maximumCameras) cameras", field: "cameras")
+            throw IncidentError(.holdInvalid, message: "a hold names 1 to \(HoldRequest.maximumCameras) cameras", field: "cameras")
         }
         guard hold.footageFrom < hold.footageTo, hold.footageFrom <= now else {
-            throw IncidentError(code: "hold_invalid", message: "footage_from must be before footage_to and not in the future", field: "footage_from")
+            throw IncidentError(.holdInvalid, message: "footage_from must be before footage_to and not in the future", field: "footage_from")
         }
         guard !hold.legalReference.trimmingCharacters(in: .whitespaces).isEmpty, hold.legalReference.count <= 200 else {
-            throw IncidentError(code: "hold_invalid", message: "a hold needs a legal reference of at most 200 characters", field: "legal_reference")
+            throw IncidentError(.holdInvalid, message: "a hold needs a legal reference of at most 200 characters", field: "legal_reference")
         }
         if let expiry = hold.expiresAt, expiry <= now {
-            throw IncidentError(code: "hold_invalid", message: "expires_at must be in the future", field: "expires_at")
+            throw IncidentError(.holdInvalid, message: "expires_at must be in the future", field: "expires_at")
         }
         return try await database.run { db in
             let incident = try IncidentService.incident(hold.incident, in: db)
             guard incident.leadAgency == agency || incident.details.participants.contains(agency) else {
-                throw IncidentError(code: "not_incident_agency", message: "\(agency) does not take part in incident \(incident.id)", field: "incident")
+                throw IncidentError(.notIncidentAgency, message: "\(agency) does not take part in incident \(incident.id)", field: "incident")
             }
             var byOwner: [String: [String]] = [:]
             for camera in cameras {
                 guard let owner = try db.query("SELECT owner FROM cameras WHERE id = ?", [.text(camera)]).first?.text(0) else {
-                    throw IncidentError(code: "camera_unknown", message: "no camera \(camera)", field: "cameras")
+                    throw IncidentError(.cameraUnknown, message: "no camera \(camera)", field: "cameras")
                 }
                 byOwner[owner, default: []].append(camera)
             }
@@ -151,12 +151,12 @@ public final class EvidenceHolds: Sendable {
     public func release(_ id: Int64, agency: String, user: String?, reason: String) async throws -> EvidenceHold {
         try await database.run { db in
             guard let row = try db.query("SELECT requested_by, released_at, incident_id FROM evidence_holds WHERE id = ?", [.integer(id)]).first else {
-                throw IncidentError(code: "hold_not_found", message: "there is no hold \(id)", field: "hold")
+                throw IncidentError(.holdNotFound, message: "there is no hold \(id)", field: "hold")
             }
             guard row.text(0) == agency else {
-                throw IncidentError(code: "not_hold_agency", message: "only \(row.text(0) ?? "its agency") may release hold \(id)", field: "hold")
+                throw IncidentError(.notHoldAgency, message: "only \(row.text(0) ?? "its agency") may release hold \(id)", field: "hold")
             }
-            guard row.text(1) == nil else { throw IncidentError(code: "hold_released", message: "hold \(id) is already released", field: "hold") }
+            guard row.text(1) == nil else { throw IncidentError(.holdReleased, message: "hold \(id) is already released", field: "hold") }
             let now = Date()
             return try db.transaction {
                 try db.query("UPDATE evidence_holds SET released_at = ?, released_by = ? WHERE id = ?",

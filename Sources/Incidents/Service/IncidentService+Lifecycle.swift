@@ -79,18 +79,18 @@ extension IncidentService {
             let before = try Self.incident(id, in: db)
             guard before.leadAgency == agency else { throw IncidentError.notLead(before) }
             if let status = update.status, status == before.status, !status.holdsSelection {
-                throw IncidentError(code: "incident_closed", message: "incident \(id) is already \(status.rawValue)", field: "status")
+                throw IncidentError(.incidentClosed, message: "incident \(id) is already \(status.rawValue)", field: "status")
             }
             if let status = update.status, status != before.status, !before.status.next.contains(status) {
                 throw IncidentError(
-                    code: "status_transition_invalid",
+                    .statusTransitionInvalid,
                     message: "incident \(id) is \(before.status.rawValue); it can become "
                         + (before.status.next.isEmpty ? "nothing else" : before.status.next.map(\.rawValue).joined(separator: " or ")),
                     field: "status")
             }
             var after = before
             let fields = update.apply(to: &after)
-            guard !fields.isEmpty else { throw IncidentError(code: "nothing_changed", message: "the update changes nothing", field: "body") }
+            guard !fields.isEmpty else { throw IncidentError(.nothingChanged, message: "the update changes nothing", field: "body") }
             try Self.checkDetails(after.details, lead: after.leadAgency, incident: id, in: db)
             var removed: [String] = []
             let releases = fields.contains("status") && !after.status.holdsSelection && before.status.holdsSelection
@@ -137,14 +137,14 @@ extension IncidentService {
     /// over stays on as a participant, so it keeps the channel.
     public func handOver(_ id: Int64, to lead: String?, commander: String?, by agency: String) async throws(IncidentError) -> IncidentChange {
         guard lead != nil || commander != nil else {
-            throw IncidentError(code: "bad_request", message: "hand over to a lead agency, a commander or both", field: "body")
+            throw IncidentError(.badRequest, message: "hand over to a lead agency, a commander or both", field: "body")
         }
         let now = Date()
         return try await write { db in
             let before = try Self.incident(id, in: db)
             guard before.leadAgency == agency else { throw IncidentError.notLead(before) }
             guard before.status.holdsSelection else {
-                throw IncidentError(code: "incident_closed", message: "incident \(id) is \(before.status.rawValue)", field: "incident")
+                throw IncidentError(.incidentClosed, message: "incident \(id) is \(before.status.rawValue)", field: "incident")
             }
             var after = before
             var fields: [String] = []
@@ -157,7 +157,7 @@ extension IncidentService {
             }
             if let commander { after.details.commander = commander }
             if after.details.commander != before.details.commander { fields.append("commander") }
-            guard !fields.isEmpty else { throw IncidentError(code: "nothing_changed", message: "the hand-over changes nothing", field: "body") }
+            guard !fields.isEmpty else { throw IncidentError(.nothingChanged, message: "the hand-over changes nothing", field: "body") }
             try Self.checkDetails(after.details, lead: after.leadAgency, incident: id, in: db)
             try db.query(
                 "UPDATE incidents SET lead_agency = ?, details = ?, sequence = sequence + 1 WHERE id = ?",
@@ -178,7 +178,7 @@ extension IncidentService {
     /// itself) and the incident still holds a selection.
     static func checkChangeable(_ incident: Incident, by agency: String) throws(IncidentError) {
         guard incident.status.holdsSelection else {
-            throw IncidentError(code: "incident_closed", message: "incident \(incident.id) is \(incident.status.rawValue)", field: "incident")
+            throw IncidentError(.incidentClosed, message: "incident \(incident.id) is \(incident.status.rawValue)", field: "incident")
         }
         guard incident.leadAgency == agency || agency == systemActor else { throw IncidentError.notLead(incident) }
     }
@@ -211,25 +211,25 @@ extension IncidentService {
     /// or one of its descendants.
     static func checkDetails(_ details: IncidentDetails, lead: String, incident: Int64?, in db: SQLiteConnection) throws {
         for agency in details.participants + [lead] where try db.query("SELECT 1 FROM agencies WHERE id = ?", [.text(agency)]).isEmpty {
-            throw IncidentError(code: "agency_unknown", message: "no agency \(agency)", field: agency == lead ? "lead_agency" : "participants")
+            throw IncidentError(.agencyUnknown, message: "no agency \(agency)", field: agency == lead ? "lead_agency" : "participants")
         }
         if let commander = details.commander {
             guard try db.query("SELECT agency FROM users WHERE id = ?", [.text(commander)]).first?.text(0) == lead else {
-                throw IncidentError(code: "commander_invalid", message: "\(commander) is not a user of the lead agency \(lead)", field: "commander")
+                throw IncidentError(.commanderInvalid, message: "\(commander) is not a user of the lead agency \(lead)", field: "commander")
             }
         }
         for (system, reference) in details.externalReferences where system.isEmpty || system.count > 40 || reference.count > 200 {
-            throw IncidentError(code: "reference_invalid", message: "a reference has a system name of 1–40 characters and at most 200 characters", field: "external_references")
+            throw IncidentError(.referenceInvalid, message: "a reference has a system name of 1–40 characters and at most 200 characters", field: "external_references")
         }
         if let parent = details.parent {
             // Walk up from the parent: meeting the incident itself would make a cycle.
             var next: Int64? = parent
             while let current = next {
                 guard current != incident else {
-                    throw IncidentError(code: "parent_invalid", message: "incident \(parent) is this incident or one of its parts", field: "parent")
+                    throw IncidentError(.parentInvalid, message: "incident \(parent) is this incident or one of its parts", field: "parent")
                 }
                 guard let row = try db.query("SELECT parent_id FROM incidents WHERE id = ?", [.integer(current)]).first else {
-                    throw IncidentError(code: "parent_invalid", message: "there is no incident \(current)", field: "parent")
+                    throw IncidentError(.parentInvalid, message: "there is no incident \(current)", field: "parent")
                 }
                 next = row.integer(0)
             }
@@ -244,7 +244,7 @@ extension IncidentService {
 extension IncidentError {
     static func notLead(_ incident: Incident) -> IncidentError {
         IncidentError(
-            code: "not_lead_agency", message: "incident \(incident.id) is led by \(incident.leadAgency); only it may change the incident",
+            .notLeadAgency, message: "incident \(incident.id) is led by \(incident.leadAgency); only it may change the incident",
             field: "incident")
     }
 }

@@ -84,7 +84,7 @@ extension IncidentService {
         let (incident, stored, _) = try await read { db in try Self.stored(id, in: db) }
         try Self.checkChangeable(incident, by: agency)
         guard let stored else {
-            throw IncidentError(code: "incident_not_march", message: "incident \(id) has no route to move along", field: "incident")
+            throw IncidentError(.incidentNotMarch, message: "incident \(id) has no route to move along", field: "incident")
         }
         let now = Date()
         var tracker: MarchTracker
@@ -125,7 +125,7 @@ extension IncidentService {
         do {
             return try JSONEncoder().encode(march)
         } catch {
-            throw IncidentError(code: "march_invalid", message: "the march cannot be stored: \(error)")
+            throw IncidentError(.marchInvalid, message: "the march cannot be stored: \(error)")
         }
     }
 }

@@ -100,7 +100,7 @@ public final class IncidentService: Sendable {
 
     static func checkTitle(_ title: String?) throws(IncidentError) {
         if let title, title.count > maximumTitleLength {
-            throw IncidentError(code: "title_too_long", message: "a title has at most \(maximumTitleLength) characters", field: "title")
+            throw IncidentError(.titleTooLong, message: "a title has at most \(maximumTitleLength) characters", field: "title")
         }
     }
 
@@ -135,7 +135,7 @@ public final class IncidentService: Sendable {
         let (rows, geometry) = try select(area)
         return try await reselect(id, by: agency, change: .redrawn, rows: rows, events: [], recomputing: recomputing) { db, incident in
             guard incident.march == nil else {
-                throw IncidentError(code: "incident_is_march", message: "incident \(id) follows a route: move its head and tail instead", field: "incident")
+                throw IncidentError(.incidentIsMarch, message: "incident \(id) follows a route: move its head and tail instead", field: "incident")
             }
             try db.query(
                 "UPDATE incidents SET lat = ?, lon = ?, radius_m = ?, area = ?, extent_radius_m = ?, extent_area_m2 = ? WHERE id = ?",
@@ -179,7 +179,7 @@ public final class IncidentService: Sendable {
             let incident = try Self.incident(id, in: db)
             try Self.checkChangeable(incident, by: agency)
             if let recomputing, incident.sequence != recomputing {
-                throw IncidentError(code: "nothing_changed", message: "incident \(id) changed meanwhile, against the current registry")
+                throw IncidentError(.nothingChanged, message: "incident \(id) changed meanwhile, against the current registry")
             }
             try update(db, incident)
             let before = Dictionary(uniqueKeysWithValues: try db.query(
@@ -196,7 +196,7 @@ public final class IncidentService: Sendable {
                 relabelled: after.filter { camera in before[camera.id].map { $0 != camera.section } ?? false },
                 events: events)
             if recomputing != nil && change.added.isEmpty && change.removed.isEmpty && change.relabelled.isEmpty {
-                throw IncidentError(code: "nothing_changed", message: "incident \(id) keeps its selection")
+                throw IncidentError(.nothingChanged, message: "incident \(id) keeps its selection")
             }
             try Self.journal(change, in: db)
             return change
@@ -285,7 +285,7 @@ public final class IncidentService: Sendable {
             throw IncidentError(error)
         } catch {
             logger.error("storage failure", metadata: ["error": "\(error)"])
-            throw IncidentError(code: "storage_failure", message: "the change could not be stored: \(error)")
+            throw IncidentError(.storageFailure, message: "the change could not be stored: \(error)")
         }
     }
 

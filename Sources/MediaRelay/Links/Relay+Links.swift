@@ -18,7 +18,7 @@ extension Relay {
     /// token, or on the relay node that serves the camera with a link ticket as the token).
     func openLink(_ body: FeedOpenBody, for request: BusRequest) async throws -> FeedLinkResult {
         guard let base = state.withLock({ $0.linkBase }) else {
-            throw BusProtocol.ErrorBody(code: "links_unavailable", message: "this relay serves no HTTP links", field: "op")
+            throw BusProtocol.ErrorBody(.linksUnavailable, message: "this relay serves no HTTP links", field: "op")
         }
         let token = (0..<2).map { _ in String(UInt64.random(in: .min ... .max), radix: 16).leftPadded(to: 16) }.joined()
         let (opened, _, view) = try await open(body, for: request, delivery: .link(token: token))
@@ -28,7 +28,7 @@ extension Relay {
             guard let links = state.withLock({ $0.links(ofNode: redirect.relay) }) else {
                 try await end(opened.view, reason: "relay node \(redirect.relay) serves no links", notify: false)
                 throw BusProtocol.ErrorBody(
-                    code: "camera_unavailable", message: "camera \(body.camera) is served by relay node \(redirect.relay), which serves no links; use feed.open",
+                    .cameraUnavailable, message: "camera \(body.camera) is served by relay node \(redirect.relay), which serves no links; use feed.open",
                     field: "body.camera")
             }
             address = (links, redirect.ticket)
@@ -83,14 +83,14 @@ extension Relay {
     /// On a relay node: opens the view a link ticket allows (the coordinator decided and recorded
     /// it before signing). Runs on the HTTP connection's own thread, which may wait for the feed.
     private func openLinkView(_ allowance: LinkAllowance, delivery: State.Delivery) -> Result<State.View, BusProtocol.ErrorBody> {
-        let outcome = Mutex<Result<State.View, BusProtocol.ErrorBody>>(.failure(.init(code: "internal_error", message: "the view did not open")))
+        let outcome = Mutex<Result<State.View, BusProtocol.ErrorBody>>(.failure(.init(.internalError, message: "the view did not open")))
         let done = DispatchSemaphore(value: 0)
         Task {
             do {
                 let (_, _, view) = try await attach(allowance.allowed, camera: allowance.camera, identity: allowance.identity, delivery: delivery)
                 outcome.withLock { $0 = .success(view) }
             } catch {
-                let refusal = error as? BusProtocol.ErrorBody ?? BusProtocol.ErrorBody(code: "camera_unavailable", message: "\(error)")
+                let refusal = error as? BusProtocol.ErrorBody ?? BusProtocol.ErrorBody(.cameraUnavailable, message: "\(error)")
                 outcome.withLock { $0 = .failure(refusal) }
             }
             done.signal()

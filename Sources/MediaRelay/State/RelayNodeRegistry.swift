@@ -37,13 +37,13 @@ struct RelayNodeRegistry {
         _ body: RelayRegisterBody, identity: BusIdentity, secret: Data, now: ContinuousClock.Instant
     ) throws(BusProtocol.ErrorBody) -> RelayRegisterResult {
         guard let name = identity.user else {
-            throw BusProtocol.ErrorBody(code: "named_user_required", message: "a relay node registers with its own user key", field: nil)
+            throw BusProtocol.ErrorBody(.namedUserRequired, message: "a relay node registers with its own user key", field: nil)
         }
         guard body.maximumStreams >= 0, body.maximumMbps >= 0, body.media.hasPrefix("tcp://"), body.serverKey.count == 40 else {
-            throw BusProtocol.ErrorBody(code: "relay_invalid", message: "a tcp:// media endpoint, a 40-character server key and caps ≥ 0", field: "body")
+            throw BusProtocol.ErrorBody(.relayInvalid, message: "a tcp:// media endpoint, a 40-character server key and caps ≥ 0", field: "body")
         }
         if let links = body.links, !links.hasPrefix("http://") || links.count > 200 {
-            throw BusProtocol.ErrorBody(code: "relay_invalid", message: "links are served at an http://HOST:PORT address", field: "body.links")
+            throw BusProtocol.ErrorBody(.relayInvalid, message: "links are served at an http://HOST:PORT address", field: "body.links")
         }
         nodes[name] = Node(
             name: name, media: body.media, serverKey: body.serverKey, links: body.links, secret: secret,
@@ -55,7 +55,7 @@ struct RelayNodeRegistry {
     /// (it restarted, or the node fell silent) to register again.
     mutating func report(_ body: RelayReportBody, identity: BusIdentity, now: ContinuousClock.Instant) throws(BusProtocol.ErrorBody) -> Node {
         guard let name = identity.user, nodes[name] != nil else {
-            throw BusProtocol.ErrorBody(code: "relay_unknown", message: "register first (relay.register)", field: nil)
+            throw BusProtocol.ErrorBody(.relayUnknown, message: "register first (relay.register)", field: nil)
         }
         nodes[name]!.lastReport = now
         nodes[name]!.streams = body.streams
@@ -133,7 +133,7 @@ extension RelayState {
         to name: String, for allowed: AllowedView, camera: String, identity: BusIdentity, viewerKey: String?, link: Bool, expires: Date
     ) throws -> FeedRedirect {
         guard let node = nodes.node(name), let viewerKey else {
-            throw BusProtocol.ErrorBody(code: "camera_unavailable", message: "relay node \(name) of camera \(camera) is gone", field: "body.camera")
+            throw BusProtocol.ErrorBody(.cameraUnavailable, message: "relay node \(name) of camera \(camera) is gone", field: "body.camera")
         }
         let ticket = RelayTicket(
             view: allowed.view, grant: allowed.grant, incident: allowed.incident, camera: camera, viewerKey: viewerKey, agency: identity.agency,
@@ -147,6 +147,6 @@ extension RelayState {
     }
 
     private static var notCoordinator: BusProtocol.ErrorBody {
-        BusProtocol.ErrorBody(code: "not_coordinator", message: "this relay takes no nodes", field: "op")
+        BusProtocol.ErrorBody(.notCoordinator, message: "this relay takes no nodes", field: "op")
     }
 }

@@ -52,7 +52,7 @@ struct StreamsBenchmark {
                              "-keyint_min", "50", "-x264-params", "scenecut=0", "-pix_fmt", "yuv420p", "-f", "mpegts", stream]
         try process.run()
         process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw MediaError(code: "bench_setup", message: "ffmpeg could not make the test stream") }
+        guard process.terminationStatus == 0 else { throw MediaError(.benchSetup, message: "ffmpeg could not make the test stream") }
         return stream
     }
 

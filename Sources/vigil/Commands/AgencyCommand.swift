@@ -30,7 +30,7 @@ struct AgencyCommand: ParsableCommand {
                 do {
                     keys = try CurveKeyPair.generate()
                 } catch {
-                    throw CommandFailure(code: "key_generation_failed", message: "\(error)")
+                    throw CommandFailure(.keyGenerationFailed, message: "\(error)")
                 }
                 _ = try client.request(.agencyRotateKey, body: AgencyKeyBody(publicKey: keys.publicKey, reason: reason), as: [String: String].self)
                 let folder = DataFolder(path: client.data)
@@ -38,7 +38,7 @@ struct AgencyCommand: ParsableCommand {
                     try CurveCertificate.write(keys, name: client.agency, to: folder.agencyKeys)
                 } catch {
                     throw CommandFailure(
-                        code: "certificate_unwritable",
+                        .certificateUnwritable,
                         message: "the server now expects the new key \(keys.publicKey) but its certificate could not be written: \(error)")
                 }
                 if client.json {

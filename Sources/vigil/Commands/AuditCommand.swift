@@ -36,7 +36,7 @@ struct AuditCommand: AsyncParsableCommand {
                     return
                 }
                 throw CommandFailure(
-                    code: "audit_broken",
+                    .auditBroken,
                     message: "entry \(broken) is broken: \(result.problem ?? "?") (\(result.entries) entries before it are intact)")
             }
         }
@@ -44,15 +44,15 @@ struct AuditCommand: AsyncParsableCommand {
         /// Checks every checkpoint of the file; the first that fails ends the command with its code.
         private func verify(checkpointsIn file: String, store: AuditStore) async throws {
             guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
-                throw CommandFailure(code: "checkpoint_unreadable", message: "cannot read \(file)")
+                throw CommandFailure(.checkpointUnreadable, message: "cannot read \(file)")
             }
             let checkpoints = try AuditCheckpoint.read(text)
-            guard !checkpoints.isEmpty else { throw CommandFailure(code: "checkpoint_invalid", message: "\(file) holds no checkpoint") }
+            guard !checkpoints.isEmpty else { throw CommandFailure(.checkpointInvalid, message: "\(file) holds no checkpoint") }
             let serverKey = try DataFolder(path: data).auditPublicKey()
             for checkpoint in checkpoints {
                 let result = try await store.verify(checkpoint, serverKey: serverKey)
                 guard result.holds else {
-                    throw CommandFailure(code: result.code ?? "checkpoint_failed", message: "checkpoint of \(checkpoint.at): \(result.problem ?? "")")
+                    throw CommandFailure(rendered: result.code ?? CommandFailure.Code.checkpointFailed.rawValue, message: "checkpoint of \(checkpoint.at): \(result.problem ?? "")")
                 }
                 print("checkpoint of \(checkpoint.at) holds: the log still has its \(checkpoint.sequence) entries (\(result.entries) now)")
             }

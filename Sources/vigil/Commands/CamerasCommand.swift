@@ -97,7 +97,7 @@ struct CamerasCommand: ParsableCommand {
             do {
                 return try GeoPoint(parsing: text, field: option)
             } catch {
-                throw CommandFailure(code: error.code, message: "\(option): \(error.message)")
+                throw CommandFailure(rendered: error.code, message: "\(option): \(error.message)")
             }
         }
 
@@ -150,7 +150,7 @@ struct CamerasCommand: ParsableCommand {
         /// One answer line per query line; a bad line gets an error line and the batch goes on.
         private func runBatch(_ path: String, index: CameraIndex) throws {
             guard let input = FileHandle(forReadingAtPath: path) else {
-                throw CommandFailure(code: "batch_unreadable", message: "cannot read \(path)")
+                throw CommandFailure(.batchUnreadable, message: "cannot read \(path)")
             }
             let output = FileHandle.standardOutput
             var buffer = Data()
@@ -165,7 +165,7 @@ struct CamerasCommand: ParsableCommand {
                 } catch let error as GeoError {
                     result = try BusProtocol.encoder.encode(SelectionAnswer(error: error, line: lineNumber))
                 } catch {
-                    let problem = GeoError(code: "query_invalid", message: "not a selection query: \(error)", field: nil)
+                    let problem = GeoError(.queryInvalid, message: "not a selection query: \(error)", field: nil)
                     result = try BusProtocol.encoder.encode(SelectionAnswer(error: problem, line: lineNumber))
                 }
                 output.write(result + Data("\n".utf8))
@@ -308,7 +308,7 @@ enum MarchArgument {
         do {
             return .point(try GeoPoint(parsing: text, field: option))
         } catch {
-            throw CommandFailure(code: error.code, message: "\(option): expected LAT,LON or metres along the route; \(error.message)")
+            throw CommandFailure(rendered: error.code, message: "\(option): expected LAT,LON or metres along the route; \(error.message)")
         }
     }
 }
@@ -348,20 +348,20 @@ struct MarchAnswer: Encodable {
 enum GeoJSONFile {
     static func geometry(_ path: String, feature: Int) throws -> GeoJSONGeometry {
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw CommandFailure(code: "geometry_unreadable", message: "cannot read \(path)")
+            throw CommandFailure(.geometryUnreadable, message: "cannot read \(path)")
         }
         struct Feature: Decodable { var geometry: GeoJSONGeometry }
         struct Collection: Decodable { var features: [Feature] }
         let decoder = JSONDecoder()
         if let collection = try? decoder.decode(Collection.self, from: data) {
             guard collection.features.indices.contains(feature) else {
-                throw CommandFailure(code: "geometry_invalid", message: "\(path) has \(collection.features.count) features; --feature \(feature) is not one")
+                throw CommandFailure(.geometryInvalid, message: "\(path) has \(collection.features.count) features; --feature \(feature) is not one")
             }
             return collection.features[feature].geometry
         }
         if let single = try? decoder.decode(Feature.self, from: data) { return single.geometry }
         if let geometry = try? decoder.decode(GeoJSONGeometry.self, from: data) { return geometry }
-        throw CommandFailure(code: "geometry_invalid", message: "\(path) is not a GeoJSON geometry, feature or feature collection")
+        throw CommandFailure(.geometryInvalid, message: "\(path) is not a GeoJSON geometry, feature or feature collection")
     }
 }
 

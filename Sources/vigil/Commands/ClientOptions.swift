@@ -9,8 +9,49 @@ import VigilProtocol
 
 /// An error a client command reports: `error: CODE: message` on stderr, exit status 1.
 struct CommandFailure: Error, CustomStringConvertible {
+    /// The command line's own codes (its data folder, files, the server's reply). Each is
+    /// explained in `docs/protocol.md`.
+    enum Code: String, CaseIterable, Sendable {
+        case auditBroken = "audit_broken"
+        case badReply = "bad_reply"
+        case batchUnreadable = "batch_unreadable"
+        case certificateUnwritable = "certificate_unwritable"
+        case checkpointFailed = "checkpoint_failed"
+        case checkpointInvalid = "checkpoint_invalid"
+        case checkpointUnreadable = "checkpoint_unreadable"
+        case dataFolderInUse = "data_folder_in_use"
+        case dataFolderInvalid = "data_folder_invalid"
+        case dataMissing = "data_missing"
+        case geometryInvalid = "geometry_invalid"
+        case geometryUnreadable = "geometry_unreadable"
+        case grantInvalid = "grant_invalid"
+        case grantUnreadable = "grant_unreadable"
+        case internalError = "internal_error"
+        case keyGenerationFailed = "key_generation_failed"
+        case keyMissing = "key_missing"
+        case noMediaEndpoint = "no_media_endpoint"
+        case outputUnwritable = "output_unwritable"
+        case referenceInvalid = "reference_invalid"
+        case regionMismatch = "region_mismatch"
+        case registryUnreadable = "registry_unreadable"
+        case serverInfoInvalid = "server_info_invalid"
+        case serverNotRunning = "server_not_running"
+        case userExists = "user_exists"
+    }
+
+    /// The code as printed: one of ``Code``, or the code of the error passed on (the server's, the engine's).
     let code: String
     let message: String
+
+    init(_ code: Code, message: String) {
+        self.init(rendered: code.rawValue, message: message)
+    }
+
+    /// Passes on an error that has its own code.
+    init(rendered code: String, message: String) {
+        self.code = code
+        self.message = message
+    }
 
     var description: String { "\(code): \(message)" }
 }
@@ -45,13 +86,13 @@ struct ClientOptions: ParsableArguments {
         let folder = DataFolder(path: data)
         guard let infoData = try? Data(contentsOf: folder.serverInfo) else {
             throw CommandFailure(
-                code: "server_not_running",
+                .serverNotRunning,
                 message: "no \(folder.serverInfo.path); start the server with `vigil serve --data \(data)`")
         }
         let decoder = JSONDecoder()
         decoder.keyDecodingStrategy = .convertFromSnakeCase
         guard let info = try? decoder.decode(ServerInfo.self, from: infoData) else {
-            throw CommandFailure(code: "server_info_invalid", message: "\(folder.serverInfo.path) is not a Vigil server description")
+            throw CommandFailure(.serverInfoInvalid, message: "\(folder.serverInfo.path) is not a Vigil server description")
         }
         return info
     }
@@ -62,14 +103,14 @@ struct ClientOptions: ParsableArguments {
         let folder = DataFolder(path: data)
         var info = try serverInfo()
         if media {
-            guard let endpoint = info.media else { throw CommandFailure(code: "no_media_endpoint", message: "this server runs no relay") }
+            guard let endpoint = info.media else { throw CommandFailure(.noMediaEndpoint, message: "this server runs no relay") }
             info.command = endpoint
         }
         let serverKey: CurveKeyPair
         do {
             serverKey = try CurveCertificate.read(folder.serverCertificate(secret: false))
         } catch {
-            throw CommandFailure(code: "key_missing", message: "\(error)")
+            throw CommandFailure(.keyMissing, message: "\(error)")
         }
         return try connect(command: info.command, events: info.events, serverKey: serverKey.publicKey)
     }
@@ -86,15 +127,15 @@ struct ClientOptions: ParsableArguments {
         do {
             keys = try CurveCertificate.read(user.map { folder.userCertificate($0, secret: true) } ?? folder.agencyCertificate(agency, secret: true))
         } catch {
-            throw CommandFailure(code: "key_missing", message: "\(error) (is '\(user ?? agency)' \(user == nil ? "an agency" : "a user") of this server?)")
+            throw CommandFailure(.keyMissing, message: "\(error) (is '\(user ?? agency)' \(user == nil ? "an agency" : "a user") of this server?)")
         }
         guard keys.secretKey != nil else {
-            throw CommandFailure(code: "key_missing", message: "the certificate of \(user ?? agency) has no secret-key")
+            throw CommandFailure(.keyMissing, message: "the certificate of \(user ?? agency) has no secret-key")
         }
         do {
             return try BusClient(configuration: BusClientConfiguration(commandEndpoint: command, eventEndpoint: events, serverPublicKey: serverKey, keys: keys))
         } catch {
-            throw CommandFailure(code: error.code, message: error.description)
+            throw CommandFailure(rendered: error.code, message: error.description)
         }
     }
 
@@ -104,11 +145,11 @@ struct ClientOptions: ParsableArguments {
             return try body()
         } catch let error as BusClientError {
             if case .remote(let remote) = error {
-                throw CommandFailure(code: remote.code, message: remote.field.map { "\($0): \(remote.message)" } ?? remote.message)
+                throw CommandFailure(rendered: remote.code, message: remote.field.map { "\($0): \(remote.message)" } ?? remote.message)
             }
             let text = error.description
             let message = text.hasPrefix("\(error.code): ") ? String(text.dropFirst(error.code.count + 2)) : text
-            throw CommandFailure(code: error.code, message: message)
+            throw CommandFailure(rendered: error.code, message: message)
         }
     }
 

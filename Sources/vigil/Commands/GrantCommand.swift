@@ -51,13 +51,13 @@ struct GrantCommand: ParsableCommand {
         func run() throws {
             try reportingFailures {
                 guard let data = FileManager.default.contents(atPath: file) else {
-                    throw CommandFailure(code: "grant_unreadable", message: "cannot read \(file)")
+                    throw CommandFailure(.grantUnreadable, message: "cannot read \(file)")
                 }
                 let grant: Grant
                 do {
                     grant = try BusProtocol.decoder.decode(Grant.self, from: data)
                 } catch {
-                    throw CommandFailure(code: "grant_invalid", message: "\(file) is not a grant: \(error)")
+                    throw CommandFailure(.grantInvalid, message: "\(file) is not a grant: \(error)")
                 }
                 let created = try client.request(.grantCreate, body: grant, as: Grant.self)
                 print("grant \(created.id) created: \(created.owner) → \(created.agency)")

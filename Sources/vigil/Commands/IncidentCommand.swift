@@ -283,7 +283,7 @@ struct IncidentCommand: ParsableCommand {
                     do {
                         try document.write(to: URL(fileURLWithPath: output), options: .atomic)
                     } catch {
-                        throw CommandFailure(code: "output_unwritable", message: "\(output): \(error.localizedDescription)")
+                        throw CommandFailure(.outputUnwritable, message: "\(output): \(error.localizedDescription)")
                     }
                 }
             }
@@ -333,7 +333,7 @@ struct IncidentDetailOptions: ParsableArguments {
         var refs: [String: String] = [:]
         for reference in references {
             guard let equals = reference.firstIndex(of: "=") else {
-                throw CommandFailure(code: "reference_invalid", message: "--ref \(reference): write SYSTEM=ID")
+                throw CommandFailure(.referenceInvalid, message: "--ref \(reference): write SYSTEM=ID")
             }
             refs[String(reference[..<equals])] = String(reference[reference.index(after: equals)...])
         }

@@ -47,7 +47,7 @@ struct RegistryOptions: ParsableArguments {
     static func database(inDataFolder data: String) throws -> Database {
         let database = DataFolder(path: data).database
         guard FileManager.default.fileExists(atPath: database.path) else {
-            throw CommandFailure(code: "data_missing", message: "no database at \(database.path); start `vigil serve --data \(data)` once first")
+            throw CommandFailure(.dataMissing, message: "no database at \(database.path); start `vigil serve --data \(data)` once first")
         }
         return try Database(path: database.path)
     }
@@ -56,7 +56,7 @@ struct RegistryOptions: ParsableArguments {
     /// projection, also what a server of that region needs (``CameraAdmission``).
     static func read(_ file: URL, admittedIn projection: Projection? = nil) throws -> (cameras: [Camera], problems: [GeoError]) {
         guard let data = try? Data(contentsOf: file) else {
-            throw CommandFailure(code: "registry_unreadable", message: "cannot read \(file.path)")
+            throw CommandFailure(.registryUnreadable, message: "cannot read \(file.path)")
         }
         var (cameras, problems) = file.pathExtension.lowercased() == "csv"
             ? try CameraRegistryCSV.validate(String(decoding: data, as: UTF8.self))

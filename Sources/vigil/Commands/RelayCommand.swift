@@ -65,7 +65,7 @@ struct RelayCommand: AsyncParsableCommand {
             authorize: { RelayNodeAuthority.identity(forKey: $0) },
             authorizeSubscription: { _, _ in false })
         try bus.start()
-        guard let media = bus.boundMediaEndpoint else { throw CommandFailure(code: "internal_error", message: "no media endpoint") }
+        guard let media = bus.boundMediaEndpoint else { throw CommandFailure(.internalError, message: "no media endpoint") }
         let authority = RelayNodeAuthority()
         let relay = Relay(
             bus: bus, authority: authority, sources: [:], simulate: simulate, thumbnailInterval: .seconds(5), coordination: nil, logger: logger)

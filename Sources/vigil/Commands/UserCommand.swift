@@ -44,13 +44,13 @@ struct UserCommand: ParsableCommand {
             try reportingFailures {
                 let folder = DataFolder(path: client.data)
                 guard !FileManager.default.fileExists(atPath: folder.userCertificate(id, secret: true).path) else {
-                    throw CommandFailure(code: "user_exists", message: "\(folder.userCertificate(id, secret: true).path) exists already")
+                    throw CommandFailure(.userExists, message: "\(folder.userCertificate(id, secret: true).path) exists already")
                 }
                 let keys: CurveKeyPair
                 do {
                     keys = try CurveKeyPair.generate()
                 } catch {
-                    throw CommandFailure(code: "key_generation_failed", message: "\(error)")
+                    throw CommandFailure(.keyGenerationFailed, message: "\(error)")
                 }
                 let user = User(
                     id: id, agency: client.agency, name: name, badge: badge, roles: roles.compactMap(UserRole.init(rawValue:)),
@@ -59,7 +59,7 @@ struct UserCommand: ParsableCommand {
                 do {
                     try CurveCertificate.write(keys, name: id, to: folder.userKeys)
                 } catch {
-                    throw CommandFailure(code: "certificate_unwritable", message: "\(id) was added but its certificate could not be written: \(error)")
+                    throw CommandFailure(.certificateUnwritable, message: "\(id) was added but its certificate could not be written: \(error)")
                 }
                 if client.json {
                     try client.printJSON(added)

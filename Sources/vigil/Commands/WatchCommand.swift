@@ -73,7 +73,7 @@ struct WatchCommand: ParsableCommand {
                         .feedOpen, body: FeedOpenBody(camera: camera, ticket: redirect.ticket), as: FeedOpenResult.self, timeout: .seconds(10))
                 }
             }
-            guard let stream = opened.stream else { throw CommandFailure(code: "bad_reply", message: "the relay described no stream") }
+            guard let stream = opened.stream else { throw CommandFailure(.badReply, message: "the relay described no stream") }
             let writer = try TransportStreamWriter(output: output == "-" ? "pipe:1" : output, video: try VideoStreamInfo(stream))
             FileHandle.standardError.write(Data("vigil watch: view \(opened.view) of \(camera) under grant \(opened.grant)\n".utf8))
             let end = ContinuousClock.now + .seconds(seconds)

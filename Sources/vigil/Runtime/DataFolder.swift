@@ -41,7 +41,7 @@ struct DataFolder {
         guard let text = try? String(contentsOf: regionFile, encoding: .utf8) else { return nil }
         let name = text.trimmingCharacters(in: .whitespacesAndNewlines)
         guard let region = Deployment(rawValue: name) else {
-            throw CommandFailure(code: "data_folder_invalid", message: "\(regionFile.path) names no region Vigil knows: '\(name)'")
+            throw CommandFailure(.dataFolderInvalid, message: "\(regionFile.path) names no region Vigil knows: '\(name)'")
         }
         return region
     }
@@ -51,7 +51,7 @@ struct DataFolder {
     func record(region: Deployment) throws {
         if let recorded = try recordedRegion() {
             guard recorded == region else {
-                throw CommandFailure(code: "region_mismatch", message: "\(url.path) serves \(recorded.rawValue), not \(region.rawValue)")
+                throw CommandFailure(.regionMismatch, message: "\(url.path) serves \(recorded.rawValue), not \(region.rawValue)")
             }
             return
         }
@@ -62,7 +62,7 @@ struct DataFolder {
     func create() throws {
         var isFolder: ObjCBool = false
         if FileManager.default.fileExists(atPath: url.path, isDirectory: &isFolder), !isFolder.boolValue {
-            throw CommandFailure(code: "data_folder_invalid", message: "\(url.path) exists and is not a folder")
+            throw CommandFailure(.dataFolderInvalid, message: "\(url.path) exists and is not a folder")
         }
         try FileManager.default.createDirectory(at: agencyKeys, withIntermediateDirectories: true)
     }
@@ -73,13 +73,13 @@ struct DataFolder {
     func lockForServer() throws -> DataFolderLock {
         let descriptor = open(lockFile.path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else {
-            throw CommandFailure(code: "data_folder_invalid", message: "cannot open \(lockFile.path): \(String(cString: strerror(errno)))")
+            throw CommandFailure(.dataFolderInvalid, message: "cannot open \(lockFile.path): \(String(cString: strerror(errno)))")
         }
         guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
             let holder = (try? String(contentsOf: lockFile, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
             close(descriptor)
             throw CommandFailure(
-                code: "data_folder_in_use",
+                .dataFolderInUse,
                 message: "another vigil serve\(holder.isEmpty ? "" : " (pid \(holder))") uses \(url.path); stop it first or use another --data")
         }
         // The holder's pid, for the message above; informative only, the lock is the flock.
@@ -105,14 +105,14 @@ struct DataFolder {
         if let text = try? String(contentsOf: secret, encoding: .utf8) {
             guard let raw = Data(base64Encoded: text.trimmingCharacters(in: .whitespacesAndNewlines)),
                   let key = try? Curve25519.Signing.PrivateKey(rawRepresentation: raw)
-            else { throw CommandFailure(code: "data_folder_invalid", message: "\(secret.path) is not an Ed25519 key in base64") }
+            else { throw CommandFailure(.dataFolderInvalid, message: "\(secret.path) is not an Ed25519 key in base64") }
             return key
         }
         let key = Curve25519.Signing.PrivateKey()
         try FileManager.default.createDirectory(at: keys, withIntermediateDirectories: true)
         guard FileManager.default.createFile(
             atPath: secret.path, contents: Data((key.rawRepresentation.base64EncodedString() + "\n").utf8), attributes: [.posixPermissions: 0o600])
-        else { throw CommandFailure(code: "data_folder_invalid", message: "cannot write \(secret.path)") }
+        else { throw CommandFailure(.dataFolderInvalid, message: "cannot write \(secret.path)") }
         try Data((key.publicKey.rawRepresentation.base64EncodedString() + "\n").utf8).write(to: keys.appendingPathComponent("audit.ed25519"))
         return key
     }
@@ -121,7 +121,7 @@ struct DataFolder {
     func auditPublicKey() throws -> String {
         let file = keys.appendingPathComponent("audit.ed25519")
         guard let text = try? String(contentsOf: file, encoding: .utf8) else {
-            throw CommandFailure(code: "key_missing", message: "\(file.path) is missing; a server signs checkpoints once it has started")
+            throw CommandFailure(.keyMissing, message: "\(file.path) is missing; a server signs checkpoints once it has started")
         }
         return text.trimmingCharacters(in: .whitespacesAndNewlines)
     }
