@@ -20,3 +20,22 @@ struct StoredTextTests {
         #expect(stored.map { $0.integer(1) } == texts.map { Int64($0.utf8.count) })
     }
 }
+
+/// Rows are read by column name; what a row written by hand or by another version holds
+/// where a value is required is an error with the column's name, never a crash.
+@Suite("Rows by name")
+struct RowsByNameTests {
+    @Test func aMissingColumnOrAnUnexpectedNULLIsAnError() throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-rows-\(UUID().uuidString).sqlite")
+        defer { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: file.path + suffix) } }
+        let connection = try SQLiteConnection(path: file.path)
+        let row = try #require(try connection.query("SELECT 'stib' AS owner, NULL AS heading, 3 AS count, 2.5 AS range").first)
+        #expect(try row.text("owner") == "stib")
+        #expect(try row.optionalReal("heading") == nil)
+        #expect(try row.integer("count") == 3 && row.real("count") == 3, "an integer is read as a real too")
+        #expect(try row.real("range") == 2.5)
+        #expect(throws: SQLiteError.self) { try row.real("heading") }
+        #expect(throws: SQLiteError.self) { try row.text("kind") }
+        #expect(throws: SQLiteError.self) { try row.optionalText("count") }
+    }
+}

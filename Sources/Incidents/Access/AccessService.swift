@@ -84,8 +84,8 @@ public final class AccessService: Sendable {
             return AccessFacts(camera: nil, grants: [], incident: nil, cameraInIncidentSelection: false)
         }
         // Incidents opened before the extent was stored: their radius.
-        let radius = row.real(0) ?? incident.radiusMeters
-        let extent = IncidentExtent(radiusMeters: radius, areaSquareMeters: row.real(1) ?? Double.pi * radius * radius)
+        let radius = try row.optionalReal("extent_radius_m") ?? incident.radiusMeters
+        let extent = IncidentExtent(radiusMeters: radius, areaSquareMeters: try row.optionalReal("extent_area_m2") ?? Double.pi * radius * radius)
         let open = try db.query(
             """
             SELECT id FROM incidents
@@ -93,7 +93,7 @@ public final class AccessService: Sendable {
               AND (lead_agency = ?1 OR EXISTS (SELECT 1 FROM json_each(incidents.details, '$.participants') WHERE value = ?1))
             ORDER BY id
             """, [.text(agency)]).map { $0.integer(0)! }
-        let openerRoles = try row.text(2).flatMap { user in
+        let openerRoles = try row.optionalText("opened_by_user").flatMap { user in
             try db.query("SELECT roles FROM users WHERE id = ?", [.text(user)]).first
                 .map { try JSONDecoder().decode([String].self, from: Data(($0.text(0) ?? "[]").utf8)) }
         }
@@ -145,14 +145,14 @@ public final class AccessService: Sendable {
         if let user = request.user,
             let row = try db.query("SELECT agency, roles, clearance_expires, status FROM users WHERE id = ?", [.text(user)]).first
         {
-            userAgency = row.text(0)
-            roles = try JSONDecoder().decode([String].self, from: Data((row.text(1) ?? "[]").utf8))
-            expiry = row.text(2).map(IncidentService.date)
-            status = row.text(3).flatMap(UserStatus.init(rawValue:)) ?? .suspended
+            userAgency = try row.optionalText("agency")
+            roles = try JSONDecoder().decode([String].self, from: Data((try row.optionalText("roles") ?? "[]").utf8))
+            expiry = try row.optionalText("clearance_expires").map(IncidentService.date)
+            status = try row.optionalText("status").flatMap(UserStatus.init(rawValue:)) ?? .suspended
         }
         let retention = try camera.flatMap { camera in
             try db.query("SELECT regime, retention_days FROM owners WHERE id = ?", [.text(camera.owner)]).first
-                .map { RetentionPolicy(regime: $0.text(0)!, declaredDays: Int($0.integer(1)!)) }
+                .map { RetentionPolicy(regime: try $0.text("regime"), declaredDays: Int(try $0.integer("retention_days"))) }
         }
         let held = try request.footageTime.map { try EvidenceHolds.isHeld(camera: request.camera, at: $0, now: request.at, in: db) } ?? false
         return AccessFacts(
@@ -236,10 +236,10 @@ public final class AccessService: Sendable {
                     guard let row = try db.query("SELECT definition, revoked_at, owner FROM grants WHERE id = ?", [.text(id)]).first else {
                         throw IncidentError(.grantNotFound, message: "there is no grant \(id)", field: "grant")
                     }
-                    guard row.text(2) == actor else {
-                        throw IncidentError(.notOwner, message: "only \(row.text(2) ?? "its owner") may revoke grant \(id)", field: "grant")
+                    guard try row.optionalText("owner") == actor else {
+                        throw IncidentError(.notOwner, message: "only \(try row.optionalText("owner") ?? "its owner") may revoke grant \(id)", field: "grant")
                     }
-                    guard row.text(1) == nil else { throw IncidentError(.grantRevoked, message: "grant \(id) is already revoked", field: "grant") }
+                    guard try row.optionalText("revoked_at") == nil else { throw IncidentError(.grantRevoked, message: "grant \(id) is already revoked", field: "grant") }
                     let now = Date()
                     try db.query("UPDATE grants SET revoked_at = ?, revoked_by = ? WHERE id = ?",
                                  [.text(IncidentService.timestamp(now)), .text(actor), .text(id)])
@@ -324,9 +324,10 @@ public final class AccessService: Sendable {
         return decoder
     }()
 
+    /// A grant from a row of `definition` and `revoked_at`.
     static func grant(from row: Row) throws -> Grant {
-        var grant = try decoder.decode(Grant.self, from: Data(row.text(0)!.utf8))
-        grant.revokedAt = row.text(1).map(IncidentService.date)
+        var grant = try decoder.decode(Grant.self, from: Data(try row.text("definition").utf8))
+        grant.revokedAt = try row.optionalText("revoked_at").map(IncidentService.date)
         return grant
     }
 }

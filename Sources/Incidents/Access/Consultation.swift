@@ -220,11 +220,11 @@ extension AccessService {
                 let open = try db.query("SELECT id, agency, user, camera_id, mode, incident_id, grant_id FROM views WHERE stopped_at IS NULL")
                 let now = Date()
                 for row in open {
-                    try db.query("UPDATE views SET stopped_at = ? WHERE id = ?", [.text(IncidentService.timestamp(now)), .text(row.text(0)!)])
+                    try db.query("UPDATE views SET stopped_at = ? WHERE id = ?", [.text(IncidentService.timestamp(now)), .text(try row.text("id"))])
                     try AuditLog.append(AuditRecord(
-                        action: row.text(4) == AccessMode.export.rawValue ? "export.stopped" : "view.stopped", at: now, agency: row.text(1),
-                        user: row.text(2), cameras: [row.text(3)!], reason: "server_restarted", incident: row.integer(5), grant: row.text(6),
-                        details: ["view": row.text(0)!, "mode": row.text(4)!]), in: db)
+                        action: try row.optionalText("mode") == AccessMode.export.rawValue ? "export.stopped" : "view.stopped", at: now, agency: try row.optionalText("agency"),
+                        user: try row.optionalText("user"), cameras: [try row.text("camera_id")], reason: "server_restarted", incident: try row.optionalInteger("incident_id"), grant: try row.optionalText("grant_id"),
+                        details: ["view": try row.text("id"), "mode": try row.text("mode")]), in: db)
                 }
                 return open.count
             }
@@ -239,17 +239,18 @@ extension AccessService {
             ).first else {
                 throw IncidentError(.viewNotFound, message: "there is no view \(view)", field: "view")
             }
-            guard row.text(0) == agency, user == nil || user == row.text(1) else {
+            let (owner, ownerUser) = (try row.optionalText("agency"), try row.optionalText("user"))
+            guard owner == agency, user == nil || user == ownerUser else {
                 throw IncidentError(.notYourView, message: "view \(view) belongs to someone else", field: "view")
             }
-            guard row.text(6) == nil else { throw IncidentError(.viewStopped, message: "view \(view) is already stopped", field: "view") }
+            guard try row.optionalText("stopped_at") == nil else { throw IncidentError(.viewStopped, message: "view \(view) is already stopped", field: "view") }
             let now = Date()
             try db.transaction {
                 try db.query("UPDATE views SET stopped_at = ? WHERE id = ?", [.text(IncidentService.timestamp(now)), .text(view)])
                 try AuditLog.append(AuditRecord(
-                    action: row.text(3) == AccessMode.export.rawValue ? "export.stopped" : "view.stopped", at: now, agency: agency,
-                    user: row.text(1), cameras: [row.text(2)!], incident: row.integer(4), grant: row.text(5),
-                    details: ["view": view, "mode": row.text(3)!]), in: db)
+                    action: try row.optionalText("mode") == AccessMode.export.rawValue ? "export.stopped" : "view.stopped", at: now, agency: agency,
+                    user: try row.optionalText("user"), cameras: [try row.text("camera_id")], incident: try row.optionalInteger("incident_id"), grant: try row.optionalText("grant_id"),
+                    details: ["view": view, "mode": try row.text("mode")]), in: db)
             }
         }
     }
@@ -284,9 +285,9 @@ extension AccessService {
                 [incident.map(SQLValue.integer) ?? .null, owner.map(SQLValue.text) ?? .null]
             ).map { row in
                 OpenView(
-                    view: row.text(0) ?? "", agency: row.text(1) ?? "", user: row.text(2) ?? "", camera: row.text(3) ?? "",
-                    mode: AccessMode(rawValue: row.text(4) ?? "") ?? .live, incident: row.integer(5) ?? 0, reason: row.text(6) ?? "",
-                    startedAt: IncidentService.date(row.text(7) ?? ""))
+                    view: try row.optionalText("id") ?? "", agency: try row.optionalText("agency") ?? "", user: try row.optionalText("user") ?? "", camera: try row.optionalText("camera_id") ?? "",
+                    mode: AccessMode(rawValue: try row.optionalText("mode") ?? "") ?? .live, incident: try row.optionalInteger("incident_id") ?? 0, reason: try row.optionalText("reason") ?? "",
+                    startedAt: IncidentService.date(try row.optionalText("started_at") ?? ""))
             }
         }
     }

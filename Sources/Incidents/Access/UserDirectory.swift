@@ -183,7 +183,7 @@ public final class UserDirectory: Sendable {
     /// The public key recorded for each agency that has one (agency id by key).
     public func agencyKeys() async throws -> [String: String] {
         try await database.run { db in
-            Dictionary(uniqueKeysWithValues: try db.query("SELECT public_key, id FROM agencies WHERE public_key IS NOT NULL").map { ($0.text(0)!, $0.text(1)!) })
+            Dictionary(uniqueKeysWithValues: try db.query("SELECT public_key, id FROM agencies WHERE public_key IS NOT NULL").map { (try $0.text("public_key"), try $0.text("id")) })
         }
     }
 
@@ -213,11 +213,12 @@ public final class UserDirectory: Sendable {
 
     static let columns = "id, agency, name, badge, roles, clearance_expires, public_key, status"
 
+    /// A user from a row of ``columns``.
     static func user(_ row: Row) throws -> User {
         User(
-            id: row.text(0)!, agency: row.text(1)!, name: row.text(2)!, badge: row.text(3)!,
-            roles: try JSONDecoder().decode([UserRole].self, from: Data((row.text(4) ?? "[]").utf8)),
-            clearanceExpires: row.text(5).map(IncidentService.date), publicKey: row.text(6),
-            status: row.text(7).flatMap(UserStatus.init(rawValue:)) ?? .suspended)
+            id: try row.text("id"), agency: try row.text("agency"), name: try row.text("name"), badge: try row.text("badge"),
+            roles: try JSONDecoder().decode([UserRole].self, from: Data((try row.optionalText("roles") ?? "[]").utf8)),
+            clearanceExpires: try row.optionalText("clearance_expires").map(IncidentService.date), publicKey: try row.optionalText("public_key"),
+            status: try row.optionalText("status").flatMap(UserStatus.init(rawValue:)) ?? .suspended)
     }
 }

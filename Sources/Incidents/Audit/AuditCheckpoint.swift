@@ -80,7 +80,7 @@ extension AuditStore {
         return try await database.run { db in
             let key = try Curve25519.Signing.PrivateKey(rawRepresentation: keyBytes)
             let last = try db.query("SELECT sequence, hash FROM audit_log ORDER BY sequence DESC LIMIT 1").first
-            let checkpoint = try AuditCheckpoint.sign(sequence: last?.integer(0) ?? 0, head: last?.text(1) ?? AuditLog.genesisHash, at: date, with: key)
+            let checkpoint = try AuditCheckpoint.sign(sequence: try last?.integer("sequence") ?? 0, head: try last?.text("hash") ?? AuditLog.genesisHash, at: date, with: key)
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
             try db.query(

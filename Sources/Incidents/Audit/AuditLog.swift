@@ -28,8 +28,8 @@ public enum AuditLog {
     /// Appends `record` in the caller's transaction, chained to the last entry.
     static func append(_ record: AuditRecord, in db: SQLiteConnection) throws {
         let last = try db.query("SELECT sequence, hash FROM audit_log ORDER BY sequence DESC LIMIT 1").first
-        let sequence = (last?.integer(0) ?? 0) + 1
-        let previous = last?.text(1) ?? genesisHash
+        let sequence = (try last?.integer("sequence") ?? 0) + 1
+        let previous = try last?.text("hash") ?? genesisHash
         let entry = try canonical(record)
         try db.query(
             "INSERT INTO audit_log (sequence, at, action, agency, incident_id, entry, previous_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -51,6 +51,11 @@ public struct AuditStore: Sendable {
         self.database = database
     }
 
+    /// A signal after each write that appended to the log (see ``Database/changes(of:)``).
+    public func appended() -> AsyncStream<Void> {
+        database.changes(of: "audit_log")
+    }
+
     /// What `verify` found: the number of entries checked, and the first broken one.
     public struct Verification: Sendable, Equatable, Codable {
         public var entries: Int64
@@ -68,19 +73,22 @@ public struct AuditStore: Sendable {
             let decoder = JSONDecoder()
             decoder.keyDecodingStrategy = .convertFromSnakeCase
             for row in try db.query("SELECT sequence, at, action, agency, incident_id, entry, previous_hash, hash FROM audit_log ORDER BY sequence") {
-                let sequence = row.integer(0) ?? -1
+                // Whatever a column holds (a tampered row may hold anything) is compared, never an error.
+                func text(_ column: String) -> String? { (try? row.optionalText(column)) ?? nil }
+                let sequence = ((try? row.optionalInteger("sequence")) ?? nil) ?? -1
                 func broken(_ problem: String) -> Verification {
                     Verification(entries: expectedSequence - 1, firstBroken: sequence == expectedSequence ? sequence : expectedSequence, problem: problem)
                 }
                 guard sequence == expectedSequence else {
                     return broken("entry \(expectedSequence) is missing (the next is \(sequence))")
                 }
-                guard row.text(6) == previous else { return broken("its previous hash does not match entry \(sequence - 1)") }
-                let entry = row.text(5) ?? ""
+                guard text("previous_hash") == previous else { return broken("its previous hash does not match entry \(sequence - 1)") }
+                let entry = text("entry") ?? ""
                 let computed = AuditLog.hash(previous: previous, sequence: sequence, canonical: entry)
-                guard row.text(7) == computed else { return broken("its hash does not match its content") }
+                guard text("hash") == computed else { return broken("its hash does not match its content") }
                 guard let record = try? decoder.decode(AuditRecord.self, from: Data(entry.utf8)),
-                      record.at == row.text(1), record.action == row.text(2), record.agency == row.text(3), record.incident == row.integer(4)
+                      record.at == text("at"), record.action == text("action"), record.agency == text("agency"),
+                      record.incident == (try? row.optionalInteger("incident_id")) ?? nil
                 else { return broken("its columns differ from the hashed record") }
                 previous = computed
                 expectedSequence += 1
@@ -100,8 +108,8 @@ public struct AuditStore: Sendable {
                 [.text(from ?? ""), .text(to ?? "9999"), .integer(after), .integer(Int64(limit ?? -1))]
             ).map { row in
                 AuditEntry(
-                    sequence: row.integer(0)!, record: try decoder.decode(AuditRecord.self, from: Data(row.text(1)!.utf8)),
-                    previousHash: row.text(2)!, hash: row.text(3)!)
+                    sequence: try row.integer("sequence"), record: try decoder.decode(AuditRecord.self, from: Data(try row.text("entry").utf8)),
+                    previousHash: try row.text("previous_hash"), hash: try row.text("hash"))
             }
         }
     }

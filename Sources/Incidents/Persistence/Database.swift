@@ -1,15 +1,36 @@
 import Foundation
+import Synchronization
 
 /// The Vigil SQLite database: one connection confined to one serial queue, so there is
 /// exactly one writer, and SQLite's blocking calls never run on Swift's cooperative pool; and
-/// one read-only connection on a queue of its own, so that reads (the audit log's, listings)
-/// never wait behind writes (WAL: a reader sees the last committed state).
+/// a few read-only connections, each on a queue of its own, so that reads (the audit log's,
+/// listings, what agencies may see) never wait behind writes nor one behind another (WAL: a
+/// reader sees the last committed state).
+///
+/// Code that follows a table (the audit channel) is told when a write that changed it has
+/// ended (``changes(of:)``) instead of polling it.
 public final class Database: Sendable {
+    /// One read-only connection and the queue it is confined to.
+    private final class Reader: Sendable {
+        let queue: DispatchQueue
+        nonisolated(unsafe) let connection: SQLiteConnection
+
+        init(path: String, number: Int) throws {
+            queue = DispatchQueue(label: "vigil.database.read.\(number)")
+            connection = try SQLiteConnection(path: path, readOnly: true)
+        }
+    }
+
+    /// As many readers as the request service has read workers.
+    static let readerCount = 4
+
     private let queue = DispatchQueue(label: "vigil.database")
-    private let readQueue = DispatchQueue(label: "vigil.database.read")
-    // nonisolated(unsafe): each connection is only touched on its queue.
+    // nonisolated(unsafe): the connection is only touched on `queue`.
     nonisolated(unsafe) private let connection: SQLiteConnection
-    nonisolated(unsafe) private let reader: SQLiteConnection
+    private let readers: [Reader]
+    private let nextReader = Atomic<Int>(0)
+    /// Who follows which table: told after each write that changed it.
+    private let followers = Mutex<[String: [UUID: AsyncStream<Void>.Continuation]]>([:])
     public let path: String
 
     /// Opens the file and applies the migrations it has not seen yet.
@@ -18,15 +39,16 @@ public final class Database: Sendable {
         let connection = try SQLiteConnection(path: path)
         try queue.sync { try Migrations.apply(to: connection) }
         self.connection = connection
-        reader = try SQLiteConnection(path: path, readOnly: true)
+        readers = try (0..<Self.readerCount).map { try Reader(path: path, number: $0) }
     }
 
-    /// Runs `body` on the read-only connection, off the writer's queue and off the cooperative
+    /// Runs `body` on a read-only connection, off the writer's queue and off the cooperative
     /// pool, in one read transaction: every query of `body` sees the same committed state.
     func read<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            readQueue.async {
-                continuation.resume(with: Result { try self.reader.readTransaction { try body(self.reader) } })
+        let reader = readers[nextReader.wrappingAdd(1, ordering: .relaxed).oldValue % readers.count]
+        return try await withCheckedThrowingContinuation { continuation in
+            reader.queue.async {
+                continuation.resume(with: Result { try reader.connection.readTransaction { try body(reader.connection) } })
             }
         }
     }
@@ -35,13 +57,40 @@ public final class Database: Sendable {
     func run<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
             queue.async {
-                continuation.resume(with: Result { try body(self.connection) })
+                let result = Result { try body(self.connection) }
+                self.tellFollowers()
+                continuation.resume(with: result)
             }
         }
     }
 
     /// The synchronous form, for start-up and tools that are not async.
     func runSync<T>(_ body: (SQLiteConnection) throws -> T) throws -> T {
-        try queue.sync { try body(connection) }
+        try queue.sync {
+            defer { tellFollowers() }
+            return try body(connection)
+        }
+    }
+
+    /// A signal after each write that changed `table` and is over (committed, or rolled back:
+    /// the follower reads what is there). Signals that come while the follower is busy are
+    /// folded into one. The stream ends when the follower stops iterating it.
+    public func changes(of table: String) -> AsyncStream<Void> {
+        let (stream, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        let id = UUID()
+        followers.withLock { $0[table, default: [:]][id] = continuation }
+        continuation.onTermination = { [weak self] _ in
+            self?.followers.withLock { _ = $0[table]?.removeValue(forKey: id) }
+        }
+        return stream
+    }
+
+    /// On the writer's queue, once no transaction is open: tells the followers of every table changed since.
+    private func tellFollowers() {
+        guard !connection.inTransaction else { return }
+        let changed = connection.takeChangedTables()
+        guard !changed.isEmpty else { return }
+        let told = followers.withLock { followers in changed.flatMap { followers[$0].map { Array($0.values) } ?? [] } }
+        for follower in told { follower.yield() }
     }
 }

@@ -178,13 +178,13 @@ public struct RegistryStore: Sendable {
             FROM cameras WHERE retired_at IS NULL AND (\(condition)) ORDER BY id
             """, arguments
         ).map { row in
-            let tags = try JSONDecoder().decode([String].self, from: Data((row.text(11) ?? "[]").utf8))
+            let tags = try JSONDecoder().decode([String].self, from: Data((try row.optionalText("tags") ?? "[]").utf8))
             return Camera(
-                id: row.text(0)!, owner: row.text(1)!, kind: CameraKind(rawValue: row.text(2)!) ?? .street,
-                placeType: row.text(3)!, position: try GeoPoint(lat: row.real(4)!, lon: row.real(5)!),
-                headingDegrees: row.real(6), fieldOfViewDegrees: row.real(7), rangeMeters: row.real(8)!,
-                stream: row.text(9)!, confidentiality: LocationConfidentiality(rawValue: row.text(10)!) ?? .confidential,
-                tags: tags, privacyMasks: try JSONDecoder().decode([PrivacyMask].self, from: Data((row.text(12) ?? "[]").utf8)))
+                id: try row.text("id"), owner: try row.text("owner"), kind: CameraKind(rawValue: try row.text("kind")) ?? .street,
+                placeType: try row.text("place_type"), position: try GeoPoint(lat: try row.real("lat"), lon: try row.real("lon")),
+                headingDegrees: try row.optionalReal("heading_deg"), fieldOfViewDegrees: try row.optionalReal("fov_deg"), rangeMeters: try row.real("range_m"),
+                stream: try row.text("stream"), confidentiality: LocationConfidentiality(rawValue: try row.text("confidentiality")) ?? .confidential,
+                tags: tags, privacyMasks: try JSONDecoder().decode([PrivacyMask].self, from: Data((try row.optionalText("privacy_masks") ?? "[]").utf8)))
         }
     }
 
@@ -197,7 +197,7 @@ public struct RegistryStore: Sendable {
     public func agencies() throws -> [Agency] {
         try database.runSync { db in
             try db.query("SELECT id, name, kind, region FROM agencies ORDER BY id").map { row in
-                Agency(id: row.text(0)!, name: row.text(1)!, kind: row.text(2)!, region: row.text(3)!)
+                Agency(id: try row.text("id"), name: try row.text("name"), kind: try row.text("kind"), region: try row.text("region"))
             }
         }
     }

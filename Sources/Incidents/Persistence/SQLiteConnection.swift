@@ -14,6 +14,13 @@ enum SQLValue: Sendable, Equatable {
 /// - Important: Not thread-safe. ``Database`` confines each connection to its own queue.
 final class SQLiteConnection {
     private let handle: OpaquePointer
+    /// The tables rows were inserted into, updated or deleted from since ``takeChangedTables()``
+    /// (SQLite's update hook, which runs on the thread of the statement).
+    private let changedTables = ChangedTables()
+
+    private final class ChangedTables {
+        var names = Set<String>()
+    }
 
     /// Opens (and creates) the database file in WAL mode with foreign keys on, a busy timeout,
     /// and `synchronous=FULL`, so that a committed change survives a crash of the process or the host.
@@ -31,6 +38,12 @@ final class SQLiteConnection {
         }
         handle = raw
         sqlite3_extended_result_codes(handle, 1)
+        if !readOnly {
+            sqlite3_update_hook(handle, { context, _, _, table, _ in
+                guard let context, let table else { return }
+                Unmanaged<ChangedTables>.fromOpaque(context).takeUnretainedValue().names.insert(String(cString: table))
+            }, Unmanaged.passUnretained(changedTables).toOpaque())
+        }
         try execute(readOnly
             ? "PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000;"
             : "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000;")
@@ -71,13 +84,14 @@ final class SQLiteConnection {
             }
             guard bound == SQLITE_OK else { throw error(bound, sql: sql) }
         }
+        let count = sqlite3_column_count(statement)
+        let columns = Row.Columns(names: (0..<count).map { String(cString: sqlite3_column_name(statement, $0)) })
         var rows: [Row] = []
         while true {
             let status = sqlite3_step(statement)
             if status == SQLITE_DONE { break }
             guard status == SQLITE_ROW else { throw error(status, sql: sql) }
-            let count = sqlite3_column_count(statement)
-            rows.append(Row(values: (0..<count).map { column in
+            rows.append(Row(columns: columns, values: (0..<count).map { column in
                 switch sqlite3_column_type(statement, column) {
                 case SQLITE_INTEGER: .integer(sqlite3_column_int64(statement, column))
                 case SQLITE_FLOAT: .real(sqlite3_column_double(statement, column))
@@ -114,14 +128,40 @@ final class SQLiteConnection {
         return try body()
     }
 
+    /// Whether a transaction is open (SQLite is not in autocommit mode).
+    var inTransaction: Bool {
+        sqlite3_get_autocommit(handle) == 0
+    }
+
+    /// The tables changed since the last call (see ``changedTables``).
+    func takeChangedTables() -> Set<String> {
+        defer { changedTables.names.removeAll() }
+        return changedTables.names
+    }
+
     /// The `PRAGMA user_version` that migrations advance.
     var userVersion: Int64 {
         get throws(SQLiteError) { try query("PRAGMA user_version").first?.integer(0) ?? 0 }
     }
 }
 
-/// One result row, read by column position.
+/// One result row. Rows of several columns are read by name (`try row.text("owner")`), so a
+/// query's column order cannot be misread; a missing column, or NULL where a value is required,
+/// is an error (a row written by hand or by another version), never a crash. A single-column
+/// result may be read by position (`row.integer(0)`).
 struct Row: Sendable {
+    /// A result's column names, shared by its rows.
+    final class Columns: Sendable {
+        let names: [String]
+        let index: [String: Int]
+
+        init(names: [String]) {
+            self.names = names
+            index = Dictionary(names.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
+        }
+    }
+
+    let columns: Columns
     let values: [SQLValue]
 
     func integer(_ column: Int) -> Int64? {
@@ -140,5 +180,67 @@ struct Row: Sendable {
     func text(_ column: Int) -> String? {
         if case .text(let value) = values[column] { return value }
         return nil
+    }
+
+    /// The value of column `name`, or an error naming what is wrong with it.
+    private func value(_ name: String) throws(SQLiteError) -> SQLValue {
+        guard let index = columns.index[name] else {
+            throw SQLiteError(code: 0, message: "no column \(name) in the result (\(columns.names.joined(separator: ", ")))", sql: nil)
+        }
+        return values[index]
+    }
+
+    private func required<T>(_ name: String, _ read: (SQLValue) -> T?) throws(SQLiteError) -> T {
+        let value = try value(name)
+        guard let read = read(value) else {
+            throw SQLiteError(code: 0, message: "column \(name) holds \(value), not a value of type \(T.self)", sql: nil)
+        }
+        return read
+    }
+
+    func text(_ name: String) throws(SQLiteError) -> String {
+        try required(name, Self.text)
+    }
+
+    func integer(_ name: String) throws(SQLiteError) -> Int64 {
+        try required(name, Self.integer)
+    }
+
+    func real(_ name: String) throws(SQLiteError) -> Double {
+        try required(name, Self.real)
+    }
+
+    /// NULL is nil; a value of another type is an error.
+    func optionalText(_ name: String) throws(SQLiteError) -> String? {
+        let value = try value(name)
+        return value == .null ? nil : try required(name, Self.text)
+    }
+
+    func optionalInteger(_ name: String) throws(SQLiteError) -> Int64? {
+        let value = try value(name)
+        return value == .null ? nil : try required(name, Self.integer)
+    }
+
+    func optionalReal(_ name: String) throws(SQLiteError) -> Double? {
+        let value = try value(name)
+        return value == .null ? nil : try required(name, Self.real)
+    }
+
+    private static func text(_ value: SQLValue) -> String? {
+        if case .text(let text) = value { return text }
+        return nil
+    }
+
+    private static func integer(_ value: SQLValue) -> Int64? {
+        if case .integer(let integer) = value { return integer }
+        return nil
+    }
+
+    private static func real(_ value: SQLValue) -> Double? {
+        switch value {
+        case .real(let real): real
+        case .integer(let integer): Double(integer)
+        default: nil
+        }
     }
 }

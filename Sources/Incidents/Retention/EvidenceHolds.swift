@@ -115,7 +115,7 @@ public final class EvidenceHolds: Sendable {
                     reason: hold.legalReference, incident: hold.incident, details: ["hold": "\(id)"]), in: db)
                 for (owner, ownerCameras) in byOwner.sorted(by: { $0.key < $1.key }) {
                     let row = try db.query("SELECT regime, retention_days FROM owners WHERE id = ?", [.text(owner)]).first!
-                    let retention = RetentionPolicy(regime: row.text(0)!, declaredDays: Int(row.integer(1)!))
+                    let retention = RetentionPolicy(regime: try row.text("regime"), declaredDays: Int(try row.integer("retention_days")))
                     let overwrite = retention.deletion(of: hold.footageFrom)
                     let sequence = try OwnerChannel.nextSequence(for: owner, in: db)
                     try db.query(
@@ -153,16 +153,16 @@ public final class EvidenceHolds: Sendable {
             guard let row = try db.query("SELECT requested_by, released_at, incident_id FROM evidence_holds WHERE id = ?", [.integer(id)]).first else {
                 throw IncidentError(.holdNotFound, message: "there is no hold \(id)", field: "hold")
             }
-            guard row.text(0) == agency else {
-                throw IncidentError(.notHoldAgency, message: "only \(row.text(0) ?? "its agency") may release hold \(id)", field: "hold")
+            guard try row.optionalText("requested_by") == agency else {
+                throw IncidentError(.notHoldAgency, message: "only \(try row.optionalText("requested_by") ?? "its agency") may release hold \(id)", field: "hold")
             }
-            guard row.text(1) == nil else { throw IncidentError(.holdReleased, message: "hold \(id) is already released", field: "hold") }
+            guard try row.optionalText("released_at") == nil else { throw IncidentError(.holdReleased, message: "hold \(id) is already released", field: "hold") }
             let now = Date()
             return try db.transaction {
                 try db.query("UPDATE evidence_holds SET released_at = ?, released_by = ? WHERE id = ?",
                              [.text(IncidentService.timestamp(now)), .text(user ?? agency), .integer(id)])
                 try AuditLog.append(AuditRecord(
-                    action: "hold.released", at: now, agency: agency, user: user, reason: reason, incident: row.integer(2),
+                    action: "hold.released", at: now, agency: agency, user: user, reason: reason, incident: try row.optionalInteger("incident_id"),
                     details: ["hold": "\(id)"]), in: db)
                 return try Self.hold(id, in: db)
             }
@@ -180,12 +180,12 @@ public final class EvidenceHolds: Sendable {
                     WHERE released_at IS NULL AND expiry_audited_at IS NULL AND expires_at IS NOT NULL AND expires_at <= ? ORDER BY id
                     """, [.text(IncidentService.timestamp(now))])
                 for row in expired {
-                    try db.query("UPDATE evidence_holds SET expiry_audited_at = ? WHERE id = ?", [.text(IncidentService.timestamp(now)), .integer(row.integer(0)!)])
+                    try db.query("UPDATE evidence_holds SET expiry_audited_at = ? WHERE id = ?", [.text(IncidentService.timestamp(now)), .integer(try row.integer("id"))])
                     try AuditLog.append(AuditRecord(
-                        action: "hold.expired", at: now, agency: row.text(1), incident: row.integer(2),
-                        details: ["hold": "\(row.integer(0)!)", "expires_at": row.text(3)!]), in: db)
+                        action: "hold.expired", at: now, agency: try row.optionalText("requested_by"), incident: try row.optionalInteger("incident_id"),
+                        details: ["hold": "\(try row.integer("id"))", "expires_at": try row.text("expires_at")]), in: db)
                 }
-                return expired.map { $0.integer(0)! }
+                return try expired.map { try $0.integer("id") }
             }
         }
     }
@@ -204,28 +204,30 @@ public final class EvidenceHolds: Sendable {
     }
 
     static func hold(_ id: Int64, in db: SQLiteConnection) throws -> EvidenceHold {
-        let row = try db.query(
+        let found = try db.query(
             """
             SELECT id, incident_id, footage_from, footage_to, legal_reference, requested_by, requested_user, created_at, expires_at, released_at
             FROM evidence_holds WHERE id = ?
             """, [.integer(id)]
-        ).first!
+        ).first
+        guard let row = found else { throw IncidentError(.holdNotFound, message: "there is no hold \(id)", field: "hold") }
         let date = IncidentService.date
-        let (from, to, reference, requester) = (date(row.text(2)!), date(row.text(3)!), row.text(4)!, row.text(5)!)
-        let createdAt = date(row.text(7)!)
+        let (from, to, reference, requester) = (date(try row.text("footage_from")), date(try row.text("footage_to")), try row.text("legal_reference"), try row.text("requested_by"))
+        let createdAt = date(try row.text("created_at"))
         let requests = try db.query(
             "SELECT owner, sequence, cameras, deadline FROM preservation_requests WHERE hold_id = ? ORDER BY owner", [.integer(id)]
         ).map { request in
-            let deadline = date(request.text(3)!)
+            let deadline = date(try request.text("deadline"))
             return PreservationRequest(
-                owner: request.text(0)!, sequence: request.integer(1)!, hold: id, incident: row.integer(1)!,
-                cameras: try JSONDecoder().decode([String].self, from: Data(request.text(2)!.utf8)), footageFrom: from, footageTo: to,
+                owner: try request.text("owner"), sequence: try request.integer("sequence"), hold: id, incident: try row.integer("incident_id"),
+                cameras: try JSONDecoder().decode([String].self, from: Data(try request.text("cameras").utf8)), footageFrom: from, footageTo: to,
                 deadline: deadline, footageMayBeLost: deadline <= createdAt, legalReference: reference, requestedBy: requester)
         }
         return EvidenceHold(
-            id: id, incident: row.integer(1)!,
+            id: id, incident: try row.integer("incident_id"),
             cameras: try db.query("SELECT camera_id FROM hold_cameras WHERE hold_id = ? ORDER BY camera_id", [.integer(id)]).map { $0.text(0)! },
-            footageFrom: from, footageTo: to, legalReference: reference, requestedBy: requester, requestedUser: row.text(6),
-            createdAt: createdAt, expiresAt: row.text(8).map(date), releasedAt: row.text(9).map(date), preservationRequests: requests)
+            footageFrom: from, footageTo: to, legalReference: reference, requestedBy: requester, requestedUser: try row.optionalText("requested_user"),
+            createdAt: createdAt, expiresAt: try row.optionalText("expires_at").map(date), releasedAt: try row.optionalText("released_at").map(date),
+            preservationRequests: requests)
     }
 }

@@ -184,7 +184,7 @@ public final class IncidentService: Sendable {
             try update(db, incident)
             let before = Dictionary(uniqueKeysWithValues: try db.query(
                 "SELECT camera_id, section FROM incident_cameras WHERE incident_id = ?", [.integer(id)]
-            ).map { ($0.text(0)!, $0.text(1)) })
+            ).map { (try $0.text("camera_id"), try $0.optionalText("section")) })
             try Self.replaceSelection(of: id, with: rows, in: db)
             try db.query("UPDATE incidents SET sequence = sequence + 1 WHERE id = ?", [.integer(id)])
             let after = rows.map(\.selected)
@@ -230,10 +230,10 @@ public final class IncidentService: Sendable {
                 """, [.integer(id)]
             ).map { row in
                 SelectedCamera(
-                    id: row.text(0)!, owner: row.text(1)!, kind: CameraKind(rawValue: row.text(2)!) ?? .street, placeType: row.text(3)!,
-                    position: try GeoPoint(lat: row.real(4)!, lon: row.real(5)!),
-                    confidentiality: LocationConfidentiality(rawValue: row.text(6)!) ?? .confidential,
-                    distanceMeters: row.real(7)!, reason: row.text(8)!, section: row.text(9), alongMeters: row.real(10))
+                    id: try row.text("id"), owner: try row.text("owner"), kind: CameraKind(rawValue: try row.text("kind")) ?? .street, placeType: try row.text("place_type"),
+                    position: try GeoPoint(lat: try row.real("lat"), lon: try row.real("lon")),
+                    confidentiality: LocationConfidentiality(rawValue: try row.text("confidentiality")) ?? .confidential,
+                    distanceMeters: try row.real("distance_m"), reason: try row.text("reason"), section: try row.optionalText("section"), alongMeters: try row.optionalReal("along_m"))
             }
             let children = try db.query("SELECT id FROM incidents WHERE parent_id = ? ORDER BY id", [.integer(id)]).map { $0.integer(0)! }
             return IncidentSnapshot(incident: incident, cameras: Self.ranked(cameras), route: march?.route, area: area, children: children)
@@ -301,14 +301,14 @@ public final class IncidentService: Sendable {
             FROM incidents WHERE id = ?
             """, [.integer(id)]
         ).first else { throw IncidentError.notFound(id) }
-        let march = try row.text(12).map { try JSONDecoder().decode(StoredMarch.self, from: Data($0.utf8)) }
-        let area = try row.text(13).map { try JSONDecoder().decode(GeoJSONGeometry.self, from: Data($0.utf8)) }
-        let details = try JSONDecoder().decode(IncidentDetails.self, from: Data((row.text(14) ?? "{}").utf8))
+        let march = try try row.optionalText("march").map { try JSONDecoder().decode(StoredMarch.self, from: Data($0.utf8)) }
+        let area = try try row.optionalText("area").map { try JSONDecoder().decode(GeoJSONGeometry.self, from: Data($0.utf8)) }
+        let details = try JSONDecoder().decode(IncidentDetails.self, from: Data((try row.optionalText("details") ?? "{}").utf8))
         let incident = Incident(
-            id: row.integer(0)!, kind: IncidentKind(rawValue: row.text(1)!) ?? .other,
-            status: IncidentStatus(rawValue: row.text(2)!) ?? .closed, title: row.text(3), exercise: row.integer(4) == 1,
-            center: try GeoPoint(lat: row.real(5)!, lon: row.real(6)!), radiusMeters: row.real(7)!, leadAgency: row.text(8)!,
-            details: details, openedAt: date(row.text(9)!), closedAt: row.text(10).map(date), sequence: row.integer(11)!, march: march?.status)
+            id: try row.integer("id"), kind: IncidentKind(rawValue: try row.text("kind")) ?? .other,
+            status: IncidentStatus(rawValue: try row.text("status")) ?? .closed, title: try row.optionalText("title"), exercise: try row.optionalInteger("exercise") == 1,
+            center: try GeoPoint(lat: try row.real("lat"), lon: try row.real("lon")), radiusMeters: try row.real("radius_m"), leadAgency: try row.text("lead_agency"),
+            details: details, openedAt: date(try row.text("opened_at")), closedAt: try row.optionalText("closed_at").map(date), sequence: try row.integer("sequence"), march: march?.status)
         return (incident, march, area)
     }
 
