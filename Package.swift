@@ -47,6 +47,11 @@ let package = Package(
                 "CZeroMQ", .product(name: "Logging", package: "swift-log"), .product(name: "Metrics", package: "swift-metrics"),
             ]
         ),
+        // `vigil bench bus`: the bus beside raw libzmq (the benchmark is no part of the Bus library).
+        .target(
+            name: "BusBenchmarks",
+            dependencies: ["Bus", "CZeroMQ", .product(name: "Logging", package: "swift-log")]
+        ),
         .target(
             name: "Streams",
             dependencies: ["CFFmpeg"]
@@ -85,7 +90,7 @@ let package = Package(
         .executableTarget(
             name: "vigil",
             dependencies: [
-                "Bus", "Incidents", "Geo", "Streams", "MediaRelay", "Coordinator", "VigilProtocol",
+                "Bus", "BusBenchmarks", "Incidents", "Geo", "Streams", "MediaRelay", "Coordinator", "VigilProtocol",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

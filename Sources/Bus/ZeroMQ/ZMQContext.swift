@@ -7,7 +7,7 @@ import Glibc
 /// ETERM so their threads close them; ``terminate()`` then waits for those closes. Neither
 /// runs in `deinit`, which must never block.
 public final class ZMQContext: @unchecked Sendable {  // @unchecked: zmq contexts are thread-safe by design.
-    let handle: UnsafeMutableRawPointer
+    package let handle: UnsafeMutableRawPointer
 
     /// - Parameters:
     ///   - maxSockets: how many sockets the context may hold (libzmq's default is 1,023).

@@ -8,20 +8,25 @@ public struct ZMQError: Error, Sendable, CustomStringConvertible, Equatable {
 
     public var description: String { "\(operation): \(String(cString: zmq_strerror(code))) (errno \(code))" }
 
+    package init(code: Int32, operation: String) {
+        self.code = code
+        self.operation = operation
+    }
+
     /// The error for the call that just failed, read from `zmq_errno()`.
-    static func last(_ operation: String) -> ZMQError {
+    package static func last(_ operation: String) -> ZMQError {
         ZMQError(code: zmq_errno(), operation: operation)
     }
 
     /// The context was terminated: the owning loop must close its sockets and exit.
-    var isTerminated: Bool { code == ETERM }
+    package var isTerminated: Bool { code == ETERM }
     /// Non-blocking call with nothing to do (EAGAIN).
-    var isWouldBlock: Bool { code == EAGAIN }
+    package var isWouldBlock: Bool { code == EAGAIN }
 }
 
 extension String {
     /// The text of a NUL-terminated C buffer that libzmq filled.
-    init(zeroTerminated buffer: [CChar]) {
+    package init(zeroTerminated buffer: [CChar]) {
         self.init(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }

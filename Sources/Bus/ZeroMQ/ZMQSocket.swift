@@ -3,12 +3,12 @@ import Foundation
 import Glibc
 
 /// The socket types Vigil uses.
-enum ZMQSocketType {
+package enum ZMQSocketType {
     case router, dealer, xpub, sub, rep, pair
     /// For the raw reference of `vigil bench bus` only.
     case pub
 
-    var raw: Int32 {
+    package var raw: Int32 {
         switch self {
         case .router: ZMQ_ROUTER
         case .dealer: ZMQ_DEALER
@@ -22,14 +22,14 @@ enum ZMQSocketType {
 }
 
 /// One received frame, with the ZAP user id of the peer that sent it (set on authenticated connections).
-struct ZMQFrame {
-    var data: Data
-    var userID: String?
+package struct ZMQFrame {
+    package var data: Data
+    package var userID: String?
     /// The client's public key, a connection property the bus's ZAP handler sets (``peerKeyProperty``).
-    var peerKey: String?
+    package var peerKey: String?
 
     /// The name of the connection property that carries the client's key.
-    static let peerKeyProperty = "X-Key"
+    package static let peerKeyProperty = "X-Key"
 }
 
 /// A libzmq socket, owned by exactly this object.
@@ -37,12 +37,12 @@ struct ZMQFrame {
 /// - Important: libzmq sockets are not thread-safe: a socket is used by one thread at a time,
 ///   with a full memory barrier (a lock) between threads. It is closed by ``close()`` on the
 ///   thread that uses it, or as a fallback in `deinit`. Linger is 0, so closing never blocks.
-final class ZMQSocket {
+package final class ZMQSocket {
     private(set) var handle: UnsafeMutableRawPointer?
     /// A message buffer at a stable address, as `zmq_msg_recv` requires.
     private let message = UnsafeMutablePointer<zmq_msg_t>.allocate(capacity: 1)
 
-    init(context: ZMQContext, type: ZMQSocketType) throws(ZMQError) {
+    package init(context: ZMQContext, type: ZMQSocketType) throws(ZMQError) {
         guard let handle = zmq_socket(context.handle, type.raw) else { throw ZMQError.last("zmq_socket") }
         self.handle = handle
         try set(ZMQ_LINGER, Int32(0))
@@ -53,42 +53,42 @@ final class ZMQSocket {
         message.deallocate()
     }
 
-    func close() {
+    package func close() {
         if let handle { zmq_close(handle) }
         handle = nil
     }
 
     // MARK: Options
 
-    func set(_ option: Int32, _ value: Int32) throws(ZMQError) {
+    package func set(_ option: Int32, _ value: Int32) throws(ZMQError) {
         var value = value
         guard zmq_setsockopt(handle, option, &value, MemoryLayout<Int32>.size) == 0 else { throw ZMQError.last("zmq_setsockopt(\(option))") }
     }
 
-    func set(_ option: Int32, _ value: Int64) throws(ZMQError) {
+    package func set(_ option: Int32, _ value: Int64) throws(ZMQError) {
         var value = value
         guard zmq_setsockopt(handle, option, &value, MemoryLayout<Int64>.size) == 0 else { throw ZMQError.last("zmq_setsockopt(\(option))") }
     }
 
-    func set(_ option: Int32, _ value: String) throws(ZMQError) {
+    package func set(_ option: Int32, _ value: String) throws(ZMQError) {
         let bytes = Array(value.utf8)
         guard zmq_setsockopt(handle, option, bytes, bytes.count) == 0 else { throw ZMQError.last("zmq_setsockopt(\(option))") }
     }
 
-    func set(_ option: Int32, bytes: Data) throws(ZMQError) {
+    package func set(_ option: Int32, bytes: Data) throws(ZMQError) {
         let status = bytes.withUnsafeBytes { zmq_setsockopt(handle, option, $0.baseAddress, $0.count) }
         guard status == 0 else { throw ZMQError.last("zmq_setsockopt(\(option))") }
     }
 
     /// Makes this socket a CURVE server with the given secret key (Z85).
-    func makeCurveServer(secretKey: String, domain: String) throws(ZMQError) {
+    package func makeCurveServer(secretKey: String, domain: String) throws(ZMQError) {
         try set(ZMQ_ZAP_DOMAIN, domain)
         try set(ZMQ_CURVE_SERVER, Int32(1))
         try set(ZMQ_CURVE_SECRETKEY, secretKey)
     }
 
     /// Makes this socket a CURVE client of the server whose public key is given (all keys Z85).
-    func makeCurveClient(serverKey: String, publicKey: String, secretKey: String) throws(ZMQError) {
+    package func makeCurveClient(serverKey: String, publicKey: String, secretKey: String) throws(ZMQError) {
         try set(ZMQ_CURVE_SERVERKEY, serverKey)
         try set(ZMQ_CURVE_PUBLICKEY, publicKey)
         try set(ZMQ_CURVE_SECRETKEY, secretKey)
@@ -96,16 +96,16 @@ final class ZMQSocket {
 
     // MARK: Endpoints
 
-    func bind(_ endpoint: String) throws(ZMQError) {
+    package func bind(_ endpoint: String) throws(ZMQError) {
         guard zmq_bind(handle, endpoint) == 0 else { throw ZMQError.last("zmq_bind(\(endpoint))") }
     }
 
-    func connect(_ endpoint: String) throws(ZMQError) {
+    package func connect(_ endpoint: String) throws(ZMQError) {
         guard zmq_connect(handle, endpoint) == 0 else { throw ZMQError.last("zmq_connect(\(endpoint))") }
     }
 
     /// The endpoint actually bound, with the port the system chose for `:0` or `:*`.
-    func lastEndpoint() throws(ZMQError) -> String {
+    package func lastEndpoint() throws(ZMQError) -> String {
         var buffer = [CChar](repeating: 0, count: 256)
         var size = buffer.count
         guard zmq_getsockopt(handle, ZMQ_LAST_ENDPOINT, &buffer, &size) == 0 else { throw ZMQError.last("zmq_getsockopt(ZMQ_LAST_ENDPOINT)") }
@@ -113,14 +113,14 @@ final class ZMQSocket {
     }
 
     /// Asks libzmq to report the given events on a PAIR socket at `endpoint`.
-    func monitor(_ endpoint: String, events: Int32) throws(ZMQError) {
+    package func monitor(_ endpoint: String, events: Int32) throws(ZMQError) {
         guard zmq_socket_monitor(handle, endpoint, events) == 0 else { throw ZMQError.last("zmq_socket_monitor") }
     }
 
     // MARK: Messages
 
     /// Sends a multi-frame message. With `wait: false`, a full queue fails with EAGAIN.
-    func send(_ frames: [Data], wait: Bool = false) throws(ZMQError) {
+    package func send(_ frames: [Data], wait: Bool = false) throws(ZMQError) {
         for (index, frame) in frames.enumerated() {
             try send(frame, wait: wait, more: index < frames.count - 1)
         }
@@ -141,7 +141,7 @@ final class ZMQSocket {
     /// Sends `frames` (copied, small) then `payload` without copying it: libzmq keeps a reference
     /// to the bytes until it has sent them to this peer, so one packet goes to every subscriber
     /// from the same memory. Fails with EAGAIN when the peer's queue is full.
-    func send(_ frames: [Data], sharing payload: Data) throws(ZMQError) {
+    package func send(_ frames: [Data], sharing payload: Data) throws(ZMQError) {
         for frame in frames { try send(frame, wait: false, more: true) }
         let box = Unmanaged.passRetained(PayloadBox(payload))
         var message = zmq_msg_t()
@@ -165,7 +165,7 @@ final class ZMQSocket {
     }
 
     /// Receives every frame of one message, or nil when none is waiting (`wait: false`).
-    func receive(wait: Bool = false) throws(ZMQError) -> [ZMQFrame]? {
+    package func receive(wait: Bool = false) throws(ZMQError) -> [ZMQFrame]? {
         var frames: [ZMQFrame] = []
         while true {
             zmq_msg_init(message)
@@ -190,7 +190,7 @@ final class ZMQSocket {
 
 /// Waits until one of `sockets` is readable, for at most `timeout` milliseconds (-1: forever).
 /// Returns the readable flags in the order of `sockets`.
-func zmqPoll(_ sockets: [ZMQSocket], timeoutMilliseconds: Int) throws(ZMQError) -> [Bool] {
+package func zmqPoll(_ sockets: [ZMQSocket], timeoutMilliseconds: Int) throws(ZMQError) -> [Bool] {
     var items = sockets.map { zmq_pollitem_t(socket: $0.handle, fd: 0, events: Int16(ZMQ_POLLIN), revents: 0) }
     while true {
         // Returns the number of ready items, or -1 with errno (EINTR on a signal, ETERM on shutdown).

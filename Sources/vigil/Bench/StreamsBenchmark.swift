@@ -1,4 +1,5 @@
 import Bus
+import BusBenchmarks
 import Foundation
 import Streams
 import Synchronization

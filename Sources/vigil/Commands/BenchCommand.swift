@@ -1,5 +1,6 @@
 import ArgumentParser
 import Bus
+import BusBenchmarks
 import Foundation
 
 struct BenchCommand: ParsableCommand {

@@ -1,3 +1,4 @@
+import Bus
 internal import CZeroMQ
 import Foundation
 import Logging
