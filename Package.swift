@@ -18,6 +18,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        // The end-to-end tests' child processes (the vigil binary, pyzmq clients, ffmpeg).
+        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.5.0"),
     ],
     targets: [
         // MARK: C libraries (Debian 12 -dev packages; see scripts/setup)
@@ -110,7 +113,11 @@ let package = Package(
         // The relay's decisions (RelayState) driven by the test's own instants, tickets and the node's authority.
         .testTarget(name: "MediaRelayTests", dependencies: ["MediaRelay", "Streams", "Bus", "VigilProtocol"]),
         // Geo only to place test cameras in the metric grid; everything else goes through the binary.
-        .testTarget(name: "EndToEndTests", dependencies: ["Bus", "Geo"]),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: [
+                "Bus", "Geo", .product(name: "Subprocess", package: "swift-subprocess"), .product(name: "SystemPackage", package: "swift-system"),
+            ]),
         // The coordinator's parts, and a whole coordinator in the test process, its clients over inproc://.
         .testTarget(
             name: "CoordinatorTests",

@@ -16,7 +16,7 @@ struct BadInputTests {
                 #expect((codes[code] ?? 0) > 0, "no \(code) in \(codes)")
             }
             #expect(codes["internal_error"] == nil, "\(codes)")
-            #expect(server.process.isRunning)
+            #expect(server.isRunning)
             // The CLI is still served, and replays were audited.
             let exported = try await vigil("audit", "export", "--data", data.path)
             #expect(exported.stdout.contains("\"request.replayed\""))

@@ -13,7 +13,7 @@ struct BusSession {
     init(_ data: URL, as certificate: String, requests: [[String: Any]] = [], topics: [String] = [], linger: Double = 1) async throws {
         let file = data.appendingPathComponent("requests-\(UUID().uuidString).json")
         try JSONSerialization.data(withJSONObject: requests).write(to: file)
-        process = try RunningProcess(python, [
+        process = try await RunningProcess(python, [
             repositoryRoot.appendingPathComponent("Tests/python/bus_session.py").path, data.appendingPathComponent("server.json").path,
             data.appendingPathComponent("keys/server.key").path, data.appendingPathComponent(certificate).path, file.path,
         ] + topics, environment: ["BUS_SESSION_LINGER": "\(linger)"])

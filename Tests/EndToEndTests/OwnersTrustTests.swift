@@ -363,7 +363,7 @@ struct OwnersTrustKeysAndLogTests {
         _ data: URL, certificate: String, topics: [String], withdraw: () async throws -> Void
     ) async throws -> (replies: [[String: Any]?], fresh: [String: Any]?, events: [[String: Any]]) {
         let signal = data.appendingPathComponent("withdrawn-\(UUID().uuidString)")
-        let client = try RunningProcess(python, [
+        let client = try await RunningProcess(python, [
             repositoryRoot.appendingPathComponent("Tests/python/withdrawn_key.py").path, data.appendingPathComponent("server.json").path,
             data.appendingPathComponent("keys/server.key").path, data.appendingPathComponent(certificate).path, signal.path,
         ] + topics)

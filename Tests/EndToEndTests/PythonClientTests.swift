@@ -6,7 +6,7 @@ import Testing
 struct PythonClientTests {
     @Test func thePythonClientPassesItsTests() async throws {
         try await withServer { data, _ in
-            let tests = try RunningProcess(
+            let tests = try await RunningProcess(
                 python, [repositoryRoot.appendingPathComponent("Tests/python/test_vigil_client.py").path, "-v"],
                 environment: ["VIGIL_DATA": data.path])
             let status = try await tests.waitForExit()

@@ -78,7 +78,7 @@ struct RecoveryTests {
                 }
                 // One more change in flight while the server is killed, after a random delay.
                 let arguments = change()
-                let inFlight = try RunningProcess(vigilBinary, arguments + ["--timeout", "2"])
+                let inFlight = try await RunningProcess(vigilBinary, arguments + ["--timeout", "2"])
                 try await Task.sleep(for: .milliseconds(Int.random(in: 0...60, using: &random)))
                 server.kill(SIGKILL)
                 _ = try await server.waitForExit()

@@ -4,7 +4,9 @@ import Testing
 /// The embedded relay: a camera whose source is a real H.264 stream made by ffmpeg, pre-warmed
 /// when an incident selects it, its thumbnail published with its privacy mask black, watched
 /// with `vigil watch`, checked with ffprobe, and cut off when its grant is revoked.
-@Suite("vigil relay and watch", .serialized, .timeLimit(.minutes(2)))
+// Not serialized, unlike the other end-to-end suites: its three tests (each its own folder,
+// server and free ports) were the suite run's long pole one after another (67 s of 71 s).
+@Suite("vigil relay and watch", .timeLimit(.minutes(2)))
 struct RelayTests {
     /// A server whose registry has one more camera at the Grand-Place, its stream a looped file.
     private func withCameraServer(arguments: [String] = [], _ body: (URL) async throws -> Void) async throws {
@@ -154,7 +156,7 @@ struct RelayTests {
             try await expectLinkPlays((link, thumbnailLink), data: data)
 
             // The crisis centre watches under zone 5339's grant; the zone revokes it mid-stream.
-            let cut = try RunningProcess(vigilBinary, [
+            let cut = try await RunningProcess(vigilBinary, [
                 "watch", "--incident", "\(id)", "--camera", "pz5339-sim-01", "-o", data.appendingPathComponent("cut.ts").path, "--seconds", "30",
                 "--reason", "public-order", "--text", "Following the crowd", "--data", data.path, "--agency", "crisis-centre", "--user", "cc.viewer",
             ])
@@ -166,7 +168,7 @@ struct RelayTests {
             #expect(try await probe(data.appendingPathComponent("cut.ts").path).errors.isEmpty)
 
             // The link is played again; closing the incident ends it within a second or so.
-            let player = try RunningProcess(ffmpeg, ["-hide_banner", "-loglevel", "error", "-y", "-i", link, "-t", "60", "-c", "copy", "-f", "mpegts",
+            let player = try await RunningProcess(ffmpeg, ["-hide_banner", "-loglevel", "error", "-y", "-i", link, "-t", "60", "-c", "copy", "-f", "mpegts",
                                                      data.appendingPathComponent("closed.ts").path])
             try await Task.sleep(for: .seconds(2))
             #expect(try await vigil("incident", "close", "\(id)", "--data", data.path, "--agency", "pz-5339", "--timeout", "30").status == 0)
@@ -189,7 +191,7 @@ struct RelayTests {
                                         "--data", data.path, "--agency", agency).status == 0)
             }
             let info = try json(String(contentsOf: data.appendingPathComponent("server.json"), encoding: .utf8))
-            let node = try RunningProcess(vigilBinary, [
+            let node = try await RunningProcess(vigilBinary, [
                 "relay", "--coordinator", try #require(info["command"] as? String), "--server-key", data.appendingPathComponent("keys/server.key").path,
                 "--cert", data.appendingPathComponent("keys/users/relay-1.key_secret").path, "--media-port", "0", "--http-port", "0",
             ])
@@ -261,9 +263,9 @@ struct RelayTests {
 
             // The server re-decides the node's views: a revoked grant ends the crisis centre's view and link on the node.
             let ccLink = try await link(data, incident: id, user: "cc.viewer", agency: "crisis-centre").stream
-            let ccPlayer = try RunningProcess(ffmpeg, ["-hide_banner", "-loglevel", "error", "-y", "-i", ccLink, "-t", "60", "-c", "copy", "-f", "mpegts",
+            let ccPlayer = try await RunningProcess(ffmpeg, ["-hide_banner", "-loglevel", "error", "-y", "-i", ccLink, "-t", "60", "-c", "copy", "-f", "mpegts",
                                                        data.appendingPathComponent("node-cc-link.ts").path])
-            let cut = try RunningProcess(vigilBinary, [
+            let cut = try await RunningProcess(vigilBinary, [
                 "watch", "--incident", "\(id)", "--camera", "pz5339-sim-01", "-o", data.appendingPathComponent("node-cut.ts").path, "--seconds", "30",
                 "--reason", "public-order", "--text", "Following the crowd", "--data", data.path, "--agency", "crisis-centre", "--user", "cc.viewer",
             ])

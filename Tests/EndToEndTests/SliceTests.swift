@@ -26,7 +26,7 @@ struct SliceTests {
             #expect((fire["cameras"] as? [Any])?.isEmpty == true)
             #expect(fire["hidden_cameras"] == nil)
 
-            let follower = try RunningProcess(vigilBinary, ["follow", "\(id)", "--data", data.path, "--agency", "crisis-centre"])
+            let follower = try await RunningProcess(vigilBinary, ["follow", "\(id)", "--data", data.path, "--agency", "crisis-centre"])
             defer { follower.kill(SIGKILL) }
             let first = try json(try await follower.waitForLines(1)[0])
             #expect(first["type"] as? String == "snapshot")
@@ -59,7 +59,7 @@ struct SliceTests {
             let opened = try await vigil("incident", "open", "--kind", "traffic", "--at", "50.8467,4.3525", "--radius", "250",
                                          "--participant", "crisis-centre", "--data", data.path, "--agency", "pz-5339", "--json")
             let id = try #require((try json(opened.stdout)["incident"] as? [String: Any])?["id"] as? Int)
-            let follower = try RunningProcess(vigilBinary, ["follow", "\(id)", "--data", data.path, "--agency", "crisis-centre"])
+            let follower = try await RunningProcess(vigilBinary, ["follow", "\(id)", "--data", data.path, "--agency", "crisis-centre"])
             defer { follower.kill(SIGKILL) }
             let seen = try #require(try json(try await follower.waitForLines(1)[0])["cameras"] as? [[String: Any]]).compactMap { $0["id"] as? String }
             #expect(!seen.isEmpty)
@@ -88,7 +88,7 @@ struct SliceTests {
             #expect(opened.status == 0, "\(opened.stderr)")
             let id = try #require((try json(opened.stdout)["incident"] as? [String: Any])?["id"] as? Int)
 
-            let follower = try RunningProcess(vigilBinary, ["follow", "\(id)", "--data", data.path, "--agency", "crisis-centre"])
+            let follower = try await RunningProcess(vigilBinary, ["follow", "\(id)", "--data", data.path, "--agency", "crisis-centre"])
             defer { follower.kill(SIGKILL) }
             let snapshot = try json(try await follower.waitForLines(1)[0])
             var state: [String: String] = [:]

@@ -1,5 +1,7 @@
 import Foundation
+import Subprocess
 import Synchronization
+import SystemPackage
 import Testing
 
 /// The `vigil` binary built beside the test bundle (or `VIGIL_BIN`).
@@ -23,92 +25,108 @@ struct ProcessFailure: Error, CustomStringConvertible {
     let description: String
 }
 
-/// Reads `pipe` to its end on a thread of its own, handing over each chunk as it arrives, then
-/// calling `ended`. Not a `readabilityHandler`: Foundation traps (`availableData`) when one runs
-/// after its pipe was closed, which releasing the `Process` that owns the pipe may do at any
-/// moment. Here the thread holds the pipe, so its descriptor stays open until the last read.
-func readToEnd(_ pipe: Pipe, chunk: @escaping @Sendable (Data) -> Void, ended: @escaping @Sendable () -> Void) {
-    Thread {
-        let descriptor = pipe.fileHandleForReading.fileDescriptor
-        var buffer = [UInt8](repeating: 0, count: 65_536)
-        while true {
-            let count = read(descriptor, &buffer, buffer.count)
-            if count > 0 {
-                chunk(Data(buffer[..<count]))
-            } else if count < 0, errno == EINTR {
-                continue
-            } else {
-                break
-            }
+/// Runs `executable` in the repository's root with swift-subprocess, `environment` added to this
+/// process's, standard input from /dev/null, handing over each chunk of standard output and
+/// error as it arrives; once the process has started, `started` gets its pid. Returns when the
+/// process has exited and both outputs reached their end.
+private func execute(
+    _ executable: URL, _ arguments: [String], environment: [String: String],
+    started: @Sendable (pid_t) -> Void, output: @escaping @Sendable (Data) -> Void, error: @escaping @Sendable (Data) -> Void
+) async throws -> TerminationStatus {
+    let added = Dictionary(uniqueKeysWithValues: environment.map { (Environment.Key(stringLiteral: $0.key), Optional($0.value)) })
+    let result = try await Subprocess.run(
+        .path(FilePath(executable.path)), arguments: Arguments(arguments), environment: .inherit.updating(added),
+        workingDirectory: FilePath(repositoryRoot.path), input: .none, output: .sequence, error: .sequence
+    ) { execution in
+        started(execution.processIdentifier.value)
+        // Both outputs are read to their end side by side: neither can fill up and block the child.
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { for try await chunk in execution.standardOutput { output(chunk.withUnsafeBytes { Data($0) }) } }
+            group.addTask { for try await chunk in execution.standardError { error(chunk.withUnsafeBytes { Data($0) }) } }
         }
-        ended()
-    }.start()
+    }
+    return result.terminationStatus
 }
 
-/// Starts `executable` in the repository's root with `environment` added to this process's,
-/// standard input from /dev/null, and standard output and error on pipes of their own.
-func launch(_ executable: URL, _ arguments: [String], environment: [String: String] = [:]) throws -> (process: Process, out: Pipe, err: Pipe) {
-    let process = Process()
-    process.executableURL = executable
-    process.arguments = arguments
-    if !environment.isEmpty {
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, added in added }
+/// The exit status as a shell gives it: the code, or 128 + the signal that ended the process.
+func exitStatus(_ status: TerminationStatus) -> Int32 {
+    switch status {
+    case .exited(let code): code
+    case .signaled(let signal): 128 + signal
     }
-    process.currentDirectoryURL = repositoryRoot
-    let out = Pipe(), err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    process.standardInput = FileHandle.nullDevice
-    try process.run()
-    return (process, out, err)
 }
 
 /// A running child process whose output lines are collected as they arrive.
 final class RunningProcess: Sendable {
-    let process: Process
-    private let stdoutLines = Mutex<[String]>([])
-    private let stderrBytes = Mutex(Data())
-    /// Whether standard output reached its end (every line, a last one without newline included, is in `lines`).
-    private let stdoutEnded = Mutex(false)
-    /// Standard output's bytes after its last complete line.
-    private let partialLine = Mutex(Data())
-
-    /// - Parameter environment: variables added to this process's environment.
-    init(_ executable: URL, _ arguments: [String], environment: [String: String] = [:]) throws {
-        let (process, out, err) = try launch(executable, arguments, environment: environment)
-        self.process = process
-        readToEnd(out, chunk: { [self] data in
-            let complete = partialLine.withLock { buffer -> [String] in
-                buffer += data
-                var lines: [String] = []
-                while let newline = buffer.firstIndex(of: UInt8(ascii: "\n")) {
-                    lines.append(String(decoding: buffer[buffer.startIndex..<newline], as: UTF8.self))
-                    buffer.removeSubrange(buffer.startIndex...newline)
-                }
-                return lines
-            }
-            if !complete.isEmpty { stdoutLines.withLock { $0 += complete } }
-        }, ended: { [self] in
-            let rest = partialLine.withLock { buffer in defer { buffer = Data() }; return buffer }
-            if !rest.isEmpty { stdoutLines.withLock { $0.append(String(decoding: rest, as: UTF8.self)) } }
-            stdoutEnded.withLock { $0 = true }
-        })
-        readToEnd(err, chunk: { [self] data in stderrBytes.withLock { $0 += data } }, ended: {})
+    private struct State {
+        var pid: pid_t?
+        var lines: [String] = []
+        /// Standard output's bytes after its last complete line.
+        var partialLine = Data()
+        var standardError = Data()
+        /// Whether standard output reached its end (every line, a last one without newline included, is in `lines`).
+        var outputEnded = false
+        /// Set once the process has exited and its outputs ended (or it could not start).
+        var exit: Result<Int32, ProcessFailure>?
     }
 
-    var lines: [String] { stdoutLines.withLock { $0 } }
-    var outputEnded: Bool { stdoutEnded.withLock { $0 } }
-    var standardError: String { stderrBytes.withLock { String(decoding: $0, as: UTF8.self) } }
+    // A class of its own so that the task running the process can hold it (a Mutex cannot be shared).
+    private final class Shared: Sendable {
+        let state = Mutex(State())
+    }
+
+    private let shared = Shared()
+
+    /// Starts the process; returns once it runs.
+    /// - Parameter environment: variables added to this process's environment.
+    init(_ executable: URL, _ arguments: [String], environment: [String: String] = [:]) async throws {
+        let shared = self.shared
+        let (started, startedSink) = AsyncStream.makeStream(of: Bool.self)
+        Task {
+            do {
+                let status = try await execute(executable, arguments, environment: environment, started: { pid in
+                    shared.state.withLock { $0.pid = pid }
+                    startedSink.yield(true)
+                }, output: { data in
+                    shared.state.withLock { state in
+                        state.partialLine += data
+                        while let newline = state.partialLine.firstIndex(of: UInt8(ascii: "\n")) {
+                            state.lines.append(String(decoding: state.partialLine[state.partialLine.startIndex..<newline], as: UTF8.self))
+                            state.partialLine.removeSubrange(state.partialLine.startIndex...newline)
+                        }
+                    }
+                }, error: { data in
+                    shared.state.withLock { $0.standardError += data }
+                })
+                shared.state.withLock { state in
+                    if !state.partialLine.isEmpty { state.lines.append(String(decoding: state.partialLine, as: UTF8.self)) }
+                    state.partialLine = Data()
+                    state.outputEnded = true
+                    state.exit = .success(exitStatus(status))
+                }
+            } catch {
+                shared.state.withLock { $0.exit = .failure(ProcessFailure(description: "\(executable.lastPathComponent) did not start: \(error)")) }
+            }
+            startedSink.finish()
+        }
+        for await _ in started { break }
+        if case .failure(let failure) = shared.state.withLock({ $0.exit }) { throw failure }
+    }
+
+    var lines: [String] { shared.state.withLock { $0.lines } }
+    var outputEnded: Bool { shared.state.withLock { $0.outputEnded } }
+    var standardError: String { shared.state.withLock { String(decoding: $0.standardError, as: UTF8.self) } }
+    var isRunning: Bool { shared.state.withLock { $0.exit == nil } }
 
     /// Waits until at least `count` stdout lines arrived, or fails after `timeout`.
     @discardableResult
     func waitForLines(_ count: Int, timeout: Duration = patience) async throws -> [String] {
         let deadline = ContinuousClock.now.advanced(by: timeout)
         while ContinuousClock.now < deadline {
-            let current = lines
+            let (current, exit) = shared.state.withLock { ($0.lines, $0.exit) }
             if current.count >= count { return current }
-            if !process.isRunning && lines.count < count {
-                throw ProcessFailure(description: "process exited (\(process.terminationStatus)) after \(lines.count) lines; stderr: \(standardError)")
+            if let exit {
+                throw ProcessFailure(description: "process exited (\(exit)) after \(current.count) lines; stderr: \(standardError)")
             }
             try await Task.sleep(for: .milliseconds(20))
         }
@@ -119,28 +137,29 @@ final class RunningProcess: Sendable {
     func waitForStandardError(containing text: String, timeout: Duration = patience) async throws {
         let deadline = ContinuousClock.now.advanced(by: timeout)
         while !standardError.contains(text) {
-            guard ContinuousClock.now < deadline, process.isRunning else {
+            guard ContinuousClock.now < deadline, isRunning else {
                 throw ProcessFailure(description: "stderr never contained '\(text)': \(standardError)")
             }
             try await Task.sleep(for: .milliseconds(20))
         }
     }
 
-    /// Waits for the process to exit and returns its status.
+    /// Waits for the process to exit and its outputs to end, and returns its status (128 + the
+    /// signal when a signal ended it); kills it after `timeout`.
     func waitForExit(timeout: Duration = patience) async throws -> Int32 {
         let deadline = ContinuousClock.now.advanced(by: timeout)
-        while process.isRunning {
+        while true {
+            if let exit = shared.state.withLock({ $0.exit }) { return try exit.get() }
             guard ContinuousClock.now < deadline else {
-                process.terminate()
+                kill(SIGKILL)
                 throw ProcessFailure(description: "did not exit in time; stderr: \(standardError)")
             }
             try await Task.sleep(for: .milliseconds(20))
         }
-        return process.terminationStatus
     }
 
     func kill(_ signal: Int32) {
-        if process.isRunning { Foundation.kill(process.processIdentifier, signal) }
+        if let pid = shared.state.withLock({ $0.exit == nil ? $0.pid : nil }) { Foundation.kill(pid, signal) }
     }
 }
 
@@ -152,28 +171,15 @@ struct Completed {
 }
 
 func run(_ executable: URL, _ arguments: [String], timeout: Duration = patience) async throws -> Completed {
-    let (process, out, err) = try launch(executable, arguments)
-    // Both pipes are read to their end on threads of their own (neither can fill up and block
-    // the child), and the output is complete once both reads return.
-    let outputs = Mutex<[Int: Data]>([:])
-    let done = DispatchSemaphore(value: 0)
-    for (index, pipe) in [out, err].enumerated() {
-        readToEnd(pipe, chunk: { data in outputs.withLock { $0[index, default: Data()] += data } }, ended: { done.signal() })
+    let process = try await RunningProcess(executable, arguments)
+    let status: Int32
+    do {
+        status = try await process.waitForExit(timeout: timeout)
+    } catch {
+        throw ProcessFailure(description: "\(executable.lastPathComponent) \(arguments.prefix(3).joined(separator: " ")) did not exit in time")
     }
-    let deadline = ContinuousClock.now.advanced(by: timeout)
-    while process.isRunning {
-        guard ContinuousClock.now < deadline else {
-            process.terminate()
-            throw ProcessFailure(description: "\(executable.lastPathComponent) \(arguments.prefix(3).joined(separator: " ")) did not exit in time")
-        }
-        try await Task.sleep(for: .milliseconds(20))
-    }
-    for _ in 0..<2 {
-        while done.wait(timeout: .now()) != .success { try await Task.sleep(for: .milliseconds(5)) }
-    }
-    let (stdout, stderr) = outputs.withLock { (String(decoding: $0[0] ?? Data(), as: UTF8.self), String(decoding: $0[1] ?? Data(), as: UTF8.self)) }
-    // Callers split lines; a trailing newline adds nothing.
-    return Completed(status: process.terminationStatus, stdout: stdout.hasSuffix("\n") ? String(stdout.dropLast()) : stdout, stderr: stderr)
+    let stdout = process.lines.joined(separator: "\n")
+    return Completed(status: status, stdout: stdout, stderr: process.standardError)
 }
 
 func vigil(_ arguments: String...) async throws -> Completed {
@@ -184,7 +190,7 @@ func vigil(_ arguments: String...) async throws -> Completed {
 func withServer(data: URL? = nil, arguments: [String] = [], _ body: (URL, RunningProcess) async throws -> Void) async throws {
     let folder = data ?? FileManager.default.temporaryDirectory.appendingPathComponent("vigil-e2e-\(UUID().uuidString)")
     defer { if data == nil { try? FileManager.default.removeItem(at: folder) } }
-    let server = try RunningProcess(vigilBinary, ["serve", "--data", folder.path, "--command-port", "0", "--event-port", "0", "--metrics-port", "0", "--media-port", "0", "--http-port", "0"] + arguments)
+    let server = try await RunningProcess(vigilBinary, ["serve", "--data", folder.path, "--command-port", "0", "--event-port", "0", "--metrics-port", "0", "--media-port", "0", "--http-port", "0"] + arguments)
     defer { server.kill(SIGKILL) }
     let ready = try await server.waitForLines(1)
     #expect(ready[0].contains(#""ready":true"#))
