@@ -50,10 +50,15 @@ let package = Package(
                 "CZeroMQ", .product(name: "Logging", package: "swift-log"), .product(name: "Metrics", package: "swift-metrics"),
             ]
         ),
-        // `vigil bench bus`: the bus beside raw libzmq (the benchmark is no part of the Bus library).
+        // The camera registries of the fixtures, generated from the open data (`vigil fixtures generate`).
         .target(
-            name: "BusBenchmarks",
-            dependencies: ["Bus", "CZeroMQ", .product(name: "Logging", package: "swift-log")]
+            name: "RegistryFixtures",
+            dependencies: ["Geo"]
+        ),
+        // `vigil bench geo|bus|streams`: each figure beside its target and its peer (no part of the library products).
+        .target(
+            name: "VigilBenchmarks",
+            dependencies: ["Bus", "CZeroMQ", "Geo", "Streams", "RegistryFixtures", .product(name: "Logging", package: "swift-log")]
         ),
         .target(
             name: "Streams",
@@ -93,7 +98,7 @@ let package = Package(
         .executableTarget(
             name: "vigil",
             dependencies: [
-                "Bus", "BusBenchmarks", "Incidents", "Geo", "Streams", "MediaRelay", "Coordinator", "VigilProtocol",
+                "Bus", "VigilBenchmarks", "RegistryFixtures", "Incidents", "Geo", "Streams", "MediaRelay", "Coordinator", "VigilProtocol",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -12,6 +12,7 @@ public struct GeoError: Error, Sendable, Equatable, CustomStringConvertible {
         case coordinateOutsideCrs = "coordinate_outside_crs"
         case countInvalid = "count_invalid"
         case geometryInvalid = "geometry_invalid"
+        case geometryUnreadable = "geometry_unreadable"
         case geosFailure = "geos_failure"
         case limitInvalid = "limit_invalid"
         case marchInvalid = "march_invalid"

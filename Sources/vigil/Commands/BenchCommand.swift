@@ -1,6 +1,6 @@
 import ArgumentParser
 import Bus
-import BusBenchmarks
+import VigilBenchmarks
 import Foundation
 
 struct BenchCommand: ParsableCommand {

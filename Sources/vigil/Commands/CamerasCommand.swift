@@ -117,10 +117,10 @@ struct CamerasCommand: ParsableCommand {
                 return SelectionQuery(type: .sees, at: try point(sees, "--sees"), filter: filter)
             }
             if let area {
-                return SelectionQuery(type: .area, geometry: try GeoJSONFile.geometry(area, feature: feature), filter: filter)
+                return SelectionQuery(type: .area, geometry: try GeoJSONGeometry.read(contentsOf: area, feature: feature), filter: filter)
             }
             guard let route, let width else { throw ValidationError("--route needs --width METRES") }
-            return SelectionQuery(type: .route, geometry: try GeoJSONFile.geometry(route, feature: feature), widthMeters: width, filter: filter)
+            return SelectionQuery(type: .route, geometry: try GeoJSONGeometry.read(contentsOf: route, feature: feature), widthMeters: width, filter: filter)
         }
 
         /// The march window for one head and tail position on the route.
@@ -132,7 +132,7 @@ struct CamerasCommand: ParsableCommand {
             let network = try roads.map { try RoadNetwork(contentsOf: URL(fileURLWithPath: $0), projection: index.projection) }
                 ?? registry.region.roadNetwork(fixtures: try Deployment.fixturesFolder(registry.fixtures), projection: index.projection)
             var tracker = try MarchTracker(
-                index: index, route: try GeoJSONFile.geometry(route, feature: feature), roads: network, configuration: configuration)
+                index: index, route: try GeoJSONGeometry.read(contentsOf: route, feature: feature), roads: network, configuration: configuration)
             let update = try tracker.update(head: try MarchArgument.position(head, "--head"), tail: try MarchArgument.position(tail, "--tail"), at: Date())
             if json {
                 FileHandle.standardOutput.write(try BusProtocol.encoder.encode(MarchAnswer(update)) + Data("\n".utf8))
@@ -341,27 +341,6 @@ struct MarchAnswer: Encodable {
         cameras = update.cameras.map {
             Entry(id: $0.camera.id, owner: $0.camera.owner, section: $0.section, alongMeters: $0.alongMeters, distanceMeters: $0.distanceMeters)
         }
-    }
-}
-
-/// Reads the geometry of an area or route file: a bare geometry, a Feature, or one feature of a FeatureCollection.
-enum GeoJSONFile {
-    static func geometry(_ path: String, feature: Int) throws -> GeoJSONGeometry {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw CommandFailure(.geometryUnreadable, message: "cannot read \(path)")
-        }
-        struct Feature: Decodable { var geometry: GeoJSONGeometry }
-        struct Collection: Decodable { var features: [Feature] }
-        let decoder = JSONDecoder()
-        if let collection = try? decoder.decode(Collection.self, from: data) {
-            guard collection.features.indices.contains(feature) else {
-                throw CommandFailure(.geometryInvalid, message: "\(path) has \(collection.features.count) features; --feature \(feature) is not one")
-            }
-            return collection.features[feature].geometry
-        }
-        if let single = try? decoder.decode(Feature.self, from: data) { return single.geometry }
-        if let geometry = try? decoder.decode(GeoJSONGeometry.self, from: data) { return geometry }
-        throw CommandFailure(.geometryInvalid, message: "\(path) is not a GeoJSON geometry, feature or feature collection")
     }
 }
 

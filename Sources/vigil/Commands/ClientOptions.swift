@@ -22,8 +22,6 @@ struct CommandFailure: Error, CustomStringConvertible {
         case dataFolderInUse = "data_folder_in_use"
         case dataFolderInvalid = "data_folder_invalid"
         case dataMissing = "data_missing"
-        case geometryInvalid = "geometry_invalid"
-        case geometryUnreadable = "geometry_unreadable"
         case grantInvalid = "grant_invalid"
         case grantUnreadable = "grant_unreadable"
         case internalError = "internal_error"

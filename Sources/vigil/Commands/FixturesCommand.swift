@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Geo
+import RegistryFixtures
 
 struct FixturesCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

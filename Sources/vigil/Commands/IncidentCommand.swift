@@ -76,7 +76,7 @@ struct IncidentCommand: ParsableCommand {
                 body.draft = draft ? true : nil
                 body.details = try details.body()
                 if let route, let head, let tail {
-                    body.route = try GeoJSONFile.geometry(route, feature: feature)
+                    body.route = try GeoJSONGeometry.read(contentsOf: route, feature: feature)
                     body.head = WirePosition(try MarchArgument.position(head, "--head"))
                     body.tail = WirePosition(try MarchArgument.position(tail, "--tail"))
                     if let width {
@@ -85,7 +85,7 @@ struct IncidentCommand: ParsableCommand {
                         body.march = march
                     }
                 } else if let area {
-                    body.area = try GeoJSONFile.geometry(area, feature: feature)
+                    body.area = try GeoJSONGeometry.read(contentsOf: area, feature: feature)
                 } else if let at {
                     body.at = WirePoint(try GeoPoint(parsing: at, field: "--at"))
                     body.radiusMeters = radius
@@ -187,7 +187,7 @@ struct IncidentCommand: ParsableCommand {
             try reportingFailures {
                 let body = RedrawIncidentBody(
                     incident: incident,
-                    area: try area.map { .perimeter(try GeoJSONFile.geometry($0, feature: feature)) }
+                    area: try area.map { .perimeter(try GeoJSONGeometry.read(contentsOf: $0, feature: feature)) }
                         ?? .circle(center: try GeoPoint(parsing: at ?? "", field: "--at"), radiusMeters: radius ?? 0))
                 let change = try client.request(.incidentRedraw, body: body, as: IncidentChange.self)
                 if client.json {

@@ -4,7 +4,7 @@ import Geo
 /// Places the Marseille landlord's estates: ten social-housing estates in the northern
 /// districts (13th to 16th arrondissements), 4 to 6 cameras each, locations confidential.
 /// The estates' real positions are secret, so they are drawn at random inside the districts.
-struct MarseilleRegistryGenerator {
+public struct MarseilleRegistryGenerator {
     static let owner = "marseille-landlord"
     static let northernDistricts = [13, 14, 15, 16]
 
@@ -12,13 +12,13 @@ struct MarseilleRegistryGenerator {
     let geometry: MetricGeometry
     var random: SeededRandom
 
-    init(sources: SourceData, seed: UInt64) throws {
+    public init(sources: SourceData, seed: UInt64) throws {
         self.sources = sources
         geometry = MetricGeometry(projection: try Projection(crs: .lambert93))
         random = SeededRandom(seed: seed)
     }
 
-    mutating func generate() throws -> [Camera] {
+    public mutating func generate() throws -> [Camera] {
         var districts: [Int: Area] = [:]
         for feature in try sources.features("marseille_arrondissements.geojson") {
             guard let number = feature.string("arrondissement").flatMap(Int.init), Self.northernDistricts.contains(number) else { continue }

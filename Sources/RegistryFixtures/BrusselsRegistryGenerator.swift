@@ -6,8 +6,8 @@ import Geo
 /// metro lines, police-zone street cameras along major roads and at squares (denser in the
 /// centre), road-authority cameras every 100 to 150 m in the road tunnels, and the cameras
 /// mapped in OpenStreetMap. The same seed and sources give the same cameras.
-struct BrusselsRegistryGenerator {
-    static let grandPlace = try! GeoPoint(lat: 50.8467, lon: 4.3525)
+public struct BrusselsRegistryGenerator {
+    public static let grandPlace = try! GeoPoint(lat: 50.8467, lon: 4.3525)
     /// How many street cameras the police zones get (about 1,500 in the brief, plus squares).
     static let streetCameraCount = 1_800
 
@@ -16,7 +16,7 @@ struct BrusselsRegistryGenerator {
     var random: SeededRandom
     private let zones: [(code: String, area: Area)]
 
-    init(sources: SourceData, seed: UInt64) throws {
+    public init(sources: SourceData, seed: UInt64) throws {
         self.sources = sources
         geometry = MetricGeometry(projection: try Projection(crs: .belgianLambert2008))
         random = SeededRandom(seed: seed)
@@ -26,7 +26,7 @@ struct BrusselsRegistryGenerator {
         }
     }
 
-    mutating func generate() throws -> [Camera] {
+    public mutating func generate() throws -> [Camera] {
         let stations = try stationCameras()
         let tunnels = try metroTunnelCameras(stations: stations.centres)
         let street = try streetCameras()

@@ -2,8 +2,12 @@ import Foundation
 import Geo
 
 /// Read access to the real source files under `fixtures/sources` (GeoJSON and CSV).
-struct SourceData {
+public struct SourceData {
     let directory: URL
+
+    public init(directory: URL) {
+        self.directory = directory
+    }
 
     struct Feature {
         let properties: [String: Any]

@@ -1,14 +1,22 @@
 import Foundation
 import Geo
+import RegistryFixtures
 
 /// `vigil bench geo`: the geospatial engine's figures beside the targets of its issue.
-struct GeoBenchmark {
+public struct GeoBenchmark {
     let fixtures: URL
     let queries: Int
     let largeCount: Int
     let python: String
 
-    func run() throws {
+    /// - Parameters:
+    ///   - fixtures: the fixtures folder (the Brussels registry and the demonstration routes).
+    ///   - queries: queries per round; `largeCount`: cameras of the large registry; `python`: for shapely beside.
+    public init(fixtures: URL, queries: Int, largeCount: Int, python: String) {
+        (self.fixtures, self.queries, self.largeCount, self.python) = (fixtures, queries, largeCount, python)
+    }
+
+    public func run() throws {
         var random = SystemRandomNumberGenerator()
         let brussels = try CameraRegistryFile.read(contentsOf: fixtures.appendingPathComponent("brussels/cameras.geojson"))
         let projection = try Projection(crs: .belgianLambert2008)
@@ -71,7 +79,7 @@ struct GeoBenchmark {
 
     private func demonstrationRoute() throws -> GeoJSONGeometry {
         // Gare du Midi → Rond-point Schuman, 5.3 km, the third demonstration route.
-        try GeoJSONFile.geometry(fixtures.appendingPathComponent("sources/brussels_demo_routes_osm2013.geojson").path, feature: 2)
+        try GeoJSONGeometry.read(contentsOf: fixtures.appendingPathComponent("sources/brussels_demo_routes_osm2013.geojson").path, feature: 2)
     }
 
     /// Cameras at uniformly random positions, with random headings and fields of view.

@@ -1,15 +1,19 @@
 import Bus
-import BusBenchmarks
 import Foundation
 import Streams
 import Synchronization
 
 /// `vigil bench streams`: the relay's figures on a real H.264 stream made by ffmpeg (libx264,
 /// 1280×720, 25 fps, a keyframe every 2 s, about 4 Mbit/s), each beside its target.
-struct StreamsBenchmark {
+public struct StreamsBenchmark {
     let ffmpeg: String
 
-    func run() throws {
+    /// - Parameter ffmpeg: the ffmpeg that makes the test streams.
+    public init(ffmpeg: String) {
+        self.ffmpeg = ffmpeg
+    }
+
+    public func run() throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-bench-streams-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }

@@ -2,9 +2,9 @@ import Foundation
 import Glibc
 
 /// Latency percentiles of repeated calls, and the table the benchmarks print.
-enum Measurement {
+public enum Measurement {
     /// Runs `body` once per input and returns the sorted durations in microseconds.
-    static func latencies<Input>(_ inputs: [Input], _ body: (Input) throws -> Void) rethrows -> [Double] {
+    public static func latencies<Input>(_ inputs: [Input], _ body: (Input) throws -> Void) rethrows -> [Double] {
         let clock = ContinuousClock()
         var durations: [Double] = []
         durations.reserveCapacity(inputs.count)
@@ -19,22 +19,22 @@ enum Measurement {
 
     /// The p50 of `rounds` separate runs over `inputs`, then the median of those: a burst of
     /// load from a neighbour on a shared host spoils one round, not the figure.
-    static func medianP50<Input>(rounds: Int = 5, _ inputs: [Input], _ body: (Input) throws -> Void) rethrows -> (p50: Double, p99: Double, best: Double) {
+    public static func medianP50<Input>(rounds: Int = 5, _ inputs: [Input], _ body: (Input) throws -> Void) rethrows -> (p50: Double, p99: Double, best: Double) {
         let runs = try (0..<rounds).map { _ in try latencies(inputs, body) }
         return (median(of: runs, percentile: 0.5), median(of: runs, percentile: 0.99), runs.map { percentile($0, 0.5) }.min() ?? .nan)
     }
 
     /// The median over `rounds` (each sorted) of each round's `fraction` percentile.
-    static func median(of rounds: [[Double]], percentile fraction: Double) -> Double {
+    public static func median(of rounds: [[Double]], percentile fraction: Double) -> Double {
         percentile(rounds.map { percentile($0, fraction) }.sorted(), 0.5)
     }
 
-    static func percentile(_ sorted: [Double], _ fraction: Double) -> Double {
+    public static func percentile(_ sorted: [Double], _ fraction: Double) -> Double {
         sorted.isEmpty ? .nan : sorted[min(sorted.count - 1, Int(Double(sorted.count) * fraction))]
     }
 
     /// The process's resident memory in bytes (from /proc/self/statm), for memory-per-item figures.
-    static func residentBytes() -> Int {
+    public static func residentBytes() -> Int {
         guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8),
               let pages = text.split(separator: " ").dropFirst().first.flatMap({ Int($0) })
         else { return 0 }
@@ -42,12 +42,12 @@ enum Measurement {
     }
 
     /// One printed line: the figure, the measurement, the target, whether it is met, and the best round.
-    static func row(_ figure: String, _ measured: (p50: Double, p99: Double, best: Double), unit: String, target: Double?) -> String {
+    public static func row(_ figure: String, _ measured: (p50: Double, p99: Double, best: Double), unit: String, target: Double?) -> String {
         row(figure, measured.p50, unit: unit, target: target) + String(format: "  (best round %.2f)", measured.best)
     }
 
     /// One printed line: the figure, the measurement, the target, and whether it is met.
-    static func row(_ figure: String, _ measured: Double, unit: String, target: Double?, lowerIsBetter: Bool = true) -> String {
+    public static func row(_ figure: String, _ measured: Double, unit: String, target: Double?, lowerIsBetter: Bool = true) -> String {
         let value = String(format: measured >= 100 ? "%.0f" : "%.2f", measured)
         guard let target else { return "  \(figure.padding(toLength: 52, withPad: " ", startingAt: 0)) \(value) \(unit)" }
         let met = lowerIsBetter ? measured <= target : measured >= target
