@@ -110,8 +110,12 @@ public final class Relay: Sendable {
             switch action {
             case .start(let feed): feed.start()
             case .stop(let feed):
-                feed.stop()
-                thumbnails.forget(feed.camera)
+                // Stopping joins the feed's reader thread: never on the cooperative pool, where
+                // changes (inside the serial gate) and the supervision run.
+                DispatchQueue.global().async { [thumbnails] in
+                    feed.stop()
+                    thumbnails.forget(feed.camera)
+                }
             case .recheckViews: Task { await recheckViews() }
             }
         }

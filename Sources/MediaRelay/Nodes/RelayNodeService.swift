@@ -40,8 +40,14 @@ public struct RelayNodeService: Service {
                 // The bus stops on shutdown; the media requests end with it.
                 for await _ in bus.requests {}
                 stopping.stop()
-                reported.wait()  // the client is the reporter's until it has stopped
-                relay.stop()
+                // Joining the reporter and the relay's threads blocks: not on the cooperative pool.
+                await withCheckedContinuation { continuation in
+                    DispatchQueue.global().async {
+                        reported.wait()  // the client is the reporter's until it has stopped
+                        relay.stop()
+                        continuation.resume()
+                    }
+                }
                 group.cancelAll()
             }
         } onGracefulShutdown: {
