@@ -6,28 +6,26 @@ import Testing
 @Suite("Database changes")
 struct DatabaseChangesTests {
     static func withDatabase(_ body: (Database) async throws -> Void) async throws {
-        let file = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-changes-\(UUID().uuidString).sqlite")
-        defer { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: file.path + suffix) } }
-        try await body(try Database(path: file.path))
+        try await withTemporaryDatabaseFile("changes") { path in try await body(try Database(path: path)) }
     }
 
-    @Test func theConnectionKnowsWhichTablesAWriteChanged() throws {
-        let file = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-hook-\(UUID().uuidString).sqlite")
-        defer { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: file.path + suffix) } }
-        let connection = try SQLiteConnection(path: file.path)
-        try connection.execute("CREATE TABLE a (x INTEGER); CREATE TABLE b (x INTEGER)")
-        #expect(connection.takeChangedTables().isEmpty, "creating tables changes no rows")
-        try connection.transaction {
-            try connection.query("INSERT INTO a VALUES (1)")
-            try connection.query("UPDATE a SET x = 2")
-            #expect(connection.inTransaction)
+    @Test func theConnectionKnowsWhichTablesAWriteChanged() async throws {
+        try await withTemporaryDatabaseFile("hook") { path in
+            let connection = try SQLiteConnection(path: path)
+            try connection.execute("CREATE TABLE a (x INTEGER); CREATE TABLE b (x INTEGER)")
+            #expect(connection.takeChangedTables().isEmpty, "creating tables changes no rows")
+            try connection.transaction {
+                try connection.query("INSERT INTO a VALUES (1)")
+                try connection.query("UPDATE a SET x = 2")
+                #expect(connection.inTransaction)
+            }
+            #expect(!connection.inTransaction)
+            #expect(connection.takeChangedTables() == ["a"])
+            try connection.query("DELETE FROM b")
+            try connection.query("INSERT INTO b VALUES (3)")
+            #expect(connection.takeChangedTables() == ["b"])
+            #expect(connection.takeChangedTables().isEmpty, "taken once")
         }
-        #expect(!connection.inTransaction)
-        #expect(connection.takeChangedTables() == ["a"])
-        try connection.query("DELETE FROM b")
-        try connection.query("INSERT INTO b VALUES (3)")
-        #expect(connection.takeChangedTables() == ["b"])
-        #expect(connection.takeChangedTables().isEmpty, "taken once")
     }
 
     @Test func anAppendToTheAuditLogIsSignalledToItsFollowers() async throws {

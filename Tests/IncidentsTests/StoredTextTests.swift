@@ -6,18 +6,18 @@ import Testing
 /// never cut where C would stop reading.
 @Suite("Stored text")
 struct StoredTextTests {
-    @Test func textWithNULsAndAnyScriptIsStoredWhole() throws {
-        let file = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-text-\(UUID().uuidString).sqlite")
-        defer { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: file.path + suffix) } }
-        let connection = try SQLiteConnection(path: file.path)
-        try connection.execute("CREATE TABLE notes (text TEXT NOT NULL)")
-        let texts = ["\0\0\0\0\0", "before\0after", "Brand 🔥 Zuid — 2ᵉ alarme", "", "שלום\u{200F}"]
-        for text in texts {
-            _ = try connection.query("INSERT INTO notes (text) VALUES (?)", [.text(text)])
+    @Test func textWithNULsAndAnyScriptIsStoredWhole() async throws {
+        try await withTemporaryDatabaseFile("text") { path in
+            let connection = try SQLiteConnection(path: path)
+            try connection.execute("CREATE TABLE notes (text TEXT NOT NULL)")
+            let texts = ["\0\0\0\0\0", "before\0after", "Brand 🔥 Zuid — 2ᵉ alarme", "", "שלום\u{200F}"]
+            for text in texts {
+                _ = try connection.query("INSERT INTO notes (text) VALUES (?)", [.text(text)])
+            }
+            let stored = try connection.query("SELECT text, length(CAST(text AS BLOB)) FROM notes ORDER BY rowid")
+            #expect(stored.map { $0.text(0) } == texts)
+            #expect(stored.map { $0.integer(1) } == texts.map { Int64($0.utf8.count) })
         }
-        let stored = try connection.query("SELECT text, length(CAST(text AS BLOB)) FROM notes ORDER BY rowid")
-        #expect(stored.map { $0.text(0) } == texts)
-        #expect(stored.map { $0.integer(1) } == texts.map { Int64($0.utf8.count) })
     }
 }
 
@@ -25,17 +25,17 @@ struct StoredTextTests {
 /// where a value is required is an error with the column's name, never a crash.
 @Suite("Rows by name")
 struct RowsByNameTests {
-    @Test func aMissingColumnOrAnUnexpectedNULLIsAnError() throws {
-        let file = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-rows-\(UUID().uuidString).sqlite")
-        defer { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: file.path + suffix) } }
-        let connection = try SQLiteConnection(path: file.path)
-        let row = try #require(try connection.query("SELECT 'stib' AS owner, NULL AS heading, 3 AS count, 2.5 AS range").first)
-        #expect(try row.text("owner") == "stib")
-        #expect(try row.optionalReal("heading") == nil)
-        #expect(try row.integer("count") == 3 && row.real("count") == 3, "an integer is read as a real too")
-        #expect(try row.real("range") == 2.5)
-        #expect(throws: SQLiteError.self) { try row.real("heading") }
-        #expect(throws: SQLiteError.self) { try row.text("kind") }
-        #expect(throws: SQLiteError.self) { try row.optionalText("count") }
+    @Test func aMissingColumnOrAnUnexpectedNULLIsAnError() async throws {
+        try await withTemporaryDatabaseFile("rows") { path in
+            let connection = try SQLiteConnection(path: path)
+            let row = try #require(try connection.query("SELECT 'stib' AS owner, NULL AS heading, 3 AS count, 2.5 AS range").first)
+            #expect(try row.text("owner") == "stib")
+            #expect(try row.optionalReal("heading") == nil)
+            #expect(try row.integer("count") == 3 && row.real("count") == 3, "an integer is read as a real too")
+            #expect(try row.real("range") == 2.5)
+            #expect(throws: SQLiteError.self) { try row.real("heading") }
+            #expect(throws: SQLiteError.self) { try row.text("kind") }
+            #expect(throws: SQLiteError.self) { try row.optionalText("count") }
+        }
     }
 }
