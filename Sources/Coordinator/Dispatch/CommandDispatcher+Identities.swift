@@ -29,12 +29,25 @@ extension CommandDispatcher {
             case .userRemove: .removed
             default: .active
             }
-            let changed = try await users.setStatus(
-                body.user, of: request.agency, to: status, reason: body.reason, by: request.agency, actingUser: request.user)
-            // From the next message on: requests with the key are refused, subscriptions end with
-            // the event endpoint's connections, and open views end at their next decision.
+            // A withdrawal takes effect before it is recorded: the audit channel publishes the
+            // record as soon as it is committed, and the withdrawn key must not receive it. From
+            // the next message on, requests with the key are refused, subscriptions end with the
+            // event endpoint's connections, and open views end at their next decision.
+            let before = try await users.user(body.user).flatMap { $0.agency == request.agency ? $0 : nil }
+            if status != .active, var withdrawn = before {
+                withdrawn.status = status
+                clientKeys.admit(withdrawn)
+                bus.dropSubscribers()
+            }
+            let changed: User
+            do {
+                changed = try await users.setStatus(
+                    body.user, of: request.agency, to: status, reason: body.reason, by: request.agency, actingUser: request.user)
+            } catch {
+                if let before { clientKeys.admit(before) }
+                throw error
+            }
             clientKeys.admit(changed)
-            if status != .active { bus.dropSubscribers() }
             return BusProtocol.successReply(id: header.id, result: changed)
         case .agencyRotateKey:
             let body = try BusProtocol.decodeBody(AgencyKeyBody.self, from: request.payload).validated()
