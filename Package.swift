@@ -32,14 +32,16 @@ let package = Package(
         .systemLibrary(name: "CPROJ", path: "Sources/CPROJ", pkgConfig: "proj"),
 
         // MARK: Modules
+        // Stable error codes: one vocabulary per boundary, one error type made from it.
+        .target(name: "ErrorVocabulary"),
         .target(
             name: "Geo",
-            dependencies: ["CGEOS", "CPROJ"]
+            dependencies: ["CGEOS", "CPROJ", "ErrorVocabulary"]
         ),
         .target(
             name: "Incidents",
             dependencies: [
-                "CSQLite", "Geo",
+                "CSQLite", "Geo", "ErrorVocabulary",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
@@ -47,7 +49,7 @@ let package = Package(
         .target(
             name: "Bus",
             dependencies: [
-                "CZeroMQ", .product(name: "Logging", package: "swift-log"), .product(name: "Metrics", package: "swift-metrics"),
+                "CZeroMQ", "ErrorVocabulary", .product(name: "Logging", package: "swift-log"), .product(name: "Metrics", package: "swift-metrics"),
             ]
         ),
         // The camera registries of the fixtures, generated from the open data (`vigil fixtures generate`).
@@ -62,13 +64,13 @@ let package = Package(
         ),
         .target(
             name: "Streams",
-            dependencies: ["CFFmpeg"]
+            dependencies: ["CFFmpeg", "ErrorVocabulary"]
         ),
 
         // MARK: The protocol: every operation's body and result, defined once for the server and its clients
         .target(
             name: "VigilProtocol",
-            dependencies: ["Bus", "Incidents", "Geo", "Streams"]
+            dependencies: ["Bus", "Incidents", "Geo", "Streams", "ErrorVocabulary"]
         ),
 
         // MARK: The server, as libraries
@@ -98,7 +100,7 @@ let package = Package(
         .executableTarget(
             name: "vigil",
             dependencies: [
-                "Bus", "VigilBenchmarks", "RegistryFixtures", "Incidents", "Geo", "Streams", "MediaRelay", "Coordinator", "VigilProtocol",
+                "Bus", "VigilBenchmarks", "RegistryFixtures", "ErrorVocabulary", "Incidents", "Geo", "Streams", "MediaRelay", "Coordinator", "VigilProtocol",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -1,33 +1,23 @@
 internal import CFFmpeg
+import ErrorVocabulary
 
-/// An error of the media path: a stable code for the camera state and the bus, FFmpeg's own
-/// message, and its raw error number when FFmpeg gave one.
-public struct MediaError: Error, Sendable, Equatable, CustomStringConvertible {
-    /// The media path's codes (a camera's state says them too). Each is explained in `docs/protocol.md`.
-    public enum Code: String, CaseIterable, Sendable {
-        case benchSetup = "bench_setup"
-        case codecUnsupported = "codec_unsupported"
-        case muxFailed = "mux_failed"
-        case noVideoStream = "no_video_stream"
-        case sourceInvalid = "source_invalid"
-        case sourceStalled = "source_stalled"
-        case sourceUnreachable = "source_unreachable"
-        case thumbnailFailed = "thumbnail_failed"
-    }
+/// An error of the media path: a stable code for the camera state and the bus, with FFmpeg's
+/// own message (and its error number) when FFmpeg gave one.
+public typealias MediaError = CodedError<MediaErrorCode>
 
-    /// The code, as it is written on the wire (`source_unreachable`).
-    public let code: String
-    public let message: String
-    public let averror: Int32?
+/// The media path's codes (a camera's state says them too).
+public enum MediaErrorCode: String, ErrorCode {
+    case benchSetup = "bench_setup"
+    case codecUnsupported = "codec_unsupported"
+    case muxFailed = "mux_failed"
+    case noVideoStream = "no_video_stream"
+    case sourceInvalid = "source_invalid"
+    case sourceStalled = "source_stalled"
+    case sourceUnreachable = "source_unreachable"
+    case thumbnailFailed = "thumbnail_failed"
+}
 
-    public init(_ code: Code, message: String, averror: Int32? = nil) {
-        self.code = code.rawValue
-        self.message = message
-        self.averror = averror
-    }
-
-    public var description: String { "\(code): \(message)" }
-
+extension MediaError {
     /// FFmpeg's text for an error number.
     static func text(_ averror: Int32) -> String {
         var buffer = [CChar](repeating: 0, count: 256)
@@ -35,8 +25,9 @@ public struct MediaError: Error, Sendable, Equatable, CustomStringConvertible {
         return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
-    static func ffmpeg(_ code: Code, _ what: String, _ averror: Int32) -> MediaError {
-        MediaError(code, message: "\(what): \(text(averror))", averror: averror)
+    /// An error of FFmpeg's, with its text.
+    static func ffmpeg(_ code: MediaErrorCode, _ what: String, _ averror: Int32) -> MediaError {
+        MediaError(code, message: "\(what): \(text(averror))")
     }
 }
 

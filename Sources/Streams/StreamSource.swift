@@ -150,7 +150,7 @@ public final class StreamSource: PacketSource {
         }
         guard opened >= 0 else {
             throw fail(opened == vigil_averror_exit()
-                ? MediaError(.sourceStalled, message: "\(shownURL) sent nothing within \(options.timeout)", averror: opened)
+                ? MediaError(.sourceStalled, message: "\(shownURL) sent nothing within \(options.timeout)")
                 : opened == vigil_averror_invaliddata() ? MediaError.ffmpeg(.sourceInvalid, shownURL, opened)
                 : MediaError.ffmpeg(.sourceUnreachable, shownURL, opened))
         }
@@ -158,7 +158,7 @@ public final class StreamSource: PacketSource {
         let found = avformat_find_stream_info(context, nil)
         guard found >= 0 else {
             throw fail(found == vigil_averror_exit()
-                ? MediaError(.sourceStalled, message: "\(shownURL) sent no picture within \(options.timeout)", averror: found)
+                ? MediaError(.sourceStalled, message: "\(shownURL) sent no picture within \(options.timeout)")
                 : MediaError.ffmpeg(.sourceInvalid, shownURL, found))
         }
         let index = av_find_best_stream(context, AVMEDIA_TYPE_VIDEO, -1, -1, nil, 0)
@@ -203,7 +203,7 @@ public final class StreamSource: PacketSource {
             let result = av_read_frame(context, packet)
             if result == vigil_averror_eof() { return nil }
             if result == vigil_averror_exit() {
-                throw MediaError(.sourceStalled, message: "\(shownURL) sent nothing for \(timeout)", averror: result)
+                throw MediaError(.sourceStalled, message: "\(shownURL) sent nothing for \(timeout)")
             }
             guard result >= 0 else { throw MediaError.ffmpeg(.sourceInvalid, shownURL, result) }
             defer { av_packet_unref(packet) }

@@ -190,7 +190,7 @@ public struct IncidentDetailsBody: Sendable, Codable, Equatable {
 
     func update(status: String?, title: String?) throws(IncidentError) -> IncidentUpdate {
         func word<T: RawRepresentable & CaseIterable>(
-            _ text: String?, _ type: T.Type, _ field: String, _ code: IncidentError.Code
+            _ text: String?, _ type: T.Type, _ field: String, _ code: IncidentErrorCode
         ) throws(IncidentError) -> T? where T.RawValue == String {
             guard let text else { return nil }
             guard let value = T(rawValue: text) else {

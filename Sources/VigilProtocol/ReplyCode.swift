@@ -1,12 +1,13 @@
 import Bus
+import ErrorVocabulary
 import Geo
 import Incidents
 import Streams
 
 /// The codes the coordinator and the relays answer with beyond those of the library modules
-/// (`IncidentError.Code`, `GeoError.Code`, `MediaError.Code`) and of the bus itself
+/// (`IncidentErrorCode`, `GeoErrorCode`, `MediaErrorCode`) and of the bus itself
 /// (`BusProtocol.ErrorBody.Code`). Each is explained in `docs/protocol.md`.
-public enum ReplyCode: String, CaseIterable, Sendable {
+public enum ReplyCode: String, ErrorCode {
     case cameraUnavailable = "camera_unavailable"
     case internalError = "internal_error"
     case linksUnavailable = "links_unavailable"
@@ -39,9 +40,7 @@ extension BusProtocol.ErrorBody {
     public init?(coded error: any Error) {
         switch error {
         case let error as BusProtocol.ErrorBody: self = error
-        case let error as IncidentError: self.init(code: error.code, message: error.message, field: error.field)
-        case let error as GeoError: self.init(code: error.code, message: error.message, field: error.field)
-        case let error as MediaError: self.init(code: error.code, message: error.message)
+        case let error as any StableError: self.init(code: error.code, message: error.message, field: error.field)
         default: return nil
         }
     }

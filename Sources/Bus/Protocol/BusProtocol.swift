@@ -1,3 +1,4 @@
+import ErrorVocabulary
 import Foundation
 
 /// The envelope of every message on the bus, version 1 (see docs/protocol.md).
@@ -49,9 +50,9 @@ public enum BusProtocol {
     ///
     /// A reply may carry any code (a newer server's too): `code` is the code as written. The
     /// codes are made from a vocabulary: the bus's own (``Code``), and the application's above it.
-    public struct ErrorBody: Sendable, Codable, Error, Equatable, CustomStringConvertible {
+    public struct ErrorBody: StableError, Sendable, Codable, Equatable {
         /// The bus's own codes (the envelope, the text rule, load). Each is explained in `docs/protocol.md`.
-        public enum Code: String, CaseIterable, Sendable {
+        public enum Code: String, ErrorCode {
             case badFrames = "bad_frames"
             case badRequest = "bad_request"
             case credentialsRevoked = "credentials_revoked"

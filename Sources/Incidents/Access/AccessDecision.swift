@@ -36,11 +36,11 @@ public struct AccessRequest: Sendable, Equatable {
 public enum AccessDecision: Sendable, Equatable {
     /// `grant` is the grant's id, or `owner` for an agency's own cameras.
     case allow(grant: String)
-    /// `code` is one of `IncidentError.Code`, as written (``refused(_:message:)`` makes it).
+    /// `code` is one of `IncidentErrorCode`, as written (``refused(_:message:)`` makes it).
     case deny(code: String, message: String)
 
     /// A refusal with a code of the decision function's vocabulary.
-    public static func refused(_ code: IncidentError.Code, message: String) -> AccessDecision {
+    public static func refused(_ code: IncidentErrorCode, message: String) -> AccessDecision {
         .deny(code: code.rawValue, message: message)
     }
 
@@ -148,8 +148,8 @@ public enum AccessControl {
         if let denial = footageDenial(request, facts: facts) { return denial }
         if camera.owner == request.agency { return .allow(grant: "owner") }
 
-        var closest: (depth: Int, code: IncidentError.Code, message: String)?
-        func fail(_ depth: Int, _ code: IncidentError.Code, _ message: String) {
+        var closest: (depth: Int, code: IncidentErrorCode, message: String)?
+        func fail(_ depth: Int, _ code: IncidentErrorCode, _ message: String) {
             if closest == nil || depth > closest!.depth { closest = (depth, code, message) }
         }
         for grant in facts.grants.sorted(by: { $0.id < $1.id }) where grant.owner == camera.owner && grant.agency == request.agency {
@@ -232,7 +232,7 @@ public enum AccessControl {
     }
 
     /// Which of an incident-bound grant's limits the request's incident exceeds, with its code.
-    static func exceeded(_ limits: IncidentLimits, request: AccessRequest, facts: AccessFacts) -> (IncidentError.Code, String)? {
+    static func exceeded(_ limits: IncidentLimits, request: AccessRequest, facts: AccessFacts) -> (IncidentErrorCode, String)? {
         guard let incident = facts.incident else { return nil }
         if let largest = limits.maxRadiusMeters, (facts.incidentExtent?.radiusMeters ?? .infinity) > largest {
             return (.incidentTooLarge, "incident \(incident.id) is larger than the \(Int(largest)) m radius the grant allows")

@@ -113,7 +113,7 @@ extension AccessService {
             case .deny(let code, let message):
                 // The refusal is kept even though the request fails.
                 try db.transaction { try AuditLog.append(record("\(noun).refused", grant: nil, details: ["code": code]), in: db) }
-                throw IncidentError(refusal: code, message: message, field: "camera")
+                throw IncidentError(passing: code, message: message, field: "camera")
             case .allow(let grant):
                 let ticket = ViewTicket(
                     view: UUID().uuidString.lowercased(), camera: request.camera, mode: request.mode, incident: justification.incident,

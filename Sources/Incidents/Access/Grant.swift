@@ -70,7 +70,7 @@ public struct IncidentLimits: Sendable, Codable, Equatable {
     public var openerRoles: [String]?
 
     /// The refusal codes of exceeded limits.
-    public static let refusalCodes: Set<String> = Set([IncidentError.Code.incidentTooLarge, .incidentLimitReached, .openerRoleNotGranted].map(\.rawValue))
+    public static let refusalCodes: Set<String> = Set([IncidentErrorCode.incidentTooLarge, .incidentLimitReached, .openerRoleNotGranted].map(\.rawValue))
 
     public init(maxRadiusMeters: Double? = nil, maxAreaSquareMeters: Double? = nil, maxOpenIncidents: Int? = nil, openerRoles: [String]? = nil) {
         self.maxRadiusMeters = maxRadiusMeters

@@ -1,3 +1,4 @@
+import ErrorVocabulary
 import Crypto
 import Foundation
 
@@ -56,7 +57,7 @@ public struct AuditCheckpoint: Codable, Sendable, Equatable {
 /// ends before the checkpoint's last entry), `rewritten` (the entry is there with another hash).
 public struct CheckpointVerification: Sendable, Equatable, Codable {
     /// How a log fails a checkpoint. Each is explained in `docs/protocol.md`.
-    public enum Code: String, CaseIterable, Sendable {
+    public enum Code: String, ErrorCode {
         case chainBroken = "chain_broken"
         case keyMismatch = "key_mismatch"
         case rewritten

@@ -52,7 +52,7 @@ struct AuditCommand: AsyncParsableCommand {
             for checkpoint in checkpoints {
                 let result = try await store.verify(checkpoint, serverKey: serverKey)
                 guard result.holds else {
-                    throw CommandFailure(rendered: result.code ?? CommandFailure.Code.checkpointFailed.rawValue, message: "checkpoint of \(checkpoint.at): \(result.problem ?? "")")
+                    throw CommandFailure(passing: result.code ?? CommandFailureCode.checkpointFailed.rawValue, message: "checkpoint of \(checkpoint.at): \(result.problem ?? "")")
                 }
                 print("checkpoint of \(checkpoint.at) holds: the log still has its \(checkpoint.sequence) entries (\(result.entries) now)")
             }

@@ -97,7 +97,7 @@ struct CamerasCommand: ParsableCommand {
             do {
                 return try GeoPoint(parsing: text, field: option)
             } catch {
-                throw CommandFailure(rendered: error.code, message: "\(option): \(error.message)")
+                throw CommandFailure(passing: error.code, message: "\(option): \(error.message)")
             }
         }
 
@@ -308,7 +308,7 @@ enum MarchArgument {
         do {
             return .point(try GeoPoint(parsing: text, field: option))
         } catch {
-            throw CommandFailure(rendered: error.code, message: "\(option): expected LAT,LON or metres along the route; \(error.message)")
+            throw CommandFailure(passing: error.code, message: "\(option): expected LAT,LON or metres along the route; \(error.message)")
         }
     }
 }

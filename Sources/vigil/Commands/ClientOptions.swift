@@ -1,5 +1,6 @@
 import ArgumentParser
 import Bus
+import ErrorVocabulary
 import Foundation
 import MediaRelay
 import Geo
@@ -7,51 +8,35 @@ import Incidents
 import Streams
 import VigilProtocol
 
-/// An error a client command reports: `error: CODE: message` on stderr, exit status 1.
-struct CommandFailure: Error, CustomStringConvertible {
-    /// The command line's own codes (its data folder, files, the server's reply). Each is
-    /// explained in `docs/protocol.md`.
-    enum Code: String, CaseIterable, Sendable {
-        case auditBroken = "audit_broken"
-        case badReply = "bad_reply"
-        case batchUnreadable = "batch_unreadable"
-        case certificateUnwritable = "certificate_unwritable"
-        case checkpointFailed = "checkpoint_failed"
-        case checkpointInvalid = "checkpoint_invalid"
-        case checkpointUnreadable = "checkpoint_unreadable"
-        case dataFolderInUse = "data_folder_in_use"
-        case dataFolderInvalid = "data_folder_invalid"
-        case dataMissing = "data_missing"
-        case grantInvalid = "grant_invalid"
-        case grantUnreadable = "grant_unreadable"
-        case internalError = "internal_error"
-        case keyGenerationFailed = "key_generation_failed"
-        case keyMissing = "key_missing"
-        case noMediaEndpoint = "no_media_endpoint"
-        case outputUnwritable = "output_unwritable"
-        case referenceInvalid = "reference_invalid"
-        case regionMismatch = "region_mismatch"
-        case registryUnreadable = "registry_unreadable"
-        case serverInfoInvalid = "server_info_invalid"
-        case serverNotRunning = "server_not_running"
-        case userExists = "user_exists"
-    }
+/// An error a client command reports: `error: CODE: message` on stderr, exit status 1. Its code
+/// is one of ``CommandFailureCode``, or the code of the error it passes on (the server's, the engine's).
+typealias CommandFailure = CodedError<CommandFailureCode>
 
-    /// The code as printed: one of ``Code``, or the code of the error passed on (the server's, the engine's).
-    let code: String
-    let message: String
-
-    init(_ code: Code, message: String) {
-        self.init(rendered: code.rawValue, message: message)
-    }
-
-    /// Passes on an error that has its own code.
-    init(rendered code: String, message: String) {
-        self.code = code
-        self.message = message
-    }
-
-    var description: String { "\(code): \(message)" }
+/// The command line's own codes (its data folder, files, the server's reply).
+enum CommandFailureCode: String, ErrorCode {
+    case auditBroken = "audit_broken"
+    case badReply = "bad_reply"
+    case batchUnreadable = "batch_unreadable"
+    case certificateUnwritable = "certificate_unwritable"
+    case checkpointFailed = "checkpoint_failed"
+    case checkpointInvalid = "checkpoint_invalid"
+    case checkpointUnreadable = "checkpoint_unreadable"
+    case dataFolderInUse = "data_folder_in_use"
+    case dataFolderInvalid = "data_folder_invalid"
+    case dataMissing = "data_missing"
+    case grantInvalid = "grant_invalid"
+    case grantUnreadable = "grant_unreadable"
+    case internalError = "internal_error"
+    case keyGenerationFailed = "key_generation_failed"
+    case keyMissing = "key_missing"
+    case noMediaEndpoint = "no_media_endpoint"
+    case outputUnwritable = "output_unwritable"
+    case referenceInvalid = "reference_invalid"
+    case regionMismatch = "region_mismatch"
+    case registryUnreadable = "registry_unreadable"
+    case serverInfoInvalid = "server_info_invalid"
+    case serverNotRunning = "server_not_running"
+    case userExists = "user_exists"
 }
 
 /// Options every client command shares: where the server's data folder is, who is asking.
@@ -133,7 +118,7 @@ struct ClientOptions: ParsableArguments {
         do {
             return try BusClient(configuration: BusClientConfiguration(commandEndpoint: command, eventEndpoint: events, serverPublicKey: serverKey, keys: keys))
         } catch {
-            throw CommandFailure(rendered: error.code, message: error.description)
+            throw CommandFailure(passing: error.code, message: error.description)
         }
     }
 
@@ -143,11 +128,11 @@ struct ClientOptions: ParsableArguments {
             return try body()
         } catch let error as BusClientError {
             if case .remote(let remote) = error {
-                throw CommandFailure(rendered: remote.code, message: remote.field.map { "\($0): \(remote.message)" } ?? remote.message)
+                throw CommandFailure(passing: remote.code, message: remote.field.map { "\($0): \(remote.message)" } ?? remote.message)
             }
             let text = error.description
             let message = text.hasPrefix("\(error.code): ") ? String(text.dropFirst(error.code.count + 2)) : text
-            throw CommandFailure(rendered: error.code, message: message)
+            throw CommandFailure(passing: error.code, message: message)
         }
     }
 
@@ -185,7 +170,7 @@ func reportingFailures(_ body: () async throws -> Void) async throws {
 /// Prints a failure that describes itself as `CODE: message` and turns it into exit status 1;
 /// any other error is returned as it is.
 private func reported(_ error: any Error) -> any Error {
-    guard error is CommandFailure || error is RegistryProblems || error is GeoError || error is MediaError || error is IncidentError else {
+    guard error is any StableError || error is RegistryProblems else {
         return error
     }
     FileHandle.standardError.write(Data("error: \(error)\n".utf8))
