@@ -27,6 +27,37 @@ struct ExportTests {
         return report["summary"] as? [String: Any] ?? [:]
     }
 
+    /// Every kind of GeoJSON export follows RFC 7946 (rings wound by the right-hand rule, whatever
+    /// the operator drew) and GDAL reads it, with one feature for the incident and one per camera.
+    @Test func everyGeoJSONExportIsRightHandedAndGDALReadsIt() async throws {
+        try await withServer { data, _ in
+            // A perimeter drawn clockwise with a counter-clockwise hole: both the wrong way round.
+            let drawn = data.appendingPathComponent("drawn.geojson")
+            try Data(#"""
+                {"type":"Polygon","coordinates":[[[4.348,50.844],[4.348,50.850],[4.358,50.850],[4.358,50.844],[4.348,50.844]],
+                                                 [[4.352,50.846],[4.354,50.846],[4.354,50.848],[4.352,50.848],[4.352,50.846]]]}
+                """#.utf8).write(to: drawn)
+            let routes = repositoryRoot.appendingPathComponent("fixtures/sources/brussels_demo_routes_osm2013.geojson")
+            let incidents: [[String]] = [
+                ["--kind", "public-order", "--area", drawn.path],
+                ["--kind", "fire", "--at", "50.8467,4.3525", "--radius", "300"],
+                ["--kind", "demonstration", "--route", routes.path, "--feature", "2", "--head", "800", "--tail", "400"],
+            ]
+            for arguments in incidents {
+                let opened = try await vigil(["incident", "open"] + arguments + ["--data", data.path, "--json"])
+                #expect(opened.status == 0, "\(opened.stderr)")
+                let id = try #require((try json(opened.stdout)["incident"] as? [String: Any])?["id"] as? Int)
+                let file = data.appendingPathComponent("incident-\(id).geojson")
+                #expect(try await vigil("incident", "export", "\(id)", "--geojson", "-o", file.path, "--data", data.path).status == 0)
+                let checked = try await run(python, [repositoryRoot.appendingPathComponent("Tests/python/geojson_check.py").path, file.path])
+                #expect(checked.status == 0, "\(arguments[1]): \(checked.stdout) \(checked.stderr)")
+                let features = try #require(try json(checked.stdout)["summary"] as? [String: Any])["features"] as? Int
+                let read = try await run(URL(fileURLWithPath: "/usr/bin/ogrinfo"), ["-ro", "-al", "-so", file.path])
+                #expect(read.status == 0 && read.stdout.contains("Feature Count: \(features ?? -1)"), "GDAL: \(read.stdout) \(read.stderr)")
+            }
+        }
+    }
+
     /// Every kind of CAP export is valid against the OASIS CAP 1.2 schema: an alert with external
     /// references, its update and its cancellation (note before references, as the schema
     /// orders them), a perimeter, and a march.

@@ -96,7 +96,9 @@ public enum IncidentExport {
         if let commander = incident.details.commander { properties["commander"] = .string(commander) }
         if let parent = incident.details.parent { properties["parent"] = .number(Double(parent)) }
         if snapshot.area == nil && incident.march == nil { properties["radius_meters"] = .number(incident.radiusMeters) }
-        let geometry = snapshot.route ?? snapshot.area ?? GeoJSONGeometry(type: "Point", coordinates: .position([incident.center.lon, incident.center.lat]))
+        // RFC 7946 wants exterior rings counter-clockwise and holes clockwise, whatever the caller drew.
+        let geometry = snapshot.route ?? snapshot.area?.rightHanded
+            ?? GeoJSONGeometry(type: "Point", coordinates: .position([incident.center.lon, incident.center.lat]))
         var features: [JSONValue] = [.object(["type": .string("Feature"), "geometry": .geometry(geometry), "properties": .object(properties)])]
         for camera in snapshot.cameras {
             var cameraProperties: [String: JSONValue] = [
