@@ -282,7 +282,8 @@ public final class Relay: Sendable {
     /// authority records the end.
     func finish(_ ended: State.EndedView, id: String, reason: String, notify: Bool) async {
         let view = ended.view
-        ended.feed?.unsubscribe(id: id)
+        // A link's player subscribes under a name of its own; a media view under the view's id.
+        ended.feed?.unsubscribe(id: view.subscriber?.id ?? id)
         // What this viewer lost to its own slowness (its queue dropped frame by frame).
         let dropped = view.subscriber?.dropped ?? 0
         if dropped > 0 { Counter(label: "vigil_relay_packets_dropped_total").increment(by: dropped) }

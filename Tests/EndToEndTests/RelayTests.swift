@@ -167,12 +167,26 @@ struct RelayTests {
             #expect(cut.standardError.contains("the relay ended the view") && cut.standardError.contains("grant_revoked"), "\(cut.standardError)")
             #expect(try await probe(data.appendingPathComponent("cut.ts").path).errors.isEmpty)
 
-            // The link is played again; closing the incident ends it within a second or so.
+            // The link is played again. HEAD answers what GET would, without playing; a player that
+            // comes while the first still plays (a reconnecting VLC) takes the link over, and the
+            // first is cut off. Closing the incident then ends the link within a second or so.
             let player = try await RunningProcess(ffmpeg, ["-hide_banner", "-loglevel", "error", "-y", "-i", link, "-t", "60", "-c", "copy", "-f", "mpegts",
                                                      data.appendingPathComponent("closed.ts").path])
             try await Task.sleep(for: .seconds(2))
+            let head = try await run(python, ["-c", """
+                import sys, urllib.request
+                answer = urllib.request.urlopen(urllib.request.Request(sys.argv[1], method="HEAD"), timeout=10)
+                print(answer.status, answer.headers["Content-Type"], len(answer.read()))
+                """, link])
+            #expect(head.stdout == "200 video/mp2t 0", "\(head.stdout) \(head.stderr)")
+            let takeOver = try await RunningProcess(ffmpeg, ["-hide_banner", "-loglevel", "error", "-y", "-i", link, "-t", "60", "-c", "copy", "-f", "mpegts",
+                                                       data.appendingPathComponent("taken-over.ts").path])
+            #expect(try await player.waitForExit() == 0, "the first player is cut off: \(player.standardError)")
+            try await Task.sleep(for: .seconds(2))
+            #expect(takeOver.isRunning, "the second player plays: \(takeOver.standardError)")
             #expect(try await vigil("incident", "close", "\(id)", "--data", data.path, "--agency", "pz-5339", "--timeout", "30").status == 0)
-            #expect(try await player.waitForExit() == 0, "\(player.standardError)")
+            #expect(try await takeOver.waitForExit() == 0, "\(takeOver.standardError)")
+            #expect(try await probe(data.appendingPathComponent("taken-over.ts").path).frames >= 25)
 
             let records = try await auditRecords(data, viewsStopped: 3)
             let started = records.filter { $0["action"] as? String == "view.started" }

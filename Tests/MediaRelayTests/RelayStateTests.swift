@@ -178,19 +178,25 @@ struct RelayStateTests {
         #expect(late["link"] == "the link was not played for 30 s" && late["node"] == "relay node relay-a stopped reporting")
     }
 
-    @Test func aLinkIsPlayedByOnePlayerAtATimeAndLingersWhenItStops() throws {
+    @Test func aLinkIsPlayedByOnePlayerAtATimeTheLatestTakingOverAndLingersWhenItStops() throws {
         var state = State(sources: sources(["c1"]), coordinatorCapacity: nil, simulate: false)
         _ = state.insert(view("c1", delivery: .link(token: "t"), id: "link", idleSince: t0), id: "link")
         #expect(state.view(withLinkToken: "t")?.id == "link" && state.view(withLinkToken: "u") == nil)
-        let playing = state.startPlaying("link") { FeedSubscriber(id: "link", capacity: 4) }
-        let subscriber = try #require(playing)
-        let second = state.startPlaying("link") { FeedSubscriber(id: "link", capacity: 4) }
-        #expect(second == nil, "a second player is refused")
+        let first = try #require(state.startPlaying("link") { FeedSubscriber(id: "link/1", capacity: 4) })
+        #expect(first.replaced == nil)
+        // The player reconnects before the relay saw its first connection close: it takes over.
+        let second = try #require(state.startPlaying("link") { FeedSubscriber(id: "link/2", capacity: 4) })
+        #expect(second.replaced === first.player, "the first player is handed back to be cut off")
+        #expect(state.view("link")?.subscriber === second.player)
+        state.stopPlaying("link", subscriber: first.player, now: t0 + .seconds(10))
+        #expect(state.view("link")?.subscriber === second.player && state.view("link")?.idleSince == nil, "the replaced player's end changes nothing")
         let whilePlayed = state.viewsToDecide(now: t0 + .seconds(60))
         #expect(whilePlayed.allSatisfy { $0.reason == nil }, "played: never idle")
-        state.stopPlaying("link", subscriber: subscriber, now: t0 + .seconds(60))
+        state.stopPlaying("link", subscriber: second.player, now: t0 + .seconds(60))
         let afterwards = state.viewsToDecide(now: t0 + .seconds(90))
         #expect(afterwards.first?.reason == "the link was not played for 30 s")
+        _ = state.end("link", reason: "ended", notify: false, now: t0 + .seconds(90))
+        #expect(state.startPlaying("link") { FeedSubscriber(id: "link/3", capacity: 4) } == nil, "an ended link plays nothing")
     }
 
     @Test func registrationsAndReportsRefuseWhatIsNotARelayNode() throws {

@@ -7,8 +7,8 @@ import Glibc
 /// Hand-written rather than with an HTTP framework: the routes are few and fixed, and
 /// Hummingbird would add minutes to every build on this project's machines. Each connection
 /// has its own thread, up to `maximumConnections` at once (a slow client holds up no other); its
-/// request is read up to 8 KiB with a 2-second timeout; only GET is served; every answer closes
-/// the connection.
+/// request is read up to 8 KiB with a 2-second timeout; GET and HEAD are served (HEAD with the
+/// head GET would have, and no body: a stream is not started); every answer closes the connection.
 public final class HTTPEndpoint: @unchecked Sendable {  // @unchecked: the listener is only used by its thread, then closed by stop().
     public enum Response {
         case complete(status: String, type: String, body: [UInt8])
@@ -108,19 +108,20 @@ public final class HTTPEndpoint: @unchecked Sendable {  // @unchecked: the liste
         setsockopt(connection, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         setsockopt(connection, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         let response: Response
+        let headOnly: Bool
         switch requestedPath(connection) {
-        case .success(let path): response = route(path)
-        case .failure(let error): response = error.response
+        case .success(let request): (response, headOnly) = (route(request.path), request.headOnly)
+        case .failure(let error): (response, headOnly) = (error.response, false)
         }
         switch response {
         case .complete(let status, let type, let body):
             let head = "HTTP/1.1 \(status)\r\nContent-Type: \(type)\r\nContent-Length: \(body.count)\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n"
-            _ = Self.write(Array(head.utf8) + body, to: connection)
+            _ = Self.write(Array(head.utf8) + (headOnly ? [] : body), to: connection)
         case .stream(let type, let writer):
             // Neither length nor chunks: the body ends when the connection closes (RFC 9112 §6.3),
             // which every player and ffmpeg accept for a live stream.
             let head = "HTTP/1.1 200 OK\r\nContent-Type: \(type)\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n"
-            if Self.write(Array(head.utf8), to: connection) { writer(connection) }
+            if Self.write(Array(head.utf8), to: connection), !headOnly { writer(connection) }
         }
     }
 
@@ -128,8 +129,8 @@ public final class HTTPEndpoint: @unchecked Sendable {  // @unchecked: the liste
         let response: Response
     }
 
-    /// The path of a `GET` request, or the error answer.
-    private func requestedPath(_ connection: Int32) -> Result<String, RequestError> {
+    /// The path of a `GET` or `HEAD` request (and whether it is HEAD), or the error answer.
+    private func requestedPath(_ connection: Int32) -> Result<(path: String, headOnly: Bool), RequestError> {
         var request = [UInt8]()
         var chunk = [UInt8](repeating: 0, count: 1024)
         while request.count < 8192 {
@@ -141,8 +142,10 @@ public final class HTTPEndpoint: @unchecked Sendable {  // @unchecked: the liste
         let line = String(decoding: request.prefix { $0 != UInt8(ascii: "\r") && $0 != UInt8(ascii: "\n") }, as: UTF8.self)
         let parts = line.split(separator: " ")
         guard parts.count == 3, parts[2].hasPrefix("HTTP/1.") else { return .failure(RequestError(response: .error("400 Bad Request", "not an HTTP request"))) }
-        guard parts[0] == "GET" else { return .failure(RequestError(response: .error("405 Method Not Allowed", "only GET is served here"))) }
-        return .success(String(parts[1]))
+        guard parts[0] == "GET" || parts[0] == "HEAD" else {
+            return .failure(RequestError(response: .error("405 Method Not Allowed", "only GET and HEAD are served here")))
+        }
+        return .success((String(parts[1]), parts[0] == "HEAD"))
     }
 
     /// Whether the peer closed its side (a player that left while nothing was being written).

@@ -40,7 +40,7 @@ extension Relay {
     }
 
     /// The HTTP media endpoint's answer to `GET path`: `/views/TOKEN/stream.ts` plays the view
-    /// as MPEG-TS (one player at a time, starting at the cached keyframe), `/views/TOKEN/thumbnail.jpg`
+    /// as MPEG-TS (one player at a time, the latest taking over, starting at the cached keyframe), `/views/TOKEN/thumbnail.jpg`
     /// is the camera's newest thumbnail. The token is the view's authorisation: it was given only
     /// to the user whose justified consultation the relay allowed, and dies with the view. On a
     /// relay node the token is a link ticket the coordinator signed, and its first use opens the view.
@@ -66,13 +66,14 @@ extension Relay {
             guard let feed = state.withLock({ $0.feed(of: view.camera) }), let video = feed.video else {
                 return .error("503 Service Unavailable", "camera \(view.camera) has no picture now")
             }
-            guard let subscriber = state.withLock({ $0.startPlaying(id) { feed.subscribe(id: id, capacity: 256) } }) else {
-                return .error("409 Conflict", "this link is being played: one player at a time")
-            }
             return .stream(type: "video/mp2t") { [self] connection in
+                // Each player its own subscription to the feed, so that one taking the link over cuts the other off.
+                let player = "\(id)/\(UUID().uuidString.prefix(8))"
+                guard let (subscriber, replaced) = state.withLock({ $0.startPlaying(id) { feed.subscribe(id: player, capacity: 256) } }) else { return }
+                if let replaced { feed.unsubscribe(id: replaced.id) }
                 play(subscriber, video: video, to: connection)
-                // The player left (or the view ended): the link may be played again until it lingers out.
-                feed.unsubscribe(id: id)
+                // The player left (or the view ended, or another took over): the link may be played again until it lingers out.
+                feed.unsubscribe(id: player)
                 state.withLock { $0.stopPlaying(id, subscriber: subscriber, now: clock.now()) }
             }
         default:

@@ -288,14 +288,17 @@ struct RelayState<Feed: AnyObject & Sendable> {
         views.first { $0.value.delivery == .link(token: token) }.map { ($0.key, $0.value) }
     }
 
-    /// A player opens a link: `subscribe` makes its subscriber, unless the view has ended or
-    /// another player plays it (one at a time).
-    mutating func startPlaying(_ id: String, subscribe: () -> FeedSubscriber) -> FeedSubscriber? {
-        guard views[id] != nil, views[id]?.subscriber == nil else { return nil }
+    /// A player opens a link: `subscribe` makes its subscriber, unless the view has ended. A link
+    /// is played by one player at a time: a player that comes while another plays it (VLC or
+    /// ffmpeg reconnecting before the relay noticed the old connection close) takes it over, and
+    /// the one it replaces is returned, to be cut off.
+    mutating func startPlaying(_ id: String, subscribe: () -> FeedSubscriber) -> (player: FeedSubscriber, replaced: FeedSubscriber?)? {
+        guard views[id] != nil else { return nil }
+        let replaced = views[id]?.subscriber
         let subscriber = subscribe()
         views[id]?.subscriber = subscriber
         views[id]?.idleSince = nil
-        return subscriber
+        return (subscriber, replaced)
     }
 
     /// The player of a link left: the link may be played again until it lingers out.
