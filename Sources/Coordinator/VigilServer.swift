@@ -22,7 +22,7 @@ public final class VigilServer: Sendable {
         /// The bus's network endpoints and keys (`tcp://HOST:0` picks free ports).
         public var bus: BusServerConfiguration
         /// Where the relay serves its HTTP links (port 0 picks a free one).
-        public var linksHost: String
+        public var linksHost: HostAddress
         public var linksPort: Int
         public var crs: MetricCRS
         /// The road network of the march window's side streets, if the region has one.
@@ -44,7 +44,7 @@ public final class VigilServer: Sendable {
         public var simulate: Bool
 
         public init(
-            databasePath: String, bus: BusServerConfiguration, linksHost: String, linksPort: Int, crs: MetricCRS,
+            databasePath: String, bus: BusServerConfiguration, linksHost: HostAddress, linksPort: Int, crs: MetricCRS,
             roads: @escaping @Sendable (Projection) throws -> RoadNetwork?,
             initialRegistry: @escaping @Sendable () throws -> (cameras: [Camera], fixture: RegistryFixture),
             initialAgreements: @escaping @Sendable () throws -> [Grant], newAgencyKeys: @escaping @Sendable ([String]) throws -> [String: String],
@@ -186,7 +186,7 @@ public final class VigilServer: Sendable {
     public func start() throws -> Endpoints {
         try bus.start()
         links.start()
-        let linksBase = "http://\(configuration.linksHost):\(links.port)"
+        let linksBase = configuration.linksHost.httpBase(port: links.port)
         relay.serveLinks(at: linksBase)
         return Endpoints(
             command: bus.boundCommandEndpoint, events: bus.boundEventEndpoint, media: bus.boundMediaEndpoint, links: linksBase,

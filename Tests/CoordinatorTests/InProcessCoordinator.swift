@@ -26,7 +26,7 @@ struct InProcessCoordinator {
             bus: BusServerConfiguration(
                 commandEndpoint: "tcp://127.0.0.1:0", eventEndpoint: "tcp://127.0.0.1:0", serverKeys: try CurveKeyPair.generate(),
                 heartbeatInterval: .milliseconds(100), mediaEndpoint: "tcp://127.0.0.1:0"),
-            linksHost: "127.0.0.1", linksPort: 0, crs: .belgianLambert2008,
+            linksHost: HostAddress("127.0.0.1")!, linksPort: 0, crs: .belgianLambert2008,
             roads: { _ in nil },
             initialRegistry: {
                 (try CameraRegistryFile.read(contentsOf: fixtures.appendingPathComponent("brussels/cameras.geojson")),

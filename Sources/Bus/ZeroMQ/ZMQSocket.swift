@@ -46,6 +46,8 @@ package final class ZMQSocket {
         guard let handle = zmq_socket(context.handle, type.raw) else { throw ZMQError.last("zmq_socket") }
         self.handle = handle
         try set(ZMQ_LINGER, Int32(0))
+        // tcp:// endpoints may be IPv6 (`tcp://[::1]:7710`); IPv4 addresses work as before.
+        try set(ZMQ_IPV6, Int32(1))
     }
 
     deinit {

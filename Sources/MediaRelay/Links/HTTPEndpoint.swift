@@ -1,3 +1,4 @@
+import Bus
 import Foundation
 import Glibc
 
@@ -38,35 +39,52 @@ public final class HTTPEndpoint: @unchecked Sendable {  // @unchecked: the liste
     /// - Parameters:
     ///   - name: what the endpoint is for, in errors and its thread's name.
     ///   - route: the answer to `GET path` (the query string included).
-    public init(host: String, port: Int, name: String, route: @escaping @Sendable (String) -> Response) throws {
+    public init(host: HostAddress, port: Int, name: String, route: @escaping @Sendable (String) -> Response) throws {
         self.name = name
         self.route = route
-        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let family = host.isIPv6 ? AF_INET6 : AF_INET
+        let listener = socket(family, Int32(SOCK_STREAM.rawValue), 0)
         guard listener >= 0 else { throw SetupError(description: "socket: \(String(cString: strerror(errno)))") }
         var yes: Int32 = 1
         setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        guard inet_pton(AF_INET, host, &address.sin_addr) == 1 else {
-            close(listener)
-            throw SetupError(description: "--host \(host) is not an IPv4 address")
+        // Room for either family's address; the port is at the same offset in both.
+        var address = sockaddr_storage()
+        let length: socklen_t
+        if host.isIPv6 {
+            length = socklen_t(MemoryLayout<sockaddr_in6>.size)
+            withUnsafeMutableBytes(of: &address) { raw in
+                let ipv6 = raw.baseAddress!.assumingMemoryBound(to: sockaddr_in6.self)
+                ipv6.pointee.sin6_family = sa_family_t(AF_INET6)
+                ipv6.pointee.sin6_port = in_port_t(UInt16(port).bigEndian)
+                _ = inet_pton(AF_INET6, host.literal, &ipv6.pointee.sin6_addr)
+            }
+        } else {
+            length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            withUnsafeMutableBytes(of: &address) { raw in
+                let ipv4 = raw.baseAddress!.assumingMemoryBound(to: sockaddr_in.self)
+                ipv4.pointee.sin_family = sa_family_t(AF_INET)
+                ipv4.pointee.sin_port = in_port_t(UInt16(port).bigEndian)
+                _ = inet_pton(AF_INET, host.literal, &ipv4.pointee.sin_addr)
+            }
         }
         let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, length) }
         }
         guard bound == 0, listen(listener, 16) == 0 else {
             let reason = String(cString: strerror(errno))
             close(listener)
-            throw SetupError(description: "cannot listen on \(host):\(port) for \(name): \(reason)")
+            throw SetupError(description: "cannot listen on \(host.bracketed):\(port) for \(name): \(reason)")
         }
-        var actual = sockaddr_in()
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        var actual = sockaddr_storage()
+        var actualLength = socklen_t(MemoryLayout<sockaddr_storage>.size)
         _ = withUnsafeMutablePointer(to: &actual) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &length) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &actualLength) }
         }
         self.listener = listener
-        self.port = Int(UInt16(bigEndian: actual.sin_port))
+        // sin_port and sin6_port both follow the family field.
+        self.port = withUnsafeBytes(of: &actual) { raw in
+            Int(UInt16(bigEndian: raw.load(fromByteOffset: MemoryLayout<sa_family_t>.size, as: UInt16.self)))
+        }
     }
 
     public func start() {

@@ -21,25 +21,25 @@ struct CamerasCommand: ParsableCommand {
                 and writes one answer per line.
                 """)
 
-        @Option(help: "A position LAT,LON: with --radius, or with --nearest.")
+        @Option(parsing: .unconditional, help: "A position LAT,LON: with --radius, or with --nearest.")
         var near: String?
-        @Option(help: "Radius in metres around --near.")
+        @Option(parsing: .unconditional, help: "Radius in metres around --near.")
         var radius: Double?
         @Option(help: "The K cameras nearest --near.")
         var nearest: Int?
-        @Option(help: "With --nearest: the farthest a camera may be, in metres.")
+        @Option(parsing: .unconditional, help: "With --nearest: the farthest a camera may be, in metres.")
         var maxDistance: Double?
-        @Option(help: "The cameras whose field of view contains LAT,LON.")
+        @Option(parsing: .unconditional, help: "The cameras whose field of view contains LAT,LON.")
         var sees: String?
         @Option(help: "A GeoJSON file with a Polygon or MultiPolygon (geometry, feature or collection).")
         var area: String?
         @Option(help: "A GeoJSON file with a LineString route.")
         var route: String?
-        @Option(help: "With --route: the corridor width in metres.")
+        @Option(parsing: .unconditional, help: "With --route: the corridor width in metres.")
         var width: Double?
-        @Option(help: "With --route: the march head, LAT,LON (snapped onto the route) or a distance along it in metres.")
+        @Option(parsing: .unconditional, help: "With --route: the march head, LAT,LON (snapped onto the route) or a distance along it in metres.")
         var head: String?
-        @Option(help: "With --route and --head: the march tail, LAT,LON or metres along the route.")
+        @Option(parsing: .unconditional, help: "With --route and --head: the march tail, LAT,LON or metres along the route.")
         var tail: String?
         @Option(help: "With --head: a GeoJSON road network for the side streets (default: the region's major roads).")
         var roads: String?

@@ -67,6 +67,10 @@ struct ClientOptions: ParsableArguments {
     /// The running server's description from the data folder.
     func serverInfo() throws -> ServerInfo {
         let folder = DataFolder(path: data)
+        var isFolder: ObjCBool = false
+        if FileManager.default.fileExists(atPath: data, isDirectory: &isFolder), !isFolder.boolValue {
+            throw CommandFailure(.dataFolderInvalid, message: "--data \(data) is a file, not a data folder")
+        }
         guard let infoData = try? Data(contentsOf: folder.serverInfo) else {
             throw CommandFailure(
                 .serverNotRunning,

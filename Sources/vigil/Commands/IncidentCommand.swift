@@ -19,10 +19,10 @@ struct IncidentCommand: ParsableCommand {
         @Option(help: "The kind: \(IncidentKind.allCases.map(\.rawValue).joined(separator: ", ")).")
         var kind: String
 
-        @Option(help: "The position, LAT,LON in WGS84 decimal degrees (for example 50.8467,4.3525).")
+        @Option(parsing: .unconditional, help: "The position, LAT,LON in WGS84 decimal degrees (for example 50.8467,4.3525).")
         var at: String?
 
-        @Option(help: "The radius in metres.")
+        @Option(parsing: .unconditional, help: "The radius in metres.")
         var radius: Double?
 
         @Option(help: "A GeoJSON file with the incident's perimeter (a Polygon or MultiPolygon).")
@@ -34,13 +34,13 @@ struct IncidentCommand: ParsableCommand {
         @Option(help: "With --area or --route: which feature of a FeatureCollection (from 0).")
         var feature = 0
 
-        @Option(help: "With --route: the march head, LAT,LON or metres along the route.")
+        @Option(parsing: .unconditional, help: "With --route: the march head, LAT,LON or metres along the route.")
         var head: String?
 
-        @Option(help: "With --route: the march tail, LAT,LON or metres along the route.")
+        @Option(parsing: .unconditional, help: "With --route: the march tail, LAT,LON or metres along the route.")
         var tail: String?
 
-        @Option(help: "With --route: the corridor width in metres (default 60).")
+        @Option(parsing: .unconditional, help: "With --route: the corridor width in metres (default 60).")
         var width: Double?
 
         @Option(help: "A short title.")
@@ -168,9 +168,9 @@ struct IncidentCommand: ParsableCommand {
 
         @Argument(help: "The incident id.")
         var incident: Int64
-        @Option(help: "The new centre, LAT,LON.")
+        @Option(parsing: .unconditional, help: "The new centre, LAT,LON.")
         var at: String?
-        @Option(help: "The new radius in metres.")
+        @Option(parsing: .unconditional, help: "The new radius in metres.")
         var radius: Double?
         @Option(help: "A GeoJSON file with the new perimeter.")
         var area: String?
@@ -206,10 +206,10 @@ struct IncidentCommand: ParsableCommand {
         @Argument(help: "The incident id.")
         var incident: Int64
 
-        @Option(help: "The head, LAT,LON (snapped onto the route) or metres along the route.")
+        @Option(parsing: .unconditional, help: "The head, LAT,LON (snapped onto the route) or metres along the route.")
         var head: String
 
-        @Option(help: "The tail, LAT,LON or metres along the route.")
+        @Option(parsing: .unconditional, help: "The tail, LAT,LON or metres along the route.")
         var tail: String
 
         @OptionGroup var client: ClientOptions

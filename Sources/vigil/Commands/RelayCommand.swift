@@ -28,8 +28,8 @@ struct RelayCommand: AsyncParsableCommand {
     var serverKey: String
     @Option(help: "This node's certificate: a user of the coordinator with the relay role (DATA/keys/users/ID.key_secret).")
     var cert: String
-    @Option(help: "The address the media endpoint binds, which viewers must reach.")
-    var host = "127.0.0.1"
+    @Option(help: "The address to bind and to give viewers, IPv4 or IPv6 (names are not resolved).", transform: HostAddress.argument)
+    var host = HostAddress("127.0.0.1")!
     @Option(help: "The media endpoint's TCP port (0: any free port).")
     var mediaPort = 7723
     @Option(help: "The TCP port of the links this node serves, http://HOST:PORT/views/... (0: any free port).")
@@ -60,7 +60,7 @@ struct RelayCommand: AsyncParsableCommand {
         let bus = try BusServer(
             configuration: BusServerConfiguration(
                 commandEndpoint: "inproc://vigil.relay.command", eventEndpoint: "inproc://vigil.relay.events", serverKeys: nodeKeys,
-                mediaEndpoint: "tcp://\(host):\(mediaPort)"),
+                mediaEndpoint: host.tcpEndpoint(port: mediaPort)),
             logger: logger,
             authorize: { RelayNodeAuthority.identity(forKey: $0) },
             authorizeSubscription: { _, _ in false })
@@ -76,7 +76,7 @@ struct RelayCommand: AsyncParsableCommand {
         let client = try BusClient(configuration: BusClientConfiguration(
             commandEndpoint: coordinator, eventEndpoint: coordinator, serverPublicKey: coordinatorKey.publicKey, keys: keys))
         let registration = RelayRegisterBody(
-            media: media, serverKey: nodeKeys.publicKey, maximumStreams: maxStreams, maximumMbps: maxMbps, links: "http://\(host):\(links.port)")
+            media: media, serverKey: nodeKeys.publicKey, maximumStreams: maxStreams, maximumMbps: maxMbps, links: host.httpBase(port: links.port))
         let service = RelayNodeService(bus: bus, relay: relay, authority: authority, client: client, registration: registration, logger: logger)
         try await ServiceGroup(services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger).run()
     }

@@ -30,8 +30,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "The fixtures folder (default: ./fixtures, else the checkout's).")
     var fixtures: String?
 
-    @Option(help: "The address to bind (loopback by default).")
-    var host = "127.0.0.1"
+    @Option(help: "The address to bind, IPv4 or IPv6 (loopback by default; names are not resolved).", transform: HostAddress.argument)
+    var host = HostAddress("127.0.0.1")!
 
     @Option(help: "The command endpoint's TCP port (0: any free port).")
     var commandPort = 7710
@@ -117,7 +117,7 @@ struct ServeCommand: AsyncParsableCommand {
 
         let info = ServerInfo(
             command: endpoints.command, events: endpoints.events, serverKey: endpoints.serverKey, auditKey: endpoints.auditKey,
-            data: folder.url.path, region: region.rawValue, metrics: "http://\(host):\(metrics.port)/metrics", media: endpoints.media,
+            data: folder.url.path, region: region.rawValue, metrics: host.httpBase(port: metrics.port) + "/metrics", media: endpoints.media,
             http: endpoints.links, cameras: endpoints.cameras, pid: ProcessInfo.processInfo.processIdentifier)
         let encoder = JSONEncoder()
         encoder.keyEncodingStrategy = .convertToSnakeCase
@@ -140,8 +140,8 @@ struct ServeCommand: AsyncParsableCommand {
         return VigilServer.Configuration(
             databasePath: folder.database.path,
             bus: BusServerConfiguration(
-                commandEndpoint: "tcp://\(host):\(commandPort)", eventEndpoint: "tcp://\(host):\(eventPort)",
-                serverKeys: try folder.serverKeys(), mediaEndpoint: "tcp://\(host):\(mediaPort)"),
+                commandEndpoint: host.tcpEndpoint(port: commandPort), eventEndpoint: host.tcpEndpoint(port: eventPort),
+                serverKeys: try folder.serverKeys(), mediaEndpoint: host.tcpEndpoint(port: mediaPort)),
             linksHost: host, linksPort: httpPort, crs: region.crs,
             roads: { try region.roadNetwork(fixtures: fixturesFolder, projection: $0) },
             initialRegistry: {

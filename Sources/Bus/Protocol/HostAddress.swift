@@ -1,0 +1,34 @@
+import Glibc
+
+/// A host given as an IP address (IPv4 `127.0.0.1` or IPv6 `::1`; names are not resolved, so a
+/// server binds exactly where it is told), written into endpoints and URLs the way each needs.
+public struct HostAddress: Sendable, Equatable, CustomStringConvertible {
+    /// The address as given.
+    public let literal: String
+    public let isIPv6: Bool
+
+    /// Nil when `literal` is neither an IPv4 nor an IPv6 address.
+    public init?(_ literal: String) {
+        var ipv4 = in_addr()
+        var ipv6 = in6_addr()
+        if inet_pton(AF_INET, literal, &ipv4) == 1 {
+            isIPv6 = false
+        } else if inet_pton(AF_INET6, literal, &ipv6) == 1 {
+            isIPv6 = true
+        } else {
+            return nil
+        }
+        self.literal = literal
+    }
+
+    /// The host part of an endpoint or URL: IPv6 in brackets (RFC 3986 §3.2.2).
+    public var bracketed: String { isIPv6 ? "[\(literal)]" : literal }
+
+    /// `tcp://HOST:PORT` for libzmq.
+    public func tcpEndpoint(port: Int) -> String { "tcp://\(bracketed):\(port)" }
+
+    /// `http://HOST:PORT`.
+    public func httpBase(port: Int) -> String { "http://\(bracketed):\(port)" }
+
+    public var description: String { literal }
+}
