@@ -80,6 +80,7 @@ let package = Package(
             dependencies: [
                 "Bus", "Incidents", "Geo", "Streams", "VigilProtocol",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]

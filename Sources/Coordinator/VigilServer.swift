@@ -164,6 +164,7 @@ public final class VigilServer: Sendable {
         try await changes.serially { try await Self.recomputeSelections(incidents, publisher: publisher, logger: logger) }
         services = [
             .init(service: BusAudit(bus: bus, audit: audit, logger: logger)),
+            .init(service: MetricsSampler(relay: relay, channels: channels, holds: EvidenceHolds(database: database))),
             .init(service: AuditChannel(bus: bus, audit: audit)),
             .init(service: ExpirySweep(dispatcher: dispatcher, changes: changes, logger: logger)),
             .init(service: checkpoints),

@@ -286,7 +286,7 @@ public final class Relay: Sendable {
         ended.feed?.unsubscribe(id: view.subscriber?.id ?? id)
         // What this viewer lost to its own slowness (its queue dropped frame by frame).
         let dropped = view.subscriber?.dropped ?? 0
-        if dropped > 0 { Counter(label: "vigil_relay_packets_dropped_total").increment(by: dropped) }
+        if dropped > 0 { RelayMetrics.packetsDropped.increment(by: dropped) }
         logger.info("view ended", metadata: ["view": "\(id)", "camera": "\(view.camera)", "reason": "\(reason)", "packets.dropped": "\(dropped)"])
         if notify, case .media(let peer) = view.delivery, let header = try? BusProtocol.encoder.encode(
             FeedMessage(view: id, type: "feed.ended", seq: view.sequence + 1, reason: reason))
@@ -294,6 +294,33 @@ public final class Relay: Sendable {
             bus.sendMedia(to: peer, header: header, payload: nil)
         }
         await authority.end(id, identity: view.identity)
+    }
+
+    /// What the relay does now, for its gauges: feeds live here, views being served, and the
+    /// feeds that are down by the code of what downed them.
+    public struct Statistics: Sendable, Equatable {
+        public var liveFeeds = 0
+        public var views = 0
+        public var downByReason: [String: Int] = [:]
+    }
+
+    public func statistics() -> Statistics {
+        let (feeds, views) = state.withLock { ($0.openFeeds.values, $0.viewIDs.count) }
+        var statistics = Statistics(views: views)
+        for feed in feeds {
+            switch feed.state {
+            case .live: statistics.liveFeeds += 1
+            case .down(let reason): statistics.downByReason[Self.code(ofDownReason: reason), default: 0] += 1
+            case .connecting, .stalled, .stopped: break
+            }
+        }
+        return statistics
+    }
+
+    /// The stable code a down feed's reason starts with (`source_unreachable: …`), else `stream_ended`.
+    static func code(ofDownReason reason: String) -> String {
+        let code = reason.prefix { $0.isLowercase || $0 == "_" }
+        return !code.isEmpty && reason.dropFirst(code.count).hasPrefix(":") ? String(code) : "stream_ended"
     }
 
     // MARK: Running
@@ -344,6 +371,7 @@ public final class Relay: Sendable {
                         view: view.id, type: "packet", seq: sequence, pts: packet.pts, dts: packet.dts, duration: packet.duration, key: packet.isKeyframe)
                     if let encoded = try? BusProtocol.encoder.encode(header) {
                         bus.sendMedia(to: view.peer, header: encoded, payload: packet.data)
+                        RelayMetrics.bytesSent.increment(by: packet.data.count)
                     }
                 }
                 state.withLock { $0.sent(view.id, upTo: sequence) }
@@ -398,4 +426,12 @@ public struct RelayClock: Sendable {
     }
 
     public static let continuous = RelayClock { .now }
+}
+
+/// The relay's counters (their help is in the coordinator's `MetricsCatalog`).
+enum RelayMetrics {
+    /// Video bytes sent to viewers, on the media endpoint and over links.
+    static let bytesSent = Counter(label: "vigil_relay_bytes_sent_total")
+    /// Packets viewers lost to their own slowness (their queues dropped frame by frame).
+    static let packetsDropped = Counter(label: "vigil_relay_packets_dropped_total")
 }

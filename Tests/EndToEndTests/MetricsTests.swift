@@ -42,6 +42,20 @@ struct MetricsTests {
             #expect((values["vigil_bus_command_duration_seconds_count"] ?? 0) >= 2)
             #expect(values[#"vigil_bus_command_duration_seconds_bucket{le="0.00005"}"#] != nil, "the latency buckets start at 50 µs")
             #expect(scraped.stdout.contains("other: 404"))
+
+            // Prometheus's own linter passes (HELP on every metric, names, types), and what an
+            // operator watches is there from the start.
+            let exposition = data.appendingPathComponent("metrics.txt")
+            try Data(scraped.stdout.split(separator: "\n").filter { !$0.hasPrefix("other:") }.joined(separator: "\n").utf8 + [10]).write(to: exposition)
+            let linted = try await run(URL(fileURLWithPath: "/bin/sh"), ["-c", "/usr/bin/promtool check metrics < \"$0\"", exposition.path])
+            #expect(linted.status == 0 && linted.stdout.isEmpty && linted.stderr.isEmpty, "promtool: \(linted.stdout) \(linted.stderr)")
+            for name in ["vigil_open_incidents", "vigil_evidence_holds", "vigil_relay_live_feeds", "vigil_relay_viewers", "vigil_grant_expiries_total",
+                         "vigil_relay_bytes_sent_total", "vigil_relay_packets_dropped_total", "process_cpu_seconds_total",
+                         "process_resident_memory_bytes", "process_open_fds", "process_start_time_seconds"] {
+                #expect(values[name] != nil, "\(name) is exported")
+            }
+            #expect(values.keys.contains { $0.hasPrefix("vigil_build_info{version=") }, "the build's version")
+            #expect((values["process_resident_memory_bytes"] ?? 0) > 1_000_000 && (values["process_open_fds"] ?? 0) > 3)
             let audit = try await vigil("audit", "export", "--data", data.path)
             let refusals = try audit.stdout.split(separator: "\n").compactMap { try json(String($0))["record"] as? [String: Any] }
                 .filter { $0["action"] as? String == "auth.refused" }.compactMap { $0["reason"] as? String }

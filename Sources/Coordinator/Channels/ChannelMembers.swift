@@ -26,6 +26,11 @@ public final class ChannelMembers: Sendable {
         members.withLock { $0[incident.id] = incident.status.holdsSelection ? Self.agencies(of: incident) : nil }
     }
 
+    /// How many incidents are live (open or on hold: they hold a selection).
+    var liveIncidentCount: Int {
+        members.withLock { $0.count }
+    }
+
     /// The agencies taking part in a live incident.
     func agencies(ofIncident id: Int64) -> Set<String> {
         members.withLock { $0[id] } ?? []

@@ -20,6 +20,7 @@ struct ExpirySweep: Service {
                     dispatcher.publisher.visibility.forgetAll()
                     let grants = try await dispatcher.access.auditExpiries()
                     let holds = try await dispatcher.holds.auditExpiries()
+                    ServerMetrics.grantExpiries.increment(by: grants.count)
                     for grant in grants {
                         await dispatcher.publisher.accessChanged(for: grant.agency, by: IncidentService.systemActor, reason: "grant_expired:\(grant.id)")
                     }

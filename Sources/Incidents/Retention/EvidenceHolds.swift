@@ -133,6 +133,16 @@ public final class EvidenceHolds: Sendable {
         }
     }
 
+    /// How many holds are in force now (neither released nor expired).
+    public func activeCount(at now: Date = Date()) async throws -> Int {
+        try await database.read { db in
+            Int(try db.query(
+                "SELECT COUNT(*) FROM evidence_holds WHERE released_at IS NULL AND (expires_at IS NULL OR expires_at > ?)",
+                [.text(IncidentService.timestamp(now))]
+            ).first?.integer(0) ?? 0)
+        }
+    }
+
     /// The holds of an incident (every incident's when nil) that `agency` placed, or that cover its cameras.
     public func holds(for agency: String, incident: Int64? = nil) async throws -> [EvidenceHold] {
         try await database.run { db in

@@ -112,7 +112,10 @@ extension Relay {
         do {
             let writer = try TransportStreamWriter(output: "pipe:\(connection)", video: video)
             while !subscriber.isClosed, !stopping.load(ordering: .relaxed), !HTTPEndpoint.peerClosed(connection) {
-                for packet in subscriber.take(timeout: .seconds(1)) { try writer.write(packet) }
+                for packet in subscriber.take(timeout: .seconds(1)) {
+                    try writer.write(packet)
+                    RelayMetrics.bytesSent.increment(by: packet.data.count)
+                }
             }
             try writer.finish()
         } catch {

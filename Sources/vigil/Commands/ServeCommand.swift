@@ -10,6 +10,7 @@ import Metrics
 import Prometheus
 import ServiceLifecycle
 import UnixSignals
+import VigilProtocol
 
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -80,9 +81,10 @@ struct ServeCommand: AsyncParsableCommand {
         logging.bootstrap()
         let logger = Logger(label: "vigil")
         let metricsRegistry = PrometheusCollectorRegistry()
-        var metricsFactory = PrometheusMetricsFactory(registry: metricsRegistry)
-        metricsFactory.durationHistogramBuckets[ServerMetrics.commandDurationLabel] = ServerMetrics.commandDurationBuckets
+        var metricsFactory = DocumentedMetricsFactory(registry: metricsRegistry)
+        metricsFactory.prometheus.durationHistogramBuckets[ServerMetrics.commandDurationLabel] = ServerMetrics.commandDurationBuckets
         MetricsSystem.bootstrap(metricsFactory)
+        MetricsCatalog.registerAtStart(version: VigilVersion.current)
         let folder = DataFolder(path: data)
         var folderLock: DataFolderLock?
         try reportingFailures {
@@ -95,7 +97,8 @@ struct ServeCommand: AsyncParsableCommand {
         let server = try await VigilServer(try configuration(folder: folder), logger: logger)
         let metrics = try HTTPEndpoint(host: host, port: metricsPort, name: "metrics") { path in
             guard path == "/metrics" || path.hasPrefix("/metrics?") else { return .error("404 Not Found", "only GET /metrics is served here") }
-            return .complete(status: "200 OK", type: "text/plain; version=0.0.4; charset=utf-8", body: metricsRegistry.emitToBuffer())
+            return .complete(
+                status: "200 OK", type: "text/plain; version=0.0.4; charset=utf-8", body: metricsRegistry.emitToBuffer() + Array(ProcessMetrics.text().utf8))
         }
         metrics.start()
         defer { metrics.stop() }
