@@ -8,6 +8,10 @@ struct CommandLineTests {
     @Test func printsItsVersion() async throws {
         let version = try await vigil("--version")
         #expect(version.status == 0 && version.stdout.range(of: #"^\d+\.\d+\.\d+"#, options: .regularExpression) != nil, "\(version.stdout)")
+        for shell in ["bash", "zsh", "fish"] {
+            let completion = try await vigil("--generate-completion-script", shell)
+            #expect(completion.status == 0 && completion.stdout.contains("serve") && completion.stdout.contains("incident"), "\(shell)")
+        }
     }
 
     @Test func badInputBeforeAnythingStartsGetsAClearError() async throws {
@@ -34,6 +38,46 @@ struct CommandLineTests {
         #expect(!FileManager.default.fileExists(atPath: folder.path))
         let relay = try await vigil("relay", "--host", "localhost", "--coordinator", "tcp://127.0.0.1:7710", "--server-key", "k", "--cert", "c")
         #expect(relay.status != 0 && relay.stderr.contains("is not an IPv4 or IPv6 address"), "\(relay.stderr)")
+    }
+
+    /// Under `--json`, what a script reads: results as JSON, and errors as one JSON object on
+    /// standard error (a file's problems each with its code and field).
+    @Test func jsonOutputAndJSONErrors() async throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-not-a-folder-\(UUID().uuidString)")
+        try Data("x".utf8).write(to: file)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let refused = try await vigil("incident", "show", "1", "--data", file.path, "--json")
+        #expect(refused.status == 1)
+        #expect(((try json(refused.stderr))["error"] as? [String: Any])?["code"] as? String == "data_folder_invalid", "\(refused.stderr)")
+
+        try await withStoppedServerFolder("json") { data in
+            let verified = try await vigil("audit", "verify", "--data", data.path, "--json")
+            #expect(verified.status == 0, "\(verified.stderr)")
+            let chain = try json(verified.stdout)
+            #expect(chain["intact"] as? Bool == true && chain["entries"] is Int && chain["checkpoints"] is [Any], "\(verified.stdout)")
+
+            let bad = data.appendingPathComponent("bad.geojson")
+            try Data(#"""
+                {"type":"FeatureCollection","features":[
+                 {"type":"Feature","geometry":{"type":"Point","coordinates":[4.35,95]},"properties":{"id":"a","owner":"pz-5339","kind":"street","place_type":"road","stream":"rtsp://x/a","confidentiality":"public"}},
+                 {"type":"Feature","geometry":{"type":"Point","coordinates":[4.35,50.85]},"properties":{"id":"b","owner":"pz-5339","kind":"nope","place_type":"road","stream":"rtsp://x/b","confidentiality":"public"}}]}
+                """#.utf8).write(to: bad)
+            let imported = try await vigil("cameras", "import", bad.path, "--data", data.path, "--json")
+            #expect(imported.status == 1)
+            let error = try #require((try json(imported.stderr))["error"] as? [String: Any], "\(imported.stderr)")
+            #expect(error["code"] as? String == "registry_invalid")
+            let problems = try #require(error["problems"] as? [[String: Any]])
+            #expect(problems.count == 2 && problems.allSatisfy { $0["code"] is String && $0["field"] is String }, "\(problems)")
+
+            let good = data.appendingPathComponent("good.geojson")
+            try Data(#"""
+                {"type":"FeatureCollection","features":[
+                 {"type":"Feature","geometry":{"type":"Point","coordinates":[4.3525,50.8467]},"properties":{"id":"json-01","owner":"pz-5339","kind":"street","place_type":"square","stream":"rtsp://x/c","confidentiality":"public"}}]}
+                """#.utf8).write(to: good)
+            let added = try await vigil("cameras", "import", good.path, "--data", data.path, "--json")
+            #expect(added.status == 0, "\(added.stderr)")
+            #expect(try json(added.stdout)["imported"] as? Int == 1, "\(added.stdout)")
+        }
     }
 
     @Test func everyEndpointWorksOnIPv6() async throws {

@@ -25,7 +25,7 @@ struct AgencyCommand: ParsableCommand {
         @OptionGroup var client: ClientOptions
 
         func run() throws {
-            try reportingFailures {
+            try reportingFailures(json: client.json) {
                 let keys: CurveKeyPair
                 do {
                     keys = try CurveKeyPair.generate()

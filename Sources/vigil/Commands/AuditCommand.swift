@@ -1,4 +1,5 @@
 import ArgumentParser
+import Bus
 import Foundation
 import Incidents
 import VigilProtocol
@@ -24,15 +25,28 @@ struct AuditCommand: AsyncParsableCommand {
         @Option(help: "A file of signed checkpoints kept by an auditor or an owner.")
         var checkpoint: String?
 
+        @Flag(help: "Print JSON for scripts instead of text (the chain's state, and each checkpoint's); errors as JSON too.")
+        var json = false
+
+        /// What `--json` prints when the chain is intact and every checkpoint holds.
+        private struct Verified: Encodable {
+            var intact: Bool
+            var entries: Int64
+            var checkpoints: [CheckpointVerification]
+        }
+
         func run() async throws {
-            try await reportingFailures {
+            try await reportingFailures(json: json) {
                 let store = AuditStore(database: try RegistryOptions.database(inDataFolder: data))
-                if let checkpoint {
-                    try await verify(checkpointsIn: checkpoint, store: store)
-                }
+                var checkpoints: [CheckpointVerification] = []
+                if let checkpoint { checkpoints = try await verify(checkpointsIn: checkpoint, store: store) }
                 let result = try await store.verify()
                 guard let broken = result.firstBroken else {
-                    print("audit chain intact: \(result.entries) entries")
+                    if json {
+                        FileHandle.standardOutput.write(try BusProtocol.encoder.encode(Verified(intact: true, entries: result.entries, checkpoints: checkpoints)) + Data("\n".utf8))
+                    } else {
+                        print("audit chain intact: \(result.entries) entries")
+                    }
                     return
                 }
                 throw CommandFailure(
@@ -42,20 +56,23 @@ struct AuditCommand: AsyncParsableCommand {
         }
 
         /// Checks every checkpoint of the file; the first that fails ends the command with its code.
-        private func verify(checkpointsIn file: String, store: AuditStore) async throws {
+        private func verify(checkpointsIn file: String, store: AuditStore) async throws -> [CheckpointVerification] {
             guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
                 throw CommandFailure(.checkpointUnreadable, message: "cannot read \(file)")
             }
             let checkpoints = try AuditCheckpoint.read(text)
             guard !checkpoints.isEmpty else { throw CommandFailure(.checkpointInvalid, message: "\(file) holds no checkpoint") }
+            var verified: [CheckpointVerification] = []
             let serverKey = try DataFolder(path: data).auditPublicKey()
             for checkpoint in checkpoints {
                 let result = try await store.verify(checkpoint, serverKey: serverKey)
                 guard result.holds else {
                     throw CommandFailure(passing: result.code ?? CommandFailureCode.checkpointFailed.rawValue, message: "checkpoint of \(checkpoint.at): \(result.problem ?? "")")
                 }
-                print("checkpoint of \(checkpoint.at) holds: the log still has its \(checkpoint.sequence) entries (\(result.entries) now)")
+                if !json { print("checkpoint of \(checkpoint.at) holds: the log still has its \(checkpoint.sequence) entries (\(result.entries) now)") }
+                verified.append(result)
             }
+            return verified
         }
     }
 
@@ -114,7 +131,7 @@ struct AuditCommand: AsyncParsableCommand {
         @OptionGroup var client: ClientOptions
 
         func run() throws {
-            try reportingFailures {
+            try reportingFailures(json: client.json) {
                 let bus = try client.connect()
                 defer { bus.close() }
                 var after: Int64 = 0

@@ -63,7 +63,7 @@ struct CamerasCommand: ParsableCommand {
         @OptionGroup var registry: RegistryOptions
 
         func run() throws {
-            try reportingFailures {
+            try reportingFailures(json: json) {
                 let index = try registry.index()
                 if let batch {
                     try runBatch(batch, index: index)
@@ -192,15 +192,22 @@ struct CamerasCommand: ParsableCommand {
         @Option(help: "The data folder whose database receives the cameras.")
         var data = "vigil-data"
 
+        @Flag(help: "Print JSON for scripts instead of text; errors (every problem of the file) as JSON too.")
+        var json = false
+
         func run() throws {
-            try reportingFailures {
+            try reportingFailures(json: json) {
                 let url = URL(fileURLWithPath: file)
                 let (cameras, problems) = try RegistryOptions.read(url, admittedIn: try RegistryOptions.projection(ofDataFolder: data))
                 guard problems.isEmpty else { throw RegistryProblems(file: file, problems: problems) }
                 let database = try RegistryOptions.database(inDataFolder: data)
                 let storeProblems = try RegistryStore(database: database).importCameras(cameras) { RegistryOptions.field(of: $0, in: url) }
                 guard storeProblems.isEmpty else { throw RegistryProblems(file: file, problems: storeProblems) }
-                print("imported \(cameras.count) cameras into \(database.path); send SIGHUP to a running server to use them")
+                if json {
+                    FileHandle.standardOutput.write(try BusProtocol.encoder.encode(["imported": cameras.count]) + Data("\n".utf8))
+                } else {
+                    print("imported \(cameras.count) cameras into \(database.path); send SIGHUP to a running server to use them")
+                }
             }
         }
     }
@@ -244,7 +251,7 @@ extension CamerasCommand {
         @OptionGroup var client: ClientOptions
 
         func run() throws {
-            try reportingFailures {
+            try reportingFailures(json: client.json) {
                 let (cameras, problems) = try RegistryOptions.read(URL(fileURLWithPath: file))
                 guard problems.isEmpty else { throw RegistryProblems(file: file, problems: problems) }
                 let updated = try client.request(.cameraUpdate, body: CameraRegistryFile.Document(cameras), as: [String: [String]].self)
@@ -264,7 +271,7 @@ extension CamerasCommand {
         @OptionGroup var client: ClientOptions
 
         func run() throws {
-            try reportingFailures {
+            try reportingFailures(json: client.json) {
                 let retired = try client.request(.cameraRetire, body: CameraRetireBody(cameras: cameras, reason: reason), as: [String: [String]].self)
                 if client.json { try client.printJSON(retired) } else { print("retired \(retired["cameras"]?.joined(separator: ", ") ?? "")") }
             }

@@ -153,30 +153,57 @@ struct ClientOptions: ParsableArguments {
     }
 }
 
-/// Runs a client command body and reports a failure the same way everywhere.
-func reportingFailures(_ body: () throws -> Void) throws {
+/// Runs a client command body and reports a failure the same way everywhere: `error: CODE:
+/// message` on standard error, or with `json` one JSON object there (`{"error": {"code",
+/// "message", "field", "problems"}}`), and exit status 1.
+func reportingFailures(json: Bool = false, _ body: () throws -> Void) throws {
     do {
         try body()
     } catch {
-        throw reported(error)
+        throw reported(error, json: json)
     }
 }
 
 /// The same, for a body that awaits.
-func reportingFailures(_ body: () async throws -> Void) async throws {
+func reportingFailures(json: Bool = false, _ body: () async throws -> Void) async throws {
     do {
         try await body()
     } catch {
-        throw reported(error)
+        throw reported(error, json: json)
     }
 }
 
-/// Prints a failure that describes itself as `CODE: message` and turns it into exit status 1;
-/// any other error is returned as it is.
-private func reported(_ error: any Error) -> any Error {
-    guard error is any StableError || error is RegistryProblems else {
+/// A failure as `--json` prints it.
+private struct ReportedFailure: Encodable {
+    struct Body: Encodable {
+        var code: String
+        var message: String
+        var field: String?
+        /// Every problem of a file, each with its own code and field.
+        var problems: [BusProtocol.ErrorBody]?
+    }
+
+    var error: Body
+}
+
+/// Prints a failure that has a code and turns it into exit status 1; any other error is
+/// returned as it is.
+private func reported(_ error: any Error, json: Bool) -> any Error {
+    let failure: ReportedFailure.Body
+    switch error {
+    case let problems as RegistryProblems:
+        failure = .init(
+            code: GeoErrorCode.registryInvalid.rawValue, message: "\(problems.problems.count) problems in \(problems.file), nothing imported",
+            problems: problems.problems.map { BusProtocol.ErrorBody(code: $0.code, message: $0.message, field: $0.field) })
+    case let coded as any StableError:
+        failure = .init(code: coded.code, message: coded.message, field: coded.field)
+    default:
         return error
     }
-    FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+    if json, let encoded = try? BusProtocol.encoder.encode(ReportedFailure(error: failure)) {
+        FileHandle.standardError.write(encoded + Data("\n".utf8))
+    } else {
+        FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+    }
     return ExitCode(1)
 }

@@ -27,7 +27,7 @@ struct FollowCommand: ParsableCommand {
     }
 
     func run() throws {
-        try reportingFailures {
+        try reportingFailures(json: client.json) {
             let bus = try client.connect()
             defer { bus.close() }
             var printed: Int64 = -1

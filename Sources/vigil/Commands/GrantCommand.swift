@@ -16,7 +16,7 @@ struct GrantCommand: ParsableCommand {
         @OptionGroup var client: ClientOptions
 
         func run() throws {
-            try reportingFailures {
+            try reportingFailures(json: client.json) {
                 let grants = try client.request(.grantList, body: [String: String](), as: [Grant].self)
                 if client.json {
                     try client.printJSON(grants)
@@ -49,7 +49,7 @@ struct GrantCommand: ParsableCommand {
         @OptionGroup var client: ClientOptions
 
         func run() throws {
-            try reportingFailures {
+            try reportingFailures(json: client.json) {
                 guard let data = FileManager.default.contents(atPath: file) else {
                     throw CommandFailure(.grantUnreadable, message: "cannot read \(file)")
                 }
@@ -77,7 +77,7 @@ struct GrantCommand: ParsableCommand {
         @OptionGroup var client: ClientOptions
 
         func run() throws {
-            try reportingFailures {
+            try reportingFailures(json: client.json) {
                 _ = try client.request(.grantRevoke, body: RevokeGrantBody(grant: grant, reason: reason), as: [String: String].self)
                 print("grant \(grant) revoked")
             }
@@ -99,7 +99,7 @@ struct GrantCommand: ParsableCommand {
         @OptionGroup var client: ClientOptions
 
         func run() throws {
-            try reportingFailures {
+            try reportingFailures(json: client.json) {
                 let result = try client.request(
                     .accessCheck, body: AccessCheckBody(camera: camera, mode: mode, incident: incident), as: AccessCheckResult.self)
                 if client.json {

@@ -34,7 +34,7 @@ struct HoldCommand: ParsableCommand {
         }
 
         func run() throws {
-            try reportingFailures {
+            try reportingFailures(json: client.json) {
                 let request = HoldRequest(
                     incident: incident, cameras: cameras, footageFrom: try Date(from, strategy: .iso8601), footageTo: try Date(to, strategy: .iso8601),
                     legalReference: legalReference, expiresAt: try expires.map { try Date($0, strategy: .iso8601) })
@@ -60,7 +60,7 @@ struct HoldCommand: ParsableCommand {
         @OptionGroup var client: ClientOptions
 
         func run() throws {
-            try reportingFailures {
+            try reportingFailures(json: client.json) {
                 let holds = try client.request(.holdList, body: IncidentFilter(incident: incident), as: [EvidenceHold].self)
                 if client.json {
                     try client.printJSON(holds)
@@ -85,7 +85,7 @@ struct HoldCommand: ParsableCommand {
         @OptionGroup var client: ClientOptions
 
         func run() throws {
-            try reportingFailures {
+            try reportingFailures(json: client.json) {
                 let released = try client.request(.holdRelease, body: ReleaseHoldBody(hold: hold, reason: reason), as: EvidenceHold.self)
                 if client.json {
                     try client.printJSON(released)

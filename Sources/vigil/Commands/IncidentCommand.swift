@@ -71,7 +71,7 @@ struct IncidentCommand: ParsableCommand {
         }
 
         func run() throws {
-            try reportingFailures {
+            try reportingFailures(json: client.json) {
                 var body = OpenIncidentBody(kind: kind, title: title, exercise: exercise)
                 body.draft = draft ? true : nil
                 body.details = try details.body()
@@ -118,7 +118,7 @@ struct IncidentCommand: ParsableCommand {
         @OptionGroup var client: ClientOptions
 
         func run() throws {
-            try reportingFailures {
+            try reportingFailures(json: client.json) {
                 let body = UpdateIncidentBody(incident: incident, status: status, title: title, details: try details.body() ?? IncidentDetailsBody())
                 let change = try client.request(.incidentUpdate, body: body, as: IncidentChange.self)
                 if client.json {
@@ -149,7 +149,7 @@ struct IncidentCommand: ParsableCommand {
         }
 
         func run() throws {
-            try reportingFailures {
+            try reportingFailures(json: client.json) {
                 let change = try client.request(
                     .incidentHandover, body: HandOverIncidentBody(incident: incident, leadAgency: to, commander: commander), as: IncidentChange.self)
                 if client.json {
@@ -184,7 +184,7 @@ struct IncidentCommand: ParsableCommand {
         }
 
         func run() throws {
-            try reportingFailures {
+            try reportingFailures(json: client.json) {
                 let body = RedrawIncidentBody(
                     incident: incident,
                     area: try area.map { .perimeter(try GeoJSONGeometry.read(contentsOf: $0, feature: feature)) }
@@ -215,7 +215,7 @@ struct IncidentCommand: ParsableCommand {
         @OptionGroup var client: ClientOptions
 
         func run() throws {
-            try reportingFailures {
+            try reportingFailures(json: client.json) {
                 let body = MoveIncidentBody(
                     incident: incident, head: try MarchArgument.position(head, "--head"), tail: try MarchArgument.position(tail, "--tail"))
                 let change = try client.request(.incidentMove, body: body, as: IncidentChange.self)
@@ -241,7 +241,7 @@ struct IncidentCommand: ParsableCommand {
         @OptionGroup var client: ClientOptions
 
         func run() throws {
-            try reportingFailures {
+            try reportingFailures(json: client.json) {
                 let snapshot = try client.request(.incidentSnapshot, body: SnapshotRequest(incident: incident), as: IncidentSnapshot.self)
                 if client.json {
                     try client.printJSON(snapshot)
@@ -272,7 +272,7 @@ struct IncidentCommand: ParsableCommand {
         }
 
         func run() throws {
-            try reportingFailures {
+            try reportingFailures(json: client.json) {
                 let snapshot = try client.request(.incidentSnapshot, body: SnapshotRequest(incident: incident), as: IncidentSnapshot.self)
                 let document = cap
                     ? Data(IncidentExport.cap(snapshot, sender: "vigil.\(try client.serverInfo().region)").utf8)
@@ -299,7 +299,7 @@ struct IncidentCommand: ParsableCommand {
         @OptionGroup var client: ClientOptions
 
         func run() throws {
-            try reportingFailures {
+            try reportingFailures(json: client.json) {
                 let change = try client.request(.incidentClose, body: IncidentReference(incident: incident), as: IncidentChange.self)
                 if client.json {
                     try client.printJSON(change)

@@ -41,7 +41,7 @@ struct UserCommand: ParsableCommand {
         }
 
         func run() throws {
-            try reportingFailures {
+            try reportingFailures(json: client.json) {
                 let folder = DataFolder(path: client.data)
                 guard !FileManager.default.fileExists(atPath: folder.userCertificate(id, secret: true).path) else {
                     throw CommandFailure(.userExists, message: "\(folder.userCertificate(id, secret: true).path) exists already")
@@ -77,7 +77,7 @@ struct UserCommand: ParsableCommand {
         @OptionGroup var client: ClientOptions
 
         func run() throws {
-            try reportingFailures {
+            try reportingFailures(json: client.json) {
                 let users = try client.request(.userList, body: [String: String](), as: [User].self)
                 if client.json {
                     try client.printJSON(users)
@@ -120,7 +120,7 @@ struct UserCommand: ParsableCommand {
         @OptionGroup var client: ClientOptions
 
         func apply(_ operation: ProtocolOperation, done: String) throws {
-            try reportingFailures {
+            try reportingFailures(json: client.json) {
                 let user = try client.request(operation, body: UserStatusBody(user: id, reason: reason), as: User.self)
                 if client.json {
                     try client.printJSON(user)

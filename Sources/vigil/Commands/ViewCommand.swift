@@ -28,7 +28,7 @@ struct ViewCommand: ParsableCommand {
         }
 
         func run() throws {
-            try reportingFailures {
+            try reportingFailures(json: client.json) {
                 let listing = try client.request(.viewList, body: IncidentFilter(incident: incident), as: Listing.self)
                 if client.json {
                     try client.printJSON(listing.views)

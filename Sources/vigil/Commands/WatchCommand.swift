@@ -42,7 +42,7 @@ struct WatchCommand: ParsableCommand {
     }
 
     func run() throws {
-        try reportingFailures {
+        try reportingFailures(json: client.json) {
             var bus = try client.connect(media: true)
             defer { bus.close() }
             let justification = WireJustification(reason: reason, text: text, incident: incident)
