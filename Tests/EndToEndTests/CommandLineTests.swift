@@ -80,6 +80,27 @@ struct CommandLineTests {
         }
     }
 
+    /// The march window's horizon and widths are set from the command line, and a bad one is
+    /// refused with the setting it names.
+    @Test func marchWindowSettingsFromTheCommandLine() async throws {
+        try await withServer { data, _ in
+            let route = repositoryRoot.appendingPathComponent("fixtures/sources/brussels_demo_routes_osm2013.geojson").path
+            func aheadCameras(_ settings: [String]) async throws -> Int {
+                let opened = try await vigil(["incident", "open", "--kind", "demonstration", "--route", route, "--feature", "2",
+                                              "--head", "800", "--tail", "400", "--data", data.path, "--json"] + settings)
+                #expect(opened.status == 0, "\(opened.stderr)")
+                let cameras = try #require((try json(opened.stdout)["cameras"] as? [[String: Any]]), "\(opened.stdout)")
+                return cameras.filter { $0["section"] as? String == "ahead" }.count
+            }
+            let standard = try await aheadCameras([])
+            let farther = try await aheadCameras(["--ahead-meters", "1500", "--width", "80", "--behind-meters", "100"])
+            #expect(farther > standard, "1,500 m ahead sees more than 300 m: \(farther) against \(standard)")
+            let refused = try await vigil("incident", "open", "--kind", "demonstration", "--route", route, "--feature", "2", "--head", "800",
+                                          "--tail", "400", "--ahead-seconds", "5000", "--data", data.path)
+            #expect(refused.status == 1 && refused.stderr.contains("march_invalid") && refused.stderr.contains("ahead_seconds"), "\(refused.stderr)")
+        }
+    }
+
     @Test func everyEndpointWorksOnIPv6() async throws {
         try await withServer(arguments: ["--host", "::1"]) { data, server in
             let ready = try json(server.lines[0])

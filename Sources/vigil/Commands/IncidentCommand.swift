@@ -43,6 +43,21 @@ struct IncidentCommand: ParsableCommand {
         @Option(parsing: .unconditional, help: "With --route: the corridor width in metres (default 60).")
         var width: Double?
 
+        @Option(parsing: .unconditional, help: "With --route: the window ahead of the head, in metres (default 300).")
+        var aheadMeters: Double?
+
+        @Option(parsing: .unconditional, help: "With --route: the time horizon ahead of the head, in seconds at the head's speed, when longer than --ahead-meters (default none).")
+        var aheadSeconds: Double?
+
+        @Option(parsing: .unconditional, help: "With --route: the window behind the tail, in metres (default 200).")
+        var behindMeters: Double?
+
+        @Option(parsing: .unconditional, help: "With --route: how far from a junction a side street's cameras are taken, in metres (default 80).")
+        var sideStreetRadius: Double?
+
+        @Option(parsing: .unconditional, help: "With --route: the radius around the head taken when it leaves the route, in metres (default 250).")
+        var fallbackRadius: Double?
+
         @Option(help: "A short title.")
         var title: String?
 
@@ -79,11 +94,15 @@ struct IncidentCommand: ParsableCommand {
                     body.route = try GeoJSONGeometry.read(contentsOf: route, feature: feature)
                     body.head = WirePosition(try MarchArgument.position(head, "--head"))
                     body.tail = WirePosition(try MarchArgument.position(tail, "--tail"))
-                    if let width {
-                        var march = MarchConfiguration()
-                        march.corridorWidthMeters = width
-                        body.march = march
-                    }
+                    // The window's settings, checked by the server (march_invalid names the one at fault).
+                    var march = MarchConfiguration()
+                    let settings: [(Double?, WritableKeyPath<MarchConfiguration, Double>)] = [
+                        (width, \.corridorWidthMeters), (aheadMeters, \.aheadMeters), (behindMeters, \.behindMeters),
+                        (sideStreetRadius, \.sideStreetRadiusMeters), (fallbackRadius, \.fallbackRadiusMeters),
+                    ]
+                    for case let (value?, field) in settings { march[keyPath: field] = value }
+                    march.aheadSeconds = aheadSeconds
+                    if settings.contains(where: { $0.0 != nil }) || aheadSeconds != nil { body.march = march }
                 } else if let area {
                     body.area = try GeoJSONGeometry.read(contentsOf: area, feature: feature)
                 } else if let at {
