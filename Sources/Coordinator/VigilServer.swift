@@ -92,7 +92,8 @@ public final class VigilServer: Sendable {
     private let links: HTTPEndpoint
     private let checkpoints: AuditCheckpoints
     private let changes: SerialGate
-    private let engine: CameraEngine
+    /// The camera index every selection reads.
+    public let engine: CameraEngine
     private let reload: @Sendable () async throws -> Void
     private let configuration: Configuration
 

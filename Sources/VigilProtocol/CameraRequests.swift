@@ -47,3 +47,12 @@ public struct CameraRetireBody: Sendable, Codable {
         return self
     }
 }
+
+/// The reply to `cameras.select`: the cameras the asking agency may see, ranked as the query ranks them.
+public struct CameraSelectionResult: Sendable, Codable {
+    public var cameras: [SelectedCamera]
+
+    public init(cameras: [SelectedCamera]) {
+        self.cameras = cameras
+    }
+}

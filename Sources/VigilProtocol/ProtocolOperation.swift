@@ -32,6 +32,7 @@ public enum ProtocolOperation: String, Sendable, CaseIterable {
     case agencyRotateKey = "agency.rotate-key"
     case cameraUpdate = "camera.update"
     case cameraRetire = "camera.retire"
+    case camerasSelect = "cameras.select"
     case auditQuery = "audit.query"
     case auditVerify = "audit.verify"
     case relayRegister = "relay.register"

@@ -157,6 +157,10 @@ public enum BusProtocol {
         do {
             return try decoder.decode(BodyWrapper<Body>.self, from: payload).body
         } catch let error as DecodingError {
+            // A value that decoded but is not valid (a latitude of 95) keeps its own code.
+            if case .dataCorrupted(let context) = error, let coded = context.underlyingError as? any StableError {
+                throw ErrorBody(code: coded.code, message: coded.message, field: field(of: error))
+            }
             throw ErrorBody(.badRequest, message: describe(error), field: field(of: error))
         } catch {
             throw ErrorBody(.badRequest, message: "\(error)", field: "body")

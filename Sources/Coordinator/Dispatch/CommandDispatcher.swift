@@ -75,7 +75,7 @@ public struct CommandDispatcher: Sendable {
     /// The operations that change nothing but the audit log (a read may record that it
     /// happened): they need not pass the serial gate that orders changes and their events.
     static let readOnlyOperations: Set<ProtocolOperation> = [
-        .sessionIdentity, .grantList, .accessCheck, .userList, .viewList, .holdList, .incidentSnapshot, .auditQuery, .auditVerify,
+        .sessionIdentity, .grantList, .accessCheck, .userList, .viewList, .holdList, .incidentSnapshot, .auditQuery, .auditVerify, .camerasSelect,
     ]
 
     private func perform(_ header: BusProtocol.RequestHeader, _ request: BusRequest) async throws -> Data {
@@ -88,7 +88,7 @@ public struct CommandDispatcher: Sendable {
         case "incident": return try await performIncidents(header, request)
         case "grant", "access", "view", "hold", "thumbnails": return try await performAccess(header, request)
         case "session", "user", "agency": return try await performIdentities(header, request)
-        case "camera": return try await performCameras(header, request)
+        case "camera", "cameras": return try await performCameras(header, request)
         case "audit": return try await performAudit(header, request)
         case "relay": return try await performRelays(header, request)
         default: throw Self.unknownOperation(header)

@@ -48,7 +48,7 @@ public struct GeoPoint: Sendable, Hashable, Codable, CustomStringConvertible {
         do {
             try self.init(lat: lat, lon: lon)
         } catch {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: error.description))
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: error.description, underlyingError: error))
         }
     }
 

@@ -117,9 +117,7 @@ public final class CameraIndex: @unchecked Sendable {  // @unchecked: GEOS state
     /// Runs a query given in its wire form.
     public func select(_ query: SelectionQuery) throws(GeoError) -> [CameraMatch] {
         let filter = query.filter ?? SelectionFilter()
-        if let limit = filter.limit, limit < 1 || limit > 10_000 {
-            throw GeoError(.limitInvalid, message: "limit must be 1 to 10000", field: "filter.limit")
-        }
+        try filter.validate()
         switch query.type {
         case .radius:
             return try within(radiusMeters: required(query.meters, "meters"), of: required(query.at, "at"), filter: filter)

@@ -50,6 +50,13 @@ public struct SelectionFilter: Sendable, Codable, Equatable {
         self.limit = limit
     }
 
+    /// `limit_invalid` unless the limit (if any) is 1 to 10,000.
+    public func validate() throws(GeoError) {
+        if let limit, limit < 1 || limit > 10_000 {
+            throw GeoError(.limitInvalid, message: "limit must be 1 to 10000", field: "filter.limit")
+        }
+    }
+
     func admits(_ camera: Camera) -> Bool {
         if let owners, !owners.contains(camera.owner) { return false }
         if let kinds, !kinds.contains(camera.kind) { return false }

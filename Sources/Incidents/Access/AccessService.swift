@@ -49,11 +49,20 @@ public final class AccessService: Sendable {
         }
     }
 
+    /// Which of `cameras` (ids) `agency` may watch live now without an incident: its own, and
+    /// those of grants that hold at any time (`always`). What a selection outside any incident shows it.
+    public func visibleWithoutIncident(_ cameras: [String], agency: String, at now: Date = Date()) async throws -> Set<String> {
+        try await database.read { [self] db in
+            Set(try visibility(of: try RegistryStore.cameras(cameras, in: db), agency: agency, incident: nil, selected: [], at: now, in: db).allowed.keys)
+        }
+    }
+
     private func visibility(
-        of cameras: [Camera], agency: String, incident: Int64, selected: Set<String>, at now: Date, in db: SQLiteConnection
+        of cameras: [Camera], agency: String, incident: Int64?, selected: Set<String>, at now: Date, in db: SQLiteConnection
     ) throws -> CameraVisibility {
         let grants = try db.query("SELECT definition, revoked_at FROM grants WHERE agency = ? ORDER BY id", [.text(agency)]).map { try Self.grant(from: $0) }
-        let context = try Self.incidentFacts(incident, agency: agency, in: db)
+        let context = try incident.map { try Self.incidentFacts($0, agency: agency, in: db) }
+            ?? AccessFacts(camera: nil, grants: [], incident: nil, cameraInIncidentSelection: false)
         var visibility = CameraVisibility()
         for camera in cameras {
             var facts = context

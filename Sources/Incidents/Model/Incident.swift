@@ -166,6 +166,17 @@ public struct SelectedCamera: Sendable, Codable, Equatable {
     }
 }
 
+extension SelectedCamera {
+    /// A camera a selection found, as an agency that may see it learns it: the confidentiality
+    /// rule applied (no position, the distance rounded up to 500 m, for a confidential camera).
+    public init(seen match: CameraMatch) {
+        let camera = match.camera
+        self.init(
+            id: camera.id, owner: camera.owner, kind: camera.kind, placeType: camera.placeType, position: camera.position,
+            confidentiality: camera.confidentiality, distanceMeters: match.distanceMeters, reason: match.reason)
+    }
+}
+
 /// The full current state of an incident: what a late joiner starts from.
 public struct IncidentSnapshot: Sendable, Codable, Equatable {
     public var incident: Incident
