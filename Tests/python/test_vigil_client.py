@@ -51,6 +51,19 @@ class VigilClientTests(unittest.TestCase):
         police.request("incident.close", {"incident": opened["incident"]["id"]})
         police.close()
 
+    def test_selects_cameras_over_the_bus_without_the_server_host(self):
+        police = client("pz-5339")
+        near = police.select_cameras({"type": "radius", "at": {"lat": 50.8467, "lon": 4.3525}, "meters": 500})
+        self.assertGreater(len(near), 0)
+        self.assertTrue(all(camera["reason"] == "within_radius" for camera in near))
+        self.assertEqual([c["distance_meters"] for c in near], sorted(c["distance_meters"] for c in near))
+        three = police.select_cameras({"type": "nearest", "at": {"lat": 50.8467, "lon": 4.3525}, "count": 3})
+        self.assertEqual(len(three), 3)
+        with self.assertRaises(VigilError) as raised:
+            police.select_cameras({"type": "radius", "at": {"lat": 50.8467, "lon": 4.3525}, "meters": 0})
+        self.assertEqual(raised.exception.code, "radius_invalid")
+        police.close()
+
     def test_follows_a_channel_through_a_forced_gap(self):
         lead = client("pz-5339")
         opened = lead.request("incident.open", {"kind": "traffic", "at": {"lat": 50.8467, "lon": 4.3525}, "radius_meters": 60,

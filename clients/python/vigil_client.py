@@ -84,6 +84,11 @@ class VigilClient:
     def identity(self):
         return self.request("session.identity")
 
+    def select_cameras(self, query, timeout=5.0):
+        """The cameras of a selection query (radius, nearest, sees, area, route) that this
+        agency may watch live now, ranked; confidential ones without a position."""
+        return self.request("cameras.select", query, timeout=timeout)["cameras"]
+
     # Events
 
     def subscribe(self, *topics):
