@@ -25,4 +25,4 @@ fuzz: build
 	@scripts/fuzz 100000
 
 clean:
-	rm -rf .build vigil-data
+	rm -rf .build vigil-data vigil-data-marseille
