@@ -61,6 +61,8 @@ public struct OpenIncidentBody: Sendable, Codable {
     public var at: WirePoint?
     public var radiusMeters: Double?
     public var area: GeoJSONGeometry?
+    /// The incident is on the cameras that see this point.
+    public var sees: WirePoint?
     public var route: GeoJSONGeometry?
     public var head: WirePosition?
     public var tail: WirePosition?
@@ -87,11 +89,12 @@ public struct OpenIncidentBody: Sendable, Codable {
         let details = try (details ?? IncidentDetailsBody()).details()
         guard let route else {
             var request = OpenIncidentRequest(
-                kind: kind, area: try IncidentAreaBody(at: at, radiusMeters: radiusMeters, area: area).incidentArea(), title: title, exercise: exercise)
+                kind: kind, area: try IncidentAreaBody(at: at, radiusMeters: radiusMeters, area: area, sees: sees).incidentArea(), title: title,
+                exercise: exercise)
             (request.details, request.draft) = (details, draft == true)
             return .area(request)
         }
-        guard let head, let tail, at == nil, radiusMeters == nil, area == nil else {
+        guard let head, let tail, at == nil, radiusMeters == nil, area == nil, sees == nil else {
             throw IncidentError(.badRequest, message: "a march has route, head and tail, and no at, radius_meters or area", field: "body.head")
         }
         var request = OpenMarchRequest(
@@ -112,12 +115,14 @@ struct IncidentAreaBody {
     var at: WirePoint?
     var radiusMeters: Double?
     var area: GeoJSONGeometry?
+    var sees: WirePoint?
 
     func incidentArea() throws(IncidentError) -> IncidentArea {
-        switch (at, radiusMeters, area) {
-        case (let at?, let radius?, nil): return .circle(center: try at.point(field: "body.at"), radiusMeters: radius)
-        case (nil, nil, let polygon?): return .perimeter(polygon)
-        default: throw IncidentError(.badRequest, message: "give at with radius_meters, or area", field: "body")
+        switch (at, radiusMeters, area, sees) {
+        case (let at?, let radius?, nil, nil): return .circle(center: try at.point(field: "body.at"), radiusMeters: radius)
+        case (nil, nil, let polygon?, nil) where polygon.type != "Point": return .perimeter(polygon)
+        case (nil, nil, nil, let point?): return .seeing(try point.point(field: "body.sees"))
+        default: throw IncidentError(.badRequest, message: "give at with radius_meters, or area (a polygon), or sees", field: "body")
         }
     }
 }
@@ -128,17 +133,19 @@ public struct RedrawIncidentBody: Sendable, Codable {
     public var at: WirePoint?
     public var radiusMeters: Double?
     public var area: GeoJSONGeometry?
+    public var sees: WirePoint?
 
     public init(incident: Int64, area: IncidentArea) {
         self.incident = incident
         switch area {
         case .circle(let center, let radius): (at, radiusMeters) = (WirePoint(center), radius)
         case .perimeter(let polygon): self.area = polygon
+        case .seeing(let point): sees = WirePoint(point)
         }
     }
 
     public func incidentArea() throws(IncidentError) -> IncidentArea {
-        try IncidentAreaBody(at: at, radiusMeters: radiusMeters, area: area).incidentArea()
+        try IncidentAreaBody(at: at, radiusMeters: radiusMeters, area: area, sees: sees).incidentArea()
     }
 }
 

@@ -101,6 +101,33 @@ struct CommandLineTests {
         }
     }
 
+    /// An incident on the cameras that see a point: its selection is theirs, it is redrawn like
+    /// any other, and it survives a restart as what it is.
+    @Test func anIncidentOnTheCamerasThatSeeAPoint() async throws {
+        let seen = "50.796547,4.399177"  // 10 m in front of pz5339-street-0001
+        try await withStoppedServerFolder("sees") { data in
+            var id = 0
+            try await withServer(data: data) { data, _ in
+                let opened = try await vigil("incident", "open", "--kind", "fire", "--sees", seen, "--data", data.path, "--json")
+                #expect(opened.status == 0, "\(opened.stderr)")
+                let reply = try json(opened.stdout)
+                id = try #require((reply["incident"] as? [String: Any])?["id"] as? Int)
+                let cameras = try #require(reply["cameras"] as? [[String: Any]])
+                #expect(cameras.contains { $0["id"] as? String == "pz5339-street-0001" } && cameras.allSatisfy { $0["reason"] as? String == "sees_point" },
+                        "\(cameras)")
+                let refused = try await vigil("incident", "open", "--kind", "fire", "--sees", seen, "--radius", "100", "--data", data.path)
+                #expect(refused.status != 0, "--sees takes no radius")
+            }
+            // After a restart the server recomputes it as the cameras that see the point, not a circle.
+            try await withServer(data: data) { data, _ in
+                let shown = try json(try await vigil("incident", "show", "\(id)", "--data", data.path, "--json").stdout)
+                let cameras = shown["cameras"] as? [[String: Any]] ?? []
+                #expect(!cameras.isEmpty && cameras.allSatisfy { $0["reason"] as? String == "sees_point" }, "\(cameras)")
+                #expect((shown["area"] as? [String: Any])?["type"] as? String == "Point", "the snapshot carries the point: \(shown.keys)")
+            }
+        }
+    }
+
     @Test func everyEndpointWorksOnIPv6() async throws {
         try await withServer(arguments: ["--host", "::1"]) { data, server in
             let ready = try json(server.lines[0])

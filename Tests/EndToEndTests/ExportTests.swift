@@ -41,6 +41,7 @@ struct ExportTests {
             let incidents: [[String]] = [
                 ["--kind", "public-order", "--area", drawn.path],
                 ["--kind", "fire", "--at", "50.8467,4.3525", "--radius", "300"],
+                ["--kind", "fire", "--sees", "50.796547,4.399177"],
                 ["--kind", "demonstration", "--route", routes.path, "--feature", "2", "--head", "800", "--tail", "400"],
             ]
             for arguments in incidents {
@@ -81,6 +82,9 @@ struct ExportTests {
             try Data(#"{"type":"Polygon","coordinates":[[[4.350,50.845],[4.356,50.845],[4.356,50.849],[4.350,50.849],[4.350,50.845]]]}"#.utf8).write(to: square)
             let perimeter = try await open("--kind", "public-order", "--area", square.path, "--ref", "plan=B-12")
             #expect((try await exportedCAP(perimeter, data)["areas"] as? [[String: Any]])?.first?["polygon"] as? Int == 5)
+
+            let seeing = try await open("--kind", "fire", "--sees", "50.796547,4.399177")
+            #expect((try await exportedCAP(seeing, data)["areas"] as? [[String: Any]])?.first?["circle"] != nil, "the cameras that see a point: a circle")
 
             let routes = repositoryRoot.appendingPathComponent("fixtures/sources/brussels_demo_routes_osm2013.geojson")
             let march = try await open("--kind", "demonstration", "--route", routes.path, "--feature", "2", "--head", "800", "--tail", "400")

@@ -68,7 +68,7 @@ public enum IncidentExport {
         }
         xml.open("area")
         xml.element("areaDesc", incident.title ?? "\(incident.kind.rawValue) incident \(incident.id)")
-        if let area = snapshot.area, incident.march == nil {
+        if let area = snapshot.area, area.type != "Point", incident.march == nil {
             for ring in outerRings(area) { xml.element("polygon", ring.map { "\(format($0[1])),\(format($0[0]))" }.joined(separator: " ")) }
         } else {
             xml.element("circle", "\(format(incident.center.lat)),\(format(incident.center.lon)) \(format(incident.radiusMeters / 1000))")

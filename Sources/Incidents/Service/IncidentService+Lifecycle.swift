@@ -196,7 +196,7 @@ extension IncidentService {
                     changes.append(try await move(
                         id, head: head, tail: .measure(march.status.tailMeters), by: Self.systemActor, recomputing: incident.sequence))
                 } else {
-                    let shape: IncidentArea = area.map { .perimeter($0) } ?? .circle(center: incident.center, radiusMeters: incident.radiusMeters)
+                    let shape = IncidentArea.stored(area: area, center: incident.center, radiusMeters: incident.radiusMeters)
                     changes.append(try await redraw(id, to: shape, by: Self.systemActor, recomputing: incident.sequence))
                 }
             } catch where error.code == "nothing_changed" {

@@ -8,6 +8,15 @@ public enum IncidentArea: Sendable, Equatable {
     case circle(center: GeoPoint, radiusMeters: Double)
     /// A GeoJSON Polygon or MultiPolygon: the cameras inside it, and those whose view reaches into it.
     case perimeter(GeoJSONGeometry)
+    /// The cameras whose field of view holds the point (a fire seen from across the square). It
+    /// is stored as a GeoJSON Point in the incident's `area`, which snapshots carry.
+    case seeing(GeoPoint)
+
+    /// The area of an incident as stored: its `area` geometry (a Point for `seeing`), else its circle.
+    public static func stored(area: GeoJSONGeometry?, center: GeoPoint, radiusMeters: Double) -> IncidentArea {
+        guard let area else { return .circle(center: center, radiusMeters: radiusMeters) }
+        return area.type == "Point" ? .seeing(center) : .perimeter(area)
+    }
 }
 
 /// What an operator asks for when opening an incident.
@@ -151,6 +160,12 @@ public final class IncidentService: Sendable {
             case .circle(let center, let radius):
                 let rows = try engine.index.within(radiusMeters: radius, of: center).map(SelectionRow.init)
                 return (rows, [.real(center.lat), .real(center.lon), .real(radius), .null, .real(radius), .real(Double.pi * radius * radius)])
+            case .seeing(let point):
+                let rows = try engine.index.seeing(point).map(SelectionRow.init)
+                // Its extent, for owners' limits: the farthest camera that sees the point (at least 1 m).
+                let radius = max(1, rows.map(\.selected.distanceMeters).max() ?? 1)
+                let text = String(decoding: (try? JSONEncoder().encode(GeoJSONGeometry(type: "Point", coordinates: .position([point.lon, point.lat])))) ?? Data(), as: UTF8.self)
+                return (rows, [.real(point.lat), .real(point.lon), .real(radius), .text(text), .real(radius), .real(Double.pi * radius * radius)])
             case .perimeter(let polygon):
                 let rows = try engine.index.inArea(polygon).map(SelectionRow.init)
                 let (center, radius) = try PerimeterExtent.of(polygon, projection: engine.index.projection)

@@ -28,6 +28,9 @@ struct IncidentCommand: ParsableCommand {
         @Option(help: "A GeoJSON file with the incident's perimeter (a Polygon or MultiPolygon).")
         var area: String?
 
+        @Option(parsing: .unconditional, help: "On the cameras whose field of view holds LAT,LON (a fire seen from across the square), instead of --at and --radius.")
+        var sees: String?
+
         @Option(help: "A GeoJSON file with the march's declared route (a LineString).")
         var route: String?
 
@@ -72,8 +75,8 @@ struct IncidentCommand: ParsableCommand {
         @OptionGroup var client: ClientOptions
 
         func validate() throws {
-            let shapes = [at != nil || radius != nil, area != nil, route != nil].filter { $0 }.count
-            guard shapes == 1 else { throw ValidationError("give --at and --radius, or --area, or --route with --head and --tail") }
+            let shapes = [at != nil || radius != nil, area != nil, route != nil, sees != nil].filter { $0 }.count
+            guard shapes == 1 else { throw ValidationError("give --at and --radius, or --area, or --sees, or --route with --head and --tail") }
             if route != nil, head == nil || tail == nil { throw ValidationError("--route needs --head and --tail") }
             if let at {
                 guard radius != nil else { throw ValidationError("--at needs --radius") }
@@ -105,6 +108,8 @@ struct IncidentCommand: ParsableCommand {
                     if settings.contains(where: { $0.0 != nil }) || aheadSeconds != nil { body.march = march }
                 } else if let area {
                     body.area = try GeoJSONGeometry.read(contentsOf: area, feature: feature)
+                } else if let sees {
+                    body.sees = WirePoint(try GeoPoint(parsing: sees, field: "--sees"))
                 } else if let at {
                     body.at = WirePoint(try GeoPoint(parsing: at, field: "--at"))
                     body.radiusMeters = radius
