@@ -20,9 +20,9 @@ public struct GeoBenchmark {
         var random = SystemRandomNumberGenerator()
         let brussels = try CameraRegistryFile.read(contentsOf: fixtures.appendingPathComponent("brussels/cameras.geojson"))
         let projection = try Projection(crs: .belgianLambert2008)
-        print("vigil bench geo: each figure is the median of 5 rounds of \(queries) queries; \(ProcessInfo.processInfo.activeProcessorCount) cores")
+        Measurement.say("vigil bench geo: each figure is the median of 5 rounds of \(queries) queries; \(ProcessInfo.processInfo.activeProcessorCount) cores")
 
-        print("\nBrussels fixture, \(brussels.count) cameras")
+        Measurement.say("\nBrussels fixture, \(brussels.count) cameras")
         let index = try CameraIndex(cameras: brussels, projection: projection)
         let centres = (0..<queries).map { _ in
             try! GeoPoint(lat: Double.random(in: 50.81...50.88, using: &random), lon: Double.random(in: 4.31...4.42, using: &random))
@@ -51,7 +51,7 @@ public struct GeoBenchmark {
         print(Measurement.row("march-window reselection after a head move, p50", moves, unit: "µs", target: 200))
         print(Measurement.row("march-window reselection, p99", moves.p99, unit: "µs", target: nil))
 
-        print("\nGenerated registry, \(largeCount) cameras uniform over 100 km × 100 km around Brussels (100 per km²)")
+        Measurement.say("\nGenerated registry, \(largeCount) cameras uniform over 100 km × 100 km around Brussels (100 per km²)")
         let large = generated(count: largeCount, around: try projection.metric(BrusselsRegistryGenerator.grandPlace), projection: projection)
         let heapBefore = Measurement.residentBytes()
         let buildStart = ContinuousClock.now
@@ -67,14 +67,14 @@ public struct GeoBenchmark {
         print(Measurement.row("radius 300 m, p50", largeRadius, unit: "µs", target: 50))
         print(Measurement.row("radius 300 m, p99", largeRadius.p99, unit: "µs", target: nil))
 
-        print("\nThe same \(largeCount)-camera radius queries through shapely's STRtree (Python, also GEOS)")
+        Measurement.say("\nThe same \(largeCount)-camera radius queries through shapely's STRtree (Python, also GEOS)")
         guard let shapely = try runShapely(cameras: large, centres: largeCentres, projection: projection) else {
-            print("  shapely not available (\(python) with shapely); skipped")
+            Measurement.say("  shapely not available (\(python) with shapely); skipped")
             return
         }
         print(Measurement.row("shapely index build", shapely.build, unit: "s", target: nil))
         print(Measurement.row("shapely radius 300 m, p50", shapely.p50, unit: "µs", target: nil))
-        print(String(format: "  vigil is %.1f× faster than shapely at p50", shapely.p50 / vigilP50))
+        print(Measurement.row("vigil faster than shapely at p50", shapely.p50 / vigilP50, unit: "×", target: nil))
     }
 
     private func demonstrationRoute() throws -> GeoJSONGeometry {

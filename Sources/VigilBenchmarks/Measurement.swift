@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Glibc
 
 /// Latency percentiles of repeated calls, and the table the benchmarks print.
@@ -41,18 +42,65 @@ public enum Measurement {
         return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
     }
 
-    /// One printed line: the figure, the measurement, the target, whether it is met, and the best round.
-    public static func row(_ figure: String, _ measured: (p50: Double, p99: Double, best: Double), unit: String, target: Double?) -> String {
-        row(figure, measured.p50, unit: unit, target: target) + String(format: "  (best round %.2f)", measured.best)
+    /// How figures are printed: aligned text for people, or one JSON object per figure
+    /// (`vigil bench … --json`; the other lines then go to standard error).
+    public enum Format: Sendable {
+        case text, json
     }
 
-    /// One printed line: the figure, the measurement, the target, and whether it is met.
-    public static func row(_ figure: String, _ measured: Double, unit: String, target: Double?, lowerIsBetter: Bool = true) -> String {
+    private static let format = Mutex(Format.text)
+
+    /// Prints the figures as `format` from now on (set once, before a benchmark runs).
+    public static func use(_ format: Format) {
+        self.format.withLock { $0 = format }
+    }
+
+    /// A line that is not a figure (a heading, a remark): standard output as text, standard error under JSON.
+    public static func say(_ line: String) {
+        if format.withLock({ $0 }) == .json {
+            FileHandle.standardError.write(Data((line + "\n").utf8))
+        } else {
+            print(line)
+        }
+    }
+
+    /// One printed figure: the measurement, the target, whether it is met, and the best round.
+    public static func row(_ figure: String, _ measured: (p50: Double, p99: Double, best: Double), unit: String, target: Double?) -> String {
+        row(figure, measured.p50, unit: unit, target: target, best: measured.best)
+    }
+
+    /// A figure as JSON: what `--json` prints for each.
+    private struct Figure: Encodable {
+        var figure: String
+        var value: Double
+        var unit: String
+        var target: Double?
+        var lowerIsBetter: Bool?
+        var met: Bool?
+        var best: Double?
+        var note: String?
+    }
+
+    /// One printed figure: the measurement, the target, and whether it is met; `note` says what
+    /// the figure is (a reference, what was dropped).
+    public static func row(
+        _ figure: String, _ measured: Double, unit: String, target: Double?, lowerIsBetter: Bool = true, best: Double? = nil, note: String? = nil
+    ) -> String {
+        let met = target.map { lowerIsBetter ? measured <= $0 : measured >= $0 }
+        if format.withLock({ $0 }) == .json {
+            let encoder = JSONEncoder()
+            encoder.keyEncodingStrategy = .convertToSnakeCase
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            let entry = Figure(
+                figure: figure, value: measured.isFinite ? measured : 0, unit: unit, target: target, lowerIsBetter: target == nil ? nil : lowerIsBetter,
+                met: met, best: best, note: note)
+            return (try? encoder.encode(entry)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+        }
         let value = String(format: measured >= 100 ? "%.0f" : "%.2f", measured)
-        guard let target else { return "  \(figure.padding(toLength: 52, withPad: " ", startingAt: 0)) \(value) \(unit)" }
-        let met = lowerIsBetter ? measured <= target : measured >= target
+        let suffix = (best.map { String(format: "  (best round %.2f)", $0) } ?? "") + (note.map { "  (\($0))" } ?? "")
+        guard let target, let met else { return "  \(figure.padding(toLength: 52, withPad: " ", startingAt: 0)) \(value) \(unit)" + suffix }
         let targetText = String(format: target >= 100 ? "%.0f" : "%.2f", target)
         return "  \(figure.padding(toLength: 52, withPad: " ", startingAt: 0)) \(value.padding(toLength: 9, withPad: " ", startingAt: 0)) \(unit.padding(toLength: 6, withPad: " ", startingAt: 0)) "
-            + "target \(lowerIsBetter ? "≤" : "≥") \(targetText) \(unit)  \(met ? "met" : "NOT MET")"
+            + "target \(lowerIsBetter ? "≤" : "≥") \(targetText) \(unit)  \(met ? "met" : "NOT MET")" + suffix
     }
 }

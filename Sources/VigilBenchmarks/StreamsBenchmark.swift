@@ -18,7 +18,7 @@ public struct StreamsBenchmark {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
         let stream = try makeStream(in: folder, name: "camera.ts", size: "1280x720", seconds: 10, bitrate: "4M")
-        print("vigil bench streams: a 1280x720 H.264 stream at 25 fps, a keyframe every 2 s, ~4 Mbit/s, played in real time")
+        Measurement.say("vigil bench streams: a 1280x720 H.264 stream at 25 fps, a keyframe every 2 s, ~4 Mbit/s, played in real time")
 
         for (label, cache) in [("GOP cache", 16 * 1024 * 1024), ("no cache (ref.)", 0)] {
             let waits = try lateJoinerWaits(stream, cacheBytes: cache, trials: 10)
@@ -35,13 +35,13 @@ public struct StreamsBenchmark {
             let result = try BusBenchmark.mediaFanOut(peers: peers, packets: 125, packetBytes: 20_000, distinctPayloads: feeds)
             let gigabits = Double(result.bytes) * 8 / 1e9
             print(Measurement.row("\(label), 4 Mbit/s each: relayed", gigabits / result.seconds, unit: "Gb/s", target: nil))
-            print(Measurement.row("\(label): per core, clients incl.", gigabits / max(1e-9, result.cpuSeconds), unit: "Gb/s", target: 1.4, lowerIsBetter: false)
-                + "  (nginx-rtmp, SRS: 1.4-2.4)")
+            print(Measurement.row("\(label): per core, clients incl.", gigabits / max(1e-9, result.cpuSeconds), unit: "Gb/s", target: 1.4, lowerIsBetter: false,
+                                  note: "nginx-rtmp, SRS: 1.4-2.4 as published, not measured in this run"))
         }
         let thumbnails = try thumbnailTimes(try makeStream(in: folder, name: "camera-1080p.ts", size: "1920x1080", seconds: 4, bitrate: "8M"))
         print(Measurement.row("thumbnail of a 1080p keyframe, p50", Measurement.percentile(thumbnails, 0.5), unit: "ms", target: 20))
         print(Measurement.row("thumbnail of a 1080p keyframe, p99", Measurement.percentile(thumbnails, 0.99), unit: "ms", target: 20))
-        print("  (the media endpoint's network hop is CURVE over loopback: see vigil bench bus)")
+        Measurement.say("  (the media endpoint's network hop is CURVE over loopback: see vigil bench bus)")
 
         let memory = try memoryPerCamera(stream, cameras: 40)
         print(Measurement.row("memory per live camera, GOP cache included", memory / 1_048_576, unit: "MiB", target: nil))

@@ -128,6 +128,18 @@ struct CommandLineTests {
         }
     }
 
+    /// `vigil bench … --json`: one JSON object per figure on standard output, beside its target
+    /// where it has one; headings go to standard error. (A small run: the figures are not looked at.)
+    @Test func benchmarkFiguresAsJSON() async throws {
+        let bench = try await vigil("bench", "bus", "--requests", "100", "--subscribers", "5", "--events", "1000", "--json")
+        #expect(bench.status == 0, "\(bench.stderr)")
+        let figures = try bench.stdout.split(separator: "\n").map { try json(String($0)) }
+        #expect(figures.count >= 8, "\(bench.stdout)")
+        #expect(figures.allSatisfy { $0["figure"] is String && $0["value"] is Double && $0["unit"] is String })
+        #expect(figures.contains { $0["target"] != nil && $0["met"] is Bool })
+        #expect(bench.stderr.contains("vigil bench bus"), "the heading is on standard error")
+    }
+
     @Test func everyEndpointWorksOnIPv6() async throws {
         try await withServer(arguments: ["--host", "::1"]) { data, server in
             let ready = try json(server.lines[0])

@@ -30,7 +30,11 @@ struct BenchCommand: ParsableCommand {
             guard (1_000...5_000_000).contains(cameras) else { throw ValidationError("--cameras must be 1000 to 5000000") }
         }
 
+        @Flag(help: "Print each figure as one JSON object per line (figure, value, unit, target, met, note); other lines go to standard error.")
+        var json = false
+
         func run() throws {
+            Measurement.use(json ? .json : .text)
             try GeoBenchmark(fixtures: try Deployment.fixturesFolder(fixtures), queries: queries, largeCount: cameras, python: python).run()
         }
     }
@@ -53,8 +57,12 @@ struct BenchCommand: ParsableCommand {
             }
         }
 
+        @Flag(help: "Print each figure as one JSON object per line (figure, value, unit, target, met, note); other lines go to standard error.")
+        var json = false
+
         func run() throws {
-            print("vigil bench bus: CURVE on, loopback, \(ProcessInfo.processInfo.activeProcessorCount) cores; medians of rounds where there are rounds")
+            Measurement.use(json ? .json : .text)
+            Measurement.say("vigil bench bus: CURVE on, loopback, \(ProcessInfo.processInfo.activeProcessorCount) cores; medians of rounds where there are rounds")
             let roundTrips = try (0..<5).map { _ in try BusBenchmark.commandRoundTrips(count: requests / 5) }
             print(Measurement.row("command round trip p50", Measurement.median(of: roundTrips, percentile: 0.5), unit: "µs", target: 150))
             print(Measurement.row("command round trip p99", Measurement.median(of: roundTrips, percentile: 0.99), unit: "µs", target: 1_000))
@@ -69,18 +77,18 @@ struct BenchCommand: ParsableCommand {
             let fanOutP99 = Measurement.median(of: rounds, percentile: 0.99) / 1_000
             let fanOutP50 = Measurement.median(of: rounds, percentile: 0.5) / 1_000
             print(Measurement.row("one update to \(subscribers) agency clients, p50", fanOutP50, unit: "ms", target: nil))
-            print(Measurement.row("one update to \(subscribers) agency clients, p99", fanOutP99, unit: "ms", target: 10)
-                + (reached < subscribers ? "  (only \(reached) reached in a round)" : ""))
+            print(Measurement.row("one update to \(subscribers) agency clients, p99", fanOutP99, unit: "ms", target: 10,
+                                  note: reached < subscribers ? "only \(reached) reached in a round" : nil))
             let rawRounds = try BusBenchmark.rawFanOut(subscribers: subscribers, rounds: 20)
             let rawP99 = Measurement.median(of: rawRounds, percentile: 0.99) / 1_000
-            print(Measurement.row("raw libzmq PUB with CURVE to the same clients, p99", rawP99, unit: "ms", target: nil) + "  (reference)")
+            print(Measurement.row("raw libzmq PUB with CURVE to the same clients, p99", rawP99, unit: "ms", target: nil, note: "reference"))
 
             let bus = try BusBenchmark.busThroughput(count: events)
             let rawEvents = try BusBenchmark.rawThroughput(count: events)
-            print(Measurement.row("channel events per second to one subscriber", bus.perSecond, unit: "ev/s", target: 100_000, lowerIsBetter: false)
-                + (bus.received < events ? "  (\(events - bus.received) dropped)" : ""))
-            print(Measurement.row("raw libzmq PUB/SUB with CURVE, same events", rawEvents.perSecond, unit: "ev/s", target: nil)
-                + (rawEvents.received < events ? "  (\(events - rawEvents.received) dropped)" : ""))
+            print(Measurement.row("channel events per second to one subscriber", bus.perSecond, unit: "ev/s", target: 100_000, lowerIsBetter: false,
+                                  note: bus.received < events ? "\(events - bus.received) dropped" : nil))
+            print(Measurement.row("raw libzmq PUB/SUB with CURVE, same events", rawEvents.perSecond, unit: "ev/s", target: nil,
+                                  note: rawEvents.received < events ? "\(events - rawEvents.received) dropped" : "reference"))
             print(Measurement.row("bus / raw", bus.perSecond / rawEvents.perSecond, unit: "", target: 0.5, lowerIsBetter: false))
         }
     }
@@ -93,7 +101,11 @@ struct BenchCommand: ParsableCommand {
         @Option(help: "The ffmpeg that makes the test stream.")
         var ffmpeg = "/usr/bin/ffmpeg"
 
+        @Flag(help: "Print each figure as one JSON object per line (figure, value, unit, target, met, note); other lines go to standard error.")
+        var json = false
+
         func run() throws {
+            Measurement.use(json ? .json : .text)
             try StreamsBenchmark(ffmpeg: ffmpeg).run()
         }
     }
