@@ -11,7 +11,7 @@ import Glibc
 /// request is read up to 8 KiB with a 2-second timeout; GET and HEAD are served (HEAD with the
 /// head GET would have, and no body: a stream is not started); every answer closes the connection.
 public final class HTTPEndpoint: @unchecked Sendable {  // @unchecked: the listener is only used by its thread, then closed by stop().
-    public enum Response {
+    public enum Response: Sendable {
         case complete(status: String, type: String, body: [UInt8])
         /// A body of unknown length, written to the socket until the writer returns.
         case stream(type: String, writer: @Sendable (Int32) -> Void)

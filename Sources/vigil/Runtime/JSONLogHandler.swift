@@ -37,9 +37,8 @@ struct JSONLogHandler: LogHandler {
         var metadata: [String: String]?
     }
 
-    func log(
-        level: Logger.Level, message: Logger.Message, metadata explicit: Logger.Metadata?, source: String, file: String, function: String, line: UInt
-    ) {
+    func log(event: LogEvent) {
+        let (level, message, explicit, source) = (event.level, event.message, event.metadata, event.source)
         var merged = metadata
         if let provided = metadataProvider?.get() { merged.merge(provided) { $1 } }
         if let explicit { merged.merge(explicit) { $1 } }
