@@ -263,6 +263,8 @@ public final class CameraFeed: Sendable {
                 state.cache.add(packet)
                 state.receivedBytes += packet.data.count
                 if !parameterSets.isEmpty { state.parameterSets = parameterSets }
+                // A change of size (new parameter sets): what new viewers are told follows.
+                if packet.isKeyframe, state.video !== source.video { state.video = source.video }
                 return (Array(state.subscribers.values), state.parameterSets)
             }
             for subscriber in subscribers { subscriber.offer(packet) }

@@ -40,6 +40,52 @@ public final class VideoStreamInfo: @unchecked Sendable {  // @unchecked: the pa
         var owned: UnsafeMutablePointer<AVCodecParameters>? = parameters
         avcodec_parameters_free(&owned)
     }
+
+    /// The stream after a keyframe brought new parameter sets: its size as libavcodec's parser
+    /// reads it from them, the sets as its extradata; nil when the size is the same (or unreadable).
+    func following(_ parameterSets: Data, keyframe: Data) -> VideoStreamInfo? {
+        guard let (width, height) = Self.dimensions(of: keyframe, codec: codec), width != self.width || height != self.height,
+              let changed = avcodec_parameters_alloc()
+        else { return nil }
+        guard avcodec_parameters_copy(changed, parameters) >= 0 else {
+            var owned: UnsafeMutablePointer<AVCodecParameters>? = changed
+            avcodec_parameters_free(&owned)
+            return nil
+        }
+        changed.pointee.width = Int32(width)
+        changed.pointee.height = Int32(height)
+        av_freep(&changed.pointee.extradata)
+        changed.pointee.extradata_size = 0
+        if let buffer = av_mallocz(parameterSets.count + Int(AV_INPUT_BUFFER_PADDING_SIZE)) {
+            parameterSets.copyBytes(to: buffer.assumingMemoryBound(to: UInt8.self), count: parameterSets.count)
+            changed.pointee.extradata = buffer.assumingMemoryBound(to: UInt8.self)
+            changed.pointee.extradata_size = Int32(parameterSets.count)
+        }
+        return VideoStreamInfo(codec: codec, parameters: changed, timeBase: timeBase)
+    }
+
+    /// The picture size a keyframe's parameter sets declare, read by libavcodec's parser (no decoding).
+    static func dimensions(of keyframe: Data, codec: VideoCodec) -> (width: Int, height: Int)? {
+        let id = codec == .h264 ? AV_CODEC_ID_H264 : AV_CODEC_ID_HEVC
+        guard let parser = av_parser_init(Int32(id.rawValue)) else { return nil }
+        defer { av_parser_close(parser) }
+        var context: UnsafeMutablePointer<AVCodecContext>? = avcodec_alloc_context3(avcodec_find_decoder(id))
+        guard let codecContext = context else { return nil }
+        defer { avcodec_free_context(&context) }
+        parser.pointee.flags |= PARSER_FLAG_COMPLETE_FRAMES
+        // The parser reads a little past the end: the input gets FFmpeg's padding.
+        var padded = keyframe
+        padded.append(Data(count: Int(AV_INPUT_BUFFER_PADDING_SIZE)))
+        var output: UnsafeMutablePointer<UInt8>?
+        var outputSize: Int32 = 0
+        padded.withUnsafeBytes { bytes in
+            _ = av_parser_parse2(
+                parser, codecContext, &output, &outputSize, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), Int32(keyframe.count),
+                vigil_nopts(), vigil_nopts(), 0)
+        }
+        let (width, height) = (Int(parser.pointee.width), Int(parser.pointee.height))
+        return width > 0 && height > 0 ? (width, height) : nil
+    }
 }
 
 /// Where a camera feed gets its packets: a real source (``StreamSource``) or a simulated camera.
@@ -76,7 +122,9 @@ public final class StreamSource: PacketSource {
     public let url: String
     /// `url` as errors show it: without credentials.
     public var shownURL: String { StreamCredentials.redacted(url) }
-    public let video: VideoStreamInfo
+    /// The stream as it stands: replaced when a keyframe brings parameter sets of another size
+    /// (a camera reconfigured to another resolution), so that new viewers are told the new one.
+    public private(set) var video: VideoStreamInfo
     /// The latest parameter sets seen in the stream (Annex B), kept for new subscribers.
     public private(set) var parameterSets = Data()
     private var context: UnsafeMutablePointer<AVFormatContext>?
@@ -213,7 +261,10 @@ public final class StreamSource: PacketSource {
             let isKeyframe = packet.pointee.flags & 0x0001 != 0  // AV_PKT_FLAG_KEY
             if isKeyframe {
                 let sets = AnnexB.parameterSets(data, codec: video.codec)
-                if !sets.isEmpty { parameterSets = sets }
+                if !sets.isEmpty, sets != parameterSets {
+                    parameterSets = sets
+                    if let changed = video.following(sets, keyframe: data) { video = changed }
+                }
             }
             return MediaPacket(
                 data: data, pts: packet.pointee.pts == nopts ? nil : packet.pointee.pts, dts: packet.pointee.dts == nopts ? nil : packet.pointee.dts,
