@@ -8,12 +8,26 @@ import Synchronization
 /// queued makes room; otherwise the queue is dropped whole and the subscriber skips to the next
 /// keyframe (packets after a lost reference frame would decode to garbage). Keyframes are
 /// dropped last. Packets are shared, never copied: `Data` is reference-counted.
+///
+/// Lateness is bounded too: when the oldest packet waiting arrived more than ``maximumLateness``
+/// ago, the viewer is behind live by at least that much; the queue is dropped and the viewer
+/// moved to the next keyframe, the newest picture (its drops counted). One second, because an
+/// operator following an incident must see what happens now, and a GOP (a keyframe every 1–2 s
+/// in surveillance cameras) is the smallest step a viewer can be moved by without garbage; a
+/// viewer that keeps up never waits that long. The GOP cache a late joiner starts with arrives
+/// at once, so it does not count as late.
 public final class FeedSubscriber: Sendable {
     public let id: String
     public let capacity: Int
+    /// How far behind live a viewer may fall before it is moved to the newest keyframe.
+    public let maximumLateness: Duration
+
+    public static let defaultMaximumLateness = Duration.seconds(1)
 
     private struct State {
         var queue: [MediaPacket] = []
+        /// When each queued packet arrived, in the queue's order.
+        var arrivals: [ContinuousClock.Instant] = []
         var waitingForKeyframe = false
         var dropped = 0
         var closed = false
@@ -22,18 +36,27 @@ public final class FeedSubscriber: Sendable {
     private let state = Mutex(State())
     private let ready = DispatchSemaphore(value: 0)
 
-    init(id: String, capacity: Int) {
+    init(id: String, capacity: Int, maximumLateness: Duration = FeedSubscriber.defaultMaximumLateness) {
         self.id = id
         self.capacity = max(2, capacity)
+        self.maximumLateness = maximumLateness
     }
 
     /// Packets dropped for this subscriber so far.
     public var dropped: Int { state.withLock { $0.dropped } }
 
-    /// Queues a packet, dropping frame by frame when full; never waits. The feed's reader calls it.
-    public func offer(_ packet: MediaPacket) {
+    /// Queues a packet, dropping frame by frame when full, and moving a viewer that fell behind
+    /// to the next keyframe; never waits. The feed's reader calls it; `now` is when it arrived.
+    public func offer(_ packet: MediaPacket, now: ContinuousClock.Instant = .now) {
         let wasEmpty = state.withLock { state -> Bool in
             guard !state.closed else { return false }
+            if let oldest = state.arrivals.first, now - oldest > maximumLateness {
+                // Behind live: nothing queued is worth showing any more; the next keyframe starts afresh.
+                state.dropped += state.queue.count
+                state.queue.removeAll(keepingCapacity: true)
+                state.arrivals.removeAll(keepingCapacity: true)
+                state.waitingForKeyframe = true
+            }
             if state.waitingForKeyframe {
                 guard packet.isKeyframe else {
                     state.dropped += 1
@@ -49,10 +72,12 @@ public final class FeedSubscriber: Sendable {
                 }
                 if let disposable = state.queue.lastIndex(where: \.isDisposable) {
                     state.queue.remove(at: disposable)
+                    state.arrivals.remove(at: disposable)
                     state.dropped += 1
                 } else {
                     state.dropped += state.queue.count
                     state.queue.removeAll(keepingCapacity: true)
+                    state.arrivals.removeAll(keepingCapacity: true)
                     guard packet.isKeyframe else {
                         state.dropped += 1
                         state.waitingForKeyframe = true
@@ -61,14 +86,19 @@ public final class FeedSubscriber: Sendable {
                 }
             }
             state.queue.append(packet)
+            state.arrivals.append(now)
             return wasEmpty
         }
         if wasEmpty { ready.signal() }
     }
 
     /// Queues packets ahead of everything (the GOP cache for a late joiner).
-    func start(with packets: [MediaPacket]) {
-        state.withLock { $0.queue = Array(packets.suffix(capacity)) + $0.queue }
+    func start(with packets: [MediaPacket], now: ContinuousClock.Instant = .now) {
+        state.withLock { state in
+            let cached = Array(packets.suffix(capacity))
+            state.queue = cached + state.queue
+            state.arrivals = Array(repeating: now, count: cached.count) + state.arrivals
+        }
         if !packets.isEmpty { ready.signal() }
     }
 
@@ -78,7 +108,10 @@ public final class FeedSubscriber: Sendable {
         func takeSome() -> [MediaPacket] {
             state.withLock { state in
                 let count = min(limit, state.queue.count)
-                defer { state.queue.removeFirst(count) }
+                defer {
+                    state.queue.removeFirst(count)
+                    state.arrivals.removeFirst(count)
+                }
                 return Array(state.queue.prefix(count))
             }
         }

@@ -56,9 +56,10 @@ struct CameraFeedTests {
         let feed = CameraFeed(camera: "sim-1", url: try camera(folder), configuration: configuration) { _, state in states.append(state) }
         feed.start()
         defer { feed.stop() }
-        let fast = feed.subscribe(id: "fast", capacity: 1_000)
         let slow = feed.subscribe(id: "slow", capacity: 8)
         try await Task.sleep(for: .milliseconds(1_300))
+        // (A subscriber that read nothing for 1.3 s would be a second behind live, and moved on.)
+        let fast = feed.subscribe(id: "fast", capacity: 1_000)
         // Joining mid-GOP: the first packet is the cached keyframe, delivered at once.
         let late = feed.subscribe(id: "late", capacity: 64)
         let first = late.take(timeout: .milliseconds(10))

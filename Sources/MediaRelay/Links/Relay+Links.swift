@@ -1,5 +1,6 @@
 import Bus
 import Foundation
+import Glibc
 import Streams
 import Synchronization
 import VigilProtocol
@@ -109,6 +110,10 @@ extension Relay {
 
     /// Muxes a view's packets as MPEG-TS onto an HTTP connection until the view ends or the player leaves.
     private func play(_ subscriber: FeedSubscriber, video: VideoStreamInfo, to connection: Int32) {
+        // A small socket buffer (about half a second of a 4 Mbit/s camera): a slow player's backlog
+        // then waits in its own queue, whose lateness is bounded, not in the kernel's.
+        var buffer = Int32(256 * 1024)
+        setsockopt(connection, SOL_SOCKET, SO_SNDBUF, &buffer, socklen_t(MemoryLayout<Int32>.size))
         do {
             let writer = try TransportStreamWriter(output: "pipe:\(connection)", video: video)
             while !subscriber.isClosed, !stopping.load(ordering: .relaxed), !HTTPEndpoint.peerClosed(connection) {
