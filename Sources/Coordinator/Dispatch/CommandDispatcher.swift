@@ -81,9 +81,12 @@ public struct CommandDispatcher: Sendable {
     private func perform(_ header: BusProtocol.RequestHeader, _ request: BusRequest) async throws -> Data {
         // Each family of operations has its own file (`CommandDispatcher+Family.swift`).
         let family = header.op.prefix(while: { $0 != "." })
-        // Users' roles and keys, and the registry, are facts of the decision function (an owner
-        // may limit who opens incidents): what agencies see of channels is decided afresh after them.
-        defer { if ["session", "user", "agency", "camera"].contains(family) { publisher.visibility.forgetAll() } }
+        // Users' roles and keys are facts of the decision function (an owner may limit who opens
+        // incidents): after a change to them, what agencies see of channels is decided afresh.
+        // (A change to cameras reloads the registry, which forgets it too; reads change nothing.)
+        let changesIdentities = ["session", "user", "agency"].contains(family)
+            && !(ProtocolOperation(rawValue: header.op).map(Self.readOnlyOperations.contains) ?? false)
+        defer { if changesIdentities { publisher.visibility.forgetAll() } }
         switch family {
         case "incident": return try await performIncidents(header, request)
         case "grant", "access", "view", "hold", "thumbnails": return try await performAccess(header, request)
