@@ -221,10 +221,11 @@ public final class Relay: Sendable {
     func attach(
         _ allowed: AllowedView, camera: String, identity: BusIdentity, delivery: State.Delivery
     ) async throws -> (FeedOpenResult, CameraFeed?, State.View) {
-        var (server, feed) = change { state, now, open in
+        let (server, servedFeed) = change { state, now, open in
             let wanted = state.want(camera, now: now, open: open)
             return ((wanted.server, wanted.feed), wanted.actions)
         }
+        var feed = servedFeed
         if case .node(let name) = server {
             do {
                 let isLink = if case .link = delivery { true } else { false }
@@ -247,9 +248,9 @@ public final class Relay: Sendable {
         while description == nil, ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(50))
             if feed == nil {
-                (server, feed) = change { state, _, open in
+                feed = change { state, _, open in
                     let served = state.served(camera, open: open)
-                    return ((served.server, served.feed), served.actions)
+                    return (served.feed, served.actions)
                 }
             }
             description = feed?.streamDescription

@@ -24,10 +24,14 @@ public final class FeedSubscriber: Sendable {
 
     public static let defaultMaximumLateness = Duration.seconds(1)
 
+    /// A queued packet and when it arrived.
+    private struct Queued {
+        let packet: MediaPacket
+        let arrival: ContinuousClock.Instant
+    }
+
     private struct State {
-        var queue: [MediaPacket] = []
-        /// When each queued packet arrived, in the queue's order.
-        var arrivals: [ContinuousClock.Instant] = []
+        var queue: [Queued] = []
         var waitingForKeyframe = false
         var dropped = 0
         var closed = false
@@ -50,11 +54,10 @@ public final class FeedSubscriber: Sendable {
     public func offer(_ packet: MediaPacket, now: ContinuousClock.Instant = .now) {
         let wasEmpty = state.withLock { state -> Bool in
             guard !state.closed else { return false }
-            if let oldest = state.arrivals.first, now - oldest > maximumLateness {
+            if let oldest = state.queue.first, now - oldest.arrival > maximumLateness {
                 // Behind live: nothing queued is worth showing any more; the next keyframe starts afresh.
                 state.dropped += state.queue.count
                 state.queue.removeAll(keepingCapacity: true)
-                state.arrivals.removeAll(keepingCapacity: true)
                 state.waitingForKeyframe = true
             }
             if state.waitingForKeyframe {
@@ -70,14 +73,12 @@ public final class FeedSubscriber: Sendable {
                     state.dropped += 1
                     return false
                 }
-                if let disposable = state.queue.lastIndex(where: \.isDisposable) {
+                if let disposable = state.queue.lastIndex(where: \.packet.isDisposable) {
                     state.queue.remove(at: disposable)
-                    state.arrivals.remove(at: disposable)
                     state.dropped += 1
                 } else {
                     state.dropped += state.queue.count
                     state.queue.removeAll(keepingCapacity: true)
-                    state.arrivals.removeAll(keepingCapacity: true)
                     guard packet.isKeyframe else {
                         state.dropped += 1
                         state.waitingForKeyframe = true
@@ -85,8 +86,7 @@ public final class FeedSubscriber: Sendable {
                     }
                 }
             }
-            state.queue.append(packet)
-            state.arrivals.append(now)
+            state.queue.append(Queued(packet: packet, arrival: now))
             return wasEmpty
         }
         if wasEmpty { ready.signal() }
@@ -94,11 +94,7 @@ public final class FeedSubscriber: Sendable {
 
     /// Queues packets ahead of everything (the GOP cache for a late joiner).
     func start(with packets: [MediaPacket], now: ContinuousClock.Instant = .now) {
-        state.withLock { state in
-            let cached = Array(packets.suffix(capacity))
-            state.queue = cached + state.queue
-            state.arrivals = Array(repeating: now, count: cached.count) + state.arrivals
-        }
+        state.withLock { $0.queue = packets.suffix(capacity).map { Queued(packet: $0, arrival: now) } + $0.queue }
         if !packets.isEmpty { ready.signal() }
     }
 
@@ -108,11 +104,8 @@ public final class FeedSubscriber: Sendable {
         func takeSome() -> [MediaPacket] {
             state.withLock { state in
                 let count = min(limit, state.queue.count)
-                defer {
-                    state.queue.removeFirst(count)
-                    state.arrivals.removeFirst(count)
-                }
-                return Array(state.queue.prefix(count))
+                defer { state.queue.removeFirst(count) }
+                return state.queue.prefix(count).map(\.packet)
             }
         }
         let taken = takeSome()
