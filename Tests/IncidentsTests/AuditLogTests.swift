@@ -4,16 +4,16 @@ import Crypto
 @testable import Incidents
 
 private func withAudit(_ body: (AuditStore, Database) async throws -> Void) async throws {
-    let file = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-audit-\(UUID().uuidString).sqlite")
-    defer { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: file.path + suffix) } }
-    let database = try Database(path: file.path)
-    let store = AuditStore(database: database)
-    for number in 1...5 {
-        try await store.append(AuditRecord(
-            action: number % 2 == 0 ? "auth.refused" : "incident.opened", agency: "siamu", cameras: ["cam-\(number)"],
-            incident: Int64(number), source: "127.0.0.1"))
+    try await withTemporaryDatabaseFile("audit") { path in
+        let database = try Database(path: path)
+        let store = AuditStore(database: database)
+        for number in 1...5 {
+            try await store.append(AuditRecord(
+                action: number % 2 == 0 ? "auth.refused" : "incident.opened", agency: "siamu", cameras: ["cam-\(number)"],
+                incident: Int64(number), source: "127.0.0.1"))
+        }
+        try await body(store, database)
     }
-    try await body(store, database)
 }
 
 @Suite("Audit log")

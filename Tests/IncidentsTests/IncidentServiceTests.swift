@@ -116,13 +116,13 @@ struct DatabaseTests {
         #expect(throws: SQLiteError.self) { try Database(path: file.path) }
     }
 
-    @Test func appliesEveryMigrationOnce() throws {
-        let file = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-migrations-\(UUID().uuidString).sqlite")
-        defer { try? FileManager.default.removeItem(at: file) }
-        _ = try Database(path: file.path)
-        let database = try Database(path: file.path)
-        #expect(try database.runSync { try $0.userVersion } == Int64(Migrations.all.count))
-        #expect(try database.runSync { try $0.query("PRAGMA journal_mode").first?.text(0) } == "wal")
+    @Test func appliesEveryMigrationOnce() async throws {
+        try await withTemporaryDatabaseFile("migrations") { path in
+            _ = try Database(path: path)
+            let database = try Database(path: path)
+            #expect(try database.runSync { try $0.userVersion } == Int64(Migrations.all.count))
+            #expect(try database.runSync { try $0.query("PRAGMA journal_mode").first?.text(0) } == "wal")
+        }
     }
 }
 
