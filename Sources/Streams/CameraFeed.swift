@@ -47,7 +47,10 @@ public final class CameraFeed: Sendable {
     public struct Configuration: Sendable {
         public var source = StreamSource.Options()
         public var backoff = Backoff()
-        public var cacheBytes = 8 * 1024 * 1024
+        /// The GOP cache's bound: the pre-roll at 8 Mbit/s, or one long GOP.
+        public var cacheBytes = 16 * 1024 * 1024
+        /// The footage kept before now for a recording's pre-roll (``GOPCache/prerollDuration``).
+        public var prerollSeconds: TimeInterval = 10
         /// Play a file in real time and start again at its end (test cameras).
         public var loopFiles = false
         /// Generate `sim://ID` cameras in process (``SimulatedCamera``); otherwise they have no source.
@@ -94,7 +97,7 @@ public final class CameraFeed: Sendable {
         self.configuration = configuration
         self.onState = onState
         self.onKeyframe = onKeyframe
-        shared = Mutex(Shared(cache: GOPCache(maximumBytes: configuration.cacheBytes)))
+        shared = Mutex(Shared(cache: GOPCache(maximumBytes: configuration.cacheBytes, prerollDuration: configuration.prerollSeconds)))
     }
 
     public var state: FeedState { shared.withLock { $0.state } }
@@ -132,12 +135,19 @@ public final class CameraFeed: Sendable {
         finished.wait()
     }
 
-    /// A new subscriber: it starts with the cached GOP (parameter sets in front when the
-    /// keyframe lacks them), then live packets.
-    public func subscribe(id: String, capacity: Int = 256) -> FeedSubscriber {
-        let subscriber = FeedSubscriber(id: id, capacity: capacity)
+    /// Where a new subscriber starts: the newest GOP (a viewer), or the whole pre-roll (a recording).
+    public enum Start: Sendable {
+        case newestGOP, preroll
+    }
+
+    /// A new subscriber: it starts with the cached GOP or pre-roll (parameter sets in front when
+    /// the keyframe lacks them), then live packets.
+    public func subscribe(
+        id: String, capacity: Int = 256, maximumLateness: Duration = FeedSubscriber.defaultMaximumLateness, from start: Start = .newestGOP
+    ) -> FeedSubscriber {
+        let subscriber = FeedSubscriber(id: id, capacity: capacity, maximumLateness: maximumLateness)
         shared.withLock { state in
-            var start = state.cache.packets
+            var start = start == .preroll ? state.cache.preroll : state.cache.packets
             if var first = start.first, let codec = state.video?.codec {
                 first.data = AnnexB.withParameterSets(state.parameterSets, before: first.data, codec: codec)
                 start[0] = first
@@ -241,6 +251,7 @@ public final class CameraFeed: Sendable {
                 return .failed(error)
             }
             guard var packet = read else { return .endOfFile }
+            packet.receivedAt = Date()
             if configuration.loopFiles, let dts = packet.dts {
                 let shift = shared.withLock { state -> Int64 in
                     if firstOfPass, let last = state.lastTimestamp { state.loopShift = last.dts + max(1, last.duration) - dts }

@@ -11,6 +11,7 @@ public enum MediaErrorCode: String, ErrorCode {
     case codecUnsupported = "codec_unsupported"
     case muxFailed = "mux_failed"
     case noVideoStream = "no_video_stream"
+    case recordingFailed = "recording_failed"
     case sourceInvalid = "source_invalid"
     case sourceStalled = "source_stalled"
     case sourceUnreachable = "source_unreachable"

@@ -18,6 +18,9 @@ public struct MediaPacket: Sendable {
     public var isDisposable: Bool
     /// FFmpeg flagged it as corrupt.
     public var isCorrupt: Bool
+    /// When the relay read it from the live source (the wall clock a recording's index is kept
+    /// in); nil for packets that did not come from a live feed.
+    public var receivedAt: Date?
 
     public init(data: Data, pts: Int64?, dts: Int64?, duration: Int64, isKeyframe: Bool, isDisposable: Bool, isCorrupt: Bool = false) {
         self.data = data

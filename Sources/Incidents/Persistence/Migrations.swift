@@ -207,6 +207,25 @@ enum Migrations {
             checkpoint TEXT NOT NULL
         );
         """,
+        // 13: recorded footage: every segment file a relay wrote (MPEG-TS from a keyframe, with its
+        // keyframes' times as JSON seconds after its start), kept as a row after its deletion.
+        """
+        CREATE TABLE footage_segments (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            camera_id TEXT NOT NULL REFERENCES cameras(id),
+            relay TEXT NOT NULL,
+            file TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            ended_at TEXT NOT NULL,
+            bytes INTEGER NOT NULL,
+            keyframes TEXT NOT NULL,
+            incidents TEXT NOT NULL,
+            deleted_at TEXT,
+            deletion_reason TEXT
+        );
+        CREATE INDEX footage_segments_camera ON footage_segments(camera_id, started_at);
+        CREATE INDEX footage_segments_kept ON footage_segments(relay, started_at) WHERE deleted_at IS NULL;
+        """,
     ]
 
     static func apply(to connection: SQLiteConnection) throws {

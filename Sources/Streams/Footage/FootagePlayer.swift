@@ -1,0 +1,98 @@
+import Foundation
+import Synchronization
+
+/// Plays recorded footage to one subscriber: from the last keyframe at or before the moment
+/// asked for, then on through the following segments, in real time (as it was recorded), until
+/// the footage ends or the player is stopped. Nothing is decoded; packets go out as they were
+/// written.
+public final class FootagePlayer: Sendable {
+    /// A segment to play, with where its file is.
+    public struct Item: Sendable {
+        public var segment: RecordedSegment
+        public var url: URL
+
+        public init(segment: RecordedSegment, url: URL) {
+            self.segment = segment
+            self.url = url
+        }
+    }
+
+    public let subscriber: FeedSubscriber
+    private let items: [Item]
+    private let moment: Date
+    private let stopping = Atomic<Bool>(false)
+    private let onEnd: @Sendable (_ reason: String) -> Void
+
+    /// - Parameters:
+    ///   - items: the segments from the one holding `moment` on, in time order.
+    ///   - onEnd: told once, on the player's thread, why the footage stopped (not after ``stop()``).
+    public init(id: String, items: [Item], from moment: Date, onEnd: @escaping @Sendable (String) -> Void) {
+        subscriber = FeedSubscriber(id: id, capacity: 512)
+        self.items = items.sorted { $0.segment.start < $1.segment.start }
+        self.moment = moment
+        self.onEnd = onEnd
+    }
+
+    /// The stream the first segment holds, as a viewer's muxer needs it (opens the file once).
+    public static func stream(of item: Item) throws(MediaError) -> (VideoStreamInfo, Data) {
+        let source = try StreamSource(url: item.url.path)
+        defer { source.close() }
+        // The parameter sets come with the first keyframe.
+        while let packet = try source.read(), !packet.isKeyframe {}
+        return (source.video, source.parameterSets)
+    }
+
+    public func start() {
+        let thread = Thread { [self] in
+            let reason = play()
+            subscriber.close()
+            if !stopping.load(ordering: .relaxed) { onEnd(reason) }
+        }
+        thread.name = "vigil.playback"
+        thread.start()
+    }
+
+    public func stop() {
+        stopping.store(true, ordering: .relaxed)
+        subscriber.close()
+    }
+
+    private func play() -> String {
+        let clock = ContinuousClock()
+        for (offset, item) in items.enumerated() {
+            // In the first segment, start at the keyframe before the moment; in the next ones, at their start.
+            let skipKeyframes = offset == 0 ? item.segment.keyframe(atOrBefore: moment).index : 0
+            let source: StreamSource
+            do {
+                source = try StreamSource(url: item.url.path)
+            } catch {
+                return "recording_failed: segment \(item.segment.file) cannot be read: \(error.description)"
+            }
+            defer { source.close() }
+            let timeBase = Double(source.video.timeBase.numerator) / Double(max(1, source.video.timeBase.denominator))
+            var keyframesSeen = 0
+            var anchor: (instant: ContinuousClock.Instant, dts: Int64)?
+            while !stopping.load(ordering: .relaxed) {
+                let read: MediaPacket?
+                do {
+                    read = try source.read()
+                } catch {
+                    return "recording_failed: segment \(item.segment.file): \(error.description)"
+                }
+                guard let packet = read else { break }
+                if packet.isKeyframe { keyframesSeen += 1 }
+                guard keyframesSeen > skipKeyframes else { continue }
+                if let dts = packet.dts ?? packet.pts {
+                    let start = anchor ?? (clock.now, dts)
+                    anchor = start
+                    let due = start.instant.advanced(by: .seconds(Double(dts - start.dts) * timeBase))
+                    let wait = due - clock.now
+                    if wait > .zero { Thread.sleep(forTimeInterval: Double(wait.components.seconds) + Double(wait.components.attoseconds) / 1e18) }
+                }
+                subscriber.offer(packet)
+            }
+            if stopping.load(ordering: .relaxed) { return "stopped" }
+        }
+        return "the recorded footage ends here"
+    }
+}

@@ -1,0 +1,204 @@
+import Foundation
+import Synchronization
+
+/// Records cameras' live packets as they are into segment files under one folder: MPEG-TS,
+/// cut at the first keyframe after ``Configuration/segmentSeconds`` (or when the picture
+/// size changes), each starting with the feed's pre-roll when its recording starts.
+///
+/// It never slows live video: it reads each camera through a subscriber of its own, like a
+/// viewer that tolerates ``Configuration/maximumLateness`` (a slow disk loses frames to the
+/// subscriber's frame-aware queue, never to the viewers), and writes on one thread of its own.
+/// A write that fails (a full disk) abandons that segment and starts again at the next keyframe.
+public final class FootageRecorder: Sendable {
+    public struct Configuration: Sendable {
+        public var directory: URL
+        /// A segment is cut at the first keyframe after this long: a playback or an export
+        /// reads at most this much before the moment it asked for.
+        public var segmentSeconds: TimeInterval = 6
+        /// How far behind live a recording may fall before it loses frames (disk stalls).
+        public var maximumLateness = Duration.seconds(20)
+
+        public init(directory: URL) {
+            self.directory = directory
+        }
+    }
+
+    public let configuration: Configuration
+    private let onSegment: @Sendable (RecordedSegment) -> Void
+    private let onFailure: @Sendable (String, MediaError) -> Void
+
+    private struct Subscription {
+        let feed: CameraFeed
+        let subscriber: FeedSubscriber
+    }
+
+    private struct State {
+        var subscriptions: [String: Subscription] = [:]
+        /// Recordings that stopped: the writer drains what they queued, then closes their segment.
+        var retiring: [(camera: String, subscription: Subscription)] = []
+        var stopping = false
+    }
+
+    private let state = Mutex(State())
+    private let finished = DispatchSemaphore(value: 0)
+    private let started = Atomic<Bool>(false)
+
+    /// - Parameters:
+    ///   - onSegment: told of every segment closed (on the recorder's thread; must return soon).
+    ///   - onFailure: told when a camera's segment could not be written.
+    public init(
+        configuration: Configuration, onSegment: @escaping @Sendable (RecordedSegment) -> Void,
+        onFailure: @escaping @Sendable (String, MediaError) -> Void = { _, _ in }
+    ) {
+        self.configuration = configuration
+        self.onSegment = onSegment
+        self.onFailure = onFailure
+    }
+
+    /// The cameras being recorded.
+    public var cameras: Set<String> { state.withLock { Set($0.subscriptions.keys) } }
+
+    /// Records exactly these cameras from these feeds: new ones start with their pre-roll, a
+    /// camera whose feed was replaced (reopened) follows the new feed, the others stop.
+    public func record(_ feeds: [String: CameraFeed]) {
+        let id = "recorder-\(ObjectIdentifier(self).hashValue)"
+        let stale = state.withLock { state -> [Subscription] in
+            var stale: [Subscription] = []
+            for (camera, subscription) in state.subscriptions where feeds[camera] !== subscription.feed {
+                state.subscriptions[camera] = nil
+                state.retiring.append((camera, subscription))
+                stale.append(subscription)
+            }
+            for (camera, feed) in feeds where state.subscriptions[camera] == nil {
+                let subscriber = feed.subscribe(id: id, capacity: 8_192, maximumLateness: configuration.maximumLateness, from: .preroll)
+                state.subscriptions[camera] = Subscription(feed: feed, subscriber: subscriber)
+            }
+            return stale
+        }
+        for subscription in stale { subscription.feed.unsubscribe(id: id) }
+    }
+
+    public func start() {
+        guard !started.exchange(true, ordering: .relaxed) else { return }
+        let thread = Thread { [self] in
+            write()
+            finished.signal()
+        }
+        thread.name = "vigil.recorder"
+        thread.start()
+    }
+
+    /// Stops every recording, closing (and reporting) the segments in progress.
+    public func stop() {
+        record([:])
+        state.withLock { $0.stopping = true }
+        if started.load(ordering: .relaxed) { finished.wait() }
+    }
+
+    /// The writer: each camera's queued packets into its segment, until stopped.
+    private func write() {
+        var segments: [String: SegmentFile] = [:]
+        while true {
+            let (subscriptions, retiring, stopping) = state.withLock { state in
+                defer { state.retiring.removeAll() }
+                return (state.subscriptions, state.retiring, state.stopping)
+            }
+            var written = 0
+            for (camera, subscription) in retiring {
+                written += drain(subscription, camera: camera, into: &segments)
+                close(&segments, camera: camera)
+            }
+            for (camera, subscription) in subscriptions {
+                written += drain(subscription, camera: camera, into: &segments)
+            }
+            if stopping && subscriptions.isEmpty { break }
+            if written == 0 { Thread.sleep(forTimeInterval: 0.02) }
+        }
+        for camera in Array(segments.keys) { close(&segments, camera: camera) }
+    }
+
+    private func drain(_ subscription: Subscription, camera: String, into segments: inout [String: SegmentFile]) -> Int {
+        let packets = subscription.subscriber.take(timeout: .zero, limit: 256)
+        for packet in packets {
+            if packet.isKeyframe, let open = segments[camera],
+               open.isDue(cutAfter: configuration.segmentSeconds, at: packet) || open.video !== subscription.feed.video
+            {
+                close(&segments, camera: camera)
+            }
+            if segments[camera] == nil {
+                // A segment starts at a keyframe, with the stream as the feed now describes it.
+                guard packet.isKeyframe, let video = subscription.feed.video else { continue }
+                do {
+                    segments[camera] = try SegmentFile(camera: camera, first: packet, video: video, in: configuration.directory)
+                } catch {
+                    onFailure(camera, error)
+                    continue
+                }
+            }
+            do {
+                try segments[camera]?.write(packet)
+            } catch {
+                // Abandoned: what it held is lost, the next keyframe starts a new one.
+                segments.removeValue(forKey: camera)?.abandon()
+                onFailure(camera, error)
+            }
+        }
+        return packets.count
+    }
+
+    private func close(_ segments: inout [String: SegmentFile], camera: String) {
+        guard let segment = segments.removeValue(forKey: camera) else { return }
+        do {
+            onSegment(try segment.finish())
+        } catch {
+            segment.abandon()
+            onFailure(camera, error)
+        }
+    }
+}
+
+/// A segment being written: its muxer, and the index it gathers.
+private final class SegmentFile {
+    let video: VideoStreamInfo
+    private let writer: TransportStreamWriter
+    private let url: URL
+    private var segment: RecordedSegment
+
+    init(camera: String, first: MediaPacket, video: VideoStreamInfo, in directory: URL) throws(MediaError) {
+        let start = first.receivedAt ?? Date()
+        let file = RecordedSegment.file(camera: camera, start: start)
+        url = directory.appendingPathComponent(file)
+        do {
+            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        } catch {
+            throw MediaError(.recordingFailed, message: "cannot make \(url.deletingLastPathComponent().path): \(error.localizedDescription)")
+        }
+        self.video = video
+        writer = try TransportStreamWriter(output: url.path, video: video)
+        segment = RecordedSegment(camera: camera, file: file, start: start, end: start, bytes: 0, keyframes: [])
+    }
+
+    func isDue(cutAfter seconds: TimeInterval, at packet: MediaPacket) -> Bool {
+        (packet.receivedAt ?? Date()).timeIntervalSince(segment.start) >= seconds
+    }
+
+    func write(_ packet: MediaPacket) throws(MediaError) {
+        let received = packet.receivedAt ?? Date()
+        if packet.isKeyframe { segment.keyframes.append(max(0, received.timeIntervalSince(segment.start))) }
+        try writer.write(packet)
+        let seconds = Double(packet.duration) * Double(video.timeBase.numerator) / Double(max(1, video.timeBase.denominator))
+        segment.end = max(segment.end, received.addingTimeInterval(seconds))
+    }
+
+    func finish() throws(MediaError) -> RecordedSegment {
+        try writer.finish()
+        let size = (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int) ?? nil
+        segment.bytes = size ?? 0
+        return segment
+    }
+
+    func abandon() {
+        try? writer.finish()
+        try? FileManager.default.removeItem(at: url)
+    }
+}

@@ -1,0 +1,103 @@
+import Foundation
+import Synchronization
+import Testing
+@testable import Streams
+
+@Suite("Footage: pre-roll, segments, playback from a moment")
+struct FootageTests {
+    private func packet(_ key: Bool, at seconds: TimeInterval, bytes: Int = 10) -> MediaPacket {
+        var packet = MediaPacket(data: Data(count: bytes), pts: Int64(seconds * 25), dts: Int64(seconds * 25), duration: 1, isKeyframe: key, isDisposable: false)
+        packet.receivedAt = Date(timeIntervalSince1970: 1_000 + seconds)
+        return packet
+    }
+
+    @Test func thePrerollKeepsTheGOPsOfItsDurationAndANewJoinerOnlyTheNewest() {
+        var cache = GOPCache(maximumBytes: 1_000, prerollDuration: 3)
+        for second in 0..<6 {
+            cache.add(packet(true, at: Double(second)))
+            cache.add(packet(false, at: Double(second) + 0.5))
+        }
+        // Keyframes at 0...5 s, the newest at 5: the pre-roll reaches back to 2 s (5 − 3).
+        #expect(cache.preroll.compactMap(\.receivedAt).map { $0.timeIntervalSince1970 - 1_000 } == [2, 2.5, 3, 3.5, 4, 4.5, 5, 5.5])
+        #expect(cache.packets.count == 2 && cache.packets.first?.isKeyframe == true)
+        // Over the byte bound the oldest GOPs go first; the newest stays.
+        var small = GOPCache(maximumBytes: 45, prerollDuration: 60)
+        for second in 0..<4 { small.add(packet(true, at: Double(second), bytes: 10)); small.add(packet(false, at: Double(second) + 0.5, bytes: 10)) }
+        #expect(small.bytes <= 45 && small.preroll.first?.isKeyframe == true && small.packets.count == 2)
+        // Without wall-clock times (or a pre-roll), only the newest GOP is kept, as before.
+        var plain = GOPCache(maximumBytes: 1_000)
+        for tag in 0..<3 { plain.add(MediaPacket(data: Data([UInt8(tag)]), pts: nil, dts: nil, duration: 1, isKeyframe: tag != 1, isDisposable: false)) }
+        #expect(plain.preroll.map { $0.data[0] } == [2])
+    }
+
+    @Test func aRecordingStartsWithThePrerollWritesSegmentsFromKeyframesAndPlaysBackFromAMoment() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-footage-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let source = folder.appendingPathComponent("camera.ts").path
+        try ffmpeg(["-f", "lavfi", "-i", "testsrc=size=320x240:rate=25", "-t", "3", "-c:v", "libx264", "-g", "25", "-bf", "2",
+                    "-x264-params", "b-pyramid=none:scenecut=0", "-pix_fmt", "yuv420p", "-f", "mpegts", source])
+        var feedConfiguration = CameraFeed.Configuration()
+        feedConfiguration.loopFiles = true  // real time, a keyframe each second
+        let feed = CameraFeed(camera: "stib/de-brouckère 1", url: source, configuration: feedConfiguration)
+        feed.start()
+        defer { feed.stop() }
+        try await Task.sleep(for: .milliseconds(2_600))
+
+        var configuration = FootageRecorder.Configuration(directory: folder.appendingPathComponent("footage"))
+        configuration.segmentSeconds = 1
+        let segments = SegmentLog()
+        let recorder = FootageRecorder(configuration: configuration, onSegment: { segments.append($0) })
+        recorder.start()
+        let recordingStarted = Date()
+        recorder.record(["stib/de-brouckère 1": feed])
+        #expect(recorder.cameras == ["stib/de-brouckère 1"])
+        try await Task.sleep(for: .milliseconds(2_500))
+        recorder.stop()
+
+        let written = segments.all
+        #expect(written.count >= 3, "\(written.count) segments")
+        // The pre-roll: the recording reaches back before it started (two GOPs were cached).
+        let first = try #require(written.first)
+        #expect(first.start < recordingStarted.addingTimeInterval(-1), "first segment at \(first.start), recording at \(recordingStarted)")
+        #expect(first.file.hasPrefix("stib%2Fde-brouck%C3%A8re%201/"))
+        for (segment, next) in zip(written, written.dropFirst()) {
+            #expect(segment.keyframes.first == 0 && segment.bytes > 0 && segment.end > segment.start)
+            #expect(abs(next.start.timeIntervalSince(segment.end)) < 0.5, "segments follow each other")
+        }
+        for segment in written {
+            let (codec, frames, errors) = try probe(folder.appendingPathComponent("footage").appendingPathComponent(segment.file).path)
+            #expect(codec == "h264" && frames > 0 && errors.isEmpty, "\(segment.file): \(frames) frames, \(errors)")
+        }
+
+        // Playback from a moment inside the second segment: the first packet is the keyframe before it.
+        let second = written[1]
+        let moment = second.start.addingTimeInterval(0.5)
+        let items = written.dropFirst().map { FootagePlayer.Item(segment: $0, url: folder.appendingPathComponent("footage").appendingPathComponent($0.file)) }
+        let ended = SegmentLog.Reasons()
+        let player = FootagePlayer(id: "playback", items: items, from: moment) { ended.append($0) }
+        let asked = ContinuousClock.now
+        player.start()
+        let start = player.subscriber.take(timeout: .seconds(5), limit: 1)
+        #expect(start.first?.isKeyframe == true)
+        #expect(ContinuousClock.now - asked < .seconds(2), "the first picture comes at once")
+        #expect(second.keyframe(atOrBefore: moment).at <= moment)
+        var received = start.count
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ended.all.isEmpty, ContinuousClock.now < deadline { received += player.subscriber.take(timeout: .milliseconds(50)).count }
+        #expect(ended.all == ["the recorded footage ends here"])
+        #expect(received > 25, "\(received) packets played")
+    }
+}
+
+final class SegmentLog: Sendable {
+    private let segments = Mutex<[RecordedSegment]>([])
+    func append(_ segment: RecordedSegment) { segments.withLock { $0.append(segment) } }
+    var all: [RecordedSegment] { segments.withLock { $0 } }
+
+    final class Reasons: Sendable {
+        private let reasons = Mutex<[String]>([])
+        func append(_ reason: String) { reasons.withLock { $0.append(reason) } }
+        var all: [String] { reasons.withLock { $0 } }
+    }
+}
