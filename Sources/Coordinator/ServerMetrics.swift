@@ -47,6 +47,11 @@ public enum MetricsCatalog {
         "vigil_relay_live_feeds": "Camera feeds live on the embedded relay now.",
         "vigil_relay_viewers": "Views the embedded relay serves now (those sent to relay nodes included).",
         "vigil_relay_cameras_down": "Camera feeds down now on the embedded relay, by the code of what downed them.",
+        "vigil_footage_bytes_recorded_total": "Bytes of footage the embedded relay wrote into segments.",
+        "vigil_footage_bytes_deleted_total": "Bytes of footage deleted, at the end of retention or over the relay's byte budget (each range audited).",
+        "vigil_footage_write_failures_total": "Segments that could not be written (a full disk): the footage is lost, live video goes on.",
+        "vigil_footage_bytes": "Bytes of footage kept now.",
+        "vigil_footage_bytes_held": "Bytes of footage an evidence hold covers now (deleted by neither retention nor the budget).",
         "vigil_open_incidents": "Incidents open or on hold now (they hold a camera selection).",
         "vigil_evidence_holds": "Evidence holds in force now (neither released nor expired).",
         "vigil_build_info": "The running Vigil's version, as a label; always 1.",
@@ -55,6 +60,7 @@ public enum MetricsCatalog {
     /// The counters without labels, made at 0 before anything happens.
     static let countersFromTheStart = [
         "vigil_bus_snapshots_total", "vigil_grant_expiries_total", "vigil_relay_bytes_sent_total", "vigil_relay_packets_dropped_total",
+        "vigil_footage_bytes_recorded_total", "vigil_footage_bytes_deleted_total", "vigil_footage_write_failures_total",
     ]
 
     /// Makes the counters that exist from the start, and the build's gauge.

@@ -42,6 +42,8 @@ public final class VigilServer: Sendable {
         public var relayMaximumMbps: Double
         /// Whether `sim://` cameras are generated in process.
         public var simulate: Bool
+        /// Incident recording by the embedded relay; nil: nothing is recorded.
+        public var footage: FootageService.Configuration?
 
         public init(
             databasePath: String, bus: BusServerConfiguration, linksHost: HostAddress, linksPort: Int, crs: MetricCRS,
@@ -49,8 +51,9 @@ public final class VigilServer: Sendable {
             initialRegistry: @escaping @Sendable () throws -> (cameras: [Camera], fixture: RegistryFixture),
             initialAgreements: @escaping @Sendable () throws -> [Grant], newAgencyKeys: @escaping @Sendable ([String]) throws -> [String: String],
             auditSigningKey: Data, thumbnailInterval: Duration = .seconds(5), checkpointInterval: Duration = .seconds(60),
-            relayMaximumStreams: Int = 500, relayMaximumMbps: Double = 2_000, simulate: Bool = false
+            relayMaximumStreams: Int = 500, relayMaximumMbps: Double = 2_000, simulate: Bool = false, footage: FootageService.Configuration? = nil
         ) {
+            self.footage = footage
             self.databasePath = databasePath
             self.bus = bus
             self.linksHost = linksHost
@@ -85,6 +88,8 @@ public final class VigilServer: Sendable {
     public let incidents: IncidentService
     public let access: AccessService
     public let audit: AuditStore
+    /// Recording, retention and playback's catalog; nil when the server records nothing.
+    public let footage: FootageService?
     /// The long-running parts, one loop each, in the order a `ServiceGroup` must start them: it
     /// stops them in reverse, so the bus's requests end first (after a last audit checkpoint),
     /// then the relay, and the loops that only need the bus or the database last.
@@ -163,18 +168,22 @@ public final class VigilServer: Sendable {
         // After a restart (a crash included) the registry may have changed: open incidents recompute
         // their selections, and followers receive the difference like any other change.
         try await changes.serially { try await Self.recomputeSelections(incidents, publisher: publisher, logger: logger) }
+        let footage = configuration.footage.map {
+            FootageService(configuration: $0, database: database, relay: relay, incidents: incidents, access: access, audit: audit, bus: bus, logger: logger)
+        }
         services = [
             .init(service: BusAudit(bus: bus, audit: audit, logger: logger)),
             .init(service: MetricsSampler(relay: relay, channels: channels, holds: EvidenceHolds(database: database))),
             .init(service: AuditChannel(bus: bus, audit: audit)),
             .init(service: ExpirySweep(dispatcher: dispatcher, changes: changes, logger: logger)),
+        ] + (footage.map { [.init(service: $0)] } ?? []) + [
             .init(service: checkpoints),
             // Stops after the relay, whose last camera events it publishes.
             .init(service: CameraEvents(relay: relay, publisher: publisher)),
             .init(service: RelayService(relay: relay)),
             .init(service: RequestService(bus: bus, dispatcher: dispatcher, checkpoints: checkpoints, changes: changes)),
         ]
-        (self.bus, self.relay, self.incidents, self.access, self.audit) = (bus, relay, incidents, access, audit)
+        (self.bus, self.relay, self.incidents, self.access, self.audit, self.footage) = (bus, relay, incidents, access, audit, footage)
         (self.checkpoints, self.changes, self.reload, self.engine) = (checkpoints, changes, reload, engine)
     }
 

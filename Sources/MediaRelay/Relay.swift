@@ -68,6 +68,8 @@ public final class Relay: Sendable {
     /// when nobody reads them the oldest are dropped).
     public let events: AsyncStream<Event>
     let eventSink: AsyncStream<Event>.Continuation
+    /// Recording and playback (`Footage/Relay+Footage.swift`).
+    let footage = Mutex(FootageState())
     private let pumpFinished = DispatchSemaphore(value: 0)
 
     /// - Parameters:
@@ -183,6 +185,14 @@ public final class Relay: Sendable {
             switch ProtocolOperation(rawValue: header.op) {
             case .feedOpen:
                 let body = try BusProtocol.decodeBody(FeedOpenBody.self, from: request.payload)
+                if let moment = body.at {
+                    let (result, player, view) = try await openPlayback(body, at: moment, for: request)
+                    _ = state.withLock { $0.insert(view, id: result.view) }
+                    bus.sendMedia(to: request.peer, header: BusProtocol.successReply(id: header.id, result: result), payload: nil)
+                    startPlayer(player, for: result.view)
+                    state.withLock { $0.attach(player.subscriber, to: result.view) }
+                    return
+                }
                 let (result, feed, view) = try await open(body, for: request, delivery: .media(peer: request.peer))
                 // One viewer per view: a relay node's ticket opens its view once.
                 guard state.withLock({ $0.insert(view, id: result.view) }) else {
@@ -285,6 +295,7 @@ public final class Relay: Sendable {
         let view = ended.view
         // A link's player subscribes under a name of its own; a media view under the view's id.
         ended.feed?.unsubscribe(id: view.subscriber?.id ?? id)
+        if view.playback { stopPlayer(of: id) }
         // What this viewer lost to its own slowness (its queue dropped frame by frame).
         let dropped = view.subscriber?.dropped ?? 0
         if dropped > 0 { RelayMetrics.packetsDropped.increment(by: dropped) }
@@ -398,6 +409,7 @@ public final class Relay: Sendable {
     public func tick() async {
         await recheckViews()
         change { $0.tick(now: $1, open: $2) }
+        followRecordings()
     }
 
     /// Once a second, ``tick()``, until the relay stops.
@@ -412,6 +424,7 @@ public final class Relay: Sendable {
     public func stop() {
         stopping.store(true, ordering: .relaxed)
         pumpFinished.wait()
+        stopFootage()
         thumbnails.stop()
         state.withLock { $0.removeAll() }.forEach { $0.stop() }
         eventSink.finish()

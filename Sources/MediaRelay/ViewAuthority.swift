@@ -9,6 +9,10 @@ public struct AllowedView: Sendable {
     public let view: String
     public let grant: String
     public let incident: Int64
+    /// `live`, or `playback` of the footage from `footageTime`.
+    public var mode = AccessMode.live
+    public var footageTime: Date?
+    public var prosecutorReference: String?
 }
 
 /// Who allows, re-checks and records a relay's views. In `vigil serve` it is the server's own
@@ -40,18 +44,24 @@ public struct LocalViewAuthority: ViewAuthority {
     public let incidents: IncidentService
 
     public func begin(_ body: FeedOpenBody, for identity: BusIdentity) async throws -> AllowedView {
+        let mode = body.at == nil ? AccessMode.live : .playback
         let consultation = Consultation(
-            request: AccessRequest(agency: identity.agency, user: identity.user, camera: body.camera, mode: .live, incident: body.justification?.incident),
+            request: AccessRequest(
+                agency: identity.agency, user: identity.user, camera: body.camera, mode: mode, incident: body.justification?.incident,
+                footageTime: body.at, prosecutorReference: body.prosecutorReference),
             justification: try body.justification.map { try $0.justification() }, source: "media")
         let ticket = try await access.start(consultation)
-        return AllowedView(view: ticket.view, grant: ticket.grant, incident: ticket.incident)
+        return AllowedView(
+            view: ticket.view, grant: ticket.grant, incident: ticket.incident, mode: mode, footageTime: body.at, prosecutorReference: body.prosecutorReference)
     }
 
     public func reasonToEnd(_ view: AllowedView, camera: String, identity: BusIdentity) async -> String? {
         if let incident = try? await incidents.incident(view.incident), !incident.status.holdsSelection {
             return "incident \(view.incident) is \(incident.status.rawValue)"
         }
-        let request = AccessRequest(agency: identity.agency, user: identity.user, camera: camera, mode: .live, incident: view.incident)
+        let request = AccessRequest(
+            agency: identity.agency, user: identity.user, camera: camera, mode: view.mode, incident: view.incident, footageTime: view.footageTime,
+            prosecutorReference: view.prosecutorReference)
         switch (try? await access.decide(request)) ?? .refused(.storageFailure, message: "the decision could not be read") {
         case .deny(let code, let message): return "\(code): \(message)"
         default: return nil
@@ -141,6 +151,9 @@ public final class RelayNodeAuthority: ViewAuthority {
     }
 
     public func begin(_ body: FeedOpenBody, for identity: BusIdentity) async throws -> AllowedView {
+        guard body.at == nil else {
+            throw BusProtocol.ErrorBody(.footageUnavailable, message: "relay nodes keep no footage: play it back through the server", field: "body.at")
+        }
         guard let ticket = state.withLock({ $0.ticket(body.ticket) }) else {
             throw BusProtocol.ErrorBody(.ticketInvalid, message: "open a feed on a relay node with the ticket the server gave", field: "body.ticket")
         }

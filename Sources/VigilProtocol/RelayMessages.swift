@@ -11,11 +11,17 @@ public struct FeedOpenBody: Codable, Sendable {
     public var justification: WireJustification?
     /// On a relay node: the ticket from the coordinator's redirect, instead of a justification.
     public var ticket: String?
+    /// Play the recorded footage from this moment (a playback, from the keyframe before it) instead of live.
+    public var at: Date?
+    /// The prosecutor's decision that police footage older than a month needs.
+    public var prosecutorReference: String?
 
-    public init(camera: String, justification: WireJustification? = nil, ticket: String? = nil) {
+    public init(camera: String, justification: WireJustification? = nil, ticket: String? = nil, at: Date? = nil, prosecutorReference: String? = nil) {
         self.camera = camera
         self.justification = justification
         self.ticket = ticket
+        self.at = at
+        self.prosecutorReference = prosecutorReference
     }
 }
 

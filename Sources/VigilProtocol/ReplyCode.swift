@@ -9,6 +9,7 @@ import Streams
 /// (`BusProtocol.ErrorBody.Code`). Each is explained in `docs/protocol.md`.
 public enum ReplyCode: String, ErrorCode {
     case cameraUnavailable = "camera_unavailable"
+    case footageUnavailable = "footage_unavailable"
     case internalError = "internal_error"
     case linksUnavailable = "links_unavailable"
     case namedUserRequired = "named_user_required"

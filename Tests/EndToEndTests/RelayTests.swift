@@ -8,23 +8,6 @@ import Testing
 // server and free ports) were the suite run's long pole one after another (67 s of 71 s).
 @Suite("vigil relay and watch", .timeLimit(.minutes(2)))
 struct RelayTests {
-    /// A server whose registry has one more camera at the Grand-Place, its stream a looped file.
-    private func withCameraServer(arguments: [String] = [], _ body: (URL) async throws -> Void) async throws {
-        try await withStoppedServerFolder("relay") { data in
-            let stream = data.appendingPathComponent("camera.ts").path
-            try await makeTestStream(at: stream)
-            let registry = data.appendingPathComponent("camera.geojson")
-            try Data("""
-                {"type":"FeatureCollection","features":[{"type":"Feature","geometry":{"type":"Point","coordinates":[4.3525,50.8467]},
-                 "properties":{"id":"pz5339-sim-01","owner":"pz-5339","kind":"street","place_type":"square","range_m":40,
-                               "stream":"\(stream)","confidentiality":"public","tags":[],
-                               "privacy_masks":[[[0,0],[0.5,0],[0.5,1],[0,1]]]}}]}
-                """.utf8).write(to: registry)
-            #expect(try await vigil("cameras", "import", registry.path, "--data", data.path).status == 0)
-            try await withServer(data: data, arguments: arguments) { data, _ in try await body(data) }
-        }
-    }
-
     private func probe(_ path: String) async throws -> (codec: String, frames: Int, errors: String) {
         let probed = try await run(URL(fileURLWithPath: "/usr/bin/ffprobe"), [
             "-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries", "stream=codec_name,nb_read_frames", "-of", "csv=p=0", path,

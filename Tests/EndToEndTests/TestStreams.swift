@@ -10,3 +10,21 @@ func makeTestStream(at path: String, seconds: Int = 4) async throws {
     ])
     #expect(made.status == 0, "\(made.stderr)")
 }
+
+/// A server whose registry has one more camera at the Grand-Place, its stream a looped file.
+func withCameraServer(_ name: String = "relay", arguments: [String] = [], _ body: (URL) async throws -> Void) async throws {
+    try await withStoppedServerFolder(name) { data in
+        let stream = data.appendingPathComponent("camera.ts").path
+        try await makeTestStream(at: stream)
+        let registry = data.appendingPathComponent("camera.geojson")
+        try Data("""
+            {"type":"FeatureCollection","features":[{"type":"Feature","geometry":{"type":"Point","coordinates":[4.3525,50.8467]},
+             "properties":{"id":"pz5339-sim-01","owner":"pz-5339","kind":"street","place_type":"square","range_m":40,
+                           "stream":"\(stream)","confidentiality":"public","tags":[],
+                           "privacy_masks":[[[0,0],[0.5,0],[0.5,1],[0,1]]]}}]}
+            """.utf8).write(to: registry)
+        #expect(try await vigil("cameras", "import", registry.path, "--data", data.path).status == 0)
+        try await withServer(data: data, arguments: arguments) { data, _ in try await body(data) }
+    }
+}
+

@@ -1,9 +1,10 @@
 import Foundation
 import Geo
 
-/// What a grant lets an agency do with a camera.
+/// What a grant lets an agency do with a camera. `record`: Vigil may record the camera's
+/// footage while an incident of the agency's selects it (what playback and export then read).
 public enum AccessMode: String, Sendable, Codable, CaseIterable {
-    case live, playback, export, ptz
+    case live, playback, export, ptz, record
 }
 
 /// Which of the owner's cameras a grant covers: every listed criterion must hold.

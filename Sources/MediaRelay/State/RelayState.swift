@@ -74,6 +74,8 @@ struct RelayState<Feed: AnyObject & Sendable> {
         /// Since when a link has not been played, or a node's view not been reported by the
         /// node (nil while it is, and for media views).
         var idleSince: Instant?
+        /// Recorded footage, played by its own player: the camera's live feed is not involved.
+        var playback = false
     }
 
     /// A view taken out of the state, with the feed it must leave.
@@ -330,6 +332,7 @@ struct RelayState<Feed: AnyObject & Sendable> {
     /// node is told to end it when `notify`.
     mutating func end(_ id: String, reason: String, notify: Bool, now: Instant) -> EndedView? {
         guard let view = views.removeValue(forKey: id) else { return nil }
+        if view.playback { return EndedView(view: view, feed: nil) }
         let feed = feeds[view.camera]?.feed
         releaseView(of: view.camera, now: now)
         if case .node(let name) = view.delivery {

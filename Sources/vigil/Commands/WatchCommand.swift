@@ -15,6 +15,10 @@ struct WatchCommand: ParsableCommand {
             from the relay's cached group of pictures, at once. Ends after --seconds, or when the relay ends \
             the view (access revoked, incident closed), which is said on stderr.
 
+            With --at, the recorded footage is played from that moment instead (a playback, from the \
+            keyframe before it, in real time): the grant must allow playback for that footage time; police \
+            footage older than a month needs --prosecutor-reference. The view ends with the footage.
+
             With --link, no video is written: the relay gives an HTTP address that plays the view as \
             MPEG-TS in a player (vlc URL, ffplay URL), and one for the camera's thumbnail. The view lasts \
             while the link is played, and ends after 30 s without a player, or when access ends.
@@ -34,11 +38,23 @@ struct WatchCommand: ParsableCommand {
     var text: String
     @Option(help: "How long to watch, in seconds.")
     var seconds = 10.0
+    @Option(help: "Play the recorded footage from this moment (ISO 8601, 2026-12-02T10:15:00Z) instead of live.")
+    var at: String?
+    @Option(help: "The prosecutor's decision reference, for police footage older than a month.")
+    var prosecutorReference: String?
     @OptionGroup var client: ClientOptions
 
     func validate() throws {
         guard seconds > 0, seconds <= 86_400 else { throw ValidationError("--seconds must be in (0, 86400]") }
         guard (output == nil) == link else { throw ValidationError("give either -o FILE (or -o -) or --link") }
+        if let at, Self.moment(at) == nil { throw ValidationError("--at must be an ISO 8601 time such as 2026-12-02T10:15:00Z") }
+        guard at == nil || !link else { throw ValidationError("--at plays footage to a file or a pipe (-o), not over a link") }
+    }
+
+    /// An ISO 8601 time, with or without fractions of a second.
+    static func moment(_ text: String) -> Date? {
+        (try? Date(text, strategy: .iso8601))
+            ?? (try? Date(text, strategy: .iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted)))
     }
 
     func run() throws {
@@ -60,7 +76,8 @@ struct WatchCommand: ParsableCommand {
             var opened = try client.call {
                 try bus.request(
                     .feedOpen,
-                    body: FeedOpenBody(camera: camera, justification: justification),
+                    body: FeedOpenBody(
+                        camera: camera, justification: justification, at: at.flatMap(Self.moment), prosecutorReference: prosecutorReference),
                     as: FeedOpenResult.self, timeout: .seconds(10))
             }
             if let redirect = opened.redirect {

@@ -21,6 +21,10 @@ struct DataFolder {
 
     var database: URL { url.appendingPathComponent("vigil.sqlite") }
     var serverInfo: URL { url.appendingPathComponent("server.json") }
+    /// Recorded segments, one folder per camera (`vigil serve` writes them).
+    var footage: URL { url.appendingPathComponent("footage") }
+    /// Evidence packages (`vigil export`).
+    var exports: URL { url.appendingPathComponent("exports") }
     var keys: URL { url.appendingPathComponent("keys") }
     var agencyKeys: URL { keys.appendingPathComponent("agencies") }
     var userKeys: URL { keys.appendingPathComponent("users") }

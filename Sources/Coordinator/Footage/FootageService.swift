@@ -1,0 +1,159 @@
+import Bus
+import Foundation
+import Incidents
+import Logging
+import MediaRelay
+import Metrics
+import ServiceLifecycle
+import Streams
+import VigilProtocol
+
+/// The coordinator's footage: which cameras are recorded, where every segment is, and their
+/// deletion.
+///
+/// - Recording: every few seconds, each camera an open incident selects is recorded when the
+///   decision function allows `record` for it under that incident to the lead agency or a
+///   participant (an owner's own cameras always; another owner's under a grant with the
+///   `record` mode). A change starts or stops the camera's recording, audited
+///   (`recording.started`, `recording.stopped`, with the incidents). A decision a few seconds
+///   late loses nothing: a recording starts with the feed's 10 s pre-roll.
+/// - Deletion: every minute, segments past their owner's retention, then the oldest beyond the
+///   relay's byte budget, unless an evidence hold covers them (``FootageCatalog``); their files
+///   go, the rows stay, the audit log has one entry per camera and range. Held footage that
+///   fills the budget raises a `footage.at-risk` request on each owner's channel.
+public final class FootageService: Service, Sendable {
+    public struct Configuration: Sendable {
+        /// Where the embedded relay writes segments (`DATA/footage`).
+        public var directory: URL
+        /// The most bytes of footage the embedded relay keeps.
+        public var budgetBytes: Int
+        public var segmentSeconds: TimeInterval = 6
+        public var decisionInterval = Duration.seconds(2)
+        public var sweepInterval = Duration.seconds(60)
+
+        public init(directory: URL, budgetBytes: Int) {
+            self.directory = directory
+            self.budgetBytes = budgetBytes
+        }
+    }
+
+    /// The name the coordinator's own relay has in the catalog.
+    public static let relayName = "coordinator"
+
+    public let catalog: FootageCatalog
+    let configuration: Configuration
+    let relay: Relay
+    let incidents: IncidentService
+    let access: AccessService
+    let audit: AuditStore
+    let bus: BusServer
+    let logger: Logger
+
+    init(configuration: Configuration, database: Database, relay: Relay, incidents: IncidentService, access: AccessService, audit: AuditStore, bus: BusServer, logger: Logger) {
+        self.configuration = configuration
+        catalog = FootageCatalog(database: database)
+        (self.relay, self.incidents, self.access, self.audit, self.bus, self.logger) = (relay, incidents, access, audit, bus, logger)
+        var recorder = FootageRecorder.Configuration(directory: configuration.directory)
+        recorder.segmentSeconds = configuration.segmentSeconds
+        let catalog = catalog, directory = configuration.directory
+        relay.enableFootage(FootageSettings(
+            recorder: recorder,
+            library: { camera, moment in
+                try await catalog.playback(camera: camera, from: moment).filter { $0.relay == Self.relayName }.map {
+                    FootagePlayer.Item(
+                        segment: RecordedSegment(camera: $0.camera, file: $0.file, start: $0.start, end: $0.end, bytes: $0.bytes, keyframes: $0.keyframes),
+                        url: directory.appendingPathComponent($0.file))
+                }
+            },
+            onSegment: { segment, incidents in
+                FootageMetrics.bytesRecorded.increment(by: segment.bytes)
+                Task {
+                    do {
+                        try await catalog.add(FootageSegment(
+                            camera: segment.camera, relay: Self.relayName, file: segment.file, start: segment.start, end: segment.end,
+                            bytes: segment.bytes, keyframes: segment.keyframes, incidents: incidents.sorted()))
+                    } catch {
+                        logger.error("footage segment not recorded in the catalog", metadata: ["camera": "\(segment.camera)", "error": "\(error)"])
+                    }
+                }
+            },
+            onFailure: { camera, error in
+                FootageMetrics.writeFailures.increment()
+                logger.warning("footage not written", metadata: ["camera": "\(camera)", "error": "\(error)"])
+            }))
+    }
+
+    public func run() async {
+        var recorded: [String: Set<Int64>] = [:]
+        var lastSweep = ContinuousClock.now - configuration.sweepInterval
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            do {
+                recorded = try await decideRecordings(after: recorded)
+                if ContinuousClock.now - lastSweep >= configuration.sweepInterval {
+                    lastSweep = .now
+                    try await sweep()
+                }
+            } catch {
+                logger.error("footage service failed", metadata: ["error": "\(error)"])
+            }
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: self.configuration.decisionInterval) }
+        }
+    }
+
+    /// Decides which cameras to record now, tells the relay, and audits what changed since `before`.
+    @discardableResult
+    public func decideRecordings(after before: [String: Set<Int64>], at now: Date = Date()) async throws -> [String: Set<Int64>] {
+        var wanted: [String: Set<Int64>] = [:]
+        for incident in try await incidents.liveIncidents() {
+            let agencies = [incident.leadAgency] + incident.details.participants
+            for camera in try await incidents.snapshot(incident.id).cameras.map(\.id) {
+                for agency in agencies {
+                    let request = AccessRequest(agency: agency, camera: camera, mode: .record, incident: incident.id, at: now)
+                    if try await access.decide(request).isAllowed {
+                        wanted[camera, default: []].insert(incident.id)
+                        break
+                    }
+                }
+            }
+        }
+        relay.record(wanted)
+        for camera in Set(wanted.keys).union(before.keys).sorted() where wanted[camera] != before[camera] {
+            let action = wanted[camera] == nil ? "recording.stopped" : before[camera] == nil ? "recording.started" : "recording.changed"
+            let incidents = (wanted[camera] ?? before[camera] ?? []).sorted()
+            try await audit.append(AuditRecord(
+                action: action, at: now, cameras: [camera], incident: incidents.first,
+                details: ["incidents": incidents.map(String.init).joined(separator: ","), "relay": Self.relayName]))
+        }
+        return wanted
+    }
+
+    /// Deletes what retention and the budget no longer keep (files and all), raises the owners'
+    /// requests for held footage at risk, and samples the footage gauges.
+    public func sweep(at now: Date = Date()) async throws {
+        let expired = try await catalog.sweepRetention(at: now)
+        let (overBudget, atRisk) = try await catalog.enforceBudget(relay: Self.relayName, budget: configuration.budgetBytes, at: now)
+        for deletion in expired + overBudget where deletion.relay == Self.relayName {
+            for file in deletion.files {
+                try? FileManager.default.removeItem(at: configuration.directory.appendingPathComponent(file))
+            }
+            FootageMetrics.bytesDeleted.increment(by: deletion.bytes)
+            logger.info("footage deleted", metadata: [
+                "camera": "\(deletion.camera)", "reason": "\(deletion.reason.rawValue)", "segments": "\(deletion.files.count)",
+            ])
+        }
+        for notice in atRisk {
+            bus.publish(on: .owner(notice.owner), seq: notice.sequence, type: "footage.at-risk", at: notice.at, body: notice)
+            logger.warning("held footage at risk: owner asked to preserve it", metadata: ["owner": "\(notice.owner)", "cameras": "\(notice.cameras.count)"])
+        }
+        let (kept, held) = try await catalog.bytes(at: now)
+        Gauge(label: "vigil_footage_bytes").record(kept)
+        Gauge(label: "vigil_footage_bytes_held").record(held)
+    }
+}
+
+/// The footage counters (their help is in ``MetricsCatalog``).
+enum FootageMetrics {
+    static let bytesRecorded = Counter(label: "vigil_footage_bytes_recorded_total")
+    static let bytesDeleted = Counter(label: "vigil_footage_bytes_deleted_total")
+    static let writeFailures = Counter(label: "vigil_footage_write_failures_total")
+}

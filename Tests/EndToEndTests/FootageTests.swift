@@ -1,0 +1,86 @@
+import Foundation
+import Testing
+
+/// Incident recording through the real binary: a camera an incident selects is recorded into
+/// segments of real H.264 (with its pre-roll), played back from a past moment with `vigil
+/// watch --at` through the decision function and the audit log.
+@Suite("Footage: recording and playback", .timeLimit(.minutes(2)))
+struct FootageTests {
+    private func probe(_ path: String) async throws -> (codec: String, frames: Int, errors: String) {
+        let probed = try await run(URL(fileURLWithPath: "/usr/bin/ffprobe"), [
+            "-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries", "stream=codec_name,nb_read_frames", "-of", "csv=p=0", path,
+        ])
+        let fields = (probed.stdout.split(separator: "\n").first ?? "").split(separator: ",")
+        return (fields.first.map(String.init) ?? "", fields.count > 1 ? Int(fields[1]) ?? -1 : -1, probed.stderr)
+    }
+
+    private func audit(_ data: URL) async throws -> [[String: Any]] {
+        let exported = try await vigil("audit", "export", "--data", data.path)
+        return try exported.stdout.split(separator: "\n").compactMap { try json(String($0))["record"] as? [String: Any] }
+    }
+
+    private func segments(_ data: URL) -> [String] {
+        let folder = data.appendingPathComponent("footage/pz5339-sim-01")
+        return ((try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []).filter { $0.hasSuffix(".ts") }.sorted()
+    }
+
+    @Test func aSelectedCameraIsRecordedAndPlayedBackFromAPastMoment() async throws {
+        try await withCameraServer("footage", arguments: ["--segment-seconds", "1"]) { data in
+            #expect(try await vigil("user", "add", "pz.viewer", "--name", "V", "--badge", "B-1", "--role", "operator",
+                                    "--data", data.path, "--agency", "pz-5339").status == 0)
+            let beforeIncident = Date()
+            let opened = try await vigil("incident", "open", "--kind", "public-order", "--at", "50.8467,4.3525", "--radius", "30",
+                                         "--data", data.path, "--agency", "pz-5339", "--json", "--timeout", "30")
+            #expect(opened.status == 0, "\(opened.stderr)")
+            let id = try #require((try json(opened.stdout)["incident"] as? [String: Any])?["id"] as? Int)
+
+            // Zone 5339's own camera, selected by its own incident: recorded, segment by segment.
+            let deadline = ContinuousClock.now + .seconds(30)
+            while segments(data).count < 4, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(200)) }
+            let files = segments(data)
+            #expect(files.count >= 4, "\(files)")
+            let records = try await audit(data)
+            #expect(records.contains { $0["action"] as? String == "recording.started" && ($0["cameras"] as? [String]) == ["pz5339-sim-01"]
+                && $0["incident"] as? Int == id }, "\(records.map { $0["action"] })")
+            // The pre-roll: the first segment starts before the incident was opened (the feed opened with it, so by less than that).
+            let firstStart = Double(files[0].dropLast(3)).map { Date(timeIntervalSince1970: $0 / 1000) }
+            #expect(firstStart.map { $0 < Date() } == true)
+            for file in files.prefix(3) {
+                let probed = try await probe(data.appendingPathComponent("footage/pz5339-sim-01/\(file)").path)
+                #expect(probed.codec == "h264" && probed.frames > 0 && probed.errors.isEmpty, "\(file): \(probed)")
+            }
+
+            // Playback from two seconds into the recording, by a named user with a justification.
+            let moment = (firstStart ?? beforeIncident).addingTimeInterval(2)
+            let output = data.appendingPathComponent("played.ts").path
+            let played = try await vigil("watch", "--incident", "\(id)", "--camera", "pz5339-sim-01", "--at", moment.formatted(.iso8601), "-o", output,
+                                         "--seconds", "2", "--reason", "criminal-investigation", "--text", "What happened before the call",
+                                         "--data", data.path, "--agency", "pz-5339", "--user", "pz.viewer", "--timeout", "30")
+            #expect(played.status == 0, "\(played.stderr)")
+            let probed = try await probe(output)
+            #expect(probed.codec == "h264" && probed.frames >= 25 && probed.errors.isEmpty, "\(probed)")
+            let started = try await audit(data).first { $0["action"] as? String == "view.started" && ($0["details"] as? [String: String])?["mode"] == "playback" }
+            #expect(started?["footage_from"] != nil && started?["user"] as? String == "pz.viewer", "\(String(describing: started))")
+
+            // A moment before any recording: refused, not moved to later footage.
+            func playBack(at moment: Date, _ extra: [String] = []) async throws -> (status: Int32, stderr: String) {
+                let result = try await vigil(["watch", "--incident", "\(id)", "--camera", "pz5339-sim-01", "--at", moment.formatted(.iso8601), "-o", output,
+                                              "--reason", "criminal-investigation", "--text", "Long before", "--data", data.path, "--agency", "pz-5339",
+                                              "--user", "pz.viewer", "--timeout", "30"] + extra)
+                return (result.status, result.stderr)
+            }
+            let early = try await playBack(at: Date().addingTimeInterval(-3_600))
+            #expect(early.status == 1 && early.stderr.contains("footage_unavailable"), "\(early.stderr)")
+            // Police footage older than a month: only with a prosecutor's decision (and then there is none of it here).
+            let old = Date().addingTimeInterval(-60 * 86_400)
+            let unreferenced = try await playBack(at: old)
+            #expect(unreferenced.status == 1 && unreferenced.stderr.contains("prosecutor_decision_required"), "\(unreferenced.stderr)")
+            let referenced = try await playBack(at: old, ["--prosecutor-reference", "BXL-PR-2026-0042"])
+            #expect(referenced.status == 1 && referenced.stderr.contains("footage_unavailable"), "\(referenced.stderr)")
+            // Bad input: a time that is not one.
+            let bad = try await vigil("watch", "--incident", "\(id)", "--camera", "pz5339-sim-01", "--at", "yesterday", "-o", output,
+                                      "--reason", "criminal-investigation", "--text", "When", "--data", data.path, "--agency", "pz-5339", "--user", "pz.viewer")
+            #expect(bad.status != 0 && bad.stderr.contains("--at"), "\(bad.stderr)")
+        }
+    }
+}
