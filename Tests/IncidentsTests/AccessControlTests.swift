@@ -4,11 +4,12 @@ import Logging
 import Testing
 @testable import Incidents
 
-private let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+/// The repository's fixtures folder.
+let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     .appendingPathComponent("fixtures")
 
 /// The Brussels registry with the fixture agreements loaded, an incident service and the access service.
-private func withAgreements(_ body: (AccessService, IncidentService, [Camera]) async throws -> Void) async throws {
+func withAgreements(_ body: (AccessService, IncidentService, [Camera]) async throws -> Void) async throws {
     let folder = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-access-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(at: folder) }
@@ -26,7 +27,7 @@ private func withAgreements(_ body: (AccessService, IncidentService, [Camera]) a
     try await body(access, IncidentService(database: database, engine: engine, logger: Logger(label: "test")), cameras)
 }
 
-private func camera(_ cameras: [Camera], owner: String, kind: CameraKind, placeType: String? = nil) throws -> Camera {
+func camera(_ cameras: [Camera], owner: String, kind: CameraKind, placeType: String? = nil) throws -> Camera {
     try #require(cameras.first { $0.owner == owner && $0.kind == kind && (placeType == nil || $0.placeType == placeType) })
 }
 

@@ -4,9 +4,6 @@ import Logging
 import Testing
 @testable import Incidents
 
-private let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    .appendingPathComponent("fixtures")
-
 /// A service over a fresh database with the Brussels registry, its road network, and the Midi → Schuman route.
 private func withBrussels(_ body: (IncidentService, Database, GeoJSONGeometry) async throws -> Void) async throws {
     let folder = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-march-\(UUID().uuidString)")

@@ -42,7 +42,10 @@ struct FootageTests {
         let feed = CameraFeed(camera: "stib/de-brouckère 1", url: source, configuration: feedConfiguration)
         feed.start()
         defer { feed.stop() }
-        try await Task.sleep(for: .milliseconds(2_600))
+        // Two and a half GOPs live before the recording starts (counted from the first packet: a loaded machine opens files slowly).
+        let opening = ContinuousClock.now + .seconds(30)
+        while feed.receivedBytes == 0, ContinuousClock.now < opening { try await Task.sleep(for: .milliseconds(20)) }
+        try await Task.sleep(for: .milliseconds(2_500))
 
         var configuration = FootageRecorder.Configuration(directory: folder.appendingPathComponent("footage"))
         configuration.segmentSeconds = 1

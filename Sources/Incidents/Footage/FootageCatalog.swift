@@ -61,8 +61,10 @@ public struct FootageAtRisk: Sendable, Codable, Equatable {
 /// per camera and range, not per file; the rows stay, marked deleted, for the audit log that names them.
 public final class FootageCatalog: Sendable {
     private let database: Database
-    /// Segments further apart than this are separate ranges in the audit log.
-    static let rangeGap: TimeInterval = 30
+    /// Segments further apart than this are separate ranges in the audit log. Consecutive
+    /// segments of a recording touch (the next starts at the keyframe that ended the last); a
+    /// kept segment between two deleted ones leaves a gap of its own length.
+    static let rangeGap: TimeInterval = 1
     /// An owner is asked again about the same relay's held footage at risk after this long.
     static let atRiskRepeat: TimeInterval = 3_600
 
