@@ -44,14 +44,17 @@ struct InProcessCoordinator {
             auditSigningKey: Curve25519.Signing.PrivateKey().rawRepresentation)
     }
 
-    /// Runs `body` with a started coordinator and a client configuration for each agency.
-    static func with(agencies: [String], _ body: (InProcessCoordinator) async throws -> Void) async throws {
+    /// Runs `body` with a started coordinator and a client configuration for each agency (recording
+    /// footage into the test's folder when `footageBudget` is given).
+    static func with(agencies: [String], footageBudget: Int? = nil, _ body: (InProcessCoordinator) async throws -> Void) async throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-inprocess-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
         var logger = Logger(label: "vigil.test")
         logger.logLevel = .warning
-        let server = try await VigilServer(try configuration(database: folder.appendingPathComponent("vigil.sqlite").path), logger: logger)
+        var configuration = try configuration(database: folder.appendingPathComponent("vigil.sqlite").path)
+        configuration.footage = footageBudget.map { FootageService.Configuration(directory: folder.appendingPathComponent("footage"), budgetBytes: $0) }
+        let server = try await VigilServer(configuration, logger: logger)
         var clients: [String: BusClientConfiguration] = [:]
         for agency in agencies { clients[agency] = try server.attachInProcess(as: BusIdentity(agency: agency)) }
         _ = try server.start()

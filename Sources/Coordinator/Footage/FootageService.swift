@@ -41,7 +41,7 @@ public final class FootageService: Service, Sendable {
     public static let relayName = "coordinator"
 
     public let catalog: FootageCatalog
-    let configuration: Configuration
+    public let configuration: Configuration
     let relay: Relay
     let incidents: IncidentService
     let access: AccessService
