@@ -5,6 +5,9 @@
 #include <libavutil/opt.h>
 #include <libavutil/imgutils.h>
 #include <libswscale/swscale.h>
+#include <libavfilter/avfilter.h>
+#include <libavfilter/buffersrc.h>
+#include <libavfilter/buffersink.h>
 
 // Replaces AVERROR(e): FFmpeg's negative error code for a POSIX errno.
 static inline int vigil_averror(int e) { return AVERROR(e); }

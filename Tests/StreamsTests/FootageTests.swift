@@ -93,6 +93,41 @@ struct FootageTests {
     }
 }
 
+extension FootageTests {
+    /// The largest and the mean luma of a region of the copy's picture at `second`.
+    private func luma(_ path: String, second: Double, crop: String) throws -> (max: Int, mean: Double) {
+        let picture = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-luma-\(UUID().uuidString).pgm").path
+        defer { try? FileManager.default.removeItem(atPath: picture) }
+        try ffmpeg(["-ss", "\(second)", "-i", path, "-frames:v", "1", "-vf", "crop=\(crop)", "-pix_fmt", "gray", picture])
+        let pixels = try greyPixels(picture)
+        return (Int(pixels.max() ?? 0), Double(pixels.reduce(0) { $0 + Int($1) }) / Double(max(1, pixels.count)))
+    }
+
+    @Test func aViewingCopyIsMaskedWatermarkedAndCutToItsRange() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-copy-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let segment = folder.appendingPathComponent("segment.ts")
+        try ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25", "-t", "4", "-c:v", "libx264", "-g", "25", "-bf", "2",
+                    "-pix_fmt", "yuv420p", "-f", "mpegts", segment.path])
+        let start = Date(timeIntervalSince1970: 1_780_000_000)
+        let copy = folder.appendingPathComponent("viewing-copy.mp4")
+        let pictures = try ViewingCopy.make(
+            [ViewingCopy.Input(url: segment, start: start)], from: start.addingTimeInterval(1), to: start.addingTimeInterval(3),
+            masks: [[[0, 0], [0.5, 0], [0.5, 1], [0, 1]]], watermark: "EVIDENCE: pz.viewer (pz-5339), incident 7 — 100% copy", output: copy)
+        #expect((49...51).contains(pictures), "two seconds at 25 fps: \(pictures)")
+        let (codec, frames, errors) = try probe(copy.path)
+        #expect(codec == "h264" && frames == pictures && errors.isEmpty, "\(codec) \(frames) of \(pictures) \(errors)")
+        // The masked left half is black below the watermark; the watermark's white text shows on it.
+        let masked = try luma(copy.path, second: 1, crop: "300:200:10:100")
+        #expect(masked.max < 40, "masked: \(masked)")
+        let watermark = try luma(copy.path, second: 1, crop: "320:40:0:0")
+        #expect(watermark.max > 200, "the watermark is drawn: \(watermark)")
+        let open = try luma(copy.path, second: 1, crop: "300:200:330:100")
+        #expect(open.mean > 40, "the right half shows the picture: \(open)")
+    }
+}
+
 final class SegmentLog: Sendable {
     private let segments = Mutex<[RecordedSegment]>([])
     func append(_ segment: RecordedSegment) { segments.withLock { $0.append(segment) } }
