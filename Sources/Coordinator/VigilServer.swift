@@ -161,16 +161,18 @@ public final class VigilServer: Sendable {
             try await Self.recomputeSelections(incidents, publisher: publisher, logger: logger)
         }
         links = try HTTPEndpoint(host: configuration.linksHost, port: configuration.linksPort, name: "media") { relay.httpResponse($0) }
+        let footage = configuration.footage.map {
+            FootageService(
+                configuration: $0, database: database, relay: relay, incidents: incidents, access: access, audit: audit, bus: bus, engine: engine,
+                signingKey: key, logger: logger)
+        }
         let dispatcher = CommandDispatcher(
             bus: bus, incidents: incidents, access: access, holds: EvidenceHolds(database: database), users: users, clientKeys: clientKeys,
-            publisher: publisher, audit: audit, auditKey: checkpoints.publicKey, registry: registry, engine: engine, reloadRegistry: reload,
+            publisher: publisher, audit: audit, auditKey: checkpoints.publicKey, registry: registry, engine: engine, footage: footage, reloadRegistry: reload,
             logger: logger)
         // After a restart (a crash included) the registry may have changed: open incidents recompute
         // their selections, and followers receive the difference like any other change.
         try await changes.serially { try await Self.recomputeSelections(incidents, publisher: publisher, logger: logger) }
-        let footage = configuration.footage.map {
-            FootageService(configuration: $0, database: database, relay: relay, incidents: incidents, access: access, audit: audit, bus: bus, logger: logger)
-        }
         services = [
             .init(service: BusAudit(bus: bus, audit: audit, logger: logger)),
             .init(service: MetricsSampler(relay: relay, channels: channels, holds: EvidenceHolds(database: database))),

@@ -37,6 +37,8 @@ public enum ProtocolOperation: String, Sendable, CaseIterable {
     case auditVerify = "audit.verify"
     case relayRegister = "relay.register"
     case relayReport = "relay.report"
+    case footageExport = "footage.export"
+    case incidentHeadPassed = "incident.head-passed"
     case feedOpen = "feed.open"
     case feedLink = "feed.link"
     case feedClose = "feed.close"

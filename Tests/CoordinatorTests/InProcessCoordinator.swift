@@ -53,7 +53,8 @@ struct InProcessCoordinator {
         var logger = Logger(label: "vigil.test")
         logger.logLevel = .warning
         var configuration = try configuration(database: folder.appendingPathComponent("vigil.sqlite").path)
-        configuration.footage = footageBudget.map { FootageService.Configuration(directory: folder.appendingPathComponent("footage"), budgetBytes: $0) }
+        configuration.footage = footageBudget.map { FootageService.Configuration(
+            directory: folder.appendingPathComponent("footage"), exports: folder.appendingPathComponent("exports"), budgetBytes: $0) }
         let server = try await VigilServer(configuration, logger: logger)
         var clients: [String: BusClientConfiguration] = [:]
         for agency in agencies { clients[agency] = try server.attachInProcess(as: BusIdentity(agency: agency)) }

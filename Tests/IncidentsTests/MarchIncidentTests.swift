@@ -54,6 +54,39 @@ struct MarchIncidentTests {
         }
     }
 
+    @Test func theMomentTheHeadPassedEachCameraBehindTheTailComesFromTheJournal() async throws {
+        try await withBrussels { service, _, route in
+            let opened = try await service.openMarch(
+                OpenMarchRequest(kind: .demonstration, route: route, head: .measure(1_000), tail: .measure(600)), by: "pz-5341")
+            var moves: [(at: Date, head: Double)] = [(opened.at, 1_000)]
+            for head in stride(from: 1_400.0, through: 3_000, by: 400) {
+                try await Task.sleep(for: .milliseconds(20))
+                let change = try await service.move(opened.incidentId, head: .measure(head), tail: .measure(head - 400), by: "pz-5341")
+                moves.append((change.at, head))
+            }
+            let behind = try await service.headPassages(opened.incidentId, section: "behind")
+            #expect(!behind.isEmpty && behind.allSatisfy { $0.section == "behind" })
+            for passage in behind {
+                let at = try #require(passage.at, "the head is past every camera behind the tail")
+                if passage.alongMeters <= 1_000 {
+                    #expect(passage.beforeOpening && at == opened.at, "passed before the march was opened")
+                    continue
+                }
+                // Between the two moves that bracket the camera's distance, in proportion.
+                let after = try #require(moves.firstIndex { $0.head >= passage.alongMeters })
+                let (a, b) = (moves[after - 1], moves[after])
+                let expected = a.at.addingTimeInterval((passage.alongMeters - a.head) / (b.head - a.head) * b.at.timeIntervalSince(a.at))
+                #expect(abs(at.timeIntervalSince(expected)) < 0.001 && !passage.beforeOpening, "\(passage)")
+            }
+            // Cameras ahead of the head have not been passed.
+            let ahead = try await service.headPassages(opened.incidentId, section: "ahead")
+            #expect(!ahead.isEmpty && ahead.allSatisfy { $0.at == nil || $0.alongMeters <= 3_000 })
+            // A point incident has no route.
+            let point = try await service.open(OpenIncidentRequest(kind: .fire, at: GeoPoint(lat: 50.8467, lon: 4.3525), radiusMeters: 100), by: "siamu")
+            await #expect(throws: IncidentError.self) { _ = try await service.headPassages(point.incidentId) }
+        }
+    }
+
     @Test func aHeadOffTheRouteIsReportedAndFallsBack() async throws {
         try await withBrussels { service, _, route in
             let opened = try await service.openMarch(

@@ -43,6 +43,8 @@ extension CommandDispatcher {
             let body = try BusProtocol.decodeBody(IncidentReference.self, from: request.payload)
             let change = try await incidents.close(body.incident, by: request.agency)
             return BusProtocol.successReply(id: header.id, result: try await publisher.publish(change, replyFor: request.agency))
+        case .incidentHeadPassed:
+            return try await headPassages(header, request)
         case .incidentSnapshot:
             let body = try BusProtocol.decodeBody(SnapshotRequest.self, from: request.payload)
             ServerMetrics.snapshots.increment()

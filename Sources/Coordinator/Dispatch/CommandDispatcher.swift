@@ -23,6 +23,8 @@ public struct CommandDispatcher: Sendable {
     let auditKey: String
     let registry: RegistryStore
     let engine: CameraEngine
+    /// Recording's catalog and evidence exports; nil when the server records nothing.
+    let footage: FootageService?
     /// Reloads the registry into the index and the relay, and recomputes open selections (the
     /// caller already holds the server's serial gate).
     let reloadRegistry: @Sendable () async throws -> Void
@@ -76,6 +78,8 @@ public struct CommandDispatcher: Sendable {
     /// happened): they need not pass the serial gate that orders changes and their events.
     static let readOnlyOperations: Set<ProtocolOperation> = [
         .sessionIdentity, .grantList, .accessCheck, .userList, .viewList, .holdList, .incidentSnapshot, .auditQuery, .auditVerify, .camerasSelect,
+        // An export writes files and the audit log only; its viewing copy takes seconds.
+        .incidentHeadPassed, .footageExport,
     ]
 
     private func perform(_ header: BusProtocol.RequestHeader, _ request: BusRequest) async throws -> Data {
@@ -94,6 +98,7 @@ public struct CommandDispatcher: Sendable {
         case "camera", "cameras": return try await performCameras(header, request)
         case "audit": return try await performAudit(header, request)
         case "relay": return try await performRelays(header, request)
+        case "footage": return try await performFootage(header, request)
         default: throw Self.unknownOperation(header)
         }
     }
@@ -132,8 +137,9 @@ public struct CommandDispatcher: Sendable {
     public init(
         bus: BusServer, incidents: IncidentService, access: AccessService, holds: EvidenceHolds, users: UserDirectory,
         clientKeys: ClientKeys, publisher: ChannelPublisher, audit: AuditStore, auditKey: String, registry: RegistryStore,
-        engine: CameraEngine, reloadRegistry: @escaping @Sendable () async throws -> Void, logger: Logger
+        engine: CameraEngine, footage: FootageService?, reloadRegistry: @escaping @Sendable () async throws -> Void, logger: Logger
     ) {
+        self.footage = footage
         self.bus = bus
         self.incidents = incidents
         self.access = access

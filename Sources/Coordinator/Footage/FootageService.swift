@@ -1,5 +1,7 @@
 import Bus
+import Crypto
 import Foundation
+import Geo
 import Incidents
 import Logging
 import MediaRelay
@@ -25,14 +27,17 @@ public final class FootageService: Service, Sendable {
     public struct Configuration: Sendable {
         /// Where the embedded relay writes segments (`DATA/footage`).
         public var directory: URL
+        /// Where evidence packages are written (`DATA/exports`).
+        public var exports: URL
         /// The most bytes of footage the embedded relay keeps.
         public var budgetBytes: Int
         public var segmentSeconds: TimeInterval = 6
         public var decisionInterval = Duration.seconds(2)
         public var sweepInterval = Duration.seconds(60)
 
-        public init(directory: URL, budgetBytes: Int) {
+        public init(directory: URL, exports: URL, budgetBytes: Int) {
             self.directory = directory
+            self.exports = exports
             self.budgetBytes = budgetBytes
         }
     }
@@ -47,11 +52,20 @@ public final class FootageService: Service, Sendable {
     let access: AccessService
     let audit: AuditStore
     let bus: BusServer
+    let holds: EvidenceHolds
+    let engine: CameraEngine
+    /// The server's Ed25519 key (raw): it signs evidence manifests as it signs audit checkpoints.
+    let signingKey: Data
     let logger: Logger
 
-    init(configuration: Configuration, database: Database, relay: Relay, incidents: IncidentService, access: AccessService, audit: AuditStore, bus: BusServer, logger: Logger) {
+    init(
+        configuration: Configuration, database: Database, relay: Relay, incidents: IncidentService, access: AccessService, audit: AuditStore,
+        bus: BusServer, engine: CameraEngine, signingKey: Curve25519.Signing.PrivateKey, logger: Logger
+    ) {
         self.configuration = configuration
         catalog = FootageCatalog(database: database)
+        holds = EvidenceHolds(database: database)
+        (self.engine, self.signingKey) = (engine, signingKey.rawRepresentation)
         (self.relay, self.incidents, self.access, self.audit, self.bus, self.logger) = (relay, incidents, access, audit, bus, logger)
         var recorder = FootageRecorder.Configuration(directory: configuration.directory)
         recorder.segmentSeconds = configuration.segmentSeconds

@@ -38,7 +38,7 @@ public enum AuditLog {
              .text(hash(previous: previous, sequence: sequence, canonical: entry))])
     }
 
-    static func timestamp(_ date: Date) -> String {
+    public static func timestamp(_ date: Date) -> String {
         date.formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted))
     }
 }

@@ -143,6 +143,13 @@ public final class EvidenceHolds: Sendable {
         }
     }
 
+    /// The hold `id`.
+    ///
+    /// - Throws: ``IncidentError`` `hold_not_found`.
+    public func hold(_ id: Int64) async throws -> EvidenceHold {
+        try await database.read { db in try Self.hold(id, in: db) }
+    }
+
     /// The holds of an incident (every incident's when nil) that `agency` placed, or that cover its cameras.
     public func holds(for agency: String, incident: Int64? = nil) async throws -> [EvidenceHold] {
         try await database.run { db in

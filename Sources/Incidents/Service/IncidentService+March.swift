@@ -129,3 +129,54 @@ extension IncidentService {
         }
     }
 }
+
+/// When a march's head passed a camera of its window: for replaying the cameras behind the
+/// tail at the moment the head went by (brief, "Following a demonstration").
+public struct HeadPassage: Sendable, Codable, Equatable {
+    public var camera: String
+    public var section: String
+    /// The camera's (or its junction's) distance along the route.
+    public var alongMeters: Double
+    /// When the head reached that distance, interpolated between the journal's positions; nil
+    /// while it has not reached it.
+    public var at: Date?
+    /// The head was already past the camera when the march was opened: `at` is the opening,
+    /// the latest moment it can have passed.
+    public var beforeOpening: Bool
+}
+
+extension IncidentService {
+    /// The march's selected cameras (of `section`, or all) with the moment its head passed each,
+    /// computed from the head positions its journal recorded.
+    ///
+    /// - Throws: ``IncidentError`` `incident_not_found`, `incident_not_march`.
+    public func headPassages(_ id: Int64, section: String? = nil) async throws(IncidentError) -> [HeadPassage] {
+        try await read { db in
+            let (incident, stored, _) = try Self.stored(id, in: db)
+            guard stored != nil else { throw IncidentError(.incidentNotMarch, message: "incident \(incident.id) is not a march", field: "incident") }
+            // The head's distance along the route after each change, in order.
+            let positions = try db.query("SELECT change FROM incident_journal WHERE incident_id = ? ORDER BY sequence", [.integer(id)]).compactMap { row in
+                let change = try JSONDecoder().decode(IncidentChange.self, from: Data(try row.text("change").utf8))
+                return change.incident.march.map { (at: change.at, head: $0.headMeters) }
+            }
+            let cameras = try db.query(
+                "SELECT camera_id, section, along_m FROM incident_cameras WHERE incident_id = ? AND along_m IS NOT NULL ORDER BY along_m DESC, camera_id",
+                [.integer(id)])
+            return try cameras.compactMap { row -> HeadPassage? in
+                let cameraSection = try row.optionalText("section") ?? ""
+                if let section, cameraSection != section { return nil }
+                let along = try row.real("along_m")
+                var passage = HeadPassage(camera: try row.text("camera_id"), section: cameraSection, alongMeters: along, at: nil, beforeOpening: false)
+                guard let reached = positions.firstIndex(where: { $0.head >= along }) else { return passage }
+                if reached == 0 {
+                    (passage.at, passage.beforeOpening) = (positions[0].at, true)
+                } else {
+                    let (before, after) = (positions[reached - 1], positions[reached])
+                    let fraction = after.head > before.head ? (along - before.head) / (after.head - before.head) : 1
+                    passage.at = before.at.addingTimeInterval(fraction * after.at.timeIntervalSince(before.at))
+                }
+                return passage
+            }
+        }
+    }
+}

@@ -9,7 +9,7 @@ struct IncidentCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "incident",
         abstract: "Open, change, hand over, show and close incidents.",
-        subcommands: [Open.self, Update.self, Redraw.self, Move.self, HandOver.self, Show.self, Export.self, Close.self])
+        subcommands: [Open.self, Update.self, Redraw.self, Move.self, HandOver.self, Show.self, HeadPassed.self, Export.self, Close.self])
 
     struct Open: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -271,6 +271,33 @@ struct IncidentCommand: ParsableCommand {
                     try client.printJSON(snapshot)
                 } else {
                     print(IncidentText.describe(snapshot, verb: snapshot.incident.status.rawValue))
+                }
+            }
+        }
+    }
+
+    struct HeadPassed: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "head-passed",
+            abstract: "A march's cameras with the moment its head passed each (from its journal): what to replay behind the tail.",
+            discussion: "Play one back with `vigil watch --at` and the time printed beside it.")
+
+        @Argument(help: "The march incident's id.")
+        var incident: Int64
+        @Option(help: "Only this window section: ahead, occupied, behind, side_street, arrival.")
+        var section: String?
+        @OptionGroup var client: ClientOptions
+
+        func run() throws {
+            try reportingFailures(json: client.json) {
+                let result = try client.request(.incidentHeadPassed, body: HeadPassedBody(incident: incident, section: section), as: HeadPassedResult.self)
+                if client.json {
+                    try client.printJSON(result)
+                    return
+                }
+                for passage in result.cameras {
+                    let moment = passage.at.map { $0.formatted(.iso8601) + (passage.beforeOpening ? " (or before: passed when the march opened)" : "") }
+                    print("\(passage.camera)  \(passage.section)  \(Int(passage.alongMeters)) m  \(moment ?? "not reached yet")")
                 }
             }
         }

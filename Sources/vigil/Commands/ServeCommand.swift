@@ -178,7 +178,7 @@ struct ServeCommand: AsyncParsableCommand {
 
     private func footage(folder: DataFolder) -> FootageService.Configuration? {
         guard !noRecording else { return nil }
-        var footage = FootageService.Configuration(directory: folder.footage, budgetBytes: Int(footageBudget * 1_073_741_824))
+        var footage = FootageService.Configuration(directory: folder.footage, exports: folder.exports, budgetBytes: Int(footageBudget * 1_073_741_824))
         footage.segmentSeconds = segmentSeconds
         return footage
     }
