@@ -24,6 +24,67 @@ struct FootageTests {
         return ((try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []).filter { $0.hasSuffix(".ts") }.sorted()
     }
 
+    /// An evidence export needs a hold or a legal reference; the package verifies offline with the
+    /// server's key, and a copy altered in any way does not.
+    private func exportAndVerify(_ data: URL, incident id: Int, from: Date, to: Date) async throws {
+        func export(_ extra: [String]) async throws -> (status: Int32, stdout: String, stderr: String) {
+            let result = try await vigil(["export", "--incident", "\(id)", "--camera", "pz5339-sim-01", "--from", from.formatted(.iso8601),
+                                          "--to", to.formatted(.iso8601), "--reason", "evidence-preservation", "--text", "For the prosecutor",
+                                          "--recipient", "Parquet de Bruxelles", "--data", data.path, "--agency", "pz-5339", "--user", "pz.viewer",
+                                          "--timeout", "60"] + extra)
+            return (result.status, result.stdout, result.stderr)
+        }
+        let baseless = try await export([])
+        #expect(baseless.status == 1 && baseless.stderr.contains("export_basis_required"), "\(baseless.stderr)")
+        let held = try await vigil("hold", "create", "--incident", "\(id)", "--camera", "pz5339-sim-01", "--from", from.addingTimeInterval(-60).formatted(.iso8601),
+                                   "--to", to.addingTimeInterval(60).formatted(.iso8601), "--legal-reference", "PV BR.12.L3.000042/2026",
+                                   "--data", data.path, "--agency", "pz-5339", "--json", "--timeout", "30")
+        #expect(held.status == 0, "\(held.stderr)")
+        let hold = try #require(try json(held.stdout)["id"] as? Int)
+        let package = data.appendingPathComponent("evidence")
+        let exported = try await export(["--hold", "\(hold)", "-o", package.path])
+        #expect(exported.status == 0, "\(exported.stderr)")
+        let originals = try FileManager.default.contentsOfDirectory(atPath: package.appendingPathComponent("original").path).sorted()
+        #expect(!originals.isEmpty)
+        // The originals are the recorded segments byte for byte; the viewing copy is H.264 in MP4.
+        for file in originals {
+            #expect(FileManager.default.contentsEqual(
+                atPath: package.appendingPathComponent("original/\(file)").path, andPath: data.appendingPathComponent("footage/pz5339-sim-01/\(file)").path))
+        }
+        let copy = try await probe(package.appendingPathComponent("viewing-copy.mp4").path)
+        #expect(copy.codec == "h264" && copy.frames >= 25 && copy.errors.isEmpty, "\(copy)")
+
+        let verified = try await vigil("export", "verify", package.path, "--data", data.path)
+        #expect(verified.status == 0 && verified.stdout.contains("verified"), "\(verified.stdout) \(verified.stderr)")
+        let records = try await audit(data)
+        #expect(records.contains { $0["action"] as? String == "evidence.exported" && $0["recipient"] as? String == "Parquet de Bruxelles" })
+
+        // Tampered copies: a changed byte, a file added, a manifest edited.
+        func tampered(_ change: (URL) throws -> Void) async throws -> String {
+            let copy = data.appendingPathComponent("tampered-\(UUID().uuidString)")
+            try FileManager.default.copyItem(at: package, to: copy)
+            try change(copy)
+            let checked = try await vigil("export", "verify", copy.path, "--data", data.path)
+            #expect(checked.status == 1)
+            return checked.stderr
+        }
+        #expect(try await tampered { copy in
+            let file = copy.appendingPathComponent("original/\(originals[0])")
+            var bytes = try Data(contentsOf: file)
+            bytes[bytes.count / 2] ^= 0x01
+            try bytes.write(to: file)
+        }.contains("evidence_file_altered"))
+        #expect(try await tampered { try Data("x".utf8).write(to: $0.appendingPathComponent("original/extra.ts")) }.contains("evidence_file_unlisted"))
+        #expect(try await tampered { copy in
+            let manifest = copy.appendingPathComponent("manifest.json")
+            try String(contentsOf: manifest, encoding: .utf8).replacingOccurrences(of: "pz.viewer", with: "someone.else").write(to: manifest, atomically: true, encoding: .utf8)
+        }.contains("evidence_signature_invalid"))
+        // Another server's key does not verify it.
+        let otherKey = Data((0..<32).map { UInt8($0) })
+        let foreign = try await vigil("export", "verify", package.path, "--public-key", otherKey.base64EncodedString())
+        #expect(foreign.status == 1 && foreign.stderr.contains("evidence_signature_invalid"), "\(foreign.stderr)")
+    }
+
     @Test func aSelectedCameraIsRecordedAndPlayedBackFromAPastMoment() async throws {
         try await withCameraServer("footage", arguments: ["--segment-seconds", "1"]) { data in
             #expect(try await vigil("user", "add", "pz.viewer", "--name", "V", "--badge", "B-1", "--role", "operator",
@@ -77,6 +138,8 @@ struct FootageTests {
             #expect(unreferenced.status == 1 && unreferenced.stderr.contains("prosecutor_decision_required"), "\(unreferenced.stderr)")
             let referenced = try await playBack(at: old, ["--prosecutor-reference", "BXL-PR-2026-0042"])
             #expect(referenced.status == 1 && referenced.stderr.contains("footage_unavailable"), "\(referenced.stderr)")
+            try await exportAndVerify(data, incident: id, from: moment, to: moment.addingTimeInterval(2))
+
             // Bad input: a time that is not one.
             let bad = try await vigil("watch", "--incident", "\(id)", "--camera", "pz5339-sim-01", "--at", "yesterday", "-o", output,
                                       "--reason", "criminal-investigation", "--text", "When", "--data", data.path, "--agency", "pz-5339", "--user", "pz.viewer")
