@@ -60,7 +60,10 @@ let package = Package(
         // `vigil bench geo|bus|streams`: each figure beside its target and its peer (no part of the library products).
         .target(
             name: "VigilBenchmarks",
-            dependencies: ["Bus", "CZeroMQ", "Geo", "Streams", "RegistryFixtures", .product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                "Bus", "CZeroMQ", "Geo", "Incidents", "Streams", "RegistryFixtures", .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
         ),
         .target(
             name: "Streams",

@@ -50,6 +50,11 @@ public struct StreamsBenchmark {
     /// A test stream made by ffmpeg: testsrc2 (moving, detailed), 25 fps, a keyframe every 2 s.
     private func makeStream(in folder: URL, name: String, size: String, seconds: Int, bitrate: String) throws -> String {
         let stream = folder.appendingPathComponent(name).path
+        try makeStream(at: stream, size: size, seconds: seconds, bitrate: bitrate)
+        return stream
+    }
+
+    func makeStream(at stream: String, size: String, seconds: Int, bitrate: String) throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: ffmpeg)
         process.arguments = ["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=\(size):rate=25", "-t", "\(seconds)",
@@ -58,7 +63,6 @@ public struct StreamsBenchmark {
         try process.run()
         process.waitUntilExit()
         guard process.terminationStatus == 0 else { throw MediaError(.benchSetup, message: "ffmpeg could not make the test stream") }
-        return stream
     }
 
     /// Milliseconds to make a 320-pixel thumbnail from each keyframe of `stream`, 20 rounds, with a privacy mask.

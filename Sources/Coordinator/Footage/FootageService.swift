@@ -32,7 +32,8 @@ public final class FootageService: Service, Sendable {
         /// The most bytes of footage the embedded relay keeps.
         public var budgetBytes: Int
         public var segmentSeconds: TimeInterval = 6
-        public var decisionInterval = Duration.seconds(2)
+        /// Within the pre-roll (10 s): a recording decided this late still starts before the change.
+        public var decisionInterval = Duration.seconds(5)
         public var sweepInterval = Duration.seconds(60)
 
         public init(directory: URL, exports: URL, budgetBytes: Int) {
@@ -119,16 +120,11 @@ public final class FootageService: Service, Sendable {
     public func decideRecordings(after before: [String: Set<Int64>], at now: Date = Date()) async throws -> [String: Set<Int64>] {
         var wanted: [String: Set<Int64>] = [:]
         for incident in try await incidents.liveIncidents() {
-            let agencies = [incident.leadAgency] + incident.details.participants
-            for camera in try await incidents.snapshot(incident.id).cameras.map(\.id) {
-                for agency in agencies {
-                    let request = AccessRequest(agency: agency, camera: camera, mode: .record, incident: incident.id, at: now)
-                    if try await access.decide(request).isAllowed {
-                        wanted[camera, default: []].insert(incident.id)
-                        break
-                    }
-                }
-            }
+            let cameras = try await incidents.snapshot(incident.id).cameras.map(\.id)
+            // One read per incident: the decision function for every camera and coordinating agency.
+            let allowed = try await access.visibility(
+                of: cameras, agencies: [incident.leadAgency] + incident.details.participants, incident: incident.id, mode: .record, at: now)
+            for camera in Set(allowed.values.flatMap(\.allowed.keys)) { wanted[camera, default: []].insert(incident.id) }
         }
         relay.record(wanted)
         for camera in Set(wanted.keys).union(before.keys).sorted() where wanted[camera] != before[camera] {

@@ -35,15 +35,18 @@ public final class AccessService: Sendable {
         try await visibility(of: cameras, agencies: [agency], incident: incident, at: now)[agency] ?? CameraVisibility()
     }
 
-    /// What each of `agencies` may watch live of `cameras` for `incident`, in one read on the
-    /// read-only connection (it sees every committed change, and never waits for the writer).
-    public func visibility(of cameras: [String], agencies: [String], incident: Int64, at now: Date = Date()) async throws -> [String: CameraVisibility] {
+    /// What each of `agencies` may do in `mode` (watch live, unless said) with `cameras` for
+    /// `incident`, in one read on the read-only connection (it sees every committed change, and
+    /// never waits for the writer).
+    public func visibility(
+        of cameras: [String], agencies: [String], incident: Int64, mode: AccessMode = .live, at now: Date = Date()
+    ) async throws -> [String: CameraVisibility] {
         try await database.read { [self] db in
             let selected = Set(try db.query("SELECT camera_id FROM incident_cameras WHERE incident_id = ?", [.integer(incident)]).map { $0.text(0)! })
             let registered = try RegistryStore.cameras(cameras, in: db)
             var visibilities: [String: CameraVisibility] = [:]
             for agency in Set(agencies) {
-                visibilities[agency] = try visibility(of: registered, agency: agency, incident: incident, selected: selected, at: now, in: db)
+                visibilities[agency] = try visibility(of: registered, agency: agency, incident: incident, selected: selected, mode: mode, at: now, in: db)
             }
             return visibilities
         }
@@ -58,7 +61,7 @@ public final class AccessService: Sendable {
     }
 
     private func visibility(
-        of cameras: [Camera], agency: String, incident: Int64?, selected: Set<String>, at now: Date, in db: SQLiteConnection
+        of cameras: [Camera], agency: String, incident: Int64?, selected: Set<String>, mode: AccessMode = .live, at now: Date, in db: SQLiteConnection
     ) throws -> CameraVisibility {
         let grants = try db.query("SELECT definition, revoked_at FROM grants WHERE agency = ? ORDER BY id", [.text(agency)]).map { try Self.grant(from: $0) }
         let context = try incident.map { try Self.incidentFacts($0, agency: agency, in: db) }
@@ -69,7 +72,7 @@ public final class AccessService: Sendable {
             facts.camera = camera
             facts.grants = grants.filter { $0.owner == camera.owner }
             facts.cameraInIncidentSelection = selected.contains(camera.id)
-            let request = AccessRequest(agency: agency, camera: camera.id, mode: .live, incident: incident, at: now)
+            let request = AccessRequest(agency: agency, camera: camera.id, mode: mode, incident: incident, at: now)
             switch AccessControl.decide(request, facts: facts, areaContains: { grant, point in area(of: grant)?.contains(point) ?? false }) {
             case .allow(let grant):
                 visibility.allowed[camera.id] = grant

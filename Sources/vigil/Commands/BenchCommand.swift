@@ -7,7 +7,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure Vigil's figures and print each beside its target (build with -c release).",
-        subcommands: [Geo.self, BusFigures.self, StreamFigures.self])
+        subcommands: [Geo.self, BusFigures.self, StreamFigures.self, FootageFigures.self])
 
     struct Geo: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -107,6 +107,30 @@ struct BenchCommand: ParsableCommand {
         func run() throws {
             Measurement.use(json ? .json : .text)
             try StreamsBenchmark(ffmpeg: ffmpeg).run()
+        }
+    }
+
+    struct FootageFigures: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "footage",
+            abstract: "Recording and evidence: the CPU recording adds to serving, playback's first picture, an export's speed.")
+
+        @Option(help: "The ffmpeg that makes and segments the test stream.")
+        var ffmpeg = "/usr/bin/ffmpeg"
+
+        @Option(help: "Live cameras served and recorded.")
+        var cameras = 50
+
+        @Flag(help: "Print each figure as one JSON object per line (figure, value, unit, target, met, note); other lines go to standard error.")
+        var json = false
+
+        func validate() throws {
+            guard (1...500).contains(cameras) else { throw ValidationError("--cameras must be 1 to 500") }
+        }
+
+        func run() throws {
+            Measurement.use(json ? .json : .text)
+            try FootageBenchmark(ffmpeg: ffmpeg, cameras: cameras).run()
         }
     }
 }
