@@ -105,6 +105,11 @@ struct RelayStateTests {
         #expect(demoSelected.isEmpty, "selected, not encoded until watched")
         let demoWatched = demo.want("c1", now: t0, open: openStub)
         #expect(started(demoWatched.actions) == ["c1"])
+        // A simulated camera the coordinator wants recorded opens like a watched one.
+        var recording = State(sources: sources(["c2", "c3"]) { "sim://\($0)" }, coordinatorCapacity: nil, simulate: true)
+        _ = recording.prewarm(["c2", "c3"], for: 7, now: t0, open: openStub)
+        recording.recorded = ["c2"]
+        #expect(started(recording.place(now: t0, open: openStub)) == ["c2"])
     }
 
     @Test func camerasSpreadOverARegisteredNodeAndComeBackWhenItFallsSilent() throws {

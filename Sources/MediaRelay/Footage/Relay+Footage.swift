@@ -50,6 +50,11 @@ extension Relay {
     /// coordinator decided each under its owner's grants. Cameras served by relay nodes are not recorded.
     public func record(_ cameras: [String: Set<Int64>]) {
         footage.withLock { $0.wanted = cameras }
+        // A simulated camera that is to be recorded opens now, as a watched one does.
+        change { state, now, open in
+            state.recorded = Set(cameras.keys)
+            return state.place(now: now, open: open)
+        }
         followRecordings()
     }
 

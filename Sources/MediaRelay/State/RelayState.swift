@@ -102,6 +102,8 @@ struct RelayState<Feed: AnyObject & Sendable> {
     var nodeViewsEnded: [String: Instant] = [:]
     /// The last state each node reported for each camera it serves.
     var nodeStates: [String: WireFeedState] = [:]
+    /// The cameras the coordinator wants recorded: a simulated one among them opens like a watched one.
+    var recorded: Set<String> = []
     /// Peers the media socket could not reach since the views were last decided.
     private var unreachable: Set<Data> = []
 
@@ -192,11 +194,12 @@ struct RelayState<Feed: AnyObject & Sendable> {
 
     /// Opens `camera`'s feed here if it is served here, has none yet and has a source. The
     /// fixtures' `sim://` cameras have a picture only when the relay simulates them, and only
-    /// once someone watches: encoding every selected camera would take a small machine's whole
-    /// CPU (a simulated camera starts with a keyframe, so the first picture does not wait).
+    /// once someone watches or it is recorded: encoding every selected camera would take a
+    /// small machine's whole CPU (a simulated camera starts with a keyframe, so the first
+    /// picture does not wait).
     private mutating func openFeed(_ camera: String, forView: Bool, open: Opener) -> Feed? {
         guard let entry = feeds[camera], entry.server == .here, entry.feed == nil, let source = sources[camera] else { return nil }
-        if source.url.hasPrefix("sim://") && !(simulate && forView) { return nil }
+        if source.url.hasPrefix("sim://") && !(simulate && (forView || recorded.contains(camera))) { return nil }
         let feed = open(camera, source)
         feeds[camera]!.feed = feed
         return feed
