@@ -56,7 +56,9 @@ public struct LocalViewAuthority: ViewAuthority {
     }
 
     public func reasonToEnd(_ view: AllowedView, camera: String, identity: BusIdentity) async -> String? {
-        if let incident = try? await incidents.incident(view.incident), !incident.status.holdsSelection {
+        // A live view ends with its incident; a playback is often made after it (an investigation),
+        // and ends only when the decision function says so.
+        if view.mode == .live, let incident = try? await incidents.incident(view.incident), !incident.status.holdsSelection {
             return "incident \(view.incident) is \(incident.status.rawValue)"
         }
         let request = AccessRequest(

@@ -32,7 +32,8 @@ public final class FootageService: Service, Sendable {
         /// The most bytes of footage the embedded relay keeps.
         public var budgetBytes: Int
         public var segmentSeconds: TimeInterval = 6
-        /// Within the pre-roll (10 s): a recording decided this late still starts before the change.
+        /// How often recordings are decided again without a change (grant windows open and close
+        /// by themselves); within the pre-roll (10 s), so a late decision loses nothing.
         public var decisionInterval = Duration.seconds(5)
         public var sweepInterval = Duration.seconds(60)
 
@@ -54,6 +55,7 @@ public final class FootageService: Service, Sendable {
     let audit: AuditStore
     let bus: BusServer
     let holds: EvidenceHolds
+    let database: Database
     let engine: CameraEngine
     /// The server's Ed25519 key (raw): it signs evidence manifests as it signs audit checkpoints.
     let signingKey: Data
@@ -66,6 +68,7 @@ public final class FootageService: Service, Sendable {
         self.configuration = configuration
         catalog = FootageCatalog(database: database)
         holds = EvidenceHolds(database: database)
+        self.database = database
         (self.engine, self.signingKey) = (engine, signingKey.rawRepresentation)
         (self.relay, self.incidents, self.access, self.audit, self.bus, self.logger) = (relay, incidents, access, audit, bus, logger)
         var recorder = FootageRecorder.Configuration(directory: configuration.directory)
@@ -98,10 +101,33 @@ public final class FootageService: Service, Sendable {
             }))
     }
 
+    /// Decides again at once when a selection, a grant or an incident changes (a camera is
+    /// recorded from the moment an incident selects it), and every few seconds for what changes
+    /// with time alone (a grant's window); sweeps every minute. Until graceful shutdown.
     public func run() async {
+        let (wake, wakeUp) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        try? await cancelWhenGracefulShutdown {
+            await withDiscardingTaskGroup { group in
+                for table in ["incident_cameras", "incidents", "grants"] {
+                    group.addTask { for await _ in self.database.changes(of: table) { wakeUp.yield() } }
+                }
+                group.addTask {
+                    while !Task.isCancelled {
+                        wakeUp.yield()
+                        try? await Task.sleep(for: self.configuration.decisionInterval)
+                    }
+                }
+                await self.follow(wake)
+                group.cancelAll()
+            }
+        }
+    }
+
+    /// Decides the recordings at each wake-up, and sweeps when a sweep is due.
+    private func follow(_ wake: AsyncStream<Void>) async {
         var recorded: [String: Set<Int64>] = [:]
         var lastSweep = ContinuousClock.now - configuration.sweepInterval
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+        for await _ in wake {
             do {
                 recorded = try await decideRecordings(after: recorded)
                 if ContinuousClock.now - lastSweep >= configuration.sweepInterval {
@@ -111,7 +137,6 @@ public final class FootageService: Service, Sendable {
             } catch {
                 logger.error("footage service failed", metadata: ["error": "\(error)"])
             }
-            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: self.configuration.decisionInterval) }
         }
     }
 

@@ -98,28 +98,35 @@ public final class FootageRecorder: Sendable {
     /// The writer: each camera's queued packets into its segment, until stopped.
     private func write() {
         var segments: [String: SegmentFile] = [:]
+        // What each camera's footage reached: a camera recorded again (it left the wanted set and
+        // came back, or its feed was reopened) starts with a pre-roll that may hold footage
+        // already written, which is not written twice.
+        var written: [String: Date] = [:]
         while true {
             let (subscriptions, retiring, stopping) = state.withLock { state in
                 defer { state.retiring.removeAll() }
                 return (state.subscriptions, state.retiring, state.stopping)
             }
-            var written = 0
+            var packets = 0
             for (camera, subscription) in retiring {
-                written += drain(subscription, camera: camera, into: &segments)
+                packets += drain(subscription, camera: camera, into: &segments, written: &written)
                 close(&segments, camera: camera)
             }
             for (camera, subscription) in subscriptions {
-                written += drain(subscription, camera: camera, into: &segments)
+                packets += drain(subscription, camera: camera, into: &segments, written: &written)
             }
             if stopping && subscriptions.isEmpty { break }
-            if written == 0 { Thread.sleep(forTimeInterval: 0.02) }
+            if packets == 0 { Thread.sleep(forTimeInterval: 0.02) }
         }
         for camera in Array(segments.keys) { close(&segments, camera: camera) }
     }
 
-    private func drain(_ subscription: Subscription, camera: String, into segments: inout [String: SegmentFile]) -> Int {
+    private func drain(
+        _ subscription: Subscription, camera: String, into segments: inout [String: SegmentFile], written: inout [String: Date]
+    ) -> Int {
         let packets = subscription.subscriber.take(timeout: .zero, limit: 256)
         for packet in packets {
+            if let received = packet.receivedAt, let reached = written[camera], received <= reached { continue }
             if packet.isKeyframe, let open = segments[camera],
                open.isDue(cutAfter: configuration.segmentSeconds, at: packet) || open.video !== subscription.feed.video
             {
@@ -137,6 +144,7 @@ public final class FootageRecorder: Sendable {
             }
             do {
                 try segments[camera]?.write(packet)
+                if let received = packet.receivedAt { written[camera] = received }
             } catch {
                 // Abandoned: what it held is lost, the next keyframe starts a new one.
                 segments.removeValue(forKey: camera)?.abandon()
@@ -166,7 +174,11 @@ private final class SegmentFile {
 
     init(camera: String, first: MediaPacket, video: VideoStreamInfo, in directory: URL) throws(MediaError) {
         let start = first.receivedAt ?? Date()
-        let file = RecordedSegment.file(camera: camera, start: start)
+        var file = RecordedSegment.file(camera: camera, start: start)
+        // Never over a file already there (two segments cannot start in the same millisecond, but a clock can step back).
+        while FileManager.default.fileExists(atPath: directory.appendingPathComponent(file).path) {
+            file = String(file.dropLast(3)) + "+.ts"
+        }
         url = directory.appendingPathComponent(file)
         do {
             try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
