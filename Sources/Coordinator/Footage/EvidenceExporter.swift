@@ -68,8 +68,9 @@ extension FootageService {
         }
         var pictures: Int?
         if body.viewingCopy ?? true {
-            let watermark = "VIGIL EVIDENCE COPY - \(user ?? agency) (\(agency)) - incident \(ticket.incident) - export \(id) - "
-                + "\(now.formatted(.iso8601)) - not the original"
+            // Short lines: a camera's sub-stream may be only 320 pixels wide.
+            let watermark = ["VIGIL EVIDENCE COPY - not the original", "\(user ?? agency) (\(agency))", "incident \(ticket.incident), export \(id)",
+                             "made \(now.formatted(.iso8601))"].joined(separator: "\n")
             let inputs = segments.map { ViewingCopy.Input(url: configuration.directory.appendingPathComponent($0.file), start: $0.start) }
             let output = folder.appendingPathComponent("viewing-copy.mp4")
             let (from, to, masks) = (body.from, body.to, camera.privacyMasks)

@@ -192,7 +192,8 @@ private final class Pipeline {
         guard made >= 0 else { throw .ffmpeg(.muxFailed, "filter source", made) }
         made = avfilter_graph_create_filter(&sink, avfilter_get_by_name("buffersink"), "out", nil, nil, graph)
         guard made >= 0 else { throw .ffmpeg(.muxFailed, "filter sink", made) }
-        let size = max(12, Int(height) / 22)
+        // About 40 characters a line fit the width; never below 10 pixels.
+        let size = max(10, min(Int(height) / 22, Int(width) / 26))
         let epochSeconds = Int(epoch.timeIntervalSince1970)
         let box = "fontcolor=white:box=1:boxcolor=black@0.6:boxborderw=\(size / 3):fontfile=\(ViewingCopy.fontFile):fontsize=\(size)"
         // The exporter's words (expansion off: a % in them is a %), then each picture's footage time.
