@@ -173,6 +173,8 @@ public final class VigilServer: Sendable {
         // After a restart (a crash included) the registry may have changed: open incidents recompute
         // their selections, and followers receive the difference like any other change.
         try await changes.serially { try await Self.recomputeSelections(incidents, publisher: publisher, logger: logger) }
+        // Before anything is recorded: what a crash left in the footage folder joins the catalog.
+        try await footage?.adoptUnknownSegments()
         services = [
             .init(service: BusAudit(bus: bus, audit: audit, logger: logger)),
             .init(service: MetricsSampler(relay: relay, channels: channels, holds: EvidenceHolds(database: database))),

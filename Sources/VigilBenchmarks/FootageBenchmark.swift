@@ -112,19 +112,7 @@ public struct FootageBenchmark {
         var start = Date().addingTimeInterval(-3_600)
         return try files.map { file in
             let url = directory.appendingPathComponent(file)
-            let source = try StreamSource(url: url.path)
-            defer { source.close() }
-            let timeBase = Double(source.video.timeBase.numerator) / Double(source.video.timeBase.denominator)
-            var keyframes: [Double] = []
-            var (first, last): (Int64?, Int64) = (nil, 0)
-            while let packet = try source.read() {
-                guard let dts = packet.dts else { continue }
-                first = first ?? dts
-                if packet.isKeyframe { keyframes.append(Double(dts - first!) * timeBase) }
-                last = dts + packet.duration
-            }
-            let seconds = Double(last - (first ?? 0)) * timeBase
-            let segment = RecordedSegment(camera: "bench", file: file, start: start, end: start.addingTimeInterval(seconds), bytes: 0, keyframes: keyframes)
+            let segment = try RecordedSegment.scan(url, camera: "bench", file: file, start: start)
             start = segment.end
             return FootagePlayer.Item(segment: segment, url: url)
         }

@@ -123,6 +123,37 @@ public final class FootageService: Service, Sendable {
         }
     }
 
+    /// Segment files the catalog does not know (a crash stopped the server while it wrote them,
+    /// before it recorded them) are read back and entered, so that retention deletes them like
+    /// any; one that holds no readable keyframe is no footage and is removed. A file the
+    /// catalog knows as deleted (its removal failed) is removed. Audited (`footage.recovered`).
+    /// The server does it as it starts, before anything is recorded.
+    public func adoptUnknownSegments() async throws {
+        let known = try await catalog.files(relay: Self.relayName)
+        let kept = Set(try await catalog.keptFiles(relay: Self.relayName))
+        let directory = configuration.directory
+        let files = (FileManager.default.enumerator(atPath: directory.path)?.compactMap { $0 as? String } ?? []).filter { $0.hasSuffix(".ts") }
+        var (adopted, removed) = (0, 0)
+        for file in files.sorted() where !kept.contains(file) {
+            let url = directory.appendingPathComponent(file)
+            guard !known.contains(file), let (camera, start) = RecordedSegment.parse(file: file),
+                  let segment = try? RecordedSegment.scan(url, camera: camera, file: file, start: start)
+            else {
+                try? FileManager.default.removeItem(at: url)
+                removed += 1
+                continue
+            }
+            try await catalog.add(FootageSegment(
+                camera: camera, relay: Self.relayName, file: file, start: segment.start, end: segment.end, bytes: segment.bytes,
+                keyframes: segment.keyframes, incidents: []))
+            adopted += 1
+        }
+        guard adopted + removed > 0 else { return }
+        try await audit.append(AuditRecord(
+            action: "footage.recovered", details: ["relay": Self.relayName, "adopted": "\(adopted)", "removed": "\(removed)"]))
+        logger.notice("footage folder checked", metadata: ["segments.adopted": "\(adopted)", "files.removed": "\(removed)"])
+    }
+
     /// Decides the recordings at each wake-up, and sweeps when a sweep is due.
     private func follow(_ wake: AsyncStream<Void>) async {
         var recorded: [String: Set<Int64>] = [:]

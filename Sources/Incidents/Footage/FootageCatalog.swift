@@ -90,6 +90,20 @@ public final class FootageCatalog: Sendable {
         }
     }
 
+    /// Every file `relay` was ever known to hold (kept or deleted), by its path under the relay's folder.
+    public func files(relay: String) async throws -> Set<String> {
+        try await database.read { db in
+            Set(try db.query("SELECT file FROM footage_segments WHERE relay = ?", [.text(relay)]).compactMap { $0.text(0) })
+        }
+    }
+
+    /// The files `relay` holds that are kept (not deleted).
+    public func keptFiles(relay: String) async throws -> [String] {
+        try await database.read { db in
+            try db.query("SELECT file FROM footage_segments WHERE relay = ? AND deleted_at IS NULL", [.text(relay)]).compactMap { $0.text(0) }
+        }
+    }
+
     /// The kept segments of `camera` that overlap `from...to`, in time order.
     public func segments(camera: String, from: Date, to: Date) async throws -> [FootageSegment] {
         try await database.read { db in

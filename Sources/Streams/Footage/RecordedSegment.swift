@@ -31,6 +31,37 @@ public struct RecordedSegment: Sendable, Codable, Equatable {
         return (index, start.addingTimeInterval(keyframes.isEmpty ? 0 : keyframes[index]))
     }
 
+    /// A segment file read back (a crash left it outside the catalog, or a tool cut it): its
+    /// keyframes and span from its own timestamps, the start given.
+    public static func scan(_ url: URL, camera: String, file: String, start: Date) throws(MediaError) -> RecordedSegment {
+        let source = try StreamSource(url: url.path)
+        defer { source.close() }
+        let timeBase = Double(source.video.timeBase.numerator) / Double(max(1, source.video.timeBase.denominator))
+        var keyframes: [Double] = []
+        var (first, last): (Int64?, Int64) = (nil, 0)
+        while let packet = try source.read() {
+            guard let dts = packet.dts ?? packet.pts else { continue }
+            let origin = first ?? dts
+            first = origin
+            if packet.isKeyframe { keyframes.append(Double(dts - origin) * timeBase) }
+            last = max(last, dts + packet.duration)
+        }
+        guard let first, !keyframes.isEmpty else { throw MediaError(.recordingFailed, message: "\(file) holds no keyframe") }
+        let bytes = (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int) ?? nil
+        return RecordedSegment(
+            camera: camera, file: file, start: start, end: start.addingTimeInterval(Double(last - first) * timeBase), bytes: bytes ?? 0,
+            keyframes: keyframes.map { $0 - keyframes[0] })
+    }
+
+    /// The camera and start a segment's file name says (see ``file(camera:start:)``), or nil.
+    public static func parse(file: String) -> (camera: String, start: Date)? {
+        let parts = file.split(separator: "/")
+        guard parts.count == 2, parts[1].hasSuffix(".ts"), let camera = String(parts[0]).removingPercentEncoding,
+              let milliseconds = Int64(parts[1].dropLast(3).prefix { $0.isNumber })
+        else { return nil }
+        return (camera, Date(timeIntervalSince1970: Double(milliseconds) / 1000))
+    }
+
     /// A file name for a camera's segment starting at `start`: the camera id made safe for a
     /// path (anything but letters, digits, `-`, `_` and `.` percent-encoded), and the start in
     /// milliseconds since 1970.
