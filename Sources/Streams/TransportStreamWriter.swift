@@ -75,8 +75,10 @@ public final class TransportStreamWriter {
         packet.pointee.flags = media.isKeyframe ? 0x0001 : 0
         packet.pointee.stream_index = stream.pointee.index
         av_packet_rescale_ts(packet, sourceTimeBase, stream.pointee.time_base)
-        // Takes the packet's reference; the packet is left blank for the next one.
-        let written = av_interleaved_write_frame(context, packet)
+        // One stream: nothing to interleave, so the packet goes straight to the muxer (no queue,
+        // no extra reference); it is emptied for the next one.
+        let written = av_write_frame(context, packet)
+        av_packet_unref(packet)
         guard written >= 0 else { throw MediaError.ffmpeg(.muxFailed, "write", written) }
     }
 
