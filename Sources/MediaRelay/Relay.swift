@@ -187,10 +187,14 @@ public final class Relay: Sendable {
                 let body = try BusProtocol.decodeBody(FeedOpenBody.self, from: request.payload)
                 if let moment = body.at {
                     let (result, player, view) = try await openPlayback(body, at: moment, for: request)
-                    _ = state.withLock { $0.insert(view, id: result.view) }
+                    guard state.withLock({ $0.insert(view, id: result.view) }) else {
+                        throw BusProtocol.ErrorBody(.ticketInvalid, message: "this ticket's view is already being served", field: "body.ticket")
+                    }
                     bus.sendMedia(to: request.peer, header: BusProtocol.successReply(id: header.id, result: result), payload: nil)
-                    startPlayer(player, for: result.view)
-                    state.withLock { $0.attach(player.subscriber, to: result.view) }
+                    if let player {
+                        startPlayer(player, for: result.view)
+                        state.withLock { $0.attach(player.subscriber, to: result.view) }
+                    }
                     return
                 }
                 let (result, feed, view) = try await open(body, for: request, delivery: .media(peer: request.peer))

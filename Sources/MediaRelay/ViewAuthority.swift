@@ -153,16 +153,18 @@ public final class RelayNodeAuthority: ViewAuthority {
     }
 
     public func begin(_ body: FeedOpenBody, for identity: BusIdentity) async throws -> AllowedView {
-        guard body.at == nil else {
-            throw BusProtocol.ErrorBody(.footageUnavailable, message: "relay nodes keep no footage: play it back through the server", field: "body.at")
-        }
         guard let ticket = state.withLock({ $0.ticket(body.ticket) }) else {
             throw BusProtocol.ErrorBody(.ticketInvalid, message: "open a feed on a relay node with the ticket the server gave", field: "body.ticket")
         }
         guard ticket.link != true, ticket.camera == body.camera, Self.identity(forKey: ticket.viewerKey) == identity else {
             throw BusProtocol.ErrorBody(.ticketInvalid, message: "the ticket is for another camera or viewer", field: "body.ticket")
         }
-        return AllowedView(view: ticket.view, grant: ticket.grant, incident: ticket.incident)
+        // A playback's ticket plays the footage from the moment the coordinator allowed, and a live one live video.
+        guard ticket.at == body.at else {
+            throw BusProtocol.ErrorBody(.ticketInvalid, message: "the ticket is for another moment (or for live video)", field: "body.at")
+        }
+        return AllowedView(
+            view: ticket.view, grant: ticket.grant, incident: ticket.incident, mode: ticket.at == nil ? .live : .playback, footageTime: ticket.at)
     }
 
     public func reasonToEnd(_ view: AllowedView, camera: String, identity: BusIdentity) async -> String? {

@@ -96,8 +96,11 @@ public struct RelayRegisterBody: Codable, Sendable {
     public var maximumStreams: Int
     public var maximumMbps: Double
     public var links: String?
+    /// The most bytes of footage the node keeps; absent: it records nothing.
+    public var footageBudgetBytes: Int?
 
-    public init(media: String, serverKey: String, maximumStreams: Int, maximumMbps: Double, links: String? = nil) {
+    public init(media: String, serverKey: String, maximumStreams: Int, maximumMbps: Double, links: String? = nil, footageBudgetBytes: Int? = nil) {
+        self.footageBudgetBytes = footageBudgetBytes
         self.media = media
         self.serverKey = serverKey
         self.maximumStreams = maximumStreams
@@ -132,6 +135,12 @@ public struct RelayReportBody: Codable, Sendable {
     public var streams: Int
     public var mbps: Double
     public var thumbnails: [ThumbnailEvent]?
+    /// Segments the node closed since its last report (on its first, every one in its folder).
+    public var segments: [RecordedSegment]?
+    /// Segment files the node removed, as the coordinator asked.
+    public var removed: [String]?
+    public static let maximumSegments = 500
+
     public init(cameras: [String: WireFeedState], views: [String], ended: [String], streams: Int, mbps: Double, thumbnails: [ThumbnailEvent]? = nil) {
         self.cameras = cameras
         self.views = views
@@ -170,13 +179,18 @@ public struct WireFeedState: Codable, Equatable, Sendable {
     }
 }
 
-/// The reply to `relay.report`: the cameras the node must keep open, and the views it must end.
+/// The reply to `relay.report`: the cameras the node must keep open, and the views it must end;
+/// which of its cameras it records, and which of its segment files it must remove.
 public struct RelayReportResult: Codable, Sendable {
     public var assignments: [RelayAssignment]
     public var end: [String: String]
-    public init(assignments: [RelayAssignment], end: [String: String]) {
+    public var record: [String]?
+    public var remove: [String]?
+    public init(assignments: [RelayAssignment], end: [String: String], record: [String]? = nil, remove: [String]? = nil) {
         self.assignments = assignments
         self.end = end
+        self.record = record
+        self.remove = remove
     }
 
 }

@@ -85,6 +85,63 @@ struct FootageTests {
         #expect(foreign.status == 1 && foreign.stderr.contains("evidence_signature_invalid"), "\(foreign.stderr)")
     }
 
+    @Test func aRelayNodeRecordsTheCamerasItServesAndPlaysThemBackThroughTheServersTicket() async throws {
+        // Every camera goes to the node, which records into its own folder and reports its segments.
+        try await withCameraServer("footage-node", arguments: ["--relay-max-streams", "0", "--segment-seconds", "1"]) { data in
+            for (user, role) in [("pz.viewer", "operator"), ("relay-1", "relay")] {
+                #expect(try await vigil("user", "add", user, "--name", "N", "--badge", "B-\(user)", "--role", role, "--data", data.path,
+                                        "--agency", role == "relay" ? "crisis-centre" : "pz-5339").status == 0)
+            }
+            let info = try json(String(contentsOf: data.appendingPathComponent("server.json"), encoding: .utf8))
+            let nodeFolder = data.appendingPathComponent("node-footage")
+            let node = try await RunningProcess(vigilBinary, [
+                "relay", "--coordinator", try #require(info["command"] as? String), "--server-key", data.appendingPathComponent("keys/server.key").path,
+                "--cert", data.appendingPathComponent("keys/users/relay-1.key_secret").path, "--media-port", "0", "--http-port", "0",
+                "--footage", nodeFolder.path, "--segment-seconds", "1",
+            ])
+            defer { node.kill(SIGKILL) }
+            _ = try await node.waitForLines(1)
+            let opened = try await vigil("incident", "open", "--kind", "public-order", "--at", "50.8467,4.3525", "--radius", "30",
+                                         "--data", data.path, "--agency", "pz-5339", "--json", "--timeout", "30")
+            #expect(opened.status == 0, "\(opened.stderr)")
+            let id = try #require((try json(opened.stdout)["incident"] as? [String: Any])?["id"] as? Int)
+
+            // The node writes the segments; the server's catalog knows them, as the node's.
+            func catalogued() async throws -> [String] {
+                let read = try await run(python, ["-c", """
+                    import sqlite3, sys
+                    db = sqlite3.connect("file:" + sys.argv[1] + "?mode=ro", uri=True)
+                    for (file,) in db.execute("SELECT file FROM footage_segments WHERE relay = 'relay-1' ORDER BY started_at"):
+                        print(file)
+                    """, data.appendingPathComponent("vigil.sqlite").path])
+                return read.stdout.split(separator: "\n").map(String.init)
+            }
+            let deadline = ContinuousClock.now + .seconds(40)
+            var files: [String] = []
+            while files.count < 3, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(300))
+                files = try await catalogued()
+            }
+            #expect(files.count >= 3, "\(files)")
+            for file in files.prefix(3) {
+                #expect(FileManager.default.fileExists(atPath: nodeFolder.appendingPathComponent(file).path), "\(file) is on the node")
+            }
+            #expect(!FileManager.default.fileExists(atPath: data.appendingPathComponent("footage/pz5339-sim-01").path), "the server's relay recorded nothing")
+
+            // A playback of it: the server decides and sends the viewer to the node with a ticket for that moment.
+            let name = try #require(files.first?.split(separator: "/").last)
+            let start = try #require(Double(name.dropLast(3)))
+            let moment = Date(timeIntervalSince1970: start / 1000 + 2)
+            let output = data.appendingPathComponent("node-played.ts").path
+            let played = try await vigil("watch", "--incident", "\(id)", "--camera", "pz5339-sim-01", "--at", moment.formatted(.iso8601), "-o", output,
+                                         "--seconds", "2", "--reason", "criminal-investigation", "--text", "Recorded on the node",
+                                         "--data", data.path, "--agency", "pz-5339", "--user", "pz.viewer", "--timeout", "30")
+            #expect(played.status == 0 && played.stderr.contains("served by relay node relay-1"), "\(played.stderr)")
+            let probed = try await probe(output)
+            #expect(probed.codec == "h264" && probed.frames >= 25 && probed.errors.isEmpty, "\(probed)")
+        }
+    }
+
     @Test func aSelectedCameraIsRecordedAndPlayedBackFromAPastMoment() async throws {
         try await withCameraServer("footage", arguments: ["--segment-seconds", "1"]) { data in
             #expect(try await vigil("user", "add", "pz.viewer", "--name", "V", "--badge", "B-1", "--role", "operator",

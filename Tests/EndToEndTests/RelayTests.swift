@@ -191,6 +191,7 @@ struct RelayTests {
             let node = try await RunningProcess(vigilBinary, [
                 "relay", "--coordinator", try #require(info["command"] as? String), "--server-key", data.appendingPathComponent("keys/server.key").path,
                 "--cert", data.appendingPathComponent("keys/users/relay-1.key_secret").path, "--media-port", "0", "--http-port", "0",
+                "--footage", data.appendingPathComponent("node-footage").path,
             ])
             defer { node.kill(SIGKILL) }
             let registered = try json(try #require(try await node.waitForLines(1).first))

@@ -75,20 +75,24 @@ public final class FootageService: Service, Sendable {
         recorder.segmentSeconds = configuration.segmentSeconds
         let catalog = catalog, directory = configuration.directory
         relay.enableFootage(FootageSettings(
-            recorder: recorder,
+            recorder: recorder, localRelay: Self.relayName,
             library: { camera, moment in
-                try await catalog.playback(camera: camera, from: moment).filter { $0.relay == Self.relayName }.map {
+                // A playback runs on one relay: the one holding the moment's segment, for as long as it holds the next ones.
+                let segments = try await catalog.playback(camera: camera, from: moment)
+                guard let first = segments.first else { return .here([]) }
+                guard first.relay == Self.relayName else { return .node(first.relay, start: first.start) }
+                return .here(segments.prefix { $0.relay == Self.relayName }.map {
                     FootagePlayer.Item(
                         segment: RecordedSegment(camera: $0.camera, file: $0.file, start: $0.start, end: $0.end, bytes: $0.bytes, keyframes: $0.keyframes),
                         url: directory.appendingPathComponent($0.file))
-                }
+                })
             },
-            onSegment: { segment, incidents in
+            onSegment: { segment, incidents, relay in
                 FootageMetrics.bytesRecorded.increment(by: segment.bytes)
                 Task {
                     do {
                         try await catalog.add(FootageSegment(
-                            camera: segment.camera, relay: Self.relayName, file: segment.file, start: segment.start, end: segment.end,
+                            camera: segment.camera, relay: relay, file: segment.file, start: segment.start, end: segment.end,
                             bytes: segment.bytes, keyframes: segment.keyframes, incidents: incidents.sorted()))
                     } catch {
                         logger.error("footage segment not recorded in the catalog", metadata: ["camera": "\(segment.camera)", "error": "\(error)"])
@@ -98,6 +102,15 @@ public final class FootageService: Service, Sendable {
             onFailure: { camera, error in
                 FootageMetrics.writeFailures.increment()
                 logger.warning("footage not written", metadata: ["camera": "\(camera)", "error": "\(error)"])
+            },
+            nodeRemovals: { node, removed in
+                do {
+                    try await catalog.removed(removed, relay: node)
+                    return try await catalog.filesToRemove(relay: node)
+                } catch {
+                    logger.error("footage removals of a relay node not read", metadata: ["relay": "\(node)", "error": "\(error)"])
+                    return []
+                }
             }))
     }
 
@@ -197,10 +210,22 @@ public final class FootageService: Service, Sendable {
     /// requests for held footage at risk, and samples the footage gauges.
     public func sweep(at now: Date = Date()) async throws {
         let expired = try await catalog.sweepRetention(at: now)
-        let (overBudget, atRisk) = try await catalog.enforceBudget(relay: Self.relayName, budget: configuration.budgetBytes, at: now)
-        for deletion in expired + overBudget where deletion.relay == Self.relayName {
-            for file in deletion.files {
-                try? FileManager.default.removeItem(at: configuration.directory.appendingPathComponent(file))
+        var overBudget: [FootageDeletion] = []
+        var atRisk: [FootageAtRisk] = []
+        for (relayName, budget) in [(Self.relayName, configuration.budgetBytes)] + relay.nodeFootageBudgets().sorted(by: { $0.key < $1.key }) {
+            let (deleted, risk) = try await catalog.enforceBudget(relay: relayName, budget: budget, at: now)
+            overBudget += deleted
+            atRisk += risk
+        }
+        // The coordinator's own files go now; a relay node's with its next report (until it confirms).
+        for deletion in expired + overBudget {
+            if deletion.relay == Self.relayName {
+                var removed: [String] = []
+                for file in deletion.files {
+                    let url = configuration.directory.appendingPathComponent(file)
+                    if (try? FileManager.default.removeItem(at: url)) != nil || !FileManager.default.fileExists(atPath: url.path) { removed.append(file) }
+                }
+                try await catalog.removed(removed, relay: Self.relayName)
             }
             FootageMetrics.bytesDeleted.increment(by: deletion.bytes)
             logger.info("footage deleted", metadata: [

@@ -72,14 +72,15 @@ public final class FootageCatalog: Sendable {
         self.database = database
     }
 
-    /// Records a closed segment.
+    /// Records a closed segment; one its relay already reported (a node reports what it finds in
+    /// its folder when it starts) is left as it is.
     @discardableResult
     public func add(_ segment: FootageSegment) async throws -> FootageSegment {
         try await database.run { db in
             try db.query(
                 """
                 INSERT INTO footage_segments (camera_id, relay, file, started_at, ended_at, bytes, keyframes, incidents)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (relay, file) DO NOTHING
                 """,
                 [.text(segment.camera), .text(segment.relay), .text(segment.file), .text(IncidentService.timestamp(segment.start)),
                  .text(IncidentService.timestamp(segment.end)), .integer(Int64(segment.bytes)), .text(Self.json(segment.keyframes)),
@@ -94,6 +95,30 @@ public final class FootageCatalog: Sendable {
     public func files(relay: String) async throws -> Set<String> {
         try await database.read { db in
             Set(try db.query("SELECT file FROM footage_segments WHERE relay = ?", [.text(relay)]).compactMap { $0.text(0) })
+        }
+    }
+
+    /// The files of `relay` that are deleted but that the relay has not yet confirmed removed.
+    public func filesToRemove(relay: String, limit: Int = 1_000) async throws -> [String] {
+        try await database.read { db in
+            try db.query(
+                "SELECT file FROM footage_segments WHERE relay = ? AND deleted_at IS NOT NULL AND removed_at IS NULL ORDER BY id LIMIT ?",
+                [.text(relay), .integer(Int64(limit))]
+            ).compactMap { $0.text(0) }
+        }
+    }
+
+    /// `relay` removed these files (of deleted segments).
+    public func removed(_ files: [String], relay: String, at now: Date = Date()) async throws {
+        guard !files.isEmpty else { return }
+        try await database.run { db in
+            try db.transaction {
+                for file in files {
+                    try db.query(
+                        "UPDATE footage_segments SET removed_at = ? WHERE relay = ? AND file = ? AND deleted_at IS NOT NULL AND removed_at IS NULL",
+                        [.text(IncidentService.timestamp(now)), .text(relay), .text(file)])
+                }
+            }
         }
     }
 

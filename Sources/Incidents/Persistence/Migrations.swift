@@ -208,7 +208,8 @@ enum Migrations {
         );
         """,
         // 13: recorded footage: every segment file a relay wrote (MPEG-TS from a keyframe, with its
-        // keyframes' times as JSON seconds after its start), kept as a row after its deletion.
+        // keyframes' times as JSON seconds after its start), kept as a row after its deletion;
+        // `removed_at`: when the relay holding the file confirmed it gone.
         """
         CREATE TABLE footage_segments (
             id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -221,8 +222,10 @@ enum Migrations {
             keyframes TEXT NOT NULL,
             incidents TEXT NOT NULL,
             deleted_at TEXT,
-            deletion_reason TEXT
+            deletion_reason TEXT,
+            removed_at TEXT
         );
+        CREATE UNIQUE INDEX footage_segments_file ON footage_segments(relay, file);
         CREATE INDEX footage_segments_camera ON footage_segments(camera_id, started_at);
         CREATE INDEX footage_segments_kept ON footage_segments(relay, started_at) WHERE deleted_at IS NULL;
         """,

@@ -5,21 +5,36 @@ import Streams
 import Synchronization
 import VigilProtocol
 
+/// Where a camera's footage from a moment is: segments this relay holds (in time order, from
+/// the one holding the moment), or on a relay node (which holds the first of them).
+public enum FootageLocation: Sendable {
+    case here([FootagePlayer.Item])
+    case node(String, start: Date)
+}
+
 /// What a relay that records needs: where segments go, and where its footage is found again.
 public struct FootageSettings: Sendable {
     public var recorder: FootageRecorder.Configuration
-    /// The segments a playback of a camera from a moment plays, in time order (the coordinator's catalog).
-    public var library: @Sendable (_ camera: String, _ moment: Date) async throws -> [FootagePlayer.Item]
-    /// Told of each segment closed, with the incidents its camera was recorded for.
-    public var onSegment: @Sendable (RecordedSegment, Set<Int64>) -> Void
+    /// Where a playback of a camera from a moment finds its segments (the coordinator's catalog; a node's own folder).
+    public var library: @Sendable (_ camera: String, _ moment: Date) async throws -> FootageLocation
+    /// Told of each segment closed, with the incidents its camera was recorded for and the relay
+    /// that holds it (``localRelay``, or a node's name for the segments its reports bring).
+    public var onSegment: @Sendable (RecordedSegment, Set<Int64>, String) -> Void
+    /// On the coordinator: a node removed these files; the files it must remove next.
+    public var nodeRemovals: @Sendable (_ node: String, _ removed: [String]) async -> [String]
     /// Told when a camera's footage could not be written (a full disk): live video goes on.
     public var onFailure: @Sendable (String, MediaError) -> Void
 
+    /// The name the relay's own segments are catalogued under.
+    public var localRelay: String
+
     public init(
-        recorder: FootageRecorder.Configuration, library: @escaping @Sendable (String, Date) async throws -> [FootagePlayer.Item],
-        onSegment: @escaping @Sendable (RecordedSegment, Set<Int64>) -> Void, onFailure: @escaping @Sendable (String, MediaError) -> Void
+        recorder: FootageRecorder.Configuration, localRelay: String, library: @escaping @Sendable (String, Date) async throws -> FootageLocation,
+        onSegment: @escaping @Sendable (RecordedSegment, Set<Int64>, String) -> Void, onFailure: @escaping @Sendable (String, MediaError) -> Void,
+        nodeRemovals: @escaping @Sendable (String, [String]) async -> [String] = { _, _ in [] }
     ) {
-        (self.recorder, self.library, self.onSegment, self.onFailure) = (recorder, library, onSegment, onFailure)
+        (self.recorder, self.localRelay, self.library, self.onSegment, self.onFailure) = (recorder, localRelay, library, onSegment, onFailure)
+        self.nodeRemovals = nodeRemovals
     }
 }
 
@@ -37,7 +52,7 @@ extension Relay {
     public func enableFootage(_ settings: FootageSettings) {
         let recorder = FootageRecorder(configuration: settings.recorder, onSegment: { [weak self] segment in
             let incidents = self?.footage.withLock { $0.wanted[segment.camera] } ?? []
-            settings.onSegment(segment, incidents)
+            settings.onSegment(segment, incidents, settings.localRelay)
         }, onFailure: settings.onFailure)
         footage.withLock { state in
             state.settings = settings
@@ -58,6 +73,14 @@ extension Relay {
         followRecordings()
     }
 
+    /// On the coordinator: the footage budget of each relay node alive that records.
+    public func nodeFootageBudgets() -> [String: Int] {
+        let now = clock.now()
+        return state.withLock { state in
+            Dictionary(uniqueKeysWithValues: state.nodes.alive(now: now).compactMap { node in node.footageBudget.map { (node.name, $0) } })
+        }
+    }
+
     /// The cameras being recorded now.
     public var recordedCameras: Set<String> {
         footage.withLock { $0.recorder?.cameras } ?? []
@@ -73,14 +96,33 @@ extension Relay {
     }
 
     /// A playback: the consultation is decided and audited (mode `playback`, for the footage
-    /// time), then a player reads the camera's segments from the keyframe before the moment.
-    func openPlayback(_ body: FeedOpenBody, at moment: Date, for request: BusRequest) async throws -> (FeedOpenResult, FootagePlayer, State.View) {
+    /// time), then a player reads the camera's segments from the keyframe before the moment; for
+    /// footage a relay node holds, the viewer is sent there with a ticket for that moment.
+    func openPlayback(_ body: FeedOpenBody, at moment: Date, for request: BusRequest) async throws -> (FeedOpenResult, FootagePlayer?, State.View) {
         guard let (library, segmentSeconds) = footage.withLock({ state in state.settings.map { ($0.library, $0.recorder.segmentSeconds) } }) else {
             throw BusProtocol.ErrorBody(.footageUnavailable, message: "this relay records no footage", field: "body.at")
         }
         let allowed = try await authority.begin(body, for: request.identity)
         do {
-            let items = try await library(body.camera, moment)
+            let items: [FootagePlayer.Item]
+            switch try await library(body.camera, moment) {
+            case .here(let held):
+                items = held
+            case .node(let name, let start):
+                guard start <= moment.addingTimeInterval(segmentSeconds) else {
+                    throw BusProtocol.ErrorBody(
+                        .footageUnavailable, message: "no footage of \(body.camera) at \(moment); the next starts at \(start)", field: "body.at")
+                }
+                let redirect = try state.withLock {
+                    try $0.redirect(
+                        to: name, for: allowed, camera: body.camera, identity: request.identity, viewerKey: coordination?.publicKey(request.identity),
+                        link: false, expires: Date().addingTimeInterval(RelayTicket.lifetime), playbackFrom: moment)
+                }
+                var view = State.View(delivery: .node(name), identity: request.identity, camera: body.camera, allowed: allowed)
+                view.playback = true
+                view.idleSince = clock.now()  // until the node reports it
+                return (FeedOpenResult(view: allowed.view, grant: allowed.grant, redirect: redirect), nil, view)
+            }
             guard let first = items.first else {
                 throw BusProtocol.ErrorBody(.footageUnavailable, message: "no footage of \(body.camera) is kept from \(moment)", field: "body.at")
             }
@@ -100,6 +142,17 @@ extension Relay {
             await authority.end(allowed.view, identity: request.identity)
             throw error
         }
+    }
+
+    /// On the coordinator: what a node's report brings of footage (its closed segments, the files
+    /// it removed) into the catalog, and the files it must remove now.
+    func nodeFootage(_ body: RelayReportBody, node: String) async -> [String] {
+        guard let settings = footage.withLock({ $0.settings }) else { return [] }
+        let wanted = footage.withLock { $0.wanted }
+        for segment in (body.segments ?? []).prefix(RelayReportBody.maximumSegments) {
+            settings.onSegment(segment, wanted[segment.camera] ?? [], node)
+        }
+        return await settings.nodeRemovals(node, body.removed ?? [])
     }
 
     /// Stops the player of a playback that ended (nothing for a live view).

@@ -23,7 +23,10 @@ extension Relay {
         }
         for (camera, state, incidents) in report.states { eventSink.yield(.cameraState(camera: camera, state: state, incidents: incidents)) }
         for (thumbnail, incidents) in report.thumbnails { eventSink.yield(.thumbnail(thumbnail, incidents: incidents)) }
-        return report.reply
+        var reply = report.reply
+        let removals = await nodeFootage(body, node: identity.user ?? "")
+        reply.remove = removals.isEmpty ? nil : removals
+        return reply
     }
 
     /// On a relay node: the cameras the coordinator assigns. They are opened at once; the

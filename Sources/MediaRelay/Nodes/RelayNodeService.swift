@@ -17,6 +17,8 @@ public struct RelayNodeService: Service {
     let registration: RelayRegisterBody
     let logger: Logger
     let thumbnails = PendingThumbnails()
+    /// Nil when the node records nothing.
+    let footage: NodeFootage?
 
     public func run() async throws {
         let stopping = StopFlag()
@@ -73,9 +75,16 @@ public struct RelayNodeService: Service {
                 last = (bytes, .now)
                 body.ended = authority.takeEnded()
                 body.thumbnails = thumbnails.take()
+                let footageSent = footage?.take()
+                (body.segments, body.removed) = (footageSent?.segments, footageSent?.removed)
                 let answer = try client.request(.relayReport, body: body, as: RelayReportResult.self)
+                if let footage, let footageSent { footage.acknowledged(footageSent) }
                 authority.answered(ending: answer.end)
                 relay.hold(answer.assignments)
+                if let footage {
+                    relay.record(Dictionary(uniqueKeysWithValues: (answer.record ?? []).map { ($0, []) }))
+                    footage.remove(answer.remove ?? [])
+                }
                 if !answer.end.isEmpty { Task { [relay] in await relay.endViews(answer.end) } }
             } catch .remote(let error) where error.code == "relay_unknown" {
                 registered = false
@@ -88,8 +97,10 @@ public struct RelayNodeService: Service {
     }
 
     public init(
-        bus: BusServer, relay: Relay, authority: RelayNodeAuthority, client: BusClient, registration: RelayRegisterBody, logger: Logger
+        bus: BusServer, relay: Relay, authority: RelayNodeAuthority, client: BusClient, registration: RelayRegisterBody, footage: NodeFootage?,
+        logger: Logger
     ) {
+        self.footage = footage
         self.bus = bus
         self.relay = relay
         self.authority = authority

@@ -22,6 +22,8 @@ public struct RelayTicket: Codable, Equatable, Sendable {
     public var expires: Date
     /// A link's ticket: it goes in the link's address, and no viewer key is checked.
     public var link: Bool?
+    /// A playback's ticket: the moment the recorded footage is played from (the node's own footage).
+    public var at: Date?
 
     /// `payload.signature`, both in base64url without padding (RFC 4648 §5), so that a link's
     /// address can carry the ticket as it is.

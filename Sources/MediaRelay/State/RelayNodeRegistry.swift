@@ -20,6 +20,8 @@ struct RelayNodeRegistry {
         let secret: Data
         let maximumStreams: Int
         let maximumMbps: Double
+        /// The most footage the node keeps; nil: it records nothing.
+        let footageBudget: Int?
         var lastReport: ContinuousClock.Instant
         var streams = 0
         var mbps = 0.0
@@ -47,7 +49,8 @@ struct RelayNodeRegistry {
         }
         nodes[name] = Node(
             name: name, media: body.media, serverKey: body.serverKey, links: body.links, secret: secret,
-            maximumStreams: body.maximumStreams, maximumMbps: body.maximumMbps, lastReport: now)
+            maximumStreams: body.maximumStreams, maximumMbps: body.maximumMbps, footageBudget: body.footageBudgetBytes.map { max(0, $0) },
+            lastReport: now)
         return RelayRegisterResult(relay: name, secret: secret.base64EncodedString(), reportIntervalMs: Int(Self.reportInterval / .milliseconds(1)))
     }
 
@@ -98,7 +101,8 @@ extension RelayState {
     /// it must keep open and the views it must end.
     mutating func reportNode(_ body: RelayReportBody, identity: BusIdentity, now: Instant) throws(BusProtocol.ErrorBody) -> NodeReport {
         guard coordinatorCapacity != nil else { throw Self.notCoordinator }
-        let node = try nodes.report(body, identity: identity, now: now).name
+        let reporting = try nodes.report(body, identity: identity, now: now)
+        let node = reporting.name
         for id in body.views where views[id]?.delivery == .node(node) { views[id]?.idleSince = nil }
         // A view this relay does not hold for the node (never allowed, or the coordinator
         // restarted) goes on nowhere without the decision function: the node ends it too. Views
@@ -123,21 +127,22 @@ extension RelayState {
             assignments: assigned.keys.sorted().compactMap { camera in
                 sources[camera].map { RelayAssignment(camera: camera, url: $0.url, masks: $0.masks) }
             },
-            end: nodeEndings.removeValue(forKey: node) ?? [:])
+            end: nodeEndings.removeValue(forKey: node) ?? [:], record: reporting.footageBudget == nil ? nil : assigned.keys.filter(recorded.contains).sorted())
         return NodeReport(reply: reply, ended: ended, states: states, thumbnails: thumbnails)
     }
 
     /// Where a viewer goes for a camera relay node `name` serves: its endpoint and a ticket for
     /// this view, bound to the viewer's key (`viewerKey`), or for a link (`link`) the link's token.
     func redirect(
-        to name: String, for allowed: AllowedView, camera: String, identity: BusIdentity, viewerKey: String?, link: Bool, expires: Date
+        to name: String, for allowed: AllowedView, camera: String, identity: BusIdentity, viewerKey: String?, link: Bool, expires: Date,
+        playbackFrom moment: Date? = nil
     ) throws -> FeedRedirect {
         guard let node = nodes.node(name), let viewerKey else {
             throw BusProtocol.ErrorBody(.cameraUnavailable, message: "relay node \(name) of camera \(camera) is gone", field: "body.camera")
         }
         let ticket = RelayTicket(
             view: allowed.view, grant: allowed.grant, incident: allowed.incident, camera: camera, viewerKey: viewerKey, agency: identity.agency,
-            user: identity.user, expires: expires, link: link ? true : nil)
+            user: identity.user, expires: expires, link: link ? true : nil, at: moment)
         return FeedRedirect(relay: name, media: node.media, serverKey: node.serverKey, ticket: try ticket.signed(with: node.secret))
     }
 

@@ -87,7 +87,8 @@ struct WatchCommand: ParsableCommand {
                 bus = try client.connect(toRelay: redirect)
                 opened = try client.call {
                     try bus.request(
-                        .feedOpen, body: FeedOpenBody(camera: camera, ticket: redirect.ticket), as: FeedOpenResult.self, timeout: .seconds(10))
+                        .feedOpen, body: FeedOpenBody(camera: camera, ticket: redirect.ticket, at: at.flatMap(Self.moment)), as: FeedOpenResult.self,
+                        timeout: .seconds(10))
                 }
             }
             guard let stream = opened.stream else { throw CommandFailure(.badReply, message: "the relay described no stream") }
