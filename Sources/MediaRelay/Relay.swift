@@ -210,12 +210,17 @@ public final class Relay: Sendable {
             case .feedLink:
                 let result = try await openLink(try BusProtocol.decodeBody(FeedOpenBody.self, from: request.payload), for: request)
                 bus.sendMedia(to: request.peer, header: BusProtocol.successReply(id: header.id, result: result), payload: nil)
+            case .footageFetch:
+                let body = try BusProtocol.decodeBody(FootageFetchBody.self, from: request.payload)
+                let (result, bytes) = try serveFetch(body)
+                bus.sendMedia(to: request.peer, header: BusProtocol.successReply(id: header.id, result: result), payload: bytes)
             case .feedClose:
                 let body = try BusProtocol.decodeBody(ViewStopBody.self, from: request.payload)
                 try await end(body.view, reason: "closed by the viewer", notify: false)
                 bus.sendMedia(to: request.peer, header: BusProtocol.successReply(id: header.id, result: ["view": body.view]), payload: nil)
             default:
-                throw BusProtocol.ErrorBody(.unknownOperation, message: "the media endpoint serves feed.open, feed.link and feed.close", field: "op")
+                throw BusProtocol.ErrorBody(
+                    .unknownOperation, message: "the media endpoint serves feed.open, feed.link, feed.close and (on a relay node) footage.fetch", field: "op")
             }
         } catch {
             bus.sendMedia(to: request.peer, header: BusProtocol.errorReply(id: header.id, .init(replying: error, fallback: "\(error)")), payload: nil)

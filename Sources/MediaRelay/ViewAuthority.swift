@@ -183,6 +183,12 @@ public final class RelayNodeAuthority: ViewAuthority {
         }
     }
 
+    /// The segment file a coordinator's fetch ticket names, if the ticket is valid.
+    func allowFetch(_ token: String) -> String? {
+        let secret = state.withLock { $0.secret }
+        return FootageFetchTicket.verified(token, with: secret).map(\.file)
+    }
+
     public func allowLink(_ token: String) -> LinkAllowance? {
         guard let ticket = state.withLock({ $0.ticket(token) }), ticket.link == true else { return nil }
         return LinkAllowance(

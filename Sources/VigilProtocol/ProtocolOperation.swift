@@ -42,6 +42,7 @@ public enum ProtocolOperation: String, Sendable, CaseIterable {
     case feedOpen = "feed.open"
     case feedLink = "feed.link"
     case feedClose = "feed.close"
+    case footageFetch = "footage.fetch"
 }
 
 extension BusClient {

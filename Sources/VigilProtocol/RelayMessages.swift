@@ -239,3 +239,21 @@ public struct ThumbnailEvent: Codable, Sendable {
         Thumbnail(camera: camera, jpeg: jpeg, width: width, height: height, takenAt: takenAt)
     }
 }
+
+/// The body of `footage.fetch` on a relay node's media endpoint: the coordinator's signed ticket for one segment file.
+public struct FootageFetchBody: Codable, Sendable {
+    public var ticket: String
+    public init(ticket: String) {
+        self.ticket = ticket
+    }
+}
+
+/// The reply to `footage.fetch` (the file's bytes follow as a second frame).
+public struct FootageFetchResult: Codable, Sendable {
+    public var file: String
+    public var bytes: Int
+    public init(file: String, bytes: Int) {
+        self.file = file
+        self.bytes = bytes
+    }
+}

@@ -139,6 +139,22 @@ struct FootageTests {
             #expect(played.status == 0 && played.stderr.contains("served by relay node relay-1"), "\(played.stderr)")
             let probed = try await probe(output)
             #expect(probed.codec == "h264" && probed.frames >= 25 && probed.errors.isEmpty, "\(probed)")
+
+            // An export of it: the server fetches the node's segments byte for byte into a package it signs.
+            let package = data.appendingPathComponent("node-evidence")
+            let exported = try await vigil("export", "--incident", "\(id)", "--camera", "pz5339-sim-01", "--from", moment.formatted(.iso8601),
+                                           "--to", moment.addingTimeInterval(1).formatted(.iso8601), "--reason", "evidence-preservation",
+                                           "--text", "Recorded on the node", "--legal-reference", "PV 2026/991", "--data", data.path,
+                                           "--agency", "pz-5339", "--user", "pz.viewer", "--timeout", "60", "-o", package.path)
+            #expect(exported.status == 0, "\(exported.stderr)")
+            let originals = (try? FileManager.default.contentsOfDirectory(atPath: package.appendingPathComponent("original").path)) ?? []
+            #expect(!originals.isEmpty)
+            for file in originals {
+                #expect(FileManager.default.contentsEqual(
+                    atPath: package.appendingPathComponent("original/\(file)").path, andPath: nodeFolder.appendingPathComponent("pz5339-sim-01/\(file)").path))
+            }
+            let verified = try await vigil("export", "verify", package.path, "--data", data.path)
+            #expect(verified.status == 0, "\(verified.stdout) \(verified.stderr)")
         }
     }
 

@@ -50,18 +50,30 @@ extension FootageService {
         let ticket = try await access.start(try consultation(footage: body.from))
         defer { Task { [access] in try? await access.stop(view: ticket.view, agency: agency, user: user) } }
 
-        let segments = try await catalog.segments(camera: body.camera, from: body.from, to: body.to).filter { $0.relay == Self.relayName }
+        let segments = try await catalog.segments(camera: body.camera, from: body.from, to: body.to)
         guard !segments.isEmpty else {
             throw BusProtocol.ErrorBody(.footageUnavailable, message: "no footage of \(body.camera) is kept between \(body.from) and \(body.to)", field: "body.from")
         }
         let id = "E\(Int(now.timeIntervalSince1970 * 1000))-\(ticket.view.suffix(6))"
         let folder = configuration.exports.appendingPathComponent(id)
         try FileManager.default.createDirectory(at: folder.appendingPathComponent("original"), withIntermediateDirectories: true)
+        // A package that could not be finished (a node gone, a full disk) is not left half made.
+        var sealed = false
+        defer { if !sealed { try? FileManager.default.removeItem(at: folder) } }
         var files: [EvidenceManifest.File] = []
         var spans: [EvidenceManifest.Segment] = []
         for segment in segments {
             let path = "original/\(URL(fileURLWithPath: segment.file).lastPathComponent)"
-            try FileManager.default.copyItem(at: configuration.directory.appendingPathComponent(segment.file), to: folder.appendingPathComponent(path))
+            if segment.relay == Self.relayName {
+                try FileManager.default.copyItem(at: configuration.directory.appendingPathComponent(segment.file), to: folder.appendingPathComponent(path))
+            } else {
+                // On a relay node: fetched from it (a ticket signed with its secret), byte for byte.
+                let (relay, file) = (relay, segment.file)
+                let bytes = try await withCheckedThrowingContinuation { continuation in
+                    Thread.detachNewThread { continuation.resume(with: Result { try relay.fetchFromNode(segment.relay, file: file) }) }
+                }
+                try bytes.write(to: folder.appendingPathComponent(path))
+            }
             let (hash, bytes) = try EvidencePackage.sha256(of: folder.appendingPathComponent(path))
             files.append(EvidenceManifest.File(path: path, role: .original, bytes: bytes, sha256: hash))
             spans.append(EvidenceManifest.Segment(path: path, start: segment.start, end: segment.end))
@@ -71,7 +83,8 @@ extension FootageService {
             // Short lines: a camera's sub-stream may be only 320 pixels wide.
             let watermark = ["VIGIL EVIDENCE COPY - not the original", "\(user ?? agency) (\(agency))", "incident \(ticket.incident), export \(id)",
                              "made \(now.formatted(.iso8601))"].joined(separator: "\n")
-            let inputs = segments.map { ViewingCopy.Input(url: configuration.directory.appendingPathComponent($0.file), start: $0.start) }
+            // From the package's originals: a node's segments are here only.
+            let inputs = zip(segments, spans).map { ViewingCopy.Input(url: folder.appendingPathComponent($1.path), start: $0.start) }
             let output = folder.appendingPathComponent("viewing-copy.mp4")
             let (from, to, masks) = (body.from, body.to, camera.privacyMasks)
             // Decoding and encoding take whole seconds: a thread of their own, off the cooperative pool.
@@ -90,6 +103,7 @@ extension FootageService {
             reason: body.justification?.reason ?? "", justification: body.justification?.text ?? "", recipient: body.recipient, grant: ticket.grant,
             hold: body.hold, legalReference: legalReference, prosecutorReference: body.prosecutorReference, files: files, segments: spans)
         let manifestHash = try EvidencePackage.seal(manifest, in: folder, key: key)
+        sealed = true
         try await audit.append(AuditRecord(
             action: "evidence.exported", at: now, agency: agency, user: user, cameras: [camera.id], footageFrom: AuditLog.timestamp(body.from),
             footageTo: AuditLog.timestamp(body.to), reason: body.justification?.reason, justification: body.justification?.text,

@@ -155,6 +155,49 @@ extension Relay {
         return await settings.nodeRemovals(node, body.removed ?? [])
     }
 
+    /// On a relay node: one of its segment files, for the coordinator that signed the ticket.
+    func serveFetch(_ body: FootageFetchBody) throws -> (FootageFetchResult, Data) {
+        guard let node = authority as? RelayNodeAuthority, let file = node.allowFetch(body.ticket) else {
+            throw BusProtocol.ErrorBody(.ticketInvalid, message: "fetch footage with the ticket the coordinator signed", field: "body.ticket")
+        }
+        guard let directory = footage.withLock({ $0.settings?.recorder.directory }), !file.hasPrefix("/"), !file.split(separator: "/").contains(".."),
+              let bytes = try? Data(contentsOf: directory.appendingPathComponent(file))
+        else {
+            throw BusProtocol.ErrorBody(.footageUnavailable, message: "this node holds no segment \(file)", field: "body.ticket")
+        }
+        return (FootageFetchResult(file: file, bytes: bytes.count), bytes)
+    }
+
+    /// On the coordinator: a segment file a relay node holds, fetched from its media endpoint with
+    /// a ticket signed with its secret (blocking: call it off the cooperative pool).
+    public func fetchFromNode(_ name: String, file: String) throws -> Data {
+        guard let node = state.withLock({ $0.nodes.node(name) }) else {
+            throw BusProtocol.ErrorBody(.footageUnavailable, message: "relay node \(name), which holds \(file), is not registered now", field: "body.camera")
+        }
+        let ticket = try FootageFetchTicket(file: file, expires: Date().addingTimeInterval(RelayTicket.lifetime)).signed(with: node.secret)
+        let client = try BusClient(configuration: BusClientConfiguration(
+            commandEndpoint: node.media, eventEndpoint: node.media, serverPublicKey: node.serverKey, keys: try CurveKeyPair.generate()))
+        defer { client.close() }
+        let id = try client.send(ProtocolOperation.footageFetch.rawValue, body: FootageFetchBody(ticket: ticket))
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline {
+            guard let frames = try client.receiveMessage(timeout: .seconds(1)) else { continue }
+            guard let reply = try? BusProtocol.decoder.decode(FetchReply.self, from: frames[0]), reply.id == id else { continue }
+            if let error = reply.error { throw error }
+            guard frames.count == 2, reply.result?.bytes == frames[1].count else {
+                throw BusProtocol.ErrorBody(.footageUnavailable, message: "relay node \(name) sent \(file) incomplete", field: "body.camera")
+            }
+            return frames[1]
+        }
+        throw BusProtocol.ErrorBody(.footageUnavailable, message: "relay node \(name) did not send \(file) within 30 s", field: "body.camera")
+    }
+
+    private struct FetchReply: Decodable {
+        var id: String?
+        var result: FootageFetchResult?
+        var error: BusProtocol.ErrorBody?
+    }
+
     /// Stops the player of a playback that ended (nothing for a live view).
     func stopPlayer(of view: String) {
         footage.withLock { $0.players.removeValue(forKey: view) }?.stop()

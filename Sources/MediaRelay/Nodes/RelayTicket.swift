@@ -25,22 +25,47 @@ public struct RelayTicket: Codable, Equatable, Sendable {
     /// A playback's ticket: the moment the recorded footage is played from (the node's own footage).
     public var at: Date?
 
-    /// `payload.signature`, both in base64url without padding (RFC 4648 §5), so that a link's
-    /// address can carry the ticket as it is.
     func signed(with secret: Data) throws -> String {
-        let payload = try BusProtocol.encoder.encode(self)
-        let signature = HMAC<SHA256>.authenticationCode(for: payload, using: SymmetricKey(data: secret))
-        return Self.base64URL(payload) + "." + Self.base64URL(Data(signature))
+        try SignedToken.sign(self, with: secret)
     }
 
     /// The ticket a token carries, if its signature is the secret's and it has not expired.
     static func verified(_ token: String, with secret: Data, now: Date = Date()) -> RelayTicket? {
+        SignedToken.verified(token, as: RelayTicket.self, with: secret).flatMap { $0.expires > now ? $0 : nil }
+    }
+}
+
+/// The coordinator's leave for itself to fetch one segment file from the relay node that holds
+/// it (for an evidence export), signed with the node's secret, usable for 30 seconds.
+public struct FootageFetchTicket: Codable, Equatable, Sendable {
+    public var file: String
+    public var expires: Date
+
+    func signed(with secret: Data) throws -> String {
+        try SignedToken.sign(self, with: secret)
+    }
+
+    static func verified(_ token: String, with secret: Data, now: Date = Date()) -> FootageFetchTicket? {
+        SignedToken.verified(token, as: FootageFetchTicket.self, with: secret).flatMap { $0.expires > now ? $0 : nil }
+    }
+}
+
+/// A value and its HMAC-SHA256 under a relay node's secret: `payload.signature`, both in
+/// base64url without padding (RFC 4648 §5), so that a link's address can carry it as it is.
+enum SignedToken {
+    static func sign(_ value: some Encodable, with secret: Data) throws -> String {
+        let payload = try BusProtocol.encoder.encode(value)
+        let signature = HMAC<SHA256>.authenticationCode(for: payload, using: SymmetricKey(data: secret))
+        return base64URL(payload) + "." + base64URL(Data(signature))
+    }
+
+    /// The value a token carries, if its signature is the secret's.
+    static func verified<T: Decodable>(_ token: String, as type: T.Type, with secret: Data) -> T? {
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 2, let payload = data(base64URL: parts[0]), let signature = data(base64URL: parts[1]),
-              HMAC<SHA256>.isValidAuthenticationCode(signature, authenticating: payload, using: SymmetricKey(data: secret)),
-              let ticket = try? BusProtocol.decoder.decode(RelayTicket.self, from: payload), ticket.expires > now
+              HMAC<SHA256>.isValidAuthenticationCode(signature, authenticating: payload, using: SymmetricKey(data: secret))
         else { return nil }
-        return ticket
+        return try? BusProtocol.decoder.decode(T.self, from: payload)
     }
 
     private static func base64URL(_ data: Data) -> String {
