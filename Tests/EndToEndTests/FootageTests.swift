@@ -6,14 +6,6 @@ import Testing
 /// watch --at` through the decision function and the audit log.
 @Suite("Footage: recording and playback", .timeLimit(.minutes(2)))
 struct FootageTests {
-    private func probe(_ path: String) async throws -> (codec: String, frames: Int, errors: String) {
-        let probed = try await run(URL(fileURLWithPath: "/usr/bin/ffprobe"), [
-            "-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries", "stream=codec_name,nb_read_frames", "-of", "csv=p=0", path,
-        ])
-        let fields = (probed.stdout.split(separator: "\n").first ?? "").split(separator: ",")
-        return (fields.first.map(String.init) ?? "", fields.count > 1 ? Int(fields[1]) ?? -1 : -1, probed.stderr)
-    }
-
     private func audit(_ data: URL) async throws -> [[String: Any]] {
         let exported = try await vigil("audit", "export", "--data", data.path)
         return try exported.stdout.split(separator: "\n").compactMap { try json(String($0))["record"] as? [String: Any] }

@@ -8,14 +8,6 @@ import Testing
 // server and free ports) were the suite run's long pole one after another (67 s of 71 s).
 @Suite("vigil relay and watch", .timeLimit(.minutes(2)))
 struct RelayTests {
-    private func probe(_ path: String) async throws -> (codec: String, frames: Int, errors: String) {
-        let probed = try await run(URL(fileURLWithPath: "/usr/bin/ffprobe"), [
-            "-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries", "stream=codec_name,nb_read_frames", "-of", "csv=p=0", path,
-        ])
-        let fields = (probed.stdout.split(separator: "\n").first ?? "").split(separator: ",")
-        return (fields.first.map(String.init) ?? "", fields.count > 1 ? Int(fields[1]) ?? -1 : -1, probed.stderr)
-    }
-
     /// The audit log's records once `viewsStopped` views have ended (or `patience` ran out): the
     /// relay records a view's end just after cutting its feed, so the last one may take a moment.
     private func auditRecords(_ data: URL, viewsStopped: Int) async throws -> [[String: Any]] {

@@ -28,3 +28,12 @@ func withCameraServer(_ name: String = "relay", arguments: [String] = [], _ body
     }
 }
 
+
+/// ffprobe's view of a video file: its codec, the frames it decodes, and what it printed as errors.
+func probe(_ path: String) async throws -> (codec: String, frames: Int, errors: String) {
+    let probed = try await run(URL(fileURLWithPath: "/usr/bin/ffprobe"), [
+        "-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries", "stream=codec_name,nb_read_frames", "-of", "csv=p=0", path,
+    ])
+    let fields = (probed.stdout.split(separator: "\n").first ?? "").split(separator: ",")
+    return (fields.first.map(String.init) ?? "", fields.count > 1 ? Int(fields[1]) ?? -1 : -1, probed.stderr)
+}

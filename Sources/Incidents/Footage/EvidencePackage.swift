@@ -86,12 +86,6 @@ public enum EvidencePackage {
         return encoder
     }()
 
-    static let decoder: JSONDecoder = {
-        let decoder = JSONDecoder()
-        decoder.keyDecodingStrategy = .convertFromSnakeCase
-        decoder.dateDecodingStrategy = .iso8601
-        return decoder
-    }()
 
     /// The SHA-256 of a file, hex, read in 1 MiB pieces.
     public static func sha256(of url: URL) throws -> (hex: String, bytes: Int) {
@@ -133,7 +127,7 @@ public enum EvidencePackage {
         }
         let manifest: EvidenceManifest
         do {
-            manifest = try decoder.decode(EvidenceManifest.self, from: bytes)
+            manifest = try AccessService.decoder.decode(EvidenceManifest.self, from: bytes)
         } catch {
             throw IncidentError(.evidenceManifestInvalid, message: "the signed manifest cannot be read: \(error)", field: manifestName)
         }

@@ -42,20 +42,13 @@ struct RelayCommand: AsyncParsableCommand {
     var simulate = false
     @Option(help: "Where this node records the footage the coordinator asks it to (one folder per camera).")
     var footage = "vigil-relay-footage"
-    @Option(help: "The most footage this node keeps, in GiB: beyond it the coordinator deletes the oldest footage no hold covers.")
-    var footageBudget = 50.0
-    @Option(help: "Seconds of footage per recorded segment (cut at the next keyframe).")
-    var segmentSeconds = 6.0
-    @Flag(help: "Record nothing: the coordinator then records no camera this node serves.")
-    var noRecording = false
+    @OptionGroup var recording: FootageOptions
     @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
         guard coordinator.hasPrefix("tcp://") else { throw ValidationError("--coordinator is a tcp://HOST:PORT endpoint") }
         try validatePorts(["--media-port": mediaPort, "--http-port": httpPort])
         guard maxStreams >= 0, maxMbps >= 0 else { throw ValidationError("--max-streams and --max-mbps must be 0 or more") }
-        guard footageBudget > 0, footageBudget.isFinite, footageBudget <= 1_000_000 else { throw ValidationError("--footage-budget must be more than 0 and at most 1000000 GiB") }
-        guard segmentSeconds >= 1, segmentSeconds <= 60 else { throw ValidationError("--segment-seconds must be 1 to 60") }
     }
 
     func run() async throws {
@@ -80,11 +73,11 @@ struct RelayCommand: AsyncParsableCommand {
         let relay = Relay(
             bus: bus, authority: authority, sources: [:], simulate: simulate, thumbnailInterval: .seconds(5), coordination: nil, logger: logger)
         // Links: a player opens the address the coordinator gave, whose token is a link ticket.
-        let nodeFootage = noRecording ? nil : NodeFootage(directory: URL(fileURLWithPath: footage))
+        let nodeFootage = recording.noRecording ? nil : NodeFootage(directory: URL(fileURLWithPath: footage))
         if let nodeFootage {
             try FileManager.default.createDirectory(at: nodeFootage.directory, withIntermediateDirectories: true)
             nodeFootage.reportFolder()
-            relay.enableFootage(nodeFootage.settings(segmentSeconds: segmentSeconds))
+            relay.enableFootage(nodeFootage.settings(segmentSeconds: recording.segmentSeconds))
         }
         let links = try HTTPEndpoint(host: host, port: httpPort, name: "media") { relay.httpResponse($0) }
         links.start()
@@ -93,7 +86,7 @@ struct RelayCommand: AsyncParsableCommand {
             commandEndpoint: coordinator, eventEndpoint: coordinator, serverPublicKey: coordinatorKey.publicKey, keys: keys))
         let registration = RelayRegisterBody(
             media: media, serverKey: nodeKeys.publicKey, maximumStreams: maxStreams, maximumMbps: maxMbps, links: host.httpBase(port: links.port),
-            footageBudgetBytes: noRecording ? nil : Int(footageBudget * 1_073_741_824))
+            footageBudgetBytes: recording.budgetBytes)
         let service = RelayNodeService(
             bus: bus, relay: relay, authority: authority, client: client, registration: registration, footage: nodeFootage, logger: logger)
         try await ServiceGroup(services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger).run()

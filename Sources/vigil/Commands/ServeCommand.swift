@@ -64,14 +64,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Seconds between signed checkpoints of the audit chain (one more is signed when the server stops).")
     var checkpointInterval = 60.0
 
-    @Option(help: "The most footage the embedded relay keeps, in GiB (DATA/footage): beyond it the oldest footage no evidence hold covers is deleted first.")
-    var footageBudget = 50.0
-
-    @Option(help: "Seconds of footage per recorded segment (cut at the next keyframe).")
-    var segmentSeconds = 6.0
-
-    @Flag(help: "Record nothing, whatever the grants allow.")
-    var noRecording = false
+    @OptionGroup var recording: FootageOptions
 
     @OptionGroup var logging: LoggingOptions
 
@@ -82,8 +75,6 @@ struct ServeCommand: AsyncParsableCommand {
         guard relayMaxStreams >= 0, relayMaxMbps >= 0 else { throw ValidationError("--relay-max-streams and --relay-max-mbps must be 0 or more") }
         guard thumbnailInterval >= 0.1, thumbnailInterval <= 3600 else { throw ValidationError("--thumbnail-interval must be 0.1 to 3600 seconds") }
         guard checkpointInterval >= 0.5, checkpointInterval <= 86_400 else { throw ValidationError("--checkpoint-interval must be 0.5 to 86400 seconds") }
-        guard footageBudget > 0, footageBudget.isFinite, footageBudget <= 1_000_000 else { throw ValidationError("--footage-budget must be more than 0 and at most 1000000 GiB") }
-        guard segmentSeconds >= 1, segmentSeconds <= 60 else { throw ValidationError("--segment-seconds must be 1 to 60") }
     }
 
     func run() async throws {
@@ -177,9 +168,9 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     private func footage(folder: DataFolder) -> FootageService.Configuration? {
-        guard !noRecording else { return nil }
-        var footage = FootageService.Configuration(directory: folder.footage, exports: folder.exports, budgetBytes: Int(footageBudget * 1_073_741_824))
-        footage.segmentSeconds = segmentSeconds
+        guard let budget = recording.budgetBytes else { return nil }
+        var footage = FootageService.Configuration(directory: folder.footage, exports: folder.exports, budgetBytes: budget)
+        footage.segmentSeconds = recording.segmentSeconds
         return footage
     }
 }
