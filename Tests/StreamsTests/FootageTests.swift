@@ -134,9 +134,43 @@ extension FootageTests {
         let open = try luma(copy.path, second: 1, crop: "300:200:330:100")
         #expect(open.mean > 40, "the right half shows the picture: \(open)")
     }
+
+    @Test func aDiskThatRefusesTheFootageStopsTheRecordingNotTheLiveVideo() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-full-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let source = folder.appendingPathComponent("camera.ts").path
+        try ffmpeg(["-f", "lavfi", "-i", "testsrc=size=320x240:rate=25", "-t", "2", "-c:v", "libx264", "-g", "25", "-pix_fmt", "yuv420p", "-f", "mpegts", source])
+        var feedConfiguration = CameraFeed.Configuration()
+        feedConfiguration.loopFiles = true
+        let feed = CameraFeed(camera: "cam-1", url: source, configuration: feedConfiguration)
+        feed.start()
+        defer { feed.stop() }
+        let viewer = feed.subscribe(id: "viewer", capacity: 1_000)
+        // Where the camera's segments would go stands a file: no segment can be made (as on a full or failed disk).
+        let footage = folder.appendingPathComponent("footage")
+        try FileManager.default.createDirectory(at: footage, withIntermediateDirectories: true)
+        try Data("in the way".utf8).write(to: footage.appendingPathComponent("cam-1"))
+        let failures = SegmentLog.Reasons()
+        let segments = SegmentLog()
+        let recorder = FootageRecorder(
+            configuration: FootageRecorder.Configuration(directory: footage), onSegment: { segments.append($0) }, onFailure: { _, error in failures.append(error.code) })
+        recorder.start()
+        recorder.record(["cam-1": feed])
+        var received = 0
+        let deadline = ContinuousClock.now + .seconds(30)
+        while received < 60 || failures.all.isEmpty, ContinuousClock.now < deadline {
+            received += viewer.take(timeout: .milliseconds(50)).count
+        }
+        recorder.stop()
+        #expect(failures.all.first == "recording_failed", "\(failures.all)")
+        #expect(segments.all.isEmpty)
+        #expect(received >= 60 && viewer.dropped == 0, "the viewer got \(received) packets and lost \(viewer.dropped)")
+    }
 }
 
 final class SegmentLog: Sendable {
+
     private let segments = Mutex<[RecordedSegment]>([])
     func append(_ segment: RecordedSegment) { segments.withLock { $0.append(segment) } }
     var all: [RecordedSegment] { segments.withLock { $0 } }
