@@ -10,10 +10,13 @@ import Synchronization
 public struct FootageBenchmark {
     let ffmpeg: String
     let cameras: Int
+    /// The vigil binary whose server the playback figure is measured through.
+    let vigil: String
 
-    public init(ffmpeg: String, cameras: Int = 50) {
+    public init(ffmpeg: String, cameras: Int = 50, vigil: String) {
         self.ffmpeg = ffmpeg
         self.cameras = cameras
+        self.vigil = vigil
     }
 
     public func run() throws {
@@ -33,9 +36,11 @@ public struct FootageBenchmark {
 
         let segments = try segment(stream, in: folder)
         let firstPictures = try playbackFirstPictures(segments, trials: 20)
-        print(Measurement.row("playback, request to first keyframe, p50", Measurement.percentile(firstPictures, 0.5), unit: "ms", target: 300))
-        print(Measurement.row("playback, request to first keyframe, p99", Measurement.percentile(firstPictures, 0.99), unit: "ms", target: 300,
-                              note: "the relay's part; the bus round trip is in vigil bench bus"))
+        let served = try PlaybackThroughTheServer(vigil: vigil).firstPictures(trials: 20)
+        print(Measurement.row("playback through vigil serve, first keyframe, p50", Measurement.percentile(served, 0.5), unit: "ms", target: 300,
+                              note: "CURVE, decision, audit, catalog, player"))
+        print(Measurement.row("playback through vigil serve, first keyframe, p99", Measurement.percentile(served, 0.99), unit: "ms", target: 300))
+        print(Measurement.row("the player alone (720p segments), p50", Measurement.percentile(firstPictures, 0.5), unit: "ms", target: nil))
 
         // Ten minutes: the one-minute stream's ten segments, ten times over, one after another.
         let tenMinutes = (0..<10).flatMap { round in

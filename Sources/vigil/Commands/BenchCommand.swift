@@ -130,7 +130,9 @@ struct BenchCommand: ParsableCommand {
 
         func run() throws {
             Measurement.use(json ? .json : .text)
-            try FootageBenchmark(ffmpeg: ffmpeg, cameras: cameras).run()
+            // Playback is measured through a server of this very binary.
+            let vigil = Bundle.main.executablePath ?? CommandLine.arguments[0]
+            try FootageBenchmark(ffmpeg: ffmpeg, cameras: cameras, vigil: vigil).run()
         }
     }
 }
