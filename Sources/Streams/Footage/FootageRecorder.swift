@@ -40,6 +40,8 @@ public final class FootageRecorder: Sendable {
     }
 
     private let state = Mutex(State())
+    /// The CPU time its writer thread has used, in nanoseconds (for `vigil bench footage`).
+    private let writerNanoseconds = Atomic<Int64>(0)
     private let finished = DispatchSemaphore(value: 0)
     private let started = Atomic<Bool>(false)
 
@@ -54,6 +56,9 @@ public final class FootageRecorder: Sendable {
         self.onSegment = onSegment
         self.onFailure = onFailure
     }
+
+    /// The CPU time the writer thread has used so far, in seconds.
+    public var writerCPUSeconds: Double { Double(writerNanoseconds.load(ordering: .relaxed)) / 1e9 }
 
     /// The cameras being recorded.
     public var cameras: Set<String> { state.withLock { Set($0.subscriptions.keys) } }
@@ -115,6 +120,9 @@ public final class FootageRecorder: Sendable {
                 drain(subscription, camera: camera, into: &segments, written: &written)
             }
             if stopping && subscriptions.isEmpty { break }
+            var used = timespec()
+            clock_gettime(CLOCK_THREAD_CPUTIME_ID, &used)
+            writerNanoseconds.store(Int64(used.tv_sec) * 1_000_000_000 + Int64(used.tv_nsec), ordering: .relaxed)
             // A round every 50 ms, whatever came: each queue's packets are taken in one batch, and
             // the feeds' threads are not made to contend for their queues' locks with a writer
             // that goes round them without pause (which cost more than the writing itself).
