@@ -20,3 +20,8 @@ static inline int vigil_averror_invaliddata(void) { return AVERROR_INVALIDDATA; 
 static inline int vigil_averror_exit(void) { return AVERROR_EXIT; }
 // The "no timestamp" value (AV_NOPTS_VALUE is a macro Swift cannot import).
 static inline int64_t vigil_nopts(void) { return AV_NOPTS_VALUE; }
+
+#include <fcntl.h>
+// O_DIRECT (glibc defines it only under _GNU_SOURCE; its value is always __O_DIRECT): recorded
+// footage is written past the page cache.
+static inline int vigil_o_direct(void) { return __O_DIRECT; }

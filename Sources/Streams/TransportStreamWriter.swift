@@ -14,11 +14,14 @@ public final class TransportStreamWriter {
     /// stays monotonic: the muxer refuses a decoding time that goes back.
     private var shift: Int64 = 0
     private var lastDts: Int64?
+    /// The file written past the page cache, for footage (``init(output:video:direct:)``).
+    private var direct: DirectFile?
 
     /// - Parameters:
     ///   - output: a file path, or `pipe:1`.
     ///   - video: the stream to write, as its source described it.
-    public init(output: String, video: VideoStreamInfo) throws(MediaError) {
+    ///   - direct: write the file past the page cache (``DirectFile``), as recordings are.
+    public init(output: String, video: VideoStreamInfo, direct: Bool = false) throws(MediaError) {
         var context: UnsafeMutablePointer<AVFormatContext>?
         let allocated = avformat_alloc_output_context2(&context, nil, "mpegts", output)
         guard allocated >= 0, let context else { throw MediaError.ffmpeg(.muxFailed, output, allocated) }
@@ -38,7 +41,22 @@ public final class TransportStreamWriter {
             return error
         }
         guard copied >= 0 else { throw fail(MediaError.ffmpeg(.muxFailed, "codec parameters", copied)) }
-        if context.pointee.oformat.pointee.flags & AVFMT_NOFILE == 0 {
+        if direct {
+            let file: DirectFile
+            do throws(MediaError) { file = try DirectFile(path: output) } catch { throw fail(error) }
+            let size = 64 * 1024
+            guard let buffer = av_malloc(size), let io = avio_alloc_context(
+                buffer.assumingMemoryBound(to: UInt8.self), Int32(size), 1, Unmanaged.passUnretained(file).toOpaque(), nil,
+                { opaque, bytes, count in
+                    guard let opaque, let bytes else { return vigil_averror(EINVAL) }
+                    let failure = Unmanaged<DirectFile>.fromOpaque(opaque).takeUnretainedValue().append(bytes, count: Int(count))
+                    return failure < 0 ? vigil_averror(-failure) : count
+                }, nil)
+            else { throw fail(MediaError(.muxFailed, message: "out of memory")) }
+            context.pointee.pb = io
+            context.pointee.flags |= AVFMT_FLAG_CUSTOM_IO
+            self.direct = file
+        } else if context.pointee.oformat.pointee.flags & AVFMT_NOFILE == 0 {
             let opened = avio_open(&context.pointee.pb, output, AVIO_FLAG_WRITE)
             guard opened >= 0 else { throw fail(MediaError.ffmpeg(.muxFailed, "cannot write \(output)", opened)) }
         }
@@ -87,9 +105,19 @@ public final class TransportStreamWriter {
         guard let context, !finished else { return }
         finished = true
         let trailer = av_write_trailer(context)
-        if context.pointee.oformat.pointee.flags & AVFMT_NOFILE == 0 { avio_closep(&context.pointee.pb) }
+        var closing: MediaError?
+        if let direct {
+            avio_flush(context.pointee.pb)
+            do throws(MediaError) { try direct.finish() } catch { closing = error }
+            av_freep(&context.pointee.pb.pointee.buffer)
+            avio_context_free(&context.pointee.pb)
+            self.direct = nil
+        } else if context.pointee.oformat.pointee.flags & AVFMT_NOFILE == 0 {
+            avio_closep(&context.pointee.pb)
+        }
         avformat_free_context(context)
         self.context = nil
         guard trailer >= 0 else { throw MediaError.ffmpeg(.muxFailed, "trailer", trailer) }
+        if let closing { throw closing }
     }
 }

@@ -195,7 +195,7 @@ private final class SegmentFile {
             throw MediaError(.recordingFailed, message: "cannot make \(url.deletingLastPathComponent().path): \(error.localizedDescription)")
         }
         self.video = video
-        writer = try TransportStreamWriter(output: url.path, video: video)
+        writer = try TransportStreamWriter(output: url.path, video: video, direct: true)
         segment = RecordedSegment(camera: camera, file: file, start: start, end: start, bytes: 0, keyframes: [])
     }
 
