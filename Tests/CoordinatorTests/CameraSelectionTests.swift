@@ -8,7 +8,8 @@ import TestSupport
 /// `cameras.select` on a coordinator in this process: a selection outside any incident shows an
 /// agency only the cameras it may watch live now, under the confidentiality rule, and its
 /// limit counts only those.
-@Suite("Camera selection over the bus", .serialized, .timeLimit(.minutes(1)))
+// Two minutes: its hundreds of decisions one by one take over a minute when the whole suite loads both cores.
+@Suite("Camera selection over the bus", .serialized, .timeLimit(.minutes(2)))
 struct CameraSelectionTests {
     static let grandPlace = ["lat": 50.8467, "lon": 4.3525]
 

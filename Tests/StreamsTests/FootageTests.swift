@@ -42,10 +42,14 @@ struct FootageTests {
         let feed = CameraFeed(camera: "stib/de-brouckère 1", url: source, configuration: feedConfiguration)
         feed.start()
         defer { feed.stop() }
-        // Two and a half GOPs live before the recording starts (counted from the first packet: a loaded machine opens files slowly).
-        let opening = ContinuousClock.now + .seconds(30)
-        while feed.receivedBytes == 0, ContinuousClock.now < opening { try await Task.sleep(for: .milliseconds(20)) }
-        try await Task.sleep(for: .milliseconds(2_500))
+        // Three keyframes live before the recording starts, as a viewer sees them (a loaded machine
+        // opens files slowly and paces them unevenly: counted, not timed).
+        let watcher = feed.subscribe(id: "watcher", capacity: 1_000, maximumLateness: .seconds(60))
+        var keyframes: [MediaPacket] = []
+        let opening = ContinuousClock.now + .seconds(60)
+        while keyframes.count < 3, ContinuousClock.now < opening { keyframes += watcher.take(timeout: .milliseconds(50)).filter(\.isKeyframe) }
+        feed.unsubscribe(id: "watcher")
+        let firstKeyframe = try #require(keyframes.first?.receivedAt)
 
         var configuration = FootageRecorder.Configuration(directory: folder.appendingPathComponent("footage"))
         configuration.segmentSeconds = 1
@@ -65,9 +69,9 @@ struct FootageTests {
 
         let written = segments.all
         #expect(written.count >= 3, "\(written.count) segments")
-        // The pre-roll: the recording reaches back before it started (two GOPs were cached).
+        // The pre-roll: the recording reaches back to the first keyframe received, before it started.
         let first = try #require(written.first)
-        #expect(first.start < recordingStarted.addingTimeInterval(-1), "first segment at \(first.start), recording at \(recordingStarted)")
+        #expect(first.start == firstKeyframe && first.start < recordingStarted, "first segment at \(first.start), recording at \(recordingStarted)")
         #expect(first.file.hasPrefix("stib%2Fde-brouck%C3%A8re%201/"))
         #expect(Set(written.map(\.file)).count == written.count, "no file written twice")
         for (segment, next) in zip(written, written.dropFirst()) {

@@ -181,6 +181,9 @@ public final class FootageService: Service, Sendable {
             } catch {
                 logger.error("footage service failed", metadata: ["error": "\(error)"])
             }
+            // Changes that come meanwhile are folded into one decision, at most two a second (each
+            // reads every open incident; the pre-roll covers the wait).
+            try? await Task.sleep(for: .milliseconds(500))
         }
     }
 
