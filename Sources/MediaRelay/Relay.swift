@@ -248,14 +248,8 @@ public final class Relay: Sendable {
         if case .node(let name) = server {
             do {
                 let isLink = if case .link = delivery { true } else { false }
-                let redirect = try state.withLock {
-                    try $0.redirect(
-                        to: name, for: allowed, camera: camera, identity: identity, viewerKey: coordination?.publicKey(identity), link: isLink,
-                        expires: Date().addingTimeInterval(RelayTicket.lifetime))
-                }
-                var view = State.View(delivery: .node(name), identity: identity, camera: camera, allowed: allowed)
-                view.idleSince = clock.now()  // until the node reports it
-                return (FeedOpenResult(view: allowed.view, grant: allowed.grant, stream: nil, redirect: redirect), nil, view)
+                let (result, view) = try redirect(to: name, allowed: allowed, camera: camera, identity: identity, link: isLink)
+                return (result, nil, view)
             } catch {
                 await refuse(allowed, camera: camera, identity: identity)
                 throw error
@@ -282,6 +276,22 @@ public final class Relay: Sendable {
         var view = State.View(delivery: delivery, identity: identity, camera: camera, allowed: allowed)
         if case .link = delivery { view.idleSince = clock.now() }
         return (FeedOpenResult(view: allowed.view, grant: allowed.grant, stream: description), feed, view)
+    }
+
+    /// Sends an allowed view to relay node `name`: its reply (the node's endpoint and a ticket,
+    /// bound to the viewer's key, for live video or for footage from `moment`), and the view as
+    /// this relay keeps it until the node reports it.
+    func redirect(
+        to name: String, allowed: AllowedView, camera: String, identity: BusIdentity, link: Bool, playbackFrom moment: Date? = nil
+    ) throws -> (FeedOpenResult, State.View) {
+        let redirect = try state.withLock {
+            try $0.redirect(
+                to: name, for: allowed, camera: camera, identity: identity, viewerKey: coordination?.publicKey(identity), link: link,
+                expires: Date().addingTimeInterval(RelayTicket.lifetime), playbackFrom: moment)
+        }
+        var view = State.View(delivery: .node(name), identity: identity, camera: camera, allowed: allowed)
+        view.idleSince = clock.now()  // until the node reports it
+        return (FeedOpenResult(view: allowed.view, grant: allowed.grant, stream: nil, redirect: redirect), view)
     }
 
     /// An allowed view that cannot be served ends with its authority, and no longer wants its camera.

@@ -13,7 +13,8 @@ import VigilProtocol
 /// The coordinator's footage: which cameras are recorded, where every segment is, and their
 /// deletion.
 ///
-/// - Recording: every few seconds, each camera an open incident selects is recorded when the
+/// - Recording: at each change of a selection, an incident or a grant (and every 5 s), each
+///   camera an open incident selects is recorded when the
 ///   decision function allows `record` for it under that incident to the lead agency or a
 ///   participant (an owner's own cameras always; another owner's under a grant with the
 ///   `record` mode). A change starts or stops the camera's recording, audited
@@ -82,18 +83,14 @@ public final class FootageService: Service, Sendable {
                 guard let first = segments.first else { return .here([]) }
                 guard first.relay == Self.relayName else { return .node(first.relay, start: first.start) }
                 return .here(segments.prefix { $0.relay == Self.relayName }.map {
-                    FootagePlayer.Item(
-                        segment: RecordedSegment(camera: $0.camera, file: $0.file, start: $0.start, end: $0.end, bytes: $0.bytes, keyframes: $0.keyframes),
-                        url: directory.appendingPathComponent($0.file))
+                    FootagePlayer.Item(segment: $0.recorded, url: directory.appendingPathComponent($0.file))
                 })
             },
             onSegment: { segment, incidents, relay in
                 FootageMetrics.bytesRecorded.increment(by: segment.bytes)
                 Task {
                     do {
-                        try await catalog.add(FootageSegment(
-                            camera: segment.camera, relay: relay, file: segment.file, start: segment.start, end: segment.end,
-                            bytes: segment.bytes, keyframes: segment.keyframes, incidents: incidents.sorted()))
+                        try await catalog.add(FootageSegment(segment, relay: relay, incidents: incidents.sorted()))
                     } catch {
                         logger.error("footage segment not recorded in the catalog", metadata: ["camera": "\(segment.camera)", "error": "\(error)"])
                     }
@@ -143,22 +140,18 @@ public final class FootageService: Service, Sendable {
     /// The server does it as it starts, before anything is recorded.
     public func adoptUnknownSegments() async throws {
         let known = try await catalog.files(relay: Self.relayName)
-        let kept = Set(try await catalog.keptFiles(relay: Self.relayName))
         let directory = configuration.directory
-        let files = (FileManager.default.enumerator(atPath: directory.path)?.compactMap { $0 as? String } ?? []).filter { $0.hasSuffix(".ts") }
         var (adopted, removed) = (0, 0)
-        for file in files.sorted() where !kept.contains(file) {
+        for file in RecordedSegment.files(in: directory) where known[file] != true {
             let url = directory.appendingPathComponent(file)
-            guard !known.contains(file), let (camera, start) = RecordedSegment.parse(file: file),
+            guard known[file] == nil, let (camera, start) = RecordedSegment.parse(file: file),
                   let segment = try? RecordedSegment.scan(url, camera: camera, file: file, start: start)
             else {
                 try? FileManager.default.removeItem(at: url)
                 removed += 1
                 continue
             }
-            try await catalog.add(FootageSegment(
-                camera: camera, relay: Self.relayName, file: file, start: segment.start, end: segment.end, bytes: segment.bytes,
-                keyframes: segment.keyframes, incidents: []))
+            try await catalog.add(FootageSegment(segment, relay: Self.relayName, incidents: []))
             adopted += 1
         }
         guard adopted + removed > 0 else { return }

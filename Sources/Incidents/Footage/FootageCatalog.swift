@@ -91,10 +91,15 @@ public final class FootageCatalog: Sendable {
         }
     }
 
-    /// Every file `relay` was ever known to hold (kept or deleted), by its path under the relay's folder.
-    public func files(relay: String) async throws -> Set<String> {
+    /// Every file `relay` was ever known to hold, by its path under the relay's folder, and
+    /// whether it is still kept (true) or deleted.
+    public func files(relay: String) async throws -> [String: Bool] {
         try await database.read { db in
-            Set(try db.query("SELECT file FROM footage_segments WHERE relay = ?", [.text(relay)]).compactMap { $0.text(0) })
+            var files: [String: Bool] = [:]
+            for row in try db.query("SELECT file, deleted_at FROM footage_segments WHERE relay = ?", [.text(relay)]) {
+                files[try row.text("file")] = try row.optionalText("deleted_at") == nil
+            }
+            return files
         }
     }
 
@@ -119,13 +124,6 @@ public final class FootageCatalog: Sendable {
                         [.text(IncidentService.timestamp(now)), .text(relay), .text(file)])
                 }
             }
-        }
-    }
-
-    /// The files `relay` holds that are kept (not deleted).
-    public func keptFiles(relay: String) async throws -> [String] {
-        try await database.read { db in
-            try db.query("SELECT file FROM footage_segments WHERE relay = ? AND deleted_at IS NULL", [.text(relay)]).compactMap { $0.text(0) }
         }
     }
 

@@ -104,33 +104,29 @@ extension Relay {
         }
         let allowed = try await authority.begin(body, for: request.identity)
         do {
-            let items: [FootagePlayer.Item]
-            switch try await library(body.camera, moment) {
-            case .here(let held):
-                items = held
-            case .node(let name, let start):
-                guard start <= moment.addingTimeInterval(segmentSeconds) else {
-                    throw BusProtocol.ErrorBody(
-                        .footageUnavailable, message: "no footage of \(body.camera) at \(moment); the next starts at \(start)", field: "body.at")
-                }
-                let redirect = try state.withLock {
-                    try $0.redirect(
-                        to: name, for: allowed, camera: body.camera, identity: request.identity, viewerKey: coordination?.publicKey(request.identity),
-                        link: false, expires: Date().addingTimeInterval(RelayTicket.lifetime), playbackFrom: moment)
-                }
-                var view = State.View(delivery: .node(name), identity: request.identity, camera: body.camera, allowed: allowed)
-                view.playback = true
-                view.idleSince = clock.now()  // until the node reports it
-                return (FeedOpenResult(view: allowed.view, grant: allowed.grant, redirect: redirect), nil, view)
+            let location = try await library(body.camera, moment)
+            let start: Date? = switch location {
+            case .here(let items): items.first?.segment.start
+            case .node(_, let start): start
             }
-            guard let first = items.first else {
+            guard let start else {
                 throw BusProtocol.ErrorBody(.footageUnavailable, message: "no footage of \(body.camera) is kept from \(moment)", field: "body.at")
             }
             // A moment in a gap (before the recording, between incidents) is not silently moved to later footage.
-            guard first.segment.start <= moment.addingTimeInterval(segmentSeconds) else {
+            guard start <= moment.addingTimeInterval(segmentSeconds) else {
                 throw BusProtocol.ErrorBody(
-                    .footageUnavailable, message: "no footage of \(body.camera) at \(moment); the next starts at \(first.segment.start)", field: "body.at")
+                    .footageUnavailable, message: "no footage of \(body.camera) at \(moment); the next starts at \(start)", field: "body.at")
             }
+            let items: [FootagePlayer.Item]
+            switch location {
+            case .here(let held):
+                items = held
+            case .node(let name, _):
+                var (result, view) = try redirect(to: name, allowed: allowed, camera: body.camera, identity: request.identity, link: false, playbackFrom: moment)
+                view.playback = true
+                return (result, nil, view)
+            }
+            let first = items[0]  // there is a start: there are items
             let (video, parameterSets) = try FootagePlayer.stream(of: first)
             let player = FootagePlayer(id: allowed.view, items: items, from: moment) { [self] reason in
                 Task { try? await end(allowed.view, reason: reason, notify: true) }
@@ -160,7 +156,7 @@ extension Relay {
         guard let node = authority as? RelayNodeAuthority, let file = node.allowFetch(body.ticket) else {
             throw BusProtocol.ErrorBody(.ticketInvalid, message: "fetch footage with the ticket the coordinator signed", field: "body.ticket")
         }
-        guard let directory = footage.withLock({ $0.settings?.recorder.directory }), !file.hasPrefix("/"), !file.split(separator: "/").contains(".."),
+        guard let directory = footage.withLock({ $0.settings?.recorder.directory }), RecordedSegment.staysInFolder(file),
               let bytes = try? Data(contentsOf: directory.appendingPathComponent(file))
         else {
             throw BusProtocol.ErrorBody(.footageUnavailable, message: "this node holds no segment \(file)", field: "body.ticket")

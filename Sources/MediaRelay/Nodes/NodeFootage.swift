@@ -49,8 +49,7 @@ public final class NodeFootage: Sendable {
 
     /// Every segment already in the folder, to report (the node's first report after a start).
     public func reportFolder() {
-        let files = (FileManager.default.enumerator(atPath: directory.path)?.compactMap { $0 as? String } ?? []).filter { $0.hasSuffix(".ts") }
-        let found = files.sorted().compactMap { file -> RecordedSegment? in
+        let found = RecordedSegment.files(in: directory).compactMap { file -> RecordedSegment? in
             guard let (camera, start) = RecordedSegment.parse(file: file) else { return nil }
             return try? RecordedSegment.scan(directory.appendingPathComponent(file), camera: camera, file: file, start: start)
         }
@@ -76,7 +75,7 @@ public final class NodeFootage: Sendable {
     /// Removes the files the coordinator deleted; they are confirmed with the next report.
     func remove(_ files: [String]) {
         var removed: [String] = []
-        for file in files where !file.hasPrefix("/") && !file.split(separator: "/").contains("..") {
+        for file in files where RecordedSegment.staysInFolder(file) {
             let url = directory.appendingPathComponent(file)
             try? FileManager.default.removeItem(at: url)
             if !FileManager.default.fileExists(atPath: url.path) { removed.append(file) }

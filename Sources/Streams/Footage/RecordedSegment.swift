@@ -53,6 +53,17 @@ public struct RecordedSegment: Sendable, Codable, Equatable {
             keyframes: keyframes.map { $0 - keyframes[0] })
     }
 
+    /// The segment files under `directory` (paths relative to it, sorted).
+    public static func files(in directory: URL) -> [String] {
+        (FileManager.default.enumerator(atPath: directory.path)?.compactMap { $0 as? String } ?? []).filter { $0.hasSuffix(".ts") }.sorted()
+    }
+
+    /// Whether a segment's path (as a relay or a coordinator names it) stays inside the footage
+    /// folder: relative, with no `..`.
+    public static func staysInFolder(_ file: String) -> Bool {
+        !file.hasPrefix("/") && !file.split(separator: "/").contains("..")
+    }
+
     /// The camera and start a segment's file name says (see ``file(camera:start:)``), or nil.
     public static func parse(file: String) -> (camera: String, start: Date)? {
         let parts = file.split(separator: "/")
