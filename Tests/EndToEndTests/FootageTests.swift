@@ -28,6 +28,12 @@ struct FootageTests {
         }
         let baseless = try await export([])
         #expect(baseless.status == 1 && baseless.stderr.contains("export_basis_required"), "\(baseless.stderr)")
+        let backwards = try await vigil("export", "--incident", "\(id)", "--camera", "pz5339-sim-01", "--from", to.formatted(.iso8601),
+                                        "--to", from.formatted(.iso8601), "--reason", "evidence-preservation", "--text", "Backwards range",
+                                        "--legal-reference", "PV 1", "--data", data.path, "--agency", "pz-5339", "--user", "pz.viewer")
+        #expect(backwards.status == 1 && backwards.stderr.contains("export_invalid"), "\(backwards.stderr)")
+        let notMarch = try await vigil("incident", "head-passed", "\(id)", "--data", data.path, "--agency", "pz-5339")
+        #expect(notMarch.status == 1 && notMarch.stderr.contains("incident_not_march"), "\(notMarch.stderr)")
         let held = try await vigil("hold", "create", "--incident", "\(id)", "--camera", "pz5339-sim-01", "--from", from.addingTimeInterval(-60).formatted(.iso8601),
                                    "--to", to.addingTimeInterval(60).formatted(.iso8601), "--legal-reference", "PV BR.12.L3.000042/2026",
                                    "--data", data.path, "--agency", "pz-5339", "--json", "--timeout", "30")
@@ -75,6 +81,22 @@ struct FootageTests {
         let otherKey = Data((0..<32).map { UInt8($0) })
         let foreign = try await vigil("export", "verify", package.path, "--public-key", otherKey.base64EncodedString())
         #expect(foreign.status == 1 && foreign.stderr.contains("evidence_signature_invalid"), "\(foreign.stderr)")
+    }
+
+    @Test func theFootageCommandsRefuseBadInputWithClearErrors() async throws {
+        for (arguments, message) in [
+            (["serve", "--footage-budget", "0"], "--footage-budget must be more than 0"),
+            (["relay", "--coordinator", "tcp://127.0.0.1:7710", "--server-key", "k", "--cert", "c", "--segment-seconds", "0"], "--segment-seconds must be 1 to 60"),
+            (["export", "--incident", "1", "--camera", "c", "--from", "yesterday", "--to", "2026-12-02T10:00:00Z", "--reason", "r", "--text", "t"],
+             "--from 'yesterday' is not an ISO 8601 time"),
+            (["watch", "--incident", "1", "--camera", "c", "--at", "2026-12-02T10:00:00Z", "--link", "--reason", "r", "--text", "t"],
+             "--at plays footage to a file"),
+            (["export", "verify", "/nonexistent/package", "--public-key", Data(count: 32).base64EncodedString()], "evidence_manifest_invalid"),
+            (["export", "verify", "/tmp", "--public-key", "not a key"], "key_missing"),
+        ] {
+            let refused = try await run(vigilBinary, arguments)
+            #expect(refused.status != 0 && refused.stderr.contains(message), "\(arguments): \(refused.stderr)")
+        }
     }
 
     @Test func aRelayNodeRecordsTheCamerasItServesAndPlaysThemBackThroughTheServersTicket() async throws {
