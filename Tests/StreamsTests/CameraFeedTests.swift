@@ -113,7 +113,9 @@ struct CameraFeedTests {
         let feed = CameraFeed(camera: "damaged", url: "udp://127.0.0.1:\(port)?overrun_nonfatal=1", configuration: configuration) { states.append($1) }
         feed.start()
         defer { feed.stop() }
-        let viewer = feed.subscribe(id: "viewer", capacity: 1_000)
+        // A viewer that never counts as late: on a loaded machine this test's reads may pause for
+        // over a second, and bounded lateness (tested on its own) would then drop its queue.
+        let viewer = feed.subscribe(id: "viewer", capacity: 1_000, maximumLateness: .seconds(60))
         let sent = DispatchSemaphore(value: 0)
         let sender = Thread {
             let udp = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
@@ -149,8 +151,7 @@ struct CameraFeedTests {
             }
             try await Task.sleep(for: .milliseconds(50))
         }
-        // (A loaded machine loses some datagrams in the socket before the feed reads them: 96 seen with the full suite running.)
-        #expect(packets >= 90, "most of the 150 frames get through (\(packets))")
+        #expect(packets >= 100, "most of the 150 frames get through (\(packets))")
         #expect(keyframes >= 4, "keyframes keep coming after the damage (\(keyframes) of 6)")
         // Once live, the damage never took it down (before, a slow start may have timed out).
         let sinceLive = states.all.drop { $0 != .live }
