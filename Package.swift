@@ -30,6 +30,8 @@ let package = Package(
         .systemLibrary(name: "CFFmpeg", path: "Sources/CFFmpeg", pkgConfig: "libavformat"),
         .systemLibrary(name: "CGEOS", path: "Sources/CGEOS", pkgConfig: "geos"),
         .systemLibrary(name: "CPROJ", path: "Sources/CPROJ", pkgConfig: "proj"),
+        // epoll and eventfd (glibc's headers; nothing to link).
+        .systemLibrary(name: "CLinuxEvents", path: "Sources/CLinuxEvents"),
 
         // MARK: Modules
         // Stable error codes: one vocabulary per boundary, one error type made from it.
@@ -81,7 +83,7 @@ let package = Package(
         .target(
             name: "MediaRelay",
             dependencies: [
-                "Bus", "Incidents", "Geo", "Streams", "VigilProtocol",
+                "Bus", "Incidents", "Geo", "Streams", "VigilProtocol", "CLinuxEvents",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

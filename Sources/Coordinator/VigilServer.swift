@@ -137,7 +137,7 @@ public final class VigilServer: Sendable {
         // Views cannot outlive the relay that served them: those a crash left open end now.
         let dangling = try await access.closeDanglingViews()
         if dangling > 0 { logger.notice("views left open by the previous run closed", metadata: ["views": "\(dangling)"]) }
-        let relay = Relay(
+        let relay = try Relay(
             bus: bus, authority: LocalViewAuthority(access: access, incidents: incidents), sources: Relay.Source.of(index.cameras),
             simulate: configuration.simulate, thumbnailInterval: configuration.thumbnailInterval,
             coordination: Relay.Coordination(

@@ -70,6 +70,8 @@ public final class Relay: Sendable {
     let eventSink: AsyncStream<Event>.Continuation
     /// Recording and playback (`Footage/Relay+Footage.swift`).
     let footage = Mutex(FootageState())
+    /// Writes the links' streams, each camera muxed once for all its players (`Delivery/FanOut.swift`).
+    let fanOut: FanOut
     private let pumpFinished = DispatchSemaphore(value: 0)
 
     /// - Parameters:
@@ -80,7 +82,8 @@ public final class Relay: Sendable {
     public init(
         bus: BusServer, authority: any ViewAuthority, sources: [String: Source], simulate: Bool, thumbnailInterval: Duration,
         coordination: Coordination?, clock: RelayClock = .continuous, logger: Logger
-    ) {
+    ) throws {
+        fanOut = try FanOut(logger: logger)
         self.coordination = coordination
         self.simulate = simulate
         self.bus = bus
@@ -315,6 +318,7 @@ public final class Relay: Sendable {
         // A link's player subscribes under a name of its own; a media view under the view's id.
         ended.feed?.unsubscribe(id: view.subscriber?.id ?? id)
         if view.playback { stopPlayer(of: id) }
+        if let player = view.player { fanOut.end(player) }
         // What this viewer lost to its own slowness (its queue dropped frame by frame).
         let dropped = view.subscriber?.dropped ?? 0
         if dropped > 0 { RelayMetrics.packetsDropped.increment(by: dropped) }
@@ -371,6 +375,7 @@ public final class Relay: Sendable {
         }
         thread.name = "vigil.relay"
         thread.start()
+        fanOut.start()
     }
 
     /// Moves packets from the views' queues to the media endpoint until the relay stops.
@@ -443,6 +448,7 @@ public final class Relay: Sendable {
     public func stop() {
         stopping.store(true, ordering: .relaxed)
         pumpFinished.wait()
+        fanOut.stop()
         stopFootage()
         thumbnails.stop()
         state.withLock { $0.removeAll() }.forEach { $0.stop() }

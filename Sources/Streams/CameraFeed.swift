@@ -78,6 +78,8 @@ public final class CameraFeed: Sendable {
         var loopShift: Int64 = 0
         var lastTimestamp: (dts: Int64, duration: Int64)?
         var receivedBytes = 0
+        /// The subscribers whose every keyframe carries the parameter sets.
+        var decodableKeyframes: Set<String> = []
     }
 
     private let shared: Mutex<Shared>
@@ -142,10 +144,15 @@ public final class CameraFeed: Sendable {
 
     /// A new subscriber: it starts with the cached GOP or pre-roll (parameter sets in front when
     /// the keyframe lacks them), then live packets.
+    ///   - everyKeyframeDecodable: every keyframe this subscriber gets carries the stream's
+    ///     parameter sets (a camera may send them once, or out of band): a subscriber that
+    ///     serves many players, each of which may start at any keyframe, needs it.
+    ///   - onReady: called when packets wait in the subscriber's queue where there were none.
     public func subscribe(
-        id: String, capacity: Int = 256, maximumLateness: Duration = FeedSubscriber.defaultMaximumLateness, from start: Start = .newestGOP
+        id: String, capacity: Int = 256, maximumLateness: Duration = FeedSubscriber.defaultMaximumLateness, from start: Start = .newestGOP,
+        everyKeyframeDecodable: Bool = false, onReady: (@Sendable () -> Void)? = nil
     ) -> FeedSubscriber {
-        let subscriber = FeedSubscriber(id: id, capacity: capacity, maximumLateness: maximumLateness)
+        let subscriber = FeedSubscriber(id: id, capacity: capacity, maximumLateness: maximumLateness, onReady: onReady)
         shared.withLock { state in
             var start = start == .preroll ? state.cache.preroll : state.cache.packets
             if var first = start.first, let codec = state.video?.codec {
@@ -154,12 +161,16 @@ public final class CameraFeed: Sendable {
             }
             subscriber.start(with: start)
             state.subscribers[id] = subscriber
+            if everyKeyframeDecodable { state.decodableKeyframes.insert(id) }
         }
         return subscriber
     }
 
     public func unsubscribe(id: String) {
-        shared.withLock { $0.subscribers.removeValue(forKey: id) }?.close()
+        shared.withLock { state in
+            state.decodableKeyframes.remove(id)
+            return state.subscribers.removeValue(forKey: id)
+        }?.close()
     }
 
     private func set(_ state: FeedState) {
@@ -276,9 +287,15 @@ public final class CameraFeed: Sendable {
                 if !parameterSets.isEmpty { state.parameterSets = parameterSets }
                 // A change of size (new parameter sets): what new viewers are told follows.
                 if packet.isKeyframe, state.video !== source.video { state.video = source.video }
-                return (Array(state.subscribers.values), state.parameterSets)
+                return (state.subscribers.values.map { ($0, packet.isKeyframe && state.decodableKeyframes.contains($0.id)) }, state.parameterSets)
             }
-            for subscriber in subscribers { subscriber.offer(packet) }
+            // Made once, for the subscribers that want every keyframe decodable on its own.
+            lazy var decodableKeyframe = {
+                var keyframe = packet
+                keyframe.data = AnnexB.withParameterSets(currentSets, before: packet.data, codec: source.video.codec)
+                return keyframe
+            }()
+            for (subscriber, wantsParameterSets) in subscribers { subscriber.offer(wantsParameterSets ? decodableKeyframe : packet) }
             if packet.isKeyframe { onKeyframe(packet, currentSets, source.video) }
         }
         return .endOfFile

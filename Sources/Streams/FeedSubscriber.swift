@@ -39,11 +39,16 @@ public final class FeedSubscriber: Sendable {
 
     private let state = Mutex(State())
     private let ready = DispatchSemaphore(value: 0)
+    /// Called when packets wait where there were none (a reader that polls many queues is woken).
+    private let onReady: (@Sendable () -> Void)?
 
-    init(id: String, capacity: Int, maximumLateness: Duration = FeedSubscriber.defaultMaximumLateness) {
+    init(
+        id: String, capacity: Int, maximumLateness: Duration = FeedSubscriber.defaultMaximumLateness, onReady: (@Sendable () -> Void)? = nil
+    ) {
         self.id = id
         self.capacity = max(2, capacity)
         self.maximumLateness = maximumLateness
+        self.onReady = onReady
     }
 
     /// Packets dropped for this subscriber so far.
@@ -89,13 +94,19 @@ public final class FeedSubscriber: Sendable {
             state.queue.append(Queued(packet: packet, arrival: now))
             return wasEmpty
         }
-        if wasEmpty { ready.signal() }
+        if wasEmpty {
+            ready.signal()
+            onReady?()
+        }
     }
 
     /// Queues packets ahead of everything (the GOP cache for a late joiner).
     func start(with packets: [MediaPacket], now: ContinuousClock.Instant = .now) {
         state.withLock { $0.queue = packets.suffix(capacity).map { Queued(packet: $0, arrival: now) } + $0.queue }
-        if !packets.isEmpty { ready.signal() }
+        if !packets.isEmpty {
+            ready.signal()
+            onReady?()
+        }
     }
 
     /// Takes up to `limit` queued packets, oldest first, waiting up to `timeout` for one; empty
@@ -120,5 +131,6 @@ public final class FeedSubscriber: Sendable {
     func close() {
         state.withLock { $0.closed = true }
         ready.signal()
+        onReady?()
     }
 }

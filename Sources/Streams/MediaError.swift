@@ -9,6 +9,8 @@ public typealias MediaError = CodedError<MediaErrorCode>
 public enum MediaErrorCode: String, ErrorCode {
     case benchSetup = "bench_setup"
     case codecUnsupported = "codec_unsupported"
+    /// The relay could not set up its delivery to players (epoll, an event descriptor).
+    case deliveryFailed = "delivery_failed"
     case muxFailed = "mux_failed"
     case noVideoStream = "no_video_stream"
     case recordingFailed = "recording_failed"

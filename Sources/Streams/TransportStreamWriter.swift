@@ -2,8 +2,12 @@ internal import CFFmpeg
 import Foundation
 
 /// Writes relayed packets as standard MPEG-TS with libavformat's muxer (what ffprobe, ffplay
-/// and VLC read), to a file or to a pipe or socket (`pipe:FD`; `pipe:1` for standard output).
-/// No re-encoding.
+/// and VLC read), to a file or to a pipe or socket (`pipe:FD`; `pipe:1` for standard output),
+/// or to memory, taken packet by packet (``init(video:)``, for a relay that muxes a camera
+/// once for all its players). No re-encoding.
+///
+/// The muxer writes the PAT and PMT before every video keyframe, so the bytes from any
+/// keyframe on are a stream a player can start with.
 public final class TransportStreamWriter {
     private var context: UnsafeMutablePointer<AVFormatContext>?
     private let stream: UnsafeMutablePointer<AVStream>
@@ -16,14 +20,37 @@ public final class TransportStreamWriter {
     private var lastDts: Int64?
     /// The file written past the page cache, for footage (``init(output:video:direct:)``).
     private var direct: DirectFile?
+    /// The bytes muxed and not yet taken, for output to memory (``init(video:)``).
+    private var memory: MemoryOutput?
 
     /// - Parameters:
     ///   - output: a file path, or `pipe:1`.
     ///   - video: the stream to write, as its source described it.
     ///   - direct: write the file past the page cache (``DirectFile``), as recordings are.
-    public init(output: String, video: VideoStreamInfo, direct: Bool = false) throws(MediaError) {
+    public convenience init(output: String, video: VideoStreamInfo, direct: Bool = false) throws(MediaError) {
+        try self.init(output: direct ? .direct(output) : .url(output), video: video)
+    }
+
+    /// A writer to memory: after each ``write(_:)``, ``takeOutput()`` holds that packet's MPEG-TS bytes.
+    public convenience init(video: VideoStreamInfo) throws(MediaError) {
+        try self.init(output: .memory, video: video)
+    }
+
+    private enum Output: Equatable {
+        case url(String), direct(String), memory
+
+        var name: String {
+            switch self {
+            case .url(let url), .direct(let url): url
+            case .memory: "memory"
+            }
+        }
+    }
+
+    private init(output destination: Output, video: VideoStreamInfo) throws(MediaError) {
+        let output = destination.name
         var context: UnsafeMutablePointer<AVFormatContext>?
-        let allocated = avformat_alloc_output_context2(&context, nil, "mpegts", output)
+        let allocated = avformat_alloc_output_context2(&context, nil, "mpegts", destination == .memory ? nil : output)
         guard allocated >= 0, let context else { throw MediaError.ffmpeg(.muxFailed, output, allocated) }
         guard let stream = avformat_new_stream(context, nil), let packet = av_packet_alloc() else {
             avformat_free_context(context)
@@ -36,32 +63,53 @@ public final class TransportStreamWriter {
         func fail(_ error: MediaError) -> MediaError {
             var owned: UnsafeMutablePointer<AVPacket>? = packet
             av_packet_free(&owned)
-            if context.pointee.oformat.pointee.flags & AVFMT_NOFILE == 0 { avio_closep(&context.pointee.pb) }
+            if context.pointee.flags & AVFMT_FLAG_CUSTOM_IO != 0 {
+                av_freep(&context.pointee.pb.pointee.buffer)
+                avio_context_free(&context.pointee.pb)
+            } else if context.pointee.oformat.pointee.flags & AVFMT_NOFILE == 0 {
+                avio_closep(&context.pointee.pb)
+            }
             avformat_free_context(context)
             return error
         }
         guard copied >= 0 else { throw fail(MediaError.ffmpeg(.muxFailed, "codec parameters", copied)) }
-        if direct {
-            let file: DirectFile
-            do throws(MediaError) { file = try DirectFile(path: output) } catch { throw fail(error) }
+        /// Hands the muxer's output to `sink` (retained by this writer) through a buffer of libavformat's.
+        func customOutput(_ sink: AnyObject, write: @convention(c) (UnsafeMutableRawPointer?, UnsafeMutablePointer<UInt8>?, Int32) -> Int32) -> Bool {
             let size = 64 * 1024
             guard let buffer = av_malloc(size), let io = avio_alloc_context(
-                buffer.assumingMemoryBound(to: UInt8.self), Int32(size), 1, Unmanaged.passUnretained(file).toOpaque(), nil,
-                { opaque, bytes, count in
-                    guard let opaque, let bytes else { return vigil_averror(EINVAL) }
-                    let failure = Unmanaged<DirectFile>.fromOpaque(opaque).takeUnretainedValue().append(bytes, count: Int(count))
-                    return failure < 0 ? vigil_averror(-failure) : count
-                }, nil)
-            else { throw fail(MediaError(.muxFailed, message: "out of memory")) }
+                buffer.assumingMemoryBound(to: UInt8.self), Int32(size), 1, Unmanaged.passUnretained(sink).toOpaque(), nil, write, nil)
+            else { return false }
             context.pointee.pb = io
             context.pointee.flags |= AVFMT_FLAG_CUSTOM_IO
-            self.direct = file
-        } else if context.pointee.oformat.pointee.flags & AVFMT_NOFILE == 0 {
-            let opened = avio_open(&context.pointee.pb, output, AVIO_FLAG_WRITE)
-            guard opened >= 0 else { throw fail(MediaError.ffmpeg(.muxFailed, "cannot write \(output)", opened)) }
+            return true
         }
-        // A pipe or a socket has a live reader: each packet goes out at once, not when 32 KiB have gathered.
-        if output.hasPrefix("pipe:") { context.pointee.flags |= AVFMT_FLAG_FLUSH_PACKETS }
+        switch destination {
+        case .direct:
+            let file: DirectFile
+            do throws(MediaError) { file = try DirectFile(path: output) } catch { throw fail(error) }
+            guard customOutput(file, write: { opaque, bytes, count in
+                guard let opaque, let bytes else { return vigil_averror(EINVAL) }
+                let failure = Unmanaged<DirectFile>.fromOpaque(opaque).takeUnretainedValue().append(bytes, count: Int(count))
+                return failure < 0 ? vigil_averror(-failure) : count
+            }) else { throw fail(MediaError(.muxFailed, message: "out of memory")) }
+            self.direct = file
+        case .memory:
+            let memory = MemoryOutput()
+            guard customOutput(memory, write: { opaque, bytes, count in
+                guard let opaque, let bytes else { return vigil_averror(EINVAL) }
+                Unmanaged<MemoryOutput>.fromOpaque(opaque).takeUnretainedValue().bytes.append(contentsOf: UnsafeBufferPointer(start: bytes, count: Int(count)))
+                return count
+            }) else { throw fail(MediaError(.muxFailed, message: "out of memory")) }
+            self.memory = memory
+        case .url:
+            if context.pointee.oformat.pointee.flags & AVFMT_NOFILE == 0 {
+                let opened = avio_open(&context.pointee.pb, output, AVIO_FLAG_WRITE)
+                guard opened >= 0 else { throw fail(MediaError.ffmpeg(.muxFailed, "cannot write \(output)", opened)) }
+            }
+        }
+        // A pipe or a socket has a live reader, and memory is taken packet by packet: each
+        // packet goes out at once, not when 32 KiB have gathered.
+        if output.hasPrefix("pipe:") || destination == .memory { context.pointee.flags |= AVFMT_FLAG_FLUSH_PACKETS }
         let header = avformat_write_header(context, nil)
         guard header >= 0 else { throw fail(MediaError.ffmpeg(.muxFailed, "MPEG-TS header", header)) }
         self.context = context
@@ -98,6 +146,14 @@ public final class TransportStreamWriter {
         let written = av_write_frame(context, packet)
         av_packet_unref(packet)
         guard written >= 0 else { throw MediaError.ffmpeg(.muxFailed, "write", written) }
+        if memory != nil { avio_flush(context.pointee.pb) }
+    }
+
+    /// The MPEG-TS bytes written to memory since the last call (empty for other outputs).
+    public func takeOutput() -> [UInt8] {
+        guard let memory else { return [] }
+        defer { memory.bytes.removeAll(keepingCapacity: true) }
+        return memory.bytes
     }
 
     /// Writes the trailer and closes the output. Idempotent.
@@ -106,9 +162,11 @@ public final class TransportStreamWriter {
         finished = true
         let trailer = av_write_trailer(context)
         var closing: MediaError?
-        if let direct {
+        if direct != nil || memory != nil {
             avio_flush(context.pointee.pb)
-            do throws(MediaError) { try direct.finish() } catch { closing = error }
+            if let direct {
+                do throws(MediaError) { try direct.finish() } catch { closing = error }
+            }
             av_freep(&context.pointee.pb.pointee.buffer)
             avio_context_free(&context.pointee.pb)
             self.direct = nil
@@ -120,4 +178,9 @@ public final class TransportStreamWriter {
         guard trailer >= 0 else { throw MediaError.ffmpeg(.muxFailed, "trailer", trailer) }
         if let closing { throw closing }
     }
+}
+
+/// Where a writer to memory gathers the muxer's output.
+private final class MemoryOutput {
+    var bytes: [UInt8] = []
 }

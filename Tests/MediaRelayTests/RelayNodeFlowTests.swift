@@ -62,7 +62,7 @@ struct RelayNodeFlowTests {
             configuration: BusServerConfiguration(commandEndpoint: "inproc://relay-test.command", eventEndpoint: "inproc://relay-test.events", serverKeys: try CurveKeyPair.generate()),
             logger: Logger(label: "test"), authorize: { _ in nil }, authorizeSubscription: { _, _ in false })
         // No room on the coordinator's own relay: every camera goes to a node while one is alive.
-        return Relay(
+        return try Relay(
             bus: bus, authority: authority, sources: ["c1": Relay.Source(url: "sim://c1", masks: [])], simulate: false, thumbnailInterval: .seconds(5),
             coordination: Relay.Coordination(capacity: RelayPlacement.Relay(name: "vigil:serve", maximumStreams: 0, maximumMbps: 0), publicKey: { [viewerKey] _ in viewerKey }),
             clock: clock.relayClock, logger: Logger(label: "test"))

@@ -6,15 +6,19 @@ import Glibc
 /// metrics, and the relay's MPEG-TS feeds and thumbnails behind one-time links.
 ///
 /// Hand-written rather than with an HTTP framework: the routes are few and fixed, and
-/// Hummingbird would add minutes to every build on this project's machines. Each connection
-/// has its own thread, up to `maximumConnections` at once (a slow client holds up no other); its
-/// request is read up to 8 KiB with a 2-second timeout; GET and HEAD are served (HEAD with the
-/// head GET would have, and no body: a stream is not started); every answer closes the connection.
+/// Hummingbird would add minutes to every build on this project's machines. Each request has
+/// its own thread while it is read and answered, up to `maximumRequests` at once (a slow client
+/// holds up no other; a request that finds them all busy waits a second for one, then gets
+/// 503); it is read up to 8 KiB with a 2-second timeout; GET and HEAD are served (HEAD with the
+/// head GET would have, and no body: a stream is not started). A stream's connection is handed,
+/// after its head, to whoever writes it (the relay's ``FanOut``), and holds no thread of the
+/// endpoint; every other answer closes the connection.
 public final class HTTPEndpoint: @unchecked Sendable {  // @unchecked: the listener is only used by its thread, then closed by stop().
     public enum Response: Sendable {
         case complete(status: String, type: String, body: [UInt8])
-        /// A body of unknown length, written to the socket until the writer returns.
-        case stream(type: String, writer: @Sendable (Int32) -> Void)
+        /// A body of unknown length: after the head, the connection is given to `take`, which
+        /// owns it from then on (and closes it).
+        case stream(type: String, take: @Sendable (Int32) -> Void)
 
         public static func error(_ status: String, _ message: String) -> Response {
             .complete(status: status, type: "text/plain; charset=utf-8", body: Array((message + "\n").utf8))
@@ -25,14 +29,14 @@ public final class HTTPEndpoint: @unchecked Sendable {  // @unchecked: the liste
         let description: String
     }
 
-    /// Connections served at once (streams included); more get 503.
-    static let maximumConnections = 64
+    /// Requests read and answered at once (streams handed off do not count).
+    static let maximumRequests = 64
 
     private let listener: Int32
     private let name: String
     private let route: @Sendable (String) -> Response
     private let stopped = DispatchSemaphore(value: 0)
-    private let connections = DispatchSemaphore(value: HTTPEndpoint.maximumConnections)
+    private let requests = DispatchSemaphore(value: HTTPEndpoint.maximumRequests)
     /// The port actually bound.
     public let port: Int
 
@@ -95,15 +99,15 @@ public final class HTTPEndpoint: @unchecked Sendable {  // @unchecked: the liste
                     if errno == EINTR || errno == ECONNABORTED { continue }
                     break  // the listener was shut down
                 }
-                guard connections.wait(timeout: .now()) == .success else {
+                // Many players may open their links at once: wait a moment for a free slot.
+                guard requests.wait(timeout: .now() + 1) == .success else {
                     _ = Self.write(Array("HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".utf8), to: connection)
                     close(connection)
                     continue
                 }
                 let handler = Thread { [self] in
-                    serve(connection)
-                    close(connection)
-                    connections.signal()
+                    if !serve(connection) { close(connection) }
+                    requests.signal()
                 }
                 handler.name = "vigil.http.connection"
                 handler.start()
@@ -120,8 +124,8 @@ public final class HTTPEndpoint: @unchecked Sendable {  // @unchecked: the liste
         _ = stopped.wait(timeout: .now() + 2)
     }
 
-    /// Answers one connection (the caller closes it).
-    private func serve(_ connection: Int32) {
+    /// Answers one connection; whether it was handed off (else the caller closes it).
+    private func serve(_ connection: Int32) -> Bool {
         var timeout = timeval(tv_sec: 2, tv_usec: 0)
         setsockopt(connection, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         setsockopt(connection, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
@@ -135,12 +139,16 @@ public final class HTTPEndpoint: @unchecked Sendable {  // @unchecked: the liste
         case .complete(let status, let type, let body):
             let head = "HTTP/1.1 \(status)\r\nContent-Type: \(type)\r\nContent-Length: \(body.count)\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n"
             _ = Self.write(Array(head.utf8) + (headOnly ? [] : body), to: connection)
-        case .stream(let type, let writer):
+        case .stream(let type, let take):
             // Neither length nor chunks: the body ends when the connection closes (RFC 9112 §6.3),
             // which every player and ffmpeg accept for a live stream.
             let head = "HTTP/1.1 200 OK\r\nContent-Type: \(type)\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n"
-            if Self.write(Array(head.utf8), to: connection), !headOnly { writer(connection) }
+            if Self.write(Array(head.utf8), to: connection), !headOnly {
+                take(connection)
+                return true
+            }
         }
+        return false
     }
 
     private struct RequestError: Error {
@@ -164,12 +172,6 @@ public final class HTTPEndpoint: @unchecked Sendable {  // @unchecked: the liste
             return .failure(RequestError(response: .error("405 Method Not Allowed", "only GET and HEAD are served here")))
         }
         return .success((String(parts[1]), parts[0] == "HEAD"))
-    }
-
-    /// Whether the peer closed its side (a player that left while nothing was being written).
-    static func peerClosed(_ connection: Int32) -> Bool {
-        var byte: UInt8 = 0
-        return recv(connection, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT)) == 0
     }
 
     /// Writes all of `bytes`; false when the peer is gone. (The server ignores SIGPIPE.)

@@ -64,18 +64,22 @@ extension Relay {
             guard let thumbnail = thumbnails.latest(view.camera) else { return .error("404 Not Found", "no thumbnail of \(view.camera) yet") }
             return .complete(status: "200 OK", type: "image/jpeg", body: [UInt8](thumbnail.jpeg))
         case "stream.ts":
-            guard let feed = state.withLock({ $0.feed(of: view.camera) }), let video = feed.video else {
+            guard let feed = state.withLock({ $0.feed(of: view.camera) }), feed.video != nil else {
                 return .error("503 Service Unavailable", "camera \(view.camera) has no picture now")
             }
             return .stream(type: "video/mp2t") { [self] connection in
-                // Each player its own subscription to the feed, so that one taking the link over cuts the other off.
-                let player = "\(id)/\(UUID().uuidString.prefix(8))"
-                guard let (subscriber, replaced) = state.withLock({ $0.startPlaying(id) { feed.subscribe(id: player, capacity: 256) } }) else { return }
-                if let replaced { feed.unsubscribe(id: replaced.id) }
-                play(subscriber, video: video, to: connection)
-                // The player left (or the view ended, or another took over): the link may be played again until it lingers out.
-                feed.unsubscribe(id: player)
-                state.withLock { $0.stopPlaying(id, subscriber: subscriber, now: clock.now()) }
+                // The camera is muxed once for all its players; this one joins at the newest keyframe.
+                let player = fanOut.newPlayer()
+                guard let takeover = state.withLock({ $0.startPlaying(id, player: player) }) else {
+                    close(connection)
+                    return
+                }
+                if let replaced = takeover.replaced { fanOut.end(replaced) }
+                fanOut.play(player, on: connection, feed: feed, kind: .transportStream) { [self] reason in
+                    // The player left (or the feed stopped): the link may be played again until it lingers out.
+                    logger.debug("link player left", metadata: ["view": "\(id)", "reason": "\(reason)"])
+                    state.withLock { $0.stopPlaying(id, player: player, now: clock.now()) }
+                }
             }
         default:
             return .error("404 Not Found", "a view serves stream.ts and thumbnail.jpg")
@@ -106,26 +110,6 @@ extension Relay {
             return kept
         }
         return .success(kept)
-    }
-
-    /// Muxes a view's packets as MPEG-TS onto an HTTP connection until the view ends or the player leaves.
-    private func play(_ subscriber: FeedSubscriber, video: VideoStreamInfo, to connection: Int32) {
-        // A small socket buffer (about half a second of a 4 Mbit/s camera): a slow player's backlog
-        // then waits in its own queue, whose lateness is bounded, not in the kernel's.
-        var buffer = Int32(256 * 1024)
-        setsockopt(connection, SOL_SOCKET, SO_SNDBUF, &buffer, socklen_t(MemoryLayout<Int32>.size))
-        do {
-            let writer = try TransportStreamWriter(output: "pipe:\(connection)", video: video)
-            while !subscriber.isClosed, !stopping.load(ordering: .relaxed), !HTTPEndpoint.peerClosed(connection) {
-                for packet in subscriber.take(timeout: .seconds(1)) {
-                    try writer.write(packet)
-                    RelayMetrics.bytesSent.increment(by: packet.data.count)
-                }
-            }
-            try writer.finish()
-        } catch {
-            logger.debug("link player left", metadata: ["view": "\(subscriber.id)", "error": "\(error)"])
-        }
     }
 }
 

@@ -68,8 +68,10 @@ struct RelayState<Feed: AnyObject & Sendable> {
         let identity: BusIdentity
         let camera: String
         let allowed: AllowedView
-        /// Nil while a link is not being played.
+        /// A media view's queue (nil until its viewer is ready).
         var subscriber: FeedSubscriber?
+        /// The player playing a link now (nil while none does).
+        var player: FanOut.Player?
         var sequence: Int64 = 0
         /// Since when a link has not been played, or a node's view not been reported by the
         /// node (nil while it is, and for media views).
@@ -293,23 +295,27 @@ struct RelayState<Feed: AnyObject & Sendable> {
         views.first { $0.value.delivery == .link(token: token) }.map { ($0.key, $0.value) }
     }
 
-    /// A player opens a link: `subscribe` makes its subscriber, unless the view has ended. A link
-    /// is played by one player at a time: a player that comes while another plays it (VLC or
-    /// ffmpeg reconnecting before the relay noticed the old connection close) takes it over, and
-    /// the one it replaces is returned, to be cut off.
-    mutating func startPlaying(_ id: String, subscribe: () -> FeedSubscriber) -> (player: FeedSubscriber, replaced: FeedSubscriber?)? {
+    /// A player opens a link, unless its view has ended (nil then). A link is played by one
+    /// player at a time: a player that comes while another plays it (VLC or ffmpeg reconnecting
+    /// before the relay noticed the old connection close) takes it over, and the one it replaces
+    /// is returned, to be cut off.
+    mutating func startPlaying(_ id: String, player: FanOut.Player) -> LinkTakeover? {
         guard views[id] != nil else { return nil }
-        let replaced = views[id]?.subscriber
-        let subscriber = subscribe()
-        views[id]?.subscriber = subscriber
+        let replaced = views[id]?.player
+        views[id]?.player = player
         views[id]?.idleSince = nil
-        return (subscriber, replaced)
+        return LinkTakeover(replaced: replaced)
+    }
+
+    struct LinkTakeover {
+        /// The player that played the link until now, to be cut off.
+        let replaced: FanOut.Player?
     }
 
     /// The player of a link left: the link may be played again until it lingers out.
-    mutating func stopPlaying(_ id: String, subscriber: FeedSubscriber, now: Instant) {
-        guard views[id]?.subscriber === subscriber else { return }
-        views[id]?.subscriber = nil
+    mutating func stopPlaying(_ id: String, player: FanOut.Player, now: Instant) {
+        guard views[id]?.player == player else { return }
+        views[id]?.player = nil
         views[id]?.idleSince = now
     }
 

@@ -70,7 +70,7 @@ struct RelayCommand: AsyncParsableCommand {
         try bus.start()
         guard let media = bus.boundMediaEndpoint else { throw CommandFailure(.internalError, message: "no media endpoint") }
         let authority = RelayNodeAuthority()
-        let relay = Relay(
+        let relay = try Relay(
             bus: bus, authority: authority, sources: [:], simulate: simulate, thumbnailInterval: .seconds(5), coordination: nil, logger: logger)
         // Links: a player opens the address the coordinator gave, whose token is a link ticket.
         let nodeFootage = recording.noRecording ? nil : NodeFootage(directory: URL(fileURLWithPath: footage))

@@ -1,0 +1,503 @@
+import CLinuxEvents
+import Foundation
+import Glibc
+import Logging
+import Streams
+import Synchronization
+
+/// Writes each camera's bytes, made once, to every player of the camera, from one thread.
+///
+/// A camera's packets are taken from one subscription of its feed and made into chunks once
+/// (``ChunkKind``: MPEG-TS for links), whatever the number of players; every player's queue
+/// holds the same chunks (no copy per player), and the thread writes them with `writev` on
+/// non-blocking sockets, waiting on epoll for those that are full. No thread per player, and
+/// no cap on players but the process's descriptors.
+///
+/// A player behind live (its oldest unwritten chunk older than `maximumLateness`, or more than
+/// `maximumQueuedBytes` waiting) is moved to the next keyframe: what it had queued is dropped,
+/// but for the rest of a chunk already begun (its stream stays whole), and the drops are
+/// counted. A player that joins starts at the newest keyframe (the chunks since it are kept
+/// per camera, up to `maximumJoinBytes`). A player that takes nothing for `stallTimeout` is
+/// cut off.
+public final class FanOut: Sendable {
+    /// A player of a camera (``newPlayer()``, then ``play(_:on:feed:kind:onLeave:)``).
+    public struct Player: Hashable, Sendable {
+        let number: UInt64
+    }
+
+    public struct Limits: Sendable {
+        public var maximumLateness = FeedSubscriber.defaultMaximumLateness
+        /// About 2 s of a 16 Mbit/s camera.
+        public var maximumQueuedBytes = 4 * 1024 * 1024
+        /// What is kept of a camera since its newest keyframe, for players that join.
+        public var maximumJoinBytes = 16 * 1024 * 1024
+        public var stallTimeout = Duration.seconds(5)
+        /// Each player's socket buffer: about half a second of a 4 Mbit/s camera, so that a slow
+        /// player's backlog waits in its queue, whose lateness is bounded, not in the kernel's.
+        public var socketBufferBytes: Int32 = 256 * 1024
+
+        public init() {}
+    }
+
+    /// Counts since start.
+    public struct Statistics: Sendable, Equatable {
+        public var players = 0
+        public var cameras = 0
+        /// Chunks players lost to their own slowness.
+        public var droppedChunks = 0
+        public var bytesWritten = 0
+    }
+
+    enum Command {
+        case add(Player, socket: Int32, feed: CameraFeed, kind: ChunkKind, onLeave: @Sendable (String) -> Void)
+        case remove(Player)
+    }
+
+    let limits: Limits
+    private let logger: Logger
+    private let commands = Mutex<[Command]>([])
+    private let nextPlayer = Atomic<UInt64>(1)
+    private let stopping = Atomic<Bool>(false)
+    private let started = Atomic<Bool>(false)
+    private let finished = DispatchSemaphore(value: 0)
+    private let counts = Mutex(Statistics())
+    /// Wakes the thread: a command, or packets waiting on a camera's subscription.
+    private let wake: Int32
+    private let epoll: Int32
+
+    public init(limits: Limits = Limits(), logger: Logger) throws(MediaError) {
+        self.limits = limits
+        self.logger = logger
+        let epoll = epoll_create1(Int32(EPOLL_CLOEXEC))
+        let wake = eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC))
+        guard epoll >= 0, wake >= 0 else {
+            if epoll >= 0 { close(epoll) }
+            throw MediaError(.deliveryFailed, message: "epoll: \(String(cString: strerror(errno)))")
+        }
+        var event = epoll_event()
+        event.events = EPOLLIN.rawValue
+        event.data.u64 = 0  // players are numbered from 1
+        epoll_ctl(epoll, EPOLL_CTL_ADD, wake, &event)
+        (self.epoll, self.wake) = (epoll, wake)
+    }
+
+    deinit {
+        close(wake)
+        close(epoll)
+    }
+
+    public func start() {
+        guard !started.exchange(true, ordering: .relaxed) else { return }
+        let thread = Thread { [self] in
+            Loop(fanOut: self).run()
+            finished.signal()
+        }
+        thread.name = "vigil.fanout"
+        thread.start()
+    }
+
+    /// Ends every player and the thread.
+    public func stop() {
+        guard !stopping.exchange(true, ordering: .relaxed), started.load(ordering: .relaxed) else { return }
+        wakeUp()
+        finished.wait()
+    }
+
+    /// A name for a player to come, so that it may be recorded before it plays.
+    public func newPlayer() -> Player {
+        Player(number: nextPlayer.add(1, ordering: .relaxed).oldValue)
+    }
+
+    /// Plays `feed`'s camera, made into `kind`, on `socket`, which the fan-out owns from now on
+    /// (it closes it when the player ends). `onLeave` is told why when the player leaves by
+    /// itself (it hung up, stopped reading, or the feed stopped), on the fan-out's thread, and
+    /// must return at once; not when ``end(_:)`` ends it.
+    public func play(_ player: Player, on socket: Int32, feed: CameraFeed, kind: ChunkKind, onLeave: @escaping @Sendable (String) -> Void) {
+        guard !stopping.load(ordering: .relaxed) else {
+            close(socket)
+            return
+        }
+        commands.withLock { $0.append(.add(player, socket: socket, feed: feed, kind: kind, onLeave: onLeave)) }
+        wakeUp()
+    }
+
+    /// Ends `player`: its socket is closed; its queue is dropped.
+    public func end(_ player: Player) {
+        commands.withLock { $0.append(.remove(player)) }
+        wakeUp()
+    }
+
+    public var statistics: Statistics { counts.withLock { $0 } }
+
+    fileprivate func wakeUp() {
+        eventfd_write(wake, 1)
+    }
+
+    // MARK: The thread
+
+    /// Everything the thread owns: no lock, but for the commands it takes.
+    private final class Loop {
+        let fanOut: FanOut
+        var channels: [ChannelKey: Channel] = [:]
+        var players: [UInt64: PlayerQueue] = [:]
+        /// Players with bytes waiting whose socket may take more.
+        var ready: Set<UInt64> = []
+
+        init(fanOut: FanOut) {
+            self.fanOut = fanOut
+        }
+
+        func run() {
+            var events = [epoll_event](repeating: epoll_event(), count: 256)
+            var lastSweep = ContinuousClock.now
+            while !fanOut.stopping.load(ordering: .relaxed) {
+                let count = epoll_wait(fanOut.epoll, &events, Int32(events.count), 100)
+                for event in events.prefix(max(0, Int(count))) {
+                    let number = event.data.u64
+                    if number == 0 {
+                        var value: eventfd_t = 0
+                        eventfd_read(fanOut.wake, &value)
+                        continue
+                    }
+                    guard let player = players[number] else { continue }
+                    if event.events & (EPOLLERR.rawValue | EPOLLHUP.rawValue | EPOLLRDHUP.rawValue) != 0 {
+                        leave(number, reason: "the player left")
+                    } else if event.events & EPOLLOUT.rawValue != 0 {
+                        player.writable = true
+                        if player.pendingBytes > 0 { ready.insert(number) }
+                    }
+                }
+                for command in fanOut.commands.withLock({ commands in defer { commands.removeAll() }; return commands }) {
+                    switch command {
+                    case .add(let player, let socket, let feed, let kind, let onLeave): add(player, socket: socket, feed: feed, kind: kind, onLeave: onLeave)
+                    case .remove(let player): remove(player.number)
+                    }
+                }
+                let now = ContinuousClock.now
+                for channel in Array(channels.values) { distribute(channel, now: now) }
+                var written = 0
+                for number in ready {
+                    if let player = players[number] { written += flush(player, now: now) }
+                }
+                ready = ready.filter { players[$0].map { $0.writable && $0.pendingBytes > 0 } ?? false }
+                if written > 0 {
+                    RelayMetrics.bytesSent.increment(by: written)
+                    fanOut.counts.withLock { $0.bytesWritten += written }
+                }
+                if now - lastSweep > .milliseconds(500) {
+                    lastSweep = now
+                    for (number, player) in players where player.pendingBytes > 0 && now - player.lastProgress > fanOut.limits.stallTimeout {
+                        leave(number, reason: "the player took nothing for \(fanOut.limits.stallTimeout.components.seconds) s")
+                    }
+                }
+            }
+            for number in Array(players.keys) { remove(number) }
+        }
+
+        private func add(_ player: Player, socket: Int32, feed: CameraFeed, kind: ChunkKind, onLeave: @escaping @Sendable (String) -> Void) {
+            _ = fcntl(socket, F_SETFL, fcntl(socket, F_GETFL) | O_NONBLOCK)
+            var buffer = fanOut.limits.socketBufferBytes
+            setsockopt(socket, SOL_SOCKET, SO_SNDBUF, &buffer, socklen_t(MemoryLayout<Int32>.size))
+            let key = ChannelKey(feed: ObjectIdentifier(feed), kind: kind)
+            let channel: Channel
+            if let existing = channels[key] {
+                channel = existing
+            } else {
+                let subscription = "fanout/\(kind)/\(UUID().uuidString.prefix(8))"
+                let wake = fanOut.wake
+                channel = Channel(
+                    key: key, feed: feed, maker: kind.maker(for: feed),
+                    subscriber: feed.subscribe(id: subscription, capacity: 1_024, everyKeyframeDecodable: true) { eventfd_write(wake, 1) })
+                channels[key] = channel
+            }
+            let queue = PlayerQueue(socket: socket, channel: key, onLeave: onLeave, now: .now)
+            // The newest keyframe on, as if it had just come (it is not late: it came at once).
+            if channel.joinable {
+                for chunk in channel.sinceKeyframe { queue.append(chunk, at: .now) }
+            } else {
+                queue.waitingForKeyframe = true
+            }
+            players[player.number] = queue
+            channel.players.insert(player.number)
+            var event = epoll_event()
+            event.events = EPOLLOUT.rawValue | EPOLLRDHUP.rawValue | EPOLLET.rawValue
+            event.data.u64 = player.number
+            epoll_ctl(fanOut.epoll, EPOLL_CTL_ADD, socket, &event)
+            if queue.pendingBytes > 0 { ready.insert(player.number) }
+            fanOut.counts.withLock { ($0.players, $0.cameras) = (players.count, channels.count) }
+        }
+
+        /// Takes a player out (its socket closed); a camera without players leaves its feed.
+        private func remove(_ number: UInt64) {
+            guard let player = players.removeValue(forKey: number) else { return }
+            ready.remove(number)
+            close(player.socket)
+            if let channel = channels[player.channel] {
+                channel.players.remove(number)
+                if channel.players.isEmpty {
+                    channel.feed.unsubscribe(id: channel.subscriber.id)
+                    channels[player.channel] = nil
+                }
+            }
+            fanOut.counts.withLock { ($0.players, $0.cameras) = (players.count, channels.count) }
+        }
+
+        private func leave(_ number: UInt64, reason: String) {
+            guard let player = players[number] else { return }
+            remove(number)
+            player.onLeave(reason)
+        }
+
+        /// Makes the camera's new packets into chunks and queues them for each of its players.
+        private func distribute(_ channel: Channel, now: ContinuousClock.Instant) {
+            let packets = channel.subscriber.take(timeout: .zero)
+            if packets.isEmpty {
+                if channel.subscriber.isClosed {
+                    for number in channel.players { leave(number, reason: "the camera's feed stopped") }
+                }
+                return
+            }
+            var dropped = 0
+            for packet in packets {
+                let chunks: [Chunk]
+                do {
+                    chunks = try channel.maker.chunks(of: packet)
+                } catch {
+                    fanOut.logger.notice("a packet could not be made ready for players", metadata: ["error": "\(error)"])
+                    continue
+                }
+                for chunk in chunks {
+                    channel.keep(chunk, limit: fanOut.limits.maximumJoinBytes)
+                    for number in channel.players {
+                        guard let player = players[number] else { continue }
+                        dropped += player.offer(chunk, now: now, limits: fanOut.limits)
+                        if player.writable, player.pendingBytes > 0 { ready.insert(number) }
+                    }
+                }
+            }
+            if dropped > 0 {
+                RelayMetrics.packetsDropped.increment(by: dropped)
+                fanOut.counts.withLock { $0.droppedChunks += dropped }
+            }
+        }
+
+        /// Writes what the player's socket takes; the bytes written.
+        private func flush(_ player: PlayerQueue, now: ContinuousClock.Instant) -> Int {
+            var total = 0
+            var vectors = [iovec](repeating: iovec(), count: 64)
+            while player.pendingBytes > 0 {
+                let count = player.fill(&vectors)
+                let written = writev(player.socket, vectors, Int32(count))
+                if written < 0 {
+                    if errno == EINTR { continue }
+                    // Full (EAGAIN): epoll says when it takes more. Any other error is a player
+                    // gone, which epoll reports too (EPOLLHUP, EPOLLERR), and it is ended then.
+                    player.writable = false
+                    break
+                }
+                player.consume(written)
+                player.lastProgress = now
+                total += written
+            }
+            return total
+        }
+    }
+}
+
+/// A piece of a camera's stream, made once for all its players.
+public struct Chunk: Sendable {
+    let bytes: SharedBytes
+    /// A player may start here (a keyframe, with what a player needs before it).
+    let startsAtKeyframe: Bool
+
+    init(_ bytes: [UInt8], startsAtKeyframe: Bool) {
+        self.bytes = SharedBytes(bytes)
+        self.startsAtKeyframe = startsAtKeyframe
+    }
+}
+
+/// Bytes written once and then only read, so that many queues may hold them and `writev` may
+/// point at them: their address never moves.
+final class SharedBytes: @unchecked Sendable {  // @unchecked: immutable after init.
+    let base: UnsafeMutableRawPointer
+    let count: Int
+
+    init(_ bytes: [UInt8]) {
+        count = bytes.count
+        base = .allocate(byteCount: max(1, count), alignment: 16)
+        bytes.withUnsafeBytes { if let source = $0.baseAddress { base.copyMemory(from: source, byteCount: count) } }
+    }
+
+    deinit {
+        base.deallocate()
+    }
+}
+
+/// What a camera's packets become for one kind of player.
+public enum ChunkKind: Hashable, Sendable, CustomStringConvertible {
+    /// MPEG-TS, for players of links (VLC, ffplay, ffmpeg).
+    case transportStream
+
+    func maker(for feed: CameraFeed) -> any ChunkMaker {
+        switch self {
+        case .transportStream: TransportStreamChunks(feed: feed)
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .transportStream: "ts"
+        }
+    }
+}
+
+/// Makes a camera's packets into chunks of one kind (on the fan-out's thread).
+protocol ChunkMaker: AnyObject {
+    func chunks(of packet: MediaPacket) throws -> [Chunk]
+}
+
+/// A camera's packets muxed as MPEG-TS once: each packet one chunk, and each keyframe a place to
+/// start (the muxer writes the PAT and PMT before it). A new stream description at a keyframe
+/// (a source that restarted with another codec or size) starts a new muxer there.
+final class TransportStreamChunks: ChunkMaker {
+    private let feed: CameraFeed
+    private var writer: TransportStreamWriter?
+    private var video: VideoStreamInfo?
+
+    init(feed: CameraFeed) {
+        self.feed = feed
+    }
+
+    func chunks(of packet: MediaPacket) throws -> [Chunk] {
+        if packet.isKeyframe, let current = feed.video, current !== video {
+            try writer?.finish()
+            writer = try TransportStreamWriter(video: current)
+            video = current
+        }
+        guard let writer else { return [] }  // nothing before the first keyframe
+        try writer.write(packet)
+        let bytes = writer.takeOutput()
+        return bytes.isEmpty ? [] : [Chunk(bytes, startsAtKeyframe: packet.isKeyframe)]
+    }
+}
+
+struct ChannelKey: Hashable {
+    let feed: ObjectIdentifier
+    let kind: ChunkKind
+}
+
+/// One camera for one kind of player: its subscription, its maker, what a joiner starts with.
+private final class Channel {
+    let key: ChannelKey
+    let feed: CameraFeed
+    let maker: any ChunkMaker
+    let subscriber: FeedSubscriber
+    var players: Set<UInt64> = []
+    /// The chunks since the newest keyframe.
+    private(set) var sinceKeyframe: [Chunk] = []
+    private var sinceKeyframeBytes = 0
+    /// Whether `sinceKeyframe` starts at a keyframe (not while the GOP is beyond the limit).
+    private(set) var joinable = false
+
+    init(key: ChannelKey, feed: CameraFeed, maker: any ChunkMaker, subscriber: FeedSubscriber) {
+        (self.key, self.feed, self.maker, self.subscriber) = (key, feed, maker, subscriber)
+    }
+
+    func keep(_ chunk: Chunk, limit: Int) {
+        if chunk.startsAtKeyframe {
+            sinceKeyframe.removeAll(keepingCapacity: true)
+            sinceKeyframeBytes = 0
+            joinable = true
+        }
+        guard joinable else { return }
+        sinceKeyframe.append(chunk)
+        sinceKeyframeBytes += chunk.bytes.count
+        if sinceKeyframeBytes > limit {
+            sinceKeyframe.removeAll()
+            sinceKeyframeBytes = 0
+            joinable = false
+        }
+    }
+}
+
+/// One player's unwritten chunks, oldest first, and how far into the first one it is.
+private final class PlayerQueue {
+    let socket: Int32
+    let channel: ChannelKey
+    let onLeave: @Sendable (String) -> Void
+    private var chunks: [(chunk: Chunk, arrival: ContinuousClock.Instant)] = []
+    private var head = 0
+    /// Bytes of `chunks[head]` already written.
+    private var offset = 0
+    private(set) var pendingBytes = 0
+    var writable = true
+    var waitingForKeyframe = false
+    var lastProgress: ContinuousClock.Instant
+
+    init(socket: Int32, channel: ChannelKey, onLeave: @escaping @Sendable (String) -> Void, now: ContinuousClock.Instant) {
+        (self.socket, self.channel, self.onLeave, self.lastProgress) = (socket, channel, onLeave, now)
+    }
+
+    func append(_ chunk: Chunk, at arrival: ContinuousClock.Instant) {
+        if pendingBytes == 0 { lastProgress = arrival }  // an idle player is not stalled
+        chunks.append((chunk, arrival))
+        pendingBytes += chunk.bytes.count
+    }
+
+    /// Queues `chunk`, first moving a player behind live to the next keyframe; the chunks dropped.
+    func offer(_ chunk: Chunk, now: ContinuousClock.Instant, limits: FanOut.Limits) -> Int {
+        var dropped = 0
+        if head < chunks.count, now - chunks[head].arrival > limits.maximumLateness || pendingBytes + chunk.bytes.count > limits.maximumQueuedBytes {
+            // Keep the rest of a chunk begun: the player's stream must not be cut mid-packet.
+            let kept = offset > 0 ? 1 : 0
+            dropped += chunks.count - head - kept
+            chunks.removeSubrange((head + kept)...)
+            pendingBytes = chunks[head...].reduce(0) { $0 + $1.chunk.bytes.count } - offset
+            waitingForKeyframe = true
+        }
+        if waitingForKeyframe {
+            guard chunk.startsAtKeyframe else { return dropped + 1 }
+            waitingForKeyframe = false
+        }
+        append(chunk, at: now)
+        return dropped
+    }
+
+    /// Points `vectors` at the unwritten bytes; how many it filled.
+    func fill(_ vectors: inout [iovec]) -> Int {
+        var count = 0
+        var index = head
+        while index < chunks.count, count < vectors.count {
+            let bytes = chunks[index].chunk.bytes
+            let skip = index == head ? offset : 0
+            vectors[count] = iovec(iov_base: bytes.base + skip, iov_len: bytes.count - skip)
+            count += 1
+            index += 1
+        }
+        return count
+    }
+
+    /// `count` bytes were written.
+    func consume(_ count: Int) {
+        var left = count
+        pendingBytes -= count
+        while left > 0, head < chunks.count {
+            let remaining = chunks[head].chunk.bytes.count - offset
+            if left >= remaining {
+                left -= remaining
+                head += 1
+                offset = 0
+            } else {
+                offset += left
+                left = 0
+            }
+        }
+        if head == chunks.count {
+            chunks.removeAll(keepingCapacity: true)
+            head = 0
+        } else if head > 64 {
+            chunks.removeFirst(head)
+            head = 0
+        }
+    }
+}
