@@ -2,6 +2,7 @@ import Foundation
 import Glibc
 import Synchronization
 import Testing
+import TestSupport
 @testable import Streams
 
 private func packet(_ key: Bool, disposable: Bool = false, _ tag: UInt8) -> MediaPacket {

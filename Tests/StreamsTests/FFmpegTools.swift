@@ -1,17 +1,7 @@
 import Foundation
 import Glibc
 @testable import Streams
-
-/// Real H.264 streams made by ffmpeg (libx264), read back without decoding.
-func ffmpeg(_ arguments: [String]) throws {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/ffmpeg")
-    process.arguments = ["-hide_banner", "-loglevel", "error", "-y"] + arguments
-    process.standardInput = FileHandle.nullDevice
-    try process.run()
-    process.waitUntilExit()
-    guard process.terminationStatus == 0 else { throw TestSetupFailure("ffmpeg \(arguments) failed") }
-}
+import TestSupport
 
 /// ffprobe's view of a file: codec, the number of frames, and what it printed as errors.
 func probe(_ path: String) throws -> (codec: String, frames: Int, errors: String) {
@@ -95,14 +85,4 @@ final class RTSPCamera {
     }
 
     deinit { stop() }
-}
-
-
-/// A test's own set-up failed (ffmpeg, a port, a server): not an error of the code under test.
-struct TestSetupFailure: Error, CustomStringConvertible {
-    let description: String
-
-    init(_ description: String) {
-        self.description = description
-    }
 }

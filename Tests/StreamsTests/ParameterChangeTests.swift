@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import Streams
 
 /// A camera reconfigured to another resolution: its in-band parameter sets change, and what new

@@ -32,9 +32,10 @@ public final class FanOut: Sendable {
         /// What is kept of a camera since its newest keyframe, for players that join.
         public var maximumJoinBytes = 16 * 1024 * 1024
         public var stallTimeout = Duration.seconds(5)
-        /// Each player's socket buffer: about half a second of a 4 Mbit/s camera, so that a slow
-        /// player's backlog waits in its queue, whose lateness is bounded, not in the kernel's.
-        public var socketBufferBytes: Int32 = 256 * 1024
+        /// Each player's socket buffer (the kernel doubles it): about an eighth of a second of a
+        /// 4 Mbit/s camera, so that a slow player's backlog waits in its queue, which can be
+        /// dropped, not in the kernel's, which nothing can take back.
+        public var socketBufferBytes: Int32 = 32 * 1024
 
         public init() {}
     }
@@ -420,15 +421,26 @@ private final class Channel {
     }
 }
 
-/// One player's unwritten chunks, oldest first, and how far into the first one it is.
+/// One player's chunks, oldest first: those written that its reader may not have taken yet,
+/// then those not written, and how far into the first of those it is.
+///
+/// How far behind live a player is: the age of the chunk it reads now, which the socket
+/// tells (the bytes written that its reader has not taken), so that what waits in the kernel
+/// counts as well as what waits here.
 private final class PlayerQueue {
     let socket: Int32
     let channel: ChannelKey
     let onLeave: @Sendable (String) -> Void
-    private var chunks: [(chunk: Chunk, arrival: ContinuousClock.Instant)] = []
+    private var chunks: [(chunk: Chunk, arrival: ContinuousClock.Instant, end: Int)] = []
+    /// The first chunk the reader may not have taken yet.
+    private var reading = 0
+    /// The first chunk not written whole.
     private var head = 0
     /// Bytes of `chunks[head]` already written.
     private var offset = 0
+    /// Bytes queued and written since the player started: where each chunk ends in its stream.
+    private var queuedTotal = 0
+    private var writtenTotal = 0
     private(set) var pendingBytes = 0
     var writable = true
     var waitingForKeyframe = false
@@ -440,23 +452,39 @@ private final class PlayerQueue {
 
     func append(_ chunk: Chunk, at arrival: ContinuousClock.Instant) {
         if pendingBytes == 0 { lastProgress = arrival }  // an idle player is not stalled
-        chunks.append((chunk, arrival))
+        queuedTotal += chunk.bytes.count
+        chunks.append((chunk, arrival, queuedTotal))
         pendingBytes += chunk.bytes.count
+    }
+
+    /// When the chunk the reader takes now came (nil when it has taken everything written).
+    private func readingSince() -> ContinuousClock.Instant? {
+        if writtenTotal > 0 {
+            let unread = Int(vigil_unread_bytes(socket))
+            let position = writtenTotal - max(0, unread)
+            while reading < head, chunks[reading].end <= position { reading += 1 }
+        }
+        return reading < chunks.count ? chunks[reading].arrival : nil
     }
 
     /// Queues `chunk`, first moving a player behind live to the next keyframe; the chunks dropped.
     func offer(_ chunk: Chunk, now: ContinuousClock.Instant, limits: FanOut.Limits) -> Int {
         var dropped = 0
-        if head < chunks.count, now - chunks[head].arrival > limits.maximumLateness || pendingBytes + chunk.bytes.count > limits.maximumQueuedBytes {
+        let late = readingSince().map { now - $0 > limits.maximumLateness } ?? false
+        if !waitingForKeyframe, late || pendingBytes + chunk.bytes.count > limits.maximumQueuedBytes {
             // Keep the rest of a chunk begun: the player's stream must not be cut mid-packet.
-            let kept = offset > 0 ? 1 : 0
-            dropped += chunks.count - head - kept
-            chunks.removeSubrange((head + kept)...)
-            pendingBytes = chunks[head...].reduce(0) { $0 + $1.chunk.bytes.count } - offset
+            let kept = head < chunks.count && offset > 0 ? 1 : 0
+            let first = min(chunks.count, head + kept)
+            dropped += chunks.count - first
+            for dropping in chunks[first...] { pendingBytes -= dropping.chunk.bytes.count }
+            chunks.removeSubrange(first...)
+            queuedTotal = chunks.last?.end ?? writtenTotal
             waitingForKeyframe = true
         }
         if waitingForKeyframe {
             guard chunk.startsAtKeyframe else { return dropped + 1 }
+            // Still behind (the kernel holds what it was sent): the next keyframe, then.
+            guard !late else { return dropped + 1 }
             waitingForKeyframe = false
         }
         append(chunk, at: now)
@@ -481,6 +509,7 @@ private final class PlayerQueue {
     func consume(_ count: Int) {
         var left = count
         pendingBytes -= count
+        writtenTotal += count
         while left > 0, head < chunks.count {
             let remaining = chunks[head].chunk.bytes.count - offset
             if left >= remaining {
@@ -492,12 +521,12 @@ private final class PlayerQueue {
                 left = 0
             }
         }
-        if head == chunks.count {
-            chunks.removeAll(keepingCapacity: true)
-            head = 0
-        } else if head > 64 {
-            chunks.removeFirst(head)
-            head = 0
+        // What the reader has taken is forgotten, in steps (removing from the front moves the rest).
+        _ = readingSince()
+        if reading > 64 || reading == chunks.count {
+            chunks.removeFirst(reading)
+            head -= reading
+            reading = 0
         }
     }
 }

@@ -1,0 +1,205 @@
+import Foundation
+import Glibc
+import Logging
+import Synchronization
+import Testing
+import TestSupport
+@testable import MediaRelay
+@testable import Streams
+
+/// The links' fan-out with a real camera (an H.264 file made by ffmpeg, played in real time) and
+/// players at the other end of real sockets: one mux per camera, every player a whole stream.
+@Suite("Fan-out to players")
+struct FanOutTests {
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-fanout-\(UUID().uuidString)")
+
+    /// A camera playing a 4 s file in a loop (640×360, 25 fps, a keyframe a second, 2 Mbit/s), once it is live.
+    func liveCamera() async throws -> CameraFeed {
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let path = folder.appendingPathComponent("camera.ts").path
+        try ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25", "-t", "4", "-c:v", "libx264", "-g", "25", "-b:v", "2M",
+                    "-x264-params", "scenecut=0", "-pix_fmt", "yuv420p", "-f", "mpegts", path])
+        var configuration = CameraFeed.Configuration()
+        configuration.loopFiles = true
+        let feed = CameraFeed(camera: "c1", url: path, configuration: configuration) { _, _ in }
+        feed.start()
+        let deadline = ContinuousClock.now + .seconds(20)
+        while feed.video == nil, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        try #require(feed.video != nil, "the camera is live")
+        return feed
+    }
+
+    /// A connected pair of sockets: the player's end, and the end handed to the fan-out.
+    func socketPair() throws -> (player: Int32, relay: Int32) {
+        var ends: [Int32] = [0, 0]
+        guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &ends) == 0 else { throw TestSetupFailure("socketpair: \(errno)") }
+        _ = fcntl(ends[0], F_SETFL, fcntl(ends[0], F_GETFL) | O_NONBLOCK)
+        return (ends[0], ends[1])
+    }
+
+    /// Reads what waits on a non-blocking socket, up to `limit` bytes.
+    func readAvailable(_ socket: Int32, limit: Int = .max) -> [UInt8] {
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        while bytes.count < limit {
+            let count = read(socket, &buffer, min(buffer.count, limit - bytes.count))
+            guard count > 0 else { break }
+            bytes += buffer[0..<count]
+        }
+        return bytes
+    }
+
+    @Test func threeHundredPlayersOfOneCameraEachGetAWholeStreamFromAKeyframe() async throws {
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let feed = try await liveCamera()
+        defer { feed.stop() }
+        let fanOut = try FanOut(logger: Logger(label: "test"))
+        fanOut.start()
+        defer { fanOut.stop() }
+        let left = Mutex<[String]>([])
+        var players: [(socket: Int32, bytes: [UInt8])] = []
+        for _ in 0..<300 {
+            let (player, relay) = try socketPair()
+            fanOut.play(fanOut.newPlayer(), on: relay, feed: feed, kind: .transportStream) { reason in left.withLock { $0.append(reason) } }
+            players.append((player, []))
+        }
+        let deadline = ContinuousClock.now + .seconds(2)
+        while ContinuousClock.now < deadline {
+            for index in players.indices { players[index].bytes += readAvailable(players[index].socket) }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(fanOut.statistics.players == 300 && fanOut.statistics.cameras == 1, "one camera muxed once: \(fanOut.statistics)")
+        for (index, player) in players.enumerated() {
+            // The first 256 KiB (a few seconds) of each: parsing all of it, 300 times, takes a debug build minutes.
+            let stream = TransportStream(Array(player.bytes.prefix(256 * 1_024 / 188 * 188)))
+            #expect(stream.isWhole, "player \(index): \(player.bytes.count) bytes, every packet in sync")
+            #expect(stream.startsWithTablesAndAKeyframe, "player \(index) starts where a decoder can")
+            #expect(stream.pictures.count >= 25, "player \(index) got \(stream.pictures.count) pictures in its first 256 KiB")
+        }
+        // The players hang up: each is told, and the camera is left.
+        for player in players { close(player.socket) }
+        let hungUp = ContinuousClock.now + .seconds(5)
+        while left.withLock({ $0.count }) < 300, ContinuousClock.now < hungUp { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(left.withLock { $0.count } == 300 && left.withLock { $0.allSatisfy { $0 == "the player left" } })
+        #expect(fanOut.statistics.players == 0 && fanOut.statistics.cameras == 0)
+    }
+
+    /// A player reading at a fifth of the stream's rate, beside one that keeps up: the slow one
+    /// is kept near live (moved to keyframes, its drops counted), the fast one loses nothing.
+    @Test func aSlowPlayerIsKeptNearLiveAndAFastOneLosesNothing() async throws {
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let feed = try await liveCamera()
+        defer { feed.stop() }
+        let fanOut = try FanOut(logger: Logger(label: "test"))
+        fanOut.start()
+        defer { fanOut.stop() }
+        let fast = try socketPair(), slow = try socketPair()
+        fanOut.play(fanOut.newPlayer(), on: fast.relay, feed: feed, kind: .transportStream) { _ in }
+        let slowPlayer = fanOut.newPlayer()
+        fanOut.play(slowPlayer, on: slow.relay, feed: feed, kind: .transportStream) { _ in }
+        var fastStream = TransportStream(), slowStream = TransportStream()
+        var fastBytes = 0, slowBytes = 0
+        var lateness: [(at: Duration, seconds: Double)] = []
+        let start = ContinuousClock.now
+        while ContinuousClock.now - start < .seconds(8) {
+            let fastRead = readAvailable(fast.player)
+            let slowRead = readAvailable(slow.player, limit: max(0, (fastBytes + fastRead.count) / 5 - slowBytes))
+            (fastBytes, slowBytes) = (fastBytes + fastRead.count, slowBytes + slowRead.count)
+            fastStream.append(fastRead)
+            let seenBefore = slowStream.pictures.count
+            slowStream.append(slowRead)
+            // How far behind live each picture the slow player got was, when it got it (the fast one is live).
+            if let live = fastStream.pictures.last {
+                for picture in slowStream.pictures[seenBefore...] { lateness.append((ContinuousClock.now - start, Double(live - picture) / 90_000)) }
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        let fastPictures = fastStream.pictures
+        #expect(fastPictures.count >= 150, "8 s at 25 fps: \(fastPictures.count)")
+        let steps = Set(zip(fastPictures, fastPictures.dropFirst()).map { $1 - $0 })
+        #expect(steps == [3_600], "the fast player lost no picture: steps of \(steps)")
+        let afterTheFirstSeconds = lateness.filter { $0.at > .seconds(2) }.map(\.seconds)
+        #expect(!afterTheFirstSeconds.isEmpty)
+        // A second, plus what the socket holds (it takes the slow player a while to read), plus a
+        // loaded machine's pauses; unbounded, it would fall 0.8 s further behind every second.
+        #expect(afterTheFirstSeconds.allSatisfy { $0 <= 2.5 }, "behind live by at most \(afterTheFirstSeconds.max() ?? -1) s")
+        #expect(fanOut.statistics.droppedChunks > 50, "what the slow player could not take is counted: \(fanOut.statistics)")
+        #expect(slowStream.isWhole, "moved to keyframes, never cut inside a packet")
+        // Ended by the relay: its socket is closed.
+        fanOut.end(slowPlayer)
+        let closed = ContinuousClock.now + .seconds(5)
+        var hungUp = false
+        while !hungUp, ContinuousClock.now < closed {
+            var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+            while case let count = read(slow.player, &buffer, buffer.count), count >= 0 {
+                if count == 0 { hungUp = true; break }
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(hungUp, "an ended player's connection is closed")
+        close(fast.player)
+        close(slow.player)
+    }
+}
+
+/// What a test needs to know of an MPEG-TS byte stream, read as it comes: whether every
+/// 188-byte packet is in sync, whether it starts with the tables and a keyframe, and the
+/// decoding times of its video pictures in order.
+struct TransportStream: CustomStringConvertible {
+    private(set) var packets = 0
+    private(set) var inSync = true
+    /// The decoding time (90 kHz) of each video PES that started, in order.
+    private(set) var pictures: [Int64] = []
+    /// Whether the PAT and the PMT came before the first video, whose first packet is a random access point.
+    private(set) var startsWithTablesAndAKeyframe = false
+    private var tables: Set<Int> = []
+    private var sawVideo = false
+    private var partial: [UInt8] = []
+
+    init(_ bytes: [UInt8] = []) {
+        append(bytes)
+    }
+
+    var description: String { "\(packets) packets of MPEG-TS, \(pictures.count) pictures" }
+
+    var isWhole: Bool { packets > 0 && inSync }
+
+    mutating func append(_ bytes: [UInt8]) {
+        partial += bytes
+        let whole = partial.count / 188 * 188
+        var offset = 0
+        while offset < whole {
+            read(partial[offset..<offset + 188])
+            offset += 188
+        }
+        partial.removeFirst(whole)
+    }
+
+    private mutating func read(_ packet: ArraySlice<UInt8>) {
+        let base = packet.startIndex
+        packets += 1
+        guard packet[base] == 0x47 else {
+            inSync = false
+            return
+        }
+        let pid = Int(packet[base + 1] & 0x1F) << 8 | Int(packet[base + 2])
+        // FFmpeg's muxer puts the video at PID 0x100 and the PMT at 0x1000.
+        guard (0x100..<0x1000).contains(pid) else {
+            if !sawVideo { tables.insert(pid) }
+            return
+        }
+        guard packet[base + 1] & 0x40 != 0 else { return }  // not the start of a PES
+        let hasAdaptation = packet[base + 3] & 0x20 != 0
+        if !sawVideo {
+            sawVideo = true
+            startsWithTablesAndAKeyframe = tables.isSuperset(of: [0, 0x1000]) && hasAdaptation && packet[base + 4] > 0 && packet[base + 5] & 0x40 != 0
+        }
+        let payload = base + 4 + (hasAdaptation ? 1 + Int(packet[base + 4]) : 0)
+        guard payload + 19 <= packet.endIndex, packet[payload] == 0, packet[payload + 1] == 0, packet[payload + 2] == 1,
+              packet[payload + 7] & 0x80 != 0 else { return }
+        // The DTS when there is one (pictures reordered), else the PTS.
+        let b = payload + (packet[payload + 7] & 0x40 != 0 ? 14 : 9)
+        let p = packet
+        pictures.append(Int64(p[b] & 0x0E) << 29 | Int64(p[b + 1]) << 22 | Int64(p[b + 2] & 0xFE) << 14 | Int64(p[b + 3]) << 7 | Int64(p[b + 4]) >> 1)
+    }
+}
