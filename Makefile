@@ -1,7 +1,7 @@
 # The two commands of the README: `make demo` and `make test`. Both install what is missing first.
 SWIFT ?= swift
 
-.PHONY: setup build test demo fixtures fuzz clean
+.PHONY: setup build test demo bench fixtures fuzz clean
 
 setup:
 	@scripts/setup
@@ -15,6 +15,10 @@ test: setup
 
 demo: build
 	@scripts/demo
+
+# Every benchmark, each figure beside its target and its peer (nginx-rtmp, shapely), in one run.
+bench: setup
+	@SWIFT=$(SWIFT) scripts/bench
 
 # Regenerates the committed camera registries from fixtures/sources (deterministic).
 fixtures: build

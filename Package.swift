@@ -63,7 +63,7 @@ let package = Package(
         .target(
             name: "VigilBenchmarks",
             dependencies: [
-                "Bus", "CZeroMQ", "Geo", "Incidents", "Streams", "RegistryFixtures", .product(name: "Logging", package: "swift-log"),
+                "Bus", "CZeroMQ", "Geo", "Incidents", "Streams", "VigilProtocol", "RegistryFixtures", .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),

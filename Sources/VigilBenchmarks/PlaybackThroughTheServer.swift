@@ -35,36 +35,19 @@ struct PlaybackThroughTheServer {
     }
 
     func firstPictures(trials: Int) throws -> [Double] {
-        let data = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-bench-playback-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: data) }
-        let server = Process()
-        server.executableURL = URL(fileURLWithPath: vigil)
-        server.arguments = ["serve", "--data", data.path, "--command-port", "0", "--event-port", "0", "--metrics-port", "0", "--media-port", "0",
-                            "--http-port", "0", "--simulate", "--segment-seconds", "2"]
-        let ready = Pipe()
-        server.standardOutput = ready
-        server.standardError = FileHandle.nullDevice
-        try server.run()
-        defer {
-            server.terminate()
-            server.waitUntilExit()
-        }
-        guard let line = String(data: ready.fileHandleForReading.availableData, encoding: .utf8),
-              let info = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-              let media = info["media"] as? String, let serverKey = info["server_key"] as? String
-        else { throw BenchSetupFailure("vigil serve did not start") }
-        try run(["user", "add", "bench.viewer", "--name", "Bench", "--badge", "B-1", "--role", "operator", "--data", data.path, "--agency", "pz-5339"])
-        let opened = try run(["incident", "open", "--kind", "public-order", "--at", "50.8467,4.3525", "--radius", "350", "--data", data.path,
-                              "--agency", "pz-5339", "--json"])
+        let server = try BenchServer(vigil: vigil, name: "playback", arguments: ["--simulate", "--segment-seconds", "2"])
+        try server.run(["user", "add", "bench.viewer", "--name", "Bench", "--badge", "B-1", "--role", "operator", "--agency", "pz-5339"])
+        let opened = try server.run(["incident", "open", "--kind", "public-order", "--at", "50.8467,4.3525", "--radius", "350", "--agency", "pz-5339", "--json"])
         guard let reply = try JSONSerialization.jsonObject(with: opened) as? [String: Any],
               let incident = (reply["incident"] as? [String: Any])?["id"] as? Int,
               let camera = (reply["cameras"] as? [[String: Any]])?.first(where: { $0["owner"] as? String == "pz-5339" })?["id"] as? String
         else { throw BenchSetupFailure("the incident selected no camera of zone 5339") }
         // Ten seconds of footage before the moments asked for.
         Thread.sleep(forTimeInterval: 12)
+        let media = try server.printed("media")
         let client = try BusClient(configuration: BusClientConfiguration(
-            commandEndpoint: media, eventEndpoint: media, serverPublicKey: serverKey,
-            keys: try CurveCertificate.read(data.appendingPathComponent("keys/users/bench.viewer.key_secret"))))
+            commandEndpoint: media, eventEndpoint: media, serverPublicKey: try server.printed("server_key"),
+            keys: try CurveCertificate.read(server.userKey("bench.viewer"))))
         defer { client.close() }
         var times: [Double] = []
         for _ in 0..<trials {
@@ -91,24 +74,10 @@ struct PlaybackThroughTheServer {
         }
         return times.sorted()
     }
-
-    @discardableResult
-    private func run(_ arguments: [String]) throws -> Data {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: vigil)
-        process.arguments = arguments
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw BenchSetupFailure("vigil \(arguments.prefix(2).joined(separator: " ")) failed") }
-        return data
-    }
 }
 
-struct BenchSetupFailure: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
+/// A benchmark's own set-up failed (a peer, a server, a stream): no figure of the code measured.
+public struct BenchSetupFailure: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
 }

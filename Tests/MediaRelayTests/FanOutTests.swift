@@ -71,7 +71,8 @@ struct FanOutTests {
         #expect(fanOut.statistics.players == 300 && fanOut.statistics.cameras == 1, "one camera muxed once: \(fanOut.statistics)")
         for (index, player) in players.enumerated() {
             // The first 256 KiB (a few seconds) of each: parsing all of it, 300 times, takes a debug build minutes.
-            let stream = TransportStream(Array(player.bytes.prefix(256 * 1_024 / 188 * 188)))
+            var stream = TransportStreamScanner()
+            stream.append(player.bytes.prefix(256 * 1_024 / 188 * 188))
             #expect(stream.isWhole, "player \(index): \(player.bytes.count) bytes, every packet in sync")
             #expect(stream.startsWithTablesAndAKeyframe, "player \(index) starts where a decoder can")
             #expect(stream.pictures.count >= 25, "player \(index) got \(stream.pictures.count) pictures in its first 256 KiB")
@@ -97,7 +98,7 @@ struct FanOutTests {
         fanOut.play(fanOut.newPlayer(), on: fast.relay, feed: feed, kind: .transportStream) { _ in }
         let slowPlayer = fanOut.newPlayer()
         fanOut.play(slowPlayer, on: slow.relay, feed: feed, kind: .transportStream) { _ in }
-        var fastStream = TransportStream(), slowStream = TransportStream()
+        var fastStream = TransportStreamScanner(), slowStream = TransportStreamScanner()
         var fastBytes = 0, slowBytes = 0
         var lateness: [(at: Duration, seconds: Double)] = []
         let start = ContinuousClock.now
@@ -109,12 +110,14 @@ struct FanOutTests {
             let seenBefore = slowStream.pictures.count
             slowStream.append(slowRead)
             // How far behind live each picture the slow player got was, when it got it (the fast one is live).
-            if let live = fastStream.pictures.last {
-                for picture in slowStream.pictures[seenBefore...] { lateness.append((ContinuousClock.now - start, Double(live - picture) / 90_000)) }
+            if let live = fastStream.pictures.last?.decodingTime {
+                for picture in slowStream.pictures[seenBefore...] {
+                    lateness.append((ContinuousClock.now - start, Double(live - picture.decodingTime) / 90_000))
+                }
             }
             try await Task.sleep(for: .milliseconds(50))
         }
-        let fastPictures = fastStream.pictures
+        let fastPictures = fastStream.pictures.map(\.decodingTime)
         #expect(fastPictures.count >= 150, "8 s at 25 fps: \(fastPictures.count)")
         let steps = Set(zip(fastPictures, fastPictures.dropFirst()).map { $1 - $0 })
         #expect(steps == [3_600], "the fast player lost no picture: steps of \(steps)")
@@ -139,67 +142,5 @@ struct FanOutTests {
         #expect(hungUp, "an ended player's connection is closed")
         close(fast.player)
         close(slow.player)
-    }
-}
-
-/// What a test needs to know of an MPEG-TS byte stream, read as it comes: whether every
-/// 188-byte packet is in sync, whether it starts with the tables and a keyframe, and the
-/// decoding times of its video pictures in order.
-struct TransportStream: CustomStringConvertible {
-    private(set) var packets = 0
-    private(set) var inSync = true
-    /// The decoding time (90 kHz) of each video PES that started, in order.
-    private(set) var pictures: [Int64] = []
-    /// Whether the PAT and the PMT came before the first video, whose first packet is a random access point.
-    private(set) var startsWithTablesAndAKeyframe = false
-    private var tables: Set<Int> = []
-    private var sawVideo = false
-    private var partial: [UInt8] = []
-
-    init(_ bytes: [UInt8] = []) {
-        append(bytes)
-    }
-
-    var description: String { "\(packets) packets of MPEG-TS, \(pictures.count) pictures" }
-
-    var isWhole: Bool { packets > 0 && inSync }
-
-    mutating func append(_ bytes: [UInt8]) {
-        partial += bytes
-        let whole = partial.count / 188 * 188
-        var offset = 0
-        while offset < whole {
-            read(partial[offset..<offset + 188])
-            offset += 188
-        }
-        partial.removeFirst(whole)
-    }
-
-    private mutating func read(_ packet: ArraySlice<UInt8>) {
-        let base = packet.startIndex
-        packets += 1
-        guard packet[base] == 0x47 else {
-            inSync = false
-            return
-        }
-        let pid = Int(packet[base + 1] & 0x1F) << 8 | Int(packet[base + 2])
-        // FFmpeg's muxer puts the video at PID 0x100 and the PMT at 0x1000.
-        guard (0x100..<0x1000).contains(pid) else {
-            if !sawVideo { tables.insert(pid) }
-            return
-        }
-        guard packet[base + 1] & 0x40 != 0 else { return }  // not the start of a PES
-        let hasAdaptation = packet[base + 3] & 0x20 != 0
-        if !sawVideo {
-            sawVideo = true
-            startsWithTablesAndAKeyframe = tables.isSuperset(of: [0, 0x1000]) && hasAdaptation && packet[base + 4] > 0 && packet[base + 5] & 0x40 != 0
-        }
-        let payload = base + 4 + (hasAdaptation ? 1 + Int(packet[base + 4]) : 0)
-        guard payload + 19 <= packet.endIndex, packet[payload] == 0, packet[payload + 1] == 0, packet[payload + 2] == 1,
-              packet[payload + 7] & 0x80 != 0 else { return }
-        // The DTS when there is one (pictures reordered), else the PTS.
-        let b = payload + (packet[payload + 7] & 0x40 != 0 ? 14 : 9)
-        let p = packet
-        pictures.append(Int64(p[b] & 0x0E) << 29 | Int64(p[b + 1]) << 22 | Int64(p[b + 2] & 0xFE) << 14 | Int64(p[b + 3]) << 7 | Int64(p[b + 4]) >> 1)
     }
 }

@@ -7,7 +7,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure Vigil's figures and print each beside its target (build with -c release).",
-        subcommands: [Geo.self, BusFigures.self, StreamFigures.self, FootageFigures.self])
+        subcommands: [Geo.self, BusFigures.self, StreamFigures.self, RelayFigures.self, FootageFigures.self])
 
     struct Geo: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -50,6 +50,8 @@ struct BenchCommand: ParsableCommand {
         var subscribers = 1_000
         @Option(help: "Events for the throughput figures.")
         var events = 200_000
+        @Option(help: "The NATS peer (Benchmarks/nats, built by make bench); its figures and the ratios are printed when it is there.")
+        var natsBench = NATSPeer.defaultBinary
 
         func validate() throws {
             guard (100...1_000_000).contains(requests), (1...5_000).contains(subscribers), (1_000...5_000_000).contains(events) else {
@@ -90,6 +92,24 @@ struct BenchCommand: ParsableCommand {
             print(Measurement.row("raw libzmq PUB/SUB with CURVE, same events", rawEvents.perSecond, unit: "ev/s", target: nil,
                                   note: rawEvents.received < events ? "\(events - rawEvents.received) dropped" : "reference"))
             print(Measurement.row("bus / raw", bus.perSecond / rawEvents.perSecond, unit: "", target: 0.5, lowerIsBetter: false))
+            let roundTrip = Measurement.median(of: roundTrips, percentile: 0.5)
+            print(Measurement.row("command round trip p50, x raw libzmq with CURVE", roundTrip / Measurement.percentile(raw, 0.5), unit: "x", target: 1.3))
+
+            guard FileManager.default.isExecutableFile(atPath: natsBench) else {
+                Measurement.say("  (no NATS peer at \(natsBench): make bench builds it and installs nats-server)")
+                return
+            }
+            let nats = try NATSPeer.measure(binary: natsBench, roundTrips: requests, events: events, subscribers: subscribers)
+            guard let natsRoundTrip = nats["nats_round_trip_p50"], let natsEvents = nats["nats_events_per_second"], let natsFanOut = nats["nats_fanout_p99"] else {
+                throw BenchSetupFailure("the NATS peer printed no figures")
+            }
+            print(Measurement.row("NATS with TLS: request/reply p50 (ref.)", natsRoundTrip, unit: "µs", target: nil))
+            print(Measurement.row("NATS with TLS: events per second to one subscriber (ref.)", natsEvents, unit: "ev/s", target: nil,
+                                  note: nats["nats_events_received"].map { $0 < Double(events) ? "\(events - Int($0)) dropped" : "lossless" }))
+            print(Measurement.row("NATS with TLS: one event to \(subscribers) subscribers, p99 (ref.)", natsFanOut, unit: "ms", target: nil))
+            print(Measurement.row("command round trip p50, x NATS with TLS", roundTrip / natsRoundTrip, unit: "x", target: 1.0))
+            print(Measurement.row("events/s to one subscriber, x NATS with TLS", bus.perSecond / natsEvents, unit: "x", target: 1.0, lowerIsBetter: false))
+            print(Measurement.row("one event to \(subscribers) subscribers p99, x NATS with TLS", fanOutP99 / natsFanOut, unit: "x", target: 1.0))
         }
     }
 
@@ -107,6 +127,33 @@ struct BenchCommand: ParsableCommand {
         func run() throws {
             Measurement.use(json ? .json : .text)
             try StreamsBenchmark(ffmpeg: ffmpeg).run()
+        }
+    }
+
+    struct RelayFigures: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "relay",
+            abstract: "The relay beside nginx-rtmp in one run: CPU per Gbit to N viewers (links and CURVE), a late joiner's first keyframe, a slow viewer's lateness.",
+            discussion: "nginx comes from Debian's nginx and libnginx-mod-rtmp (`make bench` installs them); without them only Vigil's figures are printed.")
+
+        @Option(help: "The ffmpeg that makes the test stream and feeds nginx-rtmp.")
+        var ffmpeg = "/usr/bin/ffmpeg"
+
+        @Option(help: "Viewers of the one camera.")
+        var viewers = 200
+
+        @Flag(help: "Print each figure as one JSON object per line (figure, value, unit, target, met, note); other lines go to standard error.")
+        var json = false
+
+        func validate() throws {
+            guard (2...2_000).contains(viewers) else { throw ValidationError("--viewers must be 2 to 2000") }
+        }
+
+        func run() throws {
+            Measurement.use(json ? .json : .text)
+            // Vigil is measured as a server of this very binary.
+            let vigil = Bundle.main.executablePath ?? CommandLine.arguments[0]
+            try RelayBenchmark(vigil: vigil, ffmpeg: ffmpeg, viewers: viewers).run()
         }
     }
 
