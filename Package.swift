@@ -75,7 +75,7 @@ let package = Package(
         // MARK: The protocol: every operation's body and result, defined once for the server and its clients
         .target(
             name: "VigilProtocol",
-            dependencies: ["Bus", "Incidents", "Geo", "Streams", "ErrorVocabulary"]
+            dependencies: ["Bus", "Incidents", "Geo", "Streams", "ErrorVocabulary", .product(name: "Crypto", package: "swift-crypto")]
         ),
 
         // MARK: The server, as libraries

@@ -72,6 +72,10 @@ public final class Relay: Sendable {
     let footage = Mutex(FootageState())
     /// Writes the links' streams, each camera muxed once for all its players (`Delivery/FanOut.swift`).
     let fanOut: FanOut
+    /// Each camera's content key now, while it has sealed viewers (`Delivery/Relay+Sealed.swift`).
+    let contentKeys = Mutex<[String: ContentKey]>([:])
+    /// The last content key's number: every key this relay makes has its own.
+    let nextContentKey = Atomic<UInt32>(0)
     private let pumpFinished = DispatchSemaphore(value: 0)
 
     /// - Parameters:
@@ -200,6 +204,12 @@ public final class Relay: Sendable {
                     }
                     return
                 }
+                // A relay without an HTTP endpoint serves every view as packets (its reply has no `sealed`).
+                if body.delivery == .sealed, state.withLock({ $0.linkBase != nil }) {
+                    let result = try await openSealed(body, for: request)
+                    bus.sendMedia(to: request.peer, header: BusProtocol.successReply(id: header.id, result: result), payload: nil)
+                    return
+                }
                 let (result, feed, view) = try await open(body, for: request, delivery: .media(peer: request.peer))
                 // One viewer per view: a relay node's ticket opens its view once.
                 guard state.withLock({ $0.insert(view, id: result.view) }) else {
@@ -319,11 +329,13 @@ public final class Relay: Sendable {
         ended.feed?.unsubscribe(id: view.subscriber?.id ?? id)
         if view.playback { stopPlayer(of: id) }
         if let player = view.player { fanOut.end(player) }
+        // Those who still watch the camera sealed get a key this viewer never has.
+        if case .sealed = view.delivery, let feed = ended.feed { rekey(view.camera, feed: feed) }
         // What this viewer lost to its own slowness (its queue dropped frame by frame).
         let dropped = view.subscriber?.dropped ?? 0
         if dropped > 0 { RelayMetrics.packetsDropped.increment(by: dropped) }
         logger.info("view ended", metadata: ["view": "\(id)", "camera": "\(view.camera)", "reason": "\(reason)", "packets.dropped": "\(dropped)"])
-        if notify, case .media(let peer) = view.delivery, let header = try? BusProtocol.encoder.encode(
+        if notify, let peer = view.delivery.peer, let header = try? BusProtocol.encoder.encode(
             FeedMessage(view: id, type: "feed.ended", seq: view.sequence + 1, reason: reason))
         {
             bus.sendMedia(to: peer, header: header, payload: nil)

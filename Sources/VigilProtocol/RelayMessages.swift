@@ -15,13 +15,39 @@ public struct FeedOpenBody: Codable, Sendable {
     public var at: Date?
     /// The prosecutor's decision that police footage older than a month needs.
     public var prosecutorReference: String?
+    /// How live video reaches the viewer: `packets` (the default: each packet on this CURVE
+    /// connection, encrypted for this viewer alone) or `sealed` (MPEG-TS sealed once per camera
+    /// with a content key given here, read from the relay's HTTP endpoint; see ``SealedFrame``).
+    public var delivery: FeedDelivery?
 
-    public init(camera: String, justification: WireJustification? = nil, ticket: String? = nil, at: Date? = nil, prosecutorReference: String? = nil) {
+    public init(
+        camera: String, justification: WireJustification? = nil, ticket: String? = nil, at: Date? = nil, prosecutorReference: String? = nil,
+        delivery: FeedDelivery? = nil
+    ) {
         self.camera = camera
         self.justification = justification
         self.ticket = ticket
         self.at = at
         self.prosecutorReference = prosecutorReference
+        self.delivery = delivery
+    }
+}
+
+/// How a live view's video reaches its viewer.
+public enum FeedDelivery: String, Codable, Sendable, CaseIterable {
+    /// Two-frame messages on the media endpoint, one per packet, each encrypted by CURVE for this viewer.
+    case packets
+    /// The camera's MPEG-TS, sealed once for all its viewers with a content key (``SealedFrame``).
+    case sealed
+}
+
+/// Where a sealed view's stream is read, and the key it is sealed with now.
+public struct SealedStreamAccess: Codable, Sendable {
+    /// `http://HOST:PORT/views/TOKEN/sealed`: a `GET` answers the sealed frames.
+    public var url: String
+    public var contentKey: ContentKey
+    public init(url: String, contentKey: ContentKey) {
+        (self.url, self.contentKey) = (url, contentKey)
     }
 }
 
@@ -32,11 +58,16 @@ public struct FeedOpenResult: Codable, Sendable {
     /// The stream, or nil with a redirect: the camera is on a relay node; open it there with the ticket.
     public var stream: VideoStreamInfo.Description?
     public var redirect: FeedRedirect?
-    public init(view: String, grant: String, stream: VideoStreamInfo.Description? = nil, redirect: FeedRedirect? = nil) {
+    /// For `delivery: sealed`: where the stream is read, and its content key now.
+    public var sealed: SealedStreamAccess?
+    public init(
+        view: String, grant: String, stream: VideoStreamInfo.Description? = nil, redirect: FeedRedirect? = nil, sealed: SealedStreamAccess? = nil
+    ) {
         self.view = view
         self.grant = grant
         self.stream = stream
         self.redirect = redirect
+        self.sealed = sealed
     }
 
 }
@@ -75,7 +106,12 @@ public struct FeedMessage: Codable, Sendable {
     public var duration: Int64?
     public var key: Bool?
     public var reason: String?
-    public init(view: String, type: String, seq: Int64, pts: Int64? = nil, dts: Int64? = nil, duration: Int64? = nil, key: Bool? = nil, reason: String? = nil) {
+    /// With `type` `content.key`: the key a sealed view's frames are sealed with from now on.
+    public var contentKey: ContentKey?
+    public init(
+        view: String, type: String, seq: Int64, pts: Int64? = nil, dts: Int64? = nil, duration: Int64? = nil, key: Bool? = nil, reason: String? = nil,
+        contentKey: ContentKey? = nil
+    ) {
         self.view = view
         self.type = type
         self.seq = seq
@@ -84,6 +120,7 @@ public struct FeedMessage: Codable, Sendable {
         self.duration = duration
         self.key = key
         self.reason = reason
+        self.contentKey = contentKey
     }
 
 }

@@ -186,7 +186,7 @@ struct RelayStateTests {
     @Test func aLinkIsPlayedByOnePlayerAtATimeTheLatestTakingOverAndLingersWhenItStops() throws {
         var state = State(sources: sources(["c1"]), coordinatorCapacity: nil, simulate: false)
         _ = state.insert(view("c1", delivery: .link(token: "t"), id: "link", idleSince: t0), id: "link")
-        #expect(state.view(withLinkToken: "t")?.id == "link" && state.view(withLinkToken: "u") == nil)
+        #expect(state.view(withToken: "t")?.id == "link" && state.view(withToken: "u") == nil)
         let first = FanOut.Player(number: 1), second = FanOut.Player(number: 2)
         let started = state.startPlaying("link", player: first)
         #expect(started != nil && started?.replaced == nil)

@@ -4,6 +4,7 @@ import Glibc
 import Logging
 import Streams
 import Synchronization
+import VigilProtocol
 
 /// Writes each camera's bytes, made once, to every player of the camera, from one thread.
 ///
@@ -50,8 +51,9 @@ public final class FanOut: Sendable {
     }
 
     enum Command {
-        case add(Player, socket: Int32, feed: CameraFeed, kind: ChunkKind, onLeave: @Sendable (String) -> Void)
+        case add(Player, socket: Int32, feed: CameraFeed, kind: ChunkKind, key: ContentKey?, onLeave: @Sendable (String) -> Void)
         case remove(Player)
+        case rekey(feed: ObjectIdentifier, ContentKey)
     }
 
     let limits: Limits
@@ -112,19 +114,31 @@ public final class FanOut: Sendable {
     /// Plays `feed`'s camera, made into `kind`, on `socket`, which the fan-out owns from now on
     /// (it closes it when the player ends). `onLeave` is told why when the player leaves by
     /// itself (it hung up, stopped reading, or the feed stopped), on the fan-out's thread, and
-    /// must return at once; not when ``end(_:)`` ends it.
-    public func play(_ player: Player, on socket: Int32, feed: CameraFeed, kind: ChunkKind, onLeave: @escaping @Sendable (String) -> Void) {
+    /// must return at once; not when ``end(_:)`` ends it. A sealed camera's first player names
+    /// its `key` (later ones follow ``rekey(_:with:)``).
+    public func play(
+        _ player: Player, on socket: Int32, feed: CameraFeed, kind: ChunkKind, key: ContentKey? = nil, onLeave: @escaping @Sendable (String) -> Void
+    ) {
         guard !stopping.load(ordering: .relaxed) else {
             close(socket)
             return
         }
-        commands.withLock { $0.append(.add(player, socket: socket, feed: feed, kind: kind, onLeave: onLeave)) }
+        commands.withLock { $0.append(.add(player, socket: socket, feed: feed, kind: kind, key: key, onLeave: onLeave)) }
         wakeUp()
     }
 
     /// Ends `player`: its socket is closed; its queue is dropped.
     public func end(_ player: Player) {
         commands.withLock { $0.append(.remove(player)) }
+        wakeUp()
+    }
+
+    /// Seals `feed`'s camera with `key` from now on (``ChunkKind/sealed``): every chunk made
+    /// after this command, and what a player joining later starts with (the chunks since the
+    /// newest keyframe, sealed again). Commands are carried out in order, so a player ended
+    /// before a new key never gets a chunk sealed with it.
+    public func rekey(_ feed: CameraFeed, with key: ContentKey) {
+        commands.withLock { $0.append(.rekey(feed: ObjectIdentifier(feed), key)) }
         wakeUp()
     }
 
@@ -170,8 +184,10 @@ public final class FanOut: Sendable {
                 }
                 for command in fanOut.commands.withLock({ commands in defer { commands.removeAll() }; return commands }) {
                     switch command {
-                    case .add(let player, let socket, let feed, let kind, let onLeave): add(player, socket: socket, feed: feed, kind: kind, onLeave: onLeave)
+                    case .add(let player, let socket, let feed, let kind, let key, let onLeave):
+                        add(player, socket: socket, feed: feed, kind: kind, key: key, onLeave: onLeave)
                     case .remove(let player): remove(player.number)
+                    case .rekey(let feed, let key): channels[ChannelKey(feed: feed, kind: .sealed)]?.rekey(with: key)
                     }
                 }
                 let now = ContinuousClock.now
@@ -195,23 +211,23 @@ public final class FanOut: Sendable {
             for number in Array(players.keys) { remove(number) }
         }
 
-        private func add(_ player: Player, socket: Int32, feed: CameraFeed, kind: ChunkKind, onLeave: @escaping @Sendable (String) -> Void) {
+        private func add(_ player: Player, socket: Int32, feed: CameraFeed, kind: ChunkKind, key: ContentKey?, onLeave: @escaping @Sendable (String) -> Void) {
             _ = fcntl(socket, F_SETFL, fcntl(socket, F_GETFL) | O_NONBLOCK)
             var buffer = fanOut.limits.socketBufferBytes
             setsockopt(socket, SOL_SOCKET, SO_SNDBUF, &buffer, socklen_t(MemoryLayout<Int32>.size))
-            let key = ChannelKey(feed: ObjectIdentifier(feed), kind: kind)
+            let channelKey = ChannelKey(feed: ObjectIdentifier(feed), kind: kind)
             let channel: Channel
-            if let existing = channels[key] {
+            if let existing = channels[channelKey] {
                 channel = existing
             } else {
                 let subscription = "fanout/\(kind)/\(UUID().uuidString.prefix(8))"
                 let wake = fanOut.wake
                 channel = Channel(
-                    key: key, feed: feed, maker: kind.maker(for: feed),
+                    key: channelKey, feed: feed, maker: kind.maker(for: feed, key: key),
                     subscriber: feed.subscribe(id: subscription, capacity: 1_024, everyKeyframeDecodable: true) { eventfd_write(wake, 1) })
-                channels[key] = channel
+                channels[channelKey] = channel
             }
-            let queue = PlayerQueue(socket: socket, channel: key, onLeave: onLeave, now: .now)
+            let queue = PlayerQueue(socket: socket, channel: channelKey, onLeave: onLeave, now: .now)
             // The newest keyframe on, as if it had just come (it is not late: it came at once).
             if channel.joinable {
                 for chunk in channel.sinceKeyframe { queue.append(chunk, at: .now) }
@@ -310,10 +326,13 @@ public struct Chunk: Sendable {
     let bytes: SharedBytes
     /// A player may start here (a keyframe, with what a player needs before it).
     let startsAtKeyframe: Bool
+    /// What a sealed chunk seals, kept to seal it again under a new key for players that join.
+    let plain: SharedBytes?
 
-    init(_ bytes: [UInt8], startsAtKeyframe: Bool) {
+    init(_ bytes: [UInt8], startsAtKeyframe: Bool, plain: SharedBytes? = nil) {
         self.bytes = SharedBytes(bytes)
         self.startsAtKeyframe = startsAtKeyframe
+        self.plain = plain
     }
 }
 
@@ -329,6 +348,8 @@ final class SharedBytes: @unchecked Sendable {  // @unchecked: immutable after i
         bytes.withUnsafeBytes { if let source = $0.baseAddress { base.copyMemory(from: source, byteCount: count) } }
     }
 
+    var buffer: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: count) }
+
     deinit {
         base.deallocate()
     }
@@ -338,16 +359,22 @@ final class SharedBytes: @unchecked Sendable {  // @unchecked: immutable after i
 public enum ChunkKind: Hashable, Sendable, CustomStringConvertible {
     /// MPEG-TS, for players of links (VLC, ffplay, ffmpeg).
     case transportStream
+    /// MPEG-TS sealed once with the camera's content key (``SealedFrame``), for sealed views.
+    case sealed
 
-    func maker(for feed: CameraFeed) -> any ChunkMaker {
+    func maker(for feed: CameraFeed, key: ContentKey?) -> any ChunkMaker {
         switch self {
         case .transportStream: TransportStreamChunks(feed: feed)
+        // A sealed camera's first player names its key; without one, a key nobody was given
+        // would only make the stream unreadable.
+        case .sealed: SealedChunks(inner: TransportStreamChunks(feed: feed), key: key ?? .random(id: 0))
         }
     }
 
     public var description: String {
         switch self {
         case .transportStream: "ts"
+        case .sealed: "sealed"
         }
     }
 }
@@ -355,6 +382,39 @@ public enum ChunkKind: Hashable, Sendable, CustomStringConvertible {
 /// Makes a camera's packets into chunks of one kind (on the fan-out's thread).
 protocol ChunkMaker: AnyObject {
     func chunks(of packet: MediaPacket) throws -> [Chunk]
+    /// Seals what comes next with `key`, and returns `kept` (chunks already made) sealed with it.
+    func rekey(with key: ContentKey, kept: [Chunk]) -> [Chunk]
+}
+
+extension ChunkMaker {
+    func rekey(with key: ContentKey, kept: [Chunk]) -> [Chunk] { kept }
+}
+
+/// A camera's MPEG-TS chunks, each sealed once with the camera's content key: the one
+/// encryption of the camera's stream, whatever the number of its players.
+final class SealedChunks: ChunkMaker {
+    private let inner: any ChunkMaker
+    private var key: ContentKey
+    /// The next frame's number under `key` (the nonce: never twice under one key).
+    private var counter: UInt64 = 0
+
+    init(inner: any ChunkMaker, key: ContentKey) {
+        (self.inner, self.key) = (inner, key)
+    }
+
+    func chunks(of packet: MediaPacket) throws -> [Chunk] {
+        try inner.chunks(of: packet).map { seal($0.bytes, startsAtKeyframe: $0.startsAtKeyframe) }
+    }
+
+    func rekey(with key: ContentKey, kept: [Chunk]) -> [Chunk] {
+        (self.key, counter) = (key, 0)
+        return kept.compactMap { chunk in chunk.plain.map { seal($0, startsAtKeyframe: chunk.startsAtKeyframe) } }
+    }
+
+    private func seal(_ plain: SharedBytes, startsAtKeyframe: Bool) -> Chunk {
+        defer { counter += 1 }
+        return Chunk(SealedFrame.seal(plain.buffer, key: key, counter: counter, startsAtKeyframe: startsAtKeyframe), startsAtKeyframe: startsAtKeyframe, plain: plain)
+    }
 }
 
 /// A camera's packets muxed as MPEG-TS once: each packet one chunk, and each keyframe a place to
@@ -402,6 +462,11 @@ private final class Channel {
 
     init(key: ChannelKey, feed: CameraFeed, maker: any ChunkMaker, subscriber: FeedSubscriber) {
         (self.key, self.feed, self.maker, self.subscriber) = (key, feed, maker, subscriber)
+    }
+
+    /// Seals what comes next with `key`; what a joiner starts with is sealed again with it.
+    func rekey(with key: ContentKey) {
+        sinceKeyframe = maker.rekey(with: key, kept: sinceKeyframe)
     }
 
     func keep(_ chunk: Chunk, limit: Int) {

@@ -21,7 +21,7 @@ extension Relay {
         guard let base = state.withLock({ $0.linkBase }) else {
             throw BusProtocol.ErrorBody(.linksUnavailable, message: "this relay serves no HTTP links", field: "op")
         }
-        let token = (0..<2).map { _ in String(UInt64.random(in: .min ... .max), radix: 16).leftPadded(to: 16) }.joined()
+        let token = Self.randomToken()
         let (opened, _, view) = try await open(body, for: request, delivery: .link(token: token))
         _ = state.withLock { $0.insert(view, id: opened.view) }
         var address = (base: base, token: token)
@@ -49,7 +49,7 @@ extension Relay {
         let parts = path.split(separator: "?").first?.split(separator: "/") ?? []
         guard parts.count == 3, parts[0] == "views" else { return .error("404 Not Found", "not a view's address") }
         let token = String(parts[1])
-        var found = state.withLock { $0.view(withLinkToken: token) }
+        var found = state.withLock { $0.view(withToken: token) }
         if found == nil, let allowance = authority.allowLink(token) {
             switch openLinkView(allowance, delivery: .link(token: token)) {
             case .success(let view): found = (allowance.allowed.view, view)
@@ -63,7 +63,11 @@ extension Relay {
         case "thumbnail.jpg":
             guard let thumbnail = thumbnails.latest(view.camera) else { return .error("404 Not Found", "no thumbnail of \(view.camera) yet") }
             return .complete(status: "200 OK", type: "image/jpeg", body: [UInt8](thumbnail.jpeg))
+        case "sealed":
+            guard case .sealed = view.delivery else { return .error("404 Not Found", "a link's view serves stream.ts, not a sealed stream") }
+            return sealedStream(id, of: view)
         case "stream.ts":
+            guard case .link = view.delivery else { return .error("404 Not Found", "a sealed view's stream is at sealed, not stream.ts") }
             guard let feed = state.withLock({ $0.feed(of: view.camera) }), feed.video != nil else {
                 return .error("503 Service Unavailable", "camera \(view.camera) has no picture now")
             }
@@ -82,7 +86,7 @@ extension Relay {
                 }
             }
         default:
-            return .error("404 Not Found", "a view serves stream.ts and thumbnail.jpg")
+            return .error("404 Not Found", "a view serves stream.ts (a link), sealed (a sealed view) and thumbnail.jpg")
         }
     }
 

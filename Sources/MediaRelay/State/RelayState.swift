@@ -55,12 +55,30 @@ struct RelayState<Feed: AnyObject & Sendable> {
     }
 
     /// How a view reaches its viewer: packets on the media endpoint, MPEG-TS over HTTP behind
-    /// a link (`feed.link`), which a player such as VLC opens, or (on the coordinator) from the
-    /// relay node that serves the camera.
+    /// a link (`feed.link`), which a player such as VLC opens, the camera's sealed stream over
+    /// HTTP with its content keys sent to `peer` on the media endpoint, or (on the coordinator)
+    /// from the relay node that serves the camera.
     enum Delivery: Equatable {
         case media(peer: Data)
         case link(token: String)
+        case sealed(peer: Data, token: String)
         case node(String)
+
+        /// The token of a link's or a sealed view's address.
+        var token: String? {
+            switch self {
+            case .link(let token), .sealed(_, let token): token
+            case .media, .node: nil
+            }
+        }
+
+        /// The viewer's connection to the media endpoint.
+        var peer: Data? {
+            switch self {
+            case .media(let peer), .sealed(let peer, _): peer
+            case .link, .node: nil
+            }
+        }
     }
 
     struct View {
@@ -290,9 +308,17 @@ struct RelayState<Feed: AnyObject & Sendable> {
         Array(views.keys)
     }
 
-    /// The view a link's token stands for.
-    func view(withLinkToken token: String) -> (id: String, view: View)? {
-        views.first { $0.value.delivery == .link(token: token) }.map { ($0.key, $0.value) }
+    /// The view a link's or a sealed view's token stands for.
+    func view(withToken token: String) -> (id: String, view: View)? {
+        views.first { $0.value.delivery.token == token }.map { ($0.key, $0.value) }
+    }
+
+    /// The sealed views of `camera` and their viewers' connections, but for `excluded`.
+    func sealedViews(of camera: String, excluding excluded: String? = nil) -> [(id: String, peer: Data)] {
+        views.compactMap { id, view in
+            guard id != excluded, view.camera == camera, !view.playback, case .sealed(let peer, _) = view.delivery else { return nil }
+            return (id, peer)
+        }
     }
 
     /// A player opens a link, unless its view has ended (nil then). A link is played by one
@@ -359,7 +385,7 @@ struct RelayState<Feed: AnyObject & Sendable> {
         let alive = Set(nodes.alive(now: now).map(\.name))
         return views.map { id, view in
             var reason: String?
-            if case .media(let peer) = view.delivery, gone.contains(peer) {
+            if let peer = view.delivery.peer, gone.contains(peer) {
                 reason = "the viewer is gone"
             } else if case .node(let name) = view.delivery, !alive.contains(name) {
                 reason = "relay node \(name) stopped reporting"

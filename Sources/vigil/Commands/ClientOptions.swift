@@ -32,6 +32,7 @@ enum CommandFailureCode: String, ErrorCode {
     case noMediaEndpoint = "no_media_endpoint"
     case outputUnwritable = "output_unwritable"
     case referenceInvalid = "reference_invalid"
+    case sealedStreamFailed = "sealed_stream_failed"
     case regionMismatch = "region_mismatch"
     case registryUnreadable = "registry_unreadable"
     case serverInfoInvalid = "server_info_invalid"

@@ -4,6 +4,7 @@ import Foundation
 import MediaRelay
 import Incidents
 import Streams
+import Synchronization
 import VigilProtocol
 
 struct WatchCommand: ParsableCommand {
@@ -42,6 +43,8 @@ struct WatchCommand: ParsableCommand {
     var at: String?
     @Option(help: "The prosecutor's decision reference, for police footage older than a month.")
     var prosecutorReference: String?
+    @Option(help: "How live video comes: sealed (the camera's stream encrypted once for all its viewers, its keys over CURVE) or packets (each packet over CURVE for this viewer).")
+    var delivery: FeedDelivery = .sealed
     @OptionGroup var client: ClientOptions
 
     func validate() throws {
@@ -73,11 +76,14 @@ struct WatchCommand: ParsableCommand {
                 print(linked.thumbnailUrl)
                 return
             }
+            // A playback is one viewer's stream: sealing it once for all would buy nothing.
+            let delivery = at == nil ? delivery : .packets
             var opened = try client.call {
                 try bus.request(
                     .feedOpen,
                     body: FeedOpenBody(
-                        camera: camera, justification: justification, at: at.flatMap(Self.moment), prosecutorReference: prosecutorReference),
+                        camera: camera, justification: justification, at: at.flatMap(Self.moment), prosecutorReference: prosecutorReference,
+                        delivery: delivery),
                     as: FeedOpenResult.self, timeout: .seconds(10))
             }
             if let redirect = opened.redirect {
@@ -87,9 +93,14 @@ struct WatchCommand: ParsableCommand {
                 bus = try client.connect(toRelay: redirect)
                 opened = try client.call {
                     try bus.request(
-                        .feedOpen, body: FeedOpenBody(camera: camera, ticket: redirect.ticket, at: at.flatMap(Self.moment)), as: FeedOpenResult.self,
-                        timeout: .seconds(10))
+                        .feedOpen, body: FeedOpenBody(camera: camera, ticket: redirect.ticket, at: at.flatMap(Self.moment), delivery: delivery),
+                        as: FeedOpenResult.self, timeout: .seconds(10))
                 }
+            }
+            // A relay without an HTTP endpoint answers a sealed request with packets.
+            if let sealed = opened.sealed {
+                try watchSealed(opened, sealed, bus: bus, output: output)
+                return
             }
             guard let stream = opened.stream else { throw CommandFailure(.badReply, message: "the relay described no stream") }
             let writer = try TransportStreamWriter(output: output == "-" ? "pipe:1" : output, video: try VideoStreamInfo(stream))
@@ -112,7 +123,78 @@ struct WatchCommand: ParsableCommand {
             }
             if endedBy == nil { _ = try? bus.send(.feedClose, body: ViewStopBody(view: opened.view)) }
             try writer.finish()
-            FileHandle.standardError.write(Data("vigil watch: \(packets) packets written\(endedBy.map { "; the relay ended the view: \($0)" } ?? "")\n".utf8))
+            Self.reportEnd(packets: packets, endedBy: endedBy)
         }
     }
+
+    private static func reportEnd(packets: Int, endedBy: String?, lost: Int = 0) {
+        let lostText = lost > 0 ? " (\(lost) lost: their key came too late)" : ""
+        FileHandle.standardError.write(Data("vigil watch: \(packets) packets written\(lostText)\(endedBy.map { "; the relay ended the view: \($0)" } ?? "")\n".utf8))
+    }
+
+    /// A sealed view: the stream is read from the relay's HTTP endpoint and opened with the
+    /// content keys that come on this CURVE connection, on a thread of its own, while this one
+    /// takes the relay's messages (new keys, the view's end).
+    private func watchSealed(_ opened: FeedOpenResult, _ sealed: SealedStreamAccess, bus: BusClient, output: String) throws {
+        let view = opened.view
+        let stream: SealedStreamClient
+        do {
+            stream = try SealedStreamClient(url: sealed.url, key: sealed.contentKey)
+        } catch {
+            throw CommandFailure(.sealedStreamFailed, message: "\(error)")
+        }
+        let file = output == "-" ? FileHandle.standardOutput : try Self.create(output)
+        FileHandle.standardError.write(Data("vigil watch: view \(view) of \(camera) under grant \(opened.grant), sealed (content key \(sealed.contentKey.id))\n".utf8))
+        let reading = SealedReading()
+        let thread = Thread {
+            do {
+                try stream.receive(stop: reading.stop) { try file.write(contentsOf: $0) }
+            } catch {
+                reading.failure.withLock { $0 = "\(error)" }
+            }
+            reading.finished.store(true, ordering: .relaxed)
+        }
+        thread.start()
+        let end = ContinuousClock.now + .seconds(seconds)
+        var endedBy: String?
+        var closedAt: ContinuousClock.Instant?
+        while ContinuousClock.now < end, endedBy == nil {
+            // The stream closed without a word from the relay: give its message a moment, then stop.
+            if reading.finished.load(ordering: .relaxed) {
+                if closedAt == nil { closedAt = .now }
+                if let closedAt, ContinuousClock.now - closedAt > .seconds(2) { break }
+            }
+            guard let frames = try client.call({ try bus.receiveMessage(timeout: .milliseconds(250)) }),
+                let message = try? BusProtocol.decoder.decode(FeedMessage.self, from: frames[0]), message.view == view
+            else { continue }
+            if message.type == "feed.ended" {
+                endedBy = message.reason ?? "ended"
+            } else if message.type == "content.key", let key = message.contentKey {
+                stream.add(key)
+            }
+        }
+        reading.stop.store(true, ordering: .relaxed)
+        while !reading.finished.load(ordering: .relaxed) { Thread.sleep(forTimeInterval: 0.01) }
+        if endedBy == nil { _ = try? bus.send(.feedClose, body: ViewStopBody(view: view)) }
+        if output != "-" { try file.close() }
+        if let failure = reading.failure.withLock({ $0 }) { throw CommandFailure(.sealedStreamFailed, message: failure) }
+        if endedBy == nil, closedAt != nil { endedBy = "the relay closed the stream" }
+        Self.reportEnd(packets: stream.statistics.frames, endedBy: endedBy, lost: stream.statistics.lost)
+    }
+
+    private static func create(_ path: String) throws -> FileHandle {
+        guard FileManager.default.createFile(atPath: path, contents: nil) else {
+            throw CommandFailure(.outputUnwritable, message: "\(path) could not be written")
+        }
+        return try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+    }
 }
+
+/// What the watch command's reading thread and its own share.
+private final class SealedReading: Sendable {
+    let stop = Atomic(false)
+    let finished = Atomic(false)
+    let failure = Mutex<String?>(nil)
+}
+
+extension FeedDelivery: ExpressibleByArgument {}
