@@ -172,6 +172,39 @@ struct RelayTests {
         }
     }
 
+    /// Two sealed viewers of one camera, from the Python client (pyzmq, python3-cryptography):
+    /// one stream sealed once, a new key for each join and leave, and a viewer whose grant is
+    /// revoked can open nothing sealed after it left, with any key it ever had.
+    @Test func sealedViewersGetANewKeyWhenOneJoinsOrIsRevokedAndTheRevokedOneReadsNothingAfter() async throws {
+        try await withCameraServer("sealed") { data in
+            for (user, agency) in [("pz.viewer", "pz-5339"), ("cc.viewer", "crisis-centre")] {
+                #expect(try await vigil("user", "add", user, "--name", "V", "--badge", "B-\(user)", "--role", "operator",
+                                        "--data", data.path, "--agency", agency).status == 0)
+            }
+            let id = try await openIncidentAtTheCamera(data)
+            let viewers = try await RunningProcess(python, [
+                repositoryRoot.appendingPathComponent("Tests/python/sealed_rotation.py").path, data.path,
+                "keys/users/cc.viewer.key_secret", "keys/users/pz.viewer.key_secret", "\(id)", "pz5339-sim-01",
+            ])
+            try await viewers.waitForStandardError(containing: "ready")
+            try await revokeCrisisCentreGrant(data)
+            #expect(try await viewers.waitForExit() == 0, "\(viewers.standardError)")
+            let report = try json(try #require(viewers.lines.last, "\(viewers.standardError)"))
+            let firstKeys = report["first_key_ids"] as? [Int] ?? [], secondKeys = report["second_key_ids"] as? [Int] ?? []
+            // The second viewer's join replaced the key: the first was sent the new one, the second started with it.
+            #expect(firstKeys.count >= 2 && secondKeys.first == firstKeys.last, "\(report)")
+            // The revocation ended the first view and its stream, and replaced the key again, for the second viewer only.
+            #expect((report["first_ended"] as? String)?.contains("grant_revoked") == true && report["first_closed"] as? Bool == true, "\(report)")
+            let lastKey = try #require(secondKeys.last, "\(report)")
+            #expect(secondKeys.count >= 2 && !firstKeys.contains(lastKey), "\(report)")
+            #expect(report["first_frames"] as? Int ?? 0 > 10 && report["second_frames_before"] as? Int ?? 0 > 10, "\(report)")
+            #expect(report["all_whole"] as? Bool == true, "every frame opened is whole MPEG-TS: \(report)")
+            // What was sealed after it left: the second viewer reads it, the first viewer's keys open none of it.
+            #expect(report["after_frames_tried"] as? Int ?? 0 > 10, "\(report)")
+            #expect(report["after_opened_with_first_keys"] as? Int == 0, "\(report)")
+        }
+    }
+
     @Test func aRelayNodeServesTheCamerasItIsAssignedAndEndsViewsTheServerEnds() async throws {
         // The embedded relay takes no camera: every one goes to the node.
         try await withCameraServer(arguments: ["--relay-max-streams", "0"]) { data in

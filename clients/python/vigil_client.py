@@ -5,13 +5,21 @@
     for kind, message in client.follow(4):   # ("snapshot", snapshot) then ("event", event)
         ...
 
-Needs pyzmq (Debian: python3-zmq). CURVE everywhere: the client presents its agency's or
-user's certificate (ZeroMQ certificate format) and checks the server's public key.
+    view = client.watch_sealed("pz5339-sim-01", {"reason": "public-order", "text": "…", "incident": 4})
+    for transport_stream in view.frames(seconds=10):   # MPEG-TS bytes, opened with the content keys
+        ...
+
+Needs pyzmq (Debian: python3-zmq), and python3-cryptography for sealed views. CURVE
+everywhere: the client presents its agency's or user's certificate (ZeroMQ certificate format)
+and checks the server's public key.
 """
 import itertools
 import json
 import os
+import socket
+import struct
 import time
+import urllib.parse
 
 import zmq
 import zmq.auth
@@ -46,7 +54,35 @@ class VigilClient:
         with open(os.path.join(data, "server.json")) as f:
             server = json.load(f)
         server_public, _ = zmq.auth.load_certificate(os.path.join(data, "keys", "server.key"))
-        return cls(server["command"], server["events"], server_public, os.path.join(data, certificate))
+        client = cls(server["command"], server["events"], server_public, os.path.join(data, certificate))
+        client.media_endpoint = server.get("media")
+        return client
+
+    def watch_sealed(self, camera, justification, timeout=10.0):
+        """Opens a live view of `camera` with delivery "sealed" (docs/protocol.md, "Sealed
+        delivery") on the server's media endpoint; returns a SealedView."""
+        media = self._socket(zmq.DEALER, self.media_endpoint)
+        request_id = "py-%d" % next(self._ids)
+        media.send(json.dumps({"v": PROTOCOL_VERSION, "id": request_id, "op": "feed.open",
+                               "body": {"camera": camera, "justification": justification, "delivery": "sealed"}}).encode())
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not media.poll(int(remaining * 1000)):
+                media.close(linger=0)
+                raise TimeoutError("no reply to feed.open within %.1f s" % timeout)
+            reply = json.loads(media.recv_multipart()[0])
+            if reply.get("id") == request_id:
+                break
+        if not reply.get("ok"):
+            media.close(linger=0)
+            error = reply.get("error") or {}
+            raise VigilError(error.get("code"), error.get("message"), error.get("field"))
+        result = reply["result"]
+        if "sealed" not in result:
+            media.close(linger=0)
+            raise VigilError("bad_reply", "the relay serves this view as packets, not sealed (a redirect, or no HTTP endpoint)")
+        return SealedView(media, result)
 
     def _socket(self, kind, endpoint):
         socket = self.context.socket(kind)
@@ -161,3 +197,81 @@ class VigilClient:
                 yield "event", event
                 if event["type"] == "incident.closed":
                     return
+
+
+class SealedView:
+    """A sealed view: frames read from the relay's HTTP endpoint, opened with the content keys
+    the relay sends on this viewer's own CURVE connection (the reply, then content.key messages)."""
+
+    HEADER = struct.Struct(">IIQB")  # length of the rest, key id, counter, flags
+
+    def __init__(self, media, result):
+        from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+        import base64
+        self._aead, self._b64 = ChaCha20Poly1305, base64
+        self.media, self.view = media, result["view"]
+        self.keys = {}
+        self.key_ids = []
+        self.ended = None  # the relay's reason, once it ended the view
+        self.closed = False  # the relay closed the stream
+        self._add_key(result["sealed"]["content_key"])
+        url = urllib.parse.urlsplit(result["sealed"]["url"])
+        self.stream = socket.create_connection((url.hostname, url.port), timeout=10)
+        self.stream.sendall(("GET %s HTTP/1.1\r\nHost: %s\r\n\r\n" % (url.path, url.netloc)).encode())
+        self._buffer = b""
+        while b"\r\n\r\n" not in self._buffer:
+            chunk = self.stream.recv(4096)
+            if not chunk:
+                raise VigilError("sealed_stream_failed", "the relay closed the stream before answering")
+            self._buffer += chunk
+        head, self._buffer = self._buffer.split(b"\r\n\r\n", 1)
+        if not head.startswith(b"HTTP/1.1 200") or b"application/vnd.vigil.sealed-ts" not in head:
+            raise VigilError("sealed_stream_failed", head.decode(errors="replace"))
+        self.stream.settimeout(0.05)
+
+    def _add_key(self, key):
+        self.keys[key["id"]] = self._aead(self._b64.b64decode(key["key"]))
+        self.key_ids.append(key["id"])
+
+    def messages(self):
+        """Takes what the relay said on the CURVE connection: new keys, the view's end."""
+        while self.media.poll(0):
+            message = json.loads(self.media.recv_multipart()[0])
+            if message.get("view") != self.view:
+                continue
+            if message.get("type") == "content.key":
+                self._add_key(message["content_key"])
+            elif message.get("type") == "feed.ended":
+                self.ended = message.get("reason", "ended")
+
+    def raw_frames(self):
+        """The whole sealed frames received so far, as bytes (their length field included)."""
+        deadline = time.monotonic() + 0.1  # a live stream never pauses long enough to stop on its own
+        try:
+            while time.monotonic() < deadline:
+                chunk = self.stream.recv(65536)
+                if not chunk:
+                    self.closed = True
+                    break
+                self._buffer += chunk
+        except (socket.timeout, BlockingIOError):
+            pass
+        except OSError:
+            self.closed = True
+        frames = []
+        while len(self._buffer) >= 4:
+            length = struct.unpack(">I", self._buffer[:4])[0]
+            if len(self._buffer) < 4 + length:
+                break
+            frames.append(self._buffer[:4 + length])
+            self._buffer = self._buffer[4 + length:]
+        return frames
+
+    def open(self, frame, keys=None):
+        """The MPEG-TS a frame seals; KeyError for a key not (yet) had, InvalidTag if not authentic."""
+        _, key_id, _, _ = self.HEADER.unpack(frame[:17])
+        return (keys or self.keys)[key_id].decrypt(frame[4:16], frame[17:], frame[4:17])
+
+    def close(self):
+        self.stream.close()
+        self.media.close(linger=0)
