@@ -56,6 +56,10 @@ public enum SealedFrame {
         public var counter: UInt64
         public var startsAtKeyframe: Bool
         public var transportStream: [UInt8]
+
+        public init(keyID: UInt32, counter: UInt64, startsAtKeyframe: Bool, transportStream: [UInt8]) {
+            (self.keyID, self.counter, self.startsAtKeyframe, self.transportStream) = (keyID, counter, startsAtKeyframe, transportStream)
+        }
     }
 
     public enum Failure: Error, Equatable {
