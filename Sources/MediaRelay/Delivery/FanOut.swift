@@ -298,10 +298,12 @@ public final class FanOut: Sendable {
             }
         }
 
+        /// Where `flush` points `writev`, made once.
+        private var vectors = [iovec](repeating: iovec(), count: 64)
+
         /// Writes what the player's socket takes; the bytes written.
         private func flush(_ player: PlayerQueue, now: ContinuousClock.Instant) -> Int {
             var total = 0
-            var vectors = [iovec](repeating: iovec(), count: 64)
             while player.pendingBytes > 0 {
                 let count = player.fill(&vectors)
                 let written = writev(player.socket, vectors, Int32(count))
@@ -522,20 +524,27 @@ private final class PlayerQueue {
         pendingBytes += chunk.bytes.count
     }
 
-    /// When the chunk the reader takes now came (nil when it has taken everything written).
-    private func readingSince() -> ContinuousClock.Instant? {
-        if writtenTotal > 0 {
-            let unread = Int(vigil_unread_bytes(socket))
-            let position = writtenTotal - max(0, unread)
-            while reading < head, chunks[reading].end <= position { reading += 1 }
-        }
-        return reading < chunks.count ? chunks[reading].arrival : nil
+    /// Moves `reading` to the chunk the reader takes now, as the socket tells (one system call).
+    private func askTheSocket() {
+        guard writtenTotal > 0 else { return }
+        let unread = Int(vigil_unread_bytes(socket))
+        let position = writtenTotal - max(0, unread)
+        while reading < head, chunks[reading].end <= position { reading += 1 }
+    }
+
+    /// Whether the chunk the reader takes now came more than `lateness` ago. The socket is asked
+    /// only when the oldest chunk it may still hold is that old: a player that keeps up costs no
+    /// system call here.
+    private func isLate(now: ContinuousClock.Instant, lateness: Duration) -> Bool {
+        guard reading < chunks.count, now - chunks[reading].arrival > lateness else { return false }
+        askTheSocket()
+        return reading < chunks.count && now - chunks[reading].arrival > lateness
     }
 
     /// Queues `chunk`, first moving a player behind live to the next keyframe; the chunks dropped.
     func offer(_ chunk: Chunk, now: ContinuousClock.Instant, limits: FanOut.Limits) -> Int {
         var dropped = 0
-        let late = readingSince().map { now - $0 > limits.maximumLateness } ?? false
+        let late = isLate(now: now, lateness: limits.maximumLateness)
         if !waitingForKeyframe, late || pendingBytes + chunk.bytes.count > limits.maximumQueuedBytes {
             // Keep the rest of a chunk begun: the player's stream must not be cut mid-packet.
             let kept = head < chunks.count && offset > 0 ? 1 : 0
@@ -586,8 +595,9 @@ private final class PlayerQueue {
                 left = 0
             }
         }
-        // What the reader has taken is forgotten, in steps (removing from the front moves the rest).
-        _ = readingSince()
+        // What the reader has taken is forgotten, in steps (removing from the front moves the
+        // rest), the socket asked once every 64 chunks written.
+        if head - reading > 64 { askTheSocket() }
         if reading > 64 || reading == chunks.count {
             chunks.removeFirst(reading)
             head -= reading

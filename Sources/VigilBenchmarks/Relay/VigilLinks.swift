@@ -47,6 +47,44 @@ final class VigilLinks {
         try client.request("feed.link", body: FeedOpenBody(camera: camera, justification: justification), as: FeedLinkResult.self, timeout: .seconds(10)).url
     }
 
+    /// `views` sealed views of the camera, each opened (and so the camera's key replaced) in
+    /// turn; their streams' addresses. `keys` are the viewers' CURVE connections, taken in turn,
+    /// on which the new keys come: they must stay open while the streams are read. (Each join
+    /// sends every other view its new key: on one connection for all, the burst would overflow
+    /// its queue, as it never does for a real viewer's own.)
+    func sealedURLs(views: Int, keys: [BusClient]) throws -> [String] {
+        let body = FeedOpenBody(camera: camera, justification: justification, delivery: .sealed)
+        var urls: [String] = []
+        for index in 0..<views {
+            let keys = keys[index % keys.count]
+            let id = try keys.send("feed.open", body: body)
+            // The reply, among the new keys sent to the views opened before.
+            let deadline = ContinuousClock.now + .seconds(10)
+            while urls.count < views, ContinuousClock.now < deadline {
+                guard let frames = try keys.receiveMessage(timeout: .milliseconds(100)),
+                    let reply = try? BusProtocol.decoder.decode(OpenReply.self, from: frames[0]), reply.id == id
+                else { continue }
+                guard let sealed = reply.result?.sealed else {
+                    throw BenchSetupFailure("the relay served no sealed stream: \(String(decoding: frames[0], as: UTF8.self))")
+                }
+                urls.append(sealed.url)
+                break
+            }
+        }
+        guard urls.count == views else { throw BenchSetupFailure("\(views - urls.count) of \(views) sealed views did not open") }
+        return urls
+    }
+
+    /// A reply to `feed.open` (the messages around it, new keys, are not replies).
+    private struct OpenReply: Decodable {
+        var id: String?
+        var result: FeedOpenResult?
+    }
+
+    func newMediaClient() throws -> BusClient {
+        try Self.mediaClient(server)
+    }
+
     private static func mediaClient(_ server: BenchServer) throws -> BusClient {
         let media = try server.printed("media")
         return try BusClient(configuration: BusClientConfiguration(
