@@ -74,7 +74,9 @@ public final class HTTPEndpoint: @unchecked Sendable {  // @unchecked: the liste
         let bound = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, length) }
         }
-        guard bound == 0, listen(listener, 16) == 0 else {
+        // A burst of players (a video wall, a room of viewers as an incident opens) must not find
+        // the queue of connections full: a refused SYN is retried after a second, then three.
+        guard bound == 0, listen(listener, SOMAXCONN) == 0 else {
             let reason = String(cString: strerror(errno))
             close(listener)
             throw SetupError(description: "cannot listen on \(host.bracketed):\(port) for \(name): \(reason)")
