@@ -23,11 +23,21 @@ public protocol ViewAuthority: Sendable {
     func begin(_ body: FeedOpenBody, for identity: BusIdentity) async throws -> AllowedView
     /// Why a running view must end now, or nil.
     func reasonToEnd(_ view: AllowedView, camera: String, identity: BusIdentity) async -> String?
+    /// ``reasonToEnd(_:camera:identity:)`` for many views at once (the relay's once-a-second check).
+    func reasonsToEnd(_ views: [(allowed: AllowedView, camera: String, identity: BusIdentity)]) async -> [String?]
     /// Records the end of a view.
     func end(_ view: String, identity: BusIdentity) async
     /// The view an unknown link token stands for, when the token itself is the authorisation
     /// (a relay node's link ticket), or nil.
     func allowLink(_ token: String) -> LinkAllowance?
+}
+
+extension ViewAuthority {
+    public func reasonsToEnd(_ views: [(allowed: AllowedView, camera: String, identity: BusIdentity)]) async -> [String?] {
+        var reasons: [String?] = []
+        for view in views { reasons.append(await reasonToEnd(view.allowed, camera: view.camera, identity: view.identity)) }
+        return reasons
+    }
 }
 
 /// A link view a token allows: who asked for it (for the logs) and what it shows.
@@ -53,6 +63,29 @@ public struct LocalViewAuthority: ViewAuthority {
         let ticket = try await access.start(consultation)
         return AllowedView(
             view: ticket.view, grant: ticket.grant, incident: ticket.incident, mode: mode, footageTime: body.at, prosecutorReference: body.prosecutorReference)
+    }
+
+    /// Views asking the same question (the same user, camera, incident, mode and footage time:
+    /// 200 viewers of one camera on a wall of screens) get one decision a round.
+    public func reasonsToEnd(_ views: [(allowed: AllowedView, camera: String, identity: BusIdentity)]) async -> [String?] {
+        struct Question: Hashable {
+            let agency: String, user: String?, camera: String, incident: Int64, mode: AccessMode, footageTime: Date?, prosecutorReference: String?
+        }
+        var answers: [Question: String?] = [:]
+        var reasons: [String?] = []
+        for view in views {
+            let question = Question(
+                agency: view.identity.agency, user: view.identity.user, camera: view.camera, incident: view.allowed.incident, mode: view.allowed.mode,
+                footageTime: view.allowed.footageTime, prosecutorReference: view.allowed.prosecutorReference)
+            if let answer = answers[question] {
+                reasons.append(answer)
+            } else {
+                let answer = await reasonToEnd(view.allowed, camera: view.camera, identity: view.identity)
+                answers[question] = answer
+                reasons.append(answer)
+            }
+        }
+        return reasons
     }
 
     public func reasonToEnd(_ view: AllowedView, camera: String, identity: BusIdentity) async -> String? {

@@ -46,6 +46,8 @@ extension Relay {
                 keys[camera] = nil
                 return nil
             }
+            // A join replaces the key for everyone: a replacement still waiting for leavers is done by it.
+            if joining != nil { leftSealed.withLock { _ = $0.remove(camera) } }
             let key = ContentKey.random(id: nextContentKey.add(1, ordering: .relaxed).newValue)
             keys[camera] = key
             for (view, peer) in others {
@@ -75,6 +77,23 @@ extension Relay {
             fanOut.play(player, on: connection, feed: feed, kind: .sealed, key: key) { [self] reason in
                 Task { try? await end(id, reason: "the viewer's sealed stream ended: \(reason)", notify: true) }
             }
+        }
+    }
+
+    /// How long the replacement after a sealed viewer left waits for others leaving too.
+    static var leavingRekeyDelay: Duration { .milliseconds(100) }
+
+    /// A sealed viewer of `camera` left: its key is replaced within ``leavingRekeyDelay``, once
+    /// for all who leave meanwhile (a closed incident ends every view at once; replacing the key
+    /// for each would send every remaining viewer a key per departure). The viewer that left
+    /// is cut off at once (its connection closed), so it is sent nothing sealed meanwhile; a
+    /// viewer joining meanwhile replaces the key anyway.
+    func rekeyAfterLeaving(_ camera: String, feed: CameraFeed) {
+        guard leftSealed.withLock({ $0.insert(camera).inserted }) else { return }
+        Task {
+            try? await Task.sleep(for: Self.leavingRekeyDelay)
+            guard leftSealed.withLock({ $0.remove(camera) != nil }) else { return }
+            rekey(camera, feed: feed)
         }
     }
 

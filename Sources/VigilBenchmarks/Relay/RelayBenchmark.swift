@@ -45,11 +45,13 @@ public struct RelayBenchmark {
             try Self.fanOutCost(of: peer.pid) { try (0..<viewers).map { _ in try RTMPPlayer.play(port: peer.port, app: "live", stream: "camera") } }
         }
         let httpCost = try Self.fanOutCost(of: links.pid) { try links.urls.map { try HTTPPlayer.get($0) } }
+        try links.closeLinks()
         // Sealed views: the camera encrypted once, the same bytes to every viewer (the readers
         // count the bytes; opening them is the viewers' work, not the relay's).
         let keys = try (0..<max(1, viewers / 8)).map { _ in try links.newMediaClient() }
         defer { keys.forEach { $0.close() } }
         let sealedCost = try Self.fanOutCost(of: links.pid) { try links.sealedURLs(views: viewers, keys: keys).map { try HTTPPlayer.get($0) } }
+        Thread.sleep(forTimeInterval: 1)  // the sealed views end as their players leave
         let curveCost = try links.curveFanOutCost(views: viewers)
         if let nginxCost {
             print(Measurement.row("nginx-rtmp, \(viewers) viewers: delivered", nginxCost.gigabits, unit: "Gb/s", target: nil))

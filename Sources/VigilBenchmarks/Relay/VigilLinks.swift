@@ -12,6 +12,8 @@ final class VigilLinks {
     private let justification: WireJustification
     private let client: BusClient
     let urls: [String]
+    /// The links' views, to be closed once measured.
+    private let linkViews: [String]
     var pid: Int32 { server.process.processIdentifier }
 
     init(vigil: String, stream: String, viewers: Int) throws {
@@ -35,11 +37,19 @@ final class VigilLinks {
         justification = WireJustification(reason: "public-order", text: "vigil bench relay", incident: Int64(incident))
         client = try Self.mediaClient(server)
         let body = FeedOpenBody(camera: camera, justification: justification)
-        urls = try (0..<viewers).map { [client] _ in try client.request("feed.link", body: body, as: FeedLinkResult.self, timeout: .seconds(10)).url }
+        let links = try (0..<viewers).map { [client] _ in try client.request("feed.link", body: body, as: FeedLinkResult.self, timeout: .seconds(10)) }
+        (urls, linkViews) = (links.map(\.url), links.map(\.view))
     }
 
     deinit {
         client.close()
+    }
+
+    /// Ends the links' views (else they would end 30 s after their players left, during the
+    /// next measurement), and gives the server a moment to record it.
+    func closeLinks() throws {
+        for view in linkViews { _ = try client.request("feed.close", body: ViewStopBody(view: view), as: [String: String].self, timeout: .seconds(10)) }
+        Thread.sleep(forTimeInterval: 1)
     }
 
     /// One more link, to be played at once (an unplayed link's view ends after 30 s).
