@@ -133,25 +133,7 @@ public final class SealedStreamClient: Sendable {
         // Reads wake every second to look at `stop`.
         var tick = timeval(tv_sec: 1, tv_usec: 0)
         setsockopt(socket, SOL_SOCKET, SO_RCVTIMEO, &tick, socklen_t(MemoryLayout<timeval>.size))
-        let connected: Int32
-        if address.isIPv6 {
-            var socketAddress = sockaddr_in6()
-            socketAddress.sin6_family = sa_family_t(AF_INET6)
-            socketAddress.sin6_port = in_port_t(UInt16(port).bigEndian)
-            inet_pton(AF_INET6, address.literal, &socketAddress.sin6_addr)
-            connected = withUnsafePointer(to: &socketAddress) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) }
-            }
-        } else {
-            var socketAddress = sockaddr_in()
-            socketAddress.sin_family = sa_family_t(AF_INET)
-            socketAddress.sin_port = in_port_t(UInt16(port).bigEndian)
-            inet_pton(AF_INET, address.literal, &socketAddress.sin_addr)
-            connected = withUnsafePointer(to: &socketAddress) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            }
-        }
-        guard connected == 0 else {
+        guard address.withSocketAddress(port: port, { Glibc.connect(socket, $0, $1) }) == 0 else {
             let reason = String(cString: strerror(errno))
             close(socket)
             throw .connection("the relay's sealed stream at \(address.bracketed):\(port) could not be reached: \(reason)")

@@ -30,6 +30,17 @@ struct FanOutTests {
         return feed
     }
 
+    /// Runs `body` with the live camera and a running fan-out, then stops both and removes the files.
+    func withLiveCamera(limits: FanOut.Limits = FanOut.Limits(), _ body: (CameraFeed, FanOut) async throws -> Void) async throws {
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let feed = try await liveCamera()
+        defer { feed.stop() }
+        let fanOut = try FanOut(limits: limits, logger: Logger(label: "test"))
+        fanOut.start()
+        defer { fanOut.stop() }
+        try await body(feed, fanOut)
+    }
+
     /// A connected pair of sockets: the player's end, and the end handed to the fan-out.
     func socketPair() throws -> (player: Int32, relay: Int32) {
         var ends: [Int32] = [0, 0]
@@ -51,16 +62,14 @@ struct FanOutTests {
     }
 
     @Test func threeHundredPlayersOfOneCameraEachGetAWholeStreamFromAKeyframe() async throws {
-        defer { try? FileManager.default.removeItem(at: folder) }
-        let feed = try await liveCamera()
-        defer { feed.stop() }
         // Wholeness is the subject here, not lateness: a loaded machine (the whole suite at once)
         // may leave these 300 sockets unread for more than a second, which would move them on.
         var limits = FanOut.Limits()
         limits.maximumLateness = .seconds(60)
-        let fanOut = try FanOut(limits: limits, logger: Logger(label: "test"))
-        fanOut.start()
-        defer { fanOut.stop() }
+        try await withLiveCamera(limits: limits) { feed, fanOut in try await threeHundredPlayers(feed, fanOut) }
+    }
+
+    private func threeHundredPlayers(_ feed: CameraFeed, _ fanOut: FanOut) async throws {
         let left = Mutex<[String]>([])
         var players: [(socket: Int32, bytes: [UInt8])] = []
         for _ in 0..<300 {
@@ -96,12 +105,10 @@ struct FanOutTests {
     /// Both are read by a thread of their own that waits in `poll`, so the fast one keeps up
     /// however busy the test's own tasks are; the slow one's pace follows the fast one's bytes.
     @Test func aSlowPlayerIsKeptNearLiveAndAFastOneLosesNothing() async throws {
-        defer { try? FileManager.default.removeItem(at: folder) }
-        let feed = try await liveCamera()
-        defer { feed.stop() }
-        let fanOut = try FanOut(logger: Logger(label: "test"))
-        fanOut.start()
-        defer { fanOut.stop() }
+        try await withLiveCamera { feed, fanOut in try await slowAndFast(feed, fanOut) }
+    }
+
+    private func slowAndFast(_ feed: CameraFeed, _ fanOut: FanOut) async throws {
         let fast = try socketPair(), slow = try socketPair()
         fanOut.play(fanOut.newPlayer(), on: fast.relay, feed: feed, kind: .transportStream) { _ in }
         let slowPlayer = fanOut.newPlayer()
@@ -139,12 +146,10 @@ struct FanOutTests {
     /// key for what follows a replacement, and a player joining after it starts at the newest
     /// keyframe sealed with the new key; the old key opens nothing sealed after.
     @Test func sealedPlayersShareTheSameBytesAndAReplacedKeySealsWhatFollows() async throws {
-        defer { try? FileManager.default.removeItem(at: folder) }
-        let feed = try await liveCamera()
-        defer { feed.stop() }
-        let fanOut = try FanOut(logger: Logger(label: "test"))
-        fanOut.start()
-        defer { fanOut.stop() }
+        try await withLiveCamera { feed, fanOut in try await sealedPlayers(feed, fanOut) }
+    }
+
+    private func sealedPlayers(_ feed: CameraFeed, _ fanOut: FanOut) async throws {
         let first = ContentKey.random(id: 1), second = ContentKey.random(id: 2)
         let early = try socketPair()
         fanOut.play(fanOut.newPlayer(), on: early.relay, feed: feed, kind: .sealed, key: first) { _ in }

@@ -31,4 +31,29 @@ public struct HostAddress: Sendable, Equatable, CustomStringConvertible {
     public func httpBase(port: Int) -> String { "http://\(bracketed):\(port)" }
 
     public var description: String { literal }
+
+    /// Calls `body` with this address and `port` as a socket address (for `bind` or `connect`).
+    public func withSocketAddress<Result>(port: Int, _ body: (UnsafePointer<sockaddr>, socklen_t) throws -> Result) rethrows -> Result {
+        // Room for either family's address; the port is at the same offset in both.
+        var address = sockaddr_storage()
+        let length: socklen_t
+        if isIPv6 {
+            length = socklen_t(MemoryLayout<sockaddr_in6>.size)
+            withUnsafeMutableBytes(of: &address) { raw in
+                let ipv6 = raw.baseAddress!.assumingMemoryBound(to: sockaddr_in6.self)
+                ipv6.pointee.sin6_family = sa_family_t(AF_INET6)
+                ipv6.pointee.sin6_port = in_port_t(UInt16(port).bigEndian)
+                _ = inet_pton(AF_INET6, literal, &ipv6.pointee.sin6_addr)
+            }
+        } else {
+            length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            withUnsafeMutableBytes(of: &address) { raw in
+                let ipv4 = raw.baseAddress!.assumingMemoryBound(to: sockaddr_in.self)
+                ipv4.pointee.sin_family = sa_family_t(AF_INET)
+                ipv4.pointee.sin_port = in_port_t(UInt16(port).bigEndian)
+                _ = inet_pton(AF_INET, literal, &ipv4.pointee.sin_addr)
+            }
+        }
+        return try withUnsafePointer(to: &address) { try $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { try body($0, length) } }
+    }
 }

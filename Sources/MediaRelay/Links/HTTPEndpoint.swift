@@ -51,29 +51,7 @@ public final class HTTPEndpoint: @unchecked Sendable {  // @unchecked: the liste
         guard listener >= 0 else { throw SetupError(description: "socket: \(String(cString: strerror(errno)))") }
         var yes: Int32 = 1
         setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
-        // Room for either family's address; the port is at the same offset in both.
-        var address = sockaddr_storage()
-        let length: socklen_t
-        if host.isIPv6 {
-            length = socklen_t(MemoryLayout<sockaddr_in6>.size)
-            withUnsafeMutableBytes(of: &address) { raw in
-                let ipv6 = raw.baseAddress!.assumingMemoryBound(to: sockaddr_in6.self)
-                ipv6.pointee.sin6_family = sa_family_t(AF_INET6)
-                ipv6.pointee.sin6_port = in_port_t(UInt16(port).bigEndian)
-                _ = inet_pton(AF_INET6, host.literal, &ipv6.pointee.sin6_addr)
-            }
-        } else {
-            length = socklen_t(MemoryLayout<sockaddr_in>.size)
-            withUnsafeMutableBytes(of: &address) { raw in
-                let ipv4 = raw.baseAddress!.assumingMemoryBound(to: sockaddr_in.self)
-                ipv4.pointee.sin_family = sa_family_t(AF_INET)
-                ipv4.pointee.sin_port = in_port_t(UInt16(port).bigEndian)
-                _ = inet_pton(AF_INET, host.literal, &ipv4.pointee.sin_addr)
-            }
-        }
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, length) }
-        }
+        let bound = host.withSocketAddress(port: port) { bind(listener, $0, $1) }
         // A burst of players (a video wall, a room of viewers as an incident opens) must not find
         // the queue of connections full: a refused SYN is retried after a second, then three.
         guard bound == 0, listen(listener, SOMAXCONN) == 0 else {
