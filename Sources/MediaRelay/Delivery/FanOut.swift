@@ -524,11 +524,21 @@ private final class PlayerQueue {
         pendingBytes += chunk.bytes.count
     }
 
-    /// Moves `reading` to the chunk the reader takes now, as the socket tells (one system call).
+    /// The largest receive window the peer advertised: what its buffer holds when it is empty.
+    private var largestWindow = 0
+
+    /// Moves `reading` to the chunk the reader takes now, as the socket tells: the bytes it has
+    /// not acknowledged, and (TCP) those acknowledged into the peer's buffer that its reader has
+    /// not taken yet, which shrink the window it advertises below the largest it did.
     private func askTheSocket() {
         guard writtenTotal > 0 else { return }
-        let unread = Int(vigil_unread_bytes(socket))
-        let position = writtenTotal - max(0, unread)
+        let unacknowledged = max(0, Int(vigil_unread_bytes(socket)))
+        var heldByThePeer = 0
+        if case let window = vigil_peer_window(socket), window >= 0 {
+            largestWindow = max(largestWindow, window)
+            heldByThePeer = largestWindow - window
+        }
+        let position = writtenTotal - unacknowledged - heldByThePeer
         while reading < head, chunks[reading].end <= position { reading += 1 }
     }
 
