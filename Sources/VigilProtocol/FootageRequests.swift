@@ -72,3 +72,35 @@ public struct HeadPassedResult: Sendable, Codable {
         self.cameras = cameras
     }
 }
+
+/// The body of `footage.package`: a piece of one file of an evidence package, from `offset`,
+/// for the agency (and named user) that made the export. A client on another host fetches the
+/// package file by file: the manifest (`manifest.json`), its signature (`manifest.sig`), then
+/// every file the manifest lists.
+public struct FootagePackageBody: Sendable, Codable {
+    public var export: String
+    /// `manifest.json`, `manifest.sig`, or a path the manifest lists (`original/…`, `viewing-copy.mp4`).
+    public var file: String
+    public var offset: Int?
+
+    public init(export: String, file: String, offset: Int? = nil) {
+        (self.export, self.file, self.offset) = (export, file, offset)
+    }
+}
+
+/// The reply to `footage.package`: up to ``maximumPiece`` bytes of the file from `offset`
+/// (base64 on the wire), and the file's whole size; the file is complete when `offset` plus
+/// the bytes reaches `size`.
+public struct FootagePackageResult: Sendable, Codable {
+    public static let maximumPiece = 1 << 20
+
+    public var export: String
+    public var file: String
+    public var offset: Int
+    public var size: Int
+    public var data: Data
+
+    public init(export: String, file: String, offset: Int, size: Int, data: Data) {
+        (self.export, self.file, self.offset, self.size, self.data) = (export, file, offset, size, data)
+    }
+}

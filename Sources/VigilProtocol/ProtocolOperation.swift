@@ -38,6 +38,7 @@ public enum ProtocolOperation: String, Sendable, CaseIterable {
     case relayRegister = "relay.register"
     case relayReport = "relay.report"
     case footageExport = "footage.export"
+    case footagePackage = "footage.package"
     case incidentHeadPassed = "incident.head-passed"
     case feedOpen = "feed.open"
     case feedLink = "feed.link"

@@ -54,8 +54,39 @@ struct FootageTests {
 
         let verified = try await vigil("export", "verify", package.path, "--data", data.path)
         #expect(verified.status == 0 && verified.stdout.contains("verified"), "\(verified.stdout) \(verified.stderr)")
+
+        // `-o` fetched it over the bus (footage.package); `vigil export fetch` does the same later,
+        // for the user who made it only, and never outside the exports folder.
+        let exportID = try #require(try json(String(contentsOf: package.appendingPathComponent("manifest.json"), encoding: .utf8))["export"] as? String)
+        func fetch(_ id: String, into name: String, _ who: [String]) async throws -> (status: Int32, stdout: String, stderr: String) {
+            let result = try await vigil(["export", "fetch", id, "-o", data.appendingPathComponent(name).path, "--data", data.path, "--timeout", "30"] + who)
+            return (result.status, result.stdout, result.stderr)
+        }
+        let fetched = try await fetch(exportID, into: "fetched", ["--agency", "pz-5339", "--user", "pz.viewer"])
+        #expect(fetched.status == 0, "\(fetched.stderr)")
+        let fetchedVerified = try await vigil("export", "verify", data.appendingPathComponent("fetched").path, "--data", data.path)
+        #expect(fetchedVerified.status == 0 && fetchedVerified.stdout.contains("verified"), "\(fetchedVerified.stdout) \(fetchedVerified.stderr)")
+        for (who, code) in [(["--agency", "pz-5339"], "not_exporter"), (["--agency", "crisis-centre"], "not_exporter")] {
+            let refused = try await fetch(exportID, into: "refused-\(UUID().uuidString)", who)
+            #expect(refused.status == 1 && refused.stderr.contains(code), "\(who): \(refused.stderr)")
+        }
+        for id in ["../footage", "E0-nothing", ""] {
+            let unknown = try await fetch(id, into: "unknown-\(UUID().uuidString)", ["--agency", "pz-5339", "--user", "pz.viewer"])
+            #expect(unknown.status != 0 && (id.isEmpty || unknown.stderr.contains("export_not_found")), "\(id): \(unknown.stderr)")
+        }
+        // On the bus, a hostile client gets clear errors: a file the package does not list, an offset outside the file.
+        let hostile = try await BusSession.run(data, as: "keys/users/pz.viewer.key_secret", requests: [
+            ["op": "footage.package", "body": ["export": exportID, "file": "../../vigil.sqlite"]],
+            ["op": "footage.package", "body": ["export": exportID, "file": "original/../../../vigil.sqlite"]],
+            ["op": "footage.package", "body": ["export": exportID, "file": "manifest.json", "offset": -1]],
+            ["op": "footage.package", "body": ["export": exportID, "file": "manifest.json", "offset": 1 << 40]],
+            ["op": "footage.package", "body": ["export": exportID]],
+        ])
+        #expect(hostile.replies.map(errorCode) == ["export_not_found", "export_not_found", "export_invalid", "export_invalid", "bad_request"], "\(hostile.replies)")
         let records = try await audit(data)
         #expect(records.contains { $0["action"] as? String == "evidence.exported" && $0["recipient"] as? String == "Parquet de Bruxelles" })
+        #expect(records.filter { $0["action"] as? String == "evidence.fetched" && $0["user"] as? String == "pz.viewer" }.count >= 6,
+                "each file of each fetch (manifest, signature, originals, viewing copy), twice")
 
         // Tampered copies: a changed byte, a file added, a manifest edited.
         func tampered(_ change: (URL) throws -> Void) async throws -> String {

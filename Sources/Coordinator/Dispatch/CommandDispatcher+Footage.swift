@@ -13,6 +13,12 @@ extension CommandDispatcher {
                 throw BusProtocol.ErrorBody(.footageUnavailable, message: "this server records no footage (--no-recording)", field: "op")
             }
             return BusProtocol.successReply(id: header.id, result: try await footage.export(body, agency: request.agency, user: request.user))
+        case .footagePackage:
+            let body = try BusProtocol.decodeBody(FootagePackageBody.self, from: request.payload)
+            guard let footage else {
+                throw BusProtocol.ErrorBody(.footageUnavailable, message: "this server records no footage (--no-recording)", field: "op")
+            }
+            return BusProtocol.successReply(id: header.id, result: try await footage.package(body, agency: request.agency, user: request.user))
         default:
             throw Self.unknownOperation(header)
         }

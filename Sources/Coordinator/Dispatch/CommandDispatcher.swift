@@ -79,7 +79,7 @@ public struct CommandDispatcher: Sendable {
     static let readOnlyOperations: Set<ProtocolOperation> = [
         .sessionIdentity, .grantList, .accessCheck, .userList, .viewList, .holdList, .incidentSnapshot, .auditQuery, .auditVerify, .camerasSelect,
         // An export writes files and the audit log only; its viewing copy takes seconds.
-        .incidentHeadPassed, .footageExport,
+        .incidentHeadPassed, .footageExport, .footagePackage,
     ]
 
     private func perform(_ header: BusProtocol.RequestHeader, _ request: BusRequest) async throws -> Data {

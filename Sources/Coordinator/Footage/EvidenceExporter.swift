@@ -117,3 +117,50 @@ extension FootageService {
             export: id, path: folder.path, manifestSha256: manifestHash, serverKey: manifest.serverKey, files: files, viewingCopyPictures: pictures)
     }
 }
+
+extension FootageService {
+    /// `footage.package`: a piece of a file of evidence package `body.export`, for the agency
+    /// (and named user) that made it; the first piece of each file is audited as
+    /// `evidence.fetched`. A package leaves the server only this way or on its host's disk.
+    ///
+    /// - Throws: `export_not_found` (no such package, or a file it does not list), `not_exporter`,
+    ///   `export_invalid` (an offset past the file's end).
+    public func package(_ body: FootagePackageBody, agency: String, user: String?, at now: Date = Date()) async throws -> FootagePackageResult {
+        // A package's id is letters, digits and dashes (`E…-…`): nothing that leaves the exports folder.
+        guard !body.export.isEmpty, body.export.count <= 64, body.export.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }) else {
+            throw IncidentError(.exportNotFound, message: "no evidence package \(body.export)", field: "body.export")
+        }
+        let folder = configuration.exports.appendingPathComponent(body.export)
+        guard let manifest = EvidencePackage.manifest(in: folder) else {
+            throw IncidentError(.exportNotFound, message: "no evidence package \(body.export)", field: "body.export")
+        }
+        guard manifest.agency == agency, manifest.user == (user ?? agency) else {
+            throw IncidentError(.notExporter, message: "package \(body.export) was made by \(manifest.user) of \(manifest.agency): only they may fetch it", field: "body.export")
+        }
+        // Only what the package lists: a path is compared whole, never resolved.
+        guard (manifest.files.map { $0.path } + [EvidencePackage.manifestName, EvidencePackage.signatureName]).contains(body.file) else {
+            throw IncidentError(.exportNotFound, message: "package \(body.export) has no file \(body.file)", field: "body.file")
+        }
+        let handle: FileHandle
+        do {
+            handle = try FileHandle(forReadingFrom: folder.appendingPathComponent(body.file))
+        } catch {
+            throw IncidentError(.exportNotFound, message: "package \(body.export) has lost \(body.file)", field: "body.file")
+        }
+        defer { try? handle.close() }
+        let size = Int(try handle.seekToEnd())
+        let offset = body.offset ?? 0
+        guard (0...size).contains(offset) else {
+            throw IncidentError(.exportInvalid, message: "offset \(offset) is outside \(body.file) (\(size) bytes)", field: "body.offset")
+        }
+        try handle.seek(toOffset: UInt64(offset))
+        let data = try handle.read(upToCount: FootagePackageResult.maximumPiece) ?? Data()
+        if offset == 0 {
+            try await audit.append(AuditRecord(
+                action: "evidence.fetched", at: now, agency: agency, user: user, cameras: [manifest.camera],
+                footageFrom: AuditLog.timestamp(manifest.footageFrom), footageTo: AuditLog.timestamp(manifest.footageTo), incident: manifest.incident,
+                details: ["export": body.export, "file": body.file, "bytes": "\(size)"]))
+        }
+        return FootagePackageResult(export: body.export, file: body.file, offset: offset, size: size, data: data)
+    }
+}

@@ -100,6 +100,12 @@ public enum EvidencePackage {
         return (hash.finalize().map { String(format: "%02x", $0) }.joined(), bytes)
     }
 
+    /// The manifest in `folder` as written, not checked (the server reads its own packages' so), or nil.
+    public static func manifest(in folder: URL) -> EvidenceManifest? {
+        guard let bytes = try? Data(contentsOf: folder.appendingPathComponent(manifestName)) else { return nil }
+        return try? AccessService.decoder.decode(EvidenceManifest.self, from: bytes)
+    }
+
     /// Writes the manifest into `folder` and signs it with `key`; returns the manifest's bytes' SHA-256.
     @discardableResult
     public static func seal(_ manifest: EvidenceManifest, in folder: URL, key: Curve25519.Signing.PrivateKey) throws -> String {

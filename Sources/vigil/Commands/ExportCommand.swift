@@ -9,7 +9,7 @@ struct ExportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "export",
         abstract: "Evidence exports of recorded footage: make a signed package, or check one offline.",
-        subcommands: [Create.self, Verify.self],
+        subcommands: [Create.self, Fetch.self, Verify.self],
         defaultSubcommand: Create.self)
 
     struct Create: ParsableCommand {
@@ -19,7 +19,7 @@ struct ExportCommand: ParsableCommand {
                 A disclosure: act as a named user (--user) whose grant allows export for that footage, give the \
                 reason and a text, and either an evidence hold that covers the camera over the whole range (--hold) \
                 or a legal reference. The server writes the package under its data folder's exports/ and prints \
-                where; -o copies it there too. Check it with `vigil export verify`.
+                where; -o fetches it over the bus into a folder here (from any host). Check it with `vigil export verify`.
                 """)
 
         @Option(help: "The incident the footage is evidence for.")
@@ -44,7 +44,7 @@ struct ExportCommand: ParsableCommand {
         var prosecutorReference: String?
         @Flag(help: "Only the originals and the manifest, no viewing copy.")
         var noViewingCopy = false
-        @Option(name: .shortAndLong, help: "A folder to copy the package into (it must not exist yet).")
+        @Option(name: .shortAndLong, help: "A folder to fetch the package into, over the bus (it must not exist yet).")
         var output: String?
         @OptionGroup var client: ClientOptions
 
@@ -68,11 +68,7 @@ struct ExportCommand: ParsableCommand {
                     try bus.request(.footageExport, body: body, as: FootageExportResult.self, timeout: .seconds(max(600, client.timeout)))
                 }
                 if let output {
-                    do {
-                        try FileManager.default.copyItem(atPath: result.path, toPath: output)
-                    } catch {
-                        throw CommandFailure(.outputUnwritable, message: "cannot copy \(result.path) to \(output): \(error.localizedDescription)")
-                    }
+                    try Fetch.fetch(result.export, files: result.files.map(\.path), into: output, bus: bus, client: client)
                 }
                 if client.json {
                     try client.printJSON(result)
@@ -82,6 +78,77 @@ struct ExportCommand: ParsableCommand {
                 for file in result.files { print("  \(file.path)  \(file.bytes) bytes  sha256 \(file.sha256)") }
                 print("  manifest.json sha256 \(result.manifestSha256), signed by \(result.serverKey)")
             }
+        }
+    }
+
+    struct Fetch: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Fetch an evidence package over the bus into a folder here (footage.package): the agency and user that made it only.",
+            discussion: "Every file the signed manifest lists, piece by piece; check the folder with `vigil export verify`.")
+
+        @Argument(help: "The package's id (E…, as `vigil export` printed it).")
+        var export: String
+        @Option(name: .shortAndLong, help: "The folder to write it into (it must not exist yet).")
+        var output: String
+        @OptionGroup var client: ClientOptions
+
+        func validate() throws {
+            if FileManager.default.fileExists(atPath: output) { throw ValidationError("-o \(output) exists already") }
+        }
+
+        func run() throws {
+            try reportingFailures(json: client.json) {
+                let bus = try client.connect()
+                defer { bus.close() }
+                // The manifest says what else there is (what it lists is checked by `export verify`, not trusted here).
+                let manifest = try Self.read(export, file: EvidencePackage.manifestName, bus: bus, client: client)
+                guard let listed = try? BusProtocol.decoder.decode(EvidenceManifest.self, from: manifest) else {
+                    throw CommandFailure(.badReply, message: "the package's manifest cannot be read")
+                }
+                try Self.fetch(export, files: listed.files.map(\.path), into: output, bus: bus, client: client)
+                print("Evidence package \(export): \(output) (\(listed.files.count) files and the signed manifest)")
+            }
+        }
+
+        /// Writes the package's manifest, its signature and `files` into the new folder `output`.
+        static func fetch(_ export: String, files: [String], into output: String, bus: BusClient, client: ClientOptions) throws {
+            let folder = URL(fileURLWithPath: output)
+            for file in [EvidencePackage.manifestName, EvidencePackage.signatureName] + files {
+                // The server names only the files its manifest lists; none may leave the folder here either.
+                guard !file.hasPrefix("/"), !file.split(separator: "/").contains(where: { $0 == ".." || $0 == "." }) else {
+                    throw CommandFailure(.badReply, message: "the package names a file outside its folder: \(file)")
+                }
+                let target = folder.appendingPathComponent(file)
+                let handle: FileHandle
+                do {
+                    try FileManager.default.createDirectory(at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
+                    guard FileManager.default.createFile(atPath: target.path, contents: nil) else { throw CocoaError(.fileWriteUnknown) }
+                    handle = try FileHandle(forWritingTo: target)
+                } catch {
+                    throw CommandFailure(.outputUnwritable, message: "cannot write \(target.path): \(error.localizedDescription)")
+                }
+                defer { try? handle.close() }
+                try read(export, file: file, bus: bus, client: client) { try handle.write(contentsOf: $0) }
+            }
+        }
+
+        /// One file of the package, piece by piece, each handed to `take` (a 10-minute export is hundreds of MiB).
+        static func read(_ export: String, file: String, bus: BusClient, client: ClientOptions, into take: (Data) throws -> Void) throws {
+            var offset = 0
+            while true {
+                let piece = try client.call {
+                    try bus.request(.footagePackage, body: FootagePackageBody(export: export, file: file, offset: offset), as: FootagePackageResult.self)
+                }
+                try take(piece.data)
+                offset += piece.data.count
+                guard offset < piece.size, !piece.data.isEmpty else { return }
+            }
+        }
+
+        static func read(_ export: String, file: String, bus: BusClient, client: ClientOptions) throws -> Data {
+            var bytes = Data()
+            try read(export, file: file, bus: bus, client: client) { bytes += $0 }
+            return bytes
         }
     }
 
