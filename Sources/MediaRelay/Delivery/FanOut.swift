@@ -524,24 +524,15 @@ private final class PlayerQueue {
         pendingBytes += chunk.bytes.count
     }
 
-    /// The largest receive window the peer advertised: what its buffer holds when it is empty.
-    private var largestWindow = 0
-
-    /// Moves `reading` to the chunk the reader takes now, as the socket tells: the bytes it has
-    /// not acknowledged, and (TCP) those acknowledged into the peer's buffer that its reader has
-    /// not taken yet, which shrink the window it advertises below the largest it did.
+    /// Moves `reading` to the chunk the reader takes now, as the socket tells (one system call):
+    /// the bytes not yet acknowledged. (What a TCP peer has acknowledged into its own buffer but
+    /// not read is out of sight: estimating it from the window the peer advertises was tried and
+    /// taken out, since an autotuned window that shrinks a little made a player keeping up look
+    /// seconds behind.)
     private func askTheSocket() {
         guard writtenTotal > 0 else { return }
         let unacknowledged = max(0, Int(vigil_unread_bytes(socket)))
-        var heldByThePeer = 0
-        if case let window = vigil_peer_window(socket), window >= 0 {
-            largestWindow = max(largestWindow, window)
-            // A Linux receiver advertises about half of its buffer's free space (the rest pays
-            // for the kernel's own bookkeeping of each packet), so it holds about twice what its
-            // window shrank by: seen on loopback, a full 64 KiB buffer behind a 32 KiB window.
-            heldByThePeer = 2 * (largestWindow - window)
-        }
-        let position = writtenTotal - unacknowledged - heldByThePeer
+        let position = writtenTotal - unacknowledged
         while reading < head, chunks[reading].end <= position { reading += 1 }
     }
 
