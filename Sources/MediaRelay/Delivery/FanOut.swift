@@ -235,7 +235,7 @@ public final class FanOut: Sendable {
                 queue.waitingForKeyframe = true
             }
             players[player.number] = queue
-            channel.players.insert(player.number)
+            channel.players[player.number] = queue
             var event = epoll_event()
             event.events = EPOLLOUT.rawValue | EPOLLRDHUP.rawValue | EPOLLET.rawValue
             event.data.u64 = player.number
@@ -250,7 +250,7 @@ public final class FanOut: Sendable {
             ready.remove(number)
             close(player.socket)
             if let channel = channels[player.channel] {
-                channel.players.remove(number)
+                channel.players[number] = nil
                 if channel.players.isEmpty {
                     channel.feed.unsubscribe(id: channel.subscriber.id)
                     channels[player.channel] = nil
@@ -270,7 +270,7 @@ public final class FanOut: Sendable {
             let packets = channel.subscriber.take(timeout: .zero)
             if packets.isEmpty {
                 if channel.subscriber.isClosed {
-                    for number in channel.players { leave(number, reason: "the camera's feed stopped") }
+                    for number in Array(channel.players.keys) { leave(number, reason: "the camera's feed stopped") }
                 }
                 return
             }
@@ -285,8 +285,8 @@ public final class FanOut: Sendable {
                 }
                 for chunk in chunks {
                     channel.keep(chunk, limit: fanOut.limits.maximumJoinBytes)
-                    for number in channel.players {
-                        guard let player = players[number] else { continue }
+                    // Each player of the camera, without looking it up: this runs per player per packet.
+                    for (number, player) in channel.players {
                         dropped += player.offer(chunk, now: now, limits: fanOut.limits)
                         if player.writable, player.pendingBytes > 0 { ready.insert(number) }
                     }
@@ -455,7 +455,7 @@ private final class Channel {
     let feed: CameraFeed
     let maker: any ChunkMaker
     let subscriber: FeedSubscriber
-    var players: Set<UInt64> = []
+    var players: [UInt64: PlayerQueue] = [:]
     /// The chunks since the newest keyframe.
     private(set) var sinceKeyframe: [Chunk] = []
     private var sinceKeyframeBytes = 0
