@@ -53,7 +53,7 @@ public final class FanOut: Sendable {
     enum Command {
         case add(Player, socket: Int32, feed: CameraFeed, kind: ChunkKind, key: ContentKey?, onLeave: @Sendable (String) -> Void)
         case remove(Player)
-        case rekey(feed: ObjectIdentifier, ContentKey)
+        case rekey(CameraFeed, ContentKey)
     }
 
     let limits: Limits
@@ -138,7 +138,7 @@ public final class FanOut: Sendable {
     /// newest keyframe, sealed again). Commands are carried out in order, so a player ended
     /// before a new key never gets a chunk sealed with it.
     public func rekey(_ feed: CameraFeed, with key: ContentKey) {
-        commands.withLock { $0.append(.rekey(feed: ObjectIdentifier(feed), key)) }
+        commands.withLock { $0.append(.rekey(feed, key)) }
         wakeUp()
     }
 
@@ -187,7 +187,7 @@ public final class FanOut: Sendable {
                     case .add(let player, let socket, let feed, let kind, let key, let onLeave):
                         add(player, socket: socket, feed: feed, kind: kind, key: key, onLeave: onLeave)
                     case .remove(let player): remove(player.number)
-                    case .rekey(let feed, let key): channels[ChannelKey(feed: feed, kind: .sealed)]?.rekey(with: key)
+                    case .rekey(let feed, let key): channels[ChannelKey(feed: ObjectIdentifier(feed), kind: .sealed)]?.rekey(with: key)
                     }
                 }
                 let now = ContinuousClock.now

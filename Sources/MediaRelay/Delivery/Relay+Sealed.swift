@@ -68,7 +68,8 @@ extension Relay {
         }
         return .stream(type: SealedFrame.mediaType) { [self] connection in
             let player = fanOut.newPlayer()
-            guard let takeover = state.withLock({ $0.startPlaying(id, player: player) }), takeover.replaced == nil,
+            // Read once: a second request for the same stream is refused, and the first goes on.
+            guard state.withLock({ state in state.view(id).map { $0.player == nil } == true && state.startPlaying(id, player: player) != nil }),
                 let key = contentKeys.withLock({ $0[view.camera] })
             else {
                 close(connection)
