@@ -249,6 +249,8 @@ struct RelayTests {
                                           "--reason", "public-order", "--text", "Through the relay node", "--data", data.path, "--agency", "pz-5339",
                                           "--user", "pz.viewer", "--timeout", "30")
             #expect(watched.status == 0 && watched.stderr.contains("served by relay node relay-1"), "\(watched.stderr)")
+            // Sealed on the node as on the server: the node seals the camera once, the key comes over CURVE.
+            #expect(watched.stderr.contains(", sealed (content key"), "\(watched.stderr)")
             let probed = try await probe(output)
             #expect(probed.codec == "h264" && probed.frames >= 50 && probed.errors.isEmpty, "\(probed)")
 

@@ -11,11 +11,17 @@ import VigilProtocol
 /// a sealed viewer of the camera joins or leaves (a revocation ends the view, so it leaves): a
 /// viewer can read only what was sealed while it was allowed to watch.
 extension Relay {
+    /// Makes sealed views available on a relay node, whose HTTP endpoint is at `base`
+    /// (`http://HOST:PORT`); `vigil serve` makes them available with its links.
+    public func serveSealedStreams(at base: String) {
+        state.withLock { $0.sealedBase = base }
+    }
+
     /// `feed.open` with `delivery: sealed` on a relay with an HTTP endpoint: the consultation as
     /// for any view; then the camera gets a new content key, which the reply carries with the
     /// stream's address.
     func openSealed(_ body: FeedOpenBody, for request: BusRequest) async throws -> FeedOpenResult {
-        guard let base = state.withLock({ $0.linkBase }) else {
+        guard let base = state.withLock({ $0.sealedBase }) else {
             throw BusProtocol.ErrorBody(.linksUnavailable, message: "this relay has no HTTP endpoint to serve sealed streams from", field: "body.delivery")
         }
         let token = Self.randomToken()

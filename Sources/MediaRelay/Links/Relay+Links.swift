@@ -12,7 +12,7 @@ extension Relay {
 
     /// Makes `feed.link` available: links point at `base` (`http://HOST:PORT`).
     public func serveLinks(at base: String) {
-        state.withLock { $0.linkBase = base }
+        state.withLock { ($0.linkBase, $0.sealedBase) = (base, base) }
     }
 
     /// `feed.link`: a view decided like `feed.open`, played at an address (here with a random

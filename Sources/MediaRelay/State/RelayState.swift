@@ -114,6 +114,9 @@ struct RelayState<Feed: AnyObject & Sendable> {
     var views: [String: View] = [:]
     /// Where links point: `http://HOST:PORT` of the HTTP media endpoint, once it is bound.
     var linkBase: String?
+    /// Where sealed streams are read: the same endpoint, on the server and on a relay node alike
+    /// (a node serves no `feed.link` of its own: its links come with the coordinator's tickets).
+    var sealedBase: String?
     /// On the coordinator: the relay nodes registered with it.
     var nodes = RelayNodeRegistry()
     /// Views a relay node must end, with the reason, told in the reply to its next report.

@@ -81,6 +81,7 @@ struct RelayCommand: AsyncParsableCommand {
         }
         let links = try HTTPEndpoint(host: host, port: httpPort, name: "media") { relay.httpResponse($0) }
         links.start()
+        relay.serveSealedStreams(at: host.httpBase(port: links.port))
         defer { links.stop() }
         let client = try BusClient(configuration: BusClientConfiguration(
             commandEndpoint: coordinator, eventEndpoint: coordinator, serverPublicKey: coordinatorKey.publicKey, keys: keys))
