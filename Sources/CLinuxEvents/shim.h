@@ -12,4 +12,3 @@ static inline int vigil_unread_bytes(int socket) {
     int count = 0;
     return ioctl(socket, SIOCOUTQ, &count) == 0 ? count : -1;
 }
-

@@ -209,9 +209,7 @@ public final class Relay: Sendable {
                     }
                     return
                 }
-                // A relay without an HTTP endpoint serves every view as packets (its reply has no `sealed`).
-                if body.delivery == .sealed, state.withLock({ $0.sealedBase != nil }) {
-                    let result = try await openSealed(body, for: request)
+                if body.delivery == .sealed, let result = try await openSealed(body, for: request) {
                     bus.sendMedia(to: request.peer, header: BusProtocol.successReply(id: header.id, result: result), payload: nil)
                     return
                 }

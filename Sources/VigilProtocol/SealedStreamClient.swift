@@ -12,12 +12,10 @@ public final class SealedStreamClient: Sendable {
         case address(String)
         case connection(String)
         case refused(String)
-        case frame(SealedFrame.Failure)
 
         public var description: String {
             switch self {
             case .address(let text), .connection(let text), .refused(let text): text
-            case .frame(let failure): "a sealed frame: \(failure)"
             }
         }
     }
@@ -25,10 +23,8 @@ public final class SealedStreamClient: Sendable {
     /// What was read so far.
     public struct Statistics: Sendable, Equatable {
         public var frames = 0
-        public var bytes = 0
         /// Frames whose key never came in time.
         public var lost = 0
-        public var keys: [UInt32] = []
     }
 
     private let socket: Int32
@@ -44,7 +40,6 @@ public final class SealedStreamClient: Sendable {
         else { throw .address("not an http://ADDRESS:PORT/… address: \(url)") }
         socket = try Self.connect(to: address, port: port, timeout: timeout)
         keys = Mutex([key.id: key])
-        counts.withLock { $0.keys = [key.id] }
         self.keyWait = keyWait
         let request = "GET \(parsed.path) HTTP/1.1\r\nHost: \(address.bracketed):\(port)\r\nConnection: close\r\n\r\n"
         do throws(Failure) {
@@ -65,7 +60,6 @@ public final class SealedStreamClient: Sendable {
     /// A key a `content.key` message brought.
     public func add(_ key: ContentKey) {
         keys.withLock { $0[key.id] = key }
-        counts.withLock { $0.keys.append(key.id) }
     }
 
     public var statistics: Statistics { counts.withLock { $0 } }
@@ -79,7 +73,7 @@ public final class SealedStreamClient: Sendable {
             while let frame = try reader.next() {
                 guard let opened = try open(frame, stop: stop) else { continue }
                 try write(opened.transportStream)
-                counts.withLock { ($0.frames, $0.bytes) = ($0.frames + 1, $0.bytes + opened.transportStream.count) }
+                counts.withLock { $0.frames += 1 }
             }
             let count = read(socket, &buffer, buffer.count)
             if count < 0, errno == EAGAIN || errno == EINTR { continue }  // the receive timeout: look at `stop` again

@@ -17,13 +17,11 @@ extension Relay {
         state.withLock { $0.sealedBase = base }
     }
 
-    /// `feed.open` with `delivery: sealed` on a relay with an HTTP endpoint: the consultation as
-    /// for any view; then the camera gets a new content key, which the reply carries with the
-    /// stream's address.
-    func openSealed(_ body: FeedOpenBody, for request: BusRequest) async throws -> FeedOpenResult {
-        guard let base = state.withLock({ $0.sealedBase }) else {
-            throw BusProtocol.ErrorBody(.linksUnavailable, message: "this relay has no HTTP endpoint to serve sealed streams from", field: "body.delivery")
-        }
+    /// `feed.open` with `delivery: sealed`: the consultation as for any view; then the camera
+    /// gets a new content key, which the reply carries with the stream's address. Nil on a relay
+    /// without an HTTP endpoint, which serves the view as packets instead (its reply has no `sealed`).
+    func openSealed(_ body: FeedOpenBody, for request: BusRequest) async throws -> FeedOpenResult? {
+        guard let base = state.withLock({ $0.sealedBase }) else { return nil }
         let token = Self.randomToken()
         let (result, feed, allowedView) = try await open(body, for: request, delivery: .sealed(peer: request.peer, token: token))
         var (opened, view) = (result, allowedView)

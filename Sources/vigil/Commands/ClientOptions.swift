@@ -208,3 +208,14 @@ private func reported(_ error: any Error, json: Bool) -> any Error {
     }
     return ExitCode(1)
 }
+
+/// A new file at `url`, open for writing: a command's output (`makingFolder`: its folder too, if need be).
+func newOutputFile(_ url: URL, makingFolder: Bool = false) throws(CommandFailure) -> FileHandle {
+    do {
+        if makingFolder { try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true) }
+        guard FileManager.default.createFile(atPath: url.path, contents: nil) else { throw CocoaError(.fileWriteUnknown) }
+        return try FileHandle(forWritingTo: url)
+    } catch {
+        throw CommandFailure(.outputUnwritable, message: "cannot write \(url.path): \(error.localizedDescription)")
+    }
+}

@@ -118,15 +118,7 @@ struct ExportCommand: ParsableCommand {
                 guard !file.hasPrefix("/"), !file.split(separator: "/").contains(where: { $0 == ".." || $0 == "." }) else {
                     throw CommandFailure(.badReply, message: "the package names a file outside its folder: \(file)")
                 }
-                let target = folder.appendingPathComponent(file)
-                let handle: FileHandle
-                do {
-                    try FileManager.default.createDirectory(at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
-                    guard FileManager.default.createFile(atPath: target.path, contents: nil) else { throw CocoaError(.fileWriteUnknown) }
-                    handle = try FileHandle(forWritingTo: target)
-                } catch {
-                    throw CommandFailure(.outputUnwritable, message: "cannot write \(target.path): \(error.localizedDescription)")
-                }
+                let handle = try newOutputFile(folder.appendingPathComponent(file), makingFolder: true)
                 defer { try? handle.close() }
                 try read(export, file: file, bus: bus, client: client) { try handle.write(contentsOf: $0) }
             }

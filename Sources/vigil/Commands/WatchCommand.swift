@@ -143,7 +143,7 @@ struct WatchCommand: ParsableCommand {
         } catch {
             throw CommandFailure(.sealedStreamFailed, message: "\(error)")
         }
-        let file = output == "-" ? FileHandle.standardOutput : try Self.create(output)
+        let file = output == "-" ? FileHandle.standardOutput : try newOutputFile(URL(fileURLWithPath: output))
         FileHandle.standardError.write(Data("vigil watch: view \(view) of \(camera) under grant \(opened.grant), sealed (content key \(sealed.contentKey.id))\n".utf8))
         let reading = SealedReading()
         let thread = Thread {
@@ -180,13 +180,6 @@ struct WatchCommand: ParsableCommand {
         if let failure = reading.failure.withLock({ $0 }) { throw CommandFailure(.sealedStreamFailed, message: failure) }
         if endedBy == nil, closedAt != nil { endedBy = "the relay closed the stream" }
         Self.reportEnd(packets: stream.statistics.frames, endedBy: endedBy, lost: stream.statistics.lost)
-    }
-
-    private static func create(_ path: String) throws -> FileHandle {
-        guard FileManager.default.createFile(atPath: path, contents: nil) else {
-            throw CommandFailure(.outputUnwritable, message: "\(path) could not be written")
-        }
-        return try FileHandle(forWritingTo: URL(fileURLWithPath: path))
     }
 }
 
