@@ -124,6 +124,9 @@ struct FootageTests {
              "--at plays footage to a file"),
             (["export", "verify", "/nonexistent/package", "--public-key", Data(count: 32).base64EncodedString()], "evidence_manifest_invalid"),
             (["export", "verify", "/tmp", "--public-key", "not a key"], "key_missing"),
+            (["export", "fetch", "E1-x", "-o", "/tmp"], "-o /tmp exists already"),
+            (["watch", "--incident", "1", "--camera", "c", "-o", "x.ts", "--delivery", "pigeon", "--reason", "r", "--text", "t"],
+             "The value 'pigeon' is invalid for '--delivery"),
         ] {
             let refused = try await run(vigilBinary, arguments)
             #expect(refused.status != 0 && refused.stderr.contains(message), "\(arguments): \(refused.stderr)")

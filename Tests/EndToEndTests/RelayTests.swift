@@ -233,11 +233,14 @@ struct RelayTests {
                     body = {"camera": "pz5339-sim-01"} if ticket is None else {"camera": "pz5339-sim-01", "ticket": ticket}
                     dealer.send(json.dumps({"v": 1, "id": str(ticket), "op": "feed.open", "body": body}).encode())
                     print(json.loads(dealer.recv())["error"]["code"] if dealer.poll(10000) else "timeout")
+                # A delivery that is none gets a clear error.
+                dealer.send(json.dumps({"v": 1, "id": "pigeon", "op": "feed.open", "body": {"camera": "pz5339-sim-01", "delivery": "pigeon"}}).encode())
+                print(json.loads(dealer.recv())["error"]["code"] if dealer.poll(10000) else "timeout")
                 # Nor hands out a segment file without the coordinator's fetch ticket.
                 dealer.send(json.dumps({"v": 1, "id": "fetch", "op": "footage.fetch", "body": {"ticket": "eyJmaWxlIjoieCJ9.AAAA"}}).encode())
                 print(json.loads(dealer.recv())["error"]["code"] if dealer.poll(10000) else "timeout")
                 """, try #require(registered["media"] as? String), try #require(registered["server_key"] as? String)])
-            #expect(forged.stdout.split(separator: "\n") == ["ticket_invalid", "ticket_invalid", "ticket_invalid"], "\(forged.stdout) \(forged.stderr)")
+            #expect(forged.stdout.split(separator: "\n") == ["ticket_invalid", "ticket_invalid", "bad_request", "ticket_invalid"], "\(forged.stdout) \(forged.stderr)")
             // The node's thumbnails reach the agencies through the server.
             let listener = try await listen(data, to: ["thumbnails/pz-5339/"], lingering: 6)
             let id = try await openIncidentAtTheCamera(data)
