@@ -21,6 +21,8 @@ let package = Package(
         // The end-to-end tests' child processes (the vigil binary, pyzmq clients, ffmpeg).
         .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
         .package(url: "https://github.com/apple/swift-system", from: "1.5.0"),
+        // The operator console's web server.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     ],
     targets: [
         // MARK: C libraries (Debian 12 -dev packages; see scripts/setup)
@@ -102,11 +104,23 @@ let package = Package(
             ]
         ),
 
+        // The operator console: a web server for browsers, acting for logged-in users through the bus's operations.
+        .target(
+            name: "Console",
+            dependencies: [
+                "Bus", "Coordinator", "VigilProtocol", "Incidents",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+
         // MARK: Executable
         .executableTarget(
             name: "vigil",
             dependencies: [
-                "Bus", "VigilBenchmarks", "RegistryFixtures", "ErrorVocabulary", "Incidents", "Geo", "Streams", "MediaRelay", "Coordinator", "VigilProtocol",
+                "Bus", "VigilBenchmarks", "RegistryFixtures", "ErrorVocabulary", "Incidents", "Geo", "Streams", "MediaRelay", "Coordinator", "Console", "VigilProtocol",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

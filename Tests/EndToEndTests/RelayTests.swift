@@ -88,6 +88,29 @@ struct RelayTests {
         #expect(altered.status != 0 && altered.stderr.contains("404"), "an altered link plays nothing: \(altered.stderr)")
     }
 
+    /// A browser's WebSocket on the link (`/views/TOKEN/live`) plays fragmented MP4 for 2 s: the
+    /// handshake as RFC 6455 asks, an initialization segment first, then what ffprobe reads as
+    /// H.264 (25 frames or more, no errors); the same address without the WebSocket handshake is
+    /// refused with 426. The link's stream, taken over by the socket, is left for the caller to play again.
+    private func expectBrowserSocketPlays(_ link: String, data: URL) async throws {
+        let live = link.replacingOccurrences(of: "/stream.ts", with: "/live").replacingOccurrences(of: "http://", with: "ws://")
+        let output = data.appendingPathComponent("browser-\(UUID().uuidString).mp4").path
+        let played = try await run(python, [repositoryRoot.appendingPathComponent("Tests/python/browser_socket.py").path, live, output, "2"])
+        let said = try json(played.stdout)
+        #expect(said["status"] as? Int == 101 && said["accept_ok"] as? Bool == true && said["unmasked"] as? Bool == true, "\(played.stdout) \(played.stderr)")
+        #expect(said["starts_with_init"] as? Bool == true && (said["messages"] as? Int ?? 0) >= 25, "\(played.stdout)")
+        let probed = try await probe(output)
+        #expect(probed.codec == "h264" && probed.frames >= 25 && probed.errors.isEmpty, "\(probed)")
+        let plain = try await run(python, ["-c", """
+            import sys, urllib.request, urllib.error
+            try:
+                urllib.request.urlopen(sys.argv[1], timeout=10)
+            except urllib.error.HTTPError as error:
+                print(error.code)
+            """, link.replacingOccurrences(of: "/stream.ts", with: "/live")])
+        #expect(plain.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "426", "\(plain.stdout) \(plain.stderr)")
+    }
+
     private let ffmpeg = URL(fileURLWithPath: "/usr/bin/ffmpeg")
 
     @Test func watchedAndLinkedFeedsAreStandardMPEGTSAndEndWithAccess() async throws {
@@ -129,6 +152,7 @@ struct RelayTests {
             // A link: ffmpeg plays it over HTTP as VLC would, and fetches the thumbnail beside it.
             let (link, thumbnailLink, _) = try await self.link(data, incident: id, user: "pz.viewer", agency: "pz-5339")
             try await expectLinkPlays((link, thumbnailLink), data: data)
+            try await expectBrowserSocketPlays(link, data: data)
 
             // The crisis centre watches under zone 5339's grant; the zone revokes it mid-stream.
             let cut = try await RunningProcess(vigilBinary, [

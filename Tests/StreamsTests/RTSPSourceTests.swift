@@ -23,7 +23,7 @@ struct RTSPSourceTests {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
         let output = folder.appendingPathComponent("rtsp.ts").path
-        let writer = try TransportStreamWriter(output: output, video: source.video)
+        let writer = try StreamWriter(output: output, video: source.video)
         // From the first keyframe on (what a relay's cache and a viewer start from), 2 s at 25 fps.
         var written = 0
         while written < 50, let packet = try source.read() {

@@ -63,7 +63,7 @@ struct StreamSourceTests {
         defer { try? FileManager.default.removeItem(at: folder) }
         let source = try StreamSource(url: try camera())
         let output = folder.appendingPathComponent("relayed.ts").path
-        let writer = try TransportStreamWriter(output: output, video: source.video)
+        let writer = try StreamWriter(output: output, video: source.video)
         while let packet = try source.read() { try writer.write(packet) }
         try writer.finish()
         let probed = try probe(output)
@@ -133,7 +133,7 @@ struct StreamSourceTests {
         let source = try StreamSource(url: path)
         #expect(source.video.codec == .hevc)
         let output = folder.appendingPathComponent("relayed-hevc.ts").path
-        let writer = try TransportStreamWriter(output: output, video: source.video)
+        let writer = try StreamWriter(output: output, video: source.video)
         var packets = 0, keyframes = 0
         while let packet = try source.read() {
             try writer.write(packet)
@@ -209,7 +209,7 @@ struct StreamSourceTests {
         try (try Data(contentsOf: URL(fileURLWithPath: small)) + Data(contentsOf: URL(fileURLWithPath: large))).write(to: both)
         let source = try StreamSource(url: both.path)
         let output = folder.appendingPathComponent("relayed-both.ts").path
-        let writer = try TransportStreamWriter(output: output, video: source.video)
+        let writer = try StreamWriter(output: output, video: source.video)
         var packets = 0
         while let packet = try source.read() {
             try writer.write(packet)
@@ -243,7 +243,7 @@ struct SimulatedCameraTests {
         let camera = try SimulatedCamera(camera: "pz5339-street-0393", framesPerSecond: 25)
         #expect(camera.video.codec == .h264 && camera.video.width == 320 && camera.video.height == 180)
         let output = folder.appendingPathComponent("simulated.ts").path
-        let writer = try TransportStreamWriter(output: output, video: camera.video)
+        let writer = try StreamWriter(output: output, video: camera.video)
         var keyframes = 0
         for _ in 0..<30 {
             let packet = try #require(try camera.read())

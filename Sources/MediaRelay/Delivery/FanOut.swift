@@ -363,6 +363,8 @@ public enum ChunkKind: Hashable, Sendable, CustomStringConvertible {
     case transportStream
     /// MPEG-TS sealed once with the camera's content key (``SealedFrame``), for sealed views.
     case sealed
+    /// Fragmented MP4 in WebSocket messages, for browsers (``BrowserChunks``).
+    case browser
 
     func maker(for feed: CameraFeed, key: ContentKey?) -> any ChunkMaker {
         switch self {
@@ -370,6 +372,7 @@ public enum ChunkKind: Hashable, Sendable, CustomStringConvertible {
         // A sealed camera's first player names its key; without one, a key nobody was given
         // would only make the stream unreadable.
         case .sealed: SealedChunks(inner: TransportStreamChunks(feed: feed), key: key ?? .random(id: 0))
+        case .browser: BrowserChunks(feed: feed)
         }
     }
 
@@ -377,6 +380,7 @@ public enum ChunkKind: Hashable, Sendable, CustomStringConvertible {
         switch self {
         case .transportStream: "ts"
         case .sealed: "sealed"
+        case .browser: "browser"
         }
     }
 }
@@ -424,7 +428,7 @@ final class SealedChunks: ChunkMaker {
 /// (a source that restarted with another codec or size) starts a new muxer there.
 final class TransportStreamChunks: ChunkMaker {
     private let feed: CameraFeed
-    private var writer: TransportStreamWriter?
+    private var writer: StreamWriter?
     private var video: VideoStreamInfo?
 
     init(feed: CameraFeed) {
@@ -434,7 +438,7 @@ final class TransportStreamChunks: ChunkMaker {
     func chunks(of packet: MediaPacket) throws -> [Chunk] {
         if packet.isKeyframe, let current = feed.video, current !== video {
             try writer?.finish()
-            writer = try TransportStreamWriter(video: current)
+            writer = try StreamWriter(video: current)
             video = current
         }
         guard let writer else { return [] }  // nothing before the first keyframe

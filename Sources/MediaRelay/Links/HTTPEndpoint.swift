@@ -1,27 +1,52 @@
 import Bus
+import Crypto
 import Foundation
 import Glibc
 
 /// A small HTTP/1.1 server on a POSIX socket for the few GET routes Vigil serves: Prometheus
-/// metrics, and the relay's MPEG-TS feeds and thumbnails behind one-time links.
+/// metrics, and the relay's MPEG-TS feeds, browsers' WebSocket streams and thumbnails behind
+/// one-time links.
 ///
-/// Hand-written rather than with an HTTP framework: the routes are few and fixed, and
-/// Hummingbird would add minutes to every build on this project's machines. Each request has
+/// Hand-written rather than with an HTTP framework: the streams' sockets are handed to the
+/// fan-out's own epoll thread, which writes every player's bytes without a copy per player, and
+/// a framework's event loop would not let them go (the console, on Hummingbird, serves the
+/// rest). Each request has
 /// its own thread while it is read and answered, up to `maximumRequests` at once (a slow client
 /// holds up no other; a request that finds them all busy waits a second for one, then gets
 /// 503); it is read up to 8 KiB with a 2-second timeout; GET and HEAD are served (HEAD with the
 /// head GET would have, and no body: a stream is not started). A stream's connection is handed,
 /// after its head, to whoever writes it (the relay's ``FanOut``), and holds no thread of the
-/// endpoint; every other answer closes the connection.
+/// endpoint; so does a WebSocket's, after the handshake (RFC 6455 §4.2.2) the route asked for;
+/// every other answer closes the connection.
 public final class HTTPEndpoint: @unchecked Sendable {  // @unchecked: the listener is only used by its thread, then closed by stop().
     public enum Response: Sendable {
         case complete(status: String, type: String, body: [UInt8])
         /// A body of unknown length: after the head, the connection is given to `take`, which
         /// owns it from then on (and closes it).
         case stream(type: String, take: @Sendable (Int32) -> Void)
+        /// The WebSocket a request asked to open (``Request/webSocketKey``): after the
+        /// handshake, the connection is given to `take`, as for a stream.
+        case webSocket(take: @Sendable (Int32) -> Void)
 
         public static func error(_ status: String, _ message: String) -> Response {
             .complete(status: status, type: "text/plain; charset=utf-8", body: Array((message + "\n").utf8))
+        }
+    }
+
+    /// What the routes see of a request.
+    public struct Request: Sendable {
+        /// The path, with its query string.
+        public let path: String
+        let headOnly: Bool
+        /// Header names in lower case; a repeated header keeps its last value.
+        public let headers: [String: String]
+
+        /// The key of a request to open a WebSocket (version 13), else nil.
+        public var webSocketKey: String? {
+            guard headers["upgrade"]?.lowercased() == "websocket", headers["sec-websocket-version"] == "13",
+                let key = headers["sec-websocket-key"], !key.isEmpty
+            else { return nil }
+            return key
         }
     }
 
@@ -34,7 +59,7 @@ public final class HTTPEndpoint: @unchecked Sendable {  // @unchecked: the liste
 
     private let listener: Int32
     private let name: String
-    private let route: @Sendable (String) -> Response
+    private let route: @Sendable (Request) -> Response
     private let stopped = DispatchSemaphore(value: 0)
     private let requests = DispatchSemaphore(value: HTTPEndpoint.maximumRequests)
     /// The port actually bound.
@@ -42,8 +67,8 @@ public final class HTTPEndpoint: @unchecked Sendable {  // @unchecked: the liste
 
     /// - Parameters:
     ///   - name: what the endpoint is for, in errors and its thread's name.
-    ///   - route: the answer to `GET path` (the query string included).
-    public init(host: HostAddress, port: Int, name: String, route: @escaping @Sendable (String) -> Response) throws {
+    ///   - route: the answer to a `GET` request.
+    public init(host: HostAddress, port: Int, name: String, route: @escaping @Sendable (Request) -> Response) throws {
         self.name = name
         self.route = route
         let family = host.isIPv6 ? AF_INET6 : AF_INET
@@ -111,8 +136,9 @@ public final class HTTPEndpoint: @unchecked Sendable {  // @unchecked: the liste
         setsockopt(connection, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         let response: Response
         let headOnly: Bool
-        switch requestedPath(connection) {
-        case .success(let request): (response, headOnly) = (route(request.path), request.headOnly)
+        var webSocketKey: String?
+        switch readRequest(connection) {
+        case .success(let request): (response, headOnly, webSocketKey) = (route(request), request.headOnly, request.webSocketKey)
         case .failure(let error): (response, headOnly) = (error.response, false)
         }
         switch response {
@@ -127,6 +153,16 @@ public final class HTTPEndpoint: @unchecked Sendable {  // @unchecked: the liste
                 take(connection)
                 return true
             }
+        case .webSocket(let take):
+            guard let webSocketKey, !headOnly else {
+                _ = Self.write(Array("HTTP/1.1 426 Upgrade Required\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".utf8), to: connection)
+                return false
+            }
+            let head = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: \(Self.webSocketAccept(webSocketKey))\r\n\r\n"
+            if Self.write(Array(head.utf8), to: connection) {
+                take(connection)
+                return true
+            }
         }
         return false
     }
@@ -135,8 +171,13 @@ public final class HTTPEndpoint: @unchecked Sendable {  // @unchecked: the liste
         let response: Response
     }
 
-    /// The path of a `GET` or `HEAD` request (and whether it is HEAD), or the error answer.
-    private func requestedPath(_ connection: Int32) -> Result<(path: String, headOnly: Bool), RequestError> {
+    /// The answer a WebSocket handshake expects for `key`.
+    static func webSocketAccept(_ key: String) -> String {
+        Data(Insecure.SHA1.hash(data: Data((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").utf8))).base64EncodedString()
+    }
+
+    /// A `GET` or `HEAD` request, or the error answer.
+    private func readRequest(_ connection: Int32) -> Result<Request, RequestError> {
         var request = [UInt8]()
         var chunk = [UInt8](repeating: 0, count: 1024)
         while request.count < 8192 {
@@ -145,13 +186,18 @@ public final class HTTPEndpoint: @unchecked Sendable {  // @unchecked: the liste
             request += chunk[0..<count]
             if request.count >= 4, request.suffix(4) == Array("\r\n\r\n".utf8) { break }
         }
-        let line = String(decoding: request.prefix { $0 != UInt8(ascii: "\r") && $0 != UInt8(ascii: "\n") }, as: UTF8.self)
-        let parts = line.split(separator: " ")
+        let lines = String(decoding: request, as: UTF8.self).components(separatedBy: "\r\n")
+        let parts = (lines.first ?? "").split(separator: " ")
         guard parts.count == 3, parts[2].hasPrefix("HTTP/1.") else { return .failure(RequestError(response: .error("400 Bad Request", "not an HTTP request"))) }
         guard parts[0] == "GET" || parts[0] == "HEAD" else {
             return .failure(RequestError(response: .error("405 Method Not Allowed", "only GET and HEAD are served here")))
         }
-        return .success((String(parts[1]), parts[0] == "HEAD"))
+        var headers: [String: String] = [:]
+        for line in lines.dropFirst() {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            headers[line[..<colon].trimmingCharacters(in: .whitespaces).lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+        }
+        return .success(Request(path: String(parts[1]), headOnly: parts[0] == "HEAD", headers: headers))
     }
 
     /// Writes all of `bytes`; false when the peer is gone. (The server ignores SIGPIPE.)

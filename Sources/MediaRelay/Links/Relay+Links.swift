@@ -40,13 +40,14 @@ extension Relay {
             unusedLinkExpiresAfterS: Int(Self.linkLinger.components.seconds))
     }
 
-    /// The HTTP media endpoint's answer to `GET path`: `/views/TOKEN/stream.ts` plays the view
-    /// as MPEG-TS (one player at a time, the latest taking over, starting at the cached keyframe), `/views/TOKEN/thumbnail.jpg`
-    /// is the camera's newest thumbnail. The token is the view's authorisation: it was given only
+    /// The HTTP media endpoint's answer to a request: `/views/TOKEN/stream.ts` plays the view
+    /// as MPEG-TS (one player at a time, the latest taking over, starting at the cached keyframe),
+    /// `/views/TOKEN/live` opens a WebSocket that plays it as fragmented MP4 for a browser (the
+    /// same rules), `/views/TOKEN/thumbnail.jpg` is the camera's newest thumbnail. The token is the view's authorisation: it was given only
     /// to the user whose justified consultation the relay allowed, and dies with the view. On a
     /// relay node the token is a link ticket the coordinator signed, and its first use opens the view.
-    public func httpResponse(_ path: String) -> HTTPEndpoint.Response {
-        let parts = path.split(separator: "?").first?.split(separator: "/") ?? []
+    public func httpResponse(_ request: HTTPEndpoint.Request) -> HTTPEndpoint.Response {
+        let parts = request.path.split(separator: "?").first?.split(separator: "/") ?? []
         guard parts.count == 3, parts[0] == "views" else { return .error("404 Not Found", "not a view's address") }
         let token = String(parts[1])
         var found = state.withLock { $0.view(withToken: token) }
@@ -66,12 +67,20 @@ extension Relay {
         case "sealed":
             guard case .sealed = view.delivery else { return .error("404 Not Found", "a link's view serves stream.ts, not a sealed stream") }
             return sealedStream(id, of: view)
-        case "stream.ts":
-            guard case .link = view.delivery else { return .error("404 Not Found", "a sealed view's stream is at sealed, not stream.ts") }
+        case "stream.ts", "live":
+            guard case .link = view.delivery else { return .error("404 Not Found", "a sealed view's stream is at sealed, not \(parts[2])") }
             guard let feed = state.withLock({ $0.feed(of: view.camera) }), feed.video != nil else {
                 return .error("503 Service Unavailable", "camera \(view.camera) has no picture now")
             }
-            return .stream(type: "video/mp2t") { [self] connection in
+            let browser = parts[2] == "live"
+            if browser {
+                guard request.webSocketKey != nil else { return .error("426 Upgrade Required", "live is a WebSocket: open it with a WebSocket client") }
+                // Browsers play H.264 only (Chromium on Linux refuses H.265): another codec is said plainly.
+                guard feed.video?.codec == .h264 else {
+                    return .error("415 Unsupported Media Type", "camera \(view.camera) is not H.264: browsers cannot play it; use stream.ts in an external player")
+                }
+            }
+            let play: @Sendable (Int32) -> Void = { [self] connection in
                 // The camera is muxed once for all its players; this one joins at the newest keyframe.
                 let player = fanOut.newPlayer()
                 guard let takeover = state.withLock({ $0.startPlaying(id, player: player) }) else {
@@ -79,14 +88,15 @@ extension Relay {
                     return
                 }
                 if let replaced = takeover.replaced { fanOut.end(replaced) }
-                fanOut.play(player, on: connection, feed: feed, kind: .transportStream) { [self] reason in
+                fanOut.play(player, on: connection, feed: feed, kind: browser ? .browser : .transportStream) { [self] reason in
                     // The player left (or the feed stopped): the link may be played again until it lingers out.
                     logger.debug("link player left", metadata: ["view": "\(id)", "reason": "\(reason)"])
                     state.withLock { $0.stopPlaying(id, player: player, now: clock.now()) }
                 }
             }
+            return browser ? .webSocket(take: play) : .stream(type: "video/mp2t", take: play)
         default:
-            return .error("404 Not Found", "a view serves stream.ts (a link), sealed (a sealed view) and thumbnail.jpg")
+            return .error("404 Not Found", "a view serves stream.ts and live (a link), sealed (a sealed view) and thumbnail.jpg")
         }
     }
 

@@ -177,7 +177,7 @@ public final class FootageRecorder: Sendable {
 /// A segment being written: its muxer, and the index it gathers.
 private final class SegmentFile {
     let video: VideoStreamInfo
-    private let writer: TransportStreamWriter
+    private let writer: StreamWriter
     private let url: URL
     private var segment: RecordedSegment
 
@@ -195,7 +195,7 @@ private final class SegmentFile {
             throw MediaError(.recordingFailed, message: "cannot make \(url.deletingLastPathComponent().path): \(error.localizedDescription)")
         }
         self.video = video
-        writer = try TransportStreamWriter(output: url.path, video: video, direct: true)
+        writer = try StreamWriter(output: url.path, video: video, direct: true)
         segment = RecordedSegment(camera: camera, file: file, start: start, end: start, bytes: 0, keyframes: [])
     }
 

@@ -97,8 +97,8 @@ struct ServeCommand: AsyncParsableCommand {
         defer { withExtendedLifetime(folderLock) {} }
 
         let server = try await VigilServer(try configuration(folder: folder), logger: logger)
-        let metrics = try HTTPEndpoint(host: host, port: metricsPort, name: "metrics") { path in
-            guard path == "/metrics" || path.hasPrefix("/metrics?") else { return .error("404 Not Found", "only GET /metrics is served here") }
+        let metrics = try HTTPEndpoint(host: host, port: metricsPort, name: "metrics") { request in
+            guard request.path == "/metrics" || request.path.hasPrefix("/metrics?") else { return .error("404 Not Found", "only GET /metrics is served here") }
             return .complete(
                 status: "200 OK", type: "text/plain; version=0.0.4; charset=utf-8", body: metricsRegistry.emitToBuffer() + Array(ProcessMetrics.text().utf8))
         }

@@ -103,7 +103,7 @@ struct WatchCommand: ParsableCommand {
                 return
             }
             guard let stream = opened.stream else { throw CommandFailure(.badReply, message: "the relay described no stream") }
-            let writer = try TransportStreamWriter(output: output == "-" ? "pipe:1" : output, video: try VideoStreamInfo(stream))
+            let writer = try StreamWriter(output: output == "-" ? "pipe:1" : output, video: try VideoStreamInfo(stream))
             FileHandle.standardError.write(Data("vigil watch: view \(opened.view) of \(camera) under grant \(opened.grant)\n".utf8))
             let end = ContinuousClock.now + .seconds(seconds)
             var packets = 0

@@ -3,12 +3,15 @@ import Foundation
 
 /// Writes relayed packets as standard MPEG-TS with libavformat's muxer (what ffprobe, ffplay
 /// and VLC read), to a file or to a pipe or socket (`pipe:FD`; `pipe:1` for standard output),
-/// or to memory, taken packet by packet (``init(video:)``, for a relay that muxes a camera
-/// once for all its players). No re-encoding.
+/// or to memory, taken packet by packet (``init(video:container:)``, for a relay that muxes a
+/// camera once for all its players), where fragmented MP4 may be asked for instead (what a
+/// browser's Media Source Extensions play). No re-encoding.
 ///
-/// The muxer writes the PAT and PMT before every video keyframe, so the bytes from any
-/// keyframe on are a stream a player can start with.
-public final class TransportStreamWriter {
+/// The MPEG-TS muxer writes the PAT and PMT before every video keyframe, so the bytes from any
+/// keyframe on are a stream a player can start with. The fragmented MP4 muxer writes its
+/// initialization segment (`ftyp`, `moov`) once, with the first fragment; every packet is then
+/// one fragment (`moof`, `mdat`) of its own, flushed at once.
+public final class StreamWriter {
     private var context: UnsafeMutablePointer<AVFormatContext>?
     private let stream: UnsafeMutablePointer<AVStream>
     private let packet: UnsafeMutablePointer<AVPacket>
@@ -31,9 +34,25 @@ public final class TransportStreamWriter {
         try self.init(output: direct ? .direct(output) : .url(output), video: video)
     }
 
-    /// A writer to memory: after each ``write(_:)``, ``takeOutput()`` holds that packet's MPEG-TS bytes.
-    public convenience init(video: VideoStreamInfo) throws(MediaError) {
-        try self.init(output: .memory, video: video)
+    /// What a writer to memory writes.
+    public enum Container: Sendable {
+        case transportStream
+        /// Fragmented MP4, a fragment per packet: `empty_moov+delay_moov` (the initialization
+        /// segment waits for the first packet, whose parameter sets it needs when the source
+        /// gave none apart), `default_base_moof`, flushed by the writer after each packet.
+        case fragmentedMP4
+
+        var formatName: String {
+            switch self {
+            case .transportStream: "mpegts"
+            case .fragmentedMP4: "mp4"
+            }
+        }
+    }
+
+    /// A writer to memory: after each ``write(_:)``, ``takeOutput()`` holds that packet's bytes.
+    public convenience init(video: VideoStreamInfo, container: Container = .transportStream) throws(MediaError) {
+        try self.init(output: .memory, video: video, container: container)
     }
 
     private enum Output: Equatable {
@@ -47,10 +66,13 @@ public final class TransportStreamWriter {
         }
     }
 
-    private init(output destination: Output, video: VideoStreamInfo) throws(MediaError) {
+    private let container: Container
+
+    private init(output destination: Output, video: VideoStreamInfo, container: Container = .transportStream) throws(MediaError) {
         let output = destination.name
+        self.container = container
         var context: UnsafeMutablePointer<AVFormatContext>?
-        let allocated = avformat_alloc_output_context2(&context, nil, "mpegts", destination == .memory ? nil : output)
+        let allocated = avformat_alloc_output_context2(&context, nil, container.formatName, destination == .memory ? nil : output)
         guard allocated >= 0, let context else { throw MediaError.ffmpeg(.muxFailed, output, allocated) }
         guard let stream = avformat_new_stream(context, nil), let packet = av_packet_alloc() else {
             avformat_free_context(context)
@@ -110,8 +132,11 @@ public final class TransportStreamWriter {
         // A pipe or a socket has a live reader, and memory is taken packet by packet: each
         // packet goes out at once, not when 32 KiB have gathered.
         if output.hasPrefix("pipe:") || destination == .memory { context.pointee.flags |= AVFMT_FLAG_FLUSH_PACKETS }
-        let header = avformat_write_header(context, nil)
-        guard header >= 0 else { throw fail(MediaError.ffmpeg(.muxFailed, "MPEG-TS header", header)) }
+        var options: OpaquePointer?
+        if container == .fragmentedMP4 { av_dict_set(&options, "movflags", "empty_moov+delay_moov+default_base_moof+frag_custom", 0) }
+        let header = avformat_write_header(context, &options)
+        av_dict_free(&options)
+        guard header >= 0 else { throw fail(MediaError.ffmpeg(.muxFailed, "\(container.formatName) header", header)) }
         self.context = context
         self.stream = stream
         self.packet = packet
@@ -146,10 +171,15 @@ public final class TransportStreamWriter {
         let written = av_write_frame(context, packet)
         av_packet_unref(packet)
         guard written >= 0 else { throw MediaError.ffmpeg(.muxFailed, "write", written) }
+        // No packet: the MP4 muxer writes the fragment it holds (`frag_custom`).
+        if container == .fragmentedMP4 {
+            let flushed = av_write_frame(context, nil)
+            guard flushed >= 0 else { throw MediaError.ffmpeg(.muxFailed, "fragment", flushed) }
+        }
         if memory != nil { avio_flush(context.pointee.pb) }
     }
 
-    /// The MPEG-TS bytes written to memory since the last call (empty for other outputs).
+    /// The bytes written to memory since the last call (empty for other outputs).
     public func takeOutput() -> [UInt8] {
         guard let memory else { return [] }
         defer { memory.bytes.removeAll(keepingCapacity: true) }
