@@ -88,6 +88,10 @@ public final class VigilServer: Sendable {
     public let incidents: IncidentService
     public let access: AccessService
     public let audit: AuditStore
+    /// The agencies' named users (the console checks each request's user against them).
+    public let users: UserDirectory
+    /// The operator console's one-time login codes (`console.code`).
+    public let consoleCodes: ConsoleCodes
     /// Recording, retention and playback's catalog; nil when the server records nothing.
     public let footage: FootageService?
     /// The long-running parts, one loop each, in the order a `ServiceGroup` must start them: it
@@ -166,10 +170,11 @@ public final class VigilServer: Sendable {
                 configuration: $0, database: database, relay: relay, incidents: incidents, access: access, audit: audit, bus: bus, engine: engine,
                 signingKey: key, logger: logger)
         }
+        let consoleCodes = ConsoleCodes()
         let dispatcher = CommandDispatcher(
             bus: bus, incidents: incidents, access: access, holds: EvidenceHolds(database: database), users: users, clientKeys: clientKeys,
-            publisher: publisher, audit: audit, auditKey: checkpoints.publicKey, registry: registry, engine: engine, footage: footage, reloadRegistry: reload,
-            logger: logger)
+            publisher: publisher, audit: audit, auditKey: checkpoints.publicKey, registry: registry, engine: engine, footage: footage,
+            consoleCodes: consoleCodes, reloadRegistry: reload, logger: logger)
         // After a restart (a crash included) the registry may have changed: open incidents recompute
         // their selections, and followers receive the difference like any other change.
         try await changes.serially { try await Self.recomputeSelections(incidents, publisher: publisher, logger: logger) }
@@ -189,6 +194,7 @@ public final class VigilServer: Sendable {
         ]
         (self.bus, self.relay, self.incidents, self.access, self.audit, self.footage) = (bus, relay, incidents, access, audit, footage)
         (self.checkpoints, self.changes, self.reload, self.engine) = (checkpoints, changes, reload, engine)
+        (self.users, self.consoleCodes) = (users, consoleCodes)
     }
 
     /// A client configuration for code in this process that acts as `identity` (over

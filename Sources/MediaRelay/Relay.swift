@@ -185,6 +185,10 @@ public final class Relay: Sendable {
     }
 
     func handle(_ request: BusRequest) async {
+        await AuditOrigin.$current.withValue(request.origin) { await answer(request) }
+    }
+
+    private func answer(_ request: BusRequest) async {
         let header: BusProtocol.RequestHeader
         do {
             header = try BusProtocol.decodeHeader(request.payload)

@@ -59,7 +59,7 @@ public struct LocalViewAuthority: ViewAuthority {
             request: AccessRequest(
                 agency: identity.agency, user: identity.user, camera: body.camera, mode: mode, incident: body.justification?.incident,
                 footageTime: body.at, prosecutorReference: body.prosecutorReference),
-            justification: try body.justification.map { try $0.justification() }, source: "media")
+            justification: try body.justification.map { try $0.justification() }, source: AuditOrigin.current ?? "media")
         let ticket = try await access.start(consultation)
         return AllowedView(
             view: ticket.view, grant: ticket.grant, incident: ticket.incident, mode: mode, footageTime: body.at, prosecutorReference: body.prosecutorReference)

@@ -33,7 +33,7 @@ final class BenchServer {
         let server = Process()
         server.executableURL = URL(fileURLWithPath: vigil)
         server.arguments = ["serve", "--data", data.path, "--command-port", "0", "--event-port", "0", "--metrics-port", "0", "--media-port", "0",
-                            "--http-port", "0"] + arguments
+                            "--http-port", "0", "--console-port", "0"] + arguments
         let ready = Pipe()
         server.standardOutput = ready
         server.standardError = FileHandle.nullDevice

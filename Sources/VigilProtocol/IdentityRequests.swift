@@ -42,3 +42,16 @@ public struct AgencyKeyBody: Sendable, Codable {
         return self
     }
 }
+
+/// The reply to `console.code`: a one-time code the console exchanges for a session.
+public struct ConsoleCodeResult: Sendable, Codable {
+    public var code: String
+    /// How long the code may be exchanged, once.
+    public var expiresInS: Int
+    /// When the session it opens ends: the user's clearance or a shift, whichever is first.
+    public var sessionEndsAt: Date
+
+    public init(code: String, expiresInS: Int, sessionEndsAt: Date) {
+        (self.code, self.expiresInS, self.sessionEndsAt) = (code, expiresInS, sessionEndsAt)
+    }
+}

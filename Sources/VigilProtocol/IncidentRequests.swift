@@ -420,13 +420,21 @@ public struct AuditQueryBody: Sendable, Codable {
     /// Entries after this sequence number (the `next_after` of the previous page).
     public var after: Int64?
     public var limit: Int?
+    /// Only the entries that name this camera, user or incident (all that are given).
+    public var camera: String?
+    public var user: String?
+    public var incident: Int64?
 
-    public init(from: String? = nil, to: String? = nil, after: Int64? = nil, limit: Int? = nil) {
+    public init(from: String? = nil, to: String? = nil, after: Int64? = nil, limit: Int? = nil, camera: String? = nil, user: String? = nil, incident: Int64? = nil) {
         self.from = from
         self.to = to
         self.after = after
         self.limit = limit
+        (self.camera, self.user, self.incident) = (camera, user, incident)
     }
+
+    /// What the entries must name.
+    public var filter: AuditFilter { AuditFilter(camera: camera, user: user, incident: incident) }
 
     /// The page size asked for, checked.
     public func pageSize() throws(IncidentError) -> Int {
@@ -446,5 +454,14 @@ public struct AuditQueryResult: Sendable, Codable {
     public init(entries: [AuditEntry], nextAfter: Int64?) {
         self.entries = entries
         self.nextAfter = nextAfter
+    }
+}
+
+/// The reply to `incident.list`: the live incidents the asking agency leads or takes part in.
+public struct IncidentListResult: Sendable, Codable {
+    public var incidents: [Incident]
+
+    public init(incidents: [Incident]) {
+        self.incidents = incidents
     }
 }

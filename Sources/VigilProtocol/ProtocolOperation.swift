@@ -12,6 +12,7 @@ public enum ProtocolOperation: String, Sendable, CaseIterable {
     case incidentMove = "incident.move"
     case incidentClose = "incident.close"
     case incidentSnapshot = "incident.snapshot"
+    case incidentList = "incident.list"
     case grantList = "grant.list"
     case grantCreate = "grant.create"
     case grantRevoke = "grant.revoke"
@@ -44,6 +45,7 @@ public enum ProtocolOperation: String, Sendable, CaseIterable {
     case feedLink = "feed.link"
     case feedClose = "feed.close"
     case footageFetch = "footage.fetch"
+    case consoleCode = "console.code"
 }
 
 extension BusClient {

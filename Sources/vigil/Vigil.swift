@@ -7,5 +7,5 @@ struct Vigil: AsyncParsableCommand {
         commandName: "vigil",
         abstract: "Real-time incident coordination: incidents, the cameras around them, and the agencies that follow them.",
         version: VigilVersion.current,
-        subcommands: [ServeCommand.self, RelayCommand.self, IncidentCommand.self, FollowCommand.self, CamerasCommand.self, GrantCommand.self, UserCommand.self, AgencyCommand.self, HoldCommand.self, WatchCommand.self, ExportCommand.self, ViewCommand.self, AuditCommand.self, BenchCommand.self, FixturesCommand.self])
+        subcommands: [ServeCommand.self, RelayCommand.self, IncidentCommand.self, FollowCommand.self, CamerasCommand.self, GrantCommand.self, UserCommand.self, AgencyCommand.self, HoldCommand.self, WatchCommand.self, ExportCommand.self, ViewCommand.self, ConsoleCommand.self, AuditCommand.self, BenchCommand.self, FixturesCommand.self])
 }

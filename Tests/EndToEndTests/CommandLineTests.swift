@@ -28,7 +28,7 @@ struct CommandLineTests {
         let shown = try await vigil("incident", "show", "1", "--data", file.path)
         #expect(shown.status == 1 && shown.stderr.contains("data_folder_invalid"), "\(shown.stderr)")
         let served = try await vigil("serve", "--data", file.path, "--command-port", "0", "--event-port", "0", "--metrics-port", "0",
-                                     "--media-port", "0", "--http-port", "0")
+                                     "--media-port", "0", "--http-port", "0", "--console-port", "0")
         #expect(served.status != 0 && served.stderr.contains("data_folder_invalid"), "\(served.stderr)")
 
         // A host that is a name (or a typo): refused before the folder is made.

@@ -315,7 +315,7 @@ struct OwnersTrustKeysAndLogTests {
             let serverFile = data.appendingPathComponent("server.json")
             let before = try Data(contentsOf: serverFile)
             let second = try await vigil("serve", "--data", data.path, "--command-port", "0", "--event-port", "0", "--metrics-port", "0",
-                                         "--media-port", "0", "--http-port", "0")
+                                         "--media-port", "0", "--http-port", "0", "--console-port", "0")
             #expect(second.status != 0)
             #expect(second.stderr.contains("data_folder_in_use"), "\(second.stderr)")
             #expect(try Data(contentsOf: serverFile) == before)

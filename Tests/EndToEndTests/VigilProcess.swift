@@ -170,8 +170,8 @@ struct Completed {
     let stderr: String
 }
 
-func run(_ executable: URL, _ arguments: [String], timeout: Duration = patience) async throws -> Completed {
-    let process = try await RunningProcess(executable, arguments)
+func run(_ executable: URL, _ arguments: [String], environment: [String: String] = [:], timeout: Duration = patience) async throws -> Completed {
+    let process = try await RunningProcess(executable, arguments, environment: environment)
     let status: Int32
     do {
         status = try await process.waitForExit(timeout: timeout)
@@ -194,7 +194,7 @@ func vigil(_ arguments: [String]) async throws -> Completed {
 func withServer(data: URL? = nil, arguments: [String] = [], _ body: (URL, RunningProcess) async throws -> Void) async throws {
     let folder = data ?? FileManager.default.temporaryDirectory.appendingPathComponent("vigil-e2e-\(UUID().uuidString)")
     defer { if data == nil { try? FileManager.default.removeItem(at: folder) } }
-    let server = try await RunningProcess(vigilBinary, ["serve", "--data", folder.path, "--command-port", "0", "--event-port", "0", "--metrics-port", "0", "--media-port", "0", "--http-port", "0"] + arguments)
+    let server = try await RunningProcess(vigilBinary, ["serve", "--data", folder.path, "--command-port", "0", "--event-port", "0", "--metrics-port", "0", "--media-port", "0", "--http-port", "0", "--console-port", "0"] + arguments)
     defer { server.kill(SIGKILL) }
     let ready = try await server.waitForLines(1)
     #expect(ready[0].contains(#""ready":true"#))

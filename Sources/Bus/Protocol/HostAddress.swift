@@ -32,6 +32,11 @@ public struct HostAddress: Sendable, Equatable, CustomStringConvertible {
 
     public var description: String { literal }
 
+    /// Whether it is a loopback address (127.0.0.0/8 or ::1): reachable from this host only.
+    public var isLoopback: Bool {
+        isIPv6 ? literal == "::1" || literal == "0:0:0:0:0:0:0:1" : literal.hasPrefix("127.")
+    }
+
     /// Calls `body` with this address and `port` as a socket address (for `bind` or `connect`).
     public func withSocketAddress<Result>(port: Int, _ body: (UnsafePointer<sockaddr>, socklen_t) throws -> Result) rethrows -> Result {
         // Room for either family's address; the port is at the same offset in both.

@@ -32,6 +32,9 @@ public struct BusRequest: Sendable {
     public let identity: BusIdentity
     /// The request frame (JSON).
     public let payload: Data
+    /// What in this process sent it on the identity's behalf (``BusServer/submit(_:as:origin:media:)``,
+    /// `console` for the operator console); nil for a client of the bus.
+    public var origin: String? = nil
 
     public var agency: String { identity.agency }
     public var user: String? { identity.user }
@@ -122,6 +125,9 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
     /// Requests on the media endpoint (`feed.open`, `feed.close`).
     public let mediaRequests: AsyncStream<BusRequest>
     private let mediaRequestSink: AsyncStream<BusRequest>.Continuation
+    /// The replies awaited by requests submitted within the process, by their peer address.
+    private let localReplies = Mutex<[Data: CheckedContinuation<Data, Never>]>([:])
+    private let nextLocalPeer = Atomic<UInt64>(1)
     /// Media peers a message could not reach, for the relay to act on.
     private let mediaFailures = Mutex<[Data: MediaFailures]>([:])
 
@@ -318,12 +324,41 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
 
     /// Sends a reply to the client connection `peer`.
     public func reply(to peer: Data, payload: Data) {
+        if answerLocally(peer, payload) { return }
         enqueue(.reply(peer: peer, payload: payload))
     }
 
     /// Sends a media message to a media peer: `header` (copied) and `payload` (shared, not copied).
     public func sendMedia(to peer: Data, header: Data, payload: Data?) {
+        if answerLocally(peer, header) { return }
         enqueue(.media(peer: peer, header: header, payload: payload))
+    }
+
+    /// Hands `payload` (a request frame) to whoever serves the command endpoint, or the media
+    /// endpoint when `media`, as if `identity` had sent it, and returns the reply: for a part of
+    /// this process that acts for someone it has authenticated itself (the operator console for
+    /// a logged-in user). The request goes through the same queue, operations, decisions and
+    /// audit as one from the bus, marked with `origin` (``BusRequest/origin``). A request the
+    /// queue cannot take is answered `server_busy`, as on the bus. Only replies come back: a
+    /// media request that would stream (``sendMedia(to:header:payload:)`` with a payload) is
+    /// for the bus's clients.
+    public func submit(_ payload: Data, as identity: BusIdentity, origin: String, media: Bool = false) async -> Data {
+        let peer = PeerAddress.make(route: PeerAddress.localRoute, routingID: Data(withUnsafeBytes(of: nextLocalPeer.add(1, ordering: .relaxed).oldValue) { Array($0) }))
+        return await withCheckedContinuation { continuation in
+            localReplies.withLock { $0[peer] = continuation }
+            var request = BusRequest(peer: peer, identity: identity, payload: payload)
+            request.origin = origin
+            if case .dropped = (media ? mediaRequestSink : requestSink).yield(request) {
+                _ = answerLocally(peer, BusProtocol.errorReply(id: nil, .init(.serverBusy, message: "too many requests waiting; try again")))
+            }
+        }
+    }
+
+    /// Resumes the ``submit(_:as:origin:media:)`` that `peer` stands for; false for a peer of the bus.
+    private func answerLocally(_ peer: Data, _ payload: Data) -> Bool {
+        guard peer.first == PeerAddress.localRoute else { return false }
+        localReplies.withLock { $0.removeValue(forKey: peer) }?.resume(returning: payload)
+        return true
     }
 
     /// What went wrong sending to one media peer since the last look.
@@ -354,6 +389,10 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
             return state.stopping
         }
         guard !alreadyStopping else { return }
+        // Nobody serves the requests submitted within the process any more.
+        for waiting in localReplies.withLock({ replies in defer { replies.removeAll() }; return Array(replies.values) }) {
+            waiting.resume(returning: BusProtocol.errorReply(id: nil, .init(.serverBusy, message: "the server is stopping")))
+        }
         if sockets != nil {
             wake()
             finished.wait()
@@ -454,6 +493,8 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
     private enum PeerAddress {
         static let commandRoute: UInt8 = 0
         static let mediaRoute: UInt8 = 1
+        /// Requests submitted within the process (``submit(_:as:origin:media:)``).
+        static let localRoute: UInt8 = 255
         static func inProcessRoute(_ index: Int) -> UInt8 { UInt8(2 + index) }
         static func inProcessIndex(_ route: UInt8) -> Int? { route >= 2 ? Int(route) - 2 : nil }
 

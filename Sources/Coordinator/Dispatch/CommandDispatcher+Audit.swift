@@ -13,10 +13,12 @@ extension CommandDispatcher {
             let body = try BusProtocol.decodeBody(AuditQueryBody.self, from: request.payload)
             let limit = try body.pageSize()
             let auditor = try await namedUser(request, role: .auditor, action: "audit.read")
-            let entries = try await audit.entries(from: body.from, to: body.to, after: body.after ?? 0, limit: limit)
-            try await audit.append(AuditRecord(
-                action: "audit.read", agency: auditor.agency, user: auditor.id, badge: auditor.badge,
-                details: ["entries": "\(entries.count)", "from": body.from ?? "", "to": body.to ?? "", "after": "\(body.after ?? 0)"]))
+            let entries = try await audit.entries(from: body.from, to: body.to, after: body.after ?? 0, limit: limit, filter: body.filter)
+            var details = ["entries": "\(entries.count)", "from": body.from ?? "", "to": body.to ?? "", "after": "\(body.after ?? 0)"]
+            if let camera = body.camera { details["camera"] = camera }
+            if let user = body.user { details["user"] = user }
+            if let incident = body.incident { details["incident"] = "\(incident)" }
+            try await audit.append(AuditRecord(action: "audit.read", agency: auditor.agency, user: auditor.id, badge: auditor.badge, details: details))
             return BusProtocol.successReply(
                 id: header.id, result: AuditQueryResult(entries: entries, nextAfter: entries.count == limit ? entries.last?.sequence : nil))
         case .auditVerify:

@@ -58,6 +58,21 @@ extension CommandDispatcher {
             return BusProtocol.successReply(id: header.id, result: ["agency": request.agency, "public_key": body.publicKey])
         case .userList:
             return BusProtocol.successReply(id: header.id, result: try await users.users(of: request.agency))
+        case .consoleCode:
+            // A person logs in to the console, never an agency's systems: a named user, active,
+            // with a clearance still valid, asking with their own key.
+            guard let id = request.user, let user = try await users.user(id), user.agency == request.agency, user.status == .active,
+                user.clearanceExpires.map({ $0 > Date() }) ?? true, request.origin == nil
+            else {
+                try await audit.append(AuditRecord(action: "console.code.refused", agency: request.agency, user: request.user, reason: "named_user_required"))
+                throw BusProtocol.ErrorBody(
+                    .namedUserRequired, message: "only an active named user, with their own key and a valid clearance, may log in to the console", field: "op")
+            }
+            let (code, login) = consoleCodes.issue(for: request.identity, clearance: user.clearanceExpires)
+            try await audit.append(AuditRecord(
+                action: "console.code.issued", agency: request.agency, user: id, details: ["session_ends": AuditLog.timestamp(login.sessionEnds)]))
+            return BusProtocol.successReply(id: header.id, result: ConsoleCodeResult(
+                code: code, expiresInS: Int(ConsoleCodes.lifetime.components.seconds), sessionEndsAt: login.sessionEnds))
         default:
             throw Self.unknownOperation(header)
         }

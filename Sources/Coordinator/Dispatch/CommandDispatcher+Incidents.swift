@@ -45,6 +45,10 @@ extension CommandDispatcher {
             return BusProtocol.successReply(id: header.id, result: try await publisher.publish(change, replyFor: request.agency))
         case .incidentHeadPassed:
             return try await headPassages(header, request)
+        case .incidentList:
+            // The live incidents the asking agency leads or takes part in: what it may follow.
+            let listed = try await incidents.liveIncidents().filter { ChannelMembers.agencies(of: $0).contains(request.agency) }
+            return BusProtocol.successReply(id: header.id, result: IncidentListResult(incidents: listed.sorted { $0.id < $1.id }))
         case .incidentSnapshot:
             let body = try BusProtocol.decodeBody(SnapshotRequest.self, from: request.payload)
             ServerMetrics.snapshots.increment()

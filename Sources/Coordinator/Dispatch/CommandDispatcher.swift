@@ -25,6 +25,8 @@ public struct CommandDispatcher: Sendable {
     let engine: CameraEngine
     /// Recording's catalog and evidence exports; nil when the server records nothing.
     let footage: FootageService?
+    /// The operator console's login codes.
+    let consoleCodes: ConsoleCodes
     /// Reloads the registry into the index and the relay, and recomputes open selections (the
     /// caller already holds the server's serial gate).
     let reloadRegistry: @Sendable () async throws -> Void
@@ -47,6 +49,10 @@ public struct CommandDispatcher: Sendable {
     }
 
     func handle(_ routed: Routed) async {
+        await AuditOrigin.$current.withValue(routed.request.origin) { await answer(routed) }
+    }
+
+    private func answer(_ routed: Routed) async {
         let request = routed.request
         let header: BusProtocol.RequestHeader
         switch routed.header {
@@ -77,7 +83,8 @@ public struct CommandDispatcher: Sendable {
     /// The operations that change nothing but the audit log (a read may record that it
     /// happened): they need not pass the serial gate that orders changes and their events.
     static let readOnlyOperations: Set<ProtocolOperation> = [
-        .sessionIdentity, .grantList, .accessCheck, .userList, .viewList, .holdList, .incidentSnapshot, .auditQuery, .auditVerify, .camerasSelect,
+        .sessionIdentity, .grantList, .accessCheck, .userList, .viewList, .holdList, .incidentSnapshot, .incidentList, .auditQuery, .auditVerify,
+        .camerasSelect, .consoleCode,
         // An export writes files and the audit log only; its viewing copy takes seconds.
         .incidentHeadPassed, .footageExport, .footagePackage,
     ]
@@ -94,7 +101,7 @@ public struct CommandDispatcher: Sendable {
         switch family {
         case "incident": return try await performIncidents(header, request)
         case "grant", "access", "view", "hold", "thumbnails": return try await performAccess(header, request)
-        case "session", "user", "agency": return try await performIdentities(header, request)
+        case "session", "user", "agency", "console": return try await performIdentities(header, request)
         case "camera", "cameras": return try await performCameras(header, request)
         case "audit": return try await performAudit(header, request)
         case "relay": return try await performRelays(header, request)
@@ -137,9 +144,10 @@ public struct CommandDispatcher: Sendable {
     public init(
         bus: BusServer, incidents: IncidentService, access: AccessService, holds: EvidenceHolds, users: UserDirectory,
         clientKeys: ClientKeys, publisher: ChannelPublisher, audit: AuditStore, auditKey: String, registry: RegistryStore,
-        engine: CameraEngine, footage: FootageService?, reloadRegistry: @escaping @Sendable () async throws -> Void, logger: Logger
+        engine: CameraEngine, footage: FootageService?, consoleCodes: ConsoleCodes, reloadRegistry: @escaping @Sendable () async throws -> Void, logger: Logger
     ) {
         self.footage = footage
+        self.consoleCodes = consoleCodes
         self.bus = bus
         self.incidents = incidents
         self.access = access

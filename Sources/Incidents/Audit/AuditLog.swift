@@ -43,6 +43,17 @@ public enum AuditLog {
     }
 }
 
+/// What audit entries must name to be read (nil: anything).
+public struct AuditFilter: Sendable, Equatable {
+    public var camera: String?
+    public var user: String?
+    public var incident: Int64?
+
+    public init(camera: String? = nil, user: String? = nil, incident: Int64? = nil) {
+        (self.camera, self.user, self.incident) = (camera, user, incident)
+    }
+}
+
 /// The audit log of a database, for the auditor's commands.
 public struct AuditStore: Sendable {
     public let database: Database
@@ -99,13 +110,26 @@ public struct AuditStore: Sendable {
 
     /// The entries whose time is in `from...to` (ISO 8601 text, inclusive), in order: those
     /// after sequence number `after`, at most `limit` of them (all when nil).
-    public func entries(from: String?, to: String?, after: Int64 = 0, limit: Int? = nil) async throws -> [AuditEntry] {
+    public func entries(from: String?, to: String?, after: Int64 = 0, limit: Int? = nil, filter: AuditFilter = AuditFilter()) async throws -> [AuditEntry] {
         try await database.read { db in
             let decoder = JSONDecoder()
             decoder.keyDecodingStrategy = .convertFromSnakeCase
+            var conditions = "at >= ? AND at <= ? AND sequence > ?"
+            var values: [SQLValue] = [.text(from ?? ""), .text(to ?? "9999"), .integer(after)]
+            if let camera = filter.camera {
+                conditions += " AND EXISTS (SELECT 1 FROM json_each(entry, '$.cameras') WHERE value = ?)"
+                values.append(.text(camera))
+            }
+            if let user = filter.user {
+                conditions += " AND json_extract(entry, '$.user') = ?"
+                values.append(.text(user))
+            }
+            if let incident = filter.incident {
+                conditions += " AND incident_id = ?"
+                values.append(.integer(incident))
+            }
             return try db.query(
-                "SELECT sequence, entry, previous_hash, hash FROM audit_log WHERE at >= ? AND at <= ? AND sequence > ? ORDER BY sequence LIMIT ?",
-                [.text(from ?? ""), .text(to ?? "9999"), .integer(after), .integer(Int64(limit ?? -1))]
+                "SELECT sequence, entry, previous_hash, hash FROM audit_log WHERE \(conditions) ORDER BY sequence LIMIT ?", values + [.integer(Int64(limit ?? -1))]
             ).map { row in
                 AuditEntry(
                     sequence: try row.integer("sequence"), record: try decoder.decode(AuditRecord.self, from: Data(try row.text("entry").utf8)),

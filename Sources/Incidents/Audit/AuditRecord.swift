@@ -44,7 +44,7 @@ public struct AuditRecord: Sendable, Codable, Equatable {
         self.recipient = recipient
         self.incident = incident
         self.grant = grant
-        self.source = source
+        self.source = source ?? AuditOrigin.current
         self.details = details
     }
 }
@@ -55,4 +55,12 @@ public struct AuditEntry: Sendable, Codable, Equatable {
     public var record: AuditRecord
     public var previousHash: String
     public var hash: String
+}
+
+/// What part of the server the request being handled came through, when it is not the bus
+/// (`console`: the operator console, acting for a logged-in user). Set for the handling of one
+/// request (``AuditOrigin/$current``); every record made meanwhile that names no source of its
+/// own takes it as its `source`, so the log says which actions came from the console.
+public enum AuditOrigin {
+    @TaskLocal public static var current: String?
 }

@@ -55,9 +55,11 @@ public final class Database: Sendable {
 
     /// Runs `body` on the database queue; write transactions are committed before it returns.
     func run<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
+        // The records `body` makes are marked as the caller's are (a task-local does not cross to the queue by itself).
+        let origin = AuditOrigin.current
+        return try await withCheckedThrowingContinuation { continuation in
             queue.async {
-                let result = Result { try body(self.connection) }
+                let result = AuditOrigin.$current.withValue(origin) { Result { try body(self.connection) } }
                 self.tellFollowers()
                 continuation.resume(with: result)
             }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Bus
+import Console
 import Coordinator
 import Foundation
 import Geo
@@ -49,6 +50,18 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "The TCP port of the HTTP media endpoint, where feed links play as MPEG-TS (0: any free port).")
     var httpPort = 7714
 
+    @Option(help: "The operator console's TCP port, http://CONSOLE-HOST:PORT (0: any free port; -1: no console).")
+    var consolePort = 7715
+
+    @Option(help: "The address the console listens on (loopback by default; see --console-behind-tls).", transform: HostAddress.argument)
+    var consoleHost = HostAddress("127.0.0.1")!
+
+    @Flag(help: "Let the console listen off loopback: a TLS proxy in front of it serves browsers (docs/operations.md).")
+    var consoleBehindTls = false
+
+    @Option(help: "Where Leaflet's leaflet.js and leaflet.css are (Debian's libjs-leaflet).")
+    var leaflet = "/usr/share/javascript/leaflet"
+
     @Flag(help: "Generate the cameras whose stream is sim://ID in process (H.264 showing the id and the time), for demos.")
     var simulate = false
 
@@ -72,6 +85,11 @@ struct ServeCommand: AsyncParsableCommand {
         try validatePorts([
             "--command-port": commandPort, "--event-port": eventPort, "--metrics-port": metricsPort, "--media-port": mediaPort, "--http-port": httpPort,
         ])
+        if consolePort != -1 { try validatePorts(["--console-port": consolePort]) }
+        // The console's cookies and login codes must not cross a network in clear.
+        guard consoleHost.isLoopback || consoleBehindTls || consolePort == -1 else {
+            throw ValidationError("--console-host \(consoleHost) is off loopback: put a TLS proxy in front of the console and pass --console-behind-tls (docs/operations.md)")
+        }
         guard relayMaxStreams >= 0, relayMaxMbps >= 0 else { throw ValidationError("--relay-max-streams and --relay-max-mbps must be 0 or more") }
         guard thumbnailInterval >= 0.1, thumbnailInterval <= 3600 else { throw ValidationError("--thumbnail-interval must be 0.1 to 3600 seconds") }
         guard checkpointInterval >= 0.5, checkpointInterval <= 86_400 else { throw ValidationError("--checkpoint-interval must be 0.5 to 86400 seconds") }
@@ -120,20 +138,40 @@ struct ServeCommand: AsyncParsableCommand {
         }
         defer { reloads.cancel() }
 
-        let info = ServerInfo(
-            command: endpoints.command, events: endpoints.events, serverKey: endpoints.serverKey, auditKey: endpoints.auditKey,
-            data: folder.url.path, region: region.rawValue, metrics: host.httpBase(port: metrics.port) + "/metrics", media: endpoints.media,
-            http: endpoints.links, cameras: endpoints.cameras, pid: ProcessInfo.processInfo.processIdentifier)
-        let encoder = JSONEncoder()
-        encoder.keyEncodingStrategy = .convertToSnakeCase
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let line = try encoder.encode(info)
-        try line.write(to: folder.serverInfo, options: .atomic)
-        FileHandle.standardOutput.write(line + Data("\n".utf8))
-
-        let group = ServiceGroup(configuration: ServiceGroupConfiguration(
-            services: server.services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await group.run()
+        // The console listens once its service runs: the ready line waits for its address.
+        let (consoleAddresses, consoleListening) = AsyncStream.makeStream(of: String.self)
+        var services = server.services
+        if consolePort != -1 {
+            let basemap = region.basemap(fixtures: try Deployment.fixturesFolder(fixtures))
+            let console = ConsoleServer(
+                configuration: .init(
+                    host: consoleHost.description, port: consolePort, leafletFolder: URL(fileURLWithPath: leaflet), basemap: basemap.layers,
+                    attributions: basemap.attributions, view: basemap.view, relayBase: endpoints.links),
+                bus: server.bus, codes: server.consoleCodes, users: server.users, logger: logger)
+            // Last, so that it stops first: no browser request reaches a stopping bus.
+            services.append(.init(service: console.application { consoleListening.yield($0) }))
+        } else {
+            consoleListening.finish()
+        }
+        let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await withThrowingDiscardingTaskGroup { running in
+            running.addTask {
+                defer { consoleListening.finish() }
+                try await group.run()
+            }
+            let console = await consoleAddresses.first { _ in true }
+            guard console != nil || consolePort == -1 else { return }  // the group failed: its error follows
+            let info = ServerInfo(
+                command: endpoints.command, events: endpoints.events, serverKey: endpoints.serverKey, auditKey: endpoints.auditKey,
+                data: folder.url.path, region: region.rawValue, metrics: host.httpBase(port: metrics.port) + "/metrics", media: endpoints.media,
+                http: endpoints.links, console: console, cameras: endpoints.cameras, pid: ProcessInfo.processInfo.processIdentifier)
+            let encoder = JSONEncoder()
+            encoder.keyEncodingStrategy = .convertToSnakeCase
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            let line = try encoder.encode(info)
+            try line.write(to: folder.serverInfo, options: .atomic)
+            FileHandle.standardOutput.write(line + Data("\n".utf8))
+        }
         try? FileManager.default.removeItem(at: folder.serverInfo)
         logger.info("stopped")
     }

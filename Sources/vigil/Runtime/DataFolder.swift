@@ -168,6 +168,8 @@ struct ServerInfo: Codable {
     var media: String?
     /// The embedded relay's HTTP media endpoint (feed links).
     var http: String?
+    /// The operator console (absent with `--console-port -1`).
+    var console: String?
     var cameras: Int
     var pid: Int32
 }

@@ -1,0 +1,494 @@
+// The Vigil operator console. Every action is a bus operation, sent through the console's
+// /api/request as the logged-in user; live tiles play a link's WebSocket (fragmented MP4) from
+// the relay. Text from the server is only ever put on the page with textContent, never as HTML.
+'use strict';
+
+const state = {
+  session: null,
+  incidents: [],
+  selected: null,      // incident id
+  snapshot: null,
+  justifications: {},  // incident id -> {reason, text}
+  mapMode: null,       // 'open' | 'redraw' | 'head' | null
+  tiles: [],           // {camera, element, close}
+  map: null,
+  layers: {},
+};
+
+class ApiError extends Error {
+  constructor(error) { super(error.message || error.code); this.code = error.code; }
+}
+
+function element(tag, text, className) {
+  const made = document.createElement(tag);
+  if (text !== undefined && text !== null) made.textContent = String(text);
+  if (className) made.className = className;
+  return made;
+}
+
+function say(text) { document.getElementById('status').textContent = text || ''; }
+
+// One bus operation as the logged-in user; its result, or an ApiError with the stable code.
+async function api(op, body) {
+  const response = await fetch('/api/request', {
+    method: 'POST', credentials: 'same-origin',
+    headers: {'Content-Type': 'application/json', 'X-Vigil-CSRF': state.session.csrf},
+    body: JSON.stringify({op, body: body || {}}),
+  });
+  const reply = await response.json().catch(() => ({ok: false, error: {code: 'http_' + response.status}}));
+  if (response.status === 401) { showLogin(reply.error && reply.error.message); }
+  if (!response.ok || reply.ok === false) throw new ApiError(reply.error || {code: 'http_' + response.status});
+  return reply.result;
+}
+
+// MARK: Login
+
+async function boot() {
+  const response = await fetch('/api/session', {credentials: 'same-origin'});
+  if (response.ok) { state.session = await response.json(); start(); } else { showLogin(); }
+}
+
+function showLogin(message) {
+  document.getElementById('console').hidden = true;
+  document.getElementById('logout').hidden = true;
+  document.getElementById('login').hidden = false;
+  document.getElementById('login-error').textContent = message || '';
+}
+
+document.getElementById('login-form').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  const code = document.getElementById('login-code').value.trim();
+  const response = await fetch('/api/login', {
+    method: 'POST', credentials: 'same-origin', headers: {'Content-Type': 'application/json'}, body: JSON.stringify({code}),
+  });
+  const reply = await response.json().catch(() => ({}));
+  if (!response.ok) { showLogin((reply.error && reply.error.message) || 'login refused'); return; }
+  state.session = reply;
+  start();
+});
+
+document.getElementById('logout').addEventListener('click', async () => {
+  await fetch('/api/logout', {method: 'POST', credentials: 'same-origin'});
+  location.reload();
+});
+
+function start() {
+  const session = state.session;
+  document.getElementById('login').hidden = true;
+  document.getElementById('console').hidden = false;
+  document.getElementById('logout').hidden = false;
+  document.getElementById('who').textContent =
+    `${session.name} (${session.user}, ${session.agency}) until ${new Date(session.ends_at).toLocaleString()}`;
+  document.getElementById('audit').hidden = !session.roles.includes('auditor');
+  buildWall();
+  startMap().catch((error) => say(`map: ${error.message}`));
+  refreshIncidents();
+  setInterval(refreshIncidents, 2000);
+  setInterval(refreshSelected, 1500);
+}
+
+// MARK: The map
+
+const sectionColours = {ahead: '#ffb74d', occupied: '#e57373', behind: '#90caf9', side_street: '#ce93d8', arrival: '#a5d6a7', fallback: '#bdbdbd'};
+const basemapStyles = {
+  area: {color: '#4a6072', weight: 1, fill: false},
+  road: {color: '#5d5d5d', weight: 1},
+  line: {color: '#c0392b', weight: 2, opacity: 0.7},
+  station: {radius: 3, color: '#c0392b', weight: 1, fillOpacity: 0.8},
+};
+
+async function startMap() {
+  const basemap = await (await fetch('/basemap')).json();
+  const canvas = L.canvas({padding: 0.2});
+  const map = L.map('map', {preferCanvas: true, renderer: canvas}).setView([basemap.view[0], basemap.view[1]], basemap.view[2]);
+  state.map = map;
+  map.attributionControl.setPrefix('Leaflet');
+  for (const attribution of basemap.attributions) map.attributionControl.addAttribution(escapeHTML(attribution));
+  const overlays = {};
+  for (const layer of basemap.layers) {
+    const data = await (await fetch(`/basemap/${encodeURIComponent(layer.name)}.geojson`)).json();
+    const style = basemapStyles[layer.style] || basemapStyles.area;
+    overlays[layer.name] = L.geoJSON(data, {
+      renderer: canvas, interactive: false, style: () => style,
+      pointToLayer: (_, at) => L.circleMarker(at, Object.assign({renderer: canvas, interactive: false}, basemapStyles.station)),
+    }).addTo(map);
+  }
+  const started = performance.now();
+  const cameras = await api('cameras.select', {type: 'radius', at: {lat: basemap.view[0], lon: basemap.view[1]}, meters: 30000});
+  const markers = cameras.cameras.filter((camera) => camera.position).map((camera) =>
+    L.circleMarker([camera.position.lat, camera.position.lon], {renderer: canvas, radius: 2, color: '#4fc3f7', weight: 0, fillOpacity: 0.7})
+      .bindTooltip(textNode(`${camera.id} (${camera.owner})`)));
+  overlays.cameras = L.layerGroup(markers).addTo(map);
+  state.layers.incident = L.layerGroup().addTo(map);
+  L.control.layers(null, overlays, {collapsed: true}).addTo(map);
+  document.body.dataset.cameras = String(markers.length);
+  document.body.dataset.mapReadyMs = String(Math.round(performance.now() - started));
+  map.on('click', onMapClick);
+  drawSelected();
+}
+
+function textNode(text) { const span = document.createElement('span'); span.textContent = text; return span; }
+
+function escapeHTML(text) {
+  return String(text).replace(/[&<>"']/g, (c) => ({'&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;'}[c]));
+}
+
+function onMapClick(event) {
+  const at = {lat: Number(event.latlng.lat.toFixed(6)), lon: Number(event.latlng.lng.toFixed(6))};
+  const mode = state.mapMode;
+  state.mapMode = null;
+  say('');
+  if (mode === 'open') {
+    state.pendingOpen = at;
+    document.getElementById('new-incident-where').textContent = `At ${at.lat}, ${at.lon}`;
+    document.getElementById('new-incident-dialog').showModal();
+  } else if (mode === 'redraw' && state.snapshot) {
+    act(() => api('incident.redraw', {incident: state.selected, at, radius_meters: state.snapshot.incident.radius_meters}), 'redrawn');
+  } else if (mode === 'head' && state.snapshot) {
+    const march = state.snapshot.incident.march;
+    act(() => api('incident.move', {incident: state.selected, head: at, tail: {along_meters: march.tail_meters}}), 'head moved');
+  }
+}
+
+async function act(action, done) {
+  try { await action(); say(done); await refreshIncidents(); await refreshSelected(); } catch (error) { say(`${error.code}: ${error.message}`); }
+}
+
+document.getElementById('new-incident').addEventListener('click', () => { state.mapMode = 'open'; say('Click the map where the incident is'); });
+document.getElementById('new-cancel').addEventListener('click', () => document.getElementById('new-incident-dialog').close());
+document.getElementById('new-incident-form').addEventListener('submit', (event) => {
+  event.preventDefault();
+  document.getElementById('new-incident-dialog').close();
+  const body = {
+    kind: document.getElementById('new-kind').value, at: state.pendingOpen,
+    radius_meters: Number(document.getElementById('new-radius').value),
+  };
+  const title = document.getElementById('new-title').value.trim();
+  if (title) body.title = title;
+  act(async () => { const opened = await api('incident.open', body); state.selected = opened.incident.id; }, 'incident opened');
+});
+document.getElementById('redraw').addEventListener('click', () => {
+  const march = state.snapshot && state.snapshot.incident.march;
+  state.mapMode = march ? 'head' : 'redraw';
+  say(march ? 'Click the map where the head of the march is now' : 'Click the map: the incident\'s new centre');
+});
+document.getElementById('close-incident').addEventListener('click', () => {
+  if (state.selected && confirm('Close this incident? Its cameras and views end.')) {
+    act(() => api('incident.close', {incident: state.selected}), 'incident closed');
+  }
+});
+
+// MARK: Incidents
+
+async function refreshIncidents() {
+  try {
+    state.incidents = (await api('incident.list')).incidents;
+  } catch (error) { say(`incidents: ${error.code}`); return; }
+  const list = document.getElementById('incidents');
+  list.replaceChildren(...state.incidents.map((incident) => {
+    const item = element('li');
+    item.dataset.incident = String(incident.id);
+    item.append(element('strong', `#${incident.id} `), element('span', incident.title || incident.kind), element('span', ` ${incident.kind} · ${incident.lead_agency}`, 'kind'));
+    if (incident.id === state.selected) item.classList.add('selected');
+    item.addEventListener('click', () => { state.selected = incident.id; state.snapshot = null; refreshIncidents(); refreshSelected(); });
+    return item;
+  }));
+  if (state.selected && !state.incidents.some((incident) => incident.id === state.selected)) {
+    state.selected = null;
+    state.snapshot = null;
+    drawSelected();
+  }
+}
+
+async function refreshSelected() {
+  if (!state.selected) { document.getElementById('incident').hidden = true; return; }
+  const id = state.selected;
+  try {
+    const snapshot = await api('incident.snapshot', {incident: id});
+    if (id !== state.selected) return;
+    const changed = !state.snapshot || state.snapshot.incident.sequence !== snapshot.incident.sequence;
+    state.snapshot = snapshot;
+    if (changed) {
+      const first = !state.drawn || state.drawn !== id;
+      state.drawn = id;
+      renderIncident();
+      drawSelected();
+      if (first && state.layers.incident && state.layers.incident.getLayers().length) {
+        state.map.fitBounds(L.featureGroup(state.layers.incident.getLayers()).getBounds().pad(0.5), {maxZoom: 17});
+      }
+    }
+    const watching = await api('view.list', {incident: id});
+    document.getElementById('watchers').replaceChildren(...watching.views.map((view) =>
+      element('li', `${view.user || view.agency} (${view.agency}) · ${view.camera} · ${view.reason}`)));
+  } catch (error) { say(`incident ${id}: ${error.code}`); }
+}
+
+function renderIncident() {
+  const {incident, cameras} = state.snapshot;
+  document.getElementById('incident').hidden = false;
+  document.getElementById('incident-title').textContent = `#${incident.id} ${incident.title || incident.kind}`;
+  const march = incident.march;
+  document.getElementById('incident-facts').textContent = `${incident.kind}, ${incident.status}, led by ${incident.lead_agency}` +
+    (march ? `; head at ${Math.round(march.head_meters)} m, tail at ${Math.round(march.tail_meters)} m of ${Math.round(march.route_length_meters)} m`
+      : `; ${Math.round(incident.radius_meters)} m around ${incident.center.lat.toFixed(5)}, ${incident.center.lon.toFixed(5)}`);
+  document.getElementById('redraw').textContent = march ? 'Move head…' : 'Redraw…';
+  const bySection = new Map();
+  for (const camera of cameras) {
+    const section = camera.section || 'selected';
+    if (!bySection.has(section)) bySection.set(section, []);
+    bySection.get(section).push(camera);
+  }
+  const table = element('table');
+  for (const [section, members] of bySection) {
+    const heading = table.insertRow();
+    const cell = heading.insertCell();
+    cell.colSpan = 3;
+    cell.className = 'section';
+    cell.textContent = `${section} (${members.length})`;
+    for (const camera of members) {
+      const row = table.insertRow();
+      row.dataset.camera = camera.id;
+      row.insertCell().textContent = camera.id;
+      row.insertCell().textContent = camera.position ? `${Math.round(camera.distance_meters)} m` : `≤ ${Math.round(camera.distance_meters)} m`;
+      const watch = element('button', '▶');
+      watch.title = 'Watch live on the wall';
+      watch.className = 'watch';
+      watch.addEventListener('click', () => watchLive(camera.id));
+      row.insertCell().append(watch);
+    }
+  }
+  document.getElementById('cameras').replaceChildren(table);
+}
+
+// The selected incident on the map: its circle or perimeter, a march's route with its head,
+// tail and occupied stretch, and its cameras coloured by section.
+function drawSelected() {
+  const layer = state.layers.incident;
+  if (!layer) return;
+  layer.clearLayers();
+  if (!state.snapshot) return;
+  const {incident, cameras, area, route} = state.snapshot;
+  if (route) {
+    const line = route.coordinates.map(([lon, lat]) => [lat, lon]);
+    L.polyline(line, {color: '#ffd54f', weight: 3, opacity: 0.6}).addTo(layer);
+    const march = incident.march;
+    if (march) {
+      const head = pointAlong(line, march.head_meters), tail = pointAlong(line, march.tail_meters);
+      L.polyline(stretch(line, march.tail_meters, march.head_meters), {color: '#e53935', weight: 7, opacity: 0.8}).addTo(layer);
+      L.circleMarker(head, {radius: 8, color: '#e53935', fillOpacity: 1}).bindTooltip(textNode('head')).addTo(layer);
+      L.circleMarker(tail, {radius: 6, color: '#1e88e5', fillOpacity: 1}).bindTooltip(textNode('tail')).addTo(layer);
+    }
+  } else if (area && area.type !== 'Point') {
+    L.geoJSON(area, {style: () => ({color: '#ff7043', weight: 2, fillOpacity: 0.08})}).addTo(layer);
+  } else {
+    L.circle([incident.center.lat, incident.center.lon], {radius: incident.radius_meters, color: '#ff7043', weight: 2, fillOpacity: 0.08}).addTo(layer);
+  }
+  for (const camera of cameras) {
+    if (!camera.position) continue;
+    L.circleMarker([camera.position.lat, camera.position.lon], {radius: 5, color: sectionColours[camera.section] || '#ffee58', weight: 2, fillOpacity: 0.9})
+      .bindTooltip(textNode(`${camera.id}${camera.section ? ' · ' + camera.section : ''}`))
+      .on('click', () => watchLive(camera.id)).addTo(layer);
+  }
+}
+
+function metres(a, b) {
+  const rad = Math.PI / 180, dLat = (b[0] - a[0]) * rad, dLon = (b[1] - a[1]) * rad;
+  const h = Math.sin(dLat / 2) ** 2 + Math.cos(a[0] * rad) * Math.cos(b[0] * rad) * Math.sin(dLon / 2) ** 2;
+  return 2 * 6371008.8 * Math.asin(Math.sqrt(h));
+}
+
+function pointAlong(line, target) {
+  let walked = 0;
+  for (let i = 1; i < line.length; i++) {
+    const step = metres(line[i - 1], line[i]);
+    if (walked + step >= target) {
+      const t = step > 0 ? (target - walked) / step : 0;
+      return [line[i - 1][0] + t * (line[i][0] - line[i - 1][0]), line[i - 1][1] + t * (line[i][1] - line[i - 1][1])];
+    }
+    walked += step;
+  }
+  return line[line.length - 1];
+}
+
+function stretch(line, from, to) {
+  const points = [pointAlong(line, from)];
+  let walked = 0;
+  for (let i = 1; i < line.length; i++) {
+    walked += metres(line[i - 1], line[i]);
+    if (walked > from && walked < to) points.push(line[i]);
+  }
+  points.push(pointAlong(line, to));
+  return points;
+}
+
+// MARK: The wall
+
+function buildWall() {
+  const size = Number(document.getElementById('wall-size').value);
+  const wall = document.getElementById('wall');
+  for (const tile of state.tiles) tile.close();
+  state.tiles = [];
+  wall.className = size === 10 ? 'ten' : '';
+  wall.replaceChildren(...Array.from({length: size}, () => element('div', null, 'tile empty')));
+}
+document.getElementById('wall-size').addEventListener('change', buildWall);
+
+// Asks for the justification once per incident (the first live tile), then opens a link.
+async function watchLive(camera) {
+  const incident = state.selected;
+  if (!incident) return;
+  if (!state.justifications[incident]) {
+    const justification = await askJustification();
+    if (!justification) return;
+    state.justifications[incident] = justification;
+  }
+  const {reason, text} = state.justifications[incident];
+  let link;
+  try {
+    link = await api('feed.link', {camera, justification: {reason, text, incident}});
+  } catch (error) {
+    say(`${camera}: ${error.code}: ${error.message}`);
+    return;
+  }
+  placeTile(camera, link);
+}
+
+function askJustification() {
+  const dialog = document.getElementById('justify-dialog');
+  document.getElementById('justify-text').value = '';
+  return new Promise((resolve) => {
+    const form = document.getElementById('justify-form'), cancel = document.getElementById('justify-cancel');
+    const finish = (value) => { form.onsubmit = null; cancel.onclick = null; dialog.close(); resolve(value); };
+    form.onsubmit = (event) => {
+      event.preventDefault();
+      const text = document.getElementById('justify-text').value.trim();
+      if (text) finish({reason: document.getElementById('justify-reason').value, text});
+    };
+    cancel.onclick = () => finish(null);
+    dialog.showModal();
+  });
+}
+
+function placeTile(camera, link) {
+  const wall = document.getElementById('wall');
+  let slot = [...wall.children].find((tile) => tile.classList.contains('empty'));
+  if (!slot) {  // the oldest tile gives way
+    const oldest = state.tiles.shift();
+    oldest.close();
+    slot = oldest.element;
+  }
+  slot.className = 'tile';
+  slot.dataset.camera = camera;
+  slot.replaceChildren();
+  const label = element('div', null, 'label');
+  const closeButton = element('button', '×');
+  closeButton.title = 'Close this tile';
+  label.append(element('span', camera), closeButton);
+  const tile = {camera, element: slot, close: () => {}};
+  if (link.stream && link.stream.codec && link.stream.codec !== 'h264') {
+    // Browsers cannot play it (Chromium on Linux refuses H.265): the thumbnail, and the link.
+    const picture = element('img');
+    picture.alt = `thumbnail of ${camera}`;
+    picture.src = link.thumbnail_url;
+    const timer = setInterval(() => { picture.src = `${link.thumbnail_url}?t=${Date.now()}`; }, 5000);
+    slot.append(picture, label, element('div', `${link.stream.codec.toUpperCase()}: a browser cannot play it. External player: ${link.url}`, 'note'));
+    tile.close = () => clearInterval(timer);
+  } else {
+    const video = element('video');
+    video.muted = true;
+    video.autoplay = true;
+    video.playsInline = true;
+    slot.append(video, label);
+    const socket = link.url.replace(/^http:/, 'ws:').replace(/^https:/, 'wss:').replace(/\/stream\.ts$/, '/live');
+    tile.close = playLive(video, socket, (why) => {
+      slot.dataset.ended = why;
+      slot.append(element('div', `View ended: ${why}`, 'note'));
+    });
+  }
+  closeButton.addEventListener('click', () => {
+    tile.close();
+    state.tiles = state.tiles.filter((other) => other !== tile);
+    slot.className = 'tile empty';
+    slot.replaceChildren();
+    delete slot.dataset.camera;
+  });
+  state.tiles.push(tile);
+}
+
+// Plays fragmented MP4 from a WebSocket through Media Source Extensions, kept near live;
+// returns how to stop it. `onEnd` is told why the relay closed it.
+function playLive(video, url, onEnd) {
+  const source = new MediaSource();
+  video.src = URL.createObjectURL(source);
+  const queue = [];
+  let buffer = null, socket = null, stopped = false;
+  const pump = () => {
+    if (!buffer || buffer.updating || queue.length === 0 || source.readyState !== 'open') return;
+    try { buffer.appendBuffer(queue.shift()); } catch (error) { queue.length = 0; }
+  };
+  const keepLive = setInterval(() => {
+    if (!buffer || video.buffered.length === 0) return;
+    const end = video.buffered.end(video.buffered.length - 1);
+    if (end - video.currentTime > 1.0) video.currentTime = Math.max(video.buffered.start(video.buffered.length - 1), end - 0.2);
+    if (!buffer.updating && video.currentTime - video.buffered.start(0) > 30) buffer.remove(0, video.currentTime - 10);
+  }, 500);
+  source.addEventListener('sourceopen', () => {
+    socket = new WebSocket(url);
+    socket.binaryType = 'arraybuffer';
+    socket.onmessage = (event) => {
+      const data = new Uint8Array(event.data);
+      if (!buffer) {
+        const codec = avcCodec(data);
+        if (!codec) return;  // nothing before the first initialization segment
+        buffer = source.addSourceBuffer(`video/mp4; codecs="${codec}"`);
+        buffer.mode = 'sequence';
+        buffer.addEventListener('updateend', pump);
+      }
+      queue.push(data);
+      pump();
+      if (video.paused) video.play().catch(() => {});
+    };
+    socket.onclose = (event) => {
+      clearInterval(keepLive);
+      if (!stopped) onEnd(event.reason || 'the relay closed it (grant revoked, incident closed, or the camera stopped)');
+    };
+  }, {once: true});
+  return () => { stopped = true; clearInterval(keepLive); if (socket) socket.close(); video.removeAttribute('src'); };
+}
+
+// The codec string MSE needs, from an initialization segment's avcC box: avc1.PPCCLL.
+function avcCodec(data) {
+  for (let i = 4; i + 8 < data.length; i++) {
+    if (data[i] === 0x61 && data[i + 1] === 0x76 && data[i + 2] === 0x63 && data[i + 3] === 0x43) {
+      const hex = (value) => value.toString(16).padStart(2, '0');
+      return `avc1.${hex(data[i + 5])}${hex(data[i + 6])}${hex(data[i + 7])}`;
+    }
+  }
+  return null;
+}
+
+// MARK: The audit log (auditors)
+
+document.getElementById('audit-form').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  const camera = document.getElementById('audit-camera').value.trim();
+  const user = document.getElementById('audit-user').value.trim();
+  const incident = document.getElementById('audit-incident').value.trim();
+  const body = {limit: 200};
+  if (camera) body.camera = camera;
+  if (user) body.user = user;
+  if (incident) body.incident = Number(incident);
+  try {
+    const [found, verified] = await Promise.all([api('audit.query', body), api('audit.verify')]);
+    document.getElementById('chain').textContent = verified.intact
+      ? `Chain intact: ${verified.entries} entries` : `Chain BROKEN at ${verified.first_broken}: ${verified.problem}`;
+    document.getElementById('audit-entries').replaceChildren(...found.entries.map((entry) => {
+      const record = entry.record || {};
+      return element('li', `${entry.sequence} ${record.at} ${record.action} ${record.agency || ''}/${record.user || ''}` +
+        `${record.cameras ? ' ' + record.cameras.join(',') : ''}${record.incident ? ' #' + record.incident : ''}` +
+        `${record.source ? ' via ' + record.source : ''}${record.justification ? ' «' + record.justification + '»' : ''}`);
+    }));
+  } catch (error) { say(`audit: ${error.code}: ${error.message}`); }
+});
+
+boot();

@@ -1,0 +1,49 @@
+import Foundation
+import Testing
+
+/// The operator console: its login and API from an HTTP client, and its page in a real browser
+/// (Debian's chromium, headless, driven by Selenium from PyPI; `scripts/setup` installs both).
+@Suite("The operator console", .timeLimit(.minutes(3)))
+struct ConsoleTests {
+    /// Where a test keeps what a person may want to look at afterwards (the console's screenshot).
+    static let artefacts = repositoryRoot.appendingPathComponent(".build/test-artefacts")
+    /// Selenium, installed by `scripts/setup` beside the build (pip --target), for Debian's Python.
+    static let browserEnvironment = ["PYTHONPATH": repositoryRoot.appendingPathComponent(".build/python-packages").path]
+
+    @Test func anOperatorLogsInOpensAnIncidentWatchesATileAndTheOwnersRevocationEndsIt() async throws {
+        try await withCameraServer("console") { data in
+            #expect(try await vigil("user", "add", "cc.op", "--name", "Op", "--badge", "B-1", "--role", "operator", "--role", "auditor",
+                                    "--data", data.path, "--agency", "crisis-centre").status == 0)
+            let browsed = try await run(python, [
+                repositoryRoot.appendingPathComponent("Tests/python/console_browser.py").path, vigilBinary.path, data.path, "crisis-centre", "cc.op",
+                "pz-5339", "pz5339-sim-01", Self.artefacts.path,
+            ], environment: Self.browserEnvironment, timeout: .seconds(120))
+            #expect(browsed.status == 0, "\(browsed.stdout) \(browsed.stderr.suffix(2000))")
+            let seen = try json(browsed.stdout.split(separator: "\n").last.map(String.init) ?? "")
+            #expect((seen["logged_in_as"] as? String)?.contains("cc.op, crisis-centre") == true, "\(seen)")
+            #expect(seen["cookie_visible_to_script"] as? Bool == false)
+            #expect((seen["map_cameras"] as? Int ?? 0) > 0, "\(seen)")
+            #expect((seen["incident_cameras"] as? [String])?.contains("pz5339-sim-01") == true, "\(seen)")
+            #expect(seen["title_is_text"] as? Bool == true)
+            #expect((seen["incident_on_map"] as? Int ?? 0) >= 2, "the circle and the camera: \(seen)")
+            // A decoded picture: the test stream's pattern, not a blank tile.
+            let picture = try #require(seen["picture"] as? [String: Any], "\(seen)")
+            #expect(picture["width"] as? Int == 320 && (picture["deviation"] as? Double ?? 0) > 10, "\(picture)")
+            #expect(seen["still_playing"] as? Bool == true, "\(seen)")
+            #expect((seen["watchers"] as? [String])?.contains { $0.contains("cc.op") && $0.contains("pz5339-sim-01") } == true, "\(seen)")
+            #expect(seen["tile_ended"] != nil, "\(seen)")
+            #expect((seen["chain"] as? String)?.hasPrefix("Chain intact") == true, "\(seen)")
+            #expect(FileManager.default.fileExists(atPath: Self.artefacts.appendingPathComponent("console.png").path))
+
+            // What the console did is in the audit log as the user's, marked as coming from it.
+            let exported = try await vigil("audit", "export", "--data", data.path)
+            let records = try exported.stdout.split(separator: "\n").compactMap { try json(String($0))["record"] as? [String: Any] }
+            let opened = try #require(records.first { $0["action"] as? String == "incident.opened" }, "\(records.map { $0["action"] })")
+            #expect(opened["source"] as? String == "console" && opened["agency"] as? String == "crisis-centre", "\(opened)")
+            let viewed = try #require(records.first { $0["action"] as? String == "view.started" })
+            #expect(viewed["source"] as? String == "console" && viewed["user"] as? String == "cc.op", "\(viewed)")
+            #expect(viewed["justification"] as? String == "Following the crowd from the crisis room")
+            #expect(records.contains { $0["action"] as? String == "console.code.issued" && $0["user"] as? String == "cc.op" })
+        }
+    }
+}

@@ -1,0 +1,123 @@
+"""The operator console in a real browser (Debian's chromium, headless, driven by Selenium):
+log in with a code from `vigil console login`, open an incident from the map, see its cameras
+on the page, watch one live in a wall tile (a decoded frame's pixels read from a canvas), see
+the owner's revocation end the tile, and keep a screenshot.
+
+usage: console_browser.py VIGIL DATA AGENCY USER OWNER CAMERA ARTEFACTS
+
+Prints one JSON line of what it saw; the Swift test decides. Exits 2 when a step cannot happen.
+"""
+import json, os, subprocess, sys, time
+
+from selenium import webdriver
+from selenium.webdriver.chrome.options import Options
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+vigil, data, agency, user, owner, camera, artefacts = sys.argv[1:8]
+seen = {}
+
+
+def run(*arguments):
+    done = subprocess.run([vigil, *arguments, "--data", data], capture_output=True, text=True, timeout=60)
+    if done.returncode != 0:
+        raise SystemExit(f"vigil {' '.join(arguments)}: {done.stderr}")
+    return done.stdout
+
+
+def wait(driver, condition, seconds, what):
+    try:
+        return WebDriverWait(driver, seconds, poll_frequency=0.05).until(lambda d: d.execute_script(condition))
+    except Exception:
+        seen["failed_at"] = what
+        seen["status"] = driver.execute_script("return document.getElementById('status').textContent")
+        driver.save_screenshot(os.path.join(artefacts, "console-failed.png"))
+        print(json.dumps(seen))
+        sys.exit(2)
+
+
+console = json.load(open(os.path.join(data, "server.json")))["console"]
+code = run("console", "login", "--user", user, "--agency", agency).strip()
+
+options = Options()
+options.binary_location = "/usr/bin/chromium"
+for argument in ["--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1600,1000", "--autoplay-policy=no-user-gesture-required",
+                 "--disable-dev-shm-usage"]:
+    options.add_argument(argument)
+driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+try:
+    driver.get(console)
+    wait(driver, "return !document.getElementById('login').hidden", 10, "login page")
+    driver.find_element(By.ID, "login-code").send_keys(code)
+    driver.find_element(By.CSS_SELECTOR, "#login-form button").click()
+    wait(driver, "return !document.getElementById('console').hidden && document.body.dataset.cameras !== undefined", 20, "map ready")
+    seen["logged_in_as"] = driver.find_element(By.ID, "who").text
+    seen["map_cameras"] = int(driver.execute_script("return document.body.dataset.cameras"))
+    seen["map_ready_ms"] = int(driver.execute_script("return document.body.dataset.mapReadyMs"))
+    # The session's cookie is out of the page's reach (HttpOnly).
+    seen["cookie_visible_to_script"] = "vigil_console" in driver.execute_script("return document.cookie")
+
+    # Open an incident from the map: its centre where the map opens (the test camera's place).
+    driver.find_element(By.ID, "new-incident").click()
+    ActionChains(driver).move_to_element(driver.find_element(By.ID, "map")).click().perform()
+    wait(driver, "return document.getElementById('new-incident-dialog').open", 5, "new incident dialog")
+    driver.find_element(By.ID, "new-kind").send_keys("public-order")
+    radius = driver.find_element(By.ID, "new-radius")
+    radius.clear()
+    radius.send_keys("30")
+    driver.find_element(By.ID, "new-title").send_keys("<b>Browser</b> test")
+    driver.find_element(By.ID, "new-open").click()
+    wait(driver, "return document.querySelector('#cameras tr[data-camera]') !== null", 15, "incident cameras")
+    seen["incident_cameras"] = driver.execute_script("return [...document.querySelectorAll('#cameras tr[data-camera]')].map(r => r.dataset.camera)")
+    seen["incidents_listed"] = driver.execute_script("return [...document.querySelectorAll('#incidents li')].map(li => li.textContent)")
+    # The title is shown as text, never as HTML.
+    seen["title_is_text"] = driver.execute_script("return document.getElementById('incident-title').textContent.includes('<b>Browser</b>') && document.querySelector('#incident-title b') === null")
+    seen["incident_on_map"] = driver.execute_script("return state.layers.incident.getLayers().length")
+
+    # Watch it live: the justification dialog comes before the first tile.
+    started = time.monotonic()
+    driver.find_element(By.CSS_SELECTOR, f'#cameras tr[data-camera="{camera}"] button.watch').click()
+    wait(driver, "return document.getElementById('justify-dialog').open", 5, "justification dialog")
+    driver.find_element(By.ID, "justify-text").send_keys("Following the crowd from the crisis room")
+    justified = time.monotonic()
+    driver.find_element(By.ID, "justify-ok").click()
+    wait(driver, "const v = document.querySelector('.tile video'); return v !== null && v.videoWidth > 0 && v.currentTime > 0", 20, "first picture")
+    seen["first_picture_ms"] = round((time.monotonic() - justified) * 1000)
+    seen["picture"] = driver.execute_script("""
+        const video = document.querySelector('.tile video');
+        const canvas = document.createElement('canvas');
+        canvas.width = video.videoWidth; canvas.height = video.videoHeight;
+        const context = canvas.getContext('2d');
+        context.drawImage(video, 0, 0);
+        const pixels = context.getImageData(0, 0, canvas.width, canvas.height).data;
+        let sum = 0, squares = 0, count = 0;
+        for (let i = 0; i < pixels.length; i += 16) { const luma = (pixels[i] + pixels[i + 1] + pixels[i + 2]) / 3; sum += luma; squares += luma * luma; count++; }
+        const mean = sum / count;
+        return {width: canvas.width, height: canvas.height, mean, deviation: Math.sqrt(squares / count - mean * mean)};
+    """)
+    time.sleep(1.5)
+    seen["still_playing"] = driver.execute_script("const v = document.querySelector('.tile video'); return !v.paused && v.currentTime > 1")
+    wait(driver, "return document.querySelectorAll('#watchers li').length > 0", 10, "who is watching")
+    seen["watchers"] = driver.execute_script("return [...document.querySelectorAll('#watchers li')].map(li => li.textContent)")
+    os.makedirs(artefacts, exist_ok=True)
+    driver.save_screenshot(os.path.join(artefacts, "console.png"))
+
+    # The owner revokes its grant: the tile ends.
+    grants = json.loads(run("grant", "list", "--agency", owner, "--json"))
+    grant = next(g["id"] for g in grants if g["agency"] == agency)
+    run("grant", "revoke", grant, "--reason", "suspended", "--agency", owner)
+    wait(driver, "return document.querySelector('.tile[data-ended]') !== null", 15, "tile ended")
+    seen["tile_ended"] = driver.execute_script("return document.querySelector('.tile[data-ended]').dataset.ended")
+
+    # An auditor's search of the log by camera, with the chain's state.
+    driver.find_element(By.ID, "audit-camera").send_keys(camera)
+    driver.find_element(By.CSS_SELECTOR, "#audit-form button").click()
+    wait(driver, "return document.querySelectorAll('#audit-entries li').length > 0", 10, "audit search")
+    seen["chain"] = driver.find_element(By.ID, "chain").text
+    seen["audit_entries"] = driver.execute_script("return [...document.querySelectorAll('#audit-entries li')].map(li => li.textContent)")
+    seen["console_errors"] = [entry["message"] for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+finally:
+    driver.quit()
+print(json.dumps(seen))
