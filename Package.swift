@@ -154,7 +154,7 @@ let package = Package(
         .testTarget(
             name: "CoordinatorTests",
             dependencies: [
-                "Coordinator", "MediaRelay", "VigilProtocol", "Bus", "Incidents", "Geo", "Streams", "TestSupport",
+                "Coordinator", "Console", "MediaRelay", "VigilProtocol", "Bus", "Incidents", "Geo", "Streams", "TestSupport",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -1,4 +1,5 @@
 import Bus
+import Console
 import Foundation
 import Geo
 import Incidents
@@ -28,6 +29,7 @@ struct ErrorCodesDocumentedTests {
             "BusProtocol.ErrorBody.Code": BusProtocol.ErrorBody.Code.allCases.map(\.rawValue),
             "ReplyCode": ReplyCode.allCases.map(\.rawValue),
             "CheckpointVerification.Code": CheckpointVerification.Code.allCases.map(\.rawValue),
+            "ConsoleErrorCode": ConsoleErrorCode.allCases.map(\.rawValue),
             "CommandFailureCode": commandCodes,
         ]
     }

@@ -399,7 +399,10 @@ function placeTile(camera, link) {
     video.autoplay = true;
     video.playsInline = true;
     slot.append(video, label);
-    const socket = link.url.replace(/^http:/, 'ws:').replace(/^https:/, 'wss:').replace(/\/stream\.ts$/, '/live');
+    // Behind the TLS proxy of docs/operations.md, the relay's /views/ are on the console's own origin.
+    const address = new URL(link.url);
+    const origin = location.protocol === 'https:' ? `wss://${location.host}` : `ws://${address.host}`;
+    const socket = `${origin}${address.pathname.replace(/\/stream\.ts$/, '/live')}`;
     tile.close = playLive(video, socket, (why) => {
       slot.dataset.ended = why;
       slot.append(element('div', `View ended: ${why}`, 'note'));
