@@ -17,6 +17,8 @@ public enum EventChannel: Sendable, Hashable {
     case thumbnails(agency: String)
     /// New audit entries and checkpoints, for auditors.
     case audit
+    /// The incidents an agency comes to take part in, and leaves (`incident.joined`, `incident.left`).
+    case incidents(agency: String)
 
     /// The topic a client subscribes to.
     public var topic: String {
@@ -26,6 +28,7 @@ public enum EventChannel: Sendable, Hashable {
         case .cameras(let agency): "cameras/\(agency)/"
         case .thumbnails(let agency): "thumbnails/\(agency)/"
         case .audit: "audit/"
+        case .incidents(let agency): "incidents/\(agency)/"
         }
     }
 
@@ -37,6 +40,7 @@ public enum EventChannel: Sendable, Hashable {
         case .cameras(let agency): "cameras/\(agency)"
         case .thumbnails(let agency): "thumbnails/\(agency)"
         case .audit: "audit"
+        case .incidents(let agency): "incidents/\(agency)"
         }
     }
 
@@ -49,6 +53,7 @@ public enum EventChannel: Sendable, Hashable {
         case ("owner", 3) where !parts[1].isEmpty: self = .owner(parts[1])
         case ("cameras", 3) where !parts[1].isEmpty: self = .cameras(agency: parts[1])
         case ("thumbnails", 3) where !parts[1].isEmpty: self = .thumbnails(agency: parts[1])
+        case ("incidents", 3) where !parts[1].isEmpty: self = .incidents(agency: parts[1])
         case ("incident", 4):
             guard let id = Int64(parts[1]), !parts[2].isEmpty else { return nil }
             self = .incident(id, agency: parts[2])

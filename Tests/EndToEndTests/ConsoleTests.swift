@@ -47,3 +47,33 @@ struct ConsoleTests {
         }
     }
 }
+
+/// What an agency takes part in, on the bus: `incident.list`, and its `incidents/AGENCY/` channel
+/// announcing incidents it joins and leaves (what the console's list is made of).
+@Suite("Incidents an agency takes part in", .timeLimit(.minutes(1)))
+struct IncidentListTests {
+    @Test func anAgencyListsAndIsToldOfTheIncidentsItTakesPartInAndNoOther() async throws {
+        try await withServer { data, _ in
+            // The fire service listens on its own announcements, and (refused) on the crisis centre's.
+            let listener = try await BusSession(data, as: "keys/agencies/siamu.key_secret", topics: ["incidents/siamu/", "incidents/crisis-centre/"], linger: 8)
+            let opened = try await vigil("incident", "open", "--kind", "fire", "--at", "50.8453,4.3571", "--radius", "100", "--participant", "siamu",
+                                         "--data", data.path, "--agency", "crisis-centre", "--json")
+            let id = try #require((try json(opened.stdout)["incident"] as? [String: Any])?["id"] as? Int, "\(opened.stderr)")
+            let other = try await vigil("incident", "open", "--kind", "traffic", "--at", "50.85,4.36", "--radius", "100",
+                                        "--data", data.path, "--agency", "crisis-centre", "--json")
+            #expect(other.status == 0, "\(other.stderr)")
+            let listed = try await BusSession.run(data, as: "keys/agencies/siamu.key_secret", requests: [["op": "incident.list", "body": [:]]])
+            let incidents = try #require((listed.replies.first?["result"] as? [String: Any])?["incidents"] as? [[String: Any]], "\(listed.replies)")
+            #expect(incidents.map { $0["id"] as? Int } == [id], "only the incident it takes part in: \(incidents)")
+            #expect(try await vigil("incident", "close", "\(id)", "--data", data.path, "--agency", "crisis-centre").status == 0)
+
+            let events = try await listener.finished().events
+            let announced = events.compactMap { $0["event"] as? [String: Any] }
+            #expect(announced.map { $0["type"] as? String } == ["incident.joined", "incident.left"], "\(events)")
+            #expect(events.allSatisfy { $0["topic"] as? String == "incidents/siamu/" }, "another agency's channel is refused: \(events)")
+            let joined = try #require(announced.first?["body"] as? [String: Any])
+            #expect((joined["incident"] as? [String: Any])?["id"] as? Int == id)
+            #expect((announced.last?["body"] as? [String: Any])?["status"] as? String == "closed")
+        }
+    }
+}

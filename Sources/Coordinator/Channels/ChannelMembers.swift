@@ -21,9 +21,16 @@ public final class ChannelMembers: Sendable {
     }
 
     /// Records an incident's state after a change: a closed, cancelled or archived incident's
-    /// channel accepts no more subscriptions.
-    func update(_ incident: Incident) {
-        members.withLock { $0[incident.id] = incident.status.holdsSelection ? Self.agencies(of: incident) : nil }
+    /// channel accepts no more subscriptions. Returns the agencies that came to take part in it
+    /// and those that no longer do (all of them when it ends).
+    @discardableResult
+    func update(_ incident: Incident) -> (joined: Set<String>, left: Set<String>) {
+        members.withLock { members in
+            let before = members[incident.id] ?? []
+            let after = incident.status.holdsSelection ? Self.agencies(of: incident) : []
+            members[incident.id] = after.isEmpty ? nil : after
+            return (after.subtracting(before), before.subtracting(after))
+        }
     }
 
     /// How many incidents are live (open or on hold: they hold a selection).
@@ -43,13 +50,14 @@ public final class ChannelMembers: Sendable {
 
     /// Whether `identity` may subscribe to `topic`: its own agency's topic of an incident it
     /// takes part in (`incident/ID/AGENCY/`), its own owner channel (`owner/OWNER/`), its own
-    /// camera-state and thumbnail channels (`cameras/AGENCY/`, `thumbnails/AGENCY/`), or, for an
+    /// camera-state, thumbnail and incident-announcement channels (`cameras/AGENCY/`,
+    /// `thumbnails/AGENCY/`, `incidents/AGENCY/`), or, for an
     /// auditor, the audit channel (`audit/`). Any other topic, a shorter prefix included, is refused.
     public func allows(_ identity: BusIdentity, topic: String) -> Bool {
         switch EventChannel(topic: topic) {
         case .audit: isAuditor(identity)
         case .incident(let id, let agency): agency == identity.agency && members.withLock { $0[id]?.contains(agency) ?? false }
-        case .owner(let agency), .cameras(let agency), .thumbnails(let agency): agency == identity.agency
+        case .owner(let agency), .cameras(let agency), .thumbnails(let agency), .incidents(let agency): agency == identity.agency
         case nil: false
         }
     }

@@ -31,11 +31,30 @@ public struct ChannelPublisher: Sendable {
         _ = try? await publish(change, replyFor: nil)
     }
 
+    /// Tells each agency that came to take part in the incident, or no longer does, on its
+    /// `incidents/AGENCY/` channel: so that a console or a dispatch system learns of incidents it
+    /// was not told about elsewhere, and follows their channels.
+    private func announce(_ change: IncidentChange, to agencies: (joined: Set<String>, left: Set<String>)) {
+        for agency in agencies.joined.sorted() {
+            bus.publish(on: .incidents(agency: agency), seq: change.sequence, type: "incident.joined", at: change.at, body: ["incident": change.incident])
+        }
+        for agency in agencies.left.sorted() {
+            bus.publish(
+                on: .incidents(agency: agency), seq: change.sequence, type: "incident.left", at: change.at,
+                body: IncidentLeft(incident: change.incidentId, status: change.incident.status.rawValue))
+        }
+    }
+
+    private struct IncidentLeft: Encodable {
+        let incident: Int64
+        let status: String
+    }
+
     /// Publishes a committed change as ``publish(_:)`` does and returns `requester`'s copy for
     /// its reply, made from the same reading of the selection. Every agency's copy comes from one
     /// reading of the database (on its read-only connection, not the writer's queue).
     public func publish(_ change: IncidentChange, replyFor requester: String?) async throws -> IncidentChange? {
-        channels.update(change.incident)
+        announce(change, to: channels.update(change.incident))
         relay?.follow(change)
         let generation = visibility.forget(after: change)
         let selection = await currentSelection(for: change)
