@@ -67,6 +67,8 @@ public final class StreamWriter {
     }
 
     private let container: Container
+    /// Whether the fragmented MP4 muxer wrote its initialization segment (with the first packet).
+    private var initializationWritten = false
 
     private init(output destination: Output, video: VideoStreamInfo, container: Container = .transportStream) throws(MediaError) {
         let output = destination.name
@@ -171,10 +173,15 @@ public final class StreamWriter {
         let written = av_write_frame(context, packet)
         av_packet_unref(packet)
         guard written >= 0 else { throw MediaError.ffmpeg(.muxFailed, "write", written) }
-        // No packet: the MP4 muxer writes the fragment it holds (`frag_custom`).
+        // No packet: the MP4 muxer writes the fragment it holds (`frag_custom`). The first flush
+        // (`delay_moov`) writes only the initialization segment and keeps the packet, so the
+        // first packet is flushed twice: a keyframe must leave in its own chunk, where players join.
         if container == .fragmentedMP4 {
-            let flushed = av_write_frame(context, nil)
-            guard flushed >= 0 else { throw MediaError.ffmpeg(.muxFailed, "fragment", flushed) }
+            for _ in 0..<(initializationWritten ? 1 : 2) {
+                let flushed = av_write_frame(context, nil)
+                guard flushed >= 0 else { throw MediaError.ffmpeg(.muxFailed, "fragment", flushed) }
+            }
+            initializationWritten = true
         }
         if memory != nil { avio_flush(context.pointee.pb) }
     }

@@ -72,6 +72,37 @@ struct StreamSourceTests {
         #expect(probed.errors.isEmpty, "\(probed.errors)")
     }
 
+    /// Fragmented MP4 to memory, as browsers are sent: the first packet (a keyframe) comes out
+    /// with the initialization segment and its own fragment, at once; every later packet is a
+    /// fragment of its own; and the whole is MP4 that ffprobe reads.
+    @Test func writesFragmentedMP4APacketAFragmentFromTheFirstKeyframe() throws {
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let source = try StreamSource(url: try camera())
+        let writer = try StreamWriter(video: source.video, container: .fragmentedMP4)
+        var outputs: [[UInt8]] = []
+        while let packet = try source.read() {
+            try writer.write(packet)
+            outputs.append(writer.takeOutput())
+        }
+        try writer.finish()
+        func boxes(_ bytes: [UInt8]) -> [String] {
+            var types: [String] = [], offset = 0
+            while offset + 8 <= bytes.count {
+                let size = bytes[offset..<offset + 4].reduce(0) { $0 << 8 | Int($1) }
+                types.append(String(decoding: bytes[offset + 4..<offset + 8], as: UTF8.self))
+                guard size >= 8 else { break }
+                offset += size
+            }
+            return types
+        }
+        #expect(boxes(outputs[0]) == ["ftyp", "moov", "moof", "mdat"], "\(boxes(outputs[0]))")
+        #expect(outputs.dropFirst().allSatisfy { boxes($0) == ["moof", "mdat"] }, "a fragment per packet")
+        let file = folder.appendingPathComponent("browser.mp4")
+        try Data(outputs.joined()).write(to: file)
+        let probed = try probe(file.path)
+        #expect(probed.codec == "h264" && probed.frames == 100 && probed.errors.isEmpty, "\(probed)")
+    }
+
     @Test func badSourcesFailWithClearCodes() throws {
         defer { try? FileManager.default.removeItem(at: folder) }
         let garbage = folder.appendingPathComponent("garbage.ts")

@@ -7,7 +7,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure Vigil's figures and print each beside its target (build with -c release).",
-        subcommands: [Geo.self, BusFigures.self, StreamFigures.self, RelayFigures.self, FootageFigures.self])
+        subcommands: [Geo.self, BusFigures.self, StreamFigures.self, RelayFigures.self, FootageFigures.self, ConsoleFigures.self])
 
     struct Geo: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -180,6 +180,32 @@ struct BenchCommand: ParsableCommand {
             // Playback is measured through a server of this very binary.
             let vigil = Bundle.main.executablePath ?? CommandLine.arguments[0]
             try FootageBenchmark(ffmpeg: ffmpeg, cameras: cameras, vigil: vigil).run()
+        }
+    }
+
+    struct ConsoleFigures: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "console",
+            abstract: "The operator console in headless chromium: the map's readiness, a live tile's first picture, 16 tiles for a minute and the relay's added CPU.")
+
+        @Option(help: "Seconds the wall of 16 tiles plays.")
+        var seconds = 60
+        @Option(help: "ffmpeg, to make the cameras' stream.")
+        var ffmpeg = "/usr/bin/ffmpeg"
+        @Option(help: "The Python with Selenium (scripts/setup puts it in .build/python-packages).")
+        var python = "/usr/bin/python3"
+        @Flag(help: "Print each figure as one JSON object per line (figure, value, unit, target, met, note); other lines go to standard error.")
+        var json = false
+
+        func validate() throws {
+            guard (5...600).contains(seconds) else { throw ValidationError("--seconds must be 5 to 600") }
+        }
+
+        func run() throws {
+            Measurement.use(json ? .json : .text)
+            let script = try Deployment.fixturesFolder(nil).deletingLastPathComponent().appendingPathComponent("Benchmarks/console_bench.py")
+            let vigil = Bundle.main.executablePath ?? CommandLine.arguments[0]
+            try ConsoleBenchmark(vigil: vigil, ffmpeg: ffmpeg, python: python, script: script, seconds: seconds).run()
         }
     }
 }
