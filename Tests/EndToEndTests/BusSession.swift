@@ -9,14 +9,15 @@ struct BusSession {
     let process: RunningProcess
 
 
-    /// Starts the session; when it returns, the subscriptions are live.
-    init(_ data: URL, as certificate: String, requests: [[String: Any]] = [], topics: [String] = [], linger: Double = 1) async throws {
+    /// Starts the session; when it returns, the subscriptions are live. With `until`, it ends
+    /// as soon as an event of that type came (or `linger` ran out).
+    init(_ data: URL, as certificate: String, requests: [[String: Any]] = [], topics: [String] = [], linger: Double = 1, until: String? = nil) async throws {
         let file = data.appendingPathComponent("requests-\(UUID().uuidString).json")
         try JSONSerialization.data(withJSONObject: requests).write(to: file)
         process = try await RunningProcess(python, [
             repositoryRoot.appendingPathComponent("Tests/python/bus_session.py").path, data.appendingPathComponent("server.json").path,
             data.appendingPathComponent("keys/server.key").path, data.appendingPathComponent(certificate).path, file.path,
-        ] + topics, environment: ["BUS_SESSION_LINGER": "\(linger)"])
+        ] + topics, environment: ["BUS_SESSION_LINGER": "\(linger)"].merging(until.map { ["BUS_SESSION_UNTIL": $0] } ?? [:]) { $1 })
         try await process.waitForStandardError(containing: "subscribed")
     }
 

@@ -55,7 +55,7 @@ struct IncidentListTests {
     @Test func anAgencyListsAndIsToldOfTheIncidentsItTakesPartInAndNoOther() async throws {
         try await withServer { data, _ in
             // The fire service listens on its own announcements, and (refused) on the crisis centre's.
-            let listener = try await BusSession(data, as: "keys/agencies/siamu.key_secret", topics: ["incidents/siamu/", "incidents/crisis-centre/"], linger: 8)
+            let listener = try await BusSession(data, as: "keys/agencies/siamu.key_secret", topics: ["incidents/siamu/", "incidents/crisis-centre/"], linger: 60, until: "incident.left")
             let opened = try await vigil("incident", "open", "--kind", "fire", "--at", "50.8453,4.3571", "--radius", "100", "--participant", "siamu",
                                          "--data", data.path, "--agency", "crisis-centre", "--json")
             let id = try #require((try json(opened.stdout)["incident"] as? [String: Any])?["id"] as? Int, "\(opened.stderr)")

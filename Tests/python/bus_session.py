@@ -6,8 +6,8 @@ Connects a DEALER and a SUB with CURVE using the client's certificate, subscribe
 topics (and to heartbeats, to know that the subscriptions are live), then sends each request
 of REQUESTS_JSON (a list of {"op": ..., "body": ...}) in turn, waiting for its reply. It
 prints one JSON object: the replies in order and the events received until one second after
-the last reply (BUS_SESSION_LINGER seconds, when set). "subscribed" on stderr says that the
-subscriptions are live.
+the last reply (BUS_SESSION_LINGER seconds, when set), or until an event of type
+BUS_SESSION_UNTIL arrived, when set. "subscribed" on stderr says that the subscriptions are live.
 """
 import os
 import json
@@ -28,6 +28,7 @@ for topic in topics + ["heartbeat/"]:
     sub.setsockopt(zmq.SUBSCRIBE, topic.encode())
 
 events = []
+until = os.environ.get("BUS_SESSION_UNTIL")
 
 
 def receive_events(timeout_ms):
@@ -40,6 +41,8 @@ def receive_events(timeout_ms):
         topic, payload = sub.recv_multipart()
         if topic != b"heartbeat/":
             events.append({"topic": topic.decode(), "event": json.loads(payload)})
+            if until and events[-1]["event"].get("type") == until:
+                return
 
 
 # A heartbeat proves the subscriptions are in place.
