@@ -130,6 +130,7 @@ public struct ConsoleServer: Sendable {
         router.get("/basemap/:name") { _, context in try basemapFile(context.parameters.require("name")) }
         router.post("/api/login") { request, _ in try await login(request) }
         router.post("/api/logout") { request, _ in
+            try Self.requireSameOrigin(request)
             if let token = request.cookies[Self.cookie]?.value { sessions.end(token) }
             var response = try Self.json(["logged_out": true])
             response.setCookie(Self.sessionCookie("", maxAge: 0))
@@ -159,6 +160,7 @@ public struct ConsoleServer: Sendable {
     }
 
     private func login(_ request: Request) async throws -> Response {
+        try Self.requireSameOrigin(request)
         let body = try await Self.decode(LoginBody.self, from: request)
         guard let login = codes.redeem(body.code) else {
             throw ConsoleFailure(.unauthorized, ConsoleError(.loginCodeInvalid, message: "this code is unknown, was used already or expired: ask for a new one with vigil console login"))
@@ -204,6 +206,7 @@ public struct ConsoleServer: Sendable {
 
     /// Hands `{op, body}` to the bus as the session's user and answers the bus's reply as it is.
     private func forward(_ request: Request) async throws -> Response {
+        try Self.requireSameOrigin(request)
         let (session, _) = try await currentSession(request)
         guard let csrf = request.headers[.init("X-Vigil-CSRF")!], csrf == session.csrf else {
             throw ConsoleFailure(.forbidden, ConsoleError(.csrfInvalid, message: "the request lacks this session's X-Vigil-CSRF token"))
@@ -221,6 +224,30 @@ public struct ConsoleServer: Sendable {
         ])
         let reply = await bus.submit(frame, as: session.identity, origin: "console", media: media)
         return Response(status: .ok, headers: Self.headers(type: "application/json"), body: .init(byteBuffer: ByteBuffer(bytes: reply)))
+    }
+
+    /// A change must come from the console's own page: as JSON (a form of another site cannot
+    /// send that without the browser asking first), and, when the browser says where the page
+    /// came from, from this host. (With the session's `X-Vigil-CSRF` and `SameSite=Strict`, no
+    /// other site's page can act, nor log a browser in to a session of its choosing.)
+    static func requireSameOrigin(_ request: Request) throws {
+        guard request.headers[.contentType]?.lowercased().hasPrefix("application/json") == true else {
+            throw ConsoleFailure(.forbidden, ConsoleError(.csrfInvalid, message: "send JSON, with Content-Type: application/json"))
+        }
+        if let origin = request.headers[.origin], origin != "null" {
+            let host = request.head.authority ?? ""
+            guard let url = URL(string: origin), let originHost = url.host, Self.hostPart(host) == originHost.lowercased() else {
+                throw ConsoleFailure(.forbidden, ConsoleError(.csrfInvalid, message: "a request from another site's page (\(origin))"))
+            }
+        }
+    }
+
+    /// `host` without its port, in lower case (`[::1]:7715` → `::1`).
+    static func hostPart(_ host: String) -> String {
+        var host = host.lowercased()
+        if host.hasPrefix("["), let end = host.firstIndex(of: "]") { return String(host[host.index(after: host.startIndex)..<end]) }
+        if let colon = host.lastIndex(of: ":") { host = String(host[..<colon]) }
+        return host
     }
 
     // MARK: Files

@@ -48,6 +48,41 @@ struct ConsoleTests {
     }
 }
 
+/// The console's HTTP API at its boundary (`Tests/python/console_api.py`, the standard library only).
+@Suite("The operator console's boundary", .timeLimit(.minutes(1)))
+struct ConsoleBoundaryTests {
+    @Test func badCodesForgedRequestsAndSuspendedUsersGetClearErrorsAndNothing() async throws {
+        try await withServer { data, _ in
+            #expect(try await vigil("user", "add", "cc.op", "--name", "Op", "--badge", "B-1", "--role", "operator",
+                                    "--data", data.path, "--agency", "crisis-centre").status == 0)
+            let checked = try await run(python, [repositoryRoot.appendingPathComponent("Tests/python/console_api.py").path, vigilBinary.path, data.path,
+                                                 "crisis-centre", "cc.op"])
+            #expect(checked.status == 0, "\(checked.stderr)")
+            let seen = try json(checked.stdout)
+            func answer(_ situation: String) -> [String] { (seen[situation] as? [Any])?.map { "\($0)" } ?? [] }
+            #expect(answer("unknown code") == ["401", "login_code_invalid"])
+            #expect(answer("no session") == ["401", "session_required"])
+            #expect(answer("session before login") == ["401", "session_required"])
+            #expect(answer("login as a form") == ["403", "csrf_invalid"], "a form of another site cannot log a browser in")
+            #expect(answer("login") == ["200", "ok"])
+            #expect(answer("the same code again") == ["401", "login_code_invalid"], "a code opens one session")
+            #expect(answer("no csrf token") == ["403", "csrf_invalid"])
+            #expect(answer("another site's page") == ["403", "csrf_invalid"])
+            #expect(answer("an operation not passed") == ["403", "operation_not_allowed"])
+            #expect(answer("broken json") == ["400", "request_invalid"])
+            #expect(answer("a bus error passes through") == ["200", "radius_invalid"] && seen["the bus's code"] as? String == "radius_invalid")
+            #expect(answer("a list") == ["200", "ok"])
+            #expect(answer("outside leaflet's folder").first == "404")
+            #expect(answer("an unknown basemap") == ["404", "request_invalid"])
+            #expect(answer("after the user's suspension") == ["401", "session_required"], "a suspended user's session ends at once")
+
+            // An agency's own key (a system, not a person) gets no code.
+            let asAgency = try await BusSession.run(data, as: "keys/agencies/crisis-centre.key_secret", requests: [["op": "console.code", "body": [:]]])
+            #expect(asAgency.replies.first.flatMap(errorCode) == "named_user_required", "\(asAgency.replies)")
+        }
+    }
+}
+
 /// What an agency takes part in, on the bus: `incident.list`, and its `incidents/AGENCY/` channel
 /// announcing incidents it joins and leaves (what the console's list is made of).
 @Suite("Incidents an agency takes part in", .timeLimit(.minutes(1)))

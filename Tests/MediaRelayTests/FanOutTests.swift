@@ -193,6 +193,79 @@ struct FanOutTests {
     }
 
     /// What a non-blocking socket receives during `duration`, and what `other` receives meanwhile.
+    /// Browsers of a camera that changes resolution (two GOPs at 320×240, then 640×360, looped):
+    /// WebSocket binary messages, the first an initialization segment, every keyframe's fragment
+    /// after one, and after the change an initialization segment of the new size; a player that
+    /// joins later starts at a keyframe with the segment in force.
+    @Test func browsersGetFragmentsWithTheInitializationSegmentInForceAtEveryKeyframe() async throws {
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        var combined = Data()
+        for (index, size) in ["320x240", "640x360"].enumerated() {
+            let part = folder.appendingPathComponent("part-\(index).ts").path
+            try ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=\(size):rate=25", "-t", "2", "-c:v", "libx264", "-g", "25", "-pix_fmt", "yuv420p",
+                        "-bsf:v", "dump_extra", "-f", "mpegts", part])
+            combined += try Data(contentsOf: URL(fileURLWithPath: part))
+        }
+        let path = folder.appendingPathComponent("resized.ts")
+        try combined.write(to: path)
+        var configuration = CameraFeed.Configuration()
+        configuration.loopFiles = true
+        let feed = CameraFeed(camera: "c2", url: path.path, configuration: configuration) { _, _ in }
+        feed.start()
+        defer { feed.stop() }
+        let deadline = ContinuousClock.now + .seconds(20)
+        while feed.video == nil, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        let fanOut = try FanOut(logger: Logger(label: "test"))
+        fanOut.start()
+        defer { fanOut.stop() }
+
+        let first = try socketPair()
+        fanOut.play(fanOut.newPlayer(), on: first.relay, feed: feed, kind: .browser) { _ in }
+        let early = try await readFor(.seconds(5), first.player)
+        let second = try socketPair()
+        fanOut.play(fanOut.newPlayer(), on: second.relay, feed: feed, kind: .browser) { _ in }
+        let late = try await readFor(.seconds(1.5), second.player)
+        close(first.player)
+        close(second.player)
+
+        for messages in [try webSocketMessages(early), try webSocketMessages(late)] {
+            #expect(messages.first.map(isInitialization) == true, "a player starts with the initialization segment")
+            // Each initialization segment is followed by a keyframe's fragment; the rest are fragments.
+            #expect(messages.allSatisfy { isInitialization($0) || boxType($0) == "moof" })
+        }
+        // Both sizes came, in initialization segments (tkhd carries the width in 16.16 fixed point).
+        let sizes = Set(try webSocketMessages(early).filter(isInitialization).compactMap(trackWidth))
+        #expect(sizes == [320, 640], "\(sizes)")
+    }
+
+    func boxType(_ message: [UInt8]) -> String { message.count >= 8 ? String(decoding: message[4..<8], as: UTF8.self) : "" }
+
+    func isInitialization(_ message: [UInt8]) -> Bool { boxType(message) == "ftyp" }
+
+    /// The track's width in an initialization segment, from its `tkhd` box (version 0).
+    func trackWidth(_ message: [UInt8]) -> Int? {
+        guard let at = (0..<max(0, message.count - 4)).first(where: { message[$0..<$0 + 4] == Array("tkhd".utf8)[...] }) else { return nil }
+        let width = at + 4 + 76  // after version, flags, times, ids, layer, volume and matrix
+        guard width + 4 <= message.count else { return nil }
+        return message[width..<width + 2].reduce(0) { $0 << 8 | Int($1) }
+    }
+
+    /// The server's unmasked binary messages in `bytes` (RFC 6455 §5.2); a message cut at the end is left out.
+    func webSocketMessages(_ bytes: [UInt8]) throws -> [[UInt8]] {
+        var messages: [[UInt8]] = [], offset = 0
+        while offset + 2 <= bytes.count {
+            #expect(bytes[offset] == 0x82 && bytes[offset + 1] & 0x80 == 0, "a final, unmasked binary frame")
+            var length = Int(bytes[offset + 1] & 0x7F), header = 2
+            if length == 126 { (length, header) = (bytes[offset + 2..<offset + 4].reduce(0) { $0 << 8 | Int($1) }, 4) }
+            if length == 127 { (length, header) = (bytes[offset + 2..<offset + 10].reduce(0) { $0 << 8 | Int($1) }, 10) }
+            guard offset + header + length <= bytes.count else { break }
+            messages.append(Array(bytes[offset + header..<offset + header + length]))
+            offset += header + length
+        }
+        return messages
+    }
+
     func readFor(_ duration: Duration, _ socket: Int32, alongside other: Int32? = nil, into otherBytes: inout [UInt8]) async throws -> [UInt8] {
         var bytes: [UInt8] = []
         let deadline = ContinuousClock.now + duration

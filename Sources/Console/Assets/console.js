@@ -68,7 +68,7 @@ document.getElementById('login-form').addEventListener('submit', async (event) =
 });
 
 document.getElementById('logout').addEventListener('click', async () => {
-  await fetch('/api/logout', {method: 'POST', credentials: 'same-origin'});
+  await fetch('/api/logout', {method: 'POST', credentials: 'same-origin', headers: {'Content-Type': 'application/json'}, body: '{}'});
   location.reload();
 });
 
