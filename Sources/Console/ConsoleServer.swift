@@ -48,15 +48,12 @@ public struct ConsoleServer: Sendable {
         public var attributions: [String]
         /// Where the map opens: latitude, longitude, zoom.
         public var view: (latitude: Double, longitude: Double, zoom: Int)
-        /// The relay's HTTP endpoint (`http://HOST:PORT`), which the page's policy lets it reach.
-        public var relayBase: String
 
         public init(
-            host: String, port: Int, leafletFolder: URL, basemap: [BasemapLayer], attributions: [String],
-            view: (latitude: Double, longitude: Double, zoom: Int), relayBase: String
+            host: String, port: Int, leafletFolder: URL, basemap: [BasemapLayer], attributions: [String], view: (latitude: Double, longitude: Double, zoom: Int)
         ) {
             (self.host, self.port, self.leafletFolder, self.basemap) = (host, port, leafletFolder, basemap)
-            (self.attributions, self.view, self.relayBase) = (attributions, view, relayBase)
+            (self.attributions, self.view) = (attributions, view)
         }
     }
 
@@ -113,10 +110,11 @@ public struct ConsoleServer: Sendable {
     private func addRoutes(to router: Router<BasicRequestContext>) {
         router.get("/") { _, _ in
             var page = Self.asset(ConsoleAssets.page, type: "text/html; charset=utf-8")
-            // Scripts, styles and data from the console only; video and thumbnails from the relay.
-            let relay = configuration.relayBase, relaySocket = configuration.relayBase.replacingOccurrences(of: "http://", with: "ws://")
-            page.headers[.contentSecurityPolicy] = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob: \(relay); "
-                + "media-src 'self' blob:; connect-src 'self' \(relaySocket) \(relay); frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+            // Scripts, styles and data from the console only. Video and thumbnails come from the
+            // relay that serves each camera: the server's own, or a relay node on another host,
+            // which the page learns of from each link (so any WebSocket and image address).
+            page.headers[.contentSecurityPolicy] = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob: http: https:; "
+                + "media-src 'self' blob:; connect-src 'self' ws: wss:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
             return page
         }
         router.get("/console.js") { _, _ in Self.asset(ConsoleAssets.script, type: "text/javascript; charset=utf-8") }

@@ -146,7 +146,7 @@ struct ServeCommand: AsyncParsableCommand {
             let console = ConsoleServer(
                 configuration: .init(
                     host: consoleHost.description, port: consolePort, leafletFolder: URL(fileURLWithPath: leaflet), basemap: basemap.layers,
-                    attributions: basemap.attributions, view: basemap.view, relayBase: endpoints.links),
+                    attributions: basemap.attributions, view: basemap.view),
                 bus: server.bus, codes: server.consoleCodes, users: server.users, logger: logger)
             // Last, so that it stops first: no browser request reaches a stopping bus.
             services.append(.init(service: console.application { consoleListening.yield($0) }))
