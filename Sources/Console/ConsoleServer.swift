@@ -136,8 +136,7 @@ public struct ConsoleServer: Sendable {
         }
         router.get("/api/session") { request, _ in
             let (session, user) = try await currentSession(request)
-            return try Self.json(SessionInfo(
-                agency: session.identity.agency, user: user.id, name: user.name, roles: user.roles.map(\.rawValue), csrf: session.csrf, endsAt: session.ends))
+            return try Self.json(SessionInfo(session, user))
         }
         router.post("/api/request") { request, _ in try await forward(request) }
     }
@@ -148,6 +147,7 @@ public struct ConsoleServer: Sendable {
         let code: String
     }
 
+    /// What the page learns of its session: who, until when, and its anti-forgery token.
     private struct SessionInfo: Encodable {
         let agency: String
         let user: String
@@ -155,6 +155,11 @@ public struct ConsoleServer: Sendable {
         let roles: [String]
         let csrf: String
         let endsAt: Date
+
+        init(_ session: ConsoleSessions.Session, _ user: User) {
+            (agency, self.user, name, roles) = (session.identity.agency, user.id, user.name, user.roles.map(\.rawValue))
+            (csrf, endsAt) = (session.csrf, session.ends)
+        }
     }
 
     private func login(_ request: Request) async throws -> Response {
@@ -166,8 +171,7 @@ public struct ConsoleServer: Sendable {
         let (token, session) = sessions.open(login)
         let user = try await activeUser(session)
         logger.info("console login", metadata: ["agency": "\(session.identity.agency)", "user": "\(user.id)"])
-        var response = try Self.json(SessionInfo(
-            agency: session.identity.agency, user: user.id, name: user.name, roles: user.roles.map(\.rawValue), csrf: session.csrf, endsAt: session.ends))
+        var response = try Self.json(SessionInfo(session, user))
         response.setCookie(Self.sessionCookie(token, maxAge: max(1, Int(session.ends.timeIntervalSinceNow))))
         return response
     }

@@ -33,6 +33,7 @@ struct ConsoleTests {
             #expect((seen["watchers"] as? [String])?.contains { $0.contains("cc.op") && $0.contains("pz5339-sim-01") } == true, "\(seen)")
             #expect(seen["tile_ended"] != nil, "\(seen)")
             #expect((seen["chain"] as? String)?.hasPrefix("Chain intact") == true, "\(seen)")
+            #expect(seen["redrawn_corners"] as? Int == 5, "a perimeter of four corners, closed: \(seen)")
             #expect(FileManager.default.fileExists(atPath: Self.artefacts.appendingPathComponent("console.png").path))
 
             // What the console did is in the audit log as the user's, marked as coming from it.

@@ -117,6 +117,14 @@ try:
     wait(driver, "return document.querySelectorAll('#audit-entries li').length > 0", 10, "audit search")
     seen["chain"] = driver.find_element(By.ID, "chain").text
     seen["audit_entries"] = driver.execute_script("return [...document.querySelectorAll('#audit-entries li')].map(li => li.textContent)")
+    # Redraw the incident as a perimeter drawn on the map: four corners around the centre.
+    driver.find_element(By.ID, "redraw-area").click()
+    map_element = driver.find_element(By.ID, "map")
+    for dx, dy in [(-60, -60), (60, -60), (60, 60), (-60, 60)]:
+        ActionChains(driver).move_to_element_with_offset(map_element, dx, dy).click().perform()
+    driver.find_element(By.ID, "finish-area").click()
+    wait(driver, "return state.snapshot && state.snapshot.area && state.snapshot.area.type === 'Polygon'", 10, "the perimeter redrawn")
+    seen["redrawn_corners"] = driver.execute_script("return state.snapshot.area.coordinates[0].length")
     seen["console_errors"] = [entry["message"] for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
 finally:
     driver.quit()

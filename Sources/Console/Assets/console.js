@@ -135,12 +135,19 @@ function escapeHTML(text) {
 
 function onMapClick(event) {
   const at = {lat: Number(event.latlng.lat.toFixed(6)), lon: Number(event.latlng.lng.toFixed(6))};
+  if (state.mapMode === 'area') {
+    state.area.points.push([at.lat, at.lon]);
+    state.area.line.setLatLngs(state.area.points);
+    document.getElementById('finish-area').hidden = state.area.points.length < 3;
+    return;
+  }
   const mode = state.mapMode;
   state.mapMode = null;
   say('');
   if (mode === 'open') {
-    state.pendingOpen = at;
+    state.pendingOpen = {at};
     document.getElementById('new-incident-where').textContent = `At ${at.lat}, ${at.lon}`;
+    document.getElementById('new-radius-label').hidden = false;
     document.getElementById('new-incident-dialog').showModal();
   } else if (mode === 'redraw' && state.snapshot) {
     act(() => api('incident.redraw', {incident: state.selected, at, radius_meters: state.snapshot.incident.radius_meters}), 'redrawn');
@@ -155,14 +162,41 @@ async function act(action, done) {
 }
 
 document.getElementById('new-incident').addEventListener('click', () => { state.mapMode = 'open'; say('Click the map where the incident is'); });
+
+// A perimeter drawn on the map, corner by corner: for a new incident, or to redraw the selected one.
+function startArea(purpose) {
+  if (state.area) state.area.line.remove();
+  state.mapMode = 'area';
+  state.area = {purpose, points: [], line: L.polygon([], {color: '#ff7043', weight: 2, dashArray: '4', fillOpacity: 0.05}).addTo(state.map)};
+  say('Click the perimeter\'s corners on the map, then Finish the area');
+}
+document.getElementById('new-area').addEventListener('click', () => startArea('open'));
+document.getElementById('redraw-area').addEventListener('click', () => { if (state.selected) startArea('redraw'); });
+document.getElementById('finish-area').addEventListener('click', () => {
+  const {purpose, points, line} = state.area;
+  line.remove();
+  state.area = null;
+  state.mapMode = null;
+  document.getElementById('finish-area').hidden = true;
+  say('');
+  const ring = points.map(([lat, lon]) => [lon, lat]);
+  const area = {type: 'Polygon', coordinates: [[...ring, ring[0]]]};
+  if (purpose === 'redraw') {
+    act(() => api('incident.redraw', {incident: state.selected, area}), 'redrawn');
+  } else {
+    state.pendingOpen = {area};
+    document.getElementById('new-incident-where').textContent = `A perimeter of ${points.length} corners`;
+    document.getElementById('new-radius-label').hidden = true;
+    document.getElementById('new-incident-dialog').showModal();
+  }
+});
 document.getElementById('new-cancel').addEventListener('click', () => document.getElementById('new-incident-dialog').close());
 document.getElementById('new-incident-form').addEventListener('submit', (event) => {
   event.preventDefault();
   document.getElementById('new-incident-dialog').close();
-  const body = {
-    kind: document.getElementById('new-kind').value, at: state.pendingOpen,
-    radius_meters: Number(document.getElementById('new-radius').value),
-  };
+  const where = state.pendingOpen;
+  const body = where.area ? {kind: document.getElementById('new-kind').value, area: where.area}
+    : {kind: document.getElementById('new-kind').value, at: where.at, radius_meters: Number(document.getElementById('new-radius').value)};
   const title = document.getElementById('new-title').value.trim();
   if (title) body.title = title;
   act(async () => { const opened = await api('incident.open', body); state.selected = opened.incident.id; }, 'incident opened');
@@ -232,6 +266,7 @@ function renderIncident() {
     (march ? `; head at ${Math.round(march.head_meters)} m, tail at ${Math.round(march.tail_meters)} m of ${Math.round(march.route_length_meters)} m`
       : `; ${Math.round(incident.radius_meters)} m around ${incident.center.lat.toFixed(5)}, ${incident.center.lon.toFixed(5)}`);
   document.getElementById('redraw').textContent = march ? 'Move head…' : 'Redraw…';
+  document.getElementById('redraw-area').hidden = Boolean(march);
   const bySection = new Map();
   for (const camera of cameras) {
     const section = camera.section || 'selected';
