@@ -88,10 +88,12 @@ public struct ConsoleServer: Sendable {
     let codes: ConsoleCodes
     let users: UserDirectory
     let sessions = ConsoleSessions()
+    let thumbnails: ConsoleThumbnails
     let logger: Logger
 
     public init(configuration: Configuration, bus: BusServer, codes: ConsoleCodes, users: UserDirectory, logger: Logger) {
         (self.configuration, self.bus, self.codes, self.users, self.logger) = (configuration, bus, codes, users, logger)
+        thumbnails = ConsoleThumbnails(bus: bus)
     }
 
     /// The web server as a service of the server's `ServiceGroup`; `onListening` is told the
@@ -102,6 +104,7 @@ public struct ConsoleServer: Sendable {
         let host = configuration.host
         return Application(
             router: router, configuration: .init(address: .hostname(host, port: configuration.port), serverName: "vigil-console"),
+            services: [thumbnails],
             onServerRunning: { channel in
                 await onListening("http://\(host.contains(":") ? "[\(host)]" : host):\(channel.localAddress?.port ?? 0)")
             }, logger: logger)
@@ -139,6 +142,16 @@ public struct ConsoleServer: Sendable {
             return try Self.json(SessionInfo(session, user))
         }
         router.post("/api/request") { request, _ in try await forward(request) }
+        // The newest thumbnail of a camera that the session's agency received on its thumbnail
+        // channel (after `thumbnails.start` for an incident, or as the camera's owner).
+        router.get("/api/thumbnails/:camera") { request, context in
+            let (session, _) = try await currentSession(request)
+            let camera = try context.parameters.require("camera")
+            guard let jpeg = thumbnails.jpeg(of: camera, for: session.identity.agency) else {
+                throw ConsoleFailure(.notFound, ConsoleError(.requestInvalid, message: "no thumbnail of \(camera) for \(session.identity.agency) yet"))
+            }
+            return Response(status: .ok, headers: Self.headers(type: "image/jpeg"), body: .init(byteBuffer: ByteBuffer(bytes: jpeg)))
+        }
     }
 
     // MARK: Login and sessions

@@ -44,6 +44,9 @@ public enum EventChannel: Sendable, Hashable {
         }
     }
 
+    /// What every agency's thumbnail topic starts with.
+    public static let thumbnailsPrefix = "thumbnails/"
+
     /// The channel whose topic is exactly `topic`, if any (a shorter prefix is none).
     public init?(topic: String) {
         let parts = topic.split(separator: "/", omittingEmptySubsequences: false).map(String.init)

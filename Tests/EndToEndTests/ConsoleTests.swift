@@ -11,7 +11,7 @@ struct ConsoleTests {
     static let browserEnvironment = ["PYTHONPATH": repositoryRoot.appendingPathComponent(".build/python-packages").path]
 
     @Test func anOperatorLogsInOpensAnIncidentWatchesATileAndTheOwnersRevocationEndsIt() async throws {
-        try await withCameraServer("console") { data in
+        try await withCameraServer("console", arguments: ["--thumbnail-interval", "0.5"]) { data in
             #expect(try await vigil("user", "add", "cc.op", "--name", "Op", "--badge", "B-1", "--role", "operator", "--role", "auditor",
                                     "--data", data.path, "--agency", "crisis-centre").status == 0)
             let browsed = try await run(python, [
@@ -30,6 +30,7 @@ struct ConsoleTests {
             let picture = try #require(seen["picture"] as? [String: Any], "\(seen)")
             #expect(picture["width"] as? Int == 320 && (picture["deviation"] as? Double ?? 0) > 10, "\(picture)")
             #expect(seen["still_playing"] as? Bool == true, "\(seen)")
+            #expect(seen["thumbnail_width"] as? Int == 320, "a thumbnail tile shows the camera's newest thumbnail: \(seen)")
             #expect((seen["watchers"] as? [String])?.contains { $0.contains("cc.op") && $0.contains("pz5339-sim-01") } == true, "\(seen)")
             #expect(seen["tile_ended"] != nil, "\(seen)")
             #expect((seen["chain"] as? String)?.hasPrefix("Chain intact") == true, "\(seen)")
@@ -45,6 +46,7 @@ struct ConsoleTests {
             #expect(viewed["source"] as? String == "console" && viewed["user"] as? String == "cc.op", "\(viewed)")
             #expect(viewed["justification"] as? String == "Following the crowd from the crisis room")
             #expect(records.contains { $0["action"] as? String == "console.code.issued" && $0["user"] as? String == "cc.op" })
+            #expect(records.contains { $0["action"] as? String == "thumbnails.started" && $0["source"] as? String == "console" })
         }
     }
 }

@@ -125,6 +125,13 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
     /// Requests on the media endpoint (`feed.open`, `feed.close`).
     public let mediaRequests: AsyncStream<BusRequest>
     private let mediaRequestSink: AsyncStream<BusRequest>.Continuation
+    private struct PublishedObserver: Sendable {
+        let prefix: String
+        let sink: AsyncStream<(topic: String, payload: Data)>.Continuation
+    }
+
+    /// Who observes published events in this process (``observePublished(prefix:)``).
+    private let observers = Mutex<[PublishedObserver]>([])
     /// The replies awaited by requests submitted within the process, by their peer address.
     private let localReplies = Mutex<[Data: CheckedContinuation<Data, Never>]>([:])
     private let nextLocalPeer = Atomic<UInt64>(1)
@@ -380,6 +387,19 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
     /// Publishes an event on `topic`.
     public func publish(topic: String, payload: Data) {
         enqueue(.publish(topic: topic, payload: payload))
+        for observer in observers.withLock({ $0 }) where topic.hasPrefix(observer.prefix) {
+            observer.sink.yield((topic, payload))
+        }
+    }
+
+    /// A copy of every event published on a topic that starts with `prefix`, for a part of this
+    /// process that serves what agencies receive by other means (the console shows each agency
+    /// the thumbnails published to it). It sees exactly what was published to each topic, so it
+    /// decides nothing the publisher did not. The newest 256 wait for a slow reader; older ones are dropped.
+    public func observePublished(prefix: String) -> AsyncStream<(topic: String, payload: Data)> {
+        let (stream, sink) = AsyncStream.makeStream(of: (topic: String, payload: Data).self, bufferingPolicy: .bufferingNewest(256))
+        observers.withLock { $0.append(PublishedObserver(prefix: prefix, sink: sink)) }
+        return stream
     }
 
     /// Stops the bus thread, closes every socket and terminates the context. Idempotent.
@@ -389,6 +409,7 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
             return state.stopping
         }
         guard !alreadyStopping else { return }
+        for observer in observers.withLock({ observers in defer { observers.removeAll() }; return observers }) { observer.sink.finish() }
         // Nobody serves the requests submitted within the process any more.
         for waiting in localReplies.withLock({ replies in defer { replies.removeAll() }; return Array(replies.values) }) {
             waiting.resume(returning: BusProtocol.errorReply(id: nil, .init(.serverBusy, message: "the server is stopping")))

@@ -289,7 +289,11 @@ function renderIncident() {
       watch.title = 'Watch live on the wall';
       watch.className = 'watch';
       watch.addEventListener('click', () => watchLive(camera.id));
-      row.insertCell().append(watch);
+      const still = element('button', '▣');
+      still.title = 'Its thumbnail on the wall';
+      still.className = 'thumbnail';
+      still.addEventListener('click', () => watchThumbnail(camera.id));
+      row.insertCell().append(watch, still);
     }
   }
   document.getElementById('cameras').replaceChildren(table);
@@ -386,7 +390,7 @@ async function watchLive(camera) {
     say(`${camera}: ${error.code}: ${error.message}`);
     return;
   }
-  placeTile(camera, link, asked);
+  placeLiveTile(camera, link, asked);
 }
 
 function askJustification() {
@@ -405,11 +409,12 @@ function askJustification() {
   });
 }
 
-// `asked`: when the operator asked for it (after the justification), for the first picture's delay.
-function placeTile(camera, link, asked) {
+// A tile of the wall for `camera`: the first empty one, else the oldest gives way. `fill` puts
+// the tile's picture in and returns how to stop it; the label and its close button are added.
+function placeTile(camera, fill) {
   const wall = document.getElementById('wall');
   let slot = [...wall.children].find((tile) => tile.classList.contains('empty'));
-  if (!slot) {  // the oldest tile gives way
+  if (!slot) {
     const oldest = state.tiles.shift();
     oldest.close();
     slot = oldest.element;
@@ -422,16 +427,37 @@ function placeTile(camera, link, asked) {
   const closeButton = element('button', '×');
   closeButton.title = 'Close this tile';
   label.append(element('span', camera), closeButton);
-  const tile = {camera, element: slot, close: () => {}};
-  if (link.stream && link.stream.codec && link.stream.codec !== 'h264') {
-    // Browsers cannot play it (Chromium on Linux refuses H.265): the thumbnail, and the link.
-    const picture = element('img');
-    picture.alt = `thumbnail of ${camera}`;
-    picture.src = link.thumbnail_url;
-    const timer = setInterval(() => { picture.src = `${link.thumbnail_url}?t=${Date.now()}`; }, 5000);
-    slot.append(picture, label, element('div', `${link.stream.codec.toUpperCase()}: a browser cannot play it. External player: ${link.url}`, 'note'));
-    tile.close = () => clearInterval(timer);
-  } else {
+  const tile = {camera, element: slot, close: fill(slot, label)};
+  closeButton.addEventListener('click', () => {
+    tile.close();
+    state.tiles = state.tiles.filter((other) => other !== tile);
+    slot.className = 'tile empty';
+    slot.replaceChildren();
+    for (const key of Object.keys(slot.dataset)) delete slot.dataset[key];
+  });
+  state.tiles.push(tile);
+}
+
+// A picture refreshed every few seconds from `address` (a query string added to each request).
+function refreshedPicture(slot, label, address, note) {
+  const picture = element('img');
+  picture.alt = `thumbnail of ${slot.dataset.camera}`;
+  const load = () => { picture.src = `${address}${address.includes('?') ? '&' : '?'}t=${Date.now()}`; };
+  picture.addEventListener('load', () => { slot.dataset.thumbnail = 'shown'; });
+  load();
+  const timer = setInterval(load, 2000);
+  slot.append(picture, label);
+  if (note) slot.append(element('div', note, 'note'));
+  return () => clearInterval(timer);
+}
+
+// A live tile from a link; `asked`: when the operator asked for it (after the justification).
+function placeLiveTile(camera, link, asked) {
+  placeTile(camera, (slot, label) => {
+    if (link.stream && link.stream.codec && link.stream.codec !== 'h264') {
+      // Browsers cannot play it (Chromium on Linux refuses H.265): the thumbnail, and the link.
+      return refreshedPicture(slot, label, link.thumbnail_url, `${link.stream.codec.toUpperCase()}: a browser cannot play it. External player: ${link.url}`);
+    }
     const video = element('video');
     video.muted = true;
     video.autoplay = true;
@@ -444,19 +470,31 @@ function placeTile(camera, link, asked) {
     // The first picture shown: its delay since the operator asked, on the tile (read by the benchmark).
     const shown = () => { slot.dataset.firstPictureMs = String(Math.round(performance.now() - asked)); };
     if (video.requestVideoFrameCallback) video.requestVideoFrameCallback(shown); else video.addEventListener('playing', shown, {once: true});
-    tile.close = playLive(video, socket, (why) => {
+    return playLive(video, socket, (why) => {
       slot.dataset.ended = why;
       slot.append(element('div', `View ended: ${why}`, 'note'));
     });
-  }
-  closeButton.addEventListener('click', () => {
-    tile.close();
-    state.tiles = state.tiles.filter((other) => other !== tile);
-    slot.className = 'tile empty';
-    slot.replaceChildren();
-    for (const key of Object.keys(slot.dataset)) delete slot.dataset[key];
   });
-  state.tiles.push(tile);
+}
+
+// A thumbnail tile: the camera's newest thumbnail as the agency receives it (thumbnails are
+// asked for once per incident, with its justification, and recorded like a view).
+async function watchThumbnail(camera) {
+  const incident = state.selected;
+  if (!incident) return;
+  if (!state.justifications[incident]) {
+    const justification = await askJustification();
+    if (!justification) return;
+    state.justifications[incident] = justification;
+  }
+  state.thumbnailsAsked = state.thumbnailsAsked || {};
+  if (!state.thumbnailsAsked[incident]) {
+    try {
+      await api('thumbnails.start', {justification: Object.assign({incident}, state.justifications[incident])});
+      state.thumbnailsAsked[incident] = true;
+    } catch (error) { say(`thumbnails: ${error.code}: ${error.message}`); return; }
+  }
+  placeTile(camera, (slot, label) => refreshedPicture(slot, label, `/api/thumbnails/${encodeURIComponent(camera)}`));
 }
 
 // Plays fragmented MP4 from a WebSocket through Media Source Extensions, kept near live;

@@ -35,7 +35,7 @@ extension CommandDispatcher {
             return BusProtocol.successReply(id: header.id, result: AccessCheckResult(decision))
         case .viewStart:
             let body = try BusProtocol.decodeBody(ViewStartBody.self, from: request.payload)
-            let ticket = try await access.start(try body.consultation(agency: request.agency, user: request.user, source: "bus"))
+            let ticket = try await access.start(try body.consultation(agency: request.agency, user: request.user, source: request.origin ?? "bus"))
             return BusProtocol.successReply(id: header.id, result: ticket)
         case .viewStop:
             let body = try BusProtocol.decodeBody(ViewStopBody.self, from: request.payload)
@@ -76,7 +76,7 @@ extension CommandDispatcher {
         case .thumbnailsStart:
             let body = try BusProtocol.decodeBody(ThumbnailsStartBody.self, from: request.payload)
             let justification = try body.justification.justification()
-            try await access.startThumbnails(agency: request.agency, user: request.user, justification: justification, source: "bus")
+            try await access.startThumbnails(agency: request.agency, user: request.user, justification: justification, source: request.origin ?? "bus")
             publisher.thumbnailConsents.start(incident: justification.incident, agency: request.agency)
             return BusProtocol.successReply(id: header.id, result: ["incident": justification.incident])
         case .thumbnailsStop:
