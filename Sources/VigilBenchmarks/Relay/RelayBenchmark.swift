@@ -46,6 +46,9 @@ public struct RelayBenchmark {
         }
         let httpCost = try Self.fanOutCost(of: links.pid) { try links.urls.map { try HTTPPlayer.get($0) } }
         try links.closeLinks()
+        // Browsers: the same links as WebSockets of fragmented MP4 (the console's tiles).
+        let browserCost = try Self.fanOutCost(of: links.pid) { try links.newLinks(viewers).map { try HTTPPlayer.webSocket($0) } }
+        try links.closeLinks()
         // Sealed views: the camera encrypted once, the same bytes to every viewer (the readers
         // count the bytes; opening them is the viewers' work, not the relay's).
         let keys = try (0..<max(1, viewers / 8)).map { _ in try links.newMediaClient() }
@@ -59,6 +62,8 @@ public struct RelayBenchmark {
         }
         print(Measurement.row("Vigil HTTP links, \(viewers) viewers: delivered", httpCost.gigabits, unit: "Gb/s", target: nil))
         print(Measurement.row("Vigil HTTP links, \(viewers) viewers: CPU per Gbit", httpCost.cpuPerGigabit, unit: "CPU-s", target: nil))
+        print(Measurement.row("Vigil WebSockets (fMP4), \(viewers) viewers: delivered", browserCost.gigabits, unit: "Gb/s", target: nil))
+        print(Measurement.row("Vigil WebSockets (fMP4), \(viewers) viewers: CPU per Gbit", browserCost.cpuPerGigabit, unit: "CPU-s", target: nil))
         print(Measurement.row("Vigil sealed views, \(viewers) viewers: delivered", sealedCost.gigabits, unit: "Gb/s", target: nil))
         print(Measurement.row("Vigil sealed views, \(viewers) viewers: CPU per Gbit", sealedCost.cpuPerGigabit, unit: "CPU-s", target: nil,
                               note: "encrypted once per camera (ChaCha20-Poly1305), keys over CURVE"))
@@ -67,6 +72,8 @@ public struct RelayBenchmark {
                               note: "encrypted once per view (delivery packets)"))
         if let nginxCost {
             print(Measurement.row("relay CPU per Gbit, HTTP, N = \(viewers), x nginx-rtmp", httpCost.cpuPerGigabit / nginxCost.cpuPerGigabit, unit: "x", target: 0.8))
+            print(Measurement.row("relay CPU per Gbit, WebSocket, N = \(viewers), x nginx-rtmp", browserCost.cpuPerGigabit / nginxCost.cpuPerGigabit, unit: "x",
+                                  target: 0.8))
             print(Measurement.row("relay CPU per Gbit, encrypted (sealed), N = \(viewers), x nginx-rtmp", sealedCost.cpuPerGigabit / nginxCost.cpuPerGigabit,
                                   unit: "x", target: 1.0))
             print(Measurement.row("relay CPU per Gbit, encrypted (CURVE per view), N = \(viewers), x nginx-rtmp", curveCost.cpuPerGigabit / nginxCost.cpuPerGigabit,
@@ -225,6 +232,19 @@ final class PlayerPool: Sendable {
 
 /// An HTTP player of a Vigil link: the GET, then MPEG-TS until the connection closes.
 enum HTTPPlayer {
+    /// A browser's player of a link: the WebSocket handshake on its `live` address, then
+    /// fragmented MP4 in binary messages (the reader counts them as bytes).
+    static func webSocket(_ url: String) throws -> Int32 {
+        guard let parsed = URL(string: url), let port = parsed.port else { throw BenchSetupFailure("not a link: \(url)") }
+        let socket = try LoopbackSocket.connect(port: port, receiveBuffer: nil)
+        let path = parsed.path.replacingOccurrences(of: "/stream.ts", with: "/live")
+        try LoopbackSocket.send(Array("""
+            GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+            Sec-WebSocket-Key: dmlnaWwgYmVuY2ggcmVsYXk=\r\nSec-WebSocket-Version: 13\r\n\r\n
+            """.utf8), on: socket)
+        return socket
+    }
+
     static func get(_ url: String, receiveBuffer: Int32? = nil) throws -> Int32 {
         guard let parsed = URL(string: url), let port = parsed.port else { throw BenchSetupFailure("not a link: \(url)") }
         let socket = try LoopbackSocket.connect(port: port, receiveBuffer: receiveBuffer)

@@ -13,7 +13,7 @@ final class VigilLinks {
     private let client: BusClient
     let urls: [String]
     /// The links' views, to be closed once measured.
-    private let linkViews: [String]
+    private var linkViews: [String]
     var pid: Int32 { server.process.processIdentifier }
 
     init(vigil: String, stream: String, viewers: Int) throws {
@@ -49,7 +49,16 @@ final class VigilLinks {
     /// next measurement), and gives the server a moment to record it.
     func closeLinks() throws {
         for view in linkViews { _ = try client.request("feed.close", body: ViewStopBody(view: view), as: [String: String].self, timeout: .seconds(10)) }
+        linkViews = []
         Thread.sleep(forTimeInterval: 1)
+    }
+
+    /// `count` more links, to be played at once (closed by ``closeLinks()``).
+    func newLinks(_ count: Int) throws -> [String] {
+        let body = FeedOpenBody(camera: camera, justification: justification)
+        let links = try (0..<count).map { [client] _ in try client.request("feed.link", body: body, as: FeedLinkResult.self, timeout: .seconds(10)) }
+        linkViews += links.map(\.view)
+        return links.map(\.url)
     }
 
     /// One more link, to be played at once (an unplayed link's view ends after 30 s).
