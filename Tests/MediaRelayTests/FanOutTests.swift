@@ -200,15 +200,7 @@ struct FanOutTests {
     @Test func browsersGetFragmentsWithTheInitializationSegmentInForceAtEveryKeyframe() async throws {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
-        var combined = Data()
-        for (index, size) in ["320x240", "640x360"].enumerated() {
-            let part = folder.appendingPathComponent("part-\(index).ts").path
-            try ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=\(size):rate=25", "-t", "2", "-c:v", "libx264", "-g", "25", "-pix_fmt", "yuv420p",
-                        "-bsf:v", "dump_extra", "-f", "mpegts", part])
-            combined += try Data(contentsOf: URL(fileURLWithPath: part))
-        }
-        let path = folder.appendingPathComponent("resized.ts")
-        try combined.write(to: path)
+        let path = try makeResizingStream(in: folder)
         var configuration = CameraFeed.Configuration()
         configuration.loopFiles = true
         let feed = CameraFeed(camera: "c2", url: path.path, configuration: configuration) { _, _ in }

@@ -12,15 +12,7 @@ struct ParameterChangeTests {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
         // Two GOPs at 320×240, then two at 640×360, in one MPEG-TS stream (as a camera switching profiles sends it).
-        var combined = Data()
-        for (index, size) in ["320x240", "640x360"].enumerated() {
-            let part = folder.appendingPathComponent("part-\(index).ts").path
-            try ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=\(size):rate=25", "-t", "2", "-c:v", "libx264", "-g", "25", "-pix_fmt", "yuv420p",
-                        "-bsf:v", "dump_extra", "-f", "mpegts", part])
-            combined += try Data(contentsOf: URL(fileURLWithPath: part))
-        }
-        let stream = folder.appendingPathComponent("resized.ts")
-        try combined.write(to: stream)
+        let stream = try makeResizingStream(in: folder)
 
         let source = try StreamSource(url: stream.path)
         #expect(source.video.width == 320 && source.video.height == 240)

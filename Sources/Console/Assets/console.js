@@ -372,15 +372,10 @@ function buildWall() {
 }
 document.getElementById('wall-size').addEventListener('change', buildWall);
 
-// Asks for the justification once per incident (the first live tile), then opens a link.
+// A live tile: the justification asked for once per incident, then a link opened through the console.
 async function watchLive(camera) {
   const incident = state.selected;
-  if (!incident) return;
-  if (!state.justifications[incident]) {
-    const justification = await askJustification();
-    if (!justification) return;
-    state.justifications[incident] = justification;
-  }
+  if (!incident || !(await justified(incident))) return;
   const {reason, text} = state.justifications[incident];
   const asked = performance.now();
   let link;
@@ -391,6 +386,16 @@ async function watchLive(camera) {
     return;
   }
   placeLiveTile(camera, link, asked);
+}
+
+// Whether the operator gave why they watch `incident` (asked once per incident, kept for its tiles).
+async function justified(incident) {
+  if (!state.justifications[incident]) {
+    const justification = await askJustification();
+    if (!justification) return false;
+    state.justifications[incident] = justification;
+  }
+  return true;
 }
 
 function askJustification() {
@@ -481,12 +486,7 @@ function placeLiveTile(camera, link, asked) {
 // asked for once per incident, with its justification, and recorded like a view).
 async function watchThumbnail(camera) {
   const incident = state.selected;
-  if (!incident) return;
-  if (!state.justifications[incident]) {
-    const justification = await askJustification();
-    if (!justification) return;
-    state.justifications[incident] = justification;
-  }
+  if (!incident || !(await justified(incident))) return;
   state.thumbnailsAsked = state.thumbnailsAsked || {};
   if (!state.thumbnailsAsked[incident]) {
     try {
