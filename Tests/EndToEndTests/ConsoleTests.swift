@@ -11,12 +11,12 @@ struct ConsoleTests {
     static let browserEnvironment = ["PYTHONPATH": repositoryRoot.appendingPathComponent(".build/python-packages").path]
 
     @Test func anOperatorLogsInOpensAnIncidentWatchesATileAndTheOwnersRevocationEndsIt() async throws {
-        try await withCameraServer("console", arguments: ["--thumbnail-interval", "0.5"]) { data in
+        try await withCameraServer("console", arguments: ["--thumbnail-interval", "0.5"], hevcCamera: true) { data in
             #expect(try await vigil("user", "add", "cc.op", "--name", "Op", "--badge", "B-1", "--role", "operator", "--role", "auditor",
                                     "--data", data.path, "--agency", "crisis-centre").status == 0)
             let browsed = try await run(python, [
                 repositoryRoot.appendingPathComponent("Tests/python/console_browser.py").path, vigilBinary.path, data.path, "crisis-centre", "cc.op",
-                "pz-5339", "pz5339-sim-01", Self.artefacts.path,
+                "pz-5339", "pz5339-sim-01", "pz5339-sim-02", Self.artefacts.path,
             ], environment: Self.browserEnvironment, timeout: .seconds(120))
             #expect(browsed.status == 0, "\(browsed.stdout) \(browsed.stderr.suffix(2000))")
             let seen = try json(browsed.stdout.split(separator: "\n").last.map(String.init) ?? "")
@@ -30,6 +30,10 @@ struct ConsoleTests {
             let picture = try #require(seen["picture"] as? [String: Any], "\(seen)")
             #expect(picture["width"] as? Int == 320 && (picture["deviation"] as? Double ?? 0) > 10, "\(picture)")
             #expect(seen["still_playing"] as? Bool == true, "\(seen)")
+            let hevc = try #require(seen["hevc_tile"] as? [String: Any], "\(seen)")
+            #expect((hevc["note"] as? String)?.contains("HEVC: a browser cannot play it. External player: http://") == true && hevc["video"] as? Bool == false
+                && hevc["picture"] as? Bool == true, "an H.265 camera's tile says so, with its thumbnail and link: \(hevc)")
+            #expect(seen["hevc_socket_status"] as? Int == 415, "the relay refuses H.265 to a browser's socket: \(seen)")
             #expect(seen["thumbnail_width"] as? Int == 320, "a thumbnail tile shows the camera's newest thumbnail: \(seen)")
             #expect((seen["watchers"] as? [String])?.contains { $0.contains("cc.op") && $0.contains("pz5339-sim-01") } == true, "\(seen)")
             #expect(seen["tile_ended"] != nil, "\(seen)")

@@ -1,28 +1,39 @@
 import Foundation
 import Testing
 
-/// Writes a real H.264 MPEG-TS file made by ffmpeg (320×240, 25 fps, a keyframe each second),
-/// for a camera whose stream is a looped file.
-func makeTestStream(at path: String, seconds: Int = 4) async throws {
+/// Writes a real H.264 (or H.265) MPEG-TS file made by ffmpeg (320×240, 25 fps, a keyframe each
+/// second), for a camera whose stream is a looped file.
+func makeTestStream(at path: String, seconds: Int = 4, hevc: Bool = false) async throws {
+    let codec = hevc ? ["libx265", "-x265-params", "log-level=error:keyint=25"] : ["libx264", "-g", "25", "-bf", "2"]
     let made = try await run(URL(fileURLWithPath: "/usr/bin/ffmpeg"), [
-        "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25", "-t", "\(seconds)", "-c:v", "libx264",
-        "-g", "25", "-bf", "2", "-pix_fmt", "yuv420p", "-f", "mpegts", path,
-    ])
+        "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25", "-t", "\(seconds)", "-c:v",
+    ] + codec + ["-pix_fmt", "yuv420p", "-f", "mpegts", path])
     #expect(made.status == 0, "\(made.stderr)")
 }
 
-/// A server whose registry has one more camera at the Grand-Place, its stream a looped file.
-func withCameraServer(_ name: String = "relay", arguments: [String] = [], _ body: (URL) async throws -> Void) async throws {
+/// A server whose registry has one more camera at the Grand-Place (`pz5339-sim-01`), its stream a
+/// looped file; with `hevcCamera`, a second beside it (`pz5339-sim-02`) whose stream is H.265.
+func withCameraServer(_ name: String = "relay", arguments: [String] = [], hevcCamera: Bool = false, _ body: (URL) async throws -> Void) async throws {
     try await withStoppedServerFolder(name) { data in
         let stream = data.appendingPathComponent("camera.ts").path
         try await makeTestStream(at: stream)
-        let registry = data.appendingPathComponent("camera.geojson")
-        try Data("""
-            {"type":"FeatureCollection","features":[{"type":"Feature","geometry":{"type":"Point","coordinates":[4.3525,50.8467]},
+        var features = ["""
+            {"type":"Feature","geometry":{"type":"Point","coordinates":[4.3525,50.8467]},
              "properties":{"id":"pz5339-sim-01","owner":"pz-5339","kind":"street","place_type":"square","range_m":40,
                            "stream":"\(stream)","confidentiality":"public","tags":[],
-                           "privacy_masks":[[[0,0],[0.5,0],[0.5,1],[0,1]]]}}]}
-            """.utf8).write(to: registry)
+                           "privacy_masks":[[[0,0],[0.5,0],[0.5,1],[0,1]]]}}
+            """]
+        if hevcCamera {
+            let hevc = data.appendingPathComponent("camera-hevc.ts").path
+            try await makeTestStream(at: hevc, hevc: true)
+            features.append("""
+                {"type":"Feature","geometry":{"type":"Point","coordinates":[4.35252,50.84672]},
+                 "properties":{"id":"pz5339-sim-02","owner":"pz-5339","kind":"street","place_type":"square","range_m":40,
+                               "stream":"\(hevc)","confidentiality":"public","tags":[]}}
+                """)
+        }
+        let registry = data.appendingPathComponent("camera.geojson")
+        try Data(#"{"type":"FeatureCollection","features":["#.utf8 + Data(features.joined(separator: ",").utf8) + Data("]}".utf8)).write(to: registry)
         #expect(try await vigil("cameras", "import", registry.path, "--data", data.path).status == 0)
         try await withServer(data: data, arguments: arguments) { data, _ in try await body(data) }
     }

@@ -3,11 +3,11 @@ log in with a code from `vigil console login`, open an incident from the map, se
 on the page, watch one live in a wall tile (a decoded frame's pixels read from a canvas), see
 the owner's revocation end the tile, and keep a screenshot.
 
-usage: console_browser.py VIGIL DATA AGENCY USER OWNER CAMERA ARTEFACTS
+usage: console_browser.py VIGIL DATA AGENCY USER OWNER CAMERA HEVC_CAMERA ARTEFACTS
 
 Prints one JSON line of what it saw; the Swift test decides. Exits 2 when a step cannot happen.
 """
-import json, os, subprocess, sys, time
+import json, os, socket, subprocess, sys, time, urllib.parse
 
 from selenium import webdriver
 from selenium.webdriver.chrome.options import Options
@@ -16,7 +16,7 @@ from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-vigil, data, agency, user, owner, camera, artefacts = sys.argv[1:8]
+vigil, data, agency, user, owner, camera, hevc_camera, artefacts = sys.argv[1:9]
 seen = {}
 
 
@@ -99,6 +99,20 @@ try:
     """)
     time.sleep(1.5)
     seen["still_playing"] = driver.execute_script("const v = document.querySelector('.tile video'); return !v.paused && v.currentTime > 1")
+    # An H.265 camera: no video in the browser, its thumbnail and a link for an external player, said plainly.
+    driver.find_element(By.CSS_SELECTOR, f'#cameras tr[data-camera="{hevc_camera}"] button.watch').click()
+    wait(driver, f"return document.querySelector('.tile[data-camera=\"{hevc_camera}\"] .note') !== null", 20, "the H.265 tile")
+    seen["hevc_tile"] = driver.execute_script(f"""
+        const tile = document.querySelector('.tile[data-camera="{hevc_camera}"]');
+        return {{note: tile.querySelector('.note').textContent, video: tile.querySelector('video') !== null, picture: tile.querySelector('img') !== null}};""")
+    # The relay itself refuses it to a browser's WebSocket, with 415.
+    link = seen["hevc_tile"]["note"].split("External player: ")[1].strip()
+    parts = urllib.parse.urlsplit(link.replace("/stream.ts", "/live"))
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as probe:
+        probe.sendall((f"GET {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                       "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+        seen["hevc_socket_status"] = int(probe.recv(200).split(b" ")[1])
+
     # A thumbnail tile beside it: the newest thumbnail the agency receives, once it asked for them.
     driver.find_element(By.CSS_SELECTOR, f'#cameras tr[data-camera="{camera}"] button.thumbnail').click()
     wait(driver, "return document.querySelector('.tile[data-thumbnail=\"shown\"] img') !== null", 20, "a thumbnail tile")
