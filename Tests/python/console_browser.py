@@ -101,10 +101,10 @@ try:
     seen["still_playing"] = driver.execute_script("const v = document.querySelector('.tile video'); return !v.paused && v.currentTime > 1")
     # An H.265 camera: no video in the browser, its thumbnail and a link for an external player, said plainly.
     driver.find_element(By.CSS_SELECTOR, f'#cameras tr[data-camera="{hevc_camera}"] button.watch').click()
-    wait(driver, f"return document.querySelector('.tile[data-camera=\"{hevc_camera}\"] .note') !== null", 20, "the H.265 tile")
+    wait(driver, f"return document.querySelector('.tile[data-camera=\"{hevc_camera}\"] .note:not(.waiting)') !== null", 20, "the H.265 tile")
     seen["hevc_tile"] = driver.execute_script(f"""
         const tile = document.querySelector('.tile[data-camera="{hevc_camera}"]');
-        return {{note: tile.querySelector('.note').textContent, video: tile.querySelector('video') !== null, picture: tile.querySelector('img') !== null}};""")
+        return {{note: tile.querySelector('.note:not(.waiting)').textContent, video: tile.querySelector('video') !== null, picture: tile.querySelector('img') !== null}};""")
     # The relay itself refuses it to a browser's WebSocket, with 415.
     link = seen["hevc_tile"]["note"].split("External player: ")[1].strip()
     parts = urllib.parse.urlsplit(link.replace("/stream.ts", "/live"))

@@ -443,15 +443,20 @@ function placeTile(camera, fill) {
   state.tiles.push(tile);
 }
 
-// A picture refreshed every few seconds from `address` (a query string added to each request).
+// A picture refreshed every few seconds from `address` (a query string added to each request):
+// each new one is loaded aside and shown once whole, so the tile keeps its last good picture.
 function refreshedPicture(slot, label, address, note) {
   const picture = element('img');
   picture.alt = `thumbnail of ${slot.dataset.camera}`;
-  const load = () => { picture.src = `${address}${address.includes('?') ? '&' : '?'}t=${Date.now()}`; };
-  picture.addEventListener('load', () => { slot.dataset.thumbnail = 'shown'; });
+  const waiting = element('div', 'Waiting for a thumbnail…', 'note waiting');
+  const load = () => {
+    const next = new Image();
+    next.onload = () => { picture.src = next.src; slot.dataset.thumbnail = 'shown'; waiting.remove(); };
+    next.src = `${address}${address.includes('?') ? '&' : '?'}t=${Date.now()}`;
+  };
   load();
   const timer = setInterval(load, 2000);
-  slot.append(picture, label);
+  slot.append(picture, label, waiting);
   if (note) slot.append(element('div', note, 'note'));
   return () => clearInterval(timer);
 }
