@@ -115,8 +115,9 @@ try:
 
     # A thumbnail tile beside it: the newest thumbnail the agency receives, once it asked for them.
     driver.find_element(By.CSS_SELECTOR, f'#cameras tr[data-camera="{camera}"] button.thumbnail').click()
-    wait(driver, "return document.querySelector('.tile[data-thumbnail=\"shown\"] img') !== null", 20, "a thumbnail tile")
-    seen["thumbnail_width"] = driver.execute_script("return document.querySelector('.tile[data-thumbnail=\"shown\"] img').naturalWidth")
+    shown = f'.tile[data-camera="{camera}"][data-thumbnail="shown"] img'
+    wait(driver, f"return document.querySelector('{shown}') !== null", 20, "a thumbnail tile")
+    seen["thumbnail_width"] = driver.execute_script(f"return document.querySelector('{shown}').naturalWidth")
     wait(driver, "return document.querySelectorAll('#watchers li').length > 0", 10, "who is watching")
     seen["watchers"] = driver.execute_script("return [...document.querySelectorAll('#watchers li')].map(li => li.textContent)")
     os.makedirs(artefacts, exist_ok=True)
