@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 import Testing
 
 /// The operator console: its login and API from an HTTP client, and its page in a real browser
@@ -87,6 +88,28 @@ struct ConsoleBoundaryTests {
             let asAgency = try await BusSession.run(data, as: "keys/agencies/crisis-centre.key_secret", requests: [["op": "console.code", "body": [:]]])
             #expect(asAgency.replies.first.flatMap(errorCode) == "named_user_required", "\(asAgency.replies)")
         }
+    }
+}
+
+/// A console that cannot listen stops the server, which says why, rather than run without it.
+@Suite("The operator console's port", .timeLimit(.minutes(1)))
+struct ConsolePortTests {
+    @Test func aTakenConsolePortStopsTheServerWithTheReason() async throws {
+        let taken = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(taken) }
+        var address = sockaddr_in(sin_family: sa_family_t(AF_INET), sin_port: 0, sin_addr: in_addr(s_addr: inet_addr("127.0.0.1")), sin_zero: (0, 0, 0, 0, 0, 0, 0, 0))
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(taken, $0, length) == 0 && listen(taken, 1) == 0 && getsockname(taken, $0, &length) == 0 }
+        }
+        try #require(bound)
+        let port = Int(UInt16(bigEndian: address.sin_port))
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-e2e-console-port-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let served = try await vigil("serve", "--data", folder.path, "--command-port", "0", "--event-port", "0", "--metrics-port", "0", "--media-port", "0",
+                                     "--http-port", "0", "--console-port", "\(port)")
+        #expect(served.status != 0 && served.stderr.contains("Address already in use") && served.stdout.isEmpty, "\(served.status) \(served.stderr.suffix(300))")
+        #expect(!FileManager.default.fileExists(atPath: folder.appendingPathComponent("server.json").path), "no ready server is announced")
     }
 }
 

@@ -148,8 +148,9 @@ struct ServeCommand: AsyncParsableCommand {
                     host: consoleHost.description, port: consolePort, leafletFolder: URL(fileURLWithPath: leaflet), basemap: basemap.layers,
                     attributions: basemap.attributions, view: basemap.view),
                 bus: server.bus, codes: server.consoleCodes, users: server.users, logger: logger)
-            // Last, so that it stops first: no browser request reaches a stopping bus.
-            services.append(.init(service: console.application { consoleListening.yield($0) }))
+            // Last, so that it stops first: no browser request reaches a stopping bus. If it cannot
+            // start (its port taken), the server stops as on SIGTERM, and says why.
+            services.append(.init(service: console.application { consoleListening.yield($0) }, failureTerminationBehavior: .gracefullyShutdownGroup))
         } else {
             consoleListening.finish()
         }
