@@ -214,10 +214,13 @@ struct FanOutTests {
 
         let first = try socketPair()
         fanOut.play(fanOut.newPlayer(), on: first.relay, feed: feed, kind: .browser) { _ in }
-        let early = try await readFor(.seconds(5), first.player)
+        // Read until what is looked for came (generous bounds: the suite runs beside heavier tests).
+        let early = try await readUntil(first.player, within: .seconds(30)) { bytes in
+            Set(((try? webSocketMessages(bytes)) ?? []).filter(isInitialization).compactMap(trackWidth)).count == 2
+        }
         let second = try socketPair()
         fanOut.play(fanOut.newPlayer(), on: second.relay, feed: feed, kind: .browser) { _ in }
-        let late = try await readFor(.seconds(1.5), second.player)
+        let late = try await readUntil(second.player, within: .seconds(30)) { ((try? webSocketMessages($0)) ?? []).count >= 3 }
         close(first.player)
         close(second.player)
 
@@ -229,6 +232,17 @@ struct FanOutTests {
         // Both sizes came, in initialization segments (tkhd carries the width in 16.16 fixed point).
         let sizes = Set(try webSocketMessages(early).filter(isInitialization).compactMap(trackWidth))
         #expect(sizes == [320, 640], "\(sizes)")
+    }
+
+    /// What `socket` gives until `done` says it has what it needs, or `within` ran out.
+    func readUntil(_ socket: Int32, within: Duration, done: ([UInt8]) -> Bool) async throws -> [UInt8] {
+        var bytes: [UInt8] = []
+        let deadline = ContinuousClock.now + within
+        while !done(bytes), ContinuousClock.now < deadline {
+            bytes += readAvailable(socket)
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        return bytes
     }
 
     func boxType(_ message: [UInt8]) -> String { message.count >= 8 ? String(decoding: message[4..<8], as: UTF8.self) : "" }

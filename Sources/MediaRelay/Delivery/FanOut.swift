@@ -10,7 +10,7 @@ import VigilProtocol
 ///
 /// A camera's packets are taken from one subscription of its feed and made into chunks once
 /// (``ChunkKind``: MPEG-TS for links), whatever the number of players; every player's queue
-/// holds the same chunks (no copy per player), and the thread writes them with `writev` on
+/// holds the same chunks (no copy per player), and the thread writes them with `sendmsg` (gathered, as `writev` would) on
 /// non-blocking sockets, waiting on epoll for those that are full. No thread per player, and
 /// no cap on players but the process's descriptors.
 ///
@@ -298,7 +298,7 @@ public final class FanOut: Sendable {
             }
         }
 
-        /// Where `flush` points `writev`, made once.
+        /// Where `flush` points `sendmsg`, made once.
         private var vectors = [iovec](repeating: iovec(), count: 64)
 
         /// Writes what the player's socket takes; the bytes written.
@@ -306,7 +306,14 @@ public final class FanOut: Sendable {
             var total = 0
             while player.pendingBytes > 0 {
                 let count = player.fill(&vectors)
-                let written = writev(player.socket, vectors, Int32(count))
+                // sendmsg, not writev: MSG_NOSIGNAL, so that a player gone raises no SIGPIPE in
+                // whatever process embeds the relay (the error says it, and epoll too).
+                let written = vectors.withUnsafeMutableBufferPointer { buffer in
+                    var message = msghdr()
+                    message.msg_iov = buffer.baseAddress
+                    message.msg_iovlen = count
+                    return sendmsg(player.socket, &message, Int32(MSG_NOSIGNAL))
+                }
                 if written < 0 {
                     if errno == EINTR { continue }
                     // Full (EAGAIN): epoll says when it takes more. Any other error is a player
@@ -338,7 +345,7 @@ public struct Chunk: Sendable {
     }
 }
 
-/// Bytes written once and then only read, so that many queues may hold them and `writev` may
+/// Bytes written once and then only read, so that many queues may hold them and `sendmsg` may
 /// point at them: their address never moves.
 final class SharedBytes: @unchecked Sendable {  // @unchecked: immutable after init.
     let base: UnsafeMutableRawPointer

@@ -200,11 +200,11 @@ public final class HTTPEndpoint: @unchecked Sendable {  // @unchecked: the liste
         return .success(Request(path: String(parts[1]), headOnly: parts[0] == "HEAD", headers: headers))
     }
 
-    /// Writes all of `bytes`; false when the peer is gone. (The server ignores SIGPIPE.)
+    /// Writes all of `bytes`; false when the peer is gone (no SIGPIPE: `MSG_NOSIGNAL`).
     static func write(_ bytes: [UInt8], to connection: Int32) -> Bool {
         var sent = 0
         while sent < bytes.count {
-            let written = bytes[sent...].withUnsafeBytes { Glibc.write(connection, $0.baseAddress, $0.count) }
+            let written = bytes[sent...].withUnsafeBytes { send(connection, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
             if written < 0, errno == EINTR { continue }
             guard written > 0 else { return false }
             sent += written
