@@ -12,13 +12,14 @@ Prints one JSON object:
   second, frames it dropped, and the CPU seconds per second the server used meanwhile, beside
   the same with no tile (the cameras live all the same), and the browser's.
 """
-import json, os, subprocess, sys, time
+import json, os, sys, time
 
-from selenium import webdriver
-from selenium.webdriver.chrome.options import Options
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
+
+# The console's driver is the browser test's (Tests/python/console_driver.py).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Tests", "python"))
+from console_driver import chromium, log_in, login_code  # noqa: E402
 
 vigil, data, agency, user, incident, server_pid, seconds = sys.argv[1:8]
 cameras = sys.argv[8:]
@@ -56,21 +57,10 @@ def until(driver, script, timeout, what):
         raise SystemExit(f"console_bench: {what} did not happen within {timeout} s")
 
 
-code = subprocess.run([vigil, "console", "login", "--user", user, "--agency", agency, "--data", data],
-                      capture_output=True, text=True, check=True).stdout.strip()
-console = json.load(open(os.path.join(data, "server.json")))["console"]
-options = Options()
-options.binary_location = "/usr/bin/chromium"
-for argument in ["--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1920,1080", "--autoplay-policy=no-user-gesture-required",
-                 "--disable-dev-shm-usage"]:
-    options.add_argument(argument)
-driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+driver = chromium(1920, 1080)
 result = {}
 try:
-    driver.get(console)
-    until(driver, "return !document.getElementById('login').hidden", 10, "the login page")
-    driver.find_element(By.ID, "login-code").send_keys(code)
-    driver.find_element(By.CSS_SELECTOR, "#login-form button").click()
+    log_in(driver, data, login_code(vigil, data, agency, user))
     until(driver, "return document.body.dataset.mapReadyMs !== undefined", 30, "the first map")
     ready = []
     for _ in range(5):

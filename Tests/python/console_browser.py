@@ -9,12 +9,11 @@ Prints one JSON line of what it saw; the Swift test decides. Exits 2 when a step
 """
 import json, os, socket, subprocess, sys, time, urllib.parse
 
-from selenium import webdriver
-from selenium.webdriver.chrome.options import Options
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
+
+from console_driver import chromium, log_in, login_code
 
 vigil, data, agency, user, owner, camera, hevc_camera, artefacts = sys.argv[1:9]
 seen = {}
@@ -38,20 +37,9 @@ def wait(driver, condition, seconds, what):
         sys.exit(2)
 
 
-console = json.load(open(os.path.join(data, "server.json")))["console"]
-code = run("console", "login", "--user", user, "--agency", agency).strip()
-
-options = Options()
-options.binary_location = "/usr/bin/chromium"
-for argument in ["--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1600,1000", "--autoplay-policy=no-user-gesture-required",
-                 "--disable-dev-shm-usage"]:
-    options.add_argument(argument)
-driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+driver = chromium(1600, 1000)
 try:
-    driver.get(console)
-    wait(driver, "return !document.getElementById('login').hidden", 10, "login page")
-    driver.find_element(By.ID, "login-code").send_keys(code)
-    driver.find_element(By.CSS_SELECTOR, "#login-form button").click()
+    log_in(driver, data, login_code(vigil, data, agency, user))
     wait(driver, "return !document.getElementById('console').hidden && document.body.dataset.cameras !== undefined", 20, "map ready")
     seen["logged_in_as"] = driver.find_element(By.ID, "who").text
     seen["map_cameras"] = int(driver.execute_script("return document.body.dataset.cameras"))
