@@ -142,6 +142,34 @@ struct BusTests {
 
     /// Each in-process attachment is its own identity: requests carry it, subscriptions are
     /// checked against it, and an event reaches only the attachments allowed its topic.
+    /// A request submitted within the process (as the console does for a logged-in user) goes
+    /// through the same stream as a client's, marked with its origin, and its reply comes back
+    /// to the caller, not over the network; once the server stops, a submission is answered at once.
+    @Test func submittedRequestsCarryTheirOriginAndGetTheirReply() async throws {
+        let server = try BusServer(
+            configuration: BusServerConfiguration(
+                commandEndpoint: "tcp://127.0.0.1:0", eventEndpoint: "tcp://127.0.0.1:0", serverKeys: try CurveKeyPair.generate()),
+            logger: Logger(label: "test"), authorize: { _ in nil }, authorizeSubscription: { _, _ in false })
+        try server.start()
+        let responder = Task {
+            for await request in server.requests {
+                let header = try BusProtocol.decodeHeader(request.payload)
+                let said = Echo(agency: "\(request.agency)/\(request.user ?? "")/\(request.origin ?? "bus")", op: header.op)
+                server.reply(to: request.peer, payload: BusProtocol.successReply(id: header.id, result: said))
+            }
+        }
+        defer { responder.cancel() }
+        let frame = Data(#"{"v": 1, "id": "c-1", "op": "incident.list", "body": {}}"#.utf8)
+        let reply = await server.submit(frame, as: BusIdentity(agency: "crisis-centre", user: "cc.op"), origin: "console")
+        struct Reply: Decodable { var id: String?; var ok: Bool; var result: Echo? }
+        let decoded = try BusProtocol.decoder.decode(Reply.self, from: reply)
+        #expect(decoded.ok && decoded.id == "c-1", "\(String(decoding: reply, as: UTF8.self))")
+        #expect(decoded.result?.agency == "crisis-centre/cc.op/console" && decoded.result?.op == "incident.list")
+        server.stop()
+        let afterStop = await server.submit(frame, as: BusIdentity(agency: "crisis-centre", user: "cc.op"), origin: "console")
+        #expect(String(decoding: afterStop, as: UTF8.self).contains("server_busy"), "\(String(decoding: afterStop, as: UTF8.self))")
+    }
+
     @Test func inProcessAttachmentsKeepTheirIdentities() async throws {
         let server = try BusServer(
             configuration: BusServerConfiguration(

@@ -353,10 +353,18 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
         let peer = PeerAddress.make(route: PeerAddress.localRoute, routingID: Data(withUnsafeBytes(of: nextLocalPeer.add(1, ordering: .relaxed).oldValue) { Array($0) }))
         return await withCheckedContinuation { continuation in
             localReplies.withLock { $0[peer] = continuation }
+            // Registered first, then checked: a stop that swept the waiting replies before this
+            // one was registered had already said it is stopping.
+            guard !shared.withLock({ $0.stopping }) else {
+                _ = answerLocally(peer, BusProtocol.errorReply(id: nil, .init(.serverBusy, message: "the server is stopping")))
+                return
+            }
             var request = BusRequest(peer: peer, identity: identity, payload: payload)
             request.origin = origin
-            if case .dropped = (media ? mediaRequestSink : requestSink).yield(request) {
-                _ = answerLocally(peer, BusProtocol.errorReply(id: nil, .init(.serverBusy, message: "too many requests waiting; try again")))
+            switch (media ? mediaRequestSink : requestSink).yield(request) {
+            case .dropped: _ = answerLocally(peer, BusProtocol.errorReply(id: nil, .init(.serverBusy, message: "too many requests waiting; try again")))
+            case .terminated: _ = answerLocally(peer, BusProtocol.errorReply(id: nil, .init(.serverBusy, message: "the server is stopping")))
+            default: break
             }
         }
     }
