@@ -80,6 +80,9 @@ function start() {
   document.getElementById('who').textContent =
     `${session.name} (${session.user}, ${session.agency}) until ${new Date(session.ends_at).toLocaleString()}`;
   document.getElementById('audit').hidden = !session.roles.includes('auditor');
+  // Logged in again after a session ended: the map, the wall and the refreshes are there already.
+  if (state.started) return;
+  state.started = true;
   buildWall();
   startMap().catch((error) => say(`map: ${error.message}`));
   refreshIncidents();
