@@ -13,27 +13,19 @@ import Streams
 /// Timestamps that go back (a source that restarted, a wrapped clock) are shifted forward by
 /// the writer, so the browser's timeline only grows.
 final class BrowserChunks: ChunkMaker {
-    private let feed: CameraFeed
-    private var writer: StreamWriter?
-    private var video: VideoStreamInfo?
+    private let muxer: CameraMuxer
     /// The current muxer's `ftyp` and `moov`, framed as one message.
     private var initialization: [UInt8] = []
 
     init(feed: CameraFeed) {
-        self.feed = feed
+        muxer = CameraMuxer(feed: feed, container: .fragmentedMP4)
     }
 
     func chunks(of packet: MediaPacket) throws -> [Chunk] {
-        if packet.isKeyframe, let current = feed.video, current !== video {
-            try writer?.finish()
-            writer = try StreamWriter(video: current, container: .fragmentedMP4)
-            (video, initialization) = (current, [])
-        }
-        guard let writer else { return [] }  // nothing before the first keyframe
-        try writer.write(packet)
-        var output = writer.takeOutput()
-        if initialization.isEmpty {
-            // The muxer's first output: its initialization segment, then the first fragment.
+        guard let muxed = try muxer.mux(packet) else { return [] }
+        var output = muxed.bytes
+        if muxed.restarted {
+            // A new muxer's first output: its initialization segment, then the first fragment.
             let split = MP4Boxes.endOfInitialization(output)
             initialization = WebSocketFrame.binary(output[..<split])
             output.removeFirst(split)

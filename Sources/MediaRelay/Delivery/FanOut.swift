@@ -434,24 +434,42 @@ final class SealedChunks: ChunkMaker {
 /// start (the muxer writes the PAT and PMT before it). A new stream description at a keyframe
 /// (a source that restarted with another codec or size) starts a new muxer there.
 final class TransportStreamChunks: ChunkMaker {
-    private let feed: CameraFeed
-    private var writer: StreamWriter?
-    private var video: VideoStreamInfo?
+    private let muxer: CameraMuxer
 
     init(feed: CameraFeed) {
-        self.feed = feed
+        muxer = CameraMuxer(feed: feed, container: .transportStream)
     }
 
     func chunks(of packet: MediaPacket) throws -> [Chunk] {
+        guard let (bytes, _) = try muxer.mux(packet), !bytes.isEmpty else { return [] }
+        return [Chunk(bytes, startsAtKeyframe: packet.isKeyframe)]
+    }
+}
+
+/// A camera's packets muxed once into `container`, for the chunk makers: nothing before the
+/// first keyframe, and a new muxer at a keyframe that brings a new stream description (a source
+/// that restarted with another codec or size).
+final class CameraMuxer {
+    private let feed: CameraFeed
+    private let container: StreamWriter.Container
+    private var writer: StreamWriter?
+    private var video: VideoStreamInfo?
+
+    init(feed: CameraFeed, container: StreamWriter.Container) {
+        (self.feed, self.container) = (feed, container)
+    }
+
+    /// The bytes `packet` muxes to, and whether a new muxer started with it; nil before the first keyframe.
+    func mux(_ packet: MediaPacket) throws -> (bytes: [UInt8], restarted: Bool)? {
+        var restarted = false
         if packet.isKeyframe, let current = feed.video, current !== video {
             try writer?.finish()
-            writer = try StreamWriter(video: current)
-            video = current
+            writer = try StreamWriter(video: current, container: container)
+            (video, restarted) = (current, true)
         }
-        guard let writer else { return [] }  // nothing before the first keyframe
+        guard let writer else { return nil }
         try writer.write(packet)
-        let bytes = writer.takeOutput()
-        return bytes.isEmpty ? [] : [Chunk(bytes, startsAtKeyframe: packet.isKeyframe)]
+        return (writer.takeOutput(), restarted)
     }
 }
 
