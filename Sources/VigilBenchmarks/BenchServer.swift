@@ -81,6 +81,14 @@ final class BenchServer {
     }
 }
 
+/// A new, empty folder for one benchmark's files (`vigil-bench-NAME-…` in the temporary
+/// directory); the caller removes it.
+func makeBenchFolder(_ name: String) throws -> URL {
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-bench-\(name)-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    return folder
+}
+
 /// The CPU time a process has used so far, in seconds (user and system, from /proc).
 func cpuSeconds(ofProcess pid: Int32) -> Double {
     guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),

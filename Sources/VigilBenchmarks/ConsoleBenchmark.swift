@@ -20,11 +20,9 @@ public struct ConsoleBenchmark {
     private static let cameras = (1...16).map { String(format: "pz5342-bench-wall-%02d", $0) }
 
     public func run() throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-bench-console-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let folder = try makeBenchFolder("console")
         defer { try? FileManager.default.removeItem(at: folder) }
-        let stream = folder.appendingPathComponent("wall.ts").path
-        try StreamsBenchmark(ffmpeg: ffmpeg).makeStream(at: stream, size: "640x360", seconds: 30, bitrate: "1M")
+        let stream = try StreamsBenchmark(ffmpeg: ffmpeg).makeStream(in: folder, name: "wall.ts", size: "640x360", seconds: 30, bitrate: "1M")
         Measurement.say("vigil bench console: headless chromium, \(Self.cameras.count) cameras of 640x360 H.264 at 25 fps (~1 Mbit/s), a keyframe every 2 s")
 
         let server = try BenchServer(vigil: vigil, name: "console", arguments: ["--no-recording"]) { server in

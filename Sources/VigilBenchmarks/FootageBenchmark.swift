@@ -20,11 +20,9 @@ public struct FootageBenchmark {
     }
 
     public func run() throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-bench-footage-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let folder = try makeBenchFolder("footage")
         defer { try? FileManager.default.removeItem(at: folder) }
-        let stream = folder.appendingPathComponent("camera.ts").path
-        try StreamsBenchmark(ffmpeg: ffmpeg).makeStream(at: stream, size: "1280x720", seconds: 60, bitrate: "4M")
+        let stream = try StreamsBenchmark(ffmpeg: ffmpeg).makeStream(in: folder, name: "camera.ts", size: "1280x720", seconds: 60, bitrate: "4M")
         Measurement.say("vigil bench footage: \(cameras) cameras of a 1280x720 H.264 stream at 25 fps, ~4 Mbit/s, played in real time")
 
         let (serving, recording, writer) = try recordingCost(stream, in: folder)

@@ -97,8 +97,7 @@ public struct GeoBenchmark {
     }
 
     private func runShapely(cameras: [Camera], centres: [GeoPoint], projection: Projection) throws -> (build: Double, p50: Double)? {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-bench-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let folder = try makeBenchFolder("shapely")
         defer { try? FileManager.default.removeItem(at: folder) }
         let points = folder.appendingPathComponent("points.csv"), queries = folder.appendingPathComponent("queries.csv")
         try cameras.map { let m = try projection.metric($0.position); return "\(m.x),\(m.y)" }.joined(separator: "\n")

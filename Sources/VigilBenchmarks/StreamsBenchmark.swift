@@ -14,8 +14,7 @@ public struct StreamsBenchmark {
     }
 
     public func run() throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-bench-streams-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let folder = try makeBenchFolder("streams")
         defer { try? FileManager.default.removeItem(at: folder) }
         let stream = try makeStream(in: folder, name: "camera.ts", size: "1280x720", seconds: 10, bitrate: "4M")
         Measurement.say("vigil bench streams: a 1280x720 H.264 stream at 25 fps, a keyframe every 2 s, ~4 Mbit/s, played in real time")
@@ -48,13 +47,13 @@ public struct StreamsBenchmark {
     }
 
     /// A test stream made by ffmpeg: testsrc2 (moving, detailed), 25 fps, a keyframe every 2 s.
-    private func makeStream(in folder: URL, name: String, size: String, seconds: Int, bitrate: String) throws -> String {
+    func makeStream(in folder: URL, name: String, size: String, seconds: Int, bitrate: String) throws -> String {
         let stream = folder.appendingPathComponent(name).path
         try makeStream(at: stream, size: size, seconds: seconds, bitrate: bitrate)
         return stream
     }
 
-    func makeStream(at stream: String, size: String, seconds: Int, bitrate: String) throws {
+    private func makeStream(at stream: String, size: String, seconds: Int, bitrate: String) throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: ffmpeg)
         process.arguments = ["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=\(size):rate=25", "-t", "\(seconds)",

@@ -29,11 +29,9 @@ public struct RelayBenchmark {
     static let streamBytesPerSecond = 4_000_000 / 8
 
     public func run() throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-bench-relay-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let folder = try makeBenchFolder("relay")
         defer { try? FileManager.default.removeItem(at: folder) }
-        let stream = folder.appendingPathComponent("camera.ts").path
-        try StreamsBenchmark(ffmpeg: ffmpeg).makeStream(at: stream, size: "1280x720", seconds: 20, bitrate: "4M")
+        let stream = try StreamsBenchmark(ffmpeg: ffmpeg).makeStream(in: folder, name: "camera.ts", size: "1280x720", seconds: 20, bitrate: "4M")
         Measurement.say("vigil bench relay: one 1280x720 H.264 camera (25 fps, a keyframe every 2 s, 4 Mbit/s) to \(viewers) viewers, beside nginx-rtmp")
 
         let peer = try nginx.map { try NginxRTMP(installation: $0, folder: folder, stream: stream, ffmpeg: ffmpeg) }
