@@ -74,11 +74,11 @@ public struct ConsoleServer: Sendable {
 
     /// The operations the page may ask for, and whether each goes to the relay's media endpoint.
     /// Nothing else passes: the console is for a crisis room's work, not for administering keys.
-    static let operations: [String: Bool] = [
-        "session.identity": false, "incident.list": false, "incident.snapshot": false, "incident.open": false, "incident.redraw": false,
-        "incident.move": false, "incident.close": false, "incident.update": false, "cameras.select": false, "view.list": false,
-        "grant.list": false, "audit.query": false, "audit.verify": false, "thumbnails.start": false, "thumbnails.stop": false,
-        "feed.link": true, "feed.close": true,
+    static let operations: [ProtocolOperation: Bool] = [
+        .sessionIdentity: false, .incidentList: false, .incidentSnapshot: false, .incidentOpen: false, .incidentRedraw: false,
+        .incidentMove: false, .incidentClose: false, .incidentUpdate: false, .camerasSelect: false, .viewList: false,
+        .grantList: false, .auditQuery: false, .auditVerify: false, .thumbnailsStart: false, .thumbnailsStop: false,
+        .feedLink: true, .feedClose: true,
     ]
 
     static let cookie = "vigil_console"
@@ -209,9 +209,7 @@ public struct ConsoleServer: Sendable {
     }
 
     private func activeUser(_ session: ConsoleSessions.Session) async throws -> User {
-        guard let id = session.identity.user, let user = try await users.user(id), user.agency == session.identity.agency, user.status == .active,
-            user.clearanceExpires.map({ $0 > Date() }) ?? true
-        else {
+        guard let id = session.identity.user, let user = try await users.user(id), user.agency == session.identity.agency, user.isCleared() else {
             throw ConsoleFailure(.unauthorized, ConsoleError(.sessionRequired, message: "the session's user is no longer active or cleared"))
         }
         return user
@@ -231,7 +229,7 @@ public struct ConsoleServer: Sendable {
         guard let forwarded = try? JSONSerialization.jsonObject(with: bytes) as? [String: Any], let op = forwarded["op"] as? String else {
             throw ConsoleFailure(.badRequest, ConsoleError(.requestInvalid, message: "send {\"op\": OPERATION, \"body\": {...}}"))
         }
-        guard let media = Self.operations[op] else {
+        guard let media = ProtocolOperation(rawValue: op).flatMap({ Self.operations[$0] }) else {
             throw ConsoleFailure(.forbidden, ConsoleError(.operationNotAllowed, message: "the console does not pass '\(op)' to the bus", field: "op"))
         }
         let frame = try JSONSerialization.data(withJSONObject: [

@@ -61,9 +61,7 @@ extension CommandDispatcher {
         case .consoleCode:
             // A person logs in to the console, never an agency's systems: a named user, active,
             // with a clearance still valid, asking with their own key.
-            guard let id = request.user, let user = try await users.user(id), user.agency == request.agency, user.status == .active,
-                user.clearanceExpires.map({ $0 > Date() }) ?? true, request.origin == nil
-            else {
+            guard let id = request.user, let user = try await users.user(id), user.agency == request.agency, user.isCleared(), request.origin == nil else {
                 try await audit.append(AuditRecord(action: "console.code.refused", agency: request.agency, user: request.user, reason: "named_user_required"))
                 throw BusProtocol.ErrorBody(
                     .namedUserRequired, message: "only an active named user, with their own key and a valid clearance, may log in to the console", field: "op")

@@ -64,7 +64,12 @@ public struct User: Sendable, Codable, Equatable {
 
     /// Whether the user is active and holds `role` with a clearance still valid at `date`.
     public func may(_ role: UserRole, at date: Date = Date()) -> Bool {
-        status == .active && roles.contains(role) && (clearanceExpires.map { $0 > date } ?? true)
+        roles.contains(role) && isCleared(at: date)
+    }
+
+    /// Whether the user is active with a clearance still valid at `date`, whatever the role.
+    public func isCleared(at date: Date = Date()) -> Bool {
+        status == .active && (clearanceExpires.map { $0 > date } ?? true)
     }
 }
 
