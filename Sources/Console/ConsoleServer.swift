@@ -37,8 +37,8 @@ typealias ConsoleError = CodedError<ConsoleErrorCode>
 /// `libjs-leaflet`) and the region's basemap from the fixtures: nothing is fetched at run time.
 public struct ConsoleServer: Sendable {
     public struct Configuration: Sendable {
-        public var host: String
-        /// 0: any free port (``start(onListening:)`` says which).
+        public var host: HostAddress
+        /// 0: any free port (``application(onListening:)`` says which).
         public var port: Int
         /// Where Leaflet's `leaflet.js` and `leaflet.css` are (Debian: /usr/share/javascript/leaflet).
         public var leafletFolder: URL
@@ -50,7 +50,7 @@ public struct ConsoleServer: Sendable {
         public var view: (latitude: Double, longitude: Double, zoom: Int)
 
         public init(
-            host: String, port: Int, leafletFolder: URL, basemap: [BasemapLayer], attributions: [String], view: (latitude: Double, longitude: Double, zoom: Int)
+            host: HostAddress, port: Int, leafletFolder: URL, basemap: [BasemapLayer], attributions: [String], view: (latitude: Double, longitude: Double, zoom: Int)
         ) {
             (self.host, self.port, self.leafletFolder, self.basemap) = (host, port, leafletFolder, basemap)
             (self.attributions, self.view) = (attributions, view)
@@ -103,11 +103,9 @@ public struct ConsoleServer: Sendable {
         addRoutes(to: router)
         let host = configuration.host
         return Application(
-            router: router, configuration: .init(address: .hostname(host, port: configuration.port), serverName: "vigil-console"),
+            router: router, configuration: .init(address: .hostname(host.literal, port: configuration.port), serverName: "vigil-console"),
             services: [thumbnails],
-            onServerRunning: { channel in
-                await onListening("http://\(host.contains(":") ? "[\(host)]" : host):\(channel.localAddress?.port ?? 0)")
-            }, logger: logger)
+            onServerRunning: { channel in await onListening(host.httpBase(port: channel.localAddress?.port ?? 0)) }, logger: logger)
     }
 
     private func addRoutes(to router: Router<BasicRequestContext>) {

@@ -155,7 +155,10 @@ public final class HTTPEndpoint: @unchecked Sendable {  // @unchecked: the liste
             }
         case .webSocket(let take):
             guard let webSocketKey, !headOnly else {
-                _ = Self.write(Array("HTTP/1.1 426 Upgrade Required\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".utf8), to: connection)
+                let body = "this address is a WebSocket: open it with a WebSocket client (RFC 6455, version 13)\n"
+                let head = "HTTP/1.1 426 Upgrade Required\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                    + "Content-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n"
+                _ = Self.write(Array((head + body).utf8), to: connection)
                 return false
             }
             let head = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: \(Self.webSocketAccept(webSocketKey))\r\n\r\n"

@@ -73,12 +73,10 @@ extension Relay {
                 return .error("503 Service Unavailable", "camera \(view.camera) has no picture now")
             }
             let browser = parts[2] == "live"
-            if browser {
-                guard request.webSocketKey != nil else { return .error("426 Upgrade Required", "live is a WebSocket: open it with a WebSocket client") }
-                // Browsers play H.264 only (Chromium on Linux refuses H.265): another codec is said plainly.
-                guard feed.video?.codec == .h264 else {
-                    return .error("415 Unsupported Media Type", "camera \(view.camera) is not H.264: browsers cannot play it; use stream.ts in an external player")
-                }
+            // Browsers play H.264 only (Chromium on Linux refuses H.265): another codec is said
+            // plainly. (A request without the WebSocket handshake gets 426 from the endpoint.)
+            if browser, feed.video?.codec != .h264 {
+                return .error("415 Unsupported Media Type", "camera \(view.camera) is not H.264: browsers cannot play it; use stream.ts in an external player")
             }
             let play: @Sendable (Int32) -> Void = { [self] connection in
                 // The camera is muxed once for all its players; this one joins at the newest keyframe.

@@ -145,7 +145,7 @@ struct ServeCommand: AsyncParsableCommand {
             let basemap = region.basemap(fixtures: try Deployment.fixturesFolder(fixtures))
             let console = ConsoleServer(
                 configuration: .init(
-                    host: consoleHost.description, port: consolePort, leafletFolder: URL(fileURLWithPath: leaflet), basemap: basemap.layers,
+                    host: consoleHost, port: consolePort, leafletFolder: URL(fileURLWithPath: leaflet), basemap: basemap.layers,
                     attributions: basemap.attributions, view: basemap.view),
                 bus: server.bus, codes: server.consoleCodes, users: server.users, logger: logger)
             // Last, so that it stops first: no browser request reaches a stopping bus. If it cannot
