@@ -32,10 +32,7 @@ public final class ConsoleCodes: Sendable {
         let login = Login(identity: identity, sessionEnds: min(shiftEnds, clearance ?? shiftEnds))
         // 128 random bits, in groups a person can type from another screen.
         let raw = SymmetricKey(size: .bits128).withUnsafeBytes { Array($0) }
-        let hex = raw.map { String(format: "%02x", $0) }.joined()
-        let code = stride(from: 0, to: hex.count, by: 8).map { start in
-            String(hex[hex.index(hex.startIndex, offsetBy: start)..<hex.index(hex.startIndex, offsetBy: start + 8)])
-        }.joined(separator: "-")
+        let code = stride(from: 0, to: raw.count, by: 4).map { raw[$0..<$0 + 4].map { String(format: "%02x", $0) }.joined() }.joined(separator: "-")
         codes.withLock { codes in
             let now = ContinuousClock.now
             codes = codes.filter { $0.value.expires > now }
