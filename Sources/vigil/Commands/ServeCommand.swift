@@ -114,7 +114,8 @@ struct ServeCommand: AsyncParsableCommand {
         }
         defer { withExtendedLifetime(folderLock) {} }
 
-        let server = try await VigilServer(try configuration(folder: folder), logger: logger)
+        let fixturesFolder = try Deployment.fixturesFolder(fixtures)
+        let server = try await VigilServer(try configuration(folder: folder, fixtures: fixturesFolder), logger: logger)
         let metrics = try HTTPEndpoint(host: host, port: metricsPort, name: "metrics") { request in
             guard request.path == "/metrics" || request.path.hasPrefix("/metrics?") else { return .error("404 Not Found", "only GET /metrics is served here") }
             return .complete(
@@ -142,7 +143,7 @@ struct ServeCommand: AsyncParsableCommand {
         let (consoleAddresses, consoleListening) = AsyncStream.makeStream(of: String.self)
         var services = server.services
         if consolePort != -1 {
-            let basemap = region.basemap(fixtures: try Deployment.fixturesFolder(fixtures))
+            let basemap = region.basemap(fixtures: fixturesFolder)
             let console = ConsoleServer(
                 configuration: .init(
                     host: consoleHost, port: consolePort, leafletFolder: URL(fileURLWithPath: leaflet), basemap: basemap.layers,
@@ -178,8 +179,7 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     /// The server's settings: the data folder's database and keys, the region's fixtures.
-    private func configuration(folder: DataFolder) throws -> VigilServer.Configuration {
-        let fixturesFolder = try Deployment.fixturesFolder(fixtures)
+    private func configuration(folder: DataFolder, fixtures fixturesFolder: URL) throws -> VigilServer.Configuration {
         let region = self.region
         return VigilServer.Configuration(
             databasePath: folder.database.path,
