@@ -120,8 +120,10 @@ try:
 
     # An auditor's search of the log by camera, with the chain's state.
     driver.find_element(By.ID, "audit-camera").send_keys(camera)
+    searched = time.monotonic()
     driver.find_element(By.CSS_SELECTOR, "#audit-form button").click()
-    wait(driver, "return document.querySelectorAll('#audit-entries li').length > 0", 10, "audit search")
+    wait(driver, "return document.querySelectorAll('#audit-entries li').length > 0", 30, "audit search")
+    seen["audit_search_ms"] = round((time.monotonic() - searched) * 1000)
     seen["chain"] = driver.find_element(By.ID, "chain").text
     seen["audit_entries"] = driver.execute_script("return [...document.querySelectorAll('#audit-entries li')].map(li => li.textContent)")
     # Redraw the incident as a perimeter drawn on the map: four corners around the centre.

@@ -574,6 +574,7 @@ document.getElementById('audit-form').addEventListener('submit', async (event) =
   if (camera) body.camera = camera;
   if (user) body.user = user;
   if (incident) body.incident = Number(incident);
+  say('searching the audit log…');
   try {
     const [found, verified] = await Promise.all([api('audit.query', body), api('audit.verify')]);
     document.getElementById('chain').textContent = verified.intact
@@ -584,6 +585,7 @@ document.getElementById('audit-form').addEventListener('submit', async (event) =
         `${record.cameras ? ' ' + record.cameras.join(',') : ''}${record.incident ? ' #' + record.incident : ''}` +
         `${record.source ? ' via ' + record.source : ''}${record.justification ? ' «' + record.justification + '»' : ''}`);
     }));
+    say(`audit log: ${found.entries.length} entries found${found.next_after ? ' (more after these)' : ''}`);
   } catch (error) { say(`audit: ${error.code}: ${error.message}`); }
 });
 

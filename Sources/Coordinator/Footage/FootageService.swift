@@ -58,6 +58,7 @@ public final class FootageService: Service, Sendable {
     let holds: EvidenceHolds
     let database: Database
     let engine: CameraEngine
+    private let sweeps = SerialGate()
     /// The server's Ed25519 key (raw): it signs evidence manifests as it signs audit checkpoints.
     let signingKey: Data
     let logger: Logger
@@ -204,7 +205,13 @@ public final class FootageService: Service, Sendable {
 
     /// Deletes what retention and the budget no longer keep (files and all), raises the owners'
     /// requests for held footage at risk, and samples the footage gauges.
+    /// Sweeps run one at a time (the minute's and one asked for, as the tests do): a sweep that
+    /// returns has removed the files of what it marked deleted, never left them to another.
     public func sweep(at now: Date = Date()) async throws {
+        try await sweeps.serially { try await sweepNow(at: now) }
+    }
+
+    private func sweepNow(at now: Date) async throws {
         let expired = try await catalog.sweepRetention(at: now)
         var overBudget: [FootageDeletion] = []
         var atRisk: [FootageAtRisk] = []
