@@ -16,7 +16,8 @@ from selenium.webdriver.support.ui import WebDriverWait
 from console_driver import chromium, log_in, login_code
 
 vigil, data, agency, user, owner, camera, hevc_camera, artefacts = sys.argv[1:9]
-seen = {}
+seen = {"seconds_at": {}}  # when each awaited step was seen, from the start: where a slow run spent its time
+began = time.monotonic()
 
 
 def run(*arguments):
@@ -28,7 +29,9 @@ def run(*arguments):
 
 def wait(driver, condition, seconds, what):
     try:
-        return WebDriverWait(driver, seconds, poll_frequency=0.05).until(lambda d: d.execute_script(condition))
+        result = WebDriverWait(driver, seconds, poll_frequency=0.05).until(lambda d: d.execute_script(condition))
+        seen["seconds_at"][what] = round(time.monotonic() - began, 1)
+        return result
     except Exception:
         seen["failed_at"] = what
         seen["status"] = driver.execute_script("return document.getElementById('status').textContent")
@@ -38,6 +41,7 @@ def wait(driver, condition, seconds, what):
 
 
 driver = chromium(1600, 1000)
+seen["seconds_at"]["browser started"] = round(time.monotonic() - began, 1)
 try:
     log_in(driver, data, login_code(vigil, data, agency, user))
     wait(driver, "return !document.getElementById('console').hidden && document.body.dataset.cameras !== undefined", 20, "map ready")
