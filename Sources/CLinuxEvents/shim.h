@@ -12,3 +12,25 @@ static inline int vigil_unread_bytes(int socket) {
     int count = 0;
     return ioctl(socket, SIOCOUTQ, &count) == 0 ? count : -1;
 }
+
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/socket.h>
+
+// A TCP sender's view of its peer: the receive window the peer advertises now (bytes), and
+// how long (µs, since the connection began) sending waited on that window. 0, or -1 when the
+// socket is not TCP (a Unix socket's SIOCOUTQ already counts what its reader has not taken)
+// or the kernel is older than 6.2.
+//
+// Read from TCP_INFO as bytes: glibc's `struct tcp_info` stops before these fields, and
+// <linux/tcp.h> cannot sit beside it in Swift's modules. Linux's `struct tcp_info` only ever
+// grows at its end, so where a field is never moves.
+static inline int vigil_peer_window(int socket, unsigned int *window, unsigned long long *limitedMicroseconds) {
+    enum { rwnd_limited_at = 176, snd_wnd_at = 228 };
+    unsigned char info[256];
+    socklen_t length = sizeof info;
+    if (getsockopt(socket, IPPROTO_TCP, 11 /* TCP_INFO */, info, &length) != 0 || length < snd_wnd_at + 4) return -1;
+    memcpy(window, info + snd_wnd_at, sizeof *window);
+    memcpy(limitedMicroseconds, info + rwnd_limited_at, sizeof *limitedMicroseconds);
+    return 0;
+}

@@ -14,11 +14,13 @@ import VigilProtocol
 /// non-blocking sockets, waiting on epoll for those that are full. No thread per player, and
 /// no cap on players but the process's descriptors.
 ///
-/// A player behind live (its oldest unwritten chunk older than `maximumLateness`, or more than
+/// A player behind live (the chunk its reader takes older than `maximumLateness`, or the newest
+/// one bound to be by the time its reader gets to it, at its pace; or more than
 /// `maximumQueuedBytes` waiting) is moved to the next keyframe: what it had queued is dropped,
-/// but for the rest of a chunk already begun (its stream stays whole), and the drops are
-/// counted. A player that joins starts at the newest keyframe (the chunks since it are kept
-/// per camera, up to `maximumJoinBytes`). A player that takes nothing for `stallTimeout` is
+/// but for the rest of a chunk already begun (its stream stays whole), the drops are counted,
+/// and its socket buffer shrinks so that its backlog waits where it can be dropped. A player
+/// that joins starts at the newest keyframe (the chunks since it are kept per camera, up to
+/// `maximumJoinBytes`). A player that takes nothing for `stallTimeout` is
 /// cut off.
 public final class FanOut: Sendable {
     /// A player of a camera (``newPlayer()``, then ``play(_:on:feed:kind:onLeave:)``).
@@ -35,7 +37,8 @@ public final class FanOut: Sendable {
         public var stallTimeout = Duration.seconds(5)
         /// Each player's socket buffer (the kernel doubles it): about an eighth of a second of a
         /// 4 Mbit/s camera, so that a slow player's backlog waits in its queue, which can be
-        /// dropped, not in the kernel's, which nothing can take back.
+        /// dropped, not in the kernel's, which nothing can take back (a player that fell behind
+        /// once keeps the kernel's least from then on).
         public var socketBufferBytes: Int32 = 32 * 1024
 
         public init() {}
@@ -304,8 +307,9 @@ public final class FanOut: Sendable {
         /// Writes what the player's socket takes; the bytes written.
         private func flush(_ player: PlayerQueue, now: ContinuousClock.Instant) -> Int {
             var total = 0
-            while player.pendingBytes > 0 {
-                let count = player.fill(&vectors)
+            var allowance = player.writeAllowance(now: now, limits: fanOut.limits)
+            while player.pendingBytes > 0, allowance > 0 {
+                let count = player.fill(&vectors, upTo: allowance)
                 // sendmsg, not writev: MSG_NOSIGNAL, so that a player gone raises no SIGPIPE in
                 // whatever process embeds the relay (the error says it, and epoll too).
                 let written = vectors.withUnsafeMutableBufferPointer { buffer in
@@ -324,6 +328,7 @@ public final class FanOut: Sendable {
                 player.consume(written)
                 player.lastProgress = now
                 total += written
+                allowance -= written
             }
             return total
         }
@@ -520,9 +525,11 @@ private final class Channel {
 /// One player's chunks, oldest first: those written that its reader may not have taken yet,
 /// then those not written, and how far into the first of those it is.
 ///
-/// How far behind live a player is: the age of the chunk it reads now, which the socket
-/// tells (the bytes written that its reader has not taken), so that what waits in the kernel
-/// counts as well as what waits here.
+/// How far behind live a player is, and will be: the age of the chunk its reader takes now,
+/// which the socket tells (the bytes written that its reader has not taken), and the lateness
+/// the newest chunk will have when the reader gets to it, at the pace the reader has been
+/// taking bytes. The second is why a slow player stays within the bound: by the time the chunk
+/// it reads is a second old, what the kernel still holds would take it further behind.
 private final class PlayerQueue {
     let socket: Int32
     let channel: ChannelKey
@@ -541,6 +548,22 @@ private final class PlayerQueue {
     var writable = true
     var waitingForKeyframe = false
     var lastProgress: ContinuousClock.Instant
+    /// What the socket said when last asked: bytes written that the reader has not taken, and
+    /// when; the reader's pace (bytes a second), measured over a quarter of a second or more.
+    private var unread = 0
+    private var asked: ContinuousClock.Instant?
+    private var paceSample: (taken: Int, at: ContinuousClock.Instant, keptUp: Bool)?
+    private var pace: Double?
+    /// A TCP peer: the largest window it advertised, and how long sending had waited on its
+    /// window when last asked.
+    private var largestWindow: UInt32 = 0
+    private var windowLimited: UInt64 = 0
+    /// Whether what it is given is paced by its reader's pace (``writeAllowance(now:limits:)``):
+    /// from when it falls behind until it keeps up again.
+    private var paced = false
+    /// Whether its socket's buffer was made small (it fell behind once: what waits should wait
+    /// here, where it can be dropped, not in the kernel, where nothing can take it back).
+    private var bufferShrunk = false
 
     init(socket: Int32, channel: ChannelKey, onLeave: @escaping @Sendable (String) -> Void, now: ContinuousClock.Instant) {
         (self.socket, self.channel, self.onLeave, self.lastProgress) = (socket, channel, onLeave, now)
@@ -553,31 +576,68 @@ private final class PlayerQueue {
         pendingBytes += chunk.bytes.count
     }
 
-    /// Moves `reading` to the chunk the reader takes now, as the socket tells (one system call):
-    /// the bytes not yet acknowledged. (What a TCP peer has acknowledged into its own buffer but
-    /// not read is out of sight: estimating it from the window the peer advertises was tried and
-    /// taken out, since an autotuned window that shrinks a little made a player keeping up look
-    /// seconds behind.)
-    private func askTheSocket() {
+    /// Asks the socket (one or two system calls) how much of what was written the reader has
+    /// not taken, moves `reading` to the chunk it takes now, and measures its pace.
+    ///
+    /// A TCP peer's own buffer is out of the socket's sight: what it has acknowledged but not
+    /// read. When sending has been waiting on its window since last asked and the window is
+    /// under half the largest it advertised, its buffer is taken to hold what the window shrank
+    /// by. (Estimating it at every shrink was tried and taken out: an autotuned window that
+    /// shrinks a little made a player keeping up look seconds behind.)
+    private func askTheSocket(now: ContinuousClock.Instant) {
         guard writtenTotal > 0 else { return }
-        let unacknowledged = max(0, Int(vigil_unread_bytes(socket)))
-        let position = writtenTotal - unacknowledged
-        while reading < head, chunks[reading].end <= position { reading += 1 }
+        var held = max(0, Int(vigil_unread_bytes(socket)))
+        var window: UInt32 = 0
+        var limited: UInt64 = 0
+        if vigil_peer_window(socket, &window, &limited) == 0 {
+            largestWindow = max(largestWindow, window)
+            if limited > windowLimited, window < largestWindow / 2 { held += Int(largestWindow - window) }
+            windowLimited = limited
+        }
+        unread = min(held, writtenTotal)
+        asked = now
+        let taken = writtenTotal - unread
+        if let sample = paceSample {
+            let seconds = (now - sample.at) / .seconds(1)
+            if seconds >= 0.25 {
+                // A reader that took all it had could have taken more, and what it is given
+                // follows its pace: its pace is taken as twice what it was, so that a reader
+                // that paused is not held to what it took meanwhile. One with less than a
+                // quarter of a second's reading waiting, here and in the kernels, twice
+                // running, keeps up.
+                let measured = Double(max(0, taken - sample.taken)) / seconds
+                pace = unread > 0 ? pace.map { ($0 + measured) / 2 } ?? measured : max(2 * (pace ?? 0), measured)
+                let keepsUp = Double(unread + pendingBytes) < (pace ?? 0) / 4
+                if keepsUp, sample.keptUp { paced = false }
+                paceSample = (taken, now, keepsUp)
+            }
+        } else {
+            paceSample = (taken, now, false)
+        }
+        while reading < head, chunks[reading].end <= taken { reading += 1 }
     }
 
-    /// Whether the chunk the reader takes now came more than `lateness` ago. The socket is asked
-    /// only when the oldest chunk it may still hold is that old: a player that keeps up costs no
-    /// system call here.
-    private func isLate(now: ContinuousClock.Instant, lateness: Duration) -> Bool {
-        guard reading < chunks.count, now - chunks[reading].arrival > lateness else { return false }
-        askTheSocket()
-        return reading < chunks.count && now - chunks[reading].arrival > lateness
+    /// Whether the player is, or will be, more than `lateness` behind live: the chunk its
+    /// reader takes now came longer ago, or (its pace known) the newest chunk, `incoming` bytes
+    /// on, will have waited longer when the reader gets to it. The
+    /// socket is asked when the chunk it may still be reading is that old, of a paced player at
+    /// most every 20 ms, of one whose socket is full at most every 100 ms: a player that keeps up
+    /// costs no system call here.
+    private func isLate(now: ContinuousClock.Instant, lateness: Duration, incoming: Int) -> Bool {
+        let oldEnough = reading < chunks.count && now - chunks[reading].arrival > lateness
+        let since = asked.map { now - $0 } ?? .seconds(1)
+        if oldEnough || (paced && since > .milliseconds(20)) || (!writable && since > .milliseconds(100)) { askTheSocket(now: now) }
+        if reading < chunks.count, now - chunks[reading].arrival > lateness { return true }
+        // Three quarters of the bound: the reader's position and pace are estimates, asked
+        // at intervals, and the promise is the bound itself.
+        guard let pace, asked != nil else { return false }
+        return Double(unread + pendingBytes + incoming) > pace * 0.75 * (lateness / .seconds(1))
     }
 
     /// Queues `chunk`, first moving a player behind live to the next keyframe; the chunks dropped.
     func offer(_ chunk: Chunk, now: ContinuousClock.Instant, limits: FanOut.Limits) -> Int {
         var dropped = 0
-        let late = isLate(now: now, lateness: limits.maximumLateness)
+        let late = isLate(now: now, lateness: limits.maximumLateness, incoming: chunk.bytes.count)
         if !waitingForKeyframe, late || pendingBytes + chunk.bytes.count > limits.maximumQueuedBytes {
             // Keep the rest of a chunk begun: the player's stream must not be cut mid-packet.
             let kept = head < chunks.count && offset > 0 ? 1 : 0
@@ -587,25 +647,55 @@ private final class PlayerQueue {
             chunks.removeSubrange(first...)
             queuedTotal = chunks.last?.end ?? writtenTotal
             waitingForKeyframe = true
+            fellBehind()
         }
         if waitingForKeyframe {
             guard chunk.startsAtKeyframe else { return dropped + 1 }
-            // Still behind (the kernel holds what it was sent): the next keyframe, then.
-            guard !late else { return dropped + 1 }
+            // Still behind (the kernels hold what it was sent, more than its reader takes in
+            // the time allowed): the next keyframe, then. The keyframe's own size is not held
+            // against it: a reader slower than one keyframe a second still gets pictures.
+            guard !isLate(now: now, lateness: limits.maximumLateness, incoming: 0) else { return dropped + 1 }
             waitingForKeyframe = false
         }
         append(chunk, at: now)
         return dropped
     }
 
-    /// Points `vectors` at the unwritten bytes; how many it filled.
-    func fill(_ vectors: inout [iovec]) -> Int {
+    /// How many bytes to write to the socket now. A paced player (one that fell behind) is
+    /// given no more than what its reader takes in half the lateness allowed (64 KiB until its
+    /// pace is known; 16 KiB at least), so that the rest waits here, where it is dropped when it
+    /// grows old, instead of filling the kernels' buffers at once and reaching the reader later
+    /// and later. Its socket is asked at most every 20 ms; a player that keeps up is not asked.
+    func writeAllowance(now: ContinuousClock.Instant, limits: FanOut.Limits) -> Int {
+        guard paced else { return .max }
+        if asked.map({ now - $0 > .milliseconds(20) }) ?? true { askTheSocket(now: now) }
+        guard paced else { return .max }
+        let budget = pace.map { max(16 * 1024, Int($0 * (limits.maximumLateness / .seconds(2)))) } ?? 64 * 1024
+        return max(0, budget - unread)
+    }
+
+    /// A player that fell behind is paced until it keeps up again, and keeps only a small
+    /// socket buffer from then on (the kernel's least: about 4.5 KiB, doubled), so that its
+    /// backlog waits in this queue.
+    private func fellBehind() {
+        paced = true
+        guard !bufferShrunk else { return }
+        bufferShrunk = true
+        var bytes: Int32 = 4_096
+        setsockopt(socket, SOL_SOCKET, SO_SNDBUF, &bytes, socklen_t(MemoryLayout<Int32>.size))
+    }
+
+    /// Points `vectors` at the unwritten bytes, `limit` of them at most; how many it filled.
+    func fill(_ vectors: inout [iovec], upTo limit: Int) -> Int {
         var count = 0
         var index = head
-        while index < chunks.count, count < vectors.count {
+        var left = limit
+        while index < chunks.count, count < vectors.count, left > 0 {
             let bytes = chunks[index].chunk.bytes
             let skip = index == head ? offset : 0
-            vectors[count] = iovec(iov_base: bytes.base + skip, iov_len: bytes.count - skip)
+            let length = min(bytes.count - skip, left)
+            vectors[count] = iovec(iov_base: bytes.base + skip, iov_len: length)
+            left -= length
             count += 1
             index += 1
         }
@@ -630,7 +720,7 @@ private final class PlayerQueue {
         }
         // What the reader has taken is forgotten, in steps (removing from the front moves the
         // rest), the socket asked once every 64 chunks written.
-        if head - reading > 64 { askTheSocket() }
+        if head - reading > 64 { askTheSocket(now: .now) }
         if reading > 64 || reading == chunks.count {
             chunks.removeFirst(reading)
             head -= reading

@@ -1,6 +1,7 @@
 import Bus
 import Crypto
 import Foundation
+import CLinuxEvents
 import Glibc
 
 /// A small HTTP/1.1 server on a POSIX socket for the few GET routes Vigil serves: Prometheus
