@@ -38,6 +38,13 @@ struct CommandLineTests {
         #expect(!FileManager.default.fileExists(atPath: folder.path))
         let relay = try await vigil("relay", "--host", "localhost", "--coordinator", "tcp://127.0.0.1:7710", "--server-key", "k", "--cert", "c")
         #expect(relay.status != 0 && relay.stderr.contains("is not an IPv4 or IPv6 address"), "\(relay.stderr)")
+        // A relay bound to every address says which one viewers reach; the unspecified one reaches none.
+        for (host, advertise) in [("0.0.0.0", nil), ("::", nil), ("0.0.0.0", "0.0.0.0")] as [(String, String?)] {
+            let everywhere = try await vigil(["relay", "--host", host, "--coordinator", "tcp://127.0.0.1:7710", "--server-key", "k", "--cert", "c"]
+                                             + (advertise.map { ["--advertise", $0] } ?? []))
+            #expect(everywhere.status != 0 && (everywhere.stderr.contains("say with --advertise") || everywhere.stderr.contains("reaches no viewer")),
+                    "\(host) \(advertise ?? "-"): \(everywhere.stderr)")
+        }
     }
 
     /// Under `--json`, what a script reads: results as JSON, and errors as one JSON object on

@@ -241,10 +241,14 @@ struct RelayTests {
                 "relay", "--coordinator", try #require(info["command"] as? String), "--server-key", data.appendingPathComponent("keys/server.key").path,
                 "--cert", data.appendingPathComponent("keys/users/relay-1.key_secret").path, "--media-port", "0", "--http-port", "0",
                 "--footage", data.appendingPathComponent("node-footage").path,
+                // Bound to every address, it gives viewers the one they reach.
+                "--host", "0.0.0.0", "--advertise", "127.0.0.1",
             ])
             defer { node.kill(SIGKILL) }
             let registered = try json(try #require(try await node.waitForLines(1).first))
             #expect(registered["relay"] as? String == "relay-1")
+            #expect((registered["media"] as? String)?.hasPrefix("tcp://127.0.0.1:") == true && (registered["http"] as? String)?.hasPrefix("http://127.0.0.1:") == true,
+                    "the advertised address, not the one bound: \(registered)")
             // The node serves nobody without a ticket the server signed.
             let forged = try await run(python, ["-c", """
                 import json, sys, zmq

@@ -6,6 +6,9 @@ public struct HostAddress: Sendable, Equatable, CustomStringConvertible {
     /// The address as given.
     public let literal: String
     public let isIPv6: Bool
+    /// Whether it is the unspecified address (0.0.0.0 or ::): bound, every address of the host;
+    /// given to a peer, none.
+    public let isUnspecified: Bool
 
     /// Nil when `literal` is neither an IPv4 nor an IPv6 address.
     public init?(_ literal: String) {
@@ -13,8 +16,10 @@ public struct HostAddress: Sendable, Equatable, CustomStringConvertible {
         var ipv6 = in6_addr()
         if inet_pton(AF_INET, literal, &ipv4) == 1 {
             isIPv6 = false
+            isUnspecified = ipv4.s_addr == 0
         } else if inet_pton(AF_INET6, literal, &ipv6) == 1 {
             isIPv6 = true
+            isUnspecified = withUnsafeBytes(of: &ipv6) { $0.allSatisfy { $0 == 0 } }
         } else {
             return nil
         }

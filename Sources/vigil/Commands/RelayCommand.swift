@@ -28,8 +28,12 @@ struct RelayCommand: AsyncParsableCommand {
     var serverKey: String
     @Option(help: "This node's certificate: a user of the coordinator with the relay role (DATA/keys/users/ID.key_secret).")
     var cert: String
-    @Option(help: "The address to bind and to give viewers, IPv4 or IPv6 (names are not resolved).", transform: HostAddress.argument)
+    @Option(help: "The address to bind, IPv4 or IPv6 (names are not resolved); 0.0.0.0 or :: binds every address and needs --advertise.",
+            transform: HostAddress.argument)
     var host = HostAddress("127.0.0.1")!
+    @Option(help: "The address viewers reach this node at, when it is not --host (every address bound, or a NAT in between). Default: --host.",
+            transform: HostAddress.argument)
+    var advertise: HostAddress?
     @Option(help: "The media endpoint's TCP port (0: any free port).")
     var mediaPort = 7723
     @Option(help: "The TCP port of the links this node serves, http://HOST:PORT/views/... (0: any free port).")
@@ -47,6 +51,11 @@ struct RelayCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard coordinator.hasPrefix("tcp://") else { throw ValidationError("--coordinator is a tcp://HOST:PORT endpoint") }
+        // An unspecified address reaches no viewer: the coordinator would send them nowhere.
+        if host.isUnspecified, advertise == nil {
+            throw ValidationError("--host \(host) binds every address of this host: say with --advertise which one viewers reach")
+        }
+        if let advertise, advertise.isUnspecified { throw ValidationError("--advertise \(advertise) reaches no viewer: give this host's address") }
         try validatePorts(["--media-port": mediaPort, "--http-port": httpPort])
         guard maxStreams >= 0, maxMbps >= 0 else { throw ValidationError("--max-streams and --max-mbps must be 0 or more") }
     }
@@ -68,7 +77,12 @@ struct RelayCommand: AsyncParsableCommand {
             authorize: { RelayNodeAuthority.identity(forKey: $0) },
             authorizeSubscription: { _, _ in false })
         try bus.start()
-        guard let media = bus.boundMediaEndpoint else { throw CommandFailure(.internalError, message: "no media endpoint") }
+        guard let bound = bus.boundMediaEndpoint, let boundPort = bound.split(separator: ":").last.flatMap({ Int($0) }) else {
+            throw CommandFailure(.internalError, message: "no media endpoint")
+        }
+        // What the coordinator hands viewers: the advertised address, on the ports bound.
+        let reachable = advertise ?? host
+        let media = reachable.tcpEndpoint(port: boundPort)
         let authority = RelayNodeAuthority()
         let relay = try Relay(
             bus: bus, authority: authority, sources: [:], simulate: simulate, thumbnailInterval: .seconds(5), coordination: nil, logger: logger)
@@ -81,12 +95,12 @@ struct RelayCommand: AsyncParsableCommand {
         }
         let links = try HTTPEndpoint(host: host, port: httpPort, name: "media") { relay.httpResponse($0) }
         links.start()
-        relay.serveSealedStreams(at: host.httpBase(port: links.port))
+        relay.serveSealedStreams(at: reachable.httpBase(port: links.port))
         defer { links.stop() }
         let client = try BusClient(configuration: BusClientConfiguration(
             commandEndpoint: coordinator, eventEndpoint: coordinator, serverPublicKey: coordinatorKey.publicKey, keys: keys))
         let registration = RelayRegisterBody(
-            media: media, serverKey: nodeKeys.publicKey, maximumStreams: maxStreams, maximumMbps: maxMbps, links: host.httpBase(port: links.port),
+            media: media, serverKey: nodeKeys.publicKey, maximumStreams: maxStreams, maximumMbps: maxMbps, links: reachable.httpBase(port: links.port),
             footageBudgetBytes: recording.budgetBytes)
         let service = RelayNodeService(
             bus: bus, relay: relay, authority: authority, client: client, registration: registration, footage: nodeFootage, logger: logger)
