@@ -38,6 +38,7 @@ public enum ProtocolOperation: String, Sendable, CaseIterable {
     case auditVerify = "audit.verify"
     case relayRegister = "relay.register"
     case relayReport = "relay.report"
+    case relayDeregister = "relay.deregister"
     case footageExport = "footage.export"
     case footagePackage = "footage.package"
     case incidentHeadPassed = "incident.head-passed"

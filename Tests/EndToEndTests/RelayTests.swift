@@ -355,6 +355,41 @@ struct RelayTests {
         }
     }
 
+    /// A node that stops (SIGTERM) deregisters: the coordinator drops it at once, so the next
+    /// viewer is served by the server's own relay without waiting for the node's silence.
+    @Test func aRelayNodeThatStopsDeregisters() async throws {
+        try await withCameraServer(arguments: ["--relay-max-streams", "0"]) { data in
+            for (user, agency, role) in [("pz.viewer", "pz-5339", "operator"), ("relay-1", "crisis-centre", "relay")] {
+                #expect(try await vigil("user", "add", user, "--name", "N", "--badge", "B-\(user)", "--role", role,
+                                        "--data", data.path, "--agency", agency).status == 0)
+            }
+            let info = try json(String(contentsOf: data.appendingPathComponent("server.json"), encoding: .utf8))
+            let node = try await RunningProcess(vigilBinary, [
+                "relay", "--coordinator", try #require(info["command"] as? String), "--server-key", data.appendingPathComponent("keys/server.key").path,
+                "--cert", data.appendingPathComponent("keys/users/relay-1.key_secret").path, "--media-port", "0", "--http-port", "0", "--no-recording",
+            ])
+            defer { node.kill(SIGKILL) }
+            _ = try await node.waitForLines(1)
+            let id = try await openIncidentAtTheCamera(data)
+            let output = data.appendingPathComponent("node.ts").path
+            let watched = try await vigil("watch", "--incident", "\(id)", "--camera", "pz5339-sim-01", "-o", output, "--seconds", "1",
+                                          "--reason", "public-order", "--text", "Through the node", "--data", data.path, "--agency", "pz-5339",
+                                          "--user", "pz.viewer", "--timeout", "30")
+            #expect(watched.status == 0 && watched.stderr.contains("served by relay node relay-1"), "\(watched.stderr)")
+
+            node.kill(SIGTERM)
+            #expect(try await node.waitForExit() == 0, "\(node.standardError)")
+            // At once (a silent node would still be sent viewers for 5 s): the server's own relay.
+            let after = try await vigil("watch", "--incident", "\(id)", "--camera", "pz5339-sim-01", "-o", data.appendingPathComponent("after.ts").path,
+                                        "--seconds", "1", "--reason", "public-order", "--text", "The node stopped", "--data", data.path,
+                                        "--agency", "pz-5339", "--user", "pz.viewer", "--timeout", "30")
+            #expect(after.status == 0 && !after.stderr.contains("relay node"), "\(after.stderr)")
+            let exported = try await vigil("audit", "export", "--data", data.path)
+            let records = try exported.stdout.split(separator: "\n").compactMap { try json(String($0))["record"] as? [String: Any] }
+            #expect(records.contains { $0["action"] as? String == "relay.deregistered" && $0["user"] as? String == "relay-1" }, "\(records.map { $0["action"] })")
+        }
+    }
+
     /// The relay operations defend themselves: only a relay key registers, a bad registration
     /// and a report before registering get their codes, a wrong type gets bad_request.
     @Test func relayOperationsRefuseWhatIsNotARegisteredRelayNode() async throws {

@@ -6,7 +6,7 @@ import MediaRelay
 import VigilProtocol
 
 extension CommandDispatcher {
-    /// Relay nodes registering and reporting.
+    /// Relay nodes registering, reporting and deregistering.
     func performRelays(_ header: BusProtocol.RequestHeader, _ request: BusRequest) async throws -> Data {
         switch ProtocolOperation(rawValue: header.op) {
         case .relayRegister:
@@ -25,6 +25,13 @@ extension CommandDispatcher {
                 throw BusProtocol.ErrorBody(.roleRequired, message: "only a relay node's key reports load", field: "op")
             }
             return BusProtocol.successReply(id: header.id, result: try await relay.nodeReported(body, identity: request.identity))
+        case .relayDeregister:
+            guard clientKeys.holds(.relay, request.identity), let relay = publisher.relay else {
+                throw BusProtocol.ErrorBody(.roleRequired, message: "only a relay node's key deregisters it", field: "op")
+            }
+            let name = try relay.nodeDeregistered(identity: request.identity)
+            try await audit.append(AuditRecord(action: "relay.deregistered", agency: request.agency, user: request.user, details: ["relay": name]))
+            return BusProtocol.successReply(id: header.id, result: ["relay": name])
         default:
             throw Self.unknownOperation(header)
         }

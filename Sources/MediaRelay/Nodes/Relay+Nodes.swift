@@ -13,6 +13,11 @@ extension Relay {
         return try change { state, now, open in try state.registerNode(body, identity: identity, secret: secret, now: now, open: open) }
     }
 
+    /// On the coordinator: a node that stops; its name.
+    public func nodeDeregistered(identity: BusIdentity) throws -> String {
+        try change { state, now, open in try state.deregisterNode(identity: identity, now: now, open: open) }
+    }
+
     /// On the coordinator: a node's report. Its views are marked seen, those it ended are
     /// recorded, its cameras' states and thumbnails are published; the reply lists the cameras it
     /// must keep open and the views it must end.

@@ -6,8 +6,9 @@ import Streams
 import Synchronization
 import VigilProtocol
 
-/// A relay node's life: serve views on the media endpoint, re-check them every second, and
-/// report to the coordinator every second (registering again whenever it has forgotten the node).
+/// A relay node's life: serve views on the media endpoint, re-check them every second, report
+/// to the coordinator every second (registering again whenever it has forgotten the node), and
+/// deregister as it stops.
 public struct RelayNodeService: Service {
     let bus: BusServer
     let relay: Relay
@@ -93,6 +94,16 @@ public struct RelayNodeService: Service {
                 logger.warning("the coordinator did not answer", metadata: ["error": "\(error)"])
             }
             Thread.sleep(forTimeInterval: RelayNodeRegistry.reportInterval / .seconds(1))
+        }
+        // Stopping: the coordinator drops the node at once, rather than sending viewers to it
+        // until it notices the silence.
+        if registered {
+            do {
+                _ = try client.request(.relayDeregister, body: [String: String](), as: [String: String].self, timeout: .seconds(2))
+                logger.info("deregistered from the coordinator")
+            } catch {
+                logger.warning("could not deregister: the coordinator drops the node when it falls silent", metadata: ["error": "\(error)"])
+            }
         }
     }
 

@@ -32,6 +32,9 @@ struct RelayNodeRegistry {
     }
 
     private var nodes: [String: Node] = [:]
+    /// Nodes that said they stop (``deregister(_:)``), until they register again: their views
+    /// end saying so, not that they fell silent.
+    private(set) var departed: Set<String> = []
 
     /// Registers (or registers again, after a restart of either side) the node of `identity`,
     /// whose tickets `secret` will sign.
@@ -47,6 +50,7 @@ struct RelayNodeRegistry {
         if let links = body.links, !links.hasPrefix("http://") || links.count > 200 {
             throw BusProtocol.ErrorBody(.relayInvalid, message: "links are served at an http://HOST:PORT address", field: "body.links")
         }
+        departed.remove(name)
         nodes[name] = Node(
             name: name, media: body.media, serverKey: body.serverKey, links: body.links, secret: secret,
             maximumStreams: body.maximumStreams, maximumMbps: body.maximumMbps, footageBudget: body.footageBudgetBytes.map { max(0, $0) },
@@ -64,6 +68,16 @@ struct RelayNodeRegistry {
         nodes[name]!.streams = body.streams
         nodes[name]!.mbps = body.mbps
         return nodes[name]!
+    }
+
+    /// A node that stops says so: it is dropped at once (new viewers are no longer sent to it);
+    /// its name.
+    mutating func deregister(_ identity: BusIdentity) throws(BusProtocol.ErrorBody) -> String {
+        guard let name = identity.user, nodes.removeValue(forKey: name) != nil else {
+            throw BusProtocol.ErrorBody(.relayUnknown, message: "no such relay node is registered", field: nil)
+        }
+        departed.insert(name)
+        return name
     }
 
     /// The nodes that reported lately, by name; the silent ones are dropped.
@@ -94,6 +108,14 @@ extension RelayState {
         guard coordinatorCapacity != nil else { throw Self.notCoordinator }
         let result = try nodes.register(body, identity: identity, secret: secret, now: now)
         return (result, place(now: now, open: open))
+    }
+
+    /// On the coordinator: a node that stops. Its cameras are placed anew at once; its views end
+    /// at the next re-decision (within a second), saying the node stopped.
+    mutating func deregisterNode(identity: BusIdentity, now: Instant, open: Opener) throws(BusProtocol.ErrorBody) -> (String, [Action]) {
+        guard coordinatorCapacity != nil else { throw Self.notCoordinator }
+        let name = try nodes.deregister(identity)
+        return (name, place(now: now, open: open))
     }
 
     /// On the coordinator: a node's report. Its views are marked seen, those it ended are taken

@@ -391,7 +391,7 @@ struct RelayState<Feed: AnyObject & Sendable> {
             if let peer = view.delivery.peer, gone.contains(peer) {
                 reason = "the viewer is gone"
             } else if case .node(let name) = view.delivery, !alive.contains(name) {
-                reason = "relay node \(name) stopped reporting"
+                reason = nodes.departed.contains(name) ? "relay node \(name) stopped" : "relay node \(name) stopped reporting"
             } else if let idle = view.idleSince, now - idle >= Self.linkLinger {
                 if case .node(let name) = view.delivery {
                     reason = "the viewer did not open the feed on relay node \(name) within \(Self.linkLinger.components.seconds) s"
