@@ -338,8 +338,17 @@ struct RelayTests {
             let replayed = try await run(ffmpeg, ["-hide_banner", "-loglevel", "error", "-i", ccLink, "-t", "1", "-f", "null", "-"])
             #expect(replayed.status != 0 && replayed.stderr.contains("404"), "an ended link stays ended: \(replayed.stderr)")
 
-            // A node that stops reporting is dropped; with no node left, the server's own relay serves the camera.
+            // A node killed: until the server notices its silence (5 s), a viewer sent to it is told
+            // so within its --timeout, by a code of its own, not as if the server were unreachable.
             node.kill(SIGKILL)
+            let stranded = try await vigil("watch", "--incident", "\(id)", "--camera", "pz5339-sim-01", "-o", data.appendingPathComponent("stranded.ts").path,
+                                           "--seconds", "1", "--reason", "public-order", "--text", "The node was just killed", "--data", data.path,
+                                           "--agency", "pz-5339", "--user", "pz.viewer", "--timeout", "2")
+            if stranded.stderr.contains("served by relay node relay-1") {
+                #expect(stranded.status != 0 && stranded.stderr.contains("relay_node_unreachable") && stranded.stderr.contains("did not answer in 2 s"),
+                        "\(stranded.stderr)")
+            }
+            // A node that stops reporting is dropped; with no node left, the server's own relay serves the camera.
             try await Task.sleep(for: .seconds(7))
             let fallback = data.appendingPathComponent("fallback.ts").path
             let served = try await vigil("watch", "--incident", "\(id)", "--camera", "pz5339-sim-01", "-o", fallback, "--seconds", "2",
@@ -348,10 +357,10 @@ struct RelayTests {
             #expect(served.status == 0 && !served.stderr.contains("relay node"), "\(served.stderr)")
             #expect(try await probe(fallback).frames >= 25)
 
-            let records = try await auditRecords(data, viewsStopped: 6)
+            let records = try await auditRecords(data, viewsStopped: 7)
             #expect(records.contains { $0["action"] as? String == "relay.registered" && $0["user"] as? String == "relay-1" })
-            #expect(records.filter { $0["action"] as? String == "view.started" }.count == 6)
-            #expect(records.filter { $0["action"] as? String == "view.stopped" }.count == 6, "every view is recorded as ended, those the node served too")
+            #expect(records.filter { $0["action"] as? String == "view.started" }.count == 7)
+            #expect(records.filter { $0["action"] as? String == "view.stopped" }.count == 7, "every view is recorded as ended, those the node served too")
         }
     }
 

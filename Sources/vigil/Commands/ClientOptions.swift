@@ -35,6 +35,7 @@ enum CommandFailureCode: String, ErrorCode {
     case sealedStreamFailed = "sealed_stream_failed"
     case regionMismatch = "region_mismatch"
     case registryUnreadable = "registry_unreadable"
+    case relayNodeUnreachable = "relay_node_unreachable"
     case serverInfoInvalid = "server_info_invalid"
     case serverNotRunning = "server_not_running"
     case userExists = "user_exists"
@@ -54,16 +55,19 @@ struct ClientOptions: ParsableArguments {
     @Flag(help: "Print JSON for scripts instead of text.")
     var json = false
 
-    @Option(help: "Seconds to wait for the server.")
-    var timeout = 5.0
+    @Option(help: "Seconds to wait for each answer, from the server or from the relay node it sends a view to (default 5; opening a view, 10).")
+    var timeout: Double?
 
     func validate() throws {
-        guard timeout.isFinite, timeout > 0, timeout <= 300 else { throw ValidationError("--timeout must be in (0, 300] seconds") }
+        if let timeout, !(timeout.isFinite && timeout > 0 && timeout <= 300) { throw ValidationError("--timeout must be in (0, 300] seconds") }
         guard !agency.isEmpty, !agency.contains("/"), !agency.hasPrefix(".") else { throw ValidationError("--agency '\(agency)' is not an agency id") }
         if let user, !UserDirectory.isValidId(user) { throw ValidationError("--user '\(user)' is not a user id") }
     }
 
-    var requestTimeout: Duration { .milliseconds(Int(timeout * 1000)) }
+    var requestTimeout: Duration { .milliseconds(Int((timeout ?? 5) * 1000)) }
+    /// Opening a view waits for the relay to decide it (and a camera still connecting): 10 s
+    /// unless `--timeout` says otherwise, on the server and on a relay node it redirects to.
+    var viewTimeout: Duration { .milliseconds(Int((timeout ?? 10) * 1000)) }
 
     /// The running server's description from the data folder.
     func serverInfo() throws -> ServerInfo {

@@ -65,7 +65,7 @@ struct ExportCommand: ParsableCommand {
                 defer { bus.close() }
                 // The viewing copy is re-encoded: minutes for hours of footage.
                 let result = try client.call {
-                    try bus.request(.footageExport, body: body, as: FootageExportResult.self, timeout: .seconds(max(600, client.timeout)))
+                    try bus.request(.footageExport, body: body, as: FootageExportResult.self, timeout: .seconds(max(600, client.timeout ?? 0)))
                 }
                 if let output {
                     try Fetch.fetch(result.export, files: result.files.map(\.path), into: output, bus: bus, client: client)

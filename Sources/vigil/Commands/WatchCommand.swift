@@ -67,7 +67,7 @@ struct WatchCommand: ParsableCommand {
             let justification = WireJustification(reason: reason, text: text, incident: incident)
             guard let output else {
                 let linked = try client.call {
-                    try bus.request(.feedLink, body: FeedOpenBody(camera: camera, justification: justification), as: FeedLinkResult.self, timeout: .seconds(10))
+                    try bus.request(.feedLink, body: FeedOpenBody(camera: camera, justification: justification), as: FeedLinkResult.self, timeout: client.viewTimeout)
                 }
                 let servedBy = linked.relay.map { " (served by relay node \($0))" } ?? ""
                 FileHandle.standardError.write(Data(
@@ -84,17 +84,25 @@ struct WatchCommand: ParsableCommand {
                     body: FeedOpenBody(
                         camera: camera, justification: justification, at: at.flatMap(Self.moment), prosecutorReference: prosecutorReference,
                         delivery: delivery),
-                    as: FeedOpenResult.self, timeout: .seconds(10))
+                    as: FeedOpenResult.self, timeout: client.viewTimeout)
             }
             if let redirect = opened.redirect {
                 // A relay node serves the camera: the server allowed the view and signed a ticket for it there.
                 FileHandle.standardError.write(Data("vigil watch: \(camera) is served by relay node \(redirect.relay) at \(redirect.media)\n".utf8))
                 bus.close()
                 bus = try client.connect(toRelay: redirect)
-                opened = try client.call {
-                    try bus.request(
+                do throws(BusClientError) {
+                    opened = try bus.request(
                         .feedOpen, body: FeedOpenBody(camera: camera, ticket: redirect.ticket, at: at.flatMap(Self.moment), delivery: delivery),
-                        as: FeedOpenResult.self, timeout: .seconds(10))
+                        as: FeedOpenResult.self, timeout: client.viewTimeout)
+                } catch .serverUnreachable(_, _) {
+                    // Not the server: the node it sent us to (stopped or cut off since its last report).
+                    throw CommandFailure(.relayNodeUnreachable, message: """
+                        relay node \(redirect.relay) at \(redirect.media) did not answer in \(client.viewTimeout.components.seconds) s: \
+                        it may have stopped; the server moves its cameras once it has been silent for 5 s, so try again
+                        """)
+                } catch {
+                    opened = try client.call { throw error }
                 }
             }
             // A relay without an HTTP endpoint answers a sealed request with packets.
