@@ -52,20 +52,13 @@ struct FanOutTests {
     /// A connected loopback TCP pair: the player's end (non-blocking, its receive buffer set
     /// before it connects when asked), and the end handed to the fan-out.
     func tcpPair(receiveBuffer: Int32? = nil) throws -> (player: Int32, relay: Int32) {
-        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let (listener, port) = try loopbackSocket(listening: true)
         defer { close(listener) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, length) == 0 && listen(listener, 1) == 0 && getsockname(listener, $0, &length) == 0 }
-        }
-        guard bound else { throw TestSetupFailure("listen: \(errno)") }
         let player = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         if var bytes = receiveBuffer { setsockopt(player, SOL_SOCKET, SO_RCVBUF, &bytes, socklen_t(MemoryLayout<Int32>.size)) }
-        let connected = withUnsafePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(player, $0, length) == 0 }
+        var address = loopbackAddress(port: port)
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(player, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
         }
         let relay = accept(listener, nil, nil)
         guard connected, relay >= 0 else { throw TestSetupFailure("connect: \(errno)") }

@@ -38,17 +38,9 @@ func greyPixels(_ path: String) throws -> [UInt8] {
 
 /// A TCP port that was free a moment ago on the loopback address.
 func freeLoopbackPort() throws -> Int {
-    let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(listener) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, length) == 0 && getsockname(listener, $0, &length) == 0 }
-    }
-    guard bound else { throw TestSetupFailure("no free port") }
-    return Int(UInt16(bigEndian: address.sin_port))
+    let (listener, port) = try loopbackSocket(listening: false)
+    close(listener)
+    return port
 }
 
 /// A real RTSP server (gst-rtsp-server, `Tests/python/rtsp_camera.py`) serving a live H.264
