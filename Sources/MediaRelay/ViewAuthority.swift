@@ -120,7 +120,8 @@ public struct LocalViewAuthority: ViewAuthority {
 /// and the viewer's own key), ends the views the coordinator tells it to end, and reports the
 /// views that ended. When the coordinator has not answered for `silenceLimit`, every view
 /// ends: no view goes on without the decision function. A view that ended never starts again,
-/// even with a ticket still valid.
+/// even with a ticket still valid. Tickets expire on the coordinator's clock, which each of its
+/// answers carries: two hosts' clocks need not agree.
 public final class RelayNodeAuthority: ViewAuthority {
     public init() {}
 
@@ -129,27 +130,38 @@ public final class RelayNodeAuthority: ViewAuthority {
     private struct State {
         var secret = Data()
         var lastAnswer = ContinuousClock.now
+        /// The coordinator's clock less this host's, as its last answer said (to within the
+        /// round trip: milliseconds, against tickets of 30 s).
+        var clockOffset: TimeInterval = 0
         var ends: [String: String] = [:]
         var ended: [String] = []
         /// Views that ended here, until every ticket for them has expired.
         var finished: [String: Date] = [:]
 
         /// The ticket `token` carries, unless it is forged, expired, or for a view that ended.
+        /// The time on the coordinator's clock.
+        var now: Date { Date().addingTimeInterval(clockOffset) }
+
         mutating func ticket(_ token: String?) -> RelayTicket? {
-            let now = Date()
+            let now = self.now
             forgetExpired(now)
             guard let token, let ticket = RelayTicket.verified(token, with: secret, now: now), finished[ticket.view] == nil else { return nil }
             return ticket
         }
 
         mutating func finish(_ view: String) {
-            let now = Date()
+            let now = self.now
             forgetExpired(now)
             finished[view] = now.addingTimeInterval(RelayTicket.lifetime)
         }
 
         private mutating func forgetExpired(_ now: Date) {
             finished = finished.filter { $0.value > now }
+        }
+
+        mutating func heard(coordinatorNow: Date?) {
+            lastAnswer = .now
+            if let coordinatorNow { clockOffset = coordinatorNow.timeIntervalSinceNow }
         }
     }
 
@@ -161,18 +173,18 @@ public final class RelayNodeAuthority: ViewAuthority {
         BusIdentity(agency: "viewer", user: Data(key.utf8).map { String(format: "%02x", $0) }.joined())
     }
 
-    /// A new secret, after (re)registering.
-    func registered(secret: Data) {
+    /// A new secret, after (re)registering; `coordinatorNow`, the coordinator's clock as it answered.
+    func registered(secret: Data, coordinatorNow: Date? = nil) {
         state.withLock { state in
             state.secret = secret
-            state.lastAnswer = .now
+            state.heard(coordinatorNow: coordinatorNow)
         }
     }
 
     /// The coordinator answered a report: the views it wants ended.
-    func answered(ending ends: [String: String]) {
+    func answered(ending ends: [String: String], coordinatorNow: Date? = nil) {
         state.withLock { state in
-            state.lastAnswer = .now
+            state.heard(coordinatorNow: coordinatorNow)
             state.ends.merge(ends) { $1 }
         }
     }
@@ -218,8 +230,8 @@ public final class RelayNodeAuthority: ViewAuthority {
 
     /// The segment file a coordinator's fetch ticket names, if the ticket is valid.
     func allowFetch(_ token: String) -> String? {
-        let secret = state.withLock { $0.secret }
-        return FootageFetchTicket.verified(token, with: secret).map(\.file)
+        let (secret, now) = state.withLock { ($0.secret, $0.now) }
+        return FootageFetchTicket.verified(token, with: secret, now: now).map(\.file)
     }
 
     public func allowLink(_ token: String) -> LinkAllowance? {

@@ -152,10 +152,13 @@ public struct RelayRegisterResult: Codable, Sendable {
     public var relay: String
     public var secret: String
     public var reportIntervalMs: Int
-    public init(relay: String, secret: String, reportIntervalMs: Int) {
+    /// The coordinator's clock as it answered: the node judges the tickets it signs by it.
+    public var now: Date?
+    public init(relay: String, secret: String, reportIntervalMs: Int, now: Date? = nil) {
         self.relay = relay
         self.secret = secret
         self.reportIntervalMs = reportIntervalMs
+        self.now = now
     }
 
 }
@@ -223,6 +226,8 @@ public struct RelayReportResult: Codable, Sendable {
     public var end: [String: String]
     public var record: [String]?
     public var remove: [String]?
+    /// The coordinator's clock as it answered (the node's tickets' expiries are on it).
+    public var now: Date?
     public init(assignments: [RelayAssignment], end: [String: String], record: [String]? = nil, remove: [String]? = nil) {
         self.assignments = assignments
         self.end = end

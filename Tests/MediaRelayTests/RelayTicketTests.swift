@@ -35,3 +35,35 @@ struct RelayTicketTests {
         }
     }
 }
+
+/// A node judges tickets by the coordinator's clock, which each answer carries: the two hosts'
+/// clocks need not agree (they differed by minutes on a site without time service).
+@Suite("Relay tickets across clocks")
+struct RelayTicketClockTests {
+    let secret = Data(repeating: 9, count: 32)
+
+    func linkToken(expiring expires: Date) throws -> String {
+        try RelayTicket(
+            view: "v-1", grant: "g-1", incident: 7, camera: "stib-0001", viewerKey: "", agency: "pz-5339", user: "officer", expires: expires, link: true
+        ).signed(with: secret)
+    }
+
+    @Test(arguments: [-300.0, 300.0])
+    func aTicketLastsThirtySecondsOnTheCoordinatorsClock(coordinatorAhead: TimeInterval) throws {
+        let authority = RelayNodeAuthority()
+        let coordinatorNow = Date().addingTimeInterval(coordinatorAhead)
+        authority.registered(secret: secret, coordinatorNow: coordinatorNow)
+        // Fresh on the coordinator's clock: valid here, whatever this host's clock says.
+        #expect(authority.allowLink(try linkToken(expiring: coordinatorNow.addingTimeInterval(RelayTicket.lifetime))) != nil)
+        // Expired on the coordinator's clock (though in this host's future when it is behind).
+        #expect(authority.allowLink(try linkToken(expiring: coordinatorNow.addingTimeInterval(-1))) == nil)
+    }
+
+    @Test func eachAnswerSetsTheClockAgain() throws {
+        let authority = RelayNodeAuthority()
+        authority.registered(secret: secret, coordinatorNow: Date())
+        let behind = Date().addingTimeInterval(-600)
+        authority.answered(ending: [:], coordinatorNow: behind)
+        #expect(authority.allowLink(try linkToken(expiring: behind.addingTimeInterval(20))) != nil)
+    }
+}

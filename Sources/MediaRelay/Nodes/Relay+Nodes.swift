@@ -10,7 +10,9 @@ extension Relay {
     /// On the coordinator: a node registered (or registered again); cameras are placed anew.
     public func nodeRegistered(_ body: RelayRegisterBody, identity: BusIdentity) throws -> RelayRegisterResult {
         let secret = SymmetricKey(size: .bits256).withUnsafeBytes { Data($0) }
-        return try change { state, now, open in try state.registerNode(body, identity: identity, secret: secret, now: now, open: open) }
+        var result = try change { state, now, open in try state.registerNode(body, identity: identity, secret: secret, now: now, open: open) }
+        result.now = Date()
+        return result
     }
 
     /// On the coordinator: a node that stops; its name.
@@ -31,6 +33,7 @@ extension Relay {
         var reply = report.reply
         let removals = await nodeFootage(body, node: identity.user ?? "")
         reply.remove = removals.isEmpty ? nil : removals
+        reply.now = Date()
         return reply
     }
 

@@ -66,7 +66,7 @@ public struct RelayNodeService: Service {
             do {
                 if !registered {
                     let result = try client.request(.relayRegister, body: registration, as: RelayRegisterResult.self)
-                    authority.registered(secret: Data(base64Encoded: result.secret) ?? Data())
+                    authority.registered(secret: Data(base64Encoded: result.secret) ?? Data(), coordinatorNow: result.now)
                     registered = true
                     logger.info("registered with the coordinator", metadata: ["relay": "\(result.relay)", "media": "\(registration.media)"])
                     let ready = ["relay": result.relay, "media": registration.media, "server_key": registration.serverKey, "http": registration.links ?? ""]
@@ -80,7 +80,7 @@ public struct RelayNodeService: Service {
                 (body.segments, body.removed) = (footageSent?.segments, footageSent?.removed)
                 let answer = try client.request(.relayReport, body: body, as: RelayReportResult.self)
                 if let footage, let footageSent { footage.acknowledged(footageSent) }
-                authority.answered(ending: answer.end)
+                authority.answered(ending: answer.end, coordinatorNow: answer.now)
                 relay.hold(answer.assignments)
                 if let footage {
                     relay.record(Dictionary(uniqueKeysWithValues: (answer.record ?? []).map { ($0, []) }))
