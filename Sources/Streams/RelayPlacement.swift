@@ -3,9 +3,11 @@ import Foundation
 /// Spreads cameras over relays by rendezvous (highest random weight) hashing, within each
 /// relay's caps in streams and Mbit/s.
 ///
-/// Each camera ranks the relays by a hash of (camera, relay) and goes to the first that has
-/// room. When a relay joins or leaves, only the cameras it wins or held move; every other
-/// camera stays where its feed is already warm. A camera no relay has room for is unplaced.
+/// Placement is sticky: a camera already placed stays on its relay while that relay is there
+/// and has room for it (its feed is warm there, its viewers connected). Each other camera ranks
+/// the relays by a hash of (camera, relay) and goes to the first that has room, so that a
+/// relay joining takes only new cameras and those of a relay that left or is over its caps.
+/// A camera no relay has room for is unplaced.
 public enum RelayPlacement {
     public struct Relay: Sendable, Equatable {
         public let name: String
@@ -21,21 +23,28 @@ public enum RelayPlacement {
 
     /// - Parameters:
     ///   - cameras: each camera to place with its expected bit rate in Mbit/s.
+    ///   - current: where cameras are placed now (relay names); they stay there if they can.
     /// - Returns: the relay of each placed camera.
-    public static func assign(_ cameras: [String: Double], to relays: [Relay]) -> [String: String] {
+    public static func assign(_ cameras: [String: Double], to relays: [Relay], keeping current: [String: String] = [:]) -> [String: String] {
         var streams: [String: Int] = [:]
         var mbps: [String: Double] = [:]
         var placement: [String: String] = [:]
-        // A fixed order, so that the same inputs always give the same placement.
-        for camera in cameras.keys.sorted() {
+        func take(_ camera: String, _ relay: Relay) -> Bool {
             let rate = cameras[camera] ?? 0
-            let ranked = relays.sorted { score(camera, $0.name) > score(camera, $1.name) }
-            for relay in ranked where streams[relay.name, default: 0] < relay.maximumStreams && mbps[relay.name, default: 0] + rate <= relay.maximumMbps {
-                placement[camera] = relay.name
-                streams[relay.name, default: 0] += 1
-                mbps[relay.name, default: 0] += rate
-                break
-            }
+            guard streams[relay.name, default: 0] < relay.maximumStreams, mbps[relay.name, default: 0] + rate <= relay.maximumMbps else { return false }
+            placement[camera] = relay.name
+            streams[relay.name, default: 0] += 1
+            mbps[relay.name, default: 0] += rate
+            return true
+        }
+        // A fixed order, so that the same inputs always give the same placement.
+        let ordered = cameras.keys.sorted()
+        let byName = Dictionary(relays.map { ($0.name, $0) }) { first, _ in first }
+        for camera in ordered {
+            if let name = current[camera], let relay = byName[name] { _ = take(camera, relay) }
+        }
+        for camera in ordered where placement[camera] == nil {
+            for relay in relays.sorted(by: { score(camera, $0.name) > score(camera, $1.name) }) where take(camera, relay) { break }
         }
         return placement
     }

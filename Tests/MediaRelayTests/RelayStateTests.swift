@@ -128,6 +128,20 @@ struct RelayStateTests {
         #expect(throws: BusProtocol.ErrorBody.self) { try state.reportNode(report(), identity: relayNode, now: t0 + .seconds(7)) }
     }
 
+    /// Sticky: cameras served here when a node registers stay here (their feeds are warm, their
+    /// viewers connected); the node takes the cameras that come after.
+    @Test func aNodeRegisteringTakesNewCamerasNotThoseServedHere() throws {
+        let cameras = (0..<60).map { "c\($0)" }
+        let later = (60..<120).map { "c\($0)" }
+        let capacity = RelayPlacement.Relay(name: "vigil:serve", maximumStreams: 1_000, maximumMbps: 10_000)
+        var state = State(sources: sources(cameras + later), coordinatorCapacity: capacity, simulate: false)
+        #expect(started(state.prewarm(cameras, for: 7, now: t0, open: openStub)) == Set(cameras), "no node: every camera here")
+        _ = try state.registerNode(registration(), identity: relayNode, secret: Data(repeating: 1, count: 32), now: t0, open: openStub)
+        let here = started(state.prewarm(later, for: 8, now: t0, open: openStub))
+        #expect(state.openFeeds.keys.filter(cameras.contains).count == 60, "none of those served here moved")
+        #expect((10...50).contains(here.count), "the new ones are spread: \(here.count) here")
+    }
+
     @Test func aNodeReportMarksItsViewsEndsWhatItEndedAndTellsItToEndStrangers() throws {
         let capacity = RelayPlacement.Relay(name: "vigil:serve", maximumStreams: 0, maximumMbps: 0)
         var state = State(sources: sources(["c1"]), coordinatorCapacity: capacity, simulate: false)

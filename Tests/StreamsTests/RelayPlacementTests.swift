@@ -39,4 +39,21 @@ struct RelayPlacementTests {
         #expect(counts["relay-b"] == 50, "200 Mbit/s hold 50 cameras at 4 Mbit/s")
         #expect(placement.count == 150, "the rest have no relay with room")
     }
+
+    /// Sticky: at its caps, a relay keeps the cameras it serves; a new camera that its hash
+    /// ranks there goes elsewhere instead of pushing one off (which would cut its viewers).
+    @Test func aPlacedCameraStaysOnItsRelayWhileItHasRoom() {
+        let full = [RelayPlacement.Relay(name: "relay-a", maximumStreams: 1, maximumMbps: 10_000),
+                    RelayPlacement.Relay(name: "relay-b", maximumStreams: 10, maximumMbps: 10_000)]
+        // A newcomer that sorts first and prefers relay-a: placed greedily, it would take relay-a's one stream.
+        let newcomer = (0..<100).map { "a-\($0)" }.first { RelayPlacement.score($0, "relay-a") > RelayPlacement.score($0, "relay-b") }!
+        let both = [newcomer: 4.0, "z-camera": 4.0]
+        #expect(RelayPlacement.assign(both, to: full)[newcomer] == "relay-a", "without what is placed, the newcomer wins relay-a")
+        let kept = RelayPlacement.assign(both, to: full, keeping: ["z-camera": "relay-a"])
+        #expect(kept == ["z-camera": "relay-a", newcomer: "relay-b"])
+        // Its relay gone, or over its caps: then it moves.
+        #expect(RelayPlacement.assign(both, to: [full[1]], keeping: ["z-camera": "relay-a"]) == ["z-camera": "relay-b", newcomer: "relay-b"])
+        let shrunk = [RelayPlacement.Relay(name: "relay-a", maximumStreams: 0, maximumMbps: 10_000), full[1]]
+        #expect(RelayPlacement.assign(["z-camera": 4.0], to: shrunk, keeping: ["z-camera": "relay-a"]) == ["z-camera": "relay-b"])
+    }
 }

@@ -190,8 +190,9 @@ struct RelayState<Feed: AnyObject & Sendable> {
         return place(now: now, open: open)
     }
 
-    /// Decides which relay serves each wanted camera (this one, or a registered node, by
-    /// rendezvous hashing within their caps) and opens or gives up feeds to match. Without
+    /// Decides which relay serves each wanted camera (where it is served already, or else this
+    /// one or a registered node by rendezvous hashing, within their caps) and opens or gives up
+    /// feeds to match. Without
     /// nodes, every camera is served here. A feed that views are using stays until they end.
     mutating func place(now: Instant, open: Opener) -> [Action] {
         let alive = nodes.alive(now: now)
@@ -199,7 +200,16 @@ struct RelayState<Feed: AnyObject & Sendable> {
         var placement: [String: String] = [:]
         if let coordinatorCapacity, !alive.isEmpty {
             let relays = [coordinatorCapacity] + alive.map(\.capacity)
-            placement = RelayPlacement.assign(Dictionary(uniqueKeysWithValues: wanted.map { ($0, Self.expectedMbps) }), to: relays)
+            // Sticky: a camera stays where it is served (a feed open here, or a node's), while
+            // that relay is alive and within its caps; a new one is placed by its hash.
+            let current = wanted.reduce(into: [String: String]()) { current, camera in
+                switch feeds[camera]?.server {
+                case .here where feeds[camera]?.feed != nil: current[camera] = coordinatorCapacity.name
+                case .node(let name): current[camera] = name
+                default: break
+                }
+            }
+            placement = RelayPlacement.assign(Dictionary(uniqueKeysWithValues: wanted.map { ($0, Self.expectedMbps) }), to: relays, keeping: current)
         }
         var actions: [Action] = []
         for camera in wanted {
