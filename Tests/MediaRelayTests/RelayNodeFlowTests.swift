@@ -127,10 +127,15 @@ struct RelayNodeFlowTests {
         #expect(authority.ended.isEmpty, "4 s without a report: still alive")
         clock.advance(by: .seconds(2))
         await relay.tick()
+        // Dropped: the camera comes back to the coordinator (no feed: a simulated camera that is
+        // not simulated here), but the view is recorded ended only once the node has ended it
+        // itself (10 s without an answer, and a second): never while it still plays.
+        #expect(relay.state.withLock { $0.feeds["c1"]?.server } == .here)
+        #expect(authority.ended.isEmpty, "the node still plays it")
+        clock.advance(by: .seconds(5))
+        await relay.tick()
         #expect(authority.ended == [view])
         #expect(relay.state.withLock { $0.view(view) } == nil)
-        // The camera comes back to the coordinator (no feed: a simulated camera that is not simulated here).
-        #expect(relay.state.withLock { $0.feeds["c1"]?.server } == .here)
         await #expect(throws: BusProtocol.ErrorBody.self) { try await relay.nodeReported(report(), identity: node) }
     }
 

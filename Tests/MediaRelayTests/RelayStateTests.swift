@@ -193,6 +193,10 @@ struct RelayStateTests {
         #expect(gone == ["media": "the viewer is gone"])
         let once = reasons(at: t0 + .seconds(4))
         #expect(once.isEmpty, "told once")
+        // Silent for 5 s, the node is dropped (its cameras go elsewhere), but its view is recorded
+        // stopped only once the node has ended it (10 s without an answer, and a second).
+        _ = state.place(now: t0 + .seconds(6), open: openStub)
+        #expect(reasons(at: t0 + .seconds(10))["node"] == nil, "the node still plays it")
         let late = reasons(at: t0 + .seconds(30))
         #expect(late["link"] == "the link was not played for 30 s" && late["node"] == "relay node relay-a stopped reporting")
     }

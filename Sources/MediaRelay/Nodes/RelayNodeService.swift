@@ -48,6 +48,8 @@ public struct RelayNodeService: Service {
                     DispatchQueue.global().async {
                         reported.wait()  // the client is the reporter's until it has stopped
                         relay.stop()
+                        // Its views have ended here: the coordinator may now record them so.
+                        deregister()
                         continuation.resume()
                     }
                 }
@@ -95,15 +97,16 @@ public struct RelayNodeService: Service {
             }
             Thread.sleep(forTimeInterval: RelayNodeRegistry.reportInterval / .seconds(1))
         }
-        // Stopping: the coordinator drops the node at once, rather than sending viewers to it
-        // until it notices the silence.
-        if registered {
-            do {
-                _ = try client.request(.relayDeregister, body: [String: String](), as: [String: String].self, timeout: .seconds(2))
-                logger.info("deregistered from the coordinator")
-            } catch {
-                logger.warning("could not deregister: the coordinator drops the node when it falls silent", metadata: ["error": "\(error)"])
-            }
+    }
+
+    /// Stopping, once its views have ended: the coordinator drops the node at once, rather than
+    /// sending viewers to it until it notices the silence.
+    private func deregister() {
+        do {
+            _ = try client.request(.relayDeregister, body: [String: String](), as: [String: String].self, timeout: .seconds(2))
+            logger.info("deregistered from the coordinator")
+        } catch {
+            logger.warning("could not deregister: the coordinator drops the node when it falls silent", metadata: ["error": "\(error)"])
         }
     }
 

@@ -35,6 +35,10 @@ struct RelayNodeRegistry {
     /// Nodes that said they stop (``deregister(_:)``), until they register again: their views
     /// end saying so, not that they fell silent.
     private(set) var departed: Set<String> = []
+    /// Nodes dropped for their silence, with their last report: their views are recorded
+    /// ended only once the node has ended them itself (``RelayNodeAuthority/silenceLimit``
+    /// without an answer), so that the log never says a view stopped while it still played.
+    private(set) var fallenSilent: [String: ContinuousClock.Instant] = [:]
 
     /// Registers (or registers again, after a restart of either side) the node of `identity`,
     /// whose tickets `secret` will sign.
@@ -51,6 +55,7 @@ struct RelayNodeRegistry {
             throw BusProtocol.ErrorBody(.relayInvalid, message: "links are served at an http://HOST:PORT address", field: "body.links")
         }
         departed.remove(name)
+        fallenSilent[name] = nil
         nodes[name] = Node(
             name: name, media: body.media, serverKey: body.serverKey, links: body.links, secret: secret,
             maximumStreams: body.maximumStreams, maximumMbps: body.maximumMbps, footageBudget: body.footageBudgetBytes.map { max(0, $0) },
@@ -82,6 +87,8 @@ struct RelayNodeRegistry {
 
     /// The nodes that reported lately, by name; the silent ones are dropped.
     mutating func alive(now: ContinuousClock.Instant) -> [Node] {
+        for (name, node) in nodes where now - node.lastReport >= Self.silenceLimit { fallenSilent[name] = node.lastReport }
+        fallenSilent = fallenSilent.filter { now - $0.value < .seconds(60) }
         nodes = nodes.filter { now - $0.value.lastReport < Self.silenceLimit }
         return nodes.values.sorted { $0.name < $1.name }
     }

@@ -401,7 +401,15 @@ struct RelayState<Feed: AnyObject & Sendable> {
             if let peer = view.delivery.peer, gone.contains(peer) {
                 reason = "the viewer is gone"
             } else if case .node(let name) = view.delivery, !alive.contains(name) {
-                reason = nodes.departed.contains(name) ? "relay node \(name) stopped" : "relay node \(name) stopped reporting"
+                // A node that stopped has ended its views; a silent one ends them itself once the
+                // coordinator has not answered it for its limit (a second more, for the report
+                // in flight): new viewers go elsewhere at once, but the view is recorded stopped
+                // only when it no longer plays.
+                if nodes.departed.contains(name) {
+                    reason = "relay node \(name) stopped"
+                } else if nodes.fallenSilent[name].map({ now - $0 >= RelayNodeAuthority.silenceLimit + .seconds(1) }) ?? true {
+                    reason = "relay node \(name) stopped reporting"
+                }
             } else if let idle = view.idleSince, now - idle >= Self.linkLinger {
                 if case .node(let name) = view.delivery {
                     reason = "the viewer did not open the feed on relay node \(name) within \(Self.linkLinger.components.seconds) s"
