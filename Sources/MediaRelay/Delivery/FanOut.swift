@@ -553,6 +553,8 @@ private final class PlayerQueue {
     private var unread = 0
     private var asked: ContinuousClock.Instant?
     private var paceSample: (taken: Int, at: ContinuousClock.Instant, keptUp: Bool)?
+    /// The most a pace is taken to be, in bytes a second (10 Gbit/s): doubling stops there.
+    private static let fastestPace = 1.25e9
     private var pace: Double?
     /// A TCP peer: the largest window it advertised, and how long sending had waited on its
     /// window when last asked.
@@ -600,13 +602,15 @@ private final class PlayerQueue {
         if let sample = paceSample {
             let seconds = (now - sample.at) / .seconds(1)
             if seconds >= 0.25 {
-                // A reader that took all it had could have taken more, and what it is given
-                // follows its pace: its pace is taken as twice what it was, so that a reader
-                // that paused is not held to what it took meanwhile. One with less than a
-                // quarter of a second's reading waiting, here and in the kernels, twice
-                // running, keeps up.
+                // What the reader took is its pace only when the reader held the player back
+                // (bytes waited for it: here, or in a full socket). Otherwise it could have taken
+                // more: its pace is taken as twice what it was (at most 10 Gbit/s), so that a
+                // reader that paused, or a fast one between two keyframes, is not held to what
+                // it took. One with less than a quarter of a second's reading waiting, here and
+                // in the kernels, twice running, keeps up.
                 let measured = Double(max(0, taken - sample.taken)) / seconds
-                pace = unread > 0 ? pace.map { ($0 + measured) / 2 } ?? measured : max(2 * (pace ?? 0), measured)
+                let readerLimited = unread > 0 && (pendingBytes > 0 || !writable)
+                pace = readerLimited ? pace.map { ($0 + measured) / 2 } ?? measured : min(Self.fastestPace, max(2 * (pace ?? 0), measured))
                 let keepsUp = Double(unread + pendingBytes) < (pace ?? 0) / 4
                 if keepsUp, sample.keptUp { paced = false }
                 paceSample = (taken, now, keepsUp)
