@@ -78,9 +78,10 @@ struct FootageTests {
         for (segment, next) in zip(written, written.dropFirst()) {
             #expect(segment.keyframes.first == 0 && segment.bytes > 0 && segment.end > segment.start)
             // They follow each other without overlapping (after the pause, from the next keyframe: a
-            // GOP, 1 s, at most; their times are of arrival, which a loaded machine delays: 1.25 s seen).
+            // GOP, 1 s, at most; their times are of arrival, which a loaded machine delays: 1.25 s
+            // and 2.04 s seen with the whole suite running).
             let gap = next.start.timeIntervalSince(segment.end)
-            #expect(gap > -0.1 && gap < 2, "segments follow each other: \(gap) s")
+            #expect(gap > -0.1 && gap < 4, "segments follow each other: \(gap) s")
         }
         for segment in written {
             let (codec, frames, errors) = try probe(folder.appendingPathComponent("footage").appendingPathComponent(segment.file).path)
