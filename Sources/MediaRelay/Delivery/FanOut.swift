@@ -623,10 +623,9 @@ private final class PlayerQueue {
 
     /// Whether the player is, or will be, more than `lateness` behind live: the chunk its
     /// reader takes now came longer ago, or (its pace known) the newest chunk, `incoming` bytes
-    /// on, will have waited longer when the reader gets to it. The
-    /// socket is asked when the chunk it may still be reading is that old, of a paced player at
-    /// most every 20 ms, of one whose socket is full at most every 100 ms: a player that keeps up
-    /// costs no system call here.
+    /// on, will have waited longer when the reader gets to it. The socket is asked when the
+    /// chunk it may still be reading is that old, of a paced player at most every 20 ms, of one
+    /// whose socket is full at most every 100 ms: a player that keeps up costs no system call.
     private func isLate(now: ContinuousClock.Instant, lateness: Duration, incoming: Int) -> Bool {
         let oldEnough = reading < chunks.count && now - chunks[reading].arrival > lateness
         let since = asked.map { now - $0 } ?? .seconds(1)
