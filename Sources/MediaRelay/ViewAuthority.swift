@@ -138,10 +138,10 @@ public final class RelayNodeAuthority: ViewAuthority {
         /// Views that ended here, until every ticket for them has expired.
         var finished: [String: Date] = [:]
 
-        /// The ticket `token` carries, unless it is forged, expired, or for a view that ended.
         /// The time on the coordinator's clock.
         var now: Date { Date().addingTimeInterval(clockOffset) }
 
+        /// The ticket `token` carries, unless it is forged, expired, or for a view that ended.
         mutating func ticket(_ token: String?) -> RelayTicket? {
             let now = self.now
             forgetExpired(now)

@@ -95,8 +95,8 @@ struct FanOutTests {
             players.append((player, []))
         }
         // Each reads until it has its first 256 KiB (a few seconds of the camera): a loaded
-        // machine's readers may take a while, and players start paced (what they are given
-        // follows what they take), so the bound is on bytes, within a generous time.
+        // machine's readers may take a while (and a player that falls behind is paced: what it
+        // is given follows what it takes), so the bound is on bytes, within a generous time.
         let enough = 256 * 1_024 / 188 * 188
         let deadline = ContinuousClock.now + .seconds(20)
         while ContinuousClock.now < deadline, players.contains(where: { $0.bytes.count < enough }) {
@@ -133,9 +133,10 @@ struct FanOutTests {
 
     /// The same over loopback TCP, the slow player with a small receive buffer (as a slow
     /// device has): what its kernel acknowledged but its reader has not taken is out of the
-    /// relay's sight but for the window it advertises. The bound allows the first burst a
-    /// player gets before its pace is known (64 KiB, seconds of this small test camera at a
-    /// fifth of its rate); `vigil bench relay` measures the figure on a 4 Mbit/s camera.
+    /// relay's sight but for the window it advertises. The bound allows the first burst, which
+    /// the kernels take at once before the relay knows the player is slow (seconds of this
+    /// small test camera at a fifth of its rate); `vigil bench relay` measures the figure on a
+    /// 4 Mbit/s camera.
     @Test func aSlowPlayerOverTCPIsKeptNearLive() async throws {
         try await withLiveCamera { feed, fanOut in
             try await slowAndFast(feed, fanOut, fast: try tcpPair(), slow: try tcpPair(receiveBuffer: 32 * 1024), bound: 3)

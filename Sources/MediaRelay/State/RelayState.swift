@@ -192,8 +192,8 @@ struct RelayState<Feed: AnyObject & Sendable> {
 
     /// Decides which relay serves each wanted camera (where it is served already, or else this
     /// one or a registered node by rendezvous hashing, within their caps) and opens or gives up
-    /// feeds to match. Without
-    /// nodes, every camera is served here. A feed that views are using stays until they end.
+    /// feeds to match. Without nodes, every camera is served here. A feed that views are using
+    /// stays until they end.
     mutating func place(now: Instant, open: Opener) -> [Action] {
         let alive = nodes.alive(now: now)
         let wanted = feeds.filter(\.value.isWanted).keys
