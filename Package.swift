@@ -30,6 +30,7 @@ let package = Package(
         // libzmq's pkg-config adds flags SwiftPM refuses, so it is linked without pkgConfig.
         .systemLibrary(name: "CZeroMQ", path: "Sources/CZeroMQ"),
         .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", pkgConfig: "sqlite3"),
+        .systemLibrary(name: "CDqlite", path: "Sources/CDqlite", pkgConfig: "dqlite"),
         .systemLibrary(name: "CFFmpeg", path: "Sources/CFFmpeg", pkgConfig: "libavformat"),
         .systemLibrary(name: "CGEOS", path: "Sources/CGEOS", pkgConfig: "geos"),
         .systemLibrary(name: "CPROJ", path: "Sources/CPROJ", pkgConfig: "proj"),
@@ -46,7 +47,7 @@ let package = Package(
         .target(
             name: "Incidents",
             dependencies: [
-                "CSQLite", "Geo", "ErrorVocabulary",
+                "CSQLite", "CDqlite", "Geo", "ErrorVocabulary",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
@@ -138,7 +139,7 @@ let package = Package(
         // MARK: Tests
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "GeoTests", dependencies: ["Geo"]),
-        .testTarget(name: "IncidentsTests", dependencies: ["Incidents", "Geo", "VigilProtocol", .product(name: "Crypto", package: "swift-crypto")]),
+        .testTarget(name: "IncidentsTests", dependencies: ["Incidents", "Geo", "VigilProtocol", "TestSupport", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "BusTests", dependencies: ["Bus", "TestSupport"]),
         .testTarget(name: "StreamsTests", dependencies: ["Streams", "TestSupport"]),
         // The relay's decisions (RelayState) driven by the test's own instants, tickets and the node's authority.

@@ -27,3 +27,10 @@ public func loopbackAddress(port: Int) -> sockaddr_in {
     address.sin_port = UInt16(port).bigEndian
     return address
 }
+
+/// A loopback TCP port free a moment ago (bound, then closed): for a server a test starts.
+public func freeLoopbackPort() throws -> Int {
+    let (socket, port) = try loopbackSocket(listening: false)
+    close(socket)
+    return port
+}

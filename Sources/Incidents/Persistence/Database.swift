@@ -15,9 +15,9 @@ public final class Database: Sendable {
         let queue: DispatchQueue
         nonisolated(unsafe) let connection: SQLiteConnection
 
-        init(path: String, number: Int) throws {
+        init(_ connection: SQLiteConnection, number: Int) {
             queue = DispatchQueue(label: "vigil.database.read.\(number)")
-            connection = try SQLiteConnection(path: path, readOnly: true)
+            self.connection = connection
         }
     }
 
@@ -34,12 +34,29 @@ public final class Database: Sendable {
     public let path: String
 
     /// Opens the file and applies the migrations it has not seen yet.
-    public init(path: String) throws {
+    public convenience init(path: String) throws {
+        try self.init(path: path) { readOnly throws(SQLiteError) in try SQLiteConnection(path: path, readOnly: readOnly) }
+    }
+
+    /// The database a dqlite cluster replicates, through the member at `node` (which passes
+    /// every statement to the leader), and applies the migrations it has not seen yet.
+    /// Every statement fails once that member no longer leads (``isLostLeadership(_:)``).
+    public convenience init(replicatedAt node: String, name: String = "vigil") throws {
+        try self.init(path: "dqlite://\(node)/\(name)") { _ throws(SQLiteError) in try SQLiteConnection(replicatedAt: node, name: name) }
+    }
+
+    private init(path: String, connecting: (_ readOnly: Bool) throws(SQLiteError) -> SQLiteConnection) throws {
         self.path = path
-        let connection = try SQLiteConnection(path: path)
+        let connection = try connecting(false)
         try queue.sync { try Migrations.apply(to: connection) }
         self.connection = connection
-        readers = try (0..<Self.readerCount).map { try Reader(path: path, number: $0) }
+        readers = try (0..<Self.readerCount).map { Reader(try connecting(true), number: $0) }
+    }
+
+    /// Whether `error` says the replicated database's member no longer leads its cluster (or
+    /// cannot be reached): what a coordinator that wrote it must stop on.
+    public static func isLostLeadership(_ error: any Error) -> Bool {
+        (error as? SQLiteError).map { DqliteFailure.meansNotLeading($0.code) } ?? false
     }
 
     /// Runs `body` on a read-only connection, off the writer's queue and off the cooperative

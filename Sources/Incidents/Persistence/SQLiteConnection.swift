@@ -9,10 +9,91 @@ enum SQLValue: Sendable, Equatable {
     case text(String)
 }
 
-/// One SQLite connection, owned by exactly this object and closed with it.
+/// One connection to the Vigil database, owned by exactly this object and closed with it: a
+/// SQLite file in this process (the embedded default), or the database a dqlite cluster
+/// replicates (`vigil serve --cluster`). Callers see the same SQL either way.
 ///
 /// - Important: Not thread-safe. ``Database`` confines each connection to its own queue.
 final class SQLiteConnection {
+    private let statements: any SQLStatements
+
+    /// Opens (and creates) the database file in WAL mode with foreign keys on, a busy timeout,
+    /// and `synchronous=FULL`, so that a committed change survives a crash of the process or the host.
+    ///
+    /// - Parameter readOnly: a connection that only reads (`SQLITE_OPEN_READONLY`): in WAL mode it
+    ///   reads the last committed state while the writer writes, and can never write.
+    init(path: String, readOnly: Bool = false) throws(SQLiteError) {
+        statements = try LocalSQLite(path: path, readOnly: readOnly)
+    }
+
+    /// A connection to database `name` through a dqlite node, which passes every statement to
+    /// the cluster's leader; a write commits once a majority of the cluster has it.
+    init(replicatedAt node: String, name: String, timeout: Duration = .seconds(5)) throws(SQLiteError) {
+        statements = try ReplicatedStatements(node: node, name: name, timeout: timeout)
+        try execute("PRAGMA foreign_keys=ON")
+    }
+
+    /// Runs one or more statements that return no rows.
+    func execute(_ sql: String) throws(SQLiteError) {
+        try statements.execute(sql)
+    }
+
+    /// Runs one statement with arguments and returns every row.
+    @discardableResult
+    func query(_ sql: String, _ arguments: [SQLValue] = []) throws(SQLiteError) -> [Row] {
+        let (names, values) = try statements.query(sql, arguments)
+        let columns = Row.Columns(names: names)
+        return values.map { Row(columns: columns, values: $0) }
+    }
+
+    /// Runs `body` in an immediate transaction: committed if it returns, rolled back if it throws.
+    func transaction<T>(_ body: () throws -> T) throws -> T {
+        try execute("BEGIN IMMEDIATE")
+        do {
+            let result = try body()
+            try execute("COMMIT")
+            return result
+        } catch {
+            try? execute("ROLLBACK")
+            throw error
+        }
+    }
+
+    /// Runs `body` in a read transaction (`BEGIN DEFERRED`): its queries see one snapshot, even
+    /// while another connection commits (WAL).
+    func readTransaction<T>(_ body: () throws -> T) throws -> T {
+        try execute("BEGIN DEFERRED")
+        defer { try? execute("COMMIT") }
+        return try body()
+    }
+
+    /// Whether a transaction is open.
+    var inTransaction: Bool {
+        statements.inTransaction
+    }
+
+    /// The tables rows were inserted into, updated or deleted from since the last call.
+    func takeChangedTables() -> Set<String> {
+        statements.takeChangedTables()
+    }
+
+    /// The `PRAGMA user_version` that migrations advance.
+    var userVersion: Int64 {
+        get throws(SQLiteError) { try query("PRAGMA user_version").first?.integer(0) ?? 0 }
+    }
+}
+
+/// What runs a connection's SQL: SQLite in this process, or a dqlite node.
+protocol SQLStatements: AnyObject {
+    func execute(_ sql: String) throws(SQLiteError)
+    /// Column names and every row's values.
+    func query(_ sql: String, _ arguments: [SQLValue]) throws(SQLiteError) -> (columns: [String], rows: [[SQLValue]])
+    var inTransaction: Bool { get }
+    func takeChangedTables() -> Set<String>
+}
+
+/// SQLite in this process, on a file.
+private final class LocalSQLite: SQLStatements {
     private let handle: OpaquePointer
     /// The tables rows were inserted into, updated or deleted from since ``takeChangedTables()``
     /// (SQLite's update hook, which runs on the thread of the statement).
@@ -22,12 +103,7 @@ final class SQLiteConnection {
         var names = Set<String>()
     }
 
-    /// Opens (and creates) the database file in WAL mode with foreign keys on, a busy timeout,
-    /// and `synchronous=FULL`, so that a committed change survives a crash of the process or the host.
-    ///
-    /// - Parameter readOnly: a connection that only reads (`SQLITE_OPEN_READONLY`): in WAL mode it
-    ///   reads the last committed state while the writer writes, and can never write.
-    init(path: String, readOnly: Bool = false) throws(SQLiteError) {
+    init(path: String, readOnly: Bool) throws(SQLiteError) {
         var raw: OpaquePointer?
         let flags = (readOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) | SQLITE_OPEN_NOMUTEX
         let status = sqlite3_open_v2(path, &raw, flags, nil)
@@ -58,15 +134,12 @@ final class SQLiteConnection {
         SQLiteError(code: status, message: String(cString: sqlite3_errmsg(handle)), sql: sql)
     }
 
-    /// Runs one or more statements that return no rows.
     func execute(_ sql: String) throws(SQLiteError) {
         let status = sqlite3_exec(handle, sql, nil, nil, nil)
         guard status == SQLITE_OK else { throw error(status, sql: sql) }
     }
 
-    /// Runs one statement with arguments and returns every row.
-    @discardableResult
-    func query(_ sql: String, _ arguments: [SQLValue] = []) throws(SQLiteError) -> [Row] {
+    func query(_ sql: String, _ arguments: [SQLValue]) throws(SQLiteError) -> (columns: [String], rows: [[SQLValue]]) {
         var raw: OpaquePointer?
         let prepared = sqlite3_prepare_v2(handle, sql, -1, &raw, nil)
         guard prepared == SQLITE_OK, let statement = raw else { throw error(prepared, sql: sql) }
@@ -85,13 +158,13 @@ final class SQLiteConnection {
             guard bound == SQLITE_OK else { throw error(bound, sql: sql) }
         }
         let count = sqlite3_column_count(statement)
-        let columns = Row.Columns(names: (0..<count).map { String(cString: sqlite3_column_name(statement, $0)) })
-        var rows: [Row] = []
+        let columns = (0..<count).map { String(cString: sqlite3_column_name(statement, $0)) }
+        var rows: [[SQLValue]] = []
         while true {
             let status = sqlite3_step(statement)
             if status == SQLITE_DONE { break }
             guard status == SQLITE_ROW else { throw error(status, sql: sql) }
-            rows.append(Row(columns: columns, values: (0..<count).map { column in
+            rows.append((0..<count).map { column in
                 switch sqlite3_column_type(statement, column) {
                 case SQLITE_INTEGER: .integer(sqlite3_column_int64(statement, column))
                 case SQLITE_FLOAT: .real(sqlite3_column_double(statement, column))
@@ -102,46 +175,18 @@ final class SQLiteConnection {
                         decoding: UnsafeBufferPointer(start: sqlite3_column_text(statement, column), count: Int(sqlite3_column_bytes(statement, column))),
                         as: UTF8.self))
                 }
-            }))
+            })
         }
-        return rows
+        return (columns, rows)
     }
 
-    /// Runs `body` in an immediate transaction: committed if it returns, rolled back if it throws.
-    func transaction<T>(_ body: () throws -> T) throws -> T {
-        try execute("BEGIN IMMEDIATE")
-        do {
-            let result = try body()
-            try execute("COMMIT")
-            return result
-        } catch {
-            try? execute("ROLLBACK")
-            throw error
-        }
-    }
-
-    /// Runs `body` in a read transaction (`BEGIN DEFERRED`): its queries see one snapshot, even
-    /// while another connection commits (WAL).
-    func readTransaction<T>(_ body: () throws -> T) throws -> T {
-        try execute("BEGIN DEFERRED")
-        defer { try? execute("COMMIT") }
-        return try body()
-    }
-
-    /// Whether a transaction is open (SQLite is not in autocommit mode).
     var inTransaction: Bool {
         sqlite3_get_autocommit(handle) == 0
     }
 
-    /// The tables changed since the last call (see ``changedTables``).
     func takeChangedTables() -> Set<String> {
         defer { changedTables.names.removeAll() }
         return changedTables.names
-    }
-
-    /// The `PRAGMA user_version` that migrations advance.
-    var userVersion: Int64 {
-        get throws(SQLiteError) { try query("PRAGMA user_version").first?.integer(0) ?? 0 }
     }
 }
 

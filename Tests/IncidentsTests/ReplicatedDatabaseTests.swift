@@ -1,0 +1,121 @@
+import Foundation
+import TestSupport
+import Testing
+@testable import Incidents
+
+/// The database replicated by dqlite (`vigil serve --cluster`): the same SQL as the embedded
+/// SQLite file, through real dqlite nodes on loopback, and what a cluster does when its leader stops.
+@Suite("Replicated database", .serialized)
+struct ReplicatedDatabaseTests {
+    /// Runs `body` with `count` started members (member 1 bootstraps; the others join it), then stops them.
+    static func withCluster<T>(_ count: Int, _ body: ([ReplicatedNode]) async throws -> T) async throws -> T {
+        // dqlite's Raft transport writes to peers that may have stopped: EPIPE, not the process's end
+        // (as `vigil serve` ignores SIGPIPE).
+        signal(SIGPIPE, SIG_IGN)
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-dqlite-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        var nodes: [ReplicatedNode] = []
+        for id in 1...count {
+            let member = ReplicatedNode.Member(id: UInt64(id), address: "127.0.0.1:\(try freeLoopbackPort())")
+            let node = try ReplicatedNode(member: member, folder: folder.appendingPathComponent("\(id)"))
+            try node.start()
+            nodes.append(node)
+        }
+        defer { for node in nodes { node.stop() } }
+        try await waitUntil("member 1 leads") { nodes[0].isLeader() }
+        for node in nodes.dropFirst() { try node.join(through: [nodes[0].member.address]) }
+        return try await body(nodes)
+    }
+
+    static func waitUntil(_ what: String, within seconds: Double = 15, _ condition: () throws -> Bool) async throws {
+        let deadline = Date().addingTimeInterval(seconds)
+        while try !condition() {
+            guard Date() < deadline else { throw TestFailure("not within \(seconds) s: \(what)") }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
+    struct TestFailure: Error, CustomStringConvertible {
+        let description: String
+        init(_ description: String) { self.description = description }
+    }
+
+    @Test func valuesComeBackAsTheyWereStoredOverManyBatches() async throws {
+        try await Self.withCluster(1) { nodes in
+            let connection = try SQLiteConnection(replicatedAt: nodes[0].member.address, name: "values")
+            try connection.execute("CREATE TABLE t (i INTEGER, r REAL, s TEXT, n TEXT); CREATE TABLE u (x INTEGER)")
+            let texts = ["", "é ü 🚒", "a\u{0}b", String(repeating: "x", count: 7), String(repeating: "y", count: 8), String(repeating: "z", count: 5000)]
+            try connection.transaction {
+                for (index, text) in texts.enumerated() {
+                    try connection.query("INSERT INTO t VALUES (?, ?, ?, ?)", [.integer(Int64.min + Int64(index)), .real(-0.5 * Double(index)), .text(text), .null])
+                }
+                // Enough rows that dqlite sends them in several batches.
+                for index in 0..<3000 { try connection.query("INSERT INTO u VALUES (?)", [.integer(Int64(index))]) }
+            }
+            #expect(connection.takeChangedTables() == ["t", "u"])
+            let rows = try connection.query("SELECT i, r, s, n FROM t ORDER BY rowid")
+            #expect(rows.count == texts.count)
+            for (row, (index, text)) in zip(rows, texts.enumerated()) {
+                #expect(row.values == [.integer(Int64.min + Int64(index)), .real(-0.5 * Double(index)), .text(text), .null], "row \(index)")
+            }
+            let many = try connection.query("SELECT x FROM u ORDER BY x")
+            #expect(many.count == 3000)
+            #expect(many.last?.integer(0) == 2999)
+            #expect(try connection.query("SELECT count(*) AS c, sum(x) AS s FROM u").first?.integer("s") == 2999 * 3000 / 2)
+        }
+    }
+
+    @Test func aBadStatementIsRefusedWithSQLitesCodeAndTheConnectionGoesOn() async throws {
+        try await Self.withCluster(1) { nodes in
+            let connection = try SQLiteConnection(replicatedAt: nodes[0].member.address, name: "errors")
+            try connection.execute("CREATE TABLE t (x INTEGER NOT NULL UNIQUE)")
+            try connection.query("INSERT INTO t VALUES (1)")
+            let duplicate = #expect(throws: SQLiteError.self) { try connection.query("INSERT INTO t VALUES (1)") }
+            #expect(duplicate?.code == 2067, "SQLITE_CONSTRAINT_UNIQUE: \(String(describing: duplicate))")
+            #expect(throws: SQLiteError.self) { try connection.query("SELECT nothing FROM nowhere") }
+            #expect(throws: SQLiteError.self) {
+                try connection.transaction {
+                    try connection.query("INSERT INTO t VALUES (2)")
+                    try connection.query("INSERT INTO t VALUES (NULL)")
+                }
+            }
+            #expect(!connection.inTransaction)
+            #expect(try connection.query("SELECT x FROM t").map { $0.integer(0) } == [1], "the failed transaction left nothing")
+        }
+    }
+
+    @Test func theVigilSchemaMigratesAndTheAuditChainAppends() async throws {
+        try await Self.withCluster(1) { nodes in
+            let database = try Database(replicatedAt: nodes[0].member.address)
+            let audit = AuditStore(database: database)
+            var appended = database.changes(of: "audit_log").makeAsyncIterator()
+            for index in 0..<3 {
+                try await database.run { db in
+                    try db.transaction { try AuditLog.append(AuditRecord(action: "test.\(index)", at: Date()), in: db) }
+                }
+                #expect(await appended.next() != nil, "followers of the audit log are told of each append")
+            }
+            let verified = try await audit.verify()
+            #expect(verified.intact && verified.entries == 3)
+        }
+    }
+
+    @Test func aNewLeaderHasEveryCommittedWriteAndTheOldOneRefusesWrites() async throws {
+        try await Self.withCluster(3) { nodes in
+            let first = try SQLiteConnection(replicatedAt: nodes[0].member.address, name: "failover")
+            try first.execute("CREATE TABLE t (x INTEGER)")
+            for index in 0..<50 { try first.query("INSERT INTO t VALUES (?)", [.integer(Int64(index))]) }
+            nodes[0].stop()
+            var leader: ReplicatedNode.Member?
+            try await Self.waitUntil("another member leads") {
+                leader = nodes[1].leader()
+                return leader != nil && leader?.id != 1
+            }
+            let second = try SQLiteConnection(replicatedAt: leader!.address, name: "failover")
+            #expect(try second.query("SELECT count(*) FROM t").first?.integer(0) == 50, "every acknowledged write is on the new leader")
+            try second.query("INSERT INTO t VALUES (50)")
+            let refused = #expect(throws: SQLiteError.self) { try first.query("INSERT INTO t VALUES (-1)") }
+            #expect(refused.map { Database.isLostLeadership($0) } == true, "\(String(describing: refused))")
+        }
+    }
+}
