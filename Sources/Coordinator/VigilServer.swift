@@ -19,6 +19,8 @@ import Streams
 public final class VigilServer: Sendable {
     public struct Configuration: Sendable {
         public var databasePath: String
+        /// The database already open (a cluster's, replicated by dqlite); nil: the SQLite file at `databasePath`.
+        public var database: Database?
         /// The bus's network endpoints and keys (`tcp://HOST:0` picks free ports).
         public var bus: BusServerConfiguration
         /// Where the relay serves its HTTP links (port 0 picks a free one).
@@ -108,7 +110,7 @@ public final class VigilServer: Sendable {
 
     public init(_ configuration: Configuration, logger: Logger) async throws {
         self.configuration = configuration
-        let database = try Database(path: configuration.databasePath)
+        let database = try configuration.database ?? Database(path: configuration.databasePath)
         let registry = RegistryStore(database: database)
         // The fixture files are read on first start only (the registry is 1.4 MB of GeoJSON).
         if try registry.isEmpty() {

@@ -14,6 +14,7 @@ public enum ReplyCode: String, ErrorCode {
     case linksUnavailable = "links_unavailable"
     case namedUserRequired = "named_user_required"
     case notCoordinator = "not_coordinator"
+    case notLeader = "not_leader"
     case notOwnAgency = "not_own_agency"
     case notOwner = "not_owner"
     case notParticipant = "not_participant"
@@ -34,7 +35,21 @@ extension BusProtocol.ErrorBody {
     /// How any error goes out in a reply: one of the library modules or of the bus with its
     /// code; any other as `internal_error` with `fallback`'s message (the caller logs the error).
     public init(replying error: any Error, fallback: String) {
+        if Database.isLostLeadership(error) {
+            self = Self.notLeader(leader: nil)
+            return
+        }
         self = BusProtocol.ErrorBody(coded: error) ?? BusProtocol.ErrorBody(.internalError, message: fallback)
+    }
+
+    /// The answer of a coordinator that does not lead its cluster (a standby, or one that has
+    /// just lost the lead): nothing was done; ask the leader, at `leader` when it is known.
+    public static func notLeader(leader: BusProtocol.CoordinatorEndpoints?) -> Self {
+        var body = BusProtocol.ErrorBody(
+            .notLeader, message: "this coordinator does not lead the cluster; nothing was done"
+                + (leader.map { ": the leader is at \($0.command)" } ?? ": no leader is known yet, ask another coordinator"))
+        body.leader = leader
+        return body
     }
 
     /// An error of the library modules or of the bus, with its code; nil for any other error.

@@ -64,6 +64,8 @@ public enum BusProtocol {
         public var code: String
         public var message: String
         public var field: String?
+        /// With `not_leader`: where the cluster's leader is, when the coordinator that answered knows.
+        public var leader: CoordinatorEndpoints?
 
         public init(_ code: Code, message: String, field: String? = nil) {
             self.init(code: code.rawValue, message: message, field: field)
@@ -77,6 +79,20 @@ public enum BusProtocol {
         }
 
         public var description: String { field.map { "\(code): \($0): \(message)" } ?? "\(code): \(message)" }
+    }
+
+    /// Where a coordinator of a replicated cluster is reached: its command and event endpoints,
+    /// and its embedded relay's media endpoint.
+    public struct CoordinatorEndpoints: Sendable, Codable, Equatable, Hashable {
+        public var command: String
+        public var events: String
+        public var media: String?
+
+        public init(command: String, events: String, media: String? = nil) {
+            self.command = command
+            self.events = events
+            self.media = media
+        }
     }
 
     struct Reply<Result: Encodable>: Encodable {

@@ -21,6 +21,7 @@ enum CommandFailureCode: String, ErrorCode {
     case checkpointFailed = "checkpoint_failed"
     case checkpointInvalid = "checkpoint_invalid"
     case checkpointUnreadable = "checkpoint_unreadable"
+    case clusterKeysMissing = "cluster_keys_missing"
     case dataFolderInUse = "data_folder_in_use"
     case dataFolderInvalid = "data_folder_invalid"
     case dataMissing = "data_missing"
@@ -71,22 +72,7 @@ struct ClientOptions: ParsableArguments {
 
     /// The running server's description from the data folder.
     func serverInfo() throws -> ServerInfo {
-        let folder = DataFolder(path: data)
-        var isFolder: ObjCBool = false
-        if FileManager.default.fileExists(atPath: data, isDirectory: &isFolder), !isFolder.boolValue {
-            throw CommandFailure(.dataFolderInvalid, message: "--data \(data) is a file, not a data folder")
-        }
-        guard let infoData = try? Data(contentsOf: folder.serverInfo) else {
-            throw CommandFailure(
-                .serverNotRunning,
-                message: "no \(folder.serverInfo.path); start the server with `vigil serve --data \(data)`")
-        }
-        let decoder = JSONDecoder()
-        decoder.keyDecodingStrategy = .convertFromSnakeCase
-        guard let info = try? decoder.decode(ServerInfo.self, from: infoData) else {
-            throw CommandFailure(.serverInfoInvalid, message: "\(folder.serverInfo.path) is not a Vigil server description")
-        }
-        return info
+        try DataFolder(path: data).runningServer()
     }
 
     /// A client connected as `agency` (or `user`) to the server recorded in the data folder;
@@ -94,17 +80,57 @@ struct ClientOptions: ParsableArguments {
     func connect(media: Bool = false) throws -> BusClient {
         let folder = DataFolder(path: data)
         var info = try serverInfo()
-        if media {
-            guard let endpoint = info.media else { throw CommandFailure(.noMediaEndpoint, message: "this server runs no relay") }
-            info.command = endpoint
-        }
         let serverKey: CurveKeyPair
         do {
             serverKey = try CurveCertificate.read(folder.serverCertificate(secret: false))
         } catch {
             throw CommandFailure(.keyMissing, message: "\(error)")
         }
+        if let coordinators = info.cluster?.coordinators {
+            let mine = BusProtocol.CoordinatorEndpoints(command: info.command, events: info.events, media: info.media)
+            let (client, leader) = try connectToLeader(trying: [mine] + coordinators, serverKey: serverKey.publicKey)
+            guard media else { return client }
+            client.close()
+            (info.command, info.events, info.media) = (leader.command, leader.events, leader.media)
+        }
+        if media {
+            guard let endpoint = info.media else { throw CommandFailure(.noMediaEndpoint, message: "this server runs no relay") }
+            info.command = endpoint
+        }
         return try connect(command: info.command, events: info.events, serverKey: serverKey.publicKey)
+    }
+
+    /// A client of a cluster's leader: asks each coordinator in turn who it is (`session.identity`,
+    /// at most 2 s each), going first where a standby's `not_leader` says the leader is; the
+    /// last error if none leads within the whole `--timeout`.
+    private func connectToLeader(
+        trying candidates: [BusProtocol.CoordinatorEndpoints], serverKey: String
+    ) throws -> (BusClient, BusProtocol.CoordinatorEndpoints) {
+        let deadline = ContinuousClock.now.advanced(by: requestTimeout)
+        var queue = candidates
+        var lastError: (any Error)?
+        var attempts = 0
+        while !queue.isEmpty, ContinuousClock.now < deadline, attempts < 4 * candidates.count {
+            let candidate = queue.removeFirst()
+            attempts += 1
+            let client = try connect(command: candidate.command, events: candidate.events, serverKey: serverKey)
+            do {
+                let probe = min(.seconds(2), deadline - ContinuousClock.now)
+                _ = try client.request(ProtocolOperation.sessionIdentity.rawValue, body: [String: String](), as: [String: String?].self, timeout: probe)
+                return (client, candidate)
+            } catch {
+                client.close()
+                lastError = error
+                if case .remote(let remote) = error, remote.code == ReplyCode.notLeader.rawValue, let leader = remote.leader {
+                    queue.insert(leader, at: 0)
+                } else if case .remote = error {
+                    break  // refused for a reason of its own (a revoked key): asking another changes nothing
+                } else {
+                    queue.append(candidate)  // unreachable now; maybe once the election is over
+                }
+            }
+        }
+        return try call { throw lastError ?? CommandFailure(.serverNotRunning, message: "no coordinator of the cluster answered") }
     }
 
     /// A client of a relay node's media endpoint, where the server sent a viewer (`feed.open`'s redirect).

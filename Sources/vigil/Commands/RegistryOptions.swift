@@ -43,9 +43,21 @@ struct RegistryOptions: ParsableArguments {
         try RegistryStore(database: try database(inDataFolder: data)).cameras()
     }
 
-    /// The database of an existing data folder (never creates one).
+    /// The database of an existing data folder (never creates one); a cluster coordinator's
+    /// folder: the cluster's database, through its leader.
     static func database(inDataFolder data: String) throws -> Database {
-        let database = DataFolder(path: data).database
+        let folder = DataFolder(path: data)
+        if FileManager.default.fileExists(atPath: folder.raft.path) {
+            let members = (try? folder.runningServer().cluster?.members) ?? nil
+            guard let members else {
+                throw CommandFailure(.serverNotRunning, message: "\(data) is a cluster coordinator's folder: start its `vigil serve --cluster` first")
+            }
+            guard let leader = ReplicatedNode.leader(askingAny: members) else {
+                throw CommandFailure(.serverNotRunning, message: "no member of the cluster (\(members.joined(separator: ", "))) knows a leader")
+            }
+            return try Database(replicatedAt: leader.address)
+        }
+        let database = folder.database
         guard FileManager.default.fileExists(atPath: database.path) else {
             throw CommandFailure(.dataMissing, message: "no database at \(database.path); start `vigil serve --data \(data)` once first")
         }

@@ -77,6 +77,16 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Seconds between signed checkpoints of the audit chain (one more is signed when the server stops).")
     var checkpointInterval = 60.0
 
+    @Option(
+        help: ArgumentHelp(
+            "The coordinators of a replicated cluster: each one's Raft address HOST:PORT, in member order, the same list on every coordinator.",
+            discussion: "Each coordinator binds its bus at its own HOST with the same ports; the member that leads is the active coordinator, the others answer not_leader with where it is (docs/operations.md)."),
+        transform: { $0.split(separator: ",").map { String($0.trimmingCharacters(in: .whitespaces)) } })
+    var cluster: [String] = []
+
+    @Option(help: "This coordinator's number in --cluster (1: the first, which starts the cluster).")
+    var member: Int?
+
     @OptionGroup var recording: FootageOptions
 
     @OptionGroup var logging: LoggingOptions
@@ -93,6 +103,42 @@ struct ServeCommand: AsyncParsableCommand {
         guard relayMaxStreams >= 0, relayMaxMbps >= 0 else { throw ValidationError("--relay-max-streams and --relay-max-mbps must be 0 or more") }
         guard thumbnailInterval >= 0.1, thumbnailInterval <= 3600 else { throw ValidationError("--thumbnail-interval must be 0.1 to 3600 seconds") }
         guard checkpointInterval >= 0.5, checkpointInterval <= 86_400 else { throw ValidationError("--checkpoint-interval must be 0.5 to 86400 seconds") }
+        try validateCluster()
+    }
+
+    /// A cluster needs every member's address, this coordinator's number, its bus on its
+    /// member's host, and fixed ports (the others find the leader at its host and these ports).
+    private func validateCluster() throws {
+        guard !cluster.isEmpty else {
+            if member != nil { throw ValidationError("--member needs --cluster") }
+            return
+        }
+        let members = try clusterMembers()
+        guard Set(members.map(\.address)).count == members.count else { throw ValidationError("--cluster names an address twice") }
+        guard let member else { throw ValidationError("--cluster needs --member: this coordinator's number in the list (1 to \(members.count))") }
+        guard (1...members.count).contains(member) else { throw ValidationError("--member must be 1 to \(members.count), the number of addresses in --cluster") }
+        let mine = members[member - 1].address
+        guard mine.hasPrefix(host.bracketed + ":") else {
+            throw ValidationError("member \(member)'s address \(mine) is not on --host \(host): a coordinator's bus and Raft address share its host")
+        }
+        guard commandPort != 0, eventPort != 0, mediaPort != 0 else {
+            throw ValidationError("a cluster's coordinators bind fixed --command-port, --event-port and --media-port (0 picks a port the others cannot know)")
+        }
+    }
+
+    /// `--cluster`'s members, numbered from 1; each address an IP address and a port.
+    private func clusterMembers() throws -> [ReplicatedNode.Member] {
+        try cluster.enumerated().map { offset, address in
+            guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]), (1...65535).contains(port) else {
+                throw ValidationError("--cluster: \(address) is not HOST:PORT")
+            }
+            var hostPart = String(address[..<colon])
+            if hostPart.hasPrefix("["), hostPart.hasSuffix("]") { hostPart = String(hostPart.dropFirst().dropLast()) }
+            guard let host = HostAddress(hostPart), !host.isUnspecified else {
+                throw ValidationError("--cluster: \(address)'s host is not an IP address other peers can reach (names are not resolved)")
+            }
+            return ReplicatedNode.Member(id: UInt64(offset + 1), address: "\(host.bracketed):\(port)")
+        }
     }
 
     func run() async throws {
@@ -111,11 +157,11 @@ struct ServeCommand: AsyncParsableCommand {
             try folder.create()
             folderLock = try folder.lockForServer()
             try folder.record(region: region)
+            if let member, member != 1 { try folder.requireSharedKeys(member: member) }
         }
         defer { withExtendedLifetime(folderLock) {} }
 
         let fixturesFolder = try Deployment.fixturesFolder(fixtures)
-        let server = try await VigilServer(try configuration(folder: folder, fixtures: fixturesFolder), logger: logger)
         let metrics = try HTTPEndpoint(host: host, port: metricsPort, name: "metrics") { request in
             guard request.path == "/metrics" || request.path.hasPrefix("/metrics?") else { return .error("404 Not Found", "only GET /metrics is served here") }
             return .complete(
@@ -123,8 +169,64 @@ struct ServeCommand: AsyncParsableCommand {
         }
         metrics.start()
         defer { metrics.stop() }
+        let metricsURL = host.httpBase(port: metrics.port) + "/metrics"
+        defer { try? FileManager.default.removeItem(at: folder.serverInfo) }
+
+        guard !cluster.isEmpty, let member else {
+            let database = try Database(path: folder.database.path)
+            try await serveActive(
+                database: database, folder: folder, fixtures: fixturesFolder, metrics: metricsURL, cluster: nil, logger: logger,
+                shutdownSignals: [.sigterm, .sigint])
+            logger.info("stopped")
+            return
+        }
+
+        let members = try clusterMembers()
+        var configuration = ClusterMember.Configuration(
+            members: members, me: members[member - 1], folder: folder.raft, bus: try busConfiguration(folder: folder),
+            commandPort: commandPort, eventPort: eventPort, mediaPort: mediaPort)
+        let coordinators = members.map(configuration.endpoints(of:))
+        let mine = configuration.endpoints(of: configuration.me)
+        let serverKey = configuration.bus.serverKeys.publicKey
+        let clusterMember = try ClusterMember(
+            configuration: configuration, logger: logger,
+            roleChanged: { role in
+                // A standby announces itself too: clients that reach it are sent to the leader.
+                guard role == .standby else { return }
+                try? Self.announce(
+                    ServerInfo(
+                        command: mine.command, events: mine.events, serverKey: serverKey, auditKey: try? folder.auditPublicKey(),
+                        data: folder.url.path, region: region.rawValue, metrics: metricsURL, cameras: 0, pid: ProcessInfo.processInfo.processIdentifier,
+                        cluster: .init(member: member, role: role.rawValue, coordinators: coordinators, members: members.map(\.address))),
+                    in: folder)
+            },
+            active: { database, watch in
+                try await self.serveActive(
+                    database: database, folder: folder, fixtures: fixturesFolder, metrics: metricsURL,
+                    cluster: (.init(member: member, role: ClusterMember.Role.leader.rawValue, coordinators: coordinators, members: members.map(\.address)), watch), logger: logger,
+                    shutdownSignals: [])
+            })
+        let group = ServiceGroup(
+            configuration: ServiceGroupConfiguration(services: [.init(service: clusterMember)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+        logger.info("stopped")
+    }
+
+    /// The active coordinator over `database`: the server, its registry reloads on SIGHUP, the
+    /// console; the ready line once everything listens; returns when its services end (a
+    /// signal among `shutdownSignals`, or, in a cluster, the lead lost: `cluster`'s watch
+    /// cancels the services at once).
+    private func serveActive(
+        database: Database, folder: DataFolder, fixtures fixturesFolder: URL, metrics: String, cluster: (info: ServerInfo.Cluster, watch: LeadershipWatch)?,
+        logger: Logger, shutdownSignals: [UnixSignal]
+    ) async throws {
+        let server = try await VigilServer(try configuration(folder: folder, fixtures: fixturesFolder, database: database), logger: logger)
         let endpoints = try server.start()
-        defer { server.stop() }
+        defer {
+            server.stop()
+            // Stopped by its service on a graceful shutdown; a cancelled term (the lead lost) frees its ports here.
+            server.bus.stop()
+        }
         // SIGHUP: reload the registry from the database (after `vigil cameras import`).
         // Trapped before the ready line, so that no SIGHUP sent after it is lost.
         let hangups = await UnixSignalsSequence(trapping: .sighup)
@@ -142,6 +244,10 @@ struct ServeCommand: AsyncParsableCommand {
         // The console listens once its service runs: the ready line waits for its address.
         let (consoleAddresses, consoleListening) = AsyncStream.makeStream(of: String.self)
         var services = server.services
+        if let watch = cluster?.watch {
+            // The fence: the lead lost cancels every service at once.
+            services.insert(.init(service: watch, failureTerminationBehavior: .cancelGroup), at: 0)
+        }
         if consolePort != -1 {
             let basemap = region.basemap(fixtures: fixturesFolder)
             let console = ConsoleServer(
@@ -155,37 +261,48 @@ struct ServeCommand: AsyncParsableCommand {
         } else {
             consoleListening.finish()
         }
-        let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: services, gracefulShutdownSignals: shutdownSignals, logger: logger))
         try await withThrowingDiscardingTaskGroup { running in
             running.addTask {
                 defer { consoleListening.finish() }
+                // Inside the cluster member's group, that group's graceful shutdown reaches this one by itself.
                 try await group.run()
             }
             let console = await consoleAddresses.first { _ in true }
             guard console != nil || consolePort == -1 else { return }  // the group failed: its error follows
-            let info = ServerInfo(
-                command: endpoints.command, events: endpoints.events, serverKey: endpoints.serverKey, auditKey: endpoints.auditKey,
-                data: folder.url.path, region: region.rawValue, metrics: host.httpBase(port: metrics.port) + "/metrics", media: endpoints.media,
-                http: endpoints.links, console: console, cameras: endpoints.cameras, pid: ProcessInfo.processInfo.processIdentifier)
-            let encoder = JSONEncoder()
-            encoder.keyEncodingStrategy = .convertToSnakeCase
-            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            let line = try encoder.encode(info)
-            try line.write(to: folder.serverInfo, options: .atomic)
-            FileHandle.standardOutput.write(line + Data("\n".utf8))
+            try Self.announce(
+                ServerInfo(
+                    command: endpoints.command, events: endpoints.events, serverKey: endpoints.serverKey, auditKey: endpoints.auditKey,
+                    data: folder.url.path, region: region.rawValue, metrics: metrics, media: endpoints.media,
+                    http: endpoints.links, console: console, cameras: endpoints.cameras, pid: ProcessInfo.processInfo.processIdentifier,
+                    cluster: cluster?.info),
+                in: folder)
         }
-        try? FileManager.default.removeItem(at: folder.serverInfo)
-        logger.info("stopped")
+    }
+
+    /// The ready line: one JSON line on standard output, the same in DATA/server.json. A
+    /// cluster's coordinator writes one each time its role changes.
+    private static func announce(_ info: ServerInfo, in folder: DataFolder) throws {
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let line = try encoder.encode(info)
+        try line.write(to: folder.serverInfo, options: .atomic)
+        FileHandle.standardOutput.write(line + Data("\n".utf8))
+    }
+
+    private func busConfiguration(folder: DataFolder) throws -> BusServerConfiguration {
+        BusServerConfiguration(
+            commandEndpoint: host.tcpEndpoint(port: commandPort), eventEndpoint: host.tcpEndpoint(port: eventPort),
+            serverKeys: try folder.serverKeys(), mediaEndpoint: host.tcpEndpoint(port: mediaPort))
     }
 
     /// The server's settings: the data folder's database and keys, the region's fixtures.
-    private func configuration(folder: DataFolder, fixtures fixturesFolder: URL) throws -> VigilServer.Configuration {
+    private func configuration(folder: DataFolder, fixtures fixturesFolder: URL, database: Database) throws -> VigilServer.Configuration {
         let region = self.region
-        return VigilServer.Configuration(
-            databasePath: folder.database.path,
-            bus: BusServerConfiguration(
-                commandEndpoint: host.tcpEndpoint(port: commandPort), eventEndpoint: host.tcpEndpoint(port: eventPort),
-                serverKeys: try folder.serverKeys(), mediaEndpoint: host.tcpEndpoint(port: mediaPort)),
+        var configuration = VigilServer.Configuration(
+            databasePath: database.path,
+            bus: try busConfiguration(folder: folder),
             linksHost: host, linksPort: httpPort, crs: region.crs,
             roads: { try region.roadNetwork(fixtures: fixturesFolder, projection: $0) },
             initialRegistry: {
@@ -204,6 +321,8 @@ struct ServeCommand: AsyncParsableCommand {
             auditSigningKey: try folder.auditSigningKey().rawRepresentation,
             thumbnailInterval: .milliseconds(Int(thumbnailInterval * 1000)), checkpointInterval: .milliseconds(Int(checkpointInterval * 1000)),
             relayMaximumStreams: relayMaxStreams, relayMaximumMbps: relayMaxMbps, simulate: simulate, footage: footage(folder: folder))
+        configuration.database = database
+        return configuration
     }
 
     private func footage(folder: DataFolder) -> FootageService.Configuration? {

@@ -26,6 +26,8 @@ struct DataFolder {
     /// Evidence packages (`vigil export`).
     var exports: URL { url.appendingPathComponent("exports") }
     var keys: URL { url.appendingPathComponent("keys") }
+    /// A cluster coordinator's Raft log (`vigil serve --cluster`).
+    var raft: URL { url.appendingPathComponent("raft") }
     var agencyKeys: URL { keys.appendingPathComponent("agencies") }
     var userKeys: URL { keys.appendingPathComponent("users") }
 
@@ -91,6 +93,34 @@ struct DataFolder {
         _ = ftruncate(descriptor, 0)
         _ = pid.withUnsafeBytes { pwrite(descriptor, $0.baseAddress, $0.count, 0) }
         return DataFolderLock(descriptor: descriptor)
+    }
+
+    /// The running server's description (its server.json).
+    func runningServer() throws -> ServerInfo {
+        var isFolder: ObjCBool = false
+        if FileManager.default.fileExists(atPath: url.path, isDirectory: &isFolder), !isFolder.boolValue {
+            throw CommandFailure(.dataFolderInvalid, message: "--data \(url.path) is a file, not a data folder")
+        }
+        guard let infoData = try? Data(contentsOf: serverInfo) else {
+            throw CommandFailure(.serverNotRunning, message: "no \(serverInfo.path); start the server with `vigil serve --data \(url.path)`")
+        }
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        guard let info = try? decoder.decode(ServerInfo.self, from: infoData) else {
+            throw CommandFailure(.serverInfoInvalid, message: "\(serverInfo.path) is not a Vigil server description")
+        }
+        return info
+    }
+
+    /// Every coordinator of a cluster presents the same server key and signs checkpoints with the
+    /// same audit key: members other than the first start from a copy of member 1's keys.
+    func requireSharedKeys(member: Int) throws {
+        let needed = [serverCertificate(secret: true), keys.appendingPathComponent("audit.ed25519_secret")]
+        guard needed.allSatisfy({ FileManager.default.fileExists(atPath: $0.path) }) else {
+            throw CommandFailure(
+                .clusterKeysMissing,
+                message: "member \(member) has no keys in \(keys.path): copy member 1's DATA/keys folder here (after member 1's first start), so that every coordinator presents the same server key")
+        }
     }
 
     /// The server's key pair, created on first start.
@@ -172,4 +202,15 @@ struct ServerInfo: Codable {
     var console: String?
     var cameras: Int
     var pid: Int32
+    /// A coordinator of a replicated cluster: its number, its role, and every coordinator's endpoints.
+    var cluster: Cluster?
+
+    struct Cluster: Codable {
+        var member: Int
+        /// `leader` (the active coordinator) or `standby`.
+        var role: String
+        var coordinators: [BusProtocol.CoordinatorEndpoints]
+        /// Every member's Raft address, in member order (`--cluster`).
+        var members: [String]
+    }
 }

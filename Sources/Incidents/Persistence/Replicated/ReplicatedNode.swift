@@ -82,8 +82,17 @@ public final class ReplicatedNode: @unchecked Sendable {
     /// The leader as this node knows it, asked over its own address; nil when there is none
     /// (an election runs, or this node is cut off and has not heard of one).
     public func leader(timeout: Duration = .seconds(1)) -> Member? {
-        guard let client = try? DqliteClient(address: member.address, timeout: timeout), let leader = try? client.leader() else { return nil }
-        return Member(id: leader.id, address: leader.address)
+        Self.leader(askingAny: [member.address], timeout: timeout)
+    }
+
+    /// The leader as the first of `addresses` that knows one says; nil if none does.
+    public static func leader(askingAny addresses: [String], timeout: Duration = .seconds(1)) -> Member? {
+        for address in addresses {
+            if let client = try? DqliteClient(address: address, timeout: timeout), let leader = try? client.leader() {
+                return Member(id: leader.id, address: leader.address)
+            }
+        }
+        return nil
     }
 
     /// Whether this node leads the cluster now.
