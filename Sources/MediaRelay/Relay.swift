@@ -466,7 +466,7 @@ public final class Relay: Sendable {
 
     /// Once a second, ``tick()``, until the relay stops.
     public func supervise() async {
-        while !stopping.load(ordering: .relaxed) {
+        while !stopping.load(ordering: .relaxed) && !Task.isCancelled {
             try? await Task.sleep(for: Self.recheckInterval)
             await tick()
         }

@@ -74,6 +74,8 @@ public final class ClusterMember: Service {
     private let logger: Logger
     private let active: ActiveTerm
     private let roleChanged: @Sendable (Role) -> Void
+    /// Whether this member is a voter of the cluster (member 1 starts it; the others join it).
+    private let joined: Atomic<Bool>
     /// Where the leader is, as this member last heard: what the standby's answers carry.
     private let leaderHint = Mutex<BusProtocol.CoordinatorEndpoints?>(nil)
 
@@ -84,6 +86,7 @@ public final class ClusterMember: Service {
         self.logger = logger
         self.roleChanged = roleChanged
         self.active = active
+        joined = Atomic(configuration.me.id == 1)
         node = try ReplicatedNode(member: configuration.me, folder: configuration.folder)
     }
 
@@ -104,10 +107,15 @@ public final class ClusterMember: Service {
     /// until the server stops.
     private func alternateRoles() async throws {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            roleChanged(.standby)
             let standby = try StandbyResponder(configuration: configuration.bus, logger: logger) { self.leaderHint.withLock { $0 } }
             let answering = Task { try await standby.run() }
+            // Announced once the member is a voter: from then on the cluster can fail over to it.
+            let announcing = Task {
+                while !self.joined.load(ordering: .acquiring) { try await Task.sleep(for: .milliseconds(100)) }
+                self.roleChanged(.standby)
+            }
             let leads = (try? await cancelWhenGracefulShutdown { try await self.waitUntilLeading() }) ?? false
+            announcing.cancel()
             answering.cancel()
             if case .failure(let error) = await answering.result { throw error }
             guard leads else { return }
@@ -148,6 +156,7 @@ public final class ClusterMember: Service {
         while !Task.isCancelled {
             do {
                 try node.join(through: peers)
+                joined.store(true, ordering: .releasing)
                 logger.info("joined the cluster as a voter", metadata: ["member": "\(configuration.me)"])
                 return
             } catch {

@@ -121,8 +121,8 @@ struct ClientOptions: ParsableArguments {
             } catch {
                 client.close()
                 lastError = error
-                if case .remote(let remote) = error, remote.code == ReplyCode.notLeader.rawValue, let leader = remote.leader {
-                    queue.insert(leader, at: 0)
+                if case .remote(let remote) = error, remote.code == ReplyCode.notLeader.rawValue {
+                    if let leader = remote.leader { queue.insert(leader, at: 0) } else { queue.append(candidate) }
                 } else if case .remote = error {
                     break  // refused for a reason of its own (a revoked key): asking another changes nothing
                 } else {

@@ -245,8 +245,9 @@ struct ServeCommand: AsyncParsableCommand {
         let (consoleAddresses, consoleListening) = AsyncStream.makeStream(of: String.self)
         var services = server.services
         if let watch = cluster?.watch {
-            // The fence: the lead lost cancels every service at once.
-            services.insert(.init(service: watch, failureTerminationBehavior: .cancelGroup), at: 0)
+            // The fence: the lead lost shuts the services down, the console and the bus's requests
+            // first; meanwhile dqlite refuses every write of a member that does not lead.
+            services.insert(.init(service: watch, failureTerminationBehavior: .gracefullyShutdownGroup), at: 0)
         }
         if consolePort != -1 {
             let basemap = region.basemap(fixtures: fixturesFolder)
