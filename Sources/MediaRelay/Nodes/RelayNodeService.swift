@@ -13,8 +13,8 @@ public struct RelayNodeService: Service {
     let bus: BusServer
     let relay: Relay
     let authority: RelayNodeAuthority
-    /// Used only by the reporting thread.
-    nonisolated(unsafe) let client: BusClient
+    /// The coordinator (the leader of a cluster's), used only by the reporting thread.
+    nonisolated(unsafe) let client: LeaderFollowingClient
     let registration: RelayRegisterBody
     let logger: Logger
     let thumbnails = PendingThumbnails()
@@ -80,7 +80,8 @@ public struct RelayNodeService: Service {
                 body.thumbnails = thumbnails.take()
                 let footageSent = footage?.take()
                 (body.segments, body.removed) = (footageSent?.segments, footageSent?.removed)
-                let answer = try client.request(.relayReport, body: body, as: RelayReportResult.self)
+                // Short: a report a dead coordinator never answers is followed by one to the next.
+                let answer = try client.request(.relayReport, body: body, as: RelayReportResult.self, timeout: .seconds(2))
                 if let footage, let footageSent { footage.acknowledged(footageSent) }
                 authority.answered(ending: answer.end, coordinatorNow: answer.now)
                 relay.hold(answer.assignments)
@@ -111,7 +112,7 @@ public struct RelayNodeService: Service {
     }
 
     public init(
-        bus: BusServer, relay: Relay, authority: RelayNodeAuthority, client: BusClient, registration: RelayRegisterBody, footage: NodeFootage?,
+        bus: BusServer, relay: Relay, authority: RelayNodeAuthority, client: LeaderFollowingClient, registration: RelayRegisterBody, footage: NodeFootage?,
         logger: Logger
     ) {
         self.footage = footage

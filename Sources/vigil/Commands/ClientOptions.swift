@@ -100,37 +100,32 @@ struct ClientOptions: ParsableArguments {
         return try connect(command: info.command, events: info.events, serverKey: serverKey.publicKey)
     }
 
-    /// A client of a cluster's leader: asks each coordinator in turn who it is (`session.identity`,
-    /// at most 2 s each), going first where a standby's `not_leader` says the leader is; the
-    /// last error if none leads within the whole `--timeout`.
+    /// A client of a cluster's leader: asks who it is (`session.identity`, at most 2 s per
+    /// coordinator), following where `not_leader` answers say the leader is, and trying the next
+    /// coordinator on no answer, until one answers or `--timeout` has passed.
     private func connectToLeader(
         trying candidates: [BusProtocol.CoordinatorEndpoints], serverKey: String
     ) throws -> (BusClient, BusProtocol.CoordinatorEndpoints) {
         let deadline = ContinuousClock.now.advanced(by: requestTimeout)
-        var queue = candidates
-        var lastError: (any Error)?
-        var attempts = 0
-        while !queue.isEmpty, ContinuousClock.now < deadline, attempts < 4 * candidates.count {
-            let candidate = queue.removeFirst()
-            attempts += 1
-            let client = try connect(command: candidate.command, events: candidate.events, serverKey: serverKey)
+        let following = LeaderFollowingClient(coordinators: candidates) { coordinator throws(BusClientError) in
             do {
-                let probe = min(.seconds(2), deadline - ContinuousClock.now)
-                _ = try client.request(ProtocolOperation.sessionIdentity.rawValue, body: [String: String](), as: [String: String?].self, timeout: probe)
-                return (client, candidate)
+                return try connect(command: coordinator.command, events: coordinator.events, serverKey: serverKey)
             } catch {
-                client.close()
-                lastError = error
-                if case .remote(let remote) = error, remote.code == ReplyCode.notLeader.rawValue {
-                    if let leader = remote.leader { queue.insert(leader, at: 0) } else { queue.append(candidate) }
-                } else if case .remote = error {
-                    break  // refused for a reason of its own (a revoked key): asking another changes nothing
-                } else {
-                    queue.append(candidate)  // unreachable now; maybe once the election is over
-                }
+                throw .protocolViolation("\(error)")
             }
         }
-        return try call { throw lastError ?? CommandFailure(.serverNotRunning, message: "no coordinator of the cluster answered") }
+        while true {
+            do {
+                let probe = min(.seconds(2), deadline - ContinuousClock.now)
+                _ = try following.request(.sessionIdentity, body: [String: String](), as: [String: String?].self, timeout: probe)
+                guard let client = following.detach() else { throw CommandFailure(.internalError, message: "no connection after an answer") }
+                return (client, following.current)
+            } catch BusClientError.serverUnreachable where ContinuousClock.now < deadline {
+                continue  // that coordinator may be dead: the next one is asked
+            } catch {
+                return try call { throw error }
+            }
+        }
     }
 
     /// A client of a relay node's media endpoint, where the server sent a viewer (`feed.open`'s redirect).

@@ -22,8 +22,10 @@ struct RelayCommand: AsyncParsableCommand {
             coordinator stops answering for 10 s, the node ends every view.
             """)
 
-    @Option(help: "The coordinator's command endpoint, tcp://HOST:PORT (`command` in its server.json).")
-    var coordinator: String
+    @Option(
+        help: "The coordinator's command endpoint, tcp://HOST:PORT (`command` in its server.json); for a replicated cluster, every coordinator's, comma-separated: the node follows the leader.",
+        transform: { $0.split(separator: ",").map { String($0.trimmingCharacters(in: .whitespaces)) } })
+    var coordinator: [String]
     @Option(help: "The coordinator's public certificate (its DATA/keys/server.key).")
     var serverKey: String
     @Option(help: "This node's certificate: a user of the coordinator with the relay role (DATA/keys/users/ID.key_secret).")
@@ -50,7 +52,9 @@ struct RelayCommand: AsyncParsableCommand {
     @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
-        guard coordinator.hasPrefix("tcp://") else { throw ValidationError("--coordinator is a tcp://HOST:PORT endpoint") }
+        guard !coordinator.isEmpty, coordinator.allSatisfy({ $0.hasPrefix("tcp://") }) else {
+            throw ValidationError("--coordinator is a tcp://HOST:PORT endpoint, or several separated by commas")
+        }
         // An unspecified address reaches no viewer: the coordinator would send them nowhere.
         if host.isUnspecified, advertise == nil {
             throw ValidationError("--host \(host) binds every address of this host: say with --advertise which one viewers reach")
@@ -97,8 +101,10 @@ struct RelayCommand: AsyncParsableCommand {
         links.start()
         relay.serveSealedStreams(at: reachable.httpBase(port: links.port))
         defer { links.stop() }
-        let client = try BusClient(configuration: BusClientConfiguration(
-            commandEndpoint: coordinator, eventEndpoint: coordinator, serverPublicKey: coordinatorKey.publicKey, keys: keys))
+        let client = LeaderFollowingClient(coordinators: coordinator.map { .init(command: $0, events: $0) }) { coordinator throws(BusClientError) in
+            try BusClient(configuration: BusClientConfiguration(
+                commandEndpoint: coordinator.command, eventEndpoint: coordinator.command, serverPublicKey: coordinatorKey.publicKey, keys: keys))
+        }
         let registration = RelayRegisterBody(
             media: media, serverKey: nodeKeys.publicKey, maximumStreams: maxStreams, maximumMbps: maxMbps, links: reachable.httpBase(port: links.port),
             footageBudgetBytes: recording.budgetBytes)
