@@ -140,9 +140,6 @@ public final class VigilServer: Sendable {
         let key = try Curve25519.Signing.PrivateKey(rawRepresentation: configuration.auditSigningKey)
         let checkpoints = AuditCheckpoints(
             audit: audit, key: key, bus: bus, owners: try registry.ownerIDs(), interval: configuration.checkpointInterval, logger: logger)
-        // Views cannot outlive the relay that served them: those a crash left open end now.
-        let dangling = try await access.closeDanglingViews()
-        if dangling > 0 { logger.notice("views left open by the previous run closed", metadata: ["views": "\(dangling)"]) }
         let relay = try Relay(
             bus: bus, authority: LocalViewAuthority(access: access, incidents: incidents), sources: Relay.Source.of(index.cameras),
             simulate: configuration.simulate, thumbnailInterval: configuration.thumbnailInterval,
@@ -151,6 +148,10 @@ public final class VigilServer: Sendable {
                     name: "vigil:serve", maximumStreams: configuration.relayMaximumStreams, maximumMbps: configuration.relayMaximumMbps),
                 publicKey: { clientKeys.publicKey(of: $0) }),
             logger: logger)
+        // The views recorded open before this start (a restart, or a failover in a cluster): those
+        // relay nodes still serve go on once they report them; the others, which died with the
+        // relay that served them, are recorded stopped when the nodes' window has passed.
+        relay.adoptViews(try await access.recordedOpenViews())
         for incident in try await incidents.liveIncidents() {
             relay.prewarm(try await incidents.snapshot(incident.id).cameras.map(\.id), for: incident.id)
         }
@@ -187,6 +188,7 @@ public final class VigilServer: Sendable {
             .init(service: MetricsSampler(relay: relay, channels: channels, holds: EvidenceHolds(database: database))),
             .init(service: AuditChannel(bus: bus, audit: audit)),
             .init(service: ExpirySweep(dispatcher: dispatcher, changes: changes, logger: logger)),
+            .init(service: ViewAdoption(relay: relay, access: access, logger: logger)),
         ] + (footage.map { [.init(service: $0)] } ?? []) + [
             .init(service: checkpoints),
             // Stops after the relay, whose last camera events it publishes.

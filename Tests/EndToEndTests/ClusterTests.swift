@@ -17,7 +17,10 @@ struct ClusterTests {
         var folders: [Int: URL] = [:]
         var processes: [Int: RunningProcess] = [:]
 
-        init() throws {
+        let extra: [String]
+
+        init(extra: [String] = []) throws {
+            self.extra = extra
             folder = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-cluster-\(UUID().uuidString)")
             let raftPort = try freeLoopbackPort()
             raft = (1...3).map { "127.0.0.\($0):\(raftPort)" }
@@ -43,7 +46,13 @@ struct ClusterTests {
             }
             processes[member] = try await RunningProcess(
                 vigilBinary,
-                ["serve", "--data", data.path, "--host", "127.0.0.\(member)", "--cluster", raft.joined(separator: ","), "--member", "\(member)"] + ports)
+                ["serve", "--data", data.path, "--host", "127.0.0.\(member)", "--cluster", raft.joined(separator: ","), "--member", "\(member)"] + ports + extra)
+        }
+
+        /// Every coordinator's command endpoint, as a relay node is given them.
+        var commandEndpoints: String {
+            let port = ports[ports.firstIndex(of: "--command-port")! + 1]
+            return (1...3).map { "tcp://127.0.0.\($0):\(port)" }.joined(separator: ",")
         }
 
         /// The member's roles so far, from its ready lines (one per role change).
@@ -75,8 +84,8 @@ struct ClusterTests {
         }
 
         /// Starts member 1 until it leads alone, then the two others, which join as standbys.
-        static func started() async throws -> Cluster {
-            let cluster = try Cluster()
+        static func started(extra: [String] = []) async throws -> Cluster {
+            let cluster = try Cluster(extra: extra)
             try await cluster.start(1)
             try await cluster.waitFor(1, toBe: "leader")
             try await cluster.start(2)
@@ -158,6 +167,49 @@ struct ClusterTests {
         #expect(shown.status == 0, "\(shown.stderr)")
         if shown.status == 0 { #expect(try incident(shown.stdout).sequence == sequence + 1, "one history: the change made while it was cut off") }
         let verified = try await vigil("audit", "verify", "--data", cluster.data(frozen), "--json")
+        #expect(verified.stdout.contains(#""intact":true"#), "\(verified.stdout) \(verified.stderr)")
+    }
+
+    @Test func aViewOnARelayNodeGoesOnWhileTheLeaderIsKilled() async throws {
+        // The coordinators' own relays take no camera: the node serves them all.
+        let cluster = try await Cluster.started(extra: ["--simulate", "--relay-max-streams", "0"])
+        let killed = try await cluster.leader()
+        let client = cluster.data(killed == 1 ? 2 : 1)
+        for (user, agency, role) in [("pz.officer", "pz-5339", "operator"), ("relay-1", "crisis-centre", "relay")] {
+            let added = try await vigil("user", "add", user, "--name", "N", "--badge", "B-\(user)", "--role", role, "--data", client, "--agency", agency)
+            #expect(added.status == 0, "\(added.stderr)")
+        }
+        let node = try await RunningProcess(vigilBinary, [
+            "relay", "--coordinator", cluster.commandEndpoints, "--server-key", "\(client)/keys/server.key", "--cert", "\(client)/keys/users/relay-1.key_secret",
+            "--media-port", "0", "--http-port", "0", "--simulate", "--footage", "\(cluster.folder.path)/node-footage",
+        ])
+        defer { node.kill(SIGKILL) }
+        _ = try await node.waitForLines(1)
+        let opened = try await vigil(
+            "incident", "open", "--kind", "public-order", "--at", "50.8467,4.3525", "--radius", "350", "--data", client, "--agency", "pz-5339", "--json")
+        let id = try incident(opened.stdout).id
+        let shown = try json(try await vigil("incident", "show", "\(id)", "--data", client, "--agency", "pz-5339", "--json").stdout)
+        let camera = try #require((shown["cameras"] as? [[String: Any]])?.first { $0["owner"] as? String == "pz-5339" }?["id"] as? String)
+
+        let output = cluster.folder.appendingPathComponent("watched.ts").path
+        let seconds = 24
+        let watch = try await RunningProcess(vigilBinary, [
+            "watch", "--incident", "\(id)", "--camera", camera, "-o", output, "--seconds", "\(seconds)", "--reason", "public-order",
+            "--text", "Following the crowd through a failover", "--data", client, "--agency", "pz-5339", "--user", "pz.officer", "--timeout", "30",
+        ])
+        try await watch.waitForStandardError(containing: "served by relay node relay-1")
+        try await Task.sleep(for: .seconds(2))
+        cluster.processes[killed]?.kill(SIGKILL)
+        _ = try await cluster.leader(among: [1, 2, 3].filter { $0 != killed })
+
+        // The view played on to its end: the new leader adopted it when the node reported it.
+        #expect(try await watch.waitForExit() == 0, "\(watch.standardError)")
+        #expect(!watch.standardError.contains("the relay ended the view"), "\(watch.standardError)")
+        let frames = try await probe(output).frames
+        // A simulated camera sends 10 frames a second; a gap of 2 s at the failover would show.
+        #expect(frames >= (seconds - 2) * 10, "\(frames) frames in \(seconds) s at 10 frames a second: no gap at the failover")
+        #expect(!node.standardError.contains("holds no such view"), "\(node.standardError.suffix(3000))")
+        let verified = try await vigil("audit", "verify", "--data", client, "--json")
         #expect(verified.stdout.contains(#""intact":true"#), "\(verified.stdout) \(verified.stderr)")
     }
 

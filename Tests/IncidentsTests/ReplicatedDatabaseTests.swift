@@ -65,6 +65,15 @@ struct ReplicatedDatabaseTests {
         }
     }
 
+    @Test func theTablesAWriteChangedAreReadFromItsSQL() {
+        #expect(ReplicatedStatements.writtenTables("INSERT INTO audit_log (a) VALUES (?)") == ["audit_log"])
+        #expect(ReplicatedStatements.writtenTables("INSERT OR REPLACE INTO \"grants\"(id) VALUES (1)") == ["grants"])
+        #expect(ReplicatedStatements.writtenTables("update OR ignore views SET stopped_at = ?") == ["views"])
+        #expect(ReplicatedStatements.writtenTables("DELETE FROM holds WHERE id = 1; UPDATE incidents SET x = 1") == ["holds", "incidents"])
+        #expect(ReplicatedStatements.writtenTables("SELECT * FROM incidents WHERE title = 'update'").isEmpty)
+        #expect(ReplicatedStatements.writtenTables("PRAGMA user_version").isEmpty)
+    }
+
     @Test func aBadStatementIsRefusedWithSQLitesCodeAndTheConnectionGoesOn() async throws {
         try await Self.withCluster(1) { nodes in
             let connection = try SQLiteConnection(replicatedAt: nodes[0].member.address, name: "errors")

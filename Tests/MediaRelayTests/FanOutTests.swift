@@ -193,10 +193,11 @@ struct FanOutTests {
         fanOut.rekey(feed, with: second)
         let late = try socketPair()
         fanOut.play(fanOut.newPlayer(), on: late.relay, feed: feed, kind: .sealed, key: second) { _ in }
-        // Both read until they have live frames in common (a loaded machine may take a while).
+        // Both read until they have live frames in common (a loaded machine may take a while: 15 s
+        // were not enough once while the cluster tests ran three coordinators beside).
         var lateBytes: [UInt8] = []
         var (earlyFrames, lateFrames): ([[UInt8]], [[UInt8]]) = ([], [])
-        let deadline = ContinuousClock.now + .seconds(15)
+        let deadline = ContinuousClock.now + .seconds(40)
         while ContinuousClock.now < deadline {
             lateBytes += try await readFor(.milliseconds(500), late.player, alongside: early.player, into: &earlyBytes)
             (earlyFrames, lateFrames) = (try frames(earlyBytes), try frames(lateBytes))

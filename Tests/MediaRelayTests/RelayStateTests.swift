@@ -162,6 +162,27 @@ struct RelayStateTests {
         #expect(later.reply.end["v1"] != nil, "once every ticket for it expired, it is a stranger")
     }
 
+    @Test func aNewCoordinatorAdoptsTheViewsANodeStillServesAndOnlyThose() throws {
+        // Room here too: without the adopted view, the camera could be placed here.
+        let capacity = RelayPlacement.Relay(name: "vigil:serve", maximumStreams: 100, maximumMbps: 1_000)
+        var state = State(sources: sources(["c1", "c2"]), coordinatorCapacity: capacity, simulate: false)
+        for id in ["v1", "v2", "gone"] {
+            state.adoptable[id] = .init(identity: viewer, camera: id == "v2" ? "c2" : "c1", allowed: AllowedView(view: id, grant: "g-1", incident: 7))
+        }
+        _ = try state.registerNode(registration(), identity: relayNode, secret: Data(repeating: 1, count: 32), now: t0, open: openStub)
+        let first = try state.reportNode(report(views: ["v1", "stranger"]), identity: relayNode, now: t0 + .seconds(1))
+        #expect(first.reply.end == ["stranger": "the server holds no such view"], "a view nobody recorded is still ended")
+        let adopted = try #require(state.view("v1"))
+        #expect(adopted.delivery == .node("relay-a") && adopted.allowed.grant == "g-1" && adopted.identity == viewer)
+        #expect(state.feed(of: "c1") == nil && first.reply.assignments.map(\.camera) == ["c1"], "its camera stays on the node that plays it")
+        #expect(state.adoptable.keys.sorted() == ["gone", "v2"], "the others wait for their node, or for the window's end")
+        // An adopted view ends like any other: the node is told, the camera is released.
+        let ended = state.end("v1", reason: "grant revoked", notify: true, now: t0 + .seconds(2))
+        #expect(ended?.view.camera == "c1")
+        let next = try state.reportNode(report(), identity: relayNode, now: t0 + .seconds(2))
+        #expect(next.reply.end == ["v1": "grant revoked"])
+    }
+
     @Test func aNodesCameraStatesArePublishedWhenTheyChangeAndOnlyForItsCameras() throws {
         let capacity = RelayPlacement.Relay(name: "vigil:serve", maximumStreams: 0, maximumMbps: 0)
         var state = State(sources: sources(["c1"]), coordinatorCapacity: capacity, simulate: false)

@@ -212,18 +212,41 @@ extension AccessService {
         }
     }
 
-    /// Ends the views a stopped or crashed server left open, auditing each (`view.stopped`,
-    /// reason `server_restarted`); returns how many.
-    public func closeDanglingViews() async throws -> Int {
+    /// A view recorded open, as a relay needs it to keep serving it under the decision function.
+    public struct RecordedView: Sendable, Equatable {
+        public var id: String
+        public var agency: String
+        public var user: String
+        public var camera: String
+        public var mode: AccessMode
+        public var incident: Int64
+        public var grant: String
+    }
+
+    /// The views recorded open (as a coordinator starts: those relay nodes may still serve).
+    public func recordedOpenViews() async throws -> [RecordedView] {
+        try await database.read { db in
+            try db.query("SELECT id, agency, user, camera_id, mode, incident_id, grant_id FROM views WHERE stopped_at IS NULL ORDER BY started_at").map { row in
+                RecordedView(
+                    id: try row.text("id"), agency: try row.text("agency"), user: try row.text("user"), camera: try row.text("camera_id"),
+                    mode: AccessMode(rawValue: try row.text("mode")) ?? .live, incident: try row.integer("incident_id"), grant: try row.text("grant_id"))
+            }
+        }
+    }
+
+    /// Ends the views a stopped or crashed server left open (`only`: those of them), auditing
+    /// each (`view.stopped`, `reason`: `server_restarted` by default); returns how many.
+    public func closeDanglingViews(only ids: Set<String>? = nil, reason: String = "server_restarted") async throws -> Int {
         try await database.run { db in
             try db.transaction {
                 let open = try db.query("SELECT id, agency, user, camera_id, mode, incident_id, grant_id FROM views WHERE stopped_at IS NULL")
+                    .filter { row in ids.map { (try? row.text("id")).map($0.contains) ?? false } ?? true }
                 let now = Date()
                 for row in open {
                     try db.query("UPDATE views SET stopped_at = ? WHERE id = ?", [.text(IncidentService.timestamp(now)), .text(try row.text("id"))])
                     try AuditLog.append(AuditRecord(
                         action: try row.optionalText("mode") == AccessMode.export.rawValue ? "export.stopped" : "view.stopped", at: now, agency: try row.optionalText("agency"),
-                        user: try row.optionalText("user"), cameras: [try row.text("camera_id")], reason: "server_restarted", incident: try row.optionalInteger("incident_id"), grant: try row.optionalText("grant_id"),
+                        user: try row.optionalText("user"), cameras: [try row.text("camera_id")], reason: reason, incident: try row.optionalInteger("incident_id"), grant: try row.optionalText("grant_id"),
                         details: ["view": try row.text("id"), "mode": try row.text("mode")]), in: db)
                 }
                 return open.count

@@ -1,6 +1,7 @@
 import Bus
 import Crypto
 import Foundation
+import Incidents
 import Streams
 import VigilProtocol
 
@@ -13,6 +14,34 @@ extension Relay {
         var result = try change { state, now, open in try state.registerNode(body, identity: identity, secret: secret, now: now, open: open) }
         result.now = Date()
         return result
+    }
+
+    /// On the coordinator, as it starts: the views recorded open before (by itself before a
+    /// restart, or by the coordinator it took over from). A relay node that reports one within
+    /// ``adoptionWindow`` keeps serving it; ``takeUnadoptedViews()`` then gives the others,
+    /// which no node serves any more, to be recorded stopped.
+    public func adoptViews(_ open: [AccessService.RecordedView]) {
+        state.withLock { state in
+            for view in open {
+                state.adoptable[view.id] = .init(
+                    identity: BusIdentity(agency: view.agency, user: view.user), camera: view.camera,
+                    allowed: AllowedView(view: view.id, grant: view.grant, incident: view.incident, mode: view.mode))
+            }
+        }
+    }
+
+    /// How long a node has to report a view after the coordinator started: past it, the node has
+    /// ended the view itself (it ends its views after ``RelayNodeAuthority/silenceLimit``
+    /// unanswered, and the previous coordinator answered it last before this one started), so
+    /// the view is recorded stopped only once it no longer plays.
+    public static var adoptionWindow: Duration { RelayNodeAuthority.silenceLimit + .seconds(1) }
+
+    /// The views no node adopted, taken out.
+    public func takeUnadoptedViews() -> Set<String> {
+        state.withLock { state in
+            defer { state.adoptable.removeAll() }
+            return Set(state.adoptable.keys)
+        }
     }
 
     /// On the coordinator: a node that stops; its name.

@@ -98,6 +98,13 @@ struct RelayState<Feed: AnyObject & Sendable> {
         var playback = false
     }
 
+    /// A view recorded open by a previous coordinator, waiting for a node to report it.
+    struct Adoptable {
+        let identity: BusIdentity
+        let camera: String
+        let allowed: AllowedView
+    }
+
     /// A view taken out of the state, with the feed it must leave.
     struct EndedView {
         let view: View
@@ -125,6 +132,9 @@ struct RelayState<Feed: AnyObject & Sendable> {
     var nodeViewsEnded: [String: Instant] = [:]
     /// The last state each node reported for each camera it serves.
     var nodeStates: [String: WireFeedState] = [:]
+    /// After the coordinator started (a restart, or a failover to it): the views recorded open
+    /// before, which a relay node that still serves one adopts by reporting it (``adopt(_:by:)``).
+    var adoptable: [String: Adoptable] = [:]
     /// The cameras the coordinator wants recorded: a simulated one among them opens like a watched one.
     var recorded: Set<String> = []
     /// Peers the media socket could not reach since the views were last decided.
@@ -292,6 +302,21 @@ struct RelayState<Feed: AnyObject & Sendable> {
     mutating func releaseView(of camera: String, now: Instant) {
         feeds[camera]?.views -= 1
         feeds[camera]?.lingerIfUnwanted(since: now)
+    }
+
+    /// Node `node` reports view `id`, which a previous coordinator allowed: it goes on under this
+    /// one's decision function, and its camera stays on that node (sticky placement). False if
+    /// the view is not one to adopt.
+    mutating func adopt(_ id: String, by node: String) -> Bool {
+        guard views[id] == nil, let adopted = adoptable.removeValue(forKey: id) else { return false }
+        let playback = adopted.allowed.mode == .playback
+        views[id] = View(delivery: .node(node), identity: adopted.identity, camera: adopted.camera, allowed: adopted.allowed, playback: playback)
+        // A playback plays recorded footage: the camera's live feed is not involved.
+        guard !playback else { return true }
+        feeds[adopted.camera, default: FeedEntry()].views += 1
+        feeds[adopted.camera]?.idleSince = nil
+        if feeds[adopted.camera]?.feed == nil { feeds[adopted.camera]?.server = .node(node) }
+        return true
     }
 
     /// Records a view; false (and nothing changed) if one with its id is already there.
