@@ -7,7 +7,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure Vigil's figures and print each beside its target (build with -c release).",
-        subcommands: [Geo.self, BusFigures.self, StreamFigures.self, RelayFigures.self, FootageFigures.self, ConsoleFigures.self])
+        subcommands: [Geo.self, BusFigures.self, StreamFigures.self, RelayFigures.self, FootageFigures.self, ConsoleFigures.self, FailoverFigures.self])
 
     struct Geo: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -180,6 +180,26 @@ struct BenchCommand: ParsableCommand {
             // Playback is measured through a server of this very binary.
             let vigil = Bundle.main.executablePath ?? CommandLine.arguments[0]
             try FootageBenchmark(ffmpeg: ffmpeg, cameras: cameras, vigil: vigil).run()
+        }
+    }
+
+    struct FailoverFigures: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "failover",
+            abstract: "Three coordinators (vigil serve --cluster) on 127.0.0.1-3, a relay node, a viewer and a client; the leader killed: how long until changes and everyone are served again, what was lost.")
+
+        @Option(help: "Rounds, each with a new cluster.")
+        var rounds = 3
+        @Flag(help: "Print each figure as one JSON object per line (figure, value, unit, target, met, note); other lines go to standard error.")
+        var json = false
+
+        func validate() throws {
+            guard (1...20).contains(rounds) else { throw ValidationError("--rounds must be 1 to 20") }
+        }
+
+        func run() throws {
+            Measurement.use(json ? .json : .text)
+            try FailoverBenchmark(vigil: Bundle.main.executablePath ?? CommandLine.arguments[0], rounds: rounds).run()
         }
     }
 

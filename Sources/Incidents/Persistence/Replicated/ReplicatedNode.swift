@@ -51,9 +51,8 @@ public final class ReplicatedNode: @unchecked Sendable {
             (dqlite_node_set_bind_address(node, member.address), "bind \(member.address)"),
             (dqlite_node_set_network_latency_ms(node, milliseconds), "set its latency"),
         ] where status != 0 {
-            let message = String(cString: dqlite_node_errmsg(node))
-            dqlite_node_destroy(node)
-            throw SQLiteError(code: status, message: "dqlite member \(member): cannot \(what): \(message)", sql: nil)
+            // deinit destroys the node: an initialiser that throws once every property is set runs it.
+            throw SQLiteError(code: status, message: "dqlite member \(member): cannot \(what): \(String(cString: dqlite_node_errmsg(node)))", sql: nil)
         }
     }
 
