@@ -182,6 +182,11 @@ final class DqliteClient {
         var bytes = [UInt8](repeating: 0, count: count)
         var received = 0
         while received < count {
+            // Acknowledge at once: dqlite writes a long reply in pieces, and with Nagle on its side
+            // each piece after the first waited for our delayed ACK (40 ms). Linux clears the
+            // flag by itself, so it is set before every read.
+            var one: Int32 = 1
+            setsockopt(socket, Int32(IPPROTO_TCP), TCP_QUICKACK, &one, socklen_t(MemoryLayout<Int32>.size))
             let got = bytes.withUnsafeMutableBytes { recv(socket, $0.baseAddress! + received, count - received, 0) }
             if got < 0, errno == EINTR { continue }
             guard got > 0 else {

@@ -50,6 +50,7 @@ public final class ReplicatedNode: @unchecked Sendable {
         for (status, what) in [
             (dqlite_node_set_bind_address(node, member.address), "bind \(member.address)"),
             (dqlite_node_set_network_latency_ms(node, milliseconds), "set its latency"),
+            (dqlite_node_set_connect_func(node, vigil_dqlite_connect, nil), "set its connect function"),
         ] where status != 0 {
             // deinit destroys the node: an initialiser that throws once every property is set runs it.
             throw SQLiteError(code: status, message: "dqlite member \(member): cannot \(what): \(String(cString: dqlite_node_errmsg(node)))", sql: nil)
