@@ -1,0 +1,210 @@
+#!/usr/bin/env python3
+"""The replicated coordinator across hosts (`make test-cluster`): three `vigil serve --cluster`
+coordinators, a relay node and a viewer, each in a network namespace of its own joined to a bridge
+by a veth link (scripts/cluster-netns), the test driving them from this host.
+
+Under a loop of acknowledged changes it cuts the leader's link (a partition), heals it, then kills
+the new leader; it checks that nothing acknowledged is lost, that the audit chain verifies (one
+history), that journals continue their sequences, that a cut-off leader stops acting, and that a
+view served by the relay node plays on through both failovers.
+
+Usage: netns_cluster.py VIGIL_BINARY   (as root; exit 0 when every check holds)
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+VIGIL = os.path.abspath(sys.argv[1])
+NETNS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts", "cluster-netns")
+COORDINATORS = {1: "10.77.0.11", 2: "10.77.0.12", 3: "10.77.0.13"}
+RAFT = ",".join(f"{host}:7716" for host in COORDINATORS.values())
+FAILURES = []
+
+
+def check(condition, what):
+    print(("ok    " if condition else "FAIL  ") + what, flush=True)
+    if not condition:
+        FAILURES.append(what)
+
+
+def netns(*arguments):
+    subprocess.run([NETNS, *arguments], check=True)
+
+
+class Process:
+    """A process in a namespace; its standard output lines kept, its standard error in a file."""
+
+    def __init__(self, namespace, arguments, log):
+        self.log = open(log, "w")
+        self.process = subprocess.Popen(["ip", "netns", "exec", namespace, VIGIL, *arguments],
+                                        stdout=subprocess.PIPE, stderr=self.log, text=True)
+        self.lines = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.process.stdout:
+            self.lines.append(line.strip())
+
+    def roles(self):
+        roles = []
+        for line in self.lines:
+            try:
+                roles.append(json.loads(line).get("cluster", {}).get("role"))
+            except ValueError:
+                pass
+        return roles
+
+    def wait_for_role(self, role, timeout=60):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.roles() and self.roles()[-1] == role:
+                return True
+            time.sleep(0.05)
+        return False
+
+    def kill(self):
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+def vigil(*arguments, timeout=60):
+    return subprocess.run([VIGIL, *arguments], capture_output=True, text=True, timeout=timeout)
+
+
+def main():
+    if subprocess.run([NETNS, "check"]).returncode != 0:
+        print("test-cluster needs root with CAP_NET_ADMIN (network namespaces): not run", file=sys.stderr)
+        return 2
+    work = tempfile.mkdtemp(prefix="vigil-netns-")
+    members = {}
+    others = []
+    netns("up")
+    try:
+        def data(member):
+            return os.path.join(work, f"member{member}")
+
+        def start(member):
+            if member != 1 and not os.path.exists(data(member)):
+                os.makedirs(data(member))
+                shutil.copytree(os.path.join(data(1), "keys"), os.path.join(data(member), "keys"))
+            members[member] = Process(f"vigil-c{member}", [
+                "serve", "--data", data(member), "--host", COORDINATORS[member], "--cluster", RAFT, "--member", str(member),
+                "--console-port=-1", "--simulate", "--relay-max-streams", "0"], os.path.join(work, f"member{member}.log"))
+
+        start(1)
+        check(members[1].wait_for_role("leader"), "member 1 starts the cluster and leads it")
+        start(2)
+        start(3)
+        check(members[2].wait_for_role("standby") and members[3].wait_for_role("standby"), "members 2 and 3 join it as standbys")
+        client = data(2)
+
+        for user, agency, role in [("relay-1", "crisis-centre", "relay"), ("pz.officer", "pz-5339", "operator")]:
+            added = vigil("user", "add", user, "--name", "N", "--badge", "B-" + user, "--role", role, "--agency", agency, "--data", client)
+            check(added.returncode == 0, f"user {user} added through the leader: {added.stderr.strip()}")
+        node = Process("vigil-r1", [
+            "relay", "--coordinator", ",".join(f"tcp://{host}:7710" for host in COORDINATORS.values()),
+            "--server-key", os.path.join(client, "keys/server.key"), "--cert", os.path.join(client, "keys/users/relay-1.key_secret"),
+            "--host", "10.77.0.21", "--simulate", "--footage", os.path.join(work, "node-footage")], os.path.join(work, "node.log"))
+        others.append(node)
+        deadline = time.time() + 60
+        while not node.lines and time.time() < deadline:
+            time.sleep(0.05)
+        check(bool(node.lines), "the relay node registers with the leader")
+
+        opened = vigil("incident", "open", "--kind", "public-order", "--at", "50.8467,4.3525", "--radius", "350", "--data", client,
+                       "--agency", "pz-5339", "--json")
+        incident = json.loads(opened.stdout)["incident"]["id"]
+        shown = json.loads(vigil("incident", "show", str(incident), "--data", client, "--agency", "pz-5339", "--json").stdout)
+        camera = next(c["id"] for c in shown["cameras"] if c["owner"] == "pz-5339")
+        watched = os.path.join(work, "watched.ts")
+        viewer = Process("vigil-v1", [
+            "watch", "--incident", str(incident), "--camera", camera, "-o", watched, "--seconds", "40", "--reason", "public-order",
+            "--text", "Following the crowd across sites", "--data", client, "--agency", "pz-5339", "--user", "pz.officer",
+            "--timeout", "30"], os.path.join(work, "viewer.log"))
+        others.append(viewer)
+
+        # A loop of acknowledged changes, from this host, through whichever coordinator leads.
+        acknowledged = {}
+        stop = threading.Event()
+
+        def change_loop():
+            number = 0
+            while not stop.is_set():
+                number += 1
+                updated = vigil("incident", "update", str(incident), "--title", f"change {number}", "--data", client, "--agency", "pz-5339",
+                                "--json", "--timeout", "5")
+                if updated.returncode == 0:
+                    acknowledged[number] = json.loads(updated.stdout)["incident"]["sequence"]
+
+        changing = threading.Thread(target=change_loop)
+        changing.start()
+        time.sleep(4)
+
+        # A partition: the leader's link is cut. The others elect a leader; the cut-off one stops acting.
+        cut = next(m for m in members if members[m].roles()[-1] == "leader")
+        before = len(acknowledged)
+        netns("cut", f"vigil-c{cut}")
+        check(members[cut].wait_for_role("standby", timeout=20), f"member {cut}, cut off, stops acting (a standby again)")
+        successor = None
+        deadline = time.time() + 20
+        while successor is None and time.time() < deadline:
+            successor = next((m for m in members if m != cut and members[m].roles()[-1] == "leader"), None)
+            time.sleep(0.05)
+        check(successor is not None, f"another member leads while member {cut} is cut off: {successor}")
+        time.sleep(4)
+        check(len(acknowledged) > before, f"changes go on without member {cut} ({len(acknowledged) - before} acknowledged meanwhile)")
+        netns("heal", f"vigil-c{cut}")
+        time.sleep(3)
+        check(members[cut].roles()[-1] == "standby", f"healed, member {cut} stays a standby: one leader")
+
+        # The new leader killed outright.
+        before = len(acknowledged)
+        members[successor].kill()
+        third = None
+        deadline = time.time() + 20
+        while third is None and time.time() < deadline:
+            third = next((m for m in members if m != successor and members[m].process.poll() is None and members[m].roles()[-1] == "leader"), None)
+            time.sleep(0.05)
+        check(third is not None, f"a third leader after member {successor} is killed: {third}")
+        time.sleep(5)
+        stop.set()
+        changing.join()
+        check(len(acknowledged) > before, f"changes go on after the kill ({len(acknowledged) - before} acknowledged)")
+
+        # Nothing acknowledged is lost; the journal's sequence grew with each acknowledged change.
+        final = json.loads(vigil("incident", "show", str(incident), "--data", client, "--agency", "pz-5339", "--json").stdout)["incident"]
+        check(final["sequence"] >= max(acknowledged.values()), f"the incident's sequence {final['sequence']} holds every acknowledged one (last {max(acknowledged.values())})")
+        sequences = [acknowledged[n] for n in sorted(acknowledged)]
+        check(sequences == sorted(sequences) and len(set(sequences)) == len(sequences), "acknowledged sequences only grow: one history")
+        verified = vigil("audit", "verify", "--data", client, "--json")
+        check('"intact":true' in verified.stdout, f"the audit chain verifies: {verified.stdout.strip()} {verified.stderr.strip()}")
+
+        # The view played on through both failovers.
+        viewer.process.wait(timeout=90)
+        said = open(os.path.join(work, "viewer.log")).read()
+        check(viewer.process.returncode == 0 and "the relay ended the view" not in said, f"the view plays to its end: {said.strip()[-300:]}")
+        probed = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time", "-of", "csv=p=0", watched],
+                                capture_output=True, text=True)
+        times = sorted(float(t.strip(", ")) for t in probed.stdout.split("\n") if t.strip(", "))
+        gap = max((b - a for a, b in zip(times, times[1:])), default=float("inf"))
+        check(len(times) >= 350 and gap < 1.0, f"{len(times)} frames in 40 s, longest gap {gap:.2f} s (a simulated camera sends 10 a second)")
+    finally:
+        for process in list(members.values()) + others:
+            process.kill()
+        netns("down")
+        if FAILURES:
+            print(f"logs kept in {work}", file=sys.stderr)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    print(f"test-cluster: {len(FAILURES)} failed" if FAILURES else "test-cluster: every check holds")
+    return 1 if FAILURES else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
