@@ -1,7 +1,7 @@
 # The two commands of the README: `make demo` and `make test`. Both install what is missing first.
 SWIFT ?= swift
 
-.PHONY: setup build test test-cluster demo bench fixtures fuzz clean
+.PHONY: setup build test test-cluster demo demo-cluster bench fixtures fuzz clean
 
 setup:
 	@scripts/setup
@@ -20,6 +20,11 @@ test-cluster: build
 
 demo: build
 	@scripts/demo
+
+# Three coordinators, a relay node and a viewer, each on a host made of a network namespace
+# (as root): the leader cut off, then killed, while the video plays on.
+demo-cluster: build
+	@scripts/demo-cluster
 
 # Every benchmark, each figure beside its target and its peer (nginx-rtmp, shapely), in one run.
 bench: setup
