@@ -62,17 +62,7 @@ final class BenchServer {
     /// Runs `vigil ARGUMENTS --data FOLDER`; its standard output.
     @discardableResult
     func run(_ arguments: [String]) throws -> Data {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: vigil)
-        process.arguments = arguments + ["--data", data.path]
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let printed = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw BenchSetupFailure("vigil \(arguments.prefix(2).joined(separator: " ")) failed") }
-        return printed
+        try runVigil(vigil, arguments + ["--data", data.path])
     }
 
     /// The secret key file of user `name`, made by `vigil user add`.
@@ -98,4 +88,35 @@ func cpuSeconds(ofProcess pid: Int32) -> Double {
     let fields = stat[afterName.upperBound...].split(separator: " ")
     guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return .nan }
     return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+}
+
+/// A port free now on loopback (bound and released: the process a benchmark starts binds it a moment later).
+func freeLoopbackPort() throws -> Int {
+    let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(socket) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socket, $0, length) == 0 && getsockname(socket, $0, &length) == 0 }
+    }
+    guard bound else { throw BenchSetupFailure("no free port") }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
+
+/// Runs `vigil ARGUMENTS` to its end; its standard output (a failure is an error).
+@discardableResult
+func runVigil(_ vigil: String, _ arguments: [String]) throws -> Data {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: vigil)
+    process.arguments = arguments
+    let output = Pipe()
+    process.standardOutput = output
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    let printed = output.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    guard process.terminationStatus == 0 else { throw BenchSetupFailure("vigil \(arguments.prefix(2).joined(separator: " ")) failed") }
+    return printed
 }

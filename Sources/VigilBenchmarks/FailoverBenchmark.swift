@@ -72,7 +72,7 @@ public struct FailoverBenchmark {
     private func round() throws -> Round {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-bench-failover-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: folder) }
-        let raftPort = try freePort(), commandPort = try freePort(), eventPort = try freePort(), mediaPort = try freePort()
+        let raftPort = try freeLoopbackPort(), commandPort = try freeLoopbackPort(), eventPort = try freeLoopbackPort(), mediaPort = try freeLoopbackPort()
         let cluster = (1...3).map { "127.0.0.\($0):\(raftPort)" }.joined(separator: ",")
         func data(_ member: Int) -> URL { folder.appendingPathComponent("member\(member)") }
         var members: [Int: Child] = [:]
@@ -99,7 +99,7 @@ public struct FailoverBenchmark {
 
         // A relay node that follows the leader, and a viewer of one of its cameras.
         for (user, agency, role) in [("relay-1", "crisis-centre", "relay"), ("pz.officer", "pz-5339", "operator")] {
-            _ = try runVigil(["user", "add", user, "--name", "N", "--badge", "B-\(user)", "--role", role, "--agency", agency, "--data", client])
+            _ = try runVigil(vigil, ["user", "add", user, "--name", "N", "--badge", "B-\(user)", "--role", role, "--agency", agency, "--data", client])
         }
         let endpoints = (1...3).map { "tcp://127.0.0.\($0):\(commandPort)" }
         let node = try Child(vigil, [
@@ -109,13 +109,13 @@ public struct FailoverBenchmark {
         ], log: folder.appendingPathComponent("node.log"))
         defer { node.kill() }
         _ = try node.waitForLine(containing: #""relay""#)
-        let opened = try runVigil([
+        let opened = try runVigil(vigil, [
             "incident", "open", "--kind", "public-order", "--at", "50.8467,4.3525", "--radius", "350", "--data", client, "--agency", "pz-5339", "--json",
         ])
         guard let incident = ((try JSONSerialization.jsonObject(with: opened) as? [String: Any])?["incident"] as? [String: Any])?["id"] as? Int else {
             throw BenchSetupFailure("incident open printed no incident")
         }
-        let shown = try runVigil(["incident", "show", "\(incident)", "--data", client, "--agency", "pz-5339", "--json"])
+        let shown = try runVigil(vigil, ["incident", "show", "\(incident)", "--data", client, "--agency", "pz-5339", "--json"])
         guard let camera = ((try JSONSerialization.jsonObject(with: shown) as? [String: Any])?["cameras"] as? [[String: Any]])?
             .first(where: { $0["owner"] as? String == "pz-5339" })?["id"] as? String
         else { throw BenchSetupFailure("the incident selects no camera of pz-5339") }
@@ -155,13 +155,13 @@ public struct FailoverBenchmark {
         // Every acknowledged change is there: the incident's journal holds the last acknowledged
         // sequence, and no two acknowledgements share one (a change lost by a failover would
         // have its sequence given again to the next).
-        let shownAfter = try runVigil(["incident", "show", "\(incident)", "--data", client, "--agency", "pz-5339", "--json"])
+        let shownAfter = try runVigil(vigil, ["incident", "show", "\(incident)", "--data", client, "--agency", "pz-5339", "--json"])
         let finalSequence = (((try? JSONSerialization.jsonObject(with: shownAfter)) as? [String: Any])?["incident"] as? [String: Any])?["sequence"] as? Int ?? -1
         let sequences = changer.acknowledged.map(\.sequence)
         let repeated = sequences.count - Set(sequences).count
         let lost = repeated + (Int64(finalSequence) < (sequences.max() ?? 0) ? 1 : 0)
         let intact = try [2, 3].allSatisfy { member in
-            String(decoding: try runVigil(["audit", "verify", "--data", data(member).path, "--json"]), as: UTF8.self).contains(#""intact":true"#)
+            String(decoding: try runVigil(vigil, ["audit", "verify", "--data", data(member).path, "--json"]), as: UTF8.self).contains(#""intact":true"#)
         }
         let firstAfter = changer.acknowledgedAt.first { $0 > killedAt }
         return Round(
@@ -186,35 +186,6 @@ public struct FailoverBenchmark {
         let times = text.split(separator: "\n").compactMap { Double($0.trimmingCharacters(in: CharacterSet(charactersIn: ", \t"))) }.sorted()
         guard times.count > 1 else { return .infinity }
         return zip(times, times.dropFirst()).map { $1 - $0 }.max() ?? .infinity
-    }
-
-    @discardableResult
-    private func runVigil(_ arguments: [String]) throws -> Data {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: vigil)
-        process.arguments = arguments
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let printed = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw BenchSetupFailure("vigil \(arguments.prefix(2).joined(separator: " ")) failed") }
-        return printed
-    }
-
-    private func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
-        }
-        guard bound else { throw BenchSetupFailure("no free port") }
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 }
 

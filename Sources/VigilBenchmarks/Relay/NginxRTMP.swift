@@ -24,7 +24,7 @@ final class NginxRTMP {
     init(installation: Installation, folder: URL, stream: String, ffmpeg: String) throws {
         let prefix = folder.appendingPathComponent("nginx")
         try FileManager.default.createDirectory(at: prefix.appendingPathComponent("logs"), withIntermediateDirectories: true)
-        port = try Self.freePort()
+        port = try freeLoopbackPort()
         let configuration = prefix.appendingPathComponent("nginx.conf")
         // nginx-rtmp's defaults but for the chunk size of 4096 its documentation recommends.
         try """
@@ -73,20 +73,5 @@ final class NginxRTMP {
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
         }
-    }
-
-    /// A port free now on loopback (bound and released: nginx binds it a moment later).
-    static func freePort() throws -> Int {
-        let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(socket) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socket, $0, length) == 0 && getsockname(socket, $0, &length) == 0 }
-        }
-        guard bound else { throw BenchSetupFailure("no free port") }
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 }
