@@ -200,6 +200,9 @@ public final class Relay: Sendable {
             switch ProtocolOperation(rawValue: header.op) {
             case .feedOpen:
                 let body = try BusProtocol.decodeBody(FeedOpenBody.self, from: request.payload)
+                if let lost = body.relayUnreachable {
+                    change { state, now, open in state.viewerLostNode(lost, now: now, open: open) }
+                }
                 if let moment = body.at {
                     let (result, player, view) = try await openPlayback(body, at: moment, for: request)
                     guard state.withLock({ $0.insert(view, id: result.view) }) else {

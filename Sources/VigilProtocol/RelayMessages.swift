@@ -19,11 +19,16 @@ public struct FeedOpenBody: Codable, Sendable {
     /// connection, encrypted for this viewer alone) or `sealed` (MPEG-TS sealed once per camera
     /// with a content key given here, read from the relay's HTTP endpoint; see ``SealedFrame``).
     public var delivery: FeedDelivery?
+    /// The relay node that stopped serving this viewer's previous view of the camera (it went
+    /// silent mid-view): the coordinator drops it at once if it has missed a report too, so the
+    /// camera is placed on another relay.
+    public var relayUnreachable: String?
 
     public init(
         camera: String, justification: WireJustification? = nil, ticket: String? = nil, at: Date? = nil, prosecutorReference: String? = nil,
-        delivery: FeedDelivery? = nil
+        delivery: FeedDelivery? = nil, relayUnreachable: String? = nil
     ) {
+        self.relayUnreachable = relayUnreachable
         self.camera = camera
         self.justification = justification
         self.ticket = ticket

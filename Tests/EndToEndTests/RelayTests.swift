@@ -366,6 +366,40 @@ struct RelayTests {
 
     /// A node that stops (SIGTERM) deregisters: the coordinator drops it at once, so the next
     /// viewer is served by the server's own relay without waiting for the node's silence.
+    @Test func aViewerWhoseRelayNodeDiesMidViewPlaysOnFromAnotherRelay() async throws {
+        try await withCameraServer(arguments: ["--relay-max-streams", "0"]) { data in
+            for (user, agency, role) in [("pz.viewer", "pz-5339", "operator"), ("relay-1", "crisis-centre", "relay")] {
+                #expect(try await vigil("user", "add", user, "--name", "N", "--badge", "B-\(user)", "--role", role,
+                                        "--data", data.path, "--agency", agency).status == 0)
+            }
+            let info = try json(String(contentsOf: data.appendingPathComponent("server.json"), encoding: .utf8))
+            let node = try await RunningProcess(vigilBinary, [
+                "relay", "--coordinator", try #require(info["command"] as? String), "--server-key", data.appendingPathComponent("keys/server.key").path,
+                "--cert", data.appendingPathComponent("keys/users/relay-1.key_secret").path, "--media-port", "0", "--http-port", "0", "--no-recording",
+            ])
+            defer { node.kill(SIGKILL) }
+            _ = try await node.waitForLines(1)
+            let id = try await openIncidentAtTheCamera(data)
+            let output = data.appendingPathComponent("moved.ts").path
+            let seconds = 14
+            let watch = try await RunningProcess(vigilBinary, [
+                "watch", "--incident", "\(id)", "--camera", "pz5339-sim-01", "-o", output, "--seconds", "\(seconds)", "--reason", "public-order",
+                "--text", "Through the node, then wherever it is", "--data", data.path, "--agency", "pz-5339", "--user", "pz.viewer", "--timeout", "30",
+            ])
+            try await watch.waitForStandardError(containing: "served by relay node relay-1")
+            try await Task.sleep(for: .seconds(3))
+            node.kill(SIGKILL)
+            #expect(try await watch.waitForExit() == 0, "\(watch.standardError)")
+            // It noticed, asked the server again, and played on from the server's own relay.
+            #expect(watch.standardError.contains("relay node relay-1 stopped serving the view; asking the server again"), "\(watch.standardError)")
+            #expect(watch.standardError.components(separatedBy: "sealed (content key").count == 3, "two views, one after the other: \(watch.standardError)")
+            #expect(!watch.standardError.contains("the relay ended the view"), "\(watch.standardError)")
+            let probed = try await probe(output)
+            // 25 frames a second: the view lost at most 3 s (1 s to notice, a moment to be placed again).
+            #expect(probed.codec == "h264" && probed.frames >= (seconds - 3) * 25, "\(probed)")
+        }
+    }
+
     @Test func aRelayNodeThatStopsDeregisters() async throws {
         try await withCameraServer(arguments: ["--relay-max-streams", "0"]) { data in
             for (user, agency, role) in [("pz.viewer", "pz-5339", "operator"), ("relay-1", "crisis-centre", "relay")] {

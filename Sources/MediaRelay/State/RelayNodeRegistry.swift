@@ -96,6 +96,16 @@ struct RelayNodeRegistry {
     func node(_ name: String) -> Node? {
         nodes[name]
     }
+
+    /// A viewer says node `name` stopped serving it. Believed only if the node has missed a
+    /// report too (none for the interval and a fifth): then it is dropped as fallen silent, at
+    /// once rather than after ``silenceLimit``. True when it was.
+    mutating func viewerLost(_ name: String, now: ContinuousClock.Instant) -> Bool {
+        guard let node = nodes[name], now - node.lastReport >= Self.reportInterval * 1.2 else { return false }
+        fallenSilent[name] = node.lastReport
+        nodes[name] = nil
+        return true
+    }
 }
 
 extension RelayState {
@@ -115,6 +125,13 @@ extension RelayState {
         guard coordinatorCapacity != nil else { throw Self.notCoordinator }
         let result = try nodes.register(body, identity: identity, secret: secret, now: now)
         return (result, place(now: now, open: open))
+    }
+
+    /// On the coordinator: a viewer says node `name` stopped serving it (``RelayNodeRegistry/viewerLost(_:now:)``);
+    /// if it is believed, the node's cameras are placed anew at once.
+    mutating func viewerLostNode(_ name: String, now: Instant, open: Opener) -> [Action] {
+        guard coordinatorCapacity != nil, nodes.viewerLost(name, now: now) else { return [] }
+        return place(now: now, open: open)
     }
 
     /// On the coordinator: a node that stops. Its cameras are placed anew at once; its views end

@@ -78,42 +78,32 @@ struct WatchCommand: ParsableCommand {
             }
             // A playback is one viewer's stream: sealing it once for all would buy nothing.
             let delivery = at == nil ? delivery : .packets
-            var opened = try client.call {
-                try bus.request(
-                    .feedOpen,
-                    body: FeedOpenBody(
-                        camera: camera, justification: justification, at: at.flatMap(Self.moment), prosecutorReference: prosecutorReference,
-                        delivery: delivery),
-                    as: FeedOpenResult.self, timeout: client.viewTimeout)
-            }
-            if let redirect = opened.redirect {
-                // A relay node serves the camera: the server allowed the view and signed a ticket for it there.
-                FileHandle.standardError.write(Data("vigil watch: \(camera) is served by relay node \(redirect.relay) at \(redirect.media)\n".utf8))
-                bus.close()
-                bus = try client.connect(toRelay: redirect)
-                do throws(BusClientError) {
-                    opened = try bus.request(
-                        .feedOpen, body: FeedOpenBody(camera: camera, ticket: redirect.ticket, at: at.flatMap(Self.moment), delivery: delivery),
-                        as: FeedOpenResult.self, timeout: client.viewTimeout)
-                } catch .serverUnreachable(_, _) {
-                    // Not the server: the node it sent us to (stopped or cut off since its last report).
-                    throw CommandFailure(.relayNodeUnreachable, message: """
-                        relay node \(redirect.relay) at \(redirect.media) did not answer in \(client.viewTimeout.components.seconds) s: \
-                        it may have stopped; the server moves its cameras once it has been silent for 5 s, so try again
-                        """)
-                } catch {
-                    opened = try client.call { throw error }
-                }
-            }
+            let end = ContinuousClock.now + .seconds(seconds)
+            var (opened, servedBy) = try open(justification: justification, delivery: delivery, relayUnreachable: nil, bus: &bus)
             // A relay without an HTTP endpoint answers a sealed request with packets.
-            if let sealed = opened.sealed {
-                try watchSealed(opened, sealed, bus: bus, output: output)
+            if opened.sealed != nil {
+                let file = output == "-" ? FileHandle.standardOutput : try newOutputFile(URL(fileURLWithPath: output))
+                defer { if output != "-" { try? file.close() } }
+                var written = (frames: 0, lost: 0)
+                while let sealed = opened.sealed {
+                    let outcome = try watchSealed(opened, sealed, bus: bus, file: file, until: end, servedBy: servedBy)
+                    written = (written.frames + outcome.frames, written.lost + outcome.lost)
+                    // The relay node died mid-view: the server is asked again, and says where the camera is now.
+                    guard outcome.relayStopped, let stopped = servedBy, end - ContinuousClock.now > .seconds(1) else {
+                        Self.reportEnd(packets: written.frames, endedBy: outcome.endedBy, lost: written.lost)
+                        return
+                    }
+                    FileHandle.standardError.write(Data("vigil watch: relay node \(stopped) stopped serving the view; asking the server again\n".utf8))
+                    bus.close()
+                    bus = try client.connect(media: true)
+                    (opened, servedBy) = try open(justification: justification, delivery: delivery, relayUnreachable: stopped, bus: &bus)
+                }
+                Self.reportEnd(packets: written.frames, endedBy: "the relay serves this camera as packets now", lost: written.lost)
                 return
             }
             guard let stream = opened.stream else { throw CommandFailure(.badReply, message: "the relay described no stream") }
             let writer = try StreamWriter(output: output == "-" ? "pipe:1" : output, video: try VideoStreamInfo(stream))
             FileHandle.standardError.write(Data("vigil watch: view \(opened.view) of \(camera) under grant \(opened.grant)\n".utf8))
-            let end = ContinuousClock.now + .seconds(seconds)
             var packets = 0
             var endedBy: String?
             while ContinuousClock.now < end, endedBy == nil {
@@ -135,15 +125,64 @@ struct WatchCommand: ParsableCommand {
         }
     }
 
+    /// Opens the view: the server decides it and serves it, or sends the viewer to the relay node
+    /// that serves the camera, with a ticket (`bus` is then that node's). With `relayUnreachable`,
+    /// the node that stopped serving the previous view: until the server believes it (the node
+    /// missed a report too), a redirect to it again is asked anew, for at most `--timeout`.
+    private func open(
+        justification: WireJustification, delivery: FeedDelivery, relayUnreachable: String?, bus: inout BusClient
+    ) throws -> (FeedOpenResult, servedBy: String?) {
+        let body = FeedOpenBody(
+            camera: camera, justification: justification, at: at.flatMap(Self.moment), prosecutorReference: prosecutorReference, delivery: delivery,
+            relayUnreachable: relayUnreachable)
+        let deadline = ContinuousClock.now + client.viewTimeout
+        var opened = try client.call { try bus.request(.feedOpen, body: body, as: FeedOpenResult.self, timeout: client.viewTimeout) }
+        while let redirect = opened.redirect, redirect.relay == relayUnreachable, ContinuousClock.now < deadline {
+            Thread.sleep(forTimeInterval: 0.3)
+            opened = try client.call { try bus.request(.feedOpen, body: body, as: FeedOpenResult.self, timeout: client.viewTimeout) }
+        }
+        guard let redirect = opened.redirect else { return (opened, nil) }
+        // A relay node serves the camera: the server allowed the view and signed a ticket for it there.
+        FileHandle.standardError.write(Data("vigil watch: \(camera) is served by relay node \(redirect.relay) at \(redirect.media)\n".utf8))
+        bus.close()
+        bus = try client.connect(toRelay: redirect)
+        do throws(BusClientError) {
+            opened = try bus.request(
+                .feedOpen, body: FeedOpenBody(camera: camera, ticket: redirect.ticket, at: at.flatMap(Self.moment), delivery: delivery),
+                as: FeedOpenResult.self, timeout: client.viewTimeout)
+        } catch .serverUnreachable(_, _) {
+            // Not the server: the node it sent us to (stopped or cut off since its last report).
+            throw CommandFailure(.relayNodeUnreachable, message: """
+                relay node \(redirect.relay) at \(redirect.media) did not answer in \(client.viewTimeout.components.seconds) s: \
+                it may have stopped; the server moves its cameras once it has been silent for 5 s, so try again
+                """)
+        } catch {
+            opened = try client.call { throw error }
+        }
+        return (opened, redirect.relay)
+    }
+
     private static func reportEnd(packets: Int, endedBy: String?, lost: Int = 0) {
         let lostText = lost > 0 ? " (\(lost) lost: their key came too late)" : ""
         FileHandle.standardError.write(Data("vigil watch: \(packets) packets written\(lostText)\(endedBy.map { "; the relay ended the view: \($0)" } ?? "")\n".utf8))
     }
 
+    /// How a sealed view ended: its frames, those lost (their key came too late), and why; or
+    /// `relayStopped`: the relay node serving it went silent (its stream closed or stalled for a
+    /// second with no word from it), so the viewer may ask the server again.
+    private struct SealedOutcome {
+        var frames: Int
+        var lost: Int
+        var endedBy: String?
+        var relayStopped = false
+    }
+
     /// A sealed view: the stream is read from the relay's HTTP endpoint and opened with the
     /// content keys that come on this CURVE connection, on a thread of its own, while this one
-    /// takes the relay's messages (new keys, the view's end).
-    private func watchSealed(_ opened: FeedOpenResult, _ sealed: SealedStreamAccess, bus: BusClient, output: String) throws {
+    /// takes the relay's messages (new keys, the view's end), until `end`.
+    private func watchSealed(
+        _ opened: FeedOpenResult, _ sealed: SealedStreamAccess, bus: BusClient, file: FileHandle, until end: ContinuousClock.Instant, servedBy node: String?
+    ) throws -> SealedOutcome {
         let view = opened.view
         let stream: SealedStreamClient
         do {
@@ -151,7 +190,6 @@ struct WatchCommand: ParsableCommand {
         } catch {
             throw CommandFailure(.sealedStreamFailed, message: "\(error)")
         }
-        let file = output == "-" ? FileHandle.standardOutput : try newOutputFile(URL(fileURLWithPath: output))
         FileHandle.standardError.write(Data("vigil watch: view \(view) of \(camera) under grant \(opened.grant), sealed (content key \(sealed.contentKey.id))\n".utf8))
         let reading = SealedReading()
         let thread = Thread {
@@ -163,31 +201,39 @@ struct WatchCommand: ParsableCommand {
             reading.finished.store(true, ordering: .relaxed)
         }
         thread.start()
-        let end = ContinuousClock.now + .seconds(seconds)
-        var endedBy: String?
+        var outcome = SealedOutcome(frames: 0, lost: 0)
         var closedAt: ContinuousClock.Instant?
-        while ContinuousClock.now < end, endedBy == nil {
+        var progress = (frames: 0, at: ContinuousClock.now)
+        while ContinuousClock.now < end, outcome.endedBy == nil {
+            if stream.statistics.frames != progress.frames { progress = (stream.statistics.frames, .now) }
             // The stream closed without a word from the relay: give its message a moment, then stop.
+            // A relay node that dies says nothing: its stream closes, or stalls once it has started.
             if reading.finished.load(ordering: .relaxed) {
                 if closedAt == nil { closedAt = .now }
-                if let closedAt, ContinuousClock.now - closedAt > .seconds(2) { break }
+                if let closedAt, ContinuousClock.now - closedAt > .seconds(node == nil ? 2 : 0.5) {
+                    outcome.relayStopped = node != nil
+                    break
+                }
+            } else if node != nil, progress.frames > 0, ContinuousClock.now - progress.at > .seconds(1) {
+                outcome.relayStopped = true
+                break
             }
             guard let frames = try client.call({ try bus.receiveMessage(timeout: .milliseconds(250)) }),
                 let message = try? BusProtocol.decoder.decode(FeedMessage.self, from: frames[0]), message.view == view
             else { continue }
             if message.type == "feed.ended" {
-                endedBy = message.reason ?? "ended"
+                outcome.endedBy = message.reason ?? "ended"
             } else if message.type == "content.key", let key = message.contentKey {
                 stream.add(key)
             }
         }
         reading.stop.store(true, ordering: .relaxed)
         while !reading.finished.load(ordering: .relaxed) { Thread.sleep(forTimeInterval: 0.01) }
-        if endedBy == nil { _ = try? bus.send(.feedClose, body: ViewStopBody(view: view)) }
-        if output != "-" { try file.close() }
-        if let failure = reading.failure.withLock({ $0 }) { throw CommandFailure(.sealedStreamFailed, message: failure) }
-        if endedBy == nil, closedAt != nil { endedBy = "the relay closed the stream" }
-        Self.reportEnd(packets: stream.statistics.frames, endedBy: endedBy, lost: stream.statistics.lost)
+        if outcome.endedBy == nil, !outcome.relayStopped { _ = try? bus.send(.feedClose, body: ViewStopBody(view: view)) }
+        if let failure = reading.failure.withLock({ $0 }), !outcome.relayStopped { throw CommandFailure(.sealedStreamFailed, message: failure) }
+        if outcome.endedBy == nil, closedAt != nil, !outcome.relayStopped { outcome.endedBy = "the relay closed the stream" }
+        (outcome.frames, outcome.lost) = (stream.statistics.frames, stream.statistics.lost)
+        return outcome
     }
 }
 
