@@ -28,6 +28,7 @@ public struct FailoverBenchmark {
         var lost: Int
         var chainIntact: Bool
         var changeRoundTrips: [Double]
+        var viewerMoved: Double
     }
 
     public func run() throws {
@@ -62,7 +63,9 @@ public struct FailoverBenchmark {
                 "a change's round trip in the cluster, p50", roundTrips[roundTrips.count / 2] * 1000, unit: "ms", target: nil,
                 note: "committed by a majority of three before it is answered"))
         }
-        Measurement.say("  relay node killed → its viewers playing again from another relay: not measured (viewers do not move by themselves yet)")
+        print(Measurement.row(
+            "relay node killed → its viewer playing elsewhere", median(results.map(\.viewerMoved)), unit: "s", target: 3,
+            note: String(format: "worst %.2f s: from the kill to the new view's opening (its first picture follows from the GOP cache)", worst(results.map(\.viewerMoved)))))
         Measurement.say("  references (not measured here): Milestone XProtect's management server failover ≈ 30 s; Genetec's Directory failover keeps video on screen;")
         Measurement.say("  PostgreSQL 15 with synchronous replication under Patroni on etcd: 20 s or more (measured by the issue's author)")
     }
@@ -163,12 +166,28 @@ public struct FailoverBenchmark {
         let intact = try [2, 3].allSatisfy { member in
             String(decoding: try runVigil(vigil, ["audit", "verify", "--data", data(member).path, "--json"]), as: UTF8.self).contains(#""intact":true"#)
         }
-        let firstAfter = changer.acknowledgedAt.first { $0 > killedAt }
+        // The relay node killed under a second viewer: how long until its view plays again from another relay.
+        let movedLog = folder.appendingPathComponent("moved.log")
+        let moved = try Child(vigil, [
+            "watch", "--incident", "\(incident)", "--camera", camera, "-o", folder.appendingPathComponent("moved.ts").path, "--seconds", "10",
+            "--reason", "public-order", "--text", "Following the crowd while its relay node dies", "--data", client, "--agency", "pz-5339",
+            "--user", "pz.officer", "--timeout", "30",
+        ], log: movedLog)
+        defer { moved.kill() }
+        try moved.waitForLog(containing: "sealed (content key", in: movedLog)
+        Thread.sleep(forTimeInterval: 2)
+        let nodeKilledAt = Date()
+        node.kill()
+        let viewerMoved = (try? moved.waitForLog(containing: "sealed (content key", occurrence: 2, in: movedLog, timeout: 15)).map { $0.timeIntervalSince(nodeKilledAt) } ?? .infinity
+        _ = moved.waitForExit(timeout: 30)
+
+        let firstAfter = changer.firstAnswer(sentAfter: killedAt)
         return Round(
             acceptedAgain: servingAt.map { $0.timeIntervalSince(killedAt) } ?? .infinity,
             clientServedAgain: firstAfter.map { $0.timeIntervalSince(killedAt) } ?? .infinity,
             relayServedAgain: nodeServed, viewGap: gap, viewInterrupted: viewerLog.contains("the relay ended the view") || gap > 1,
-            acknowledged: changer.acknowledged.count, lost: lost, chainIntact: intact, changeRoundTrips: changer.roundTripsBefore(killedAt))
+            acknowledged: changer.acknowledged.count, lost: lost, chainIntact: intact, changeRoundTrips: changer.roundTripsBefore(killedAt),
+            viewerMoved: viewerMoved)
     }
 
     /// The longest time between two consecutive video packets of a recorded view, in seconds.
@@ -231,11 +250,13 @@ private final class Child: @unchecked Sendable {
         throw BenchSetupFailure("\(process.arguments?.first ?? "") printed no line with \(text)")
     }
 
-    func waitForLog(containing text: String, in log: URL, timeout: Double = 60) throws {
+    /// Waits until the log holds `text` `occurrence` times; when it was seen (polled every 10 ms).
+    @discardableResult
+    func waitForLog(containing text: String, occurrence: Int = 1, in log: URL, timeout: Double = 60) throws -> Date {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
-            if let logged = try? String(contentsOf: log, encoding: .utf8), logged.contains(text) { return }
-            Thread.sleep(forTimeInterval: 0.05)
+            if let logged = try? String(contentsOf: log, encoding: .utf8), logged.components(separatedBy: text).count > occurrence { return Date() }
+            Thread.sleep(forTimeInterval: 0.01)
         }
         throw BenchSetupFailure("\(process.arguments?.first ?? "") never said \(text)")
     }
@@ -311,7 +332,10 @@ private final class ChangeLoop: @unchecked Sendable {
     }
 
     var acknowledged: [Acknowledged] { lock.withLock { results.compactMap(\.acknowledged) } }
-    var acknowledgedAt: [Date] { lock.withLock { results.filter { $0.acknowledged != nil }.map(\.answered) } }
+    /// When the first change sent after `moment` was acknowledged (one in flight then may have been answered by the dead leader).
+    func firstAnswer(sentAfter moment: Date) -> Date? {
+        lock.withLock { results.first { $0.sent > moment && $0.acknowledged != nil }?.answered }
+    }
 
     func roundTripsBefore(_ moment: Date) -> [Double] {
         lock.withLock { results.filter { $0.answered < moment && $0.acknowledged != nil }.map { $0.answered.timeIntervalSince($0.sent) } }
