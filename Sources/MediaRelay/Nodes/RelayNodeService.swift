@@ -93,6 +93,10 @@ public struct RelayNodeService: Service {
             } catch .remote(let error) where error.code == "relay_unknown" {
                 registered = false
                 continue
+            } catch .serverUnreachable(let endpoint, let seconds) {
+                // Already waited for the answer: the next coordinator is asked at once (a leader's failover).
+                logger.warning("the coordinator did not answer", metadata: ["endpoint": "\(endpoint)", "seconds": "\(seconds)"])
+                continue
             } catch {
                 logger.warning("the coordinator did not answer", metadata: ["error": "\(error)"])
             }
