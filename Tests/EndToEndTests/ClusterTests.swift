@@ -105,6 +105,8 @@ struct ClusterTests {
         let cluster = try await Cluster.started()
         var acknowledged: [Int: Int] = [:]  // incident id → its last acknowledged sequence
         var failedDuringFailover = 0
+        var follower: RunningProcess?
+        defer { follower?.kill(SIGKILL) }
         let killed = try await cluster.leader()
         // Clients use the folder of a member that is not killed: they are sent on to the leader.
         let client = cluster.data(killed == 1 ? 2 : 1)
@@ -115,6 +117,8 @@ struct ClusterTests {
             if opened.status == 0 {
                 let (id, sequence) = try incident(opened.stdout)
                 acknowledged[id] = sequence
+                // The first incident is followed on its channel through the failover.
+                if follower == nil { follower = try await RunningProcess(vigilBinary, ["follow", "\(id)", "--data", client]) }
             } else {
                 // Refused while no coordinator led: never acknowledged, so it may or may not exist.
                 failedDuringFailover += 1
@@ -134,6 +138,14 @@ struct ClusterTests {
         let updated = try await vigil("incident", "update", "\(first)", "--title", "after the failover", "--data", client, "--json")
         #expect(updated.status == 0, "\(updated.stderr)")
         if updated.status == 0 { #expect(try incident(updated.stdout).sequence == acknowledged[first]! + 1, "the journal continues where it was") }
+        // Its follower found the new leader by itself and received the change.
+        let following = try #require(follower)
+        let deadline = ContinuousClock.now + .seconds(60)
+        while !following.lines.contains(where: { $0.contains("after the failover") }), ContinuousClock.now < deadline, following.isRunning {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(following.lines.contains { $0.contains("after the failover") }, "\(following.lines.suffix(3)) \(following.standardError)")
+        #expect(following.standardError.contains("following the cluster's leader"), "\(following.standardError)")
 
         // The killed member comes back as a standby: one leader, one chain, read on every member.
         try await cluster.start(killed)

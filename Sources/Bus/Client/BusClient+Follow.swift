@@ -23,16 +23,23 @@ extension BusClient {
     ///     snapshot request's `resync_after`.
     ///   - onUpdate: handles the next update in sequence.
     ///   - onResync: told why the follower is taking a new snapshot.
+    ///   - resumingAfter: the last sequence a previous follower of this channel handled (it
+    ///     followed another server of a cluster, which went silent), given to `snapshot`.
+    ///   - staysWithServer: whether a silent server is waited for (reconnecting to it until it
+    ///     answers); when false, its silence throws `serverUnreachable`, for the caller to follow
+    ///     another (a cluster's new leader).
     public func follow(
         topic: String,
         heartbeatTimeout: Duration = .seconds(3),
+        resumingAfter: Int64? = nil,
+        staysWithServer: Bool = true,
         snapshot: (Int64?) throws -> Int64?,
         onUpdate: (BusEvent) throws -> FollowDecision,
         onResync: (String) -> Void
     ) throws {
         var pending: [BusEvent] = []
         guard var last = try synchronise(
-            topic: topic, heartbeatTimeout: heartbeatTimeout, retrying: false, snapshot: { try snapshot(nil) }, pending: &pending)
+            topic: topic, heartbeatTimeout: heartbeatTimeout, retrying: false, snapshot: { try snapshot(resumingAfter) }, pending: &pending)
         else { return }
         while true {
             let event: BusEvent
@@ -41,6 +48,7 @@ extension BusClient {
             } else if let received = try nextEvent(timeout: heartbeatTimeout) {
                 event = received
             } else {
+                guard staysWithServer else { throw BusClientError.serverUnreachable(endpoint: eventEndpoint, seconds: heartbeatTimeout.seconds) }
                 onResync("no heartbeat for \(heartbeatTimeout.seconds) s; reconnecting")
                 let held = last
                 guard let resumed = try synchronise(
