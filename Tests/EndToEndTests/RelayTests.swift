@@ -364,21 +364,33 @@ struct RelayTests {
         }
     }
 
-    /// A node that stops (SIGTERM) deregisters: the coordinator drops it at once, so the next
-    /// viewer is served by the server's own relay without waiting for the node's silence.
+    /// Users `pz.viewer` (an operator of zone 5339) and `relay-1` (a relay), and a relay node
+    /// `relay-1` that records nothing, registered with the server of `data`.
+    private func startRelayNode(_ data: URL) async throws -> RunningProcess {
+        for (user, agency, role) in [("pz.viewer", "pz-5339", "operator"), ("relay-1", "crisis-centre", "relay")] {
+            #expect(try await vigil("user", "add", user, "--name", "N", "--badge", "B-\(user)", "--role", role,
+                                    "--data", data.path, "--agency", agency).status == 0)
+        }
+        let info = try json(String(contentsOf: data.appendingPathComponent("server.json"), encoding: .utf8))
+        let node = try await RunningProcess(vigilBinary, [
+            "relay", "--coordinator", try #require(info["command"] as? String), "--server-key", data.appendingPathComponent("keys/server.key").path,
+            "--cert", data.appendingPathComponent("keys/users/relay-1.key_secret").path, "--media-port", "0", "--http-port", "0", "--no-recording",
+        ])
+        do {
+            _ = try await node.waitForLines(1)
+        } catch {
+            node.kill(SIGKILL)
+            throw error
+        }
+        return node
+    }
+
+    /// A node killed mid-view: its viewer notices within a second, asks the server again, and is
+    /// served by the server's own relay (the node was the only one).
     @Test func aViewerWhoseRelayNodeDiesMidViewPlaysOnFromAnotherRelay() async throws {
         try await withCameraServer(arguments: ["--relay-max-streams", "0"]) { data in
-            for (user, agency, role) in [("pz.viewer", "pz-5339", "operator"), ("relay-1", "crisis-centre", "relay")] {
-                #expect(try await vigil("user", "add", user, "--name", "N", "--badge", "B-\(user)", "--role", role,
-                                        "--data", data.path, "--agency", agency).status == 0)
-            }
-            let info = try json(String(contentsOf: data.appendingPathComponent("server.json"), encoding: .utf8))
-            let node = try await RunningProcess(vigilBinary, [
-                "relay", "--coordinator", try #require(info["command"] as? String), "--server-key", data.appendingPathComponent("keys/server.key").path,
-                "--cert", data.appendingPathComponent("keys/users/relay-1.key_secret").path, "--media-port", "0", "--http-port", "0", "--no-recording",
-            ])
+            let node = try await startRelayNode(data)
             defer { node.kill(SIGKILL) }
-            _ = try await node.waitForLines(1)
             let id = try await openIncidentAtTheCamera(data)
             let output = data.appendingPathComponent("moved.ts").path
             let seconds = 14
@@ -400,19 +412,12 @@ struct RelayTests {
         }
     }
 
+    /// A node that stops (SIGTERM) deregisters: the coordinator drops it at once, so the next
+    /// viewer is served by the server's own relay without waiting for the node's silence.
     @Test func aRelayNodeThatStopsDeregisters() async throws {
         try await withCameraServer(arguments: ["--relay-max-streams", "0"]) { data in
-            for (user, agency, role) in [("pz.viewer", "pz-5339", "operator"), ("relay-1", "crisis-centre", "relay")] {
-                #expect(try await vigil("user", "add", user, "--name", "N", "--badge", "B-\(user)", "--role", role,
-                                        "--data", data.path, "--agency", agency).status == 0)
-            }
-            let info = try json(String(contentsOf: data.appendingPathComponent("server.json"), encoding: .utf8))
-            let node = try await RunningProcess(vigilBinary, [
-                "relay", "--coordinator", try #require(info["command"] as? String), "--server-key", data.appendingPathComponent("keys/server.key").path,
-                "--cert", data.appendingPathComponent("keys/users/relay-1.key_secret").path, "--media-port", "0", "--http-port", "0", "--no-recording",
-            ])
+            let node = try await startRelayNode(data)
             defer { node.kill(SIGKILL) }
-            _ = try await node.waitForLines(1)
             let id = try await openIncidentAtTheCamera(data)
             let output = data.appendingPathComponent("node.ts").path
             let watched = try await vigil("watch", "--incident", "\(id)", "--camera", "pz5339-sim-01", "-o", output, "--seconds", "1",
