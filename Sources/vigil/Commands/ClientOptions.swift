@@ -107,12 +107,11 @@ struct ClientOptions: ParsableArguments {
         trying candidates: [BusProtocol.CoordinatorEndpoints], serverKey: String
     ) throws -> (BusClient, BusProtocol.CoordinatorEndpoints) {
         let deadline = ContinuousClock.now.advanced(by: requestTimeout)
+        // Read once, before any coordinator is asked: a missing key is `key_missing`, not a bus error.
+        let keys = try clientKeys()
         let following = LeaderFollowingClient(coordinators: candidates) { coordinator throws(BusClientError) in
-            do {
-                return try connect(command: coordinator.command, events: coordinator.events, serverKey: serverKey)
-            } catch {
-                throw .protocolViolation("\(error)")
-            }
+            try BusClient(configuration: BusClientConfiguration(
+                commandEndpoint: coordinator.command, eventEndpoint: coordinator.events, serverPublicKey: serverKey, keys: keys))
         }
         while true {
             do {
@@ -135,6 +134,16 @@ struct ClientOptions: ParsableArguments {
 
     /// A client with this agency's or user's key pair.
     private func connect(command: String, events: String, serverKey: String) throws -> BusClient {
+        let keys = try clientKeys()
+        do {
+            return try BusClient(configuration: BusClientConfiguration(commandEndpoint: command, eventEndpoint: events, serverPublicKey: serverKey, keys: keys))
+        } catch {
+            throw CommandFailure(passing: error.code, message: error.description)
+        }
+    }
+
+    /// This agency's or user's key pair, from the data folder.
+    private func clientKeys() throws -> CurveKeyPair {
         let folder = DataFolder(path: data)
         let keys: CurveKeyPair
         do {
@@ -145,11 +154,7 @@ struct ClientOptions: ParsableArguments {
         guard keys.secretKey != nil else {
             throw CommandFailure(.keyMissing, message: "the certificate of \(user ?? agency) has no secret-key")
         }
-        do {
-            return try BusClient(configuration: BusClientConfiguration(commandEndpoint: command, eventEndpoint: events, serverPublicKey: serverKey, keys: keys))
-        } catch {
-            throw CommandFailure(passing: error.code, message: error.description)
-        }
+        return keys
     }
 
     /// Runs a client call, turning bus errors into command failures.

@@ -182,12 +182,15 @@ struct ServeCommand: AsyncParsableCommand {
         }
 
         let members = try clusterMembers()
-        var configuration = ClusterMember.Configuration(
+        let configuration = ClusterMember.Configuration(
             members: members, me: members[member - 1], folder: folder.raft, bus: try busConfiguration(folder: folder),
             commandPort: commandPort, eventPort: eventPort, mediaPort: mediaPort)
         let coordinators = members.map(configuration.endpoints(of:))
         let mine = configuration.endpoints(of: configuration.me)
         let serverKey = configuration.bus.serverKeys.publicKey
+        let clusterInfo = { @Sendable (role: ClusterMember.Role) in
+            ServerInfo.Cluster(member: member, role: role.rawValue, coordinators: coordinators, members: members.map(\.address))
+        }
         let clusterMember = try ClusterMember(
             configuration: configuration, logger: logger,
             roleChanged: { role in
@@ -197,13 +200,13 @@ struct ServeCommand: AsyncParsableCommand {
                     ServerInfo(
                         command: mine.command, events: mine.events, serverKey: serverKey, auditKey: try? folder.auditPublicKey(),
                         data: folder.url.path, region: region.rawValue, metrics: metricsURL, cameras: 0, pid: ProcessInfo.processInfo.processIdentifier,
-                        cluster: .init(member: member, role: role.rawValue, coordinators: coordinators, members: members.map(\.address))),
+                        cluster: clusterInfo(role)),
                     in: folder)
             },
             active: { database, watch in
                 try await self.serveActive(
                     database: database, folder: folder, fixtures: fixturesFolder, metrics: metricsURL,
-                    cluster: (.init(member: member, role: ClusterMember.Role.leader.rawValue, coordinators: coordinators, members: members.map(\.address)), watch), logger: logger,
+                    cluster: (clusterInfo(.leader), watch), logger: logger,
                     shutdownSignals: [])
             })
         let group = ServiceGroup(
@@ -214,8 +217,8 @@ struct ServeCommand: AsyncParsableCommand {
 
     /// The active coordinator over `database`: the server, its registry reloads on SIGHUP, the
     /// console; the ready line once everything listens; returns when its services end (a
-    /// signal among `shutdownSignals`, or, in a cluster, the lead lost: `cluster`'s watch
-    /// cancels the services at once).
+    /// signal among `shutdownSignals`, or, in a cluster, the lead lost: `cluster`'s watch then
+    /// shuts the services down, the console and the bus's requests first).
     private func serveActive(
         database: Database, folder: DataFolder, fixtures fixturesFolder: URL, metrics: String, cluster: (info: ServerInfo.Cluster, watch: LeadershipWatch)?,
         logger: Logger, shutdownSignals: [UnixSignal]

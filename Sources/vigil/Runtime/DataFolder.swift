@@ -26,6 +26,8 @@ struct DataFolder {
     /// Evidence packages (`vigil export`).
     var exports: URL { url.appendingPathComponent("exports") }
     var keys: URL { url.appendingPathComponent("keys") }
+    /// The Ed25519 key that signs audit checkpoints (its public half beside it, `audit.ed25519`).
+    var auditSigningKeyFile: URL { keys.appendingPathComponent("audit.ed25519_secret") }
     /// A cluster coordinator's Raft log (`vigil serve --cluster`).
     var raft: URL { url.appendingPathComponent("raft") }
     var agencyKeys: URL { keys.appendingPathComponent("agencies") }
@@ -115,7 +117,7 @@ struct DataFolder {
     /// Every coordinator of a cluster presents the same server key and signs checkpoints with the
     /// same audit key: members other than the first start from a copy of member 1's keys.
     func requireSharedKeys(member: Int) throws {
-        let needed = [serverCertificate(secret: true), keys.appendingPathComponent("audit.ed25519_secret")]
+        let needed = [serverCertificate(secret: true), auditSigningKeyFile]
         guard needed.allSatisfy({ FileManager.default.fileExists(atPath: $0.path) }) else {
             throw CommandFailure(
                 .clusterKeysMissing,
@@ -135,7 +137,7 @@ struct DataFolder {
     /// The Ed25519 key that signs audit checkpoints, created on first start (secret readable by
     /// the server's user only; the public half beside it, for auditors and owners).
     func auditSigningKey() throws -> Curve25519.Signing.PrivateKey {
-        let secret = keys.appendingPathComponent("audit.ed25519_secret")
+        let secret = auditSigningKeyFile
         if let text = try? String(contentsOf: secret, encoding: .utf8) {
             guard let raw = Data(base64Encoded: text.trimmingCharacters(in: .whitespacesAndNewlines)),
                   let key = try? Curve25519.Signing.PrivateKey(rawRepresentation: raw)
