@@ -75,13 +75,6 @@ final class DqliteClient {
         _ = try exchange(.assign, body, expecting: .empty)
     }
 
-    /// Hands leadership to another voter (the leader only).
-    func transferLeadership(to id: UInt64) throws(SQLiteError) {
-        var body = DqliteWire.Body()
-        body.uint64(id)
-        _ = try exchange(.transfer, body, expecting: .empty)
-    }
-
     /// Opens (creating) the named database; its id is what SQL requests name.
     func open(_ name: String) throws(SQLiteError) -> UInt64 {
         var body = DqliteWire.Body()

@@ -9,21 +9,17 @@ enum DqliteWire {
 
     enum Request: UInt8 {
         case leader = 0
-        case client = 1
         case open = 3
         case execSQL = 8
         case querySQL = 9
         case add = 12
         case assign = 13
-        case remove = 14
         case cluster = 16
-        case transfer = 17
     }
 
     enum Response: UInt8 {
         case failure = 0
         case server = 1
-        case welcome = 2
         case servers = 3
         case database = 4
         case result = 6
@@ -118,8 +114,6 @@ enum DqliteWire {
         init(_ bytes: [UInt8]) {
             self.bytes = bytes
         }
-
-        var isAtEnd: Bool { offset >= bytes.count }
 
         private func truncated() -> SQLiteError {
             SQLiteError(code: DqliteFailure.protocolError, message: "dqlite: a reply ends early (\(bytes.count) bytes)", sql: nil)

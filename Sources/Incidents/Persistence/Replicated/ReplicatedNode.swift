@@ -121,12 +121,4 @@ public final class ReplicatedNode: @unchecked Sendable {
         }
         throw lastError
     }
-
-    /// The members of the cluster as its leader lists them.
-    public func members(timeout: Duration = .seconds(1)) throws(SQLiteError) -> [(member: Member, voter: Bool)] {
-        guard let leader = leader(timeout: timeout) else {
-            throw SQLiteError(code: DqliteFailure.notLeader, message: "no leader is known", sql: nil)
-        }
-        return try DqliteClient(address: leader.address, timeout: timeout).cluster().map { (Member(id: $0.id, address: $0.address), $0.role == .voter) }
-    }
 }
