@@ -183,6 +183,18 @@ struct RelayStateTests {
         #expect(next.reply.end == ["v1": "grant revoked"])
     }
 
+    @Test func aViewersClaimThatANodeStoppedCountsOnlyOnceTheNodeMissedAReport() throws {
+        let capacity = RelayPlacement.Relay(name: "vigil:serve", maximumStreams: 100, maximumMbps: 1_000)
+        var state = State(sources: sources(["c1"]), coordinatorCapacity: capacity, simulate: false)
+        _ = try state.registerNode(registration(), identity: relayNode, secret: Data(repeating: 1, count: 32), now: t0, open: openStub)
+        _ = try state.reportNode(report(), identity: relayNode, now: t0)
+        #expect(state.viewerLostNode("relay-a", now: t0 + .seconds(1), open: openStub).isEmpty && state.nodes.node("relay-a") != nil, "it reported a second ago")
+        #expect(state.viewerLostNode("no-such-node", now: t0 + .seconds(2), open: openStub).isEmpty, "a node nobody registered changes nothing")
+        _ = state.viewerLostNode("relay-a", now: t0 + .seconds(1.3), open: openStub)
+        #expect(state.nodes.node("relay-a") == nil, "silent for more than a report's interval too: dropped at once")
+        #expect(state.nodes.fallenSilent["relay-a"] == t0, "its views end as a silent node's, once it has ended them itself")
+    }
+
     @Test func aNodesCameraStatesArePublishedWhenTheyChangeAndOnlyForItsCameras() throws {
         let capacity = RelayPlacement.Relay(name: "vigil:serve", maximumStreams: 0, maximumMbps: 0)
         var state = State(sources: sources(["c1"]), coordinatorCapacity: capacity, simulate: false)
