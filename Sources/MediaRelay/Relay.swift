@@ -38,9 +38,17 @@ public final class Relay: Sendable {
     public struct Source: Sendable {
         var url: String
         var masks: [Thumbnailer.Mask]
+        /// Whose camera it is: an owner's cameras are pulled at the owner's site when a relay node stands there.
+        var owner: String?
+        /// On an edge relay node: the origin node to pull the camera from (``RelayAssignment/upstream``).
+        var upstream: FeedRedirect?
+
+        public init(url: String, masks: [Thumbnailer.Mask], owner: String? = nil, upstream: FeedRedirect? = nil) {
+            (self.url, self.masks, self.owner, self.upstream) = (url, masks, owner, upstream)
+        }
 
         public static func of(_ cameras: [Camera]) -> [String: Source] {
-            Dictionary(uniqueKeysWithValues: cameras.map { ($0.id, Source(url: $0.stream, masks: $0.privacyMasks)) })
+            Dictionary(uniqueKeysWithValues: cameras.map { ($0.id, Source(url: $0.stream, masks: $0.privacyMasks, owner: $0.owner)) })
         }
     }
 
@@ -62,6 +70,8 @@ public final class Relay: Sendable {
     let state: Mutex<State>
     let stopping = Atomic<Bool>(false)
     let coordination: Coordination?
+    /// On a relay node: its own key pair, with which it pulls cameras from origin nodes as an edge.
+    let upstreamKeys: CurveKeyPair?
     /// Whether `sim://` cameras are generated in process (`--simulate`).
     let simulate: Bool
     /// The camera states and thumbnails, in the order they happened (latest-wins downstream, so
@@ -86,11 +96,13 @@ public final class Relay: Sendable {
     ///   - sources: each camera's source, from the registry.
     ///   - thumbnailInterval: the shortest time between two thumbnails of a camera.
     ///   - coordination: in `vigil serve`, this relay's caps beside relay nodes; nil on a node.
+    ///   - upstreamKeys: on a relay node, its own keys, to pull cameras from origin nodes as an edge.
     ///   - clock: what "now" is for lingers, silences and link timeouts (a test's own clock).
     public init(
         bus: BusServer, authority: any ViewAuthority, sources: [String: Source], simulate: Bool, thumbnailInterval: Duration,
-        coordination: Coordination?, clock: RelayClock = .continuous, logger: Logger
+        coordination: Coordination?, upstreamKeys: CurveKeyPair? = nil, clock: RelayClock = .continuous, logger: Logger
     ) throws {
+        self.upstreamKeys = upstreamKeys
         fanOut = try FanOut(logger: logger)
         self.coordination = coordination
         self.simulate = simulate
@@ -153,6 +165,15 @@ public final class Relay: Sendable {
         configuration.simulate = simulate
         // A local file is a simulated camera: played in real time, looped.
         configuration.loopFiles = source.url.hasPrefix("/") || source.url.hasPrefix("file:")
+        // On an edge node, the camera is pulled from its origin node, as the coordinator last said.
+        let timeout = configuration.source.timeout
+        configuration.openSource = { [weak self] () throws(MediaError) -> (any PacketSource)? in
+            guard let self, let upstream = state.withLock({ $0.sources[camera]?.upstream }) else { return nil }
+            guard let upstreamKeys else { throw MediaError(.sourceUnreachable, message: "this relay has no key to pull camera \(camera) from its origin") }
+            return try UpstreamSource(camera: camera, from: upstream, keys: upstreamKeys, timeout: timeout)
+        }
+        // An edge's copy makes no thumbnails: the origin's are the camera's.
+        let makesThumbnails = source.upstream == nil
         let logger = self.logger, thumbnails = self.thumbnails
         return CameraFeed(camera: camera, url: source.url, configuration: configuration, onState: { [self] camera, feedState in
             let incidents = state.withLock { $0.incidents(selecting: camera) }
@@ -163,6 +184,7 @@ public final class Relay: Sendable {
             case .connecting, .live, .stopped: logger.debug("camera feed", metadata: ["camera": "\(camera)", "feed.state": "\(feedState)"])
             }
         }, onKeyframe: { keyframe, parameterSets, video in
+            guard makesThumbnails else { return }
             thumbnails.offer(camera: camera, keyframe: keyframe, parameterSets: parameterSets, video: video, masks: source.masks)
         })
     }
@@ -221,16 +243,10 @@ public final class Relay: Sendable {
                     return
                 }
                 let (result, feed, view) = try await open(body, for: request, delivery: .media(peer: request.peer))
-                // One viewer per view: a relay node's ticket opens its view once.
-                guard state.withLock({ $0.insert(view, id: result.view) }) else {
-                    state.withLock { $0.releaseView(of: view.camera, now: clock.now()) }
-                    throw BusProtocol.ErrorBody(.ticketInvalid, message: "this ticket's view is already being served", field: "body.ticket")
-                }
-                bus.sendMedia(to: request.peer, header: BusProtocol.successReply(id: header.id, result: result), payload: nil)
-                // Only now may the pump send packets: the reply is queued before the first of them.
-                let subscriber = feed?.subscribe(id: result.view, capacity: 256)
-                state.withLock { $0.attach(subscriber, to: result.view) }
-                mediaViewsReady.signal()
+                try serveOnMediaEndpoint(result, feed: feed, view: view, to: request, replying: header)
+            case .feedUpstream:
+                let (result, feed, view) = try await openUpstream(try BusProtocol.decodeBody(FeedOpenBody.self, from: request.payload), for: request)
+                try serveOnMediaEndpoint(result, feed: feed, view: view, to: request, replying: header)
             case .feedLink:
                 let result = try await openLink(try BusProtocol.decodeBody(FeedOpenBody.self, from: request.payload), for: request)
                 bus.sendMedia(to: request.peer, header: BusProtocol.successReply(id: header.id, result: result), payload: nil)
@@ -244,28 +260,46 @@ public final class Relay: Sendable {
                 bus.sendMedia(to: request.peer, header: BusProtocol.successReply(id: header.id, result: ["view": body.view]), payload: nil)
             default:
                 throw BusProtocol.ErrorBody(
-                    .unknownOperation, message: "the media endpoint serves feed.open, feed.link, feed.close and (on a relay node) footage.fetch", field: "op")
+                    .unknownOperation, message: "the media endpoint serves feed.open, feed.link, feed.close and (on a relay node) feed.upstream and footage.fetch",
+                    field: "op")
             }
         } catch {
             bus.sendMedia(to: request.peer, header: BusProtocol.errorReply(id: header.id, .init(replying: error, fallback: "\(error)")), payload: nil)
         }
     }
 
+    /// Answers an opened view and starts its packets on the media endpoint.
+    private func serveOnMediaEndpoint(
+        _ result: FeedOpenResult, feed: CameraFeed?, view: State.View, to request: BusRequest, replying header: BusProtocol.RequestHeader
+    ) throws {
+        // One viewer per view: a relay node's ticket opens its view once.
+        guard state.withLock({ $0.insert(view, id: result.view) }) else {
+            state.withLock { $0.releaseView(of: view.camera, now: clock.now()) }
+            throw BusProtocol.ErrorBody(.ticketInvalid, message: "this ticket's view is already being served", field: "body.ticket")
+        }
+        bus.sendMedia(to: request.peer, header: BusProtocol.successReply(id: header.id, result: result), payload: nil)
+        // Only now may the pump send packets: the reply is queued before the first of them.
+        let subscriber = feed?.subscribe(id: result.view, capacity: 256)
+        state.withLock { $0.attach(subscriber, to: result.view) }
+        mediaViewsReady.signal()
+    }
+
     /// Starts a view: the consultation is decided and audited first; nothing is sent before.
     /// The caller subscribes the view to the feed when its viewer is ready.
     func open(_ body: FeedOpenBody, for request: BusRequest, delivery: State.Delivery) async throws -> (FeedOpenResult, CameraFeed?, State.View) {
         let allowed = try await authority.begin(body, for: request.identity)
-        return try await attach(allowed, camera: body.camera, identity: request.identity, delivery: delivery)
+        return try await attach(allowed, camera: body.camera, identity: request.identity, delivery: delivery, site: body.site)
     }
 
     /// Brings an allowed view to its camera's feed, opening it if needed. A camera that a relay
     /// node serves gets a redirect instead of a feed: the node's endpoint and a ticket (a link's
-    /// ticket for a link). A view that cannot be served is ended with its authority.
+    /// ticket for a link); for a viewer at `site`, the edge node there when the camera is pulled
+    /// at another site. A view that cannot be served is ended with its authority.
     func attach(
-        _ allowed: AllowedView, camera: String, identity: BusIdentity, delivery: State.Delivery
+        _ allowed: AllowedView, camera: String, identity: BusIdentity, delivery: State.Delivery, site: String? = nil
     ) async throws -> (FeedOpenResult, CameraFeed?, State.View) {
         let (server, servedFeed) = change { state, now, open in
-            let wanted = state.want(camera, now: now, open: open)
+            let wanted = state.want(camera, site: site, now: now, open: open)
             return ((wanted.server, wanted.feed), wanted.actions)
         }
         var feed = servedFeed
@@ -319,7 +353,7 @@ public final class Relay: Sendable {
     }
 
     /// An allowed view that cannot be served ends with its authority, and no longer wants its camera.
-    private func refuse(_ allowed: AllowedView, camera: String, identity: BusIdentity) async {
+    func refuse(_ allowed: AllowedView, camera: String, identity: BusIdentity) async {
         await authority.end(allowed.view, identity: identity)
         state.withLock { $0.releaseView(of: camera, now: clock.now()) }
     }
@@ -351,7 +385,8 @@ public final class Relay: Sendable {
         {
             bus.sendMedia(to: peer, header: header, payload: nil)
         }
-        await authority.end(id, identity: view.identity)
+        // An edge's pull is no one's view: there is nothing to record.
+        if view.edge == nil { await authority.end(id, identity: view.identity) }
     }
 
     /// What the relay does now, for its gauges: feeds live here, views being served, and the

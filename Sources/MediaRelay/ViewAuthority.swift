@@ -201,7 +201,7 @@ public final class RelayNodeAuthority: ViewAuthority {
         guard let ticket = state.withLock({ $0.ticket(body.ticket) }) else {
             throw BusProtocol.ErrorBody(.ticketInvalid, message: "open a feed on a relay node with the ticket the server gave", field: "body.ticket")
         }
-        guard ticket.link != true, ticket.camera == body.camera, Self.identity(forKey: ticket.viewerKey) == identity else {
+        guard ticket.link != true, ticket.edge == nil, ticket.camera == body.camera, Self.identity(forKey: ticket.viewerKey) == identity else {
             throw BusProtocol.ErrorBody(.ticketInvalid, message: "the ticket is for another camera or viewer", field: "body.ticket")
         }
         // A playback's ticket plays the footage from the moment the coordinator allowed, and a live one live video.
@@ -226,6 +226,11 @@ public final class RelayNodeAuthority: ViewAuthority {
             state.ended.append(view)
             state.finish(view)
         }
+    }
+
+    /// An edge's upstream ticket, if it is valid (``Relay/openUpstream(_:for:)`` checks the rest).
+    func upstreamTicket(_ token: String?) -> RelayTicket? {
+        state.withLock { $0.ticket(token) }.flatMap { $0.edge == nil ? nil : $0 }
     }
 
     /// The segment file a coordinator's fetch ticket names, if the ticket is valid.

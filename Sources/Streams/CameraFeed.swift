@@ -55,6 +55,9 @@ public final class CameraFeed: Sendable {
         public var loopFiles = false
         /// Generate `sim://ID` cameras in process (``SimulatedCamera``); otherwise they have no source.
         public var simulate = false
+        /// Opens the source instead of `url` at each (re)connection, or returns nil to open `url`
+        /// (an edge relay node pulls a camera from its origin node through it).
+        public var openSource: (@Sendable () throws(MediaError) -> (any PacketSource)?)?
 
         public init() {}
     }
@@ -236,6 +239,7 @@ public final class CameraFeed: Sendable {
     }
 
     private func openSource() throws(MediaError) -> any PacketSource {
+        if let opener = configuration.openSource, let source = try opener() { return source }
         guard url.hasPrefix("sim://") else { return try StreamSource(url: url, options: configuration.source) }
         guard configuration.simulate else {
             throw MediaError(.sourceUnreachable, message: "\(StreamCredentials.redacted(url)) is a simulated camera and simulation is off")

@@ -7,7 +7,8 @@ import Foundation
 /// and has room for it (its feed is warm there, its viewers connected). Each other camera ranks
 /// the relays by a hash of (camera, relay) and goes to the first that has room, so that a
 /// relay joining takes only new cameras and those of a relay that left or is over its caps.
-/// A camera no relay has room for is unplaced.
+/// A camera no relay has room for is unplaced. A camera may be limited to some relays (those
+/// at its owner's site): it goes to none of the others.
 public enum RelayPlacement {
     public struct Relay: Sendable, Equatable {
         public let name: String
@@ -24,12 +25,16 @@ public enum RelayPlacement {
     /// - Parameters:
     ///   - cameras: each camera to place with its expected bit rate in Mbit/s.
     ///   - current: where cameras are placed now (relay names); they stay there if they can.
+    ///   - allowed: the only relays a camera may go to (by name); a camera absent goes to any.
     /// - Returns: the relay of each placed camera.
-    public static func assign(_ cameras: [String: Double], to relays: [Relay], keeping current: [String: String] = [:]) -> [String: String] {
+    public static func assign(
+        _ cameras: [String: Double], to relays: [Relay], keeping current: [String: String] = [:], allowed: [String: Set<String>] = [:]
+    ) -> [String: String] {
         var streams: [String: Int] = [:]
         var mbps: [String: Double] = [:]
         var placement: [String: String] = [:]
         func take(_ camera: String, _ relay: Relay) -> Bool {
+            if let only = allowed[camera], !only.contains(relay.name) { return false }
             let rate = cameras[camera] ?? 0
             guard streams[relay.name, default: 0] < relay.maximumStreams, mbps[relay.name, default: 0] + rate <= relay.maximumMbps else { return false }
             placement[camera] = relay.name
@@ -52,7 +57,7 @@ public enum RelayPlacement {
     /// The weight of a (camera, relay) pair: FNV-1a over both names, then the splitmix64
     /// finaliser so that names differing by one character score far apart. The same on every
     /// host and in every run (Swift's own hashing is seeded per process).
-    static func score(_ camera: String, _ relay: String) -> UInt64 {
+    public static func score(_ camera: String, _ relay: String) -> UInt64 {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         for byte in camera.utf8 + [0] + relay.utf8 {
             hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3

@@ -139,6 +139,11 @@ public final class StreamSource: PacketSource {
         let at = Atomic<Int64>(Int64.max)
         let cancelled = Atomic<Bool>(false)
 
+        public init() {}
+
+        /// Whether ``cancel()`` was called (a source that is not FFmpeg's polls it between reads).
+        public var isCancelled: Bool { cancelled.load(ordering: .relaxed) }
+
         func arm(_ timeout: Duration) {
             at.store(Self.now() + Int64(timeout.components.seconds) * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000, ordering: .relaxed)
         }

@@ -45,6 +45,7 @@ public enum ProtocolOperation: String, Sendable, CaseIterable {
     case feedOpen = "feed.open"
     case feedLink = "feed.link"
     case feedClose = "feed.close"
+    case feedUpstream = "feed.upstream"
     case footageFetch = "footage.fetch"
     case consoleCode = "console.code"
 }

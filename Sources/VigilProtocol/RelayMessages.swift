@@ -23,11 +23,15 @@ public struct FeedOpenBody: Codable, Sendable {
     /// silent mid-view): the coordinator drops it at once if it has missed a report too, so the
     /// camera is placed on another relay.
     public var relayUnreachable: String?
+    /// The site the viewer watches from (a relay node's `--site`): a camera pulled at another
+    /// site is served to it by a relay node of its own site, when there is one (an edge).
+    public var site: String?
 
     public init(
         camera: String, justification: WireJustification? = nil, ticket: String? = nil, at: Date? = nil, prosecutorReference: String? = nil,
-        delivery: FeedDelivery? = nil, relayUnreachable: String? = nil
+        delivery: FeedDelivery? = nil, relayUnreachable: String? = nil, site: String? = nil
     ) {
+        self.site = site
         self.relayUnreachable = relayUnreachable
         self.camera = camera
         self.justification = justification
@@ -140,8 +144,18 @@ public struct RelayRegisterBody: Codable, Sendable {
     public var links: String?
     /// The most bytes of footage the node keeps; absent: it records nothing.
     public var footageBudgetBytes: Int?
+    /// The site the node stands at (a building, a network: `stib-dc`, `north`); absent: none.
+    public var site: String?
+    /// The camera owners whose cameras are pulled at this node's site (their origin): such a
+    /// camera is opened only by relay nodes of that site while one is registered.
+    public var origins: [String]?
 
-    public init(media: String, serverKey: String, maximumStreams: Int, maximumMbps: Double, links: String? = nil, footageBudgetBytes: Int? = nil) {
+    public init(
+        media: String, serverKey: String, maximumStreams: Int, maximumMbps: Double, links: String? = nil, footageBudgetBytes: Int? = nil,
+        site: String? = nil, origins: [String]? = nil
+    ) {
+        self.site = site
+        self.origins = origins
         self.footageBudgetBytes = footageBudgetBytes
         self.media = media
         self.serverKey = serverKey
@@ -242,14 +256,24 @@ public struct RelayReportResult: Codable, Sendable {
 
 }
 
+/// A camera a relay node must keep open: from its own source (`url`), or, on an edge, from
+/// the origin relay node that pulls it at its owner's site (`upstream`).
 public struct RelayAssignment: Codable, Sendable {
     public var camera: String
+    /// The camera's source, or `relay://ORIGIN/CAMERA` on an edge.
     public var url: String
     public var masks: [[[Double]]]
-    public init(camera: String, url: String, masks: [[[Double]]]) {
+    /// On an edge: the origin node's media endpoint and a ticket for `feed.upstream` there,
+    /// renewed with every report.
+    public var upstream: FeedRedirect?
+    /// On the origin: the edge nodes that may pull the camera from it now (`feed.upstream`).
+    public var edges: [String]?
+    public init(camera: String, url: String, masks: [[[Double]]], upstream: FeedRedirect? = nil, edges: [String]? = nil) {
         self.camera = camera
         self.url = url
         self.masks = masks
+        self.upstream = upstream
+        self.edges = edges
     }
 
 }

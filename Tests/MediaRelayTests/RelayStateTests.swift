@@ -42,6 +42,8 @@ func registration(links: String? = nil) -> RelayRegisterBody {
 }
 
 let relayNode = BusIdentity(agency: "crisis-centre", user: "relay-a")
+/// When the upstream tickets of a report expire (on the coordinator's clock).
+let ticketsExpire = Date(timeIntervalSinceNow: 30)
 
 func report(views: [String] = [], ended: [String] = [], cameras: [String: WireFeedState] = [:]) -> RelayReportBody {
     RelayReportBody(cameras: cameras, views: views, ended: ended, streams: 0, mbps: 0)
@@ -116,16 +118,16 @@ struct RelayStateTests {
         let cameras = (0..<60).map { "c\($0)" }
         let capacity = RelayPlacement.Relay(name: "vigil:serve", maximumStreams: 1_000, maximumMbps: 10_000)
         var state = State(sources: sources(cameras), coordinatorCapacity: capacity, simulate: false)
-        _ = try state.registerNode(registration(), identity: relayNode, secret: Data(repeating: 1, count: 32), now: t0, open: openStub)
+        _ = try state.registerNode(registration(), identity: relayNode, publicKey: nil, secret: Data(repeating: 1, count: 32), now: t0, open: openStub)
         let here = started(state.prewarm(cameras, for: 7, now: t0, open: openStub))
         #expect((10...50).contains(here.count), "a share for each relay: \(here.count) here")
-        let assigned = try state.reportNode(report(), identity: relayNode, now: t0 + .seconds(1)).reply.assignments.map(\.camera)
+        let assigned = try state.reportNode(report(), identity: relayNode, now: t0 + .seconds(1), ticketsExpire: ticketsExpire).reply.assignments.map(\.camera)
         #expect(Set(assigned).isDisjoint(with: here) && Set(assigned).union(here) == Set(cameras), "every camera on exactly one relay")
         let alive = state.tick(now: t0 + .seconds(5), open: openStub)
         #expect(alive.isEmpty, "reported 4 s ago: still alive")
         let back = started(state.tick(now: t0 + .seconds(6), open: openStub))
         #expect(back == Set(assigned), "silent for 5 s: its cameras come back here")
-        #expect(throws: BusProtocol.ErrorBody.self) { try state.reportNode(report(), identity: relayNode, now: t0 + .seconds(7)) }
+        #expect(throws: BusProtocol.ErrorBody.self) { try state.reportNode(report(), identity: relayNode, now: t0 + .seconds(7), ticketsExpire: ticketsExpire) }
     }
 
     /// Sticky: cameras served here when a node registers stay here (their feeds are warm, their
@@ -136,7 +138,7 @@ struct RelayStateTests {
         let capacity = RelayPlacement.Relay(name: "vigil:serve", maximumStreams: 1_000, maximumMbps: 10_000)
         var state = State(sources: sources(cameras + later), coordinatorCapacity: capacity, simulate: false)
         #expect(started(state.prewarm(cameras, for: 7, now: t0, open: openStub)) == Set(cameras), "no node: every camera here")
-        _ = try state.registerNode(registration(), identity: relayNode, secret: Data(repeating: 1, count: 32), now: t0, open: openStub)
+        _ = try state.registerNode(registration(), identity: relayNode, publicKey: nil, secret: Data(repeating: 1, count: 32), now: t0, open: openStub)
         let here = started(state.prewarm(later, for: 8, now: t0, open: openStub))
         #expect(state.openFeeds.keys.filter(cameras.contains).count == 60, "none of those served here moved")
         #expect((10...50).contains(here.count), "the new ones are spread: \(here.count) here")
@@ -145,20 +147,20 @@ struct RelayStateTests {
     @Test func aNodeReportMarksItsViewsEndsWhatItEndedAndTellsItToEndStrangers() throws {
         let capacity = RelayPlacement.Relay(name: "vigil:serve", maximumStreams: 0, maximumMbps: 0)
         var state = State(sources: sources(["c1"]), coordinatorCapacity: capacity, simulate: false)
-        _ = try state.registerNode(registration(), identity: relayNode, secret: Data(repeating: 1, count: 32), now: t0, open: openStub)
+        _ = try state.registerNode(registration(), identity: relayNode, publicKey: nil, secret: Data(repeating: 1, count: 32), now: t0, open: openStub)
         let wanted = state.want("c1", now: t0, open: openStub)
         #expect(wanted.server == .node("relay-a"), "no room here: the node serves it")
         _ = state.insert(view("c1", delivery: .node("relay-a"), id: "v1", idleSince: t0), id: "v1")
 
-        let first = try state.reportNode(report(views: ["v1", "forged"]), identity: relayNode, now: t0 + .seconds(1))
+        let first = try state.reportNode(report(views: ["v1", "forged"]), identity: relayNode, now: t0 + .seconds(1), ticketsExpire: ticketsExpire)
         #expect(first.reply.end == ["forged": "the server holds no such view"])
         #expect(state.view("v1")?.idleSince == nil, "reported: the viewer opened it")
 
-        let second = try state.reportNode(report(ended: ["v1"]), identity: relayNode, now: t0 + .seconds(2))
+        let second = try state.reportNode(report(ended: ["v1"]), identity: relayNode, now: t0 + .seconds(2), ticketsExpire: ticketsExpire)
         #expect(second.ended.map(\.id) == ["v1"] && state.view("v1") == nil)
-        let late = try state.reportNode(report(views: ["v1"]), identity: relayNode, now: t0 + .seconds(3))
+        let late = try state.reportNode(report(views: ["v1"]), identity: relayNode, now: t0 + .seconds(3), ticketsExpire: ticketsExpire)
         #expect(late.reply.end.isEmpty, "a view that ended here lately is on its way out")
-        let later = try state.reportNode(report(views: ["v1"]), identity: relayNode, now: t0 + .seconds(40))
+        let later = try state.reportNode(report(views: ["v1"]), identity: relayNode, now: t0 + .seconds(40), ticketsExpire: ticketsExpire)
         #expect(later.reply.end["v1"] != nil, "once every ticket for it expired, it is a stranger")
     }
 
@@ -169,8 +171,8 @@ struct RelayStateTests {
         for id in ["v1", "v2", "gone"] {
             state.adoptable[id] = .init(identity: viewer, camera: id == "v2" ? "c2" : "c1", allowed: AllowedView(view: id, grant: "g-1", incident: 7))
         }
-        _ = try state.registerNode(registration(), identity: relayNode, secret: Data(repeating: 1, count: 32), now: t0, open: openStub)
-        let first = try state.reportNode(report(views: ["v1", "stranger"]), identity: relayNode, now: t0 + .seconds(1))
+        _ = try state.registerNode(registration(), identity: relayNode, publicKey: nil, secret: Data(repeating: 1, count: 32), now: t0, open: openStub)
+        let first = try state.reportNode(report(views: ["v1", "stranger"]), identity: relayNode, now: t0 + .seconds(1), ticketsExpire: ticketsExpire)
         #expect(first.reply.end == ["stranger": "the server holds no such view"], "a view nobody recorded is still ended")
         let adopted = try #require(state.view("v1"))
         #expect(adopted.delivery == .node("relay-a") && adopted.allowed.grant == "g-1" && adopted.identity == viewer)
@@ -179,15 +181,15 @@ struct RelayStateTests {
         // An adopted view ends like any other: the node is told, the camera is released.
         let ended = state.end("v1", reason: "grant revoked", notify: true, now: t0 + .seconds(2))
         #expect(ended?.view.camera == "c1")
-        let next = try state.reportNode(report(), identity: relayNode, now: t0 + .seconds(2))
+        let next = try state.reportNode(report(), identity: relayNode, now: t0 + .seconds(2), ticketsExpire: ticketsExpire)
         #expect(next.reply.end == ["v1": "grant revoked"])
     }
 
     @Test func aViewersClaimThatANodeStoppedCountsOnlyOnceTheNodeMissedAReport() throws {
         let capacity = RelayPlacement.Relay(name: "vigil:serve", maximumStreams: 100, maximumMbps: 1_000)
         var state = State(sources: sources(["c1"]), coordinatorCapacity: capacity, simulate: false)
-        _ = try state.registerNode(registration(), identity: relayNode, secret: Data(repeating: 1, count: 32), now: t0, open: openStub)
-        _ = try state.reportNode(report(), identity: relayNode, now: t0)
+        _ = try state.registerNode(registration(), identity: relayNode, publicKey: nil, secret: Data(repeating: 1, count: 32), now: t0, open: openStub)
+        _ = try state.reportNode(report(), identity: relayNode, now: t0, ticketsExpire: ticketsExpire)
         #expect(state.viewerLostNode("relay-a", now: t0 + .seconds(1), open: openStub).isEmpty && state.nodes.node("relay-a") != nil, "it reported a second ago")
         #expect(state.viewerLostNode("no-such-node", now: t0 + .seconds(2), open: openStub).isEmpty, "a node nobody registered changes nothing")
         _ = state.viewerLostNode("relay-a", now: t0 + .seconds(1.3), open: openStub)
@@ -198,21 +200,21 @@ struct RelayStateTests {
     @Test func aNodesCameraStatesArePublishedWhenTheyChangeAndOnlyForItsCameras() throws {
         let capacity = RelayPlacement.Relay(name: "vigil:serve", maximumStreams: 0, maximumMbps: 0)
         var state = State(sources: sources(["c1"]), coordinatorCapacity: capacity, simulate: false)
-        _ = try state.registerNode(registration(), identity: relayNode, secret: Data(repeating: 1, count: 32), now: t0, open: openStub)
+        _ = try state.registerNode(registration(), identity: relayNode, publicKey: nil, secret: Data(repeating: 1, count: 32), now: t0, open: openStub)
         _ = state.prewarm(["c1"], for: 7, now: t0, open: openStub)
         let live = WireFeedState(.live)
-        let first = try state.reportNode(report(cameras: ["c1": live, "not-assigned": live]), identity: relayNode, now: t0)
+        let first = try state.reportNode(report(cameras: ["c1": live, "not-assigned": live]), identity: relayNode, now: t0, ticketsExpire: ticketsExpire)
         #expect(first.states.map(\.camera) == ["c1"] && first.states.first?.incidents == [7])
-        let unchanged = try state.reportNode(report(cameras: ["c1": live]), identity: relayNode, now: t0)
+        let unchanged = try state.reportNode(report(cameras: ["c1": live]), identity: relayNode, now: t0, ticketsExpire: ticketsExpire)
         #expect(unchanged.states.isEmpty, "unchanged: not published again")
-        let down = try state.reportNode(report(cameras: ["c1": WireFeedState(.down(reason: "timeout"))]), identity: relayNode, now: t0)
+        let down = try state.reportNode(report(cameras: ["c1": WireFeedState(.down(reason: "timeout"))]), identity: relayNode, now: t0, ticketsExpire: ticketsExpire)
         #expect(down.states.first?.state == .down(reason: "timeout"))
     }
 
     @Test func viewsEndForAVanishedViewerASilentNodeOrALinkNobodyPlays() throws {
         let capacity = RelayPlacement.Relay(name: "vigil:serve", maximumStreams: 1_000, maximumMbps: 10_000)
         var state = State(sources: sources(["c1"]), coordinatorCapacity: capacity, simulate: false)
-        _ = try state.registerNode(registration(), identity: relayNode, secret: Data(repeating: 1, count: 32), now: t0, open: openStub)
+        _ = try state.registerNode(registration(), identity: relayNode, publicKey: nil, secret: Data(repeating: 1, count: 32), now: t0, open: openStub)
         _ = state.insert(view("c1", delivery: .media(peer: Data([1])), id: "media"), id: "media")
         _ = state.insert(view("c1", delivery: .link(token: "t"), id: "link", idleSince: t0), id: "link")
         _ = state.insert(view("c1", delivery: .node("relay-a"), id: "node"), id: "node")
@@ -259,19 +261,19 @@ struct RelayStateTests {
 
     @Test func registrationsAndReportsRefuseWhatIsNotARelayNode() throws {
         var onANode = State(sources: [:], coordinatorCapacity: nil, simulate: false)
-        #expect(throws: BusProtocol.ErrorBody.self) { try onANode.reportNode(report(), identity: viewer, now: t0) }
+        #expect(throws: BusProtocol.ErrorBody.self) { try onANode.reportNode(report(), identity: viewer, now: t0, ticketsExpire: ticketsExpire) }
         let capacity = RelayPlacement.Relay(name: "vigil:serve", maximumStreams: 1, maximumMbps: 1)
         var coordinator = State(sources: [:], coordinatorCapacity: capacity, simulate: false)
         func code(_ body: () throws -> Void) -> String? {
             do { try body() } catch let error as BusProtocol.ErrorBody { return error.code } catch { return "\(error)" }
             return nil
         }
-        #expect(code { _ = try coordinator.registerNode(registration(), identity: BusIdentity(agency: "crisis-centre"), secret: Data(), now: t0, open: openStub) }
+        #expect(code { _ = try coordinator.registerNode(registration(), identity: BusIdentity(agency: "crisis-centre"), publicKey: nil, secret: Data(), now: t0, open: openStub) }
             == "named_user_required")
         var bad = registration()
         bad.media = "ipc:///tmp/x"
-        #expect(code { _ = try coordinator.registerNode(bad, identity: relayNode, secret: Data(), now: t0, open: openStub) } == "relay_invalid")
-        #expect(code { _ = try coordinator.registerNode(registration(links: "ftp://x"), identity: relayNode, secret: Data(), now: t0, open: openStub) } == "relay_invalid")
-        #expect(code { _ = try coordinator.reportNode(report(), identity: relayNode, now: t0) } == "relay_unknown")
+        #expect(code { _ = try coordinator.registerNode(bad, identity: relayNode, publicKey: nil, secret: Data(), now: t0, open: openStub) } == "relay_invalid")
+        #expect(code { _ = try coordinator.registerNode(registration(links: "ftp://x"), identity: relayNode, publicKey: nil, secret: Data(), now: t0, open: openStub) } == "relay_invalid")
+        #expect(code { _ = try coordinator.reportNode(report(), identity: relayNode, now: t0, ticketsExpire: ticketsExpire) } == "relay_unknown")
     }
 }

@@ -56,4 +56,17 @@ struct RelayPlacementTests {
         let shrunk = [RelayPlacement.Relay(name: "relay-a", maximumStreams: 0, maximumMbps: 10_000), full[1]]
         #expect(RelayPlacement.assign(["z-camera": 4.0], to: shrunk, keeping: ["z-camera": "relay-a"]) == ["z-camera": "relay-b"])
     }
+
+    /// A camera limited to its owner's site goes only to that site's relays, even kept
+    /// elsewhere before, and stays unplaced when they are full; the others are unaffected.
+    @Test func aCameraLimitedToSomeRelaysGoesToNoOther() {
+        let allowed = Dictionary(uniqueKeysWithValues: cameras.keys.filter { $0.hasSuffix("7") }.map { ($0, Set(["relay-b"])) })
+        let placement = RelayPlacement.assign(cameras, to: relays, keeping: ["camera-7": "relay-a"], allowed: allowed)
+        #expect(placement.count == 600)
+        #expect(allowed.keys.allSatisfy { placement[$0] == "relay-b" })
+        #expect(Set(placement.values) == Set(relays.map(\.name)), "the others spread over every relay")
+        let full = [RelayPlacement.Relay(name: "relay-a", maximumStreams: 100, maximumMbps: 10_000),
+                    RelayPlacement.Relay(name: "relay-b", maximumStreams: 0, maximumMbps: 10_000)]
+        #expect(RelayPlacement.assign(["camera-7": 4.0], to: full, allowed: ["camera-7": ["relay-b"]]).isEmpty)
+    }
 }

@@ -11,7 +11,10 @@ extension Relay {
     /// On the coordinator: a node registered (or registered again); cameras are placed anew.
     public func nodeRegistered(_ body: RelayRegisterBody, identity: BusIdentity) throws -> RelayRegisterResult {
         let secret = SymmetricKey(size: .bits256).withUnsafeBytes { Data($0) }
-        var result = try change { state, now, open in try state.registerNode(body, identity: identity, secret: secret, now: now, open: open) }
+        let key = coordination?.publicKey(identity)
+        var result = try change { state, now, open in
+            try state.registerNode(body, identity: identity, publicKey: key, secret: secret, now: now, open: open)
+        }
         result.now = Date()
         return result
     }
@@ -53,7 +56,8 @@ extension Relay {
     /// recorded, its cameras' states and thumbnails are published; the reply lists the cameras it
     /// must keep open and the views it must end.
     public func nodeReported(_ body: RelayReportBody, identity: BusIdentity) async throws -> RelayReportResult {
-        let report = try state.withLock { try $0.reportNode(body, identity: identity, now: clock.now()) }
+        let expires = Date().addingTimeInterval(RelayTicket.lifetime)
+        let report = try state.withLock { try $0.reportNode(body, identity: identity, now: clock.now(), ticketsExpire: expires) }
         for (id, ended) in report.ended {
             await finish(ended, id: id, reason: "ended on relay node \(identity.user ?? "")", notify: false)
         }

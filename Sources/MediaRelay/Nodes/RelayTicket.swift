@@ -8,7 +8,8 @@ import VigilProtocol
 /// A view the coordinator allowed, for a relay node to serve: signed with the node's secret
 /// (HMAC-SHA256), usable for 30 seconds. A ticket for `feed.open` is bound to the viewer's
 /// public key; a link's ticket (`link`) is the link's token itself, and whoever plays the link
-/// holds it, as with the links the server serves.
+/// holds it, as with the links the server serves. An upstream ticket (`edge`) lets the edge
+/// relay node of that name pull the camera for the viewers of its site (`feed.upstream`).
 public struct RelayTicket: Codable, Equatable, Sendable {
     static let lifetime: TimeInterval = 30
 
@@ -24,6 +25,8 @@ public struct RelayTicket: Codable, Equatable, Sendable {
     public var link: Bool?
     /// A playback's ticket: the moment the recorded footage is played from (the node's own footage).
     public var at: Date?
+    /// An upstream ticket: the edge relay node that pulls the camera (bound to its key, `viewerKey`).
+    public var edge: String?
 
     func signed(with secret: Data) throws -> String {
         try SignedToken.sign(self, with: secret)

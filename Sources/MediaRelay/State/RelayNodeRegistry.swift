@@ -22,6 +22,11 @@ struct RelayNodeRegistry {
         let maximumMbps: Double
         /// The most footage the node keeps; nil: it records nothing.
         let footageBudget: Int?
+        /// Where the node stands, and the owners whose cameras are pulled there.
+        let site: String?
+        let origins: Set<String>
+        /// The node's own key (its user's): an upstream ticket binds an edge's pulls to it.
+        let publicKey: String?
         var lastReport: ContinuousClock.Instant
         var streams = 0
         var mbps = 0.0
@@ -41,9 +46,9 @@ struct RelayNodeRegistry {
     private(set) var fallenSilent: [String: ContinuousClock.Instant] = [:]
 
     /// Registers (or registers again, after a restart of either side) the node of `identity`,
-    /// whose tickets `secret` will sign.
+    /// whose tickets `secret` will sign; `publicKey`, the key it registered with.
     mutating func register(
-        _ body: RelayRegisterBody, identity: BusIdentity, secret: Data, now: ContinuousClock.Instant
+        _ body: RelayRegisterBody, identity: BusIdentity, publicKey: String?, secret: Data, now: ContinuousClock.Instant
     ) throws(BusProtocol.ErrorBody) -> RelayRegisterResult {
         guard let name = identity.user else {
             throw BusProtocol.ErrorBody(.namedUserRequired, message: "a relay node registers with its own user key", field: nil)
@@ -54,12 +59,19 @@ struct RelayNodeRegistry {
         if let links = body.links, !links.hasPrefix("http://") || links.count > 200 {
             throw BusProtocol.ErrorBody(.relayInvalid, message: "links are served at an http://HOST:PORT address", field: "body.links")
         }
+        let names = (body.site.map { [$0] } ?? []) + (body.origins ?? [])
+        guard (body.origins ?? []).count <= 1_000, names.allSatisfy({ !$0.isEmpty && $0.count <= 100 }) else {
+            throw BusProtocol.ErrorBody(.relayInvalid, message: "a site and owners are names of 1 to 100 characters (at most 1,000 owners)", field: "body.site")
+        }
+        guard body.origins?.isEmpty ?? true || body.site != nil else {
+            throw BusProtocol.ErrorBody(.relayInvalid, message: "a node that pulls owners' cameras at their site names its site", field: "body.origins")
+        }
         departed.remove(name)
         fallenSilent[name] = nil
         nodes[name] = Node(
             name: name, media: body.media, serverKey: body.serverKey, links: body.links, secret: secret,
             maximumStreams: body.maximumStreams, maximumMbps: body.maximumMbps, footageBudget: body.footageBudgetBytes.map { max(0, $0) },
-            lastReport: now)
+            site: body.site, origins: Set(body.origins ?? []), publicKey: publicKey, lastReport: now)
         return RelayRegisterResult(relay: name, secret: secret.base64EncodedString(), reportIntervalMs: Int(Self.reportInterval / .milliseconds(1)))
     }
 
@@ -97,6 +109,17 @@ struct RelayNodeRegistry {
         nodes[name]
     }
 
+    /// The nodes standing at `site`, by name.
+    func nodes(at site: String) -> [Node] {
+        nodes.values.filter { $0.site == site }.sorted { $0.name < $1.name }
+    }
+
+    /// The site where `owner`'s cameras are pulled, as its nodes say (the first by name, should
+    /// two sites claim the owner); nil while no node there is registered.
+    func site(ofOwner owner: String) -> String? {
+        nodes.values.filter { $0.origins.contains(owner) }.min { $0.name < $1.name }?.site
+    }
+
     /// A viewer says node `name` stopped serving it. Believed only if the node has missed a
     /// report too (none for the interval and a fifth): then it is dropped as fallen silent, at
     /// once rather than after ``silenceLimit``. True when it was.
@@ -120,10 +143,10 @@ extension RelayState {
 
     /// On the coordinator: a node registered (or registered again); cameras are placed anew.
     mutating func registerNode(
-        _ body: RelayRegisterBody, identity: BusIdentity, secret: Data, now: Instant, open: Opener
+        _ body: RelayRegisterBody, identity: BusIdentity, publicKey: String?, secret: Data, now: Instant, open: Opener
     ) throws(BusProtocol.ErrorBody) -> (RelayRegisterResult, [Action]) {
         guard coordinatorCapacity != nil else { throw Self.notCoordinator }
-        let result = try nodes.register(body, identity: identity, secret: secret, now: now)
+        let result = try nodes.register(body, identity: identity, publicKey: publicKey, secret: secret, now: now)
         return (result, place(now: now, open: open))
     }
 
@@ -144,8 +167,11 @@ extension RelayState {
 
     /// On the coordinator: a node's report. Its views are marked seen, those it ended are taken
     /// out, changes of its cameras' states are returned to publish; the reply lists the cameras
-    /// it must keep open and the views it must end.
-    mutating func reportNode(_ body: RelayReportBody, identity: BusIdentity, now: Instant) throws(BusProtocol.ErrorBody) -> NodeReport {
+    /// it must keep open (with, on an edge, upstream tickets that expire at `ticketsExpire`) and
+    /// the views it must end.
+    mutating func reportNode(
+        _ body: RelayReportBody, identity: BusIdentity, now: Instant, ticketsExpire: Date
+    ) throws(BusProtocol.ErrorBody) -> NodeReport {
         guard coordinatorCapacity != nil else { throw Self.notCoordinator }
         let reporting = try nodes.report(body, identity: identity, now: now)
         let node = reporting.name
@@ -164,19 +190,44 @@ extension RelayState {
         }
         let assigned = feeds.filter { $0.value.server == .node(node) }.mapValues(\.incidents)
         var states: [(camera: String, state: FeedState, incidents: Set<Int64>)] = []
+        // An edge's copy of a camera says nothing of the camera: only its origin's state is published.
         for (camera, state) in body.cameras.sorted(by: { $0.key < $1.key }) {
-            defer { nodeStates[camera] = state }
-            if nodeStates[camera] != state, let incidents = assigned[camera] { states.append((camera, state.feedState, incidents)) }
+            guard let incidents = assigned[camera] else { continue }
+            if nodeStates[camera] != state { states.append((camera, state.feedState, incidents)) }
+            nodeStates[camera] = state
         }
         let thumbnails = (body.thumbnails ?? []).prefix(RelayReportBody.maximumThumbnails).compactMap { event in
             assigned[event.camera].map { (event.thumbnail, $0) }
         }
+        let origins = assigned.keys.sorted().compactMap { camera in
+            sources[camera].map { source in
+                let edges = feeds[camera]?.edges.values.map(\.node).sorted() ?? []
+                return RelayAssignment(camera: camera, url: source.url, masks: source.masks, edges: edges.isEmpty ? nil : edges)
+            }
+        }
         let reply = RelayReportResult(
-            assignments: assigned.keys.sorted().compactMap { camera in
-                sources[camera].map { RelayAssignment(camera: camera, url: $0.url, masks: $0.masks) }
-            },
+            assignments: origins + edgeAssignments(of: reporting, ticketsExpire: ticketsExpire),
             end: nodeEndings.removeValue(forKey: node) ?? [:], record: reporting.footageBudget == nil ? nil : assigned.keys.filter(recorded.contains).sorted())
         return NodeReport(reply: reply, ended: ended, states: states, thumbnails: thumbnails)
+    }
+
+    /// The cameras `edge` pulls for its site's viewers, each from its origin node now, with a
+    /// ticket for `feed.upstream` there bound to the edge's key. A camera whose origin is not a
+    /// relay node (unplaced, or on the coordinator) has none: its edge waits.
+    private func edgeAssignments(of edge: RelayNodeRegistry.Node, ticketsExpire: Date) -> [RelayAssignment] {
+        guard let key = edge.publicKey else { return [] }
+        return feeds.keys.sorted().compactMap { camera -> RelayAssignment? in
+            guard let entry = feeds[camera], entry.edges.values.contains(where: { $0.node == edge.name }), case .node(let origin) = entry.server,
+                  origin != edge.name, let originNode = nodes.node(origin), let source = sources[camera]
+            else { return nil }
+            let ticket = RelayTicket(
+                view: "upstream", grant: "", incident: Self.assignedByCoordinator, camera: camera, viewerKey: key, agency: "relay", user: edge.name,
+                expires: ticketsExpire, edge: edge.name)
+            guard let signed = try? ticket.signed(with: originNode.secret) else { return nil }
+            return RelayAssignment(
+                camera: camera, url: "relay://\(origin)/\(camera)", masks: source.masks,
+                upstream: FeedRedirect(relay: origin, media: originNode.media, serverKey: originNode.serverKey, ticket: signed))
+        }
     }
 
     /// Where a viewer goes for a camera relay node `name` serves: its endpoint and a ticket for

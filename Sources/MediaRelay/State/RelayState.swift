@@ -30,7 +30,7 @@ struct RelayState<Feed: AnyObject & Sendable> {
     }
 
     /// Which relay serves a camera.
-    enum Server: Equatable {
+    enum Server: Hashable {
         case here
         case node(String)
         /// No relay has room for it.
@@ -44,6 +44,9 @@ struct RelayState<Feed: AnyObject & Sendable> {
         var views = 0
         var idleSince: Instant?
         var server = Server.here
+        /// On the coordinator: the edge relay node of each viewers' site that pulls the camera
+        /// from its origin node (``server``) for the viewers there.
+        var edges: [String: Edge] = [:]
 
         /// Wanted while an incident (or, on a node, the coordinator) selects the camera or a view watches it.
         var isWanted: Bool { !incidents.isEmpty || views > 0 }
@@ -81,11 +84,20 @@ struct RelayState<Feed: AnyObject & Sendable> {
         }
     }
 
+    /// An edge relay node pulling a camera for the viewers of its site.
+    struct Edge: Equatable {
+        let node: String
+        /// Since when none of its site's viewers watches the camera there (nil while one does).
+        var idleSince: Instant?
+    }
+
     struct View {
         let delivery: Delivery
         let identity: BusIdentity
         let camera: String
         let allowed: AllowedView
+        /// On an origin relay node: the edge node this view feeds (`feed.upstream`), not a viewer.
+        var edge: String?
         /// A media view's queue (nil until its viewer is ready).
         var subscriber: FeedSubscriber?
         /// The player playing a link now (nil while none does).
@@ -139,6 +151,8 @@ struct RelayState<Feed: AnyObject & Sendable> {
     var recorded: Set<String> = []
     /// Peers the media socket could not reach since the views were last decided.
     private var unreachable: Set<Data> = []
+    /// On a relay node: the edge nodes that may pull each camera from here, as the coordinator said.
+    var upstreamEdges: [String: Set<String>] = [:]
 
     static var linger: Duration { .seconds(30) }
     /// How long a link's view stays open while no player plays it (and a node's view while its node does not report it).
@@ -191,7 +205,12 @@ struct RelayState<Feed: AnyObject & Sendable> {
     /// On a relay node: the cameras the coordinator assigns, with their sources. They open at
     /// once; the others are released after the linger once their views end.
     mutating func hold(_ assignments: [RelayAssignment], now: Instant, open: Opener) -> [Action] {
-        for assignment in assignments { sources[assignment.camera] = Relay.Source(url: assignment.url, masks: assignment.masks) }
+        for assignment in assignments {
+            sources[assignment.camera] = Relay.Source(url: assignment.url, masks: assignment.masks, upstream: assignment.upstream)
+        }
+        upstreamEdges = Dictionary(uniqueKeysWithValues: assignments.compactMap { assignment in
+            assignment.edges.map { (assignment.camera, Set($0)) }
+        })
         let assigned = Set(assignments.map(\.camera))
         for camera in assigned { feeds[camera, default: FeedEntry()].incidents.insert(Self.assignedByCoordinator) }
         for camera in feeds.keys where !assigned.contains(camera) && feeds[camera]!.incidents.remove(Self.assignedByCoordinator) != nil {
@@ -210,6 +229,11 @@ struct RelayState<Feed: AnyObject & Sendable> {
         var placement: [String: String] = [:]
         if let coordinatorCapacity, !alive.isEmpty {
             let relays = [coordinatorCapacity] + alive.map(\.capacity)
+            // A camera whose owner's site has relay nodes is pulled there only.
+            let siteNodes = Dictionary(grouping: alive.filter { $0.site != nil }, by: { $0.site! }).mapValues { Set($0.map(\.name)) }
+            let allowed = wanted.reduce(into: [String: Set<String>]()) { allowed, camera in
+                if let site = originSite(of: camera), let names = siteNodes[site] { allowed[camera] = names }
+            }
             // Sticky: a camera stays where it is served (a feed open here, or a node's), while
             // that relay is alive and within its caps; a new one is placed by its hash.
             let current = wanted.reduce(into: [String: String]()) { current, camera in
@@ -219,7 +243,13 @@ struct RelayState<Feed: AnyObject & Sendable> {
                 default: break
                 }
             }
-            placement = RelayPlacement.assign(Dictionary(uniqueKeysWithValues: wanted.map { ($0, Self.expectedMbps) }), to: relays, keeping: current)
+            placement = RelayPlacement.assign(
+                Dictionary(uniqueKeysWithValues: wanted.map { ($0, Self.expectedMbps) }), to: relays, keeping: current, allowed: allowed)
+        }
+        // An edge goes with its node; its viewers ask again.
+        let aliveNames = Set(alive.map(\.name))
+        for camera in feeds.keys where !feeds[camera]!.edges.isEmpty {
+            feeds[camera]!.edges = feeds[camera]!.edges.filter { aliveNames.contains($0.value.node) }
         }
         var actions: [Action] = []
         for camera in wanted {
@@ -233,6 +263,33 @@ struct RelayState<Feed: AnyObject & Sendable> {
             }
         }
         return actions
+    }
+
+    /// The site where `camera` is pulled: its owner's, as the relay nodes standing there say.
+    func originSite(of camera: String) -> String? {
+        sources[camera]?.owner.flatMap { nodes.site(ofOwner: $0) }
+    }
+
+    /// The edge node that serves `camera` to the viewers of `site`, chosen now if there is none:
+    /// when the camera's origin is relay node `origin` at another site and `site` has a node
+    /// with room (rendezvous hashing, as for origins). Nil: the viewer is served by the origin.
+    private mutating func edge(for camera: String, at site: String, origin: String) -> String? {
+        guard let originNode = nodes.node(origin), originNode.site != site else { return nil }
+        if let edge = feeds[camera]?.edges[site], nodes.node(edge.node) != nil {
+            feeds[camera]!.edges[site]!.idleSince = nil
+            return edge.node
+        }
+        var load: [String: Int] = [:]
+        for entry in feeds.values {
+            if case .node(let name) = entry.server { load[name, default: 0] += 1 }
+            for edge in entry.edges.values { load[edge.node, default: 0] += 1 }
+        }
+        let chosen = nodes.nodes(at: site)
+            .filter { load[$0.name, default: 0] < $0.maximumStreams }
+            .max { RelayPlacement.score(camera, $0.name) < RelayPlacement.score(camera, $1.name) }
+        guard let chosen else { return nil }
+        feeds[camera]!.edges[site] = Edge(node: chosen.name)
+        return chosen.name
     }
 
     /// Opens `camera`'s feed here if it is served here, has none yet and has a source. The
@@ -265,10 +322,29 @@ struct RelayState<Feed: AnyObject & Sendable> {
     /// Once a second: feeds idle past their linger are released, and (on a coordinator) the
     /// cameras follow the nodes that came or went.
     mutating func tick(now: Instant, open: Opener) -> [Action] {
+        lingerIdleEdges(now: now)
         let expired = feeds.filter { $0.value.idleSince.map { now - $0 >= Self.linger } ?? false }.map(\.key)
         var actions = expired.compactMap { feeds.removeValue(forKey: $0)?.feed }.map(Action.stop)
         if coordinatorCapacity != nil { actions += place(now: now, open: open) }
         return actions
+    }
+
+    /// An edge none of its site's viewers watches is released after the linger, as a feed is
+    /// (a viewer coming back in the meantime finds it warm).
+    private mutating func lingerIdleEdges(now: Instant) {
+        var watched: Set<[String]> = []
+        for view in views.values { if case .node(let node) = view.delivery { watched.insert([view.camera, node]) } }
+        for (camera, entry) in feeds where !entry.edges.isEmpty {
+            for (site, edge) in entry.edges {
+                if watched.contains([camera, edge.node]) {
+                    feeds[camera]!.edges[site]!.idleSince = nil
+                } else if let idle = edge.idleSince {
+                    if now - idle >= Self.linger { feeds[camera]!.edges[site] = nil }
+                } else {
+                    feeds[camera]!.edges[site]!.idleSince = now
+                }
+            }
+        }
     }
 
     /// Everything open, taken out (the relay stops).
@@ -280,14 +356,18 @@ struct RelayState<Feed: AnyObject & Sendable> {
     // MARK: Views
 
     /// A view wants `camera`: the camera is placed, and opened here for the view if this relay
-    /// serves it. Returns who serves it and its feed here, if any. Until ``releaseView(of:now:)``
-    /// the camera stays wanted.
-    mutating func want(_ camera: String, now: Instant, open: Opener) -> (server: Server, feed: Feed?, actions: [Action]) {
+    /// serves it. Returns who serves it and its feed here, if any: for a viewer at `site`, the
+    /// edge node of that site when the camera is pulled at another (``edge(for:at:origin:)``).
+    /// Until ``releaseView(of:now:)`` the camera stays wanted.
+    mutating func want(_ camera: String, site: String? = nil, now: Instant, open: Opener) -> (server: Server, feed: Feed?, actions: [Action]) {
         feeds[camera, default: FeedEntry()].views += 1
         feeds[camera]?.idleSince = nil
         var actions = place(now: now, open: open)
         let (server, feed, opened) = served(camera, open: open)
         actions += opened
+        if case .node(let origin) = server, let site, let edge = edge(for: camera, at: site, origin: origin) {
+            return (.node(edge), nil, actions)
+        }
         return (server, feed, actions)
     }
 
@@ -315,7 +395,13 @@ struct RelayState<Feed: AnyObject & Sendable> {
         guard !playback else { return true }
         feeds[adopted.camera, default: FeedEntry()].views += 1
         feeds[adopted.camera]?.idleSince = nil
-        if feeds[adopted.camera]?.feed == nil { feeds[adopted.camera]?.server = .node(node) }
+        // A node away from the camera's origin site serves the view as an edge: it pulls the
+        // camera from wherever the origin is placed now.
+        if let site = nodes.node(node)?.site, let origin = originSite(of: adopted.camera), site != origin {
+            if feeds[adopted.camera]?.edges[site] == nil { feeds[adopted.camera]?.edges[site] = Edge(node: node) }
+        } else if feeds[adopted.camera]?.feed == nil {
+            feeds[adopted.camera]?.server = .node(node)
+        }
         return true
     }
 
@@ -342,8 +428,9 @@ struct RelayState<Feed: AnyObject & Sendable> {
         views[id]
     }
 
+    /// The views of viewers (a relay node reports them), not the edges pulling from here.
     var viewIDs: [String] {
-        Array(views.keys)
+        views.compactMap { $0.value.edge == nil ? $0.key : nil }
     }
 
     /// The view a link's or a sealed view's token stands for.
@@ -424,7 +511,9 @@ struct RelayState<Feed: AnyObject & Sendable> {
         return views.map { id, view in
             var reason: String?
             if let peer = view.delivery.peer, gone.contains(peer) {
-                reason = "the viewer is gone"
+                reason = view.edge == nil ? "the viewer is gone" : "edge relay node \(view.edge!) is gone"
+            } else if let edge = view.edge, !(upstreamEdges[view.camera]?.contains(edge) ?? false) {
+                reason = "edge relay node \(edge) no longer pulls camera \(view.camera) from here"
             } else if case .node(let name) = view.delivery, !alive.contains(name) {
                 // A node that stopped has ended its views; a silent one ends them itself once the
                 // coordinator has not answered it for its limit (a second more, for the report

@@ -46,6 +46,13 @@ struct RelayCommand: AsyncParsableCommand {
     var maxMbps = 1_000.0
     @Flag(help: "Generate the cameras whose stream is sim://ID in process, for demos.")
     var simulate = false
+    @Option(help: "The site this node stands at (a building or network, e.g. stib-dc): viewers who say they watch from it (vigil watch --site) are served by a node here.")
+    var site: String?
+    @Option(
+        name: .customLong("origin-of"),
+        help: "The camera owners whose cameras are pulled at this node's site, comma-separated (e.g. stib,pz-5339): only this site's nodes open them.",
+        transform: { $0.split(separator: ",").map { String($0.trimmingCharacters(in: .whitespaces)) } })
+    var origins: [String] = []
     @Option(help: "Where this node records the footage the coordinator asks it to (one folder per camera).")
     var footage = "vigil-relay-footage"
     @OptionGroup var recording: FootageOptions
@@ -62,6 +69,9 @@ struct RelayCommand: AsyncParsableCommand {
         if let advertise, advertise.isUnspecified { throw ValidationError("--advertise \(advertise) reaches no viewer: give this host's address") }
         try validatePorts(["--media-port": mediaPort, "--http-port": httpPort])
         guard maxStreams >= 0, maxMbps >= 0 else { throw ValidationError("--max-streams and --max-mbps must be 0 or more") }
+        if let site, site.isEmpty || site.count > 100 { throw ValidationError("--site is a name of 1 to 100 characters") }
+        guard origins.allSatisfy({ !$0.isEmpty && $0.count <= 100 }) else { throw ValidationError("--origin-of lists owners' names, separated by commas") }
+        if !origins.isEmpty, site == nil { throw ValidationError("--origin-of needs --site: the owners' cameras are pulled at this node's site") }
     }
 
     func run() async throws {
@@ -89,7 +99,8 @@ struct RelayCommand: AsyncParsableCommand {
         let media = reachable.tcpEndpoint(port: boundPort)
         let authority = RelayNodeAuthority()
         let relay = try Relay(
-            bus: bus, authority: authority, sources: [:], simulate: simulate, thumbnailInterval: .seconds(5), coordination: nil, logger: logger)
+            bus: bus, authority: authority, sources: [:], simulate: simulate, thumbnailInterval: .seconds(5), coordination: nil, upstreamKeys: keys,
+            logger: logger)
         // Links: a player opens the address the coordinator gave, whose token is a link ticket.
         let nodeFootage = recording.noRecording ? nil : NodeFootage(directory: URL(fileURLWithPath: footage))
         if let nodeFootage {
@@ -107,7 +118,7 @@ struct RelayCommand: AsyncParsableCommand {
         }
         let registration = RelayRegisterBody(
             media: media, serverKey: nodeKeys.publicKey, maximumStreams: maxStreams, maximumMbps: maxMbps, links: reachable.httpBase(port: links.port),
-            footageBudgetBytes: recording.budgetBytes)
+            footageBudgetBytes: recording.budgetBytes, site: site, origins: origins.isEmpty ? nil : origins)
         let service = RelayNodeService(
             bus: bus, relay: relay, authority: authority, client: client, registration: registration, footage: nodeFootage, logger: logger)
         try await ServiceGroup(services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger).run()

@@ -23,6 +23,9 @@ struct WatchCommand: ParsableCommand {
             With --link, no video is written: the relay gives an HTTP address that plays the view as \
             MPEG-TS in a player (vlc URL, ffplay URL), and one for the camera's thumbnail. The view lasts \
             while the link is played, and ends after 30 s without a player, or when access ends.
+
+            With --site, the viewer says where it watches from: a camera pulled at another site is then \
+            served by a relay node of this site (an edge), if one runs there.
             """)
 
     @Option(help: "The incident the camera is watched for.")
@@ -45,6 +48,8 @@ struct WatchCommand: ParsableCommand {
     var prosecutorReference: String?
     @Option(help: "How live video comes: sealed (the camera's stream encrypted once for all its viewers, its keys over CURVE) or packets (each packet over CURVE for this viewer).")
     var delivery: FeedDelivery = .sealed
+    @Option(help: "The site you watch from (a relay node's --site): served by a relay node there when the camera is pulled elsewhere.")
+    var site: String?
     @OptionGroup var client: ClientOptions
 
     func validate() throws {
@@ -67,7 +72,9 @@ struct WatchCommand: ParsableCommand {
             let justification = WireJustification(reason: reason, text: text, incident: incident)
             guard let output else {
                 let linked = try client.call {
-                    try bus.request(.feedLink, body: FeedOpenBody(camera: camera, justification: justification), as: FeedLinkResult.self, timeout: client.viewTimeout)
+                    try bus.request(
+                        .feedLink, body: FeedOpenBody(camera: camera, justification: justification, site: site), as: FeedLinkResult.self,
+                        timeout: client.viewTimeout)
                 }
                 let servedBy = linked.relay.map { " (served by relay node \($0))" } ?? ""
                 FileHandle.standardError.write(Data(
@@ -134,7 +141,7 @@ struct WatchCommand: ParsableCommand {
     ) throws -> (FeedOpenResult, servedBy: String?) {
         let body = FeedOpenBody(
             camera: camera, justification: justification, at: at.flatMap(Self.moment), prosecutorReference: prosecutorReference, delivery: delivery,
-            relayUnreachable: relayUnreachable)
+            relayUnreachable: relayUnreachable, site: site)
         let deadline = ContinuousClock.now + client.viewTimeout
         var opened = try client.call { try bus.request(.feedOpen, body: body, as: FeedOpenResult.self, timeout: client.viewTimeout) }
         while let redirect = opened.redirect, redirect.relay == relayUnreachable, ContinuousClock.now < deadline {

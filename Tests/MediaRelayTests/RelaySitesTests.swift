@@ -1,0 +1,150 @@
+import Bus
+import Foundation
+@testable import Streams
+import Testing
+import VigilProtocol
+@testable import MediaRelay
+
+/// Origin and edge relay nodes, as the coordinator decides them: an owner's cameras are pulled
+/// at its site, and viewers of another site are served by an edge node there.
+@Suite("Relay sites")
+struct RelaySitesTests {
+    let t0 = ContinuousClock.now
+    /// The coordinator's own relay has room: a camera is pulled at its owner's site all the same.
+    let capacity = RelayPlacement.Relay(name: "vigil:serve", maximumStreams: 1_000, maximumMbps: 10_000)
+
+    /// Nodes by name: their site, the owners they pull, and their secret (its first byte differs).
+    let nodes: [(name: String, site: String, origins: [String])] = [
+        ("origin-a", "stib-dc", ["stib"]), ("origin-b", "stib-dc", ["stib"]),
+        ("north-1", "north", []), ("north-2", "north", []), ("south-1", "south", []), ("east-1", "east", []),
+    ]
+
+    func secret(_ name: String) -> Data { Data(repeating: UInt8(nodes.firstIndex { $0.name == name }! + 1), count: 32) }
+    func key(_ name: String) -> String { String((name + String(repeating: "k", count: 40)).prefix(40)) }
+    func identity(_ name: String) -> BusIdentity { BusIdentity(agency: "crisis-centre", user: name) }
+
+    /// A coordinator with every node registered, `stib-*` cameras owned by STIB, the others by a police zone.
+    func coordinator(cameras: [String]) throws -> State {
+        let sources = Dictionary(uniqueKeysWithValues: cameras.map { ($0, Relay.Source(url: "rtsp://cameras.test/\($0)", masks: [], owner: $0.hasPrefix("stib") ? "stib" : "pz-5339")) })
+        var state = State(sources: sources, coordinatorCapacity: capacity, simulate: false)
+        for (index, node) in nodes.enumerated() {
+            let body = RelayRegisterBody(
+                media: "tcp://10.0.\(index).1:7723", serverKey: key(node.name), maximumStreams: 100, maximumMbps: 1_000, site: node.site,
+                origins: node.origins.isEmpty ? nil : node.origins)
+            _ = try state.registerNode(body, identity: identity(node.name), publicKey: key(node.name), secret: secret(node.name), now: t0, open: openStub)
+        }
+        return state
+    }
+
+    @Test func anOwnersCamerasArePulledOnlyAtItsSiteTheOthersAnywhere() throws {
+        let stib = (0..<40).map { "stib-\($0)" }, police = (0..<40).map { "pz-\($0)" }
+        var state = try coordinator(cameras: stib + police)
+        _ = state.prewarm(stib + police, for: 7, now: t0, open: openStub)
+        let servers = Dictionary(uniqueKeysWithValues: (stib + police).map { ($0, state.want($0, now: t0, open: openStub).server) })
+        #expect(Set(stib.map { servers[$0]! }) == [.node("origin-a"), .node("origin-b")], "both STIB nodes share STIB's cameras, no one else has any")
+        #expect(Set(police.map { servers[$0]! }).count >= 4, "a police camera goes anywhere, the coordinator included: \(Set(police.map { servers[$0]! }))")
+        #expect(state.originSite(of: "stib-1") == "stib-dc" && state.originSite(of: "pz-1") == nil)
+    }
+
+    @Test func aViewerAtAnotherSiteIsServedByAnEdgeThereOthersByTheOrigin() throws {
+        var state = try coordinator(cameras: ["stib-7"])
+        let origin = try #require({ if case .node(let name) = state.want("stib-7", now: t0, open: openStub).server { name } else { nil } }())
+        #expect(state.want("stib-7", site: "stib-dc", now: t0, open: openStub).server == .node(origin), "a viewer at the origin's site: the origin")
+        #expect(state.want("stib-7", site: "west", now: t0, open: openStub).server == .node(origin), "a site without nodes: the origin")
+        let north = state.want("stib-7", site: "north", now: t0, open: openStub).server
+        #expect([.node("north-1"), .node("north-2")].contains(north))
+        for _ in 0..<10 { #expect(state.want("stib-7", site: "north", now: t0, open: openStub).server == north, "one edge per site, whoever comes") }
+        #expect(state.want("stib-7", site: "south", now: t0, open: openStub).server == .node("south-1"))
+    }
+
+    /// 100 viewers in three places cost three streams between sites: the origin lists three
+    /// edges, each edge's assignment pulls from it with a ticket the origin accepts.
+    @Test func hundredViewersInThreePlacesMakeThreeUpstreamsEachWithATicketForItsEdge() throws {
+        var state = try coordinator(cameras: ["stib-7"])
+        var served: [String: Set<State.Server>] = [:]
+        for index in 0..<100 {
+            let site = ["north", "south", "east"][index % 3]
+            let server = state.want("stib-7", site: site, now: t0, open: openStub).server
+            served[site, default: []].insert(server)
+            guard case .node(let node) = server else { continue }
+            _ = state.insert(view("stib-7", delivery: .node(node), id: "v\(index)"), id: "v\(index)")
+        }
+        #expect(served.values.allSatisfy { $0.count == 1 }, "each site's viewers share one edge: \(served)")
+        let edges = Set(served.values.flatMap { $0 }.compactMap { if case .node(let name) = $0 { name } else { nil } })
+        #expect(edges.count == 3)
+        let origin = try #require({ if case .node(let name) = state.want("stib-7", now: t0, open: openStub).server { name } else { nil } }())
+        let fromOrigin = try state.reportNode(report(), identity: identity(origin), now: t0 + .seconds(1), ticketsExpire: ticketsExpire).reply
+        #expect(fromOrigin.assignments.map(\.camera) == ["stib-7"] && Set(fromOrigin.assignments.first?.edges ?? []) == edges)
+        for edge in edges {
+            let reply = try state.reportNode(report(), identity: identity(edge), now: t0 + .seconds(1), ticketsExpire: ticketsExpire).reply
+            let assignment = try #require(reply.assignments.first)
+            #expect(reply.assignments.count == 1 && assignment.url == "relay://\(origin)/stib-7" && assignment.edges == nil)
+            let upstream = try #require(assignment.upstream)
+            #expect(upstream.relay == origin && upstream.serverKey == key(origin))
+            let ticket = try #require(RelayTicket.verified(upstream.ticket, with: secret(origin)), "signed with the origin's secret")
+            #expect(ticket.edge == edge && ticket.viewerKey == key(edge) && ticket.camera == "stib-7")
+            #expect(RelayTicket.verified(upstream.ticket, with: secret(edge)) == nil)
+        }
+    }
+
+    @Test func anEdgeNobodyWatchesLingersThenGoesAndOneWhoseNodeFallsSilentIsReplaced() throws {
+        var state = try coordinator(cameras: ["stib-7"])
+        let south = state.want("stib-7", site: "south", now: t0, open: openStub).server
+        #expect(south == .node("south-1"))
+        _ = state.insert(view("stib-7", delivery: .node("south-1"), id: "v1"), id: "v1")
+        let north = state.want("stib-7", site: "north", now: t0, open: openStub).server
+        guard case .node(let northNode) = north else { Issue.record("no edge in the north"); return }
+        _ = state.insert(view("stib-7", delivery: .node(northNode), id: "v2"), id: "v2")
+        // Every node but the north edge keeps reporting.
+        func keepAlive(_ at: ContinuousClock.Instant) throws {
+            for node in nodes.map(\.name) where node != northNode { _ = try state.reportNode(report(), identity: identity(node), now: at, ticketsExpire: ticketsExpire) }
+        }
+        _ = state.end("v1", reason: "closed by the viewer", notify: false, now: t0 + .seconds(1))
+        for second in 2...40 {
+            try keepAlive(t0 + .seconds(second))
+            _ = state.tick(now: t0 + .seconds(second), open: openStub)
+        }
+        let edges = state.feeds["stib-7"]?.edges ?? [:]
+        #expect(edges["south"] == nil, "nobody watched in the south for 30 s: its edge is gone")
+        #expect(edges["north"] == nil, "the north edge fell silent: gone with its node")
+        let again = state.want("stib-7", site: "north", now: t0 + .seconds(40), open: openStub).server
+        #expect(again != north && [.node("north-1"), .node("north-2")].contains(again), "the next viewer there gets the other north node")
+    }
+
+    @Test func anOriginServesAnEdgeOnlyWhileTheCoordinatorListsItAndDoesNotReportItsPulls() throws {
+        var origin = State(sources: [:], coordinatorCapacity: nil, simulate: false)
+        _ = origin.hold([RelayAssignment(camera: "stib-7", url: "rtsp://cameras.test/stib-7", masks: [], edges: ["north-1"])], now: t0, open: openStub)
+        #expect(origin.upstreamEdges == ["stib-7": ["north-1"]])
+        var pull = view("stib-7", delivery: .media(peer: Data([9])), id: "upstream-north-1")
+        pull.edge = "north-1"
+        _ = origin.insert(pull, id: "upstream-north-1")
+        _ = origin.insert(view("stib-7", delivery: .media(peer: Data([1])), id: "v1"), id: "v1")
+        #expect(origin.viewIDs == ["v1"], "an edge's pull is not a view the coordinator records")
+        #expect(origin.viewsToDecide(now: t0).allSatisfy { $0.reason == nil })
+        _ = origin.hold([RelayAssignment(camera: "stib-7", url: "rtsp://cameras.test/stib-7", masks: [])], now: t0 + .seconds(1), open: openStub)
+        let reasons = origin.viewsToDecide(now: t0 + .seconds(1)).filter { $0.reason != nil }
+        #expect(reasons.map(\.id) == ["upstream-north-1"] && reasons.first?.reason == "edge relay node north-1 no longer pulls camera stib-7 from here")
+    }
+
+    @Test func anEdgeAdoptsAViewAsAnEdgeAfterAFailoverNotAsTheOrigin() throws {
+        var state = try coordinator(cameras: ["stib-7"])
+        state.adoptable["v1"] = .init(identity: viewer, camera: "stib-7", allowed: AllowedView(view: "v1", grant: "g-1", incident: 7))
+        _ = try state.reportNode(report(views: ["v1"]), identity: identity("south-1"), now: t0 + .seconds(1), ticketsExpire: ticketsExpire)
+        #expect(state.view("v1")?.delivery == .node("south-1"))
+        #expect(state.feeds["stib-7"]?.edges["south"]?.node == "south-1")
+        _ = state.place(now: t0 + .seconds(1), open: openStub)
+        #expect([State.Server.node("origin-a"), .node("origin-b")].contains(state.feeds["stib-7"]!.server), "the origin stays at STIB's site")
+    }
+
+    @Test func aNodeThatPullsOwnersCamerasMustSayItsSite() throws {
+        var state = State(sources: [:], coordinatorCapacity: capacity, simulate: false)
+        let body = RelayRegisterBody(media: "tcp://10.0.0.1:7723", serverKey: key("a"), maximumStreams: 1, maximumMbps: 1, origins: ["stib"])
+        #expect(throws: BusProtocol.ErrorBody.self) {
+            try state.registerNode(body, identity: identity("origin-a"), publicKey: nil, secret: Data(), now: t0, open: openStub)
+        }
+        let empty = RelayRegisterBody(media: "tcp://10.0.0.1:7723", serverKey: key("a"), maximumStreams: 1, maximumMbps: 1, site: "")
+        #expect(throws: BusProtocol.ErrorBody.self) {
+            try state.registerNode(empty, identity: identity("origin-a"), publicKey: nil, secret: Data(), now: t0, open: openStub)
+        }
+    }
+}
