@@ -238,10 +238,7 @@ public final class Relay: Sendable {
                     }
                     return
                 }
-                if body.delivery == .sealed, let result = try await openSealed(body, for: request) {
-                    bus.sendMedia(to: request.peer, header: BusProtocol.successReply(id: header.id, result: result), payload: nil)
-                    return
-                }
+                if body.delivery == .sealed, try await openSealed(body, for: request, replying: header) { return }
                 let (result, feed, view) = try await open(body, for: request, delivery: .media(peer: request.peer))
                 try serveOnMediaEndpoint(result, feed: feed, view: view, to: request, replying: header)
             case .feedUpstream:

@@ -364,18 +364,18 @@ struct RelayTests {
         }
     }
 
-    /// Users `pz.viewer` (an operator of zone 5339) and `relay-1` (a relay), and a relay node
-    /// `relay-1` that records nothing, registered with the server of `data`.
-    private func startRelayNode(_ data: URL) async throws -> RunningProcess {
-        for (user, agency, role) in [("pz.viewer", "pz-5339", "operator"), ("relay-1", "crisis-centre", "relay")] {
+    /// Users `pz.viewer` (an operator of zone 5339, unless `viewer` is false) and `name` (a
+    /// relay), and a relay node `name` that records nothing, registered with the server of `data`.
+    private func startRelayNode(_ data: URL, name: String = "relay-1", viewer: Bool = true, arguments: [String] = []) async throws -> RunningProcess {
+        for (user, agency, role) in (viewer ? [("pz.viewer", "pz-5339", "operator")] : []) + [(name, "crisis-centre", "relay")] {
             #expect(try await vigil("user", "add", user, "--name", "N", "--badge", "B-\(user)", "--role", role,
                                     "--data", data.path, "--agency", agency).status == 0)
         }
         let info = try json(String(contentsOf: data.appendingPathComponent("server.json"), encoding: .utf8))
         let node = try await RunningProcess(vigilBinary, [
             "relay", "--coordinator", try #require(info["command"] as? String), "--server-key", data.appendingPathComponent("keys/server.key").path,
-            "--cert", data.appendingPathComponent("keys/users/relay-1.key_secret").path, "--media-port", "0", "--http-port", "0", "--no-recording",
-        ])
+            "--cert", data.appendingPathComponent("keys/users/\(name).key_secret").path, "--media-port", "0", "--http-port", "0", "--no-recording",
+        ] + arguments)
         do {
             _ = try await node.waitForLines(1)
         } catch {
@@ -409,6 +409,67 @@ struct RelayTests {
             let probed = try await probe(output)
             // 25 frames a second: the view lost at most 3 s (1 s to notice, a moment to be placed again).
             #expect(probed.codec == "h264" && probed.frames >= (seconds - 3) * 25, "\(probed)")
+        }
+    }
+
+    /// Origin and edges: zone 5339's camera is pulled by the node at its site; its viewers in two
+    /// other sites are each served by their site's node, which pulls the camera once from the
+    /// origin for all of them; a viewer who names no site is served by the origin. An edge's pull
+    /// is no one's view: only the viewers' views are in the audit log.
+    @Test func aCameraPulledAtItsOwnersSiteReachesTwoOtherSitesThroughOneEdgeEach() async throws {
+        try await withCameraServer(arguments: ["--relay-max-streams", "0"]) { data in
+            let origin = try await startRelayNode(data, name: "relay-origin", arguments: ["--site", "pz-hq", "--origin-of", "pz-5339"])
+            let north = try await startRelayNode(data, name: "relay-north", viewer: false, arguments: ["--site", "north"])
+            let south = try await startRelayNode(data, name: "relay-south", viewer: false, arguments: ["--site", "south"])
+            defer { [origin, north, south].forEach { $0.kill(SIGKILL) } }
+            let id = try await openIncidentAtTheCamera(data)
+            let sites = ["north", "north", "south", "south", nil]
+            let viewers = try await sites.enumerated().asyncMap { index, site in
+                try await RunningProcess(vigilBinary, [
+                    "watch", "--incident", "\(id)", "--camera", "pz5339-sim-01", "-o", data.appendingPathComponent("site-\(index).ts").path,
+                    "--seconds", "5", "--reason", "public-order", "--text", "Watching from a site", "--data", data.path, "--agency", "pz-5339",
+                    "--user", "pz.viewer", "--timeout", "30",
+                ] + (site.map { ["--site", $0] } ?? []))
+            }
+            for (index, viewer) in viewers.enumerated() {
+                #expect(try await viewer.waitForExit() == 0, "\(viewer.standardError)")
+                let node = sites[index].map { "relay-\($0)" } ?? "relay-origin"
+                #expect(viewer.standardError.contains("served by relay node \(node) "), "\(sites[index] ?? "no site"): \(viewer.standardError)")
+                #expect(try await probe(data.appendingPathComponent("site-\(index).ts").path).frames >= 50)
+            }
+            // Two streams between sites: the origin served one pull to each edge, whatever their viewers.
+            let pulls = origin.standardError.split(separator: "\n").filter { $0.contains("edge pulls a camera") }
+            #expect(pulls.count == 2 && pulls.contains { $0.contains("relay-north") } && pulls.contains { $0.contains("relay-south") }, "\(pulls)")
+            // The origin takes no pull without the coordinator's ticket for an edge, a viewer's ticket included.
+            let info = try json(String(contentsOf: data.appendingPathComponent("server.json"), encoding: .utf8))
+            let registered = try json(try #require(origin.lines.first))
+            let refused = try await run(python, ["-c", """
+                import json, sys, zmq, zmq.auth
+                origin, origin_key, server, server_key, certificate, incident = sys.argv[1:7]
+                public, secret = zmq.auth.load_certificate(certificate)
+                context = zmq.Context()
+                def request(endpoint, key, id, op, body):
+                    socket = context.socket(zmq.DEALER)
+                    socket.curve_publickey, socket.curve_secretkey, socket.curve_serverkey = public, secret, key
+                    socket.connect(endpoint)
+                    socket.send(json.dumps({"v": 1, "id": id, "op": op, "body": body}).encode())
+                    while socket.poll(15000):
+                        frames = socket.recv_multipart()
+                        reply = json.loads(frames[0])
+                        if len(frames) == 1 and reply.get("id") == id:
+                            return reply
+                    return {}
+                opened = request(server, zmq.auth.load_certificate(server_key)[0], "a", "feed.open", {"camera": "pz5339-sim-01",
+                    "justification": {"reason": "public-order", "text": "A viewer's ticket, tried upstream", "incident": int(incident)}})
+                ticket = opened["result"]["redirect"]["ticket"]
+                for id, body in (("b", {"camera": "pz5339-sim-01", "ticket": ticket}), ("c", {"camera": "pz5339-sim-01", "ticket": "eyJ2aWV3IjoieCJ9.AAAA"}), ("d", {"camera": "pz5339-sim-01"})):
+                    print(request(origin, origin_key.encode(), id, "feed.upstream", body).get("error", {}).get("code"))
+                """, try #require(registered["media"] as? String), try #require(registered["server_key"] as? String), try #require(info["media"] as? String),
+                data.appendingPathComponent("keys/server.key").path, data.appendingPathComponent("keys/users/pz.viewer.key_secret").path, "\(id)"])
+            #expect(refused.stdout.split(separator: "\n") == ["ticket_invalid", "ticket_invalid", "ticket_invalid"], "\(refused.stdout) \(refused.stderr)")
+            // The refused one's view lingers 30 s unopened before it is recorded stopped.
+            let records = try await auditRecords(data, viewsStopped: 5)
+            #expect(records.filter { $0["action"] as? String == "view.started" }.count == 6, "five viewers and the ticket tried upstream, no edge")
         }
     }
 

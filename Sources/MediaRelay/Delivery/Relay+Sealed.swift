@@ -20,8 +20,9 @@ extension Relay {
     /// `feed.open` with `delivery: sealed`: the consultation as for any view; then the camera
     /// gets a new content key, which the reply carries with the stream's address. Nil on a relay
     /// without an HTTP endpoint, which serves the view as packets instead (its reply has no `sealed`).
-    func openSealed(_ body: FeedOpenBody, for request: BusRequest) async throws -> FeedOpenResult? {
-        guard let base = state.withLock({ $0.sealedBase }) else { return nil }
+    /// The reply is sent here (true), with the key, before any later key reaches the viewer.
+    func openSealed(_ body: FeedOpenBody, for request: BusRequest, replying header: BusProtocol.RequestHeader) async throws -> Bool {
+        guard let base = state.withLock({ $0.sealedBase }) else { return false }
         let token = Self.randomToken()
         let (result, feed, allowedView) = try await open(body, for: request, delivery: .sealed(peer: request.peer, token: token))
         var (opened, view) = (result, allowedView)
@@ -31,18 +32,31 @@ extension Relay {
             state.withLock { $0.releaseView(of: view.camera, now: clock.now()) }
             throw BusProtocol.ErrorBody(.ticketInvalid, message: "this ticket's view is already being served", field: "body.ticket")
         }
+        func reply(_ result: FeedOpenResult) {
+            bus.sendMedia(to: request.peer, header: BusProtocol.successReply(id: header.id, result: result), payload: nil)
+        }
         // A relay node serves the camera: the viewer asks it, with the ticket, for a sealed view there.
-        guard opened.redirect == nil, let feed, let key = rekey(view.camera, feed: feed, joining: opened.view) else { return opened }
-        opened.sealed = SealedStreamAccess(url: "\(base)/views/\(token)/sealed", contentKey: key)
-        return opened
+        guard opened.redirect == nil, let feed else {
+            reply(opened)
+            return true
+        }
+        // Answered under the camera's key lock: a viewer joining at the same moment replaces the
+        // key after this reply, so its new key reaches this viewer after the reply, not before.
+        let key = rekey(view.camera, feed: feed, joining: opened.view) { key in
+            opened.sealed = SealedStreamAccess(url: "\(base)/views/\(token)/sealed", contentKey: key)
+            reply(opened)
+        }
+        if key == nil { reply(opened) }
+        return true
     }
 
     /// A new content key for `camera`: sent to its other sealed viewers first, then used by the
     /// fan-out for every chunk it seals after that (a viewer keeps a chunk sealed with a key
     /// it does not have yet until the key comes). With no sealed viewer left (nor one joining),
-    /// the camera's key is forgotten and nil returned.
+    /// the camera's key is forgotten and nil returned. `answer` is given the key first (the
+    /// joining viewer's reply), before the others and before any later key.
     @discardableResult
-    func rekey(_ camera: String, feed: CameraFeed, joining: String? = nil) -> ContentKey? {
+    func rekey(_ camera: String, feed: CameraFeed, joining: String? = nil, answer: ((ContentKey) -> Void)? = nil) -> ContentKey? {
         // One camera's replacements in one order: on the fan-out's commands and the viewers' connections alike.
         contentKeys.withLock { keys in
             let others = state.withLock { $0.sealedViews(of: camera, excluding: joining) }
@@ -54,6 +68,7 @@ extension Relay {
             if joining != nil { leftSealed.withLock { _ = $0.remove(camera) } }
             let key = ContentKey.random(id: nextContentKey.add(1, ordering: .relaxed).newValue)
             keys[camera] = key
+            answer?(key)
             for (view, peer) in others {
                 if let header = try? BusProtocol.encoder.encode(FeedMessage(view: view, type: "content.key", seq: 0, contentKey: key)) {
                     bus.sendMedia(to: peer, header: header, payload: nil)
