@@ -7,7 +7,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure Vigil's figures and print each beside its target (build with -c release).",
-        subcommands: [Geo.self, BusFigures.self, StreamFigures.self, RelayFigures.self, FootageFigures.self, ConsoleFigures.self, FailoverFigures.self])
+        subcommands: [Geo.self, BusFigures.self, StreamFigures.self, RelayFigures.self, FootageFigures.self, ConsoleFigures.self, FailoverFigures.self, SitesFigures.self])
 
     struct Geo: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -200,6 +200,29 @@ struct BenchCommand: ParsableCommand {
         func run() throws {
             Measurement.use(json ? .json : .text)
             try FailoverBenchmark(vigil: Bundle.main.executablePath ?? CommandLine.arguments[0], rounds: rounds).run()
+        }
+    }
+
+    struct SitesFigures: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "sites",
+            abstract: "An origin relay node at a camera owner's site and edge nodes at 3 others; 100 viewers of one camera: the streams that leave the owner's site, with and without edges.")
+
+        @Option(help: "Viewers of the camera, spread over the 3 edge sites.")
+        var viewers = 100
+        @Option(help: "Seconds the streams leaving the origin are counted, each way.")
+        var seconds = 10
+        @Flag(help: "Print each figure as one JSON object per line (figure, value, unit, target, met, note); other lines go to standard error.")
+        var json = false
+
+        func validate() throws {
+            guard (3...500).contains(viewers) else { throw ValidationError("--viewers must be 3 to 500") }
+            guard (2...300).contains(seconds) else { throw ValidationError("--seconds must be 2 to 300") }
+        }
+
+        func run() throws {
+            Measurement.use(json ? .json : .text)
+            try SitesBenchmark(vigil: Bundle.main.executablePath ?? CommandLine.arguments[0], viewers: viewers, seconds: seconds).run()
         }
     }
 
