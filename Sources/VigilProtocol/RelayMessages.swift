@@ -198,6 +198,9 @@ public struct RelayReportBody: Codable, Sendable {
     public var segments: [RecordedSegment]?
     /// Segment files the node removed, as the coordinator asked.
     public var removed: [String]?
+    /// The cameras the node pulls from an origin node as an edge (a new coordinator adopting its
+    /// views learns so that the node is an edge for them, not their origin).
+    public var pulled: [String]?
     public static let maximumSegments = 500
 
     public init(cameras: [String: WireFeedState], views: [String], ended: [String], streams: Int, mbps: Double, thumbnails: [ThumbnailEvent]? = nil) {

@@ -122,14 +122,24 @@ struct RelaySitesTests {
         #expect(origin.viewIDs == ["v1"], "an edge's pull is not a view the coordinator records")
         #expect(origin.viewsToDecide(now: t0).allSatisfy { $0.reason == nil })
         _ = origin.hold([RelayAssignment(camera: "stib-7", url: "rtsp://cameras.test/stib-7", masks: [])], now: t0 + .seconds(1), open: openStub)
-        let reasons = origin.viewsToDecide(now: t0 + .seconds(1)).filter { $0.reason != nil }
+        #expect(origin.viewsToDecide(now: t0 + .seconds(1)).allSatisfy { $0.reason == nil }, "unlisted a moment (a failover): the pull goes on")
+        let reasons = origin.viewsToDecide(now: t0 + .seconds(6)).filter { $0.reason != nil }
         #expect(reasons.map(\.id) == ["upstream-north-1"] && reasons.first?.reason == "edge relay node north-1 no longer pulls camera stib-7 from here")
+        // Listed again within the grace, a pull starts a new grace when unlisted later.
+        _ = origin.hold([RelayAssignment(camera: "stib-7", url: "rtsp://cameras.test/stib-7", masks: [], edges: ["north-1"])], now: t0 + .seconds(7), open: openStub)
+        #expect(origin.viewsToDecide(now: t0 + .seconds(7)).allSatisfy { $0.reason == nil })
+        _ = origin.hold([RelayAssignment(camera: "stib-7", url: "rtsp://cameras.test/stib-7", masks: [])], now: t0 + .seconds(8), open: openStub)
+        #expect(origin.viewsToDecide(now: t0 + .seconds(10)).allSatisfy { $0.reason == nil })
     }
 
+    /// After a failover, an edge node may report its views before the origin has registered:
+    /// it says which cameras it pulls, so it stays their edge and the origin stays at the owner's site.
     @Test func anEdgeAdoptsAViewAsAnEdgeAfterAFailoverNotAsTheOrigin() throws {
         var state = try coordinator(cameras: ["stib-7"])
         state.adoptable["v1"] = .init(identity: viewer, camera: "stib-7", allowed: AllowedView(view: "v1", grant: "g-1", incident: 7))
-        _ = try state.reportNode(report(views: ["v1"]), identity: identity("south-1"), now: t0 + .seconds(1), ticketsExpire: ticketsExpire)
+        var body = report(views: ["v1"])
+        body.pulled = ["stib-7"]
+        _ = try state.reportNode(body, identity: identity("south-1"), now: t0 + .seconds(1), ticketsExpire: ticketsExpire)
         #expect(state.view("v1")?.delivery == .node("south-1"))
         #expect(state.feeds["stib-7"]?.edges["south"]?.node == "south-1")
         _ = state.place(now: t0 + .seconds(1), open: openStub)

@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """The replicated coordinator across hosts (`make test-cluster`): three `vigil serve --cluster`
-coordinators, a relay node and a viewer, each in a network namespace of its own joined to a bridge
-by a veth link (scripts/cluster-netns), the test driving them from this host.
+coordinators, two relay nodes (an origin at the camera owner's site, an edge at the viewer's) and a
+viewer, each in a network namespace of its own joined to a bridge by a veth link
+(scripts/cluster-netns), the test driving them from this host.
 
 Under a loop of acknowledged changes it cuts the leader's link (a partition), heals it, then kills
 the new leader; it checks that nothing acknowledged is lost, that the audit chain verifies (one
 history), that journals continue their sequences, that a cut-off leader stops acting, and that a
-view served by the relay node plays on through both failovers.
+view served by the edge node, which pulls the camera from the origin node, plays on through both
+failovers.
 
 Usage: netns_cluster.py VIGIL_BINARY   (as root; exit 0 when every check holds)
 """
@@ -104,18 +106,22 @@ def main():
         check(members[2].wait_for_role("standby") and members[3].wait_for_role("standby"), "members 2 and 3 join it as standbys")
         client = data(2)
 
-        for user, agency, role in [("relay-1", "crisis-centre", "relay"), ("pz.officer", "pz-5339", "operator")]:
+        for user, agency, role in [("relay-1", "crisis-centre", "relay"), ("relay-2", "crisis-centre", "relay"), ("pz.officer", "pz-5339", "operator")]:
             added = vigil("user", "add", user, "--name", "N", "--badge", "B-" + user, "--role", role, "--agency", agency, "--data", client)
             check(added.returncode == 0, f"user {user} added through the leader: {added.stderr.strip()}")
-        node = Process("vigil-r1", [
-            "relay", "--coordinator", ",".join(f"tcp://{host}:7710" for host in COORDINATORS.values()),
-            "--server-key", os.path.join(client, "keys/server.key"), "--cert", os.path.join(client, "keys/users/relay-1.key_secret"),
-            "--host", "10.77.0.21", "--simulate", "--footage", os.path.join(work, "node-footage")], os.path.join(work, "node.log"))
-        others.append(node)
+        # The origin pulls zone 5339's cameras at its site; the edge serves the viewer's site.
+        nodes = {}
+        for name, host, site in [("relay-1", "10.77.0.21", ["--site", "pz-hq", "--origin-of", "pz-5339", "--simulate"]),
+                                 ("relay-2", "10.77.0.22", ["--site", "crisis-room"])]:
+            nodes[name] = Process(f"vigil-r{name[-1]}", [
+                "relay", "--coordinator", ",".join(f"tcp://{host}:7710" for host in COORDINATORS.values()),
+                "--server-key", os.path.join(client, "keys/server.key"), "--cert", os.path.join(client, f"keys/users/{name}.key_secret"),
+                "--host", host, "--footage", os.path.join(work, f"{name}-footage"), *site], os.path.join(work, f"{name}.log"))
+            others.append(nodes[name])
         deadline = time.time() + 60
-        while not node.lines and time.time() < deadline:
+        while not all(node.lines for node in nodes.values()) and time.time() < deadline:
             time.sleep(0.05)
-        check(bool(node.lines), "the relay node registers with the leader")
+        check(all(node.lines for node in nodes.values()), "both relay nodes register with the leader")
 
         opened = vigil("incident", "open", "--kind", "public-order", "--at", "50.8467,4.3525", "--radius", "350", "--data", client,
                        "--agency", "pz-5339", "--json")
@@ -126,7 +132,7 @@ def main():
         viewer = Process("vigil-v1", [
             "watch", "--incident", str(incident), "--camera", camera, "-o", watched, "--seconds", "40", "--reason", "public-order",
             "--text", "Following the crowd across sites", "--data", client, "--agency", "pz-5339", "--user", "pz.officer",
-            "--timeout", "30"], os.path.join(work, "viewer.log"))
+            "--timeout", "30", "--site", "crisis-room"], os.path.join(work, "viewer.log"))
         others.append(viewer)
 
         # A loop of acknowledged changes, from this host, through whichever coordinator leads.
@@ -189,6 +195,10 @@ def main():
         viewer.process.wait(timeout=90)
         said = open(os.path.join(work, "viewer.log")).read()
         check(viewer.process.returncode == 0 and "the relay ended the view" not in said, f"the view plays to its end: {said.strip()[-300:]}")
+        check("served by relay node relay-2 " in said and said.count("sealed (content key") == 1,
+              f"one view, served by the edge at the viewer's site: {said.strip()[-300:]}")
+        pulls = open(os.path.join(work, "relay-1.log")).read().count("edge pulls a camera")
+        check(pulls == 1, f"the edge pulled the camera from the origin once, through both failovers: {pulls}")
         probed = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time", "-of", "csv=p=0", watched],
                                 capture_output=True, text=True)
         times = sorted(float(t.strip(", ")) for t in probed.stdout.split("\n") if t.strip(", "))

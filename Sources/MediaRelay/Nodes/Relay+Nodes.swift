@@ -83,12 +83,15 @@ extension Relay {
 
     /// On a relay node: what it reports, but the views it ended (its authority keeps those).
     func load(since last: (bytes: Int, at: ContinuousClock.Instant)) -> (report: RelayReportBody, bytes: Int) {
-        let (open, views) = state.withLock { ($0.openFeeds, $0.viewIDs) }
+        let (open, views, pulled) = state.withLock { state in
+            (state.openFeeds, state.viewIDs, state.openFeeds.keys.filter { state.sources[$0]?.upstream != nil }.sorted())
+        }
         let bytes = open.values.reduce(0) { $0 + $1.receivedBytes }
         let seconds = max(0.001, (ContinuousClock.now - last.at) / .seconds(1))
-        let report = RelayReportBody(
+        var report = RelayReportBody(
             cameras: open.mapValues { WireFeedState($0.state) }, views: views, ended: [], streams: open.count,
             mbps: Double(max(0, bytes - last.bytes)) * 8 / seconds / 1e6)
+        report.pulled = pulled.isEmpty ? nil : pulled
         return (report, bytes)
     }
 }

@@ -176,7 +176,8 @@ extension RelayState {
         let reporting = try nodes.report(body, identity: identity, now: now)
         let node = reporting.name
         // Views a previous coordinator allowed, which the node still serves, go on (a failover).
-        for id in body.views where views[id] == nil { _ = adopt(id, by: node) }
+        let pulled = Set(body.pulled ?? [])
+        for id in body.views where views[id] == nil { _ = adopt(id, by: node, pulling: pulled) }
         for id in body.views where views[id]?.delivery == .node(node) { views[id]?.idleSince = nil }
         // A view this relay does not hold for the node (never allowed, or the coordinator
         // restarted) goes on nowhere without the decision function: the node ends it too. Views

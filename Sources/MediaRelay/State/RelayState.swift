@@ -153,6 +153,11 @@ struct RelayState<Feed: AnyObject & Sendable> {
     private var unreachable: Set<Data> = []
     /// On a relay node: the edge nodes that may pull each camera from here, as the coordinator said.
     var upstreamEdges: [String: Set<String>] = [:]
+    /// On a relay node: since when each edge's pull has not been listed (``upstreamEdges``).
+    private var unlistedPulls: [String: Instant] = [:]
+    /// How long a pull goes on while the coordinator does not list its edge: after a
+    /// coordinator's failover, the origin may report to the new one before the edge does.
+    static var unlistedPullGrace: Duration { .seconds(5) }
 
     static var linger: Duration { .seconds(30) }
     /// How long a link's view stays open while no player plays it (and a node's view while its node does not report it).
@@ -385,9 +390,10 @@ struct RelayState<Feed: AnyObject & Sendable> {
     }
 
     /// Node `node` reports view `id`, which a previous coordinator allowed: it goes on under this
-    /// one's decision function, and its camera stays on that node (sticky placement). False if
-    /// the view is not one to adopt.
-    mutating func adopt(_ id: String, by node: String) -> Bool {
+    /// one's decision function, and its camera stays on that node (sticky placement), or, when
+    /// the node pulls the camera from an origin (`pulling`), the node stays its site's edge.
+    /// False if the view is not one to adopt.
+    mutating func adopt(_ id: String, by node: String, pulling: Set<String> = []) -> Bool {
         guard views[id] == nil, let adopted = adoptable.removeValue(forKey: id) else { return false }
         let playback = adopted.allowed.mode == .playback
         views[id] = View(delivery: .node(node), identity: adopted.identity, camera: adopted.camera, allowed: adopted.allowed, playback: playback)
@@ -395,9 +401,9 @@ struct RelayState<Feed: AnyObject & Sendable> {
         guard !playback else { return true }
         feeds[adopted.camera, default: FeedEntry()].views += 1
         feeds[adopted.camera]?.idleSince = nil
-        // A node away from the camera's origin site serves the view as an edge: it pulls the
-        // camera from wherever the origin is placed now.
-        if let site = nodes.node(node)?.site, let origin = originSite(of: adopted.camera), site != origin {
+        // An edge goes on pulling the camera from wherever its origin is placed now (the origin
+        // may not have registered with this coordinator yet).
+        if pulling.contains(adopted.camera), let site = nodes.node(node)?.site {
             if feeds[adopted.camera]?.edges[site] == nil { feeds[adopted.camera]?.edges[site] = Edge(node: node) }
         } else if feeds[adopted.camera]?.feed == nil {
             feeds[adopted.camera]?.server = .node(node)
@@ -507,13 +513,19 @@ struct RelayState<Feed: AnyObject & Sendable> {
     mutating func viewsToDecide(now: Instant) -> [(id: String, view: View, reason: String?)] {
         let gone = unreachable
         unreachable.removeAll()
+        // Edges' pulls the coordinator does not list (now), since when.
+        var unlisted: [String: Instant] = [:]
+        for (id, view) in views {
+            if let edge = view.edge, !(upstreamEdges[view.camera]?.contains(edge) ?? false) { unlisted[id] = unlistedPulls[id] ?? now }
+        }
+        unlistedPulls = unlisted
         let alive = Set(nodes.alive(now: now).map(\.name))
         return views.map { id, view in
             var reason: String?
             if let peer = view.delivery.peer, gone.contains(peer) {
                 reason = view.edge == nil ? "the viewer is gone" : "edge relay node \(view.edge!) is gone"
-            } else if let edge = view.edge, !(upstreamEdges[view.camera]?.contains(edge) ?? false) {
-                reason = "edge relay node \(edge) no longer pulls camera \(view.camera) from here"
+            } else if let edge = view.edge, let since = unlisted[id] {
+                if now - since >= Self.unlistedPullGrace { reason = "edge relay node \(edge) no longer pulls camera \(view.camera) from here" }
             } else if case .node(let name) = view.delivery, !alive.contains(name) {
                 // A node that stopped has ended its views; a silent one ends them itself once the
                 // coordinator has not answered it for its limit (a second more, for the report
