@@ -168,7 +168,7 @@ public final class Relay: Sendable {
         // On an edge node, the camera is pulled from its origin node, as the coordinator last said.
         let timeout = configuration.source.timeout
         configuration.openSource = { [weak self] () throws(MediaError) -> (any PacketSource)? in
-            guard let self, let upstream = state.withLock({ $0.sources[camera]?.upstream }) else { return nil }
+            guard let self, let upstream = nextUpstream(of: camera) else { return nil }
             guard let upstreamKeys else { throw MediaError(.sourceUnreachable, message: "this relay has no key to pull camera \(camera) from its origin") }
             return try UpstreamSource(camera: camera, from: upstream, keys: upstreamKeys, timeout: timeout)
         }
@@ -176,7 +176,14 @@ public final class Relay: Sendable {
         let makesThumbnails = source.upstream == nil
         let logger = self.logger, thumbnails = self.thumbnails
         return CameraFeed(camera: camera, url: source.url, configuration: configuration, onState: { [self] camera, feedState in
-            let incidents = state.withLock { $0.incidents(selecting: camera) }
+            let incidents = state.withLock { state in
+                // An edge whose pull failed says so in its next report: its origin may have died.
+                if let origin = state.sources[camera]?.upstream?.relay, feedState.isFailure {
+                    state.unreachableOrigins.insert(origin)
+                    state.failedUpstreams[camera] = origin
+                }
+                return state.incidents(selecting: camera)
+            }
             eventSink.yield(.cameraState(camera: camera, state: feedState, incidents: incidents))
             // Problems are worth an operator's attention; the rest is on the cameras/ channels.
             switch feedState {
@@ -187,6 +194,21 @@ public final class Relay: Sendable {
             guard makesThumbnails else { return }
             thumbnails.offer(camera: camera, keyframe: keyframe, parameterSets: parameterSets, video: video, masks: source.masks)
         })
+    }
+
+    /// Where an edge pulls `camera` from now. After a failed pull from the same origin, the
+    /// coordinator is given a moment to name another (the edge's next report says the origin
+    /// failed): trying a dead origin again costs a request's whole timeout.
+    private func nextUpstream(of camera: String) -> FeedRedirect? {
+        let deadline = ContinuousClock.now + RelayNodeRegistry.reportInterval * 2
+        while true {
+            let (upstream, failed) = state.withLock { ($0.sources[camera]?.upstream, $0.failedUpstreams[camera]) }
+            if upstream == nil || upstream?.relay != failed || ContinuousClock.now > deadline || stopping.load(ordering: .relaxed) {
+                state.withLock { _ = $0.failedUpstreams.removeValue(forKey: camera) }
+                return upstream
+            }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
     }
 
     /// The registry was reloaded: new cameras' sources (open feeds keep theirs until released).

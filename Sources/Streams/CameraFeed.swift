@@ -18,6 +18,14 @@ public enum FeedState: Sendable, Equatable, CustomStringConvertible {
         case .stopped: "stopped"
         }
     }
+
+    /// Stalled or down: the source failed.
+    public var isFailure: Bool {
+        switch self {
+        case .stalled, .down: true
+        case .connecting, .live, .stopped: false
+        }
+    }
 }
 
 /// Capped exponential backoff with jitter between reconnection attempts.

@@ -201,6 +201,9 @@ public struct RelayReportBody: Codable, Sendable {
     /// The cameras the node pulls from an origin node as an edge (a new coordinator adopting its
     /// views learns so that the node is an edge for them, not their origin).
     public var pulled: [String]?
+    /// Origin nodes this edge node's pulls failed from since its last report: the coordinator
+    /// drops one at once if it has missed a report too, as when a viewer says so (`relay_unreachable`).
+    public var unreachable: [String]?
     public static let maximumSegments = 500
 
     public init(cameras: [String: WireFeedState], views: [String], ended: [String], streams: Int, mbps: Double, thumbnails: [ThumbnailEvent]? = nil) {

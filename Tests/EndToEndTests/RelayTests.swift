@@ -473,6 +473,41 @@ struct RelayTests {
         }
     }
 
+    /// The origin dies under an edge: the edge's pull stalls, the edge says so in its report, the
+    /// server places the camera on the site's other origin node, and the edge pulls from it; its
+    /// viewer plays on from the same edge.
+    @Test func anEdgesViewerPlaysOnWhenItsOriginNodeDies() async throws {
+        try await withCameraServer(arguments: ["--relay-max-streams", "0"]) { data in
+            let origins = [
+                try await startRelayNode(data, name: "relay-a", arguments: ["--site", "pz-hq", "--origin-of", "pz-5339"]),
+                try await startRelayNode(data, name: "relay-b", viewer: false, arguments: ["--site", "pz-hq", "--origin-of", "pz-5339"]),
+            ]
+            let edge = try await startRelayNode(data, name: "relay-north", viewer: false, arguments: ["--site", "north"])
+            defer { (origins + [edge]).forEach { $0.kill(SIGKILL) } }
+            let id = try await openIncidentAtTheCamera(data)
+            let output = data.appendingPathComponent("edge.ts").path
+            let seconds = 16
+            let watch = try await RunningProcess(vigilBinary, [
+                "watch", "--incident", "\(id)", "--camera", "pz5339-sim-01", "-o", output, "--seconds", "\(seconds)", "--reason", "public-order",
+                "--text", "From the north, while the origin dies", "--data", data.path, "--agency", "pz-5339", "--user", "pz.viewer",
+                "--timeout", "30", "--site", "north",
+            ])
+            try await watch.waitForStandardError(containing: "sealed (content key")
+            try await Task.sleep(for: .seconds(3))
+            let serving = try #require(origins.firstIndex { $0.standardError.contains("edge pulls a camera") }, "neither origin served the edge")
+            origins[serving].kill(SIGKILL)
+            #expect(try await watch.waitForExit() == 0, "\(watch.standardError)")
+            #expect(!watch.standardError.contains("the relay ended the view"), "\(watch.standardError)")
+            #expect(!watch.standardError.contains("served by relay node relay-a") && !watch.standardError.contains("served by relay node relay-b"),
+                    "the viewer stays on its site's edge: \(watch.standardError)")
+            let other = origins[1 - serving]
+            #expect(other.standardError.contains("edge pulls a camera"), "the edge pulls from the other origin now: \(other.standardError.suffix(600))")
+            let probed = try await probe(output)
+            // 25 frames a second: the view lost at most 8 s (the edge's pull stalls 2 s, a report or two, the new origin opens the camera).
+            #expect(probed.codec == "h264" && probed.frames >= (seconds - 8) * 25, "\(probed)")
+        }
+    }
+
     /// A node that stops (SIGTERM) deregisters: the coordinator drops it at once, so the next
     /// viewer is served by the server's own relay without waiting for the node's silence.
     @Test func aRelayNodeThatStopsDeregisters() async throws {

@@ -56,6 +56,10 @@ extension Relay {
     /// recorded, its cameras' states and thumbnails are published; the reply lists the cameras it
     /// must keep open and the views it must end.
     public func nodeReported(_ body: RelayReportBody, identity: BusIdentity) async throws -> RelayReportResult {
+        // An edge that lost its origin: the origin's cameras are placed anew if it missed a report too.
+        for origin in (body.unreachable ?? []).prefix(16) {
+            change { state, now, open in state.viewerLostNode(origin, now: now, open: open) }
+        }
         let expires = Date().addingTimeInterval(RelayTicket.lifetime)
         let report = try state.withLock { try $0.reportNode(body, identity: identity, now: clock.now(), ticketsExpire: expires) }
         for (id, ended) in report.ended {
@@ -83,8 +87,9 @@ extension Relay {
 
     /// On a relay node: what it reports, but the views it ended (its authority keeps those).
     func load(since last: (bytes: Int, at: ContinuousClock.Instant)) -> (report: RelayReportBody, bytes: Int) {
-        let (open, views, pulled) = state.withLock { state in
-            (state.openFeeds, state.viewIDs, state.openFeeds.keys.filter { state.sources[$0]?.upstream != nil }.sorted())
+        let (open, views, pulled, unreachable) = state.withLock { state in
+            defer { state.unreachableOrigins.removeAll() }
+            return (state.openFeeds, state.viewIDs, state.openFeeds.keys.filter { state.sources[$0]?.upstream != nil }.sorted(), state.unreachableOrigins.sorted())
         }
         let bytes = open.values.reduce(0) { $0 + $1.receivedBytes }
         let seconds = max(0.001, (ContinuousClock.now - last.at) / .seconds(1))
@@ -92,6 +97,7 @@ extension Relay {
             cameras: open.mapValues { WireFeedState($0.state) }, views: views, ended: [], streams: open.count,
             mbps: Double(max(0, bytes - last.bytes)) * 8 / seconds / 1e6)
         report.pulled = pulled.isEmpty ? nil : pulled
+        report.unreachable = unreachable.isEmpty ? nil : unreachable
         return (report, bytes)
     }
 }

@@ -10,19 +10,17 @@ import VigilProtocol
 /// the origin's secret; the edge reads it with ``UpstreamSource``.
 extension Relay {
     /// On an origin node: an edge node's `feed.upstream`. Its ticket must be the coordinator's,
-    /// for this camera and the key the edge connected with, and the coordinator must still list
-    /// the edge among the camera's (``RelayState/upstreamEdges``); the pull then gets the
-    /// camera's packets as a media view does, and ends once the edge is no longer listed.
+    /// for this camera and the key the edge connected with; the pull then gets the camera's
+    /// packets as a media view does. The ticket is the coordinator's word (30 s at most), so it
+    /// is served before this node's own next report lists the edge (a camera that just moved
+    /// here); it ends once the coordinator has not listed the edge for a moment
+    /// (``RelayState/unlistedPullGrace``).
     func openUpstream(_ body: FeedOpenBody, for request: BusRequest) async throws -> (FeedOpenResult, CameraFeed?, State.View) {
         guard let nodeAuthority = authority as? RelayNodeAuthority, let ticket = nodeAuthority.upstreamTicket(body.ticket), let edge = ticket.edge else {
             throw BusProtocol.ErrorBody(.ticketInvalid, message: "feed.upstream takes an edge's ticket from the coordinator, on a relay node", field: "body.ticket")
         }
         guard ticket.camera == body.camera, RelayNodeAuthority.identity(forKey: ticket.viewerKey) == request.identity else {
             throw BusProtocol.ErrorBody(.ticketInvalid, message: "the ticket is for another camera or relay node", field: "body.ticket")
-        }
-        guard state.withLock({ $0.upstreamEdges[body.camera]?.contains(edge) ?? false }) else {
-            throw BusProtocol.ErrorBody(
-                .ticketInvalid, message: "relay node \(edge) is not an edge of camera \(body.camera) here (yet, or any more)", field: "body.ticket")
         }
         let allowed = AllowedView(view: "upstream-\(edge)-\(UUID().uuidString.lowercased())", grant: "", incident: State.assignedByCoordinator)
         var (result, feed, view) = try await attach(allowed, camera: body.camera, identity: request.identity, delivery: .media(peer: request.peer))

@@ -16,6 +16,9 @@ final class UpstreamSource: PacketSource {
     private let client: BusClient
     private let origin: String
     private let timeout: Duration
+    /// How long a read waits for a packet: an origin sends one per frame, so a short silence
+    /// means it died (a ZeroMQ connection to a dead host says nothing); the edge then reports it.
+    static let stallTimeout = Duration.seconds(2)
 
     /// Opens the pull: fails with `source_unreachable` when the origin does not answer or
     /// refuses the ticket, `source_invalid` when it describes no stream.
@@ -55,10 +58,10 @@ final class UpstreamSource: PacketSource {
         client.close()
     }
 
-    /// The next packet; `source_stalled` when the origin sends none for the timeout,
+    /// The next packet; `source_stalled` when the origin sends none for ``stallTimeout``,
     /// `source_unreachable` when it ends the pull. Gives up within 0.2 s of a cancellation.
     func read() throws(MediaError) -> MediaPacket? {
-        let deadline = ContinuousClock.now + timeout
+        let deadline = ContinuousClock.now + Self.stallTimeout
         while !(interruption?.isCancelled ?? false) {
             let frames: [Data]?
             do {
@@ -68,7 +71,7 @@ final class UpstreamSource: PacketSource {
             }
             guard let frames else {
                 if ContinuousClock.now > deadline {
-                    throw MediaError(.sourceStalled, message: "\(origin) sent nothing for \(timeout.components.seconds) s")
+                    throw MediaError(.sourceStalled, message: "\(origin) sent nothing for \(Self.stallTimeout.components.seconds) s")
                 }
                 continue
             }

@@ -150,8 +150,9 @@ extension RelayState {
         return (result, place(now: now, open: open))
     }
 
-    /// On the coordinator: a viewer says node `name` stopped serving it (``RelayNodeRegistry/viewerLost(_:now:)``);
-    /// if it is believed, the node's cameras are placed anew at once.
+    /// On the coordinator: a viewer says node `name` stopped serving it, or an edge node that its
+    /// origin `name` stopped feeding it (``RelayNodeRegistry/viewerLost(_:now:)``); if it is
+    /// believed, the node's cameras are placed anew at once.
     mutating func viewerLostNode(_ name: String, now: Instant, open: Opener) -> [Action] {
         guard coordinatorCapacity != nil, nodes.viewerLost(name, now: now) else { return [] }
         return place(now: now, open: open)

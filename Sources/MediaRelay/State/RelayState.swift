@@ -153,6 +153,10 @@ struct RelayState<Feed: AnyObject & Sendable> {
     private var unreachable: Set<Data> = []
     /// On a relay node: the edge nodes that may pull each camera from here, as the coordinator said.
     var upstreamEdges: [String: Set<String>] = [:]
+    /// On an edge node: the origin nodes its pulls failed from since its last report.
+    var unreachableOrigins: Set<String> = []
+    /// On an edge node: the origin each camera's last pull failed from, until the next pull.
+    var failedUpstreams: [String: String] = [:]
     /// On a relay node: since when each edge's pull has not been listed (``upstreamEdges``).
     private var unlistedPulls: [String: Instant] = [:]
     /// How long a pull goes on while the coordinator does not list its edge: after a

@@ -135,14 +135,15 @@ struct WatchCommand: ParsableCommand {
     /// Opens the view: the server decides it and serves it, or sends the viewer to the relay node
     /// that serves the camera, with a ticket (`bus` is then that node's). With `relayUnreachable`,
     /// the node that stopped serving the previous view: until the server believes it (the node
-    /// missed a report too), a redirect to it again is asked anew, for at most `--timeout`.
+    /// missed a report too), a redirect to it again is asked anew, for a few seconds at most (a
+    /// node still reporting by then is alive, and the view goes back to it).
     private func open(
         justification: WireJustification, delivery: FeedDelivery, relayUnreachable: String?, bus: inout BusClient
     ) throws -> (FeedOpenResult, servedBy: String?) {
         let body = FeedOpenBody(
             camera: camera, justification: justification, at: at.flatMap(Self.moment), prosecutorReference: prosecutorReference, delivery: delivery,
             relayUnreachable: relayUnreachable, site: site)
-        let deadline = ContinuousClock.now + client.viewTimeout
+        let deadline = ContinuousClock.now + min(client.viewTimeout, .seconds(3))
         var opened = try client.call { try bus.request(.feedOpen, body: body, as: FeedOpenResult.self, timeout: client.viewTimeout) }
         while let redirect = opened.redirect, redirect.relay == relayUnreachable, ContinuousClock.now < deadline {
             Thread.sleep(forTimeInterval: 0.3)
