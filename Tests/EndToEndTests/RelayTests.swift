@@ -8,6 +8,9 @@ import Testing
 // server and free ports) were the suite run's long pole one after another (67 s of 71 s).
 @Suite("vigil relay and watch", .timeLimit(.minutes(2)))
 struct RelayTests {
+    /// Where the inline Python scripts find `media_endpoint.py`.
+    private let pythonHelpers = repositoryRoot.appendingPathComponent("Tests/python").path
+
     /// The audit log's records once `viewsStopped` views have ended (or `patience` ran out): the
     /// relay records a view's end just after cutting its feed, so the last one may take a moment.
     private func auditRecords(_ data: URL, viewsStopped: Int) async throws -> [[String: Any]] {
@@ -287,30 +290,18 @@ struct RelayTests {
 
             // A pyzmq viewer follows the redirect as docs/protocol.md tells; its ticket opens the view once.
             let twice = try await run(python, ["-c", """
-                import json, sys, zmq, zmq.auth
-                media, server_key, certificate, incident = sys.argv[1:5]
-                public, secret = zmq.auth.load_certificate(certificate)
-                context = zmq.Context()
-                def dealer(endpoint, key):
-                    socket = context.socket(zmq.DEALER)
-                    socket.curve_publickey, socket.curve_secretkey, socket.curve_serverkey = public, secret, key
-                    socket.connect(endpoint)
-                    return socket
-                def feed_open(socket, id, body):
-                    socket.send(json.dumps({"v": 1, "id": id, "op": "feed.open", "body": body}).encode())
-                    while socket.poll(15000):
-                        frames = socket.recv_multipart()
-                        reply = json.loads(frames[0])
-                        if len(frames) == 1 and reply.get("id") == id:
-                            return reply
-                    return {}
-                opened = feed_open(dealer(media, zmq.auth.load_certificate(server_key)[0]), "a", {"camera": "pz5339-sim-01",
+                import json, sys, zmq.auth
+                sys.path.insert(0, sys.argv[1])
+                from media_endpoint import MediaClient, request
+                media, server_key, certificate, incident = sys.argv[2:6]
+                viewer = MediaClient(certificate)
+                opened = request(viewer.connect(media, zmq.auth.load_certificate(server_key)[0]), "a", "feed.open", {"camera": "pz5339-sim-01",
                     "justification": {"reason": "public-order", "text": "One ticket, two viewers", "incident": int(incident)}})
                 redirect = opened["result"]["redirect"]
-                first, second = (dealer(redirect["media"], redirect["server_key"].encode()) for _ in range(2))
-                replies = [feed_open(socket, id, {"camera": "pz5339-sim-01", "ticket": redirect["ticket"]}) for socket, id in ((first, "b"), (second, "c"))]
+                first, second = (viewer.connect(redirect["media"], redirect["server_key"].encode()) for _ in range(2))
+                replies = [request(socket, id, "feed.open", {"camera": "pz5339-sim-01", "ticket": redirect["ticket"]}) for socket, id in ((first, "b"), (second, "c"))]
                 print(json.dumps([replies[0].get("ok"), replies[1].get("error", {}).get("code")]))
-                """, try #require(info["media"] as? String), data.appendingPathComponent("keys/server.key").path,
+                """, pythonHelpers, try #require(info["media"] as? String), data.appendingPathComponent("keys/server.key").path,
                 data.appendingPathComponent("keys/users/pz.viewer.key_secret").path, "\(id)"])
             #expect(twice.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == #"[true, "ticket_invalid"]"#, "\(twice.stdout) \(twice.stderr)")
 
@@ -444,27 +435,17 @@ struct RelayTests {
             let info = try json(String(contentsOf: data.appendingPathComponent("server.json"), encoding: .utf8))
             let registered = try json(try #require(origin.lines.first))
             let refused = try await run(python, ["-c", """
-                import json, sys, zmq, zmq.auth
-                origin, origin_key, server, server_key, certificate, incident = sys.argv[1:7]
-                public, secret = zmq.auth.load_certificate(certificate)
-                context = zmq.Context()
-                def request(endpoint, key, id, op, body):
-                    socket = context.socket(zmq.DEALER)
-                    socket.curve_publickey, socket.curve_secretkey, socket.curve_serverkey = public, secret, key
-                    socket.connect(endpoint)
-                    socket.send(json.dumps({"v": 1, "id": id, "op": op, "body": body}).encode())
-                    while socket.poll(15000):
-                        frames = socket.recv_multipart()
-                        reply = json.loads(frames[0])
-                        if len(frames) == 1 and reply.get("id") == id:
-                            return reply
-                    return {}
-                opened = request(server, zmq.auth.load_certificate(server_key)[0], "a", "feed.open", {"camera": "pz5339-sim-01",
+                import sys, zmq.auth
+                sys.path.insert(0, sys.argv[1])
+                from media_endpoint import MediaClient, request
+                origin, origin_key, server, server_key, certificate, incident = sys.argv[2:8]
+                viewer = MediaClient(certificate)
+                opened = request(viewer.connect(server, zmq.auth.load_certificate(server_key)[0]), "a", "feed.open", {"camera": "pz5339-sim-01",
                     "justification": {"reason": "public-order", "text": "A viewer's ticket, tried upstream", "incident": int(incident)}})
                 ticket = opened["result"]["redirect"]["ticket"]
                 for id, body in (("b", {"camera": "pz5339-sim-01", "ticket": ticket}), ("c", {"camera": "pz5339-sim-01", "ticket": "eyJ2aWV3IjoieCJ9.AAAA"}), ("d", {"camera": "pz5339-sim-01"})):
-                    print(request(origin, origin_key.encode(), id, "feed.upstream", body).get("error", {}).get("code"))
-                """, try #require(registered["media"] as? String), try #require(registered["server_key"] as? String), try #require(info["media"] as? String),
+                    print(request(viewer.connect(origin, origin_key.encode()), id, "feed.upstream", body).get("error", {}).get("code"))
+                """, pythonHelpers, try #require(registered["media"] as? String), try #require(registered["server_key"] as? String), try #require(info["media"] as? String),
                 data.appendingPathComponent("keys/server.key").path, data.appendingPathComponent("keys/users/pz.viewer.key_secret").path, "\(id)"])
             #expect(refused.stdout.split(separator: "\n") == ["ticket_invalid", "ticket_invalid", "ticket_invalid"], "\(refused.stdout) \(refused.stderr)")
             // The refused one's view lingers 30 s unopened before it is recorded stopped.

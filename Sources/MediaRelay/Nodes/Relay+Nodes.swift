@@ -56,9 +56,12 @@ extension Relay {
     /// recorded, its cameras' states and thumbnails are published; the reply lists the cameras it
     /// must keep open and the views it must end.
     public func nodeReported(_ body: RelayReportBody, identity: BusIdentity) async throws -> RelayReportResult {
-        // An edge that lost its origin: the origin's cameras are placed anew if it missed a report too.
-        for origin in (body.unreachable ?? []).prefix(16) {
-            change { state, now, open in state.viewerLostNode(origin, now: now, open: open) }
+        // A registered edge that lost its origin: the origin's cameras are placed anew if it
+        // missed a report too (before this reply, so that it names the new origin).
+        if let unreachable = body.unreachable, state.withLock({ $0.nodes.node(identity.user ?? "") != nil }) {
+            for origin in unreachable.prefix(16) {
+                change { state, now, open in state.viewerLostNode(origin, now: now, open: open) }
+            }
         }
         let expires = Date().addingTimeInterval(RelayTicket.lifetime)
         let report = try state.withLock { try $0.reportNode(body, identity: identity, now: clock.now(), ticketsExpire: expires) }
