@@ -36,7 +36,8 @@ public struct SitesBenchmark {
         let folder = try makeBenchFolder("sites")
         defer { try? FileManager.default.removeItem(at: folder) }
         let server = try BenchServer(vigil: vigil, name: "sites", arguments: ["--simulate", "--relay-max-streams", "0"])
-        for (user, agency, role) in [("pz.officer", "pz-5339", "operator")] + (["origin"] + Self.edgeSites).map({ ("relay-\($0)", "crisis-centre", "relay") }) {
+        // The origin is zone 5339's own node (an owner decides where its cameras are pulled); the edges the crisis centre's.
+        for (user, agency, role) in [("pz.officer", "pz-5339", "operator"), ("relay-origin", "pz-5339", "relay")] + Self.edgeSites.map({ ("relay-\($0)", "crisis-centre", "relay") }) {
             try server.run(["user", "add", user, "--name", "N", "--badge", "B-\(user)", "--role", role, "--agency", agency])
         }
         var nodes: [Child] = []

@@ -355,10 +355,12 @@ struct RelayTests {
         }
     }
 
-    /// Users `pz.viewer` (an operator of zone 5339, unless `viewer` is false) and `name` (a
-    /// relay), and a relay node `name` that records nothing, registered with the server of `data`.
-    private func startRelayNode(_ data: URL, name: String = "relay-1", viewer: Bool = true, arguments: [String] = []) async throws -> RunningProcess {
-        for (user, agency, role) in (viewer ? [("pz.viewer", "pz-5339", "operator")] : []) + [(name, "crisis-centre", "relay")] {
+    /// Users `pz.viewer` (an operator of zone 5339, unless `viewer` is false) and `name` (a relay
+    /// of `agency`), and a relay node `name` that records nothing, registered with the server of `data`.
+    private func startRelayNode(
+        _ data: URL, name: String = "relay-1", agency: String = "crisis-centre", viewer: Bool = true, arguments: [String] = []
+    ) async throws -> RunningProcess {
+        for (user, agency, role) in (viewer ? [("pz.viewer", "pz-5339", "operator")] : []) + [(name, agency, "relay")] {
             #expect(try await vigil("user", "add", user, "--name", "N", "--badge", "B-\(user)", "--role", role,
                                     "--data", data.path, "--agency", agency).status == 0)
         }
@@ -409,7 +411,8 @@ struct RelayTests {
     /// is no one's view: only the viewers' views are in the audit log.
     @Test func aCameraPulledAtItsOwnersSiteReachesTwoOtherSitesThroughOneEdgeEach() async throws {
         try await withCameraServer(arguments: ["--relay-max-streams", "0"]) { data in
-            let origin = try await startRelayNode(data, name: "relay-origin", arguments: ["--site", "pz-hq", "--origin-of", "pz-5339"])
+            // Zone 5339's own node pulls its cameras; the crisis centre's serve the other sites.
+            let origin = try await startRelayNode(data, name: "relay-origin", agency: "pz-5339", arguments: ["--site", "pz-hq", "--origin-of", "pz-5339"])
             let north = try await startRelayNode(data, name: "relay-north", viewer: false, arguments: ["--site", "north"])
             let south = try await startRelayNode(data, name: "relay-south", viewer: false, arguments: ["--site", "south"])
             defer { [origin, north, south].forEach { $0.kill(SIGKILL) } }
@@ -460,8 +463,8 @@ struct RelayTests {
     @Test func anEdgesViewerPlaysOnWhenItsOriginNodeDies() async throws {
         try await withCameraServer(arguments: ["--relay-max-streams", "0"]) { data in
             let origins = [
-                try await startRelayNode(data, name: "relay-a", arguments: ["--site", "pz-hq", "--origin-of", "pz-5339"]),
-                try await startRelayNode(data, name: "relay-b", viewer: false, arguments: ["--site", "pz-hq", "--origin-of", "pz-5339"]),
+                try await startRelayNode(data, name: "relay-a", agency: "pz-5339", arguments: ["--site", "pz-hq", "--origin-of", "pz-5339"]),
+                try await startRelayNode(data, name: "relay-b", agency: "pz-5339", viewer: false, arguments: ["--site", "pz-hq", "--origin-of", "pz-5339"]),
             ]
             let edge = try await startRelayNode(data, name: "relay-north", viewer: false, arguments: ["--site", "north"])
             defer { (origins + [edge]).forEach { $0.kill(SIGKILL) } }

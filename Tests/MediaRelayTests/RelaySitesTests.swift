@@ -21,7 +21,8 @@ struct RelaySitesTests {
 
     func secret(_ name: String) -> Data { Data(repeating: UInt8(nodes.firstIndex { $0.name == name }! + 1), count: 32) }
     func key(_ name: String) -> String { String((name + String(repeating: "k", count: 40)).prefix(40)) }
-    func identity(_ name: String) -> BusIdentity { BusIdentity(agency: "crisis-centre", user: name) }
+    /// The origins are STIB's own relay users; the others the crisis centre's.
+    func identity(_ name: String) -> BusIdentity { BusIdentity(agency: name.hasPrefix("origin") ? "stib" : "crisis-centre", user: name) }
 
     /// A coordinator with every node registered, `stib-*` cameras owned by STIB, the others by a police zone.
     func coordinator(cameras: [String]) throws -> State {
@@ -146,8 +147,18 @@ struct RelaySitesTests {
         #expect([State.Server.node("origin-a"), .node("origin-b")].contains(state.feeds["stib-7"]!.server), "the origin stays at STIB's site")
     }
 
-    @Test func aNodeThatPullsOwnersCamerasMustSayItsSite() throws {
+    /// An owner decides where its cameras are pulled: a node claiming to pull them must be one of
+    /// its own relay users, and must say its site.
+    @Test func onlyAnOwnersOwnNodeAtAGivenSitePullsItsCameras() throws {
         var state = State(sources: [:], coordinatorCapacity: capacity, simulate: false)
+        let claimed = RelayRegisterBody(media: "tcp://10.0.0.1:7723", serverKey: key("a"), maximumStreams: 1, maximumMbps: 1, site: "stib-dc", origins: ["stib"])
+        do {
+            _ = try state.registerNode(claimed, identity: identity("north-1"), publicKey: nil, secret: Data(), now: t0, open: openStub)
+            Issue.record("the crisis centre's node registered as the origin of STIB's cameras")
+        } catch {
+            #expect(error.code == "not_owner", "the crisis centre's node cannot pull STIB's cameras")
+        }
+        #expect(throws: Never.self) { try state.registerNode(claimed, identity: identity("origin-a"), publicKey: nil, secret: Data(), now: t0, open: openStub) }
         let body = RelayRegisterBody(media: "tcp://10.0.0.1:7723", serverKey: key("a"), maximumStreams: 1, maximumMbps: 1, origins: ["stib"])
         #expect(throws: BusProtocol.ErrorBody.self) {
             try state.registerNode(body, identity: identity("origin-a"), publicKey: nil, secret: Data(), now: t0, open: openStub)

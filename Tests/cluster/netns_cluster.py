@@ -106,7 +106,8 @@ def main():
         check(members[2].wait_for_role("standby") and members[3].wait_for_role("standby"), "members 2 and 3 join it as standbys")
         client = data(2)
 
-        for user, agency, role in [("relay-1", "crisis-centre", "relay"), ("relay-2", "crisis-centre", "relay"), ("pz.officer", "pz-5339", "operator")]:
+        # Zone 5339's own node pulls its cameras at its site; the crisis centre's serves the viewer's.
+        for user, agency, role in [("relay-1", "pz-5339", "relay"), ("relay-2", "crisis-centre", "relay"), ("pz.officer", "pz-5339", "operator")]:
             added = vigil("user", "add", user, "--name", "N", "--badge", "B-" + user, "--role", role, "--agency", agency, "--data", client)
             check(added.returncode == 0, f"user {user} added through the leader: {added.stderr.strip()}")
         # The origin pulls zone 5339's cameras at its site; the edge serves the viewer's site.

@@ -66,6 +66,12 @@ struct RelayNodeRegistry {
         guard body.origins?.isEmpty ?? true || body.site != nil else {
             throw BusProtocol.ErrorBody(.relayInvalid, message: "a node that pulls owners' cameras at their site names its site", field: "body.origins")
         }
+        // Each owner decides where its cameras are pulled: only a node of its own (a relay user
+        // of the owner's agency) is an origin for them.
+        if let other = body.origins?.first(where: { $0 != identity.agency }) {
+            throw BusProtocol.ErrorBody(
+                .notOwner, message: "only a relay node of \(other) itself (a relay user of that agency) pulls its cameras at its site", field: "body.origins")
+        }
         departed.remove(name)
         fallenSilent[name] = nil
         nodes[name] = Node(
