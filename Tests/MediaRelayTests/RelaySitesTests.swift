@@ -159,6 +159,12 @@ struct RelaySitesTests {
             #expect(error.code == "not_owner", "the crisis centre's node cannot pull STIB's cameras")
         }
         #expect(throws: Never.self) { try state.registerNode(claimed, identity: identity("origin-a"), publicKey: nil, secret: Data(), now: t0, open: openStub) }
+        // Another agency's relay user of the same name is not taken for that node.
+        let namesake = BusIdentity(agency: "crisis-centre", user: "origin-a")
+        let plain = RelayRegisterBody(media: "tcp://10.0.0.2:7723", serverKey: key("b"), maximumStreams: 1, maximumMbps: 1)
+        #expect(throws: BusProtocol.ErrorBody.self) { try state.registerNode(plain, identity: namesake, publicKey: nil, secret: Data(), now: t0, open: openStub) }
+        #expect(throws: BusProtocol.ErrorBody.self) { try state.reportNode(report(), identity: namesake, now: t0, ticketsExpire: ticketsExpire) }
+        #expect(state.nodes.node("origin-a")?.agency == "stib")
         let body = RelayRegisterBody(media: "tcp://10.0.0.1:7723", serverKey: key("a"), maximumStreams: 1, maximumMbps: 1, origins: ["stib"])
         #expect(throws: BusProtocol.ErrorBody.self) {
             try state.registerNode(body, identity: identity("origin-a"), publicKey: nil, secret: Data(), now: t0, open: openStub)

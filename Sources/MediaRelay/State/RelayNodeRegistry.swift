@@ -12,6 +12,8 @@ struct RelayNodeRegistry {
 
     struct Node: Sendable {
         let name: String
+        /// The agency of the node's relay user: a node is its user's name and agency.
+        let agency: String
         let media: String
         let serverKey: String
         /// `http://HOST:PORT` of the node's links, or nil when it serves none.
@@ -72,10 +74,17 @@ struct RelayNodeRegistry {
             throw BusProtocol.ErrorBody(
                 .notOwner, message: "only a relay node of \(other) itself (a relay user of that agency) pulls its cameras at its site", field: "body.origins")
         }
+        // Nodes are known by their user's name: another agency's user of the same name is refused,
+        // not mistaken for this node.
+        if let registered = nodes[name], registered.agency != identity.agency {
+            throw BusProtocol.ErrorBody(
+                .relayInvalid, message: "a relay node named \(name) of agency \(registered.agency) is registered: give relay users names of their own",
+                field: nil)
+        }
         departed.remove(name)
         fallenSilent[name] = nil
         nodes[name] = Node(
-            name: name, media: body.media, serverKey: body.serverKey, links: body.links, secret: secret,
+            name: name, agency: identity.agency, media: body.media, serverKey: body.serverKey, links: body.links, secret: secret,
             maximumStreams: body.maximumStreams, maximumMbps: body.maximumMbps, footageBudget: body.footageBudgetBytes.map { max(0, $0) },
             site: body.site, origins: Set(body.origins ?? []), publicKey: publicKey, lastReport: now)
         return RelayRegisterResult(relay: name, secret: secret.base64EncodedString(), reportIntervalMs: Int(Self.reportInterval / .milliseconds(1)))
@@ -84,7 +93,7 @@ struct RelayNodeRegistry {
     /// Records a node's report; `relay_unknown` tells a node the coordinator no longer knows
     /// (it restarted, or the node fell silent) to register again.
     mutating func report(_ body: RelayReportBody, identity: BusIdentity, now: ContinuousClock.Instant) throws(BusProtocol.ErrorBody) -> Node {
-        guard let name = identity.user, nodes[name] != nil else {
+        guard let name = identity.user, nodes[name]?.agency == identity.agency else {
             throw BusProtocol.ErrorBody(.relayUnknown, message: "register first (relay.register)", field: nil)
         }
         nodes[name]!.lastReport = now
@@ -96,7 +105,7 @@ struct RelayNodeRegistry {
     /// A node that stops says so: it is dropped at once (new viewers are no longer sent to it);
     /// its name.
     mutating func deregister(_ identity: BusIdentity) throws(BusProtocol.ErrorBody) -> String {
-        guard let name = identity.user, nodes.removeValue(forKey: name) != nil else {
+        guard let name = identity.user, nodes[name]?.agency == identity.agency, nodes.removeValue(forKey: name) != nil else {
             throw BusProtocol.ErrorBody(.relayUnknown, message: "no such relay node is registered", field: nil)
         }
         departed.insert(name)
