@@ -89,6 +89,9 @@ public final class Relay: Sendable {
     /// Cameras whose key is to be replaced because sealed viewers left (one replacement for many leaving at once).
     let leftSealed = Mutex<Set<String>>([])
     private let pumpFinished = DispatchSemaphore(value: 0)
+    /// On a relay node: signalled when a viewer waits for a camera not assigned here yet, so
+    /// that the node reports (and learns its assignments) at once.
+    public let assignmentWanted = DispatchSemaphore(value: 0)
     /// Wakes the pump when a view on the media endpoint is ready for packets.
     private let mediaViewsReady = DispatchSemaphore(value: 0)
 
@@ -332,6 +335,9 @@ public final class Relay: Sendable {
                 throw error
             }
         }
+        // On a node, a viewer may come with a ticket before the report that assigns its camera
+        // here (a camera just placed here, an edge's first viewer): report now rather than wait.
+        if feed == nil, coordination == nil, state.withLock({ $0.sources[camera] == nil }) { assignmentWanted.signal() }
         // The picture may still be connecting: wait a little for its description.
         var description = feed?.streamDescription
         let deadline = ContinuousClock.now + .seconds(5)

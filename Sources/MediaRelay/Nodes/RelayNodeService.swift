@@ -100,7 +100,10 @@ public struct RelayNodeService: Service {
             } catch {
                 logger.warning("the coordinator did not answer", metadata: ["error": "\(error)"])
             }
-            Thread.sleep(forTimeInterval: RelayNodeRegistry.reportInterval / .seconds(1))
+            // The next report after the interval, or at once when a viewer waits for an assignment.
+            _ = relay.assignmentWanted.wait(timeout: .now() + RelayNodeRegistry.reportInterval / .seconds(1))
+            // Many viewers waiting at once need one report, not one each.
+            while relay.assignmentWanted.wait(timeout: .now()) == .success {}
         }
     }
 
