@@ -216,20 +216,37 @@ public enum BusBenchmark {
         }
     }
 
-    /// Events per second one subscriber receives from the bus server, and how many of `count` arrived.
-    public static func busThroughput(count: Int) throws -> (perSecond: Double, received: Int) {
+    /// Events per second one subscriber receives from the bus server, and how many of `count`
+    /// arrived; `batched`: it subscribes to the channel's batches (``EventBatch``), and counts
+    /// the events in each message as a client splits them.
+    public static func busThroughput(count: Int, batched: Bool = false) throws -> (perSecond: Double, received: Int) {
         let keys = try CurveKeyPair.generate()
-        return try withServer(clientKeys: keys) { server, configuration in
-            return try withContext { context in
-                let socket = try ZMQSocket(context: context, type: .sub)
-                defer { socket.close() }
-                try socket.makeCurveClient(serverKey: configuration.serverPublicKey, publicKey: keys.publicKey, secretKey: keys.secretKey ?? "")
-                let topic = "incident/1/bench/"
-                return try measureThroughput(count: count, subscriber: socket, endpoint: configuration.eventEndpoint, topic: topic) { payload in
-                    server.publish(topic: topic, payload: payload)
-                }
+        let topic = "incident/1/bench/"
+        let subscribed = batched ? EventBatch.prefix + topic : topic
+        let eventsIn: @Sendable (Data) -> Int = { payload in batched ? eventsInBatch(payload) : 1 }
+        return try withServer(clientKeys: keys) { (server: BusServer, configuration: BusClientConfiguration) throws -> (perSecond: Double, received: Int) in
+            try throughput(count: count, of: server, configuration: configuration, keys: keys, topic: topic, subscribed: subscribed, events: eventsIn)
+        }
+    }
+
+    /// `count` events published on `topic` through `server`, read by a subscriber of `subscribed`.
+    private static func throughput(
+        count: Int, of server: BusServer, configuration: BusClientConfiguration, keys: CurveKeyPair, topic: String, subscribed: String,
+        events: @escaping @Sendable (Data) -> Int
+    ) throws -> (perSecond: Double, received: Int) {
+        try withContext { context in
+            let socket = try ZMQSocket(context: context, type: .sub)
+            defer { socket.close() }
+            try socket.makeCurveClient(serverKey: configuration.serverPublicKey, publicKey: keys.publicKey, secretKey: keys.secretKey ?? "")
+            return try measureThroughput(count: count, subscriber: socket, endpoint: configuration.eventEndpoint, topic: subscribed, events: events) { payload in
+                server.publish(topic: topic, payload: payload)
             }
         }
+    }
+
+    /// The events a batch holds, as a client splits them.
+    @Sendable static func eventsInBatch(_ payload: Data) -> Int {
+        EventBatch.split(payload)?.count ?? 0
     }
 
     /// The same with a bare libzmq PUB socket (CURVE, no ZAP, no bus thread): the reference.
@@ -250,7 +267,7 @@ public enum BusBenchmark {
                 try subscriber.makeCurveClient(serverKey: serverKeys.publicKey, publicKey: clientKeys.publicKey, secretKey: clientKeys.secretKey ?? "")
                 let topic = "incident/1/bench/"
                 // The raw publisher sends from this thread; the subscriber reads on another.
-                return try measureThroughput(count: count, subscriber: subscriber, endpoint: try publisher.lastEndpoint(), topic: topic) { payload in
+                return try measureThroughput(count: count, subscriber: subscriber, endpoint: try publisher.lastEndpoint(), topic: topic, events: { _ in 1 }) { payload in
                     try? publisher.send([Data(topic.utf8), payload], wait: true)
                 }
             }
@@ -258,9 +275,10 @@ public enum BusBenchmark {
     }
 
     /// Connects `subscriber`, waits until a probe message arrives, then publishes `count` events
-    /// through `publish` while another thread reads them; returns events per second received.
+    /// through `publish` while another thread reads them (`events` says how many a message's
+    /// payload holds); returns events per second received.
     private static func measureThroughput(
-        count: Int, subscriber: ZMQSocket, endpoint: String, topic: String, publish: (Data) throws -> Void
+        count: Int, subscriber: ZMQSocket, endpoint: String, topic: String, events: @escaping @Sendable (Data) -> Int, publish: (Data) throws -> Void
     ) throws -> (perSecond: Double, received: Int) {
         try subscriber.set(ZMQ_RCVHWM, Int32(100_000))
         try subscriber.connect(endpoint)
@@ -284,8 +302,8 @@ public enum BusBenchmark {
             var last = clock.now
             while box.received.load(ordering: .relaxed) < count {
                 guard (try? zmqPoll([box.socket], timeoutMilliseconds: 1000))?[0] == true else { break }
-                while (try? box.socket.receive()) ?? nil != nil {
-                    box.received.add(1, ordering: .relaxed)
+                while let frames = (try? box.socket.receive()) ?? nil {
+                    box.received.add(frames.count == 2 ? events(frames[1].data) : 0, ordering: .relaxed)
                     last = clock.now
                 }
             }

@@ -140,6 +140,55 @@ struct BusTests {
         }
     }
 
+    /// A batched subscription (`batch:TOPIC`) gets the channel's events several to a message,
+    /// all of them and in order, alongside a plain subscriber of the same channel; it is decided
+    /// as the channel's (another agency's channel, batched or not, gets nothing).
+    @Test(arguments: BusTransport.allCases)
+    func aBatchedSubscriberGetsEveryEventOfItsChannelInOrder(over transport: BusTransport) async throws {
+        try await withEchoServer(over: transport) { server, configuration in
+            let (plain, batched) = try await offThePool { () throws -> ([Int64], [Int64]) in
+                let plainClient = try BusClient(configuration: configuration)
+                let batchClient = try BusClient(configuration: configuration)
+                defer { plainClient.close(); batchClient.close() }
+                try plainClient.subscribe("incident/7/siamu/")
+                for topic in [EventBatch.prefix + "incident/7/siamu/", EventBatch.prefix + "incident/7/other/", BusProtocol.heartbeatTopic] {
+                    try batchClient.subscribe(topic)
+                }
+                try plainClient.subscribe(BusProtocol.heartbeatTopic)
+                for client in [plainClient, batchClient] { while try client.nextEvent(timeout: .seconds(5))?.topic != BusProtocol.heartbeatTopic {} }
+                for seq in 1...300 {
+                    for agency in ["other", "siamu"] {
+                        server.publish(topic: "incident/7/\(agency)/", payload: BusProtocol.event(channel: "incident/7", seq: Int64(seq), type: "test", body: ["x": seq]))
+                    }
+                }
+                func collect(_ client: BusClient) throws -> [Int64] {
+                    var seqs: [Int64] = []
+                    while seqs.count < 300, let event = try client.nextEvent(timeout: .seconds(5)) {
+                        if event.topic != BusProtocol.heartbeatTopic {
+                            #expect(event.topic == "incident/7/siamu/" && event.channel == "incident/7")
+                            seqs.append(event.seq)
+                        }
+                    }
+                    return seqs
+                }
+                return (try collect(plainClient), try collect(batchClient))
+            }
+            // The batched client subscribed to no plain topic: what it got came in batches.
+            #expect(plain == Array(1...300) && batched == Array(1...300), "every event, in order, either way")
+        }
+    }
+
+    @Test func aBatchSplitsIntoItsEventsWithoutDecodingThem() {
+        let events = [#"{"a":"]},{\"[","b":[1,{"c":2}]}"#, #"{"seq":2}"#].map { Data($0.utf8) }
+        #expect(EventBatch.split(EventBatch.join(events)) == events)
+        #expect(EventBatch.split(Data(" [ {\"x\":1} , {\"y\":[]} ] ".utf8))?.count == 2)
+        #expect(EventBatch.split(Data("[]".utf8)) == [])
+        for broken in ["", "{}", "[{}", "[{},]", "[1]", "[{\"a\":\"}]", "[{}] x"] {
+            #expect(EventBatch.split(Data(broken.utf8)) == nil, "\(broken)")
+        }
+        #expect(EventBatch.channelTopic(of: "batch:incident/7/siamu/") == "incident/7/siamu/" && EventBatch.channelTopic(of: "incident/7/") == "incident/7/")
+    }
+
     /// Each in-process attachment is its own identity: requests carry it, subscriptions are
     /// checked against it, and an event reaches only the attachments allowed its topic.
     /// A request submitted within the process (as the console does for a logged-in user) goes

@@ -42,6 +42,8 @@ public final class BusClient {
     private let ownsContext: Bool
     private let commandMonitor: ZMQSocket?
     private var subscriber: ZMQSocket?
+    /// The rest of a batch already received, handed out before the next message is read.
+    private var pendingEvents: [BusEvent] = []
     private var subscriberMonitor: ZMQSocket?
     private var closed = false
     private var nextRequestNumber = 0
@@ -233,6 +235,7 @@ public final class BusClient {
 
     /// Drops the subscriber connection; the next ``subscribe(_:)`` makes a new one.
     public func resetSubscriptions() {
+        pendingEvents.removeAll()
         subscriber?.close()
         subscriberMonitor?.close()
         subscriber = nil
@@ -242,10 +245,19 @@ public final class BusClient {
     /// The next event, or nil when none arrives within `timeout`.
     public func nextEvent(timeout: Duration) throws(BusClientError) -> BusEvent? {
         guard let subscriber else { throw .protocolViolation("not subscribed") }
-        return try receive(from: subscriber, monitor: subscriberMonitor, endpoint: configuration.eventEndpoint, timeout: timeout) { frames in
+        if !pendingEvents.isEmpty { return pendingEvents.removeFirst() }
+        let received = try receive(from: subscriber, monitor: subscriberMonitor, endpoint: configuration.eventEndpoint, timeout: timeout) { frames in
             guard frames.count == 2 else { throw BusClientError.protocolViolation("an event has \(frames.count) frames") }
-            return try BusEvent(topic: String(decoding: frames[0].data, as: UTF8.self), payload: frames[1].data)
+            let topic = String(decoding: frames[0].data, as: UTF8.self)
+            // A batched subscription's message holds several events (``EventBatch``), handed out one by one.
+            guard topic.hasPrefix(EventBatch.prefix) else { return [try BusEvent(topic: topic, payload: frames[1].data)] }
+            guard let events = EventBatch.split(frames[1].data) else { throw BusClientError.protocolViolation("a batch on \(topic) is not an array of events") }
+            return try events.map { event throws(BusClientError) in try BusEvent(topic: EventBatch.channelTopic(of: topic), payload: event) }
         }
+        guard var events = received, !events.isEmpty else { return nil }
+        let first = events.removeFirst()
+        pendingEvents.append(contentsOf: events)
+        return first
     }
 
     private func subscriberSocket() throws(ZMQError) -> ZMQSocket {

@@ -163,6 +163,8 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
     }
 
     private let shared = Mutex(SharedState())
+    /// What the event endpoints granted, plain and batched (``GrantedSubscriptions``).
+    private let grantedSubscriptions = Mutex(GrantedSubscriptions())
     /// The sending end of the wake-up pair, used by any thread under its own lock.
     private let wakeSender: Mutex<ZMQSocketBox?>
     /// Whether the bus thread is watching the outbound queue (then nobody needs to wake it).
@@ -719,7 +721,8 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
             metrics.subscriptionsIn.increment()
             guard frames.count == 1, let data = frames.first?.data, let flag = data.first, flag <= 1 else { continue }
             let topicBytes = Data(data.dropFirst())
-            let topic = String(decoding: topicBytes, as: UTF8.self)
+            // A batched subscription is decided, recorded and counted as its channel's.
+            let topic = EventBatch.channelTopic(of: String(decoding: topicBytes, as: UTF8.self))
             guard flag == 1 else {
                 try events.set(ZMQ_UNSUBSCRIBE, bytes: topicBytes)
                 continue
@@ -727,7 +730,12 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
             let identity = fixedIdentity ?? frames[0].userID.flatMap(BusIdentity.init(zapUserId:))
             let admitted = identity.map { fixedIdentity != nil || stillAdmitted(frames[0], as: $0) } ?? false
             let granted = topic == BusProtocol.heartbeatTopic || (admitted && identity.map { authorizeSubscription($0, topic) } ?? false)
-            if granted { try events.set(ZMQ_SUBSCRIBE, bytes: topicBytes) } else { metrics.subscriptionsRefused.increment() }
+            if granted {
+                try events.set(ZMQ_SUBSCRIBE, bytes: topicBytes)
+                grantedSubscriptions.withLock { $0.grant(String(decoding: topicBytes, as: UTF8.self)) }
+            } else {
+                metrics.subscriptionsRefused.increment()
+            }
             if topic != BusProtocol.heartbeatTopic {
                 subscriptionSink.yield(SubscriptionEvent(granted: granted, identity: identity, topic: topic))
             }
@@ -738,7 +746,34 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
     }
 
     private func send(_ outbound: [Outbound], sockets: LoopSockets) {
+        // Events of one topic queued one after another also go out as batches, to the
+        // subscribers who asked for them so (``EventBatch``).
+        var runTopic: String?
+        var run: [Data] = []
+        var audience = (plain: true, batched: false)
+        func endRun() {
+            if let runTopic, !run.isEmpty { publishBatches(topic: runTopic, payloads: run, sockets: sockets) }
+            (runTopic, run) = (nil, [])
+        }
         for message in outbound {
+            if case .publish(let topic, let payload) = message, topic != BusProtocol.heartbeatTopic {
+                if runTopic != topic {
+                    endRun()
+                    audience = grantedSubscriptions.withLock { $0.audience(of: topic) }
+                }
+                // Nobody subscribed to this topic's events one by one: only its batches go out.
+                guard audience.plain || !audience.batched else {
+                    runTopic = topic
+                    run.append(payload)
+                    continue
+                }
+                if audience.batched {
+                    runTopic = topic
+                    run.append(payload)
+                }
+            } else {
+                endRun()
+            }
             switch message {
             case .reply(let peer, let payload):
                 do {
@@ -772,6 +807,32 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
             case .publish(let topic, let payload):
                 publish(topic: topic, payload: payload, sockets: sockets)
             }
+        }
+        endRun()
+    }
+
+    /// Sends a run of one topic's events, in order, as batches on `batch:TOPIC` (XPUB drops
+    /// them at once when no subscriber asked for batches).
+    private func publishBatches(topic: String, payloads: [Data], sockets: LoopSockets) {
+        let topicFrame = Data((EventBatch.prefix + topic).utf8)
+        var start = 0
+        while start < payloads.count {
+            var end = start
+            var bytes = 0
+            while end < payloads.count, end - start < EventBatch.maximumEvents, end == start || bytes + payloads[end].count <= EventBatch.maximumBytes {
+                bytes += payloads[end].count
+                end += 1
+            }
+            let batch = EventBatch.join(payloads[start..<end])
+            for events in [sockets.events] + sockets.inProcess.map(\.events) {
+                do {
+                    try events.send([topicFrame, batch])
+                    metrics.eventsOut.increment()
+                } catch {
+                    metrics.eventsDropped.increment()
+                }
+            }
+            start = end
         }
     }
 
