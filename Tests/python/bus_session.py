@@ -39,9 +39,13 @@ def receive_events(timeout_ms):
         if not sub.poll(remaining):
             return
         topic, payload = sub.recv_multipart()
-        if topic != b"heartbeat/":
-            events.append({"topic": topic.decode(), "event": json.loads(payload)})
-            if until and events[-1]["event"].get("type") == until:
+        if topic == b"heartbeat/":
+            continue
+        # A batched subscription (batch:TOPIC) brings several events to a message, in order.
+        batched = topic.startswith(b"batch:")
+        for event in json.loads(payload) if batched else [json.loads(payload)]:
+            events.append({"topic": topic.decode()[len("batch:"):] if batched else topic.decode(), "event": event, "batched": batched})
+            if until and event.get("type") == until:
                 return
 
 

@@ -11,7 +11,7 @@ import urllib.request
 import zmq.auth
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "clients", "python"))
-from vigil_client import VigilClient, VigilError  # noqa: E402
+from vigil_client import HEARTBEAT_TOPIC, VigilClient, VigilError  # noqa: E402
 
 DATA = os.environ["VIGIL_DATA"]
 
@@ -63,6 +63,38 @@ class VigilClientTests(unittest.TestCase):
             police.select_cameras({"type": "radius", "at": {"lat": 50.8467, "lon": 4.3525}, "meters": 0})
         self.assertEqual(raised.exception.code, "radius_invalid")
         police.close()
+
+    def test_a_batched_subscription_gets_the_same_events_as_a_plain_one(self):
+        lead = client("pz-5339")
+        opened = lead.request("incident.open", {"kind": "traffic", "at": {"lat": 50.8467, "lon": 4.3525}, "radius_meters": 60})
+        incident = opened["incident"]["id"]
+        topic = "incident/%d/pz-5339/" % incident
+        plain, batched = client("pz-5339"), client("pz-5339")
+        plain.subscribe(topic, HEARTBEAT_TOPIC)
+        batched.subscribe(topic, batched=True)
+        batched.subscribe(HEARTBEAT_TOPIC)
+        for listener in (plain, batched):  # a heartbeat proves the subscriptions are live
+            while listener.next_event(10)[0] != HEARTBEAT_TOPIC:
+                pass
+        for radius in (120, 200, 320):
+            lead.request("incident.redraw", {"incident": incident, "at": {"lat": 50.8467, "lon": 4.3525}, "radius_meters": radius})
+        lead.request("incident.close", {"incident": incident})
+
+        def events(listener):
+            received = []
+            while not received or received[-1][1]["type"] != "incident.closed":
+                event = listener.next_event(10)
+                self.assertIsNotNone(event, received)
+                if event[0] != HEARTBEAT_TOPIC:
+                    received.append(event)
+            return received
+
+        from_plain, from_batches = events(plain), events(batched)
+        self.assertEqual(from_batches, from_plain)
+        self.assertEqual({topic for topic, _ in from_batches}, {topic})
+        self.assertEqual([event["seq"] for _, event in from_batches], sorted(event["seq"] for _, event in from_batches))
+        for listener in (lead, plain, batched):
+            listener.close()
 
     def test_follows_a_channel_through_a_forced_gap(self):
         lead = client("pz-5339")

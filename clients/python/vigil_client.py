@@ -26,6 +26,8 @@ import zmq.auth
 
 PROTOCOL_VERSION = 1
 HEARTBEAT_TOPIC = "heartbeat/"
+# A subscription to "batch:" + a topic gets the topic's events several to a message (a JSON array).
+BATCH_PREFIX = "batch:"
 
 
 class VigilError(Exception):
@@ -127,23 +129,34 @@ class VigilClient:
 
     # Events
 
-    def subscribe(self, *topics):
+    def subscribe(self, *topics, batched=False):
+        """Subscribes to `topics`; `batched`: to their batches (`batch:TOPIC`), several events
+        to a message when they come together (next_event hands them out one by one)."""
         if self.sub is None:
             self.sub = self._socket(zmq.SUB, self.event_endpoint)
         for topic in topics:
-            self.sub.setsockopt(zmq.SUBSCRIBE, topic.encode())
+            self.sub.setsockopt(zmq.SUBSCRIBE, ((BATCH_PREFIX if batched else "") + topic).encode())
 
     def _reconnect_events(self):
+        self._batched = []
         if self.sub is not None:
             self.sub.close(linger=0)
             self.sub = None
 
     def next_event(self, timeout):
-        """The next event as (topic, event dict), or None after `timeout` seconds."""
+        """The next event as (topic, event dict), or None after `timeout` seconds. An event
+        of a batch comes with its channel's topic, without the batch: prefix."""
+        if getattr(self, "_batched", None):
+            return self._batched.pop(0)
         if not self.sub.poll(int(timeout * 1000)):
             return None
         topic, payload = self.sub.recv_multipart()
-        return topic.decode(), json.loads(payload)
+        topic = topic.decode()
+        if not topic.startswith(BATCH_PREFIX):
+            return topic, json.loads(payload)
+        topic = topic[len(BATCH_PREFIX):]
+        self._batched = [(topic, event) for event in json.loads(payload)]
+        return self._batched.pop(0)
 
     def follow(self, incident, heartbeat_timeout=3.0, drop=lambda event: False):
         """Follows an incident's channel in the Clone pattern (docs/protocol.md, "Following a channel").

@@ -4,7 +4,7 @@ import Foundation
 /// The envelope of every message on the bus, version 1 (see docs/protocol.md).
 ///
 /// Requests and replies are one UTF-8 JSON frame each; events are two frames, the topic and
-/// the JSON. Member names are snake_case and times are ISO 8601 UTC.
+/// the JSON (a JSON array of events on a batched subscription, see ``EventBatch``). Member names are snake_case and times are ISO 8601 UTC.
 public enum BusProtocol {
     public static let version = 1
     /// The largest message a network-facing socket accepts (`ZMQ_MAXMSGSIZE`): room for a
