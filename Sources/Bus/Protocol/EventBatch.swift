@@ -103,6 +103,8 @@ struct GrantedSubscriptions {
     /// Which forms of `topic`'s events someone subscribed to.
     mutating func audience(of topic: String) -> (plain: Bool, batched: Bool) {
         if let known = audiences[topic] { return known }
+        // Topics come and go with incidents: the answers are kept for the recent ones only.
+        if audiences.count >= 10_000 { audiences.removeAll() }
         let audience = (plain: plain.contains { topic.hasPrefix($0) }, batched: batched.contains { topic.hasPrefix($0) })
         audiences[topic] = audience
         return audience
