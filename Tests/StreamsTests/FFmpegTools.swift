@@ -36,13 +36,6 @@ func greyPixels(_ path: String) throws -> [UInt8] {
     return [UInt8](pixels)
 }
 
-/// A TCP port that was free a moment ago on the loopback address.
-func freeLoopbackPort() throws -> Int {
-    let (listener, port) = try loopbackSocket(listening: false)
-    close(listener)
-    return port
-}
-
 /// A real RTSP server (gst-rtsp-server, `Tests/python/rtsp_camera.py`) serving a live H.264
 /// test pattern at `url` until stopped.
 final class RTSPCamera {
