@@ -178,6 +178,20 @@ struct BusTests {
         }
     }
 
+    /// The server sends a topic's events one by one only to prefixes someone subscribed to so,
+    /// and builds batches only for batched ones; a subscription is never forgotten (erring toward sending).
+    @Test func grantedSubscriptionsSayWhichFormsOfATopicAnyoneWants() {
+        var granted = GrantedSubscriptions()
+        #expect(granted.audience(of: "incident/7/siamu/") == (plain: false, batched: false))
+        granted.grant("incident/7/siamu/")
+        granted.grant("batch:incident/")
+        #expect(granted.audience(of: "incident/7/siamu/") == (plain: true, batched: true))
+        #expect(granted.audience(of: "incident/8/siamu/") == (plain: false, batched: true))
+        #expect(granted.audience(of: "audit/") == (plain: false, batched: false))
+        granted.grant("audit/")
+        #expect(granted.audience(of: "audit/") == (plain: true, batched: false), "a new grant is seen at once, cache or not")
+    }
+
     @Test func aBatchSplitsIntoItsEventsWithoutDecodingThem() {
         let events = [#"{"a":"]},{\"[","b":[1,{"c":2}]}"#, #"{"seq":2}"#].map { Data($0.utf8) }
         #expect(EventBatch.split(EventBatch.join(events)) == events)
