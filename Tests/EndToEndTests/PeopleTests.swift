@@ -43,7 +43,8 @@ struct PeopleTests {
         try await withServer { data, _ in
             #expect(try await vigil("user", "add", "cc.auditor", "--name", "C. Janssens", "--badge", "AUD-4", "--role", "auditor",
                                     "--data", data.path).status == 0)
-            let auditor = try await BusSession(data, as: "keys/users/cc.auditor.key_secret", topics: ["audit/"], linger: 3)
+            // Time enough for the incident to be opened under a loaded suite (3 s was not always).
+            let auditor = try await BusSession(data, as: "keys/users/cc.auditor.key_secret", topics: ["audit/"], linger: 8)
             let agency = try await BusSession(data, as: "keys/agencies/crisis-centre.key_secret", topics: ["audit/"], linger: 3)
             #expect(try await vigil("incident", "open", "--kind", "fire", "--at", "50.8467,4.3525", "--radius", "100", "--data", data.path).status == 0)
             // The entries (signed checkpoints, latest-wins with seq 0, may come between them).
