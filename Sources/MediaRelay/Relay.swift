@@ -278,6 +278,10 @@ public final class Relay: Sendable {
                 bus.sendMedia(to: request.peer, header: BusProtocol.successReply(id: header.id, result: result), payload: bytes)
             case .feedClose:
                 let body = try BusProtocol.decodeBody(ViewStopBody.self, from: request.payload)
+                // Only the viewer who holds a view closes it; to anyone else there is no such view.
+                guard state.withLock({ $0.view(body.view)?.identity }) == request.identity else {
+                    throw BusProtocol.ErrorBody(.viewNotFound, message: "there is no view \(body.view)", field: "body.view")
+                }
                 try await end(body.view, reason: "closed by the viewer", notify: false)
                 bus.sendMedia(to: request.peer, header: BusProtocol.successReply(id: header.id, result: ["view": body.view]), payload: nil)
             default:

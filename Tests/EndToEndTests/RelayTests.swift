@@ -492,6 +492,42 @@ struct RelayTests {
         }
     }
 
+    /// A view is closed only by its own viewer: another user who learnt its id is told there is
+    /// no such view, and the view plays on; its viewer closes it.
+    @Test func onlyItsViewerClosesAView() async throws {
+        try await withCameraServer { data in
+            for (user, agency) in [("pz.viewer", "pz-5339"), ("cc.viewer", "crisis-centre")] {
+                #expect(try await vigil("user", "add", user, "--name", "N", "--badge", "B-\(user)", "--role", "operator",
+                                        "--data", data.path, "--agency", agency).status == 0)
+            }
+            let id = try await openIncidentAtTheCamera(data)
+            let output = data.appendingPathComponent("closed.ts").path
+            let watch = try await RunningProcess(vigilBinary, [
+                "watch", "--incident", "\(id)", "--camera", "pz5339-sim-01", "-o", output, "--seconds", "4", "--reason", "public-order",
+                "--text", "A view someone else tries to close", "--data", data.path, "--agency", "pz-5339", "--user", "pz.viewer", "--timeout", "30",
+                "--delivery", "packets",
+            ])
+            try await watch.waitForStandardError(containing: "under grant")
+            let view = try #require(watch.standardError.split(separator: " ").drop { $0 != "view" }.dropFirst().first.map(String.init))
+            let info = try json(String(contentsOf: data.appendingPathComponent("server.json"), encoding: .utf8))
+            let closed = try await run(python, ["-c", """
+                import sys, zmq.auth
+                sys.path.insert(0, sys.argv[1])
+                from media_endpoint import MediaClient, request
+                media, server_key, certificate, view = sys.argv[2:6]
+                other = MediaClient(certificate)
+                print(request(other.connect(media, zmq.auth.load_certificate(server_key)[0]), "x", "feed.close", {"view": view}).get("error", {}).get("code"))
+                """, pythonHelpers, try #require(info["media"] as? String), data.appendingPathComponent("keys/server.key").path,
+                data.appendingPathComponent("keys/users/cc.viewer.key_secret").path, view])
+            #expect(closed.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "view_not_found", "\(closed.stdout) \(closed.stderr)")
+            #expect(try await watch.waitForExit() == 0, "\(watch.standardError)")
+            #expect(!watch.standardError.contains("the relay ended the view"), "the view played to its end: \(watch.standardError)")
+            #expect(try await probe(output).frames >= 75)
+            let records = try await auditRecords(data, viewsStopped: 1)
+            #expect(records.contains { $0["action"] as? String == "view.stopped" && $0["user"] as? String == "pz.viewer" }, "its own viewer closed it")
+        }
+    }
+
     /// A node that stops (SIGTERM) deregisters: the coordinator drops it at once, so the next
     /// viewer is served by the server's own relay without waiting for the node's silence.
     @Test func aRelayNodeThatStopsDeregisters() async throws {
