@@ -823,22 +823,17 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
                 bytes += payloads[end].count
                 end += 1
             }
-            let batch = EventBatch.join(payloads[start..<end])
-            for events in [sockets.events] + sockets.inProcess.map(\.events) {
-                do {
-                    try events.send([topicFrame, batch])
-                    metrics.eventsOut.increment()
-                } catch {
-                    metrics.eventsDropped.increment()
-                }
-            }
+            publish(topicFrame: topicFrame, payload: EventBatch.join(payloads[start..<end]), sockets: sockets)
             start = end
         }
     }
 
-    /// Sends an event on the network event endpoint and on every in-process one.
     private func publish(topic: String, payload: Data, sockets: LoopSockets) {
-        let topicFrame = Data(topic.utf8)
+        publish(topicFrame: Data(topic.utf8), payload: payload, sockets: sockets)
+    }
+
+    /// Sends one message (an event, or a batch) on the network event endpoint and on every in-process one.
+    private func publish(topicFrame: Data, payload: Data, sockets: LoopSockets) {
         for events in [sockets.events] + sockets.inProcess.map(\.events) {
             do {
                 try events.send([topicFrame, payload])
