@@ -30,11 +30,10 @@ struct BenchCommand: ParsableCommand {
             guard (1_000...5_000_000).contains(cameras) else { throw ValidationError("--cameras must be 1000 to 5000000") }
         }
 
-        @Flag(help: "Print each figure as one JSON object per line (figure, value, unit, target, met, note); other lines go to standard error.")
-        var json = false
+        @OptionGroup var output: BenchOutputOptions
 
         func run() throws {
-            Measurement.use(json ? .json : .text)
+            output.apply()
             try GeoBenchmark(fixtures: try Deployment.fixturesFolder(fixtures), queries: queries, largeCount: cameras, python: python).run()
         }
     }
@@ -59,11 +58,10 @@ struct BenchCommand: ParsableCommand {
             }
         }
 
-        @Flag(help: "Print each figure as one JSON object per line (figure, value, unit, target, met, note); other lines go to standard error.")
-        var json = false
+        @OptionGroup var output: BenchOutputOptions
 
         func run() throws {
-            Measurement.use(json ? .json : .text)
+            output.apply()
             Measurement.say("vigil bench bus: CURVE on, loopback, \(ProcessInfo.processInfo.activeProcessorCount) cores; medians of rounds where there are rounds")
             let roundTrips = try (0..<5).map { _ in try BusBenchmark.commandRoundTrips(count: requests / 5) }
             print(Measurement.row("command round trip p50", Measurement.median(of: roundTrips, percentile: 0.5), unit: "µs", target: 150))
@@ -124,11 +122,10 @@ struct BenchCommand: ParsableCommand {
         @Option(help: "The ffmpeg that makes the test stream.")
         var ffmpeg = "/usr/bin/ffmpeg"
 
-        @Flag(help: "Print each figure as one JSON object per line (figure, value, unit, target, met, note); other lines go to standard error.")
-        var json = false
+        @OptionGroup var output: BenchOutputOptions
 
         func run() throws {
-            Measurement.use(json ? .json : .text)
+            output.apply()
             try StreamsBenchmark(ffmpeg: ffmpeg).run()
         }
     }
@@ -145,17 +142,16 @@ struct BenchCommand: ParsableCommand {
         @Option(help: "Viewers of the one camera.")
         var viewers = 200
 
-        @Flag(help: "Print each figure as one JSON object per line (figure, value, unit, target, met, note); other lines go to standard error.")
-        var json = false
+        @OptionGroup var output: BenchOutputOptions
 
         func validate() throws {
             guard (2...2_000).contains(viewers) else { throw ValidationError("--viewers must be 2 to 2000") }
         }
 
         func run() throws {
-            Measurement.use(json ? .json : .text)
+            output.apply()
             // Vigil is measured as a server of this very binary.
-            let vigil = Bundle.main.executablePath ?? CommandLine.arguments[0]
+            let vigil = BenchOutputOptions.thisBinary
             try RelayBenchmark(vigil: vigil, ffmpeg: ffmpeg, viewers: viewers).run()
         }
     }
@@ -171,17 +167,16 @@ struct BenchCommand: ParsableCommand {
         @Option(help: "Live cameras served and recorded.")
         var cameras = 50
 
-        @Flag(help: "Print each figure as one JSON object per line (figure, value, unit, target, met, note); other lines go to standard error.")
-        var json = false
+        @OptionGroup var output: BenchOutputOptions
 
         func validate() throws {
             guard (1...500).contains(cameras) else { throw ValidationError("--cameras must be 1 to 500") }
         }
 
         func run() throws {
-            Measurement.use(json ? .json : .text)
+            output.apply()
             // Playback is measured through a server of this very binary.
-            let vigil = Bundle.main.executablePath ?? CommandLine.arguments[0]
+            let vigil = BenchOutputOptions.thisBinary
             try FootageBenchmark(ffmpeg: ffmpeg, cameras: cameras, vigil: vigil).run()
         }
     }
@@ -193,16 +188,15 @@ struct BenchCommand: ParsableCommand {
 
         @Option(help: "Rounds, each with a new cluster.")
         var rounds = 3
-        @Flag(help: "Print each figure as one JSON object per line (figure, value, unit, target, met, note); other lines go to standard error.")
-        var json = false
+        @OptionGroup var output: BenchOutputOptions
 
         func validate() throws {
             guard (1...20).contains(rounds) else { throw ValidationError("--rounds must be 1 to 20") }
         }
 
         func run() throws {
-            Measurement.use(json ? .json : .text)
-            try FailoverBenchmark(vigil: Bundle.main.executablePath ?? CommandLine.arguments[0], rounds: rounds).run()
+            output.apply()
+            try FailoverBenchmark(vigil: BenchOutputOptions.thisBinary, rounds: rounds).run()
         }
     }
 
@@ -215,8 +209,7 @@ struct BenchCommand: ParsableCommand {
         var viewers = 100
         @Option(help: "Seconds the streams leaving the origin are counted, each way.")
         var seconds = 10
-        @Flag(help: "Print each figure as one JSON object per line (figure, value, unit, target, met, note); other lines go to standard error.")
-        var json = false
+        @OptionGroup var output: BenchOutputOptions
 
         func validate() throws {
             guard (3...500).contains(viewers) else { throw ValidationError("--viewers must be 3 to 500") }
@@ -224,8 +217,8 @@ struct BenchCommand: ParsableCommand {
         }
 
         func run() throws {
-            Measurement.use(json ? .json : .text)
-            try SitesBenchmark(vigil: Bundle.main.executablePath ?? CommandLine.arguments[0], viewers: viewers, seconds: seconds).run()
+            output.apply()
+            try SitesBenchmark(vigil: BenchOutputOptions.thisBinary, viewers: viewers, seconds: seconds).run()
         }
     }
 
@@ -240,18 +233,30 @@ struct BenchCommand: ParsableCommand {
         var ffmpeg = "/usr/bin/ffmpeg"
         @Option(help: "The Python with Selenium (scripts/setup puts it in .build/python-packages).")
         var python = "/usr/bin/python3"
-        @Flag(help: "Print each figure as one JSON object per line (figure, value, unit, target, met, note); other lines go to standard error.")
-        var json = false
+        @OptionGroup var output: BenchOutputOptions
 
         func validate() throws {
             guard (5...600).contains(seconds) else { throw ValidationError("--seconds must be 5 to 600") }
         }
 
         func run() throws {
-            Measurement.use(json ? .json : .text)
+            output.apply()
             let script = try Deployment.fixturesFolder(nil).deletingLastPathComponent().appendingPathComponent("Benchmarks/console_bench.py")
-            let vigil = Bundle.main.executablePath ?? CommandLine.arguments[0]
+            let vigil = BenchOutputOptions.thisBinary
             try ConsoleBenchmark(vigil: vigil, ffmpeg: ffmpeg, python: python, script: script, seconds: seconds).run()
         }
     }
+}
+
+/// What every benchmark prints its figures as, and the binary that runs it (a benchmark that
+/// starts servers starts this very `vigil`).
+struct BenchOutputOptions: ParsableArguments {
+    @Flag(help: "Print each figure as one JSON object per line (figure, value, unit, target, met, note); other lines go to standard error.")
+    var json = false
+
+    func apply() {
+        Measurement.use(json ? .json : .text)
+    }
+
+    static var thisBinary: String { Bundle.main.executablePath ?? CommandLine.arguments[0] }
 }
