@@ -562,6 +562,8 @@ struct RelayTests {
             (["relay", "--coordinator", "http://127.0.0.1:7710", "--server-key", "k", "--cert", "c"], "--coordinator is a tcp://HOST:PORT endpoint"),
             (["relay", "--coordinator", "tcp://127.0.0.1:7710", "--server-key", "/nonexistent/server.key", "--cert", "c"], "certificate not found"),
             (["relay", "--coordinator", "tcp://127.0.0.1:7710", "--server-key", "k", "--cert", "c", "--http-port", "70000"], "--http-port must be 0 to 65535"),
+            (["relay", "--coordinator", "tcp://127.0.0.1:7710", "--server-key", "k", "--cert", "c", "--origin-of", "stib"], "--origin-of needs --site"),
+            (["relay", "--coordinator", "tcp://127.0.0.1:7710", "--server-key", "k", "--cert", "c", "--site", ""], "--site is a name of 1 to 100 characters"),
             (["watch", "--incident", "1", "--camera", "c", "--reason", "public-order", "--text", "Both ways", "-o", "x.ts", "--link"], "either -o FILE"),
             (["serve", "--thumbnail-interval", "0"], "--thumbnail-interval must be 0.1 to 3600 seconds"),
             (["serve", "--relay-max-streams=-1"], "must be 0 or more"),

@@ -129,10 +129,15 @@ struct RelayNodeRegistry {
         nodes.values.filter { $0.site == site }.sorted { $0.name < $1.name }
     }
 
-    /// The site where `owner`'s cameras are pulled, as its nodes say (the first by name, should
-    /// two sites claim the owner); nil while no node there is registered.
-    func site(ofOwner owner: String) -> String? {
-        nodes.values.filter { $0.origins.contains(owner) }.min { $0.name < $1.name }?.site
+    /// The site where each owner's cameras are pulled, as its nodes say (the first node by name,
+    /// should two sites claim an owner); an owner with no node registered has none.
+    var ownerSites: [String: String] {
+        var sites: [String: String] = [:]
+        for node in nodes.values.sorted(by: { $0.name < $1.name }) {
+            guard let site = node.site else { continue }
+            for owner in node.origins where sites[owner] == nil { sites[owner] = site }
+        }
+        return sites
     }
 
     /// A viewer says node `name` stopped serving it. Believed only if the node has missed a

@@ -240,8 +240,9 @@ struct RelayState<Feed: AnyObject & Sendable> {
             let relays = [coordinatorCapacity] + alive.map(\.capacity)
             // A camera whose owner's site has relay nodes is pulled there only.
             let siteNodes = Dictionary(grouping: alive.filter { $0.site != nil }, by: { $0.site! }).mapValues { Set($0.map(\.name)) }
+            let ownerSites = nodes.ownerSites  // once a placement, not once a camera
             let allowed = wanted.reduce(into: [String: Set<String>]()) { allowed, camera in
-                if let site = originSite(of: camera), let names = siteNodes[site] { allowed[camera] = names }
+                if let site = sources[camera]?.owner.flatMap({ ownerSites[$0] }), let names = siteNodes[site] { allowed[camera] = names }
             }
             // Sticky: a camera stays where it is served (a feed open here, or a node's), while
             // that relay is alive and within its caps; a new one is placed by its hash.
@@ -272,11 +273,6 @@ struct RelayState<Feed: AnyObject & Sendable> {
             }
         }
         return actions
-    }
-
-    /// The site where `camera` is pulled: its owner's, as the relay nodes standing there say.
-    func originSite(of camera: String) -> String? {
-        sources[camera]?.owner.flatMap { nodes.site(ofOwner: $0) }
     }
 
     /// The edge node that serves `camera` to the viewers of `site`, chosen now if there is none:
