@@ -32,7 +32,9 @@ public enum BusBenchmark {
         let inProcessConfiguration = inProcess ? try server.attachInProcess(as: BusIdentity(agency: "bench")) : nil
         try server.start()
         defer { server.stop() }
-        let responder = Task.detached {
+        // The responder answers from memory, so it runs on the bus thread (``BusExecutor``):
+        // no thread hand-off between a request and its reply.
+        let responder = Task(executorPreference: server.executor) {
             for await request in server.requests {
                 let id = (try? BusProtocol.decodeHeader(request.payload).id) ?? "?"
                 server.reply(to: request.peer, payload: BusProtocol.successReply(id: id, result: ["agency": request.agency]))

@@ -13,8 +13,12 @@ enum BusTransport: String, CaseIterable, Sendable {
 
 /// Runs `body` against a bus server on free loopback ports that echoes each request's body,
 /// with one authorised agency (`siamu`), whose client connects over `transport`; the server
-/// is always stopped afterwards.
-private func withEchoServer(over transport: BusTransport = .tcp, _ body: (BusServer, BusClientConfiguration) async throws -> Void) async throws {
+/// is always stopped afterwards. The responder runs on `executor` (the pool's when nil), and
+/// tells in each reply which thread it answered on.
+private func withEchoServer(
+    over transport: BusTransport = .tcp, executor: (BusServer) -> (any TaskExecutor)? = { _ in nil },
+    _ body: (BusServer, BusClientConfiguration) async throws -> Void
+) async throws {
     let serverKeys = try CurveKeyPair.generate()
     let agencyKeys = try CurveKeyPair.generate()
     let server = try BusServer(
@@ -26,11 +30,11 @@ private func withEchoServer(over transport: BusTransport = .tcp, _ body: (BusSer
         authorizeSubscription: { identity, topic in topic == "incident/7/\(identity.agency)/" })
     let inProcess = transport == .inProcess ? try server.attachInProcess(as: BusIdentity(agency: "siamu")) : nil
     try server.start()
-    let responder = Task {
+    let responder = Task(executorPreference: executor(server)) {
         for await request in server.requests {
             let header = try BusProtocol.decodeHeader(request.payload)
-            struct Echo: Codable { var agency: String; var op: String }
-            server.reply(to: request.peer, payload: BusProtocol.successReply(id: header.id, result: Echo(agency: request.agency, op: header.op)))
+            let echo = Echo(agency: request.agency, op: header.op, onBusThread: server.executor.isCurrentThread)
+            server.reply(to: request.peer, payload: BusProtocol.successReply(id: header.id, result: echo))
         }
     }
     defer {
@@ -42,7 +46,11 @@ private func withEchoServer(over transport: BusTransport = .tcp, _ body: (BusSer
         serverPublicKey: serverKeys.publicKey, keys: agencyKeys))
 }
 
-private struct Echo: Codable { var agency: String; var op: String }
+private struct Echo: Codable {
+    var agency: String
+    var op: String
+    var onBusThread: Bool? = nil
+}
 
 
 @Suite("Bus", .timeLimit(.minutes(1)))
@@ -57,6 +65,35 @@ struct BusTests {
             }
             #expect(echo.agency == "siamu")
             #expect(echo.op == "ping")
+        }
+    }
+
+    @Test func aResponderOnTheBusExecutorAnswersOnTheBusThreadAndOutlivesIt() async throws {
+        var server: BusServer?
+        try await withEchoServer(executor: { $0.executor }) { running, configuration in
+            server = running
+            let echo = try await offThePool {
+                let client = try BusClient(configuration: configuration)
+                defer { client.close() }
+                return try client.request("ping", body: ["n": 1], as: Echo.self)
+            }
+            #expect(echo.onBusThread == true)
+            #expect(echo.op == "ping")
+        }
+        // Stopped, the bus hands its jobs to the global executor: a task that prefers it still runs.
+        let executor = try #require(server).executor
+        let late = Task(executorPreference: executor) { executor.isCurrentThread }
+        #expect(await late.value == false)
+    }
+
+    @Test func aResponderOnThePoolAnswersOffTheBusThread() async throws {
+        try await withEchoServer { _, configuration in
+            let echo = try await offThePool {
+                let client = try BusClient(configuration: configuration)
+                defer { client.close() }
+                return try client.request("ping", body: ["n": 1], as: Echo.self)
+            }
+            #expect(echo.onBusThread == false)
         }
     }
 
@@ -364,6 +401,26 @@ struct BusProtocolTests {
             try BusProtocol.decodeBody(Body.self, from: Data(#"{"v":1,"id":"a","op":"x","body":{"radius_meters":"far"}}"#.utf8))
         }
         #expect(error?.field == "body.radius_meters")
+    }
+
+    /// Strings a client or a result may carry: quotes, backslashes, slashes, every control
+    /// character, and text beyond ASCII.
+    static let awkwardStrings = [
+        "1234-17", #"say "hi" \ back"#, "a/b", String((0..<0x20).map { Character(Unicode.Scalar(UInt8($0))) }), "Molenbeek-Saint-Jean – Sint-Jans-Molenbeek ✓",
+        "\u{7F}\u{2028}",
+    ]
+
+    @Test(arguments: awkwardStrings)
+    func writesTheEnvelopeAsTheCoderWould(_ text: String) throws {
+        struct Body: Codable, Equatable { var radiusMeters: Double; var note: String }
+        let body = Body(radiusMeters: 250, note: "north/south")
+        let request = try BusProtocol.request(id: text, op: "cameras.select", body: body)
+        #expect(request == (try BusProtocol.encoder.encode(BusProtocol.Request(id: text, op: "cameras.select", body: body))))
+        let header = try BusProtocol.decodeHeader(request)
+        #expect(header.id == text && header.op == "cameras.select")
+        #expect(try BusProtocol.decodeBody(Body.self, from: request) == body)
+        let result = Body(radiusMeters: 1.5, note: text)
+        #expect(BusProtocol.successReply(id: text, result: result) == (try BusProtocol.encoder.encode(BusProtocol.Reply(id: text, ok: true, result: result, error: nil))))
     }
 }
 

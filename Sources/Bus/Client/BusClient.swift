@@ -103,11 +103,10 @@ public final class BusClient {
     public func request<Body: Encodable, Result: Decodable>(
         _ operation: String, body: Body, as: Result.Type, timeout: Duration = .seconds(5)
     ) throws(BusClientError) -> Result {
-        nextRequestNumber += 1
-        let id = "\(ProcessInfo.processInfo.processIdentifier)-\(nextRequestNumber)"
+        let id = nextRequestID()
         let payload: Data
         do {
-            payload = try BusProtocol.encoder.encode(BusProtocol.Request(id: id, op: operation, body: body))
+            payload = try BusProtocol.request(id: id, op: operation, body: body)
         } catch {
             throw .protocolViolation("cannot encode \(operation): \(error)")
         }
@@ -117,13 +116,21 @@ public final class BusClient {
         throw .protocolViolation("the reply to \(operation) has neither a valid result nor an error")
     }
 
+    /// The process's id and a count: unique on the connection, and across clients of one process.
+    private func nextRequestID() -> String {
+        nextRequestNumber += 1
+        return "\(Self.processID)-\(nextRequestNumber)"
+    }
+
+    /// Read once: each read is a system call.
+    private static let processID = ProcessInfo.processInfo.processIdentifier
+
     /// Sends a request without waiting for its reply (read it with ``receiveMessage(timeout:)``,
     /// on a connection where other messages arrive too); returns its id.
     public func send<Body: Encodable>(_ operation: String, body: Body) throws(BusClientError) -> String {
-        nextRequestNumber += 1
-        let id = "\(ProcessInfo.processInfo.processIdentifier)-\(nextRequestNumber)"
+        let id = nextRequestID()
         do {
-            try command.send([try BusProtocol.encoder.encode(BusProtocol.Request(id: id, op: operation, body: body))], wait: false)
+            try command.send([try BusProtocol.request(id: id, op: operation, body: body)], wait: false)
         } catch let error as ZMQError {
             throw .transport(error)
         } catch {

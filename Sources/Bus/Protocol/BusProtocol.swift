@@ -31,6 +31,9 @@ public enum BusProtocol {
         return decoder
     }()
 
+    /// The header's keys need no conversion; a decoder without strategies reads it faster.
+    private static let headerDecoder = JSONDecoder()
+
     /// The header every request carries.
     public struct RequestHeader: Sendable, Codable {
         public var v: Int
@@ -145,7 +148,7 @@ public enum BusProtocol {
     public static func decodeHeader(_ payload: Data) throws(ErrorBody) -> RequestHeader {
         let header: RequestHeader
         do {
-            header = try decoder.decode(RequestHeader.self, from: payload)
+            header = try headerDecoder.decode(RequestHeader.self, from: payload)
         } catch let error as DecodingError {
             throw ErrorBody(.badRequest, message: "not a request envelope: \(describe(error))", field: field(of: error))
         } catch {
@@ -184,8 +187,15 @@ public enum BusProtocol {
     }
 
     public static func successReply<Result: Encodable>(id: String, result: Result) -> Data {
-        encode(Reply(id: id, ok: true, result: result, error: nil))
+        Envelope.object(["id": .string(id), "ok": .json(Data("true".utf8)), "result": .json(encode(result)), "v": .json(versionText)])
     }
+
+    /// A request as a client sends it (``Request``, whose envelope is written without the coder).
+    public static func request<Body: Encodable>(id: String, op: String, body: Body) throws -> Data {
+        Envelope.object(["body": .json(try encoder.encode(body)), "id": .string(id), "op": .string(op), "v": .json(versionText)])
+    }
+
+    private static let versionText = Data("\(version)".utf8)
 
     public static func errorReply(id: String?, _ error: ErrorBody) -> Data {
         encode(Reply<Empty>(id: id, ok: false, result: nil, error: error))

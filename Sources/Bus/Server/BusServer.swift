@@ -115,6 +115,9 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
     private static let zapEndpoint = "inproc://zeromq.zap.01"
 
     public let requests: AsyncStream<BusRequest>
+    /// The bus thread as an executor, for a task that answers ``requests`` from memory without
+    /// leaving the thread that received them (``BusExecutor``).
+    public let executor = BusExecutor()
     public let authentications: AsyncStream<AuthenticationEvent>
     /// Every subscription decision except heartbeats (which everyone may receive).
     public let subscriptions: AsyncStream<SubscriptionEvent>
@@ -197,6 +200,7 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
         (subscriptions, subscriptionSink) = AsyncStream.makeStream(of: SubscriptionEvent.self, bufferingPolicy: .bufferingNewest(1024))
         (mediaRequests, mediaRequestSink) = AsyncStream.makeStream(of: BusRequest.self, bufferingPolicy: .bufferingOldest(1024))
         wakeSender = Mutex(nil)
+        executor.wakeBusThread = { [weak self] in self?.wakeUnlessWatching() }
     }
 
     /// Binds the endpoints (ZAP handler first, so no client is ever let in unchecked) and starts the bus thread.
@@ -233,7 +237,9 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
             monitors: [try monitor(command, name: "command"), try monitor(events, name: "events")], media: media, inProcess: inProcess)
 
         let thread = Thread { [self] in
+            executor.runsOnCurrentThread()
             runLoop()
+            executor.stop()
             finished.signal()
         }
         thread.name = "vigil.bus"
@@ -427,6 +433,8 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
         if sockets != nil {
             wake()
             finished.wait()
+        } else {
+            executor.stop()
         }
         wakeSender.withLock { box in
             box?.socket.close()
@@ -460,7 +468,12 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
             return
         }
         // One wake-up per batch: the loop drains the whole queue when it wakes.
-        if wasEmpty, !watching.load(ordering: .sequentiallyConsistent) { wake() }
+        if wasEmpty { wakeUnlessWatching() }
+    }
+
+    /// Wakes the bus thread unless it is watching its queues, which it drains before it polls again.
+    private func wakeUnlessWatching() {
+        if !watching.load(ordering: .sequentiallyConsistent) { wake() }
     }
 
     private func wake() {
@@ -562,7 +575,12 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
                     case .events(let identity): try receiveSubscriptions(socket, identity: identity)
                     }
                 }
-                if receivedRequests { awaitQuickReplies() }
+                // Requests answered on the bus's executor are answered now, in this turn.
+                executor.runPending()
+                if receivedRequests {
+                    awaitQuickReplies()
+                    executor.runPending()
+                }
                 let (outbound, stopping, renewEvents) = shared.withLock { state in
                     defer {
                         state.outbound.removeAll(keepingCapacity: true)
@@ -612,7 +630,7 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
         defer { watching.store(false, ordering: .sequentiallyConsistent) }
         let deadline = ContinuousClock.now.advanced(by: Self.quickReplyWindow)
         var spins = 0
-        while !outboundWaiting.load(ordering: .acquiring) {
+        while !outboundWaiting.load(ordering: .acquiring), !executor.hasPendingJobs {
             spins += 1
             // Reading the clock costs more than the flag: look at it every 64 turns.
             if spins % 64 == 0, ContinuousClock.now >= deadline { return }

@@ -30,9 +30,13 @@ public struct RequestService: Service {
                         for await request in readRequests { await dispatcher.handle(request) }
                     }
                 }
-                for await request in bus.requests {
-                    let routed = CommandDispatcher.Routed(request)
-                    if routed.isReadOnly { readSink.yield(routed) } else { changeSink.yield(routed) }
+                // Routing reads only the header: it runs on the bus thread that received the
+                // request (``BusExecutor``), so a request is handed to another thread once, to its worker.
+                await withTaskExecutorPreference(bus.executor) {
+                    for await request in bus.requests {
+                        let routed = CommandDispatcher.Routed(request)
+                        if routed.isReadOnly { readSink.yield(routed) } else { changeSink.yield(routed) }
+                    }
                 }
                 changeSink.finish()
                 readSink.finish()
