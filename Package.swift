@@ -138,7 +138,7 @@ let package = Package(
 
         // MARK: Tests
         .target(name: "TestSupport", path: "Tests/TestSupport"),
-        .testTarget(name: "GeoTests", dependencies: ["Geo"]),
+        .testTarget(name: "GeoTests", dependencies: ["Geo", "TestSupport"]),
         .testTarget(name: "IncidentsTests", dependencies: ["Incidents", "Geo", "VigilProtocol", "TestSupport", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "BusTests", dependencies: ["Bus", "TestSupport"]),
         .testTarget(name: "StreamsTests", dependencies: ["Streams", "TestSupport"]),

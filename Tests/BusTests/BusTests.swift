@@ -457,3 +457,109 @@ struct ZMQSocketTests {
         #expect(try socket.receive() == nil)
     }
 }
+
+/// Any JSON value, read by the coder: the reference ``EnvelopeReader`` is checked against.
+private enum AnyJSON: Decodable, Equatable {
+    case null, boolean(Bool), number(Double), string(String), array([AnyJSON]), object([String: AnyJSON])
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if container.decodeNil() {
+            self = .null
+        } else if let value = try? container.decode(Bool.self) {
+            self = .boolean(value)
+        } else if let value = try? container.decode(Double.self) {
+            self = .number(value)
+        } else if let value = try? container.decode(String.self) {
+            self = .string(value)
+        } else if let value = try? container.decode([AnyJSON].self) {
+            self = .array(value)
+        } else {
+            self = .object(try container.decode([String: AnyJSON].self))
+        }
+    }
+}
+
+@Suite("Envelope reader")
+struct EnvelopeReaderTests {
+    /// Pieces of JSON text, awkward ones among them, from which random envelopes are made.
+    static let scalars = [
+        #""a""#, #""""#, #""say \"hi\" \\ \/ back\n\t""#, #""\u00e9t\u00e9""#, "\"Ixelles – Elsene\"", #""\b\f\r""#, "0", "-0", "17", "-250",
+        "1.5", "2e3", "-1.25E-2", "9223372036854775807", "92233720368547758070", "true", "false", "null",
+    ]
+
+    /// A random JSON value of at most `depth` levels.
+    static func value(_ random: inout some RandomNumberGenerator, depth: Int) -> String {
+        switch depth > 0 ? Int.random(in: 0..<4, using: &random) : 0 {
+        case 1: return "[" + (0..<Int.random(in: 0..<4, using: &random)).map { _ in value(&random, depth: depth - 1) }.joined(separator: ",") + "]"
+        case 2:
+            let keys = ["x", "radius_meters", "note", "a b", "x"].shuffled(using: &random).prefix(Int.random(in: 0..<4, using: &random))
+            return "{" + keys.map { "\"\($0)\": " + value(&random, depth: depth - 1) }.joined(separator: " ,") + "}"
+        default: return scalars.randomElement(using: &random)!
+        }
+    }
+
+    /// A random request envelope: its members in any order, some missing, some odd.
+    static func envelope(_ random: inout some RandomNumberGenerator) -> String {
+        var members = [
+            "\"v\":" + ["1", "2", "1.0", "\"1\"", "1e0"].randomElement(using: &random)!,
+            "\"id\":" + [#""42-7""#, #""""#, "7", #""a\"b""#, #""\u0041""#].randomElement(using: &random)!,
+            "\"op\": " + [#""session.identity""#, #""cameras.select""#, "null"].randomElement(using: &random)!,
+            "\"body\" :" + value(&random, depth: 3),
+        ].shuffled(using: &random)
+        if Bool.random(using: &random) { members.removeLast() }
+        if Int.random(in: 0..<8, using: &random) == 0 { members.append(members[0]) }
+        return " {" + members.joined(separator: ",\n") + "} "
+    }
+
+    @Test func agreesWithTheCoderOnRandomAndDamagedEnvelopes() throws {
+        var random = TestRandom(state: 2026_12_05)
+        var readFast = 0
+        for round in 0..<4_000 {
+            var bytes = Array(Self.envelope(&random).utf8)
+            // Every other envelope is damaged: a byte removed, replaced or added.
+            if round % 2 == 1 {
+                let at = Int.random(in: 0..<bytes.count, using: &random)
+                switch Int.random(in: 0..<3, using: &random) {
+                case 0: bytes.remove(at: at)
+                case 1: bytes[at] = Array(#"{}[]",:\ 0e-"#.utf8).randomElement(using: &random)!
+                default: bytes.insert(Array(#"{}[]",:\ 0e-"#.utf8).randomElement(using: &random)!, at: at)
+                }
+            }
+            let payload = Data(bytes)
+            let reference = try? JSONDecoder().decode(AnyJSON.self, from: payload)
+            let header = try? JSONDecoder().decode(BusProtocol.RequestHeader.self, from: payload)
+            guard let members = EnvelopeReader.members(of: payload) else { continue }
+            readFast += 1
+            // Whatever the reader reads, the coder reads the same way.
+            guard case .object(let object)? = reference else {
+                Issue.record("read \(String(decoding: payload, as: UTF8.self)), which the coder refuses")
+                continue
+            }
+            #expect(Set(members.keys) == Set(object.keys))
+            for (key, member) in members {
+                switch member.value {
+                case .string(let text): #expect(object[key] == .string(text))
+                case .integer(let number): #expect(object[key] == .number(Double(number)))
+                case .boolean(let flag): #expect(object[key] == .boolean(flag))
+                case .other: #expect(try JSONDecoder().decode(AnyJSON.self, from: payload[member.range]) == object[key])
+                }
+            }
+            if case .integer(let v)? = members["v"]?.value, case .string(let id)? = members["id"]?.value, case .string(let op)? = members["op"]?.value {
+                #expect(header.map { [$0.v == v, $0.id == id, $0.op == op] } == [true, true, true])
+            }
+        }
+        // The fast path is taken for most envelopes, not left to the coder.
+        #expect(readFast > 1_000)
+    }
+
+    @Test func leavesToTheCoderWhatItDoesNotReadExactly() {
+        for text in [
+            #"{"v":1,"id":"\u0041","op":"x"}"#, "{\"v\":1,\"id\":\"é\",\"op\":\"x\"}", #"{"v":1,"v":2,"id":"a","op":"x"}"#,
+            #"{"v":1,"id":"a","op":"x","body":{"k":1,"k":2}}"#, #"{"v":1,"id":"a","op":"x"} x"#, #"{"v":01,"id":"a","op":"x"}"#,
+            #"{"v":1,"id":"a","op":"x","body":"# + String(repeating: "[", count: 70) + String(repeating: "]", count: 70) + "}",
+        ] {
+            #expect(EnvelopeReader.members(of: Data(text.utf8)) == nil, "\(text)")
+        }
+    }
+}

@@ -188,7 +188,7 @@ public final class BusClient {
             guard remaining > .zero, let reply = try waitForReply(timeout: remaining) else {
                 throw .serverUnreachable(endpoint: configuration.commandEndpoint, seconds: timeout.seconds)
             }
-            var envelope = try? BusProtocol.decoder.decode(ReplyEnvelope<Result>.self, from: reply)
+            var envelope = Self.readEnvelope(reply, as: Result.self) ?? (try? BusProtocol.decoder.decode(ReplyEnvelope<Result>.self, from: reply))
             if envelope == nil, let header = try? BusProtocol.decoder.decode(ReplyHeader.self, from: reply) {
                 envelope = ReplyEnvelope(id: header.id, ok: header.ok, error: header.error, result: nil)
             }
@@ -199,6 +199,23 @@ public final class BusClient {
         }
     }
 
+    /// A reply's envelope read by ``EnvelopeReader``, its result and error by the coder; nil
+    /// when the reader leaves the reply to the coder.
+    private static func readEnvelope<Result: Decodable>(_ reply: Data, as: Result.Type) -> ReplyEnvelope<Result>? {
+        guard let members = EnvelopeReader.members(of: reply), case .boolean(let ok)? = members["ok"]?.value else { return nil }
+        let id: String?
+        switch members["id"]?.value {
+        case .string(let text)?: id = text
+        case nil: id = nil
+        default: return nil
+        }
+        func decode<T: Decodable>(_ type: T.Type, member: String) -> T? {
+            guard let range = members[member]?.range else { return nil }
+            return try? BusProtocol.decoder.decode(T.self, from: reply.subdata(in: (reply.startIndex + range.lowerBound)..<(reply.startIndex + range.upperBound)))
+        }
+        return ReplyEnvelope(id: id, ok: ok, error: decode(BusProtocol.ErrorBody.self, member: "error"), result: decode(Result.self, member: "result"))
+    }
+
     private func waitForReply(timeout: Duration) throws(BusClientError) -> Data? {
         try receive(from: command, monitor: commandMonitor, endpoint: configuration.commandEndpoint, timeout: timeout) { frames in
             guard frames.count == 1 else { throw BusClientError.protocolViolation("a reply has \(frames.count) frames") }
@@ -207,6 +224,11 @@ public final class BusClient {
     }
 
     /// Waits for one message on `socket` (watching its handshake monitor) and converts it.
+    ///
+    /// It blocks on the socket alone, in slices of at most ``monitorInterval``, and reads the
+    /// monitor between them: a blocking read wakes sooner than `zmq_poll` over both sockets (which
+    /// asks each socket for its events before and after it sleeps), and a refused handshake is
+    /// still seen within a slice.
     private func receive<T>(
         from socket: ZMQSocket, monitor: ZMQSocket?, endpoint: String, timeout: Duration, _ convert: ([ZMQFrame]) throws -> T
     ) throws(BusClientError) -> T? {
@@ -215,9 +237,9 @@ public final class BusClient {
             let remaining = ContinuousClock.now.duration(to: deadline)
             guard remaining > .zero else { return nil }
             do {
-                let ready = try zmqPoll([socket] + (monitor.map { [$0] } ?? []), timeoutMilliseconds: max(1, remaining.milliseconds))
-                if let monitor, ready.count > 1, ready[1] { try checkMonitor(monitor, endpoint: endpoint) }
-                if ready[0], let frames = try socket.receive() { return try convert(frames) }
+                try socket.set(ZMQ_RCVTIMEO, Int32(max(1, min(remaining, Self.monitorInterval).milliseconds)))
+                if let frames = try socket.receive(wait: true) { return try convert(frames) }
+                if let monitor { try checkMonitor(monitor, endpoint: endpoint) }
             } catch let error as BusClientError {
                 throw error
             } catch let error as ZMQError {
@@ -227,6 +249,9 @@ public final class BusClient {
             }
         }
     }
+
+    /// How long a wait for a message goes without looking at the handshake monitor.
+    static let monitorInterval = Duration.milliseconds(25)
 
     // MARK: Events
 

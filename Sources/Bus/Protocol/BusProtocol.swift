@@ -148,7 +148,12 @@ public enum BusProtocol {
     public static func decodeHeader(_ payload: Data) throws(ErrorBody) -> RequestHeader {
         let header: RequestHeader
         do {
-            header = try headerDecoder.decode(RequestHeader.self, from: payload)
+            if let members = EnvelopeReader.members(of: payload), case .integer(let v)? = members["v"]?.value,
+               case .string(let id)? = members["id"]?.value, case .string(let op)? = members["op"]?.value {
+                header = RequestHeader(v: v, id: id, op: op)
+            } else {
+                header = try headerDecoder.decode(RequestHeader.self, from: payload)
+            }
         } catch let error as DecodingError {
             throw ErrorBody(.badRequest, message: "not a request envelope: \(describe(error))", field: field(of: error))
         } catch {

@@ -17,7 +17,8 @@ enum Envelope {
 
     /// A JSON object of `members`, in the order given (the caller gives them sorted by key).
     static func object(_ members: KeyValuePairs<String, Member>) -> Data {
-        var json = Data()
+        // Built as bytes and made Data once: appending to Data byte by byte costs more than the coder.
+        var json: [UInt8] = []
         json.reserveCapacity(96 + members.reduce(0) { total, member in
             if case .json(let text) = member.value { return total + text.count }
             return total
@@ -29,27 +30,34 @@ enum Envelope {
             json.append(UInt8(ascii: ":"))
             switch value {
             case .string(let text): appendString(text, to: &json)
-            case .json(let text): json.append(text)
+            case .json(let text): json.append(contentsOf: text)
             }
         }
         json.append(UInt8(ascii: "}"))
-        return json
+        return Data(json)
     }
 
     /// A JSON string as `BusProtocol.encoder` writes one: quotes, backslashes and control
     /// characters escaped; slashes and everything else as they are, in UTF-8.
-    static func appendString(_ text: String, to json: inout Data) {
+    static func appendString(_ text: String, to json: inout [UInt8]) {
         json.append(UInt8(ascii: "\""))
-        for byte in text.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""), UInt8(ascii: "\\"): json.append(contentsOf: [UInt8(ascii: "\\"), byte])
-            case 0x0A: json.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
-            case 0x0D: json.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
-            case 0x09: json.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
-            case 0x08: json.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "b")])
-            case 0x0C: json.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "f")])
-            case ..<0x20: json.append(contentsOf: Array("\\u00".utf8) + [hexDigits[Int(byte >> 4)], hexDigits[Int(byte & 0xF)]])
-            default: json.append(byte)
+        var text = text
+        text.withUTF8 { utf8 in
+            guard utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) else {
+                json.append(contentsOf: utf8)
+                return
+            }
+            for byte in utf8 {
+                switch byte {
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"): json.append(contentsOf: [UInt8(ascii: "\\"), byte])
+                case 0x0A: json.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
+                case 0x0D: json.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
+                case 0x09: json.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
+                case 0x08: json.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "b")])
+                case 0x0C: json.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "f")])
+                case ..<0x20: json.append(contentsOf: Array("\\u00".utf8) + [hexDigits[Int(byte >> 4)], hexDigits[Int(byte & 0xF)]])
+                default: json.append(byte)
+                }
             }
         }
         json.append(UInt8(ascii: "\""))

@@ -237,12 +237,13 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
             monitors: [try monitor(command, name: "command"), try monitor(events, name: "events")], media: media, inProcess: inProcess)
 
         let thread = Thread { [self] in
+            // Named from within, so that the system (top, perf) shows the name too.
+            Thread.current.name = "vigil.bus"
             executor.runsOnCurrentThread()
             runLoop()
             executor.stop()
             finished.signal()
         }
-        thread.name = "vigil.bus"
         thread.start()
     }
 
