@@ -117,7 +117,7 @@ struct FanOutTests {
         for player in players { close(player.socket) }
         let hungUp = ContinuousClock.now + .seconds(5)
         while left.withLock({ $0.count }) < 300, ContinuousClock.now < hungUp { try await Task.sleep(for: .milliseconds(20)) }
-        #expect(left.withLock { $0.count } == 300 && left.withLock { $0.allSatisfy { $0 == "the player left" } })
+        #expect(left.withLock { $0.count } == 300 && left.withLock { $0.allSatisfy { $0 == "the player left" } }, "\(Set(left.withLock { $0 }))")
         #expect(fanOut.statistics.players == 0 && fanOut.statistics.cameras == 0)
     }
 
@@ -382,3 +382,77 @@ final class PacedReaders: @unchecked Sendable {  // used by one thread at a time
         }
     }
 }
+
+/// When a player's bytes are written (``FanOut/Limits/writeCoalescing``), decided on made-up
+/// arrival times: the policy itself, which a real camera on a loaded machine would blur.
+@Suite("Write coalescing")
+struct WriteCoalescingTests {
+    let limits = FanOut.Limits()
+
+    /// A player on one end of a socket pair (the other end is never read: nothing is written here).
+    func player() throws -> (PlayerQueue, close: () -> Void) {
+        var ends: [Int32] = [0, 0]
+        guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &ends) == 0 else { throw TestSetupFailure("socketpair: \(errno)") }
+        let key = ChannelKey(feed: ObjectIdentifier(FanOut.self), kind: .transportStream)
+        let queue = PlayerQueue(number: 1, socket: ends[1], channel: key, onLeave: { _ in }, now: .now)
+        return (queue, { ends.forEach { close($0) } })
+    }
+
+    func chunk(keyframe: Bool = false) -> Chunk { Chunk([UInt8](repeating: 0x47, count: 188), startsAtKeyframe: keyframe) }
+
+    @Test func aSecondFrameWithinTheWindowGoesOutWithTheFirst() throws {
+        let (queue, closeSockets) = try player()
+        defer { closeSockets() }
+        let start = ContinuousClock.now
+        // A joiner's first bytes go at once.
+        _ = queue.offer(chunk(keyframe: true), now: start, limits: limits)
+        queue.scheduleWrite(now: start, gathering: true, limits: limits)
+        #expect(queue.writeDue <= start)
+        queue.consume(queue.pendingBytes)
+        // The next frame waits for one more, at most the window; the one after goes with it at once.
+        let second = start + .milliseconds(40)
+        _ = queue.offer(chunk(), now: second, limits: limits)
+        queue.scheduleWrite(now: second, gathering: true, limits: limits)
+        #expect(queue.writeDue == second + limits.writeCoalescing)
+        let third = second + .milliseconds(40)
+        _ = queue.offer(chunk(), now: third, limits: limits)
+        queue.scheduleWrite(now: third, gathering: true, limits: limits)
+        #expect(queue.writeDue == third)
+        #expect(queue.pendingBytes == 2 * 188)
+        queue.consume(queue.pendingBytes)
+        // Written, the next frame waits again; a camera whose frames come far apart does not.
+        let fourth = third + .milliseconds(40)
+        _ = queue.offer(chunk(), now: fourth, limits: limits)
+        queue.scheduleWrite(now: fourth, gathering: true, limits: limits)
+        #expect(queue.writeDue == fourth + limits.writeCoalescing)
+        queue.consume(queue.pendingBytes)
+        let fifth = fourth + .milliseconds(200)
+        _ = queue.offer(chunk(), now: fifth, limits: limits)
+        queue.scheduleWrite(now: fifth, gathering: false, limits: limits)
+        #expect(queue.writeDue <= fifth)
+    }
+
+    @Test func bytesLeftFromAnEarlierTurnAreNotHeldBack() throws {
+        let (queue, closeSockets) = try player()
+        defer { closeSockets() }
+        let start = ContinuousClock.now
+        _ = queue.offer(chunk(keyframe: true), now: start, limits: limits)
+        queue.consume(100)  // part of it written: the socket was full
+        let next = start + .milliseconds(40)
+        _ = queue.offer(chunk(), now: next, limits: limits)
+        queue.scheduleWrite(now: next, gathering: true, limits: limits)
+        #expect(queue.writeDue <= next)
+    }
+
+    @Test func aCameraGathersOnlyWhenItsFramesComeWithinTheWindow() {
+        var frames = ArrivalInterval()
+        let start = ContinuousClock.now
+        #expect(!frames.comeWithin(.milliseconds(50)), "nothing known yet: no waiting")
+        for index in 0..<5 { frames.note(start + .milliseconds(40) * index) }
+        #expect(frames.comeWithin(.milliseconds(50)), "25 frames a second")
+        var slow = ArrivalInterval()
+        for index in 0..<5 { slow.note(start + .milliseconds(80) * index) }
+        #expect(!slow.comeWithin(.milliseconds(50)), "12.5 frames a second: nothing to gather")
+    }
+}
+

@@ -126,8 +126,39 @@ private final class LocalSQLite: SQLStatements {
     }
 
     deinit {
-        // close_v2 defers the close until every statement is finalised; statements finalise in their own deinit.
+        for statement in prepared.values { sqlite3_finalize(statement) }
         sqlite3_close_v2(handle)
+    }
+
+    /// Statements prepared once and reset after each use, by their SQL: the same few statements
+    /// run again and again (a relay's view decisions every second, each read's `BEGIN`), and
+    /// parsing one costs more than running it.
+    private var prepared: [String: OpaquePointer] = [:]
+    /// The most statements kept; past it the cache starts over (SQL made from changing text
+    /// would otherwise grow it without end).
+    private static let maximumPrepared = 128
+
+    /// The statement for `sql`, prepared now or earlier; reset and unbound when `use` returns.
+    private func withStatement<T>(_ sql: String, _ use: (OpaquePointer) throws(SQLiteError) -> T) throws(SQLiteError) -> T {
+        let statement: OpaquePointer
+        if let cached = prepared[sql] {
+            statement = cached
+        } else {
+            var raw: OpaquePointer?
+            let status = sqlite3_prepare_v2(handle, sql, -1, &raw, nil)
+            guard status == SQLITE_OK, let made = raw else { throw error(status, sql: sql) }
+            if prepared.count >= Self.maximumPrepared {
+                for old in prepared.values { sqlite3_finalize(old) }
+                prepared.removeAll()
+            }
+            prepared[sql] = made
+            statement = made
+        }
+        defer {
+            sqlite3_reset(statement)
+            sqlite3_clear_bindings(statement)
+        }
+        return try use(statement)
     }
 
     private func error(_ status: Int32, sql: String?) -> SQLiteError {
@@ -135,15 +166,20 @@ private final class LocalSQLite: SQLStatements {
     }
 
     func execute(_ sql: String) throws(SQLiteError) {
+        // One statement (a transaction's BEGIN or COMMIT) is kept prepared; a script is run as it is.
+        guard sql.contains(";") else {
+            _ = try query(sql, [])
+            return
+        }
         let status = sqlite3_exec(handle, sql, nil, nil, nil)
         guard status == SQLITE_OK else { throw error(status, sql: sql) }
     }
 
     func query(_ sql: String, _ arguments: [SQLValue]) throws(SQLiteError) -> (columns: [String], rows: [[SQLValue]]) {
-        var raw: OpaquePointer?
-        let prepared = sqlite3_prepare_v2(handle, sql, -1, &raw, nil)
-        guard prepared == SQLITE_OK, let statement = raw else { throw error(prepared, sql: sql) }
-        defer { sqlite3_finalize(statement) }
+        try withStatement(sql) { statement throws(SQLiteError) in try run(statement, sql: sql, arguments) }
+    }
+
+    private func run(_ statement: OpaquePointer, sql: String, _ arguments: [SQLValue]) throws(SQLiteError) -> (columns: [String], rows: [[SQLValue]]) {
         for (offset, argument) in arguments.enumerated() {
             let index = Int32(offset + 1)
             let bound: Int32 = switch argument {

@@ -36,46 +36,43 @@ public struct RelayBenchmark {
 
         let peer = try nginx.map { try NginxRTMP(installation: $0, folder: folder, stream: stream, ffmpeg: ffmpeg) }
         if peer == nil { Measurement.say("  nginx with libnginx-mod-rtmp is not installed (make bench installs it): Vigil's figures only") }
-        let links = try VigilLinks(vigil: vigil, stream: stream, viewers: viewers)
+        let links = try VigilLinks(vigil: vigil, stream: stream)
 
-        // CPU per Gbit delivered, N viewers each reading as fast as it can.
-        let nginxCost = try peer.map { peer in
-            try Self.fanOutCost(of: peer.pid) { try (0..<viewers).map { _ in try RTMPPlayer.play(port: peer.port, app: "live", stream: "camera") } }
-        }
-        let httpCost = try Self.fanOutCost(of: links.pid) { try links.urls.map { try HTTPPlayer.get($0) } }
-        try links.closeLinks()
-        // Browsers: the same links as WebSockets of fragmented MP4 (the console's tiles).
-        let browserCost = try Self.fanOutCost(of: links.pid) { try links.newLinks(viewers).map { try HTTPPlayer.webSocket($0) } }
-        try links.closeLinks()
-        // Sealed views: the camera encrypted once, the same bytes to every viewer (the readers
-        // count the bytes; opening them is the viewers' work, not the relay's).
+        // CPU per Gbit delivered, N viewers each reading as fast as it can: nginx-rtmp and each
+        // of Vigil's deliveries in turn, round after round, so that a ratio compares measurements
+        // made within a minute of each other on this shared machine; the medians are printed.
         let keys = try (0..<max(1, viewers / 8)).map { _ in try links.newMediaClient() }
         defer { keys.forEach { $0.close() } }
-        let sealedCost = try Self.fanOutCost(of: links.pid) { try links.sealedURLs(views: viewers, keys: keys).map { try HTTPPlayer.get($0) } }
-        Thread.sleep(forTimeInterval: 1)  // the sealed views end as their players leave
+        let rounds = try (0..<Self.fanOutRounds).map { _ in try fanOutRound(peer: peer, links: links, keys: keys) }
         let curveCost = try links.curveFanOutCost(views: viewers)
-        if let nginxCost {
-            print(Measurement.row("nginx-rtmp, \(viewers) viewers: delivered", nginxCost.gigabits, unit: "Gb/s", target: nil))
-            print(Measurement.row("nginx-rtmp, \(viewers) viewers: CPU per Gbit (ref.)", nginxCost.cpuPerGigabit, unit: "CPU-s", target: nil))
+        func median(_ figure: (FanOutRound) -> Double?) -> Double? {
+            let values = rounds.compactMap(figure).sorted()
+            return values.isEmpty ? nil : Measurement.percentile(values, 0.5)
         }
-        print(Measurement.row("Vigil HTTP links, \(viewers) viewers: delivered", httpCost.gigabits, unit: "Gb/s", target: nil))
-        print(Measurement.row("Vigil HTTP links, \(viewers) viewers: CPU per Gbit", httpCost.cpuPerGigabit, unit: "CPU-s", target: nil))
-        print(Measurement.row("Vigil WebSockets (fMP4), \(viewers) viewers: delivered", browserCost.gigabits, unit: "Gb/s", target: nil))
-        print(Measurement.row("Vigil WebSockets (fMP4), \(viewers) viewers: CPU per Gbit", browserCost.cpuPerGigabit, unit: "CPU-s", target: nil))
-        print(Measurement.row("Vigil sealed views, \(viewers) viewers: delivered", sealedCost.gigabits, unit: "Gb/s", target: nil))
-        print(Measurement.row("Vigil sealed views, \(viewers) viewers: CPU per Gbit", sealedCost.cpuPerGigabit, unit: "CPU-s", target: nil,
-                              note: "encrypted once per camera (ChaCha20-Poly1305), keys over CURVE"))
+        let rows: [(name: String, figure: (FanOutRound) -> FanOutCost?, note: String?)] = [
+            ("nginx-rtmp", \.nginx, nil), ("Vigil HTTP links", \.http, nil), ("Vigil WebSockets (fMP4)", \.browser, nil),
+            ("Vigil sealed views", \.sealed, "encrypted once per camera (ChaCha20-Poly1305), keys over CURVE"),
+        ]
+        for row in rows {
+            guard let gigabits = median({ row.figure($0)?.gigabits }), let cost = median({ row.figure($0)?.cpuPerGigabit }) else { continue }
+            print(Measurement.row("\(row.name), \(viewers) viewers: delivered", gigabits, unit: "Gb/s", target: nil))
+            print(Measurement.row("\(row.name), \(viewers) viewers: CPU per Gbit\(row.name == "nginx-rtmp" ? " (ref.)" : "")", cost, unit: "CPU-s", target: nil, note: row.note))
+        }
         print(Measurement.row("Vigil CURVE media endpoint, \(viewers) views: delivered", curveCost.gigabits, unit: "Gb/s", target: nil))
         print(Measurement.row("Vigil CURVE media endpoint, \(viewers) views: CPU per Gbit", curveCost.cpuPerGigabit, unit: "CPU-s", target: nil,
                               note: "encrypted once per view (delivery packets)"))
-        if let nginxCost {
-            print(Measurement.row("relay CPU per Gbit, HTTP, N = \(viewers), x nginx-rtmp", httpCost.cpuPerGigabit / nginxCost.cpuPerGigabit, unit: "x", target: 0.8))
-            print(Measurement.row("relay CPU per Gbit, WebSocket, N = \(viewers), x nginx-rtmp", browserCost.cpuPerGigabit / nginxCost.cpuPerGigabit, unit: "x",
-                                  target: 0.8))
-            print(Measurement.row("relay CPU per Gbit, encrypted (sealed), N = \(viewers), x nginx-rtmp", sealedCost.cpuPerGigabit / nginxCost.cpuPerGigabit,
-                                  unit: "x", target: 1.0))
-            print(Measurement.row("relay CPU per Gbit, encrypted (CURVE per view), N = \(viewers), x nginx-rtmp", curveCost.cpuPerGigabit / nginxCost.cpuPerGigabit,
-                                  unit: "x", target: nil))
+        if peer != nil {
+            let ratios: [(name: String, figure: (FanOutRound) -> FanOutCost?, target: Double)] = [
+                ("HTTP", \.http, 0.8), ("WebSocket", \.browser, 0.8), ("encrypted (sealed)", \.sealed, 1.0),
+            ]
+            for ratio in ratios {
+                let perRound = rounds.compactMap { round in round.nginx.flatMap { nginx in ratio.figure(round).map { $0.cpuPerGigabit / nginx.cpuPerGigabit } } }.sorted()
+                print(Measurement.row("relay CPU per Gbit, \(ratio.name), N = \(viewers), x nginx-rtmp", Measurement.percentile(perRound, 0.5), unit: "x",
+                                      target: ratio.target, note: "median of \(perRound.count) rounds: " + perRound.map { String(format: "%.2f", $0) }.joined(separator: ", ")))
+            }
+            if let nginx = median({ $0.nginx?.cpuPerGigabit }) {
+                print(Measurement.row("relay CPU per Gbit, encrypted (CURVE per view), N = \(viewers), x nginx-rtmp", curveCost.cpuPerGigabit / nginx, unit: "x", target: nil))
+            }
         }
 
         // A late joiner's first keyframe: from connecting to holding a keyframe picture.
@@ -119,13 +116,41 @@ public struct RelayBenchmark {
         print(Measurement.row("Vigil slow viewer (1/5 rate): behind live after 2 s, max", lateness, unit: "s", target: 1.0))
     }
 
+    /// Rounds of the fan-out figures (each a few seconds per server and delivery).
+    static let fanOutRounds = 3
+
+    /// The fan-out figures of one round, measured one after the other.
+    struct FanOutRound {
+        var nginx: FanOutCost?
+        var http: FanOutCost?
+        var browser: FanOutCost?
+        var sealed: FanOutCost?
+    }
+
+    private func fanOutRound(peer: NginxRTMP?, links: VigilLinks, keys: [BusClient]) throws -> FanOutRound {
+        var round = FanOutRound()
+        round.nginx = try peer.map { peer in
+            try Self.fanOutCost(of: peer.pid) { try (0..<viewers).map { _ in try RTMPPlayer.play(port: peer.port, app: "live", stream: "camera") } }
+        }
+        round.http = try Self.fanOutCost(of: links.pid) { try links.newLinks(viewers).map { try HTTPPlayer.get($0) } }
+        try links.closeLinks()
+        // Browsers: the same links as WebSockets of fragmented MP4 (the console's tiles).
+        round.browser = try Self.fanOutCost(of: links.pid) { try links.newLinks(viewers).map { try HTTPPlayer.webSocket($0) } }
+        try links.closeLinks()
+        // Sealed views: the camera encrypted once, the same bytes to every viewer (the readers
+        // count the bytes; opening them is the viewers' work, not the relay's).
+        round.sealed = try Self.fanOutCost(of: links.pid) { try links.sealedURLs(views: viewers, keys: keys).map { try HTTPPlayer.get($0) } }
+        Thread.sleep(forTimeInterval: 1)  // the sealed views end as their players leave
+        return round
+    }
+
     /// What the server process `pid` spends while `connect`ed viewers read as fast as they can.
     struct FanOutCost {
         var gigabits: Double
         var cpuPerGigabit: Double
     }
 
-    static func fanOutCost(of pid: Int32, seconds: Double = 10, connect: () throws -> [Int32]) throws -> FanOutCost {
+    static func fanOutCost(of pid: Int32, seconds: Double = 6, connect: () throws -> [Int32]) throws -> FanOutCost {
         let readers = PlayerPool(sockets: try connect())
         readers.start()
         defer { readers.stop() }

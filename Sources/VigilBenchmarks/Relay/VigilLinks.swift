@@ -11,12 +11,11 @@ final class VigilLinks {
     private let camera = "pz5342-bench-relay"
     private let justification: WireJustification
     private let client: BusClient
-    let urls: [String]
     /// The links' views, to be closed once measured.
-    private var linkViews: [String]
+    private var linkViews: [String] = []
     var pid: Int32 { server.process.processIdentifier }
 
-    init(vigil: String, stream: String, viewers: Int) throws {
+    init(vigil: String, stream: String) throws {
         let camera = self.camera
         // No recording: the relay's cost alone.
         server = try BenchServer(vigil: vigil, name: "relay", arguments: ["--no-recording"]) { server in
@@ -36,9 +35,6 @@ final class VigilLinks {
         else { throw BenchSetupFailure("the bench's incident did not select its camera") }
         justification = WireJustification(reason: "public-order", text: "vigil bench relay", incident: Int64(incident))
         client = try Self.mediaClient(server)
-        let body = FeedOpenBody(camera: camera, justification: justification)
-        let links = try (0..<viewers).map { [client] _ in try client.request("feed.link", body: body, as: FeedLinkResult.self, timeout: .seconds(10)) }
-        (urls, linkViews) = (links.map(\.url), links.map(\.view))
     }
 
     deinit {
