@@ -39,3 +39,31 @@ struct RowsByNameTests {
         }
     }
 }
+
+/// Statements are prepared once per connection and reused: each use binds afresh, a failed
+/// one leaves nothing behind, and more statements than are kept still run.
+@Suite("Prepared statements")
+struct PreparedStatementsTests {
+    @Test func aReusedStatementBindsAfreshAndSurvivesAFailure() async throws {
+        try await withTemporaryDatabaseFile("prepared") { path in
+            let connection = try SQLiteConnection(path: path)
+            try connection.execute("CREATE TABLE cameras (id TEXT PRIMARY KEY, owner TEXT)")
+            let insert = "INSERT INTO cameras (id, owner) VALUES (?, ?)"
+            try connection.query(insert, [.text("c1"), .text("stib")])
+            try connection.query(insert, [.text("c2"), .null])
+            var refused: SQLiteError?
+            do { try connection.query(insert, [.text("c1"), .text("twice")]) } catch let error as SQLiteError { refused = error }
+            #expect(refused?.message.contains("UNIQUE") == true)
+            try connection.query(insert, [.text("c3"), .text("pz-5339")])
+            let select = "SELECT owner FROM cameras WHERE id = ?"
+            #expect(try connection.query(select, [.text("c1")]).first?.text(0) == "stib")
+            #expect(try connection.query("SELECT owner IS NULL FROM cameras WHERE id = ?", [.text("c2")]).first?.integer(0) == 1)
+            #expect(try connection.query(select, [.text("c3")]).first?.text(0) == "pz-5339")
+            // A statement left mid-way would hold its read open: a write transaction still commits.
+            try connection.transaction { try connection.query(insert, [.text("c4"), .text("stib")]) }
+            // More distinct statements than are kept.
+            for index in 0..<300 { #expect(try connection.query("SELECT \(index)").first?.integer(0) == Int64(index)) }
+            #expect(try connection.query("SELECT count(*) FROM cameras").first?.integer(0) == 4)
+        }
+    }
+}
