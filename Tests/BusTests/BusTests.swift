@@ -556,7 +556,8 @@ struct EnvelopeReaderTests {
     @Test func leavesToTheCoderWhatItDoesNotReadExactly() {
         for text in [
             #"{"v":1,"id":"\u0041","op":"x"}"#, "{\"v\":1,\"id\":\"é\",\"op\":\"x\"}", #"{"v":1,"v":2,"id":"a","op":"x"}"#,
-            #"{"v":1,"id":"a","op":"x","body":{"k":1,"k":2}}"#, #"{"v":1,"id":"a","op":"x"} x"#, #"{"v":01,"id":"a","op":"x"}"#,
+            #"{"v":1,"id":"a","op":"x","body":{"k":1,"k":2}}"#, #"{"v":1,"id":"a","op":"x","body":{"k\n":1}}"#,
+            #"{"v":1,"id":"a","op":"x"} x"#, #"{"v":01,"id":"a","op":"x"}"#,
             #"{"v":1,"id":"a","op":"x","body":"# + String(repeating: "[", count: 70) + String(repeating: "]", count: 70) + "}",
         ] {
             #expect(EnvelopeReader.members(of: Data(text.utf8)) == nil, "\(text)")

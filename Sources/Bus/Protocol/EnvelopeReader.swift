@@ -26,8 +26,17 @@ enum EnvelopeReader {
         case other
     }
 
+    /// An envelope's members, in the order written (a handful: looked up one by one).
+    struct Members: Sequence {
+        fileprivate var entries: [(key: String, member: Member)] = []
+
+        subscript(key: String) -> Member? { entries.first { $0.key == key }?.member }
+        var keys: [String] { entries.map(\.key) }
+        func makeIterator() -> some IteratorProtocol<(key: String, member: Member)> { entries.makeIterator() }
+    }
+
     /// The members of the JSON object `payload`, or nil (see the type's description).
-    static func members(of payload: Data) -> [String: Member]? {
+    static func members(of payload: Data) -> Members? {
         payload.withUnsafeBytes { bytes in
             var scanner = Scanner(bytes: bytes)
             return scanner.object()
@@ -58,10 +67,10 @@ enum EnvelopeReader {
         }
 
         /// The whole message: one object and nothing after it but whitespace.
-        mutating func object() -> [String: Member]? {
+        mutating func object() -> Members? {
             skipWhitespace()
             guard take(UInt8(ascii: "{")) else { return nil }
-            var members: [String: Member] = [:]
+            var members = Members()
             skipWhitespace()
             if !take(UInt8(ascii: "}")) {
                 repeat {
@@ -71,7 +80,8 @@ enum EnvelopeReader {
                     guard take(UInt8(ascii: ":")) else { return nil }
                     skipWhitespace()
                     let start = index
-                    guard let value = memberValue(), members.updateValue(Member(value: value, range: start..<index), forKey: key) == nil else { return nil }
+                    guard let value = memberValue(), members[key] == nil else { return nil }
+                    members.entries.append((key, Member(value: value, range: start..<index)))
                     skipWhitespace()
                 } while take(UInt8(ascii: ","))
                 guard take(UInt8(ascii: "}")) else { return nil }
@@ -125,6 +135,34 @@ enum EnvelopeReader {
             return nil
         }
 
+        /// Skips a string as ``string()`` reads it: where it stands between its quotes, and
+        /// whether those bytes are its text (no escape); nil when it is not one to read.
+        private mutating func skipString() -> (text: Range<Int>, plain: Bool)? {
+            guard take(UInt8(ascii: "\"")) else { return nil }
+            let start = index
+            var plain = true
+            while let byte = current {
+                index += 1
+                switch byte {
+                case UInt8(ascii: "\""): return (start..<(index - 1), plain)
+                case UInt8(ascii: "\\"):
+                    guard let escaped = current, Self.shortEscapes.contains(escaped) else { return nil }
+                    index += 1
+                    plain = false
+                case 0x20..<0x80: continue
+                default: return nil
+                }
+            }
+            return nil
+        }
+
+        private static let shortEscapes: Set<UInt8> = Set("\"\\/bfnrt".utf8)
+
+        /// Whether two ranges of the message hold the same bytes.
+        private func sameBytes(_ a: Range<Int>, _ b: Range<Int>) -> Bool {
+            a.count == b.count && bytes[a].elementsEqual(bytes[b])
+        }
+
         private mutating func literal(_ word: StaticString) -> Bool {
             let length = word.utf8CodeUnitCount
             guard index + length <= bytes.count else { return false }
@@ -137,9 +175,12 @@ enum EnvelopeReader {
         /// whether it is an integer (no fraction, no exponent).
         private mutating func number() -> Bool? {
             let start = index
-            guard let isInteger = numberText(),
-                  Double(String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self))?.isFinite == true
-            else { return nil }
+            guard let isInteger = numberText() else { return nil }
+            // Only an exponent, or hundreds of digits, can take a number past a Double's range.
+            let couldOverflow = !isInteger || index - start > 300
+            if couldOverflow, Double(String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self))?.isFinite != true {
+                return nil
+            }
             return isInteger
         }
 
@@ -175,7 +216,7 @@ enum EnvelopeReader {
         private mutating func skipValue(depth: Int) -> Bool {
             guard depth <= EnvelopeReader.maximumDepth, let first = current else { return false }
             switch first {
-            case UInt8(ascii: "\""): return string() != nil
+            case UInt8(ascii: "\""): return skipString() != nil
             case UInt8(ascii: "t"): return literal("true")
             case UInt8(ascii: "f"): return literal("false")
             case UInt8(ascii: "n"): return literal("null")
@@ -194,11 +235,13 @@ enum EnvelopeReader {
                 index += 1
                 skipWhitespace()
                 if take(UInt8(ascii: "}")) { return true }
-                // Keys are only read here: a key given twice inside a body is the coder's to judge.
-                var keys = Set<String>()
+                // A key given twice inside a body is left to the coder. Keys are compared as
+                // bytes: one with an escape is left to the coder too (its bytes are not its text).
+                var keys: [Range<Int>] = []
                 repeat {
                     skipWhitespace()
-                    guard let key = string(), keys.insert(key).inserted else { return false }
+                    guard let key = skipString(), key.plain, !keys.contains(where: { sameBytes($0, key.text) }) else { return false }
+                    keys.append(key.text)
                     skipWhitespace()
                     guard take(UInt8(ascii: ":")) else { return false }
                     skipWhitespace()
