@@ -456,6 +456,36 @@ struct ZMQSocketTests {
         try socket.bind("inproc://idle")
         #expect(try socket.receive() == nil)
     }
+
+    /// The poller sees messages as `zmq_poll` would: none while there is none, one when it comes,
+    /// and one left behind by a read that stopped early, which the socket's descriptor no longer
+    /// signals: a socket said to be used is asked again.
+    @Test func thePollerSeesEveryMessageOfASocketItWasToldWasUsed() throws {
+        let context = try ZMQContext()
+        defer {
+            context.shutdown()
+            context.terminate()
+        }
+        let (reader, writer) = (try ZMQSocket(context: context, type: .pair), try ZMQSocket(context: context, type: .pair))
+        defer { [reader, writer].forEach { $0.close() } }
+        try reader.bind("inproc://poller")
+        try writer.connect("inproc://poller")
+        let poller = try ZMQPoller([reader])
+        #expect(try poller.wait(timeoutMilliseconds: 20) == [false])
+        try writer.send([Data("one".utf8)])
+        #expect(try poller.wait(timeoutMilliseconds: 1_000) == [true])
+        _ = try reader.receive()
+        poller.used(reader)
+        #expect(try poller.wait(timeoutMilliseconds: 20) == [false])
+        // Two come; one is read.
+        try writer.send([Data("two".utf8)])
+        try writer.send([Data("three".utf8)])
+        #expect(try poller.wait(timeoutMilliseconds: 1_000) == [true])
+        #expect(try reader.receive()?.first?.data == Data("two".utf8))
+        poller.used(reader)
+        #expect(try poller.wait(timeoutMilliseconds: 20) == [true], "the second is still seen")
+        #expect(try reader.receive()?.first?.data == Data("three".utf8))
+    }
 }
 
 /// Any JSON value, read by the coder: the reference ``EnvelopeReader`` is checked against.

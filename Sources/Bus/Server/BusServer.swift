@@ -102,7 +102,7 @@ public struct BusServerConfiguration: Sendable {
 /// The server side of the bus: a command endpoint (ROUTER), an event endpoint (XPUB), both
 /// CURVE-secured, and the ZAP handler that maps client keys to agencies.
 ///
-/// One dedicated thread owns every socket and runs a `zmq_poll` loop. Requests leave it
+/// One dedicated thread owns every socket and runs a poll loop (``ZMQPoller``). Requests leave it
 /// through ``requests``; replies and events enter it through a locked queue and a wake-up
 /// message on an `inproc://` pair.
 ///
@@ -519,6 +519,25 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
             return polled
         }
 
+        var eventSockets: [ZMQSocket] { [events] + inProcess.map(\.events) }
+
+        /// The sockets sending `outbound` used (for ``ZMQPoller/used(_:)``).
+        func sentOn(by outbound: [Outbound]) -> [ZMQSocket] {
+            var (replies, events, media) = (false, false, false)
+            for message in outbound {
+                switch message {
+                case .reply: replies = true
+                case .publish: events = true
+                case .media: media = true
+                }
+            }
+            var used: [ZMQSocket] = []
+            if replies { used += [command] + inProcess.map(\.command) }
+            if events { used += eventSockets }
+            if media, let socket = self.media { used.append(socket) }
+            return used
+        }
+
         /// The command ROUTER (network or in-process) a peer address's route names, if any.
         func commandRouter(for route: UInt8) -> ZMQSocket? {
             if route == PeerAddress.commandRoute { return command }
@@ -560,11 +579,13 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
         var heartbeatSequence: Int64 = 0
         var polled = sockets.polled
         do {
+            var poller = try ZMQPoller(polled.map(\.socket))
             while true {
                 let untilHeartbeat = max(0, clock.now.duration(to: nextHeartbeat).milliseconds)
-                let ready = try zmqPoll(polled.map(\.socket), timeoutMilliseconds: untilHeartbeat)
+                let ready = try poller.wait(timeoutMilliseconds: untilHeartbeat)
                 var receivedRequests = false
                 for ((socket, role), isReady) in zip(polled, ready) where isReady {
+                    poller.used(socket)
                     switch role {
                     case .monitor: try readMonitor(socket)
                     case .media: try receiveRequests(socket, route: PeerAddress.mediaRoute, identity: nil, into: mediaRequestSink)
@@ -602,12 +623,15 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
                 if renewEvents {
                     try renewEventSocket(&sockets)
                     polled = sockets.polled
+                    poller = try ZMQPoller(polled.map(\.socket))
                 }
                 send(outbound, sockets: sockets)
+                for socket in sockets.sentOn(by: outbound) { poller.used(socket) }
                 if clock.now >= nextHeartbeat {
                     heartbeatSequence += 1
                     let payload = BusProtocol.event(channel: "heartbeat", seq: heartbeatSequence, type: "heartbeat", body: BusProtocol.Empty())
                     publish(topic: BusProtocol.heartbeatTopic, payload: payload, sockets: sockets)
+                    sockets.eventSockets.forEach(poller.used)
                     nextHeartbeat = clock.now.advanced(by: interval)
                 }
             }
@@ -619,7 +643,7 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
     }
 
     /// Most replies come within a few tens of microseconds of their request. Rather than block
-    /// in `zmq_poll` and pay a thread wake-up (tens of microseconds on a virtual machine), the bus
+    /// in `poll` and pay a thread wake-up (tens of microseconds on a virtual machine), the bus
     /// thread watches the outbound queue for a short while after handing requests over; a slow
     /// request costs at most this much spinning.
     static let quickReplyWindow = Duration.microseconds(100)
