@@ -137,7 +137,7 @@ let package = Package(
         ),
 
         // MARK: Tests
-        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["RegistryFixtures"], path: "Tests/TestSupport"),
         .testTarget(name: "GeoTests", dependencies: ["Geo", "TestSupport"]),
         .testTarget(name: "IncidentsTests", dependencies: ["Incidents", "Geo", "VigilProtocol", "TestSupport", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "BusTests", dependencies: ["Bus", "TestSupport"]),

@@ -543,7 +543,7 @@ struct EnvelopeReaderTests {
     }
 
     @Test func agreesWithTheCoderOnRandomAndDamagedEnvelopes() throws {
-        var random = TestRandom(state: 2026_12_05)
+        var random = TestRandom(seed: 2026_12_05)
         var readFast = 0
         for round in 0..<4_000 {
             var bytes = Array(Self.envelope(&random).utf8)

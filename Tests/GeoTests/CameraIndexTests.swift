@@ -46,7 +46,7 @@ struct CameraIndexTests {
         let cameras = try CameraRegistryFile.read(contentsOf: fixturesFolder.appendingPathComponent("brussels/cameras.geojson"))
         let projection = try Projection(crs: .belgianLambert2008)
         let index = try CameraIndex(cameras: cameras, projection: projection)
-        var random = TestRandom(state: 20_261_122)
+        var random = TestRandom(seed: 20_261_122)
         for _ in 0..<50 {
             let centre = try GeoPoint(lat: Double.random(in: 50.80...50.89, using: &random), lon: Double.random(in: 4.30...4.42, using: &random))
             let radius = Double.random(in: 50...1_500, using: &random)

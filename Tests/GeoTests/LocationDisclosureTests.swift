@@ -21,7 +21,7 @@ struct LocationDisclosureTests {
 
     /// A registry of public cameras around the square, and the secret one at `spot` inside it.
     func registry(secretAt spot: MetricPoint) throws -> [Camera] {
-        var random = TestRandom(state: 7)
+        var random = TestRandom(seed: 7)
         var cameras: [Camera] = []
         for index in 0..<60 {
             let point = MetricPoint(x: cellOrigin.x + Double.random(in: -1500...2000, using: &random), y: cellOrigin.y + Double.random(in: -1500...2000, using: &random))
@@ -45,7 +45,7 @@ struct LocationDisclosureTests {
     }
 
     func queries() throws -> [SelectionQuery] {
-        var random = TestRandom(state: 42)
+        var random = TestRandom(seed: 42)
         var queries: [SelectionQuery] = []
         func point(_ spread: ClosedRange<Double>) throws -> GeoPoint {
             try projection.geographic(MetricPoint(
