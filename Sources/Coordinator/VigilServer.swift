@@ -178,6 +178,9 @@ public final class VigilServer: Sendable {
             bus: bus, incidents: incidents, access: access, holds: EvidenceHolds(database: database), users: users, clientKeys: clientKeys,
             publisher: publisher, audit: audit, auditKey: checkpoints.publicKey, registry: registry, engine: engine, footage: footage,
             consoleCodes: consoleCodes, reloadRegistry: reload, logger: logger)
+        // `session.identity` is answered on the bus thread, without a hand-off (a client's first
+        // request, and its liveness check).
+        try bus.answerAtOnce { dispatcher.answerAtOnce($0) }
         // After a restart (a crash included) the registry may have changed: open incidents recompute
         // their selections, and followers receive the difference like any other change.
         try await changes.serially { try await Self.recomputeSelections(incidents, publisher: publisher, logger: logger) }

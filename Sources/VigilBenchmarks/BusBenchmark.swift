@@ -30,17 +30,14 @@ public enum BusBenchmark {
             authorize: { $0 == clientKeys.publicKey ? BusIdentity(agency: "bench") : nil },
             authorizeSubscription: { _, topic in topic.hasPrefix("incident/") })
         let inProcessConfiguration = inProcess ? try server.attachInProcess(as: BusIdentity(agency: "bench")) : nil
+        // Every request is answered from memory, on the bus thread as it comes (as the server
+        // answers `session.identity`): the bus's own cost, with no thread hand-off.
+        try server.answerAtOnce { request in
+            let id = (try? BusProtocol.decodeHeader(request.payload).id) ?? "?"
+            return BusProtocol.successReply(id: id, result: ["agency": request.agency])
+        }
         try server.start()
         defer { server.stop() }
-        // The responder answers from memory, so it runs on the bus thread (``BusExecutor``):
-        // no thread hand-off between a request and its reply.
-        let responder = Task(executorPreference: server.executor) {
-            for await request in server.requests {
-                let id = (try? BusProtocol.decodeHeader(request.payload).id) ?? "?"
-                server.reply(to: request.peer, payload: BusProtocol.successReply(id: id, result: ["agency": request.agency]))
-            }
-        }
-        defer { responder.cancel() }
         return try body(server, inProcessConfiguration ?? BusClientConfiguration(
             commandEndpoint: server.boundCommandEndpoint, eventEndpoint: server.boundEventEndpoint,
             serverPublicKey: serverKeys.publicKey, keys: clientKeys))

@@ -17,6 +17,7 @@ enum BusTransport: String, CaseIterable, Sendable {
 /// tells in each reply which thread it answered on.
 private func withEchoServer(
     over transport: BusTransport = .tcp, executor: (BusServer) -> (any TaskExecutor)? = { _ in nil },
+    beforeStart: (BusServer) throws -> Void = { _ in },
     _ body: (BusServer, BusClientConfiguration) async throws -> Void
 ) async throws {
     let serverKeys = try CurveKeyPair.generate()
@@ -29,6 +30,7 @@ private func withEchoServer(
         authorize: { $0 == agencyKeys.publicKey ? BusIdentity(agency: "siamu") : nil },
         authorizeSubscription: { identity, topic in topic == "incident/7/\(identity.agency)/" })
     let inProcess = transport == .inProcess ? try server.attachInProcess(as: BusIdentity(agency: "siamu")) : nil
+    try beforeStart(server)
     try server.start()
     let responder = Task(executorPreference: executor(server)) {
         for await request in server.requests {
@@ -84,6 +86,28 @@ struct BusTests {
         let executor = try #require(server).executor
         let late = Task(executorPreference: executor) { executor.isCurrentThread }
         #expect(await late.value == false)
+    }
+
+    /// An immediate answer replies on the bus thread as the request comes; nil hands the
+    /// request on to the responder; it can only be given before the bus starts.
+    @Test(arguments: BusTransport.allCases)
+    func anImmediateAnswerRepliesOnTheBusThreadOrHandsTheRequestOn(over transport: BusTransport) async throws {
+        try await withEchoServer(over: transport, beforeStart: { server in
+            try server.answerAtOnce { [server] request in
+                guard let header = try? BusProtocol.decodeHeader(request.payload), header.op == "at-once" else { return nil }
+                return BusProtocol.successReply(id: header.id, result: Echo(agency: request.agency, op: "answered at once", onBusThread: server.executor.isCurrentThread))
+            }
+        }) { server, configuration in
+            let (atOnce, handedOn) = try await offThePool {
+                let client = try BusClient(configuration: configuration)
+                defer { client.close() }
+                return (try client.request("at-once", body: ["n": 1], as: Echo.self), try client.request("ping", body: ["n": 1], as: Echo.self))
+            }
+            #expect(atOnce.op == "answered at once" && atOnce.onBusThread == true && atOnce.agency == "siamu")
+            #expect(handedOn.op == "ping" && handedOn.onBusThread == false)
+            let late = #expect(throws: ZMQError.self) { try server.answerAtOnce { _ in nil } }
+            #expect(late?.code == EINVAL)
+        }
     }
 
     @Test func aResponderOnThePoolAnswersOffTheBusThread() async throws {

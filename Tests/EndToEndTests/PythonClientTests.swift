@@ -11,7 +11,7 @@ struct PythonClientTests {
                 environment: ["VIGIL_DATA": data.path])
             let status = try await tests.waitForExit()
             #expect(status == 0, "\(tests.standardError)")
-            #expect(tests.standardError.contains("Ran 5 tests") && tests.standardError.contains("OK"), "\(tests.standardError)")
+            #expect(tests.standardError.contains("Ran 6 tests") && tests.standardError.contains("OK"), "\(tests.standardError)")
         }
     }
 }

@@ -32,6 +32,19 @@ class VigilClientTests(unittest.TestCase):
                 stranger.request("session.identity", timeout=1.0)
             stranger.close()
 
+    def test_an_identity_request_answered_at_once_still_refuses_a_replayed_id(self):
+        # `session.identity` is answered on the server's bus thread; its id is checked all the same.
+        police = client("pz-5339")
+        request = json.dumps({"v": 1, "id": "identity-once", "op": "session.identity", "body": {}}).encode()
+        replies = []
+        for _ in range(2):
+            police.dealer.send(request)
+            self.assertTrue(police.dealer.poll(5000), "answered")
+            replies.append(json.loads(police.dealer.recv()))
+        self.assertEqual(replies[0]["result"], {"agency": "pz-5339", "user": None})
+        self.assertEqual(replies[1]["error"]["code"], "request_replayed")
+        police.close()
+
     def test_sends_commands_and_reads_structured_errors(self):
         police = client("pz-5339")
         opened = police.request("incident.open", {"kind": "traffic", "at": {"lat": 50.8467, "lon": 4.3525}, "radius_meters": 300})

@@ -182,6 +182,11 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
     /// The in-process endpoints attached before ``start()``, each for one identity.
     private var inProcess: [InProcessSockets] = []
 
+    /// An answer made on the bus thread as a request is received (``answerAtOnce(with:)``):
+    /// the reply, or nil to hand the request on through ``requests``.
+    public typealias ImmediateAnswer = @Sendable (BusRequest) -> Data?
+    private var immediateAnswer: ImmediateAnswer?
+
     /// - Parameters:
     ///   - authorize: maps a client's Z85 public key to its agency or user, or nil to refuse it.
     ///   - authorizeSubscription: whether an identity may subscribe to a topic (heartbeats are
@@ -336,6 +341,16 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
             events: try makeEndpointSocket(.xpub, curveSecret: nil, endpoint: "\(name).events"))
         inProcess.append(attachment)
         return BusClientConfiguration(inProcessCommand: "\(name).command", events: "\(name).events", context: context)
+    }
+
+    /// Lets `answer` reply to command requests on the bus thread, as each is received and before
+    /// it is handed on: its reply leaves in the same turn of the loop, with no thread hand-off at
+    /// all; nil hands the request on through ``requests`` as usual. For answers made at once from
+    /// memory only: while `answer` runs, the bus sends and receives nothing else. Call before
+    /// ``start()`` (EINVAL after).
+    public func answerAtOnce(with answer: @escaping ImmediateAnswer) throws(ZMQError) {
+        guard sockets == nil else { throw ZMQError(code: EINVAL, operation: "answerAtOnce after start()") }
+        immediateAnswer = answer
     }
 
     /// Sends a reply to the client connection `peer`.
@@ -592,7 +607,7 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
                     case .zap: try handleZAP(socket)
                     case .wake: while try socket.receive() != nil {}
                     case .command(let route, let identity):
-                        try receiveRequests(socket, route: route, identity: identity, into: requestSink)
+                        try receiveRequests(socket, route: route, identity: identity, into: requestSink, answering: immediateAnswer)
                         receivedRequests = true
                     case .events(let identity): try receiveSubscriptions(socket, identity: identity)
                     }
@@ -728,7 +743,8 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
     /// Reads requests from a ROUTER; each peer's address gets `route`. With a nil `identity`,
     /// the sender is whoever ZAP said its key belongs to.
     private func receiveRequests(
-        _ command: ZMQSocket, route: UInt8, identity fixedIdentity: BusIdentity?, into sink: AsyncStream<BusRequest>.Continuation
+        _ command: ZMQSocket, route: UInt8, identity fixedIdentity: BusIdentity?, into sink: AsyncStream<BusRequest>.Continuation,
+        answering immediateAnswer: ImmediateAnswer? = nil
     ) throws(ZMQError) {
         // Bounded per wake-up so that a flood of requests cannot starve ZAP or replies.
         for _ in 0..<256 {
@@ -748,6 +764,15 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
                 continue
             }
             let request = BusRequest(peer: PeerAddress.make(route: route, routingID: routingID), identity: identity, payload: frames[1].data)
+            if let reply = immediateAnswer?(request) {
+                do {
+                    try command.send([routingID, reply])
+                    metrics.repliesOut.increment()
+                } catch {
+                    metrics.repliesDropped.increment()
+                }
+                continue
+            }
             if case .dropped = sink.yield(request) {
                 metrics.requestsRefusedBusy.increment()
                 let error = BusProtocol.ErrorBody(.serverBusy, message: "too many requests waiting; try again")

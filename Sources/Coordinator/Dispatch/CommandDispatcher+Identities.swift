@@ -10,7 +10,7 @@ extension CommandDispatcher {
     func performIdentities(_ header: BusProtocol.RequestHeader, _ request: BusRequest) async throws -> Data {
         switch ProtocolOperation(rawValue: header.op) {
         case .sessionIdentity:
-            return BusProtocol.successReply(id: header.id, result: ["agency": request.agency, "user": request.user])
+            return Self.identityReply(header, request)
         case .userAdd:
             let user = try BusProtocol.decodeBody(User.self, from: request.payload)
             guard user.agency == request.agency else {

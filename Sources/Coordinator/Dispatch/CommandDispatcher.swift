@@ -80,6 +80,22 @@ public struct CommandDispatcher: Sendable {
         bus.reply(to: request.peer, payload: reply)
     }
 
+    /// Answers on the bus thread, as it is received, a request that needs nothing but itself
+    /// (``BusServer/answerAtOnce(with:)``): `session.identity`, whose id is still checked against
+    /// replays. Anything else, a replayed id included, is handed on (nil) to be answered, and
+    /// audited, as usual.
+    func answerAtOnce(_ request: BusRequest) -> Data? {
+        guard let header = try? BusProtocol.decodeHeader(request.payload), header.op == ProtocolOperation.sessionIdentity.rawValue,
+              replays.firstUse(of: header.id, on: request.peer)
+        else { return nil }
+        return Self.identityReply(header, request)
+    }
+
+    /// Who the request's key belongs to: `session.identity`'s reply.
+    static func identityReply(_ header: BusProtocol.RequestHeader, _ request: BusRequest) -> Data {
+        BusProtocol.successReply(id: header.id, result: ["agency": request.agency, "user": request.user])
+    }
+
     /// The operations that change nothing but the audit log (a read may record that it
     /// happened): they need not pass the serial gate that orders changes and their events.
     static let readOnlyOperations: Set<ProtocolOperation> = [
