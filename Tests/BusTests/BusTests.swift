@@ -110,6 +110,26 @@ struct BusTests {
         }
     }
 
+    /// A task on the bus's executor that yields in a loop shares the bus thread; it cannot hold it.
+    @Test func aTaskYieldingOnTheBusExecutorDoesNotHoldTheBus() async throws {
+        try await withEchoServer { server, configuration in
+            let spinning = Atomic<Bool>(true)
+            let spinner = Task(executorPreference: server.executor) {
+                while spinning.load(ordering: .relaxed) { await Task.yield() }
+            }
+            defer {
+                spinning.store(false, ordering: .relaxed)
+                spinner.cancel()
+            }
+            let echo = try await offThePool {
+                let client = try BusClient(configuration: configuration)
+                defer { client.close() }
+                return try client.request("ping", body: ["n": 1], as: Echo.self, timeout: .seconds(10))
+            }
+            #expect(echo.op == "ping")
+        }
+    }
+
     @Test func aResponderOnThePoolAnswersOffTheBusThread() async throws {
         try await withEchoServer { _, configuration in
             let echo = try await offThePool {

@@ -81,8 +81,10 @@ struct FanOutTests {
     @Test func threeHundredPlayersOfOneCameraEachGetAWholeStreamFromAKeyframe() async throws {
         // Wholeness is the subject here, not lateness: a loaded machine (the whole suite at once)
         // may leave these 300 sockets unread for more than a second, which would move them on.
+        // For the same reason a player is not cut off as stalled here.
         var limits = FanOut.Limits()
         limits.maximumLateness = .seconds(60)
+        limits.stallTimeout = .seconds(60)
         try await withLiveCamera(limits: limits) { feed, fanOut in try await threeHundredPlayers(feed, fanOut) }
     }
 

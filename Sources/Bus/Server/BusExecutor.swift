@@ -53,23 +53,20 @@ public final class BusExecutor: TaskExecutor, @unchecked Sendable {  // @uncheck
         if first, !isCurrentThread { wakeBusThread() }
     }
 
-    /// Runs the jobs waiting, and those they enqueue in turn, on the calling (bus) thread;
-    /// whether it ran any.
+    /// Runs the jobs waiting now on the calling (bus) thread; whether it ran any. Jobs they
+    /// enqueue wait for the next turn of the loop, which then does not sleep (a task that yields
+    /// in a loop cannot hold the bus thread).
     @discardableResult
     func runPending() -> Bool {
-        var ranAny = false
-        while true {
-            let jobs = state.withLock { state in
-                defer {
-                    state.jobs.removeAll(keepingCapacity: true)
-                    pending.store(false, ordering: .releasing)
-                }
-                return state.jobs
+        let jobs = state.withLock { state in
+            defer {
+                state.jobs.removeAll(keepingCapacity: true)
+                pending.store(false, ordering: .releasing)
             }
-            guard !jobs.isEmpty else { return ranAny }
-            ranAny = true
-            for job in jobs { job.runSynchronously(on: asUnownedTaskExecutor()) }
+            return state.jobs
         }
+        for job in jobs { job.runSynchronously(on: asUnownedTaskExecutor()) }
+        return !jobs.isEmpty
     }
 
     /// Hands the jobs still waiting, and every later one, to the global concurrent executor.

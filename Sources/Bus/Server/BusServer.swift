@@ -596,7 +596,8 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
         do {
             var poller = try ZMQPoller(polled.map(\.socket))
             while true {
-                let untilHeartbeat = max(0, clock.now.duration(to: nextHeartbeat).milliseconds)
+                // Jobs waiting for the bus's executor (enqueued by its own jobs) run next turn, without sleeping.
+                let untilHeartbeat = executor.hasPendingJobs ? 0 : max(0, clock.now.duration(to: nextHeartbeat).milliseconds)
                 let ready = try poller.wait(timeoutMilliseconds: untilHeartbeat)
                 var receivedRequests = false
                 for ((socket, role), isReady) in zip(polled, ready) where isReady {
