@@ -616,7 +616,7 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
                 // Requests answered on the bus's executor are answered now, in this turn.
                 executor.runPending()
                 if receivedRequests {
-                    awaitQuickReplies()
+                    awaitQuickReplies(until: poller.anyDescriptorReady)
                     executor.runPending()
                 }
                 let (outbound, stopping, renewEvents) = shared.withLock { state in
@@ -660,14 +660,16 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
 
     /// Most replies come within a few tens of microseconds of their request. Rather than block
     /// in `poll` and pay a thread wake-up (tens of microseconds on a virtual machine), the bus
-    /// thread watches the outbound queue for a short while after handing requests over; a slow
-    /// request costs at most this much spinning. It watches after requests answered at once too:
-    /// a processor kept awake takes the client's next request without the virtual machine's
-    /// wake-up of a halted one (three runs each of `vigil bench bus` on 2026-12-05: 118–138 µs a
-    /// round trip with the watch, 168–181 without; the machine's noise is of that order too).
+    /// thread watches the outbound queue for a short while after requests; a slow request costs
+    /// at most this much spinning. It watches after requests answered at once too, and looks at
+    /// its sockets' descriptors meanwhile: a client's next request, coming within the window, is
+    /// then taken by a thread that never slept (a bounded busy poll: 72–113 µs a round trip in
+    /// `vigil bench bus` against 118–191 µs watching the queue alone).
     static let quickReplyWindow = Duration.microseconds(100)
 
-    private func awaitQuickReplies() {
+    /// It also ends as soon as `somethingArrived` (checked with the clock: a system call) says a
+    /// socket has something for the loop, a client's next request say, which must not wait.
+    private func awaitQuickReplies(until somethingArrived: () -> Bool) {
         watching.store(true, ordering: .sequentiallyConsistent)
         // Whatever is queued after this store and before the one below needs no wake-up: the
         // loop drains the queue right after, without polling first.
@@ -677,7 +679,7 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
         while !outboundWaiting.load(ordering: .acquiring), !executor.hasPendingJobs {
             spins += 1
             // Reading the clock costs more than the flag: look at it every 64 turns.
-            if spins % 64 == 0, ContinuousClock.now >= deadline { return }
+            if spins % 64 == 0, ContinuousClock.now >= deadline || somethingArrived() { return }
         }
     }
 

@@ -37,6 +37,12 @@ package final class ZMQPoller {
         if let index = sockets.firstIndex(where: { $0 === socket }) { toAsk[index] = true }
     }
 
+    /// Whether any socket's descriptor is ready now (it has commands waiting: a message may
+    /// have come), without waiting and without asking the sockets.
+    package func anyDescriptorReady() -> Bool {
+        poll(&descriptors, nfds_t(descriptors.count), 0) > 0
+    }
+
     /// Which sockets have a message to read, waiting at most `timeoutMilliseconds` (-1: no
     /// limit) when none has. A descriptor that fires for commands only returns with none.
     package func wait(timeoutMilliseconds: Int) throws(ZMQError) -> [Bool] {
