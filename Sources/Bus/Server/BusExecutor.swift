@@ -22,7 +22,7 @@ public final class BusExecutor: TaskExecutor, @unchecked Sendable {  // @uncheck
     /// The bus thread, which needs no wake-up for the jobs it enqueues itself: it runs them
     /// before it polls again.
     private let busThread = Atomic<UInt>(0)
-    /// Wakes the bus thread when it may be blocked in `zmq_poll`; set once by the server.
+    /// Wakes the bus thread when it may be asleep in `poll`; set once by the server.
     nonisolated(unsafe) var wakeBusThread: @Sendable () -> Void = {}
 
     init() {}
