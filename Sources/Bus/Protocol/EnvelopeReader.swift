@@ -108,35 +108,30 @@ enum EnvelopeReader {
             }
         }
 
-        /// A string of printable ASCII with the short escapes; nil for anything else.
+        /// A string of printable ASCII with the short escapes (``skipString()``); nil for anything else.
         private mutating func string() -> String? {
-            guard take(UInt8(ascii: "\"")) else { return nil }
+            guard let (range, plain) = skipString() else { return nil }
+            let raw = UnsafeRawBufferPointer(rebasing: bytes[range])
+            guard !plain else { return String(decoding: raw, as: UTF8.self) }
             var text: [UInt8] = []
-            while let byte = current {
-                index += 1
-                switch byte {
-                case UInt8(ascii: "\""): return String(decoding: text, as: UTF8.self)
-                case UInt8(ascii: "\\"):
-                    guard let escaped = current else { return nil }
-                    index += 1
-                    switch escaped {
-                    case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): text.append(escaped)
-                    case UInt8(ascii: "b"): text.append(0x08)
-                    case UInt8(ascii: "f"): text.append(0x0C)
-                    case UInt8(ascii: "n"): text.append(0x0A)
-                    case UInt8(ascii: "r"): text.append(0x0D)
-                    case UInt8(ascii: "t"): text.append(0x09)
-                    default: return nil  // `\u` (left to the coder) or not an escape
-                    }
-                case 0x20..<0x80: text.append(byte)
-                default: return nil  // a raw control character, or UTF-8 beyond ASCII
+            text.reserveCapacity(raw.count)
+            var escaping = false
+            for byte in raw {
+                if escaping {
+                    text.append(Self.shortEscapes[byte]!)  // skipString let through only these
+                    escaping = false
+                } else if byte == UInt8(ascii: "\\") {
+                    escaping = true
+                } else {
+                    text.append(byte)
                 }
             }
-            return nil
+            return String(decoding: text, as: UTF8.self)
         }
 
-        /// Skips a string as ``string()`` reads it: where it stands between its quotes, and
-        /// whether those bytes are its text (no escape); nil when it is not one to read.
+        /// Skips a string: printable ASCII and the short escapes (`\u` is left to the coder, as
+        /// are raw control characters and UTF-8 beyond ASCII). Where it stands between its
+        /// quotes, and whether those bytes are its text (no escape); nil when it is not one to read.
         private mutating func skipString() -> (text: Range<Int>, plain: Bool)? {
             guard take(UInt8(ascii: "\"")) else { return nil }
             let start = index
@@ -146,7 +141,7 @@ enum EnvelopeReader {
                 switch byte {
                 case UInt8(ascii: "\""): return (start..<(index - 1), plain)
                 case UInt8(ascii: "\\"):
-                    guard let escaped = current, Self.shortEscapes.contains(escaped) else { return nil }
+                    guard let escaped = current, Self.shortEscapes[escaped] != nil else { return nil }
                     index += 1
                     plain = false
                 case 0x20..<0x80: continue
@@ -156,7 +151,11 @@ enum EnvelopeReader {
             return nil
         }
 
-        private static let shortEscapes: Set<UInt8> = Set("\"\\/bfnrt".utf8)
+        /// The short escapes, by the letter after the backslash, and the byte each stands for.
+        private static let shortEscapes: [UInt8: UInt8] = [
+            UInt8(ascii: "\""): UInt8(ascii: "\""), UInt8(ascii: "\\"): UInt8(ascii: "\\"), UInt8(ascii: "/"): UInt8(ascii: "/"),
+            UInt8(ascii: "b"): 0x08, UInt8(ascii: "f"): 0x0C, UInt8(ascii: "n"): 0x0A, UInt8(ascii: "r"): 0x0D, UInt8(ascii: "t"): 0x09,
+        ]
 
         /// Whether two ranges of the message hold the same bytes.
         private func sameBytes(_ a: Range<Int>, _ b: Range<Int>) -> Bool {
