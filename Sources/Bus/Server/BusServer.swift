@@ -534,6 +534,7 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
             return polled
         }
 
+        /// The network event socket and every in-process one: each event goes to all of them.
         var eventSockets: [ZMQSocket] { [events] + inProcess.map(\.events) }
 
         /// The sockets sending `outbound` used (for ``ZMQPoller/used(_:)``).
@@ -631,7 +632,7 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
                     // What was published last (a final audit checkpoint, say) still goes out:
                     // the event sockets get a moment to flush before they close.
                     send(outbound, sockets: sockets)
-                    for events in [sockets.events] + sockets.inProcess.map(\.events) {
+                    for events in sockets.eventSockets {
                         try? events.set(ZMQ_LINGER, Int32(Self.finalFlushMilliseconds))
                     }
                     return
@@ -908,7 +909,7 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
 
     /// Sends one message (an event, or a batch) on the network event endpoint and on every in-process one.
     private func publish(topicFrame: Data, payload: Data, sockets: LoopSockets) {
-        for events in [sockets.events] + sockets.inProcess.map(\.events) {
+        for events in sockets.eventSockets {
             do {
                 try events.send([topicFrame, payload])
                 metrics.eventsOut.increment()
