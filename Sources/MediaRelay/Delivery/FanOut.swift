@@ -58,8 +58,6 @@ public final class FanOut: Sendable {
         /// Chunks players lost to their own slowness.
         public var droppedChunks = 0
         public var bytesWritten = 0
-        /// Writes (`sendmsg` calls) that wrote bytes.
-        public var writes = 0
     }
 
     enum Command {
@@ -211,12 +209,11 @@ public final class FanOut: Sendable {
                 turnChannels.append(contentsOf: channels.values)
                 for channel in turnChannels { distribute(channel, now: now) }
                 turnChannels.removeAll(keepingCapacity: true)
-                var (written, writes) = (0, 0)
+                var written = 0
                 nextWrite = nil
                 for player in ready where !player.isGone {
                     if player.writeDue <= now {
-                        let (bytes, calls) = flush(player, now: now)
-                        (written, writes) = (written + bytes, writes + calls)
+                        written += flush(player, now: now)
                     } else {
                         nextWrite = min(nextWrite ?? player.writeDue, player.writeDue)
                     }
@@ -227,7 +224,7 @@ public final class FanOut: Sendable {
                 }
                 if written > 0 {
                     RelayMetrics.bytesSent.increment(by: written)
-                    fanOut.counts.withLock { counts in (counts.bytesWritten, counts.writes) = (counts.bytesWritten + written, counts.writes + writes) }
+                    fanOut.counts.withLock { $0.bytesWritten += written }
                 }
                 if now - lastSweep > .milliseconds(500) {
                     lastSweep = now
@@ -256,7 +253,6 @@ public final class FanOut: Sendable {
                 channels[channelKey] = channel
             }
             let queue = PlayerQueue(number: player.number, socket: socket, channel: channelKey, onLeave: onLeave, now: .now)
-            queue.writeDue = .now  // a joiner's keyframe goes at once
             // The newest keyframe on, as if it had just come (it is not late: it came at once).
             if channel.joinable {
                 for chunk in channel.sinceKeyframe { queue.append(chunk, at: .now) }
@@ -341,9 +337,9 @@ public final class FanOut: Sendable {
         /// Where `flush` points `sendmsg`, made once.
         private var vectors = [iovec](repeating: iovec(), count: 64)
 
-        /// Writes what the player's socket takes; the bytes written, and in how many writes.
-        private func flush(_ player: PlayerQueue, now: ContinuousClock.Instant) -> (bytes: Int, writes: Int) {
-            var (total, writes) = (0, 0)
+        /// Writes what the player's socket takes; the bytes written.
+        private func flush(_ player: PlayerQueue, now: ContinuousClock.Instant) -> Int {
+            var total = 0
             var allowance = player.writeAllowance(now: now, limits: fanOut.limits)
             while player.pendingBytes > 0, allowance > 0 {
                 let count = player.fill(&vectors, upTo: allowance)
@@ -365,10 +361,9 @@ public final class FanOut: Sendable {
                 player.consume(written)
                 player.lastProgress = now
                 total += written
-                writes += 1
                 allowance -= written
             }
-            return (total, writes)
+            return total
         }
     }
 }
@@ -609,7 +604,8 @@ final class PlayerQueue {
     /// Whether it was taken out (its socket closed): a list may still hold it for the turn.
     var isGone = false
     /// When what waits should be written: at once, or once the camera's next bytes had time to
-    /// come (``FanOut/Limits/writeCoalescing``).
+    /// come (``FanOut/Limits/writeCoalescing``). A new player's are due from the start: a joiner's
+    /// keyframe goes at once.
     var writeDue = ContinuousClock.Instant.now
     /// Whether what waits came in one turn only (then it may wait for a second).
     private var waitingOneTurn = false
