@@ -24,6 +24,9 @@ let package = Package(
         // The operator console's web server.
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
+        // The cluster's private link: mutual TLS 1.3 between coordinators, with a certificate made from the cluster's key.
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.0"),
+        .package(url: "https://github.com/apple/swift-certificates", from: "1.21.0"),
     ],
     targets: [
         // MARK: C libraries (Debian 12 -dev packages; see scripts/setup)
@@ -94,11 +97,24 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
+        // The wire between a cluster's coordinators: dqlite's Raft and SQL connections over mutual TLS.
+        .target(
+            name: "ClusterLink",
+            dependencies: [
+                "Incidents",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
         // The coordinator: dispatch, channels and what each agency may see of them, keys, audit checkpoints.
         .target(
             name: "Coordinator",
             dependencies: [
-                "Bus", "Incidents", "Geo", "Streams", "MediaRelay", "VigilProtocol",
+                "Bus", "Incidents", "Geo", "Streams", "MediaRelay", "VigilProtocol", "ClusterLink",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -126,6 +142,7 @@ let package = Package(
             name: "vigil",
             dependencies: [
                 "Bus", "VigilBenchmarks", "RegistryFixtures", "ErrorVocabulary", "Incidents", "Geo", "Streams", "MediaRelay", "Coordinator", "Console", "VigilProtocol",
+                "ClusterLink",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -139,7 +156,7 @@ let package = Package(
         // MARK: Tests
         .target(name: "TestSupport", dependencies: ["RegistryFixtures"], path: "Tests/TestSupport"),
         .testTarget(name: "GeoTests", dependencies: ["Geo", "TestSupport"]),
-        .testTarget(name: "IncidentsTests", dependencies: ["Incidents", "Geo", "VigilProtocol", "TestSupport", .product(name: "Crypto", package: "swift-crypto")]),
+        .testTarget(name: "IncidentsTests", dependencies: ["Incidents", "ClusterLink", "Geo", "VigilProtocol", "TestSupport", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "BusTests", dependencies: ["Bus", "TestSupport"]),
         .testTarget(name: "StreamsTests", dependencies: ["Streams", "TestSupport"]),
         // The relay's decisions (RelayState) driven by the test's own instants, tickets and the node's authority.

@@ -1,3 +1,4 @@
+import ClusterLink
 import Foundation
 import TestSupport
 import Testing
@@ -5,8 +6,13 @@ import Testing
 
 /// The database replicated by dqlite (`vigil serve --cluster`): the same SQL as the embedded
 /// SQLite file, through real dqlite nodes on loopback, and what a cluster does when its leader stops.
+/// Each member has a cluster link of its own, as each coordinator does: members reach each other
+/// over mutual TLS.
 @Suite("Replicated database", .serialized)
 struct ReplicatedDatabaseTests {
+    /// The cluster's secret (as the CURVE server secret key of `DATA/keys` is).
+    static let secret = Array("rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7".utf8)
+
     /// Runs `body` with `count` started members (member 1 bootstraps; the others join it), then stops them.
     static func withCluster<T>(_ count: Int, _ body: ([ReplicatedNode]) async throws -> T) async throws -> T {
         // dqlite's Raft transport writes to peers that may have stopped: EPIPE, not the process's end
@@ -17,7 +23,7 @@ struct ReplicatedDatabaseTests {
         var nodes: [ReplicatedNode] = []
         for id in 1...count {
             let member = ReplicatedNode.Member(id: UInt64(id), address: "127.0.0.1:\(try freeLoopbackPort())")
-            let node = try ReplicatedNode(member: member, folder: folder.appendingPathComponent("\(id)"))
+            let node = try ReplicatedNode(member: member, folder: folder.appendingPathComponent("\(id)"), transport: try ClusterLink(secret: secret))
             try node.start()
             nodes.append(node)
         }
@@ -42,7 +48,8 @@ struct ReplicatedDatabaseTests {
 
     @Test func valuesComeBackAsTheyWereStoredOverManyBatches() async throws {
         try await Self.withCluster(1) { nodes in
-            let connection = try SQLiteConnection(replicatedAt: nodes[0].member.address, name: "values")
+            // From another process's link (as `vigil audit verify` reads): over TLS, thousands of rows.
+            let connection = try SQLiteConnection(replicatedAt: nodes[0].member.address, through: try ClusterLink(secret: Self.secret), name: "values")
             try connection.execute("CREATE TABLE t (i INTEGER, r REAL, s TEXT, n TEXT); CREATE TABLE u (x INTEGER)")
             let texts = ["", "é ü 🚒", "a\u{0}b", String(repeating: "x", count: 7), String(repeating: "y", count: 8), String(repeating: "z", count: 5000)]
             try connection.transaction {
@@ -76,7 +83,7 @@ struct ReplicatedDatabaseTests {
 
     @Test func aBadStatementIsRefusedWithSQLitesCodeAndTheConnectionGoesOn() async throws {
         try await Self.withCluster(1) { nodes in
-            let connection = try SQLiteConnection(replicatedAt: nodes[0].member.address, name: "errors")
+            let connection = try SQLiteConnection(replicatedAt: nodes[0].member.address, through: nodes[0].transport, name: "errors")
             try connection.execute("CREATE TABLE t (x INTEGER NOT NULL UNIQUE)")
             try connection.query("INSERT INTO t VALUES (1)")
             let duplicate = #expect(throws: SQLiteError.self) { try connection.query("INSERT INTO t VALUES (1)") }
@@ -95,7 +102,7 @@ struct ReplicatedDatabaseTests {
 
     @Test func theVigilSchemaMigratesAndTheAuditChainAppends() async throws {
         try await Self.withCluster(1) { nodes in
-            let database = try Database(replicatedAt: nodes[0].member.address)
+            let database = try Database(replicatedAt: nodes[0].member.address, through: nodes[0].transport)
             let audit = AuditStore(database: database)
             var appended = database.changes(of: "audit_log").makeAsyncIterator()
             for index in 0..<3 {
@@ -111,7 +118,7 @@ struct ReplicatedDatabaseTests {
 
     @Test func aNewLeaderHasEveryCommittedWriteAndTheOldOneRefusesWrites() async throws {
         try await Self.withCluster(3) { nodes in
-            let first = try SQLiteConnection(replicatedAt: nodes[0].member.address, name: "failover")
+            let first = try SQLiteConnection(replicatedAt: nodes[0].member.address, through: nodes[0].transport, name: "failover")
             try first.execute("CREATE TABLE t (x INTEGER)")
             for index in 0..<50 { try first.query("INSERT INTO t VALUES (?)", [.integer(Int64(index))]) }
             nodes[0].stop()
@@ -120,11 +127,78 @@ struct ReplicatedDatabaseTests {
                 leader = nodes[1].leader()
                 return leader != nil && leader?.id != 1
             }
-            let second = try SQLiteConnection(replicatedAt: leader!.address, name: "failover")
+            let second = try SQLiteConnection(replicatedAt: leader!.address, through: nodes[1].transport, name: "failover")
             #expect(try second.query("SELECT count(*) FROM t").first?.integer(0) == 50, "every acknowledged write is on the new leader")
             try second.query("INSERT INTO t VALUES (50)")
             let refused = #expect(throws: SQLiteError.self) { try first.query("INSERT INTO t VALUES (-1)") }
             #expect(refused.map { Database.isLostLeadership($0) } == true, "\(String(describing: refused))")
         }
     }
+
+    @Test func onlyAHolderOfTheClustersKeyReachesAMember() async throws {
+        try await Self.withCluster(1) { nodes in
+            let address = nodes[0].member.address
+            #expect(ReplicatedNode.leader(askingAny: [address], through: try ClusterLink(secret: Self.secret))?.id == 1, "the same key: a member")
+            let stranger = try ClusterLink(secret: Array("another cluster's secret, 32 bytes or more".utf8))
+            #expect(ReplicatedNode.leader(askingAny: [address], through: stranger) == nil)
+            do {
+                _ = try stranger.connect(to: address, timeout: .seconds(2))
+                Issue.record("a link with another key was let in")
+            } catch let error as ClusterLinkError {
+                #expect(error.code == "cluster_peer_refused", "\(error)")
+            }
+            // dqlite's own protocol in the clear, as before the link: the member does not answer it.
+            #expect(ReplicatedNode.leader(askingAny: [address], through: PlainTCP()) == nil)
+            #expect(nodes[0].isLeader(), "the member goes on serving its cluster")
+        }
+    }
+
+    @Test func aBadAddressOrSecretIsRefusedWithItsCode() throws {
+        let link = try ClusterLink(secret: Self.secret)
+        for address in ["10.0.0.1", "10.0.0.1:port", ":7716", "10.0.0.1:70000"] {
+            do {
+                _ = try link.connect(to: address, timeout: .seconds(1))
+                Issue.record("\(address) was taken")
+            } catch let error as ClusterLinkError {
+                #expect(error.code == "cluster_address_invalid", "\(address): \(error)")
+            }
+        }
+        do {
+            _ = try ClusterLink(secret: Array("short".utf8))
+            Issue.record("a 5-byte secret was taken")
+        } catch let error as ClusterLinkError {
+            #expect(error.code == "cluster_secret_weak")
+        }
+        let closed = "127.0.0.1:\(try freeLoopbackPort())"
+        do {
+            _ = try link.connect(to: closed, timeout: .seconds(1))
+            Issue.record("nothing listens at \(closed), yet it connected")
+        } catch let error as ClusterLinkError {
+            #expect(error.code == "cluster_peer_unreachable", "\(error)")
+        }
+    }
+}
+
+/// A plain TCP connection, as dqlite's own connect function made them: what someone without the
+/// cluster's key can do at a member's Raft address.
+private final class PlainTCP: ReplicationTransport {
+    func connect(to address: String, timeout: Duration) throws -> Int32 {
+        let colon = address.lastIndex(of: ":")!
+        var socketAddress = sockaddr_in()
+        socketAddress.sin_family = sa_family_t(AF_INET)
+        socketAddress.sin_port = UInt16(address[address.index(after: colon)...])!.bigEndian
+        inet_pton(AF_INET, String(address[..<colon]), &socketAddress.sin_addr)
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let connected = withUnsafePointer(to: &socketAddress) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else {
+            close(fd)
+            throw ClusterLinkError.unreachable(address, reason: "connect failed")
+        }
+        return fd
+    }
+
+    func serve(_ address: String, forwardingTo local: String) throws {}
+    func stopServing(_ address: String) {}
 }

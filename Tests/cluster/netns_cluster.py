@@ -15,6 +15,8 @@ Usage: netns_cluster.py VIGIL_BINARY   (as root; exit 0 when every check holds)
 import json
 import os
 import shutil
+import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -75,6 +77,26 @@ class Process:
             self.process.wait()
 
 
+def dqlite_in_the_clear(address):
+    """What a member's Raft port answers to dqlite's own protocol without TLS (as dqlite serves
+    it by itself): the protocol version, then a request for the leader."""
+    host, port = address.rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=5) as connection:
+        connection.settimeout(2)
+        # Protocol version 1; a request header (1 word of body, type 0: leader), the body.
+        connection.sendall(struct.pack("<Q", 1) + struct.pack("<IBBH", 1, 0, 0, 0) + struct.pack("<Q", 0))
+        reply = b""
+        try:
+            while len(reply) < 4096:
+                chunk = connection.recv(4096)
+                if not chunk:
+                    break
+                reply += chunk
+        except (socket.timeout, ConnectionResetError):
+            pass
+        return reply
+
+
 def vigil(*arguments, timeout=60):
     return subprocess.run([VIGIL, *arguments], capture_output=True, text=True, timeout=timeout)
 
@@ -104,6 +126,11 @@ def main():
         start(2)
         start(3)
         check(members[2].wait_for_role("standby") and members[3].wait_for_role("standby"), "members 2 and 3 join it as standbys")
+        # The members joined each other over the cluster link; dqlite's protocol in the clear gets
+        # no answer (no leader's address comes back; at most a TLS alert).
+        reply = dqlite_in_the_clear(f"{COORDINATORS[1]}:7716")
+        check(b"10.77.0." not in reply and (not reply or reply[0] == 0x15),
+              f"the Raft port speaks only TLS with the cluster's key (a plain dqlite request got {reply[:16]!r})")
         client = data(2)
 
         # Zone 5339's own node pulls its cameras at its site; the crisis centre's serves the viewer's.

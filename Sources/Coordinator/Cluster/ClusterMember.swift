@@ -1,4 +1,5 @@
 import Bus
+import ClusterLink
 import Foundation
 import Incidents
 import Logging
@@ -30,6 +31,8 @@ public final class ClusterMember: Service {
         public var me: ReplicatedNode.Member
         /// Where this member keeps its Raft log.
         public var folder: URL
+        /// The wire to the other members (``ClusterLink``: mutual TLS with the cluster's key).
+        public var transport: any ReplicationTransport
         /// This coordinator's bus (its command and event endpoints are those of the active term too).
         public var bus: BusServerConfiguration
         /// The ports every coordinator binds its command, event and media endpoints at.
@@ -42,11 +45,13 @@ public final class ClusterMember: Service {
         public var leadershipCheck: Duration = .milliseconds(200)
 
         public init(
-            members: [ReplicatedNode.Member], me: ReplicatedNode.Member, folder: URL, bus: BusServerConfiguration, commandPort: Int, eventPort: Int, mediaPort: Int
+            members: [ReplicatedNode.Member], me: ReplicatedNode.Member, folder: URL, transport: any ReplicationTransport, bus: BusServerConfiguration,
+            commandPort: Int, eventPort: Int, mediaPort: Int
         ) {
             self.members = members
             self.me = me
             self.folder = folder
+            self.transport = transport
             self.bus = bus
             self.commandPort = commandPort
             self.eventPort = eventPort
@@ -87,7 +92,7 @@ public final class ClusterMember: Service {
         self.roleChanged = roleChanged
         self.active = active
         joined = Atomic(configuration.me.id == 1)
-        node = try ReplicatedNode(member: configuration.me, folder: configuration.folder)
+        node = try ReplicatedNode(member: configuration.me, folder: configuration.folder, transport: configuration.transport)
     }
 
     public func run() async throws {
@@ -124,7 +129,7 @@ public final class ClusterMember: Service {
             roleChanged(.leader)
             let watch = LeadershipWatch(node: node, interval: configuration.leadershipCheck)
             do {
-                let database = try Database(replicatedAt: configuration.me.address)
+                let database = try Database(replicatedAt: configuration.me.address, through: configuration.transport)
                 try await active(database, watch)
             } catch where watch.lost || Database.isLostLeadership(error) {
                 logger.warning("this coordinator lost the lead: it stopped acting, and is a standby again", metadata: ["error": "\(error)"])

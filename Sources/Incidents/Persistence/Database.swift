@@ -39,10 +39,13 @@ public final class Database: Sendable {
     }
 
     /// The database a dqlite cluster replicates, through the member at `node` (which passes
-    /// every statement to the leader), and applies the migrations it has not seen yet.
-    /// Every statement fails once that member no longer leads (``isLostLeadership(_:)``).
-    public convenience init(replicatedAt node: String, name: String = "vigil") throws {
-        try self.init(path: "dqlite://\(node)/\(name)") { _ throws(SQLiteError) in try SQLiteConnection(replicatedAt: node, name: name) }
+    /// every statement to the leader), reached through `transport`, and applies the migrations
+    /// it has not seen yet. Every statement fails once that member no longer leads
+    /// (``isLostLeadership(_:)``).
+    public convenience init(replicatedAt node: String, through transport: any ReplicationTransport, name: String = "vigil") throws {
+        try self.init(path: "dqlite://\(node)/\(name)") { _ throws(SQLiteError) in
+            try SQLiteConnection(replicatedAt: node, through: transport, name: name)
+        }
     }
 
     private init(path: String, connecting: (_ readOnly: Bool) throws(SQLiteError) -> SQLiteConnection) throws {

@@ -28,8 +28,8 @@ final class SQLiteConnection {
 
     /// A connection to database `name` through a dqlite node, which passes every statement to
     /// the cluster's leader; a write commits once a majority of the cluster has it.
-    init(replicatedAt node: String, name: String, timeout: Duration = .seconds(5)) throws(SQLiteError) {
-        statements = try ReplicatedStatements(node: node, name: name, timeout: timeout)
+    init(replicatedAt node: String, through transport: any ReplicationTransport, name: String, timeout: Duration = .seconds(5)) throws(SQLiteError) {
+        statements = try ReplicatedStatements(node: node, through: transport, name: name, timeout: timeout)
         try execute("PRAGMA foreign_keys=ON")
     }
 

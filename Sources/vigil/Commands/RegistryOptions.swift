@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Geo
+import ClusterLink
 import Incidents
 
 /// Where offline camera commands read the registry: a data folder's database, or a file.
@@ -52,10 +53,12 @@ struct RegistryOptions: ParsableArguments {
             guard let members else {
                 throw CommandFailure(.serverNotRunning, message: "\(data) is a cluster coordinator's folder: start its `vigil serve --cluster` first")
             }
-            guard let leader = ReplicatedNode.leader(askingAny: members) else {
+            // The members are reached as a member reaches them: over TLS, with the folder's cluster key.
+            let link = try ClusterLink(serverKeys: try folder.serverKeys())
+            guard let leader = ReplicatedNode.leader(askingAny: members, through: link) else {
                 throw CommandFailure(.serverNotRunning, message: "no member of the cluster (\(members.joined(separator: ", "))) knows a leader")
             }
-            return try Database(replicatedAt: leader.address)
+            return try Database(replicatedAt: leader.address, through: link)
         }
         let database = folder.database
         guard FileManager.default.fileExists(atPath: database.path) else {

@@ -4,6 +4,7 @@ import Console
 import Coordinator
 import Foundation
 import Geo
+import ClusterLink
 import Incidents
 import Logging
 import MediaRelay
@@ -182,8 +183,9 @@ struct ServeCommand: AsyncParsableCommand {
         }
 
         let members = try clusterMembers()
+        let bus = try busConfiguration(folder: folder)
         let configuration = ClusterMember.Configuration(
-            members: members, me: members[member - 1], folder: folder.raft, bus: try busConfiguration(folder: folder),
+            members: members, me: members[member - 1], folder: folder.raft, transport: try ClusterLink(serverKeys: bus.serverKeys), bus: bus,
             commandPort: commandPort, eventPort: eventPort, mediaPort: mediaPort)
         let coordinators = members.map(configuration.endpoints(of:))
         let mine = configuration.endpoints(of: configuration.me)

@@ -18,17 +18,45 @@ final class DqliteClient {
 
     let address: String
     private var socket: Int32
+    /// What carries the connection (kept alive as long as it is used).
+    private let transport: (any ReplicationTransport)?
 
-    /// Connects to `address` (`IPV4:PORT` or `[IPV6]:PORT`) and sends the protocol version.
-    init(address: String, timeout: Duration = .seconds(2)) throws(SQLiteError) {
+    /// Connects to the member at `address` (`IPV4:PORT` or `[IPV6]:PORT`) through `transport`,
+    /// and sends the protocol version.
+    convenience init(address: String, through transport: any ReplicationTransport, timeout: Duration = .seconds(2)) throws(SQLiteError) {
+        let socket: Int32
+        do {
+            socket = try transport.connect(to: address, timeout: timeout)
+        } catch let error as SQLiteError {
+            throw error
+        } catch {
+            throw SQLiteError(code: DqliteFailure.unreachable, message: "dqlite member \(address): \(error)", sql: nil)
+        }
+        try self.init(address: address, socket: socket, transport: transport, timeout: timeout)
+    }
+
+    /// Connects to this host's member listening at `local` (`@NAME`).
+    convenience init(local: String, timeout: Duration = .seconds(2)) throws(SQLiteError) {
+        try self.init(address: local, socket: try LocalDqliteSocket.connect(local), transport: nil, timeout: timeout)
+    }
+
+    /// Takes `socket`, a connection to the member at `address`: every call on it waits at most
+    /// `timeout`. Sends the protocol version.
+    private init(address: String, socket: Int32, transport: (any ReplicationTransport)?, timeout: Duration) throws(SQLiteError) {
         self.address = address
-        socket = try Self.connect(address, timeout: timeout)
+        self.socket = socket
+        self.transport = transport
+        let (seconds, attoseconds) = timeout.components
+        var limit = timeval(tv_sec: Int(seconds), tv_usec: Int(attoseconds / 1_000_000_000_000))
+        setsockopt(socket, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
+        setsockopt(socket, SOL_SOCKET, SO_SNDTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
         do {
             var version = DqliteWire.Body()
             version.uint64(DqliteWire.protocolVersion)
             try send(version.bytes)
         } catch {
             close(socket)
+            self.socket = -1
             throw error
         }
     }
@@ -175,11 +203,6 @@ final class DqliteClient {
         var bytes = [UInt8](repeating: 0, count: count)
         var received = 0
         while received < count {
-            // Acknowledge at once: dqlite writes a long reply in pieces, and with Nagle on its side
-            // each piece after the first waited for our delayed ACK (40 ms). Linux clears the
-            // flag by itself, so it is set before every read.
-            var one: Int32 = 1
-            setsockopt(socket, Int32(IPPROTO_TCP), TCP_QUICKACK, &one, socklen_t(MemoryLayout<Int32>.size))
             let got = bytes.withUnsafeMutableBytes { recv(socket, $0.baseAddress! + received, count - received, 0) }
             if got < 0, errno == EINTR { continue }
             guard got > 0 else {
@@ -190,48 +213,5 @@ final class DqliteClient {
             received += got
         }
         return bytes
-    }
-
-    /// A TCP connection to `HOST:PORT` with send and receive timeouts; no name is resolved.
-    private static func connect(_ address: String, timeout: Duration) throws(SQLiteError) -> Int32 {
-        guard let colon = address.lastIndex(of: ":"), let port = UInt16(address[address.index(after: colon)...]) else {
-            throw SQLiteError(code: DqliteFailure.unreachable, message: "dqlite address \(address) is not HOST:PORT", sql: nil)
-        }
-        var host = String(address[..<colon])
-        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        var storage = sockaddr_storage()
-        let length: socklen_t
-        let family: Int32
-        var ipv4 = sockaddr_in()
-        var ipv6 = sockaddr_in6()
-        if inet_pton(AF_INET, host, &ipv4.sin_addr) == 1 {
-            ipv4.sin_family = sa_family_t(AF_INET)
-            ipv4.sin_port = port.bigEndian
-            withUnsafeBytes(of: ipv4) { source in withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: source) } }
-            (length, family) = (socklen_t(MemoryLayout<sockaddr_in>.size), AF_INET)
-        } else if inet_pton(AF_INET6, host, &ipv6.sin6_addr) == 1 {
-            ipv6.sin6_family = sa_family_t(AF_INET6)
-            ipv6.sin6_port = port.bigEndian
-            withUnsafeBytes(of: ipv6) { source in withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: source) } }
-            (length, family) = (socklen_t(MemoryLayout<sockaddr_in6>.size), AF_INET6)
-        } else {
-            throw SQLiteError(code: DqliteFailure.unreachable, message: "dqlite address \(address): \(host) is not an IP address", sql: nil)
-        }
-        let fd = Glibc.socket(family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw SQLiteError(code: DqliteFailure.unreachable, message: "socket: \(String(cString: strerror(errno)))", sql: nil) }
-        let (seconds, attoseconds) = timeout.components
-        var limit = timeval(tv_sec: Int(seconds), tv_usec: Int(attoseconds / 1_000_000_000_000))
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
-        var one: Int32 = 1
-        setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-        // With SO_SNDTIMEO set, a blocking connect gives up after the same time.
-        let connected = withUnsafePointer(to: &storage) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, length) } }
-        guard connected == 0 else {
-            let reason = String(cString: strerror(errno))
-            close(fd)
-            throw SQLiteError(code: DqliteFailure.unreachable, message: "dqlite node \(address): connect: \(reason)", sql: nil)
-        }
-        return fd
     }
 }

@@ -9,8 +9,8 @@ final class ReplicatedStatements: SQLStatements {
     private(set) var inTransaction = false
     private var changed = Set<String>()
 
-    init(node: String, name: String, timeout: Duration) throws(SQLiteError) {
-        client = try DqliteClient(address: node, timeout: timeout)
+    init(node: String, through transport: any ReplicationTransport, name: String, timeout: Duration) throws(SQLiteError) {
+        client = try DqliteClient(address: node, through: transport, timeout: timeout)
         database = try client.open(name)
     }
 
