@@ -26,12 +26,19 @@ public final class ClusterLink: ReplicationTransport {
     private let serverContext: NIOSSLContext
     private let clientContext: NIOSSLContext
     private let group: MultiThreadedEventLoopGroup
+    /// How long a connection made to a member here may take to show the cluster's key: one that
+    /// has not is closed, so that strangers cannot hold connections open.
+    private let handshakeLimit: TimeAmount
     /// The Raft addresses served here: their listening channel and dqlite's socket.
     private let served = Mutex<[String: (listener: any Channel, local: String)]>([:])
 
-    /// - Parameter secret: the cluster's secret, the same bytes on every member (the CURVE
-    ///   server secret key of `DATA/keys`).
-    public init(secret: [UInt8]) throws {
+    /// - Parameters:
+    ///   - secret: the cluster's secret, the same bytes on every member (the CURVE server secret
+    ///     key of `DATA/keys`).
+    ///   - handshakeLimit: how long a connection to a member served here may take to show the
+    ///     cluster's key before it is closed.
+    public init(secret: [UInt8], handshakeLimit: Duration = .seconds(10)) throws {
+        self.handshakeLimit = .nanoseconds(handshakeLimit.nanoseconds)
         identity = try ClusterIdentity(secret: secret)
         serverContext = try NIOSSLContext(configuration: identity.tlsConfiguration(server: true))
         clientContext = try NIOSSLContext(configuration: identity.tlsConfiguration(server: false))
@@ -47,6 +54,7 @@ public final class ClusterLink: ReplicationTransport {
         let (host, port) = try Self.hostAndPort(address)
         let context = serverContext
         let identity = identity
+        let limit = handshakeLimit
         let listener = try ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -55,7 +63,7 @@ public final class ClusterLink: ReplicationTransport {
                     let tls = NIOSSLServerHandler(context: context) { chain, verdict in
                         verdict.succeed(identity.isMember(chain) ? .certificateVerified : .failed)
                     }
-                    try channel.pipeline.syncOperations.addHandlers(tls, Splice(.served(local: local)))
+                    try channel.pipeline.syncOperations.addHandlers(tls, Splice(.served(local: local, within: limit)))
                 }
             }
             .bind(host: host, port: port).wait()
@@ -74,7 +82,7 @@ public final class ClusterLink: ReplicationTransport {
         let handshake = loop.makePromise(of: Void.self)
         let context = clientContext
         let identity = identity
-        let wait = TimeAmount.nanoseconds(Int64(clamping: timeout.components.seconds * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000))
+        let wait = TimeAmount.nanoseconds(timeout.nanoseconds)
         let remote: any Channel
         do {
             remote = try ClientBootstrap(group: loop)
@@ -148,9 +156,9 @@ final class Splice: ChannelDuplexHandler {
         /// A TLS connection this process made: `handshake` is completed when TLS is up (or failed
         /// after `within`).
         case dialled(EventLoopPromise<Void>, within: TimeAmount)
-        /// A TLS connection a member made to this one: once TLS is up, dqlite's socket at `local`
-        /// is connected and becomes the partner.
-        case served(local: String)
+        /// A TLS connection made to this member: once TLS is up, dqlite's socket at `local` is
+        /// connected and becomes the partner. One that is not up `within` is closed.
+        case served(local: String, within: TimeAmount)
         /// The socket-pair or dqlite side, whose partner is known from the start.
         case joined(to: any Channel)
     }
@@ -175,9 +183,14 @@ final class Splice: ChannelDuplexHandler {
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
-        guard case .dialled(_, let within) = start else { return }
+        let limit: TimeAmount
+        switch start {
+        case .dialled(_, let within): limit = within
+        case .served(_, let within): limit = within
+        case .joined, nil: return
+        }
         let channel = context.channel
-        context.eventLoop.scheduleTask(in: within) {
+        context.eventLoop.scheduleTask(in: limit) {
             channel.pipeline.fireUserInboundEventTriggered(HandshakeTimedOut())
         }
     }
@@ -224,9 +237,12 @@ final class Splice: ChannelDuplexHandler {
                 context.read()
             }
         case is HandshakeTimedOut:
-            guard case .dialled(let handshake, _) = start else { return }
+            switch start {
+            case .dialled(let handshake, _): handshake.fail(HandshakeTimedOut())
+            case .served: break
+            case .joined, nil: return  // done in time
+            }
             start = nil
-            handshake.fail(HandshakeTimedOut())
             context.close(promise: nil)
         default:
             context.fireUserInboundEventTriggered(event)
@@ -238,7 +254,7 @@ final class Splice: ChannelDuplexHandler {
         case .dialled(let handshake, _):
             start = nil
             handshake.succeed(())
-        case .served(let local):
+        case .served(let local, _):
             start = nil
             let channel = context.channel
             do {
@@ -279,5 +295,14 @@ final class Splice: ChannelDuplexHandler {
             handshake.fail(error)
         }
         context.close(promise: nil)
+    }
+}
+
+extension Duration {
+    /// The whole duration in nanoseconds (saturating).
+    var nanoseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds.multipliedReportingOverflow(by: 1_000_000_000).overflow
+            ? (seconds < 0 ? .min : .max) : seconds * 1_000_000_000 + attoseconds / 1_000_000_000
     }
 }

@@ -153,6 +153,20 @@ struct ReplicatedDatabaseTests {
         }
     }
 
+    @Test func aConnectionThatShowsNoKeyIsClosedAfterTheHandshakeLimit() throws {
+        let link = try ClusterLink(secret: Self.secret, handshakeLimit: .milliseconds(300))
+        let address = "127.0.0.1:\(try freeLoopbackPort())"
+        try link.serve(address, forwardingTo: "@vigil-test-no-member")
+        defer { link.stopServing(address) }
+        let socket = try PlainTCP().connect(to: address, timeout: .seconds(1))
+        defer { close(socket) }
+        var limit = timeval(tv_sec: 5, tv_usec: 0)
+        setsockopt(socket, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
+        var byte: UInt8 = 0
+        // 0: the link closed it (end of stream); -1 would be the 5 s timeout.
+        #expect(recv(socket, &byte, 1, 0) == 0, "the link closes a connection that shows no key")
+    }
+
     @Test func aBadAddressOrSecretIsRefusedWithItsCode() throws {
         let link = try ClusterLink(secret: Self.secret)
         for address in ["10.0.0.1", "10.0.0.1:port", ":7716", "10.0.0.1:70000"] {
