@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import socket
+import ssl
 import struct
 import subprocess
 import sys
@@ -77,24 +78,47 @@ class Process:
             self.process.wait()
 
 
+# dqlite's protocol version (1), then a request for the leader: a header (1 word of body, type 0), its body.
+DQLITE_LEADER_REQUEST = struct.pack("<Q", 1) + struct.pack("<IBBH", 1, 0, 0, 0) + struct.pack("<Q", 0)
+
+
+def read_reply(connection):
+    reply = b""
+    try:
+        while len(reply) < 4096:
+            chunk = connection.recv(4096)
+            if not chunk:
+                break
+            reply += chunk
+    except (socket.timeout, ConnectionResetError, ssl.SSLError):
+        pass
+    return reply
+
+
 def dqlite_in_the_clear(address):
     """What a member's Raft port answers to dqlite's own protocol without TLS (as dqlite serves
-    it by itself): the protocol version, then a request for the leader."""
+    it by itself)."""
     host, port = address.rsplit(":", 1)
     with socket.create_connection((host, int(port)), timeout=5) as connection:
         connection.settimeout(2)
-        # Protocol version 1; a request header (1 word of body, type 0: leader), the body.
-        connection.sendall(struct.pack("<Q", 1) + struct.pack("<IBBH", 1, 0, 0, 0) + struct.pack("<Q", 0))
-        reply = b""
-        try:
-            while len(reply) < 4096:
-                chunk = connection.recv(4096)
-                if not chunk:
-                    break
-                reply += chunk
-        except (socket.timeout, ConnectionResetError):
-            pass
-        return reply
+        connection.sendall(DQLITE_LEADER_REQUEST)
+        return read_reply(connection)
+
+
+def dqlite_over_tls_without_a_key(address):
+    """The same request over TLS, from a client that shows no certificate: None when the
+    handshake itself fails, else what came back."""
+    host, port = address.rsplit(":", 1)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    try:
+        with socket.create_connection((host, int(port)), timeout=5) as raw, context.wrap_socket(raw) as connection:
+            connection.settimeout(2)
+            connection.sendall(DQLITE_LEADER_REQUEST)
+            return read_reply(connection)
+    except (ssl.SSLError, OSError):
+        return None
 
 
 def vigil(*arguments, timeout=60):
@@ -131,6 +155,8 @@ def main():
         reply = dqlite_in_the_clear(f"{COORDINATORS[1]}:7716")
         check(b"10.77.0." not in reply and (not reply or reply[0] == 0x15),
               f"the Raft port speaks only TLS with the cluster's key (a plain dqlite request got {reply[:16]!r})")
+        reply = dqlite_over_tls_without_a_key(f"{COORDINATORS[1]}:7716")
+        check(not reply, f"a TLS client without the cluster's key gets nothing either (got {reply!r})")
         client = data(2)
 
         # Zone 5339's own node pulls its cameras at its site; the crisis centre's serves the viewer's.

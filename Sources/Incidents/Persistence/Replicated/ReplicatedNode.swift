@@ -28,13 +28,14 @@ public final class ReplicatedNode: @unchecked Sendable {
 
     public let member: Member
     public let transport: any ReplicationTransport
-    /// Where dqlite listens: an abstract Unix socket named after the process and the member.
+    /// Where dqlite listens: an abstract Unix socket named after the process and the member (and
+    /// a random number, so that a member started again in the same process takes a new name).
     let localAddress: String
     // The C node; touched only by start and stop, which callers do not run at once.
     private let node: OpaquePointer
     private var running = false
-    /// What dqlite's connect function is handed (kept alive as long as the node).
-    private let connector: Unmanaged<Connector>
+    /// What dqlite's connect function is handed (unretained: the node is destroyed first).
+    private let connector: Connector
 
     /// Creates the node: its Raft log in `folder` (created if need be), its address served
     /// through `transport` once started.
@@ -50,13 +51,12 @@ public final class ReplicatedNode: @unchecked Sendable {
         } catch {
             throw SQLiteError(code: DqliteFailure.unreachable, message: "cannot create \(folder.path): \(error.localizedDescription)", sql: nil)
         }
-        connector = Unmanaged.passRetained(Connector(transport: transport))
+        connector = Connector(transport: transport)
         var raw: OpaquePointer?
         let created = dqlite_node_create(member.id, member.address, folder.path, &raw)
         guard created == 0, let raw else {
             let message = raw.map { String(cString: dqlite_node_errmsg($0)) } ?? "dqlite_node_create failed"
             if let raw { dqlite_node_destroy(raw) }
-            connector.release()
             throw SQLiteError(code: created, message: "dqlite member \(member): \(message)", sql: nil)
         }
         node = raw
@@ -64,7 +64,7 @@ public final class ReplicatedNode: @unchecked Sendable {
         for (status, what) in [
             (dqlite_node_set_bind_address(node, localAddress), "bind \(localAddress)"),
             (dqlite_node_set_network_latency_ms(node, milliseconds), "set its latency"),
-            (dqlite_node_set_connect_func(node, Connector.connect, connector.toOpaque()), "set its connect function"),
+            (dqlite_node_set_connect_func(node, Connector.connect, Unmanaged.passUnretained(connector).toOpaque()), "set its connect function"),
         ] where status != 0 {
             // deinit destroys the node: an initialiser that throws once every property is set runs it.
             throw SQLiteError(code: status, message: "dqlite member \(member): cannot \(what): \(String(cString: dqlite_node_errmsg(node)))", sql: nil)
@@ -74,7 +74,6 @@ public final class ReplicatedNode: @unchecked Sendable {
     deinit {
         stop()
         dqlite_node_destroy(node)
-        connector.release()
     }
 
     /// Starts the node's thread and serves its Raft address; it serves clients once this returns.
