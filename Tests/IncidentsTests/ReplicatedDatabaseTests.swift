@@ -153,6 +153,49 @@ struct ReplicatedDatabaseTests {
         }
     }
 
+    @Test func bytesCrossTheLinkUnchangedBothWaysOverIPv6() throws {
+        // A stand-in for dqlite: an abstract Unix socket that sends back what it reads.
+        let name = "@vigil-test-echo-\(UInt32.random(in: 0...UInt32.max))"
+        let listener = try abstractListener(name)
+        defer { close(listener) }
+        let echo = Thread {
+            let connection = accept(listener, nil, nil)
+            guard connection >= 0 else { return }
+            var buffer = [UInt8](repeating: 0, count: 65_536)
+            while true {
+                let count = read(connection, &buffer, buffer.count)
+                guard count > 0, writeAll(connection, Array(buffer.prefix(count))) else { break }
+            }
+            close(connection)
+        }
+        echo.start()
+        let address = "[::1]:\(try freeLoopbackPort())"
+        let member = try ClusterLink(secret: Self.secret)
+        try member.serve(address, forwardingTo: name)
+        defer { member.stopServing(address) }
+
+        // The connection lives as long as the link that made it.
+        let link = try ClusterLink(secret: Self.secret)
+        let socket = try link.connect(to: address, timeout: .seconds(2))
+        defer { close(socket) }
+        var limit = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(socket, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
+        setsockopt(socket, SOL_SOCKET, SO_SNDTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
+        // More than the buffers between the two ends hold, written while it is read back.
+        let payload = (0..<600_000).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ $0 >> 11) }
+        let writer = Thread { _ = writeAll(socket, payload) }
+        writer.start()
+        var received: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        while received.count < payload.count {
+            let count = read(socket, &buffer, buffer.count)
+            guard count > 0 else { break }
+            received += buffer.prefix(count)
+        }
+        #expect(received.count == payload.count)
+        #expect(received.elementsEqual(payload), "the bytes came back unchanged, in order")
+    }
+
     @Test func aConnectionThatShowsNoKeyIsClosedAfterTheHandshakeLimit() throws {
         let link = try ClusterLink(secret: Self.secret, handshakeLimit: .milliseconds(300))
         let address = "127.0.0.1:\(try freeLoopbackPort())"
@@ -191,6 +234,35 @@ struct ReplicatedDatabaseTests {
             #expect(error.code == "cluster_peer_unreachable", "\(error)")
         }
     }
+}
+
+/// A listening abstract Unix socket (`@NAME`), as dqlite's.
+private func abstractListener(_ address: String) throws -> Int32 {
+    let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+    var socketAddress = sockaddr_un()
+    socketAddress.sun_family = sa_family_t(AF_UNIX)
+    let name = Array(address.utf8.dropFirst())
+    withUnsafeMutableBytes(of: &socketAddress.sun_path) { path in
+        for (index, byte) in name.enumerated() { path[index + 1] = byte }
+    }
+    let length = socklen_t(MemoryLayout<sa_family_t>.size + 1 + name.count)
+    let bound = withUnsafePointer(to: &socketAddress) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+    guard bound == 0, listen(fd, 4) == 0 else {
+        close(fd)
+        throw ClusterLinkError.unreachable(address, reason: "cannot listen")
+    }
+    return fd
+}
+
+/// Writes every byte (false if the socket failed first).
+private func writeAll(_ socket: Int32, _ bytes: [UInt8]) -> Bool {
+    var sent = 0
+    while sent < bytes.count {
+        let count = bytes.withUnsafeBytes { write(socket, $0.baseAddress! + sent, bytes.count - sent) }
+        guard count > 0 else { return false }
+        sent += count
+    }
+    return true
 }
 
 /// A plain TCP connection, as dqlite's own connect function made them: what someone without the

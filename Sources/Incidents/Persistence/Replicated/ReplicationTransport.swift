@@ -6,8 +6,8 @@ import Foundation
 /// with the cluster's key: dqlite itself neither encrypts nor authenticates its connections.
 public protocol ReplicationTransport: AnyObject, Sendable {
     /// A connected stream socket whose bytes reach the member at `address` (`HOST:PORT`); the
-    /// caller owns and closes it. Throws when the member cannot be reached, or is not of this
-    /// cluster, within `timeout`.
+    /// caller owns and closes it, and keeps the transport as long as it uses it. Throws when
+    /// the member cannot be reached, or is not of this cluster, within `timeout`.
     func connect(to address: String, timeout: Duration) throws -> Int32
 
     /// Serves `address` for the member whose dqlite listens at `local` (an abstract Unix
