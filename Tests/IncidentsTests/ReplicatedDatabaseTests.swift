@@ -239,15 +239,7 @@ struct ReplicatedDatabaseTests {
 /// A listening abstract Unix socket (`@NAME`), as dqlite's.
 private func abstractListener(_ address: String) throws -> Int32 {
     let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-    var socketAddress = sockaddr_un()
-    socketAddress.sun_family = sa_family_t(AF_UNIX)
-    let name = Array(address.utf8.dropFirst())
-    withUnsafeMutableBytes(of: &socketAddress.sun_path) { path in
-        for (index, byte) in name.enumerated() { path[index + 1] = byte }
-    }
-    let length = socklen_t(MemoryLayout<sa_family_t>.size + 1 + name.count)
-    let bound = withUnsafePointer(to: &socketAddress) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
-    guard bound == 0, listen(fd, 4) == 0 else {
+    guard try LocalDqliteSocket.withSocketAddress(address, { bind(fd, $0, $1) }) == 0, listen(fd, 4) == 0 else {
         close(fd)
         throw ClusterLinkError.unreachable(address, reason: "cannot listen")
     }
@@ -268,12 +260,9 @@ private func writeAll(_ socket: Int32, _ bytes: [UInt8]) -> Bool {
 /// A plain TCP connection, as dqlite's own connect function made them: what someone without the
 /// cluster's key can do at a member's Raft address.
 private final class PlainTCP: ReplicationTransport {
+    /// `address` is 127.0.0.1:PORT, as every member of these tests.
     func connect(to address: String, timeout: Duration) throws -> Int32 {
-        let colon = address.lastIndex(of: ":")!
-        var socketAddress = sockaddr_in()
-        socketAddress.sin_family = sa_family_t(AF_INET)
-        socketAddress.sin_port = UInt16(address[address.index(after: colon)...])!.bigEndian
-        inet_pton(AF_INET, String(address[..<colon]), &socketAddress.sin_addr)
+        var socketAddress = loopbackAddress(port: Int(address.split(separator: ":").last!)!)
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         let connected = withUnsafePointer(to: &socketAddress) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }

@@ -22,11 +22,28 @@ public protocol ReplicationTransport: AnyObject, Sendable {
 public enum LocalDqliteSocket {
     /// A connected socket to `@NAME`, or the reason it is not.
     public static func connect(_ address: String) throws(SQLiteError) -> Int32 {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw SQLiteError(code: DqliteFailure.unreachable, message: "socket: \(String(cString: strerror(errno)))", sql: nil) }
+        let connected: Int32
+        do {
+            connected = try withSocketAddress(address) { Glibc.connect(fd, $0, $1) }
+        } catch {
+            close(fd)
+            throw error
+        }
+        guard connected == 0 else {
+            let reason = String(cString: strerror(errno))
+            close(fd)
+            throw SQLiteError(code: DqliteFailure.unreachable, message: "dqlite member at \(address): connect: \(reason)", sql: nil)
+        }
+        return fd
+    }
+
+    /// Calls `body` (`connect`, `bind`) with the socket address of `@NAME` and its length.
+    static func withSocketAddress(_ address: String, _ body: (UnsafePointer<sockaddr>, socklen_t) -> Int32) throws(SQLiteError) -> Int32 {
         guard address.hasPrefix("@"), address.utf8.count < 100 else {
             throw SQLiteError(code: DqliteFailure.unreachable, message: "\(address) is not an abstract socket (@NAME)", sql: nil)
         }
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw SQLiteError(code: DqliteFailure.unreachable, message: "socket: \(String(cString: strerror(errno)))", sql: nil) }
         var socketAddress = sockaddr_un()
         socketAddress.sun_family = sa_family_t(AF_UNIX)
         // An abstract name: a NUL, then the name, and the length says where it ends.
@@ -36,12 +53,6 @@ public enum LocalDqliteSocket {
             for (index, byte) in name.enumerated() { path[index + 1] = byte }
         }
         let length = socklen_t(MemoryLayout<sa_family_t>.size + 1 + name.count)
-        let connected = withUnsafePointer(to: &socketAddress) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, length) } }
-        guard connected == 0 else {
-            let reason = String(cString: strerror(errno))
-            close(fd)
-            throw SQLiteError(code: DqliteFailure.unreachable, message: "dqlite member at \(address): connect: \(reason)", sql: nil)
-        }
-        return fd
+        return withUnsafePointer(to: &socketAddress) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, length) } }
     }
 }
