@@ -70,7 +70,7 @@ let package = Package(
         .target(
             name: "VigilBenchmarks",
             dependencies: [
-                "Bus", "CZeroMQ", "Geo", "Incidents", "Streams", "VigilProtocol", "RegistryFixtures", .product(name: "Logging", package: "swift-log"),
+                "Bus", "CZeroMQ", "CLinuxEvents", "Geo", "Incidents", "Streams", "VigilProtocol", "RegistryFixtures", .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),

@@ -24,10 +24,7 @@ package final class ZMQPoller {
         self.sockets = sockets
         descriptors = []
         for socket in sockets {
-            var descriptor: Int32 = -1
-            var size = MemoryLayout<Int32>.size
-            guard zmq_getsockopt(socket.handle, ZMQ_FD, &descriptor, &size) == 0 else { throw ZMQError.last("zmq_getsockopt(ZMQ_FD)") }
-            descriptors.append(pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0))
+            descriptors.append(pollfd(fd: try socket.commandDescriptor, events: Int16(POLLIN), revents: 0))
         }
         toAsk = Array(repeating: true, count: sockets.count)
     }
@@ -70,9 +67,20 @@ package final class ZMQPoller {
 }
 
 extension ZMQSocket {
+    /// The descriptor (`ZMQ_FD`) that becomes readable when the socket has commands to process,
+    /// a message among them; see ``ZMQPoller`` for what it does and does not say.
+    package var commandDescriptor: Int32 {
+        get throws(ZMQError) {
+            var descriptor: Int32 = -1
+            var size = MemoryLayout<Int32>.size
+            guard zmq_getsockopt(handle, ZMQ_FD, &descriptor, &size) == 0 else { throw ZMQError.last("zmq_getsockopt(ZMQ_FD)") }
+            return descriptor
+        }
+    }
+
     /// Whether a message waits to be read (`ZMQ_EVENTS` has `ZMQ_POLLIN`); asking processes the
     /// socket's pending commands.
-    var hasMessage: Bool {
+    package var hasMessage: Bool {
         get throws(ZMQError) {
             var events: Int32 = 0
             var size = MemoryLayout<Int32>.size
