@@ -89,11 +89,18 @@ public struct ConsoleServer: Sendable {
     let users: UserDirectory
     let sessions = ConsoleSessions()
     let thumbnails: ConsoleThumbnails
+    let followers: ConsoleFollowers
     let logger: Logger
 
-    public init(configuration: Configuration, bus: BusServer, codes: ConsoleCodes, users: UserDirectory, logger: Logger) {
+    /// - Parameter mayFollow: whether the bus lets an identity subscribe to a topic (the pages
+    ///   are told of changes on those channels only).
+    public init(
+        configuration: Configuration, bus: BusServer, codes: ConsoleCodes, users: UserDirectory,
+        mayFollow: @escaping @Sendable (BusIdentity, String) -> Bool, logger: Logger
+    ) {
         (self.configuration, self.bus, self.codes, self.users, self.logger) = (configuration, bus, codes, users, logger)
         thumbnails = ConsoleThumbnails(bus: bus)
+        followers = ConsoleFollowers(bus: bus, mayFollow: mayFollow)
     }
 
     /// The web server as a service of the server's `ServiceGroup`; `onListening` is told the
@@ -104,7 +111,7 @@ public struct ConsoleServer: Sendable {
         let host = configuration.host
         return Application(
             router: router, configuration: .init(address: .hostname(host.literal, port: configuration.port), serverName: "vigil-console"),
-            services: [thumbnails],
+            services: [thumbnails, followers],
             onServerRunning: { channel in await onListening(host.httpBase(port: channel.localAddress?.port ?? 0)) }, logger: logger)
     }
 
@@ -130,7 +137,10 @@ public struct ConsoleServer: Sendable {
         router.post("/api/login") { request, _ in try await login(request) }
         router.post("/api/logout") { request, _ in
             try Self.requireSameOrigin(request)
-            if let token = request.cookies[Self.cookie]?.value { sessions.end(token) }
+            if let token = request.cookies[Self.cookie]?.value {
+                sessions.end(token)
+                followers.end(session: token)
+            }
             var response = try Self.json(["logged_out": true])
             response.setCookie(Self.sessionCookie("", maxAge: 0))
             return response
@@ -140,6 +150,7 @@ public struct ConsoleServer: Sendable {
             return try Self.json(SessionInfo(session, user))
         }
         router.post("/api/request") { request, _ in try await forward(request) }
+        router.get("/api/events") { request, _ in try await events(request) }
         // The newest thumbnail of a camera that the session's agency received on its thumbnail
         // channel (after `thumbnails.start` for an incident, or as the camera's owner).
         router.get("/api/thumbnails/:camera") { request, context in
@@ -195,7 +206,12 @@ public struct ConsoleServer: Sendable {
 
     /// The request's session and its user, who must still be active with a valid clearance.
     private func currentSession(_ request: Request) async throws -> (ConsoleSessions.Session, User) {
-        guard let token = request.cookies[Self.cookie]?.value, let session = sessions.session(token) else {
+        try await session(of: request.cookies[Self.cookie]?.value)
+    }
+
+    /// The session whose cookie is `token`, and its user, who must still be active and cleared.
+    private func session(of token: String?) async throws -> (ConsoleSessions.Session, User) {
+        guard let token, let session = sessions.session(token) else {
             throw ConsoleFailure(.unauthorized, ConsoleError(.sessionRequired, message: "log in first: vigil console login --user USER prints a code"))
         }
         do {
@@ -235,6 +251,46 @@ public struct ConsoleServer: Sendable {
         ])
         let reply = await bus.submit(frame, as: session.identity, origin: "console", media: media)
         return Response(status: .ok, headers: Self.headers(type: "application/json"), body: .init(byteBuffer: ByteBuffer(bytes: reply)))
+    }
+
+    /// The session's page follows its agency's channels: a Server-Sent Events stream of the
+    /// changes ``ConsoleFollowers`` passes on (`event: change`), a comment every 15 s, and
+    /// `event: ended` when the session ends (checked before each message) or a newer stream of
+    /// the session replaced this one.
+    private func events(_ request: Request) async throws -> Response {
+        let (session, _) = try await currentSession(request)
+        let token = request.cookies[Self.cookie]?.value ?? ""
+        let messages = followers.follow(session: token, as: session.identity)
+        return Response(status: .ok, headers: Self.headers(type: "text/event-stream; charset=utf-8"), body: ResponseBody { [self] writer in
+            // A page whose stream broke (the server restarted) asks again after 2 s.
+            try await writer.write(ByteBuffer(string: "retry: 2000\n\n"))
+            // A stream never ends by itself: without this the server's graceful shutdown would
+            // wait for every page to go away.
+            try await withGracefulShutdownHandler {
+                for await message in messages {
+                    guard (try? await self.session(of: token)) != nil else {
+                        try await writer.write(ByteBuffer(string: Self.serverSentEvent("ended", #"{"reason":"session_required"}"#)))
+                        break
+                    }
+                    switch message {
+                    case .change(let change):
+                        try await writer.write(ByteBuffer(string: Self.serverSentEvent("change", String(decoding: try Self.encoder.encode(change), as: UTF8.self))))
+                    case .keepAlive:
+                        try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
+                    case .replaced:
+                        try await writer.write(ByteBuffer(string: Self.serverSentEvent("ended", #"{"reason":"replaced"}"#)))
+                    }
+                }
+            } onGracefulShutdown: {
+                followers.end(session: token)
+            }
+            try await writer.finish(nil)
+        })
+    }
+
+    /// One Server-Sent Event; `data` is one line of JSON.
+    static func serverSentEvent(_ name: String, _ data: String) -> String {
+        "event: \(name)\ndata: \(data)\n\n"
     }
 
     /// A change must come from the console's own page: as JSON (a form of another site cannot
@@ -304,6 +360,7 @@ public struct ConsoleServer: Sendable {
         let encoder = JSONEncoder()
         encoder.keyEncodingStrategy = .convertToSnakeCase
         encoder.dateEncodingStrategy = .iso8601
+        encoder.outputFormatting = .withoutEscapingSlashes
         return encoder
     }()
 

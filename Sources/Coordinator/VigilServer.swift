@@ -107,6 +107,12 @@ public final class VigilServer: Sendable {
     public let engine: CameraEngine
     private let reload: @Sendable () async throws -> Void
     private let configuration: Configuration
+    private let channels: ChannelMembers
+
+    /// Whether the bus lets `identity` subscribe to `topic` (the rule of its event endpoint).
+    public func mayFollow(_ identity: BusIdentity, topic: String) -> Bool {
+        channels.allows(identity, topic: topic)
+    }
 
     public init(_ configuration: Configuration, logger: Logger) async throws {
         self.configuration = configuration
@@ -201,7 +207,7 @@ public final class VigilServer: Sendable {
         ]
         (self.bus, self.relay, self.incidents, self.access, self.audit, self.footage) = (bus, relay, incidents, access, audit, footage)
         (self.checkpoints, self.changes, self.reload, self.engine) = (checkpoints, changes, reload, engine)
-        (self.users, self.consoleCodes) = (users, consoleCodes)
+        (self.users, self.consoleCodes, self.channels) = (users, consoleCodes, channels)
     }
 
     /// A client configuration for code in this process that acts as `identity` (over

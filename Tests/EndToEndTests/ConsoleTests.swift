@@ -27,6 +27,8 @@ struct ConsoleTests {
             #expect((seen["incident_cameras"] as? [String])?.contains("pz5339-sim-01") == true, "\(seen)")
             #expect(seen["title_is_text"] as? Bool == true)
             #expect((seen["incident_on_map"] as? Int ?? 0) >= 2, "the circle and the camera: \(seen)")
+            #expect((seen["last_change"] as? String)?.hasSuffix(" incident.redrawn") == true, "told of the redraw on its channel: \(seen)")
+            #expect(seen["live_indicator"] as? String == "● live", "\(seen)")
             // A decoded picture: the test stream's pattern, not a blank tile.
             let picture = try #require(seen["picture"] as? [String: Any], "\(seen)")
             #expect(picture["width"] as? Int == 320 && (picture["deviation"] as? Double ?? 0) > 10, "\(picture)")
@@ -87,6 +89,47 @@ struct ConsoleBoundaryTests {
             // An agency's own key (a system, not a person) gets no code.
             let asAgency = try await BusSession.run(data, as: "keys/agencies/crisis-centre.key_secret", requests: [["op": "console.code", "body": [:]]])
             #expect(asAgency.replies.first.flatMap(errorCode) == "named_user_required", "\(asAgency.replies)")
+        }
+    }
+}
+
+/// The console's stream of changes (`Tests/python/console_events.py`, the standard library only).
+@Suite("The console's stream of changes", .timeLimit(.minutes(2)))
+struct ConsoleEventsTests {
+    static let script = repositoryRoot.appendingPathComponent("Tests/python/console_events.py").path
+
+    @Test func aPageIsToldOfItsAgencysChangesOnlyAndItsStreamEndsWithItsSession() async throws {
+        try await withServer { data, _ in
+            #expect(try await vigil("user", "add", "cc.op", "--name", "Op", "--badge", "B-1", "--role", "operator",
+                                    "--data", data.path, "--agency", "crisis-centre").status == 0)
+            let checked = try await run(python, [Self.script, vigilBinary.path, data.path, "crisis-centre", "cc.op", "siamu"])
+            #expect(checked.status == 0, "\(checked.stderr)")
+            let seen = try json(checked.stdout)
+            #expect((seen["no session"] as? [Any])?.map { "\($0)" } == ["401", "session_required"], "\(seen)")
+            #expect((seen["stream"] as? [Any])?.map { "\($0)" } == ["200", "text/event-stream; charset=utf-8"], "\(seen)")
+            let changes = try #require(seen["changes"] as? [[String: Any]], "\(seen)")
+            #expect(changes.map { $0["type"] as? String } == ["incident.joined", "incident.opened"], "\(changes)")
+            #expect(changes.first?["channel"] as? String == "incidents/crisis-centre", "\(changes)")
+            #expect(changes.allSatisfy { Set($0.keys) == ["channel", "seq", "type"] }, "that a change happened, never what: \(changes)")
+            #expect(seen["other agency's incident told"] as? Bool == false, "\(seen)")
+            #expect(seen["first after four more"] as? [String] == ["ended: replaced", "end"], "a session's oldest stream ends beyond four: \(seen)")
+            #expect(seen["after the suspension"] as? [String] == ["ended: session_required", "end"], "\(seen)")
+        }
+    }
+
+    @Test func anOpenStreamDoesNotHoldUpTheServersShutdown() async throws {
+        try await withServer { data, server in
+            #expect(try await vigil("user", "add", "cc.op", "--name", "Op", "--badge", "B-1", "--role", "operator",
+                                    "--data", data.path, "--agency", "crisis-centre").status == 0)
+            let page = try await RunningProcess(python, [Self.script, vigilBinary.path, data.path, "crisis-centre", "cc.op", "siamu", "--hold"])
+            defer { page.kill(SIGKILL) }
+            let holding = try await page.waitForLines(1)
+            #expect(holding.first == #"{"holding": 200}"#, "\(holding) \(page.standardError)")
+            server.kill(SIGTERM)
+            // Well within the stream's 15 s keep-alive: the stream ends with the server.
+            #expect(try await server.waitForExit(timeout: .seconds(10)) == 0, "\(server.standardError.suffix(500))")
+            #expect(try await page.waitForExit(timeout: .seconds(10)) == 0)
+            #expect(page.lines.last == #"{"ended_with": "end", "events": ["end"]}"#, "\(page.lines)")
         }
     }
 }

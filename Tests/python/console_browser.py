@@ -1,6 +1,6 @@
 """The operator console in a real browser (Debian's chromium, headless, driven by Selenium):
 log in with a code from `vigil console login`, open an incident from the map, see its cameras
-on the page, watch one live in a wall tile (a decoded frame's pixels read from a canvas), see
+on the page, see a change made from the command line appear (the page follows its channels), watch one live in a wall tile (a decoded frame's pixels read from a canvas), see
 the owner's revocation end the tile, and keep a screenshot.
 
 usage: console_browser.py VIGIL DATA AGENCY USER OWNER CAMERA HEVC_CAMERA ARTEFACTS
@@ -67,6 +67,16 @@ try:
     # The title is shown as text, never as HTML.
     seen["title_is_text"] = driver.execute_script("return document.getElementById('incident-title').textContent.includes('<b>Browser</b>') && document.querySelector('#incident-title b') === null")
     seen["incident_on_map"] = driver.execute_script("return state.layers.incident.getLayers().length")
+
+    # The page follows the agency's channels: a change made elsewhere (the command line) shows
+    # without the page asking. While it follows, it asks on its own only once a minute.
+    wait(driver, "return document.body.dataset.following === 'yes'", 10, "following")
+    incident = driver.execute_script("return state.selected")
+    centre = driver.execute_script("return state.snapshot.incident.center")
+    run("incident", "redraw", str(incident), "--at", f"{centre['lat']},{centre['lon']}", "--radius", "45", "--agency", agency)
+    wait(driver, "return state.snapshot.incident.radius_meters === 45", 10, "a change made elsewhere")
+    seen["last_change"] = driver.execute_script("return document.body.dataset.lastChange")
+    seen["live_indicator"] = driver.find_element(By.ID, "live").text
 
     # Watch it live: the justification dialog comes before the first tile.
     started = time.monotonic()

@@ -80,14 +80,66 @@ function start() {
   document.getElementById('who').textContent =
     `${session.name} (${session.user}, ${session.agency}) until ${new Date(session.ends_at).toLocaleString()}`;
   document.getElementById('audit').hidden = !session.roles.includes('auditor');
-  // Logged in again after a session ended: the map, the wall and the refreshes are there already.
+  // Logged in again after a session ended: follow again; the map, the wall and the refreshes are there already.
+  if (!state.source || state.source.readyState === EventSource.CLOSED) followChannels();
   if (state.started) return;
   state.started = true;
   buildWall();
   startMap().catch((error) => say(`map: ${error.message}`));
   refreshIncidents();
-  setInterval(refreshIncidents, 2000);
-  setInterval(refreshSelected, 1500);
+  // Who is watching is on no channel: asked every 5 s. Everything else once a minute as well,
+  // in case a change was missed; and every 2 s while the stream is down.
+  setInterval(() => { if (state.selected) refreshWatchers(state.selected); }, 5000);
+  setInterval(() => { if (!state.following) { refreshIncidents(); refreshSelected(); } }, 2000);
+  setInterval(() => { if (state.following) { refreshIncidents(); refreshSelected(); } }, 60000);
+}
+
+// MARK: Following the agency's channels
+
+// The server tells the page which of its agency's incidents changed (channel, seq and type,
+// not what changed): the page reads the change as its user, at once.
+function followChannels() {
+  const source = new EventSource('/api/events');
+  state.source = source;
+  source.addEventListener('open', () => {
+    showFollowing(true);
+    // Changes made while the stream was down were not told: read where things stand.
+    refreshIncidents();
+    refreshSelected();
+  });
+  source.addEventListener('error', () => showFollowing(false));
+  source.addEventListener('change', (event) => {
+    const change = JSON.parse(event.data);
+    document.body.dataset.lastChange = `${change.channel} ${change.type}`;
+    refreshSoon(change.channel === `incident/${state.selected}`);
+  });
+  source.addEventListener('ended', (event) => {
+    source.close();
+    showFollowing(false);
+    const {reason} = JSON.parse(event.data);
+    if (reason === 'session_required') showLogin('Your session ended'); else say('Following stopped: this session follows in another tab; refreshing every 2 s');
+  });
+}
+
+function showFollowing(following) {
+  state.following = following;
+  document.body.dataset.following = following ? 'yes' : 'no';
+  const live = document.getElementById('live');
+  live.textContent = following ? '● live' : '○ catching up every 2 s';
+  live.classList.toggle('on', following);
+}
+
+// Several changes at once (an incident opened: its channel and the list's) make one refresh.
+function refreshSoon(selected) {
+  state.selectedChanged = state.selectedChanged || selected;
+  if (state.refreshTimer) return;
+  state.refreshTimer = setTimeout(async () => {
+    const selectedToo = state.selectedChanged;
+    state.refreshTimer = null;
+    state.selectedChanged = false;
+    await refreshIncidents();
+    if (selectedToo) await refreshSelected();
+  }, 50);
 }
 
 // MARK: The map
@@ -254,7 +306,14 @@ async function refreshSelected() {
         state.map.fitBounds(L.featureGroup(state.layers.incident.getLayers()).getBounds().pad(0.5), {maxZoom: 17});
       }
     }
+  } catch (error) { say(`incident ${id}: ${error.code}`); return; }
+  await refreshWatchers(id);
+}
+
+async function refreshWatchers(id) {
+  try {
     const watching = await api('view.list', {incident: id});
+    if (id !== state.selected) return;
     document.getElementById('watchers').replaceChildren(...watching.views.map((view) =>
       element('li', `${view.user || view.agency} (${view.agency}) · ${view.camera} · ${view.reason}`)));
   } catch (error) { say(`incident ${id}: ${error.code}`); }
