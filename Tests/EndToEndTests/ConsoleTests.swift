@@ -42,6 +42,13 @@ struct ConsoleTests {
             #expect(seen["tile_ended"] != nil, "\(seen)")
             #expect((seen["chain"] as? String)?.hasPrefix("Chain intact") == true, "\(seen)")
             #expect(seen["redrawn_corners"] as? Int == 5, "a perimeter of four corners, closed: \(seen)")
+            let dialog = try #require(seen["march_dialog"] as? [String: Any], "\(seen)")
+            #expect((dialog["where"] as? String)?.hasPrefix("A route of 4 points, ") == true && dialog["radius_hidden"] as? Bool == true
+                && dialog["kind"] as? String == "demonstration", "\(dialog)")
+            let march = try #require(seen["march"] as? [String: Any], "\(seen)")
+            #expect(march["points"] as? Int == 4 && march["kind"] as? String == "demonstration", "the route as clicked: \(march)")
+            #expect(abs((march["head"] as? Double ?? 0) - 40) < 0.5 && march["tail"] as? Double == 0, "\(march)")
+            #expect((march["drawn"] as? Int ?? 0) >= 4, "the route, the occupied stretch, the head and the tail: \(march)")
             #expect(FileManager.default.fileExists(atPath: Self.artefacts.appendingPathComponent("console.png").path))
 
             // What the console did is in the audit log as the user's, marked as coming from it.

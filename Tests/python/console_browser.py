@@ -1,7 +1,8 @@
 """The operator console in a real browser (Debian's chromium, headless, driven by Selenium):
 log in with a code from `vigil console login`, open an incident from the map, see its cameras
 on the page, see a change made from the command line appear (the page follows its channels), watch one live in a wall tile (a decoded frame's pixels read from a canvas), see
-the owner's revocation end the tile, and keep a screenshot.
+the owner's revocation end the tile, redraw it as a perimeter, open a march by clicking its
+route, and keep a screenshot.
 
 usage: console_browser.py VIGIL DATA AGENCY USER OWNER CAMERA HEVC_CAMERA ARTEFACTS
 
@@ -148,6 +149,28 @@ try:
     driver.find_element(By.ID, "finish-area").click()
     wait(driver, "return state.snapshot && state.snapshot.area && state.snapshot.area.type === 'Polygon'", 10, "the perimeter redrawn")
     seen["redrawn_corners"] = driver.execute_script("return state.snapshot.area.coordinates[0].length")
+
+    # A march opened from the map: its declared route clicked point by point, its head 40 m in.
+    # (Its cameras are none: the owner revoked the agency's grant above.)
+    driver.find_element(By.ID, "new-march").click()
+    for dx, dy in [(-150, 40), (-50, 0), (50, -10), (150, -40)]:
+        ActionChains(driver).move_to_element_with_offset(map_element, dx, dy).click().perform()
+    driver.find_element(By.ID, "finish-area").click()
+    wait(driver, "return document.getElementById('new-incident-dialog').open", 5, "the march dialog")
+    seen["march_dialog"] = driver.execute_script(
+        "return {where: document.getElementById('new-incident-where').textContent, radius_hidden: document.getElementById('new-radius-label').hidden,"
+        " kind: document.getElementById('new-kind').value}")
+    head = driver.find_element(By.ID, "new-head")
+    head.clear()
+    head.send_keys("40")
+    driver.find_element(By.ID, "new-title").clear()
+    driver.find_element(By.ID, "new-title").send_keys("March from the map")
+    driver.find_element(By.ID, "new-open").click()
+    wait(driver, "return state.snapshot && state.snapshot.incident.march && state.snapshot.route", 15, "the march opened")
+    seen["march"] = driver.execute_script(
+        "const s = state.snapshot; return {points: s.route.coordinates.length, head: s.incident.march.head_meters, tail: s.incident.march.tail_meters,"
+        " kind: s.incident.kind, drawn: state.layers.incident.getLayers().length}")
+    driver.save_screenshot(os.path.join(artefacts, "console-march.png"))
     seen["console_errors"] = [entry["message"] for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
 finally:
     driver.quit()

@@ -193,7 +193,7 @@ function onMapClick(event) {
   if (state.mapMode === 'area') {
     state.area.points.push([at.lat, at.lon]);
     state.area.line.setLatLngs(state.area.points);
-    document.getElementById('finish-area').hidden = state.area.points.length < 3;
+    document.getElementById('finish-area').hidden = state.area.points.length < (state.area.purpose === 'route' ? 2 : 3);
     return;
   }
   const mode = state.mapMode;
@@ -202,8 +202,7 @@ function onMapClick(event) {
   if (mode === 'open') {
     state.pendingOpen = {at};
     document.getElementById('new-incident-where').textContent = `At ${at.lat}, ${at.lon}`;
-    document.getElementById('new-radius-label').hidden = false;
-    document.getElementById('new-incident-dialog').showModal();
+    showOpenDialog();
   } else if (mode === 'redraw' && state.snapshot) {
     act(() => api('incident.redraw', {incident: state.selected, at, radius_meters: state.snapshot.incident.radius_meters}), 'redrawn');
   } else if (mode === 'head' && state.snapshot) {
@@ -218,14 +217,19 @@ async function act(action, done) {
 
 document.getElementById('new-incident').addEventListener('click', () => { state.mapMode = 'open'; say('Click the map where the incident is'); });
 
-// A perimeter drawn on the map, corner by corner: for a new incident, or to redraw the selected one.
+// A shape drawn on the map, point by point: a perimeter for a new incident ('open') or to redraw
+// the selected one ('redraw'), or a march's declared route ('route').
 function startArea(purpose) {
   if (state.area) state.area.line.remove();
   state.mapMode = 'area';
-  state.area = {purpose, points: [], line: L.polygon([], {color: '#ff7043', weight: 2, dashArray: '4', fillOpacity: 0.05}).addTo(state.map)};
-  say('Click the perimeter\'s corners on the map, then Finish the area');
+  const style = {color: '#ff7043', weight: 2, dashArray: '4', fillOpacity: 0.05};
+  state.area = {purpose, points: [], line: (purpose === 'route' ? L.polyline([], style) : L.polygon([], style)).addTo(state.map)};
+  document.getElementById('finish-area').textContent = purpose === 'route' ? 'Finish the route' : 'Finish the area';
+  say(purpose === 'route' ? 'Click the declared route on the map, start to end, then Finish the route'
+    : 'Click the perimeter\'s corners on the map, then Finish the area');
 }
 document.getElementById('new-area').addEventListener('click', () => startArea('open'));
+document.getElementById('new-march').addEventListener('click', () => startArea('route'));
 document.getElementById('redraw-area').addEventListener('click', () => { if (state.selected) startArea('redraw'); });
 document.getElementById('finish-area').addEventListener('click', () => {
   const {purpose, points, line} = state.area;
@@ -235,23 +239,52 @@ document.getElementById('finish-area').addEventListener('click', () => {
   document.getElementById('finish-area').hidden = true;
   say('');
   const ring = points.map(([lat, lon]) => [lon, lat]);
-  const area = {type: 'Polygon', coordinates: [[...ring, ring[0]]]};
   if (purpose === 'redraw') {
-    act(() => api('incident.redraw', {incident: state.selected, area}), 'redrawn');
-  } else {
-    state.pendingOpen = {area};
-    document.getElementById('new-incident-where').textContent = `A perimeter of ${points.length} corners`;
-    document.getElementById('new-radius-label').hidden = true;
-    document.getElementById('new-incident-dialog').showModal();
+    act(() => api('incident.redraw', {incident: state.selected, area: {type: 'Polygon', coordinates: [[...ring, ring[0]]]}}), 'redrawn');
+    return;
   }
+  if (purpose === 'route') {
+    state.pendingOpen = {route: {type: 'LineString', coordinates: ring}};
+    document.getElementById('new-incident-where').textContent = `A route of ${points.length} points, ${Math.round(routeLength(points))} m`;
+    document.getElementById('new-kind').value = 'demonstration';
+  } else {
+    state.pendingOpen = {area: {type: 'Polygon', coordinates: [[...ring, ring[0]]]}};
+    document.getElementById('new-incident-where').textContent = `A perimeter of ${points.length} corners`;
+  }
+  showOpenDialog();
 });
+
+// The new-incident dialog, with the fields of what was drawn: a radius for a point, the head,
+// tail and corridor for a route.
+function showOpenDialog() {
+  const where = state.pendingOpen;
+  document.getElementById('new-radius-label').hidden = !where.at;
+  document.getElementById('new-march-fields').hidden = !where.route;
+  document.getElementById('new-incident-dialog').showModal();
+}
+
+// Metres along a line of [lat, lon] points (a sphere is close enough for a label).
+function routeLength(points) {
+  let metres = 0;
+  for (let i = 1; i < points.length; i++) {
+    const [lat1, lon1] = points[i - 1].map((degrees) => degrees * Math.PI / 180), [lat2, lon2] = points[i].map((degrees) => degrees * Math.PI / 180);
+    const a = Math.sin((lat2 - lat1) / 2) ** 2 + Math.cos(lat1) * Math.cos(lat2) * Math.sin((lon2 - lon1) / 2) ** 2;
+    metres += 2 * 6371008.8 * Math.asin(Math.sqrt(a));
+  }
+  return metres;
+}
 document.getElementById('new-cancel').addEventListener('click', () => document.getElementById('new-incident-dialog').close());
 document.getElementById('new-incident-form').addEventListener('submit', (event) => {
   event.preventDefault();
   document.getElementById('new-incident-dialog').close();
   const where = state.pendingOpen;
-  const body = where.area ? {kind: document.getElementById('new-kind').value, area: where.area}
-    : {kind: document.getElementById('new-kind').value, at: where.at, radius_meters: Number(document.getElementById('new-radius').value)};
+  const number = (id) => Number(document.getElementById(id).value);
+  const body = {kind: document.getElementById('new-kind').value};
+  if (where.area) body.area = where.area;
+  else if (where.route) {
+    Object.assign(body, {route: where.route, head: {along_meters: number('new-head')}, tail: {along_meters: number('new-tail')},
+      march: {corridor_width_meters: number('new-width')}});
+  } else Object.assign(body, {at: where.at, radius_meters: number('new-radius')});
   const title = document.getElementById('new-title').value.trim();
   if (title) body.title = title;
   act(async () => { const opened = await api('incident.open', body); state.selected = opened.incident.id; }, 'incident opened');
@@ -358,7 +391,7 @@ function renderIncident() {
       row.insertCell().append(watch, still);
     }
   }
-  document.getElementById('cameras').replaceChildren(table);
+  document.getElementById('cameras').replaceChildren(cameras.length ? table : element('p', 'None that your agency may watch here.', 'kind'));
 }
 
 // The selected incident on the map: its circle or perimeter, a march's route with its head,
