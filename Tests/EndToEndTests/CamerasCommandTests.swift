@@ -48,6 +48,50 @@ struct CamerasCommandTests {
         #expect(marseille.status == 0, "\(marseille.stderr)")
     }
 
+    /// The same queries asked of a running server (`--over-bus`, `cameras.select`): an agency
+    /// gets only what it may watch, confidential cameras without a position; a batch goes on past
+    /// a bad line; and what cannot go over the bus is refused before anything is sent.
+    @Test func overTheBusAnAgencyGetsOnlyWhatItMayWatch() async throws {
+        try await withServer { data, _ in
+            let near = ["--near", "50.8453,4.3571", "--radius", "1500", "--json"]
+            let onThisHost = try await vigil(["cameras", "select", "--data", data.path] + near)
+            let asked = try await vigil(["cameras", "select", "--over-bus", "--data", data.path, "--agency", "stib"] + near)
+            #expect(onThisHost.status == 0 && asked.status == 0, "\(onThisHost.stderr) \(asked.stderr)")
+            let all = try #require(try json(onThisHost.stdout)["cameras"] as? [[String: Any]])
+            let seen = try #require(try json(asked.stdout)["cameras"] as? [[String: Any]], "\(asked.stdout)")
+            let allIds = Set(all.compactMap { $0["id"] as? String }), seenIds = seen.compactMap { $0["id"] as? String }
+            #expect(!seen.isEmpty && Set(seenIds).isSubset(of: allIds) && seenIds.count < allIds.count, "\(seenIds.count) of \(allIds.count)")
+            #expect(seen.contains { $0["owner"] as? String == "stib" } && all.contains { $0["owner"] as? String != "stib" })
+            // The server's rule for what it shows: no position and a 500 m step for a confidential camera.
+            #expect(seen.allSatisfy { camera in
+                camera["position"] != nil || (camera["distance_meters"] as? Double ?? 1).truncatingRemainder(dividingBy: 500) == 0
+            }, "\(seen.filter { $0["position"] == nil })")
+            let text = try await vigil(["cameras", "select", "--over-bus", "--data", data.path, "--agency", "stib", "--near", "50.8453,4.3571", "--radius", "1500"])
+            #expect(text.stdout.hasPrefix("\(seen.count) camera"), "\(text.stdout.prefix(200)) \(text.stderr)")
+
+            let batch = data.appendingPathComponent("queries.jsonl")
+            try Data("""
+                {"type":"radius","at":{"lat":50.8453,"lon":4.3571},"meters":1500}
+                not json
+                {"type":"radius","at":{"lat":50.8453,"lon":4.3571},"meters":1500,"filter":{"limit":0}}
+                """.utf8).write(to: batch)
+            let batched = try await vigil("cameras", "select", "--over-bus", "--data", data.path, "--agency", "stib", "--batch", batch.path)
+            #expect(batched.status == 0, "\(batched.stderr)")
+            let lines = try batched.stdout.split(separator: "\n").map { try json(String($0)) }
+            #expect(lines.map { $0["line"] as? Int } == [1, 2, 3], "\(batched.stdout)")
+            #expect((lines.first?["cameras"] as? [Any])?.count == seen.count)
+            #expect((lines.dropFirst().first?["error"] as? [String: Any])?["code"] as? String == "query_invalid")
+            #expect((lines.last?["error"] as? [String: Any])?["code"] as? String == "limit_invalid", "the refusal, on its line: \(lines.last ?? [:])")
+
+            let march = try await vigil("cameras", "select", "--over-bus", "--data", data.path, "--route", batch.path, "--width", "60", "--head", "0", "--tail", "0")
+            #expect(march.status == 64 && march.stderr.contains("--over-bus"), "\(march.status) \(march.stderr)")
+            let stray = try await vigil("cameras", "select", "--agency", "stib", "--near", "50.8453,4.3571", "--radius", "100")
+            #expect(stray.status == 64 && stray.stderr.contains("go with --over-bus"), "\(stray.stderr)")
+            let stranger = try await vigil(["cameras", "select", "--over-bus", "--data", data.path, "--agency", "nobody"] + near)
+            #expect(stranger.status == 1 && stranger.stderr.contains("key_missing"), "\(stranger.stderr)")
+        }
+    }
+
     @Test func aRunningServerPicksUpImportedCamerasOnSIGHUP() async throws {
         try await withServer { data, server in
             let file = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-hup-\(UUID().uuidString).csv")

@@ -60,31 +60,95 @@ struct CamerasCommand: ParsableCommand {
         @Flag(help: "Print JSON instead of text.")
         var json = false
 
+        @Flag(help: """
+            Ask the running server of --data over the bus (cameras.select), as --agency or --user: only the cameras \
+            that agency may watch without an incident, confidential ones without a position and at a distance rounded \
+            up to 500 m. Without it, the registry is read on this host.
+            """)
+        var overBus = false
+        @Option(help: "With --over-bus: the agency to act as; its secret certificate is read from DATA/keys/agencies (default: crisis-centre).")
+        var agency: String?
+        @Option(help: "With --over-bus: act as this named user instead of the agency (DATA/keys/users).")
+        var user: String?
+        @Option(help: "With --over-bus: seconds to wait for each answer (default 5).")
+        var timeout: Double?
+
         @OptionGroup var registry: RegistryOptions
+
+        func validate() throws {
+            if overBus {
+                guard registry.registry == nil, head == nil, tail == nil, roads == nil else {
+                    throw ValidationError("--over-bus asks the server of --data: not with --registry, nor --head, --tail or --roads (a march window reads the registry on this host)")
+                }
+            } else if agency != nil || user != nil || timeout != nil {
+                throw ValidationError("--agency, --user and --timeout go with --over-bus")
+            }
+        }
 
         func run() throws {
             try reportingFailures(json: json) {
+                if overBus {
+                    try runOverBus()
+                    return
+                }
                 let index = try registry.index()
                 if let batch {
-                    try runBatch(batch, index: index)
+                    try runBatch(batch) { query, line in SelectionAnswer(matches: try index.select(query), line: line) }
                     return
                 }
                 if head != nil || tail != nil {
                     try runMarchWindow(index: index)
                     return
                 }
-                let query = try singleQuery()
-                let matches = try index.select(query)
+                let matches = try index.select(try singleQuery())
                 if json {
-                    FileHandle.standardOutput.write(try BusProtocol.encoder.encode(SelectionAnswer(matches)) + Data("\n".utf8))
+                    FileHandle.standardOutput.write(try BusProtocol.encoder.encode(SelectionAnswer(matches: matches)) + Data("\n".utf8))
                 } else {
-                    print("\(matches.count) camera\(matches.count == 1 ? "" : "s")")
-                    TextTable.print(matches.map { match in
-                        let along = match.alongMeters.map { String(format: "  at %.0f m along", $0) } ?? ""
-                        return [match.camera.id, match.camera.owner, String(format: "%8.1f m  ", match.distanceMeters) + match.reason + along]
-                    }, indent: "  ")
+                    printTable(matches.map { ($0.camera.id, $0.camera.owner, $0.distanceMeters, true, $0.reason, $0.alongMeters) })
                 }
             }
+        }
+
+        /// The same queries answered by the server, with its rules on what the agency may see.
+        private func runOverBus() throws {
+            var arguments = ["--data", registry.data ?? "vigil-data", "--agency", agency ?? "crisis-centre"]
+            if let user { arguments += ["--user", user] }
+            if let timeout { arguments += ["--timeout", "\(timeout)"] }
+            let client = try ClientOptions.parse(arguments)
+            // The query is checked here first, as on this host: a bad one never leaves.
+            let query = batch == nil ? try singleQuery() : nil
+            let bus = try client.connect()
+            defer { bus.close() }
+            func ask(_ query: SelectionQuery) throws(BusClientError) -> [SelectedCamera] {
+                try bus.request(.camerasSelect, body: query, as: CameraSelectionResult.self, timeout: client.requestTimeout).cameras
+            }
+            if let batch {
+                try runBatch(batch) { query, line in
+                    do {
+                        return SelectionAnswer(try ask(query), line: line)
+                    } catch BusClientError.remote(let remote) {
+                        return SelectionAnswer(error: remote, line: line)
+                    } catch {
+                        return try client.call { throw error }  // not the query's fault: the batch stops
+                    }
+                }
+                return
+            }
+            let cameras = try client.call { try ask(query!) }
+            if json {
+                FileHandle.standardOutput.write(try BusProtocol.encoder.encode(SelectionAnswer(cameras)) + Data("\n".utf8))
+            } else {
+                printTable(cameras.map { ($0.id, $0.owner, $0.distanceMeters, $0.position != nil, $0.reason, $0.alongMeters) })
+            }
+        }
+
+        /// One row a camera: id, owner, distance (`≤` when only its 500 m step is known), why.
+        private func printTable(_ rows: [(id: String, owner: String, meters: Double, exact: Bool, reason: String, along: Double?)]) {
+            print("\(rows.count) camera\(rows.count == 1 ? "" : "s")")
+            TextTable.print(rows.map { row in
+                let along = row.along.map { String(format: "  at %.0f m along", $0) } ?? ""
+                return [row.id, row.owner, (row.exact ? " " : "≤") + String(format: "%8.1f m  ", row.meters) + row.reason + along]
+            }, indent: "  ")
         }
 
         private var filter: SelectionFilter? {
@@ -147,8 +211,9 @@ struct CamerasCommand: ParsableCommand {
             }, indent: "  ")
         }
 
-        /// One answer line per query line; a bad line gets an error line and the batch goes on.
-        private func runBatch(_ path: String, index: CameraIndex) throws {
+        /// One answer line per query line (`select`'s answer to it); a bad line gets an error line
+        /// and the batch goes on.
+        private func runBatch<Camera: Encodable>(_ path: String, select: (SelectionQuery, Int) throws -> SelectionAnswer<Camera>) throws {
             guard let input = FileHandle(forReadingAtPath: path) else {
                 throw CommandFailure(.batchUnreadable, message: "cannot read \(path)")
             }
@@ -161,12 +226,12 @@ struct CamerasCommand: ParsableCommand {
                 let result: Data
                 do {
                     let query = try BusProtocol.decoder.decode(SelectionQuery.self, from: line)
-                    result = try BusProtocol.encoder.encode(SelectionAnswer(try index.select(query), line: lineNumber))
+                    result = try BusProtocol.encoder.encode(try select(query, lineNumber))
                 } catch let error as GeoError {
-                    result = try BusProtocol.encoder.encode(SelectionAnswer(error: error, line: lineNumber))
-                } catch {
+                    result = try BusProtocol.encoder.encode(SelectionAnswer<Camera>(error: error, line: lineNumber))
+                } catch let error as DecodingError {
                     let problem = GeoError(.queryInvalid, message: "not a selection query: \(error)", field: nil)
-                    result = try BusProtocol.encoder.encode(SelectionAnswer(error: problem, line: lineNumber))
+                    result = try BusProtocol.encoder.encode(SelectionAnswer<Camera>(error: problem, line: lineNumber))
                 }
                 output.write(result + Data("\n".utf8))
             }
@@ -280,31 +345,42 @@ extension CamerasCommand {
 }
 
 /// One selection answer as `--json` and `--batch` print it.
-struct SelectionAnswer: Encodable {
-    struct Entry: Encodable {
-        var id: String
-        var owner: String
-        var kind: CameraKind
-        var distanceMeters: Double
-        var reason: String
-        var alongMeters: Double?
-    }
-
+/// One selection answer as `--json` and `--batch` print it: the cameras as this host's registry
+/// has them (``SelectionEntry``), or as the server answered (`--over-bus`: ``SelectedCamera``).
+struct SelectionAnswer<Camera: Encodable>: Encodable {
     var line: Int?
-    var cameras: [Entry]?
+    var cameras: [Camera]?
     var error: BusProtocol.ErrorBody?
 
-    init(_ matches: [CameraMatch], line: Int? = nil) {
-        self.line = line
-        cameras = matches.map {
-            Entry(id: $0.camera.id, owner: $0.camera.owner, kind: $0.camera.kind, distanceMeters: $0.distanceMeters,
-                  reason: $0.reason, alongMeters: $0.alongMeters)
-        }
+    init(_ cameras: [Camera], line: Int? = nil) {
+        (self.line, self.cameras) = (line, cameras)
     }
 
     init(error: GeoError, line: Int) {
-        self.line = line
-        self.error = BusProtocol.ErrorBody(code: error.code, message: error.message, field: error.field)
+        self.init(error: BusProtocol.ErrorBody(code: error.code, message: error.message, field: error.field), line: line)
+    }
+
+    init(error: BusProtocol.ErrorBody, line: Int) {
+        (self.line, self.error) = (line, error)
+    }
+}
+
+/// A camera a selection on this host found.
+struct SelectionEntry: Encodable {
+    var id: String
+    var owner: String
+    var kind: CameraKind
+    var distanceMeters: Double
+    var reason: String
+    var alongMeters: Double?
+}
+
+extension SelectionAnswer where Camera == SelectionEntry {
+    init(matches: [CameraMatch], line: Int? = nil) {
+        self.init(matches.map {
+            SelectionEntry(id: $0.camera.id, owner: $0.camera.owner, kind: $0.camera.kind, distanceMeters: $0.distanceMeters,
+                           reason: $0.reason, alongMeters: $0.alongMeters)
+        }, line: line)
     }
 }
 
