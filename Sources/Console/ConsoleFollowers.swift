@@ -1,5 +1,6 @@
 import Bus
 import Foundation
+import Incidents
 import ServiceLifecycle
 import Synchronization
 import VigilProtocol
@@ -11,6 +12,11 @@ import VigilProtocol
 /// on the channels the bus would let the session's user subscribe to (`mayFollow`, the bus's own
 /// rule). It then reads the change with `incident.snapshot` or `incident.list` as its user, so
 /// what it learns still passes through the operations, their checks and their audit.
+///
+/// Views are on no channel: a page is told that one started or stopped under an incident (from
+/// the audit entries the server publishes) when its agency's `view.list` there would show it
+/// (`viewListShows`), and reads `view.list` then, not every few seconds: each reading of who is
+/// watching is an audit entry.
 final class ConsoleFollowers: Service, Sendable {
     /// What a page is told: one change, or that its stream ends (and why).
     enum Message: Sendable {
@@ -40,12 +46,16 @@ final class ConsoleFollowers: Service, Sendable {
         let sink: AsyncStream<Message>.Continuation
     }
 
+    /// Whether `agency`'s `view.list` under an incident shows a view of a camera by an agency.
+    typealias ViewListRule = @Sendable (_ camera: String, _ viewer: String, _ incident: Int64, _ agency: String) async -> Bool
+
     private let bus: BusServer
     private let mayFollow: @Sendable (BusIdentity, String) -> Bool
+    private let viewListShows: ViewListRule
     private let followers = Mutex<(next: UInt64, byNumber: [UInt64: Follower])>((0, [:]))
 
-    init(bus: BusServer, mayFollow: @escaping @Sendable (BusIdentity, String) -> Bool) {
-        (self.bus, self.mayFollow) = (bus, mayFollow)
+    init(bus: BusServer, mayFollow: @escaping @Sendable (BusIdentity, String) -> Bool, viewListShows: @escaping ViewListRule) {
+        (self.bus, self.mayFollow, self.viewListShows) = (bus, mayFollow, viewListShows)
     }
 
     /// The changes for `identity`'s page, whose session cookie is `session`, until the page
@@ -90,10 +100,14 @@ final class ConsoleFollowers: Service, Sendable {
     /// keeps the streams alive, until the server stops; then ends every stream.
     func run() async throws {
         let published = bus.observePublished(prefix: "incident")
+        let audited = bus.observePublished(prefix: EventChannel.audit.topic)
         await cancelWhenGracefulShutdown { [self] in
             await withDiscardingTaskGroup { group in
                 group.addTask {
                     while (try? await Task.sleep(for: Self.keepAliveInterval)) != nil { self.send(.keepAlive, where: { _ in true }) }
+                }
+                group.addTask {
+                    for await (_, payload) in audited { await self.passView(payload) }
                 }
                 for await (topic, payload) in published { pass(topic: topic, payload: payload) }
                 group.cancelAll()
@@ -115,6 +129,33 @@ final class ConsoleFollowers: Service, Sendable {
         guard let header = try? BusProtocol.decoder.decode(Header.self, from: payload) else { return }
         let change = Change(channel: header.channel, seq: header.seq, type: header.type)
         send(.change(change)) { $0.agency == agency && mayFollow($0, topic) }
+    }
+
+    private struct AuditEvent: Decodable {
+        struct Entry: Decodable {
+            let record: AuditRecord
+        }
+
+        let type: String
+        let body: Entry
+    }
+
+    /// A view started or stopped under an incident: told to the pages of the incident's agencies
+    /// whose `view.list` shows it (`seq` 0: views are on no channel).
+    private func passView(_ payload: Data) async {
+        guard let event = try? BusProtocol.decoder.decode(AuditEvent.self, from: payload), event.type == "audit.entry" else { return }
+        let record = event.body.record
+        guard ["view.started", "view.stopped"].contains(record.action), let incident = record.incident, let camera = record.cameras?.first,
+            let viewer = record.agency
+        else { return }
+        let change = Message.change(Change(channel: EventChannel.incident(incident, agency: viewer).name, seq: 0, type: record.action))
+        var shown: [String: Bool] = [:]
+        for follower in followers.withLock({ Array($0.byNumber.values) }) {
+            let agency = follower.identity.agency
+            guard mayFollow(follower.identity, EventChannel.incident(incident, agency: agency).topic) else { continue }
+            if shown[agency] == nil { shown[agency] = await viewListShows(camera, viewer, incident, agency) }
+            if shown[agency] == true { follower.sink.yield(change) }
+        }
     }
 
     private func send(_ message: Message, where follows: (BusIdentity) -> Bool) {

@@ -92,15 +92,20 @@ public struct ConsoleServer: Sendable {
     let followers: ConsoleFollowers
     let logger: Logger
 
-    /// - Parameter mayFollow: whether the bus lets an identity subscribe to a topic (the pages
-    ///   are told of changes on those channels only).
+    /// - Parameters:
+    ///   - mayFollow: whether the bus lets an identity subscribe to a topic (the pages are told
+    ///     of changes on those channels only).
+    ///   - viewListShows: whether an agency's `view.list` under an incident shows a view of a
+    ///     camera by an agency (the pages are told of those views starting and stopping only).
     public init(
         configuration: Configuration, bus: BusServer, codes: ConsoleCodes, users: UserDirectory,
-        mayFollow: @escaping @Sendable (BusIdentity, String) -> Bool, logger: Logger
+        mayFollow: @escaping @Sendable (BusIdentity, String) -> Bool,
+        viewListShows: @escaping @Sendable (_ camera: String, _ viewer: String, _ incident: Int64, _ agency: String) async -> Bool,
+        logger: Logger
     ) {
         (self.configuration, self.bus, self.codes, self.users, self.logger) = (configuration, bus, codes, users, logger)
         thumbnails = ConsoleThumbnails(bus: bus)
-        followers = ConsoleFollowers(bus: bus, mayFollow: mayFollow)
+        followers = ConsoleFollowers(bus: bus, mayFollow: mayFollow, viewListShows: viewListShows)
     }
 
     /// The web server as a service of the server's `ServiceGroup`; `onListening` is told the

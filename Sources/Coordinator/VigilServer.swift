@@ -114,6 +114,12 @@ public final class VigilServer: Sendable {
         channels.allows(identity, topic: topic)
     }
 
+    /// Whether `agency`'s `view.list` under `incident` shows a view of `camera` by `viewer`
+    /// (an agency); false when that cannot be read.
+    public func viewListShows(camera: String, viewer: String, incident: Int64, to agency: String) async -> Bool {
+        (try? await access.viewsShown(under: incident, to: agency, of: [(camera, viewer)]))?.first ?? false
+    }
+
     public init(_ configuration: Configuration, logger: Logger) async throws {
         self.configuration = configuration
         let database = try configuration.database ?? Database(path: configuration.databasePath)

@@ -123,6 +123,8 @@ try:
     seen["thumbnail_width"] = driver.execute_script(f"return document.querySelector('{shown}').naturalWidth")
     wait(driver, "return document.querySelectorAll('#watchers li').length > 0", 10, "who is watching")
     seen["watchers"] = driver.execute_script("return [...document.querySelectorAll('#watchers li')].map(li => li.textContent)")
+    # Told of each view that starts (who is watching is asked then, not every few seconds).
+    seen["view_changes_told"] = int(driver.execute_script("return document.body.dataset.viewChanges || '0'"))
     os.makedirs(artefacts, exist_ok=True)
     driver.save_screenshot(os.path.join(artefacts, "console.png"))
 
@@ -132,6 +134,8 @@ try:
     run("grant", "revoke", grant, "--reason", "suspended", "--agency", owner)
     wait(driver, "return document.querySelector('.tile[data-ended]') !== null", 15, "tile ended")
     seen["tile_ended"] = driver.execute_script("return document.querySelector('.tile[data-ended]').dataset.ended")
+    # The views the revocation stopped leave the list of who is watching, told as they stop.
+    wait(driver, "return ![...document.querySelectorAll('#watchers li')].some(li => li.textContent.includes('%s'))" % camera, 10, "the view gone from who is watching")
 
     # An auditor's search of the log by camera, with the chain's state.
     driver.find_element(By.ID, "audit-camera").send_keys(camera)

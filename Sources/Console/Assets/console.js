@@ -87,11 +87,11 @@ function start() {
   buildWall();
   startMap().catch((error) => say(`map: ${error.message}`));
   refreshIncidents();
-  // Who is watching is on no channel: asked every 5 s. Everything else once a minute as well,
-  // in case a change was missed; and every 2 s while the stream is down.
-  setInterval(() => { if (state.selected) refreshWatchers(state.selected); }, 5000);
+  // Every 2 s while the stream is down; while following, the list and the incident once a
+  // minute as well, in case a change was lost (not who is watching: each reading of it is an
+  // audit entry, and the stream tells of each view that starts or stops).
   setInterval(() => { if (!state.following) { refreshIncidents(); refreshSelected(); } }, 2000);
-  setInterval(() => { if (state.following) { refreshIncidents(); refreshSelected(); } }, 60000);
+  setInterval(() => { if (state.following) { refreshIncidents(); refreshSelected({watchers: false}); } }, 60000);
 }
 
 // MARK: Following the agency's channels
@@ -111,7 +111,11 @@ function followChannels() {
   source.addEventListener('change', (event) => {
     const change = JSON.parse(event.data);
     document.body.dataset.lastChange = `${change.channel} ${change.type}`;
-    refreshSoon(change.channel === `incident/${state.selected}`);
+    const selected = change.channel === `incident/${state.selected}`;
+    if (change.type.startsWith('view.')) {
+      document.body.dataset.viewChanges = String(Number(document.body.dataset.viewChanges || 0) + 1);
+      if (selected) refreshWatchers(state.selected);
+    } else refreshSoon(selected);
   });
   source.addEventListener('ended', (event) => {
     source.close();
@@ -138,7 +142,7 @@ function refreshSoon(selected) {
     state.refreshTimer = null;
     state.selectedChanged = false;
     await refreshIncidents();
-    if (selectedToo) await refreshSelected();
+    if (selectedToo) await refreshSelected({watchers: false});
   }, 50);
 }
 
@@ -212,7 +216,7 @@ function onMapClick(event) {
 }
 
 async function act(action, done) {
-  try { await action(); say(done); await refreshIncidents(); await refreshSelected(); } catch (error) { say(`${error.code}: ${error.message}`); }
+  try { await action(); say(done); await refreshIncidents(); await refreshSelected({watchers: false}); } catch (error) { say(`${error.code}: ${error.message}`); }
 }
 
 document.getElementById('new-incident').addEventListener('click', () => { state.mapMode = 'open'; say('Click the map where the incident is'); });
@@ -322,7 +326,9 @@ async function refreshIncidents() {
   }
 }
 
-async function refreshSelected() {
+// The selected incident's snapshot, and who is watching unless told not to (each reading of it
+// is an audit entry: asked when the incident is chosen and when a view starts or stops).
+async function refreshSelected({watchers = true} = {}) {
   if (!state.selected) { document.getElementById('incident').hidden = true; return; }
   const id = state.selected;
   try {
@@ -340,7 +346,7 @@ async function refreshSelected() {
       }
     }
   } catch (error) { say(`incident ${id}: ${error.code}`); return; }
-  await refreshWatchers(id);
+  if (watchers) await refreshWatchers(id);
 }
 
 async function refreshWatchers(id) {

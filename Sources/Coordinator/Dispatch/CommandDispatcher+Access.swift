@@ -49,8 +49,8 @@ extension CommandDispatcher {
             if let id = body.incident {
                 try await requireParticipant(try await incidents.incident(id), request, refusal: "view.list.refused")
                 views = try await access.openViews(incident: id)
-                let visible = try await access.visibleCameras(views.map(\.camera), agency: request.agency, incident: id)
-                views = views.filter { visible.contains($0.camera) || $0.agency == request.agency }
+                let shown = try await access.viewsShown(under: id, to: request.agency, of: views.map { ($0.camera, $0.agency) })
+                views = zip(views, shown).filter(\.1).map(\.0)
             } else {
                 views = try await access.openViews(owner: request.agency)
             }

@@ -294,6 +294,13 @@ public struct OpenView: Sendable, Codable, Equatable {
 }
 
 extension AccessService {
+    /// Which of `views` (each a camera and the agency watching it) under `incident` `agency` is
+    /// shown in `view.list`: those of cameras it may see there, and its own.
+    public func viewsShown(under incident: Int64, to agency: String, of views: [(camera: String, viewer: String)]) async throws -> [Bool] {
+        let visible = try await visibleCameras(views.map(\.camera), agency: agency, incident: incident)
+        return views.map { visible.contains($0.camera) || $0.viewer == agency }
+    }
+
     /// The consultations going on now: those under `incident`, or those of the cameras `owner`
     /// owns (either filter may be nil), oldest first.
     public func openViews(incident: Int64? = nil, owner: String? = nil) async throws -> [OpenView] {

@@ -260,7 +260,9 @@ struct ServeCommand: AsyncParsableCommand {
                 configuration: .init(
                     host: consoleHost, port: consolePort, leafletFolder: URL(fileURLWithPath: leaflet), basemap: basemap.layers,
                     attributions: basemap.attributions, view: basemap.view),
-                bus: server.bus, codes: server.consoleCodes, users: server.users, mayFollow: server.mayFollow, logger: logger)
+                bus: server.bus, codes: server.consoleCodes, users: server.users, mayFollow: server.mayFollow,
+                viewListShows: { camera, viewer, incident, agency in await server.viewListShows(camera: camera, viewer: viewer, incident: incident, to: agency) },
+                logger: logger)
             // Last, so that it stops first: no browser request reaches a stopping bus. If it cannot
             // start (its port taken), the server stops as on SIGTERM, and says why.
             services.append(.init(service: console.application { consoleListening.yield($0) }, failureTerminationBehavior: .gracefullyShutdownGroup))
