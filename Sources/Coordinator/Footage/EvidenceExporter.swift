@@ -41,7 +41,7 @@ extension FootageService {
                 request: AccessRequest(
                     agency: agency, user: user, camera: body.camera, mode: .export, incident: body.justification?.incident, at: now, footageTime: footage,
                     prosecutorReference: body.prosecutorReference),
-                justification: try body.justification.map { try $0.justification() }, recipient: body.recipient, source: "bus")
+                justification: try body.justification.map { try $0.justification() }, recipient: body.recipient, source: AuditOrigin.current ?? "bus")
         }
         // The range's end is decided too (a grant's footage window, retention); a refusal there is audited like any.
         if case .deny = try await access.decide(try consultation(footage: body.to).request) {
