@@ -201,7 +201,7 @@ struct ServeCommand: AsyncParsableCommand {
                 try? Self.announce(
                     ServerInfo(
                         command: mine.command, events: mine.events, serverKey: serverKey, auditKey: try? folder.auditPublicKey(),
-                        data: folder.url.path, region: region.rawValue, metrics: metricsURL, cameras: 0, pid: ProcessInfo.processInfo.processIdentifier,
+                        data: folder.url.path, region: region.rawValue, metrics: metricsURL, cameras: nil, pid: ProcessInfo.processInfo.processIdentifier,
                         cluster: clusterInfo(role)),
                     in: folder)
             },

@@ -202,7 +202,8 @@ struct ServerInfo: Codable {
     var http: String?
     /// The operator console (absent with `--console-port -1`).
     var console: String?
-    var cameras: Int
+    /// The cameras the server serves (absent for a cluster's standby, which serves none until it leads).
+    var cameras: Int?
     var pid: Int32
     /// A coordinator of a replicated cluster: its number, its role, and every coordinator's endpoints.
     var cluster: Cluster?
