@@ -134,7 +134,8 @@ struct CamerasCommand: ParsableCommand {
                 }
                 return
             }
-            let cameras = try client.call { try ask(query!) }
+            guard let query else { return }
+            let cameras = try client.call { try ask(query) }
             if json {
                 FileHandle.standardOutput.write(try BusProtocol.encoder.encode(SelectionAnswer(cameras)) + Data("\n".utf8))
             } else {
