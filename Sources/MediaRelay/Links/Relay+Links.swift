@@ -18,6 +18,11 @@ extension Relay {
     /// `feed.link`: a view decided like `feed.open`, played at an address (here with a random
     /// token, or on the relay node that serves the camera with a link ticket as the token).
     func openLink(_ body: FeedOpenBody, for request: BusRequest) async throws -> FeedLinkResult {
+        // A link plays the camera's live feed. Asked with `at`, the consultation would be decided
+        // (and audited) as a playback while live video went out: refused before any decision.
+        guard body.at == nil else {
+            throw BusProtocol.ErrorBody(.linkPlaybackUnsupported, message: "a link plays live video only; play footage with feed.open and at", field: "body.at")
+        }
         guard let base = state.withLock({ $0.linkBase }) else {
             throw BusProtocol.ErrorBody(.linksUnavailable, message: "this relay serves no HTTP links", field: "op")
         }
