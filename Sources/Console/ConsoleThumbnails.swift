@@ -7,7 +7,10 @@ import VigilProtocol
 /// The newest thumbnail of each camera as each agency received it on its `thumbnails/AGENCY/`
 /// channel: what the console shows that agency's users in a thumbnail tile. The channel's rules
 /// decide (the camera's owner, or an agency whose user asked for an incident's thumbnails with a
-/// justification, `thumbnails.start`); the console keeps only what was published to the agency.
+/// justification, `thumbnails.start`); the console keeps only what was published to the agency,
+/// and forgets a camera's as soon as the agency's copy of an incident channel removes the camera
+/// (a grant revoked or expired, the selection redrawn, the incident closed): a tile does not go
+/// on showing a picture its agency may no longer see. Thumbnails still due come again.
 final class ConsoleThumbnails: Service, Sendable {
     private let bus: BusServer
     private let latest = Mutex<[String: [String: ThumbnailEvent]]>([:])
@@ -26,15 +29,32 @@ final class ConsoleThumbnails: Service, Sendable {
         let body: ThumbnailEvent
     }
 
-    /// Keeps what is published until the server stops (the console stops before the bus).
+    private struct Change: Decodable {
+        struct Body: Decodable {
+            let removed: [String]?
+        }
+
+        let body: Body
+    }
+
+    /// Keeps what is published, and forgets what the incident channels remove, until the server
+    /// stops (the console stops before the bus). Both come in publishing order, through one stream.
     func run() async throws {
-        let published = bus.observePublished(prefix: EventChannel.thumbnailsPrefix)
+        let published = bus.observePublished(prefixes: [EventChannel.thumbnailsPrefix, "incident/"])
         await cancelWhenGracefulShutdown { [self] in
             for await (topic, payload) in published {
-                guard case .thumbnails(let agency)? = EventChannel(topic: topic),
-                    let event = try? BusProtocol.decoder.decode(Published.self, from: payload), event.type == "camera.thumbnail"
-                else { continue }
-                latest.withLock { $0[agency, default: [:]][event.body.camera] = event.body }
+                switch EventChannel(topic: topic) {
+                case .thumbnails(let agency)?:
+                    guard let event = try? BusProtocol.decoder.decode(Published.self, from: payload), event.type == "camera.thumbnail" else { continue }
+                    latest.withLock { $0[agency, default: [:]][event.body.camera] = event.body }
+                case .incident(_, let agency)?:
+                    guard let removed = (try? BusProtocol.decoder.decode(Change.self, from: payload))?.body.removed, !removed.isEmpty else { continue }
+                    latest.withLock { latest in
+                        for camera in removed { latest[agency]?[camera] = nil }
+                    }
+                default:
+                    continue
+                }
             }
         }
     }

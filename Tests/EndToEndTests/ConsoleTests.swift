@@ -40,6 +40,9 @@ struct ConsoleTests {
             #expect(seen["thumbnail_width"] as? Int == 320, "a thumbnail tile shows the camera's newest thumbnail: \(seen)")
             #expect((seen["watchers"] as? [String])?.contains { $0.contains("cc.op") && $0.contains("pz5339-sim-01") } == true, "\(seen)")
             #expect(seen["tile_ended"] != nil, "\(seen)")
+            let thumbnailAfter = try #require(seen["thumbnail_after_revocation"] as? [String: Any], "\(seen)")
+            #expect(thumbnailAfter["picture"] as? Bool == false && (thumbnailAfter["note"] as? String)?.hasPrefix("No thumbnail now") == true,
+                    "a revoked camera's thumbnail tile shows nothing more: \(thumbnailAfter)")
             #expect(seen["view_changes_told"] as? Int ?? 0 >= 2, "the page is told of the views it started: \(seen)")
             #expect((seen["chain"] as? String)?.hasPrefix("Chain intact") == true, "\(seen)")
             #expect(seen["redrawn_corners"] as? Int == 5, "a perimeter of four corners, closed: \(seen)")

@@ -134,6 +134,11 @@ try:
     run("grant", "revoke", grant, "--reason", "suspended", "--agency", owner)
     wait(driver, "return document.querySelector('.tile[data-ended]') !== null", 15, "tile ended")
     seen["tile_ended"] = driver.execute_script("return document.querySelector('.tile[data-ended]').dataset.ended")
+    # The thumbnail tile of the camera loses its picture too: the console forgets a thumbnail
+    # once the agency's incident channel removes the camera.
+    wait(driver, f"return document.querySelector('.tile[data-camera=\"{camera}\"][data-thumbnail=\"gone\"]') !== null", 10, "thumbnail gone")
+    seen["thumbnail_after_revocation"] = driver.execute_script(
+        f"const tile = document.querySelector('.tile[data-camera=\"{camera}\"][data-thumbnail]'); return {{picture: tile.querySelector('img').hasAttribute('src'), note: tile.querySelector('.note:not(.waiting)').textContent}}")
     # The views the revocation stopped leave the list of who is watching, told as they stop.
     wait(driver, "return ![...document.querySelectorAll('#watchers li')].some(li => li.textContent.includes('%s'))" % camera, 10, "the view gone from who is watching")
 

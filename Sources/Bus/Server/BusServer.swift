@@ -129,11 +129,11 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
     public let mediaRequests: AsyncStream<BusRequest>
     private let mediaRequestSink: AsyncStream<BusRequest>.Continuation
     private struct PublishedObserver: Sendable {
-        let prefix: String
+        let prefixes: [String]
         let sink: AsyncStream<(topic: String, payload: Data)>.Continuation
     }
 
-    /// Who observes published events in this process (``observePublished(prefix:)``).
+    /// Who observes published events in this process (``observePublished(prefixes:)``).
     private let observers = Mutex<[PublishedObserver]>([])
     /// The replies awaited by requests submitted within the process, by their peer address.
     private let localReplies = Mutex<[Data: CheckedContinuation<Data, Never>]>([:])
@@ -419,7 +419,7 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
     /// Publishes an event on `topic`.
     public func publish(topic: String, payload: Data) {
         enqueue(.publish(topic: topic, payload: payload))
-        for observer in observers.withLock({ $0 }) where topic.hasPrefix(observer.prefix) {
+        for observer in observers.withLock({ $0 }) where observer.prefixes.contains(where: topic.hasPrefix) {
             observer.sink.yield((topic, payload))
         }
     }
@@ -429,8 +429,13 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
     /// the thumbnails published to it). It sees exactly what was published to each topic, so it
     /// decides nothing the publisher did not. The newest 256 wait for a slow reader; older ones are dropped.
     public func observePublished(prefix: String) -> AsyncStream<(topic: String, payload: Data)> {
+        observePublished(prefixes: [prefix])
+    }
+
+    /// The same for topics that start with any of `prefixes`, in the order they were published.
+    public func observePublished(prefixes: [String]) -> AsyncStream<(topic: String, payload: Data)> {
         let (stream, sink) = AsyncStream.makeStream(of: (topic: String, payload: Data).self, bufferingPolicy: .bufferingNewest(256))
-        observers.withLock { $0.append(PublishedObserver(prefix: prefix, sink: sink)) }
+        observers.withLock { $0.append(PublishedObserver(prefixes: prefixes, sink: sink)) }
         return stream
     }
 

@@ -545,14 +545,22 @@ function placeTile(camera, fill) {
 }
 
 // A picture refreshed every few seconds from `address` (a query string added to each request):
-// each new one is loaded aside and shown once whole, so the tile keeps its last good picture.
+// each new one is loaded aside and shown once whole. Once one was shown, an address that has
+// none any more (access ended, the camera down) takes the picture off the tile and says so.
 function refreshedPicture(slot, label, address, note) {
   const picture = element('img');
   picture.alt = `thumbnail of ${slot.dataset.camera}`;
   const waiting = element('div', 'Waiting for a thumbnail…', 'note waiting');
+  const gone = element('div', 'No thumbnail now: access ended, or the camera is down', 'note');
   const load = () => {
     const next = new Image();
-    next.onload = () => { picture.src = next.src; slot.dataset.thumbnail = 'shown'; waiting.remove(); };
+    next.onload = () => { picture.src = next.src; slot.dataset.thumbnail = 'shown'; waiting.remove(); gone.remove(); };
+    next.onerror = () => {
+      if (slot.dataset.thumbnail !== 'shown') return;
+      picture.removeAttribute('src');
+      slot.dataset.thumbnail = 'gone';
+      slot.append(gone);
+    };
     next.src = `${address}${address.includes('?') ? '&' : '?'}t=${Date.now()}`;
   };
   load();
