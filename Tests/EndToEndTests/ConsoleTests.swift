@@ -40,6 +40,7 @@ struct ConsoleTests {
             #expect(seen["thumbnail_width"] as? Int == 320, "a thumbnail tile shows the camera's newest thumbnail: \(seen)")
             #expect((seen["watchers"] as? [String])?.contains { $0.contains("cc.op") && $0.contains("pz5339-sim-01") } == true, "\(seen)")
             #expect(seen["tile_ended"] != nil, "\(seen)")
+            #expect(seen["ended_tile_shows_video"] as? Bool == false, "no frozen last picture once the view ended: \(seen)")
             let thumbnailAfter = try #require(seen["thumbnail_after_revocation"] as? [String: Any], "\(seen)")
             #expect(thumbnailAfter["picture"] as? Bool == false && (thumbnailAfter["note"] as? String)?.hasPrefix("No thumbnail now") == true,
                     "a revoked camera's thumbnail tile shows nothing more: \(thumbnailAfter)")
@@ -53,6 +54,9 @@ struct ConsoleTests {
             #expect(march["points"] as? Int == 4 && march["kind"] as? String == "demonstration", "the route as clicked: \(march)")
             #expect(abs((march["head"] as? Double ?? 0) - 40) < 0.5 && march["tail"] as? Double == 0, "\(march)")
             #expect((march["drawn"] as? Int ?? 0) >= 4, "the route, the occupied stretch, the head and the tail: \(march)")
+            let moved = try #require(seen["march_after_tail"] as? [String: Any], "\(seen)")
+            let (head, tail) = (moved["head"] as? Double ?? 0, moved["tail"] as? Double ?? 0)
+            #expect(abs(head - 40) < 0.5 && tail > 0 && tail <= head, "the tail moved onto the route behind the head, the head kept: \(moved)")
             #expect(FileManager.default.fileExists(atPath: Self.artefacts.appendingPathComponent("console.png").path))
 
             // What the console did is in the audit log as the user's, marked as coming from it.

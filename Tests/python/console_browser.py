@@ -134,6 +134,7 @@ try:
     run("grant", "revoke", grant, "--reason", "suspended", "--agency", owner)
     wait(driver, "return document.querySelector('.tile[data-ended]') !== null", 15, "tile ended")
     seen["tile_ended"] = driver.execute_script("return document.querySelector('.tile[data-ended]').dataset.ended")
+    seen["ended_tile_shows_video"] = driver.execute_script("return document.querySelector('.tile[data-ended] video').checkVisibility()")
     # The thumbnail tile of the camera loses its picture too: the console forgets a thumbnail
     # once the agency's incident channel removes the camera.
     wait(driver, f"return document.querySelector('.tile[data-camera=\"{camera}\"][data-thumbnail=\"gone\"]') !== null", 10, "thumbnail gone")
@@ -179,6 +180,12 @@ try:
     seen["march"] = driver.execute_script(
         "const s = state.snapshot; return {points: s.route.coordinates.length, head: s.incident.march.head_meters, tail: s.incident.march.tail_meters,"
         " kind: s.incident.kind, drawn: state.layers.incident.getLayers().length}")
+    # The tail moved by a click on the route, a tenth of the way along its first stretch; the head stays.
+    driver.find_element(By.ID, "move-tail").click()
+    ActionChains(driver).move_to_element_with_offset(map_element, -140, 36).click().perform()
+    wait(driver, "return state.snapshot.incident.march.tail_meters > 0", 10, "the tail moved")
+    seen["march_after_tail"] = driver.execute_script(
+        "const m = state.snapshot.incident.march; return {head: m.head_meters, tail: m.tail_meters}")
     driver.save_screenshot(os.path.join(artefacts, "console-march.png"))
     seen["console_errors"] = [entry["message"] for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
 finally:

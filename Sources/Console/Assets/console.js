@@ -9,7 +9,7 @@ const state = {
   selected: null,      // incident id
   snapshot: null,
   justifications: {},  // incident id -> {reason, text}
-  mapMode: null,       // 'open' | 'redraw' | 'head' | null
+  mapMode: null,       // 'open' | 'redraw' | 'head' | 'tail' | 'area' | null
   tiles: [],           // {camera, element, close}
   map: null,
   layers: {},
@@ -212,6 +212,9 @@ function onMapClick(event) {
   } else if (mode === 'head' && state.snapshot) {
     const march = state.snapshot.incident.march;
     act(() => api('incident.move', {incident: state.selected, head: at, tail: {along_meters: march.tail_meters}}), 'head moved');
+  } else if (mode === 'tail' && state.snapshot) {
+    const march = state.snapshot.incident.march;
+    act(() => api('incident.move', {incident: state.selected, head: {along_meters: march.head_meters}, tail: at}), 'tail moved');
   }
 }
 
@@ -298,6 +301,11 @@ document.getElementById('redraw').addEventListener('click', () => {
   state.mapMode = march ? 'head' : 'redraw';
   say(march ? 'Click the map where the head of the march is now' : 'Click the map: the incident\'s new centre');
 });
+document.getElementById('move-tail').addEventListener('click', () => {
+  if (!(state.snapshot && state.snapshot.incident.march)) return;
+  state.mapMode = 'tail';
+  say('Click the map where the tail of the march is now');
+});
 document.getElementById('close-incident').addEventListener('click', () => {
   if (state.selected && confirm('Close this incident? Its cameras and views end.')) {
     act(() => api('incident.close', {incident: state.selected}), 'incident closed');
@@ -368,6 +376,7 @@ function renderIncident() {
       : `; ${Math.round(incident.radius_meters)} m around ${incident.center.lat.toFixed(5)}, ${incident.center.lon.toFixed(5)}`);
   document.getElementById('redraw').textContent = march ? 'Move head…' : 'Redraw…';
   document.getElementById('redraw-area').hidden = Boolean(march);
+  document.getElementById('move-tail').hidden = !march;
   const bySection = new Map();
   for (const camera of cameras) {
     const section = camera.section || 'selected';
@@ -554,10 +563,11 @@ function refreshedPicture(slot, label, address, note) {
   const gone = element('div', 'No thumbnail now: access ended, or the camera is down', 'note');
   const load = () => {
     const next = new Image();
-    next.onload = () => { picture.src = next.src; slot.dataset.thumbnail = 'shown'; waiting.remove(); gone.remove(); };
+    next.onload = () => { picture.src = next.src; picture.hidden = false; slot.dataset.thumbnail = 'shown'; waiting.remove(); gone.remove(); };
     next.onerror = () => {
       if (slot.dataset.thumbnail !== 'shown') return;
       picture.removeAttribute('src');
+      picture.hidden = true;
       slot.dataset.thumbnail = 'gone';
       slot.append(gone);
     };
@@ -591,6 +601,8 @@ function placeLiveTile(camera, link, asked) {
     if (video.requestVideoFrameCallback) video.requestVideoFrameCallback(shown); else video.addEventListener('playing', shown, {once: true});
     return playLive(video, socket, (why) => {
       slot.dataset.ended = why;
+      // No frozen last picture: the view, and perhaps the right to see the camera, has ended.
+      video.hidden = true;
       slot.append(element('div', `View ended: ${why}`, 'note'));
     });
   });
