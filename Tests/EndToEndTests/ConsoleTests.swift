@@ -97,14 +97,9 @@ struct ConsoleBoundaryTests {
             #expect(answer("broken json") == ["400", "request_invalid"])
             #expect(answer("a bus error passes through") == ["200", "radius_invalid"] && seen["the bus's code"] as? String == "radius_invalid")
             #expect(answer("a list") == ["200", "ok"])
-            #expect(answer("a playback as a link") == ["200", "link_playback_unsupported"] && seen["the link's refusal field"] as? String == "body.at", "\(seen)")
             #expect(answer("outside leaflet's folder").first == "404")
             #expect(answer("an unknown basemap") == ["404", "request_invalid"])
             #expect(answer("after the user's suspension") == ["401", "session_required"], "a suspended user's session ends at once")
-
-            let exported = try await vigil("audit", "export", "--data", data.path)
-            let actions = try exported.stdout.split(separator: "\n").compactMap { try (json(String($0))["record"] as? [String: Any])?["action"] as? String }
-            #expect(!actions.contains { $0.hasPrefix("view.") }, "the refused link decided nothing: \(actions)")
 
             // An agency's own key (a system, not a person) gets no code.
             let asAgency = try await BusSession.run(data, as: "keys/agencies/crisis-centre.key_secret", requests: [["op": "console.code", "body": [:]]])

@@ -120,8 +120,6 @@ struct FootageTests {
             (["relay", "--coordinator", "tcp://127.0.0.1:7710", "--server-key", "k", "--cert", "c", "--segment-seconds", "0"], "--segment-seconds must be 1 to 60"),
             (["export", "--incident", "1", "--camera", "c", "--from", "yesterday", "--to", "2026-12-02T10:00:00Z", "--reason", "r", "--text", "t"],
              "--from 'yesterday' is not an ISO 8601 time"),
-            (["watch", "--incident", "1", "--camera", "c", "--at", "2026-12-02T10:00:00Z", "--link", "--reason", "r", "--text", "t"],
-             "--at plays footage to a file"),
             (["export", "verify", "/nonexistent/package", "--public-key", Data(count: 32).base64EncodedString()], "evidence_manifest_invalid"),
             (["export", "verify", "/tmp", "--public-key", "not a key"], "key_missing"),
             (["export", "fetch", "E1-x", "-o", "/tmp"], "-o /tmp exists already"),
@@ -244,6 +242,28 @@ struct FootageTests {
             let started = try await audit(data).first { $0["action"] as? String == "view.started" && ($0["details"] as? [String: String])?["mode"] == "playback" }
             #expect(started?["footage_from"] != nil && started?["user"] as? String == "pz.viewer", "\(String(describing: started))")
 
+            // The same playback as a link (what the console plays in a tile): the footage, muxed
+            // by the fan-out from a feed of its own. Its first picture is the file's, not a live
+            // one (the test pattern changes from second to second), and it has no thumbnail.
+            let linked = try await vigil("watch", "--incident", "\(id)", "--camera", "pz5339-sim-01", "--at", moment.formatted(.iso8601), "--link",
+                                         "--reason", "criminal-investigation", "--text", "What happened before the call",
+                                         "--data", data.path, "--agency", "pz-5339", "--user", "pz.viewer", "--timeout", "30")
+            #expect(linked.status == 0, "\(linked.stderr)")
+            let addresses = linked.stdout.split(separator: "\n").map(String.init)
+            let fromLink = data.appendingPathComponent("linked.ts").path
+            let fetched = try await run(URL(fileURLWithPath: "/usr/bin/ffmpeg"), [
+                "-hide_banner", "-loglevel", "error", "-y", "-i", try #require(addresses.first), "-t", "2", "-c", "copy", "-f", "mpegts", fromLink,
+            ])
+            #expect(fetched.status == 0, "\(fetched.stderr)")
+            let linkProbe = try await probe(fromLink)
+            #expect(linkProbe.codec == "h264" && linkProbe.frames >= 25 && linkProbe.errors.isEmpty, "\(linkProbe)")
+            let (fromFile, fromTheLink) = (try await firstPictureHash(output), try await firstPictureHash(fromLink))
+            #expect(!fromFile.isEmpty && fromTheLink == fromFile, "the link plays the footage from the same keyframe: \(fromTheLink) \(fromFile)")
+            let thumbnail = try await run(URL(fileURLWithPath: "/usr/bin/curl"), ["-s", "-o", "/dev/null", "-w", "%{http_code}", try #require(addresses.last)])
+            #expect(thumbnail.stdout == "404", "a playback's link shows no live thumbnail: \(thumbnail.stdout)")
+            let playbacks = try await audit(data).filter { $0["action"] as? String == "view.started" && ($0["details"] as? [String: String])?["mode"] == "playback" }
+            #expect(playbacks.count == 2, "the link was decided and recorded as a playback: \(playbacks)")
+
             // A moment before any recording: refused, not moved to later footage.
             func playBack(at moment: Date, _ extra: [String] = []) async throws -> (status: Int32, stderr: String) {
                 let result = try await vigil(["watch", "--incident", "\(id)", "--camera", "pz5339-sim-01", "--at", moment.formatted(.iso8601), "-o", output,
@@ -267,4 +287,10 @@ struct FootageTests {
             #expect(bad.status != 0 && bad.stderr.contains("--at"), "\(bad.stderr)")
         }
     }
+}
+
+/// The MD5 of a video file's first decoded picture (ffmpeg's framemd5).
+private func firstPictureHash(_ path: String) async throws -> String {
+    let hashed = try await run(URL(fileURLWithPath: "/usr/bin/ffmpeg"), ["-hide_banner", "-loglevel", "error", "-i", path, "-frames:v", "1", "-f", "framemd5", "-"])
+    return hashed.stdout.split(separator: "\n").last { !$0.hasPrefix("#") }.map { String($0.split(separator: ",").last ?? "") } ?? ""
 }

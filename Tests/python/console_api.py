@@ -52,12 +52,6 @@ call("broken json", "/api/request", raw=b'{"op": ', headers=csrf)
 reply = call("a bus error passes through", "/api/request", {"op": "incident.open", "body": {"kind": "fire", "at": {"lat": 50.85, "lon": 4.35}, "radius_meters": -5}}, csrf)
 seen["the bus's code"] = (reply.get("error") or {}).get("code")
 call("a list", "/api/request", {"op": "incident.list"}, csrf)
-# A link plays live video: one asked for a moment in the past is refused before any decision
-# (it would have been decided and audited as a playback while live video went out).
-reply = call("a playback as a link", "/api/request", {"op": "feed.link", "body": {
-    "camera": "pz5339-street-0393", "at": "2026-12-01T10:00:00Z",
-    "justification": {"reason": "public-order", "text": "Replaying the crossing", "incident": 1}}}, csrf)
-seen["the link's refusal field"] = (reply.get("error") or {}).get("field")
 call("outside leaflet's folder", "/leaflet/..%2F..%2F..%2Fetc%2Fpasswd")
 call("an unknown basemap", "/basemap/secrets.geojson")
 subprocess.run([vigil, "user", "suspend", user, "--reason", "left the room", "--agency", agency, "--data", data], capture_output=True, check=True)

@@ -45,6 +45,17 @@ struct FootageState: Sendable {
     var recorder: FootageRecorder?
     var wanted: [String: Set<Int64>] = [:]
     var players: [String: FootagePlayer] = [:]
+    /// The playbacks played through links, by view.
+    var linkPlaybacks: [String: LinkPlayback] = [:]
+}
+
+/// A link's playback: the footage's player, and the feed of its own that the fan-out muxes for
+/// the link's one player. Both start when the link is first played, so that the footage starts
+/// at its moment however late the player comes.
+struct LinkPlayback: Sendable {
+    let player: FootagePlayer
+    let feed: CameraFeed
+    var started = false
 }
 
 extension Relay {
@@ -98,7 +109,10 @@ extension Relay {
     /// A playback: the consultation is decided and audited (mode `playback`, for the footage
     /// time), then a player reads the camera's segments from the keyframe before the moment; for
     /// footage a relay node holds, the viewer is sent there with a ticket for that moment.
-    func openPlayback(_ body: FeedOpenBody, at moment: Date, for request: BusRequest) async throws -> (FeedOpenResult, FootagePlayer?, State.View) {
+    ///
+    /// - Parameter link: the link's token when the playback is played through a link (then
+    ///   footage on a relay node is refused: its links play live video only).
+    func openPlayback(_ body: FeedOpenBody, at moment: Date, for request: BusRequest, link: String? = nil) async throws -> (FeedOpenResult, FootagePlayer?, State.View) {
         guard let (library, segmentSeconds) = footage.withLock({ state in state.settings.map { ($0.library, $0.recorder.segmentSeconds) } }) else {
             throw BusProtocol.ErrorBody(.footageUnavailable, message: "this relay records no footage", field: "body.at")
         }
@@ -122,6 +136,11 @@ extension Relay {
             case .here(let held):
                 items = held
             case .node(let name, _):
+                guard link == nil else {
+                    throw BusProtocol.ErrorBody(
+                        .linkPlaybackUnsupported, message: "the footage of \(body.camera) at \(moment) is held on relay node \(name), whose links play live video only: play it with feed.open and at",
+                        field: "body.at")
+                }
                 var (result, view) = try redirect(to: name, allowed: allowed, camera: body.camera, identity: request.identity, link: false, playbackFrom: moment)
                 view.playback = true
                 return (result, nil, view)
@@ -131,7 +150,8 @@ extension Relay {
             let player = FootagePlayer(id: allowed.view, items: items, from: moment) { [self] reason in
                 Task { try? await end(allowed.view, reason: reason, notify: true) }
             }
-            var view = State.View(delivery: .media(peer: request.peer), identity: request.identity, camera: body.camera, allowed: allowed)
+            var view = State.View(
+                delivery: link.map { .link(token: $0) } ?? .media(peer: request.peer), identity: request.identity, camera: body.camera, allowed: allowed)
             view.playback = true
             return (FeedOpenResult(view: allowed.view, grant: allowed.grant, stream: video.description(parameterSets: parameterSets)), player, view)
         } catch {
@@ -194,9 +214,17 @@ extension Relay {
         var error: BusProtocol.ErrorBody?
     }
 
-    /// Stops the player of a playback that ended (nothing for a live view).
+    /// Stops the player of a playback that ended, and a link's feed of it (nothing for a live view).
     func stopPlayer(of view: String) {
-        footage.withLock { $0.players.removeValue(forKey: view) }?.stop()
+        let (player, linked) = footage.withLock { ($0.players.removeValue(forKey: view), $0.linkPlaybacks.removeValue(forKey: view)) }
+        player?.stop()
+        if let linked { Self.stop(linked) }
+    }
+
+    private static func stop(_ playback: LinkPlayback) {
+        playback.player.stop()
+        // A feed never started has no thread to wait for.
+        if playback.started { playback.feed.stop() }
     }
 
     func startPlayer(_ player: FootagePlayer, for view: String) {
@@ -204,13 +232,45 @@ extension Relay {
         player.start()
     }
 
+    /// A link's playback: the footage as a feed of its own (the player's packets, paced as they
+    /// were recorded), which the fan-out muxes like a camera's for the link's one player. It
+    /// makes no thumbnails, is not recorded, and is opened once: when the footage ends, the
+    /// player ends the view, and the view's end stops the feed.
+    func prepareLinkPlayback(_ player: FootagePlayer, camera: String, for view: String) {
+        let opened = Atomic<Bool>(false)
+        var configuration = CameraFeed.Configuration()
+        configuration.openSource = { () throws(MediaError) -> (any PacketSource)? in
+            guard !opened.exchange(true, ordering: .relaxed) else { throw MediaError(.sourceStalled, message: "the recorded footage has ended") }
+            return try FootagePlayer.Source(player: player)
+        }
+        let feed = CameraFeed(camera: camera, url: "footage:\(camera)", configuration: configuration)
+        footage.withLock { $0.linkPlaybacks[view] = LinkPlayback(player: player, feed: feed) }
+    }
+
+    /// The feed a link's playback plays, if `view` is one, started at its first use.
+    func playbackFeed(of view: String) -> CameraFeed? {
+        let (playback, starting) = footage.withLock { state -> (LinkPlayback?, Bool) in
+            guard var playback = state.linkPlaybacks[view] else { return (nil, false) }
+            let starting = !playback.started
+            playback.started = true
+            state.linkPlaybacks[view] = playback
+            return (playback, starting)
+        }
+        if let playback, starting {
+            playback.player.start()
+            playback.feed.start()
+        }
+        return playback?.feed
+    }
+
     /// Stops recording (closing the segments in progress) and every playback.
     func stopFootage() {
-        let (recorder, players) = footage.withLock { state in
-            defer { state.players.removeAll() }
-            return (state.recorder, Array(state.players.values))
+        let (recorder, players, linked) = footage.withLock { state in
+            defer { (state.players, state.linkPlaybacks) = ([:], [:]) }
+            return (state.recorder, Array(state.players.values), Array(state.linkPlaybacks.values))
         }
         players.forEach { $0.stop() }
+        linked.forEach(Self.stop)
         recorder?.stop()
     }
 }

@@ -18,15 +18,21 @@ extension Relay {
     /// `feed.link`: a view decided like `feed.open`, played at an address (here with a random
     /// token, or on the relay node that serves the camera with a link ticket as the token).
     func openLink(_ body: FeedOpenBody, for request: BusRequest) async throws -> FeedLinkResult {
-        // A link plays the camera's live feed. Asked with `at`, the consultation would be decided
-        // (and audited) as a playback while live video went out: refused before any decision.
-        guard body.at == nil else {
-            throw BusProtocol.ErrorBody(.linkPlaybackUnsupported, message: "a link plays live video only; play footage with feed.open and at", field: "body.at")
-        }
         guard let base = state.withLock({ $0.linkBase }) else {
             throw BusProtocol.ErrorBody(.linksUnavailable, message: "this relay serves no HTTP links", field: "op")
         }
         let token = Self.randomToken()
+        if let moment = body.at {
+            // A playback: decided as one, and played from a feed of the footage, never the live one.
+            let (opened, player, view) = try await openPlayback(body, at: moment, for: request, link: token)
+            guard let player else {
+                await authority.end(opened.view, identity: request.identity)
+                throw BusProtocol.ErrorBody(.internalError, message: "a playback here without its player", field: "body.at")
+            }
+            _ = state.withLock { $0.insert(view, id: opened.view) }
+            prepareLinkPlayback(player, camera: body.camera, for: opened.view)
+            return linkResult(opened, base: base, token: token)
+        }
         let (opened, _, view) = try await open(body, for: request, delivery: .link(token: token))
         _ = state.withLock { $0.insert(view, id: opened.view) }
         var address = (base: base, token: token)
@@ -39,9 +45,13 @@ extension Relay {
             }
             address = (links, redirect.ticket)
         }
-        return FeedLinkResult(
+        return linkResult(opened, base: address.base, token: address.token)
+    }
+
+    private func linkResult(_ opened: FeedOpenResult, base: String, token: String) -> FeedLinkResult {
+        FeedLinkResult(
             view: opened.view, grant: opened.grant, stream: opened.stream, relay: opened.redirect?.relay,
-            url: "\(address.base)/views/\(address.token)/stream.ts", thumbnailUrl: "\(address.base)/views/\(address.token)/thumbnail.jpg",
+            url: "\(base)/views/\(token)/stream.ts", thumbnailUrl: "\(base)/views/\(token)/thumbnail.jpg",
             unusedLinkExpiresAfterS: Int(Self.linkLinger.components.seconds))
     }
 
@@ -67,6 +77,8 @@ extension Relay {
         }
         switch parts[2] {
         case "thumbnail.jpg":
+            // A playback's link shows no thumbnail: the camera's newest is live, not the footage's.
+            guard !view.playback else { return .error("404 Not Found", "a playback's link has no thumbnail") }
             guard let thumbnail = thumbnails.latest(view.camera) else { return .error("404 Not Found", "no thumbnail of \(view.camera) yet") }
             return .complete(status: "200 OK", type: "image/jpeg", body: [UInt8](thumbnail.jpeg))
         case "sealed":
@@ -74,7 +86,13 @@ extension Relay {
             return sealedStream(id, of: view)
         case "stream.ts", "live":
             guard case .link = view.delivery else { return .error("404 Not Found", "a sealed view's stream is at sealed, not \(parts[2])") }
-            guard let feed = state.withLock({ $0.feed(of: view.camera) }), feed.video != nil else {
+            let played = view.playback ? playbackFeed(of: id) : state.withLock({ $0.feed(of: view.camera) })
+            // A playback's feed starts with its first player: its footage is open within moments.
+            if view.playback, let played {
+                let deadline = ContinuousClock.now + .seconds(3)
+                while played.video == nil, ContinuousClock.now < deadline { Thread.sleep(forTimeInterval: 0.02) }
+            }
+            guard let feed = played, feed.video != nil else {
                 return .error("503 Service Unavailable", "camera \(view.camera) has no picture now")
             }
             let browser = parts[2] == "live"

@@ -96,3 +96,37 @@ public final class FootagePlayer: Sendable {
         return "the recorded footage ends here"
     }
 }
+
+extension FootagePlayer {
+    /// A player's packets as a feed's source, for a playback that a feed carries (a link's, muxed
+    /// by the fan-out): paced by the player as they were recorded; the stream ends with the footage.
+    public final class Source: PacketSource {
+        public let video: VideoStreamInfo
+        public let parameterSets: Data
+        public var interruption: StreamSource.Deadline? { nil }
+        private let player: FootagePlayer
+        private var taken: [MediaPacket] = []
+        private var next = 0
+
+        /// The stream is the first segment's (the file is opened once to read it).
+        public init(player: FootagePlayer) throws(MediaError) {
+            guard let first = player.items.first else { throw MediaError(.sourceInvalid, message: "a playback without footage") }
+            (video, parameterSets) = try FootagePlayer.stream(of: first)
+            self.player = player
+        }
+
+        public func read() throws(MediaError) -> MediaPacket? {
+            while next == taken.count {
+                (taken, next) = (player.subscriber.take(timeout: .milliseconds(200), limit: 64), 0)
+                if taken.isEmpty && player.subscriber.isClosed { return nil }
+            }
+            defer { next += 1 }
+            return taken[next]
+        }
+
+        /// Nothing: the player is its playback's, stopped when the view ends (stopping it here,
+        /// as the feed closes its source at the footage's end, could keep the player from
+        /// telling that end).
+        public func close() {}
+    }
+}

@@ -22,7 +22,8 @@ struct WatchCommand: ParsableCommand {
 
             With --link, no video is written: the relay gives an HTTP address that plays the view as \
             MPEG-TS in a player (vlc URL, ffplay URL), and one for the camera's thumbnail. The view lasts \
-            while the link is played, and ends after 30 s without a player, or when access ends.
+            while the link is played, and ends after 30 s without a player, or when access ends. With --at \
+            too, the link plays the footage (footage a relay node holds is played with -o only).
 
             With --site, the viewer says where it watches from: a camera pulled at another site is then \
             served by a relay node of this site (an edge), if one runs there.
@@ -56,7 +57,6 @@ struct WatchCommand: ParsableCommand {
         guard seconds > 0, seconds <= 86_400 else { throw ValidationError("--seconds must be in (0, 86400]") }
         guard (output == nil) == link else { throw ValidationError("give either -o FILE (or -o -) or --link") }
         if let at, Self.moment(at) == nil { throw ValidationError("--at must be an ISO 8601 time such as 2026-12-02T10:15:00Z") }
-        guard at == nil || !link else { throw ValidationError("--at plays footage to a file or a pipe (-o), not over a link") }
     }
 
     /// An ISO 8601 time, with or without fractions of a second.
@@ -73,7 +73,9 @@ struct WatchCommand: ParsableCommand {
             guard let output else {
                 let linked = try client.call {
                     try bus.request(
-                        .feedLink, body: FeedOpenBody(camera: camera, justification: justification, site: site), as: FeedLinkResult.self,
+                        .feedLink,
+                        body: FeedOpenBody(camera: camera, justification: justification, at: at.flatMap(Self.moment), prosecutorReference: prosecutorReference, site: site),
+                        as: FeedLinkResult.self,
                         timeout: client.viewTimeout)
                 }
                 let servedBy = linked.relay.map { " (served by relay node \($0))" } ?? ""
