@@ -75,7 +75,7 @@ public struct ConsoleServer: Sendable {
     /// The operations the page may ask for, and whether each goes to the relay's media endpoint.
     /// Nothing else passes: the console is for a crisis room's work, not for administering keys.
     static let operations: [ProtocolOperation: Bool] = [
-        .sessionIdentity: false, .incidentList: false, .incidentSnapshot: false, .incidentOpen: false, .incidentRedraw: false,
+        .sessionIdentity: false, .incidentList: false, .incidentSnapshot: false, .incidentHeadPassed: false, .incidentOpen: false, .incidentRedraw: false,
         .incidentMove: false, .incidentClose: false, .incidentUpdate: false, .camerasSelect: false, .viewList: false,
         .grantList: false, .auditQuery: false, .auditVerify: false, .thumbnailsStart: false, .thumbnailsStop: false,
         .feedLink: true, .feedClose: true,

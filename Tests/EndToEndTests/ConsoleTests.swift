@@ -12,7 +12,7 @@ struct ConsoleTests {
     static let browserEnvironment = ["PYTHONPATH": repositoryRoot.appendingPathComponent(".build/python-packages").path]
 
     @Test func anOperatorLogsInOpensAnIncidentWatchesATileAndTheOwnersRevocationEndsIt() async throws {
-        try await withCameraServer("console", arguments: ["--thumbnail-interval", "0.5"], hevcCamera: true) { data in
+        try await withCameraServer("console", arguments: ["--thumbnail-interval", "0.5", "--segment-seconds", "1"], hevcCamera: true) { data in
             #expect(try await vigil("user", "add", "cc.op", "--name", "Op", "--badge", "B-1", "--role", "operator", "--role", "auditor",
                                     "--data", data.path, "--agency", "crisis-centre").status == 0)
             let browsed = try await run(python, [
@@ -38,6 +38,8 @@ struct ConsoleTests {
                 && hevc["picture"] as? Bool == true, "an H.265 camera's tile says so, with its thumbnail and link: \(hevc)")
             #expect(seen["hevc_socket_status"] as? Int == 415, "the relay refuses H.265 to a browser's socket: \(seen)")
             #expect(seen["thumbnail_width"] as? Int == 320, "a thumbnail tile shows the camera's newest thumbnail: \(seen)")
+            let replayed = try #require(seen["replay"] as? [String: Any], "\(seen)")
+            #expect(replayed["width"] as? Int == 320 && replayed["label"] as? String != nil, "a tile replays the camera's footage: \(replayed)")
             #expect((seen["watchers"] as? [String])?.contains { $0.contains("cc.op") && $0.contains("pz5339-sim-01") } == true, "\(seen)")
             #expect(seen["tile_ended"] != nil, "\(seen)")
             #expect(seen["ended_tile_shows_video"] as? Bool == false, "no frozen last picture once the view ended: \(seen)")
@@ -64,6 +66,8 @@ struct ConsoleTests {
             let records = try exported.stdout.split(separator: "\n").compactMap { try json(String($0))["record"] as? [String: Any] }
             let opened = try #require(records.first { $0["action"] as? String == "incident.opened" }, "\(records.map { $0["action"] })")
             #expect(opened["source"] as? String == "console" && opened["agency"] as? String == "crisis-centre", "\(opened)")
+            let replayStarted = records.first { $0["action"] as? String == "view.started" && ($0["details"] as? [String: String])?["mode"] == "playback" }
+            #expect(replayStarted?["source"] as? String == "console" && replayStarted?["footage_from"] != nil, "the replay decided as a playback: \(String(describing: replayStarted))")
             let viewed = try #require(records.first { $0["action"] as? String == "view.started" })
             #expect(viewed["source"] as? String == "console" && viewed["user"] as? String == "cc.op", "\(viewed)")
             #expect(viewed["justification"] as? String == "Following the crowd from the crisis room")

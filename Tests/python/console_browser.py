@@ -121,6 +121,16 @@ try:
     shown = f'.tile[data-camera="{camera}"][data-thumbnail="shown"] img'
     wait(driver, f"return document.querySelector('{shown}') !== null", 20, "a thumbnail tile")
     seen["thumbnail_width"] = driver.execute_script(f"return document.querySelector('{shown}').naturalWidth")
+    # A replay of the camera's recorded footage, from three seconds ago, in a tile of its own.
+    driver.find_element(By.CSS_SELECTOR, f'#cameras tr[data-camera="{camera}"] button.replay').click()
+    WebDriverWait(driver, 5).until(lambda d: d.switch_to.alert)
+    prompt = driver.switch_to.alert
+    prompt.send_keys("3")
+    prompt.accept()
+    wait(driver, "const v = document.querySelector('.tile[data-replay] video'); return v !== null && v.videoWidth > 0 && v.currentTime > 0", 20, "a replay playing")
+    seen["replay"] = driver.execute_script(
+        "const tile = document.querySelector('.tile[data-replay]'); const v = tile.querySelector('video');"
+        " return {width: v.videoWidth, label: tile.querySelector('.label span').textContent, at: tile.dataset.replay}")
     wait(driver, "return document.querySelectorAll('#watchers li').length > 0", 10, "who is watching")
     seen["watchers"] = driver.execute_script("return [...document.querySelectorAll('#watchers li')].map(li => li.textContent)")
     # Told of each view that starts (who is watching is asked then, not every few seconds).

@@ -349,12 +349,23 @@ async function refreshSelected({watchers = true} = {}) {
       state.drawn = id;
       renderIncident();
       drawSelected();
+      if (first) state.headPassed = null;
+      if (snapshot.incident.march) refreshHeadPassed(id);
       if (first && state.layers.incident && state.layers.incident.getLayers().length) {
         state.map.fitBounds(L.featureGroup(state.layers.incident.getLayers()).getBounds().pad(0.5), {maxZoom: 17});
       }
     }
   } catch (error) { say(`incident ${id}: ${error.code}`); return; }
   if (watchers) await refreshWatchers(id);
+}
+
+// When the march's head passed each of its cameras the agency may see (what a replay offers).
+async function refreshHeadPassed(id) {
+  try {
+    const passed = await api('incident.head-passed', {incident: id});
+    if (id !== state.selected) return;
+    state.headPassed = Object.fromEntries(passed.cameras.filter((camera) => camera.at).map((camera) => [camera.camera, camera.at]));
+  } catch (error) { say(`incident ${id}: ${error.code}`); }
 }
 
 async function refreshWatchers(id) {
@@ -403,7 +414,11 @@ function renderIncident() {
       still.title = 'Its thumbnail on the wall';
       still.className = 'thumbnail';
       still.addEventListener('click', () => watchThumbnail(camera.id));
-      row.insertCell().append(watch, still);
+      const back = element('button', '«');
+      back.title = 'Replay its recorded footage on the wall';
+      back.className = 'replay';
+      back.addEventListener('click', () => replay(camera.id));
+      row.insertCell().append(watch, still, back);
     }
   }
   document.getElementById('cameras').replaceChildren(cameras.length ? table : element('p', 'None that your agency may watch here.', 'kind'));
@@ -483,19 +498,34 @@ function buildWall() {
 document.getElementById('wall-size').addEventListener('change', buildWall);
 
 // A live tile: the justification asked for once per incident, then a link opened through the console.
-async function watchLive(camera) {
+// A tile of `camera`, live, or with `at` (ISO 8601) its recorded footage from that moment (a
+// playback: decided and recorded as one, for the footage time).
+async function watchLive(camera, at) {
   const incident = state.selected;
   if (!incident || !(await justified(incident))) return;
   const {reason, text} = state.justifications[incident];
   const asked = performance.now();
   let link;
   try {
-    link = await api('feed.link', {camera, justification: {reason, text, incident}});
+    link = await api('feed.link', Object.assign({camera, justification: {reason, text, incident}}, at ? {at} : {}));
   } catch (error) {
     say(`${camera}: ${error.code}: ${error.message}`);
     return;
   }
-  placeLiveTile(camera, link, asked);
+  placeLiveTile(camera, link, asked, at);
+}
+
+// Replays a camera's footage from a moment the operator gives in seconds before now; for a
+// march's camera the head has passed, from the moment it passed (incident.head-passed).
+function replay(camera) {
+  const passed = state.headPassed && state.headPassed[camera];
+  const suggested = passed ? Math.max(1, Math.round((Date.now() - Date.parse(passed)) / 1000)) : 30;
+  const answer = prompt(passed ? `The head passed ${camera} at ${new Date(passed).toLocaleTimeString()}. Replay from how many seconds ago?`
+    : `Replay ${camera} from how many seconds ago?`, String(suggested));
+  if (answer === null) return;
+  const seconds = Number(answer);
+  if (!(seconds > 0)) { say('Replay: give a number of seconds'); return; }
+  watchLive(camera, new Date(Date.now() - seconds * 1000).toISOString());
 }
 
 // Whether the operator gave why they watch `incident` (asked once per incident, kept for its tiles).
@@ -581,8 +611,12 @@ function refreshedPicture(slot, label, address, note) {
 }
 
 // A live tile from a link; `asked`: when the operator asked for it (after the justification).
-function placeLiveTile(camera, link, asked) {
+function placeLiveTile(camera, link, asked, at) {
   placeTile(camera, (slot, label) => {
+    if (at) {
+      slot.dataset.replay = at;
+      label.firstChild.textContent = `${camera} « ${new Date(at).toLocaleTimeString()}`;
+    }
     if (link.stream && link.stream.codec && link.stream.codec !== 'h264') {
       // Browsers cannot play it (Chromium on Linux refuses H.265): the thumbnail, and the link.
       return refreshedPicture(slot, label, link.thumbnail_url, `${link.stream.codec.toUpperCase()}: a browser cannot play it. External player: ${link.url}`);
