@@ -185,6 +185,11 @@ struct FootageTests {
             #expect(played.status == 0 && played.stderr.contains("served by relay node relay-1"), "\(played.stderr)")
             let probed = try await probe(output)
             #expect(probed.codec == "h264" && probed.frames >= 25 && probed.errors.isEmpty, "\(probed)")
+            // A node's links play live video only: footage it holds is not played through a link.
+            let linked = try await vigil("watch", "--incident", "\(id)", "--camera", "pz5339-sim-01", "--at", moment.formatted(.iso8601), "--link",
+                                         "--reason", "criminal-investigation", "--text", "Recorded on the node",
+                                         "--data", data.path, "--agency", "pz-5339", "--user", "pz.viewer", "--timeout", "30")
+            #expect(linked.status == 1 && linked.stderr.contains("link_playback_unsupported"), "\(linked.stderr)")
 
             // An export of it: the server fetches the node's segments byte for byte into a package it signs.
             let package = data.appendingPathComponent("node-evidence")
