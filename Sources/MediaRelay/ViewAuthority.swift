@@ -45,6 +45,8 @@ public struct LinkAllowance: Sendable {
     public let allowed: AllowedView
     public let camera: String
     public let identity: BusIdentity
+    /// A playback's moment (the footage from then), nil for live video.
+    public var at: Date? = nil
 }
 
 /// The server's own decision function: a view is a consultation (named user, justification,
@@ -243,6 +245,6 @@ public final class RelayNodeAuthority: ViewAuthority {
         guard let ticket = state.withLock({ $0.ticket(token) }), ticket.link == true else { return nil }
         return LinkAllowance(
             allowed: AllowedView(view: ticket.view, grant: ticket.grant, incident: ticket.incident), camera: ticket.camera,
-            identity: BusIdentity(agency: ticket.agency, user: ticket.user))
+            identity: BusIdentity(agency: ticket.agency, user: ticket.user), at: ticket.at)
     }
 }

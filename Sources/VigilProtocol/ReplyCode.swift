@@ -11,7 +11,6 @@ public enum ReplyCode: String, ErrorCode {
     case cameraUnavailable = "camera_unavailable"
     case footageUnavailable = "footage_unavailable"
     case internalError = "internal_error"
-    case linkPlaybackUnsupported = "link_playback_unsupported"
     case linksUnavailable = "links_unavailable"
     case namedUserRequired = "named_user_required"
     case notCoordinator = "not_coordinator"

@@ -185,11 +185,20 @@ struct FootageTests {
             #expect(played.status == 0 && played.stderr.contains("served by relay node relay-1"), "\(played.stderr)")
             let probed = try await probe(output)
             #expect(probed.codec == "h264" && probed.frames >= 25 && probed.errors.isEmpty, "\(probed)")
-            // A node's links play live video only: footage it holds is not played through a link.
+            // The same as a link: on the node's HTTP port, with the server's ticket for that moment as
+            // its token; the node plays the footage it holds from the same keyframe.
             let linked = try await vigil("watch", "--incident", "\(id)", "--camera", "pz5339-sim-01", "--at", moment.formatted(.iso8601), "--link",
                                          "--reason", "criminal-investigation", "--text", "Recorded on the node",
                                          "--data", data.path, "--agency", "pz-5339", "--user", "pz.viewer", "--timeout", "30")
-            #expect(linked.status == 1 && linked.stderr.contains("link_playback_unsupported"), "\(linked.stderr)")
+            #expect(linked.status == 0 && linked.stderr.contains("served by relay node relay-1"), "\(linked.stderr)")
+            let fromLink = data.appendingPathComponent("node-linked.ts").path
+            let fetched = try await run(URL(fileURLWithPath: "/usr/bin/ffmpeg"), [
+                "-hide_banner", "-loglevel", "error", "-y", "-i", try #require(linked.stdout.split(separator: "\n").first.map(String.init)),
+                "-t", "2", "-c", "copy", "-f", "mpegts", fromLink,
+            ])
+            #expect(fetched.status == 0, "\(fetched.stderr)")
+            let (fromFile, fromTheLink) = (try await firstPictureHash(output), try await firstPictureHash(fromLink))
+            #expect(!fromFile.isEmpty && fromTheLink == fromFile, "the node's link plays its footage from the same keyframe: \(fromTheLink) \(fromFile)")
 
             // An export of it: the server fetches the node's segments byte for byte into a package it signs.
             let package = data.appendingPathComponent("node-evidence")

@@ -110,54 +110,59 @@ extension Relay {
     /// time), then a player reads the camera's segments from the keyframe before the moment; for
     /// footage a relay node holds, the viewer is sent there with a ticket for that moment.
     ///
-    /// - Parameter link: the link's token when the playback is played through a link (then
-    ///   footage on a relay node is refused: its links play live video only).
+    /// - Parameter link: the link's token when the playback is played through a link.
     func openPlayback(_ body: FeedOpenBody, at moment: Date, for request: BusRequest, link: String? = nil) async throws -> (FeedOpenResult, FootagePlayer?, State.View) {
-        guard let (library, segmentSeconds) = footage.withLock({ state in state.settings.map { ($0.library, $0.recorder.segmentSeconds) } }) else {
+        guard footage.withLock({ $0.settings != nil }) else {
             throw BusProtocol.ErrorBody(.footageUnavailable, message: "this relay records no footage", field: "body.at")
         }
         let allowed = try await authority.begin(body, for: request.identity)
         do {
-            let location = try await library(body.camera, moment)
-            let start: Date? = switch location {
-            case .here(let items): items.first?.segment.start
-            case .node(_, let start): start
-            }
-            guard let start else {
-                throw BusProtocol.ErrorBody(.footageUnavailable, message: "no footage of \(body.camera) is kept from \(moment)", field: "body.at")
-            }
-            // A moment in a gap (before the recording, between incidents) is not silently moved to later footage.
-            guard start <= moment.addingTimeInterval(segmentSeconds) else {
-                throw BusProtocol.ErrorBody(
-                    .footageUnavailable, message: "no footage of \(body.camera) at \(moment); the next starts at \(start)", field: "body.at")
-            }
-            let items: [FootagePlayer.Item]
-            switch location {
-            case .here(let held):
-                items = held
-            case .node(let name, _):
-                guard link == nil else {
-                    throw BusProtocol.ErrorBody(
-                        .linkPlaybackUnsupported, message: "the footage of \(body.camera) at \(moment) is held on relay node \(name), whose links play live video only: play it with feed.open and at",
-                        field: "body.at")
-                }
-                var (result, view) = try redirect(to: name, allowed: allowed, camera: body.camera, identity: request.identity, link: false, playbackFrom: moment)
-                view.playback = true
-                return (result, nil, view)
-            }
-            let first = items[0]  // there is a start: there are items
-            let (video, parameterSets) = try FootagePlayer.stream(of: first)
-            let player = FootagePlayer(id: allowed.view, items: items, from: moment) { [self] reason in
-                Task { try? await end(allowed.view, reason: reason, notify: true) }
-            }
-            var view = State.View(
-                delivery: link.map { .link(token: $0) } ?? .media(peer: request.peer), identity: request.identity, camera: body.camera, allowed: allowed)
-            view.playback = true
-            return (FeedOpenResult(view: allowed.view, grant: allowed.grant, stream: video.description(parameterSets: parameterSets)), player, view)
+            return try await playback(
+                allowed, camera: body.camera, identity: request.identity, at: moment, delivery: link.map { .link(token: $0) } ?? .media(peer: request.peer))
         } catch {
             await authority.end(allowed.view, identity: request.identity)
             throw error
         }
+    }
+
+    /// The footage of an allowed playback: a player for the segments held here, or a redirect
+    /// (with a ticket for the moment) to the relay node that holds them.
+    func playback(
+        _ allowed: AllowedView, camera: String, identity: BusIdentity, at moment: Date, delivery: State.Delivery
+    ) async throws -> (FeedOpenResult, FootagePlayer?, State.View) {
+        guard let (library, segmentSeconds) = footage.withLock({ state in state.settings.map { ($0.library, $0.recorder.segmentSeconds) } }) else {
+            throw BusProtocol.ErrorBody(.footageUnavailable, message: "this relay records no footage", field: "body.at")
+        }
+        let location = try await library(camera, moment)
+        let start: Date? = switch location {
+        case .here(let items): items.first?.segment.start
+        case .node(_, let start): start
+        }
+        guard let start else {
+            throw BusProtocol.ErrorBody(.footageUnavailable, message: "no footage of \(camera) is kept from \(moment)", field: "body.at")
+        }
+        // A moment in a gap (before the recording, between incidents) is not silently moved to later footage.
+        guard start <= moment.addingTimeInterval(segmentSeconds) else {
+            throw BusProtocol.ErrorBody(.footageUnavailable, message: "no footage of \(camera) at \(moment); the next starts at \(start)", field: "body.at")
+        }
+        let items: [FootagePlayer.Item]
+        switch location {
+        case .here(let held):
+            items = held
+        case .node(let name, _):
+            let link = if case .link = delivery { true } else { false }
+            var (result, view) = try redirect(to: name, allowed: allowed, camera: camera, identity: identity, link: link, playbackFrom: moment)
+            view.playback = true
+            return (result, nil, view)
+        }
+        let first = items[0]  // there is a start: there are items
+        let (video, parameterSets) = try FootagePlayer.stream(of: first)
+        let player = FootagePlayer(id: allowed.view, items: items, from: moment) { [self] reason in
+            Task { try? await end(allowed.view, reason: reason, notify: true) }
+        }
+        var view = State.View(delivery: delivery, identity: identity, camera: camera, allowed: allowed)
+        view.playback = true
+        return (FeedOpenResult(view: allowed.view, grant: allowed.grant, stream: video.description(parameterSets: parameterSets)), player, view)
     }
 
     /// On the coordinator: what a node's report brings of footage (its closed segments, the files

@@ -22,19 +22,16 @@ extension Relay {
             throw BusProtocol.ErrorBody(.linksUnavailable, message: "this relay serves no HTTP links", field: "op")
         }
         let token = Self.randomToken()
+        let (opened, player, view): (FeedOpenResult, FootagePlayer?, State.View)
         if let moment = body.at {
             // A playback: decided as one, and played from a feed of the footage, never the live one.
-            let (opened, player, view) = try await openPlayback(body, at: moment, for: request, link: token)
-            guard let player else {
-                await authority.end(opened.view, identity: request.identity)
-                throw BusProtocol.ErrorBody(.internalError, message: "a playback here without its player", field: "body.at")
-            }
-            _ = state.withLock { $0.insert(view, id: opened.view) }
-            prepareLinkPlayback(player, camera: body.camera, for: opened.view)
-            return linkResult(opened, base: base, token: token)
+            (opened, player, view) = try await openPlayback(body, at: moment, for: request, link: token)
+        } else {
+            let live = try await open(body, for: request, delivery: .link(token: token))
+            (opened, player, view) = (live.0, nil, live.2)
         }
-        let (opened, _, view) = try await open(body, for: request, delivery: .link(token: token))
         _ = state.withLock { $0.insert(view, id: opened.view) }
+        if let player { prepareLinkPlayback(player, camera: body.camera, for: opened.view) }
         var address = (base: base, token: token)
         if let redirect = opened.redirect {
             guard let links = state.withLock({ $0.links(ofNode: redirect.relay) }) else {
@@ -128,7 +125,19 @@ extension Relay {
         let done = DispatchSemaphore(value: 0)
         Task {
             do {
-                let (_, _, view) = try await attach(allowance.allowed, camera: allowance.camera, identity: allowance.identity, delivery: delivery)
+                let view: State.View
+                if let moment = allowance.at {
+                    // A playback the coordinator decided: the footage this node holds, from a feed of its own.
+                    let (_, player, opened) = try await playback(
+                        allowance.allowed, camera: allowance.camera, identity: allowance.identity, at: moment, delivery: delivery)
+                    guard let player else {
+                        throw BusProtocol.ErrorBody(.footageUnavailable, message: "this node holds no footage of \(allowance.camera) at \(moment)", field: "body.at")
+                    }
+                    prepareLinkPlayback(player, camera: allowance.camera, for: allowance.allowed.view)
+                    view = opened
+                } else {
+                    view = try await attach(allowance.allowed, camera: allowance.camera, identity: allowance.identity, delivery: delivery).2
+                }
                 outcome.withLock { $0 = .success(view) }
             } catch {
                 let refusal = error as? BusProtocol.ErrorBody ?? BusProtocol.ErrorBody(.cameraUnavailable, message: "\(error)")
@@ -141,7 +150,8 @@ extension Relay {
         // The thumbnail and the stream may be asked for at once: the first view opened is kept.
         let kept = state.withLock { state in
             let (kept, inserted) = state.insertOrKeep(view, id: allowance.allowed.view)
-            if !inserted { state.releaseView(of: allowance.camera, now: clock.now()) }
+            // A playback holds no share of the camera's live feed.
+            if !inserted, !view.playback { state.releaseView(of: allowance.camera, now: clock.now()) }
             return kept
         }
         return .success(kept)

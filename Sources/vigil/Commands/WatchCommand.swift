@@ -23,7 +23,7 @@ struct WatchCommand: ParsableCommand {
             With --link, no video is written: the relay gives an HTTP address that plays the view as \
             MPEG-TS in a player (vlc URL, ffplay URL), and one for the camera's thumbnail. The view lasts \
             while the link is played, and ends after 30 s without a player, or when access ends. With --at \
-            too, the link plays the footage (footage a relay node holds is played with -o only).
+            too, the link plays the footage from that moment.
 
             With --site, the viewer says where it watches from: a camera pulled at another site is then \
             served by a relay node of this site (an edge), if one runs there.
