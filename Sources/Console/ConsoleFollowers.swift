@@ -42,7 +42,6 @@ final class ConsoleFollowers: Service, Sendable {
     private struct Follower {
         let session: String
         let identity: BusIdentity
-        let opened: UInt64
         let sink: AsyncStream<Message>.Continuation
     }
 
@@ -52,6 +51,7 @@ final class ConsoleFollowers: Service, Sendable {
     private let bus: BusServer
     private let mayFollow: @Sendable (BusIdentity, String) -> Bool
     private let viewListShows: ViewListRule
+    /// By number, in the order they were opened.
     private let followers = Mutex<(next: UInt64, byNumber: [UInt64: Follower])>((0, [:]))
 
     init(bus: BusServer, mayFollow: @escaping @Sendable (BusIdentity, String) -> Bool, viewListShows: @escaping ViewListRule) {
@@ -66,11 +66,8 @@ final class ConsoleFollowers: Service, Sendable {
         let (number, replaced) = followers.withLock { followers in
             followers.next += 1
             let number = followers.next
-            followers.byNumber[number] = Follower(session: session, identity: identity, opened: number, sink: sink)
-            let own = followers.byNumber.values.filter { $0.session == session }.sorted { $0.opened < $1.opened }
-            let oldest = Array(own.prefix(max(0, own.count - Self.maximumStreamsPerSession)))
-            for follower in oldest { followers.byNumber[follower.opened] = nil }
-            return (number, oldest)
+            followers.byNumber[number] = Follower(session: session, identity: identity, sink: sink)
+            return (number, Self.take(session, keepingNewest: Self.maximumStreamsPerSession, from: &followers.byNumber))
         }
         sink.onTermination = { [weak self] _ in _ = self?.followers.withLock { $0.byNumber.removeValue(forKey: number) } }
         for follower in replaced {
@@ -82,12 +79,12 @@ final class ConsoleFollowers: Service, Sendable {
 
     /// The session's streams end: it logged out or ended.
     func end(session: String) {
-        let ended = followers.withLock { followers in
-            let ended = followers.byNumber.values.filter { $0.session == session }
-            for follower in ended { followers.byNumber[follower.opened] = nil }
-            return ended
-        }
-        for follower in ended { follower.sink.finish() }
+        for follower in followers.withLock({ Self.take(session, keepingNewest: 0, from: &$0.byNumber) }) { follower.sink.finish() }
+    }
+
+    /// Takes `session`'s streams out of `followers`, oldest first, but for its newest `keeping`.
+    private static func take(_ session: String, keepingNewest keeping: Int, from followers: inout [UInt64: Follower]) -> [Follower] {
+        followers.filter { $0.value.session == session }.keys.sorted().dropLast(keeping).compactMap { followers.removeValue(forKey: $0) }
     }
 
     private struct Header: Decodable {
