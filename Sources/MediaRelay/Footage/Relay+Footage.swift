@@ -112,6 +112,8 @@ extension Relay {
     ///
     /// - Parameter link: the link's token when the playback is played through a link.
     func openPlayback(_ body: FeedOpenBody, at moment: Date, for request: BusRequest, link: String? = nil) async throws -> (FeedOpenResult, FootagePlayer?, State.View) {
+        // Before the decision, so that a relay that records nothing decides and records nothing
+        // (``playback(_:camera:identity:at:delivery:)`` says the same to a node's link).
         guard footage.withLock({ $0.settings != nil }) else {
             throw BusProtocol.ErrorBody(.footageUnavailable, message: "this relay records no footage", field: "body.at")
         }
