@@ -264,6 +264,11 @@ struct FootageTests {
                                          "--data", data.path, "--agency", "pz-5339", "--user", "pz.viewer", "--timeout", "30")
             #expect(linked.status == 0, "\(linked.stderr)")
             let addresses = linked.stdout.split(separator: "\n").map(String.init)
+            // A HEAD first (as some players ask) does not start the footage: had it, the GET two
+            // seconds later would join it at a newer keyframe than the chosen moment's.
+            let asked = try await run(URL(fileURLWithPath: "/usr/bin/curl"), ["-s", "-I", "-o", "/dev/null", "-w", "%{http_code} %{content_type}", try #require(addresses.first)])
+            #expect(asked.stdout == "200 video/mp2t", "\(asked.stdout) \(asked.stderr)")
+            try await Task.sleep(for: .seconds(2.5))
             let fromLink = data.appendingPathComponent("linked.ts").path
             let fetched = try await run(URL(fileURLWithPath: "/usr/bin/ffmpeg"), [
                 "-hide_banner", "-loglevel", "error", "-y", "-i", try #require(addresses.first), "-t", "2", "-c", "copy", "-f", "mpegts", fromLink,

@@ -83,6 +83,12 @@ extension Relay {
             return sealedStream(id, of: view)
         case "stream.ts", "live":
             guard case .link = view.delivery else { return .error("404 Not Found", "a sealed view's stream is at sealed, not \(parts[2])") }
+            // HEAD answers what GET would without playing: a playback's footage starts for a
+            // player only, so a player that asks first still starts at the chosen moment.
+            if request.headOnly, view.playback {
+                let unplayed: @Sendable (Int32) -> Void = { close($0) }
+                return parts[2] == "live" ? .webSocket(take: unplayed) : .stream(type: "video/mp2t", take: unplayed)
+            }
             let played = view.playback ? playbackFeed(of: id) : state.withLock({ $0.feed(of: view.camera) })
             // A playback's feed starts with its first player: its footage is open within moments.
             if view.playback, let played {
