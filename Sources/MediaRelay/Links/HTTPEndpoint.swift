@@ -14,7 +14,7 @@ import Glibc
 /// rest). Each request has
 /// its own thread while it is read and answered, up to `maximumRequests` at once (a slow client
 /// holds up no other; a request that finds them all busy waits a second for one, then gets
-/// 503); it is read up to 8 KiB with a 2-second timeout; GET and HEAD are served (HEAD with the
+/// 503); its head is read whole, up to 8 KiB within 2 seconds (else `431`, `408`); GET and HEAD are served (HEAD with the
 /// head GET would have, and no body: a stream is not started). A stream's connection is handed,
 /// after its head, to whoever writes it (the relay's ``FanOut``), and holds no thread of the
 /// endpoint; so does a WebSocket's, after the handshake (RFC 6455 §4.2.2) the route asked for;
@@ -132,8 +132,8 @@ public final class HTTPEndpoint: @unchecked Sendable {  // @unchecked: the liste
 
     /// Answers one connection; whether it was handed off (else the caller closes it).
     private func serve(_ connection: Int32) -> Bool {
+        // Answers are written within 2 s too (the head's deadline is readRequest's).
         var timeout = timeval(tv_sec: 2, tv_usec: 0)
-        setsockopt(connection, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         setsockopt(connection, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         let response: Response
         let headOnly: Bool
@@ -180,28 +180,81 @@ public final class HTTPEndpoint: @unchecked Sendable {  // @unchecked: the liste
         Data(Insecure.SHA1.hash(data: Data((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").utf8))).base64EncodedString()
     }
 
-    /// A `GET` or `HEAD` request, or the error answer.
+    /// The most a request's head (its request line and header fields) may take.
+    static let maximumHeadBytes = 8192
+    /// How long a request's whole head may take to arrive.
+    static let headTimeoutMilliseconds = 2_000
+
+    /// A `GET` or `HEAD` request, or the error answer. Only a complete head is read: one that
+    /// does not end (with its blank line) within 8 KiB is refused with `431`, within two
+    /// seconds with `408`; the deadline is for the whole head, so a client that trickles bytes
+    /// holds a slot no longer than one that sends nothing.
     private func readRequest(_ connection: Int32) -> Result<Request, RequestError> {
-        var request = [UInt8]()
+        var received = [UInt8]()
         var chunk = [UInt8](repeating: 0, count: 1024)
-        while request.count < 8192 {
-            let count = read(connection, &chunk, chunk.count)
+        var headLength: Int?
+        var timedOut = false
+        let deadline = ContinuousClock.now + .milliseconds(Self.headTimeoutMilliseconds)
+        while headLength == nil, received.count < Self.maximumHeadBytes {
+            let left = Int32(max(0, (deadline - ContinuousClock.now) / .milliseconds(1)))
+            var ready = pollfd(fd: connection, events: Int16(POLLIN), revents: 0)
+            let polled = poll(&ready, 1, left)
+            if polled < 0, errno == EINTR { continue }
+            guard polled > 0 else {
+                timedOut = polled == 0
+                break
+            }
+            let count = read(connection, &chunk, min(chunk.count, Self.maximumHeadBytes - received.count))
+            if count < 0, errno == EINTR { continue }
             guard count > 0 else { break }
-            request += chunk[0..<count]
-            if request.count >= 4, request.suffix(4) == Array("\r\n\r\n".utf8) { break }
+            let searchFrom = max(0, received.count - 3)
+            received += chunk[0..<count]
+            headLength = Self.headLength(of: received, searchingFrom: searchFrom)
         }
-        let lines = String(decoding: request, as: UTF8.self).components(separatedBy: "\r\n")
-        let parts = (lines.first ?? "").split(separator: " ")
-        guard parts.count == 3, parts[2].hasPrefix("HTTP/1.") else { return .failure(RequestError(response: .error("400 Bad Request", "not an HTTP request"))) }
+        guard let headLength else {
+            if received.count >= Self.maximumHeadBytes {
+                return .failure(RequestError(response: .error("431 Request Header Fields Too Large", "a request's head is at most \(Self.maximumHeadBytes) bytes")))
+            }
+            if timedOut {
+                return .failure(RequestError(response: .error("408 Request Timeout", "the request's head did not end within \(Self.headTimeoutMilliseconds) ms")))
+            }
+            return .failure(RequestError(response: .error("400 Bad Request", "the request ended before its head did (a blank line)")))
+        }
+        // Lines end with CRLF; a bare LF is accepted too (RFC 9112 §2.2). Split as bytes: in a
+        // Swift string CRLF is one character, which a split on LF would not see.
+        let lines = received[..<headLength].split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
+            .map { String(decoding: $0.last == UInt8(ascii: "\r") ? $0.dropLast() : $0, as: UTF8.self) }
+        let parts = (lines.first ?? "").split(separator: " ", omittingEmptySubsequences: false)
+        guard parts.count == 3, parts[2] == "HTTP/1.1" || parts[2] == "HTTP/1.0", parts[1].hasPrefix("/") else {
+            return .failure(RequestError(response: .error("400 Bad Request", "not an HTTP/1.1 request line (METHOD /path HTTP/1.1)")))
+        }
         guard parts[0] == "GET" || parts[0] == "HEAD" else {
             return .failure(RequestError(response: .error("405 Method Not Allowed", "only GET and HEAD are served here")))
         }
         var headers: [String: String] = [:]
-        for line in lines.dropFirst() {
-            guard let colon = line.firstIndex(of: ":") else { continue }
-            headers[line[..<colon].trimmingCharacters(in: .whitespaces).lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+        for line in lines.dropFirst() where !line.isEmpty {
+            // A field name is a token: no whitespace before its colon (RFC 9112 §5.1).
+            guard let colon = line.firstIndex(of: ":"), colon > line.startIndex, !line[..<colon].contains(where: \.isWhitespace) else {
+                return .failure(RequestError(response: .error("400 Bad Request", "a header field is not NAME: VALUE")))
+            }
+            headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
         }
         return .success(Request(path: String(parts[1]), headOnly: parts[0] == "HEAD", headers: headers))
+    }
+
+    /// The length of the head in `bytes` up to and with its blank line (CRLF CRLF, or LF LF,
+    /// or LF CRLF), looking from `start`; nil when it has not ended yet.
+    static func headLength(of bytes: [UInt8], searchingFrom start: Int) -> Int? {
+        let newline = UInt8(ascii: "\n"), carriageReturn = UInt8(ascii: "\r")
+        var index = start
+        while index < bytes.count {
+            if bytes[index] == newline {
+                if index + 1 < bytes.count, bytes[index + 1] == newline { return index + 2 }
+                if index + 2 < bytes.count, bytes[index + 1] == carriageReturn, bytes[index + 2] == newline { return index + 3 }
+            }
+            index += 1
+        }
+        return nil
     }
 
     /// Writes all of `bytes`; false when the peer is gone (no SIGPIPE: `MSG_NOSIGNAL`).
