@@ -147,6 +147,15 @@ struct CommandLineTests {
         #expect(bench.stderr.contains("vigil bench bus"), "the heading is on standard error")
     }
 
+    @Test func consolePortMinusOneServesNoConsole() async throws {
+        // As the help says it: `--console-port -1`, not only `--console-port=-1`.
+        try await withServer(arguments: ["--console-port", "-1"]) { _, server in
+            let ready = try json(server.lines[0])
+            #expect(ready["console"] == nil || ready["console"] is NSNull, "\(ready)")
+            #expect(ready["command"] is String)
+        }
+    }
+
     @Test func everyEndpointWorksOnIPv6() async throws {
         try await withServer(arguments: ["--host", "::1"]) { data, server in
             let ready = try json(server.lines[0])

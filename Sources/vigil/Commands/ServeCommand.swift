@@ -51,7 +51,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "The TCP port of the HTTP media endpoint, where feed links play as MPEG-TS (0: any free port).")
     var httpPort = 7714
 
-    @Option(help: "The operator console's TCP port, http://CONSOLE-HOST:PORT (0: any free port; -1: no console).")
+    // Unconditional: `-1` is this option's value, not an option of its own.
+    @Option(parsing: .unconditional, help: "The operator console's TCP port, http://CONSOLE-HOST:PORT (0: any free port; -1: no console).")
     var consolePort = 7715
 
     @Option(help: "The address the console listens on (loopback by default; see --console-behind-tls).", transform: HostAddress.argument)
