@@ -131,7 +131,8 @@ try:
     seen["replay"] = driver.execute_script(
         "const tile = document.querySelector('.tile[data-replay]'); const v = tile.querySelector('video');"
         " return {width: v.videoWidth, label: tile.querySelector('.label span').textContent, at: tile.dataset.replay}")
-    wait(driver, "return document.querySelectorAll('#watchers li').length > 0", 10, "who is watching")
+    # Who is watching: the live views and the replay, told apart.
+    wait(driver, "return [...document.querySelectorAll('#watchers li')].some(li => li.textContent.includes('(replay)'))", 10, "who is watching, with the replay")
     seen["watchers"] = driver.execute_script("return [...document.querySelectorAll('#watchers li')].map(li => li.textContent)")
     # Told of each view that starts (who is watching is asked then, not every few seconds).
     seen["view_changes_told"] = int(driver.execute_script("return document.body.dataset.viewChanges || '0'"))

@@ -373,7 +373,7 @@ async function refreshWatchers(id) {
     const watching = await api('view.list', {incident: id});
     if (id !== state.selected) return;
     document.getElementById('watchers').replaceChildren(...watching.views.map((view) =>
-      element('li', `${view.user || view.agency} (${view.agency}) · ${view.camera} · ${view.reason}`)));
+      element('li', `${view.user || view.agency} (${view.agency}) · ${view.camera}${view.mode === 'playback' ? ' (replay)' : ''} · ${view.reason}`)));
   } catch (error) { say(`incident ${id}: ${error.code}`); }
 }
 
