@@ -39,6 +39,13 @@ extension BusProtocol.ErrorBody {
             self = Self.notLeader(leader: nil)
             return
         }
+        // Any operation that meets a database it cannot use (a full disk, say) says so, as
+        // incident changes always have; an audited read then answers nothing, since its
+        // record could not be kept.
+        if Database.isStorageFailure(error) {
+            self.init(code: IncidentErrorCode.storageFailure.rawValue, message: "the server could not use its database; nothing was done: \(error)")
+            return
+        }
         self = BusProtocol.ErrorBody(coded: error) ?? BusProtocol.ErrorBody(.internalError, message: fallback)
     }
 

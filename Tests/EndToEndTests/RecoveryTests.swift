@@ -125,4 +125,99 @@ struct RecoveryTests {
             #expect((snapshot["incident"] as? [String: Any])?["sequence"] as? Int == sequence + 1, "the recomputation is journalled")
         }
     }
+
+    /// A disk that fills up: every change, and every read that is audited, is refused with
+    /// `storage_failure`; the server goes on serving what it holds; a view that ends meanwhile
+    /// has its end recorded once there is room again, at the moment it ended; and nothing stored
+    /// before is lost (a SIGKILL and a restart show it, with the audit chain intact). The data
+    /// folder is on a 64 MiB tmpfs, which only root may mount.
+    @Test(.enabled(if: getuid() == 0, "mounts a small tmpfs, which needs root (as CI runs)"))
+    func aFullDiskRefusesWithStorageFailureAndLosesNothing() async throws {
+        let mountPoint = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-e2e-full-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: mountPoint, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: mountPoint) }
+        let mounted = try await run(URL(fileURLWithPath: "/bin/mount"), ["-t", "tmpfs", "-o", "size=64m", "tmpfs", mountPoint.path])
+        try #require(mounted.status == 0, "\(mounted.stderr)")
+        defer {
+            let unmount = Process()
+            unmount.executableURL = URL(fileURLWithPath: "/bin/umount")
+            unmount.arguments = ["--lazy", mountPoint.path]
+            try? unmount.run()
+            unmount.waitUntilExit()
+        }
+        let data = mountPoint.appendingPathComponent("data")
+        let filler = mountPoint.appendingPathComponent("filler")
+        try await withServer(data: data) { _, server in
+            server.kill(SIGTERM)
+            _ = try await server.waitForExit()
+        }
+        try await addTestCameras(to: data)
+        var kept = (id: 0, sequence: 0)
+        var afterID = 0
+        var roomAgain = Date()
+        try await withServer(data: data) { data, server in
+            #expect(try await vigil("user", "add", "pz.viewer", "--name", "V", "--badge", "B-1", "--role", "operator", "--data", data.path, "--agency", "pz-5339").status == 0)
+            let opened = try await vigil("incident", "open", "--kind", "public-order", "--at", "50.8467,4.3525", "--radius", "30",
+                                         "--data", data.path, "--agency", "pz-5339", "--json")
+            try #require(opened.status == 0, "\(opened.stderr)")
+            let incident = try incidentOf(opened.stdout)
+            kept = (try #require(incident["id"] as? Int), try #require(incident["sequence"] as? Int))
+            // A view that will end while the disk is full.
+            let watching = try await RunningProcess(vigilBinary, [
+                "watch", "--incident", "\(kept.id)", "--camera", "pz5339-sim-01", "--reason", "public-order", "--text", "Watching the square",
+                "--seconds", "3", "-o", mountPoint.appendingPathComponent("watched.ts").path, "--data", data.path, "--agency", "pz-5339", "--user", "pz.viewer",
+            ])
+            func openViews() async throws -> [[String: Any]]? {
+                let listed = try await vigil("view", "list", "--incident", "\(kept.id)", "--data", data.path, "--agency", "pz-5339", "--json")
+                guard listed.status == 0 else { return nil }
+                return try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [[String: Any]]
+            }
+            let started = ContinuousClock.now
+            while try await openViews()?.isEmpty != false, ContinuousClock.now - started < .seconds(30) { try await Task.sleep(for: .milliseconds(100)) }
+
+            // The disk fills up (dd stops at "No space left on device").
+            let filled = try await run(URL(fileURLWithPath: "/bin/dd"), ["if=/dev/zero", "of=\(filler.path)", "bs=1M", "count=100"])
+            #expect(filled.status != 0 && filled.stderr.contains("No space left"), "\(filled.stderr)")
+            for refused in [
+                ["incident", "open", "--kind", "fire", "--at", "50.8500,4.3600", "--radius", "100"],
+                ["incident", "redraw", "\(kept.id)", "--at", "50.8470,4.3530", "--radius", "120"],
+                ["view", "list", "--incident", "\(kept.id)"],
+            ] {
+                let answer = try await vigil(refused + ["--data", data.path, "--agency", "pz-5339"])
+                #expect(answer.status == 1 && answer.stderr.contains("storage_failure"), "\(refused): \(answer.stderr)")
+            }
+            let shown = try await vigil("incident", "show", "\(kept.id)", "--data", data.path, "--agency", "pz-5339", "--json")
+            #expect(try incidentOf(shown.stdout)["sequence"] as? Int == kept.sequence, "what was stored is still read: \(shown.stderr)")
+            // The view ends (its viewer's seconds are up) while nothing can be written.
+            _ = try await watching.waitForExit()
+            try await Task.sleep(for: .seconds(1))
+            #expect(server.isRunning)
+
+            // Room again: the server goes on, and the view's end is recorded.
+            try FileManager.default.removeItem(at: filler)
+            roomAgain = Date()
+            let after = try await vigil("incident", "open", "--kind", "traffic", "--at", "50.8500,4.3600", "--radius", "100", "--data", data.path, "--json")
+            #expect(after.status == 0, "\(after.stderr)")
+            afterID = try #require(try incidentOf(after.stdout)["id"] as? Int)
+            let waiting = ContinuousClock.now
+            while try await openViews()?.isEmpty != true, ContinuousClock.now - waiting < .seconds(60) { try await Task.sleep(for: .milliseconds(200)) }
+            #expect(try await openViews()?.isEmpty == true, "the view that ended is no longer listed as watched")
+            server.kill(SIGKILL)
+            _ = try await server.waitForExit()
+        }
+        try await withServer(data: data) { data, _ in
+            let shown = try await vigil("incident", "show", "\(kept.id)", "--data", data.path, "--agency", "pz-5339", "--json")
+            #expect(try incidentOf(shown.stdout)["sequence"] as? Int == kept.sequence, "the refused redraw left the incident as it was")
+            let later = try await vigil("incident", "show", "\(afterID)", "--data", data.path, "--json")
+            #expect(try incidentOf(later.stdout)["kind"] as? String == "traffic", "the change made once the disk had room survived the kill: \(later.stderr)")
+            let exported = try await vigil("audit", "export", "--data", data.path)
+            let records = try exported.stdout.split(separator: "\n").compactMap { try json(String($0))["record"] as? [String: Any] }
+            let stopped = try #require(records.first { $0["action"] as? String == "view.stopped" }, "\(records.map { $0["action"] })")
+            let stoppedAt = try #require((stopped["at"] as? String).flatMap { try? Date($0, strategy: .iso8601) }, "\(stopped)")
+            #expect(stoppedAt < roomAgain, "the end is recorded at the moment the view ended, not when it could be written: \(stoppedAt) \(roomAgain)")
+            #expect(stopped["reason"] as? String != "server_restarted", "\(stopped)")
+            let verified = try await vigil("audit", "verify", "--data", data.path)
+            #expect(verified.status == 0 && verified.stdout.contains("intact"), "\(verified.stdout) \(verified.stderr)")
+        }
+    }
 }

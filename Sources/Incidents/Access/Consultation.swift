@@ -255,7 +255,8 @@ extension AccessService {
     }
 
     /// Stops a consultation and audits it; only the user who started it (or their agency) may.
-    public func stop(view: String, agency: String, user: String?) async throws {
+    /// `at`: when it ended, for an end recorded late (the database could not take it at once).
+    public func stop(view: String, agency: String, user: String?, at ended: Date = Date()) async throws {
         try await database.run { db in
             guard let row = try db.query(
                 "SELECT agency, user, camera_id, mode, incident_id, grant_id, stopped_at FROM views WHERE id = ?", [.text(view)]
@@ -267,7 +268,7 @@ extension AccessService {
                 throw IncidentError(.notYourView, message: "view \(view) belongs to someone else", field: "view")
             }
             guard try row.optionalText("stopped_at") == nil else { throw IncidentError(.viewStopped, message: "view \(view) is already stopped", field: "view") }
-            let now = Date()
+            let now = ended
             try db.transaction {
                 try db.query("UPDATE views SET stopped_at = ? WHERE id = ?", [.text(IncidentService.timestamp(now)), .text(view)])
                 try AuditLog.append(AuditRecord(

@@ -1,3 +1,4 @@
+internal import CSQLite
 import Foundation
 import Synchronization
 
@@ -60,6 +61,16 @@ public final class Database: Sendable {
     /// cannot be reached): what a coordinator that wrote it must stop on.
     public static func isLostLeadership(_ error: any Error) -> Bool {
         (error as? SQLiteError).map { DqliteFailure.meansNotLeading($0.code) } ?? false
+    }
+
+    /// Whether `error` says the database itself could not be used (its disk full, read-only,
+    /// busy, unreadable, corrupt) rather than that a statement was wrong: what a reply calls
+    /// `storage_failure`, whatever operation met it.
+    public static func isStorageFailure(_ error: any Error) -> Bool {
+        guard let error = error as? SQLiteError, !DqliteFailure.meansNotLeading(error.code) else { return false }
+        // Primary result codes: an extended code keeps its primary one in its low byte.
+        return [SQLITE_BUSY, SQLITE_LOCKED, SQLITE_NOMEM, SQLITE_READONLY, SQLITE_IOERR, SQLITE_CORRUPT, SQLITE_FULL, SQLITE_CANTOPEN, SQLITE_NOTADB]
+            .contains(error.code & 0xff) || error.code == DqliteFailure.protocolError
     }
 
     /// Runs `body` on a read-only connection, off the writer's queue and off the cooperative
