@@ -126,25 +126,38 @@ struct RecoveryTests {
         }
     }
 
+    /// Whether this process may mount a tmpfs (root, outside a container that forbids it): tried once.
+    static let mayMountTmpfs: Bool = {
+        guard getuid() == 0 else { return false }
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-e2e-mount-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        guard (try? FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)) != nil else { return false }
+        return succeeds("/bin/mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", folder.path]) && succeeds("/bin/umount", [folder.path])
+    }()
+
+    /// Runs a tool to its end, synchronously (where no `await` may be: a trait, a `defer`).
+    static func succeeds(_ tool: String, _ arguments: [String]) -> Bool {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: tool)
+        process.arguments = arguments
+        guard (try? process.run()) != nil else { return false }
+        process.waitUntilExit()
+        return process.terminationStatus == 0
+    }
+
     /// A disk that fills up: every change, and every read that is audited, is refused with
     /// `storage_failure`; the server goes on serving what it holds; a view that ends meanwhile
     /// has its end recorded once there is room again, at the moment it ended; and nothing stored
     /// before is lost (a SIGKILL and a restart show it, with the audit chain intact). The data
     /// folder is on a 64 MiB tmpfs, which only root may mount.
-    @Test(.enabled(if: getuid() == 0, "mounts a small tmpfs, which needs root (as CI runs)"))
+    @Test(.enabled(if: Self.mayMountTmpfs, "mounts a small tmpfs, which needs root (as CI runs) with the right to mount"))
     func aFullDiskRefusesWithStorageFailureAndLosesNothing() async throws {
         let mountPoint = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-e2e-full-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: mountPoint, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: mountPoint) }
         let mounted = try await run(URL(fileURLWithPath: "/bin/mount"), ["-t", "tmpfs", "-o", "size=64m", "tmpfs", mountPoint.path])
         try #require(mounted.status == 0, "\(mounted.stderr)")
-        defer {
-            let unmount = Process()
-            unmount.executableURL = URL(fileURLWithPath: "/bin/umount")
-            unmount.arguments = ["--lazy", mountPoint.path]
-            try? unmount.run()
-            unmount.waitUntilExit()
-        }
+        defer { _ = Self.succeeds("/bin/umount", ["--lazy", mountPoint.path]) }
         let data = mountPoint.appendingPathComponent("data")
         let filler = mountPoint.appendingPathComponent("filler")
         try await withServer(data: data) { _, server in
