@@ -106,29 +106,7 @@ public struct LocalViewAuthority: ViewAuthority {
     }
 
     public func end(_ view: String, identity: BusIdentity) async {
-        let ended = Date()
-        do {
-            try await access.stop(view: view, agency: identity.agency, user: identity.user, at: ended)
-        } catch where Database.isStorageFailure(error) {
-            // The database cannot take the end now (a full disk): it is recorded once it can, at
-            // the moment the view ended, so that the view is neither listed as watched on nor left
-            // without its end until a restart. The viewer is not held up meanwhile.
-            Task { [access] in
-                var wait = Duration.seconds(1)
-                while true {
-                    try? await Task.sleep(for: wait)
-                    do {
-                        return try await access.stop(view: view, agency: identity.agency, user: identity.user, at: ended)
-                    } catch where Database.isStorageFailure(error) {
-                        wait = min(wait * 2, .seconds(30))
-                    } catch {
-                        return
-                    }
-                }
-            }
-        } catch {
-            // Already stopped (by its viewer, or a restart): nothing more to record.
-        }
+        await access.stopEventually(view: view, agency: identity.agency, user: identity.user)
     }
 
     /// The server's links are made by `feed.link`, after the consultation: no token opens one.

@@ -48,7 +48,7 @@ extension FootageService {
             _ = try await access.start(try consultation(footage: body.to))
         }
         let ticket = try await access.start(try consultation(footage: body.from))
-        defer { Task { [access] in try? await access.stop(view: ticket.view, agency: agency, user: user) } }
+        defer { Task { [access] in await access.stopEventually(view: ticket.view, agency: agency, user: user) } }
 
         let segments = try await catalog.segments(camera: body.camera, from: body.from, to: body.to)
         guard !segments.isEmpty else {

@@ -254,6 +254,32 @@ extension AccessService {
         }
     }
 
+    /// Stops a consultation as ``stop(view:agency:user:at:)`` does, for a view that has ended
+    /// whatever the database says. When the database cannot take the end now (a full disk), it is
+    /// recorded once it can (tried after 1 s, 2 s, 4 s … up to every 30 s), at the moment the view
+    /// ended, without holding up the caller: the view is neither listed as watched on nor left
+    /// without its end until a restart. Any other refusal (already stopped) leaves nothing to record.
+    public func stopEventually(view: String, agency: String, user: String?) async {
+        let ended = Date()
+        do {
+            try await stop(view: view, agency: agency, user: user, at: ended)
+        } catch where Database.isStorageFailure(error) {
+            Task {
+                var wait = Duration.seconds(1)
+                while true {
+                    try? await Task.sleep(for: wait)
+                    do {
+                        return try await stop(view: view, agency: agency, user: user, at: ended)
+                    } catch where Database.isStorageFailure(error) {
+                        wait = min(wait * 2, .seconds(30))
+                    } catch {
+                        return
+                    }
+                }
+            }
+        } catch {}
+    }
+
     /// Stops a consultation and audits it; only the user who started it (or their agency) may.
     /// `at`: when it ended, for an end recorded late (the database could not take it at once).
     public func stop(view: String, agency: String, user: String?, at ended: Date = Date()) async throws {
