@@ -147,6 +147,21 @@ struct CommandLineTests {
         #expect(bench.stderr.contains("vigil bench bus"), "the heading is on standard error")
     }
 
+    @Test func aDamagedDatabaseIsRefusedWithItsCodeAndLeftAsItWas() async throws {
+        try await withStoppedServerFolder("damaged") { data in
+            let file = data.appendingPathComponent("vigil.sqlite")
+            for journal in ["vigil.sqlite-wal", "vigil.sqlite-shm"] { try? FileManager.default.removeItem(at: data.appendingPathComponent(journal)) }
+            let damaged = Data(String(repeating: "not a database ", count: 500).utf8)
+            try damaged.write(to: file)
+            let served = try await vigil("serve", "--data", data.path, "--command-port", "0", "--event-port", "0", "--metrics-port", "0",
+                                         "--media-port", "0", "--http-port", "0", "--console-port", "0")
+            #expect(served.status != 0 && served.stderr.contains("database_unusable") && served.stderr.contains("put back a copy"), "\(served.stderr)")
+            let verified = try await vigil("audit", "verify", "--data", data.path)
+            #expect(verified.status != 0 && verified.stderr.contains("database_unusable"), "\(verified.stderr)")
+            #expect(try Data(contentsOf: file) == damaged, "nothing was written over the damaged file")
+        }
+    }
+
     @Test func consolePortMinusOneServesNoConsole() async throws {
         // As the help says it: `--console-port -1`, not only `--console-port=-1`.
         try await withServer(arguments: ["--console-port", "-1"]) { _, server in

@@ -22,6 +22,7 @@ enum CommandFailureCode: String, ErrorCode {
     case checkpointInvalid = "checkpoint_invalid"
     case checkpointUnreadable = "checkpoint_unreadable"
     case clusterKeysMissing = "cluster_keys_missing"
+    case databaseUnusable = "database_unusable"
     case dataFolderInUse = "data_folder_in_use"
     case dataFolderInvalid = "data_folder_invalid"
     case dataMissing = "data_missing"

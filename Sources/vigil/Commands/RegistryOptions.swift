@@ -60,11 +60,10 @@ struct RegistryOptions: ParsableArguments {
             }
             return try Database(replicatedAt: leader.address, through: link)
         }
-        let database = folder.database
-        guard FileManager.default.fileExists(atPath: database.path) else {
-            throw CommandFailure(.dataMissing, message: "no database at \(database.path); start `vigil serve --data \(data)` once first")
+        guard FileManager.default.fileExists(atPath: folder.database.path) else {
+            throw CommandFailure(.dataMissing, message: "no database at \(folder.database.path); start `vigil serve --data \(data)` once first")
         }
-        return try Database(path: database.path)
+        return try folder.openDatabase()
     }
 
     /// Reads and checks a GeoJSON or CSV registry file, listing every problem; with a

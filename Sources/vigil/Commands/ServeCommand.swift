@@ -175,7 +175,7 @@ struct ServeCommand: AsyncParsableCommand {
         defer { try? FileManager.default.removeItem(at: folder.serverInfo) }
 
         guard !cluster.isEmpty, let member else {
-            let database = try Database(path: folder.database.path)
+            let database = try folder.openDatabase()
             try await serveActive(
                 database: database, folder: folder, fixtures: fixturesFolder, metrics: metricsURL, cluster: nil, logger: logger,
                 shutdownSignals: [.sigterm, .sigint])

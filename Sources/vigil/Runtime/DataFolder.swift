@@ -1,6 +1,7 @@
 import Bus
 import Crypto
 import Foundation
+import Incidents
 
 /// The data folder of one Vigil deployment (default `./vigil-data`):
 ///
@@ -20,6 +21,18 @@ struct DataFolder {
     }
 
     var database: URL { url.appendingPathComponent("vigil.sqlite") }
+
+    /// The folder's database, opened and brought to this Vigil's schema. A file SQLite cannot
+    /// use (not a database, damaged, unreadable, of a newer Vigil) is refused with
+    /// `database_unusable`, saying what to do, instead of SQLite's bare message.
+    func openDatabase() throws -> Database {
+        do {
+            return try Database(path: database.path)
+        } catch let error as SQLiteError {
+            throw CommandFailure(.databaseUnusable, message: "\(database.path) cannot be used as Vigil's database: \(error.message). "
+                + "Nothing was changed; put back a copy of the folder's database, or move the file away to start an empty one")
+        }
+    }
     var serverInfo: URL { url.appendingPathComponent("server.json") }
     /// Recorded segments, one folder per camera (`vigil serve` writes them).
     var footage: URL { url.appendingPathComponent("footage") }
