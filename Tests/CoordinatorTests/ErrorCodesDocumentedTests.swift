@@ -30,6 +30,7 @@ struct ErrorCodesDocumentedTests {
             "ReplyCode": ReplyCode.allCases.map(\.rawValue),
             "CheckpointVerification.Code": CheckpointVerification.Code.allCases.map(\.rawValue),
             "ConsoleErrorCode": ConsoleErrorCode.allCases.map(\.rawValue),
+            "CertificateErrorCode": CertificateErrorCode.allCases.map(\.rawValue),
             "CommandFailureCode": commandCodes,
         ]
     }

@@ -162,6 +162,22 @@ struct CommandLineTests {
         }
     }
 
+    @Test func aDamagedCertificateIsRefusedWithItsCode() async throws {
+        try await withStoppedServerFolder("damaged-key") { data in
+            try Data("garbage\n".utf8).write(to: data.appendingPathComponent("keys/server.key_secret"))
+            let served = try await vigil("serve", "--data", data.path, "--command-port", "0", "--event-port", "0", "--metrics-port", "0",
+                                         "--media-port", "0", "--http-port", "0", "--console-port", "0")
+            #expect(served.status != 0 && served.stderr.contains("certificate_invalid") && served.stderr.contains("server.key_secret"), "\(served.stderr)")
+        }
+        try await withServer { data, _ in
+            try Data("public-key = \"short\"\n".utf8).write(to: data.appendingPathComponent("keys/agencies/pz-5339.key_secret"))
+            let listed = try await vigil("grant", "list", "--data", data.path, "--agency", "pz-5339")
+            #expect(listed.status == 1 && listed.stderr.contains("certificate_invalid"), "\(listed.stderr)")
+            let unknown = try await vigil("grant", "list", "--data", data.path, "--agency", "nobody")
+            #expect(unknown.status == 1 && unknown.stderr.contains("key_missing"), "\(unknown.stderr)")
+        }
+    }
+
     @Test func consolePortMinusOneServesNoConsole() async throws {
         // As the help says it: `--console-port -1`, not only `--console-port=-1`.
         try await withServer(arguments: ["--console-port", "-1"]) { _, server in

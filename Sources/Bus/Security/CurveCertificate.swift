@@ -1,13 +1,21 @@
+import ErrorVocabulary
 import Foundation
 
+/// The codes of ``CertificateError``: a certificate file that is not there, or that is not a
+/// CURVE certificate (damaged, truncated, another kind of file).
+public enum CertificateErrorCode: String, ErrorCode {
+    case keyMissing = "key_missing"
+    case certificateInvalid = "certificate_invalid"
+}
+
 /// What can go wrong reading a certificate file.
-public enum CertificateError: Error, Sendable, Equatable, CustomStringConvertible {
+public enum CertificateError: StableError, Sendable, Equatable, CustomStringConvertible {
     case missing(String)
     case unreadable(String, String)
     case invalidKey(String)
     case noPublicKey(String)
 
-    public var description: String {
+    public var message: String {
         switch self {
         case .missing(let path): "certificate not found: \(path)"
         case .unreadable(let path, let reason): "cannot read certificate \(path): \(reason)"
@@ -15,6 +23,17 @@ public enum CertificateError: Error, Sendable, Equatable, CustomStringConvertibl
         case .noPublicKey(let path): "no public-key in certificate \(path)"
         }
     }
+
+    public var code: String {
+        switch self {
+        case .missing: CertificateErrorCode.keyMissing.rawValue
+        case .unreadable, .invalidKey, .noPublicKey: CertificateErrorCode.certificateInvalid.rawValue
+        }
+    }
+
+    public var field: String? { nil }
+    /// With its code, as every coded error is written (and printed where it is not caught).
+    public var description: String { "\(code): \(message)" }
 }
 
 /// ZeroMQ certificate files, in the ZPL format of CZMQ's `zcert` that pyzmq's

@@ -81,12 +81,7 @@ struct ClientOptions: ParsableArguments {
     func connect(media: Bool = false) throws -> BusClient {
         let folder = DataFolder(path: data)
         var info = try serverInfo()
-        let serverKey: CurveKeyPair
-        do {
-            serverKey = try CurveCertificate.read(folder.serverCertificate(secret: false))
-        } catch {
-            throw CommandFailure(.keyMissing, message: "\(error)")
-        }
+        let serverKey = try CurveCertificate.read(folder.serverCertificate(secret: false))
         if let coordinators = info.cluster?.coordinators {
             let mine = BusProtocol.CoordinatorEndpoints(command: info.command, events: info.events, media: info.media)
             let (client, leader) = try connectToLeader(trying: [mine] + coordinators, serverKey: serverKey.publicKey)
@@ -150,7 +145,7 @@ struct ClientOptions: ParsableArguments {
         do {
             keys = try CurveCertificate.read(user.map { folder.userCertificate($0, secret: true) } ?? folder.agencyCertificate(agency, secret: true))
         } catch {
-            throw CommandFailure(.keyMissing, message: "\(error) (is '\(user ?? agency)' \(user == nil ? "an agency" : "a user") of this server?)")
+            throw CommandFailure(passing: error.code, message: "\(error.message) (is '\(user ?? agency)' \(user == nil ? "an agency" : "a user") of this server?)")
         }
         guard keys.secretKey != nil else {
             throw CommandFailure(.keyMissing, message: "the certificate of \(user ?? agency) has no secret-key")
