@@ -34,7 +34,7 @@ bench: setup
 fixtures: build
 	$(SWIFT) run vigil fixtures generate
 
-# The fuzz run: 100,000 random and mutated bus messages and 20,000 bad HTTP requests at a fresh server (a few minutes).
+# The fuzz run: 100,000 random and mutated bus messages, 20,000 on the media endpoint and 20,000 bad HTTP requests at a fresh server (a few minutes).
 fuzz: build
 	@scripts/fuzz 100000
 

@@ -1,6 +1,6 @@
 """Fuzzes the command endpoint of a running `vigil serve` with random and mutated messages.
 
-    fuzz_bus.py DATA_FOLDER COUNT [SEED]
+    fuzz_bus.py DATA_FOLDER COUNT [SEED] [command|media]
 
 Authenticates with an agency certificate, then sends COUNT messages in batches: random bytes,
 mutated valid requests (flipped, truncated, spliced bytes), wrong types, unknown operations,
@@ -8,6 +8,10 @@ oversize ids, other versions, several frames, deeply nested JSON, replayed ids a
 then, a message over the 1 MiB limit (the server drops that connection; the fuzzer reconnects).
 Finally a valid request must succeed. Prints one JSON line: counts, error codes seen, rate.
 Exit status 1 when the server stopped answering.
+
+The command endpoint by default; with `media`, the relay's media endpoint (its own ROUTER and
+requests: feed.open, feed.link, feed.close, feed.upstream, footage.fetch), as the agency, which
+may not open a view (only named users may): no stream starts, every request is answered.
 """
 import collections
 import json
@@ -21,6 +25,9 @@ import zmq.auth
 
 data, count = sys.argv[1], int(sys.argv[2])
 rng = random.Random(int(sys.argv[3]) if len(sys.argv) > 3 else 7)
+endpoint = sys.argv[4] if len(sys.argv) > 4 else "command"
+if endpoint not in ("command", "media"):
+    sys.exit("the endpoint is command or media, not %r" % endpoint)
 server = json.load(open(os.path.join(data, "server.json")))
 server_public, _ = zmq.auth.load_certificate(os.path.join(data, "keys", "server.key"))
 public, secret = zmq.auth.load_certificate(os.path.join(data, "keys", "agencies", "pz-5339.key_secret"))
@@ -32,7 +39,7 @@ def connect():
     socket.setsockopt(zmq.LINGER, 0)
     socket.setsockopt(zmq.SNDHWM, 100_000)
     socket.curve_serverkey, socket.curve_publickey, socket.curve_secretkey = server_public, public, secret
-    socket.connect(server["command"])
+    socket.connect(server[endpoint])
     return socket
 
 
@@ -46,6 +53,19 @@ VALID = [
     {"op": "hold.list", "body": {}},
     {"op": "session.identity", "body": {}},
 ]
+JUSTIFICATION = {"reason": "public-order", "text": "Fuzzing the media endpoint", "incident": 1}
+VALID_MEDIA = [
+    {"op": "feed.open", "body": {"camera": "pz5339-street-0001", "justification": JUSTIFICATION}},
+    {"op": "feed.open", "body": {"camera": "pz5339-street-0001", "justification": JUSTIFICATION, "at": "2026-01-01T00:00:00Z", "delivery": "sealed"}},
+    {"op": "feed.link", "body": {"camera": "pz5339-street-0001", "justification": JUSTIFICATION, "site": "x"}},
+    {"op": "feed.close", "body": {"view": "nosuchview"}},
+    {"op": "feed.upstream", "body": {"camera": "pz5339-street-0001", "ticket": "x"}},
+    {"op": "footage.fetch", "body": {"ticket": "x"}},
+]
+if endpoint == "media":
+    VALID = VALID_MEDIA
+# The largest request an endpoint reads (ZMQ_MAXMSGSIZE): a larger one drops the connection.
+MAXIMUM_MESSAGE = 1024 * 1024 if endpoint == "command" else 64 * 1024
 numbers = itertools_count = iter(range(1, 1 << 62))
 
 
@@ -98,7 +118,7 @@ def message():
     if kind < 0.75:
         return "frames", [envelope(request)] * rng.randint(2, 4)
     if kind < 0.78:
-        depth = rng.choice([100, 1000, 100_000])
+        depth = rng.choice([100, 1000, 100_000 if endpoint == "command" else 30_000])
         return "nested", [b'{"v":1,"id":"n","op":"incident.open","body":' + b"[" * depth + b"]" * depth + b"}"]
     if kind < 0.80:
         replayed = envelope(request)
@@ -118,7 +138,7 @@ while remaining > 0:
     for number in range(batch):
         index = count - remaining + number
         if index and index % oversize_every == 0:
-            socket.send(b"x" * (1024 * 1024 + 10))  # the server drops this connection
+            socket.send(b"x" * (MAXIMUM_MESSAGE + 10))  # the server drops this connection
             sent["oversize"] += 1
             socket.close(linger=0)
             socket = connect()
@@ -140,6 +160,14 @@ while remaining > 0:
         except ValueError:
             codes["unreadable_reply"] += 1
         deadline = time.monotonic() + 0.05
+# Every request is answered: collect the replies still on their way (until none came for 2 s).
+while socket.poll(2000):
+    reply = socket.recv()
+    replies += 1
+    try:
+        codes[(json.loads(reply).get("error") or {}).get("code") or "ok"] += 1
+    except ValueError:
+        codes["unreadable_reply"] += 1
 elapsed = time.monotonic() - started
 
 # After all of that, a valid request still succeeds. The server may still be working through
@@ -149,12 +177,17 @@ deadline = time.monotonic() + 60
 attempt = 0
 while not alive and time.monotonic() < deadline:
     attempt += 1
-    socket.send(json.dumps({"v": 1, "id": "final-%d" % attempt, "op": "session.identity", "body": {}}).encode())
+    # On the media endpoint, closing a view that does not exist is answered view_not_found.
+    final = {"op": "session.identity", "body": {}} if endpoint == "command" else {"op": "feed.close", "body": {"view": "nosuchview"}}
+    socket.send(json.dumps({"v": 1, "id": "final-%d" % attempt, **final}).encode())
     answer_by = time.monotonic() + 5
     while time.monotonic() < answer_by and socket.poll(int((answer_by - time.monotonic()) * 1000)):
         reply = json.loads(socket.recv())
         if reply.get("id") == "final-%d" % attempt:
-            alive = reply.get("ok") is True and reply["result"]["agency"] == "pz-5339"
+            if endpoint == "command":
+                alive = reply.get("ok") is True and reply["result"]["agency"] == "pz-5339"
+            else:
+                alive = (reply.get("error") or {}).get("code") == "view_not_found"
             break
     if not alive:
         time.sleep(0.5)

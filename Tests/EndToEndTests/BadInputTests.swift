@@ -25,6 +25,22 @@ struct BadInputTests {
         }
     }
 
+    @Test func aFuzzRunOnTheMediaEndpointLeavesItServing() async throws {
+        try await withServer { data, server in
+            // The relay's own endpoint and requests, as an agency (which may open no view).
+            let fuzz = try await run(python, [repositoryRoot.appendingPathComponent("Benchmarks/fuzz_bus.py").path, data.path, "1000", "11", "media"], timeout: .seconds(90))
+            #expect(fuzz.status == 0, "\(fuzz.stdout) \(fuzz.stderr)")
+            let report = try json(fuzz.stdout)
+            #expect(report["served_after"] as? Bool == true)
+            let codes = try #require(report["codes"] as? [String: Int])
+            for code in ["bad_request", "bad_frames", "unknown_operation", "named_user_required", "ticket_invalid"] {
+                #expect((codes[code] ?? 0) > 0, "no \(code) in \(codes)")
+            }
+            #expect(codes["internal_error"] == nil, "\(codes)")
+            #expect(server.isRunning)
+        }
+    }
+
     @Test func malformedAndSlowHTTPRequestsGetTheirStatusAndTheEndpointsKeepServing() async throws {
         try await withServer { data, server in
             // 1,500 here; `make fuzz` sends 20,000.
