@@ -61,6 +61,9 @@ struct ConsoleTests {
             let (head, tail) = (moved["head"] as? Double ?? 0, moved["tail"] as? Double ?? 0)
             #expect(abs(head - 40) < 0.5 && tail > 0 && tail <= head, "the tail moved onto the route behind the head, the head kept: \(moved)")
             #expect(FileManager.default.fileExists(atPath: Self.artefacts.appendingPathComponent("console.png").path))
+            // Every incident is on the map: the one not selected as a marker, which chooses it (then the march is the marker).
+            let chosen = try #require(seen["chosen_from_map"] as? [String: Any], "\(seen)")
+            #expect(chosen["selected"] as? Int == seen["first_incident"] as? Int && chosen["markers"] as? String == "1", "\(chosen)")
 
             // What the console did is in the audit log as the user's, marked as coming from it.
             let exported = try await vigil("audit", "export", "--data", data.path)

@@ -73,6 +73,7 @@ try:
     # without the page asking. While it follows, it asks on its own only once a minute.
     wait(driver, "return document.body.dataset.following === 'yes'", 10, "following")
     incident = driver.execute_script("return state.selected")
+    seen["first_incident"] = incident
     centre = driver.execute_script("return state.snapshot.incident.center")
     run("incident", "redraw", str(incident), "--at", f"{centre['lat']},{centre['lon']}", "--radius", "45", "--agency", agency)
     wait(driver, "return state.snapshot.incident.radius_meters === 45", 10, "a change made elsewhere")
@@ -198,6 +199,11 @@ try:
     seen["march_after_tail"] = driver.execute_script(
         "const m = state.snapshot.incident.march; return {head: m.head_meters, tail: m.tail_meters}")
     driver.save_screenshot(os.path.join(artefacts, "console-march.png"))
+    # The first incident, no longer the selected one, is a marker on the map; a click on it chooses it again.
+    wait(driver, "return document.body.dataset.incidentMarkers === '1'", 10, "the other incident on the map")
+    driver.execute_script("state.layers.incidents.getLayers()[0].fire('click')")
+    wait(driver, "return state.selected === %d && state.snapshot && state.snapshot.incident.id === %d" % (incident, incident), 10, "chosen from the map")
+    seen["chosen_from_map"] = {"selected": driver.execute_script("return state.selected"), "markers": driver.execute_script("return document.body.dataset.incidentMarkers")}
     seen["console_errors"] = [entry["message"] for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
 finally:
     driver.quit()

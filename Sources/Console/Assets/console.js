@@ -177,6 +177,7 @@ async function startMap() {
     L.circleMarker([camera.position.lat, camera.position.lon], {renderer: canvas, radius: 2, color: '#4fc3f7', weight: 0, fillOpacity: 0.7})
       .bindTooltip(textNode(`${camera.id} (${camera.owner})`)));
   overlays.cameras = L.layerGroup(markers).addTo(map);
+  state.layers.incidents = L.layerGroup().addTo(map);
   state.layers.incident = L.layerGroup().addTo(map);
   L.control.layers(null, overlays, {collapsed: true}).addTo(map);
   document.body.dataset.cameras = String(markers.length);
@@ -324,7 +325,7 @@ async function refreshIncidents() {
     item.dataset.incident = String(incident.id);
     item.append(element('strong', `#${incident.id} `), element('span', incident.title || incident.kind), element('span', ` ${incident.kind} · ${incident.lead_agency}`, 'kind'));
     if (incident.id === state.selected) item.classList.add('selected');
-    item.addEventListener('click', () => { state.selected = incident.id; state.snapshot = null; refreshIncidents(); refreshSelected(); });
+    item.addEventListener('click', () => selectIncident(incident.id));
     return item;
   }));
   if (state.selected && !state.incidents.some((incident) => incident.id === state.selected)) {
@@ -332,6 +333,30 @@ async function refreshIncidents() {
     state.snapshot = null;
     drawSelected();
   }
+  drawIncidents();
+}
+
+function selectIncident(id) {
+  state.selected = id;
+  state.snapshot = null;
+  refreshIncidents();
+  refreshSelected();
+}
+
+// Every other live incident the agency takes part in, as a marker at its centre (the selected
+// one is drawn in full): the room sees all of them at once, and a click chooses one.
+function drawIncidents() {
+  const layer = state.layers.incidents;
+  if (!layer) return;
+  layer.clearLayers();
+  for (const incident of state.incidents || []) {
+    if (incident.id === state.selected || !incident.center) continue;
+    // Not passed on to the map, where a click may be placing a centre or a head.
+    L.circleMarker([incident.center.lat, incident.center.lon], {radius: 9, color: '#ff7043', weight: 2, fillOpacity: 0.35, bubblingMouseEvents: false})
+      .bindTooltip(textNode(`#${incident.id} ${incident.title || incident.kind} · ${incident.kind}, ${incident.lead_agency}`))
+      .on('click', () => selectIncident(incident.id)).addTo(layer);
+  }
+  document.body.dataset.incidentMarkers = String(layer.getLayers().length);
 }
 
 // The selected incident's snapshot, and who is watching unless told not to (each reading of it
@@ -589,25 +614,45 @@ function placeTile(camera, fill) {
 function refreshedPicture(slot, label, address, note) {
   const picture = element('img');
   picture.alt = `thumbnail of ${slot.dataset.camera}`;
-  const waiting = element('div', 'Waiting for a thumbnail…', 'note waiting');
-  const gone = element('div', 'No thumbnail now: access ended, or the camera is down', 'note');
+  slot.append(picture, label);
+  const waiting = addNote(slot, 'Waiting for a thumbnail…', 'waiting');
+  if (note) addNote(slot, note);
+  let gone = null;
   const load = () => {
     const next = new Image();
-    next.onload = () => { picture.src = next.src; picture.hidden = false; slot.dataset.thumbnail = 'shown'; waiting.remove(); gone.remove(); };
+    next.onload = () => {
+      picture.src = next.src;
+      picture.hidden = false;
+      slot.dataset.thumbnail = 'shown';
+      waiting.remove();
+      if (gone) gone.remove();
+      gone = null;
+    };
     next.onerror = () => {
       if (slot.dataset.thumbnail !== 'shown') return;
       picture.removeAttribute('src');
       picture.hidden = true;
       slot.dataset.thumbnail = 'gone';
-      slot.append(gone);
+      if (!gone) gone = addNote(slot, 'No thumbnail now: access ended, or the camera is down');
     };
     next.src = `${address}${address.includes('?') ? '&' : '?'}t=${Date.now()}`;
   };
   load();
   const timer = setInterval(load, 2000);
-  slot.append(picture, label, waiting);
-  if (note) slot.append(element('div', note, 'note'));
   return () => clearInterval(timer);
+}
+
+// A note on a tile (why it shows nothing, what to do instead): a tile's notes stack at its
+// bottom under its label, none over another, the newest first (a small tile cuts the oldest).
+function addNote(slot, text, className) {
+  let notes = slot.querySelector(':scope > .notes');
+  if (!notes) {
+    notes = element('div', null, 'notes');
+    slot.append(notes);
+  }
+  const note = element('div', text, className ? `note ${className}` : 'note');
+  notes.prepend(note);
+  return note;
 }
 
 // A live tile from a link; `asked`: when the operator asked for it (after the justification).
@@ -637,7 +682,7 @@ function placeLiveTile(camera, link, asked, at) {
       slot.dataset.ended = why;
       // No frozen last picture: the view, and perhaps the right to see the camera, has ended.
       video.hidden = true;
-      slot.append(element('div', `View ended: ${why}`, 'note'));
+      addNote(slot, `View ended: ${why}`);
     });
   });
 }
