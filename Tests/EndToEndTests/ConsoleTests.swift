@@ -61,9 +61,17 @@ struct ConsoleTests {
             let (head, tail) = (moved["head"] as? Double ?? 0, moved["tail"] as? Double ?? 0)
             #expect(abs(head - 40) < 0.5 && tail > 0 && tail <= head, "the tail moved onto the route behind the head, the head kept: \(moved)")
             #expect(FileManager.default.fileExists(atPath: Self.artefacts.appendingPathComponent("console.png").path))
-            // Every incident is on the map: the one not selected as a marker, which chooses it (then the march is the marker).
+            // A group split off the march: a march of its own, the march's child.
+            let split = try #require(seen["split"] as? [String: Any], "\(seen)")
+            let marchID = try #require(seen["march_id"] as? Int)
+            #expect((seen["split_dialog"] as? String)?.hasSuffix("a group split off #\(marchID)") == true, "\(seen["split_dialog"] ?? "")")
+            #expect(split["parent"] as? Int == marchID && split["kind"] as? String == "demonstration"
+                && (split["facts"] as? String)?.contains("split off #\(marchID)") == true, "\(split)")
+            let splitID = try #require(seen["split_id"] as? Int)
+            #expect((seen["march_facts"] as? String)?.contains("groups split off: #\(splitID)") == true, "\(seen["march_facts"] ?? "")")
+            // Every incident is on the map: those not selected as markers, one of which chooses the first again.
             let chosen = try #require(seen["chosen_from_map"] as? [String: Any], "\(seen)")
-            #expect(chosen["selected"] as? Int == seen["first_incident"] as? Int && chosen["markers"] as? String == "1", "\(chosen)")
+            #expect(chosen["selected"] as? Int == seen["first_incident"] as? Int && chosen["markers"] as? String == "2", "\(chosen)")
 
             // What the console did is in the audit log as the user's, marked as coming from it.
             let exported = try await vigil("audit", "export", "--data", data.path)

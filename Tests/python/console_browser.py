@@ -199,8 +199,32 @@ try:
     seen["march_after_tail"] = driver.execute_script(
         "const m = state.snapshot.incident.march; return {head: m.head_meters, tail: m.tail_meters}")
     driver.save_screenshot(os.path.join(artefacts, "console-march.png"))
-    # The first incident, no longer the selected one, is a marker on the map; a click on it chooses it again.
-    wait(driver, "return document.body.dataset.incidentMarkers === '1'", 10, "the other incident on the map")
+    # A group splits off the march: its own route drawn on the map, a child march of its own.
+    march_id = driver.execute_script("return state.selected")
+    driver.find_element(By.ID, "split-off").click()
+    for dx, dy in [(-50, 0), (-20, 80), (10, 160)]:
+        ActionChains(driver).move_to_element_with_offset(map_element, dx, dy).click().perform()
+    driver.find_element(By.ID, "finish-area").click()
+    wait(driver, "return document.getElementById('new-incident-dialog').open", 5, "the split-off dialog")
+    seen["split_dialog"] = driver.execute_script("return document.getElementById('new-incident-where').textContent")
+    head = driver.find_element(By.ID, "new-head")
+    head.clear()
+    head.send_keys("20")
+    driver.find_element(By.ID, "new-title").clear()
+    driver.find_element(By.ID, "new-title").send_keys("Group towards the station")
+    driver.find_element(By.ID, "new-open").click()
+    wait(driver, "return state.snapshot && state.snapshot.incident.id !== %d && state.snapshot.incident.march" % march_id, 15, "the split-off march opened")
+    seen["split"] = driver.execute_script(
+        "const i = state.snapshot.incident; return {parent: i.details.parent, kind: i.kind, facts: document.getElementById('incident-facts').textContent}")
+    seen["march_id"] = march_id
+    split_id = driver.execute_script("return state.selected")
+    driver.execute_script("selectIncident(%d)" % march_id)
+    wait(driver, "return state.snapshot && state.snapshot.incident.id === %d" % march_id, 10, "the march chosen again")
+    seen["march_facts"] = driver.find_element(By.ID, "incident-facts").text
+    seen["split_id"] = split_id
+
+    # The first incident and the march, no longer the selected one, are markers on the map; a click on the first chooses it again.
+    wait(driver, "return document.body.dataset.incidentMarkers === '2'", 10, "the other incidents on the map")
     driver.execute_script("state.layers.incidents.getLayers()[0].fire('click')")
     wait(driver, "return state.selected === %d && state.snapshot && state.snapshot.incident.id === %d" % (incident, incident), 10, "chosen from the map")
     seen["chosen_from_map"] = {"selected": driver.execute_script("return state.selected"), "markers": driver.execute_script("return document.body.dataset.incidentMarkers")}

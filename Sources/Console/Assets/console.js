@@ -227,8 +227,10 @@ document.getElementById('new-incident').addEventListener('click', () => { state.
 
 // A shape drawn on the map, point by point: a perimeter for a new incident ('open') or to redraw
 // the selected one ('redraw'), or a march's declared route ('route').
-function startArea(purpose) {
+function startArea(purpose, splitFrom = null) {
   if (state.area) state.area.line.remove();
+  // A route drawn for a group that split off a march: the new march is its child.
+  state.splitFrom = splitFrom;
   state.mapMode = 'area';
   const style = {color: '#ff7043', weight: 2, dashArray: '4', fillOpacity: 0.05};
   state.area = {purpose, points: [], line: (purpose === 'route' ? L.polyline([], style) : L.polygon([], style)).addTo(state.map)};
@@ -239,6 +241,9 @@ function startArea(purpose) {
 document.getElementById('new-area').addEventListener('click', () => startArea('open'));
 document.getElementById('new-march').addEventListener('click', () => startArea('route'));
 document.getElementById('redraw-area').addEventListener('click', () => { if (state.selected) startArea('redraw'); });
+document.getElementById('split-off').addEventListener('click', () => {
+  if (state.snapshot && state.snapshot.incident.march) startArea('route', state.snapshot.incident);
+});
 document.getElementById('finish-area').addEventListener('click', () => {
   const {purpose, points, line} = state.area;
   line.remove();
@@ -252,9 +257,12 @@ document.getElementById('finish-area').addEventListener('click', () => {
     return;
   }
   if (purpose === 'route') {
-    state.pendingOpen = {route: {type: 'LineString', coordinates: ring}};
-    document.getElementById('new-incident-where').textContent = `A route of ${points.length} points, ${Math.round(routeLength(points))} m`;
-    document.getElementById('new-kind').value = 'demonstration';
+    const parent = state.splitFrom;
+    state.splitFrom = null;
+    state.pendingOpen = {route: {type: 'LineString', coordinates: ring}, parent: parent && parent.id};
+    document.getElementById('new-incident-where').textContent = `A route of ${points.length} points, ${Math.round(routeLength(points))} m`
+      + (parent ? `: a group split off #${parent.id}` : '');
+    document.getElementById('new-kind').value = parent ? parent.kind : 'demonstration';
   } else {
     state.pendingOpen = {area: {type: 'Polygon', coordinates: [[...ring, ring[0]]]}};
     document.getElementById('new-incident-where').textContent = `A perimeter of ${points.length} corners`;
@@ -295,6 +303,7 @@ document.getElementById('new-incident-form').addEventListener('submit', (event) 
   } else Object.assign(body, {at: where.at, radius_meters: number('new-radius')});
   const title = document.getElementById('new-title').value.trim();
   if (title) body.title = title;
+  if (where.parent) body.details = {parent: where.parent};
   act(async () => { const opened = await api('incident.open', body); state.selected = opened.incident.id; }, 'incident opened');
 });
 document.getElementById('redraw').addEventListener('click', () => {
@@ -407,9 +416,14 @@ function renderIncident() {
   document.getElementById('incident').hidden = false;
   document.getElementById('incident-title').textContent = `#${incident.id} ${incident.title || incident.kind}`;
   const march = incident.march;
+  const parent = incident.details && incident.details.parent;
+  const children = state.snapshot.children || [];
   document.getElementById('incident-facts').textContent = `${incident.kind}, ${incident.status}, led by ${incident.lead_agency}` +
     (march ? `; head at ${Math.round(march.head_meters)} m, tail at ${Math.round(march.tail_meters)} m of ${Math.round(march.route_length_meters)} m`
-      : `; ${Math.round(incident.radius_meters)} m around ${incident.center.lat.toFixed(5)}, ${incident.center.lon.toFixed(5)}`);
+      : `; ${Math.round(incident.radius_meters)} m around ${incident.center.lat.toFixed(5)}, ${incident.center.lon.toFixed(5)}`) +
+    (parent ? `; split off #${parent}` : '') +
+    (children.length ? `; groups split off: ${children.map((child) => `#${child}`).join(', ')}` : '');
+  document.getElementById('split-off').hidden = !march;
   document.getElementById('redraw').textContent = march ? 'Move head…' : 'Redraw…';
   document.getElementById('redraw-area').hidden = Boolean(march);
   document.getElementById('move-tail').hidden = !march;
