@@ -61,6 +61,8 @@ struct ConsoleTests {
             let (head, tail) = (moved["head"] as? Double ?? 0, moved["tail"] as? Double ?? 0)
             #expect(abs(head - 40) < 0.5 && tail > 0 && tail <= head, "the tail moved onto the route behind the head, the head kept: \(moved)")
             #expect(FileManager.default.fileExists(atPath: Self.artefacts.appendingPathComponent("console.png").path))
+            #expect((seen["unknown_agency"] as? String)?.hasPrefix("agency_unknown") == true, "\(seen["unknown_agency"] ?? "")")
+            #expect((seen["participants_facts"] as? String)?.contains("with siamu") == true, "\(seen["participants_facts"] ?? "")")
             // A group split off the march: a march of its own, the march's child.
             let split = try #require(seen["split"] as? [String: Any], "\(seen)")
             let marchID = try #require(seen["march_id"] as? Int)

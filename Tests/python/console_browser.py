@@ -68,6 +68,18 @@ try:
     # The title is shown as text, never as HTML.
     seen["title_is_text"] = driver.execute_script("return document.getElementById('incident-title').textContent.includes('<b>Browser</b>') && document.querySelector('#incident-title b') === null")
     seen["incident_on_map"] = driver.execute_script("return state.layers.incident.getLayers().length")
+    # The fire service brought into the incident; an agency that does not exist is refused with its code.
+    for answer in ["nosuchagency", "siamu"]:
+        driver.find_element(By.ID, "participants").click()
+        WebDriverWait(driver, 5).until(lambda d: d.switch_to.alert)
+        prompt = driver.switch_to.alert
+        prompt.send_keys(answer)
+        prompt.accept()
+        if answer == "nosuchagency":
+            wait(driver, "return document.getElementById('status').textContent.startsWith('agency_unknown')", 10, "an unknown agency refused")
+            seen["unknown_agency"] = driver.find_element(By.ID, "status").text
+    wait(driver, "return (state.snapshot.incident.details.participants || []).includes('siamu')", 10, "the fire service taking part")
+    seen["participants_facts"] = driver.find_element(By.ID, "incident-facts").text
 
     # The page follows the agency's channels: a change made elsewhere (the command line) shows
     # without the page asking. While it follows, it asks on its own only once a minute.

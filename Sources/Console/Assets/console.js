@@ -316,6 +316,16 @@ document.getElementById('move-tail').addEventListener('click', () => {
   state.mapMode = 'tail';
   say('Click the map where the tail of the march is now');
 });
+// The agencies that take part besides the lead (the fire service joining a public-order
+// incident, say): they follow its channel and watch its cameras as their own grants allow.
+document.getElementById('participants').addEventListener('click', () => {
+  if (!state.snapshot) return;
+  const current = (state.snapshot.incident.details.participants || []).join(', ');
+  const answer = prompt('The agencies that take part besides the lead (their ids, separated by commas):', current);
+  if (answer === null) return;
+  const participants = answer.split(',').map((id) => id.trim()).filter((id) => id);
+  act(() => api('incident.update', {incident: state.selected, participants}), 'agencies changed');
+});
 document.getElementById('close-incident').addEventListener('click', () => {
   if (state.selected && confirm('Close this incident? Its cameras and views end.')) {
     act(() => api('incident.close', {incident: state.selected}), 'incident closed');
@@ -421,6 +431,7 @@ function renderIncident() {
   document.getElementById('incident-facts').textContent = `${incident.kind}, ${incident.status}, led by ${incident.lead_agency}` +
     (march ? `; head at ${Math.round(march.head_meters)} m, tail at ${Math.round(march.tail_meters)} m of ${Math.round(march.route_length_meters)} m`
       : `; ${Math.round(incident.radius_meters)} m around ${incident.center.lat.toFixed(5)}, ${incident.center.lon.toFixed(5)}`) +
+    (incident.details.participants && incident.details.participants.length ? `; with ${incident.details.participants.join(', ')}` : '') +
     (parent ? `; split off #${parent}` : '') +
     (children.length ? `; groups split off: ${children.map((child) => `#${child}`).join(', ')}` : '');
   document.getElementById('split-off').hidden = !march;
