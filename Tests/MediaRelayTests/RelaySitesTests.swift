@@ -47,6 +47,20 @@ struct RelaySitesTests {
         #expect(state.nodes.ownerSites == ["stib": "stib-dc"], "only STIB's cameras have a site of their own")
     }
 
+    /// Naming the owner's site does not make a node one of the owner's: a node of another agency
+    /// standing (or saying it stands) at STIB's site pulls none of STIB's cameras, which would
+    /// hand it their source URLs and credentials.
+    @Test func anotherAgencysNodeAtTheOwnersSitePullsNoneOfItsCameras() throws {
+        let stib = (0..<40).map { "stib-\($0)" }
+        var state = try coordinator(cameras: stib)
+        let namesSite = RelayRegisterBody(media: "tcp://10.0.9.1:7723", serverKey: key("claimant"), maximumStreams: 100, maximumMbps: 1_000, site: "stib-dc")
+        _ = try state.registerNode(namesSite, identity: BusIdentity(agency: "crisis-centre", user: "claimant"), publicKey: key("claimant"),
+                                   secret: Data(repeating: 99, count: 32), now: t0, open: openStub)
+        _ = state.prewarm(stib, for: 7, now: t0, open: openStub)
+        let servers = Set(stib.map { state.want($0, now: t0, open: openStub).server })
+        #expect(servers == [.node("origin-a"), .node("origin-b")], "STIB's cameras stay on STIB's own nodes: \(servers)")
+    }
+
     @Test func aViewerAtAnotherSiteIsServedByAnEdgeThereOthersByTheOrigin() throws {
         var state = try coordinator(cameras: ["stib-7"])
         let origin = try #require({ if case .node(let name) = state.want("stib-7", now: t0, open: openStub).server { name } else { nil } }())

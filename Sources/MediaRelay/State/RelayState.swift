@@ -238,11 +238,15 @@ struct RelayState<Feed: AnyObject & Sendable> {
         var placement: [String: String] = [:]
         if let coordinatorCapacity, !alive.isEmpty {
             let relays = [coordinatorCapacity] + alive.map(\.capacity)
-            // A camera whose owner's site has relay nodes is pulled there only.
-            let siteNodes = Dictionary(grouping: alive.filter { $0.site != nil }, by: { $0.site! }).mapValues { Set($0.map(\.name)) }
+            // A camera whose owner pulls its cameras at its own site is pulled there only, by the
+            // owner's own nodes that said so (`--origin-of`): a node of another agency that names
+            // the same site is not one of them, and never receives the cameras' source URLs.
             let ownerSites = nodes.ownerSites  // once a placement, not once a camera
+            let originNodes = alive.reduce(into: [String: Set<String>]()) { origins, node in
+                for owner in node.origins where node.site != nil && node.site == ownerSites[owner] { origins[owner, default: []].insert(node.name) }
+            }
             let allowed = wanted.reduce(into: [String: Set<String>]()) { allowed, camera in
-                if let site = sources[camera]?.owner.flatMap({ ownerSites[$0] }), let names = siteNodes[site] { allowed[camera] = names }
+                if let names = sources[camera]?.owner.flatMap({ originNodes[$0] }) { allowed[camera] = names }
             }
             // Sticky: a camera stays where it is served (a feed open here, or a node's), while
             // that relay is alive and within its caps; a new one is placed by its hash.
