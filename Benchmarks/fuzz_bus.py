@@ -126,6 +126,20 @@ def message():
     return "valid_random", [envelope({"op": request["op"], "body": wrong_types(request)["body"] if rng.random() < 0.5 else request["body"]})]
 
 
+def count_replies(first_wait, quiet):
+    """Reads replies, counting their codes, until none came for `quiet` seconds (`first_wait` for the first)."""
+    global replies
+    deadline = time.monotonic() + first_wait
+    while socket.poll(max(0, int((deadline - time.monotonic()) * 1000))):
+        reply = socket.recv()
+        replies += 1
+        try:
+            codes[(json.loads(reply).get("error") or {}).get("code") or "ok"] += 1
+        except ValueError:
+            codes["unreadable_reply"] += 1
+        deadline = time.monotonic() + quiet
+
+
 socket = connect()
 sent = collections.Counter()
 codes = collections.Counter()
@@ -151,23 +165,9 @@ while remaining > 0:
         else:
             socket.send_multipart(frames)
     remaining -= batch
-    deadline = time.monotonic() + 0.5
-    while socket.poll(max(0, int((deadline - time.monotonic()) * 1000))):
-        reply = socket.recv()
-        replies += 1
-        try:
-            codes[(json.loads(reply).get("error") or {}).get("code") or "ok"] += 1
-        except ValueError:
-            codes["unreadable_reply"] += 1
-        deadline = time.monotonic() + 0.05
+    count_replies(first_wait=0.5, quiet=0.05)
 # Every request is answered: collect the replies still on their way (until none came for 2 s).
-while socket.poll(2000):
-    reply = socket.recv()
-    replies += 1
-    try:
-        codes[(json.loads(reply).get("error") or {}).get("code") or "ok"] += 1
-    except ValueError:
-        codes["unreadable_reply"] += 1
+count_replies(first_wait=2, quiet=2)
 elapsed = time.monotonic() - started
 
 # After all of that, a valid request still succeeds. The server may still be working through

@@ -184,22 +184,29 @@ try:
     wait(driver, "return state.snapshot && state.snapshot.area && state.snapshot.area.type === 'Polygon'", 10, "the perimeter redrawn")
     seen["redrawn_corners"] = driver.execute_script("return state.snapshot.area.coordinates[0].length")
 
+    def open_march_from_map(button, clicks, head_along, title):
+        """Draws a route on the map after `button` (New march…, Split off…), a click at each
+        offset from the map's centre, and opens it from the dialog with its head `head_along`
+        metres in; returns what the dialog showed."""
+        driver.find_element(By.ID, button).click()
+        for dx, dy in clicks:
+            ActionChains(driver).move_to_element_with_offset(map_element, dx, dy).click().perform()
+        driver.find_element(By.ID, "finish-area").click()
+        wait(driver, "return document.getElementById('new-incident-dialog').open", 5, "the dialog after " + button)
+        shown = driver.execute_script(
+            "return {where: document.getElementById('new-incident-where').textContent, radius_hidden: document.getElementById('new-radius-label').hidden,"
+            " kind: document.getElementById('new-kind').value}")
+        head = driver.find_element(By.ID, "new-head")
+        head.clear()
+        head.send_keys(str(head_along))
+        driver.find_element(By.ID, "new-title").clear()
+        driver.find_element(By.ID, "new-title").send_keys(title)
+        driver.find_element(By.ID, "new-open").click()
+        return shown
+
     # A march opened from the map: its declared route clicked point by point, its head 40 m in.
     # (Its cameras are none: the owner revoked the agency's grant above.)
-    driver.find_element(By.ID, "new-march").click()
-    for dx, dy in [(-150, 40), (-50, 0), (50, -10), (150, -40)]:
-        ActionChains(driver).move_to_element_with_offset(map_element, dx, dy).click().perform()
-    driver.find_element(By.ID, "finish-area").click()
-    wait(driver, "return document.getElementById('new-incident-dialog').open", 5, "the march dialog")
-    seen["march_dialog"] = driver.execute_script(
-        "return {where: document.getElementById('new-incident-where').textContent, radius_hidden: document.getElementById('new-radius-label').hidden,"
-        " kind: document.getElementById('new-kind').value}")
-    head = driver.find_element(By.ID, "new-head")
-    head.clear()
-    head.send_keys("40")
-    driver.find_element(By.ID, "new-title").clear()
-    driver.find_element(By.ID, "new-title").send_keys("March from the map")
-    driver.find_element(By.ID, "new-open").click()
+    seen["march_dialog"] = open_march_from_map("new-march", [(-150, 40), (-50, 0), (50, -10), (150, -40)], 40, "March from the map")
     wait(driver, "return state.snapshot && state.snapshot.incident.march && state.snapshot.route", 15, "the march opened")
     seen["march"] = driver.execute_script(
         "const s = state.snapshot; return {points: s.route.coordinates.length, head: s.incident.march.head_meters, tail: s.incident.march.tail_meters,"
@@ -213,18 +220,7 @@ try:
     driver.save_screenshot(os.path.join(artefacts, "console-march.png"))
     # A group splits off the march: its own route drawn on the map, a child march of its own.
     march_id = driver.execute_script("return state.selected")
-    driver.find_element(By.ID, "split-off").click()
-    for dx, dy in [(-50, 0), (-20, 80), (10, 160)]:
-        ActionChains(driver).move_to_element_with_offset(map_element, dx, dy).click().perform()
-    driver.find_element(By.ID, "finish-area").click()
-    wait(driver, "return document.getElementById('new-incident-dialog').open", 5, "the split-off dialog")
-    seen["split_dialog"] = driver.execute_script("return document.getElementById('new-incident-where').textContent")
-    head = driver.find_element(By.ID, "new-head")
-    head.clear()
-    head.send_keys("20")
-    driver.find_element(By.ID, "new-title").clear()
-    driver.find_element(By.ID, "new-title").send_keys("Group towards the station")
-    driver.find_element(By.ID, "new-open").click()
+    seen["split_dialog"] = open_march_from_map("split-off", [(-50, 0), (-20, 80), (10, 160)], 20, "Group towards the station")["where"]
     wait(driver, "return state.snapshot && state.snapshot.incident.id !== %d && state.snapshot.incident.march" % march_id, 15, "the split-off march opened")
     seen["split"] = driver.execute_script(
         "const i = state.snapshot.incident; return {parent: i.details.parent, kind: i.kind, facts: document.getElementById('incident-facts').textContent}")
