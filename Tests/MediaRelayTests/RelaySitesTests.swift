@@ -43,7 +43,9 @@ struct RelaySitesTests {
         _ = state.prewarm(stib + police, for: 7, now: t0, open: openStub)
         let servers = Dictionary(uniqueKeysWithValues: (stib + police).map { ($0, state.want($0, now: t0, open: openStub).server) })
         #expect(Set(stib.map { servers[$0]! }) == [.node("origin-a"), .node("origin-b")], "both STIB nodes share STIB's cameras, no one else has any")
-        #expect(Set(police.map { servers[$0]! }).count >= 4, "a police camera goes anywhere, the coordinator included: \(Set(police.map { servers[$0]! }))")
+        let policeServers = Set(police.map { servers[$0]! })
+        #expect(policeServers.count >= 4, "a police camera goes anywhere, the coordinator included: \(policeServers)")
+        #expect(policeServers.isDisjoint(with: [.node("origin-a"), .node("origin-b")]), "but not to STIB's own nodes: \(policeServers)")
         #expect(state.nodes.ownerSites == ["stib": "stib-dc"], "only STIB's cameras have a site of their own")
     }
 
@@ -59,6 +61,19 @@ struct RelaySitesTests {
         _ = state.prewarm(stib, for: 7, now: t0, open: openStub)
         let servers = Set(stib.map { state.want($0, now: t0, open: openStub).server })
         #expect(servers == [.node("origin-a"), .node("origin-b")], "STIB's cameras stay on STIB's own nodes: \(servers)")
+    }
+
+    /// Nor is an owner's node another owner's edge: a viewer at STIB's site watching a police
+    /// camera is served where the camera is, not through STIB's nodes.
+    @Test func anOwnersNodeIsNoEdgeForAnotherOwnersCamera() throws {
+        var state = try coordinator(cameras: (0..<40).map { "pz-\($0)" } + ["stib-0"])  // STIB owns a camera: its nodes are an owner's
+        _ = state.prewarm((0..<40).map { "pz-\($0)" }, for: 7, now: t0, open: openStub)
+        let onNode = try #require((0..<40).map { "pz-\($0)" }.first { camera in
+            if case .node(let name) = state.want(camera, now: t0, open: openStub).server { name.hasPrefix("north") || name.hasPrefix("south") } else { false }
+        })
+        let origin = state.want(onNode, now: t0, open: openStub).server
+        #expect(state.want(onNode, site: "stib-dc", now: t0, open: openStub).server == origin, "served by its own relay, not by STIB's")
+        #expect(state.want(onNode, site: "east", now: t0, open: openStub).server == .node("east-1"), "a node of the platform's is an edge as before")
     }
 
     @Test func aViewerAtAnotherSiteIsServedByAnEdgeThereOthersByTheOrigin() throws {

@@ -128,7 +128,15 @@ struct RelayState<Feed: AnyObject & Sendable> {
     /// Whether `sim://` cameras are generated in process.
     let simulate: Bool
 
-    var sources: [String: Relay.Source]
+    var sources: [String: Relay.Source] {
+        didSet { owners = Self.owners(of: sources) }
+    }
+    /// The agencies that own cameras here (their relay nodes carry their own cameras only).
+    private(set) var owners: Set<String> = []
+
+    private static func owners(of sources: [String: Relay.Source]) -> Set<String> {
+        Set(sources.values.compactMap(\.owner))
+    }
     private(set) var feeds: [String: FeedEntry] = [:]
     var views: [String: View] = [:]
     /// Where links point: `http://HOST:PORT` of the HTTP media endpoint, once it is bound.
@@ -173,6 +181,7 @@ struct RelayState<Feed: AnyObject & Sendable> {
 
     init(sources: [String: Relay.Source], coordinatorCapacity: RelayPlacement.Relay?, simulate: Bool) {
         self.sources = sources
+        owners = Self.owners(of: sources)
         self.coordinatorCapacity = coordinatorCapacity
         self.simulate = simulate
     }
@@ -245,8 +254,16 @@ struct RelayState<Feed: AnyObject & Sendable> {
             let originNodes = alive.reduce(into: [String: Set<String>]()) { origins, node in
                 for owner in node.origins where node.site != nil && node.site == ownerSites[owner] { origins[owner, default: []].insert(node.name) }
             }
+            // Anywhere else, a node of an agency that owns cameras pulls its own only: another
+            // owner never sent its URLs, credentials and streams to it. The coordinator and the
+            // nodes of agencies that own none (the platform's) pull any.
+            var carriers: [String: Set<String>] = [:]
+            for owner in Set(wanted.compactMap { sources[$0]?.owner }) {
+                carriers[owner] = Set([coordinatorCapacity.name] + alive.filter { Self.mayCarry(owner: owner, node: $0, owners: owners) }.map(\.name))
+            }
             let allowed = wanted.reduce(into: [String: Set<String>]()) { allowed, camera in
-                if let names = sources[camera]?.owner.flatMap({ originNodes[$0] }) { allowed[camera] = names }
+                guard let owner = sources[camera]?.owner else { return }
+                allowed[camera] = originNodes[owner] ?? carriers[owner]
             }
             // Sticky: a camera stays where it is served (a feed open here, or a node's), while
             // that relay is alive and within its caps; a new one is placed by its hash.
@@ -279,6 +296,12 @@ struct RelayState<Feed: AnyObject & Sendable> {
         return actions
     }
 
+    /// Whether `node` may carry a camera of `owner`: its own, or any when its agency owns none
+    /// of the cameras (`owners`: the agencies that own some).
+    static func mayCarry(owner: String?, node: RelayNodeRegistry.Node, owners: Set<String>) -> Bool {
+        node.agency == owner || !owners.contains(node.agency)
+    }
+
     /// The edge node that serves `camera` to the viewers of `site`, chosen now if there is none:
     /// when the camera's origin is relay node `origin` at another site and `site` has a node
     /// with room (rendezvous hashing, as for origins). Nil: the viewer is served by the origin.
@@ -293,8 +316,9 @@ struct RelayState<Feed: AnyObject & Sendable> {
             if case .node(let name) = entry.server { load[name, default: 0] += 1 }
             for edge in entry.edges.values { load[edge.node, default: 0] += 1 }
         }
+        let owner = sources[camera]?.owner
         let chosen = nodes.nodes(at: site)
-            .filter { load[$0.name, default: 0] < $0.maximumStreams }
+            .filter { load[$0.name, default: 0] < $0.maximumStreams && Self.mayCarry(owner: owner, node: $0, owners: owners) }
             .max { RelayPlacement.score(camera, $0.name) < RelayPlacement.score(camera, $1.name) }
         guard let chosen else { return nil }
         feeds[camera]!.edges[site] = Edge(node: chosen.name)
