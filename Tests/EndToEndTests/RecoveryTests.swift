@@ -167,7 +167,12 @@ struct RecoveryTests {
         try await addTestCameras(to: data)
         var kept = (id: 0, sequence: 0)
         var afterID = 0
-        var roomAgain = Date()
+        var (fullSince, roomAgain) = (Date(), Date())
+        func records() async throws -> [[String: Any]] {
+            let exported = try await vigil("audit", "export", "--data", data.path)
+            return try exported.stdout.split(separator: "\n").compactMap { try json(String($0))["record"] as? [String: Any] }
+        }
+        func time(_ record: [String: Any]) -> Date? { (record["at"] as? String).flatMap { try? Date($0, strategy: .iso8601) } }
         try await withServer(data: data) { data, server in
             #expect(try await vigil("user", "add", "pz.viewer", "--name", "V", "--badge", "B-1", "--role", "operator", "--data", data.path, "--agency", "pz-5339").status == 0)
             let opened = try await vigil("incident", "open", "--kind", "public-order", "--at", "50.8467,4.3525", "--radius", "30",
@@ -191,6 +196,7 @@ struct RecoveryTests {
             // The disk fills up (dd stops at "No space left on device").
             let filled = try await run(URL(fileURLWithPath: "/bin/dd"), ["if=/dev/zero", "of=\(filler.path)", "bs=1M", "count=100"])
             #expect(filled.status != 0 && filled.stderr.contains("No space left"), "\(filled.stderr)")
+            fullSince = Date()
             for refused in [
                 ["incident", "open", "--kind", "fire", "--at", "50.8500,4.3600", "--radius", "100"],
                 ["incident", "redraw", "\(kept.id)", "--at", "50.8470,4.3530", "--radius", "120"],
@@ -215,6 +221,12 @@ struct RecoveryTests {
             let waiting = ContinuousClock.now
             while try await openViews()?.isEmpty != true, ContinuousClock.now - waiting < .seconds(60) { try await Task.sleep(for: .milliseconds(200)) }
             #expect(try await openViews()?.isEmpty == true, "the view that ended is no longer listed as watched")
+            // The clients that connected while the disk was full are in the log too, at their moment.
+            func authenticatedWhileFull() async throws -> Bool {
+                try await records().contains { $0["action"] as? String == "auth.accepted" && time($0).map { $0 > fullSince && $0 < roomAgain } == true }
+            }
+            while try await !authenticatedWhileFull(), ContinuousClock.now - waiting < .seconds(90) { try await Task.sleep(for: .milliseconds(500)) }
+            #expect(try await authenticatedWhileFull(), "an authentication made while the disk was full is recorded once there is room")
             server.kill(SIGKILL)
             _ = try await server.waitForExit()
         }
@@ -223,10 +235,9 @@ struct RecoveryTests {
             #expect(try incidentOf(shown.stdout)["sequence"] as? Int == kept.sequence, "the refused redraw left the incident as it was")
             let later = try await vigil("incident", "show", "\(afterID)", "--data", data.path, "--json")
             #expect(try incidentOf(later.stdout)["kind"] as? String == "traffic", "the change made once the disk had room survived the kill: \(later.stderr)")
-            let exported = try await vigil("audit", "export", "--data", data.path)
-            let records = try exported.stdout.split(separator: "\n").compactMap { try json(String($0))["record"] as? [String: Any] }
-            let stopped = try #require(records.first { $0["action"] as? String == "view.stopped" }, "\(records.map { $0["action"] })")
-            let stoppedAt = try #require((stopped["at"] as? String).flatMap { try? Date($0, strategy: .iso8601) }, "\(stopped)")
+            let logged = try await records()
+            let stopped = try #require(logged.first { $0["action"] as? String == "view.stopped" }, "\(logged.map { $0["action"] })")
+            let stoppedAt = try #require(time(stopped), "\(stopped)")
             #expect(stoppedAt < roomAgain, "the end is recorded at the moment the view ended, not when it could be written: \(stoppedAt) \(roomAgain)")
             #expect(stopped["reason"] as? String != "server_restarted", "\(stopped)")
             let verified = try await vigil("audit", "verify", "--data", data.path)

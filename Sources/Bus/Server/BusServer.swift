@@ -55,6 +55,8 @@ public struct AuthenticationEvent: Sendable {
     /// Why a key was refused: `unknown_key` (the ZAP handler), or `handshake_failed` (seen by
     /// the socket monitor: a client that does not speak CURVE with this server's key).
     public let reason: String?
+    /// When the bus decided (its record may be written later: a full disk).
+    public let at = Date()
 
     init(accepted: Bool, identity: BusIdentity?, publicKey: String?, address: String, mechanism: String, reason: String? = nil) {
         self.accepted = accepted
@@ -72,6 +74,8 @@ public struct SubscriptionEvent: Sendable {
     /// Who asked; nil when the message carried no identity (never for a CURVE peer).
     public let identity: BusIdentity?
     public let topic: String
+    /// When the bus decided (its record may be written later: a full disk).
+    public let at = Date()
 }
 
 /// Where and how the bus listens.

@@ -22,7 +22,7 @@ struct BusAudit: Service {
             group.addTask {
                 for await event in bus.subscriptions {
                     await append(AuditRecord(
-                        action: event.granted ? "subscription.granted" : "subscription.refused", agency: event.identity?.agency,
+                        action: event.granted ? "subscription.granted" : "subscription.refused", at: event.at, agency: event.identity?.agency,
                         user: event.identity?.user, details: ["topic": event.topic]))
                 }
             }
@@ -52,16 +52,32 @@ struct BusAudit: Service {
                 repeats = 0
             }
             await append(AuditRecord(
-                action: event.accepted ? "auth.accepted" : "auth.refused", agency: event.agency, user: event.identity?.user,
+                action: event.accepted ? "auth.accepted" : "auth.refused", at: event.at, agency: event.agency, user: event.identity?.user,
                 reason: event.reason, source: event.address, details: details))
         }
     }
 
+    /// Appends `record`; while the database cannot take it (a full disk), tries again after
+    /// 1 s, 2 s, 4 s … up to every 30 s, until the server stops. Authentications and
+    /// subscriptions go on meanwhile (the people who must mend the disk reach the server): the
+    /// bus keeps the newest 1,024 of each waiting, and each record keeps the moment the bus decided.
     private func append(_ record: AuditRecord) async {
-        do {
-            try await audit.append(record)
-        } catch {
-            logger.error("audit append failed", metadata: ["error": "\(error)"])
+        var wait = Duration.seconds(1)
+        while true {
+            do {
+                return try await audit.append(record)
+            } catch where Database.isStorageFailure(error) {
+                logger.error("audit append failed; trying again", metadata: ["error": "\(error)"])
+                let pause = wait
+                guard !Task.isShuttingDownGracefully, !Task.isCancelled,
+                      (try? await cancelWhenGracefulShutdown({ try await Task.sleep(for: pause) })) != nil
+                else {
+                    return logger.error("audit record lost: the server stops while its database cannot take it", metadata: ["action": "\(record.action)"])
+                }
+                wait = min(wait * 2, .seconds(30))
+            } catch {
+                return logger.error("audit append failed", metadata: ["error": "\(error)"])
+            }
         }
     }
 }
