@@ -31,7 +31,7 @@ public enum MetricsCatalog {
     public static let help: [String: String] = [
         "vigil_bus_messages_in_total": "Messages received by the bus, by endpoint (command: requests; events: subscriptions).",
         "vigil_bus_messages_out_total": "Messages sent by the bus, by endpoint (command: replies; events: events; media: packets and replies).",
-        "vigil_bus_drops_total": "Messages the bus could not send or queue, by endpoint (requests_queue: requests refused as server_busy).",
+        "vigil_bus_drops_total": "Messages the bus could not send or queue, by endpoint (requests_queue: requests refused as server_busy; audit: authentication and subscription records dropped while the database could not take them).",
         "vigil_bus_authentication_failures_total": "Connections refused: unknown keys (ZAP) and failed CURVE handshakes.",
         "vigil_bus_subscriptions_refused_total": "Subscriptions refused: a topic the client's agency may not follow.",
         "vigil_bus_revoked_requests_total": "Requests refused because their key was withdrawn after the connection was let in.",

@@ -12,6 +12,9 @@ struct BusMetrics: Sendable {
     /// follower then sees a gap and resynchronises.)
     let eventsDropped = Counter(label: "vigil_bus_drops_total", dimensions: [("endpoint", "events")])
     let requestsRefusedBusy = Counter(label: "vigil_bus_drops_total", dimensions: [("endpoint", "requests_queue")])
+    /// Authentications and subscriptions whose audit records were dropped: more than 1,024 of a
+    /// kind waited for a database that could not take them.
+    let auditDropped = Counter(label: "vigil_bus_drops_total", dimensions: [("endpoint", "audit")])
     let authenticationFailures = Counter(label: "vigil_bus_authentication_failures_total")
     let subscriptionsRefused = Counter(label: "vigil_bus_subscriptions_refused_total")
     let mediaOut = Counter(label: "vigil_bus_messages_out_total", dimensions: [("endpoint", "media")])

@@ -708,7 +708,7 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
         let identity = publicKey.flatMap(authorize)
         let accepted = identity != nil && text[2] == Self.zapDomain
         let event = AuthenticationEvent(accepted: accepted, identity: identity, publicKey: publicKey, address: text[3], mechanism: mechanism)
-        authenticationSink.yield(event)
+        toAudit(authenticationSink.yield(event))
         if !accepted { metrics.authenticationFailures.increment() }
         if accepted {
             logger.debug("client authenticated", metadata: ["bus.identity": "\(identity?.zapUserId ?? "")", "bus.peer": "\(text[3])"])
@@ -750,10 +750,16 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
         while let frames = try monitor.receive() {
             guard frames.count == 2 else { continue }
             metrics.authenticationFailures.increment()
-            authenticationSink.yield(AuthenticationEvent(
+            toAudit(authenticationSink.yield(AuthenticationEvent(
                 accepted: false, identity: nil, publicKey: nil, address: String(decoding: frames[1].data, as: UTF8.self), mechanism: "CURVE",
-                reason: "handshake_failed"))
+                reason: "handshake_failed")))
         }
+    }
+
+    /// Counts a decision the audit's queue had no room for: its oldest waiting one is dropped
+    /// (the 1,024 of a kind wait only while the database cannot take them, a full disk).
+    private func toAudit<Event>(_ result: AsyncStream<Event>.Continuation.YieldResult) {
+        if case .dropped = result { metrics.auditDropped.increment() }
     }
 
     /// Reads requests from a ROUTER; each peer's address gets `route`. With a nil `identity`,
@@ -821,7 +827,7 @@ public final class BusServer: @unchecked Sendable {  // @unchecked: sockets are 
                 metrics.subscriptionsRefused.increment()
             }
             if topic != BusProtocol.heartbeatTopic {
-                subscriptionSink.yield(SubscriptionEvent(granted: granted, identity: identity, topic: topic))
+                toAudit(subscriptionSink.yield(SubscriptionEvent(granted: granted, identity: identity, topic: topic)))
             }
             logger.debug(granted ? "subscribed" : "subscription refused", metadata: [
                 "bus.topic": "\(topic)", "bus.identity": "\(identity?.zapUserId ?? "none")",
