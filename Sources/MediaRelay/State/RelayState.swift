@@ -223,9 +223,8 @@ struct RelayState<Feed: AnyObject & Sendable> {
     /// On a relay node: the cameras the coordinator assigns, with their sources. They open at
     /// once; the others are released after the linger once their views end.
     mutating func hold(_ assignments: [RelayAssignment], now: Instant, open: Opener) -> [Action] {
-        for assignment in assignments {
-            sources[assignment.camera] = Relay.Source(url: assignment.url, masks: assignment.masks, upstream: assignment.upstream)
-        }
+        // One change to `sources`, not one per camera: each change derives `owners` anew.
+        sources.merge(assignments.map { ($0.camera, Relay.Source(url: $0.url, masks: $0.masks, upstream: $0.upstream)) }) { _, assigned in assigned }
         upstreamEdges = Dictionary(uniqueKeysWithValues: assignments.compactMap { assignment in
             assignment.edges.map { (assignment.camera, Set($0)) }
         })
