@@ -191,18 +191,26 @@ struct FanOutTests {
         let first = ContentKey.random(id: 1), second = ContentKey.random(id: 2)
         let early = try socketPair()
         fanOut.play(fanOut.newPlayer(), on: early.relay, feed: feed, kind: .sealed, key: first) { _ in }
-        var earlyBytes = try await readFor(.seconds(1.5), early.player)
+        // Each player's frames, read as their bytes come (not parsed again from the start each
+        // turn: on a loaded machine that grew until the reading fell behind the stream).
+        var (earlyReader, lateReader) = (SealedFrame.Reader(), SealedFrame.Reader())
+        var (earlyFrames, lateFrames): ([[UInt8]], [[UInt8]]) = ([], [])
+        func take(_ bytes: [UInt8], into reader: inout SealedFrame.Reader, _ frames: inout [[UInt8]]) throws {
+            reader.append(bytes)
+            while let frame = try reader.next() { frames.append(frame) }
+        }
+        try take(try await readFor(.seconds(1.5), early.player), into: &earlyReader, &earlyFrames)
         fanOut.rekey(feed, with: second)
         let late = try socketPair()
         fanOut.play(fanOut.newPlayer(), on: late.relay, feed: feed, kind: .sealed, key: second) { _ in }
         // Both read until they have live frames in common (a loaded machine may take a while: 15 s
         // were not enough once while the cluster tests ran three coordinators beside).
-        var lateBytes: [UInt8] = []
-        var (earlyFrames, lateFrames): ([[UInt8]], [[UInt8]]) = ([], [])
         let deadline = ContinuousClock.now + .seconds(40)
         while ContinuousClock.now < deadline {
-            lateBytes += try await readFor(.milliseconds(500), late.player, alongside: early.player, into: &earlyBytes)
-            (earlyFrames, lateFrames) = (try frames(earlyBytes), try frames(lateBytes))
+            var earlyBytes: [UInt8] = []
+            let lateBytes = try await readFor(.milliseconds(500), late.player, alongside: early.player, into: &earlyBytes)
+            try take(earlyBytes, into: &earlyReader, &earlyFrames)
+            try take(lateBytes, into: &lateReader, &lateFrames)
             if commonFrames(earlyFrames, lateFrames).count >= 10 { break }
         }
         let opened = try earlyFrames.map { try SealedFrame.open($0, keys: [1: first, 2: second]) }
