@@ -107,24 +107,30 @@ public enum SealedFrame {
         }
     }
 
-    /// Cuts a byte stream into whole frames, as they come.
+    /// Cuts a byte stream into whole frames, as they come. Frames are taken from a read
+    /// position; the bytes before it are dropped once, when more come, not once a frame.
     public struct Reader: Sendable {
         private var buffer: [UInt8] = []
+        private var start = 0
 
         public init() {}
 
         public mutating func append(_ bytes: some Sequence<UInt8>) {
+            if start > 0 {
+                buffer.removeFirst(start)
+                start = 0
+            }
             buffer += bytes
         }
 
         /// The next whole frame, or nil until more bytes come.
         public mutating func next() throws(Failure) -> [UInt8]? {
-            guard buffer.count >= 4 else { return nil }
-            let length = Int(load(buffer, at: 0))
+            guard buffer.count - start >= 4 else { return nil }
+            let length = Int(load(buffer, at: start))
             guard length >= headerSize - 4 + tagSize, length <= maximumLength else { throw .malformed("a frame length of \(length) bytes") }
-            guard buffer.count >= 4 + length else { return nil }
-            let frame = Array(buffer[0..<(4 + length)])
-            buffer.removeFirst(4 + length)
+            guard buffer.count - start >= 4 + length else { return nil }
+            let frame = Array(buffer[start..<(start + 4 + length)])
+            start += 4 + length
             return frame
         }
     }

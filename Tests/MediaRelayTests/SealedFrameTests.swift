@@ -45,6 +45,14 @@ struct SealedFrameTests {
             while let frame = try reader.next() { counters.append(try SealedFrame.open(frame, keys: [7: key]).counter) }
         }
         #expect(counters == [0, 1, 2])
+        // All at once, then a frame's first bytes kept across an append.
+        var whole = SealedFrame.Reader()
+        whole.append(stream + stream.prefix(10))
+        var wholeCounters: [UInt64] = []
+        while let frame = try whole.next() { wholeCounters.append(try SealedFrame.open(frame, keys: [7: key]).counter) }
+        whole.append(stream.dropFirst(10))
+        while let frame = try whole.next() { wholeCounters.append(try SealedFrame.open(frame, keys: [7: key]).counter) }
+        #expect(wholeCounters == [0, 1, 2, 0, 1, 2])
         var hostile = SealedFrame.Reader()
         hostile.append([0xFF, 0xFF, 0xFF, 0xFF, 0, 0, 0, 7])
         #expect(throws: SealedFrame.Failure.self) { try hostile.next() }
