@@ -33,7 +33,11 @@ func main() {
 	events := flag.Int("events", 200000, "events published to one subscriber")
 	subscribers := flag.Int("subscribers", 1000, "subscribers of the fan-out event")
 	rounds := flag.Int("rounds", 20, "fan-out rounds")
+	only := flag.String("only", "", "messaging (round trips and events per second) or fanout; all figures when empty")
 	flag.Parse()
+	if *only != "" && *only != "messaging" && *only != "fanout" {
+		check(fmt.Errorf("-only: messaging or fanout, not %q", *only))
+	}
 
 	folder, err := os.MkdirTemp("", "vigil-bench-nats-")
 	check(err)
@@ -63,9 +67,19 @@ func main() {
 		event[index] = 'x'
 	}
 
+	if *only != "fanout" {
+		messaging(connect, event, *roundTrips, *events)
+	}
+	if *only != "messaging" {
+		fanOut(connect, event, *subscribers, *rounds)
+	}
+}
+
+// Sequential request/reply round trips, then events per second to one subscriber.
+func messaging(connect func() *nats.Conn, event []byte, roundTrips int, events int) {
 	// Round trips: a responder on its own connection, a requester waiting for each reply.
 	responder := connect()
-	_, err = responder.Subscribe("session.identity", func(message *nats.Msg) { message.Respond([]byte(`{"ok":true}`)) })
+	_, err := responder.Subscribe("session.identity", func(message *nats.Msg) { message.Respond([]byte(`{"ok":true}`)) })
 	check(err)
 	check(responder.Flush())
 	requester := connect()
@@ -73,8 +87,8 @@ func main() {
 		_, err := requester.Request("session.identity", []byte(`{}`), 5*time.Second)
 		check(err)
 	}
-	samples := make([]float64, 0, *roundTrips)
-	for trip := 0; trip < *roundTrips; trip++ {
+	samples := make([]float64, 0, roundTrips)
+	for trip := 0; trip < roundTrips; trip++ {
 		start := time.Now()
 		_, err := requester.Request("session.identity", []byte(`{}`), 5*time.Second)
 		check(err)
@@ -93,7 +107,7 @@ func main() {
 	var finish time.Time
 	_, err = subscriber.Subscribe("incident.1", func(*nats.Msg) {
 		received++
-		if received == *events {
+		if received == events {
 			finish = time.Now()
 			close(done)
 		}
@@ -102,7 +116,7 @@ func main() {
 	check(subscriber.Flush())
 	publisher := connect()
 	start := time.Now()
-	for sent := 0; sent < *events; sent++ {
+	for sent := 0; sent < events; sent++ {
 		check(publisher.Publish("incident.1", event))
 	}
 	check(publisher.Flush())
@@ -114,12 +128,16 @@ func main() {
 	figure("nats_events_per_second", float64(received)/finish.Sub(start).Seconds(), "/s")
 	figure("nats_events_received", float64(received), "events")
 	subscriber.Close()
+	publisher.Close()
+}
 
-	// One event to many subscribers, each on its own connection: the time until each had it.
+// One event to many subscribers, each on its own connection: the time until each had it.
+func fanOut(connect func() *nats.Conn, event []byte, subscribers int, rounds int) {
+	publisher := connect()
 	var mutex sync.Mutex
-	arrivals := make([]time.Time, 0, *subscribers)
+	arrivals := make([]time.Time, 0, subscribers)
 	var wait sync.WaitGroup
-	connections := make([]*nats.Conn, *subscribers)
+	connections := make([]*nats.Conn, subscribers)
 	for index := range connections {
 		connections[index] = connect()
 		_, err := connections[index].Subscribe("incident.fanout", func(*nats.Msg) {
@@ -132,11 +150,11 @@ func main() {
 		check(connections[index].Flush())
 	}
 	var p99s []float64
-	for round := 0; round < *rounds; round++ {
+	for round := 0; round < rounds; round++ {
 		mutex.Lock()
 		arrivals = arrivals[:0]
 		mutex.Unlock()
-		wait.Add(*subscribers)
+		wait.Add(subscribers)
 		sent := time.Now()
 		check(publisher.Publish("incident.fanout", event))
 		check(publisher.Flush())

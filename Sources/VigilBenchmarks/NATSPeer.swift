@@ -8,10 +8,18 @@ public enum NATSPeer {
     /// Where `make bench` builds it.
     public static let defaultBinary = ".build/natsbench"
 
-    public static func measure(binary: String, roundTrips: Int, events: Int, subscribers: Int) throws -> [String: Double] {
+    /// Which of its figures a run measures.
+    public enum Figures: String, Sendable {
+        /// Round trips and events per second to one subscriber.
+        case messaging
+        /// One event to many subscribers.
+        case fanOut = "fanout"
+    }
+
+    public static func measure(binary: String, _ figures: Figures, roundTrips: Int = 0, events: Int = 0, subscribers: Int = 0) throws -> [String: Double] {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["-round-trips", "\(roundTrips)", "-events", "\(events)", "-subscribers", "\(subscribers)"]
+        process.arguments = ["-only", figures.rawValue, "-round-trips", "\(roundTrips)", "-events", "\(events)", "-subscribers", "\(subscribers)"]
         let output = Pipe()
         process.standardOutput = output
         process.standardError = FileHandle.standardError
