@@ -92,16 +92,25 @@ struct CommandLineTests {
     @Test func marchWindowSettingsFromTheCommandLine() async throws {
         try await withServer { data, _ in
             let route = repositoryRoot.appendingPathComponent("fixtures/sources/brussels_demo_routes_osm2013.geojson").path
-            func aheadCameras(_ settings: [String]) async throws -> Int {
+            func open(_ settings: [String]) async throws -> (ahead: Int, settings: [String: Any]) {
                 let opened = try await vigil(["incident", "open", "--kind", "demonstration", "--route", route, "--feature", "2",
                                               "--head", "800", "--tail", "400", "--data", data.path, "--json"] + settings)
                 #expect(opened.status == 0, "\(opened.stderr)")
-                let cameras = try #require((try json(opened.stdout)["cameras"] as? [[String: Any]]), "\(opened.stdout)")
-                return cameras.filter { $0["section"] as? String == "ahead" }.count
+                let snapshot = try json(opened.stdout)
+                let cameras = try #require(snapshot["cameras"] as? [[String: Any]], "\(opened.stdout)")
+                let march = try #require((snapshot["incident"] as? [String: Any])?["march"] as? [String: Any], "\(opened.stdout)")
+                return (cameras.filter { $0["section"] as? String == "ahead" }.count, try #require(march["settings"] as? [String: Any], "\(march)"))
             }
-            let standard = try await aheadCameras([])
-            let farther = try await aheadCameras(["--ahead-meters", "1500", "--width", "80", "--behind-meters", "100"])
-            #expect(farther > standard, "1,500 m ahead sees more than 300 m: \(farther) against \(standard)")
+            let standard = try await open([])
+            let farther = try await open(["--ahead-meters", "1500", "--width", "80", "--behind-meters", "100"])
+            #expect(farther.ahead > standard.ahead, "1,500 m ahead sees more than 300 m: \(farther.ahead) against \(standard.ahead)")
+            // The incident says what its window was drawn with: the settings given, the defaults for the rest.
+            #expect(standard.settings["ahead_meters"] as? Double == 300 && standard.settings["corridor_width_meters"] as? Double == 60, "\(standard.settings)")
+            #expect(farther.settings["ahead_meters"] as? Double == 1500 && farther.settings["corridor_width_meters"] as? Double == 80
+                && farther.settings["behind_meters"] as? Double == 100 && farther.settings["side_street_radius_meters"] as? Double == 80, "\(farther.settings)")
+            let shown = try await vigil("incident", "open", "--kind", "demonstration", "--route", route, "--feature", "2", "--head", "800",
+                                        "--tail", "400", "--ahead-seconds", "120", "--data", data.path)
+            #expect(shown.stdout.contains("  window: corridor 60 m, ahead 300 m (or 120 s at the head's speed, if farther), behind 200 m"), "\(shown.stdout)")
             let refused = try await vigil("incident", "open", "--kind", "demonstration", "--route", route, "--feature", "2", "--head", "800",
                                           "--tail", "400", "--ahead-seconds", "5000", "--data", data.path)
             #expect(refused.status == 1 && refused.stderr.contains("march_invalid") && refused.stderr.contains("ahead_seconds"), "\(refused.stderr)")

@@ -57,6 +57,11 @@ struct ConsoleTests {
             #expect(march["points"] as? Int == 4 && march["kind"] as? String == "demonstration", "the route as clicked: \(march)")
             #expect(abs((march["head"] as? Double ?? 0) - 40) < 0.5 && march["tail"] as? Double == 0, "\(march)")
             #expect((march["drawn"] as? Int ?? 0) >= 4, "the route, the occupied stretch, the head and the tail: \(march)")
+            // The window's settings as filled in, the others the server's defaults, and shown.
+            let settings = try #require(march["settings"] as? [String: Any], "\(march)")
+            #expect(settings["ahead_meters"] as? Double == 450 && settings["limit"] as? Int == 12 && settings["behind_meters"] as? Double == 200
+                && settings["corridor_width_meters"] as? Double == 60 && settings["ahead_seconds"] == nil, "\(settings)")
+            #expect((march["facts"] as? String)?.contains("window 450 m ahead, 200 m behind, 60 m corridor, at most 12 cameras") == true, "\(march)")
             let moved = try #require(seen["march_after_tail"] as? [String: Any], "\(seen)")
             let (head, tail) = (moved["head"] as? Double ?? 0, moved["tail"] as? Double ?? 0)
             #expect(abs(head - 40) < 0.5 && tail > 0 && tail <= head, "the tail moved onto the route behind the head, the head kept: \(moved)")

@@ -184,10 +184,11 @@ try:
     wait(driver, "return state.snapshot && state.snapshot.area && state.snapshot.area.type === 'Polygon'", 10, "the perimeter redrawn")
     seen["redrawn_corners"] = driver.execute_script("return state.snapshot.area.coordinates[0].length")
 
-    def open_march_from_map(button, clicks, head_along, title):
+    def open_march_from_map(button, clicks, head_along, title, window=None):
         """Draws a route on the map after `button` (New march…, Split off…), a click at each
         offset from the map's centre, and opens it from the dialog with its head `head_along`
-        metres in; returns what the dialog showed."""
+        metres in and the window's settings `window` (field id: value) filled in; returns what
+        the dialog showed."""
         driver.find_element(By.ID, button).click()
         for dx, dy in clicks:
             ActionChains(driver).move_to_element_with_offset(map_element, dx, dy).click().perform()
@@ -199,6 +200,11 @@ try:
         head = driver.find_element(By.ID, "new-head")
         head.clear()
         head.send_keys(str(head_along))
+        if window:
+            driver.find_element(By.CSS_SELECTOR, "#new-window summary").click()
+        for field, value in (window or {}).items():
+            driver.find_element(By.ID, field).clear()
+            driver.find_element(By.ID, field).send_keys(str(value))
         driver.find_element(By.ID, "new-title").clear()
         driver.find_element(By.ID, "new-title").send_keys(title)
         driver.find_element(By.ID, "new-open").click()
@@ -206,11 +212,14 @@ try:
 
     # A march opened from the map: its declared route clicked point by point, its head 40 m in.
     # (Its cameras are none: the owner revoked the agency's grant above.)
-    seen["march_dialog"] = open_march_from_map("new-march", [(-150, 40), (-50, 0), (50, -10), (150, -40)], 40, "March from the map")
+    # Its window looks 450 m ahead and holds at most 12 cameras; the rest are the server's defaults.
+    seen["march_dialog"] = open_march_from_map("new-march", [(-150, 40), (-50, 0), (50, -10), (150, -40)], 40, "March from the map",
+                                               window={"new-ahead": 450, "new-limit": 12})
     wait(driver, "return state.snapshot && state.snapshot.incident.march && state.snapshot.route", 15, "the march opened")
     seen["march"] = driver.execute_script(
         "const s = state.snapshot; return {points: s.route.coordinates.length, head: s.incident.march.head_meters, tail: s.incident.march.tail_meters,"
-        " kind: s.incident.kind, drawn: state.layers.incident.getLayers().length}")
+        " kind: s.incident.kind, drawn: state.layers.incident.getLayers().length, settings: s.incident.march.settings,"
+        " facts: document.getElementById('incident-facts').textContent}")
     # The tail moved by a click on the route, a tenth of the way along its first stretch; the head stays.
     driver.find_element(By.ID, "move-tail").click()
     ActionChains(driver).move_to_element_with_offset(map_element, -140, 36).click().perform()

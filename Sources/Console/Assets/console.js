@@ -270,6 +270,13 @@ document.getElementById('finish-area').addEventListener('click', () => {
   showOpenDialog();
 });
 
+// A march window's settings, as the incident's facts show them.
+function windowText(settings) {
+  return `; window ${Math.round(settings.ahead_meters)} m ahead` + (settings.ahead_seconds ? ` (or ${Math.round(settings.ahead_seconds)} s at its speed)` : '')
+    + `, ${Math.round(settings.behind_meters)} m behind, ${Math.round(settings.corridor_width_meters)} m corridor`
+    + (settings.limit ? `, at most ${settings.limit} cameras` : '');
+}
+
 // The new-incident dialog, with the fields of what was drawn: a radius for a point, the head,
 // tail and corridor for a route.
 function showOpenDialog() {
@@ -298,8 +305,13 @@ document.getElementById('new-incident-form').addEventListener('submit', (event) 
   const body = {kind: document.getElementById('new-kind').value};
   if (where.area) body.area = where.area;
   else if (where.route) {
-    Object.assign(body, {route: where.route, head: {along_meters: number('new-head')}, tail: {along_meters: number('new-tail')},
-      march: {corridor_width_meters: number('new-width')}});
+    const march = {corridor_width_meters: number('new-width')};
+    // The window's other settings go only when filled in: the server's defaults otherwise.
+    for (const [id, setting] of [['new-ahead', 'ahead_meters'], ['new-ahead-seconds', 'ahead_seconds'], ['new-behind', 'behind_meters'],
+      ['new-side-streets', 'side_street_radius_meters'], ['new-arrival', 'arrival_radius_meters'], ['new-limit', 'limit']]) {
+      if (document.getElementById(id).value.trim() !== '') march[setting] = number(id);
+    }
+    Object.assign(body, {route: where.route, head: {along_meters: number('new-head')}, tail: {along_meters: number('new-tail')}, march});
   } else Object.assign(body, {at: where.at, radius_meters: number('new-radius')});
   const title = document.getElementById('new-title').value.trim();
   if (title) body.title = title;
@@ -430,6 +442,7 @@ function renderIncident() {
   const children = state.snapshot.children || [];
   document.getElementById('incident-facts').textContent = `${incident.kind}, ${incident.status}, led by ${incident.lead_agency}` +
     (march ? `; head at ${Math.round(march.head_meters)} m, tail at ${Math.round(march.tail_meters)} m of ${Math.round(march.route_length_meters)} m`
+      + (march.settings ? windowText(march.settings) : '')
       : `; ${Math.round(incident.radius_meters)} m around ${incident.center.lat.toFixed(5)}, ${incident.center.lon.toFixed(5)}`) +
     (incident.details.participants && incident.details.participants.length ? `; with ${incident.details.participants.join(', ')}` : '') +
     (parent ? `; split off #${parent}` : '') +

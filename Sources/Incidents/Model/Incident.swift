@@ -115,6 +115,9 @@ public struct MarchStatus: Sendable, Codable, Equatable {
     public var routeLengthMeters: Double
     public var onRoute: Bool
     public var headOffsetMeters: Double
+    /// The window's settings the march was opened with, its defaults filled in: what decided
+    /// which cameras each change selected (absent in what is stored of the march, which keeps them once).
+    public var settings: MarchConfiguration?
 }
 
 /// A camera of an incident's selection, as agencies receive it.

@@ -323,7 +323,12 @@ public final class IncidentService: Sendable {
             id: try row.integer("id"), kind: IncidentKind(rawValue: try row.text("kind")) ?? .other,
             status: IncidentStatus(rawValue: try row.text("status")) ?? .closed, title: try row.optionalText("title"), exercise: try row.optionalInteger("exercise") == 1,
             center: try GeoPoint(lat: try row.real("lat"), lon: try row.real("lon")), radiusMeters: try row.real("radius_m"), leadAgency: try row.text("lead_agency"),
-            details: details, openedAt: date(try row.text("opened_at")), closedAt: try row.optionalText("closed_at").map(date), sequence: try row.integer("sequence"), march: march?.status)
+            details: details, openedAt: date(try row.text("opened_at")), closedAt: try row.optionalText("closed_at").map(date), sequence: try row.integer("sequence"),
+            march: march.map { stored in
+                var status = stored.status
+                status.settings = stored.configuration
+                return status
+            })
         return (incident, march, area)
     }
 

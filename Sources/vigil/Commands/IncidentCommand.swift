@@ -418,11 +418,22 @@ enum IncidentText {
         if let march = incident.march {
             lines.append(String(format: "  march: head %.0f m, tail %.0f m of a %.0f m route%@", march.headMeters, march.tailMeters,
                                 march.routeLengthMeters, march.onRoute ? "" : String(format: ", head %.0f m off the route", march.headOffsetMeters)))
+            if let settings = march.settings { lines.append("  window: " + Self.describe(settings)) }
         }
         lines += TextTable.lines(snapshot.cameras.map { camera in
             let place = (camera.section.map { "\($0)  " } ?? "") + (camera.position.map { "\($0)" } ?? "position withheld")
             return [camera.id, camera.owner, "\(camera.kind.rawValue)/\(camera.placeType)", String(format: "%7.1f m  ", camera.distanceMeters) + place]
         }, indent: "  ")
         return lines.joined(separator: "\n")
+    }
+
+    /// A march window's settings, in the order the window is drawn.
+    static func describe(_ settings: MarchConfiguration) -> String {
+        let metres = { (value: Double) in String(format: "%.0f m", value) }
+        return "corridor \(metres(settings.corridorWidthMeters)), ahead \(metres(settings.aheadMeters))"
+            + (settings.aheadSeconds.map { String(format: " (or %.0f s at the head's speed, if farther)", $0) } ?? "")
+            + ", behind \(metres(settings.behindMeters)), side streets \(metres(settings.sideStreetRadiusMeters)) of a junction"
+            + ", arrival \(metres(settings.arrivalRadiusMeters)) around the end from \(metres(settings.arrivalTriggerMeters)) before it"
+            + (settings.limit.map { ", at most \($0) cameras" } ?? "")
     }
 }
