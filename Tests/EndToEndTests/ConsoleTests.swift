@@ -74,6 +74,8 @@ struct ConsoleTests {
             #expect((seen["split_dialog"] as? String)?.hasSuffix("a group split off #\(marchID)") == true, "\(seen["split_dialog"] ?? "")")
             #expect(split["parent"] as? Int == marchID && split["kind"] as? String == "demonstration"
                 && (split["facts"] as? String)?.contains("split off #\(marchID)") == true, "\(split)")
+            let splitSettings = try #require(split["settings"] as? [String: Any], "\(split)")
+            #expect(splitSettings["ahead_meters"] as? Double == 450 && splitSettings["limit"] as? Int == 12, "the group keeps the march's window: \(splitSettings)")
             let splitID = try #require(seen["split_id"] as? Int)
             #expect((seen["march_facts"] as? String)?.contains("groups split off: #\(splitID)") == true, "\(seen["march_facts"] ?? "")")
             // Every incident is on the map: those not selected as markers, one of which chooses the first again.

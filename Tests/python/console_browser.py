@@ -232,7 +232,8 @@ try:
     seen["split_dialog"] = open_march_from_map("split-off", [(-50, 0), (-20, 80), (10, 160)], 20, "Group towards the station")["where"]
     wait(driver, "return state.snapshot && state.snapshot.incident.id !== %d && state.snapshot.incident.march" % march_id, 15, "the split-off march opened")
     seen["split"] = driver.execute_script(
-        "const i = state.snapshot.incident; return {parent: i.details.parent, kind: i.kind, facts: document.getElementById('incident-facts').textContent}")
+        "const i = state.snapshot.incident; return {parent: i.details.parent, kind: i.kind, facts: document.getElementById('incident-facts').textContent,"
+        " settings: i.march.settings}")
     seen["march_id"] = march_id
     split_id = driver.execute_script("return state.selected")
     driver.execute_script("selectIncident(%d)" % march_id)

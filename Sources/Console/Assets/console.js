@@ -263,12 +263,25 @@ document.getElementById('finish-area').addEventListener('click', () => {
     document.getElementById('new-incident-where').textContent = `A route of ${points.length} points, ${Math.round(routeLength(points))} m`
       + (parent ? `: a group split off #${parent.id}` : '');
     document.getElementById('new-kind').value = parent ? parent.kind : 'demonstration';
+    // A group that split off keeps the march's window; a new march starts from the defaults.
+    fillWindow(parent && parent.march && parent.march.settings);
   } else {
     state.pendingOpen = {area: {type: 'Polygon', coordinates: [[...ring, ring[0]]]}};
     document.getElementById('new-incident-where').textContent = `A perimeter of ${points.length} corners`;
   }
   showOpenDialog();
 });
+
+// The new-march dialog's fields for the window's settings besides the corridor, and the
+// setting each sets.
+const windowFields = [['new-ahead', 'ahead_meters'], ['new-ahead-seconds', 'ahead_seconds'], ['new-behind', 'behind_meters'],
+  ['new-side-streets', 'side_street_radius_meters'], ['new-arrival', 'arrival_radius_meters'], ['new-limit', 'limit']];
+
+// Fills the new-march dialog with a window's settings, or empties it (the defaults) for none.
+function fillWindow(settings) {
+  document.getElementById('new-width').value = settings ? settings.corridor_width_meters : 60;
+  for (const [id, setting] of windowFields) document.getElementById(id).value = settings && settings[setting] != null ? settings[setting] : '';
+}
 
 // A march window's settings, as the incident's facts show them.
 function windowText(settings) {
@@ -307,8 +320,7 @@ document.getElementById('new-incident-form').addEventListener('submit', (event) 
   else if (where.route) {
     const march = {corridor_width_meters: number('new-width')};
     // The window's other settings go only when filled in: the server's defaults otherwise.
-    for (const [id, setting] of [['new-ahead', 'ahead_meters'], ['new-ahead-seconds', 'ahead_seconds'], ['new-behind', 'behind_meters'],
-      ['new-side-streets', 'side_street_radius_meters'], ['new-arrival', 'arrival_radius_meters'], ['new-limit', 'limit']]) {
+    for (const [id, setting] of windowFields) {
       if (document.getElementById(id).value.trim() !== '') march[setting] = number(id);
     }
     Object.assign(body, {route: where.route, head: {along_meters: number('new-head')}, tail: {along_meters: number('new-tail')}, march});
