@@ -177,6 +177,13 @@ public final class Relay: Sendable {
         }
         // An edge's copy makes no thumbnails: the origin's are the camera's.
         let makesThumbnails = source.upstream == nil
+        // A camera with privacy masks is masked where it is pulled from the camera (an edge's
+        // copy comes from its origin, masked already): before the GOP cache, views, links,
+        // recordings and thumbnails.
+        if makesThumbnails, !source.masks.isEmpty {
+            let masks = source.masks
+            configuration.processSource = { source throws(MediaError) in try PrivacyMaskedSource(source, masks: masks) }
+        }
         let logger = self.logger, thumbnails = self.thumbnails
         return CameraFeed(camera: camera, url: source.url, configuration: configuration, onState: { [self] camera, feedState in
             let incidents = state.withLock { state in

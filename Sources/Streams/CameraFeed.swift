@@ -66,6 +66,9 @@ public final class CameraFeed: Sendable {
         /// Opens the source instead of `url` at each (re)connection, or returns nil to open `url`
         /// (an edge relay node pulls a camera from its origin node through it).
         public var openSource: (@Sendable () throws(MediaError) -> (any PacketSource)?)?
+        /// What the opened source's packets go through before anyone sees them (a masked
+        /// camera's ``PrivacyMaskedSource``); it takes the source over.
+        public var processSource: (@Sendable (any PacketSource) throws(MediaError) -> any PacketSource)?
 
         public init() {}
     }
@@ -247,6 +250,17 @@ public final class CameraFeed: Sendable {
     }
 
     private func openSource() throws(MediaError) -> any PacketSource {
+        let source = try openCamera()
+        guard let process = configuration.processSource else { return source }
+        do {
+            return try process(source)
+        } catch {
+            source.close()
+            throw error
+        }
+    }
+
+    private func openCamera() throws(MediaError) -> any PacketSource {
         if let opener = configuration.openSource, let source = try opener() { return source }
         guard url.hasPrefix("sim://") else { return try StreamSource(url: url, options: configuration.source) }
         guard configuration.simulate else {

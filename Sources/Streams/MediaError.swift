@@ -11,6 +11,8 @@ public enum MediaErrorCode: String, ErrorCode {
     case codecUnsupported = "codec_unsupported"
     /// The relay could not set up its delivery to players (epoll, an event descriptor).
     case deliveryFailed = "delivery_failed"
+    /// A masked camera's video could not be decoded, masked or encoded again.
+    case maskingFailed = "masking_failed"
     case muxFailed = "mux_failed"
     case noVideoStream = "no_video_stream"
     case recordingFailed = "recording_failed"

@@ -94,23 +94,27 @@ public enum Thumbnailer {
         return frame
     }
 
-    /// Scales a picture to full-range YUV 4:2:0, the JPEG encoder's format (the caller frees it).
-    private static func scale(_ picture: UnsafeMutablePointer<AVFrame>, width: Int, height: Int) throws(MediaError) -> UnsafeMutablePointer<AVFrame> {
-        guard let scaled = av_frame_alloc() else { throw MediaError(.thumbnailFailed, message: "out of memory") }
+    /// Scales a picture to `format` (by default full-range YUV 4:2:0, the JPEG encoder's), the
+    /// caller frees it; failures carry `failure`.
+    static func scale(
+        _ picture: UnsafeMutablePointer<AVFrame>, width: Int, height: Int, format: AVPixelFormat = AV_PIX_FMT_YUVJ420P,
+        failure: MediaErrorCode = .thumbnailFailed
+    ) throws(MediaError) -> UnsafeMutablePointer<AVFrame> {
+        guard let scaled = av_frame_alloc() else { throw MediaError(failure, message: "out of memory") }
         func fail(_ error: MediaError) -> MediaError {
             var owned: UnsafeMutablePointer<AVFrame>? = scaled
             av_frame_free(&owned)
             return error
         }
-        scaled.pointee.format = AV_PIX_FMT_YUVJ420P.rawValue
+        scaled.pointee.format = format.rawValue
         scaled.pointee.width = Int32(width)
         scaled.pointee.height = Int32(height)
         let buffered = av_frame_get_buffer(scaled, 0)
-        guard buffered >= 0 else { throw fail(.ffmpeg(.thumbnailFailed, "picture", buffered)) }
+        guard buffered >= 0 else { throw fail(.ffmpeg(failure, "picture", buffered)) }
         guard let scaler = sws_getContext(
             picture.pointee.width, picture.pointee.height, AVPixelFormat(picture.pointee.format), Int32(width), Int32(height),
-            AV_PIX_FMT_YUVJ420P, Int32(SWS_BILINEAR), nil, nil, nil)
-        else { throw fail(MediaError(.thumbnailFailed, message: "cannot scale pixel format \(picture.pointee.format)")) }
+            format, Int32(SWS_BILINEAR), nil, nil, nil)
+        else { throw fail(MediaError(failure, message: "cannot scale pixel format \(picture.pointee.format)")) }
         defer { sws_freeContext(scaler) }
         let rows = withUnsafePointer(to: &picture.pointee.data) { source in
             withUnsafePointer(to: &picture.pointee.linesize) { sourceStrides in
@@ -126,7 +130,7 @@ public enum Thumbnailer {
                 }
             }
         }
-        guard rows > 0 else { throw fail(MediaError(.thumbnailFailed, message: "scaling failed")) }
+        guard rows > 0 else { throw fail(MediaError(failure, message: "scaling failed")) }
         return scaled
     }
 
