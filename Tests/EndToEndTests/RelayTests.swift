@@ -56,13 +56,19 @@ struct RelayTests {
         #expect(revoked.status == 0, "\(revoked.stderr)")
     }
 
-    /// The mean luma (0–255) of a region of a picture, as ffmpeg's signalstats filter measures it.
-    private func meanLuma(_ path: String, crop: String) async throws -> Double {
+    /// The mean luma (0–255) of a region of each picture of a file, as ffmpeg's signalstats filter measures it.
+    private func meanLumas(_ path: String, crop: String) async throws -> [Double] {
         let probed = try await run(URL(fileURLWithPath: "/usr/bin/ffprobe"), [
             "-v", "error", "-f", "lavfi", "-i", "movie=\(path),crop=\(crop),signalstats", "-show_entries", "frame_tags=lavfi.signalstats.YAVG",
             "-of", "csv=p=0",
         ])
-        return try #require(Double(probed.stdout.trimmingCharacters(in: .whitespacesAndNewlines)), "\(probed.stderr)")
+        let values = probed.stdout.split(separator: "\n").compactMap { Double($0.trimmingCharacters(in: .whitespaces)) }
+        #expect(!values.isEmpty, "\(probed.stderr)")
+        return values
+    }
+
+    private func meanLuma(_ path: String, crop: String) async throws -> Double {
+        try #require(try await meanLumas(path, crop: crop).first)
     }
 
     /// A link to the registry's extra camera, asked for by `user` of `agency`: the stream's and the thumbnail's addresses, and what `vigil watch` said.
@@ -82,6 +88,10 @@ struct RelayTests {
         #expect(playing.status == 0, "\(playing.stderr)")
         let playedProbe = try await probe(played)
         #expect(playedProbe.codec == "h264" && playedProbe.frames >= 25 && playedProbe.errors.isEmpty, "\(playedProbe)")
+        // The camera's privacy mask (its left half) is black in every picture played, not only in thumbnails.
+        let masked = try await meanLumas(played, crop: "iw/2-4:ih:0:0"), shown = try await meanLumas(played, crop: "iw/2-4:ih:iw/2+4:0")
+        #expect(masked.count >= 25 && masked.allSatisfy { $0 < 5 }, "the mask hides the left half of the live video: \(masked.max() ?? -1)")
+        #expect(shown.allSatisfy { $0 > 40 }, "the right half shows the picture: \(shown.min() ?? -1)")
         let picture = try await run(URL(fileURLWithPath: "/usr/bin/ffprobe"), [
             "-v", "error", "-show_entries", "stream=codec_name,width", "-of", "csv=p=0", link.thumbnail,
         ])
