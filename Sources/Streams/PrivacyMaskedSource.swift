@@ -30,33 +30,32 @@ public final class PrivacyMaskedSource: PacketSource {
     private var lastPts: Int64?
     private var ended = false
 
-    /// Takes over `inner` (closed with this source).
+    /// Takes over `inner` (closed with this source, not when this throws).
     public init(_ inner: any PacketSource, masks: [Thumbnailer.Mask]) throws(MediaError) {
         _ = FFmpegLog.quiet
-        guard let packet = av_packet_alloc(), let frame = av_frame_alloc() else { throw MediaError(.maskingFailed, message: "out of memory") }
-        (self.inner, self.masks, self.packet, self.frame) = (inner, masks, packet, frame)
         let input = inner.video
         guard input.width > 0, input.height > 0 else {
             throw MediaError(.maskingFailed, message: "the camera's stream does not say its picture size; its masks cannot be placed")
         }
-        let codecId = input.codec == .h264 ? AV_CODEC_ID_H264 : AV_CODEC_ID_HEVC
-        guard let codec = avcodec_find_decoder(codecId), let decoder = avcodec_alloc_context3(codec) else {
-            throw MediaError(.codecUnsupported, message: "no \(input.codec) decoder")
-        }
-        self.decoder = decoder
-        let copied = avcodec_parameters_to_context(decoder, input.parameters)
-        guard copied >= 0 else { throw .ffmpeg(.maskingFailed, "codec parameters", copied) }
-        decoder.pointee.pkt_timebase = AVRational(num: input.timeBase.numerator, den: input.timeBase.denominator)
         // One thread: frame threads would hold pictures back, one per thread.
-        decoder.pointee.thread_count = 1
-        let opened = avcodec_open2(decoder, codec, nil)
-        guard opened >= 0 else { throw .ffmpeg(.codecUnsupported, "\(input.codec) decoder", opened) }
-        let format = AVPixelFormat(input.parameters.pointee.format) == AV_PIX_FMT_YUVJ420P ? AV_PIX_FMT_YUVJ420P : AV_PIX_FMT_YUV420P
-        let encoder = try Self.openEncoder(width: Int32(input.width), height: Int32(input.height), format: format, timeBase: input.timeBase)
-        self.encoder = encoder
-        guard let parameters = avcodec_parameters_alloc() else { throw MediaError(.maskingFailed, message: "out of memory") }
-        avcodec_parameters_from_context(parameters, encoder)
-        video = VideoStreamInfo(codec: .h264, parameters: parameters, timeBase: input.timeBase)
+        var decoder: UnsafeMutablePointer<AVCodecContext>? = try input.openDecoder(threads: 1, failure: .maskingFailed)
+        var encoder: UnsafeMutablePointer<AVCodecContext>?
+        var (parameters, packet, frame) = (avcodec_parameters_alloc(), av_packet_alloc(), av_frame_alloc())
+        do throws(MediaError) {
+            let format = AVPixelFormat(input.parameters.pointee.format) == AV_PIX_FMT_YUVJ420P ? AV_PIX_FMT_YUVJ420P : AV_PIX_FMT_YUV420P
+            encoder = try Self.openEncoder(width: Int32(input.width), height: Int32(input.height), format: format, timeBase: input.timeBase)
+            guard let parameters, packet != nil, frame != nil else { throw MediaError(.maskingFailed, message: "out of memory") }
+            avcodec_parameters_from_context(parameters, encoder)
+        } catch {
+            avcodec_free_context(&decoder)
+            avcodec_free_context(&encoder)
+            avcodec_parameters_free(&parameters)
+            av_packet_free(&packet)
+            av_frame_free(&frame)
+            throw error
+        }
+        (self.inner, self.masks, self.decoder, self.encoder, self.packet, self.frame) = (inner, masks, decoder, encoder, packet!, frame!)
+        video = VideoStreamInfo(codec: .h264, parameters: parameters!, timeBase: input.timeBase)
     }
 
     deinit {
@@ -91,19 +90,9 @@ public final class PrivacyMaskedSource: PacketSource {
     // MARK: The pipeline
 
     private func decode(_ input: MediaPacket) throws(MediaError) {
-        let allocated = av_new_packet(packet, Int32(input.data.count))
-        guard allocated >= 0 else { throw .ffmpeg(.maskingFailed, "packet", allocated) }
-        input.data.withUnsafeBytes { buffer in
-            if let base = buffer.baseAddress { packet.pointee.data.update(from: base.assumingMemoryBound(to: UInt8.self), count: buffer.count) }
-        }
-        packet.pointee.pts = input.pts ?? vigil_nopts()
-        packet.pointee.dts = input.dts ?? vigil_nopts()
-        packet.pointee.flags = input.isKeyframe ? 0x0001 : 0
+        guard let decoder else { return }
         if let pts = input.pts ?? input.dts { durations[pts] = input.duration }
-        let sent = avcodec_send_packet(decoder, packet)
-        av_packet_unref(packet)
-        // A damaged packet loses its picture, not the feed.
-        guard sent >= 0 || sent == vigil_averror_invaliddata() else { throw .ffmpeg(.maskingFailed, "decoding", sent) }
+        try input.decode(with: decoder, through: packet, failure: .maskingFailed)
         try drainDecoder()
         // Durations of pictures the decoder dropped would otherwise pile up.
         if durations.count > 256 { durations.removeAll() }
@@ -160,20 +149,8 @@ public final class PrivacyMaskedSource: PacketSource {
 
     private func drainEncoder() throws(MediaError) {
         guard let encoder else { return }
-        while avcodec_receive_packet(encoder, packet) >= 0 {
-            defer { av_packet_unref(packet) }
-            guard let bytes = packet.pointee.data else { continue }
-            let data = Data(bytes: bytes, count: Int(packet.pointee.size))
-            let isKeyframe = packet.pointee.flags & 0x0001 != 0
-            if isKeyframe {
-                let sets = AnnexB.parameterSets(data, codec: .h264)
-                if !sets.isEmpty { parameterSets = sets }
-            }
-            let pts = packet.pointee.pts == vigil_nopts() ? nil : packet.pointee.pts
-            pending.append(MediaPacket(
-                data: data, pts: pts, dts: packet.pointee.dts == vigil_nopts() ? pts : packet.pointee.dts,
-                duration: pts.flatMap { durations.removeValue(forKey: $0) } ?? packet.pointee.duration, isKeyframe: isKeyframe,
-                isDisposable: !isKeyframe && AnnexB.isDisposable(data, codec: .h264)))
+        pending += MediaPacket.receiveH264(from: encoder, through: packet, parameterSets: &parameterSets) { pts in
+            pts.flatMap { durations.removeValue(forKey: $0) }
         }
     }
 

@@ -90,19 +90,7 @@ public final class SimulatedCamera {
         index += 1
         let sent = avcodec_send_frame(encoder, frame)
         guard sent >= 0 else { throw MediaError.ffmpeg(.sourceInvalid, "encode", sent) }
-        while avcodec_receive_packet(encoder, packet) >= 0 {
-            defer { av_packet_unref(packet) }
-            guard let bytes = packet.pointee.data else { continue }
-            let data = Data(bytes: bytes, count: Int(packet.pointee.size))
-            let isKeyframe = packet.pointee.flags & 0x0001 != 0
-            if isKeyframe {
-                let sets = AnnexB.parameterSets(data, codec: .h264)
-                if !sets.isEmpty { parameterSets = sets }
-            }
-            pending.append(MediaPacket(
-                data: data, pts: packet.pointee.pts, dts: packet.pointee.dts, duration: 1, isKeyframe: isKeyframe,
-                isDisposable: !isKeyframe && AnnexB.isDisposable(data, codec: .h264)))
-        }
+        pending += MediaPacket.receiveH264(from: encoder, through: packet, parameterSets: &parameterSets) { _ in 1 }
     }
 
     /// A dark picture with a bar sweeping across, the camera id and the UTC time in white.

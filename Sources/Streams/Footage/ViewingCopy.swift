@@ -87,16 +87,7 @@ private final class Pipeline {
             throw MediaError(.muxFailed, message: "out of memory")
         }
         (self.packet, self.frame, self.filtered, self.masks, self.textFile, self.epoch, self.output) = (packet, frame, filtered, masks, textFile, epoch, output)
-        let codecId = video.codec == .h264 ? AV_CODEC_ID_H264 : AV_CODEC_ID_HEVC
-        guard let codec = avcodec_find_decoder(codecId), let decoder = avcodec_alloc_context3(codec) else {
-            throw MediaError(.codecUnsupported, message: "no \(video.codec) decoder")
-        }
-        self.decoder = decoder
-        let copied = avcodec_parameters_to_context(decoder, video.parameters)
-        guard copied >= 0 else { throw .ffmpeg(.muxFailed, "codec parameters", copied) }
-        decoder.pointee.pkt_timebase = AVRational(num: video.timeBase.numerator, den: video.timeBase.denominator)
-        let opened = avcodec_open2(decoder, codec, nil)
-        guard opened >= 0 else { throw .ffmpeg(.codecUnsupported, "\(video.codec) decoder", opened) }
+        decoder = try video.openDecoder(failure: .muxFailed)
     }
 
     deinit {
@@ -115,19 +106,10 @@ private final class Pipeline {
 
     /// Decodes one packet received at `wall`; returns the pictures written.
     func decode(_ media: MediaPacket, at wall: Date, from: Date, to: Date) throws(MediaError) -> Int {
-        let allocated = av_new_packet(packet, Int32(media.data.count))
-        guard allocated >= 0 else { throw .ffmpeg(.muxFailed, "packet", allocated) }
-        media.data.withUnsafeBytes { buffer in
-            if let base = buffer.baseAddress { packet.pointee.data.update(from: base.assumingMemoryBound(to: UInt8.self), count: buffer.count) }
-        }
-        packet.pointee.pts = media.pts ?? vigil_nopts()
-        packet.pointee.dts = media.dts ?? vigil_nopts()
-        packet.pointee.flags = media.isKeyframe ? 0x0001 : 0
+        guard let decoder else { return 0 }
         if let pts = media.pts { wallTimes[pts] = wall }
-        let sent = avcodec_send_packet(decoder, packet)
-        av_packet_unref(packet)
         // A damaged packet loses its picture, not the copy.
-        guard sent >= 0 || sent == vigil_averror_invaliddata() else { throw .ffmpeg(.muxFailed, "decode", sent) }
+        try media.decode(with: decoder, through: packet, failure: .muxFailed)
         return try drainDecoder(from: from, to: to)
     }
 
