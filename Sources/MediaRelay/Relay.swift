@@ -145,6 +145,9 @@ public final class Relay: Sendable {
                     thumbnails.forget(feed.camera)
                 }
             case .recheckViews: Task { await recheckViews() }
+            case .reopen(let feed):
+                feed.reopen()
+                thumbnails.forget(feed.camera)
             }
         }
     }
@@ -179,10 +182,13 @@ public final class Relay: Sendable {
         let makesThumbnails = source.upstream == nil
         // A camera with privacy masks is masked where it is pulled from the camera (an edge's
         // copy comes from its origin, masked already): before the GOP cache, views, links,
-        // recordings and thumbnails.
-        if makesThumbnails, !source.masks.isEmpty {
-            let masks = source.masks
-            configuration.processSource = { source throws(MediaError) in try PrivacyMaskedSource(source, masks: masks) }
+        // recordings and thumbnails. The masks are the registry's at each opening (a change
+        // opens the camera again: ``updateSources(_:)``).
+        let currentSource: @Sendable () -> Source = { [weak self] in self?.state.withLock { $0.sources[camera] } ?? source }
+        configuration.processSource = { opened throws(MediaError) in
+            let now = currentSource()
+            guard now.upstream == nil, !now.masks.isEmpty else { return opened }
+            return try PrivacyMaskedSource(opened, masks: now.masks)
         }
         let logger = self.logger, thumbnails = self.thumbnails
         return CameraFeed(camera: camera, url: source.url, configuration: configuration, onState: { [self] camera, feedState in
@@ -202,7 +208,7 @@ public final class Relay: Sendable {
             }
         }, onKeyframe: { keyframe, parameterSets, video in
             guard makesThumbnails else { return }
-            thumbnails.offer(camera: camera, keyframe: keyframe, parameterSets: parameterSets, video: video, masks: source.masks)
+            thumbnails.offer(camera: camera, keyframe: keyframe, parameterSets: parameterSets, video: video, masks: currentSource().masks)
         })
     }
 
@@ -221,9 +227,10 @@ public final class Relay: Sendable {
         }
     }
 
-    /// The registry was reloaded: new cameras' sources (open feeds keep theirs until released).
+    /// The registry was reloaded: new cameras' sources (open feeds keep their addresses until
+    /// released; a camera whose privacy masks changed is opened again with them at once).
     public func updateSources(_ sources: [String: Source]) {
-        state.withLock { $0.sources = sources }
+        change { state, _, _ in state.replaceSources(sources) }
     }
 
     // MARK: Views

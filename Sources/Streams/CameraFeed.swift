@@ -87,6 +87,8 @@ public final class CameraFeed: Sendable {
         var interruption: StreamSource.Deadline?
         var video: VideoStreamInfo?
         var stopping = false
+        /// The source is to be opened again (``reopen()``).
+        var reopening = false
         var reconnects = 0
         /// For a looped file: what is added to its timestamps so that each pass continues the last.
         var loopShift: Int64 = 0
@@ -151,6 +153,12 @@ public final class CameraFeed: Sendable {
         finished.wait()
     }
 
+    /// Opens the camera again, keeping the subscribers: what its packets go through changed (a
+    /// masked camera's masks). No packet read after this call is offered from the old source.
+    public func reopen() {
+        shared.withLock { $0.reopening = true }
+    }
+
     /// Where a new subscriber starts: the newest GOP (a viewer), or the whole pre-roll (a recording).
     public enum Start: Sendable {
         case newestGOP, preroll
@@ -201,7 +209,7 @@ public final class CameraFeed: Sendable {
         var attempt = 0
         var looping = false
         while !stopping {
-            // A looped file starting again is still live: no state change to report.
+            // A looped file starting again, or a source opened again, is still live: no state change to report.
             if !looping { set(.connecting(attempt: attempt + 1)) }
             looping = false
             let source: any PacketSource
@@ -230,6 +238,9 @@ public final class CameraFeed: Sendable {
             source.close()
             if stopping { break }
             switch ended {
+            case .reopen:
+                looping = true
+                continue
             case .endOfFile where configuration.loopFiles:
                 looping = true
                 continue  // start the file again at once
@@ -272,6 +283,8 @@ public final class CameraFeed: Sendable {
     private enum Ending {
         case endOfFile
         case failed(MediaError)
+        /// ``reopen()`` was called.
+        case reopen
     }
 
     /// Reads and offers packets until the source ends or fails.
@@ -307,7 +320,11 @@ public final class CameraFeed: Sendable {
                 if due > clock.now { Thread.sleep(forTimeInterval: Double((due - clock.now).components.attoseconds) / 1e18 + Double((due - clock.now).components.seconds)) }
             }
             let parameterSets = packet.isKeyframe ? source.parameterSets : Data()
-            let (subscribers, currentSets) = shared.withLock { state in
+            let offered = shared.withLock { state -> ([(FeedSubscriber, Bool)], Data)? in
+                if state.reopening {
+                    state.reopening = false
+                    return nil
+                }
                 state.cache.add(packet)
                 state.receivedBytes += packet.data.count
                 if !parameterSets.isEmpty { state.parameterSets = parameterSets }
@@ -315,6 +332,8 @@ public final class CameraFeed: Sendable {
                 if packet.isKeyframe, state.video !== source.video { state.video = source.video }
                 return (state.subscribers.values.map { ($0, packet.isKeyframe && state.decodableKeyframes.contains($0.id)) }, state.parameterSets)
             }
+            // Opened again: this packet, from the old source, goes to nobody.
+            guard let (subscribers, currentSets) = offered else { return .reopen }
             // Made once, for the subscribers that want every keyframe decodable on its own.
             lazy var decodableKeyframe = {
                 var keyframe = packet

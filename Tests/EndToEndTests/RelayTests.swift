@@ -212,6 +212,35 @@ struct RelayTests {
     /// Two sealed viewers of one camera, from the Python client (pyzmq, python3-cryptography):
     /// one stream sealed once, a new key for each join and leave, and a viewer whose grant is
     /// revoked can open nothing sealed after it left, with any key it ever had.
+    /// An owner who changes a camera's privacy masks changes what its viewers see at once: the
+    /// link being played goes on, masked the new way from a picture on, not from the feed's next
+    /// reconnection.
+    @Test func aChangeOfMasksReachesAPlayingLinkAtOnce() async throws {
+        // A stream longer than the test: the looped file's restart, which opens the camera again, does not come into it.
+        try await withCameraServer("masks", streamSeconds: 30) { data in
+            #expect(try await vigil("user", "add", "pz.viewer", "--name", "V", "--badge", "B-1", "--role", "operator",
+                                    "--data", data.path, "--agency", "pz-5339").status == 0)
+            let id = try await openIncidentAtTheCamera(data)
+            let playing = try await link(data, incident: id, user: "pz.viewer", agency: "pz-5339")
+            let played = data.appendingPathComponent("played.ts").path
+            async let player = run(ffmpeg, ["-hide_banner", "-loglevel", "error", "-y", "-i", playing.stream, "-t", "7", "-c", "copy", "-f", "mpegts", played])
+            try await Task.sleep(for: .seconds(2.5))
+            // The mask moves to the right half.
+            let registry = data.appendingPathComponent("moved-mask.geojson")
+            let feature = simulatedCameraFeature(stream: data.appendingPathComponent("camera.ts").path, masks: "[[[0.5,0],[1,0],[1,1],[0.5,1]]]")
+            try Data(#"{"type":"FeatureCollection","features":["#.utf8 + Data(feature.utf8) + Data("]}".utf8)).write(to: registry)
+            let updated = try await vigil("cameras", "update", registry.path, "--data", data.path, "--agency", "pz-5339", "--timeout", "30")
+            #expect(updated.status == 0, "\(updated.stderr)")
+            let finished = try await player
+            #expect(finished.status == 0, "the link played on: \(finished.stderr)")
+            let left = try await meanLumas(played, crop: "iw/2-4:ih:0:0"), right = try await meanLumas(played, crop: "iw/2-4:ih:iw/2+4:0")
+            #expect(left.count >= 150, "seven seconds played without a break: \(left.count) pictures")
+            #expect(left.prefix(25).allSatisfy { $0 < 5 } && right.prefix(25).allSatisfy { $0 > 40 }, "masked on the left first: \(left.prefix(25)) \(right.prefix(25))")
+            #expect(right.suffix(50).allSatisfy { $0 < 5 } && left.suffix(50).allSatisfy { $0 > 40 },
+                    "then on the right, the left shown: \(left.suffix(50)) \(right.suffix(50))")
+        }
+    }
+
     @Test func sealedViewersGetANewKeyWhenOneJoinsOrIsRevokedAndTheRevokedOneReadsNothingAfter() async throws {
         try await withCameraServer("sealed") { data in
             for (user, agency) in [("pz.viewer", "pz-5339"), ("cc.viewer", "crisis-centre")] {

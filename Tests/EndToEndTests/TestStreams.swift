@@ -12,25 +12,22 @@ func makeTestStream(at path: String, seconds: Int = 4, hevc: Bool = false) async
 }
 
 /// A server whose registry has one more camera at the Grand-Place (`pz5339-sim-01`), its stream a
-/// looped file; with `hevcCamera`, a second beside it (`pz5339-sim-02`) whose stream is H.265.
-func withCameraServer(_ name: String = "relay", arguments: [String] = [], hevcCamera: Bool = false, _ body: (URL) async throws -> Void) async throws {
+/// looped file of `streamSeconds`; with `hevcCamera`, a second beside it (`pz5339-sim-02`) whose stream is H.265.
+func withCameraServer(
+    _ name: String = "relay", arguments: [String] = [], hevcCamera: Bool = false, streamSeconds: Int = 4, _ body: (URL) async throws -> Void
+) async throws {
     try await withStoppedServerFolder(name) { data in
-        try await addTestCameras(to: data, hevcCamera: hevcCamera)
+        try await addTestCameras(to: data, hevcCamera: hevcCamera, streamSeconds: streamSeconds)
         try await withServer(data: data, arguments: arguments) { data, _ in try await body(data) }
     }
 }
 
 /// Adds those cameras to the registry of the stopped server's folder `data`, their streams
 /// written in the folder.
-func addTestCameras(to data: URL, hevcCamera: Bool = false) async throws {
+func addTestCameras(to data: URL, hevcCamera: Bool = false, streamSeconds: Int = 4) async throws {
     let stream = data.appendingPathComponent("camera.ts").path
-    try await makeTestStream(at: stream)
-    var features = ["""
-        {"type":"Feature","geometry":{"type":"Point","coordinates":[4.3525,50.8467]},
-         "properties":{"id":"pz5339-sim-01","owner":"pz-5339","kind":"street","place_type":"square","range_m":40,
-                       "stream":"\(stream)","confidentiality":"public","tags":[],
-                       "privacy_masks":[[[0,0],[0.5,0],[0.5,1],[0,1]]]}}
-        """]
+    try await makeTestStream(at: stream, seconds: streamSeconds)
+    var features = [simulatedCameraFeature(stream: stream)]
     if hevcCamera {
         let hevc = data.appendingPathComponent("camera-hevc.ts").path
         try await makeTestStream(at: hevc, hevc: true)
@@ -43,6 +40,16 @@ func addTestCameras(to data: URL, hevcCamera: Bool = false) async throws {
     let registry = data.appendingPathComponent("camera.geojson")
     try Data(#"{"type":"FeatureCollection","features":["#.utf8 + Data(features.joined(separator: ",").utf8) + Data("]}".utf8)).write(to: registry)
     #expect(try await vigil("cameras", "import", registry.path, "--data", data.path).status == 0)
+}
+
+/// The registry's extra camera at the Grand-Place (`pz5339-sim-01`), its stream a file, its
+/// privacy mask by default the picture's left half.
+func simulatedCameraFeature(stream: String, masks: String = "[[[0,0],[0.5,0],[0.5,1],[0,1]]]") -> String {
+    """
+    {"type":"Feature","geometry":{"type":"Point","coordinates":[4.3525,50.8467]},
+     "properties":{"id":"pz5339-sim-01","owner":"pz-5339","kind":"street","place_type":"square","range_m":40,
+                   "stream":"\(stream)","confidentiality":"public","tags":[],"privacy_masks":\(masks)}}
+    """
 }
 
 /// ffprobe's view of a video file: its codec, the frames it decodes, and what it printed as errors.

@@ -48,6 +48,35 @@ struct CameraFeedTests {
         return path
     }
 
+    /// What a masked camera's feed does when its masks change: the camera is opened again, its
+    /// subscribers stay, and nothing more from the old opening reaches them.
+    @Test func aReopenedFeedKeepsItsSubscribersAndOffersNothingMoreFromTheOldSource() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-reopen-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let openings = Atomic<Int>(0)
+        var configuration = CameraFeed.Configuration()
+        configuration.loopFiles = true
+        configuration.processSource = { source in OpeningMarker(source, first: openings.add(1, ordering: .relaxed).newValue == 1) }
+        let states = StateLog()
+        let feed = CameraFeed(camera: "sim-1", url: try camera(folder, seconds: 10), configuration: configuration) { _, state in states.append(state) }
+        feed.start()
+        defer { feed.stop() }
+        let subscriber = feed.subscribe(id: "viewer", capacity: 1_000)
+        var marks: [(first: Bool, keyframe: Bool)] = []
+        let deadline = ContinuousClock.now + .seconds(60)  // a bound on failing, generous for a loaded machine
+        while marks.count < 10, ContinuousClock.now < deadline { marks += subscriber.take(timeout: .milliseconds(50)).map { ($0.isCorrupt, $0.isKeyframe) } }
+        feed.reopen()
+        while marks.filter({ !$0.first }).count < 10, ContinuousClock.now < deadline {
+            marks += subscriber.take(timeout: .milliseconds(50)).map { ($0.isCorrupt, $0.isKeyframe) }
+        }
+        let firstNew = try #require(marks.firstIndex { !$0.first }, "the camera was opened again")
+        #expect(marks[firstNew...].allSatisfy { !$0.first }, "nothing from the old opening after the new one's first packet")
+        #expect(marks[firstNew].keyframe, "the new opening starts at a keyframe")
+        #expect(openings.load(ordering: .relaxed) == 2)
+        #expect(!subscriber.isClosed, "the subscriber stays")
+        #expect(states.all.filter { if case .connecting = $0 { true } else { false } }.count == 1, "no reconnection reported: \(states.all)")
+    }
+
     @Test func aLateJoinerStartsAtTheCachedKeyframeAndASlowOneDoesNotSlowTheFast() async throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-feed-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: folder) }
@@ -181,6 +210,28 @@ struct CameraFeedTests {
 }
 
 /// The feed's state changes, as a test observes them.
+/// A source whose packets say which opening of the camera they come from (in `isCorrupt`,
+/// which the feed passes on untouched: set for the first opening's packets).
+private final class OpeningMarker: PacketSource {
+    private let inner: any PacketSource
+    private let first: Bool
+    var video: VideoStreamInfo { inner.video }
+    var parameterSets: Data { inner.parameterSets }
+    var interruption: StreamSource.Deadline? { inner.interruption }
+
+    init(_ inner: any PacketSource, first: Bool) {
+        (self.inner, self.first) = (inner, first)
+    }
+
+    func read() throws(MediaError) -> MediaPacket? {
+        guard var packet = try inner.read() else { return nil }
+        packet.isCorrupt = first
+        return packet
+    }
+
+    func close() { inner.close() }
+}
+
 private final class StateLog: Sendable {
     private let states = Mutex<[FeedState]>([])
     func append(_ state: FeedState) { states.withLock { $0.append(state) } }

@@ -27,6 +27,8 @@ struct RelayState<Feed: AnyObject & Sendable> {
         case stop(Feed)
         /// Decide every view again now rather than at the next second.
         case recheckViews
+        /// Open the feed's camera again, keeping its viewers: its privacy masks changed.
+        case reopen(Feed)
     }
 
     /// Which relay serves a camera.
@@ -223,8 +225,10 @@ struct RelayState<Feed: AnyObject & Sendable> {
     /// On a relay node: the cameras the coordinator assigns, with their sources. They open at
     /// once; the others are released after the linger once their views end.
     mutating func hold(_ assignments: [RelayAssignment], now: Instant, open: Opener) -> [Action] {
+        let assignedSources = Dictionary(assignments.map { ($0.camera, Relay.Source(url: $0.url, masks: $0.masks, upstream: $0.upstream)) }) { _, last in last }
+        let reopened = reopeningForChangedMasks(assignedSources)
         // One change to `sources`, not one per camera: each change derives `owners` anew.
-        sources.merge(assignments.map { ($0.camera, Relay.Source(url: $0.url, masks: $0.masks, upstream: $0.upstream)) }) { _, assigned in assigned }
+        sources.merge(assignedSources) { _, assigned in assigned }
         upstreamEdges = Dictionary(uniqueKeysWithValues: assignments.compactMap { assignment in
             assignment.edges.map { (assignment.camera, Set($0)) }
         })
@@ -233,7 +237,23 @@ struct RelayState<Feed: AnyObject & Sendable> {
         for camera in feeds.keys where !assigned.contains(camera) && feeds[camera]!.incidents.remove(Self.assignedByCoordinator) != nil {
             feeds[camera]!.lingerIfUnwanted(since: now)
         }
-        return place(now: now, open: open)
+        return reopened + place(now: now, open: open)
+    }
+
+    /// On a coordinator, after a registry reload: every camera's source anew. Open feeds keep
+    /// their sources' addresses until released, but a change of privacy masks opens the camera again.
+    mutating func replaceSources(_ new: [String: Relay.Source]) -> [Action] {
+        defer { sources = new }
+        return reopeningForChangedMasks(new)
+    }
+
+    /// The feeds open here, pulled from their cameras, whose privacy masks differ in `new`: the
+    /// masks apply to what they send from the next picture on, not from their next reconnection.
+    private func reopeningForChangedMasks(_ new: [String: Relay.Source]) -> [Action] {
+        feeds.compactMap { camera, entry in
+            guard let feed = entry.feed, let after = new[camera], after.upstream == nil, after.masks != (sources[camera]?.masks ?? []) else { return nil }
+            return .reopen(feed)
+        }
     }
 
     /// Decides which relay serves each wanted camera (where it is served already, or else this
