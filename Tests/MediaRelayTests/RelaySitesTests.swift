@@ -162,6 +162,39 @@ struct RelaySitesTests {
         #expect(origin.viewsToDecide(now: t0 + .seconds(10)).allSatisfy { $0.reason == nil })
     }
 
+    /// A camera's privacy masks changed by its owner: the node that pulls it from the camera opens
+    /// it again with them at once; an edge, whose copy comes masked from its origin, does not.
+    @Test func aChangeOfMasksOpensTheCameraAgainWhereItIsPulledFromTheCamera() throws {
+        func reopened(_ actions: [State.Action]) -> [String] {
+            actions.compactMap { if case .reopen(let feed) = $0 { feed.camera } else { nil } }
+        }
+        let leftHalf: [[[Double]]] = [[[0, 0], [0.5, 0], [0.5, 1], [0, 1]]]
+        var origin = State(sources: [:], coordinatorCapacity: nil, simulate: false)
+        let assigned = RelayAssignment(camera: "stib-7", url: "rtsp://cameras.test/stib-7", masks: [])
+        _ = origin.hold([assigned], now: t0, open: openStub)
+        #expect(origin.feeds["stib-7"]?.feed != nil, "the node pulls the camera")
+        var masked = assigned
+        masked.masks = leftHalf
+        #expect(reopened(origin.hold([masked], now: t0 + .seconds(1), open: openStub)) == ["stib-7"])
+        #expect(reopened(origin.hold([masked], now: t0 + .seconds(2), open: openStub)).isEmpty, "the same masks: nothing to do")
+        #expect(origin.sources["stib-7"]?.masks == leftHalf)
+
+        var edge = State(sources: [:], coordinatorCapacity: nil, simulate: false)
+        var pulled = RelayAssignment(camera: "stib-7", url: "relay://origin-a/stib-7", masks: [], upstream: FeedRedirect(relay: "origin-a", media: "tcp://10.0.0.1:7723", serverKey: key("origin-a"), ticket: "t"))
+        _ = edge.hold([pulled], now: t0, open: openStub)
+        #expect(edge.feeds["stib-7"]?.feed != nil, "the edge pulls the camera from its origin")
+        pulled.masks = leftHalf
+        #expect(reopened(edge.hold([pulled], now: t0 + .seconds(1), open: openStub)).isEmpty, "an edge's copy is masked at its origin")
+
+        // On a coordinator, a registry reload.
+        var coordinator = State(sources: ["pz-1": Relay.Source(url: "rtsp://cameras.test/pz-1", masks: [], owner: "pz-5339")],
+                                coordinatorCapacity: capacity, simulate: false)
+        _ = coordinator.prewarm(["pz-1"], for: 1, now: t0, open: openStub)
+        #expect(coordinator.feeds["pz-1"]?.feed != nil)
+        #expect(reopened(coordinator.replaceSources(["pz-1": Relay.Source(url: "rtsp://cameras.test/pz-1", masks: leftHalf, owner: "pz-5339")])) == ["pz-1"])
+        #expect(reopened(coordinator.replaceSources(["pz-1": Relay.Source(url: "rtsp://cameras.test/pz-1", masks: leftHalf, owner: "pz-5339")])).isEmpty)
+    }
+
     /// After a failover, an edge node may report its views before the origin has registered:
     /// it says which cameras it pulls, so it stays their edge and the origin stays at the owner's site.
     @Test func anEdgeAdoptsAViewAsAnEdgeAfterAFailoverNotAsTheOrigin() throws {
