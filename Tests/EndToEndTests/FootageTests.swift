@@ -300,6 +300,17 @@ struct FootageTests {
             #expect(referenced.status == 1 && referenced.stderr.contains("footage_unavailable"), "\(referenced.stderr)")
             try await exportAndVerify(data, incident: id, from: moment, to: moment.addingTimeInterval(2))
 
+            // The owner masks the right half after the recording (which has the left one masked):
+            // the same footage plays with the new mask too.
+            try await updateSimulatedCameraMasks(data, masks: "[[[0.5,0],[1,0],[1,1],[0.5,1]]]")
+            let remasked = data.appendingPathComponent("remasked.ts").path
+            let replayed = try await vigil("watch", "--incident", "\(id)", "--camera", "pz5339-sim-01", "--at", moment.formatted(.iso8601), "-o", remasked,
+                                           "--seconds", "2", "--reason", "criminal-investigation", "--text", "Again, masked anew",
+                                           "--data", data.path, "--agency", "pz-5339", "--user", "pz.viewer", "--timeout", "30")
+            #expect(replayed.status == 0, "\(replayed.stderr)")
+            let right = try await meanLumas(remasked, crop: "iw/2-4:ih:iw/2+4:0")
+            #expect(right.count >= 25 && right.allSatisfy { $0 < 5 }, "a mask registered after the recording hides its part of the footage: \(right)")
+
             // Bad input: a time that is not one.
             let bad = try await vigil("watch", "--incident", "\(id)", "--camera", "pz5339-sim-01", "--at", "yesterday", "-o", output,
                                       "--reason", "criminal-investigation", "--text", "When", "--data", data.path, "--agency", "pz-5339", "--user", "pz.viewer")

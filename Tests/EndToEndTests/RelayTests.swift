@@ -56,21 +56,6 @@ struct RelayTests {
         #expect(revoked.status == 0, "\(revoked.stderr)")
     }
 
-    /// The mean luma (0–255) of a region of each picture of a file, as ffmpeg's signalstats filter measures it.
-    private func meanLumas(_ path: String, crop: String) async throws -> [Double] {
-        let probed = try await run(URL(fileURLWithPath: "/usr/bin/ffprobe"), [
-            "-v", "error", "-f", "lavfi", "-i", "movie=\(path),crop=\(crop),signalstats", "-show_entries", "frame_tags=lavfi.signalstats.YAVG",
-            "-of", "csv=p=0",
-        ])
-        let values = probed.stdout.split(separator: "\n").compactMap { Double($0.trimmingCharacters(in: .whitespaces)) }
-        #expect(!values.isEmpty, "\(probed.stderr)")
-        return values
-    }
-
-    private func meanLuma(_ path: String, crop: String) async throws -> Double {
-        try #require(try await meanLumas(path, crop: crop).first)
-    }
-
     /// A link to the registry's extra camera, asked for by `user` of `agency`: the stream's and the thumbnail's addresses, and what `vigil watch` said.
     private func link(_ data: URL, incident: Int, user: String, agency: String) async throws -> (stream: String, thumbnail: String, said: String) {
         let linked = try await vigil("watch", "--link", "--incident", "\(incident)", "--camera", "pz5339-sim-01", "--reason", "public-order",
@@ -226,11 +211,7 @@ struct RelayTests {
             async let player = run(ffmpeg, ["-hide_banner", "-loglevel", "error", "-y", "-i", playing.stream, "-t", "7", "-c", "copy", "-f", "mpegts", played])
             try await Task.sleep(for: .seconds(2.5))
             // The mask moves to the right half.
-            let registry = data.appendingPathComponent("moved-mask.geojson")
-            let feature = simulatedCameraFeature(stream: data.appendingPathComponent("camera.ts").path, masks: "[[[0.5,0],[1,0],[1,1],[0.5,1]]]")
-            try Data(#"{"type":"FeatureCollection","features":["#.utf8 + Data(feature.utf8) + Data("]}".utf8)).write(to: registry)
-            let updated = try await vigil("cameras", "update", registry.path, "--data", data.path, "--agency", "pz-5339", "--timeout", "30")
-            #expect(updated.status == 0, "\(updated.stderr)")
+            try await updateSimulatedCameraMasks(data, masks: "[[[0.5,0],[1,0],[1,1],[0.5,1]]]")
             let finished = try await player
             #expect(finished.status == 0, "the link played on: \(finished.stderr)")
             let left = try await meanLumas(played, crop: "iw/2-4:ih:0:0"), right = try await meanLumas(played, crop: "iw/2-4:ih:iw/2+4:0")

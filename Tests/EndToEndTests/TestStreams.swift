@@ -60,3 +60,27 @@ func probe(_ path: String) async throws -> (codec: String, frames: Int, errors: 
     let fields = (probed.stdout.split(separator: "\n").first ?? "").split(separator: ",")
     return (fields.first.map(String.init) ?? "", fields.count > 1 ? Int(fields[1]) ?? -1 : -1, probed.stderr)
 }
+
+/// The mean luma (0–255) of a region of each picture of a file, as ffmpeg's signalstats filter measures it.
+func meanLumas(_ path: String, crop: String) async throws -> [Double] {
+    let probed = try await run(URL(fileURLWithPath: "/usr/bin/ffprobe"), [
+        "-v", "error", "-f", "lavfi", "-i", "movie=\(path),crop=\(crop),signalstats", "-show_entries", "frame_tags=lavfi.signalstats.YAVG",
+        "-of", "csv=p=0",
+    ])
+    let values = probed.stdout.split(separator: "\n").compactMap { Double($0.trimmingCharacters(in: .whitespaces)) }
+    #expect(!values.isEmpty, "\(probed.stderr)")
+    return values
+}
+
+func meanLuma(_ path: String, crop: String) async throws -> Double {
+    try #require(try await meanLumas(path, crop: crop).first)
+}
+
+/// Moves the registry's extra camera's privacy mask to `masks`, as its owner does on the bus.
+func updateSimulatedCameraMasks(_ data: URL, masks: String) async throws {
+    let registry = data.appendingPathComponent("masks-\(UUID().uuidString).geojson")
+    let feature = simulatedCameraFeature(stream: data.appendingPathComponent("camera.ts").path, masks: masks)
+    try Data(#"{"type":"FeatureCollection","features":["#.utf8 + Data(feature.utf8) + Data("]}".utf8)).write(to: registry)
+    let updated = try await vigil("cameras", "update", registry.path, "--data", data.path, "--agency", "pz-5339", "--timeout", "30")
+    #expect(updated.status == 0, "\(updated.stderr)")
+}

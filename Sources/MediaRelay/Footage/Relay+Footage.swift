@@ -158,8 +158,10 @@ extension Relay {
             return (result, nil, view)
         }
         let first = items[0]  // there is a start: there are items
-        let (video, parameterSets) = try FootagePlayer.stream(of: first)
-        let player = FootagePlayer(id: allowed.view, items: items, from: moment) { [self] reason in
+        // The camera's masks now: footage recorded before they were registered is masked too.
+        let masks = state.withLock { $0.sources[camera]?.masks } ?? []
+        let (video, parameterSets) = try FootagePlayer.stream(of: first, masks: masks)
+        let player = FootagePlayer(id: allowed.view, items: items, from: moment, masks: masks) { [self] reason in
             Task { try? await end(allowed.view, reason: reason, notify: true) }
         }
         var view = State.View(delivery: delivery, identity: identity, camera: camera, allowed: allowed)

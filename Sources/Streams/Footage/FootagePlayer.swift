@@ -20,26 +20,43 @@ public final class FootagePlayer: Sendable {
     public let subscriber: FeedSubscriber
     private let items: [Item]
     private let moment: Date
+    /// The camera's privacy masks now, painted on footage recorded before they were registered too.
+    private let masks: [Thumbnailer.Mask]
     private let stopping = Atomic<Bool>(false)
     private let onEnd: @Sendable (_ reason: String) -> Void
 
     /// - Parameters:
     ///   - items: the segments from the one holding `moment` on, in time order.
+    ///   - masks: the camera's privacy masks (none: the footage goes out as recorded).
     ///   - onEnd: told once, on the player's thread, why the footage stopped (not after ``stop()``).
-    public init(id: String, items: [Item], from moment: Date, onEnd: @escaping @Sendable (String) -> Void) {
+    public init(id: String, items: [Item], from moment: Date, masks: [Thumbnailer.Mask] = [], onEnd: @escaping @Sendable (String) -> Void) {
         subscriber = FeedSubscriber(id: id, capacity: 512)
         self.items = items.sorted { $0.segment.start < $1.segment.start }
         self.moment = moment
+        self.masks = masks
         self.onEnd = onEnd
     }
 
-    /// The stream the first segment holds, as a viewer's muxer needs it (opens the file once).
-    public static func stream(of item: Item) throws(MediaError) -> (VideoStreamInfo, Data) {
-        let source = try StreamSource(url: item.url.path)
+    /// The stream the first segment holds, as a viewer's muxer needs it (opens the file once),
+    /// as it leaves with `masks` painted on.
+    public static func stream(of item: Item, masks: [Thumbnailer.Mask] = []) throws(MediaError) -> (VideoStreamInfo, Data) {
+        let source = try open(item, masks: masks)
         defer { source.close() }
         // The parameter sets come with the first keyframe.
         while let packet = try source.read(), !packet.isKeyframe {}
         return (source.video, source.parameterSets)
+    }
+
+    /// A segment's packets, masked when the camera has masks.
+    private static func open(_ item: Item, masks: [Thumbnailer.Mask]) throws(MediaError) -> any PacketSource {
+        let file = try StreamSource(url: item.url.path)
+        guard !masks.isEmpty else { return file }
+        do {
+            return try PrivacyMaskedSource(file, masks: masks)
+        } catch {
+            file.close()
+            throw error
+        }
     }
 
     public func start() {
@@ -62,9 +79,9 @@ public final class FootagePlayer: Sendable {
         for (offset, item) in items.enumerated() {
             // In the first segment, start at the keyframe before the moment; in the next ones, at their start.
             let skipKeyframes = offset == 0 ? item.segment.keyframe(atOrBefore: moment).index : 0
-            let source: StreamSource
+            let source: any PacketSource
             do {
-                source = try StreamSource(url: item.url.path)
+                source = try Self.open(item, masks: masks)
             } catch {
                 return "recording_failed: segment \(item.segment.file) cannot be read: \(error.description)"
             }
@@ -111,7 +128,7 @@ extension FootagePlayer {
         /// The stream is the first segment's (the file is opened once to read it).
         public init(player: FootagePlayer) throws(MediaError) {
             guard let first = player.items.first else { throw MediaError(.sourceInvalid, message: "a playback without footage") }
-            (video, parameterSets) = try FootagePlayer.stream(of: first)
+            (video, parameterSets) = try FootagePlayer.stream(of: first, masks: player.masks)
             self.player = player
         }
 
