@@ -96,6 +96,16 @@ public final class CameraFeed: Sendable {
         var receivedBytes = 0
         /// The subscribers whose every keyframe carries the parameter sets.
         var decodableKeyframes: Set<String> = []
+        /// The subscribers that take a change of codec (a recorder, which starts a new segment);
+        /// the others are closed when one comes.
+        var acrossCodecs: Set<String> = []
+
+        /// Removes a subscriber (the caller closes it, outside the lock).
+        mutating func forget(_ id: String) -> FeedSubscriber? {
+            decodableKeyframes.remove(id)
+            acrossCodecs.remove(id)
+            return subscribers.removeValue(forKey: id)
+        }
     }
 
     private let shared: Mutex<Shared>
@@ -172,7 +182,7 @@ public final class CameraFeed: Sendable {
     ///   - onReady: called when packets wait in the subscriber's queue where there were none.
     public func subscribe(
         id: String, capacity: Int = 256, maximumLateness: Duration = FeedSubscriber.defaultMaximumLateness, from start: Start = .newestGOP,
-        everyKeyframeDecodable: Bool = false, onReady: (@Sendable () -> Void)? = nil
+        everyKeyframeDecodable: Bool = false, acrossCodecChanges: Bool = false, onReady: (@Sendable () -> Void)? = nil
     ) -> FeedSubscriber {
         let subscriber = FeedSubscriber(id: id, capacity: capacity, maximumLateness: maximumLateness, onReady: onReady)
         shared.withLock { state in
@@ -184,15 +194,13 @@ public final class CameraFeed: Sendable {
             subscriber.start(with: start)
             state.subscribers[id] = subscriber
             if everyKeyframeDecodable { state.decodableKeyframes.insert(id) }
+            if acrossCodecChanges { state.acrossCodecs.insert(id) }
         }
         return subscriber
     }
 
     public func unsubscribe(id: String) {
-        shared.withLock { state in
-            state.decodableKeyframes.remove(id)
-            return state.subscribers.removeValue(forKey: id)
-        }?.close()
+        shared.withLock { state in state.forget(id) }?.close()
     }
 
     private func set(_ state: FeedState) {
@@ -223,11 +231,14 @@ public final class CameraFeed: Sendable {
                 continue
             }
             let (interruption, parameterSets, video) = (source.interruption, source.parameterSets, source.video)
-            shared.withLock { state in
-                state.interruption = interruption
-                state.parameterSets = parameterSets
-                state.video = video
+            let setUpForAnotherCodec = shared.withLock { state -> [FeedSubscriber] in
+                defer { (state.interruption, state.parameterSets, state.video) = (interruption, parameterSets, video) }
+                // A camera now sending another codec (reconfigured, or masked anew): a viewer's
+                // muxer was set up for the old one, so its subscription ends and it opens the camera again.
+                guard let before = state.video, before.codec != video.codec else { return [] }
+                return state.subscribers.keys.filter { !state.acrossCodecs.contains($0) }.compactMap { state.forget($0) }
             }
+            setUpForAnotherCodec.forEach { $0.close() }
             attempt = 0
             set(.live)
             let ended = relay(from: source)

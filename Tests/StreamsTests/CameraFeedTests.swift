@@ -77,6 +77,40 @@ struct CameraFeedTests {
         #expect(states.all.filter { if case .connecting = $0 { true } else { false } }.count == 1, "no reconnection reported: \(states.all)")
     }
 
+    /// A camera whose codec changes when it is opened again (reconfigured, or masked anew: a
+    /// masked H.265 camera leaves as H.264): a viewer, whose muxer was set up for the old codec,
+    /// is ended; a recorder, which starts a new segment, goes on.
+    @Test func aChangeOfCodecEndsTheViewersSetUpForTheOldOneAndNotTheRecorder() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-codec-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let h264 = try camera(folder, seconds: 10)
+        let hevc = folder.appendingPathComponent("camera-hevc.ts").path
+        try ffmpeg(["-f", "lavfi", "-i", "testsrc=size=320x240:rate=25", "-t", "10", "-c:v", "libx265", "-g", "25", "-x265-params", "log-level=error",
+                    "-pix_fmt", "yuv420p", "-f", "mpegts", hevc])
+        let openings = Atomic<Int>(0)
+        var configuration = CameraFeed.Configuration()
+        configuration.loopFiles = true
+        configuration.openSource = { () throws(MediaError) -> (any PacketSource)? in
+            try StreamSource(url: openings.add(1, ordering: .relaxed).newValue == 1 ? h264 : hevc)
+        }
+        let feed = CameraFeed(camera: "sim-1", url: h264, configuration: configuration)
+        feed.start()
+        defer { feed.stop() }
+        let viewer = feed.subscribe(id: "viewer", capacity: 1_000)
+        let recorder = feed.subscribe(id: "recorder", capacity: 1_000, acrossCodecChanges: true)
+        let deadline = ContinuousClock.now + .seconds(60)  // a bound on failing, generous for a loaded machine
+        var seen = 0
+        while seen < 5, ContinuousClock.now < deadline { seen += viewer.take(timeout: .milliseconds(50)).count }
+        #expect(feed.video?.codec == .h264)
+        feed.reopen()
+        while feed.video?.codec != .hevc, ContinuousClock.now < deadline { _ = recorder.take(timeout: .milliseconds(50)) }
+        var recorded = 0
+        while recorded < 5, ContinuousClock.now < deadline { recorded += recorder.take(timeout: .milliseconds(50)).count }
+        #expect(feed.video?.codec == .hevc && recorded >= 5, "the recorder goes on with the new codec")
+        #expect(viewer.isClosed, "the viewer set up for H.264 is ended")
+        #expect(!recorder.isClosed)
+    }
+
     @Test func aLateJoinerStartsAtTheCachedKeyframeAndASlowOneDoesNotSlowTheFast() async throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-feed-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: folder) }

@@ -75,7 +75,8 @@ public final class FootageRecorder: Sendable {
                 stale.append(subscription)
             }
             for (camera, feed) in feeds where state.subscriptions[camera] == nil {
-                let subscriber = feed.subscribe(id: id, capacity: 8_192, maximumLateness: configuration.maximumLateness, from: .preroll)
+                // A change of codec starts a new segment (`drain`): the recording goes on across it.
+                let subscriber = feed.subscribe(id: id, capacity: 8_192, maximumLateness: configuration.maximumLateness, from: .preroll, acrossCodecChanges: true)
                 state.subscriptions[camera] = Subscription(feed: feed, subscriber: subscriber)
             }
             return stale
