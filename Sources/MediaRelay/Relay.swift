@@ -484,6 +484,8 @@ public final class Relay: Sendable {
         // A viewer whose socket queue filled up is left alone for a moment, so that its packets
         // wait in its own queue, which drops frame by frame (libzmq would drop blindly).
         var pausedUntil: [Data: ContinuousClock.Instant] = [:]
+        // Views whose queue the feed closed under them, being ended (once each).
+        var ending = Set<String>()
         while !stopping.load(ordering: .relaxed) {
             var sent = 0
             let now = ContinuousClock.now
@@ -497,10 +499,19 @@ public final class Relay: Sendable {
                 state.unreachable(gone)
                 return state.mediaViews
             }
+            ending.formIntersection(ready.map(\.id))
             for view in ready where pausedUntil[view.peer] == nil {
                 // A few at a time: the socket's queue per viewer is small, the viewer's own is not.
                 let packets = view.subscriber.take(timeout: .zero, limit: 32)
-                guard !packets.isEmpty else { continue }
+                guard !packets.isEmpty else {
+                    // The feed closed the queue (a change of codec its viewer was not set up for):
+                    // the view ends, its viewer told, rather than wait on a stream that sends nothing.
+                    if view.subscriber.isClosed, ending.insert(view.id).inserted {
+                        let reason = view.subscriber.closeReason ?? "the camera's feed stopped"
+                        Task { try? await end(view.id, reason: reason, notify: true) }
+                    }
+                    continue
+                }
                 var sequence = view.sequence
                 for packet in packets {
                     sequence += 1

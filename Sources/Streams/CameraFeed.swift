@@ -238,7 +238,7 @@ public final class CameraFeed: Sendable {
                 guard let before = state.video, before.codec != video.codec else { return [] }
                 return state.subscribers.keys.filter { !state.acrossCodecs.contains($0) }.compactMap { state.forget($0) }
             }
-            setUpForAnotherCodec.forEach { $0.close() }
+            setUpForAnotherCodec.forEach { $0.close(reason: "the camera's stream changed to \(video.codec) (its privacy masks or its settings changed): open it again") }
             attempt = 0
             set(.live)
             let ended = relay(from: source)

@@ -35,6 +35,7 @@ public final class FeedSubscriber: Sendable {
         var waitingForKeyframe = false
         var dropped = 0
         var closed = false
+        var closeReason: String?
     }
 
     private let state = Mutex(State())
@@ -128,8 +129,14 @@ public final class FeedSubscriber: Sendable {
 
     public var isClosed: Bool { state.withLock { $0.closed } }
 
-    func close() {
-        state.withLock { $0.closed = true }
+    /// Why the feed closed the queue, when it said (nil: the feed stopped, or the subscriber left).
+    public var closeReason: String? { state.withLock { $0.closeReason } }
+
+    func close(reason: String? = nil) {
+        state.withLock { state in
+            state.closed = true
+            if state.closeReason == nil { state.closeReason = reason }
+        }
         ready.signal()
         onReady?()
     }

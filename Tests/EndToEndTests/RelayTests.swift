@@ -230,6 +230,50 @@ struct RelayTests {
         }
     }
 
+    /// An H.265 camera that gains a mask leaves as H.264 from then on: a viewer on the media
+    /// endpoint, whose stream was H.265, is told its view ended and why, rather than sent what it
+    /// cannot mux (or nothing at all).
+    @Test func aViewWhoseCameraChangesCodecIsEndedWithItsReason() async throws {
+        try await withCameraServer("codec", hevcCamera: true, streamSeconds: 30) { data in
+            #expect(try await vigil("user", "add", "pz.viewer", "--name", "V", "--badge", "B-1", "--role", "operator",
+                                    "--data", data.path, "--agency", "pz-5339").status == 0)
+            let id = try await openIncidentAtTheCamera(data)
+            // A viewer of each delivery: sealed (the fan-out) and packets (the media endpoint).
+            var watchers: [(RunningProcess, String)] = []
+            for delivery in ["sealed", "packets"] {
+                let output = data.appendingPathComponent("hevc-\(delivery).ts").path
+                let watcher = try await RunningProcess(vigilBinary, [
+                    "watch", "--incident", "\(id)", "--camera", "pz5339-sim-02", "-o", output, "--seconds", "60", "--delivery", delivery,
+                    "--reason", "public-order", "--text", "The square", "--data", data.path, "--agency", "pz-5339", "--user", "pz.viewer", "--timeout", "30",
+                ])
+                watchers.append((watcher, output))
+            }
+            defer { for (watcher, _) in watchers { watcher.kill(SIGKILL) } }
+            let started = ContinuousClock.now
+            while !watchers.allSatisfy({ $0.0.standardError.contains("vigil watch: view") }), ContinuousClock.now - started < .seconds(60) {
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            try await Task.sleep(for: .seconds(1))
+            try await updateSimulatedCameraMasks(data, masks: "[[[0,0],[0.5,0],[0.5,1],[0,1]]]", hevc: true)
+            for (watcher, output) in watchers {
+                let status = try await watcher.waitForExit(timeout: patience)
+                #expect(status == 0 && watcher.standardError.contains("the camera's stream changed to h264"), "ended, and why: \(watcher.standardError)")
+                let probed = try await probe(output)
+                #expect(probed.codec == "hevc" && probed.frames > 0 && probed.errors.isEmpty, "what it wrote is its H.265, whole: \(probed)")
+            }
+            let ends = try await vigil("audit", "export", "--data", data.path).stdout.split(separator: "\n")
+                .compactMap { try? json(String($0))["record"] as? [String: Any] }.filter { $0["action"] as? String == "view.stopped" }
+            #expect(ends.filter { ($0["cameras"] as? [String]) == ["pz5339-sim-02"] }.count >= 2, "both views recorded as stopped: \(ends)")
+            // Opened again, the camera comes as H.264, masked.
+            let again = data.appendingPathComponent("h264.ts").path
+            let watched = try await vigil("watch", "--incident", "\(id)", "--camera", "pz5339-sim-02", "-o", again, "--seconds", "2", "--reason", "public-order",
+                                          "--text", "The square", "--data", data.path, "--agency", "pz-5339", "--user", "pz.viewer", "--timeout", "30")
+            #expect(watched.status == 0, "\(watched.stderr)")
+            #expect(try await probe(again).codec == "h264")
+            #expect(try await meanLumas(again, crop: "iw/2-4:ih:0:0").allSatisfy { $0 < 5 })
+        }
+    }
+
     @Test func sealedViewersGetANewKeyWhenOneJoinsOrIsRevokedAndTheRevokedOneReadsNothingAfter() async throws {
         try await withCameraServer("sealed") { data in
             for (user, agency) in [("pz.viewer", "pz-5339"), ("cc.viewer", "crisis-centre")] {

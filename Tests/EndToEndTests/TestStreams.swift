@@ -31,11 +31,7 @@ func addTestCameras(to data: URL, hevcCamera: Bool = false, streamSeconds: Int =
     if hevcCamera {
         let hevc = data.appendingPathComponent("camera-hevc.ts").path
         try await makeTestStream(at: hevc, hevc: true)
-        features.append("""
-            {"type":"Feature","geometry":{"type":"Point","coordinates":[4.35252,50.84672]},
-             "properties":{"id":"pz5339-sim-02","owner":"pz-5339","kind":"street","place_type":"square","range_m":40,
-                           "stream":"\(hevc)","confidentiality":"public","tags":[]}}
-            """)
+        features.append(simulatedCameraFeature(stream: hevc, masks: "[]", hevc: true))
     }
     let registry = data.appendingPathComponent("camera.geojson")
     try Data(#"{"type":"FeatureCollection","features":["#.utf8 + Data(features.joined(separator: ",").utf8) + Data("]}".utf8)).write(to: registry)
@@ -43,11 +39,11 @@ func addTestCameras(to data: URL, hevcCamera: Bool = false, streamSeconds: Int =
 }
 
 /// The registry's extra camera at the Grand-Place (`pz5339-sim-01`), its stream a file, its
-/// privacy mask by default the picture's left half.
-func simulatedCameraFeature(stream: String, masks: String = "[[[0,0],[0.5,0],[0.5,1],[0,1]]]") -> String {
+/// privacy mask by default the picture's left half; with `hevc`, the H.265 one beside it (`pz5339-sim-02`).
+func simulatedCameraFeature(stream: String, masks: String = "[[[0,0],[0.5,0],[0.5,1],[0,1]]]", hevc: Bool = false) -> String {
     """
-    {"type":"Feature","geometry":{"type":"Point","coordinates":[4.3525,50.8467]},
-     "properties":{"id":"pz5339-sim-01","owner":"pz-5339","kind":"street","place_type":"square","range_m":40,
+    {"type":"Feature","geometry":{"type":"Point","coordinates":[\(hevc ? "4.35252,50.84672" : "4.3525,50.8467")]},
+     "properties":{"id":"pz5339-sim-0\(hevc ? 2 : 1)","owner":"pz-5339","kind":"street","place_type":"square","range_m":40,
                    "stream":"\(stream)","confidentiality":"public","tags":[],"privacy_masks":\(masks)}}
     """
 }
@@ -76,10 +72,10 @@ func meanLuma(_ path: String, crop: String) async throws -> Double {
     try #require(try await meanLumas(path, crop: crop).first)
 }
 
-/// Moves the registry's extra camera's privacy mask to `masks`, as its owner does on the bus.
-func updateSimulatedCameraMasks(_ data: URL, masks: String) async throws {
+/// Moves the registry's extra camera's privacy mask to `masks` (with `hevc`, the H.265 one's), as its owner does on the bus.
+func updateSimulatedCameraMasks(_ data: URL, masks: String, hevc: Bool = false) async throws {
     let registry = data.appendingPathComponent("masks-\(UUID().uuidString).geojson")
-    let feature = simulatedCameraFeature(stream: data.appendingPathComponent("camera.ts").path, masks: masks)
+    let feature = simulatedCameraFeature(stream: data.appendingPathComponent(hevc ? "camera-hevc.ts" : "camera.ts").path, masks: masks, hevc: hevc)
     try Data(#"{"type":"FeatureCollection","features":["#.utf8 + Data(feature.utf8) + Data("]}".utf8)).write(to: registry)
     let updated = try await vigil("cameras", "update", registry.path, "--data", data.path, "--agency", "pz-5339", "--timeout", "30")
     #expect(updated.status == 0, "\(updated.stderr)")

@@ -281,11 +281,19 @@ struct FanOutTests {
         #expect(sizes == [320, 640], "\(sizes)")
     }
 
-    /// What `socket` gives until `done` says it has what it needs, or `within` ran out.
+    /// What `socket` gives until `done` says it has what it needs, or `within` ran out. The
+    /// socket is read every 10 ms, `done` asked at most every 100 ms and only of new bytes: it
+    /// parses everything read so far, which asked at every read fell behind the stream on a
+    /// loaded machine until the fan-out dropped the player as stalled.
     func readUntil(_ socket: Int32, within: Duration, done: ([UInt8]) -> Bool) async throws -> [UInt8] {
         var bytes: [UInt8] = []
         let deadline = ContinuousClock.now + within
-        while !done(bytes), ContinuousClock.now < deadline {
+        var asked = (at: ContinuousClock.now, count: -1)
+        while ContinuousClock.now < deadline {
+            if bytes.count != asked.count, ContinuousClock.now - asked.at >= .milliseconds(100) {
+                asked = (ContinuousClock.now, bytes.count)
+                if done(bytes) { break }
+            }
             bytes += readAvailable(socket)
             try await Task.sleep(for: .milliseconds(10))
         }

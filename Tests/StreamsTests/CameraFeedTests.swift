@@ -83,9 +83,9 @@ struct CameraFeedTests {
     @Test func aChangeOfCodecEndsTheViewersSetUpForTheOldOneAndNotTheRecorder() async throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-codec-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: folder) }
-        let h264 = try camera(folder, seconds: 10)
+        let h264 = try camera(folder, seconds: 4)
         let hevc = folder.appendingPathComponent("camera-hevc.ts").path
-        try ffmpeg(["-f", "lavfi", "-i", "testsrc=size=320x240:rate=25", "-t", "10", "-c:v", "libx265", "-g", "25", "-x265-params", "log-level=error",
+        try ffmpeg(["-f", "lavfi", "-i", "testsrc=size=320x240:rate=25", "-t", "4", "-c:v", "libx265", "-g", "25", "-x265-params", "log-level=error",
                     "-pix_fmt", "yuv420p", "-f", "mpegts", hevc])
         let openings = Atomic<Int>(0)
         var configuration = CameraFeed.Configuration()

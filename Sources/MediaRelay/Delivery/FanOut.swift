@@ -295,7 +295,8 @@ public final class FanOut: Sendable {
             let packets = channel.subscriber.take(timeout: .zero)
             if packets.isEmpty {
                 if channel.subscriber.isClosed {
-                    for player in channel.players { leave(player.number, reason: "the camera's feed stopped") }
+                    let reason = channel.subscriber.closeReason ?? "the camera's feed stopped"
+                    for player in channel.players { leave(player.number, reason: reason) }
                 }
                 return
             }
