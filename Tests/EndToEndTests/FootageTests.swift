@@ -180,7 +180,7 @@ struct FootageTests {
             let moment = Date(timeIntervalSince1970: start / 1000 + 2)
             let output = data.appendingPathComponent("node-played.ts").path
             let played = try await vigil("watch", "--incident", "\(id)", "--camera", "pz5339-sim-01", "--at", moment.formatted(.iso8601), "-o", output,
-                                         "--seconds", "2", "--reason", "criminal-investigation", "--text", "Recorded on the node",
+                                         "--seconds", "3", "--reason", "criminal-investigation", "--text", "Recorded on the node",
                                          "--data", data.path, "--agency", "pz-5339", "--user", "pz.viewer", "--timeout", "30")
             #expect(played.status == 0 && played.stderr.contains("served by relay node relay-1"), "\(played.stderr)")
             let probed = try await probe(output)
@@ -248,7 +248,7 @@ struct FootageTests {
             let moment = (firstStart ?? beforeIncident).addingTimeInterval(2)
             let output = data.appendingPathComponent("played.ts").path
             let played = try await vigil("watch", "--incident", "\(id)", "--camera", "pz5339-sim-01", "--at", moment.formatted(.iso8601), "-o", output,
-                                         "--seconds", "2", "--reason", "criminal-investigation", "--text", "What happened before the call",
+                                         "--seconds", "3", "--reason", "criminal-investigation", "--text", "What happened before the call",
                                          "--data", data.path, "--agency", "pz-5339", "--user", "pz.viewer", "--timeout", "30")
             #expect(played.status == 0, "\(played.stderr)")
             let probed = try await probe(output)
@@ -305,7 +305,7 @@ struct FootageTests {
             try await updateSimulatedCameraMasks(data, masks: "[[[0.5,0],[1,0],[1,1],[0.5,1]]]")
             let remasked = data.appendingPathComponent("remasked.ts").path
             let replayed = try await vigil("watch", "--incident", "\(id)", "--camera", "pz5339-sim-01", "--at", moment.formatted(.iso8601), "-o", remasked,
-                                           "--seconds", "2", "--reason", "criminal-investigation", "--text", "Again, masked anew",
+                                           "--seconds", "3", "--reason", "criminal-investigation", "--text", "Again, masked anew",
                                            "--data", data.path, "--agency", "pz-5339", "--user", "pz.viewer", "--timeout", "30")
             #expect(replayed.status == 0, "\(replayed.stderr)")
             let right = try await meanLumas(remasked, crop: "iw/2-4:ih:iw/2+4:0")
