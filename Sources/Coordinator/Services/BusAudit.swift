@@ -62,22 +62,18 @@ struct BusAudit: Service {
     /// subscriptions go on meanwhile (the people who must mend the disk reach the server): the
     /// bus keeps the newest 1,024 of each waiting, and each record keeps the moment the bus decided.
     private func append(_ record: AuditRecord) async {
-        var wait = Duration.seconds(1)
-        while true {
-            do {
-                return try await audit.append(record)
-            } catch where Database.isStorageFailure(error) {
+        do {
+            let appended: Void? = try await Database.retryingStorageFailures({ try await audit.append(record) }) { error in
                 logger.error("audit append failed; trying again", metadata: ["error": "\(error)"])
-                let pause = wait
-                guard !Task.isShuttingDownGracefully, !Task.isCancelled,
-                      (try? await cancelWhenGracefulShutdown({ try await Task.sleep(for: pause) })) != nil
-                else {
-                    return logger.error("audit record lost: the server stops while its database cannot take it", metadata: ["action": "\(record.action)"])
-                }
-                wait = min(wait * 2, .seconds(30))
-            } catch {
-                return logger.error("audit append failed", metadata: ["error": "\(error)"])
+            } wait: { pause async -> Bool in
+                guard !Task.isShuttingDownGracefully, !Task.isCancelled else { return false }
+                return (try? await cancelWhenGracefulShutdown({ try await Task.sleep(for: pause) })) != nil
             }
+            if appended == nil {
+                logger.error("audit record lost: the server stops while its database cannot take it", metadata: ["action": "\(record.action)"])
+            }
+        } catch {
+            logger.error("audit append failed", metadata: ["error": "\(error)"])
         }
     }
 }

@@ -261,22 +261,11 @@ extension AccessService {
     /// without its end until a restart. Any other refusal (already stopped) leaves nothing to record.
     public func stopEventually(view: String, agency: String, user: String?) async {
         let ended = Date()
+        let stopped = { try await self.stop(view: view, agency: agency, user: user, at: ended) }
         do {
-            try await stop(view: view, agency: agency, user: user, at: ended)
+            try await stopped()
         } catch where Database.isStorageFailure(error) {
-            Task {
-                var wait = Duration.seconds(1)
-                while true {
-                    try? await Task.sleep(for: wait)
-                    do {
-                        return try await stop(view: view, agency: agency, user: user, at: ended)
-                    } catch where Database.isStorageFailure(error) {
-                        wait = min(wait * 2, .seconds(30))
-                    } catch {
-                        return
-                    }
-                }
-            }
+            Task { _ = try? await Database.retryingStorageFailures(waitFirst: true, stopped) }
         } catch {}
     }
 

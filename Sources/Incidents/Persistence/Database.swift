@@ -73,6 +73,31 @@ public final class Database: Sendable {
             .contains(error.code & 0xff) || error.code == DqliteFailure.protocolError
     }
 
+    /// Runs `attempt` until the database takes it: after a storage failure (a full disk, see
+    /// ``isStorageFailure(_:)``) it is tried again after 1 s, 2 s, 4 s … up to every 30 s
+    /// (with `waitFirst`, that wait comes before the first try too). `onStorageFailure` is told
+    /// of each; `wait` sleeps a pause and says whether to go on. Nil: `wait` gave up. Any other
+    /// error is thrown at once.
+    public static func retryingStorageFailures<T>(
+        waitFirst: Bool = false, _ attempt: () async throws -> T, onStorageFailure: (any Error) -> Void = { _ in },
+        wait: (Duration) async -> Bool = { (try? await Task.sleep(for: $0)) != nil }
+    ) async throws -> T? {
+        var pause = Duration.seconds(1)
+        if waitFirst {
+            guard await wait(pause) else { return nil }
+            pause *= 2
+        }
+        while true {
+            do {
+                return try await attempt()
+            } catch where isStorageFailure(error) {
+                onStorageFailure(error)
+                guard await wait(pause) else { return nil }
+                pause = min(pause * 2, .seconds(30))
+            }
+        }
+    }
+
     /// Runs `body` on a read-only connection, off the writer's queue and off the cooperative
     /// pool, in one read transaction: every query of `body` sees the same committed state.
     func read<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T {
