@@ -507,7 +507,7 @@ public final class Relay: Sendable {
                     // The feed closed the queue (a change of codec its viewer was not set up for):
                     // the view ends, its viewer told, rather than wait on a stream that sends nothing.
                     if view.subscriber.isClosed, ending.insert(view.id).inserted {
-                        let reason = view.subscriber.closeReason ?? "the camera's feed stopped"
+                        let reason = view.subscriber.closeReason
                         Task { try? await end(view.id, reason: reason, notify: true) }
                     }
                     continue

@@ -129,8 +129,8 @@ public final class FeedSubscriber: Sendable {
 
     public var isClosed: Bool { state.withLock { $0.closed } }
 
-    /// Why the feed closed the queue, when it said (nil: the feed stopped, or the subscriber left).
-    public var closeReason: String? { state.withLock { $0.closeReason } }
+    /// Why the feed closed the queue: what it said, or else that it stopped.
+    public var closeReason: String { state.withLock { $0.closeReason } ?? "the camera's feed stopped" }
 
     func close(reason: String? = nil) {
         state.withLock { state in

@@ -76,8 +76,7 @@ public final class PrivacyMaskedSource: PacketSource {
                 ended = true
                 _ = avcodec_send_packet(decoder, nil)
                 try drainDecoder()
-                _ = avcodec_send_frame(encoder, nil)
-                try drainEncoder()
+                try flushEncoder()
             }
         }
         return pending.removeFirst()
@@ -113,7 +112,7 @@ public final class PrivacyMaskedSource: PacketSource {
             // The camera changed its size: a new encoder at the new size, whose first keyframe
             // brings the new parameter sets (the feed announces the change from them).
             let format = current.pointee.pix_fmt
-            try drainEncoderBeforeReplacing()
+            try flushEncoder()
             avcodec_free_context(&encoder)
             encoder = try Self.openEncoder(width: width, height: height, format: format, timeBase: video.timeBase)
         }
@@ -142,7 +141,8 @@ public final class PrivacyMaskedSource: PacketSource {
         try drainEncoder()
     }
 
-    private func drainEncoderBeforeReplacing() throws(MediaError) {
+    /// What the encoder still holds comes out (before it ends, or is replaced).
+    private func flushEncoder() throws(MediaError) {
         _ = avcodec_send_frame(encoder, nil)
         try drainEncoder()
     }

@@ -295,8 +295,7 @@ public final class FanOut: Sendable {
             let packets = channel.subscriber.take(timeout: .zero)
             if packets.isEmpty {
                 if channel.subscriber.isClosed {
-                    let reason = channel.subscriber.closeReason ?? "the camera's feed stopped"
-                    for player in channel.players { leave(player.number, reason: reason) }
+                    for player in channel.players { leave(player.number, reason: channel.subscriber.closeReason) }
                 }
                 return
             }
