@@ -1,6 +1,7 @@
 import Bus
 import Foundation
 import Incidents
+import Streams
 import Synchronization
 import VigilProtocol
 
@@ -13,6 +14,9 @@ public struct AllowedView: Sendable {
     public var mode = AccessMode.live
     public var footageTime: Date?
     public var prosecutorReference: String?
+    /// The privacy masks to paint on a playback, when the authority says which (a relay node's
+    /// playback ticket carries the coordinator's masks now); nil: the relay's own for the camera.
+    public var masks: [Thumbnailer.Mask]?
 }
 
 /// Who allows, re-checks and records a relay's views. In `vigil serve` it is the server's own
@@ -211,7 +215,8 @@ public final class RelayNodeAuthority: ViewAuthority {
             throw BusProtocol.ErrorBody(.ticketInvalid, message: "the ticket is for another moment (or for live video)", field: "body.at")
         }
         return AllowedView(
-            view: ticket.view, grant: ticket.grant, incident: ticket.incident, mode: ticket.at == nil ? .live : .playback, footageTime: ticket.at)
+            view: ticket.view, grant: ticket.grant, incident: ticket.incident, mode: ticket.at == nil ? .live : .playback, footageTime: ticket.at,
+            masks: ticket.masks)
     }
 
     public func reasonToEnd(_ view: AllowedView, camera: String, identity: BusIdentity) async -> String? {
@@ -244,7 +249,7 @@ public final class RelayNodeAuthority: ViewAuthority {
     public func allowLink(_ token: String) -> LinkAllowance? {
         guard let ticket = state.withLock({ $0.ticket(token) }), ticket.link == true else { return nil }
         return LinkAllowance(
-            allowed: AllowedView(view: ticket.view, grant: ticket.grant, incident: ticket.incident), camera: ticket.camera,
+            allowed: AllowedView(view: ticket.view, grant: ticket.grant, incident: ticket.incident, masks: ticket.masks), camera: ticket.camera,
             identity: BusIdentity(agency: ticket.agency, user: ticket.user), at: ticket.at)
     }
 }

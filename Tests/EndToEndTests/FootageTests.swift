@@ -215,6 +215,17 @@ struct FootageTests {
             }
             let verified = try await vigil("export", "verify", package.path, "--data", data.path)
             #expect(verified.status == 0, "\(verified.stdout) \(verified.stderr)")
+
+            // The owner masks the right half after the recording: the node plays its footage with
+            // the mask the server's ticket carries (it may no longer carry the camera itself).
+            try await updateSimulatedCameraMasks(data, masks: "[[[0.5,0],[1,0],[1,1],[0.5,1]]]")
+            let remasked = data.appendingPathComponent("node-remasked.ts").path
+            let replayed = try await vigil("watch", "--incident", "\(id)", "--camera", "pz5339-sim-01", "--at", moment.formatted(.iso8601), "-o", remasked,
+                                           "--seconds", "3", "--reason", "criminal-investigation", "--text", "Again, masked anew",
+                                           "--data", data.path, "--agency", "pz-5339", "--user", "pz.viewer", "--timeout", "30")
+            #expect(replayed.status == 0 && replayed.stderr.contains("served by relay node relay-1"), "\(replayed.stderr)")
+            let right = try await meanLumas(remasked, crop: "iw/2-4:ih:iw/2+4:0")
+            #expect(right.count >= 25 && right.allSatisfy { $0 < 5 }, "a mask registered after the node recorded hides its part of the footage: \(right)")
         }
     }
 

@@ -158,8 +158,9 @@ extension Relay {
             return (result, nil, view)
         }
         let first = items[0]  // there is a start: there are items
-        // The camera's masks now: footage recorded before they were registered is masked too.
-        let masks = state.withLock { $0.sources[camera]?.masks } ?? []
+        // The camera's masks now: footage recorded before they were registered is masked too. On a
+        // relay node, the coordinator's ticket says which they are.
+        let masks = allowed.masks ?? state.withLock { $0.sources[camera]?.masks } ?? []
         let (video, parameterSets) = try FootagePlayer.stream(of: first, masks: masks)
         let player = FootagePlayer(id: allowed.view, items: items, from: moment, masks: masks) { [self] reason in
             Task { try? await end(allowed.view, reason: reason, notify: true) }

@@ -25,6 +25,10 @@ public struct RelayTicket: Codable, Equatable, Sendable {
     public var link: Bool?
     /// A playback's ticket: the moment the recorded footage is played from (the node's own footage).
     public var at: Date?
+    /// A playback's ticket: the camera's privacy masks now, which the node paints on its footage
+    /// (a mask registered after the recording hides that footage too, and the node may no longer
+    /// carry the camera, so the masks of its assignments may be out of date or missing).
+    public var masks: [Thumbnailer.Mask]?
     /// An upstream ticket: the edge relay node that pulls the camera (bound to its key, `viewerKey`).
     public var edge: String?
 
