@@ -255,6 +255,41 @@ struct OwnersTrustTests {
         }
     }
 
+    /// Sharing an owner's cameras, and taking the sharing back, is the owner's administration:
+    /// its own key or one of its owner-admin users, never an operator; each act is recorded with
+    /// the user who did it, a refusal too.
+    @Test func onlyTheOwnersAdministratorsShareOrRevokeItsCameras() async throws {
+        try await withServer { data, _ in
+            for (user, role) in [("pz.admin", "owner-admin"), ("pz.op", "operator")] {
+                #expect(try await vigil("user", "add", user, "--name", "A", "--badge", "B-\(user)", "--role", role,
+                                        "--data", data.path, "--agency", "pz-5339").status == 0)
+            }
+            let grant = data.appendingPathComponent("shared.json")
+            try Data("""
+                {"id": "pz5339-siamu-shared", "owner": "pz-5339", "agency": "siamu", "scope": {"kinds": ["street"]}, "modes": ["live"],
+                 "valid_from": "2026-01-01T00:00:00Z", "purpose": "fire support", "legal_basis": "Belgian camera law",
+                 "condition": {"always": {}}}
+                """.utf8).write(to: grant)
+            let byOperator = try await vigil("grant", "create", grant.path, "--data", data.path, "--agency", "pz-5339", "--user", "pz.op")
+            #expect(byOperator.status != 0 && byOperator.stderr.contains("role_required"), "\(byOperator.stderr)")
+            let byAdmin = try await vigil("grant", "create", grant.path, "--data", data.path, "--agency", "pz-5339", "--user", "pz.admin")
+            #expect(byAdmin.status == 0, "\(byAdmin.stderr)")
+            let revokedByOperator = try await vigil("grant", "revoke", "pz5339-siamu-shared", "--reason", "not mine to take back",
+                                                    "--data", data.path, "--agency", "pz-5339", "--user", "pz.op")
+            #expect(revokedByOperator.status != 0 && revokedByOperator.stderr.contains("role_required"), "\(revokedByOperator.stderr)")
+            let listed = try await vigil("grant", "list", "--data", data.path, "--agency", "siamu")
+            #expect(listed.stdout.contains("pz5339-siamu-shared") && !listed.stdout.contains("revoked"), "the operator took nothing back: \(listed.stdout)")
+            let revoked = try await vigil("grant", "revoke", "pz5339-siamu-shared", "--reason", "agreement ended",
+                                          "--data", data.path, "--agency", "pz-5339", "--user", "pz.admin")
+            #expect(revoked.status == 0, "\(revoked.stderr)")
+
+            let exported = try await vigil("audit", "export", "--data", data.path)
+            let records = try exported.stdout.split(separator: "\n").compactMap { try json(String($0))["record"] as? [String: Any] }
+            let acts = records.filter { ($0["action"] as? String ?? "").hasPrefix("grant.") }.map { "\($0["action"] ?? "") \($0["user"] ?? "-")" }
+            #expect(acts == ["grant.create.refused pz.op", "grant.created pz.admin", "grant.revoke.refused pz.op", "grant.revoked pz.admin"], "\(acts)")
+        }
+    }
+
     /// Owners edit and retire their own cameras on the bus (an owner-admin user or the owner's
     /// certificate), checked as an import is, audited, applied by the running server at once.
     @Test func ownersUpdateAndRetireTheirCameras() async throws {

@@ -14,12 +14,15 @@ extension CommandDispatcher {
             guard grant.owner == request.agency else {
                 throw BusProtocol.ErrorBody(.notOwner, message: "only \(grant.owner) may share its cameras", field: "body.owner")
             }
-            try await access.create(grant, by: request.agency)
+            // Sharing an owner's cameras is the owner's administration, as its cameras and users are.
+            try await requireOwnerAdmin(request, action: header.op)
+            try await access.create(grant, by: request.agency, user: request.user)
             await publisher.accessChanged(for: grant.agency, by: request.agency, reason: "grant_created:\(grant.id)")
             return BusProtocol.successReply(id: header.id, result: grant)
         case .grantRevoke:
             let body = try BusProtocol.decodeBody(RevokeGrantBody.self, from: request.payload)
-            let revoked = try await access.revoke(body.grant, by: request.agency, reason: body.reason)
+            try await requireOwnerAdmin(request, action: header.op)
+            let revoked = try await access.revoke(body.grant, by: request.agency, user: request.user, reason: body.reason)
             // Each agency's channels lose the cameras at once (the relays stop their feeds the same way).
             await publisher.accessChanged(for: revoked.agency, by: request.agency, reason: "grant_revoked:\(body.grant)")
             return BusProtocol.successReply(id: header.id, result: ["grant": body.grant])

@@ -182,7 +182,8 @@ public final class AccessService: Sendable {
     ///
     /// - Throws: ``IncidentError`` `grant_invalid` (no mode, a bad scope polygon, an empty window),
     ///   `grant_exists`, `owner_unknown`, `agency_unknown`.
-    public func create(_ grant: Grant, by actor: String) async throws {
+    /// - Parameter user: the owner's named user who made it (nil: the owner's own key).
+    public func create(_ grant: Grant, by actor: String, user: String? = nil) async throws {
         guard !grant.id.isEmpty, !grant.modes.isEmpty else {
             throw IncidentError(.grantInvalid, message: "a grant needs an id and at least one mode", field: "modes")
         }
@@ -232,7 +233,7 @@ public final class AccessService: Sendable {
             try db.transaction {
                 try Self.insert(grant, createdBy: actor, in: db)
                 try AuditLog.append(AuditRecord(
-                    action: "grant.created", agency: actor, reason: grant.purpose, recipient: grant.agency, grant: grant.id,
+                    action: "grant.created", agency: actor, user: user, reason: grant.purpose, recipient: grant.agency, grant: grant.id,
                     details: ["owner": grant.owner, "modes": grant.modes.map(\.rawValue).joined(separator: ","), "legal_basis": grant.legalBasis]), in: db)
             }
         }
@@ -241,7 +242,7 @@ public final class AccessService: Sendable {
     /// Revokes a grant from now on and audits it; only the grant's owner may revoke it.
     /// Returns the grant as revoked.
     @discardableResult
-    public func revoke(_ id: String, by actor: String, reason: String) async throws(IncidentError) -> Grant {
+    public func revoke(_ id: String, by actor: String, user: String? = nil, reason: String) async throws(IncidentError) -> Grant {
         do {
             return try await database.run { db in
                 try db.transaction {
@@ -257,7 +258,7 @@ public final class AccessService: Sendable {
                                  [.text(IncidentService.timestamp(now)), .text(actor), .text(id)])
                     var grant = try Self.grant(from: row)
                     grant.revokedAt = now
-                    try AuditLog.append(AuditRecord(action: "grant.revoked", agency: actor, reason: reason, recipient: grant.agency, grant: id), in: db)
+                    try AuditLog.append(AuditRecord(action: "grant.revoked", agency: actor, user: user, reason: reason, recipient: grant.agency, grant: id), in: db)
                     return grant
                 }
             }
