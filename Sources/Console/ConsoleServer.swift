@@ -73,11 +73,13 @@ public struct ConsoleServer: Sendable {
     }
 
     /// The operations the page may ask for, and whether each goes to the relay's media endpoint.
-    /// Nothing else passes: the console is for a crisis room's work, not for administering keys.
+    /// Nothing else passes: the console is for a crisis room's work (an owner's administrator
+    /// there shares and takes back its cameras; the bus decides who may), not for administering
+    /// keys, users or the registry.
     static let operations: [ProtocolOperation: Bool] = [
         .sessionIdentity: false, .incidentList: false, .incidentSnapshot: false, .incidentHeadPassed: false, .incidentOpen: false, .incidentRedraw: false,
         .incidentMove: false, .incidentClose: false, .incidentUpdate: false, .camerasSelect: false, .viewList: false,
-        .grantList: false, .auditQuery: false, .auditVerify: false, .thumbnailsStart: false, .thumbnailsStop: false,
+        .grantList: false, .grantCreate: false, .grantRevoke: false, .auditQuery: false, .auditVerify: false, .thumbnailsStart: false, .thumbnailsStop: false,
         .feedLink: true, .feedClose: true,
     ]
 

@@ -98,6 +98,52 @@ struct ConsoleTests {
     }
 }
 
+/// An owner's administrator in the crisis room shares its cameras for one incident from the
+/// console and takes them back; an operator of the owner is offered neither.
+@Suite("The operator console: an owner's sharing", .timeLimit(.minutes(2)))
+struct ConsoleSharingTests {
+    @Test func anOwnersAdministratorSharesItsCamerasForAnIncidentAndTakesThemBack() async throws {
+        try await withCameraServer("console-sharing") { data in
+            for (user, role, agency) in [("pz.admin", "owner-admin", "pz-5339"), ("pz.op", "operator", "pz-5339"), ("siamu.op", "operator", "siamu")] {
+                #expect(try await vigil("user", "add", user, "--name", "U", "--badge", "B-\(user)", "--role", role,
+                                        "--data", data.path, "--agency", agency).status == 0)
+            }
+            // A public-order incident at the camera, which the fire service joins: its fire-only grant does not hold here.
+            let opened = try await vigil("incident", "open", "--kind", "public-order", "--at", "50.8467,4.3525", "--radius", "30",
+                                         "--participant", "siamu", "--data", data.path, "--agency", "pz-5339", "--json")
+            #expect(opened.status == 0, "\(opened.stderr)")
+            let id = try #require((try json(opened.stdout)["incident"] as? [String: Any])?["id"] as? Int)
+            let browsed = try await run(python, [
+                repositoryRoot.appendingPathComponent("Tests/python/console_sharing.py").path, vigilBinary.path, data.path, "pz-5339", "pz.admin", "pz.op",
+                "siamu", "siamu.op", "pz5339-sim-01", "\(id)", ConsoleTests.artefacts.path,
+            ], environment: ConsoleTests.browserEnvironment, timeout: .seconds(90))
+            #expect(browsed.status == 0, "\(browsed.stdout) \(browsed.stderr.suffix(2000))")
+            let seen = try json(browsed.stdout.split(separator: "\n").last.map(String.init) ?? "")
+            #expect((seen["before"] as? String)?.hasPrefix("denied") == true, "\(seen)")
+            #expect(seen["share_offered"] as? Bool == true, "\(seen)")
+            let dialog = try #require(seen["dialog"] as? [String: Any], "\(seen)")
+            #expect(dialog["offered"] as? [String] == ["siamu"] && (dialog["what"] as? String)?.contains("only under it") == true, "\(dialog)")
+            let shared = try #require(seen["shared"] as? [String: Any], "\(seen)")
+            let grant = try #require(shared["id"] as? String)
+            #expect((shared["text"] as? String)?.hasPrefix("pz-5339 → siamu: live, every camera, under incident #\(id) only") == true
+                && shared["revocable"] as? Bool == true, "\(shared)")
+            #expect(seen["after_sharing"] as? String == "allowed under \(grant)", "\(seen)")
+            let revoked = try #require(seen["revoked"] as? [String: Any], "\(seen)")
+            #expect(revoked["ended"] as? Bool == true && revoked["revocable"] as? Bool == false && (revoked["text"] as? String)?.contains("(revoked ") == true, "\(revoked)")
+            #expect((seen["after_revoking"] as? String)?.hasPrefix("denied") == true, "\(seen)")
+            #expect(seen["operator_share_offered"] as? Bool == false && (seen["operator_revocable"] as? [String])?.isEmpty == true, "\(seen)")
+            #expect((seen["console_errors"] as? [String])?.isEmpty == true, "\(seen)")
+
+            // Recorded as the administrator's, the reason given on the page with the revocation.
+            let exported = try await vigil("audit", "export", "--data", data.path)
+            let records = try exported.stdout.split(separator: "\n").compactMap { try json(String($0))["record"] as? [String: Any] }
+            let acts = records.filter { $0["grant"] as? String == grant && $0["source"] as? String == "console" }
+                .map { "\($0["action"] ?? "") \($0["user"] ?? "-") \($0["reason"] ?? "-")" }
+            #expect(acts.contains("grant.created pz.admin Scene of the fire, for the fire service") && acts.contains("grant.revoked pz.admin The fire is out"), "\(acts)")
+        }
+    }
+}
+
 /// The console's HTTP API at its boundary (`Tests/python/console_api.py`, the standard library only).
 @Suite("The operator console's boundary", .timeLimit(.minutes(1)))
 struct ConsoleBoundaryTests {

@@ -80,6 +80,7 @@ function start() {
   document.getElementById('who').textContent =
     `${session.name} (${session.user}, ${session.agency}) until ${new Date(session.ends_at).toLocaleString()}`;
   document.getElementById('audit').hidden = !session.roles.includes('auditor');
+  refreshGrants();
   // Logged in again after a session ended: follow again; the map, the wall and the refreshes are there already.
   if (!state.source || state.source.readyState === EventSource.CLOSED) followChannels();
   if (state.started) return;
@@ -91,7 +92,7 @@ function start() {
   // minute as well, in case a change was lost (not who is watching: each reading of it is an
   // audit entry, and the stream tells of each view that starts or stops).
   setInterval(() => { if (!state.following) { refreshIncidents(); refreshSelected(); } }, 2000);
-  setInterval(() => { if (state.following) { refreshIncidents(); refreshSelected({watchers: false}); } }, 60000);
+  setInterval(() => { if (state.following) { refreshIncidents(); refreshSelected({watchers: false}); refreshGrants(); } }, 60000);
 }
 
 // MARK: Following the agency's channels
@@ -116,6 +117,8 @@ function followChannels() {
       document.body.dataset.viewChanges = String(Number(document.body.dataset.viewChanges || 0) + 1);
       if (selected) refreshWatchers(state.selected);
     } else refreshSoon(selected);
+    // A grant given or taken back changes what the agencies see (`incident.access-changed`).
+    if (change.type.includes('access')) refreshGrants();
   });
   source.addEventListener('ended', (event) => {
     source.close();
@@ -460,6 +463,7 @@ function renderIncident() {
     (parent ? `; split off #${parent}` : '') +
     (children.length ? `; groups split off: ${children.map((child) => `#${child}`).join(', ')}` : '');
   document.getElementById('split-off').hidden = !march;
+  document.getElementById('share').hidden = !state.session.roles.includes('owner-admin');
   document.getElementById('redraw').textContent = march ? 'Move head…' : 'Redraw…';
   document.getElementById('redraw-area').hidden = Boolean(march);
   document.getElementById('move-tail').hidden = !march;
@@ -809,6 +813,86 @@ function avcCodec(data) {
   }
   return null;
 }
+
+// MARK: Sharing: the grants the agency gives and receives; an owner's administrators share
+// their cameras for an incident and take grants back (the bus decides who may, and records it).
+
+async function refreshGrants() {
+  let grants;
+  try { grants = await api('grant.list'); } catch (error) { say(`grants: ${error.code}`); return; }
+  const {agency, roles} = state.session;
+  const administers = roles.includes('owner-admin');
+  const now = Date.now();
+  document.getElementById('grants').replaceChildren(...grants.map((grant) => {
+    const ended = grant.revoked_at ? `revoked ${new Date(grant.revoked_at).toLocaleString()}`
+      : grant.valid_until && Date.parse(grant.valid_until) <= now ? 'expired' : null;
+    const item = element('li', `${grant.owner} → ${grant.agency}: ${grant.modes.join(', ')}, ${scopeText(grant.scope)}, ` +
+      `${conditionText(grant.condition)}${grant.valid_until ? ` until ${new Date(grant.valid_until).toLocaleString()}` : ''}` +
+      `${ended ? ` (${ended})` : ''} · ${grant.purpose}`);
+    item.dataset.grant = grant.id;
+    item.title = `${grant.id}: ${grant.legal_basis}`;
+    if (ended) item.className = 'ended';
+    if (!ended && administers && grant.owner === agency) {
+      const revoke = element('button', 'Revoke…');
+      revoke.type = 'button';
+      revoke.addEventListener('click', () => {
+        const reason = prompt(`Why do you take back ${grant.id} from ${grant.agency}? (recorded in the audit log)`);
+        if (!reason || !reason.trim()) return;
+        act(async () => { await api('grant.revoke', {grant: grant.id, reason: reason.trim()}); await refreshGrants(); }, `${grant.id} revoked`);
+      });
+      item.append(revoke);
+    }
+    return item;
+  }));
+}
+
+function scopeText(scope) {
+  const parts = [];
+  if (scope.cameras) parts.push(`${scope.cameras.length} named cameras`);
+  if (scope.kinds) parts.push(`${scope.kinds.join('/')} cameras`);
+  if (scope.tag) parts.push(`tagged ${scope.tag}`);
+  if (scope.place_types) parts.push(`at ${scope.place_types.join('/')}`);
+  if (scope.area || scope.area_name) parts.push(`in ${scope.area_name || 'an area'}`);
+  return parts.length ? parts.join(' ') : 'every camera';
+}
+
+function conditionText(condition) {
+  if (condition.incident) return `under incident #${condition.incident._0} only`;
+  if (condition.while_incident_open) {
+    const kinds = condition.while_incident_open.kinds;
+    return `while ${kinds ? kinds.join('/') : 'any'} incidents that select them are open`;
+  }
+  return 'always';
+}
+
+document.getElementById('share').addEventListener('click', () => {
+  if (!state.snapshot) return;
+  const {incident} = state.snapshot;
+  const agencies = [incident.lead_agency, ...(incident.details.participants || [])].filter((id) => id !== state.session.agency);
+  document.getElementById('share-agencies').replaceChildren(...agencies.map((id) => { const option = element('option'); option.value = id; return option; }));
+  document.getElementById('share-agency').value = agencies[0] || '';
+  document.getElementById('share-what').textContent =
+    `${state.session.agency}'s cameras that #${incident.id} ${incident.title || incident.kind} selects, only under it and while it is open.`;
+  document.getElementById('share-dialog').showModal();
+});
+document.getElementById('share-cancel').addEventListener('click', () => document.getElementById('share-dialog').close());
+document.getElementById('share-form').addEventListener('submit', () => {
+  const incident = state.selected;
+  const agency = document.getElementById('share-agency').value.trim();
+  const modes = [['share-live', 'live'], ['share-playback', 'playback']].filter(([id]) => document.getElementById(id).checked).map(([, mode]) => mode);
+  const kind = document.getElementById('share-kind').value;
+  const until = document.getElementById('share-until').value;
+  const grant = {
+    id: `${state.session.agency}-i${incident}-${Date.now().toString(36)}`,
+    owner: state.session.agency, agency, scope: kind ? {kinds: [kind]} : {}, modes,
+    valid_from: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+    purpose: document.getElementById('share-purpose').value.trim(),
+    legal_basis: document.getElementById('share-legal-basis').value.trim(),
+    condition: {incident: {_0: incident}},
+  };
+  if (until) grant.valid_until = new Date(until).toISOString().replace(/\.\d+Z$/, 'Z');
+  act(async () => { await api('grant.create', grant); await refreshGrants(); }, `shared with ${agency} for incident #${incident}`);
+});
 
 // MARK: The audit log (auditors)
 
