@@ -155,11 +155,11 @@ public struct RelayBenchmark {
         readers.start()
         defer { readers.stop() }
         Thread.sleep(forTimeInterval: 3)  // every viewer playing, past the joiners' cached GOPs
-        let (cpu0, bytes0, start) = (cpuSeconds(ofProcess: pid), readers.bytes, ContinuousClock.now)
+        let (cpu0, bytes0, start) = (ProcessCPU(ofProcess: pid), readers.bytes, ContinuousClock.now)
         Thread.sleep(forTimeInterval: seconds)
-        let (cpu1, bytes1, elapsed) = (cpuSeconds(ofProcess: pid), readers.bytes, (ContinuousClock.now - start) / .seconds(1))
+        let (cpu1, bytes1, elapsed) = (ProcessCPU(ofProcess: pid), readers.bytes, (ContinuousClock.now - start) / .seconds(1))
         let gigabits = Double(bytes1 - bytes0) * 8 / 1e9
-        return FanOutCost(gigabits: gigabits / elapsed, cpuPerGigabit: (cpu1 - cpu0) / max(gigabits, 1e-9))
+        return FanOutCost(gigabits: gigabits / elapsed, cpuPerGigabit: cpu1.seconds(since: cpu0) / max(gigabits, 1e-9))
     }
 
     /// Milliseconds from connecting to the first keyframe, `trials` times at random moments:

@@ -136,10 +136,10 @@ final class VigilLinks {
         }
         _ = try drain(until: .now + .seconds(3))
         guard pending.isEmpty else { throw BenchSetupFailure("\(pending.count) of \(views) views did not open on the media endpoint") }
-        let (cpu0, start) = (cpuSeconds(ofProcess: pid), ContinuousClock.now)
+        let (cpu0, start) = (ProcessCPU(ofProcess: pid), ContinuousClock.now)
         bytes = try drain(until: .now + .seconds(seconds))
-        let (cpu1, elapsed) = (cpuSeconds(ofProcess: pid), (ContinuousClock.now - start) / .seconds(1))
+        let (cpu1, elapsed) = (ProcessCPU(ofProcess: pid), (ContinuousClock.now - start) / .seconds(1))
         let gigabits = Double(bytes) * 8 / 1e9
-        return RelayBenchmark.FanOutCost(gigabits: gigabits / elapsed, cpuPerGigabit: (cpu1 - cpu0) / max(gigabits, 1e-9))
+        return RelayBenchmark.FanOutCost(gigabits: gigabits / elapsed, cpuPerGigabit: cpu1.seconds(since: cpu0) / max(gigabits, 1e-9))
     }
 }
