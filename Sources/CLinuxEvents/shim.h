@@ -34,3 +34,27 @@ static inline int vigil_peer_window(int socket, unsigned int *window, unsigned l
     memcpy(limitedMicroseconds, info + rwnd_limited_at, sizeof *limitedMicroseconds);
     return 0;
 }
+
+#include <sys/sendfile.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+// A memory file (memfd), close-on-exec: the relay's fan-out writes each camera's bytes into one
+// once and sends its players ranges of it. -1 on failure.
+static inline int vigil_memory_file(const char *name) {
+    return (int)syscall(SYS_memfd_create, name, 1u /* MFD_CLOEXEC */);
+}
+
+// Gives back a memory file's pages in [offset, offset + length) (FALLOC_FL_PUNCH_HOLE, keeping
+// its size); 0, or -1.
+static inline int vigil_punch_hole(int file, long long offset, long long length) {
+    return (int)syscall(SYS_fallocate, file, 3 /* FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE */, offset, length);
+}
+
+// sendfile(2) from `file` at `offset` to `socket`: the bytes sent (the offset moved past them), or -1.
+static inline long vigil_send_file(int socket, int file, long long *offset, unsigned long count) {
+    off_t at = (off_t)*offset;
+    ssize_t sent = sendfile(socket, file, &at, count);
+    *offset = (long long)at;
+    return (long)sent;
+}

@@ -10,7 +10,9 @@ import VigilProtocol
 ///
 /// A camera's packets are taken from one subscription of its feed and made into chunks once
 /// (``ChunkKind``: MPEG-TS for links), whatever the number of players; every player's queue
-/// holds the same chunks (no copy per player), and the thread writes them with `sendmsg` (gathered, as `writev` would) on
+/// holds the same chunks (no copy per player), and the thread sends them from the camera's
+/// memory file with `sendfile` (``ChunkFile``: the kernel takes the file's pages, no copy per
+/// player either), or where there is none with `sendmsg` (gathered, as `writev` would), on
 /// non-blocking sockets, waiting on epoll for those that are full. No thread per player, and
 /// no cap on players but the process's descriptors.
 ///
@@ -102,6 +104,12 @@ public final class FanOut: Sendable {
     public func start() {
         guard !started.exchange(true, ordering: .relaxed) else { return }
         let thread = Thread { [self] in
+            // sendfile has no MSG_NOSIGNAL: on this thread a player gone is an EPIPE, never a
+            // SIGPIPE for whatever process embeds the relay.
+            var blocked = sigset_t()
+            sigemptyset(&blocked)
+            sigaddset(&blocked, SIGPIPE)
+            pthread_sigmask(SIG_BLOCK, &blocked, nil)
             Loop(fanOut: self).run()
             finished.signal()
         }
@@ -312,6 +320,7 @@ public final class FanOut: Sendable {
                     continue
                 }
                 for chunk in chunks {
+                    channel.place(chunk)
                     channel.keep(chunk, limit: fanOut.limits.maximumJoinBytes)
                     // Each player of the camera, without looking it up: this runs per player per packet.
                     for player in channel.players { dropped += player.offer(chunk, now: now, limits: fanOut.limits) }
@@ -336,25 +345,41 @@ public final class FanOut: Sendable {
 
         /// Where `flush` points `sendmsg`, made once.
         private var vectors = [iovec](repeating: iovec(), count: 64)
+        /// Whether players are sent their chunks' pages from the cameras' files (``ChunkFile``).
+        private var sendsFiles = true
 
         /// Writes what the player's socket takes; the bytes written.
         private func flush(_ player: PlayerQueue, now: ContinuousClock.Instant) -> Int {
             var total = 0
             var allowance = player.writeAllowance(now: now, limits: fanOut.limits)
             while player.pendingBytes > 0, allowance > 0 {
-                let count = player.fill(&vectors, upTo: allowance)
-                // sendmsg, not writev: MSG_NOSIGNAL, so that a player gone raises no SIGPIPE in
-                // whatever process embeds the relay (the error says it, and epoll too).
-                let written = vectors.withUnsafeMutableBufferPointer { buffer in
-                    var message = msghdr()
-                    message.msg_iov = buffer.baseAddress
-                    message.msg_iovlen = count
-                    return sendmsg(player.socket, &message, Int32(MSG_NOSIGNAL))
+                let written: Int
+                if sendsFiles, let run = player.fileRun(upTo: allowance) {
+                    // The chunks' pages, without a copy (SIGPIPE is blocked on this thread: a
+                    // player gone is an error here, as with MSG_NOSIGNAL below).
+                    var offset = Int64(run.offset)
+                    written = vigil_send_file(player.socket, run.file, &offset, UInt(run.length))
+                    if written < 0, errno == EINVAL || errno == ENOSYS {
+                        sendsFiles = false  // a kernel that cannot: copy from now on
+                        continue
+                    }
+                } else {
+                    let count = player.fill(&vectors, upTo: allowance)
+                    // sendmsg, not writev: MSG_NOSIGNAL, so that a player gone raises no SIGPIPE in
+                    // whatever process embeds the relay (the error says it, and epoll too).
+                    written = vectors.withUnsafeMutableBufferPointer { buffer in
+                        var message = msghdr()
+                        message.msg_iov = buffer.baseAddress
+                        message.msg_iovlen = count
+                        return sendmsg(player.socket, &message, Int32(MSG_NOSIGNAL))
+                    }
                 }
-                if written < 0 {
-                    if errno == EINTR { continue }
+                if written <= 0 {
+                    if written < 0, errno == EINTR { continue }
                     // Full (EAGAIN): epoll says when it takes more. Any other error is a player
                     // gone, which epoll reports too (EPOLLHUP, EPOLLERR), and it is ended then.
+                    // (Nothing sent without an error would be a file shorter than its chunks:
+                    // never spin on it.)
                     player.writable = false
                     break
                 }
@@ -384,10 +409,13 @@ public struct Chunk: Sendable {
 }
 
 /// Bytes written once and then only read, so that many queues may hold them and `sendmsg` may
-/// point at them: their address never moves.
-final class SharedBytes: @unchecked Sendable {  // @unchecked: immutable after init.
+/// point at them: their address never moves. Placed in their camera's ``ChunkFile`` as well,
+/// they are sent from there without a copy per player.
+final class SharedBytes: @unchecked Sendable {  // @unchecked: immutable after init, but for `placement`, set once on the fan-out's thread before any player holds them.
     let base: UnsafeMutableRawPointer
     let count: Int
+    /// Where they are in their camera's memory file, if they were placed there.
+    private(set) var placement: (file: ChunkFile, offset: Int)?
 
     init(_ bytes: [UInt8]) {
         count = bytes.count
@@ -397,7 +425,14 @@ final class SharedBytes: @unchecked Sendable {  // @unchecked: immutable after i
 
     var buffer: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: count) }
 
+    /// Writes them into `file`, once (before any player is offered them).
+    func place(in file: ChunkFile) {
+        guard placement == nil, count > 0, let offset = file.append(base, count: count) else { return }
+        placement = (file, offset)
+    }
+
     deinit {
+        placement.map { $0.file.release($0.offset) }
         base.deallocate()
     }
 }
@@ -531,14 +566,23 @@ private final class Channel {
     private(set) var joinable = false
     /// How far apart its packets come.
     var arrivals = ArrivalInterval()
+    /// Its chunks' bytes, sent from there (nil where the system has no memory files: copied then).
+    let file: ChunkFile?
 
     init(key: ChannelKey, feed: CameraFeed, maker: any ChunkMaker, subscriber: FeedSubscriber) {
         (self.key, self.feed, self.maker, self.subscriber) = (key, feed, maker, subscriber)
+        file = ChunkFile(name: "vigil.fanout.\(key.kind)")
+    }
+
+    /// Writes a new chunk into the channel's file, before any player is offered it.
+    func place(_ chunk: Chunk) {
+        if let file { chunk.bytes.place(in: file) }
     }
 
     /// Seals what comes next with `key`; what a joiner starts with is sealed again with it.
     func rekey(with key: ContentKey) {
         sinceKeyframe = maker.rekey(with: key, kept: sinceKeyframe)
+        sinceKeyframe.forEach(place)
     }
 
     func keep(_ chunk: Chunk, limit: Int) {
@@ -587,7 +631,20 @@ final class PlayerQueue {
     let socket: Int32
     let channel: ChannelKey
     let onLeave: @Sendable (String) -> Void
-    private var chunks: [(chunk: Chunk, arrival: ContinuousClock.Instant, end: Int)] = []
+    /// A chunk as a player's queue holds it: what is read of it per player per packet is in
+    /// the entry itself (no reference to follow, nothing retained to read it).
+    private struct Queued {
+        let bytes: SharedBytes
+        let count: Int
+        /// Where the bytes are in their camera's memory file (descriptor -1: in none).
+        let file: Int32
+        let fileOffset: Int
+        let arrival: ContinuousClock.Instant
+        /// Where the chunk ends in the player's stream.
+        let end: Int
+    }
+
+    private var chunks: [Queued] = []
     /// The first chunk the reader may not have taken yet.
     private var reading = 0
     /// The first chunk not written whole.
@@ -637,7 +694,10 @@ final class PlayerQueue {
     func append(_ chunk: Chunk, at arrival: ContinuousClock.Instant) {
         if pendingBytes == 0 { lastProgress = arrival }  // an idle player is not stalled
         queuedTotal += chunk.bytes.count
-        chunks.append((chunk, arrival, queuedTotal))
+        let placement = chunk.bytes.placement
+        chunks.append(Queued(
+            bytes: chunk.bytes, count: chunk.bytes.count, file: placement?.file.descriptor ?? -1, fileOffset: placement?.offset ?? 0,
+            arrival: arrival, end: queuedTotal))
         pendingBytes += chunk.bytes.count
     }
 
@@ -709,7 +769,7 @@ final class PlayerQueue {
             let kept = head < chunks.count && offset > 0 ? 1 : 0
             let first = min(chunks.count, head + kept)
             dropped += chunks.count - first
-            for dropping in chunks[first...] { pendingBytes -= dropping.chunk.bytes.count }
+            for dropping in chunks[first...] { pendingBytes -= dropping.count }
             chunks.removeSubrange(first...)
             queuedTotal = chunks.last?.end ?? writtenTotal
             waitingForKeyframe = true
@@ -751,13 +811,27 @@ final class PlayerQueue {
         setsockopt(socket, SOL_SOCKET, SO_SNDBUF, &bytes, socklen_t(MemoryLayout<Int32>.size))
     }
 
+    /// The unwritten bytes from the next one on that lie one after another in one camera file,
+    /// `limit` of them at most; nil when the next chunk is not in a file.
+    func fileRun(upTo limit: Int) -> (file: Int32, offset: Int, length: Int)? {
+        guard head < chunks.count, chunks[head].file >= 0 else { return nil }
+        let (file, start) = (chunks[head].file, chunks[head].fileOffset + offset)
+        var length = min(chunks[head].count - offset, limit)
+        var index = head + 1
+        while index < chunks.count, length < limit, chunks[index].file == file, chunks[index].fileOffset == start + length {
+            length += min(chunks[index].count, limit - length)
+            index += 1
+        }
+        return (file, start, length)
+    }
+
     /// Points `vectors` at the unwritten bytes, `limit` of them at most; how many it filled.
     func fill(_ vectors: inout [iovec], upTo limit: Int) -> Int {
         var count = 0
         var index = head
         var left = limit
         while index < chunks.count, count < vectors.count, left > 0 {
-            let bytes = chunks[index].chunk.bytes
+            let bytes = chunks[index].bytes
             let skip = index == head ? offset : 0
             let length = min(bytes.count - skip, left)
             vectors[count] = iovec(iov_base: bytes.base + skip, iov_len: length)
@@ -795,7 +869,7 @@ final class PlayerQueue {
         if pendingBytes == 0 { waitingOneTurn = false }
         writtenTotal += count
         while left > 0, head < chunks.count {
-            let remaining = chunks[head].chunk.bytes.count - offset
+            let remaining = chunks[head].count - offset
             if left >= remaining {
                 left -= remaining
                 head += 1
