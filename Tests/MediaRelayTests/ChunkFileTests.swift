@@ -1,4 +1,5 @@
 import Foundation
+import CLinuxEvents
 import Glibc
 import Testing
 @testable import MediaRelay
@@ -43,5 +44,42 @@ struct ChunkFileTests {
         }
         // What was given back reads as zeros (a hole), not as the old bytes.
         #expect(read(file, at: 0, count: 4_096).allSatisfy { $0 == 0 })
+    }
+
+    /// The hazard of sending pages rather than copies: a socket still holds a chunk's pages
+    /// when the chunk is gone and its pages are given back. They must reach the reader as sent.
+    @Test func bytesASocketStillHoldsSurviveTheirPagesBeingGivenBack() throws {
+        let file = try #require(ChunkFile(name: "test"))
+        var ends: [Int32] = [0, 0]
+        #expect(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &ends) == 0)
+        defer { ends.forEach { close($0) } }
+        var buffer: Int32 = 4 * 1024 * 1024
+        setsockopt(ends[0], SOL_SOCKET, SO_SNDBUF, &buffer, socklen_t(MemoryLayout<Int32>.size))
+        setsockopt(ends[1], SOL_SOCKET, SO_RCVBUF, &buffer, socklen_t(MemoryLayout<Int32>.size))
+        // 1.5 MB of chunks, sent and not read yet, then every one gone: the pages go back.
+        let chunks = (0..<150).map { chunk($0, bytes: 10_000) }
+        let offsets = try chunks.map { bytes in try #require(bytes.withUnsafeBytes { file.append($0.baseAddress!, count: $0.count) }) }
+        var at: Int64 = 0
+        var sent = 0
+        while sent < 1_500_000 {
+            let count = vigil_send_file(ends[0], file.descriptor, &at, UInt(1_500_000 - sent))
+            guard count > 0 else { break }
+            sent += count
+        }
+        #expect(sent == 1_500_000)
+        // One more chunk stays alive, so that the pages below it can go.
+        let last = chunk(150, bytes: 10_000)
+        _ = last.withUnsafeBytes { file.append($0.baseAddress!, count: $0.count) }
+        offsets.forEach(file.release)
+        // (In steps of a megabyte: the first megabyte at least, all of it still in the socket.)
+        #expect(file.heldBytes <= 1_510_000 - 1_048_576, "the pages went back: \(file.heldBytes) bytes held")
+        var received: [UInt8] = []
+        var piece = [UInt8](repeating: 0, count: 65_536)
+        while received.count < 1_500_000 {
+            let count = piece.withUnsafeMutableBytes { recv(ends[1], $0.baseAddress, $0.count, 0) }
+            guard count > 0 else { break }
+            received += piece.prefix(count)
+        }
+        #expect(received == Array(chunks.joined()), "what the socket held arrived as it was sent")
     }
 }
