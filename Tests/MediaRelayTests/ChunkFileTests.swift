@@ -1,5 +1,4 @@
 import Foundation
-import CLinuxEvents
 import Glibc
 import Testing
 @testable import MediaRelay
@@ -59,10 +58,9 @@ struct ChunkFileTests {
         // 1.5 MB of chunks, sent and not read yet, then every one gone: the pages go back.
         let chunks = (0..<150).map { chunk($0, bytes: 10_000) }
         let offsets = try chunks.map { bytes in try #require(bytes.withUnsafeBytes { file.append($0.baseAddress!, count: $0.count) }) }
-        var at: Int64 = 0
         var sent = 0
         while sent < 1_500_000 {
-            let count = vigil_send_file(ends[0], file.descriptor, &at, UInt(1_500_000 - sent))
+            let count = ChunkFile.send(file.descriptor, from: sent, count: 1_500_000 - sent, to: ends[0])
             guard count > 0 else { break }
             sent += count
         }

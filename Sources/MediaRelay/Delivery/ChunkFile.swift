@@ -85,6 +85,13 @@ final class ChunkFile: @unchecked Sendable {  // @unchecked: `state` is in a Mut
         }
     }
 
+    /// Sends `count` bytes of the chunk file `descriptor` from `offset` to `socket` (`sendfile`:
+    /// the file's pages, not a copy); the bytes sent, or -1 with `errno` set.
+    static func send(_ descriptor: Int32, from offset: Int, count: Int, to socket: Int32) -> Int {
+        var at = Int64(offset)
+        return vigil_send_file(socket, descriptor, &at, UInt(count))
+    }
+
     /// Bytes the file holds now (written and not given back), for tests.
     var heldBytes: Int {
         state.withLock { $0.end - $0.punched }

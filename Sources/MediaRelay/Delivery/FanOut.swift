@@ -357,8 +357,7 @@ public final class FanOut: Sendable {
                 if sendsFiles, let run = player.fileRun(upTo: allowance) {
                     // The chunks' pages, without a copy (SIGPIPE is blocked on this thread: a
                     // player gone is an error here, as with MSG_NOSIGNAL below).
-                    var offset = Int64(run.offset)
-                    written = vigil_send_file(player.socket, run.file, &offset, UInt(run.length))
+                    written = ChunkFile.send(run.file, from: run.offset, count: run.length, to: player.socket)
                     if written < 0, errno == EINVAL || errno == ENOSYS {
                         sendsFiles = false  // a kernel that cannot: copy from now on
                         continue
