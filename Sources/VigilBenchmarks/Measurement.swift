@@ -30,6 +30,16 @@ public enum Measurement {
         percentile(rounds.map { percentile($0, fraction) }.sorted(), 0.5)
     }
 
+    /// The median of `values`, in any order.
+    public static func median(_ values: [Double]) -> Double {
+        percentile(values.sorted(), 0.5)
+    }
+
+    /// `values` as a note lists them (the rounds or pairs a median comes from): two decimals each.
+    public static func listed(_ values: [Double]) -> String {
+        values.map { String(format: "%.2f", $0) }.joined(separator: ", ")
+    }
+
     public static func percentile(_ sorted: [Double], _ fraction: Double) -> Double {
         sorted.isEmpty ? .nan : sorted[min(sorted.count - 1, Int(Double(sorted.count) * fraction))]
     }

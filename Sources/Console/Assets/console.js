@@ -856,6 +856,11 @@ function scopeText(scope) {
   return parts.length ? parts.join(' ') : 'every camera';
 }
 
+// A time as the bus reads it: ISO 8601 in UTC, to the second.
+function isoSeconds(date) {
+  return date.toISOString().replace(/\.\d+Z$/, 'Z');
+}
+
 function conditionText(condition) {
   if (condition.incident) return `under incident #${condition.incident._0} only`;
   if (condition.while_incident_open) {
@@ -885,12 +890,12 @@ document.getElementById('share-form').addEventListener('submit', () => {
   const grant = {
     id: `${state.session.agency}-i${incident}-${Date.now().toString(36)}`,
     owner: state.session.agency, agency, scope: kind ? {kinds: [kind]} : {}, modes,
-    valid_from: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+    valid_from: isoSeconds(new Date()),
     purpose: document.getElementById('share-purpose').value.trim(),
     legal_basis: document.getElementById('share-legal-basis').value.trim(),
     condition: {incident: {_0: incident}},
   };
-  if (until) grant.valid_until = new Date(until).toISOString().replace(/\.\d+Z$/, 'Z');
+  if (until) grant.valid_until = isoSeconds(new Date(until));
   act(async () => { await api('grant.create', grant); await refreshGrants(); }, `shared with ${agency} for incident #${incident}`);
 });
 

@@ -132,19 +132,19 @@ struct BenchCommand: ParsableCommand {
                 Measurement.say("  (no NATS peer at \(natsBench): make bench builds it and installs nats-server)")
                 return
             }
-            func natsMedian(_ key: String) -> Double { Measurement.percentile(natsRuns.compactMap { $0[key] }.sorted(), 0.5) }
+            func natsMedian(_ key: String) -> Double { Measurement.median(natsRuns.compactMap { $0[key] }) }
             let (natsRoundTrip, natsEvents) = (natsMedian("nats_round_trip_p50"), natsMedian("nats_events_per_second"))
             let natsDropped = natsRuns.compactMap { $0["nats_events_received"].map { events - Int($0) } }.max() ?? 0
             print(Measurement.row("NATS with TLS: request/reply p50 (ref.)", natsRoundTrip, unit: "µs", target: nil, note: "median of \(natsRuns.count) runs"))
             print(Measurement.row("NATS with TLS: events per second to one subscriber (ref.)", natsEvents, unit: "ev/s", target: nil,
                                   note: natsDropped > 0 ? "\(natsDropped) dropped in a run" : "lossless; median of \(natsRuns.count) runs, each beside one of Vigil's"))
-            print(Measurement.row("NATS with TLS: one event to \(subscribers) subscribers, p99 (ref.)", Measurement.percentile(natsFanOuts.sorted(), 0.5), unit: "ms",
+            print(Measurement.row("NATS with TLS: one event to \(subscribers) subscribers, p99 (ref.)", Measurement.median(natsFanOuts), unit: "ms",
                                   target: nil, note: "median of \(natsFanOuts.count) runs, each beside one of Vigil's"))
             print(Measurement.row("command round trip p50, x NATS with TLS", roundTrip / natsRoundTrip, unit: "x", target: 1.0))
-            print(Measurement.row("events/s to one subscriber, x NATS with TLS", Measurement.percentile(eventRatios.sorted(), 0.5), unit: "x", target: 1.0,
-                                  lowerIsBetter: false, note: "median of the pairs " + eventRatios.map { String(format: "%.2f", $0) }.joined(separator: ", ")))
-            print(Measurement.row("one event to \(subscribers) subscribers p99, x NATS with TLS", Measurement.percentile(pairRatios.sorted(), 0.5), unit: "x", target: 1.0,
-                                  note: "median of the pairs " + pairRatios.map { String(format: "%.2f", $0) }.joined(separator: ", ")))
+            print(Measurement.row("events/s to one subscriber, x NATS with TLS", Measurement.median(eventRatios), unit: "x", target: 1.0,
+                                  lowerIsBetter: false, note: "median of the pairs " + Measurement.listed(eventRatios)))
+            print(Measurement.row("one event to \(subscribers) subscribers p99, x NATS with TLS", Measurement.median(pairRatios), unit: "x", target: 1.0,
+                                  note: "median of the pairs " + Measurement.listed(pairRatios)))
         }
 
         /// Vigil's fan-out (and events per second) and NATS's, one after the other, this many times.
