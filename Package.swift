@@ -161,7 +161,7 @@ let package = Package(
         .testTarget(name: "StreamsTests", dependencies: ["Streams", "TestSupport"]),
         // The relay's decisions (RelayState) driven by the test's own instants, tickets and the node's authority.
         .testTarget(
-            name: "MediaRelayTests", dependencies: ["MediaRelay", "Streams", "Bus", "VigilProtocol", "TestSupport", .product(name: "Logging", package: "swift-log")]),
+            name: "MediaRelayTests", dependencies: ["MediaRelay", "Geo", "Streams", "Bus", "VigilProtocol", "TestSupport", .product(name: "Logging", package: "swift-log")]),
         // Geo only to place test cameras in the metric grid; everything else goes through the binary.
         .testTarget(
             name: "EndToEndTests",

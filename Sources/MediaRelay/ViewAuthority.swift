@@ -216,7 +216,7 @@ public final class RelayNodeAuthority: ViewAuthority {
         }
         return AllowedView(
             view: ticket.view, grant: ticket.grant, incident: ticket.incident, mode: ticket.at == nil ? .live : .playback, footageTime: ticket.at,
-            masks: ticket.masks)
+            masks: ticket.masks?.polygons)
     }
 
     public func reasonToEnd(_ view: AllowedView, camera: String, identity: BusIdentity) async -> String? {
@@ -249,7 +249,7 @@ public final class RelayNodeAuthority: ViewAuthority {
     public func allowLink(_ token: String) -> LinkAllowance? {
         guard let ticket = state.withLock({ $0.ticket(token) }), ticket.link == true else { return nil }
         return LinkAllowance(
-            allowed: AllowedView(view: ticket.view, grant: ticket.grant, incident: ticket.incident, masks: ticket.masks), camera: ticket.camera,
+            allowed: AllowedView(view: ticket.view, grant: ticket.grant, incident: ticket.incident, masks: ticket.masks?.polygons), camera: ticket.camera,
             identity: BusIdentity(agency: ticket.agency, user: ticket.user), at: ticket.at)
     }
 }

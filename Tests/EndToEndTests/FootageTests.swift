@@ -217,13 +217,21 @@ struct FootageTests {
             #expect(verified.status == 0, "\(verified.stdout) \(verified.stderr)")
 
             // The owner masks the right half after the recording: the node plays its footage with
-            // the mask the server's ticket carries (it may no longer carry the camera itself).
-            try await updateSimulatedCameraMasks(data, masks: "[[[0.5,0],[1,0],[1,1],[0.5,1]]]")
+            // the mask the server's ticket carries (it may no longer carry the camera itself). The
+            // mask has the most points the registry admits (256): a link's address carries them all.
+            let leftEdge = (1...252).map { "[0.5,\(String(format: "%.4f", 1 - Double($0) * 0.0039))]" }
+            try await updateSimulatedCameraMasks(data, masks: "[[[0.5,0],[1,0],[1,1],[0.5,1]," + leftEdge.joined(separator: ",") + "]]")
             let remasked = data.appendingPathComponent("node-remasked.ts").path
-            let replayed = try await vigil("watch", "--incident", "\(id)", "--camera", "pz5339-sim-01", "--at", moment.formatted(.iso8601), "-o", remasked,
-                                           "--seconds", "3", "--reason", "criminal-investigation", "--text", "Again, masked anew",
+            let replayed = try await vigil("watch", "--incident", "\(id)", "--camera", "pz5339-sim-01", "--at", moment.formatted(.iso8601), "--link",
+                                           "--reason", "criminal-investigation", "--text", "Again, masked anew",
                                            "--data", data.path, "--agency", "pz-5339", "--user", "pz.viewer", "--timeout", "30")
             #expect(replayed.status == 0 && replayed.stderr.contains("served by relay node relay-1"), "\(replayed.stderr)")
+            let replayedLink = try #require(replayed.stdout.split(separator: "\n").first.map(String.init))
+            #expect((2_000...4_096).contains(replayedLink.utf8.count), "the ticket carries the masks, packed for FFmpeg: \(replayedLink.utf8.count) bytes")
+            let refetched = try await run(URL(fileURLWithPath: "/usr/bin/ffmpeg"), [
+                "-hide_banner", "-loglevel", "error", "-y", "-i", replayedLink, "-t", "3", "-c", "copy", "-f", "mpegts", remasked,
+            ])
+            #expect(refetched.status == 0, "\(refetched.stderr)")
             let right = try await meanLumas(remasked, crop: "iw/2-4:ih:iw/2+4:0")
             #expect(right.count >= 25 && right.allSatisfy { $0 < 5 }, "a mask registered after the node recorded hides its part of the footage: \(right)")
         }

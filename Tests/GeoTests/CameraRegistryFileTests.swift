@@ -31,6 +31,15 @@ struct CameraRegistryFileTests {
                 #expect(error.field == "features[0].properties.privacy_masks")
             }
         }
+        // At most 256 points in all (a playback link carries them), kept to 1/10,000 of the picture.
+        let ring = { (points: Int) in "[" + (0..<points).map { 2 * Double.pi * Double($0) / Double(points) }.map { "[\(0.5 + 0.4 * cos($0)),\(0.5 + 0.4 * sin($0))]" }.joined(separator: ",") + "]" }
+        for (masks, admitted) in [("[\(ring(200)),\(ring(56))]", true), ("[\(ring(200)),\(ring(57))]", false)] {
+            let text = #"{"type":"FeatureCollection","features":[\#(feature("big").replacingOccurrences(of: #""confidentiality":"public""#, with: #""confidentiality":"public","privacy_masks":\#(masks)"#))]}"#
+            #expect(((try? CameraRegistryFile.decode(Data(text.utf8))) != nil) == admitted, "\(masks.count) characters")
+        }
+        let fine = #"{"type":"FeatureCollection","features":[\#(feature("fine").replacingOccurrences(of: #""confidentiality":"public""#, with: #""confidentiality":"public","privacy_masks":[[[0.123456,0.1],[0.99995,0.00004],[0.5,0.5]]]"#))]}"#
+        #expect(try CameraRegistryFile.decode(Data(fine.utf8)).first?.privacyMasks == [[[0.1235, 0.1], [1, 0], [0.5, 0.5]]])
+
         let csv = "id,owner,kind,place_type,lat,lon,stream,confidentiality,privacy_masks\nc-1,stib,metro,hall,50.85,4.35,sim://c-1,public,\"[[[0,0],[0.5,0],[0.5,0.5]]]\"\n"
         let (cameras, problems) = try CameraRegistryCSV.validate(csv)
         #expect(problems.isEmpty && cameras.first?.privacyMasks == [[[0, 0], [0.5, 0], [0.5, 0.5]]])

@@ -1,4 +1,6 @@
 import Foundation
+import Bus
+import Geo
 import Testing
 @testable import MediaRelay
 
@@ -20,6 +22,37 @@ struct RelayTicketTests {
         #expect(RelayTicket.verified(token, with: secret, now: issued) == ticket)
         #expect(RelayTicket.verified(token, with: secret, now: issued.addingTimeInterval(29)) == ticket)
         #expect(RelayTicket.verified(token, with: secret, now: issued.addingTimeInterval(30)) == nil, "expired")
+    }
+
+    /// A playback's link carries the camera's masks in its address: with the most the registry
+    /// admits, at the longest each point can be written, the link stays within the 4,096
+    /// characters FFmpeg's players read (with room for a long host name), and the masks come
+    /// back as they went.
+    @Test func thePlaybackLinkOfTheLargestMasksFitsFFmpegsPlayers() throws {
+        let perMask = PrivacyMaskLimits.points / PrivacyMaskLimits.masks
+        let masks = (0..<PrivacyMaskLimits.masks).map { number in
+            PrivacyMaskLimits.rounded((0..<perMask).map { point in [0.123456 + Double(number) / 100, 0.876543 - Double(point) / 1_000] })
+        }
+        #expect(masks.joined().count == PrivacyMaskLimits.points)
+        var playback = ticket
+        (playback.camera, playback.user, playback.link, playback.at) = (String(repeating: "c", count: 64), String(repeating: "u", count: 64), true, issued)
+        playback.masks = TicketMasks(masks)
+        let token = try playback.signed(with: secret)
+        #expect(RelayTicket.verified(token, with: secret, now: issued) == playback)
+        #expect(RelayTicket.verified(token, with: secret, now: issued)?.masks?.polygons == masks, "packed losslessly")
+        let link = "http://relay-node-07.crisis-centre.example.brussels:48080/views/\(token)/stream.ts"
+        #expect(link.utf8.count <= 4_096 - 512, "\(link.utf8.count) characters")
+    }
+
+    /// A packed mask off the registry's grid comes back on it; a count that promises more points
+    /// than follow is refused, not read past.
+    @Test func ticketMasksKeepTheGridAndRefuseShortPacks() throws {
+        let packed = try BusProtocol.encoder.encode(TicketMasks([[[0.5, 0], [1, 1], [0.123456, 0.99999]]]))
+        #expect(try BusProtocol.decoder.decode(TicketMasks.self, from: packed).polygons == [[[0.5, 0], [1, 1], [0.1235, 1]]])
+        // One mask of 3 points, but only one point's bytes: 00 03 | 13 88 00 00.
+        let short = Data(#""AAMTiAAA""#.utf8)
+        #expect(throws: DecodingError.self) { try BusProtocol.decoder.decode(TicketMasks.self, from: short) }
+        #expect(throws: DecodingError.self) { try BusProtocol.decoder.decode(TicketMasks.self, from: Data(#""AAM""#.utf8)) }
     }
 
     @Test func aForgedOrAlteredTicketIsRefused() throws {

@@ -12,6 +12,24 @@ public enum LocationConfidentiality: String, Sendable, Codable {
 /// the picture's width and height from its top-left corner (so it survives a resolution change).
 public typealias PrivacyMask = [[Double]]
 
+/// How large a camera's privacy masks may be, and how finely their points are kept.
+public enum PrivacyMaskLimits {
+    /// Polygons per camera.
+    public static let masks = 32
+    /// Points of all of a camera's masks together. A relay node's playback ticket carries the
+    /// masks in a link's address, which FFmpeg's players read up to 4,096 characters: packed,
+    /// 256 points take about 1,450 of them.
+    public static let points = 256
+    /// Points are kept to 1/10,000 of the picture (under half a pixel at 4K): enough for any
+    /// mask, and what lets the ticket pack each number in two bytes.
+    public static let resolution = 10_000.0
+
+    /// `mask` with each fraction rounded to ``resolution``.
+    public static func rounded(_ mask: PrivacyMask) -> PrivacyMask {
+        mask.map { point in point.map { ($0 * resolution).rounded() / resolution } }
+    }
+}
+
 /// One camera of the registry, as the geospatial engine and the incident store see it.
 ///
 /// Immutable and shared by reference: a selection hands out the registry's own camera

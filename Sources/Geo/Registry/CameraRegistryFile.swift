@@ -218,8 +218,6 @@ struct RegistryFeature {
     var tags: [String]
     var privacyMasks: [PrivacyMask] = []
 
-    static let maximumMasks = 32
-
     /// Checks every field; a problem names `propertiesPrefix.column` (or `positionField`).
     func camera(field: String, positionField: String? = nil, propertiesPrefix: String? = nil) throws(GeoError) -> Camera {
         let prefix = propertiesPrefix ?? field
@@ -241,15 +239,18 @@ struct RegistryFeature {
         let validMask: (PrivacyMask) -> Bool = { mask in
             mask.count >= 3 && mask.allSatisfy { $0.count == 2 && $0.allSatisfy { $0.isFinite && (0...1).contains($0) } }
         }
-        guard privacyMasks.count <= Self.maximumMasks, privacyMasks.allSatisfy(validMask) else {
+        guard privacyMasks.count <= PrivacyMaskLimits.masks, privacyMasks.reduce(0, { $0 + $1.count }) <= PrivacyMaskLimits.points,
+              privacyMasks.allSatisfy(validMask)
+        else {
             throw GeoError(
                 .registryInvalid,
-                message: "privacy masks are at most \(Self.maximumMasks) polygons of 3 or more [x, y] points, each in 0...1 of the picture",
+                message: "privacy masks are at most \(PrivacyMaskLimits.masks) polygons of 3 or more [x, y] points, "
+                    + "\(PrivacyMaskLimits.points) points in all, each in 0...1 of the picture",
                 field: "\(prefix).privacy_masks")
         }
         return Camera(
             id: id, owner: owner, kind: kind, placeType: placeType, position: position, headingDegrees: heading,
             fieldOfViewDegrees: fieldOfView, rangeMeters: range, stream: stream, confidentiality: confidentiality, tags: tags,
-            privacyMasks: privacyMasks)
+            privacyMasks: privacyMasks.map(PrivacyMaskLimits.rounded))
     }
 }

@@ -1,6 +1,7 @@
 import Bus
 import Crypto
 import Foundation
+import Geo
 import Streams
 import Synchronization
 import VigilProtocol
@@ -28,7 +29,7 @@ public struct RelayTicket: Codable, Equatable, Sendable {
     /// A playback's ticket: the camera's privacy masks now, which the node paints on its footage
     /// (a mask registered after the recording hides that footage too, and the node may no longer
     /// carry the camera, so the masks of its assignments may be out of date or missing).
-    public var masks: [Thumbnailer.Mask]?
+    public var masks: TicketMasks?
     /// An upstream ticket: the edge relay node that pulls the camera (bound to its key, `viewerKey`).
     public var edge: String?
 
@@ -39,6 +40,49 @@ public struct RelayTicket: Codable, Equatable, Sendable {
     /// The ticket a token carries, if its signature is the secret's and it has not expired.
     static func verified(_ token: String, with secret: Data, now: Date = Date()) -> RelayTicket? {
         SignedToken.verified(token, as: RelayTicket.self, with: secret).flatMap { $0.expires > now ? $0 : nil }
+    }
+}
+
+/// Privacy masks as a ticket carries them: packed, because a link's address carries the ticket
+/// and FFmpeg's players open addresses of at most 4,096 characters, which the registry's largest
+/// masks (``PrivacyMaskLimits``) written as JSON numbers would overrun. Each mask is its point
+/// count, then each point's x and y on the registry's grid (``PrivacyMaskLimits/resolution``,
+/// so admitted masks pack losslessly), all as big-endian UInt16, in base64url.
+public struct TicketMasks: Codable, Equatable, Sendable {
+    public let polygons: [Thumbnailer.Mask]
+
+    public init(_ polygons: [Thumbnailer.Mask]) {
+        self.polygons = polygons
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var words: [UInt16] = []
+        for polygon in polygons {
+            words.append(UInt16(clamping: polygon.count))
+            for point in polygon.prefix(Int(UInt16.max)) {
+                words += point.prefix(2).map { UInt16(clamping: Int(($0 * PrivacyMaskLimits.resolution).rounded())) }
+            }
+        }
+        var container = encoder.singleValueContainer()
+        try container.encode(SignedToken.base64URL(Data(words.flatMap { [UInt8($0 >> 8), UInt8($0 & 0xFF)] })))
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let text = try decoder.singleValueContainer().decode(String.self)
+        guard let bytes = SignedToken.data(base64URL: Substring(text)).map([UInt8].init), bytes.count % 2 == 0 else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "masks are not packed UInt16s in base64url"))
+        }
+        var words = stride(from: 0, to: bytes.count, by: 2).map { UInt16(bytes[$0]) << 8 | UInt16(bytes[$0 + 1]) }[...]
+        var polygons: [Thumbnailer.Mask] = []
+        while let count = words.popFirst() {
+            guard words.count >= 2 * Int(count) else {
+                throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "a mask has fewer points than its count"))
+            }
+            polygons.append((0..<Int(count)).map { _ in
+                [Double(words.removeFirst()) / PrivacyMaskLimits.resolution, Double(words.removeFirst()) / PrivacyMaskLimits.resolution]
+            })
+        }
+        self.polygons = polygons
     }
 }
 
@@ -75,12 +119,12 @@ enum SignedToken {
         return try? BusProtocol.decoder.decode(T.self, from: payload)
     }
 
-    private static func base64URL(_ data: Data) -> String {
+    static func base64URL(_ data: Data) -> String {
         data.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
             .replacingOccurrences(of: "=", with: "")
     }
 
-    private static func data(base64URL text: Substring) -> Data? {
+    static func data(base64URL text: Substring) -> Data? {
         var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
         base64 += String(repeating: "=", count: (4 - base64.count % 4) % 4)
         return Data(base64Encoded: base64)

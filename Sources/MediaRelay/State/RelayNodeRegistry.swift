@@ -264,7 +264,7 @@ extension RelayState {
         }
         let ticket = RelayTicket(
             view: allowed.view, grant: allowed.grant, incident: allowed.incident, camera: camera, viewerKey: viewerKey, agency: identity.agency,
-            user: identity.user, expires: expires, link: link ? true : nil, at: moment, masks: moment == nil ? nil : masks)
+            user: identity.user, expires: expires, link: link ? true : nil, at: moment, masks: moment == nil ? nil : TicketMasks(masks))
         return FeedRedirect(relay: name, media: node.media, serverKey: node.serverKey, ticket: try ticket.signed(with: node.secret))
     }
 
