@@ -148,7 +148,7 @@ struct BenchCommand: ParsableCommand {
         }
 
         /// Vigil's fan-out (and events per second) and NATS's, one after the other, this many times.
-        static let pairs = 3
+        static let pairs = 5
     }
 
     struct StreamFigures: ParsableCommand {
