@@ -44,11 +44,14 @@ struct RelayTicketTests {
         #expect(link.utf8.count <= 4_096 - 512, "\(link.utf8.count) characters")
     }
 
-    /// A packed mask off the registry's grid comes back on it; a count that promises more points
-    /// than follow is refused, not read past.
+    /// A packed mask off the registry's grid comes back on it (and one out of the picture on
+    /// its edge); a count that promises more points than follow is refused, not read past.
     @Test func ticketMasksKeepTheGridAndRefuseShortPacks() throws {
         let packed = try BusProtocol.encoder.encode(TicketMasks([[[0.5, 0], [1, 1], [0.123456, 0.99999]]]))
         #expect(try BusProtocol.decoder.decode(TicketMasks.self, from: packed).polygons == [[[0.5, 0], [1, 1], [0.1235, 1]]])
+        // What the registry never admits packs on the grid all the same, without trapping.
+        let odd = try BusProtocol.encoder.encode(TicketMasks([[[.nan, -1], [2, .infinity], [0.5]]]))
+        #expect(try BusProtocol.decoder.decode(TicketMasks.self, from: odd).polygons == [[[0, 0], [1, 0], [0.5, 0]]])
         // One mask of 3 points, but only one point's bytes: 00 03 | 13 88 00 00.
         let short = Data(#""AAMTiAAA""#.utf8)
         #expect(throws: DecodingError.self) { try BusProtocol.decoder.decode(TicketMasks.self, from: short) }

@@ -56,11 +56,17 @@ public struct TicketMasks: Codable, Equatable, Sendable {
     }
 
     public func encode(to encoder: any Encoder) throws {
+        // A fraction on the grid; the registry admits only finite ones in 0...1, but a bad one
+        // must not trap the coordinator (Int(.nan) would): it packs as 0.
+        func word(_ fraction: Double) -> UInt16 {
+            fraction.isFinite ? UInt16((min(max(fraction, 0), 1) * PrivacyMaskLimits.resolution).rounded()) : 0
+        }
         var words: [UInt16] = []
         for polygon in polygons {
-            words.append(UInt16(clamping: polygon.count))
-            for point in polygon.prefix(Int(UInt16.max)) {
-                words += point.prefix(2).map { UInt16(clamping: Int(($0 * PrivacyMaskLimits.resolution).rounded())) }
+            let points = polygon.prefix(Int(UInt16.max))
+            words.append(UInt16(points.count))
+            for point in points {
+                words += [word(point.first ?? 0), word(point.dropFirst().first ?? 0)]
             }
         }
         var container = encoder.singleValueContainer()
