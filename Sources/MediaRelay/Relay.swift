@@ -388,7 +388,7 @@ public final class Relay: Sendable {
         let redirect = try state.withLock {
             try $0.redirect(
                 to: name, for: allowed, camera: camera, identity: identity, viewerKey: coordination?.publicKey(identity), link: link,
-                expires: Date().addingTimeInterval(RelayTicket.lifetime), playbackFrom: moment, masks: $0.sources[camera]?.masks ?? [])
+                expires: Date().addingTimeInterval(RelayTicket.lifetime), playbackFrom: moment)
         }
         var view = State.View(delivery: .node(name), identity: identity, camera: camera, allowed: allowed)
         view.idleSince = clock.now()  // until the node reports it

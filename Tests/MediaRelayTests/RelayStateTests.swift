@@ -134,26 +134,28 @@ struct RelayStateTests {
     /// ticket carries: the node may no longer carry the camera, or not yet know a new mask.
     @Test func aPlaybackTicketCarriesTheCamerasMasksNowAndALiveOneNone() throws {
         let secret = Data(repeating: 1, count: 32)
-        var state = State(sources: sources(["c1"]), coordinatorCapacity: RelayPlacement.Relay(name: "vigil:serve", maximumStreams: 0, maximumMbps: 0), simulate: false)
+        let masks: [Thumbnailer.Mask] = [[[0.5, 0], [1, 0], [1, 1], [0.5, 1]]]
+        var cameras = sources(["c1", "c2"])
+        cameras["c1"] = Relay.Source(url: "rtsp://cameras.test/c1", masks: masks)
+        var state = State(sources: cameras, coordinatorCapacity: RelayPlacement.Relay(name: "vigil:serve", maximumStreams: 0, maximumMbps: 0), simulate: false)
         _ = try state.registerNode(registration(), identity: relayNode, publicKey: nil, secret: secret, now: t0, open: openStub)
         let allowed = AllowedView(view: "v-1", grant: "g-1", incident: 7)
-        let masks: [Thumbnailer.Mask] = [[[0.5, 0], [1, 0], [1, 1], [0.5, 1]]]
         let moment = Date(timeIntervalSinceNow: -60)
         let playback = try state.redirect(
             to: "relay-a", for: allowed, camera: "c1", identity: BusIdentity(agency: "pz-5339", user: "officer"), viewerKey: "", link: true,
-            expires: ticketsExpire, playbackFrom: moment, masks: masks)
+            expires: ticketsExpire, playbackFrom: moment)
         let live = try state.redirect(
             to: "relay-a", for: allowed, camera: "c1", identity: BusIdentity(agency: "pz-5339", user: "officer"), viewerKey: "", link: true,
-            expires: ticketsExpire, masks: masks)
+            expires: ticketsExpire)
 
         let node = RelayNodeAuthority()
         node.registered(secret: secret, coordinatorNow: Date())
         let played = try #require(node.allowLink(playback.ticket))
         #expect(played.at != nil && played.allowed.masks == masks, "the node paints the masks the ticket carries")
         #expect(try #require(node.allowLink(live.ticket)).allowed.masks == nil, "live video is masked where the camera is pulled")
-        // Without masks, a playback's ticket says so: nothing painted, whatever the node last knew.
+        // A camera without masks: its playback's ticket says so, nothing painted, whatever the node last knew.
         let unmasked = try state.redirect(
-            to: "relay-a", for: allowed, camera: "c1", identity: BusIdentity(agency: "pz-5339", user: "officer"), viewerKey: "", link: true,
+            to: "relay-a", for: allowed, camera: "c2", identity: BusIdentity(agency: "pz-5339", user: "officer"), viewerKey: "", link: true,
             expires: ticketsExpire, playbackFrom: moment)
         #expect(try #require(node.allowLink(unmasked.ticket)).allowed.masks == [])
     }

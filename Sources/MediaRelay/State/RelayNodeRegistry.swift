@@ -254,17 +254,18 @@ extension RelayState {
 
     /// Where a viewer goes for a camera relay node `name` serves: its endpoint and a ticket for
     /// this view, bound to the viewer's key (`viewerKey`), or for a link (`link`) the link's token.
-    /// A playback's ticket (from `moment`) carries the camera's masks now (`masks`).
+    /// A playback's ticket (from `moment`) carries the camera's masks now.
     func redirect(
         to name: String, for allowed: AllowedView, camera: String, identity: BusIdentity, viewerKey: String?, link: Bool, expires: Date,
-        playbackFrom moment: Date? = nil, masks: [Thumbnailer.Mask] = []
+        playbackFrom moment: Date? = nil
     ) throws -> FeedRedirect {
         guard let node = nodes.node(name), let viewerKey else {
             throw BusProtocol.ErrorBody(.cameraUnavailable, message: "relay node \(name) of camera \(camera) is gone", field: "body.camera")
         }
         let ticket = RelayTicket(
             view: allowed.view, grant: allowed.grant, incident: allowed.incident, camera: camera, viewerKey: viewerKey, agency: identity.agency,
-            user: identity.user, expires: expires, link: link ? true : nil, at: moment, masks: moment == nil ? nil : TicketMasks(masks))
+            user: identity.user, expires: expires, link: link ? true : nil, at: moment,
+            masks: moment == nil ? nil : TicketMasks(sources[camera]?.masks ?? []))
         return FeedRedirect(relay: name, media: node.media, serverKey: node.serverKey, ticket: try ticket.signed(with: node.secret))
     }
 

@@ -67,7 +67,7 @@ public struct RelayBenchmark {
             ]
             for ratio in ratios {
                 let perRound = rounds.compactMap { round in round.nginx.flatMap { nginx in ratio.figure(round).map { $0.cpuPerGigabit / nginx.cpuPerGigabit } } }.sorted()
-                print(Measurement.row("relay CPU per Gbit, \(ratio.name), N = \(viewers), x nginx-rtmp", Measurement.percentile(perRound, 0.5), unit: "x",
+                print(Measurement.row("relay CPU per Gbit, \(ratio.name), N = \(viewers), x nginx-rtmp", Measurement.median(perRound), unit: "x",
                                       target: ratio.target, note: "median of \(perRound.count) rounds: " + Measurement.listed(perRound)))
             }
             if let nginx = median({ $0.nginx?.cpuPerGigabit }) {
